@@ -1,0 +1,123 @@
+//! The graph as data: `NAME`, the Mermaid diagram and the fingerprint.
+
+use super::Ctx;
+use crate::check::{Next, Role};
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use std::fmt::Write as _;
+use std::hash::Hasher;
+
+pub(crate) fn consts(cx: &Ctx<'_>) -> TokenStream {
+    let name = cx.wf.name.to_string();
+    let mermaid = mermaid(cx);
+    let fingerprint = fingerprint(cx);
+    quote! {
+        /// The workflow's name.
+        pub const NAME: &str = #name;
+        /// The workflow's graph as a Mermaid `flowchart`.
+        pub const MERMAID: &str = #mermaid;
+        /// A hash of the graph and of every step's signature: a stored state written by code
+        /// with another fingerprint may not fit this code.
+        pub const FINGERPRINT: &str = #fingerprint;
+    }
+}
+
+/// A Mermaid `flowchart`: the entry is a stadium, exits are double circles, steps with
+/// workers are subroutines; back-edges are dotted.
+pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
+    let mut out = String::from("flowchart TD\n");
+    for (i, step) in cx.wf.steps.iter().enumerate() {
+        let name = cx.name(i);
+        let label = match step.workers {
+            Some((n, _)) => format!("{name} ×{n}"),
+            None => name.clone(),
+        };
+        let shape = if matches!(cx.graph.roles[i], Role::Entry) {
+            format!("([\"{label}\"])")
+        } else if step.exit.is_some() {
+            format!("(((\"{label}\")))")
+        } else if step.workers.is_some() {
+            format!("[[\"{label}\"]]")
+        } else {
+            format!("[\"{label}\"]")
+        };
+        let _ = writeln!(out, "    {name}{shape}");
+    }
+    for (i, next) in cx.graph.next.iter().enumerate() {
+        let from = cx.name(i);
+        match next {
+            Next::Exit => {}
+            Next::Step(s) | Next::Join { join: s } => {
+                let _ = writeln!(out, "    {from} --> {}", cx.name(*s));
+            }
+            Next::Fork { join } => {
+                if let Role::Join { branches, .. } = &cx.graph.roles[*join] {
+                    for &b in branches {
+                        let _ = writeln!(out, "    {from} --> {}", cx.name(b));
+                    }
+                }
+            }
+            Next::Route { enum_index, arms } => {
+                let route = &cx.wf.enums[*enum_index];
+                for arm in arms {
+                    let variant = &route.variants[arm.variant].name;
+                    let to = cx.name(arm.target);
+                    match &arm.bound {
+                        Some(bound) => {
+                            let _ = writeln!(out, "    {from} -.->|\"{variant} (max {})\"| {to}", bound.max);
+                            let _ = writeln!(out, "    {from} -->|\"{variant} exhausted\"| {}", cx.name(bound.exhausted));
+                        }
+                        None if arm.back => {
+                            let _ = writeln!(out, "    {from} -.->|{variant}| {to}");
+                        }
+                        None => {
+                            let _ = writeln!(out, "    {from} -->|{variant}| {to}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// FNV-1a of a canonical description: names, edges, bounds, and each step's parameter and
+/// return types as written. Any change that could make an old state unreadable changes it.
+fn fingerprint(cx: &Ctx<'_>) -> String {
+    let mut text = format!("workflow {} deps {}\n", cx.wf.name, cx.wf.deps.to_token_stream());
+    for step in &cx.wf.steps {
+        let _ = write!(
+            text,
+            "step {} entry={} exit={} after={:?} workers={:?} routes={:?} ctx={} in=[",
+            step.name,
+            step.entry.is_some(),
+            step.exit.is_some(),
+            step.after.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            step.workers.map(|(n, _)| n),
+            step.routes.as_ref().map(ToString::to_string),
+            step.ctx.as_ref().map(|t| t.to_token_stream().to_string()).unwrap_or_default(),
+        );
+        for input in &step.inputs {
+            let _ = write!(text, "{};", input.ty.to_token_stream());
+        }
+        let _ = writeln!(text, "] out={}", step.output.as_ref().map(|t| t.to_token_stream().to_string()).unwrap_or_default());
+    }
+    for route in &cx.wf.enums {
+        let _ = write!(text, "enum {}", route.name);
+        for v in &route.variants {
+            let _ = write!(
+                text,
+                " {}({})->{} max={:?} exhausted={:?}",
+                v.name,
+                v.payload.as_ref().map(|t| t.to_token_stream().to_string()).unwrap_or_default(),
+                v.to,
+                v.max.map(|(n, _)| n),
+                v.exhausted.as_ref().map(ToString::to_string)
+            );
+        }
+        text.push('\n');
+    }
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(text.as_bytes());
+    format!("{:016x}", hasher.finish())
+}

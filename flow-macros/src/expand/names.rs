@@ -1,0 +1,323 @@
+//! Names every part of the expansion shares: type aliases for each step's input, output and
+//! error, and one conversion function per edge of the graph.
+//!
+//! An edge's conversion goes through a trait implemented only for `T → T`, carrying
+//! `#[diagnostic::on_unimplemented]`: when one step's output is not the next step's input,
+//! the error names both steps and points at the user's parameter, instead of a bare
+//! "mismatched types" inside generated code.
+
+use super::Ctx;
+use crate::check::{Next, Role};
+use crate::parse::pascal_case;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+impl Ctx<'_> {
+    pub(crate) fn name(&self, i: usize) -> String {
+        self.wf.steps[i].name.to_string()
+    }
+    pub(crate) fn fn_ident(&self, i: usize) -> &Ident {
+        &self.wf.steps[i].name
+    }
+    /// `give_up` → `GiveUp`: the step's variant in `FlowState` and `FlowError`, and its marker.
+    pub(crate) fn variant(&self, i: usize) -> Ident {
+        format_ident!("{}", pascal_case(&self.name(i)), span = Span::call_site())
+    }
+    pub(crate) fn out(&self, i: usize) -> Ident {
+        format_ident!("__flow_Out_{}", self.name(i))
+    }
+    pub(crate) fn err(&self, i: usize) -> Ident {
+        format_ident!("__flow_Err_{}", self.name(i))
+    }
+    /// The input of a step that takes one (every role but a join).
+    pub(crate) fn inp(&self, i: usize) -> Ident {
+        format_ident!("__flow_In_{}", self.name(i))
+    }
+    /// Input `k` of a join.
+    pub(crate) fn inp_k(&self, i: usize, k: usize) -> Ident {
+        format_ident!("__flow_In_{}_{}", self.name(i), k)
+    }
+    pub(crate) fn exec(&self, i: usize) -> Ident {
+        format_ident!("__flow_exec_{}", self.name(i))
+    }
+    /// Conversion along the edge `from → to`.
+    pub(crate) fn edge(&self, to: usize, from: &str) -> Ident {
+        format_ident!("__flow_to_{}_from_{}", self.name(to), from)
+    }
+    pub(crate) fn clone_fn(&self, fork: usize) -> Ident {
+        format_ident!("__flow_clone_{}", self.name(fork))
+    }
+    pub(crate) fn to_output(&self, exit: usize) -> Ident {
+        format_ident!("__flow_output_from_{}", self.name(exit))
+    }
+    pub(crate) fn route_edge(&self, router: usize, variant: &Ident) -> Ident {
+        format_ident!("__flow_route_{}_{}", self.name(router), variant)
+    }
+    pub(crate) fn exhaust_edge(&self, router: usize, variant: &Ident) -> Ident {
+        format_ident!("__flow_exhaust_{}_{}", self.name(router), variant)
+    }
+    pub(crate) fn counter(&self, c: usize) -> Ident {
+        let (router, variant) = self.graph.counters[c];
+        let route = self.route_enum(router);
+        let v = &route.variants[variant].name;
+        format_ident!("{}_{}", self.name(router), crate::parse::snake_case(&v.to_string()))
+    }
+    pub(crate) fn route_enum(&self, router: usize) -> &crate::model::RouteEnum {
+        match &self.graph.next[router] {
+            Next::Route { enum_index, .. } => &self.wf.enums[*enum_index],
+            _ => &self.wf.enums[0],
+        }
+    }
+    /// The workflow's output type: the first exit's output.
+    pub(crate) fn output(&self) -> Ident {
+        format_ident!("__flow_Output")
+    }
+    pub(crate) fn deps(&self) -> &Type {
+        &self.wf.deps
+    }
+    /// Span of data parameter `k` of step `i`, to point type errors at the user's signature.
+    pub(crate) fn input_span(&self, i: usize, k: usize) -> Span {
+        self.wf.steps[i].inputs.get(k).map_or_else(Span::call_site, |input| input.ty.span())
+    }
+    pub(crate) fn output_span(&self, i: usize) -> Span {
+        self.wf.steps[i].output.as_ref().map_or_else(Span::call_site, Spanned::span)
+    }
+}
+
+pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
+    let k = cx.krate;
+    let mut out = TokenStream::new();
+    for (i, step) in cx.wf.steps.iter().enumerate() {
+        let (o, e) = (cx.out(i), cx.err(i));
+        // Steps without a return type were rejected by `check`.
+        let ret = step.output.as_ref().map_or_else(|| quote!(()), |t| quote!(#t));
+        let span = cx.output_span(i);
+        let step_return = quote_spanned!(span=> #k::__private::StepReturn);
+        let assert = quote_spanned!(span=> #k::__private::assert_step_error::<#e>());
+        out.extend(quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #o = <#ret as #step_return>::Ok;
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #e = <#ret as #step_return>::Err;
+            const _: () = #assert;
+        });
+        match &cx.graph.roles[i] {
+            Role::Join { .. } => {
+                for (n, input) in step.inputs.iter().enumerate() {
+                    let alias = cx.inp_k(i, n);
+                    let ty = &input.ty;
+                    out.extend(quote! {
+                        #[doc(hidden)]
+                        #[allow(non_camel_case_types)]
+                        type #alias = #ty;
+                    });
+                }
+            }
+            _ => {
+                let alias = cx.inp(i);
+                let ty = &step.inputs[0].ty;
+                let ty = if step.workers.is_some() { quote!(::std::vec::Vec<#ty>) } else { quote!(#ty) };
+                out.extend(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    type #alias = #ty;
+                });
+            }
+        }
+    }
+    let first_exit = cx.out(cx.graph.exits[0]);
+    let output = cx.output();
+    out.extend(quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        type #output = #first_exit;
+    });
+    out.extend(edges(cx));
+    out
+}
+
+/// One conversion per edge, each through its own diagnostic trait.
+fn edges(cx: &Ctx<'_>) -> TokenStream {
+    let mut out = TokenStream::new();
+    let wf = &cx.wf.name;
+    for (i, next) in cx.graph.next.iter().enumerate() {
+        let from = cx.name(i);
+        match next {
+            Next::Exit => {
+                let first = cx.graph.exits[0];
+                let message = format!(
+                    "every exit of workflow `{wf}` returns the workflow's output: `{}` returns `{{T}}`, but `{from}` returns `{{Self}}`",
+                    cx.name(first)
+                );
+                out.extend(feed(
+                    cx,
+                    &cx.to_output(i),
+                    &cx.out(i),
+                    &cx.output(),
+                    &message,
+                    &format!("`{from}` is an exit"),
+                    "make every exit step return the same `Result<T, _>`",
+                    cx.output_span(i),
+                ));
+            }
+            Next::Step(s) => {
+                let to = cx.name(*s);
+                let (message, note) = if cx.wf.steps[*s].workers.is_some() {
+                    (
+                        format!("step `{to}` has `workers`, so `{from}` must return a `Vec` of its input: `{{T}}`, but `{from}` returns `{{Self}}`"),
+                        format!("`{to}` runs once per item of `{from}`'s `Vec`, and the next step receives a `Vec` of its outputs, in order"),
+                    )
+                } else {
+                    (
+                        format!("step `{to}` takes `{{T}}`, but the step before it, `{from}`, returns `{{Self}}`"),
+                        format!(
+                            "make `{from}` return `Result<{{T}}, _>`, or change this parameter; a `Valid<…>` input is made by `Valid::new(value)?` in the step before: only the entry step takes raw input"
+                        ),
+                    )
+                };
+                out.extend(feed(
+                    cx,
+                    &cx.edge(*s, &from),
+                    &cx.out(i),
+                    &cx.inp(*s),
+                    &message,
+                    &format!("`{to}` runs after `{from}`"),
+                    &note,
+                    cx.input_span(*s, 0),
+                ));
+            }
+            Next::Fork { join } => {
+                let Role::Join { branches, .. } = &cx.graph.roles[*join] else { continue };
+                for &b in branches {
+                    let to = cx.name(b);
+                    out.extend(feed(
+                        cx,
+                        &cx.edge(b, &from),
+                        &cx.out(i),
+                        &cx.inp(b),
+                        &format!("branch `{to}` takes `{{T}}`, but the step it fans out from, `{from}`, returns `{{Self}}`"),
+                        &format!("`{to}` runs after `{from}`"),
+                        &format!("every branch of the fan-out after `{from}` receives a clone of its output"),
+                        cx.input_span(b, 0),
+                    ));
+                }
+                let clone_fn = cx.clone_fn(i);
+                let clone_trait = format_ident!("__flow_Clone_{}", from);
+                let o = cx.out(i);
+                let message = format!("step `{from}` fans out to several branches, so its output `{{Self}}` must implement `Clone`");
+                let span = cx.output_span(i);
+                let call = quote_spanned!(span=> <#o as #clone_trait>::clone_for_branch(value));
+                out.extend(quote! {
+                    #[diagnostic::on_unimplemented(
+                        message = #message,
+                        label = "each branch receives its own copy",
+                        note = "derive `Clone` on the output type"
+                    )]
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    trait #clone_trait { fn clone_for_branch(&self) -> Self; }
+                    impl<T: ::core::clone::Clone> #clone_trait for T {
+                        #[inline]
+                        fn clone_for_branch(&self) -> Self { ::core::clone::Clone::clone(self) }
+                    }
+                    #[doc(hidden)]
+                    #[inline]
+                    fn #clone_fn(value: &#o) -> #o { #call }
+                });
+            }
+            Next::Join { join } => {
+                let Role::Branch { slot, .. } = cx.graph.roles[i] else { continue };
+                let to = cx.name(*join);
+                out.extend(feed(
+                    cx,
+                    &cx.edge(*join, &from),
+                    &cx.out(i),
+                    &cx.inp_k(*join, slot),
+                    &format!("join `{to}` takes `{{T}}` from branch `{from}` (parameter {}), but `{from}` returns `{{Self}}`", slot + 1),
+                    &format!("this parameter receives the output of `{from}`"),
+                    &format!("a join's parameters follow the order of its `after = [...]`"),
+                    cx.input_span(*join, slot),
+                ));
+            }
+            Next::Route { enum_index, arms } => {
+                let route = &cx.wf.enums[*enum_index];
+                for arm in arms {
+                    let variant = &route.variants[arm.variant];
+                    let to = cx.name(arm.target);
+                    let payload = variant.payload.as_ref().map_or_else(|| quote!(()), |t| quote!(#t));
+                    out.extend(feed_ty(
+                        cx,
+                        &cx.route_edge(i, &variant.name),
+                        &payload,
+                        &cx.inp(arm.target),
+                        &format!("route `{}::{}` carries `{{Self}}`, but the step it leads to, `{to}`, takes `{{T}}`", route.name, variant.name),
+                        &format!("`{to}` receives this route's value"),
+                        "change the variant's field or the step's parameter so they match",
+                        cx.input_span(arm.target, 0),
+                    ));
+                    if let Some(bound) = &arm.bound {
+                        let ex = cx.name(bound.exhausted);
+                        let k = cx.krate;
+                        out.extend(feed_ty(
+                            cx,
+                            &cx.exhaust_edge(i, &variant.name),
+                            &quote!(#k::state::LoopExhausted<#payload>),
+                            &cx.inp(bound.exhausted),
+                            &format!("step `{ex}` runs when route `{}::{}` goes over its bound, so it takes `{{Self}}`, not `{{T}}`", route.name, variant.name),
+                            &format!("`{ex}` receives the exhausted loop"),
+                            "`LoopExhausted` carries the number of iterations and the route's last value",
+                            cx.input_span(bound.exhausted, 0),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed(
+    cx: &Ctx<'_>,
+    func: &Ident,
+    src: &Ident,
+    dst: &Ident,
+    message: &str,
+    label: &str,
+    note: &str,
+    span: Span,
+) -> TokenStream {
+    feed_ty(cx, func, &quote!(#src), dst, message, label, note, span)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed_ty(
+    _cx: &Ctx<'_>,
+    func: &Ident,
+    src: &TokenStream,
+    dst: &Ident,
+    message: &str,
+    label: &str,
+    note: &str,
+    span: Span,
+) -> TokenStream {
+    let tr = format_ident!("__flow_Feed{}", func);
+    let call = quote_spanned!(span=> <#src as #tr<#dst>>::feed(value));
+    quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        trait #tr<T> { fn feed(self) -> T; }
+        impl<T> #tr<T> for T {
+            #[inline]
+            fn feed(self) -> T { self }
+        }
+        #[doc(hidden)]
+        #[inline]
+        fn #func(value: #src) -> #dst { #call }
+    }
+}

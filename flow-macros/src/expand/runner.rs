@@ -1,0 +1,471 @@
+//! `FlowState`, `FlowError`, `Loops`, the per-step `exec` functions and `resume`, which
+//! drives a run through the graph from any state.
+
+use super::Ctx;
+use crate::check::{Next, Role};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
+    let k = cx.krate;
+    let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
+    let wf_name = cx.wf.name.to_string();
+
+    // Loops: one counter per bounded back-edge.
+    let counters: Vec<_> = (0..cx.graph.counters.len()).map(|c| cx.counter(c)).collect();
+    let counter_docs: Vec<String> = (0..cx.graph.counters.len())
+        .map(|c| {
+            let (router, variant) = cx.graph.counters[c];
+            let route = cx.route_enum(router);
+            format!("How many times `{}::{}` has been taken.", route.name, route.variants[variant].name)
+        })
+        .collect();
+
+    // FlowState variants: one per step that starts a "position" (not branches).
+    let mut variants = Vec::new();
+    let mut variant_names = Vec::new();
+    for i in 0..cx.wf.steps.len() {
+        let v = cx.variant(i);
+        let name = cx.name(i);
+        match &cx.graph.roles[i] {
+            Role::Branch { .. } => {}
+            Role::Join { fork, branches } => {
+                let fork_out = cx.out(*fork);
+                let fields = branches.iter().map(|&b| cx.fn_ident(b));
+                let outs = branches.iter().map(|&b| cx.out(b));
+                let doc = format!(
+                    "Inside the fan-out after `{}`: branches with `Some` output have run; `{name}` runs when all have.",
+                    cx.name(*fork)
+                );
+                variants.push(quote! {
+                    #[doc = #doc]
+                    #v {
+                        /// The fan-out step's output, while some branch still needs it.
+                        input: ::core::option::Option<#fork_out>,
+                        #( #[allow(missing_docs)] #fields: ::core::option::Option<#outs>, )*
+                        /// Loop counters.
+                        loops: Loops,
+                    },
+                });
+                variant_names.push((v, name));
+            }
+            _ => {
+                let input = cx.inp(i);
+                let doc = format!("`{name}` runs next, with this input.");
+                variants.push(quote! {
+                    #[doc = #doc]
+                    #v {
+                        /// The step's input.
+                        input: #input,
+                        /// Loop counters.
+                        loops: Loops,
+                    },
+                });
+                variant_names.push((v, name));
+            }
+        }
+    }
+    let output = cx.output();
+    let state_variant_idents = variant_names.iter().map(|(v, _)| v);
+    let state_variant_strs: Vec<&String> = variant_names.iter().map(|(_, n)| n).collect();
+    let state_variant_idents2 = variant_names.iter().map(|(v, _)| v);
+
+    // FlowError variants: every step.
+    let err_variants: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.variant(i)).collect();
+    let err_types: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.err(i)).collect();
+    let err_names: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.name(i)).collect();
+    let err_docs: Vec<_> = err_names.iter().map(|n| format!("Step `{n}` failed with its own error.")).collect();
+
+    let execs = (0..cx.wf.steps.len()).map(|i| exec(cx, i));
+    let arms = (0..cx.wf.steps.len()).filter_map(|i| arm(cx, i));
+    let deps = cx.deps();
+    let entry_v = cx.variant(cx.graph.entry);
+    let entry_in = cx.inp(cx.graph.entry);
+    let step_names = (0..cx.wf.steps.len()).map(|i| cx.name(i));
+    let refs = (0..cx.wf.steps.len()).filter_map(|i| state_ref(cx, i, &serde_crate));
+
+    quote! {
+        /// Loop counters of a run: how often each bounded back-edge has been taken.
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq, ::core::cmp::Eq, #k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        #[non_exhaustive]
+        pub struct Loops {
+            #( #[doc = #counter_docs] pub #counters: u32, )*
+        }
+
+        /// Where a run of this workflow is, plus the data it carries: what a checkpoint stores
+        /// and what [`Workflow::resume`](#k::state::Workflow::resume) continues from.
+        #[derive(#k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub enum FlowState {
+            #(#variants)*
+            /// The run has finished with this output.
+            Completed {
+                /// The exit step's output.
+                output: #output,
+            },
+        }
+
+        // Shows where the run is, never the data: it may hold anything, credentials included.
+        impl ::core::fmt::Debug for FlowState {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self.step() {
+                    ::core::option::Option::Some(step) => ::core::write!(f, "FlowState({} at `{}`)", #wf_name, step),
+                    ::core::option::Option::None => ::core::write!(f, "FlowState({} completed)", #wf_name),
+                }
+            }
+        }
+
+        impl FlowState {
+            /// The step that runs next, or `None` when the run has completed.
+            #[must_use]
+            pub fn step(&self) -> ::core::option::Option<&'static str> {
+                match self {
+                    #( Self::#state_variant_idents { .. } => ::core::option::Option::Some(#state_variant_strs), )*
+                    Self::Completed { .. } => ::core::option::Option::None,
+                }
+            }
+
+            /// Whether the run has completed.
+            #[must_use]
+            pub fn is_completed(&self) -> bool {
+                ::core::matches!(self, Self::Completed { .. })
+            }
+
+            /// Loop counters, `None` when the run has completed.
+            #[must_use]
+            pub fn loops(&self) -> ::core::option::Option<Loops> {
+                match self {
+                    #( Self::#state_variant_idents2 { loops, .. } => ::core::option::Option::Some(*loops), )*
+                    Self::Completed { .. } => ::core::option::Option::None,
+                }
+            }
+        }
+
+        /// Why a run of this workflow failed: the step that failed, holding its own error, or
+        /// the runtime.
+        #[derive(::core::fmt::Debug)]
+        pub enum FlowError {
+            #( #[doc = #err_docs] #err_variants(#err_types), )*
+            /// The runtime failed around the steps (e.g. a checkpoint could not be stored).
+            Runtime(#k::error::RuntimeError),
+        }
+
+        impl FlowError {
+            /// The step that failed, or `None` for a runtime failure.
+            #[must_use]
+            pub fn step(&self) -> ::core::option::Option<&'static str> {
+                match self {
+                    #( Self::#err_variants(_) => ::core::option::Option::Some(#err_names), )*
+                    Self::Runtime(_) => ::core::option::Option::None,
+                }
+            }
+        }
+
+        impl ::core::fmt::Display for FlowError {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self {
+                    #( Self::#err_variants(e) => ::core::write!(f, "workflow `{}`: step `{}` failed: {}", #wf_name, #err_names, e), )*
+                    Self::Runtime(e) => ::core::fmt::Display::fmt(e, f),
+                }
+            }
+        }
+
+        impl ::std::error::Error for FlowError {
+            fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
+                match self {
+                    #( Self::#err_variants(e) => ::core::option::Option::Some(e), )*
+                    Self::Runtime(e) => ::core::option::Option::Some(e),
+                }
+            }
+        }
+
+        impl ::core::convert::From<#k::error::RuntimeError> for FlowError {
+            fn from(e: #k::error::RuntimeError) -> Self {
+                Self::Runtime(e)
+            }
+        }
+
+        #(#refs)*
+        #(#execs)*
+
+        #[doc(hidden)]
+        #[allow(unused_mut, unused_variables, clippy::too_many_lines, clippy::match_same_arms)]
+        async fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
+            let mut state = state;
+            let mut attempt = #k::__private::first_attempt(ctx);
+            loop {
+                let (step, next): (&'static str, FlowState) = match state {
+                    #(#arms)*
+                    FlowState::Completed { output } => return ::core::result::Result::Ok(output),
+                };
+                state = next;
+                #k::__private::checkpoint(ctx, NAME, FINGERPRINT, step, state.is_completed(), &state).await?;
+                attempt = 1;
+            }
+        }
+
+        /// This workflow, for engines that drive any [`Workflow`](#k::state::Workflow).
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::default::Default)]
+        pub struct Workflow;
+
+        #[automatically_derived]
+        impl #k::state::Workflow for Workflow {
+            const NAME: &'static str = NAME;
+            const FINGERPRINT: &'static str = FINGERPRINT;
+            const MERMAID: &'static str = MERMAID;
+            const STEPS: &'static [&'static str] = &[#(#step_names),*];
+            type Deps = #deps;
+            type Input = #entry_in;
+            type Output = #output;
+            type Error = FlowError;
+            type State = FlowState;
+
+            fn start(input: #entry_in) -> FlowState {
+                FlowState::#entry_v { input, loops: ::core::default::Default::default() }
+            }
+
+            fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send {
+                __flow_resume(ctx, state)
+            }
+        }
+
+        impl Workflow {
+            /// Runs the whole graph to its output (see [`Workflow::run`](#k::state::Workflow::run)).
+            ///
+            /// # Errors
+            ///
+            /// The first step that fails, or the runtime.
+            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> ::core::result::Result<#output, FlowError> {
+                __flow_resume(ctx, <Self as #k::state::Workflow>::start(input)).await
+            }
+
+            /// Continues a run from `state` (see [`Workflow::resume`](#k::state::Workflow::resume)).
+            ///
+            /// # Errors
+            ///
+            /// The first step that fails, or the runtime.
+            pub async fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
+                __flow_resume(ctx, state).await
+            }
+        }
+    }
+}
+
+/// `__flow_exec_x`: calls the user's step with its context and maps its error.
+fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
+    let k = cx.krate;
+    let step = &cx.wf.steps[i];
+    let f = cx.fn_ident(i);
+    let name = cx.name(i);
+    let exec = cx.exec(i);
+    let (o, e) = (cx.out(i), cx.err(i));
+    let v = cx.variant(i);
+    let deps = cx.deps();
+    let ctx_arg = step.ctx.as_ref().map(|ty| {
+        let span = ty.span();
+        quote_spanned!(span=> &step_ctx,)
+    });
+    let step_return = quote!(#k::__private::StepReturn);
+    match &cx.graph.roles[i] {
+        Role::Join { .. } => {
+            let params: Vec<_> = (0..step.inputs.len()).map(|n| format_ident!("in{}", n)).collect();
+            let types = (0..step.inputs.len()).map(|n| cx.inp_k(i, n));
+            quote! {
+                #[doc(hidden)]
+                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
+                    let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
+                    <_ as #step_return>::into_result(#f(#ctx_arg #(#params),*).await).map_err(FlowError::#v)
+                }
+            }
+        }
+        _ if step.workers.is_some() => {
+            let n = step.workers.map_or(1, |(n, _)| n);
+            let input = cx.inp(i);
+            quote! {
+                #[doc(hidden)]
+                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
+                    let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
+                    let step_ctx = &step_ctx;
+                    #k::__private::map_ordered(input, #n, |item| async move {
+                        let step_ctx = step_ctx;
+                        <_ as #step_return>::into_result(#f(#ctx_arg item).await)
+                    })
+                    .await
+                    .map_err(FlowError::#v)
+                }
+            }
+        }
+        _ => {
+            let input = cx.inp(i);
+            let _ = &e;
+            quote! {
+                #[doc(hidden)]
+                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
+                    let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
+                    <_ as #step_return>::into_result(#f(#ctx_arg input).await).map_err(FlowError::#v)
+                }
+            }
+        }
+    }
+}
+
+/// The next state after step `i` produced `out` (an expression), with `loops` in scope.
+pub(crate) fn transition(cx: &Ctx<'_>, i: usize, out: &TokenStream) -> TokenStream {
+    let k = cx.krate;
+    match &cx.graph.next[i] {
+        Next::Exit => {
+            let f = cx.to_output(i);
+            quote!(FlowState::Completed { output: #f(#out) })
+        }
+        Next::Step(s) => {
+            let v = cx.variant(*s);
+            let f = cx.edge(*s, &cx.name(i));
+            quote!(FlowState::#v { input: #f(#out), loops })
+        }
+        Next::Fork { join } => {
+            let v = cx.variant(*join);
+            let Role::Join { branches, .. } = &cx.graph.roles[*join] else { return quote!() };
+            let fields = branches.iter().map(|&b| cx.fn_ident(b));
+            quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* loops })
+        }
+        // Branches never transition alone: the join's arm collects them.
+        Next::Join { .. } => quote!(),
+        Next::Route { enum_index, arms } => {
+            let route = &cx.wf.enums[*enum_index];
+            let enum_name = &route.name;
+            let arms = arms.iter().map(|arm| {
+                let variant = &route.variants[arm.variant].name;
+                let target = cx.variant(arm.target);
+                let f = cx.route_edge(i, variant);
+                let go = quote!(FlowState::#target { input: #f(value), loops });
+                match &arm.bound {
+                    None => quote!(#enum_name::#variant(value) => #go,),
+                    Some(bound) => {
+                        let counter = cx.counter(bound.counter);
+                        let max = bound.max;
+                        let ex = cx.variant(bound.exhausted);
+                        let exf = cx.exhaust_edge(i, variant);
+                        quote! {
+                            #enum_name::#variant(value) => {
+                                if loops.#counter >= #max {
+                                    FlowState::#ex { input: #exf(#k::state::LoopExhausted::new(loops.#counter, value)), loops }
+                                } else {
+                                    loops.#counter += 1;
+                                    #go
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            quote!(match #out { #(#arms)* })
+        }
+    }
+}
+
+/// The `match` arm of `resume` for the state whose next step is `i`.
+fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
+    let k = cx.krate;
+    let v = cx.variant(i);
+    let name = cx.name(i);
+    let exec = cx.exec(i);
+    match &cx.graph.roles[i] {
+        Role::Branch { .. } => None,
+        Role::Join { fork, branches } => {
+            let next = transition(cx, i, &quote!(out));
+            let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
+            let branch_enum = format_ident!("__flow_Branch_{}", name);
+            let branch_variants: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+            let branch_names: Vec<_> = branches.iter().map(|&b| cx.name(b)).collect();
+            let branch_execs: Vec<_> = branches.iter().map(|&b| cx.exec(b)).collect();
+            let feeds_in: Vec<_> = branches.iter().map(|&b| cx.edge(b, &cx.name(*fork))).collect();
+            let feeds_out: Vec<_> = branches.iter().map(|&b| cx.edge(i, &cx.name(b))).collect();
+            let clone_fn = cx.clone_fn(*fork);
+            let state_ref = format_ident!("__flow_StateRef_{}", name);
+            Some(quote! {
+                FlowState::#v { input, #(mut #fields,)* loops } => {
+                    if #(#fields.is_none())||* {
+                        let ::core::option::Option::Some(input) = input else {
+                            return ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
+                                NAME, #name, "a branch has not run, but the fan-out's input is missing",
+                            )));
+                        };
+                        let mut running = #k::__private::FuturesUnordered::<#k::__private::BoxFuture<'_, ::core::result::Result<#branch_enum, FlowError>>>::new();
+                        #(
+                            if #fields.is_none() {
+                                let branch_input = #feeds_in(#clone_fn(&input));
+                                running.push(::std::boxed::Box::pin(async move {
+                                    #branch_execs(ctx, attempt, branch_input).await.map(#branch_enum::#branch_variants)
+                                }));
+                            }
+                        )*
+                        while let ::core::option::Option::Some(done) = #k::__private::next_branch(&mut running).await {
+                            let branch = match done? {
+                                #( #branch_enum::#branch_variants(out) => { #fields = ::core::option::Option::Some(out); #branch_names } )*
+                            };
+                            let all_done = #(#fields.is_some())&&*;
+                            let snapshot = #state_ref::#v {
+                                input: if all_done { ::core::option::Option::None } else { ::core::option::Option::Some(&input) },
+                                #( #fields: #fields.as_ref(), )*
+                                loops: &loops,
+                            };
+                            #k::__private::checkpoint(ctx, NAME, FINGERPRINT, branch, false, &snapshot).await?;
+                        }
+                    }
+                    let (#(::core::option::Option::Some(#fields),)*) = (#(#fields,)*) else {
+                        return ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
+                            NAME, #name, "a branch finished without an output",
+                        )));
+                    };
+                    let out = #exec(ctx, attempt, #(#feeds_out(#fields)),*).await?;
+                    (#name, #next)
+                }
+            })
+        }
+        _ => {
+            let next = transition(cx, i, &quote!(out));
+            Some(quote! {
+                FlowState::#v { input, mut loops } => {
+                    let out = #exec(ctx, attempt, input).await?;
+                    (#name, #next)
+                }
+            })
+        }
+    }
+}
+
+/// A borrowed twin of a join's `FlowState` variant, serialising to the same JSON, so that a
+/// fan-out can checkpoint after each branch without cloning outputs.
+fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
+    let k = cx.krate;
+    let Role::Join { fork, branches } = &cx.graph.roles[i] else { return None };
+    let v = cx.variant(i);
+    let name = cx.name(i);
+    let state_ref = format_ident!("__flow_StateRef_{}", name);
+    let branch_enum = format_ident!("__flow_Branch_{}", name);
+    let fork_out = cx.out(*fork);
+    let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
+    let outs: Vec<_> = branches.iter().map(|&b| cx.out(b)).collect();
+    let branch_variants: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+    Some(quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #[derive(#k::__private::serde::Serialize)]
+        #[serde(crate = #serde_crate)]
+        enum #state_ref<'a> {
+            #v {
+                input: ::core::option::Option<&'a #fork_out>,
+                #( #fields: ::core::option::Option<&'a #outs>, )*
+                loops: &'a Loops,
+            },
+        }
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        enum #branch_enum {
+            #( #branch_variants(#outs), )*
+        }
+    })
+}

@@ -1,0 +1,444 @@
+//! The typestate API: `Flow<S>`, zero-sized markers in `state`, and one method per step,
+//! each bounded by a per-step trait whose `#[diagnostic::on_unimplemented]` explains why the
+//! step cannot run in the current state.
+
+use super::Ctx;
+use crate::check::{Next, Role};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
+    let k = cx.krate;
+    let deps = cx.deps();
+    let wf = cx.wf.name.to_string();
+    let entry = cx.graph.entry;
+    let entry_v = cx.variant(entry);
+    let entry_in = cx.inp(entry);
+
+    let mut markers = TokenStream::new();
+    let mut impls = TokenStream::new();
+    let mut methods = TokenStream::new();
+    for i in 0..cx.wf.steps.len() {
+        let (m, imp, method) = step(cx, i);
+        markers.extend(m);
+        impls.extend(imp);
+        methods.extend(method);
+    }
+    let route_enums = route_handles(cx);
+    let flow_doc = format!(
+        "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
+    );
+    quote! {
+        #[doc(hidden)]
+        mod __flow_sealed {
+            pub trait Sealed {}
+        }
+
+        /// Typestate markers for [`Flow`]: `Flow<state::Search>` is a run whose next step is
+        /// `search`. They are never constructed.
+        pub mod state {
+            #markers
+        }
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub trait __flow_Marker: __flow_sealed::Sealed {
+            /// The data a run in this state carries.
+            type Data;
+            /// Where the run is, for `Debug`.
+            const AT: &'static str;
+            /// The same position as a `FlowState`.
+            fn into_state(data: Self::Data, loops: Loops) -> FlowState;
+        }
+
+        #impls
+
+        #[doc = #flow_doc]
+        pub struct Flow<S: __flow_Marker> {
+            ctx: #k::state::Ctx<#deps>,
+            data: <S as __flow_Marker>::Data,
+            loops: Loops,
+        }
+
+        impl<S: __flow_Marker> ::core::fmt::Debug for Flow<S> {
+            // The data stays out: it may hold anything, credentials included.
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::write!(f, "Flow({} at `{}`, run {})", NAME, <S as __flow_Marker>::AT, self.ctx.run_id())
+            }
+        }
+
+        impl Flow<state::#entry_v> {
+            /// A new run at the entry step, which takes the raw `input`.
+            #[must_use]
+            pub fn new(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> Self {
+                Self { ctx: ::core::clone::Clone::clone(ctx), data: input, loops: ::core::default::Default::default() }
+            }
+        }
+
+        #[allow(clippy::future_not_send, clippy::missing_errors_doc)]
+        impl<S: __flow_Marker> Flow<S> {
+            /// The data the next step receives.
+            #[must_use]
+            pub fn input(&self) -> &<S as __flow_Marker>::Data {
+                &self.data
+            }
+
+            /// The run's context.
+            #[must_use]
+            pub fn ctx(&self) -> &#k::state::Ctx<#deps> {
+                &self.ctx
+            }
+
+            /// The loop counters.
+            #[must_use]
+            pub fn loops(&self) -> Loops {
+                self.loops
+            }
+
+            /// The same position as a [`FlowState`], to store or to hand to [`Workflow::resume`].
+            #[must_use]
+            pub fn into_state(self) -> FlowState {
+                <S as __flow_Marker>::into_state(self.data, self.loops)
+            }
+
+            #methods
+        }
+
+        #route_enums
+    }
+}
+
+/// Marker, trait impls and method for step `i`.
+fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
+    let k = cx.krate;
+    let wf = cx.wf.name.to_string();
+    let name = cx.name(i);
+    let f = cx.fn_ident(i);
+    let v = cx.variant(i);
+    let exec = cx.exec(i);
+    let can = format_ident!("__flow_can_{}", name);
+    let label = format!("`{name}` cannot run in this state");
+    let note = "each step method consumes the `Flow` and returns it at the next step: run the step the state names first";
+    let doc = format!("Runs step `{name}`.");
+    match &cx.graph.roles[i] {
+        Role::Entry | Role::Single => {
+            let input = cx.inp(i);
+            let message = format!("`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; {}", when(cx, i));
+            let marker_doc = format!("`{name}` runs next.");
+            let marker = quote! {
+                #[doc = #marker_doc]
+                #[derive(::core::fmt::Debug)]
+                pub enum #v {}
+            };
+            let (ret, body) = handle(cx, i);
+            let impls = quote! {
+                impl __flow_sealed::Sealed for state::#v {}
+                impl __flow_Marker for state::#v {
+                    type Data = #input;
+                    const AT: &'static str = #name;
+                    fn into_state(data: #input, loops: Loops) -> FlowState {
+                        FlowState::#v { input: data, loops }
+                    }
+                }
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub trait #can: __flow_Marker {
+                    fn take(data: Self::Data) -> #input;
+                }
+                impl #can for state::#v {
+                    #[inline]
+                    fn take(data: #input) -> #input { data }
+                }
+            };
+            let method = quote! {
+                #[doc = #doc]
+                pub async fn #f(self) -> ::core::result::Result<#ret, FlowError>
+                where
+                    S: #can,
+                {
+                    let Self { ctx, data, mut loops } = self;
+                    let out = #exec(&ctx, 1, <S as #can>::take(data)).await?;
+                    ::core::result::Result::Ok(#body)
+                }
+            };
+            (marker, impls, method)
+        }
+        Role::Branch { join, slot } => {
+            let Role::Join { fork, branches } = &cx.graph.roles[*join] else { return Default::default() };
+            let jv = cx.variant(*join);
+            let (input, out) = (cx.inp(i), cx.out(i));
+            let params: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+            let mine = &params[*slot];
+            let others: Vec<_> = params.iter().filter(|p| *p != mine).collect();
+            let before: Vec<_> = params.iter().map(|p| if p == mine { quote!(#k::state::Pending) } else { quote!(#p) }).collect();
+            let after: Vec<_> = params.iter().map(|p| if p == mine { quote!(#k::state::Done) } else { quote!(#p) }).collect();
+            let fields: Vec<_> = (0..params.len())
+                .map(|n| {
+                    let idx = syn::Index::from(n + 1);
+                    if n == *slot { quote!(out) } else { quote!(data.#idx) }
+                })
+                .collect();
+            let feed = cx.edge(i, &cx.name(*fork));
+            let clone_fn = cx.clone_fn(*fork);
+            let message = format!(
+                "`{name}` cannot run now: workflow `{wf}` is at `{{Self}}`; `{name}` is a branch of the fan-out after `{}` and runs once, while its slot is `Pending`",
+                cx.name(*fork)
+            );
+            let impls = quote! {
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub trait #can: __flow_Marker {
+                    type Next: __flow_Marker;
+                    fn input(data: &Self::Data) -> #input;
+                    fn finish(data: Self::Data, out: #out) -> <Self::Next as __flow_Marker>::Data;
+                }
+                impl<#(#others: #k::__private::Slot),*> #can for state::#jv<#(#before),*> {
+                    type Next = state::#jv<#(#after),*>;
+                    #[inline]
+                    fn input(data: &Self::Data) -> #input {
+                        #feed(#clone_fn(&data.0))
+                    }
+                    #[inline]
+                    fn finish(data: Self::Data, out: #out) -> <Self::Next as __flow_Marker>::Data {
+                        (data.0, #(#fields),*)
+                    }
+                }
+            };
+            let method = quote! {
+                #[doc = #doc]
+                pub async fn #f(self) -> ::core::result::Result<Flow<<S as #can>::Next>, FlowError>
+                where
+                    S: #can,
+                {
+                    let Self { ctx, data, loops } = self;
+                    let out = #exec(&ctx, 1, <S as #can>::input(&data)).await?;
+                    ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops })
+                }
+            };
+            (TokenStream::new(), impls, method)
+        }
+        Role::Join { fork, branches } => {
+            let params: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+            let fork_out = cx.out(*fork);
+            let outs: Vec<_> = branches.iter().map(|&b| cx.out(b)).collect();
+            let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
+            let ins: Vec<_> = (0..branches.len()).map(|n| cx.inp_k(i, n)).collect();
+            let idx: Vec<_> = (0..branches.len()).map(|n| syn::Index::from(n + 1)).collect();
+            let dones: Vec<_> = branches.iter().map(|&b| format_ident!("__flow_done_{}_{}", name, cx.name(b))).collect();
+            let feeds: Vec<_> = branches.iter().map(|&b| cx.edge(i, &cx.name(b))).collect();
+            let done_msgs: Vec<_> = branches
+                .iter()
+                .map(|&b| {
+                    let b = cx.name(b);
+                    format!("`{name}` cannot run yet: branch `{b}` has not run; call `.{b}()` first")
+                })
+                .collect();
+            let done_labels: Vec<_> = branches.iter().map(|&b| format!("`{}` is still `Pending`", cx.name(b))).collect();
+            let message = format!(
+                "`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; `{name}` runs after the fan-out after `{}`, once all of {} have run",
+                cx.name(*fork),
+                branches.iter().map(|&b| format!("`{}`", cx.name(b))).collect::<Vec<_>>().join(", ")
+            );
+            let marker_doc = format!(
+                "The fan-out after `{}`: each parameter is `Pending` until its branch has run, then `Done`; `{name}` runs when all are `Done`.",
+                cx.name(*fork)
+            );
+            let marker = quote! {
+                #[doc = #marker_doc]
+                pub struct #v<#(#params),*>(::core::marker::PhantomData<fn() -> (#(#params,)*)>);
+                impl<#(#params),*> ::core::fmt::Debug for #v<#(#params),*> {
+                    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        f.write_str(::core::stringify!(#v))
+                    }
+                }
+            };
+            let (ret, body) = handle(cx, i);
+            let at = format!("{name} (fan-out)");
+            let impls = quote! {
+                impl<#(#params),*> __flow_sealed::Sealed for state::#v<#(#params),*> {}
+                impl<#(#params: #k::__private::Slot),*> __flow_Marker for state::#v<#(#params),*> {
+                    type Data = (#fork_out, #(<#params as #k::__private::Slot>::Of<#outs>,)*);
+                    const AT: &'static str = #at;
+                    fn into_state(data: Self::Data, loops: Loops) -> FlowState {
+                        FlowState::#v {
+                            input: ::core::option::Option::Some(data.0),
+                            #( #fields: <#params as #k::__private::Slot>::into_option(data.#idx), )*
+                            loops,
+                        }
+                    }
+                }
+                #(
+                    #[diagnostic::on_unimplemented(message = #done_msgs, label = #done_labels, note = #note)]
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    pub trait #dones: #k::__private::Slot {
+                        fn take(value: Self::Of<#outs>) -> #outs;
+                    }
+                    impl #dones for #k::state::Done {
+                        #[inline]
+                        fn take(value: #outs) -> #outs { value }
+                    }
+                )*
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub trait #can: __flow_Marker {
+                    fn take(data: Self::Data) -> (#(#ins,)*);
+                }
+                impl<#(#params: #dones),*> #can for state::#v<#(#params),*> {
+                    #[inline]
+                    fn take(data: Self::Data) -> (#(#ins,)*) {
+                        (#( #feeds(<#params as #dones>::take(data.#idx)), )*)
+                    }
+                }
+            };
+            let ins_vars: Vec<_> = (0..branches.len()).map(|n| format_ident!("in{}", n)).collect();
+            let method = quote! {
+                #[doc = #doc]
+                pub async fn #f(self) -> ::core::result::Result<#ret, FlowError>
+                where
+                    S: #can,
+                {
+                    let Self { ctx, data, mut loops } = self;
+                    let (#(#ins_vars,)*) = <S as #can>::take(data);
+                    let out = #exec(&ctx, 1, #(#ins_vars),*).await?;
+                    ::core::result::Result::Ok(#body)
+                }
+            };
+            (marker, impls, method)
+        }
+    }
+}
+
+/// What must happen before step `i` can run, for its out-of-order message.
+fn when(cx: &Ctx<'_>, i: usize) -> String {
+    let name = cx.name(i);
+    if matches!(cx.graph.roles[i], Role::Entry) {
+        return format!("`{name}` is the entry step: it runs first, on a new `Flow::new(…)`");
+    }
+    let mut reasons = Vec::new();
+    for (r, next) in cx.graph.next.iter().enumerate() {
+        match next {
+            Next::Step(s) if *s == i => reasons.push(format!("`{name}` runs after `{}`", cx.name(r))),
+            Next::Route { arms, .. } => {
+                for arm in arms {
+                    if arm.target == i && !arm.back {
+                        reasons.push(format!("`{name}` runs when `{}` routes to it", cx.name(r)));
+                    } else if arm.target == i {
+                        reasons.push(format!("`{name}` runs again when `{}` routes back to it", cx.name(r)));
+                    }
+                    if arm.bound.as_ref().is_some_and(|b| b.exhausted == i) {
+                        reasons.push(format!("`{name}` runs when `{}` exhausts its loop", cx.name(r)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    reasons.dedup();
+    reasons.join(", or ")
+}
+
+/// The return type of step `i`'s method and the expression building it from `out`, with
+/// `ctx` and `loops` in scope.
+fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
+    let k = cx.krate;
+    match &cx.graph.next[i] {
+        Next::Exit => {
+            let output = cx.output();
+            let f = cx.to_output(i);
+            (quote!(#output), quote!(#f(out)))
+        }
+        Next::Step(s) => {
+            let v = cx.variant(*s);
+            let f = cx.edge(*s, &cx.name(i));
+            (quote!(Flow<state::#v>), quote!(Flow { ctx, data: #f(out), loops }))
+        }
+        Next::Fork { join } => {
+            let v = cx.variant(*join);
+            let Role::Join { branches, .. } = &cx.graph.roles[*join] else { return Default::default() };
+            let pending = branches.iter().map(|_| quote!(#k::state::Pending));
+            let units = branches.iter().map(|_| quote!(()));
+            (quote!(Flow<state::#v<#(#pending),*>>), quote!(Flow { ctx, data: (out, #(#units,)*), loops }))
+        }
+        Next::Join { .. } => Default::default(),
+        Next::Route { enum_index, arms } => {
+            let route = &cx.wf.enums[*enum_index];
+            let enum_name = &route.name;
+            let handles = format_ident!("{}Flow", enum_name);
+            let arms = arms.iter().map(|arm| {
+                let variant = &route.variants[arm.variant].name;
+                let f = cx.route_edge(i, variant);
+                let go = quote!(#handles::#variant(Flow { ctx, data: #f(value), loops }));
+                match &arm.bound {
+                    None => quote!(#enum_name::#variant(value) => #go,),
+                    Some(bound) => {
+                        let counter = cx.counter(bound.counter);
+                        let max = bound.max;
+                        let ex_variant = format_ident!("{}Exhausted", variant);
+                        let exf = cx.exhaust_edge(i, variant);
+                        quote! {
+                            #enum_name::#variant(value) => {
+                                if loops.#counter >= #max {
+                                    #handles::#ex_variant(Flow {
+                                        ctx,
+                                        data: #exf(#k::state::LoopExhausted::new(loops.#counter, value)),
+                                        loops,
+                                    })
+                                } else {
+                                    loops.#counter += 1;
+                                    #go
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            (quote!(#handles), quote!(match out { #(#arms)* }))
+        }
+    }
+}
+
+/// `EnumFlow`: what a routing step's method returns, one variant per route.
+fn route_handles(cx: &Ctx<'_>) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (r, next) in cx.graph.next.iter().enumerate() {
+        let Next::Route { enum_index, arms } = next else { continue };
+        let route = &cx.wf.enums[*enum_index];
+        let handles = format_ident!("{}Flow", route.name);
+        let doc = format!(
+            "Where step `{}` sent the run: one variant per route of [`{}`], each holding the run at the step it leads to. `match` it: every route must be handled.",
+            cx.name(r),
+            route.name
+        );
+        let mut variants = TokenStream::new();
+        for arm in arms {
+            let variant = &route.variants[arm.variant].name;
+            let target = cx.variant(arm.target);
+            let vdoc = format!("`{}::{variant}`: the run continues at `{}`.", route.name, cx.name(arm.target));
+            variants.extend(quote!(#[doc = #vdoc] #variant(Flow<state::#target>),));
+            if let Some(bound) = &arm.bound {
+                let ex_variant = format_ident!("{}Exhausted", variant);
+                let ex = cx.variant(bound.exhausted);
+                let edoc = format!(
+                    "`{}::{variant}` was taken more than {} times: the run continues at `{}`.",
+                    route.name,
+                    bound.max,
+                    cx.name(bound.exhausted)
+                );
+                variants.extend(quote!(#[doc = #edoc] #ex_variant(Flow<state::#ex>),));
+            }
+        }
+        out.extend(quote! {
+            #[doc = #doc]
+            #[derive(::core::fmt::Debug)]
+            #[must_use]
+            pub enum #handles {
+                #variants
+            }
+        });
+    }
+    out
+}

@@ -1,0 +1,76 @@
+//! The intermediate model: what the user wrote, with every value kept beside its span.
+//!
+//! `parse` builds it from tokens, `check` validates it into a [`crate::check::Graph`], and
+//! `expand` generates code from both. Nothing here is validated yet.
+
+use proc_macro2::Span;
+use syn::{Ident, Type};
+
+/// One `#[workflow] mod name { … }`.
+pub(crate) struct Workflow {
+    /// The module name; also the workflow's name.
+    pub(crate) name: Ident,
+    /// Path to the runtime crate (`#[workflow(crate = path)]`), `::flow_runtime` by default.
+    pub(crate) krate: syn::Path,
+    /// The dependency type steps receive through `&Ctx<Deps>` (`#[workflow(deps = T)]`), `()` by default.
+    pub(crate) deps: Type,
+    pub(crate) steps: Vec<Step>,
+    /// Enums named by some step's `routes = …`, found among the module's items.
+    pub(crate) enums: Vec<RouteEnum>,
+    /// Names of the user's own items, to report collisions with generated ones.
+    pub(crate) item_names: Vec<Ident>,
+}
+
+/// One `#[step(…)] async fn`.
+pub(crate) struct Step {
+    pub(crate) name: Ident,
+    /// Span of the whole `#[step(…)]` attribute.
+    pub(crate) attr_span: Span,
+    pub(crate) entry: Option<Span>,
+    pub(crate) exit: Option<Span>,
+    /// `after = a` or `after = [a, b]`.
+    pub(crate) after: Vec<Ident>,
+    pub(crate) after_span: Option<Span>,
+    /// `routes = Enum`.
+    pub(crate) routes: Option<Ident>,
+    /// `workers = N`.
+    pub(crate) workers: Option<(usize, Span)>,
+    /// Span of `fn` when the function is not `async`.
+    pub(crate) not_async: Option<Span>,
+    pub(crate) receiver: Option<Span>,
+    pub(crate) generics: Option<Span>,
+    /// The context parameter (the first parameter, when its type is a reference).
+    pub(crate) ctx: Option<Type>,
+    /// The data parameters, in order.
+    pub(crate) inputs: Vec<Input>,
+    /// The declared return type; `None` for `-> ()`.
+    pub(crate) output: Option<Type>,
+    /// Span of the parameter list, for errors about the number of parameters.
+    pub(crate) params_span: Span,
+}
+
+/// A data parameter of a step.
+pub(crate) struct Input {
+    pub(crate) ty: Type,
+    /// Span of a `&` when a data parameter is a reference.
+    pub(crate) reference: Option<Span>,
+}
+
+/// An enum a routing step returns; each variant names the step it leads to.
+pub(crate) struct RouteEnum {
+    pub(crate) name: Ident,
+    pub(crate) generics: Option<Span>,
+    pub(crate) variants: Vec<Variant>,
+}
+
+pub(crate) struct Variant {
+    pub(crate) name: Ident,
+    /// The single unnamed field; `None` when the variant has another shape.
+    pub(crate) payload: Option<Type>,
+    pub(crate) shape_span: Span,
+    /// The target step: `#[to(step)]`, or the variant's name in snake case.
+    pub(crate) to: Ident,
+    /// `#[to(step, max = N, exhausted = other)]`.
+    pub(crate) max: Option<(u32, Span)>,
+    pub(crate) exhausted: Option<Ident>,
+}

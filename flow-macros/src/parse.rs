@@ -1,0 +1,312 @@
+//! Tokens → [`model`](crate::model). Every value keeps its span; errors are collected, not
+//! returned early, so one build reports every mistake in the module.
+
+use crate::error::Errors;
+use crate::model::{Input, RouteEnum, Step, Variant, Workflow};
+use proc_macro2::{Span, TokenStream};
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{Attribute, FnArg, Ident, Item, ItemMod, LitInt, ReturnType, Type};
+
+pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`";
+const WORKFLOW_KEYS: &str = "`deps = Type`, `crate = path`";
+const TO_KEYS: &str = "`to(step)`, `to(step, max = N, exhausted = step)`";
+
+/// Parses `#[workflow(args)] mod … { … }`. Removes the attributes `#[workflow]` owns
+/// (`#[step]`, `#[to]`) from `module`, so the module can be emitted as is even on error.
+pub(crate) fn workflow(args: TokenStream, module: &mut ItemMod, errors: &mut Errors) -> Option<Workflow> {
+    let mut krate: syn::Path = syn::parse_quote!(::flow_runtime);
+    let mut deps: Type = syn::parse_quote!(());
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            krate = meta.value()?.parse()?;
+        } else if meta.path.is_ident("deps") {
+            deps = meta.value()?.parse()?;
+        } else {
+            return Err(meta.error(format_args!(
+                "unknown `#[workflow]` argument `{}`; expected one of: {WORKFLOW_KEYS}",
+                path_name(&meta.path)
+            )));
+        }
+        Ok(())
+    });
+    if let Err(error) = parser.parse2(args) {
+        errors.push(error);
+    }
+
+    let name = module.ident.clone();
+    let Some((_, items)) = &mut module.content else {
+        errors.at(
+            module.span(),
+            "`#[workflow]` needs an inline module: write `mod name { … }` with the steps inside, not `mod name;`",
+        );
+        return None;
+    };
+
+    let mut steps = Vec::new();
+    let mut item_names = Vec::new();
+    for item in items.iter_mut() {
+        if let Some(ident) = item_ident(item) {
+            item_names.push(ident.clone());
+        }
+        match item {
+            Item::Fn(function) => {
+                let attrs = take_attrs(&mut function.attrs, "step");
+                if let Some((first, rest)) = attrs.split_first() {
+                    for extra in rest {
+                        errors.at(extra.span(), "duplicate `#[step]` attribute: merge its keys into the first one");
+                    }
+                    steps.push(step(first, &function.sig, errors));
+                }
+            }
+            Item::Verbatim(tokens) => {
+                // A body-less `async fn name(…);` parses as verbatim; say what is missing.
+                if tokens.to_string().contains("step") {
+                    errors.at(tokens.span(), "a step needs a body: `async fn name(…) -> Result<T, E> { … }`");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut enums = Vec::new();
+    for item in items.iter_mut() {
+        let Item::Enum(item_enum) = item else { continue };
+        let routed = steps.iter().any(|s| s.routes.as_ref() == Some(&item_enum.ident));
+        let mut variants = Vec::new();
+        for variant in &mut item_enum.variants {
+            let to_attrs = take_attrs(&mut variant.attrs, "to");
+            if !routed {
+                for attr in &to_attrs {
+                    errors.at(
+                        attr.span(),
+                        format_args!(
+                            "`#[to]` only has a meaning on an enum a step routes with; add `routes = {}` to that step's `#[step(…)]`",
+                            item_enum.ident
+                        ),
+                    );
+                }
+                continue;
+            }
+            let payload = match &variant.fields {
+                syn::Fields::Unnamed(fields) if fields.unnamed.len() == 1 => Some(fields.unnamed[0].ty.clone()),
+                _ => None,
+            };
+            let mut parsed = Variant {
+                name: variant.ident.clone(),
+                payload,
+                shape_span: if variant.fields.is_empty() { variant.ident.span() } else { variant.fields.span() },
+                to: Ident::new(&snake_case(&variant.ident.to_string()), variant.ident.span()),
+                max: None,
+                exhausted: None,
+            };
+            if let Some((first, rest)) = to_attrs.split_first() {
+                for extra in rest {
+                    errors.at(extra.span(), "duplicate `#[to]` attribute: a route has one target");
+                }
+                if let Err(error) = first.parse_args_with(|input: syn::parse::ParseStream| to_args(input, &mut parsed)) {
+                    errors.push(error);
+                }
+            }
+            variants.push(parsed);
+        }
+        if routed {
+            enums.push(RouteEnum {
+                name: item_enum.ident.clone(),
+                generics: (!item_enum.generics.params.is_empty()).then(|| item_enum.generics.span()),
+                variants,
+            });
+        }
+    }
+
+    Some(Workflow { name, krate, deps, steps, enums, item_names })
+}
+
+fn item_ident(item: &Item) -> Option<&Ident> {
+    match item {
+        Item::Const(i) => Some(&i.ident),
+        Item::Enum(i) => Some(&i.ident),
+        Item::Fn(i) => Some(&i.sig.ident),
+        Item::Mod(i) => Some(&i.ident),
+        Item::Static(i) => Some(&i.ident),
+        Item::Struct(i) => Some(&i.ident),
+        Item::Trait(i) => Some(&i.ident),
+        Item::Type(i) => Some(&i.ident),
+        Item::Union(i) => Some(&i.ident),
+        _ => None,
+    }
+}
+
+/// Removes and returns every attribute named `name`.
+fn take_attrs(attrs: &mut Vec<Attribute>, name: &str) -> Vec<Attribute> {
+    let (taken, kept) = std::mem::take(attrs).into_iter().partition(|a| a.path().is_ident(name));
+    *attrs = kept;
+    taken
+}
+
+fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
+    let mut step = Step {
+        name: sig.ident.clone(),
+        attr_span: attr.span(),
+        entry: None,
+        exit: None,
+        after: Vec::new(),
+        after_span: None,
+        routes: None,
+        workers: None,
+        not_async: sig.asyncness.is_none().then(|| sig.fn_token.span()),
+        receiver: sig.receiver().map(Spanned::span),
+        generics: (!sig.generics.params.is_empty()).then(|| sig.generics.span()),
+        ctx: None,
+        inputs: Vec::new(),
+        output: match &sig.output {
+            ReturnType::Default => None,
+            ReturnType::Type(_, ty) => Some((**ty).clone()),
+        },
+        params_span: sig.paren_token.span.join(),
+    };
+    if !matches!(attr.meta, syn::Meta::Path(_)) {
+        let result = attr.parse_nested_meta(|meta| step_key(&meta, &mut step));
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+
+    let mut params = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(typed) => Some(&*typed.ty),
+        FnArg::Receiver(_) => None,
+    });
+    let mut first = params.next();
+    if let Some(Type::Reference(_)) = first {
+        step.ctx = first.cloned();
+        first = None;
+    }
+    for ty in first.into_iter().chain(params) {
+        step.inputs.push(Input {
+            ty: ty.clone(),
+            reference: match ty {
+                Type::Reference(r) => Some(r.and_token.span),
+                _ => None,
+            },
+        });
+    }
+    step
+}
+
+fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
+    let path = &meta.path;
+    if path.is_ident("entry") {
+        step.entry = Some(path.span());
+    } else if path.is_ident("exit") {
+        step.exit = Some(path.span());
+    } else if path.is_ident("after") {
+        let value = meta.value()?;
+        step.after_span = Some(path.span());
+        if value.peek(syn::token::Bracket) {
+            let content;
+            syn::bracketed!(content in value);
+            let names = content.parse_terminated(Ident::parse, syn::Token![,])?;
+            if names.is_empty() {
+                return Err(syn::Error::new(
+                    content.span(),
+                    "`after = []` names no step: write `after = step`, or `after = [a, b]` to join branches",
+                ));
+            }
+            step.after = names.into_iter().collect();
+        } else {
+            step.after = vec![value.parse::<Ident>().map_err(|e| {
+                syn::Error::new(e.span(), "expected a step name: `after = step` or `after = [a, b]`")
+            })?];
+        }
+    } else if path.is_ident("routes") {
+        step.routes = Some(meta.value()?.parse().map_err(|e: syn::Error| {
+            syn::Error::new(e.span(), "expected the name of an enum in this module: `routes = Enum`")
+        })?);
+    } else if path.is_ident("workers") {
+        let lit: LitInt = meta.value()?.parse().map_err(|e: syn::Error| {
+            syn::Error::new(e.span(), "expected the most workers that may run at once: `workers = 4`")
+        })?;
+        let n: usize = lit.base10_parse()?;
+        if n == 0 {
+            return Err(syn::Error::new(lit.span(), "`workers = 0` would never run: use 1 or more"));
+        }
+        step.workers = Some((n, lit.span()));
+    } else {
+        let name = path_name(path);
+        let hint = crate::check::did_you_mean(&name, ["entry", "exit", "after", "routes", "workers"])
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        return Err(meta.error(format_args!("unknown `#[step]` key `{name}`{hint}; expected one of: {STEP_KEYS}")));
+    }
+    Ok(())
+}
+
+use syn::parse::Parse;
+
+fn to_args(input: syn::parse::ParseStream<'_>, variant: &mut Variant) -> syn::Result<()> {
+    variant.to = input
+        .parse()
+        .map_err(|e: syn::Error| syn::Error::new(e.span(), format!("expected the target step's name; forms: {TO_KEYS}")))?;
+    while !input.is_empty() {
+        input.parse::<syn::Token![,]>()?;
+        if input.is_empty() {
+            break;
+        }
+        let key: Ident = input.parse()?;
+        input.parse::<syn::Token![=]>()?;
+        if key == "max" {
+            let lit: LitInt = input.parse()?;
+            let n: u32 = lit.base10_parse()?;
+            if n == 0 {
+                return Err(syn::Error::new(lit.span(), "`max = 0` would never take this route: use 1 or more"));
+            }
+            variant.max = Some((n, lit.span()));
+        } else if key == "exhausted" {
+            variant.exhausted = Some(input.parse()?);
+        } else {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("unknown `#[to]` key `{key}`; expected one of: `max = N`, `exhausted = step`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn path_name(path: &syn::Path) -> String {
+    path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
+}
+
+/// `BillingQuestion` → `billing_question`.
+pub(crate) fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `give_up` → `GiveUp`.
+pub(crate) fn pascal_case(name: &str) -> String {
+    name.trim_start_matches("r#")
+        .split('_')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut chars = s.chars();
+            chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The span to blame when nothing narrower exists.
+pub(crate) fn call_site() -> Span {
+    Span::call_site()
+}

@@ -1,0 +1,148 @@
+//! The only door between generated code and the runtime. Nothing here is public API: it may
+//! change in any release, which is why `flow-runtime` pins `flow-macros` to an exact version.
+
+use crate::error::RuntimeError;
+use crate::state::{Checkpoint, Ctx, Done, Pending};
+use futures_util::{StreamExt, TryStreamExt};
+use std::future::Future;
+use std::pin::Pin;
+
+pub use futures_util::stream::FuturesUnordered;
+pub use serde;
+
+/// A boxed branch of a fan-out.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a step returns: `Result<T, E>`.
+#[diagnostic::on_unimplemented(
+    message = "a step must return `Result<T, E>`, not `{Self}`",
+    label = "not a `Result`",
+    note = "the next step receives `T`; `E` fails the run as the workflow's `FlowError`"
+)]
+pub trait StepReturn {
+    /// The output handed to the next step.
+    type Ok;
+    /// The step's own error.
+    type Err;
+    /// Into a plain `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E> StepReturn for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn into_result(self) -> Self {
+        self
+    }
+}
+
+/// A step's error type must be a real error, so `FlowError` can show it and return it as its
+/// `source`.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` of a step must implement `std::error::Error + Send + Sync + 'static`",
+    label = "this step's error type",
+    note = "`FlowError` keeps it as the `source` of the failed step; derive `thiserror::Error` or implement `Display` and `Error`"
+)]
+pub trait StepError: std::error::Error + Send + Sync + 'static {}
+impl<T: std::error::Error + Send + Sync + 'static> StepError for T {}
+
+/// Asserts at compile time that `E` is usable as a step error.
+#[inline]
+pub const fn assert_step_error<E: StepError>() {}
+
+/// A typestate slot: whether a fan-out branch has run.
+pub trait Slot {
+    /// `()` while pending; the branch's output once done.
+    type Of<T>;
+    /// The branch's output, if it has run.
+    fn into_option<T>(value: Self::Of<T>) -> Option<T>;
+}
+
+impl Slot for Pending {
+    type Of<T> = ();
+    #[inline]
+    fn into_option<T>((): ()) -> Option<T> {
+        None
+    }
+}
+
+impl Slot for Done {
+    type Of<T> = T;
+    #[inline]
+    fn into_option<T>(value: T) -> Option<T> {
+        Some(value)
+    }
+}
+
+/// The context a step sees.
+#[inline]
+#[must_use]
+pub fn step_ctx<D>(ctx: &Ctx<D>, step: &'static str, attempt: u32) -> Ctx<D> {
+    ctx.for_step(step, attempt)
+}
+
+/// The attempt number of the first step a run executes.
+#[inline]
+#[must_use]
+pub fn first_attempt<D>(ctx: &Ctx<D>) -> u32 {
+    ctx.first_attempt()
+}
+
+/// Stores `state` after `step`, when the context has a store. Without one, does nothing
+/// (and serialises nothing).
+///
+/// # Errors
+///
+/// The state could not be serialised, or the store failed.
+pub async fn checkpoint<D, S: serde::Serialize>(
+    ctx: &Ctx<D>,
+    workflow: &'static str,
+    fingerprint: &'static str,
+    step: &'static str,
+    finished: bool,
+    state: &S,
+) -> Result<(), RuntimeError> {
+    let Some(store) = ctx.store() else { return Ok(()) };
+    let run_id = ctx.run_id().clone();
+    let state = serde_json::to_value(state).map_err(|source| RuntimeError::Serialize {
+        run_id: run_id.clone(),
+        workflow,
+        step,
+        source,
+    })?;
+    let checkpoint = Checkpoint {
+        run_id: run_id.clone(),
+        workflow: workflow.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        step: step.to_owned(),
+        finished,
+        state,
+    };
+    store.save_boxed(checkpoint).await.map_err(|source| RuntimeError::Checkpoint { run_id, workflow, step, source })
+}
+
+/// Runs `f` on every item, at most `limit` at once, and collects the results in the items'
+/// order. The first error stops the rest.
+///
+/// # Errors
+///
+/// The first error `f` returns.
+pub async fn map_ordered<T, U, E, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Result<Vec<U>, E>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = Result<U, E>>,
+{
+    futures_util::stream::iter(items).map(f).buffered(limit.max(1)).try_collect().await
+}
+
+/// The next finished branch of a fan-out.
+pub async fn next_branch<T>(running: &mut FuturesUnordered<BoxFuture<'_, T>>) -> Option<T> {
+    running.next().await
+}
+
+/// A state that `resume` cannot continue from.
+#[must_use]
+pub fn invalid_state(workflow: &'static str, step: &'static str, reason: &'static str) -> RuntimeError {
+    RuntimeError::InvalidState { workflow, step, reason }
+}

@@ -1,0 +1,76 @@
+//! Errors the runtime itself raises, as opposed to the errors of a workflow's own steps.
+//!
+//! A workflow's generated `FlowError` has one variant per step, holding that step's own
+//! error, and a `Runtime` variant holding a [`RuntimeError`].
+
+use crate::state::RunId;
+
+/// A failure of the runtime around the steps: storing a checkpoint, or resuming from a state
+/// that cannot continue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The store refused or failed to save a checkpoint. The step that produced it completed,
+    /// but its result is not durable: the run stopped so that it never runs ahead of its
+    /// last stored state.
+    #[error("run `{run_id}` of workflow `{workflow}`: could not store the checkpoint after step `{step}`: {source}")]
+    Checkpoint {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The step whose result was being stored.
+        step: &'static str,
+        /// What the store said.
+        #[source]
+        source: StoreError,
+    },
+    /// A state could not be turned into a checkpoint (its `Serialize` impl failed).
+    #[error("run `{run_id}` of workflow `{workflow}`: could not serialise the state after step `{step}`: {source}")]
+    Serialize {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The step that had just completed.
+        step: &'static str,
+        /// The serialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `resume` was handed a state that no run can be in, e.g. a fan-out whose pending branches
+    /// lost their input. The state is left as it was.
+    #[error("workflow `{workflow}` cannot resume at `{step}`: {reason}")]
+    InvalidState {
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The step the state points at.
+        step: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// A [`Store`](crate::state::Store) failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl StoreError {
+    /// A store error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+
+    /// A store error caused by another error.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self { message: message.into(), source: Some(source.into()) }
+    }
+}

@@ -1,0 +1,6 @@
+//! Everything a workflow module needs: `use flow_runtime::prelude::*;`.
+
+pub use crate::error::RuntimeError;
+pub use crate::input::{Invalid, Valid};
+pub use crate::state::{Ctx, LoopExhausted, MemoryStore, RunId, Store, Workflow};
+pub use crate::{step, workflow};

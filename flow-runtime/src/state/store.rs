@@ -1,0 +1,117 @@
+use crate::error::StoreError;
+use crate::state::RunId;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+/// One stored state of a run: written after every step.
+///
+/// `state` is the workflow's `FlowState` as JSON; `workflow` and `fingerprint` say which code
+/// wrote it, so that a store can refuse to resume a run with code whose graph has changed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Checkpoint {
+    /// The run.
+    pub run_id: RunId,
+    /// The workflow's name (its module's name).
+    pub workflow: String,
+    /// The workflow's `FINGERPRINT` when the state was written.
+    pub fingerprint: String,
+    /// The step (or branch) that just completed.
+    pub step: String,
+    /// Whether the run has finished: `state` is `FlowState::Completed`.
+    pub finished: bool,
+    /// The state, as JSON.
+    pub state: serde_json::Value,
+}
+
+/// Where checkpoints go: the durable side of a run.
+///
+/// A run calls [`save`](Store::save) after every step and does not start the next step until
+/// it returns `Ok`, so a store that has acknowledged a checkpoint holds a state the run can
+/// resume from. Implement it for your own backend; [`MemoryStore`] keeps everything in memory.
+///
+/// ```
+/// use flow_runtime::state::{Checkpoint, Store, RunId};
+/// use flow_runtime::error::StoreError;
+///
+/// /// Prints checkpoints instead of keeping them.
+/// struct Print;
+///
+/// impl Store for Print {
+///     async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+///         println!("{} after {}: {}", checkpoint.run_id, checkpoint.step, checkpoint.state);
+///         Ok(())
+///     }
+///     async fn latest(&self, _run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+///         Ok(None)
+///     }
+/// }
+/// ```
+pub trait Store: Send + Sync + 'static {
+    /// Stores `checkpoint` as the latest state of its run.
+    fn save(&self, checkpoint: Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest checkpoint of a run, if any.
+    fn latest(&self, run_id: &RunId) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe twin of [`Store`], so a [`Ctx`](crate::state::Ctx) can hold any store.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn save_boxed(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+impl<S: Store> DynStore for S {
+    fn save_boxed(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.save(checkpoint))
+    }
+}
+
+/// A [`Store`] in memory: keeps every checkpoint of every run, in order. For tests, and for
+/// runs that need no durability.
+#[derive(Default)]
+pub struct MemoryStore {
+    runs: Mutex<HashMap<RunId, Vec<Checkpoint>>>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let runs = self.runs.lock().map(|r| r.len()).unwrap_or_default();
+        f.debug_struct("MemoryStore").field("runs", &runs).finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every checkpoint of a run, oldest first.
+    #[must_use]
+    pub fn history(&self, run_id: &RunId) -> Vec<Checkpoint> {
+        self.lock().get(run_id).cloned().unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Vec<Checkpoint>>> {
+        // A panic while holding the lock cannot leave the map half-updated (every update is a
+        // single push), so a poisoned lock is still consistent.
+        self.runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Store for MemoryStore {
+    async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        self.lock().entry(checkpoint.run_id.clone()).or_default().push(checkpoint);
+        Ok(())
+    }
+
+    async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(self.lock().get(run_id).and_then(|h| h.last().cloned()))
+    }
+}

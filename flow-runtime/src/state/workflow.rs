@@ -1,0 +1,89 @@
+use crate::state::Ctx;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+
+/// A workflow an engine can drive without knowing its steps. `#[workflow]` implements it for
+/// the generated `Workflow` type of each workflow module.
+///
+/// ```
+/// use flow_runtime::prelude::*;
+///
+/// /// Runs any workflow to its output.
+/// async fn run_any<W: Workflow<Deps = ()>>(input: W::Input) -> Result<W::Output, W::Error> {
+///     W::run(&Ctx::new(()), input).await
+/// }
+///
+/// #[workflow]
+/// pub mod double {
+///     #[step(entry, exit)]
+///     pub async fn double(n: u32) -> Result<u32, std::num::TryFromIntError> {
+///         u32::try_from(u64::from(n) * 2)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(run_any::<double::Workflow>(21).await.unwrap(), 42);
+/// # }
+/// ```
+pub trait Workflow: Send + Sync + 'static {
+    /// The workflow's name: its module's name.
+    const NAME: &'static str;
+    /// A hash of the graph and every step's signature. Code with a different fingerprint may
+    /// not understand a stored state, so it must not resume it blindly.
+    const FINGERPRINT: &'static str;
+    /// The graph as a Mermaid `flowchart`.
+    const MERMAID: &'static str;
+    /// The step names, in declaration order.
+    const STEPS: &'static [&'static str];
+
+    /// What steps receive through `&Ctx<Deps>`.
+    type Deps: Send + Sync + 'static;
+    /// The entry step's input.
+    type Input: Send + 'static;
+    /// The exit steps' output.
+    type Output: Send + 'static;
+    /// The generated `FlowError`: which step failed, with its own error.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// The generated `FlowState`: where a run is, plus the data it carries.
+    type State: Serialize + DeserializeOwned + Send + 'static;
+
+    /// The state of a new run, before its entry step.
+    fn start(input: Self::Input) -> Self::State;
+
+    /// Runs the whole graph to its output, parallel branches concurrently, storing a
+    /// checkpoint after every step when `ctx` has a store.
+    fn run(ctx: &Ctx<Self::Deps>, input: Self::Input) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+        Self::resume(ctx, Self::start(input))
+    }
+
+    /// Continues a run from `state` (for example the latest checkpoint) to its output.
+    fn resume(ctx: &Ctx<Self::Deps>, state: Self::State) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+}
+
+/// What a bounded loop hands on when its back-edge was taken `max` times and the route asks
+/// for it once more: the step named by `exhausted = …` receives this instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct LoopExhausted<T> {
+    /// How many times the back-edge was taken.
+    pub iterations: u32,
+    /// The value the route carried on the attempt that went over the bound.
+    pub last: T,
+}
+
+impl<T> LoopExhausted<T> {
+    #[doc(hidden)]
+    pub fn new(iterations: u32, last: T) -> Self {
+        Self { iterations, last }
+    }
+}
+
+/// Typestate slot of a fan-out branch that has not run yet: `Flow<state::Join<Pending, Done>>`.
+#[derive(Debug)]
+pub enum Pending {}
+
+/// Typestate slot of a fan-out branch that has run.
+#[derive(Debug)]
+pub enum Done {}
