@@ -54,23 +54,23 @@ pub const fn assert_step_error<E: StepError>() {}
 /// A typestate slot: whether a fan-out branch has run.
 pub trait Slot {
     /// `()` while pending; the branch's output once done.
-    type Of<T>;
+    type Of<T: Send + 'static>: Send + 'static;
     /// The branch's output, if it has run.
-    fn into_option<T>(value: Self::Of<T>) -> Option<T>;
+    fn into_option<T: Send + 'static>(value: Self::Of<T>) -> Option<T>;
 }
 
 impl Slot for Pending {
-    type Of<T> = ();
+    type Of<T: Send + 'static> = ();
     #[inline]
-    fn into_option<T>((): ()) -> Option<T> {
+    fn into_option<T: Send + 'static>((): ()) -> Option<T> {
         None
     }
 }
 
 impl Slot for Done {
-    type Of<T> = T;
+    type Of<T: Send + 'static> = T;
     #[inline]
-    fn into_option<T>(value: T) -> Option<T> {
+    fn into_option<T: Send + 'static>(value: T) -> Option<T> {
         Some(value)
     }
 }
@@ -146,3 +146,8 @@ pub async fn next_branch<T>(running: &mut FuturesUnordered<BoxFuture<'_, T>>) ->
 pub fn invalid_state(workflow: &'static str, step: &'static str, reason: &'static str) -> RuntimeError {
     RuntimeError::InvalidState { workflow, step, reason }
 }
+
+/// What a typestate step method returns. Boxed on purpose: an `impl Future` return type
+/// repeats an out-of-order error at the method, the call and the `.await`; a concrete type
+/// reports it once.
+pub type StepFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

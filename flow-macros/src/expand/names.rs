@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::check::{Next, Role};
 use crate::parse::pascal_case;
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
@@ -53,10 +53,10 @@ impl Ctx<'_> {
         format_ident!("__flow_output_from_{}", self.name(exit))
     }
     pub(crate) fn route_edge(&self, router: usize, variant: &Ident) -> Ident {
-        format_ident!("__flow_route_{}_{}", self.name(router), variant)
+        format_ident!("__flow_route_{}_{}", self.name(router), crate::parse::snake_case(&variant.to_string()))
     }
     pub(crate) fn exhaust_edge(&self, router: usize, variant: &Ident) -> Ident {
-        format_ident!("__flow_exhaust_{}_{}", self.name(router), variant)
+        format_ident!("__flow_exhaust_{}_{}", self.name(router), crate::parse::snake_case(&variant.to_string()))
     }
     pub(crate) fn counter(&self, c: usize) -> Ident {
         let (router, variant) = self.graph.counters[c];
@@ -93,13 +93,19 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         let (o, e) = (cx.out(i), cx.err(i));
         // Steps without a return type were rejected by `check`.
         let ret = step.output.as_ref().map_or_else(|| quote!(()), |t| quote!(#t));
+        let one = format_ident!("__flow_One_{}", cx.name(i));
+        // A step with workers returns one output per item: the next step sees them all.
+        let out_ty = if step.workers.is_some() { quote!(::std::vec::Vec<#one>) } else { quote!(#one) };
         let span = cx.output_span(i);
-        let step_return = quote_spanned!(span=> #k::__private::StepReturn);
-        let assert = quote_spanned!(span=> #k::__private::assert_step_error::<#e>());
+        let step_return = respan(quote!(#k::__private::StepReturn), span);
+        let assert = respan(quote!(#k::__private::assert_step_error::<#e>()), span);
         out.extend(quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            type #o = <#ret as #step_return>::Ok;
+            type #one = <#ret as #step_return>::Ok;
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #o = #out_ty;
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             type #e = <#ret as #step_return>::Err;
@@ -210,7 +216,7 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                 let o = cx.out(i);
                 let message = format!("step `{from}` fans out to several branches, so its output `{{Self}}` must implement `Clone`");
                 let span = cx.output_span(i);
-                let call = quote_spanned!(span=> <#o as #clone_trait>::clone_for_branch(value));
+                let call = respan(quote!(<#o as #clone_trait>::clone_for_branch(value)), span);
                 out.extend(quote! {
                     #[diagnostic::on_unimplemented(
                         message = #message,
@@ -306,7 +312,7 @@ fn feed_ty(
     span: Span,
 ) -> TokenStream {
     let tr = format_ident!("__flow_Feed{}", func);
-    let call = quote_spanned!(span=> <#src as #tr<#dst>>::feed(value));
+    let call = respan(quote!(<#src as #tr<#dst>>::feed(value)), span);
     quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
         #[doc(hidden)]
@@ -320,4 +326,22 @@ fn feed_ty(
         #[inline]
         fn #func(value: #src) -> #dst { #call }
     }
+}
+
+/// Gives every token of `tokens` the span `span`, so that an error in generated code points
+/// at the user's tokens (`quote_spanned!` leaves interpolated identifiers at the call site).
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }

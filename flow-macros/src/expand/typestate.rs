@@ -44,7 +44,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         #[allow(non_camel_case_types)]
         pub trait __flow_Marker: __flow_sealed::Sealed {
             /// The data a run in this state carries.
-            type Data;
+            type Data: ::core::marker::Send + 'static;
             /// Where the run is, for `Debug`.
             const AT: &'static str;
             /// The same position as a `FlowState`.
@@ -153,13 +153,16 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let method = quote! {
                 #[doc = #doc]
-                pub async fn #f(self) -> ::core::result::Result<#ret, FlowError>
+                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
                     let Self { ctx, data, mut loops } = self;
-                    let out = #exec(&ctx, 1, <S as #can>::take(data)).await?;
+                    let input = <S as #can>::take(data);
+                    ::std::boxed::Box::pin(async move {
+                    let out = #exec(&ctx, 1, input).await?;
                     ::core::result::Result::Ok(#body)
+                    })
                 }
             };
             (marker, impls, method)
@@ -208,13 +211,15 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let method = quote! {
                 #[doc = #doc]
-                pub async fn #f(self) -> ::core::result::Result<Flow<<S as #can>::Next>, FlowError>
+                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<Flow<<S as #can>::Next>, FlowError>>
                 where
                     S: #can,
                 {
+                    ::std::boxed::Box::pin(async move {
                     let Self { ctx, data, loops } = self;
                     let out = #exec(&ctx, 1, <S as #can>::input(&data)).await?;
                     ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops })
+                    })
                 }
             };
             (TokenStream::new(), impls, method)
@@ -297,14 +302,16 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let ins_vars: Vec<_> = (0..branches.len()).map(|n| format_ident!("in{}", n)).collect();
             let method = quote! {
                 #[doc = #doc]
-                pub async fn #f(self) -> ::core::result::Result<#ret, FlowError>
+                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
                     let Self { ctx, data, mut loops } = self;
                     let (#(#ins_vars,)*) = <S as #can>::take(data);
+                    ::std::boxed::Box::pin(async move {
                     let out = #exec(&ctx, 1, #(#ins_vars),*).await?;
                     ::core::result::Result::Ok(#body)
+                    })
                 }
             };
             (marker, impls, method)
