@@ -27,5 +27,5 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// an error.
 #[proc_macro_attribute]
 pub fn step(_args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::stray_step(item.into()).into()
+    expand::stray_step(&item.into()).into()
 }

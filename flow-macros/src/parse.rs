@@ -50,23 +50,14 @@ pub(crate) fn workflow(args: TokenStream, module: &mut ItemMod, errors: &mut Err
         if let Some(ident) = item_ident(item) {
             item_names.push(ident.clone());
         }
-        match item {
-            Item::Fn(function) => {
-                let attrs = take_attrs(&mut function.attrs, "step");
-                if let Some((first, rest)) = attrs.split_first() {
-                    for extra in rest {
-                        errors.at(extra.span(), "duplicate `#[step]` attribute: merge its keys into the first one");
-                    }
-                    steps.push(step(first, &function.sig, errors));
+        if let Item::Fn(function) = item {
+            let attrs = take_attrs(&mut function.attrs, "step");
+            if let Some((first, rest)) = attrs.split_first() {
+                for extra in rest {
+                    errors.at(extra.span(), "duplicate `#[step]` attribute: merge its keys into the first one");
                 }
+                steps.push(step(first, &function.sig, errors));
             }
-            Item::Verbatim(tokens) => {
-                // A body-less `async fn name(…);` parses as verbatim; say what is missing.
-                if tokens.to_string().contains("step") {
-                    errors.at(tokens.span(), "a step needs a body: `async fn name(…) -> Result<T, E> { … }`");
-                }
-            }
-            _ => {}
         }
     }
 

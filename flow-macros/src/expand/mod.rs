@@ -43,10 +43,10 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let graph = parsed.as_ref().and_then(|wf| check::workflow(wf, &mut errors));
     let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
         (Some(wf), Some(graph), Ok(())) => (wf, graph),
-        (_, _, Err(error)) => return fallback(module, error.to_compile_error()),
+        (_, _, Err(error)) => return fallback(module, &error.to_compile_error()),
         _ => {
             let error = syn::Error::new(Span::call_site(), "internal error in flow-macros: checks failed without an error");
-            return fallback(module, error.to_compile_error());
+            return fallback(module, &error.to_compile_error());
         }
     };
     let cx = Ctx { wf, graph, krate: &wf.krate };
@@ -69,7 +69,7 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The expansion when checks failed: the user's items without our attributes (so nothing
 /// else breaks), empty stand-ins for the generated names (so code that uses the workflow
 /// does not add "cannot find type" errors), and the errors.
-fn fallback(mut module: ItemMod, errors: TokenStream) -> TokenStream {
+fn fallback(mut module: ItemMod, errors: &TokenStream) -> TokenStream {
     if let Some((_, items)) = &mut module.content {
         let stubs = quote! {
             #[doc(hidden)]
@@ -100,7 +100,7 @@ fn generate(cx: &Ctx<'_>) -> TokenStream {
 }
 
 /// `#[step]` outside a `#[workflow]` module.
-pub(crate) fn stray_step(item: TokenStream) -> TokenStream {
+pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
     let error = syn::Error::new(
         Span::call_site(),
         "`#[step]` only has a meaning inside a `#[workflow]` module: put this function in `#[workflow] mod name { … }`",

@@ -71,7 +71,7 @@ impl Ctx<'_> {
         }
     }
     /// The workflow's output type: the first exit's output.
-    pub(crate) fn output(&self) -> Ident {
+    pub(crate) fn output() -> Ident {
         format_ident!("__flow_Output")
     }
     pub(crate) fn deps(&self) -> &Type {
@@ -111,32 +111,29 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             type #e = <#ret as #step_return>::Err;
             const _: () = #assert;
         });
-        match &cx.graph.roles[i] {
-            Role::Join { .. } => {
-                for (n, input) in step.inputs.iter().enumerate() {
-                    let alias = cx.inp_k(i, n);
-                    let ty = &input.ty;
-                    out.extend(quote! {
-                        #[doc(hidden)]
-                        #[allow(non_camel_case_types)]
-                        type #alias = #ty;
-                    });
-                }
-            }
-            _ => {
-                let alias = cx.inp(i);
-                let ty = &step.inputs[0].ty;
-                let ty = if step.workers.is_some() { quote!(::std::vec::Vec<#ty>) } else { quote!(#ty) };
+        if let Role::Join { .. } = &cx.graph.roles[i] {
+            for (n, input) in step.inputs.iter().enumerate() {
+                let alias = cx.inp_k(i, n);
+                let ty = &input.ty;
                 out.extend(quote! {
                     #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     type #alias = #ty;
                 });
             }
+        } else {
+            let alias = cx.inp(i);
+            let ty = &step.inputs[0].ty;
+            let ty = if step.workers.is_some() { quote!(::std::vec::Vec<#ty>) } else { quote!(#ty) };
+            out.extend(quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                type #alias = #ty;
+            });
         }
     }
     let first_exit = cx.out(cx.graph.exits[0]);
-    let output = cx.output();
+    let output = Ctx::output();
     out.extend(quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
@@ -163,7 +160,7 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                     cx,
                     &cx.to_output(i),
                     &cx.out(i),
-                    &cx.output(),
+                    &Ctx::output(),
                     &message,
                     &format!("`{from}` is an exit"),
                     "make every exit step return the same `Result<T, _>`",
@@ -245,7 +242,7 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                     &cx.inp_k(*join, slot),
                     &format!("join `{to}` takes `{{T}}` from branch `{from}` (parameter {}), but `{from}` returns `{{Self}}`", slot + 1),
                     &format!("this parameter receives the output of `{from}`"),
-                    &format!("a join's parameters follow the order of its `after = [...]`"),
+                    "a join's parameters follow the order of its `after = [...]`",
                     cx.input_span(*join, slot),
                 ));
             }

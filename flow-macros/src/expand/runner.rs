@@ -66,7 +66,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             }
         }
     }
-    let output = cx.output();
+    let output = Ctx::output();
     let state_variant_idents = variant_names.iter().map(|(v, _)| v);
     let state_variant_strs: Vec<&String> = variant_names.iter().map(|(_, n)| n).collect();
     let state_variant_idents2 = variant_names.iter().map(|(v, _)| v);

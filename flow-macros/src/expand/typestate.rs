@@ -354,7 +354,7 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
     let k = cx.krate;
     match &cx.graph.next[i] {
         Next::Exit => {
-            let output = cx.output();
+            let output = Ctx::output();
             let f = cx.to_output(i);
             (quote!(#output), quote!(#f(out)))
         }

@@ -125,16 +125,19 @@ impl<D> Ctx<D> {
     }
 
     /// The user's dependencies.
+    #[must_use]
     pub fn deps(&self) -> &D {
         &self.shared.deps
     }
 
     /// The run this context belongs to.
+    #[must_use]
     pub fn run_id(&self) -> &RunId {
         &self.shared.run_id
     }
 
     /// The step being run, or `None` outside a step.
+    #[must_use]
     pub fn step(&self) -> Option<&'static str> {
         self.step
     }
@@ -143,6 +146,7 @@ impl<D> Ctx<D> {
     ///
     /// Outside a step, the attempt the first step will have (see
     /// [`CtxBuilder::first_attempt`]).
+    #[must_use]
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
