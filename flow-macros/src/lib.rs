@@ -29,3 +29,6 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn step(_args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_step(&item.into()).into()
 }
+
+#[cfg(test)]
+mod snapshots;

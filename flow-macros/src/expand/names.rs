@@ -150,6 +150,15 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
     for (i, next) in cx.graph.next.iter().enumerate() {
         let from = cx.name(i);
         match next {
+            Next::Exit if i == cx.graph.exits[0] => {
+                // The first exit defines the output type: nothing to check.
+                let (f, o, output) = (cx.to_output(i), cx.out(i), Ctx::output());
+                out.extend(quote! {
+                    #[doc(hidden)]
+                    #[inline]
+                    fn #f(value: #o) -> #output { value }
+                });
+            }
             Next::Exit => {
                 let first = cx.graph.exits[0];
                 let message = format!(

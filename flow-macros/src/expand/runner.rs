@@ -95,7 +95,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         }
 
         /// Where a run of this workflow is, plus the data it carries: what a checkpoint stores
-        /// and what [`Workflow::resume`](#k::state::Workflow::resume) continues from.
+        /// and what [`Workflow::resume`] continues from.
         #[derive(#k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
         #[serde(crate = #serde_crate)]
         pub enum FlowState {
@@ -206,7 +206,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             }
         }
 
-        /// This workflow, for engines that drive any [`Workflow`](#k::state::Workflow).
+        /// This workflow, for engines that drive any workflow through the runtime's `Workflow` trait.
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::default::Default)]
         pub struct Workflow;
 
@@ -232,7 +232,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         }
 
         impl Workflow {
-            /// Runs the whole graph to its output (see [`Workflow::run`](#k::state::Workflow::run)).
+            /// Runs the whole graph to its output, parallel branches concurrently, storing a checkpoint
+            /// after every step when `ctx` has a store.
             ///
             /// # Errors
             ///
@@ -241,7 +242,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 __flow_resume(ctx, <Self as #k::state::Workflow>::start(input)).await
             }
 
-            /// Continues a run from `state` (see [`Workflow::resume`](#k::state::Workflow::resume)).
+            /// Continues a run from `state` (for example its latest checkpoint) to its output.
             ///
             /// # Errors
             ///

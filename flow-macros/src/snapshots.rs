@@ -1,0 +1,128 @@
+//! Expansion snapshots of representative workflows, pretty-printed. A change to generated code
+//! shows up here as a diff to review (`cargo insta review`, or `INSTA_UPDATE=always`).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+fn expand(args: TokenStream, module: TokenStream) -> String {
+    let out = crate::expand::workflow(args, module);
+    match syn::parse2::<syn::File>(out.clone()) {
+        Ok(file) => prettyplease::unparse(&file),
+        Err(error) => panic!("expansion does not parse as Rust: {error}\n{out}"),
+    }
+}
+
+#[test]
+fn linear() {
+    insta::assert_snapshot!(expand(
+        quote!(),
+        quote! {
+            pub mod trip {
+                use super::*;
+
+                #[step(entry)]
+                pub async fn validate(req: TripRequest) -> Result<Valid<Trip>, Invalid> {
+                    Ok(Valid::new(req.into())?)
+                }
+
+                #[step(after = validate)]
+                pub async fn search(ctx: &Ctx<Airline>, trip: Valid<Trip>) -> Result<Offers, SearchError> {
+                    ctx.deps().search(&trip).await
+                }
+
+                #[step(after = search, exit)]
+                pub async fn book(offers: Offers) -> Result<Receipt, BookError> {
+                    book_cheapest(offers).await
+                }
+            }
+        }
+    ));
+}
+
+#[test]
+fn routing_and_bounded_loop() {
+    insta::assert_snapshot!(expand(
+        quote!(deps = Model),
+        quote! {
+            pub mod write {
+                use super::*;
+
+                pub enum Verdict {
+                    #[to(draft, max = 3, exhausted = give_up)]
+                    Revise(Brief),
+                    Accept(Draft),
+                }
+
+                #[step(entry)]
+                pub async fn draft(ctx: &Ctx<Model>, brief: Brief) -> Result<Draft, ModelError> {
+                    ctx.deps().draft(brief).await
+                }
+
+                #[step(after = draft, routes = Verdict)]
+                pub async fn review(ctx: &Ctx<Model>, draft: Draft) -> Result<Verdict, ModelError> {
+                    ctx.deps().review(draft).await
+                }
+
+                #[step(after = review, exit)]
+                pub async fn accept(draft: Draft) -> Result<Post, ModelError> {
+                    Ok(Post::from(draft))
+                }
+
+                #[step(after = review, exit)]
+                pub async fn give_up(last: LoopExhausted<Brief>) -> Result<Post, ModelError> {
+                    Ok(Post::apology(last.iterations))
+                }
+            }
+        }
+    ));
+}
+
+#[test]
+fn fan_out_and_workers() {
+    insta::assert_snapshot!(expand(
+        quote!(),
+        quote! {
+            pub mod research {
+                use super::*;
+
+                #[step(entry)]
+                pub async fn plan(topic: String) -> Result<Vec<Query>, Failed> {
+                    Ok(queries(topic))
+                }
+
+                #[step(after = plan)]
+                pub async fn web(queries: Vec<Query>) -> Result<Vec<Hit>, Failed> {
+                    search_web(queries).await
+                }
+
+                #[step(after = plan, workers = 4)]
+                pub async fn papers(query: Query) -> Result<Paper, Failed> {
+                    fetch_paper(query).await
+                }
+
+                #[step(after = [web, papers], exit)]
+                pub async fn summarize(web: Vec<Hit>, papers: Vec<Paper>) -> Result<Summary, Failed> {
+                    Ok(Summary::of(web, papers))
+                }
+            }
+        }
+    ));
+}
+
+#[test]
+fn errors_keep_the_module() {
+    // A broken graph still emits the user's items (without `#[step]`) and stand-ins for the
+    // generated names, after the errors.
+    insta::assert_snapshot!(expand(
+        quote!(),
+        quote! {
+            pub mod broken {
+                #[step(entry)]
+                pub async fn a(x: u32) -> Result<u32, E> { Ok(x) }
+
+                #[step(after = b, exit)]
+                pub async fn c(x: u32) -> Result<u32, E> { Ok(x) }
+            }
+        }
+    ));
+}
