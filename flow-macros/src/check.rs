@@ -739,3 +739,28 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+    use crate::parse::{pascal_case, snake_case};
+
+    #[test]
+    fn suggests_close_names_only() {
+        let steps = ["validate", "search", "book", "confirm"];
+        assert_eq!(did_you_mean("serach", steps), Some("search"));
+        assert_eq!(did_you_mean("bok", steps), Some("book"));
+        assert_eq!(did_you_mean("validte", steps), Some("validate"));
+        assert_eq!(did_you_mean("refund", steps), None);
+        assert_eq!(did_you_mean("x", steps), None);
+    }
+
+    #[test]
+    fn case_conversions_round_trip_step_names() {
+        assert_eq!(pascal_case("give_up"), "GiveUp");
+        assert_eq!(pascal_case("search"), "Search");
+        assert_eq!(pascal_case("r#match"), "Match");
+        assert_eq!(snake_case("GiveUp"), "give_up");
+        assert_eq!(snake_case("Billing"), "billing");
+    }
+}

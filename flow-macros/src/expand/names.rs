@@ -15,8 +15,9 @@ use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
 impl Ctx<'_> {
+    /// The step's name as users read it (`r#match` → `match`).
     pub(crate) fn name(&self, i: usize) -> String {
-        self.wf.steps[i].name.to_string()
+        syn::ext::IdentExt::unraw(&self.wf.steps[i].name).to_string()
     }
     pub(crate) fn fn_ident(&self, i: usize) -> &Ident {
         &self.wf.steps[i].name
