@@ -57,6 +57,8 @@ pub(crate) fn workflow(args: TokenStream, module: &mut ItemMod, errors: &mut Err
                     errors.at(extra.span(), "duplicate `#[step]` attribute: merge its keys into the first one");
                 }
                 steps.push(step(first, &function.sig, errors));
+                // The DSL requires `async fn` even for a step that awaits nothing.
+                function.attrs.push(syn::parse_quote!(#[allow(clippy::unused_async)]));
             }
         }
     }

@@ -37,6 +37,10 @@ impl<T, E> StepReturn for Result<T, E> {
     }
 }
 
+/// Asserts at compile time that `R` is `Result<T, E>`, as the macro read it.
+#[inline]
+pub const fn assert_step_return<R: StepReturn<Ok = T, Err = E>, T, E>() {}
+
 /// A step's error type must be a real error, so `FlowError` can show it and return it as its
 /// `source`.
 #[diagnostic::on_unimplemented(
@@ -123,17 +127,29 @@ pub async fn checkpoint<D, S: serde::Serialize>(
 }
 
 /// Runs `f` on every item, at most `limit` at once, and collects the results in the items'
-/// order. The first error stops the rest.
+/// order. A worker that finishes frees its slot at once, whatever the others do. The first
+/// error stops the rest.
 ///
 /// # Errors
 ///
 /// The first error `f` returns.
-pub async fn map_ordered<T, U, E, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Result<Vec<U>, E>
+pub async fn map_ordered<T, U, E, F, Fut>(items: Vec<T>, limit: usize, mut f: F) -> Result<Vec<U>, E>
 where
     F: FnMut(T) -> Fut,
     Fut: Future<Output = Result<U, E>>,
 {
-    futures_util::stream::iter(items).map(f).buffered(limit.max(1)).try_collect().await
+    let mut slots: Vec<Option<U>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    let mut running = futures_util::stream::iter(items.into_iter().enumerate())
+        .map(|(index, item)| {
+            let work = f(item);
+            async move { work.await.map(|out| (index, out)) }
+        })
+        .buffer_unordered(limit.max(1));
+    while let Some((index, out)) = running.try_next().await? {
+        slots[index] = Some(out);
+    }
+    // Every index was filled exactly once: the stream ended without an error.
+    Ok(slots.into_iter().flatten().collect())
 }
 
 /// The next finished branch of a fan-out.

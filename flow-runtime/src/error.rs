@@ -13,7 +13,7 @@ pub enum RuntimeError {
     /// The store refused or failed to save a checkpoint. The step that produced it completed,
     /// but its result is not durable: the run stopped so that it never runs ahead of its
     /// last stored state.
-    #[error("run `{run_id}` of workflow `{workflow}`: could not store the checkpoint after step `{step}`: {source}")]
+    #[error("run `{run_id}` of workflow `{workflow}`: could not store the checkpoint after step `{step}`")]
     Checkpoint {
         /// The run.
         run_id: RunId,
@@ -26,7 +26,7 @@ pub enum RuntimeError {
         source: StoreError,
     },
     /// A state could not be turned into a checkpoint (its `Serialize` impl failed).
-    #[error("run `{run_id}` of workflow `{workflow}`: could not serialise the state after step `{step}`: {source}")]
+    #[error("run `{run_id}` of workflow `{workflow}`: could not serialise the state after step `{step}`")]
     Serialize {
         /// The run.
         run_id: RunId,

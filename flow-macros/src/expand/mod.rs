@@ -71,15 +71,39 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// does not add "cannot find type" errors), and the errors.
 fn fallback(mut module: ItemMod, errors: &TokenStream) -> TokenStream {
     if let Some((_, items)) = &mut module.content {
+        // Stand-ins accept anything, so that code using the workflow adds no errors of its own.
         let stubs = quote! {
             #[doc(hidden)]
             pub struct Workflow;
+            impl Workflow {
+                #[doc(hidden)]
+                pub async fn run<C, I, O>(_: C, _: I) -> ::core::result::Result<O, FlowError> {
+                    ::core::unreachable!()
+                }
+                #[doc(hidden)]
+                pub async fn resume<C, I, O>(_: C, _: I) -> ::core::result::Result<O, FlowError> {
+                    ::core::unreachable!()
+                }
+            }
             #[doc(hidden)]
             pub enum FlowState {}
             #[doc(hidden)]
+            #[derive(::core::fmt::Debug)]
             pub enum FlowError {}
+            impl ::core::fmt::Display for FlowError {
+                fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    match *self {}
+                }
+            }
+            impl ::std::error::Error for FlowError {}
             #[doc(hidden)]
             pub struct Flow<S>(::core::marker::PhantomData<fn() -> S>);
+            impl<S> Flow<S> {
+                #[doc(hidden)]
+                pub fn new<C, I>(_: C, _: I) -> Self {
+                    ::core::unreachable!()
+                }
+            }
         };
         items.push(syn::Item::Verbatim(stubs));
     }

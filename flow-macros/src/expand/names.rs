@@ -100,16 +100,27 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         let span = cx.output_span(i);
         let step_return = respan(quote!(#k::__private::StepReturn), span);
         let assert = respan(quote!(#k::__private::assert_step_error::<#e>()), span);
+        // `Result<T, E>` as written: name `T` and `E` directly, so that a public item using the
+        // output never mentions the error type (a private error type would leak otherwise).
+        // `assert_step_return` checks that the split agrees with `StepReturn`.
+        let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
+            Some((t, e)) => {
+                let check = respan(quote!(#k::__private::assert_step_return::<#ret, #t, #e>()), span);
+                out.extend(quote!(const _: () = #check;));
+                (quote!(#t), quote!(#e))
+            }
+            None => (quote!(<#ret as #step_return>::Ok), quote!(<#ret as #step_return>::Err)),
+        };
         out.extend(quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            type #one = <#ret as #step_return>::Ok;
+            type #one = #ok_ty;
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             type #o = #out_ty;
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            type #e = <#ret as #step_return>::Err;
+            type #e = #err_ty;
             const _: () = #assert;
         });
         if let Role::Join { .. } = &cx.graph.roles[i] {
@@ -351,4 +362,22 @@ pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             tt
         })
         .collect()
+}
+
+/// `Result<T, E>` (any path ending in `Result` with two type arguments) → `(T, E)`.
+fn split_result(ty: &Type) -> Option<(&Type, &Type)> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    });
+    match (types.next(), types.next(), types.next()) {
+        (Some(t), Some(e), None) if args.args.len() == 2 => Some((t, e)),
+        _ => None,
+    }
 }

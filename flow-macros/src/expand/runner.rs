@@ -83,6 +83,9 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let entry_v = cx.variant(cx.graph.entry);
     let entry_in = cx.inp(cx.graph.entry);
     let step_names = (0..cx.wf.steps.len()).map(|i| cx.name(i));
+    // Spanned at the user's types: a private input or output type is reported there.
+    let input_item = super::names::respan(quote!(type Input = #entry_in;), cx.input_span(cx.graph.entry, 0));
+    let output_item = super::names::respan(quote!(type Output = #output;), cx.output_span(cx.graph.exits[0]));
     let refs = (0..cx.wf.steps.len()).filter_map(|i| state_ref(cx, i, &serde_crate));
 
     quote! {
@@ -144,7 +147,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         }
 
         /// Why a run of this workflow failed: the step that failed, holding its own error, or
-        /// the runtime.
+        /// the runtime. `Display` names the step; the step's error is the `source`.
         #[derive(::core::fmt::Debug)]
         pub enum FlowError {
             #( #[doc = #err_docs] #err_variants(#err_types), )*
@@ -166,7 +169,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         impl ::core::fmt::Display for FlowError {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 match self {
-                    #( Self::#err_variants(e) => ::core::write!(f, "workflow `{}`: step `{}` failed: {}", #wf_name, #err_names, e), )*
+                    #( Self::#err_variants(_) => ::core::write!(f, "workflow `{}`: step `{}` failed", #wf_name, #err_names), )*
                     Self::Runtime(e) => ::core::fmt::Display::fmt(e, f),
                 }
             }
@@ -176,7 +179,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
                 match self {
                     #( Self::#err_variants(e) => ::core::option::Option::Some(e), )*
-                    Self::Runtime(e) => ::core::option::Option::Some(e),
+                    // Transparent: `Display` already shows the runtime error.
+                    Self::Runtime(e) => ::std::error::Error::source(e),
                 }
             }
         }
@@ -217,8 +221,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             const MERMAID: &'static str = MERMAID;
             const STEPS: &'static [&'static str] = &[#(#step_names),*];
             type Deps = #deps;
-            type Input = #entry_in;
-            type Output = #output;
+            #input_item
+            #output_item
             type Error = FlowError;
             type State = FlowState;
 

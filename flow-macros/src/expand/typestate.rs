@@ -125,6 +125,7 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let input = cx.inp(i);
             let message = format!("`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; {}", when(cx, i));
             let marker_doc = format!("`{name}` runs next.");
+            let data_item = super::names::respan(quote!(type Data = #input;), cx.input_span(i, 0));
             let marker = quote! {
                 #[doc = #marker_doc]
                 #[derive(::core::fmt::Debug)]
@@ -134,7 +135,7 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let impls = quote! {
                 impl __flow_sealed::Sealed for state::#v {}
                 impl __flow_Marker for state::#v {
-                    type Data = #input;
+                    #data_item
                     const AT: &'static str = #name;
                     fn into_state(data: #input, loops: Loops) -> FlowState {
                         FlowState::#v { input: data, loops }
@@ -261,10 +262,14 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let (ret, body) = handle(cx, i);
             let at = format!("{name} (fan-out)");
+            let data_item = super::names::respan(
+                quote!(type Data = (#fork_out, #(<#params as #k::__private::Slot>::Of<#outs>,)*);),
+                cx.input_span(i, 0),
+            );
             let impls = quote! {
                 impl<#(#params),*> __flow_sealed::Sealed for state::#v<#(#params),*> {}
                 impl<#(#params: #k::__private::Slot),*> __flow_Marker for state::#v<#(#params),*> {
-                    type Data = (#fork_out, #(<#params as #k::__private::Slot>::Of<#outs>,)*);
+                    #data_item
                     const AT: &'static str = #at;
                     fn into_state(data: Self::Data, loops: Loops) -> FlowState {
                         FlowState::#v {
