@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 /// What a customer typed in: nothing is checked yet.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,11 +59,17 @@ pub struct Trip {
 }
 
 /// An IATA airport code is three uppercase ASCII letters.
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "garde hands custom rules its context by reference"
+)]
 fn iata_code(code: &str, _: &()) -> garde::Result {
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(garde::Error::new(format!("`{code}` is not an IATA code (three uppercase letters)")))
+        Err(garde::Error::new(format!(
+            "`{code}` is not an IATA code (three uppercase letters)"
+        )))
     }
 }
 
@@ -159,7 +166,8 @@ pub enum AirlineError {
     UnknownBooking(String),
 }
 
-/// An airline in memory: a timetable, seats left per flight, and the bookings it holds.
+/// An airline in memory: a timetable, seats left per flight, and the bookings it holds. Each
+/// call takes a few milliseconds, like a real API would.
 #[derive(Debug)]
 pub struct Airline {
     timetable: Vec<(&'static str, &'static str, &'static str, &'static str, u32)>,
@@ -179,33 +187,52 @@ impl Airline {
             ("FL101", "JFK", "LHR", "21:30", 398),
         ];
         let seats = timetable.iter().map(|f| (f.0.to_owned(), 9)).collect();
-        Self { timetable, seats: Mutex::new(seats), held: Mutex::default(), next: AtomicU32::new(1) }
+        Self {
+            timetable,
+            seats: Mutex::new(seats),
+            held: Mutex::default(),
+            next: AtomicU32::new(1),
+        }
     }
 
     /// Flights from `from` to `to` (every day is the same at this airline).
-    fn search(&self, trip: &Trip) -> Vec<Offer> {
+    async fn search(&self, trip: &Trip) -> Vec<Offer> {
+        latency().await;
         self.timetable
             .iter()
             .filter(|f| f.1 == trip.from && f.2 == trip.to)
-            .map(|f| Offer { flight: f.0.to_owned(), departs: f.3.to_owned(), price: f.4 })
+            .map(|f| Offer {
+                flight: f.0.to_owned(),
+                departs: f.3.to_owned(),
+                price: f.4,
+            })
             .collect()
     }
 
     /// Holds `wanted` seats on `flight`, returning a booking reference.
-    fn hold(&self, flight: &str, wanted: u8) -> Result<String, AirlineError> {
+    async fn hold(&self, flight: &str, wanted: u8) -> Result<String, AirlineError> {
+        latency().await;
         let mut seats = self.seats.lock().expect("seat map lock");
         let left = seats.entry(flight.to_owned()).or_default();
         if *left < wanted {
-            return Err(AirlineError::SoldOut { flight: flight.to_owned(), left: *left, wanted });
+            return Err(AirlineError::SoldOut {
+                flight: flight.to_owned(),
+                left: *left,
+                wanted,
+            });
         }
         *left -= wanted;
         let pnr = format!("PNR{:03}", self.next.fetch_add(1, Ordering::Relaxed));
-        self.held.lock().expect("held map lock").insert(pnr.clone(), wanted);
+        self.held
+            .lock()
+            .expect("held map lock")
+            .insert(pnr.clone(), wanted);
         Ok(pnr)
     }
 
     /// Turns a held booking into ticket numbers, one per seat.
-    fn ticket(&self, pnr: &str) -> Result<Vec<String>, AirlineError> {
+    async fn ticket(&self, pnr: &str) -> Result<Vec<String>, AirlineError> {
+        latency().await;
         let seats = self
             .held
             .lock()
@@ -216,21 +243,35 @@ impl Airline {
     }
 }
 
+/// A network round trip.
+async fn latency() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
 /// The workflow: one `async fn` per step, wired by `#[step(…)]`.
 #[workflow(deps = Airline)]
 pub mod trip {
-    use super::*;
+    use super::{Airline, AirlineError, Booking, Choice, Offers, Receipt, Trip, TripRequest};
+    use flow_runtime::prelude::*;
 
     /// Checks the raw request against `Trip`'s rules.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`], listing every field that broke a rule.
     #[step(entry)]
     pub async fn validate(req: TripRequest) -> Result<Valid<Trip>, Invalid> {
         Valid::new(Trip::from(req))
     }
 
     /// Asks the airline what flies.
+    ///
+    /// # Errors
+    ///
+    /// [`AirlineError::NoFlights`] when nothing flies that route.
     #[step(after = validate)]
     pub async fn search(ctx: &Ctx<Airline>, trip: Valid<Trip>) -> Result<Offers, AirlineError> {
-        let offers = ctx.deps().search(&trip);
+        let offers = ctx.deps().search(&trip).await;
         if offers.is_empty() {
             return Err(AirlineError::NoFlights {
                 from: trip.from.clone(),
@@ -242,28 +283,47 @@ pub mod trip {
     }
 
     /// Picks the cheapest offer.
+    ///
+    /// # Errors
+    ///
+    /// [`AirlineError::NoFlights`] when there is no offer to pick from.
     #[step(after = search)]
     pub async fn choose(found: Offers) -> Result<Choice, AirlineError> {
         let Offers { trip, offers } = found;
-        let offer = offers.into_iter().min_by_key(|o| o.price).ok_or_else(|| AirlineError::NoFlights {
-            from: trip.from.clone(),
-            to: trip.to.clone(),
-            date: trip.date.clone(),
-        })?;
+        let offer =
+            offers
+                .into_iter()
+                .min_by_key(|o| o.price)
+                .ok_or_else(|| AirlineError::NoFlights {
+                    from: trip.from.clone(),
+                    to: trip.to.clone(),
+                    date: trip.date.clone(),
+                })?;
         Ok(Choice { trip, offer })
     }
 
     /// Holds the seats.
+    ///
+    /// # Errors
+    ///
+    /// [`AirlineError::SoldOut`] when the flight has too few seats left.
     #[step(after = choose)]
     pub async fn book(ctx: &Ctx<Airline>, choice: Choice) -> Result<Booking, AirlineError> {
-        let pnr = ctx.deps().hold(&choice.offer.flight, choice.trip.passengers)?;
+        let pnr = ctx
+            .deps()
+            .hold(&choice.offer.flight, choice.trip.passengers)
+            .await?;
         Ok(Booking { pnr, choice })
     }
 
     /// Issues the tickets: the receipt ends the run.
+    ///
+    /// # Errors
+    ///
+    /// [`AirlineError::UnknownBooking`] when the seats are no longer held.
     #[step(after = book, exit)]
     pub async fn confirm(ctx: &Ctx<Airline>, booking: Booking) -> Result<Receipt, AirlineError> {
-        let tickets = ctx.deps().ticket(&booking.pnr)?;
+        let tickets = ctx.deps().ticket(&booking.pnr).await?;
         let Choice { trip, offer } = booking.choice;
         Ok(Receipt {
             pnr: booking.pnr,
@@ -276,7 +336,12 @@ pub mod trip {
 }
 
 fn request(from: &str, to: &str, date: &str, passengers: u8) -> TripRequest {
-    TripRequest { from: from.into(), to: to.into(), date: date.into(), passengers }
+    TripRequest {
+        from: from.into(),
+        to: to.into(),
+        date: date.into(),
+        passengers,
+    }
 }
 
 #[tokio::main]
@@ -291,9 +356,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    resumed from the last one.
     println!("== run: the whole workflow, with a checkpoint store");
     let store = Arc::new(MemoryStore::new());
-    let ctx = Ctx::builder(Airline::demo()).run_id("trip-1").store(Arc::clone(&store)).build();
+    let ctx = Ctx::builder(Airline::demo())
+        .run_id("trip-1")
+        .store(Arc::clone(&store))
+        .build();
     let receipt = trip::Workflow::run(&ctx, request("LHR", "JFK", "2025-06-01", 2)).await?;
-    println!("receipt: {} {} {}, tickets {:?}, total €{}", receipt.pnr, receipt.flight, receipt.route, receipt.tickets, receipt.total);
+    println!(
+        "receipt: {} {} {}, tickets {:?}, total €{}",
+        receipt.pnr, receipt.flight, receipt.route, receipt.tickets, receipt.total
+    );
 
     println!("checkpoints of run `{}`:", ctx.run_id());
     for checkpoint in store.history(ctx.run_id()) {
@@ -311,17 +382,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Ctx::new(Airline::demo());
     let flow = trip::Flow::new(&ctx, request(" LHR", "JFK ", "2025-06-02", 3));
     let flow = flow.validate().await?;
-    println!("validate: {} → {}, {} passengers", flow.input().from, flow.input().to, flow.input().passengers);
+    println!(
+        "validate: {} → {}, {} passengers",
+        flow.input().from,
+        flow.input().to,
+        flow.input().passengers
+    );
     let flow = flow.search().await?;
     for offer in &flow.input().offers {
-        println!("search:   {} at {} for €{}", offer.flight, offer.departs, offer.price);
+        println!(
+            "search:   {} at {} for €{}",
+            offer.flight, offer.departs, offer.price
+        );
     }
     let flow = flow.choose().await?;
     println!("choose:   {} (cheapest)", flow.input().offer.flight);
     let flow = flow.book().await?;
     println!("book:     holding {}", flow.input().pnr);
     let receipt = flow.confirm().await?;
-    println!("confirm:  tickets {:?}, total €{}", receipt.tickets, receipt.total);
+    println!(
+        "confirm:  tickets {:?}, total €{}",
+        receipt.tickets, receipt.total
+    );
 
     // 3. A request that breaks the rules never reaches the airline: `validate` fails with
     //    `Invalid`, which lists every field that broke a rule.

@@ -12,8 +12,17 @@ use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
 
 /// Items `#[workflow]` generates inside the module; user items must not take these names.
-pub(crate) const GENERATED: &[&str] =
-    &["Flow", "FlowState", "FlowError", "Workflow", "Loops", "state", "NAME", "MERMAID", "FINGERPRINT"];
+pub(crate) const GENERATED: &[&str] = &[
+    "Flow",
+    "FlowState",
+    "FlowError",
+    "Workflow",
+    "Loops",
+    "state",
+    "NAME",
+    "MERMAID",
+    "FINGERPRINT",
+];
 
 /// A validated workflow graph. Indices are positions in `Workflow::steps`.
 pub(crate) struct Graph {
@@ -42,10 +51,17 @@ pub(crate) enum Next {
     Exit,
     Step(usize),
     /// The step's successors are the branches of `join`.
-    Fork { join: usize },
+    Fork {
+        join: usize,
+    },
     /// The step is a branch; its output waits in `join`'s state.
-    Join { join: usize },
-    Route { enum_index: usize, arms: Vec<Arm> },
+    Join {
+        join: usize,
+    },
+    Route {
+        enum_index: usize,
+        arms: Vec<Arm>,
+    },
 }
 
 pub(crate) struct Arm {
@@ -75,8 +91,20 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     let succ = successors(wf, &index);
     let mut graph = Graph {
         entry,
-        exits: (0..wf.steps.len()).filter(|&i| wf.steps[i].exit.is_some()).collect(),
-        roles: wf.steps.iter().map(|s| if s.entry.is_some() { Role::Entry } else { Role::Single }).collect(),
+        exits: (0..wf.steps.len())
+            .filter(|&i| wf.steps[i].exit.is_some())
+            .collect(),
+        roles: wf
+            .steps
+            .iter()
+            .map(|s| {
+                if s.entry.is_some() {
+                    Role::Entry
+                } else {
+                    Role::Single
+                }
+            })
+            .collect(),
         next: Vec::new(),
         counters: Vec::new(),
     };
@@ -84,7 +112,15 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     let mut next = Vec::with_capacity(wf.steps.len());
     for (i, step) in wf.steps.iter().enumerate() {
         next.push(match &route_enums[i] {
-            Some(enum_index) => check_route_step(wf, i, *enum_index, &index, &succ, &mut graph.counters, errors),
+            Some(enum_index) => check_route_step(
+                wf,
+                i,
+                *enum_index,
+                &index,
+                &succ,
+                &mut graph.counters,
+                errors,
+            ),
             None => check_plain_step(wf, i, &succ, &mut graph.roles, errors, step),
         });
     }
@@ -112,7 +148,10 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
 }
 
 /// Did-you-mean for a misspelled name: the closest candidate within a small edit distance.
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
@@ -138,7 +177,11 @@ fn unknown_step(wf: &Workflow, name: &Ident, what: &str, errors: &mut Errors) {
 }
 
 fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
-    items.into_iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every step name is unique, no step takes the name `Completed` reserves, and every
@@ -148,7 +191,10 @@ fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String, usize> {
     for (i, step) in wf.steps.iter().enumerate() {
         let name = step.name.to_string();
         if index.insert(name.clone(), i).is_some() {
-            errors.at(step.name.span(), format_args!("duplicate step `{name}`: each step needs its own name"));
+            errors.at(
+                step.name.span(),
+                format_args!("duplicate step `{name}`: each step needs its own name"),
+            );
         }
         if pascal_case(&name) == "Completed" {
             errors.at(
@@ -173,7 +219,10 @@ fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String, usize> {
         let mut seen = BTreeSet::new();
         for pred in &step.after {
             if !seen.insert(pred.to_string()) {
-                errors.at(pred.span(), format_args!("`{pred}` is listed twice in `after`"));
+                errors.at(
+                    pred.span(),
+                    format_args!("`{pred}` is listed twice in `after`"),
+                );
             }
         }
     }
@@ -201,7 +250,9 @@ fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
         if GENERATED.contains(&name.as_str()) || routed.contains(&name) {
             errors.at(
                 ident.span(),
-                format_args!("`{name}` is generated by `#[workflow]` in this module; rename this item"),
+                format_args!(
+                    "`{name}` is generated by `#[workflow]` in this module; rename this item"
+                ),
             );
         }
     }
@@ -213,7 +264,10 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
     for step in &wf.steps {
         let name = &step.name;
         if let Some(span) = step.not_async {
-            errors.at(span, format_args!("step `{name}` must be an `async fn`: write `async fn {name}(…)`"));
+            errors.at(
+                span,
+                format_args!("step `{name}` must be an `async fn`: write `async fn {name}(…)`"),
+            );
         }
         if let Some(span) = step.receiver {
             errors.at(
@@ -245,7 +299,10 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
             if step.entry.is_some() {
                 errors.at(span, "the entry step cannot have `workers`: it takes the raw input once; fan out in the step after it");
             } else if step.after.len() > 1 {
-                errors.at(span, "a join cannot have `workers`: it runs once with every branch's output");
+                errors.at(
+                    span,
+                    "a join cannot have `workers`: it runs once with every branch's output",
+                );
             }
         }
     }
@@ -253,7 +310,9 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
 
 /// Exactly one step is the entry; it has no `after`, and every other step has one.
 fn check_entry(wf: &Workflow, errors: &mut Errors) -> Option<usize> {
-    let entries: Vec<usize> = (0..wf.steps.len()).filter(|&i| wf.steps[i].entry.is_some()).collect();
+    let entries: Vec<usize> = (0..wf.steps.len())
+        .filter(|&i| wf.steps[i].entry.is_some())
+        .collect();
     match entries.as_slice() {
         [] if wf.steps.is_empty() => errors.at(
             wf.name.span(),
@@ -300,7 +359,11 @@ fn check_entry(wf: &Workflow, errors: &mut Errors) -> Option<usize> {
 
 /// `routes = Enum` names an enum of this module whose variants each carry one value, and
 /// bounds come as a pair: `max = N` with `exhausted = step`. Returns each step's enum index.
-fn check_routes(wf: &Workflow, index: &HashMap<String, usize>, errors: &mut Errors) -> Vec<Option<usize>> {
+fn check_routes(
+    wf: &Workflow,
+    index: &HashMap<String, usize>,
+    errors: &mut Errors,
+) -> Vec<Option<usize>> {
     let _ = index;
     let mut out = Vec::with_capacity(wf.steps.len());
     for step in &wf.steps {
@@ -322,7 +385,10 @@ fn check_routes(wf: &Workflow, index: &HashMap<String, usize>, errors: &mut Erro
         if step.exit.is_some() {
             errors.at(
                 name.span(),
-                format_args!("exit step `{}` cannot route: an exit ends the run; remove `exit` or `routes`", step.name),
+                format_args!(
+                    "exit step `{}` cannot route: an exit ends the run; remove `exit` or `routes`",
+                    step.name
+                ),
             );
         }
         check_route_enum(&wf.enums[enum_index], errors);
@@ -333,7 +399,10 @@ fn check_routes(wf: &Workflow, index: &HashMap<String, usize>, errors: &mut Erro
 
 fn check_route_enum(route: &RouteEnum, errors: &mut Errors) {
     if let Some(span) = route.generics {
-        errors.at(span, format_args!("route enum `{}` cannot be generic", route.name));
+        errors.at(
+            span,
+            format_args!("route enum `{}` cannot be generic", route.name),
+        );
     }
     if route.variants.is_empty() {
         errors.at(
@@ -417,13 +486,18 @@ fn check_plain_step(
         // A lone step feeding a join: reported by `check_joins`.
         &[s] => Next::Step(s),
         branches => {
-            let Some(join) = check_fork(wf, i, branches, errors) else { return Next::Exit };
+            let Some(join) = check_fork(wf, i, branches, errors) else {
+                return Next::Exit;
+            };
             for (slot, pred) in wf.steps[join].after.iter().enumerate() {
                 if let Some(b) = wf.steps.iter().position(|s| &s.name == pred) {
                     roles[b] = Role::Branch { join, slot };
                 }
             }
-            roles[join] = Role::Join { fork: i, branches: branches.to_vec() };
+            roles[join] = Role::Join {
+                fork: i,
+                branches: branches.to_vec(),
+            };
             Next::Fork { join }
         }
     }
@@ -431,16 +505,25 @@ fn check_plain_step(
 
 /// The branches of a fan-out are plain steps, each followed only by one common join, and the
 /// join waits for exactly these branches.
-fn check_fork(wf: &Workflow, fork: usize, branches: &[usize], errors: &mut Errors) -> Option<usize> {
+fn check_fork(
+    wf: &Workflow,
+    fork: usize,
+    branches: &[usize],
+    errors: &mut Errors,
+) -> Option<usize> {
     let fork_name = &wf.steps[fork].name;
     let names = list(branches.iter().map(|&b| &wf.steps[b].name));
     let mut join: Option<usize> = None;
     let mut ok = true;
     for &b in branches {
         let branch = &wf.steps[b];
-        let successors: Vec<usize> = (0..wf.steps.len()).filter(|&s| wf.steps[s].after.contains(&branch.name)).collect();
+        let successors: Vec<usize> = (0..wf.steps.len())
+            .filter(|&s| wf.steps[s].after.contains(&branch.name))
+            .collect();
         let problem = if branch.after.len() > 1 {
-            Some(format!("it is itself a join; a branch runs after `{fork_name}` only"))
+            Some(format!(
+                "it is itself a join; a branch runs after `{fork_name}` only"
+            ))
         } else if branch.routes.is_some() {
             Some("it routes; a branch's only successor is the join".to_owned())
         } else if branch.exit.is_some() {
@@ -478,8 +561,15 @@ fn check_fork(wf: &Workflow, fork: usize, branches: &[usize], errors: &mut Error
         }
     }
     let join = join?;
-    let expected: BTreeSet<String> = branches.iter().map(|&b| wf.steps[b].name.to_string()).collect();
-    let got: BTreeSet<String> = wf.steps[join].after.iter().map(ToString::to_string).collect();
+    let expected: BTreeSet<String> = branches
+        .iter()
+        .map(|&b| wf.steps[b].name.to_string())
+        .collect();
+    let got: BTreeSet<String> = wf.steps[join]
+        .after
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if ok && expected != got {
         let span = wf.steps[join].after_span.unwrap_or_else(call_site);
         errors.at(
@@ -567,16 +657,29 @@ fn check_route_step(
                     );
                 }
                 counters.push((r, v));
-                Some(Bound { max: *max, exhausted, counter: counters.len() - 1 })
+                Some(Bound {
+                    max: *max,
+                    exhausted,
+                    counter: counters.len() - 1,
+                })
             }
             _ => None,
         };
-        arms.push(Arm { variant: v, target, back, bound });
+        arms.push(Arm {
+            variant: v,
+            target,
+            back,
+            bound,
+        });
     }
     for &s in &succ[r] {
         if !covered.contains(&s) {
             let step = &wf.steps[s];
-            let pred = step.after.iter().find(|p| *p == router).unwrap_or(&step.name);
+            let pred = step
+                .after
+                .iter()
+                .find(|p| *p == router)
+                .unwrap_or(&step.name);
             errors.at(
                 pred.span(),
                 format_args!(
@@ -607,9 +710,14 @@ fn reaches(succ: &[Vec<usize>], from: usize, to: usize) -> bool {
 /// A back-edge goes to a step that takes one input: not into the middle of a fan-out.
 fn check_back_edge_targets(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
     for next in &graph.next {
-        let Next::Route { enum_index, arms } = next else { continue };
+        let Next::Route { enum_index, arms } = next else {
+            continue;
+        };
         for arm in arms.iter().filter(|a| a.back) {
-            if matches!(graph.roles[arm.target], Role::Branch { .. } | Role::Join { .. }) {
+            if matches!(
+                graph.roles[arm.target],
+                Role::Branch { .. } | Role::Join { .. }
+            ) {
                 let variant = &wf.enums[*enum_index].variants[arm.variant];
                 errors.at(
                     variant.to.span(),
@@ -635,7 +743,11 @@ fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
             Role::Single | Role::Branch { .. } => (1, "a step takes the output of the step before it".to_owned()),
         };
         if step.inputs.len() != expected {
-            let ctx = if step.ctx.is_some() { "besides `ctx`, " } else { "" };
+            let ctx = if step.ctx.is_some() {
+                "besides `ctx`, "
+            } else {
+                ""
+            };
             errors.at(
                 step.params_span,
                 format_args!(
@@ -696,8 +808,13 @@ fn check_exit_paths(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
     }
     let mut blamed = false;
     for (r, next) in graph.next.iter().enumerate() {
-        let Next::Route { enum_index, arms } = next else { continue };
-        for arm in arms.iter().filter(|a| a.back && a.bound.is_none() && !ok[r]) {
+        let Next::Route { enum_index, arms } = next else {
+            continue;
+        };
+        for arm in arms
+            .iter()
+            .filter(|a| a.back && a.bound.is_none() && !ok[r])
+        {
             let route = &wf.enums[*enum_index];
             let variant = &route.variants[arm.variant];
             errors.at(
@@ -713,7 +830,10 @@ fn check_exit_paths(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
     if !blamed {
         for (i, step) in wf.steps.iter().enumerate() {
             if !ok[i] {
-                errors.at(step.name.span(), format_args!("step `{}` has no path to an exit step", step.name));
+                errors.at(
+                    step.name.span(),
+                    format_args!("step `{}` has no path to an exit step", step.name),
+                );
             }
         }
     }
@@ -734,7 +854,11 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
             },
             Next::Route { arms, .. } => {
                 let _ = i;
-                arms.iter().flat_map(|a| std::iter::once(a.target).chain(a.bound.as_ref().map(|b| b.exhausted))).collect()
+                arms.iter()
+                    .flat_map(|a| {
+                        std::iter::once(a.target).chain(a.bound.as_ref().map(|b| b.exhausted))
+                    })
+                    .collect()
             }
         })
         .collect()

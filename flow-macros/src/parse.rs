@@ -9,13 +9,18 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, Item, ItemMod, LitInt, ReturnType, Type};
 
-pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`";
+pub(crate) const STEP_KEYS: &str =
+    "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`";
 const WORKFLOW_KEYS: &str = "`deps = Type`, `crate = path`";
 const TO_KEYS: &str = "`to(step)`, `to(step, max = N, exhausted = step)`";
 
 /// Parses `#[workflow(args)] mod … { … }`. Removes the attributes `#[workflow]` owns
 /// (`#[step]`, `#[to]`) from `module`, so the module can be emitted as is even on error.
-pub(crate) fn workflow(args: TokenStream, module: &mut ItemMod, errors: &mut Errors) -> Option<Workflow> {
+pub(crate) fn workflow(
+    args: TokenStream,
+    module: &mut ItemMod,
+    errors: &mut Errors,
+) -> Option<Workflow> {
     let mut krate: syn::Path = syn::parse_quote!(::flow_runtime);
     let mut deps: Type = syn::parse_quote!(());
     let parser = syn::meta::parser(|meta| {
@@ -54,19 +59,28 @@ pub(crate) fn workflow(args: TokenStream, module: &mut ItemMod, errors: &mut Err
             let attrs = take_attrs(&mut function.attrs, "step");
             if let Some((first, rest)) = attrs.split_first() {
                 for extra in rest {
-                    errors.at(extra.span(), "duplicate `#[step]` attribute: merge its keys into the first one");
+                    errors.at(
+                        extra.span(),
+                        "duplicate `#[step]` attribute: merge its keys into the first one",
+                    );
                 }
                 steps.push(step(first, &function.sig, errors));
                 // The DSL requires `async fn` even for a step that awaits nothing.
-                function.attrs.push(syn::parse_quote!(#[allow(clippy::unused_async)]));
+                function
+                    .attrs
+                    .push(syn::parse_quote!(#[allow(clippy::unused_async)]));
             }
         }
     }
 
     let mut enums = Vec::new();
     for item in items.iter_mut() {
-        let Item::Enum(item_enum) = item else { continue };
-        let routed = steps.iter().any(|s| s.routes.as_ref() == Some(&item_enum.ident));
+        let Item::Enum(item_enum) = item else {
+            continue;
+        };
+        let routed = steps
+            .iter()
+            .any(|s| s.routes.as_ref() == Some(&item_enum.ident));
         let mut variants = Vec::new();
         for variant in &mut item_enum.variants {
             let to_attrs = take_attrs(&mut variant.attrs, "to");
@@ -83,22 +97,36 @@ pub(crate) fn workflow(args: TokenStream, module: &mut ItemMod, errors: &mut Err
                 continue;
             }
             let payload = match &variant.fields {
-                syn::Fields::Unnamed(fields) if fields.unnamed.len() == 1 => Some(fields.unnamed[0].ty.clone()),
+                syn::Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
+                    Some(fields.unnamed[0].ty.clone())
+                }
                 _ => None,
             };
             let mut parsed = Variant {
                 name: variant.ident.clone(),
                 payload,
-                shape_span: if variant.fields.is_empty() { variant.ident.span() } else { variant.fields.span() },
-                to: Ident::new(&snake_case(&variant.ident.to_string()), variant.ident.span()),
+                shape_span: if variant.fields.is_empty() {
+                    variant.ident.span()
+                } else {
+                    variant.fields.span()
+                },
+                to: Ident::new(
+                    &snake_case(&variant.ident.to_string()),
+                    variant.ident.span(),
+                ),
                 max: None,
                 exhausted: None,
             };
             if let Some((first, rest)) = to_attrs.split_first() {
                 for extra in rest {
-                    errors.at(extra.span(), "duplicate `#[to]` attribute: a route has one target");
+                    errors.at(
+                        extra.span(),
+                        "duplicate `#[to]` attribute: a route has one target",
+                    );
                 }
-                if let Err(error) = first.parse_args_with(|input: syn::parse::ParseStream| to_args(input, &mut parsed)) {
+                if let Err(error) = first
+                    .parse_args_with(|input: syn::parse::ParseStream| to_args(input, &mut parsed))
+                {
                     errors.push(error);
                 }
             }
@@ -107,13 +135,21 @@ pub(crate) fn workflow(args: TokenStream, module: &mut ItemMod, errors: &mut Err
         if routed {
             enums.push(RouteEnum {
                 name: item_enum.ident.clone(),
-                generics: (!item_enum.generics.params.is_empty()).then(|| item_enum.generics.span()),
+                generics: (!item_enum.generics.params.is_empty())
+                    .then(|| item_enum.generics.span()),
                 variants,
             });
         }
     }
 
-    Some(Workflow { name, krate, deps, steps, enums, item_names })
+    Some(Workflow {
+        name,
+        krate,
+        deps,
+        steps,
+        enums,
+        item_names,
+    })
 }
 
 fn item_ident(item: &Item) -> Option<&Ident> {
@@ -133,7 +169,9 @@ fn item_ident(item: &Item) -> Option<&Ident> {
 
 /// Removes and returns every attribute named `name`.
 fn take_attrs(attrs: &mut Vec<Attribute>, name: &str) -> Vec<Attribute> {
-    let (taken, kept) = std::mem::take(attrs).into_iter().partition(|a| a.path().is_ident(name));
+    let (taken, kept) = std::mem::take(attrs)
+        .into_iter()
+        .partition(|a| a.path().is_ident(name));
     *attrs = kept;
     taken
 }
@@ -209,28 +247,43 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
             step.after = names.into_iter().collect();
         } else {
             step.after = vec![value.parse::<Ident>().map_err(|e| {
-                syn::Error::new(e.span(), "expected a step name: `after = step` or `after = [a, b]`")
+                syn::Error::new(
+                    e.span(),
+                    "expected a step name: `after = step` or `after = [a, b]`",
+                )
             })?];
         }
     } else if path.is_ident("routes") {
         step.routes = Some(meta.value()?.parse().map_err(|e: syn::Error| {
-            syn::Error::new(e.span(), "expected the name of an enum in this module: `routes = Enum`")
+            syn::Error::new(
+                e.span(),
+                "expected the name of an enum in this module: `routes = Enum`",
+            )
         })?);
     } else if path.is_ident("workers") {
         let lit: LitInt = meta.value()?.parse().map_err(|e: syn::Error| {
-            syn::Error::new(e.span(), "expected the most workers that may run at once: `workers = 4`")
+            syn::Error::new(
+                e.span(),
+                "expected the most workers that may run at once: `workers = 4`",
+            )
         })?;
         let n: usize = lit.base10_parse()?;
         if n == 0 {
-            return Err(syn::Error::new(lit.span(), "`workers = 0` would never run: use 1 or more"));
+            return Err(syn::Error::new(
+                lit.span(),
+                "`workers = 0` would never run: use 1 or more",
+            ));
         }
         step.workers = Some((n, lit.span()));
     } else {
         let name = path_name(path);
-        let hint = crate::check::did_you_mean(&name, ["entry", "exit", "after", "routes", "workers"])
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        return Err(meta.error(format_args!("unknown `#[step]` key `{name}`{hint}; expected one of: {STEP_KEYS}")));
+        let hint =
+            crate::check::did_you_mean(&name, ["entry", "exit", "after", "routes", "workers"])
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+        return Err(meta.error(format_args!(
+            "unknown `#[step]` key `{name}`{hint}; expected one of: {STEP_KEYS}"
+        )));
     }
     Ok(())
 }
@@ -238,9 +291,12 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
 use syn::parse::Parse;
 
 fn to_args(input: syn::parse::ParseStream<'_>, variant: &mut Variant) -> syn::Result<()> {
-    variant.to = input
-        .parse()
-        .map_err(|e: syn::Error| syn::Error::new(e.span(), format!("expected the target step's name; forms: {TO_KEYS}")))?;
+    variant.to = input.parse().map_err(|e: syn::Error| {
+        syn::Error::new(
+            e.span(),
+            format!("expected the target step's name; forms: {TO_KEYS}"),
+        )
+    })?;
     while !input.is_empty() {
         input.parse::<syn::Token![,]>()?;
         if input.is_empty() {
@@ -252,7 +308,10 @@ fn to_args(input: syn::parse::ParseStream<'_>, variant: &mut Variant) -> syn::Re
             let lit: LitInt = input.parse()?;
             let n: u32 = lit.base10_parse()?;
             if n == 0 {
-                return Err(syn::Error::new(lit.span(), "`max = 0` would never take this route: use 1 or more"));
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`max = 0` would never take this route: use 1 or more",
+                ));
             }
             variant.max = Some((n, lit.span()));
         } else if key == "exhausted" {
@@ -260,7 +319,9 @@ fn to_args(input: syn::parse::ParseStream<'_>, variant: &mut Variant) -> syn::Re
         } else {
             return Err(syn::Error::new(
                 key.span(),
-                format!("unknown `#[to]` key `{key}`; expected one of: `max = N`, `exhausted = step`"),
+                format!(
+                    "unknown `#[to]` key `{key}`; expected one of: `max = N`, `exhausted = step`"
+                ),
             ));
         }
     }
@@ -268,7 +329,11 @@ fn to_args(input: syn::parse::ParseStream<'_>, variant: &mut Variant) -> syn::Re
 }
 
 fn path_name(path: &syn::Path) -> String {
-    path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
 }
 
 /// `BillingQuestion` → `billing_question`.
@@ -294,7 +359,10 @@ pub(crate) fn pascal_case(name: &str) -> String {
         .filter(|s| !s.is_empty())
         .map(|s| {
             let mut chars = s.chars();
-            chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
         })
         .collect()
 }

@@ -107,7 +107,9 @@ pub async fn checkpoint<D, S: serde::Serialize>(
     finished: bool,
     state: &S,
 ) -> Result<(), RuntimeError> {
-    let Some(store) = ctx.store() else { return Ok(()) };
+    let Some(store) = ctx.store() else {
+        return Ok(());
+    };
     let run_id = ctx.run_id().clone();
     let state = serde_json::to_value(state).map_err(|source| RuntimeError::Serialize {
         run_id: run_id.clone(),
@@ -123,7 +125,15 @@ pub async fn checkpoint<D, S: serde::Serialize>(
         finished,
         state,
     };
-    store.save_boxed(checkpoint).await.map_err(|source| RuntimeError::Checkpoint { run_id, workflow, step, source })
+    store
+        .save_boxed(checkpoint)
+        .await
+        .map_err(|source| RuntimeError::Checkpoint {
+            run_id,
+            workflow,
+            step,
+            source,
+        })
 }
 
 /// Runs `f` on every item, at most `limit` at once, and collects the results in the items'
@@ -133,7 +143,11 @@ pub async fn checkpoint<D, S: serde::Serialize>(
 /// # Errors
 ///
 /// The first error `f` returns.
-pub async fn map_ordered<T, U, E, F, Fut>(items: Vec<T>, limit: usize, mut f: F) -> Result<Vec<U>, E>
+pub async fn map_ordered<T, U, E, F, Fut>(
+    items: Vec<T>,
+    limit: usize,
+    mut f: F,
+) -> Result<Vec<U>, E>
 where
     F: FnMut(T) -> Fut,
     Fut: Future<Output = Result<U, E>>,
@@ -159,8 +173,16 @@ pub async fn next_branch<T>(running: &mut FuturesUnordered<BoxFuture<'_, T>>) ->
 
 /// A state that `resume` cannot continue from.
 #[must_use]
-pub fn invalid_state(workflow: &'static str, step: &'static str, reason: &'static str) -> RuntimeError {
-    RuntimeError::InvalidState { workflow, step, reason }
+pub fn invalid_state(
+    workflow: &'static str,
+    step: &'static str,
+    reason: &'static str,
+) -> RuntimeError {
+    RuntimeError::InvalidState {
+        workflow,
+        step,
+        reason,
+    }
 }
 
 /// What a typestate step method returns. Boxed on purpose: an `impl Future` return type

@@ -13,7 +13,9 @@ pub enum RuntimeError {
     /// The store refused or failed to save a checkpoint. The step that produced it completed,
     /// but its result is not durable: the run stopped so that it never runs ahead of its
     /// last stored state.
-    #[error("run `{run_id}` of workflow `{workflow}`: could not store the checkpoint after step `{step}`")]
+    #[error(
+        "run `{run_id}` of workflow `{workflow}`: could not store the checkpoint after step `{step}`"
+    )]
     Checkpoint {
         /// The run.
         run_id: RunId,
@@ -26,7 +28,9 @@ pub enum RuntimeError {
         source: StoreError,
     },
     /// A state could not be turned into a checkpoint (its `Serialize` impl failed).
-    #[error("run `{run_id}` of workflow `{workflow}`: could not serialise the state after step `{step}`")]
+    #[error(
+        "run `{run_id}` of workflow `{workflow}`: could not serialise the state after step `{step}`"
+    )]
     Serialize {
         /// The run.
         run_id: RunId,
@@ -63,7 +67,10 @@ pub struct StoreError {
 impl StoreError {
     /// A store error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// A store error caused by another error.
@@ -71,6 +78,9 @@ impl StoreError {
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> Self {
-        Self { message: message.into(), source: Some(source.into()) }
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 }

@@ -64,8 +64,16 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
                     let to = cx.name(arm.target);
                     match &arm.bound {
                         Some(bound) => {
-                            let _ = writeln!(out, "    {from} -.->|\"{variant} (max {})\"| {to}", bound.max);
-                            let _ = writeln!(out, "    {from} -->|\"{variant} exhausted\"| {}", cx.name(bound.exhausted));
+                            let _ = writeln!(
+                                out,
+                                "    {from} -.->|\"{variant} (max {})\"| {to}",
+                                bound.max
+                            );
+                            let _ = writeln!(
+                                out,
+                                "    {from} -->|\"{variant} exhausted\"| {}",
+                                cx.name(bound.exhausted)
+                            );
                         }
                         None if arm.back => {
                             let _ = writeln!(out, "    {from} -.->|{variant}| {to}");
@@ -84,7 +92,11 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
 /// FNV-1a of a canonical description: names, edges, bounds, and each step's parameter and
 /// return types as written. Any change that could make an old state unreadable changes it.
 fn fingerprint(cx: &Ctx<'_>) -> String {
-    let mut text = format!("workflow {} deps {}\n", cx.wf.name, cx.wf.deps.to_token_stream());
+    let mut text = format!(
+        "workflow {} deps {}\n",
+        cx.wf.name,
+        cx.wf.deps.to_token_stream()
+    );
     for step in &cx.wf.steps {
         let _ = write!(
             text,
@@ -92,15 +104,28 @@ fn fingerprint(cx: &Ctx<'_>) -> String {
             step.name,
             step.entry.is_some(),
             step.exit.is_some(),
-            step.after.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            step.after
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             step.workers.map(|(n, _)| n),
             step.routes.as_ref().map(ToString::to_string),
-            step.ctx.as_ref().map(|t| t.to_token_stream().to_string()).unwrap_or_default(),
+            step.ctx
+                .as_ref()
+                .map(|t| t.to_token_stream().to_string())
+                .unwrap_or_default(),
         );
         for input in &step.inputs {
             let _ = write!(text, "{};", input.ty.to_token_stream());
         }
-        let _ = writeln!(text, "] out={}", step.output.as_ref().map(|t| t.to_token_stream().to_string()).unwrap_or_default());
+        let _ = writeln!(
+            text,
+            "] out={}",
+            step.output
+                .as_ref()
+                .map(|t| t.to_token_stream().to_string())
+                .unwrap_or_default()
+        );
     }
     for route in &cx.wf.enums {
         let _ = write!(text, "enum {}", route.name);
@@ -109,7 +134,10 @@ fn fingerprint(cx: &Ctx<'_>) -> String {
                 text,
                 " {}({})->{} max={:?} exhausted={:?}",
                 v.name,
-                v.payload.as_ref().map(|t| t.to_token_stream().to_string()).unwrap_or_default(),
+                v.payload
+                    .as_ref()
+                    .map(|t| t.to_token_stream().to_string())
+                    .unwrap_or_default(),
                 v.to,
                 v.max.map(|(n, _)| n),
                 v.exhausted.as_ref().map(ToString::to_string)

@@ -40,16 +40,25 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let parsed = crate::parse::workflow(args, &mut module, &mut errors);
-    let graph = parsed.as_ref().and_then(|wf| check::workflow(wf, &mut errors));
+    let graph = parsed
+        .as_ref()
+        .and_then(|wf| check::workflow(wf, &mut errors));
     let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
         (Some(wf), Some(graph), Ok(())) => (wf, graph),
         (_, _, Err(error)) => return fallback(module, &error.to_compile_error()),
         _ => {
-            let error = syn::Error::new(Span::call_site(), "internal error in flow-macros: checks failed without an error");
+            let error = syn::Error::new(
+                Span::call_site(),
+                "internal error in flow-macros: checks failed without an error",
+            );
             return fallback(module, &error.to_compile_error());
         }
     };
-    let cx = Ctx { wf, graph, krate: &wf.krate };
+    let cx = Ctx {
+        wf,
+        graph,
+        krate: &wf.krate,
+    };
     let generated = generate(&cx);
     let diagram = graph::mermaid(&cx);
     let doc = format!(

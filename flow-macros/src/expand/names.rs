@@ -54,16 +54,28 @@ impl Ctx<'_> {
         format_ident!("__flow_output_from_{}", self.name(exit))
     }
     pub(crate) fn route_edge(&self, router: usize, variant: &Ident) -> Ident {
-        format_ident!("__flow_route_{}_{}", self.name(router), crate::parse::snake_case(&variant.to_string()))
+        format_ident!(
+            "__flow_route_{}_{}",
+            self.name(router),
+            crate::parse::snake_case(&variant.to_string())
+        )
     }
     pub(crate) fn exhaust_edge(&self, router: usize, variant: &Ident) -> Ident {
-        format_ident!("__flow_exhaust_{}_{}", self.name(router), crate::parse::snake_case(&variant.to_string()))
+        format_ident!(
+            "__flow_exhaust_{}_{}",
+            self.name(router),
+            crate::parse::snake_case(&variant.to_string())
+        )
     }
     pub(crate) fn counter(&self, c: usize) -> Ident {
         let (router, variant) = self.graph.counters[c];
         let route = self.route_enum(router);
         let v = &route.variants[variant].name;
-        format_ident!("{}_{}", self.name(router), crate::parse::snake_case(&v.to_string()))
+        format_ident!(
+            "{}_{}",
+            self.name(router),
+            crate::parse::snake_case(&v.to_string())
+        )
     }
     pub(crate) fn route_enum(&self, router: usize) -> &crate::model::RouteEnum {
         match &self.graph.next[router] {
@@ -80,10 +92,16 @@ impl Ctx<'_> {
     }
     /// Span of data parameter `k` of step `i`, to point type errors at the user's signature.
     pub(crate) fn input_span(&self, i: usize, k: usize) -> Span {
-        self.wf.steps[i].inputs.get(k).map_or_else(Span::call_site, |input| input.ty.span())
+        self.wf.steps[i]
+            .inputs
+            .get(k)
+            .map_or_else(Span::call_site, |input| input.ty.span())
     }
     pub(crate) fn output_span(&self, i: usize) -> Span {
-        self.wf.steps[i].output.as_ref().map_or_else(Span::call_site, Spanned::span)
+        self.wf.steps[i]
+            .output
+            .as_ref()
+            .map_or_else(Span::call_site, Spanned::span)
     }
 }
 
@@ -93,10 +111,17 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     for (i, step) in cx.wf.steps.iter().enumerate() {
         let (o, e) = (cx.out(i), cx.err(i));
         // Steps without a return type were rejected by `check`.
-        let ret = step.output.as_ref().map_or_else(|| quote!(()), |t| quote!(#t));
+        let ret = step
+            .output
+            .as_ref()
+            .map_or_else(|| quote!(()), |t| quote!(#t));
         let one = format_ident!("__flow_One_{}", cx.name(i));
         // A step with workers returns one output per item: the next step sees them all.
-        let out_ty = if step.workers.is_some() { quote!(::std::vec::Vec<#one>) } else { quote!(#one) };
+        let out_ty = if step.workers.is_some() {
+            quote!(::std::vec::Vec<#one>)
+        } else {
+            quote!(#one)
+        };
         let span = cx.output_span(i);
         let step_return = respan(quote!(#k::__private::StepReturn), span);
         let assert = respan(quote!(#k::__private::assert_step_error::<#e>()), span);
@@ -105,11 +130,17 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         // `assert_step_return` checks that the split agrees with `StepReturn`.
         let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
             Some((t, e)) => {
-                let check = respan(quote!(#k::__private::assert_step_return::<#ret, #t, #e>()), span);
+                let check = respan(
+                    quote!(#k::__private::assert_step_return::<#ret, #t, #e>()),
+                    span,
+                );
                 out.extend(quote!(const _: () = #check;));
                 (quote!(#t), quote!(#e))
             }
-            None => (quote!(<#ret as #step_return>::Ok), quote!(<#ret as #step_return>::Err)),
+            None => (
+                quote!(<#ret as #step_return>::Ok),
+                quote!(<#ret as #step_return>::Err),
+            ),
         };
         out.extend(quote! {
             #[doc(hidden)]
@@ -136,7 +167,11 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         } else {
             let alias = cx.inp(i);
             let ty = &step.inputs[0].ty;
-            let ty = if step.workers.is_some() { quote!(::std::vec::Vec<#ty>) } else { quote!(#ty) };
+            let ty = if step.workers.is_some() {
+                quote!(::std::vec::Vec<#ty>)
+            } else {
+                quote!(#ty)
+            };
             out.extend(quote! {
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
@@ -192,12 +227,18 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                 let to = cx.name(*s);
                 let (message, note) = if cx.wf.steps[*s].workers.is_some() {
                     (
-                        format!("step `{to}` has `workers`, so `{from}` must return a `Vec` of its input: `{{T}}`, but `{from}` returns `{{Self}}`"),
-                        format!("`{to}` runs once per item of `{from}`'s `Vec`, and the next step receives a `Vec` of its outputs, in order"),
+                        format!(
+                            "step `{to}` has `workers`, so `{from}` must return a `Vec` of its input: `{{T}}`, but `{from}` returns `{{Self}}`"
+                        ),
+                        format!(
+                            "`{to}` runs once per item of `{from}`'s `Vec`, and the next step receives a `Vec` of its outputs, in order"
+                        ),
                     )
                 } else {
                     (
-                        format!("step `{to}` takes `{{T}}`, but the step before it, `{from}`, returns `{{Self}}`"),
+                        format!(
+                            "step `{to}` takes `{{T}}`, but the step before it, `{from}`, returns `{{Self}}`"
+                        ),
                         format!(
                             "make `{from}` return `Result<{{T}}, _>`, or change this parameter; a `Valid<…>` input is made by `Valid::new(value)?` in the step before: only the entry step takes raw input"
                         ),
@@ -215,7 +256,9 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                 ));
             }
             Next::Fork { join } => {
-                let Role::Join { branches, .. } = &cx.graph.roles[*join] else { continue };
+                let Role::Join { branches, .. } = &cx.graph.roles[*join] else {
+                    continue;
+                };
                 for &b in branches {
                     let to = cx.name(b);
                     out.extend(feed(
@@ -232,7 +275,9 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                 let clone_fn = cx.clone_fn(i);
                 let clone_trait = format_ident!("__flow_Clone_{}", from);
                 let o = cx.out(i);
-                let message = format!("step `{from}` fans out to several branches, so its output `{{Self}}` must implement `Clone`");
+                let message = format!(
+                    "step `{from}` fans out to several branches, so its output `{{Self}}` must implement `Clone`"
+                );
                 let span = cx.output_span(i);
                 let call = respan(quote!(<#o as #clone_trait>::clone_for_branch(value)), span);
                 out.extend(quote! {
@@ -254,7 +299,9 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                 });
             }
             Next::Join { join } => {
-                let Role::Branch { slot, .. } = cx.graph.roles[i] else { continue };
+                let Role::Branch { slot, .. } = cx.graph.roles[i] else {
+                    continue;
+                };
                 let to = cx.name(*join);
                 out.extend(feed(
                     cx,
@@ -272,7 +319,10 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                 for arm in arms {
                     let variant = &route.variants[arm.variant];
                     let to = cx.name(arm.target);
-                    let payload = variant.payload.as_ref().map_or_else(|| quote!(()), |t| quote!(#t));
+                    let payload = variant
+                        .payload
+                        .as_ref()
+                        .map_or_else(|| quote!(()), |t| quote!(#t));
                     out.extend(feed_ty(
                         cx,
                         &cx.route_edge(i, &variant.name),
@@ -371,7 +421,9 @@ fn split_result(ty: &Type) -> Option<(&Type, &Type)> {
     if last.ident != "Result" {
         return None;
     }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
     let mut types = args.args.iter().filter_map(|a| match a {
         syn::GenericArgument::Type(t) => Some(t),
         _ => None,

@@ -13,12 +13,17 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let wf_name = cx.wf.name.to_string();
 
     // Loops: one counter per bounded back-edge.
-    let counters: Vec<_> = (0..cx.graph.counters.len()).map(|c| cx.counter(c)).collect();
+    let counters: Vec<_> = (0..cx.graph.counters.len())
+        .map(|c| cx.counter(c))
+        .collect();
     let counter_docs: Vec<String> = (0..cx.graph.counters.len())
         .map(|c| {
             let (router, variant) = cx.graph.counters[c];
             let route = cx.route_enum(router);
-            format!("How many times `{}::{}` has been taken.", route.name, route.variants[variant].name)
+            format!(
+                "How many times `{}::{}` has been taken.",
+                route.name, route.variants[variant].name
+            )
         })
         .collect();
 
@@ -75,7 +80,10 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let err_variants: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.variant(i)).collect();
     let err_types: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.err(i)).collect();
     let err_names: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.name(i)).collect();
-    let err_docs: Vec<_> = err_names.iter().map(|n| format!("Step `{n}` failed with its own error.")).collect();
+    let err_docs: Vec<_> = err_names
+        .iter()
+        .map(|n| format!("Step `{n}` failed with its own error."))
+        .collect();
 
     let execs = (0..cx.wf.steps.len()).map(|i| exec(cx, i));
     let arms = (0..cx.wf.steps.len()).filter_map(|i| arm(cx, i));
@@ -84,8 +92,14 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let entry_in = cx.inp(cx.graph.entry);
     let step_names = (0..cx.wf.steps.len()).map(|i| cx.name(i));
     // Spanned at the user's types: a private input or output type is reported there.
-    let input_item = super::names::respan(quote!(type Input = #entry_in;), cx.input_span(cx.graph.entry, 0));
-    let output_item = super::names::respan(quote!(type Output = #output;), cx.output_span(cx.graph.exits[0]));
+    let input_item = super::names::respan(
+        quote!(type Input = #entry_in;),
+        cx.input_span(cx.graph.entry, 0),
+    );
+    let output_item = super::names::respan(
+        quote!(type Output = #output;),
+        cx.output_span(cx.graph.exits[0]),
+    );
     let refs = (0..cx.wf.steps.len()).filter_map(|i| state_ref(cx, i, &serde_crate));
 
     quote! {
@@ -275,7 +289,9 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     let step_return = quote!(#k::__private::StepReturn);
     match &cx.graph.roles[i] {
         Role::Join { .. } => {
-            let params: Vec<_> = (0..step.inputs.len()).map(|n| format_ident!("in{}", n)).collect();
+            let params: Vec<_> = (0..step.inputs.len())
+                .map(|n| format_ident!("in{}", n))
+                .collect();
             let types = (0..step.inputs.len()).map(|n| cx.inp_k(i, n));
             quote! {
                 #[doc(hidden)]
@@ -331,7 +347,9 @@ pub(crate) fn transition(cx: &Ctx<'_>, i: usize, out: &TokenStream) -> TokenStre
         }
         Next::Fork { join } => {
             let v = cx.variant(*join);
-            let Role::Join { branches, .. } = &cx.graph.roles[*join] else { return quote!() };
+            let Role::Join { branches, .. } = &cx.graph.roles[*join] else {
+                return quote!();
+            };
             let fields = branches.iter().map(|&b| cx.fn_ident(b));
             quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* loops })
         }
@@ -385,7 +403,10 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
             let branch_variants: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
             let branch_names: Vec<_> = branches.iter().map(|&b| cx.name(b)).collect();
             let branch_execs: Vec<_> = branches.iter().map(|&b| cx.exec(b)).collect();
-            let feeds_in: Vec<_> = branches.iter().map(|&b| cx.edge(b, &cx.name(*fork))).collect();
+            let feeds_in: Vec<_> = branches
+                .iter()
+                .map(|&b| cx.edge(b, &cx.name(*fork)))
+                .collect();
             let feeds_out: Vec<_> = branches.iter().map(|&b| cx.edge(i, &cx.name(b))).collect();
             let clone_fn = cx.clone_fn(*fork);
             let state_ref = format_ident!("__flow_StateRef_{}", name);
@@ -445,7 +466,9 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
 /// fan-out can checkpoint after each branch without cloning outputs.
 fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
     let k = cx.krate;
-    let Role::Join { fork, branches } = &cx.graph.roles[i] else { return None };
+    let Role::Join { fork, branches } = &cx.graph.roles[i] else {
+        return None;
+    };
     let v = cx.variant(i);
     let name = cx.name(i);
     let state_ref = format_ident!("__flow_StateRef_{}", name);

@@ -123,7 +123,10 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
     match &cx.graph.roles[i] {
         Role::Entry | Role::Single => {
             let input = cx.inp(i);
-            let message = format!("`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; {}", when(cx, i));
+            let message = format!(
+                "`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; {}",
+                when(cx, i)
+            );
             let marker_doc = format!("`{name}` runs next.");
             let data_item = super::names::respan(quote!(type Data = #input;), cx.input_span(i, 0));
             let marker = quote! {
@@ -169,18 +172,42 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             (marker, impls, method)
         }
         Role::Branch { join, slot } => {
-            let Role::Join { fork, branches } = &cx.graph.roles[*join] else { return Default::default() };
+            let Role::Join { fork, branches } = &cx.graph.roles[*join] else {
+                return Default::default();
+            };
             let jv = cx.variant(*join);
             let (input, out) = (cx.inp(i), cx.out(i));
             let params: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
             let mine = &params[*slot];
             let others: Vec<_> = params.iter().filter(|p| *p != mine).collect();
-            let before: Vec<_> = params.iter().map(|p| if p == mine { quote!(#k::state::Pending) } else { quote!(#p) }).collect();
-            let after: Vec<_> = params.iter().map(|p| if p == mine { quote!(#k::state::Done) } else { quote!(#p) }).collect();
+            let before: Vec<_> = params
+                .iter()
+                .map(|p| {
+                    if p == mine {
+                        quote!(#k::state::Pending)
+                    } else {
+                        quote!(#p)
+                    }
+                })
+                .collect();
+            let after: Vec<_> = params
+                .iter()
+                .map(|p| {
+                    if p == mine {
+                        quote!(#k::state::Done)
+                    } else {
+                        quote!(#p)
+                    }
+                })
+                .collect();
             let fields: Vec<_> = (0..params.len())
                 .map(|n| {
                     let idx = syn::Index::from(n + 1);
-                    if n == *slot { quote!(out) } else { quote!(data.#idx) }
+                    if n == *slot {
+                        quote!(out)
+                    } else {
+                        quote!(data.#idx)
+                    }
                 })
                 .collect();
             let feed = cx.edge(i, &cx.name(*fork));
@@ -231,21 +258,35 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let outs: Vec<_> = branches.iter().map(|&b| cx.out(b)).collect();
             let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
             let ins: Vec<_> = (0..branches.len()).map(|n| cx.inp_k(i, n)).collect();
-            let idx: Vec<_> = (0..branches.len()).map(|n| syn::Index::from(n + 1)).collect();
-            let dones: Vec<_> = branches.iter().map(|&b| format_ident!("__flow_done_{}_{}", name, cx.name(b))).collect();
+            let idx: Vec<_> = (0..branches.len())
+                .map(|n| syn::Index::from(n + 1))
+                .collect();
+            let dones: Vec<_> = branches
+                .iter()
+                .map(|&b| format_ident!("__flow_done_{}_{}", name, cx.name(b)))
+                .collect();
             let feeds: Vec<_> = branches.iter().map(|&b| cx.edge(i, &cx.name(b))).collect();
             let done_msgs: Vec<_> = branches
                 .iter()
                 .map(|&b| {
                     let b = cx.name(b);
-                    format!("`{name}` cannot run yet: branch `{b}` has not run; call `.{b}()` first")
+                    format!(
+                        "`{name}` cannot run yet: branch `{b}` has not run; call `.{b}()` first"
+                    )
                 })
                 .collect();
-            let done_labels: Vec<_> = branches.iter().map(|&b| format!("`{}` is still `Pending`", cx.name(b))).collect();
+            let done_labels: Vec<_> = branches
+                .iter()
+                .map(|&b| format!("`{}` is still `Pending`", cx.name(b)))
+                .collect();
             let message = format!(
                 "`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; `{name}` runs after the fan-out after `{}`, once all of {} have run",
                 cx.name(*fork),
-                branches.iter().map(|&b| format!("`{}`", cx.name(b))).collect::<Vec<_>>().join(", ")
+                branches
+                    .iter()
+                    .map(|&b| format!("`{}`", cx.name(b)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             let marker_doc = format!(
                 "The fan-out after `{}`: each parameter is `Pending` until its branch has run, then `Done`; `{name}` runs when all are `Done`.",
@@ -304,7 +345,9 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     }
                 }
             };
-            let ins_vars: Vec<_> = (0..branches.len()).map(|n| format_ident!("in{}", n)).collect();
+            let ins_vars: Vec<_> = (0..branches.len())
+                .map(|n| format_ident!("in{}", n))
+                .collect();
             let method = quote! {
                 #[doc = #doc]
                 pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<#ret, FlowError>>
@@ -333,16 +376,24 @@ fn when(cx: &Ctx<'_>, i: usize) -> String {
     let mut reasons = Vec::new();
     for (r, next) in cx.graph.next.iter().enumerate() {
         match next {
-            Next::Step(s) if *s == i => reasons.push(format!("`{name}` runs after `{}`", cx.name(r))),
+            Next::Step(s) if *s == i => {
+                reasons.push(format!("`{name}` runs after `{}`", cx.name(r)))
+            }
             Next::Route { arms, .. } => {
                 for arm in arms {
                     if arm.target == i && !arm.back {
                         reasons.push(format!("`{name}` runs when `{}` routes to it", cx.name(r)));
                     } else if arm.target == i {
-                        reasons.push(format!("`{name}` runs again when `{}` routes back to it", cx.name(r)));
+                        reasons.push(format!(
+                            "`{name}` runs again when `{}` routes back to it",
+                            cx.name(r)
+                        ));
                     }
                     if arm.bound.as_ref().is_some_and(|b| b.exhausted == i) {
-                        reasons.push(format!("`{name}` runs when `{}` exhausts its loop", cx.name(r)));
+                        reasons.push(format!(
+                            "`{name}` runs when `{}` exhausts its loop",
+                            cx.name(r)
+                        ));
                     }
                 }
             }
@@ -366,14 +417,22 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
         Next::Step(s) => {
             let v = cx.variant(*s);
             let f = cx.edge(*s, &cx.name(i));
-            (quote!(Flow<state::#v>), quote!(Flow { ctx, data: #f(out), loops }))
+            (
+                quote!(Flow<state::#v>),
+                quote!(Flow { ctx, data: #f(out), loops }),
+            )
         }
         Next::Fork { join } => {
             let v = cx.variant(*join);
-            let Role::Join { branches, .. } = &cx.graph.roles[*join] else { return Default::default() };
+            let Role::Join { branches, .. } = &cx.graph.roles[*join] else {
+                return Default::default();
+            };
             let pending = branches.iter().map(|_| quote!(#k::state::Pending));
             let units = branches.iter().map(|_| quote!(()));
-            (quote!(Flow<state::#v<#(#pending),*>>), quote!(Flow { ctx, data: (out, #(#units,)*), loops }))
+            (
+                quote!(Flow<state::#v<#(#pending),*>>),
+                quote!(Flow { ctx, data: (out, #(#units,)*), loops }),
+            )
         }
         Next::Join { .. } => Default::default(),
         Next::Route { enum_index, arms } => {
@@ -417,7 +476,9 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
 fn route_handles(cx: &Ctx<'_>) -> TokenStream {
     let mut out = TokenStream::new();
     for (r, next) in cx.graph.next.iter().enumerate() {
-        let Next::Route { enum_index, arms } = next else { continue };
+        let Next::Route { enum_index, arms } = next else {
+            continue;
+        };
         let route = &cx.wf.enums[*enum_index];
         let handles = format_ident!("{}Flow", route.name);
         let doc = format!(
@@ -429,7 +490,11 @@ fn route_handles(cx: &Ctx<'_>) -> TokenStream {
         for arm in arms {
             let variant = &route.variants[arm.variant].name;
             let target = cx.variant(arm.target);
-            let vdoc = format!("`{}::{variant}`: the run continues at `{}`.", route.name, cx.name(arm.target));
+            let vdoc = format!(
+                "`{}::{variant}`: the run continues at `{}`.",
+                route.name,
+                cx.name(arm.target)
+            );
             variants.extend(quote!(#[doc = #vdoc] #variant(Flow<state::#target>),));
             if let Some(bound) = &arm.bound {
                 let ex_variant = format_ident!("{}Exhausted", variant);

@@ -118,7 +118,10 @@ impl Invalid {
     fn from_report(report: &garde::Report) -> Self {
         let fields = report
             .iter()
-            .map(|(path, error)| FieldError { path: path.to_string(), message: error.message().to_string() })
+            .map(|(path, error)| FieldError {
+                path: path.to_string(),
+                message: error.message().to_string(),
+            })
             .collect();
         Self { fields }
     }

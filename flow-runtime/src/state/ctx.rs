@@ -97,7 +97,11 @@ pub struct Ctx<D = ()> {
 
 impl<D> Clone for Ctx<D> {
     fn clone(&self) -> Self {
-        Self { shared: Arc::clone(&self.shared), step: self.step, attempt: self.attempt }
+        Self {
+            shared: Arc::clone(&self.shared),
+            step: self.step,
+            attempt: self.attempt,
+        }
     }
 }
 
@@ -121,7 +125,12 @@ impl<D> Ctx<D> {
 
     /// A builder, to set the run id, a checkpoint store or the first attempt number.
     pub fn builder(deps: D) -> CtxBuilder<D> {
-        CtxBuilder { run_id: None, deps, store: None, first_attempt: 1 }
+        CtxBuilder {
+            run_id: None,
+            deps,
+            store: None,
+            first_attempt: 1,
+        }
     }
 
     /// The user's dependencies.
@@ -152,7 +161,11 @@ impl<D> Ctx<D> {
     }
 
     pub(crate) fn for_step(&self, step: &'static str, attempt: u32) -> Self {
-        Self { shared: Arc::clone(&self.shared), step: Some(step), attempt }
+        Self {
+            shared: Arc::clone(&self.shared),
+            step: Some(step),
+            attempt,
+        }
     }
 
     pub(crate) fn store(&self) -> Option<&dyn DynStore> {

@@ -55,7 +55,10 @@ pub trait Store: Send + Sync + 'static {
     fn save(&self, checkpoint: Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The latest checkpoint of a run, if any.
-    fn latest(&self, run_id: &RunId) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
+    fn latest(
+        &self,
+        run_id: &RunId,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -101,13 +104,18 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Vec<Checkpoint>>> {
         // A panic while holding the lock cannot leave the map half-updated (every update is a
         // single push), so a poisoned lock is still consistent.
-        self.runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl Store for MemoryStore {
     async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
-        self.lock().entry(checkpoint.run_id.clone()).or_default().push(checkpoint);
+        self.lock()
+            .entry(checkpoint.run_id.clone())
+            .or_default()
+            .push(checkpoint);
         Ok(())
     }
 

@@ -54,12 +54,18 @@ pub trait Workflow: Send + Sync + 'static {
 
     /// Runs the whole graph to its output, parallel branches concurrently, storing a
     /// checkpoint after every step when `ctx` has a store.
-    fn run(ctx: &Ctx<Self::Deps>, input: Self::Input) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+    fn run(
+        ctx: &Ctx<Self::Deps>,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
         Self::resume(ctx, Self::start(input))
     }
 
     /// Continues a run from `state` (for example the latest checkpoint) to its output.
-    fn resume(ctx: &Ctx<Self::Deps>, state: Self::State) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+    fn resume(
+        ctx: &Ctx<Self::Deps>,
+        state: Self::State,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
 /// What a bounded loop hands on when its back-edge was taken `max` times and the route asks
