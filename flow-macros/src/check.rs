@@ -24,6 +24,24 @@ pub(crate) const GENERATED: &[&str] = &[
     "FINGERPRINT",
 ];
 
+/// Step names that would clash with what `Flow<S>` and `FlowState` already have.
+const RESERVED_STEPS: &[(&str, &str)] = &[
+    ("new", "`Flow::new` starts a run"),
+    (
+        "input",
+        "`Flow::input` returns the next step's input, and `FlowState` variants have an `input` field",
+    ),
+    ("ctx", "`Flow::ctx` returns the run's context"),
+    (
+        "loops",
+        "`Flow::loops` returns the loop counters, and `FlowState` variants have a `loops` field",
+    ),
+    (
+        "into_state",
+        "`Flow::into_state` turns a run into a `FlowState`",
+    ),
+];
+
 /// A validated workflow graph. Indices are positions in `Workflow::steps`.
 pub(crate) struct Graph {
     pub(crate) entry: usize,
@@ -200,6 +218,15 @@ fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String, usize> {
             errors.at(
                 step.name.span(),
                 "the step name `completed` is reserved: `FlowState::Completed` holds a finished run's output; rename the step",
+            );
+        } else if let Some(reason) = RESERVED_STEPS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| r)
+        {
+            errors.at(
+                step.name.span(),
+                format_args!("the step name `{name}` is reserved: {reason}; rename the step"),
             );
         }
     }
@@ -494,9 +521,15 @@ fn check_plain_step(
                     roles[b] = Role::Branch { join, slot };
                 }
             }
+            // Branches in the join's `after` order: slot `k` is the join's parameter `k`.
+            let in_order = wf.steps[join]
+                .after
+                .iter()
+                .filter_map(|p| wf.steps.iter().position(|s| &s.name == p))
+                .collect();
             roles[join] = Role::Join {
                 fork: i,
-                branches: branches.to_vec(),
+                branches: in_order,
             };
             Next::Fork { join }
         }

@@ -297,7 +297,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
                     let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
-                    <_ as #step_return>::into_result(#f(#ctx_arg #(#params),*).await).map_err(FlowError::#v)
+                    <_ as #step_return>::into_result(self::#f(#ctx_arg #(#params),*).await).map_err(FlowError::#v)
                 }
             }
         }
@@ -311,7 +311,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
                     let step_ctx = &step_ctx;
                     #k::__private::map_ordered(input, #n, |item| async move {
                         let step_ctx = step_ctx;
-                        <_ as #step_return>::into_result(#f(#ctx_arg item).await)
+                        <_ as #step_return>::into_result(self::#f(#ctx_arg item).await)
                     })
                     .await
                     .map_err(FlowError::#v)
@@ -325,7 +325,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
                     let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
-                    <_ as #step_return>::into_result(#f(#ctx_arg input).await).map_err(FlowError::#v)
+                    <_ as #step_return>::into_result(self::#f(#ctx_arg input).await).map_err(FlowError::#v)
                 }
             }
         }
@@ -399,6 +399,10 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
         Role::Join { fork, branches } => {
             let next = transition(cx, i, &quote!(out));
             let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
+            // Locals get generated names: a branch may be called anything, `running` included.
+            let slots: Vec<_> = (0..branches.len())
+                .map(|n| format_ident!("__flow_slot{}", n))
+                .collect();
             let branch_enum = format_ident!("__flow_Branch_{}", name);
             let branch_variants: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
             let branch_names: Vec<_> = branches.iter().map(|&b| cx.name(b)).collect();
@@ -411,41 +415,43 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
             let clone_fn = cx.clone_fn(*fork);
             let state_ref = format_ident!("__flow_StateRef_{}", name);
             Some(quote! {
-                FlowState::#v { input, #(mut #fields,)* loops } => {
-                    if #(#fields.is_none())||* {
-                        let ::core::option::Option::Some(input) = input else {
+                FlowState::#v { input: __flow_input, #(#fields: mut #slots,)* mut loops } => {
+                    if #(#slots.is_none())||* {
+                        let ::core::option::Option::Some(__flow_input) = __flow_input else {
                             return ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
                                 NAME, #name, "a branch has not run, but the fan-out's input is missing",
                             )));
                         };
-                        let mut running = #k::__private::FuturesUnordered::<#k::__private::BoxFuture<'_, ::core::result::Result<#branch_enum, FlowError>>>::new();
+                        let mut __flow_running = #k::__private::FuturesUnordered::<#k::__private::BoxFuture<'_, ::core::result::Result<#branch_enum, FlowError>>>::new();
                         #(
-                            if #fields.is_none() {
-                                let branch_input = #feeds_in(#clone_fn(&input));
-                                running.push(::std::boxed::Box::pin(async move {
-                                    #branch_execs(ctx, attempt, branch_input).await.map(#branch_enum::#branch_variants)
+                            if #slots.is_none() {
+                                let __flow_branch_input = #feeds_in(#clone_fn(&__flow_input));
+                                __flow_running.push(::std::boxed::Box::pin(async move {
+                                    #branch_execs(ctx, attempt, __flow_branch_input).await.map(#branch_enum::#branch_variants)
                                 }));
                             }
                         )*
-                        while let ::core::option::Option::Some(done) = #k::__private::next_branch(&mut running).await {
-                            let branch = match done? {
-                                #( #branch_enum::#branch_variants(out) => { #fields = ::core::option::Option::Some(out); #branch_names } )*
+                        while let ::core::option::Option::Some(__flow_done) = #k::__private::next_branch(&mut __flow_running).await {
+                            let __flow_branch = match __flow_done? {
+                                #( #branch_enum::#branch_variants(out) => { #slots = ::core::option::Option::Some(out); #branch_names } )*
                             };
-                            let all_done = #(#fields.is_some())&&*;
-                            let snapshot = #state_ref::#v {
-                                input: if all_done { ::core::option::Option::None } else { ::core::option::Option::Some(&input) },
-                                #( #fields: #fields.as_ref(), )*
+                            let __flow_all_done = #(#slots.is_some())&&*;
+                            let __flow_snapshot = #state_ref::#v {
+                                input: if __flow_all_done { ::core::option::Option::None } else { ::core::option::Option::Some(&__flow_input) },
+                                #( #fields: #slots.as_ref(), )*
                                 loops: &loops,
                             };
-                            #k::__private::checkpoint(ctx, NAME, FINGERPRINT, branch, false, &snapshot).await?;
+                            #k::__private::checkpoint(ctx, NAME, FINGERPRINT, __flow_branch, false, &__flow_snapshot).await?;
                         }
+                        // The branches were the first steps of this resume; the join is not.
+                        attempt = 1;
                     }
-                    let (#(::core::option::Option::Some(#fields),)*) = (#(#fields,)*) else {
+                    let (#(::core::option::Option::Some(#slots),)*) = (#(#slots,)*) else {
                         return ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
                             NAME, #name, "a branch finished without an output",
                         )));
                     };
-                    let out = #exec(ctx, attempt, #(#feeds_out(#fields)),*).await?;
+                    let out = #exec(ctx, attempt, #(#feeds_out(#slots)),*).await?;
                     (#name, #next)
                 }
             })

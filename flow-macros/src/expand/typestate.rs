@@ -58,6 +58,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             ctx: #k::state::Ctx<#deps>,
             data: <S as __flow_Marker>::Data,
             loops: Loops,
+            attempt: u32,
         }
 
         impl<S: __flow_Marker> ::core::fmt::Debug for Flow<S> {
@@ -71,7 +72,12 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             /// A new run at the entry step, which takes the raw `input`.
             #[must_use]
             pub fn new(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> Self {
-                Self { ctx: ::core::clone::Clone::clone(ctx), data: input, loops: ::core::default::Default::default() }
+                Self {
+                    ctx: ::core::clone::Clone::clone(ctx),
+                    data: input,
+                    loops: ::core::default::Default::default(),
+                    attempt: #k::__private::first_attempt(ctx),
+                }
             }
         }
 
@@ -161,10 +167,10 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 where
                     S: #can,
                 {
-                    let Self { ctx, data, mut loops } = self;
+                    let Self { ctx, data, mut loops, attempt } = self;
                     let input = <S as #can>::take(data);
                     ::std::boxed::Box::pin(async move {
-                    let out = #exec(&ctx, 1, input).await?;
+                    let out = #exec(&ctx, attempt, input).await?;
                     ::core::result::Result::Ok(#body)
                     })
                 }
@@ -244,9 +250,9 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     S: #can,
                 {
                     ::std::boxed::Box::pin(async move {
-                    let Self { ctx, data, loops } = self;
-                    let out = #exec(&ctx, 1, <S as #can>::input(&data)).await?;
-                    ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops })
+                    let Self { ctx, data, loops, attempt } = self;
+                    let out = #exec(&ctx, attempt, <S as #can>::input(&data)).await?;
+                    ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops, attempt: 1 })
                     })
                 }
             };
@@ -354,10 +360,10 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 where
                     S: #can,
                 {
-                    let Self { ctx, data, mut loops } = self;
+                    let Self { ctx, data, mut loops, attempt } = self;
                     let (#(#ins_vars,)*) = <S as #can>::take(data);
                     ::std::boxed::Box::pin(async move {
-                    let out = #exec(&ctx, 1, #(#ins_vars),*).await?;
+                    let out = #exec(&ctx, attempt, #(#ins_vars),*).await?;
                     ::core::result::Result::Ok(#body)
                     })
                 }
@@ -377,7 +383,7 @@ fn when(cx: &Ctx<'_>, i: usize) -> String {
     for (r, next) in cx.graph.next.iter().enumerate() {
         match next {
             Next::Step(s) if *s == i => {
-                reasons.push(format!("`{name}` runs after `{}`", cx.name(r)))
+                reasons.push(format!("`{name}` runs after `{}`", cx.name(r)));
             }
             Next::Route { arms, .. } => {
                 for arm in arms {
@@ -419,7 +425,7 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
             let f = cx.edge(*s, &cx.name(i));
             (
                 quote!(Flow<state::#v>),
-                quote!(Flow { ctx, data: #f(out), loops }),
+                quote!(Flow { ctx, data: #f(out), loops, attempt: 1 }),
             )
         }
         Next::Fork { join } => {
@@ -431,7 +437,7 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
             let units = branches.iter().map(|_| quote!(()));
             (
                 quote!(Flow<state::#v<#(#pending),*>>),
-                quote!(Flow { ctx, data: (out, #(#units,)*), loops }),
+                quote!(Flow { ctx, data: (out, #(#units,)*), loops, attempt: 1 }),
             )
         }
         Next::Join { .. } => Default::default(),
@@ -442,7 +448,7 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
             let arms = arms.iter().map(|arm| {
                 let variant = &route.variants[arm.variant].name;
                 let f = cx.route_edge(i, variant);
-                let go = quote!(#handles::#variant(Flow { ctx, data: #f(value), loops }));
+                let go = quote!(#handles::#variant(Flow { ctx, data: #f(value), loops, attempt: 1 }));
                 match &arm.bound {
                     None => quote!(#enum_name::#variant(value) => #go,),
                     Some(bound) => {
@@ -457,6 +463,7 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
                                         ctx,
                                         data: #exf(#k::state::LoopExhausted::new(loops.#counter, value)),
                                         loops,
+                                        attempt: 1,
                                     })
                                 } else {
                                     loops.#counter += 1;
