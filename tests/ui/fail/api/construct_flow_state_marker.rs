@@ -1,0 +1,41 @@
+use flow_runtime::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[workflow]
+pub mod trip {
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub enum Found {
+        Offers(u32),
+        Nothing(String),
+    }
+
+    #[step(entry)]
+    pub async fn validate(req: String) -> Result<String, Failed> {
+        Ok(req)
+    }
+
+    #[step(after = validate, routes = Found)]
+    pub async fn search(trip: String) -> Result<Found, Failed> {
+        Ok(Found::Offers(trip.len() as u32))
+    }
+
+    #[step(after = search, exit)]
+    pub async fn offers(count: u32) -> Result<String, Failed> {
+        Ok(count.to_string())
+    }
+
+    #[step(after = search, exit)]
+    pub async fn nothing(why: String) -> Result<String, Failed> {
+        Ok(why)
+    }
+}
+
+fn main() {
+    let _: trip::state::Search = trip::state::Search;
+}

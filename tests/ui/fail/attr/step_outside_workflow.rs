@@ -1,0 +1,16 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+pub mod trip {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn validate(req: String) -> Result<String, Failed> {
+        Ok(req)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,42 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[workflow]
+pub mod research {
+    use super::*;
+
+    pub enum Next {
+        Plan(String),
+        Summarize(u32),
+    }
+
+    #[step(entry, routes = Next)]
+    pub async fn start(topic: String) -> Result<Next, Failed> {
+        Ok(Next::Plan(topic))
+    }
+
+    #[step(after = start)]
+    pub async fn plan(topic: String) -> Result<String, Failed> {
+        Ok(topic)
+    }
+
+    #[step(after = plan)]
+    pub async fn web(topic: String) -> Result<u32, Failed> {
+        Ok(topic.len() as u32)
+    }
+
+    #[step(after = plan)]
+    pub async fn papers(topic: String) -> Result<u32, Failed> {
+        Ok(topic.len() as u32)
+    }
+
+    #[step(after = [web, papers, start], exit)]
+    pub async fn summarize(web: u32, papers: u32) -> Result<u32, Failed> {
+        Ok(web + papers)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,22 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[workflow]
+pub mod support {
+    use super::*;
+
+    #[step(entry, routes = Triage)]
+    pub async fn intake(text: String) -> Result<String, Failed> {
+        Ok(text)
+    }
+
+    #[step(after = intake, exit)]
+    pub async fn billing(ticket: String) -> Result<String, Failed> {
+        Ok(ticket)
+    }
+}
+
+fn main() {}

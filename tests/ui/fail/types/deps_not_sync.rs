@@ -1,0 +1,26 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+pub struct Deps {
+    pub calls: std::cell::Cell<u32>,
+}
+
+#[workflow(deps = Deps)]
+pub mod trip {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn validate(req: String) -> Result<String, Failed> {
+        Ok(req)
+    }
+
+    #[step(after = validate, exit)]
+    pub async fn search(ctx: &Ctx<Deps>, trip: String) -> Result<u32, Failed> {
+        Ok(trip.len() as u32 + ctx.deps().calls.get())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,34 @@
+use flow_runtime::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[workflow]
+pub mod support {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    pub enum Triage {
+        Billing(String),
+        Spam(String),
+    }
+
+    #[step(entry, routes = Triage)]
+    pub async fn intake(text: String) -> Result<Triage, Failed> {
+        Ok(Triage::Billing(text))
+    }
+
+    #[step(after = intake, exit)]
+    pub async fn billing(ticket: String) -> Result<String, Failed> {
+        Ok(ticket)
+    }
+
+    #[step(after = intake, exit)]
+    pub async fn spam(ticket: String) -> Result<bool, Failed> {
+        Ok(ticket.is_empty())
+    }
+}
+
+fn main() {}
