@@ -10,6 +10,7 @@ use crate::model::{RouteEnum, Step, Workflow};
 use crate::parse::{call_site, pascal_case};
 use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
+use syn::spanned::Spanned;
 
 /// Items `#[workflow]` generates inside the module; user items must not take these names.
 pub(crate) const GENERATED: &[&str] = &[
@@ -126,7 +127,9 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
         next: Vec::new(),
         counters: Vec::new(),
     };
-    check_exits(wf, &graph, errors);
+    if !check_exits(wf, &graph, &succ, errors) {
+        return None;
+    }
     let mut next = Vec::with_capacity(wf.steps.len());
     for (i, step) in wf.steps.iter().enumerate() {
         next.push(match &route_enums[i] {
@@ -206,8 +209,21 @@ fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
 /// `after`, route target and `exhausted` names a step.
 fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String, usize> {
     let mut index = HashMap::new();
+    let mut pascal: HashMap<String, &Ident> = HashMap::new();
     for (i, step) in wf.steps.iter().enumerate() {
         let name = step.name.to_string();
+        let upper = pascal_case(&name);
+        match pascal.get(&upper) {
+            Some(other) if other.to_string() != name => errors.at(
+                step.name.span(),
+                format_args!(
+                    "steps `{other}` and `{name}` both become `{upper}` in `FlowState`, `FlowError` and `state`; rename one of them"
+                ),
+            ),
+            _ => {
+                pascal.insert(upper, &step.name);
+            }
+        }
         if index.insert(name.clone(), i).is_some() {
             errors.at(
                 step.name.span(),
@@ -272,9 +288,17 @@ fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String, usize> {
 /// The user's items do not take the names of generated ones.
 fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
     let routed: Vec<String> = wf.enums.iter().map(|e| format!("{}Flow", e.name)).collect();
+    let step_names: Vec<&Ident> = wf.steps.iter().map(|s| &s.name).collect();
     for ident in &wf.item_names {
         let name = ident.to_string();
-        if GENERATED.contains(&name.as_str()) || routed.contains(&name) {
+        // A function shares the value namespace with the consts only: a step called `state`
+        // does not clash with `mod state`.
+        let clashes = if step_names.contains(&ident) {
+            ["NAME", "MERMAID", "FINGERPRINT"].contains(&name.as_str())
+        } else {
+            GENERATED.contains(&name.as_str()) || routed.contains(&name)
+        };
+        if clashes {
             errors.at(
                 ident.span(),
                 format_args!(
@@ -306,6 +330,18 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
             errors.at(
                 span,
                 format_args!("step `{name}` cannot be generic: the workflow's state stores each step's input and output, so their types must be concrete"),
+            );
+        }
+        if let Some(output) = &step.output
+            && !looks_like_result(output)
+        {
+            errors.at(
+                output.span(),
+                format_args!(
+                    "step `{name}` must return `Result<T, E>`, not `{}`: the next step receives `T`, and `E` fails the run as `FlowError::{}`",
+                    quote::ToTokens::to_token_stream(output).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ","),
+                    pascal_case(&name.to_string())
+                ),
             );
         }
         if step.output.is_none() {
@@ -343,15 +379,32 @@ fn check_entry(wf: &Workflow, errors: &mut Errors) -> Option<usize> {
     match entries.as_slice() {
         [] if wf.steps.is_empty() => errors.at(
             wf.name.span(),
-            format_args!("workflow `{}` has no steps: add `#[step(entry)] async fn …` for the first one", wf.name),
-        ),
-        [] => errors.at(
-            wf.name.span(),
             format_args!(
-                "workflow `{}` has no entry step: mark the step that takes the raw input with `#[step(entry)]`",
+                "workflow `{}` has no steps: add `#[step(entry)] async fn …` for the first one",
                 wf.name
             ),
         ),
+        [] => {
+            let candidates: Vec<&Ident> = wf
+                .steps
+                .iter()
+                .filter(|s| s.after.is_empty())
+                .map(|s| &s.name)
+                .collect();
+            let hint = match candidates.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (`{one}` runs after no step: is it the entry?)"),
+                many => format!(" (these run after no step: {})", list(many.iter())),
+            };
+            errors.at(
+                wf.name.span(),
+                format_args!(
+                    "workflow `{}` has no entry step: mark the step that takes the raw input with `#[step(entry)]`{hint}",
+                    wf.name
+                ),
+            );
+            return None;
+        }
         [_] => {}
         [first, rest @ ..] => {
             for &i in rest {
@@ -372,7 +425,7 @@ fn check_entry(wf: &Workflow, errors: &mut Errors) -> Option<usize> {
                 format_args!("the entry step `{}` runs first, so it cannot run `after` another step; remove `after` or `entry`", step.name),
             ),
             (None, None) => errors.at(
-                step.attr_span,
+                step.name.span(),
                 format_args!(
                     "step `{}` does not say when it runs: add `after = step` (or `after = [a, b]` to join branches), or mark it `entry`",
                     step.name
@@ -470,12 +523,22 @@ fn successors(wf: &Workflow, index: &HashMap<String, usize>) -> Vec<Vec<usize>> 
 }
 
 /// An exit step ends the run: nothing runs after it.
-fn check_exits(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
+fn check_exits(wf: &Workflow, graph: &Graph, succ: &[Vec<usize>], errors: &mut Errors) -> bool {
     if graph.exits.is_empty() {
+        let candidates: Vec<&Ident> = (0..wf.steps.len())
+            .filter(|&i| succ[i].is_empty() && wf.steps[i].routes.is_none())
+            .map(|i| &wf.steps[i].name)
+            .collect();
+        let hint = match candidates.as_slice() {
+            [] => String::new(),
+            [one] => format!(" (nothing runs after `{one}`: is it the exit?)"),
+            many => format!(" (nothing runs after {})", list(many.iter())),
+        };
         errors.at(
             wf.name.span(),
-            format_args!("workflow `{}` has no exit step: mark the step whose output ends the run with `#[step(exit, …)]`", wf.name),
+            format_args!("workflow `{}` has no exit step: mark the step whose output ends the run with `#[step(exit, …)]`{hint}", wf.name),
         );
+        return false;
     }
     for step in &wf.steps {
         for pred in &step.after {
@@ -487,6 +550,7 @@ fn check_exits(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
             }
         }
     }
+    true
 }
 
 /// A step without `routes`: an exit, a dead end (an error), one successor, or a fan-out whose
@@ -502,6 +566,8 @@ fn check_plain_step(
     let name = &step.name;
     match succ[i].as_slice() {
         [] if step.exit.is_some() => Next::Exit,
+        // A branch of a fan-out that leads nowhere: `check_fork` says what it should lead to.
+        [] if is_branch(wf, succ, step) => Next::Exit,
         [] => {
             errors.at(
                 name.span(),
@@ -536,6 +602,18 @@ fn check_plain_step(
     }
 }
 
+/// Whether `step` runs after a step that fans out.
+fn is_branch(wf: &Workflow, succ: &[Vec<usize>], step: &Step) -> bool {
+    match step.after.as_slice() {
+        [pred] => wf
+            .steps
+            .iter()
+            .position(|s| &s.name == pred)
+            .is_some_and(|p| succ[p].len() > 1 && wf.steps[p].routes.is_none()),
+        _ => false,
+    }
+}
+
 /// The branches of a fan-out are plain steps, each followed only by one common join, and the
 /// join waits for exactly these branches.
 fn check_fork(
@@ -545,6 +623,24 @@ fn check_fork(
     errors: &mut Errors,
 ) -> Option<usize> {
     let fork_name = &wf.steps[fork].name;
+    // A join that also lists the fan-out step is not a branch: say so about the join.
+    if let Some(&j) = branches.iter().find(|&&b| wf.steps[b].after.len() > 1) {
+        let join = &wf.steps[j];
+        let real: Vec<String> = branches
+            .iter()
+            .filter(|&&b| b != j)
+            .map(|&b| wf.steps[b].name.to_string())
+            .collect();
+        errors.at(
+            join.after.iter().find(|p| *p == fork_name).map_or_else(call_site, Ident::span),
+            format_args!(
+                "join `{}` waits for `{fork_name}`, the fan-out step itself; a join waits only for the branches: `after = [{}]`; hand `{fork_name}`'s output on through a branch",
+                join.name,
+                real.join(", ")
+            ),
+        );
+        return None;
+    }
     let names = list(branches.iter().map(|&b| &wf.steps[b].name));
     let mut join: Option<usize> = None;
     let mut ok = true;
@@ -598,19 +694,28 @@ fn check_fork(
         .iter()
         .map(|&b| wf.steps[b].name.to_string())
         .collect();
-    let got: BTreeSet<String> = wf.steps[join]
-        .after
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let listed = &wf.steps[join].after;
+    let got: BTreeSet<String> = listed.iter().map(ToString::to_string).collect();
     if ok && expected != got {
+        // The fix keeps the user's order (it is the parameters' order), then adds what is missing.
+        let mut fixed: Vec<String> = listed
+            .iter()
+            .map(ToString::to_string)
+            .filter(|n| expected.contains(n))
+            .collect();
+        for &b in branches {
+            let name = wf.steps[b].name.to_string();
+            if !fixed.contains(&name) {
+                fixed.push(name);
+            }
+        }
         let span = wf.steps[join].after_span.unwrap_or_else(call_site);
         errors.at(
             span,
             format_args!(
                 "join `{}` must wait for exactly the branches of the fan-out after `{fork_name}`: `after = [{}]`",
                 wf.steps[join].name,
-                expected.iter().cloned().collect::<Vec<_>>().join(", ")
+                fixed.join(", ")
             ),
         );
         ok = false;
@@ -677,6 +782,11 @@ fn check_route_step(
                 let exhausted = index[&ex.to_string()];
                 if wf.steps[exhausted].after.contains(router) {
                     covered.insert(exhausted);
+                } else if wf.steps[exhausted].entry.is_some() {
+                    errors.at(
+                        ex.span(),
+                        format_args!("`exhausted = {ex}` names the entry step, which takes the raw input; name a step that runs after `{router}` and takes `LoopExhausted<…>`"),
+                    );
                 } else {
                     errors.at(
                         ex.span(),
@@ -764,6 +874,10 @@ fn check_back_edge_targets(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
 /// The entry, plain steps and branches take one data parameter; a join takes one per branch.
 fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
     for (i, step) in wf.steps.iter().enumerate() {
+        if step.after.len() > 1 && !matches!(graph.roles[i], Role::Join { .. }) {
+            // Reported by `check_joins`; its arity would only add noise.
+            continue;
+        }
         let (expected, what) = match &graph.roles[i] {
             Role::Entry => (1, "the entry takes the workflow's input".to_owned()),
             Role::Join { .. } => (
@@ -895,6 +1009,22 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
             }
         })
         .collect()
+}
+
+/// Whether a return type can be a `Result<T, E>`: a path whose last segment mentions `Result`
+/// (`Result`, `io::Result`, `anyhow::Result`). Anything else is reported here rather than as
+/// one type error per use of the step's output.
+fn looks_like_result(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident.to_string().contains("Result")),
+        syn::Type::Group(g) => looks_like_result(&g.elem),
+        syn::Type::Paren(p) => looks_like_result(&p.elem),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,6 @@ pub(crate) struct Workflow {
 /// One `#[step(…)] async fn`.
 pub(crate) struct Step {
     pub(crate) name: Ident,
-    /// Span of the whole `#[step(…)]` attribute.
-    pub(crate) attr_span: Span,
     pub(crate) entry: Option<Span>,
     pub(crate) exit: Option<Span>,
     /// `after = a` or `after = [a, b]`.

@@ -25,9 +25,28 @@ pub(crate) fn workflow(
     let mut deps: Type = syn::parse_quote!(());
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("crate") {
-            krate = meta.value()?.parse()?;
+            let value = meta.value()?;
+            // `crate = path`, or `crate = "path"` as serde writes it.
+            krate = if value.peek(syn::LitStr) {
+                value.parse::<syn::LitStr>()?.parse()?
+            } else {
+                value.parse().map_err(|e: syn::Error| {
+                    syn::Error::new(e.span(), "expected a path: `crate = ::flow_runtime`")
+                })?
+            };
         } else if meta.path.is_ident("deps") {
-            deps = meta.value()?.parse()?;
+            let value = meta.value().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected `deps = Type`, e.g. `#[workflow(deps = AppDeps)]`",
+                )
+            })?;
+            deps = value.parse().map_err(|e: syn::Error| {
+                syn::Error::new(
+                    e.span(),
+                    "expected a type after `deps =`, e.g. `#[workflow(deps = AppDeps)]`",
+                )
+            })?;
         } else {
             return Err(meta.error(format_args!(
                 "unknown `#[workflow]` argument `{}`; expected one of: {WORKFLOW_KEYS}",
@@ -55,12 +74,23 @@ pub(crate) fn workflow(
         if let Some(ident) = item_ident(item) {
             item_names.push(ident.clone());
         }
+        if let Item::Verbatim(tokens) = item
+            && let Some((attr, rest)) = bodyless_step(tokens)
+        {
+            errors.at(
+                attr,
+                "a step needs a body: `async fn name(…) -> Result<T, E> { … }`",
+            );
+            // Without `#[step]`, so that it is not also reported as a stray step.
+            *tokens = rest;
+            continue;
+        }
         if let Item::Fn(function) = item {
             let attrs = take_attrs(&mut function.attrs, "step");
             if let Some((first, rest)) = attrs.split_first() {
                 for extra in rest {
                     errors.at(
-                        extra.span(),
+                        extra.path().span(),
                         "duplicate `#[step]` attribute: merge its keys into the first one",
                     );
                 }
@@ -87,7 +117,7 @@ pub(crate) fn workflow(
             if !routed {
                 for attr in &to_attrs {
                     errors.at(
-                        attr.span(),
+                        attr.path().span(),
                         format_args!(
                             "`#[to]` only has a meaning on an enum a step routes with; add `routes = {}` to that step's `#[step(…)]`",
                             item_enum.ident
@@ -120,7 +150,7 @@ pub(crate) fn workflow(
             if let Some((first, rest)) = to_attrs.split_first() {
                 for extra in rest {
                     errors.at(
-                        extra.span(),
+                        extra.path().span(),
                         "duplicate `#[to]` attribute: a route has one target",
                     );
                 }
@@ -179,7 +209,6 @@ fn take_attrs(attrs: &mut Vec<Attribute>, name: &str) -> Vec<Attribute> {
 fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
     let mut step = Step {
         name: sig.ident.clone(),
-        attr_span: attr.span(),
         entry: None,
         exit: None,
         after: Vec::new(),
@@ -209,11 +238,48 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         FnArg::Receiver(_) => None,
     });
     let mut first = params.next();
-    if let Some(Type::Reference(_)) = first {
-        step.ctx = first.cloned();
-        first = None;
+    match first {
+        Some(Type::Reference(r)) => {
+            if let Some(m) = r.mutability {
+                errors.at(
+                    m.span(),
+                    format_args!(
+                        "step `{}` takes its context as `&mut`; take it as a shared reference: `ctx: &Ctx<…>`",
+                        step.name
+                    ),
+                );
+            }
+            step.ctx = first.cloned();
+            first = None;
+        }
+        Some(ty) if is_ctx(ty) => {
+            errors.at(
+                ty.span(),
+                format_args!(
+                    "step `{}` takes its context by value; take it by reference: `ctx: &{}`",
+                    step.name,
+                    quote::ToTokens::to_token_stream(ty)
+                        .to_string()
+                        .replace(' ', "")
+                ),
+            );
+            first = None;
+        }
+        _ => {}
     }
     for ty in first.into_iter().chain(params) {
+        if let Type::Reference(r) = ty
+            && is_ctx(&r.elem)
+        {
+            errors.at(
+                ty.span(),
+                format_args!(
+                    "the context must be the first parameter of step `{}`: move it before the data parameter",
+                    step.name
+                ),
+            );
+            continue;
+        }
         step.inputs.push(Input {
             ty: ty.clone(),
             reference: match ty {
@@ -370,4 +436,29 @@ pub(crate) fn pascal_case(name: &str) -> String {
 /// The span to blame when nothing narrower exists.
 pub(crate) fn call_site() -> Span {
     Span::call_site()
+}
+
+/// A body-less function with `#[step]` (`async fn f();`) parses as verbatim tokens; returns the
+/// span of its `#[step]` and the tokens without it.
+fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
+    struct Attrs(Vec<Attribute>, TokenStream);
+    impl syn::parse::Parse for Attrs {
+        fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+            let attrs = input.call(Attribute::parse_outer)?;
+            Ok(Self(attrs, input.parse()?))
+        }
+    }
+    let Attrs(attrs, rest) = syn::parse2(tokens.clone()).ok()?;
+    let span = attrs
+        .iter()
+        .find(|a| a.path().is_ident("step"))?
+        .path()
+        .span();
+    let kept = attrs.iter().filter(|a| !a.path().is_ident("step"));
+    Some((span, quote::quote!(#(#kept)* #rest)))
+}
+
+/// Whether `ty` is a path ending in `Ctx` (the runtime's context type).
+fn is_ctx(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Ctx"))
 }

@@ -41,19 +41,72 @@ impl<T, E> StepReturn for Result<T, E> {
 #[inline]
 pub const fn assert_step_return<R: StepReturn<Ok = T, Err = E>, T, E>() {}
 
-/// A step's error type must be a real error, so `FlowError` can show it and return it as its
-/// `source`.
+/// A step's error type: anything that can be shown and sent between threads. `std::error::Error`
+/// types become the `source` of `FlowError`; so do `Box<dyn Error + Send + Sync>` and
+/// `anyhow::Error` (through `AsRef<dyn Error>`); other types (a `String`) are shown in
+/// `FlowError`'s message instead.
 #[diagnostic::on_unimplemented(
-    message = "the error type `{Self}` of a step must implement `std::error::Error + Send + Sync + 'static`",
+    message = "the error type `{Self}` of a step must implement `Display + Debug + Send + Sync + 'static`",
     label = "this step's error type",
-    note = "`FlowError` keeps it as the `source` of the failed step; derive `thiserror::Error` or implement `Display` and `Error`"
+    note = "a `std::error::Error` type (e.g. derived with `thiserror`) is best: `FlowError` returns it as its `source`"
 )]
-pub trait StepError: std::error::Error + Send + Sync + 'static {}
-impl<T: std::error::Error + Send + Sync + 'static> StepError for T {}
+pub trait StepError: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static {}
+impl<T: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static> StepError for T {}
 
 /// Asserts at compile time that `E` is usable as a step error.
 #[inline]
 pub const fn assert_step_error<E: StepError>() {}
+
+/// Asserts at compile time that `T` can be stored in a checkpoint.
+#[inline]
+pub const fn assert_stored<T: serde::Serialize + serde::de::DeserializeOwned>() {}
+
+/// Autoref specialisation over a step's concrete error type: `(&&&ErrorRef(e)).flow_source()`
+/// picks the first of these that applies.
+#[derive(Debug)]
+pub struct ErrorRef<'a, E: ?Sized>(pub &'a E);
+
+impl<E: ?Sized> Clone for ErrorRef<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E: ?Sized> Copy for ErrorRef<'_, E> {}
+
+/// `E: Error`: the error itself is the source.
+pub trait SourceViaError<'a> {
+    /// The error as a `source`.
+    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)>;
+}
+impl<'a, E: std::error::Error + 'static> SourceViaError<'a> for &&ErrorRef<'a, E> {
+    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)> {
+        Some(self.0)
+    }
+}
+
+/// `E: AsRef<dyn Error>` (`Box<dyn Error + Send + Sync>`, `anyhow::Error`).
+pub trait SourceViaAsRef<'a> {
+    /// The error as a `source`.
+    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)>;
+}
+impl<'a, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> SourceViaAsRef<'a>
+    for &ErrorRef<'a, E>
+{
+    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// Anything else: no source; `FlowError` shows the message itself.
+pub trait SourceNone<'a> {
+    /// `None`.
+    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)>;
+}
+impl<'a, E: ?Sized> SourceNone<'a> for ErrorRef<'a, E> {
+    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)> {
+        None
+    }
+}
 
 /// A typestate slot: whether a fan-out branch has run.
 pub trait Slot {

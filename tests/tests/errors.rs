@@ -277,3 +277,46 @@ fn a_state_for_another_shape_does_not_deserialise() {
         .is_err()
     );
 }
+
+/// Step errors need not implement `std::error::Error`: a boxed error becomes the `source`,
+/// and a plain message is shown in `FlowError`'s own message.
+#[workflow]
+pub mod loose_errors {
+    /// Fails with a boxed error.
+    #[step(entry)]
+    pub async fn boxed(fail: bool) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+        if fail {
+            Err("disk full".into())
+        } else {
+            Ok(true)
+        }
+    }
+
+    /// Fails with a `String`.
+    #[step(after = boxed, exit)]
+    pub async fn plain(_: bool) -> Result<u8, String> {
+        Err("no luck".to_owned())
+    }
+}
+
+#[tokio::test]
+async fn boxed_errors_are_sources_and_plain_messages_are_shown() {
+    use std::error::Error as _;
+    let ctx = Ctx::new(());
+    let boxed = loose_errors::Workflow::run(&ctx, true).await.unwrap_err();
+    assert_eq!(
+        boxed.to_string(),
+        "workflow `loose_errors`: step `boxed` failed"
+    );
+    assert_eq!(
+        boxed.source().map(ToString::to_string).as_deref(),
+        Some("disk full")
+    );
+
+    let plain = loose_errors::Workflow::run(&ctx, false).await.unwrap_err();
+    assert_eq!(
+        plain.to_string(),
+        "workflow `loose_errors`: step `plain` failed: no luck"
+    );
+    assert!(plain.source().is_none());
+}

@@ -40,18 +40,24 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let parsed = crate::parse::workflow(args, &mut module, &mut errors);
-    let graph = parsed
-        .as_ref()
-        .and_then(|wf| check::workflow(wf, &mut errors));
+    // A step whose attribute did not parse would show up again as "does not say when it runs"
+    // and the like: report parse errors alone.
+    let graph = if errors.is_empty() {
+        parsed
+            .as_ref()
+            .and_then(|wf| check::workflow(wf, &mut errors))
+    } else {
+        None
+    };
     let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
         (Some(wf), Some(graph), Ok(())) => (wf, graph),
-        (_, _, Err(error)) => return fallback(module, &error.to_compile_error()),
+        (_, _, Err(error)) => return fallback(module, &error.to_compile_error(), parsed.as_ref()),
         _ => {
             let error = syn::Error::new(
                 Span::call_site(),
                 "internal error in flow-macros: checks failed without an error",
             );
-            return fallback(module, &error.to_compile_error());
+            return fallback(module, &error.to_compile_error(), parsed.as_ref());
         }
     };
     let cx = Ctx {
@@ -76,26 +82,35 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The expansion when checks failed: the user's items without our attributes (so nothing
-/// else breaks), empty stand-ins for the generated names (so code that uses the workflow
-/// does not add "cannot find type" errors), and the errors.
-fn fallback(mut module: ItemMod, errors: &TokenStream) -> TokenStream {
-    if let Some((_, items)) = &mut module.content {
-        // Stand-ins accept anything, so that code using the workflow adds no errors of its own.
-        let stubs = quote! {
+/// else breaks), stand-ins for the generated names that accept anything (so code that uses
+/// the workflow adds no errors of its own), and the errors.
+fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) -> TokenStream {
+    let taken = |name: &str| wf.is_some_and(|wf| wf.item_names.iter().any(|i| i == name));
+    let mut stubs = TokenStream::new();
+    if !taken("Workflow") {
+        stubs.extend(quote! {
             #[doc(hidden)]
             pub struct Workflow;
             impl Workflow {
                 #[doc(hidden)]
-                pub async fn run<C, I, O>(_: C, _: I) -> ::core::result::Result<O, FlowError> {
+                pub async fn run<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
                     ::core::unreachable!()
                 }
                 #[doc(hidden)]
-                pub async fn resume<C, I, O>(_: C, _: I) -> ::core::result::Result<O, FlowError> {
+                pub async fn resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
                     ::core::unreachable!()
                 }
             }
+        });
+    }
+    if !taken("FlowState") {
+        stubs.extend(quote!(
             #[doc(hidden)]
             pub enum FlowState {}
+        ));
+    }
+    if !taken("FlowError") {
+        stubs.extend(quote! {
             #[doc(hidden)]
             #[derive(::core::fmt::Debug)]
             pub enum FlowError {}
@@ -105,15 +120,51 @@ fn fallback(mut module: ItemMod, errors: &TokenStream) -> TokenStream {
                 }
             }
             impl ::std::error::Error for FlowError {}
+        });
+    }
+    if !taken("Flow") {
+        // One method per step the macro could read, so `flow.step().await?` chains still type-check.
+        let methods = wf.into_iter().flat_map(|wf| &wf.steps).map(|step| {
+            let name = &step.name;
+            quote! {
+                #[doc(hidden)]
+                pub fn #name(self) -> ::core::future::Pending<::core::result::Result<Self, FlowError>> {
+                    ::core::future::pending()
+                }
+            }
+        });
+        stubs.extend(quote! {
             #[doc(hidden)]
-            pub struct Flow<S>(::core::marker::PhantomData<fn() -> S>);
-            impl<S> Flow<S> {
+            #[derive(::core::fmt::Debug)]
+            pub struct Flow<S = ()>(::core::marker::PhantomData<fn() -> S>);
+            impl Flow {
                 #[doc(hidden)]
                 pub fn new<C, I>(_: C, _: I) -> Self {
                     ::core::unreachable!()
                 }
             }
-        };
+            impl<S> Flow<S> {
+                #(#methods)*
+            }
+        });
+    }
+    for route in wf.into_iter().flat_map(|wf| &wf.enums) {
+        let handles = quote::format_ident!("{}Flow", route.name);
+        if taken(&handles.to_string()) {
+            continue;
+        }
+        let variants = route.variants.iter().flat_map(|v| {
+            let name = &v.name;
+            let exhausted = v.max.map(|_| quote::format_ident!("{}Exhausted", name));
+            std::iter::once(quote!(#name(Flow),)).chain(exhausted.map(|e| quote!(#e(Flow),)))
+        });
+        stubs.extend(quote! {
+            #[doc(hidden)]
+            #[derive(::core::fmt::Debug)]
+            pub enum #handles { #(#variants)* }
+        });
+    }
+    if let Some((_, items)) = &mut module.content {
         items.push(syn::Item::Verbatim(stubs));
     }
     quote!(#errors #module)

@@ -47,6 +47,14 @@ impl Ctx<'_> {
     pub(crate) fn edge(&self, to: usize, from: &str) -> Ident {
         format_ident!("__flow_to_{}_from_{}", self.name(to), from)
     }
+    /// The check that a step's context parameter has the workflow's context type.
+    pub(crate) fn ctx_check(&self, i: usize) -> Ident {
+        format_ident!("__flow_ctx_of_{}", self.name(i))
+    }
+    /// Checks that a routing step returns its route enum.
+    pub(crate) fn routes_fn(&self, router: usize) -> Ident {
+        format_ident!("__flow_routes_{}", self.name(router))
+    }
     pub(crate) fn clone_fn(&self, fork: usize) -> Ident {
         format_ident!("__flow_clone_{}", self.name(fork))
     }
@@ -187,6 +195,76 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         type #output = #first_exit;
     });
     out.extend(edges(cx));
+    out.extend(contexts(cx));
+    out.extend(stored(cx));
+    out
+}
+
+/// One check per step that takes a context: its type must be `&Ctx<Deps>`.
+fn contexts(cx: &Ctx<'_>) -> TokenStream {
+    let wf = &cx.wf.name;
+    let deps = cx.deps();
+    let deps_text = quote!(#deps).to_string();
+    let mut out = TokenStream::new();
+    for (i, step) in cx.wf.steps.iter().enumerate() {
+        if step.ctx.is_none() {
+            continue;
+        }
+        let name = cx.name(i);
+        let tr = cx.ctx_check(i);
+        let message = format!(
+            "step `{name}` takes its context as `{{T}}`, but the context of workflow `{wf}` is `{{Self}}`"
+        );
+        let note = if deps_text == "()" {
+            "the workflow names no dependencies: add `#[workflow(deps = YourDeps)]`, or take `ctx: &Ctx`".to_owned()
+        } else {
+            format!(
+                "`#[workflow(deps = {deps_text})]` makes the context `&Ctx<{deps_text}>`: take `ctx: &Ctx<{deps_text}>`"
+            )
+        };
+        out.extend(quote! {
+            #[diagnostic::on_unimplemented(message = #message, label = "the context's type", note = #note)]
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            trait #tr<T> { fn feed(self) -> T; }
+            impl<T> #tr<T> for T {
+                #[inline]
+                fn feed(self) -> T { self }
+            }
+        });
+    }
+    out
+}
+
+/// What a checkpoint stores must be serde-serialisable; checked once per type, at the user's
+/// type, so the error names it there rather than inside the derived `FlowState`.
+fn stored(cx: &Ctx<'_>) -> TokenStream {
+    let k = cx.krate;
+    let mut out = TokenStream::new();
+    let mut assert = |ty: TokenStream, span: Span| {
+        let call = respan(quote!(#k::__private::assert_stored::<#ty>()), span);
+        out.extend(quote!(const _: () = #call;));
+    };
+    for (i, role) in cx.graph.roles.iter().enumerate() {
+        match role {
+            Role::Entry | Role::Single => {
+                let t = cx.inp(i);
+                assert(quote!(#t), cx.input_span(i, 0));
+            }
+            Role::Join { fork, branches } => {
+                let t = cx.out(*fork);
+                assert(quote!(#t), cx.output_span(*fork));
+                for &b in branches {
+                    let t = cx.out(b);
+                    assert(quote!(#t), cx.output_span(b));
+                }
+            }
+            Role::Branch { .. } => {}
+        }
+    }
+    let first = cx.graph.exits[0];
+    let t = Ctx::output();
+    assert(quote!(#t), cx.output_span(first));
     out
 }
 
@@ -316,6 +394,18 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
             }
             Next::Route { enum_index, arms } => {
                 let route = &cx.wf.enums[*enum_index];
+                let enum_name = &route.name;
+                let routed = cx.out(i);
+                out.extend(feed_ty(
+                    cx,
+                    &cx.routes_fn(i),
+                    &quote!(#routed),
+                    &quote!(#enum_name),
+                    &format!("step `{from}` routes with `{enum_name}` (`routes = {enum_name}`), so it must return `Result<{enum_name}, _>`, but it returns `Result<{{Self}}, _>`"),
+                    &format!("`{from}` must return `{enum_name}`"),
+                    "the returned variant picks the next step",
+                    cx.output_span(i),
+                ));
                 for arm in arms {
                     let variant = &route.variants[arm.variant];
                     let to = cx.name(arm.target);
@@ -327,7 +417,7 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                         cx,
                         &cx.route_edge(i, &variant.name),
                         &payload,
-                        &cx.inp(arm.target),
+                        &{ let t = cx.inp(arm.target); quote!(#t) },
                         &format!("route `{}::{}` carries `{{Self}}`, but the step it leads to, `{to}`, takes `{{T}}`", route.name, variant.name),
                         &format!("`{to}` receives this route's value"),
                         "change the variant's field or the step's parameter so they match",
@@ -340,7 +430,7 @@ fn edges(cx: &Ctx<'_>) -> TokenStream {
                             cx,
                             &cx.exhaust_edge(i, &variant.name),
                             &quote!(#k::state::LoopExhausted<#payload>),
-                            &cx.inp(bound.exhausted),
+                            &{ let t = cx.inp(bound.exhausted); quote!(#t) },
                             &format!("step `{ex}` runs when route `{}::{}` goes over its bound, so it takes `{{Self}}`, not `{{T}}`", route.name, variant.name),
                             &format!("`{ex}` receives the exhausted loop"),
                             "`LoopExhausted` carries the number of iterations and the route's last value",
@@ -365,7 +455,16 @@ fn feed(
     note: &str,
     span: Span,
 ) -> TokenStream {
-    feed_ty(cx, func, &quote!(#src), dst, message, label, note, span)
+    feed_ty(
+        cx,
+        func,
+        &quote!(#src),
+        &quote!(#dst),
+        message,
+        label,
+        note,
+        span,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -373,13 +472,16 @@ fn feed_ty(
     _cx: &Ctx<'_>,
     func: &Ident,
     src: &TokenStream,
-    dst: &Ident,
+    dst: &TokenStream,
     message: &str,
     label: &str,
     note: &str,
     span: Span,
 ) -> TokenStream {
-    let tr = format_ident!("__flow_Feed{}", func);
+    let tr = format_ident!(
+        "__flow_edge_{}",
+        func.to_string().trim_start_matches("__flow_")
+    );
     let call = respan(quote!(<#src as #tr<#dst>>::feed(value)), span);
     quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]

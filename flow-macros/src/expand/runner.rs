@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::check::{Next, Role};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 
 pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
@@ -181,18 +181,29 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         }
 
         impl ::core::fmt::Display for FlowError {
+            #[allow(unused_imports)]
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
                 match self {
-                    #( Self::#err_variants(_) => ::core::write!(f, "workflow `{}`: step `{}` failed", #wf_name, #err_names), )*
+                    #( Self::#err_variants(e) => {
+                        ::core::write!(f, "workflow `{}`: step `{}` failed", #wf_name, #err_names)?;
+                        // An error that is not a `source` is shown here instead.
+                        if (&&&#k::__private::ErrorRef(e)).flow_source().is_none() {
+                            ::core::write!(f, ": {}", e)?;
+                        }
+                        ::core::result::Result::Ok(())
+                    } )*
                     Self::Runtime(e) => ::core::fmt::Display::fmt(e, f),
                 }
             }
         }
 
         impl ::std::error::Error for FlowError {
+            #[allow(unused_imports)]
             fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
+                use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
                 match self {
-                    #( Self::#err_variants(e) => ::core::option::Option::Some(e), )*
+                    #( Self::#err_variants(e) => (&&&#k::__private::ErrorRef(e)).flow_source(), )*
                     // Transparent: `Display` already shows the runtime error.
                     Self::Runtime(e) => ::std::error::Error::source(e),
                 }
@@ -279,13 +290,25 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     let f = cx.fn_ident(i);
     let name = cx.name(i);
     let exec = cx.exec(i);
-    let (o, e) = (cx.out(i), cx.err(i));
+    let o = cx.out(i);
     let v = cx.variant(i);
     let deps = cx.deps();
-    let ctx_arg = step.ctx.as_ref().map(|ty| {
-        let span = ty.span();
-        quote_spanned!(span=> &step_ctx,)
-    });
+    // The context is built only for a step that takes one, and handed over through a check
+    // that names the workflow's deps when the parameter's type differs.
+    let (make_ctx, ctx_arg) = match &step.ctx {
+        Some(ty) => {
+            let tr = cx.ctx_check(i);
+            let call = super::names::respan(
+                quote!(<&#k::state::Ctx<#deps> as #tr<#ty>>::feed),
+                ty.span(),
+            );
+            (
+                quote!(let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);),
+                quote!(#call(&step_ctx),),
+            )
+        }
+        None => (quote!(let _ = (ctx, attempt);), quote!()),
+    };
     let step_return = quote!(#k::__private::StepReturn);
     match &cx.graph.roles[i] {
         Role::Join { .. } => {
@@ -296,7 +319,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             quote! {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
-                    let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
+                    #make_ctx
                     <_ as #step_return>::into_result(self::#f(#ctx_arg #(#params),*).await).map_err(FlowError::#v)
                 }
             }
@@ -304,14 +327,14 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
         _ if step.workers.is_some() => {
             let n = step.workers.map_or(1, |(n, _)| n);
             let input = cx.inp(i);
+            let borrow = step.ctx.as_ref().map(|_| quote!(let step_ctx = &step_ctx;));
             quote! {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
-                    let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
-                    let step_ctx = &step_ctx;
-                    #k::__private::map_ordered(input, #n, |item| async move {
-                        let step_ctx = step_ctx;
-                        <_ as #step_return>::into_result(self::#f(#ctx_arg item).await)
+                    #make_ctx
+                    #k::__private::map_ordered(input, #n, |item| {
+                        #borrow
+                        async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item).await) }
                     })
                     .await
                     .map_err(FlowError::#v)
@@ -320,11 +343,10 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
         }
         _ => {
             let input = cx.inp(i);
-            let _ = &e;
             quote! {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
-                    let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);
+                    #make_ctx
                     <_ as #step_return>::into_result(self::#f(#ctx_arg input).await).map_err(FlowError::#v)
                 }
             }
@@ -383,7 +405,8 @@ pub(crate) fn transition(cx: &Ctx<'_>, i: usize, out: &TokenStream) -> TokenStre
                     }
                 }
             });
-            quote!(match #out { #(#arms)* })
+            let routes = cx.routes_fn(i);
+            quote!(match #routes(#out) { #(#arms)* })
         }
     }
 }

@@ -222,32 +222,47 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 "`{name}` cannot run now: workflow `{wf}` is at `{{Self}}`; `{name}` is a branch of the fan-out after `{}` and runs once, while its slot is `Pending`",
                 cx.name(*fork)
             );
+            // `Next` lives in a trait every marker implements, so that the method's return type
+            // resolves in any state and a wrong state fails on `#can` (our message), not as
+            // rustc's E0599.
+            let next = format_ident!("__flow_next_{}", name);
+            let identity = markers(cx)
+                .into_iter()
+                .filter(|(_, _, owner)| *owner != Some(*join))
+                .map(|(generics, ty, _)| quote!(impl #generics #next for #ty { type Next = #ty; }));
             let impls = quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub trait #next: __flow_Marker {
+                    type Next: __flow_Marker;
+                }
+                impl<#(#params: #k::__private::Slot),*> #next for state::#jv<#(#params),*> {
+                    type Next = state::#jv<#(#after),*>;
+                }
+                #(#identity)*
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
-                pub trait #can: __flow_Marker {
-                    type Next: __flow_Marker;
+                pub trait #can: #next {
                     fn input(data: &Self::Data) -> #input;
-                    fn finish(data: Self::Data, out: #out) -> <Self::Next as __flow_Marker>::Data;
+                    fn finish(data: Self::Data, out: #out) -> <<Self as #next>::Next as __flow_Marker>::Data;
                 }
                 impl<#(#others: #k::__private::Slot),*> #can for state::#jv<#(#before),*> {
-                    type Next = state::#jv<#(#after),*>;
                     #[inline]
                     fn input(data: &Self::Data) -> #input {
                         #feed(#clone_fn(&data.0))
                     }
                     #[inline]
-                    fn finish(data: Self::Data, out: #out) -> <Self::Next as __flow_Marker>::Data {
+                    fn finish(data: Self::Data, out: #out) -> <<Self as #next>::Next as __flow_Marker>::Data {
                         (data.0, #(#fields),*)
                     }
                 }
             };
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<Flow<<S as #can>::Next>, FlowError>>
+                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
                 where
-                    S: #can,
+                    S: #next + #can,
                 {
                     ::std::boxed::Box::pin(async move {
                     let Self { ctx, data, loops, attempt } = self;
@@ -474,7 +489,8 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
                     }
                 }
             });
-            (quote!(#handles), quote!(match out { #(#arms)* }))
+            let routes = cx.routes_fn(i);
+            (quote!(#handles), quote!(match #routes(out) { #(#arms)* }))
         }
     }
 }
@@ -523,6 +539,28 @@ fn route_handles(cx: &Ctx<'_>) -> TokenStream {
                 #variants
             }
         });
+    }
+    out
+}
+
+/// Every marker type: its impl generics, its type, and the join it belongs to (if any).
+fn markers(cx: &Ctx<'_>) -> Vec<(TokenStream, TokenStream, Option<usize>)> {
+    let k = cx.krate;
+    let mut out = Vec::new();
+    for (i, role) in cx.graph.roles.iter().enumerate() {
+        let v = cx.variant(i);
+        match role {
+            Role::Entry | Role::Single => out.push((quote!(), quote!(state::#v), None)),
+            Role::Join { branches, .. } => {
+                let params: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+                out.push((
+                    quote!(<#(#params: #k::__private::Slot),*>),
+                    quote!(state::#v<#(#params),*>),
+                    Some(i),
+                ));
+            }
+            Role::Branch { .. } => {}
+        }
     }
     out
 }

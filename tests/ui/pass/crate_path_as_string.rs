@@ -19,4 +19,7 @@ pub mod trip {
     }
 }
 
-fn main() {}
+fn main() {
+    // serde-style `crate = "path"` is accepted as well as `crate = path`.
+    let _ = trip::Workflow::run(&Ctx::new(()), String::new());
+}
