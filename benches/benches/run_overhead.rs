@@ -1,1 +1,158 @@
-fn main(){}
+//! What `Workflow::run` costs per step, in memory and with a `MemoryStore`.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p flow-benches --bench run_overhead -- --measurement-time 5 --sample-size 50
+//! python3 benches/report.py
+//! ```
+//!
+//! For N = 10 and N = 50 linear steps that each add 1 to a `u64`, three drivers on a
+//! current-thread tokio runtime:
+//!
+//! * `hand`: the same step functions called in order by a hand-written `async fn`;
+//! * `run`: `Workflow::run` with a context that has no store;
+//! * `run_store`: `Workflow::run` with a fresh `MemoryStore`, so every step also serialises
+//!   the state to a `serde_json::Value` and pushes a `Checkpoint`.
+//!
+//! Per-step overhead is `(run - hand) / N`; the cost of a checkpoint is
+//! `(run_store - run) / N`. All three use `iter_batched` with the same setup (a new `Ctx`,
+//! with a new store for `run_store`) and return the `Ctx`, so building the context and
+//! freeing the stored history are outside the timing for every driver alike.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use flow_benches::{hand_linear10, hand_linear50, linear10, linear50};
+use flow_runtime::prelude::*;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn plain_ctx() -> Ctx {
+    Ctx::builder(()).run_id("bench").build()
+}
+
+fn store_ctx() -> (Ctx, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    (
+        Ctx::builder(())
+            .run_id("bench")
+            .store(Arc::clone(&store))
+            .build(),
+        store,
+    )
+}
+
+fn n10(c: &mut Criterion) {
+    let rt = runtime();
+    // Same output everywhere, and a checkpoint per step when there is a store.
+    assert_eq!(rt.block_on(hand_linear10(7)).unwrap(), 17);
+    assert_eq!(
+        rt.block_on(linear10::Workflow::run(&plain_ctx(), 7))
+            .unwrap(),
+        17
+    );
+    let (ctx, store) = store_ctx();
+    assert_eq!(rt.block_on(linear10::Workflow::run(&ctx, 7)).unwrap(), 17);
+    assert_eq!(store.history(ctx.run_id()).len(), 10);
+
+    let mut g = c.benchmark_group("run_overhead_n10");
+    g.bench_function("hand", |b| {
+        b.to_async(&rt).iter_batched(
+            plain_ctx,
+            |ctx| async move { (black_box(hand_linear10(black_box(7)).await), ctx) },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("run", |b| {
+        b.to_async(&rt).iter_batched(
+            plain_ctx,
+            |ctx| async move {
+                (
+                    black_box(linear10::Workflow::run(&ctx, black_box(7)).await),
+                    ctx,
+                )
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("run_store", |b| {
+        b.to_async(&rt).iter_batched(
+            store_ctx,
+            |(ctx, store)| async move {
+                (
+                    black_box(linear10::Workflow::run(&ctx, black_box(7)).await),
+                    ctx,
+                    store,
+                )
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+fn n50(c: &mut Criterion) {
+    let rt = runtime();
+    assert_eq!(rt.block_on(hand_linear50(7)).unwrap(), 57);
+    assert_eq!(
+        rt.block_on(linear50::Workflow::run(&plain_ctx(), 7))
+            .unwrap(),
+        57
+    );
+    let (ctx, store) = store_ctx();
+    assert_eq!(rt.block_on(linear50::Workflow::run(&ctx, 7)).unwrap(), 57);
+    assert_eq!(store.history(ctx.run_id()).len(), 50);
+
+    let mut g = c.benchmark_group("run_overhead_n50");
+    g.bench_function("hand", |b| {
+        b.to_async(&rt).iter_batched(
+            plain_ctx,
+            |ctx| async move { (black_box(hand_linear50(black_box(7)).await), ctx) },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("run", |b| {
+        b.to_async(&rt).iter_batched(
+            plain_ctx,
+            |ctx| async move {
+                (
+                    black_box(linear50::Workflow::run(&ctx, black_box(7)).await),
+                    ctx,
+                )
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("run_store", |b| {
+        b.to_async(&rt).iter_batched(
+            store_ctx,
+            |(ctx, store)| async move {
+                (
+                    black_box(linear50::Workflow::run(&ctx, black_box(7)).await),
+                    ctx,
+                    store,
+                )
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    // Modest defaults for a shared machine; the command line overrides them.
+    Criterion::default()
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(50)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = n10, n50
+}
+criterion_main!(benches);
