@@ -101,6 +101,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         cx.output_span(cx.graph.exits[0]),
     );
     let refs = (0..cx.wf.steps.len()).filter_map(|i| state_ref(cx, i, &serde_crate));
+    let state_serde = state_serde(cx, &serde_crate);
 
     quote! {
         /// Loop counters of a run: how often each bounded back-edge has been taken.
@@ -113,8 +114,6 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
 
         /// Where a run of this workflow is, plus the data it carries: what a checkpoint stores
         /// and what [`Workflow::resume`] continues from.
-        #[derive(#k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
         pub enum FlowState {
             #(#variants)*
             /// The run has finished with this output.
@@ -123,6 +122,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 output: #output,
             },
         }
+
+        #state_serde
 
         // Shows where the run is, never the data: it may hold anything, credentials included.
         impl ::core::fmt::Debug for FlowState {
@@ -437,6 +438,8 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
             let feeds_out: Vec<_> = branches.iter().map(|&b| cx.edge(i, &cx.name(b))).collect();
             let clone_fn = cx.clone_fn(*fork);
             let state_ref = format_ident!("__flow_StateRef_{}", name);
+            let vindex = variant_index(cx, i);
+            let vname = v.to_string();
             Some(quote! {
                 FlowState::#v { input: __flow_input, #(#fields: mut #slots,)* mut loops } => {
                     if #(#slots.is_none())||* {
@@ -459,11 +462,12 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
                                 #( #branch_enum::#branch_variants(out) => { #slots = ::core::option::Option::Some(out); #branch_names } )*
                             };
                             let __flow_all_done = #(#slots.is_some())&&*;
-                            let __flow_snapshot = #state_ref::#v {
+                            let __flow_snapshot = #state_ref {
                                 input: if __flow_all_done { ::core::option::Option::None } else { ::core::option::Option::Some(&__flow_input) },
                                 #( #fields: #slots.as_ref(), )*
                                 loops: &loops,
                             };
+                            let __flow_snapshot = #k::__private::state_serde::Variant { index: #vindex, name: #vname, value: &__flow_snapshot };
                             #k::__private::checkpoint(ctx, NAME, FINGERPRINT, __flow_branch, false, &__flow_snapshot).await?;
                         }
                         // The branches were the first steps of this resume; the join is not.
@@ -498,7 +502,6 @@ fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
     let Role::Join { fork, branches } = &cx.graph.roles[i] else {
         return None;
     };
-    let v = cx.variant(i);
     let name = cx.name(i);
     let state_ref = format_ident!("__flow_StateRef_{}", name);
     let branch_enum = format_ident!("__flow_Branch_{}", name);
@@ -511,12 +514,10 @@ fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
         #[allow(non_camel_case_types)]
         #[derive(#k::__private::serde::Serialize)]
         #[serde(crate = #serde_crate)]
-        enum #state_ref<'a> {
-            #v {
-                input: ::core::option::Option<&'a #fork_out>,
-                #( #fields: ::core::option::Option<&'a #outs>, )*
-                loops: &'a Loops,
-            },
+        struct #state_ref<'a> {
+            input: ::core::option::Option<&'a #fork_out>,
+            #( #fields: ::core::option::Option<&'a #outs>, )*
+            loops: &'a Loops,
         }
 
         #[doc(hidden)]
@@ -525,4 +526,122 @@ fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
             #( #branch_variants(#outs), )*
         }
     })
+}
+
+/// `Serialize` and `Deserialize` for `FlowState`, written out over generic helpers instead of
+/// derived (see `__private::state_serde`). Joins, which have per-workflow field names, use
+/// small derived structs.
+fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
+    let k = cx.krate;
+    let h = quote!(#k::__private::state_serde);
+    let serde = quote!(#k::__private::serde);
+    let output = Ctx::output();
+    let mut names = Vec::new();
+    let mut ser_arms = Vec::new();
+    let mut de_arms = Vec::new();
+    let mut join_structs = Vec::new();
+    for (i, role) in cx.graph.roles.iter().enumerate() {
+        let v = cx.variant(i);
+        let vs = v.to_string();
+        let index = names.len() as u32;
+        let index64 = u64::from(index);
+        match role {
+            Role::Branch { .. } => continue,
+            Role::Join { fork, branches } => {
+                let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
+                let outs: Vec<_> = branches.iter().map(|&b| cx.out(b)).collect();
+                let fork_out = cx.out(*fork);
+                let state_ref = format_ident!("__flow_StateRef_{}", cx.name(i));
+                let de = format_ident!("__flow_StateDe_{}", cx.name(i));
+                join_structs.push(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    #[derive(#serde::Deserialize)]
+                    #[serde(crate = #serde_crate)]
+                    struct #de {
+                        input: ::core::option::Option<#fork_out>,
+                        #( #fields: ::core::option::Option<#outs>, )*
+                        loops: Loops,
+                    }
+                });
+                ser_arms.push(quote! {
+                    Self::#v { input, #(#fields,)* loops } => serializer.serialize_newtype_variant(
+                        "FlowState", #index, #vs,
+                        &#state_ref { input: input.as_ref(), #( #fields: #fields.as_ref(), )* loops },
+                    ),
+                });
+                de_arms.push(quote! {
+                    if key.is(#vs, #index64) {
+                        let p: #de = #serde::de::VariantAccess::newtype_variant(variant)?;
+                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, #( #fields: p.#fields, )* loops: p.loops });
+                    }
+                });
+            }
+            Role::Entry | Role::Single => {
+                let input = cx.inp(i);
+                ser_arms.push(quote! {
+                    Self::#v { input, loops } => serializer.serialize_newtype_variant(
+                        "FlowState", #index, #vs, &#h::PosRef { input, loops },
+                    ),
+                });
+                de_arms.push(quote! {
+                    if key.is(#vs, #index64) {
+                        let p: #h::Pos<#input, Loops> = #serde::de::VariantAccess::newtype_variant(variant)?;
+                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, loops: p.loops });
+                    }
+                });
+            }
+        }
+        names.push(vs);
+    }
+    let done_index = names.len() as u32;
+    let done_index64 = u64::from(done_index);
+    names.push("Completed".to_owned());
+    let expecting = format!("a `FlowState` of workflow `{}`", cx.wf.name);
+    quote! {
+        #(#join_structs)*
+
+        impl #serde::Serialize for FlowState {
+            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+                match self {
+                    #(#ser_arms)*
+                    Self::Completed { output } => serializer.serialize_newtype_variant(
+                        "FlowState", #done_index, "Completed", &#h::DoneRef { output },
+                    ),
+                }
+            }
+        }
+
+        impl<'de> #serde::Deserialize<'de> for FlowState {
+            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+                const VARIANTS: &[&str] = &[#(#names),*];
+                struct Visit;
+                impl<'de> #serde::de::Visitor<'de> for Visit {
+                    type Value = FlowState;
+                    fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        f.write_str(#expecting)
+                    }
+                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, A::Error> {
+                        let (key, variant): (#h::VariantKey, A::Variant) = #serde::de::EnumAccess::variant(data)?;
+                        #(#de_arms)*
+                        if key.is("Completed", #done_index64) {
+                            let p: #h::Done<#output> = #serde::de::VariantAccess::newtype_variant(variant)?;
+                            return ::core::result::Result::Ok(FlowState::Completed { output: p.output });
+                        }
+                        ::core::result::Result::Err(key.unknown(VARIANTS))
+                    }
+                }
+                deserializer.deserialize_enum("FlowState", VARIANTS, Visit)
+            }
+        }
+    }
+}
+
+/// The position of step `i`'s variant in `FlowState` (branches have none).
+fn variant_index(cx: &Ctx<'_>, i: usize) -> u32 {
+    let before = cx.graph.roles[..i]
+        .iter()
+        .filter(|r| !matches!(r, Role::Branch { .. }))
+        .count();
+    u32::try_from(before).unwrap_or(u32::MAX)
 }
