@@ -42,6 +42,46 @@ pub enum RuntimeError {
         #[source]
         source: serde_json::Error,
     },
+    /// The store could not say whether a run exists.
+    #[error("run `{run_id}` of workflow `{workflow}`: could not load its latest checkpoint")]
+    Load {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// What the store said.
+        #[source]
+        source: StoreError,
+    },
+    /// A stored run was written by another workflow, or by code whose graph or step signatures
+    /// have changed since (another fingerprint). It is not resumed, and it is left as it is.
+    #[error(
+        "run `{run_id}` was stored by workflow `{stored_workflow}` with fingerprint `{stored_fingerprint}`, \
+         but this is workflow `{workflow}` with fingerprint `{fingerprint}`; it is left untouched, not resumed"
+    )]
+    Incompatible {
+        /// The run.
+        run_id: RunId,
+        /// The workflow asked to resume it.
+        workflow: &'static str,
+        /// That workflow's fingerprint now.
+        fingerprint: &'static str,
+        /// The workflow that stored it.
+        stored_workflow: String,
+        /// The fingerprint it was stored with.
+        stored_fingerprint: String,
+    },
+    /// A stored state does not deserialise into this workflow's `FlowState`.
+    #[error("run `{run_id}` of workflow `{workflow}`: its stored state cannot be read")]
+    CorruptState {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The deserialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// `resume` was handed a state that no run can be in, e.g. a fan-out whose pending branches
     /// lost their input. The state is left as it was.
     #[error("workflow `{workflow}` cannot resume at `{step}`: {reason}")]

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
 }
 
 #[test]
@@ -18,15 +20,25 @@ fn every_compile_error_case_is_in_the_catalogue() {
             let case = case.expect("entry").path();
             if case.extension().is_some_and(|e| e == "rs") {
                 count += 1;
-                let rel = case.strip_prefix(root()).expect("under root").to_string_lossy().replace('\\', "/");
+                let rel = case
+                    .strip_prefix(root())
+                    .expect("under root")
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 if !readme.contains(&format!("]({rel})")) {
                     missing.push(rel);
                 }
             }
         }
     }
-    assert!(count >= 30, "expected at least 30 compile-fail cases, found {count}");
-    assert!(missing.is_empty(), "README's catalogue misses (run tests/ui/catalogue.py): {missing:#?}");
+    assert!(
+        count >= 30,
+        "expected at least 30 compile-fail cases, found {count}"
+    );
+    assert!(
+        missing.is_empty(),
+        "README's catalogue misses (run tests/ui/catalogue.py): {missing:#?}"
+    );
 }
 
 #[test]

@@ -66,11 +66,22 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The object-safe twin of [`Store`], so a [`Ctx`](crate::state::Ctx) can hold any store.
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn save_boxed(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn latest_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
     fn save_boxed(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.save(checkpoint))
+    }
+
+    fn latest_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>> {
+        Box::pin(self.latest(run_id))
     }
 }
 

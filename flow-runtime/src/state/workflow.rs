@@ -1,3 +1,4 @@
+use crate::error::RuntimeError;
 use crate::state::Ctx;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -45,7 +46,7 @@ pub trait Workflow: Send + Sync + 'static {
     /// The exit steps' output.
     type Output: Send + 'static;
     /// The generated `FlowError`: which step failed, with its own error.
-    type Error: std::error::Error + Send + Sync + 'static;
+    type Error: std::error::Error + From<RuntimeError> + Send + Sync + 'static;
     /// The generated `FlowState`: where a run is, plus the data it carries.
     type State: Serialize + DeserializeOwned + Send + 'static;
 
@@ -66,6 +67,58 @@ pub trait Workflow: Send + Sync + 'static {
         ctx: &Ctx<Self::Deps>,
         state: Self::State,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+
+    /// Runs `input` under the context's run id, unless the context's store already has that
+    /// run: then it continues the stored run from its latest checkpoint (and returns its output
+    /// at once if it had finished) instead of starting a second one. The run id is the
+    /// idempotency key; `input` is used only for a new run.
+    ///
+    /// A stored run of another workflow, or one stored with another [`FINGERPRINT`]
+    /// (the graph or a step signature changed), is refused with
+    /// [`RuntimeError::Incompatible`] and left as it is. Without a store this is [`run`].
+    ///
+    /// [`FINGERPRINT`]: Workflow::FINGERPRINT
+    /// [`run`]: Workflow::run
+    fn run_or_resume(
+        ctx: &Ctx<Self::Deps>,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+        async move {
+            let Some(store) = ctx.store() else {
+                return Self::run(ctx, input).await;
+            };
+            let run_id = ctx.run_id();
+            let latest = store
+                .latest_boxed(run_id)
+                .await
+                .map_err(|source| RuntimeError::Load {
+                    run_id: run_id.clone(),
+                    workflow: Self::NAME,
+                    source,
+                })?;
+            let Some(checkpoint) = latest else {
+                return Self::run(ctx, input).await;
+            };
+            if checkpoint.workflow != Self::NAME || checkpoint.fingerprint != Self::FINGERPRINT {
+                return Err(RuntimeError::Incompatible {
+                    run_id: run_id.clone(),
+                    workflow: Self::NAME,
+                    fingerprint: Self::FINGERPRINT,
+                    stored_workflow: checkpoint.workflow,
+                    stored_fingerprint: checkpoint.fingerprint,
+                }
+                .into());
+            }
+            let state = serde_json::from_value(checkpoint.state).map_err(|source| {
+                RuntimeError::CorruptState {
+                    run_id: run_id.clone(),
+                    workflow: Self::NAME,
+                    source,
+                }
+            })?;
+            Self::resume(ctx, state).await
+        }
+    }
 }
 
 /// What a bounded loop hands on when its back-edge was taken `max` times and the route asks
