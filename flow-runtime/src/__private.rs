@@ -328,6 +328,7 @@ pub mod state_serde {
         }
 
         /// The error for a key that matched no variant.
+        #[must_use]
         pub fn unknown<E: de::Error>(&self, variants: &'static [&'static str]) -> E {
             match self {
                 Self::Name(n) => E::unknown_variant(n, variants),

@@ -543,7 +543,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
     for (i, role) in cx.graph.roles.iter().enumerate() {
         let v = cx.variant(i);
         let vs = v.to_string();
-        let index = names.len() as u32;
+        let index = u32::try_from(names.len()).unwrap_or(u32::MAX);
         let index64 = u64::from(index);
         match role {
             Role::Branch { .. } => continue,
@@ -594,7 +594,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
         }
         names.push(vs);
     }
-    let done_index = names.len() as u32;
+    let done_index = u32::try_from(names.len()).unwrap_or(u32::MAX);
     let done_index64 = u64::from(done_index);
     names.push("Completed".to_owned());
     let expecting = format!("a `FlowState` of workflow `{}`", cx.wf.name);
