@@ -95,32 +95,70 @@ pub enum RuntimeError {
     },
 }
 
+/// What kind of failure a [`StoreError`] is, for callers that decide whether to retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The checkpoint is over the store's size limit. Retrying cannot help.
+    TooLarge,
+    /// A stored record cannot be read back. The record is kept; retrying cannot help.
+    Corrupt,
+    /// The write conflicts with what is stored (e.g. a run id that belongs to another
+    /// workflow). Retrying cannot help.
+    Conflict,
+    /// The store is not reachable or has stopped; a retry may succeed.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
 /// A [`Store`](crate::state::Store) failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {
+    kind: StoreErrorKind,
     message: String,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl StoreError {
-    /// A store error with a message.
+    /// A store error with a message, of kind [`StoreErrorKind::Other`].
     pub fn new(message: impl Into<String>) -> Self {
+        Self::of_kind(StoreErrorKind::Other, message)
+    }
+
+    /// A store error of a given kind.
+    pub fn of_kind(kind: StoreErrorKind, message: impl Into<String>) -> Self {
         Self {
+            kind,
             message: message.into(),
             source: None,
         }
     }
 
-    /// A store error caused by another error.
+    /// A store error caused by another error, of kind [`StoreErrorKind::Other`].
     pub fn with_source(
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> Self {
         Self {
+            kind: StoreErrorKind::Other,
             message: message.into(),
             source: Some(source.into()),
         }
+    }
+
+    /// The same error, of another kind.
+    #[must_use]
+    pub fn kind_of(mut self, kind: StoreErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
 }

@@ -2,9 +2,13 @@
 //! checkpoints and the stores that keep them.
 
 mod ctx;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod store;
 mod workflow;
 
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{HistoryEntry, Prune, SqliteStore};
 pub use self::store::{Checkpoint, MemoryStore, Store};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 ///
 /// `state` is the workflow's `FlowState` as JSON; `workflow` and `fingerprint` say which code
 /// wrote it, so that a store can refuse to resume a run with code whose graph has changed.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Checkpoint {
     /// The run.
@@ -25,6 +25,41 @@ pub struct Checkpoint {
     pub finished: bool,
     /// The state, as JSON.
     pub state: serde_json::Value,
+}
+
+impl Checkpoint {
+    /// A checkpoint, for stores that read one back.
+    #[must_use]
+    pub fn new(
+        run_id: RunId,
+        workflow: impl Into<String>,
+        fingerprint: impl Into<String>,
+        step: impl Into<String>,
+        finished: bool,
+        state: serde_json::Value,
+    ) -> Self {
+        Self {
+            run_id,
+            workflow: workflow.into(),
+            fingerprint: fingerprint.into(),
+            step: step.into(),
+            finished,
+            state,
+        }
+    }
+}
+
+// The state is left out: it holds the workflow's data, which may hold anything.
+impl fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("run_id", &self.run_id)
+            .field("workflow", &self.workflow)
+            .field("fingerprint", &self.fingerprint)
+            .field("step", &self.step)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where checkpoints go: the durable side of a run.

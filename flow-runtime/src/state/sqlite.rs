@@ -1,0 +1,806 @@
+//! [`SqliteStore`]: checkpoints in an embedded SQLite file, committed with group commit by a
+//! writer thread of its own.
+
+use crate::error::{StoreError, StoreErrorKind};
+use crate::state::{Checkpoint, RunId, Store};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// The version of the JSON envelope in the `runs.state` column.
+const ENVELOPE_VERSION: u64 = 1;
+/// The schema version, kept in SQLite's `user_version`.
+const SCHEMA_VERSION: i64 = 1;
+/// The default for [`SqliteStore::with_max_checkpoint_bytes`]: 1 MiB.
+const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
+/// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
+const QUEUE: usize = 4096;
+/// The most checkpoints one transaction commits. Bounded so that one commit's replies are not
+/// held back too long by a flood of others; far above what a batch usually holds.
+const MAX_BATCH: usize = 1024;
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT    PRIMARY KEY NOT NULL,
+    workflow    TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    step        TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    finished    INTEGER NOT NULL,
+    checkpoints INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished, updated_at);
+CREATE TABLE IF NOT EXISTS history (
+    run_id   TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    seq      INTEGER NOT NULL,
+    step     TEXT    NOT NULL,
+    finished INTEGER NOT NULL,
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+";
+
+/// Upserts the run's row and returns its new checkpoint count. A run id already used by
+/// another workflow matches the `WHERE` of the update, so nothing changes and no row comes back.
+const UPSERT_RUN: &str = "
+INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, checkpoints, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)
+ON CONFLICT (run_id) DO UPDATE SET
+    fingerprint = excluded.fingerprint,
+    step        = excluded.step,
+    state       = excluded.state,
+    finished    = excluded.finished,
+    checkpoints = runs.checkpoints + 1,
+    updated_at  = excluded.updated_at
+WHERE runs.workflow = excluded.workflow
+RETURNING checkpoints
+";
+
+const INSERT_HISTORY: &str =
+    "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// A [`Store`] in an SQLite file: durable checkpoints with no server to run.
+///
+/// ```
+/// use flow_runtime::prelude::*;
+/// use flow_runtime::state::SqliteStore;
+/// use std::sync::Arc;
+///
+/// #[workflow]
+/// pub mod greet {
+///     #[step(entry)]
+///     pub async fn clean(name: String) -> Result<String, std::io::Error> {
+///         Ok(name.trim().to_owned())
+///     }
+///
+///     #[step(after = clean, exit)]
+///     pub async fn hello(name: String) -> Result<String, std::io::Error> {
+///         Ok(format!("hello, {name}"))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("flow-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("runs.sqlite");
+/// let store = Arc::new(SqliteStore::open(&path)?);
+/// let ctx = Ctx::builder(()).run_id("r1").store(Arc::clone(&store)).build();
+/// assert_eq!(greet::Workflow::run(&ctx, " Ada ".into()).await?, "hello, Ada");
+///
+/// // Every step is in the file, and the latest state is the finished one.
+/// let history = store.history(&"r1".into()).await?;
+/// assert_eq!(history.iter().map(|h| h.step.as_str()).collect::<Vec<_>>(), ["clean", "hello"]);
+/// let latest = store.latest(&"r1".into()).await?.expect("stored");
+/// assert!(latest.finished);
+/// # drop(store);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Durability
+///
+/// The file is in WAL mode with `synchronous = FULL`: a commit returns only after SQLite has
+/// `fsync`ed the write-ahead log, so
+///
+/// * a checkpoint whose `save` returned `Ok` survives the process being killed (`SIGKILL`,
+///   a panic, an OOM kill) **and** the machine losing power or crashing, as far as the disk
+///   honours `fsync`;
+/// * a checkpoint whose `save` had not returned may or may not be there after a crash, but
+///   never half: the run row and its history row are written in one transaction, so the file
+///   always holds either the state before the step or the state after it. A run resumes from
+///   its latest stored state, so the step that was running when the process died runs again
+///   (at-least-once); a step whose checkpoint was acknowledged never does.
+///
+/// # Threads and group commit
+///
+/// Calls never block the async executor on the disk. One writer thread owns the connection
+/// that writes: `save` encodes the checkpoint on the caller's task, sends it to that thread
+/// and waits for the reply. The thread takes every request waiting in its queue (up to 1,024),
+/// commits them all in **one** transaction, then replies to all of them, so N runs saving at
+/// once cost about one `fsync` per batch rather than one per step: while one commit syncs, the
+/// next batch queues up. Reads ([`latest`](Store::latest), [`history`](Self::history),
+/// [`unfinished_runs`](Self::unfinished_runs)) go to a second thread with its own connection;
+/// WAL lets it read the last committed state while the writer writes. Both threads end when
+/// the store is dropped (after finishing what was sent to them).
+///
+/// # What is stored
+///
+/// A `runs` table with one row per run: its id, workflow, fingerprint, latest step, latest
+/// state, `finished` flag, number of checkpoints, and creation and update times (Unix
+/// milliseconds). The state is a JSON envelope that says which code wrote it:
+/// `{"v":1,"workflow":"trip","fingerprint":"…","state":{"Search":{…}}}`. A `history` table has
+/// one row per checkpoint (run id, sequence number from 1, step, `finished`, time), without the
+/// state. A run id belongs to one workflow: saving a checkpoint of another workflow under it is
+/// an error.
+///
+/// A checkpoint larger than [`max_checkpoint_bytes`](Self::with_max_checkpoint_bytes) (1 MiB
+/// unless set) is refused before anything is written. A row that cannot be read back (not
+/// JSON, not an envelope, a newer envelope version) is an error for that run only.
+///
+/// `Debug` shows the file's path and the limit, never a state.
+pub struct SqliteStore {
+    writer: mpsc::Sender<Write>,
+    /// `None` for an in-memory database: its only connection is the writer's, which then
+    /// serves reads too.
+    reader: Option<mpsc::Sender<Read>>,
+    path: Option<Arc<Path>>,
+    max_checkpoint_bytes: usize,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field(
+                "path",
+                &self.path.as_deref().unwrap_or(Path::new(":memory:")),
+            )
+            .field("max_checkpoint_bytes", &self.max_checkpoint_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One row of a run's history in a [`SqliteStore`]: a checkpoint, without its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryEntry {
+    /// The checkpoint's number in its run, from 1.
+    pub seq: u64,
+    /// The step (or fan-out branch) that had just completed.
+    pub step: String,
+    /// Whether the run finished with this checkpoint.
+    pub finished: bool,
+    /// When the checkpoint was saved.
+    pub at: SystemTime,
+}
+
+/// Which finished runs [`SqliteStore::prune_finished`] deletes. Unfinished runs are never
+/// deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Prune {
+    /// Finished runs whose last checkpoint is older than this.
+    OlderThan(Duration),
+    /// All finished runs but this many, the most recently finished.
+    KeepLast(u64),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A checkpoint encoded on the caller's task, ready to write.
+struct Encoded {
+    run_id: RunId,
+    workflow: String,
+    fingerprint: String,
+    step: String,
+    finished: bool,
+    envelope: String,
+    at: i64,
+}
+
+enum Write {
+    Save(Encoded, Reply<()>),
+    /// Done after the batch's saves are committed.
+    After(After),
+}
+
+enum After {
+    Prune(Prune, Reply<u64>),
+    /// Reads of an in-memory database.
+    Read(Read),
+}
+
+enum Read {
+    Latest(RunId, Reply<Option<Checkpoint>>),
+    History(RunId, Reply<Vec<HistoryEntry>>),
+    Unfinished(Reply<Vec<RunId>>),
+}
+
+#[derive(serde::Serialize)]
+struct EnvelopeRef<'a> {
+    v: u64,
+    workflow: &'a str,
+    fingerprint: &'a str,
+    state: &'a serde_json::Value,
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope {
+    workflow: String,
+    fingerprint: String,
+    state: serde_json::Value,
+}
+
+impl SqliteStore {
+    /// Opens the store in the SQLite file at `path`, creating the file and its tables if
+    /// needed, and starts its two threads.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened or created, is not an SQLite database, cannot use WAL mode
+    /// (e.g. on a network file system), or was made by a newer version of this store.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path: Arc<Path> = path.as_ref().into();
+        let fail = |what: &str, e: rusqlite::Error| {
+            StoreError::with_source(format!("sqlite store `{}`: {what}", path.display()), e)
+        };
+        let writer = Connection::open(&path).map_err(|e| fail("cannot open the file", e))?;
+        writer
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| fail("cannot set the busy timeout", e))?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|e| fail("cannot switch to WAL mode", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::new(format!(
+                "sqlite store `{}`: the file cannot use WAL mode (journal mode is `{mode}`); \
+                 put it on a local file system",
+                path.display()
+            )));
+        }
+        prepare_writer(&writer, &path.display().to_string())?;
+
+        let reader = Connection::open(&path).map_err(|e| fail("cannot open the file", e))?;
+        reader
+            .busy_timeout(BUSY_TIMEOUT)
+            .and_then(|()| reader.pragma_update(None, "query_only", true))
+            .map_err(|e| fail("cannot set up the reading connection", e))?;
+
+        let (writer_tx, writer_rx) = mpsc::channel(QUEUE);
+        let (reader_tx, reader_rx) = mpsc::channel(QUEUE);
+        spawn("flow-sqlite-writer", move || write_loop(writer, writer_rx)).map_err(|e| {
+            StoreError::with_source("sqlite store: cannot start its writer thread", e)
+        })?;
+        spawn("flow-sqlite-reader", move || read_loop(&reader, reader_rx)).map_err(|e| {
+            StoreError::with_source("sqlite store: cannot start its reader thread", e)
+        })?;
+        Ok(Self {
+            writer: writer_tx,
+            reader: Some(reader_tx),
+            path: Some(path),
+            max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
+        })
+    }
+
+    /// A store in a private in-memory database, gone when the store is dropped: the same code
+    /// and schema as a file, without durability. For tests.
+    ///
+    /// # Errors
+    ///
+    /// SQLite could not allocate the database, or the thread could not start.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| {
+            StoreError::with_source("sqlite store: cannot open a memory database", e)
+        })?;
+        prepare_writer(&conn, ":memory:")?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        spawn("flow-sqlite-writer", move || write_loop(conn, rx)).map_err(|e| {
+            StoreError::with_source("sqlite store: cannot start its writer thread", e)
+        })?;
+        Ok(Self {
+            writer: tx,
+            reader: None,
+            path: None,
+            max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
+        })
+    }
+
+    /// Sets the largest checkpoint the store accepts, in bytes of its JSON envelope (1 MiB
+    /// unless set). A larger one fails its `save` before anything is written, and the run
+    /// stops with [`RuntimeError::Checkpoint`](crate::error::RuntimeError::Checkpoint): keep
+    /// large data (documents, images) outside the state and store a reference to it.
+    #[must_use]
+    pub fn with_max_checkpoint_bytes(mut self, bytes: usize) -> Self {
+        self.max_checkpoint_bytes = bytes;
+        self
+    }
+
+    /// The largest checkpoint the store accepts, in bytes.
+    #[must_use]
+    pub fn max_checkpoint_bytes(&self) -> usize {
+        self.max_checkpoint_bytes
+    }
+
+    /// Every checkpoint of a run, oldest first, without states. Empty for an unknown run.
+    ///
+    /// # Errors
+    ///
+    /// The database could not be read.
+    pub async fn history(&self, run_id: &RunId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::History(run_id.clone(), reply), rx).await
+    }
+
+    /// The runs whose latest checkpoint is not finished, least recently updated first: the
+    /// runs to resume after a restart.
+    ///
+    /// # Errors
+    ///
+    /// The database could not be read.
+    pub async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Unfinished(reply), rx).await
+    }
+
+    /// Deletes finished runs and their history, as `policy` says, and returns how many runs
+    /// it deleted. Unfinished runs are kept whatever their age.
+    ///
+    /// # Errors
+    ///
+    /// The database could not be written.
+    pub async fn prune_finished(&self, policy: Prune) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Prune(policy, reply)))
+            .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn read<T>(
+        &self,
+        request: Read,
+        rx: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match &self.reader {
+            Some(reader) => reader.send(request).await.map_err(|_| stopped())?,
+            None => self.send_write(Write::After(After::Read(request))).await?,
+        }
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn send_write(&self, request: Write) -> Result<(), StoreError> {
+        self.writer.send(request).await.map_err(|_| stopped())
+    }
+
+    fn encode(&self, checkpoint: Checkpoint) -> Result<Encoded, StoreError> {
+        let envelope = serde_json::to_string(&EnvelopeRef {
+            v: ENVELOPE_VERSION,
+            workflow: &checkpoint.workflow,
+            fingerprint: &checkpoint.fingerprint,
+            state: &checkpoint.state,
+        })
+        .map_err(|e| {
+            StoreError::with_source(
+                format!("run `{}`: cannot encode the checkpoint", checkpoint.run_id),
+                e,
+            )
+        })?;
+        if envelope.len() > self.max_checkpoint_bytes {
+            return Err(StoreError::of_kind(
+                StoreErrorKind::TooLarge,
+                format!(
+                    "run `{}`: the checkpoint after step `{}` is {} bytes, over this store's limit of \
+                 {} bytes; keep large data outside the workflow's state (store a reference to it), \
+                 or raise the limit with `SqliteStore::with_max_checkpoint_bytes`",
+                    checkpoint.run_id,
+                    checkpoint.step,
+                    envelope.len(),
+                    self.max_checkpoint_bytes
+                ),
+            ));
+        }
+        Ok(Encoded {
+            run_id: checkpoint.run_id,
+            workflow: checkpoint.workflow,
+            fingerprint: checkpoint.fingerprint,
+            step: checkpoint.step,
+            finished: checkpoint.finished,
+            envelope,
+            at: millis(SystemTime::now()),
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        let encoded = self.encode(checkpoint)?;
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::Save(encoded, reply)).await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Latest(run_id.clone(), reply), rx).await
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unavailable,
+        "sqlite store: its thread has stopped (it panicked); open the store again",
+    )
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map(drop)
+}
+
+/// Durability and integrity settings of the writing connection, and the schema. `name` is
+/// the file's name, for messages.
+fn prepare_writer(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    let fail = |e| {
+        StoreError::with_source(
+            format!("sqlite store `{name}`: cannot set up the database"),
+            e,
+        )
+    };
+    // FULL: in WAL mode, every commit syncs the log, so an acknowledged commit survives power
+    // loss. NORMAL would sync only at WAL checkpoints: safe against a process crash, not a
+    // power cut.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(fail)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(fail)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::new(format!(
+            "sqlite store `{name}`: the file was made by a newer version of flow's sqlite store \
+             (schema {version}, this one knows {SCHEMA_VERSION}); open it with that version"
+        )));
+    }
+    // A process killed while creating the schema leaves either all of it or none.
+    (|| {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()
+    })()
+    .map_err(fail)
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
+    let mut saves = Vec::new();
+    let mut others = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(request) = next {
+            match request {
+                Write::Save(encoded, reply) => saves.push((encoded, reply)),
+                Write::After(after) => others.push(after),
+            }
+            taken += 1;
+            next = if taken < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !saves.is_empty() {
+            commit_saves(&mut conn, &mut saves);
+        }
+        // After the commit, so that a read sees every save acknowledged before it.
+        for request in others.drain(..) {
+            match request {
+                After::Prune(policy, reply) => {
+                    let _ = reply.send(prune(&conn, policy));
+                }
+                After::Read(read) => serve_read(&conn, read),
+            }
+        }
+    }
+}
+
+/// Commits a batch of saves in one transaction, then answers each. A save that fails on its
+/// own (a run id of another workflow, a statement SQLite refused) is rolled back to its
+/// savepoint and fails alone; a failed commit fails them all.
+fn commit_saves(conn: &mut Connection, saves: &mut Vec<(Encoded, Reply<()>)>) {
+    let outcome = (|| {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(saves.len());
+        for (encoded, _) in saves.iter() {
+            let sp = tx.savepoint()?;
+            let result = write_one(&sp, encoded).unwrap_or_else(|e| {
+                Err(StoreError::with_source(
+                    format!(
+                        "run `{}`: could not write the checkpoint after step `{}`",
+                        encoded.run_id, encoded.step
+                    ),
+                    e,
+                ))
+            });
+            if result.is_ok() {
+                sp.commit()?;
+            } else {
+                // Rolls back to the savepoint and releases it; an error here (SQLite gave up
+                // the whole transaction) fails the batch.
+                sp.finish()?;
+            }
+            results.push(result);
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(results)
+    })();
+    match outcome {
+        Ok(results) => {
+            for ((_, reply), result) in saves.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (encoded, reply) in saves.drain(..) {
+                let _ = reply.send(Err(StoreError::new(format!(
+                    "run `{}`: could not commit the checkpoint after step `{}`: {message}",
+                    encoded.run_id, encoded.step
+                ))));
+            }
+        }
+    }
+}
+
+/// Writes one checkpoint: the run's row and one history row. The outer error is SQLite's,
+/// the inner one this save's own.
+fn write_one(conn: &Connection, e: &Encoded) -> rusqlite::Result<Result<(), StoreError>> {
+    let seq: Option<i64> = conn
+        .prepare_cached(UPSERT_RUN)?
+        .query_row(
+            params![
+                e.run_id.as_str(),
+                e.workflow,
+                e.fingerprint,
+                e.step,
+                e.envelope,
+                e.finished,
+                e.at
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(seq) = seq else {
+        let owner: String = conn.query_row(
+            "SELECT workflow FROM runs WHERE run_id = ?1",
+            [e.run_id.as_str()],
+            |row| row.get(0),
+        )?;
+        return Ok(Err(StoreError::of_kind(
+            StoreErrorKind::Conflict,
+            format!(
+                "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
+                e.run_id, e.workflow
+            ),
+        )));
+    };
+    conn.prepare_cached(INSERT_HISTORY)?.execute(params![
+        e.run_id.as_str(),
+        seq,
+        e.step,
+        e.finished,
+        e.at
+    ])?;
+    Ok(Ok(()))
+}
+
+fn prune(conn: &Connection, policy: Prune) -> Result<u64, StoreError> {
+    let deleted = match policy {
+        Prune::OlderThan(age) => {
+            let cutoff = millis(SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH));
+            conn.execute(
+                "DELETE FROM runs WHERE finished = 1 AND updated_at <= ?1",
+                [cutoff],
+            )
+        }
+        Prune::KeepLast(keep) => conn.execute(
+            "DELETE FROM runs WHERE finished = 1 AND run_id NOT IN (
+                 SELECT run_id FROM runs WHERE finished = 1
+                 ORDER BY updated_at DESC, run_id DESC LIMIT ?1)",
+            [i64::try_from(keep).unwrap_or(i64::MAX)],
+        ),
+    };
+    // History rows go with their run (ON DELETE CASCADE), in the same statement.
+    deleted
+        .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+        .map_err(|e| StoreError::with_source("sqlite store: could not prune finished runs", e))
+}
+
+fn read_loop(conn: &Connection, mut rx: mpsc::Receiver<Read>) {
+    while let Some(request) = rx.blocking_recv() {
+        serve_read(conn, request);
+    }
+}
+
+fn serve_read(conn: &Connection, request: Read) {
+    match request {
+        Read::Latest(run_id, reply) => {
+            let _ = reply.send(latest(conn, &run_id));
+        }
+        Read::History(run_id, reply) => {
+            let _ = reply.send(history(conn, &run_id));
+        }
+        Read::Unfinished(reply) => {
+            let _ = reply.send(unfinished(conn));
+        }
+    }
+}
+
+fn read_error(run_id: &RunId, e: rusqlite::Error) -> StoreError {
+    StoreError::with_source(format!("run `{run_id}`: could not read the store"), e)
+}
+
+fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT workflow, fingerprint, step, finished, state FROM runs WHERE run_id = ?1",
+        )
+        .map_err(|e| read_error(run_id, e))?;
+    let mut rows = stmt
+        .query([run_id.as_str()])
+        .map_err(|e| read_error(run_id, e))?;
+    let Some(row) = rows.next().map_err(|e| read_error(run_id, e))? else {
+        return Ok(None);
+    };
+    let corrupt = |what: String| {
+        StoreError::of_kind(
+            StoreErrorKind::Corrupt,
+            format!(
+                "run `{run_id}`: its stored checkpoint is corrupt ({what}); the run cannot be \
+             resumed from this store. Other runs are not affected"
+            ),
+        )
+    };
+    let text = |i: usize| -> Result<String, StoreError> {
+        match row.get_ref(i).map_err(|e| read_error(run_id, e))? {
+            ValueRef::Text(t) => String::from_utf8(t.to_vec())
+                .map_err(|_| corrupt(format!("column {i} is not UTF-8"))),
+            other => Err(corrupt(format!(
+                "column {i} holds {:?}, not text",
+                other.data_type()
+            ))),
+        }
+    };
+    let workflow = text(0)?;
+    let fingerprint = text(1)?;
+    let step = text(2)?;
+    let finished = match row.get_ref(3).map_err(|e| read_error(run_id, e))? {
+        ValueRef::Integer(0) => false,
+        ValueRef::Integer(1) => true,
+        other => return Err(corrupt(format!("`finished` is {other:?}"))),
+    };
+    let envelope = match row.get_ref(4).map_err(|e| read_error(run_id, e))? {
+        ValueRef::Text(t) | ValueRef::Blob(t) => decode_envelope(t).map_err(corrupt)?,
+        other => {
+            return Err(corrupt(format!(
+                "`state` holds {:?}, not a JSON envelope",
+                other.data_type()
+            )));
+        }
+    };
+    if envelope.workflow != workflow || envelope.fingerprint != fingerprint {
+        return Err(corrupt(format!(
+            "the envelope says workflow `{}` fingerprint `{}`, the row `{workflow}` `{fingerprint}`",
+            envelope.workflow, envelope.fingerprint
+        )));
+    }
+    Ok(Some(Checkpoint::new(
+        run_id.clone(),
+        workflow,
+        fingerprint,
+        step,
+        finished,
+        envelope.state,
+    )))
+}
+
+/// Reads `{"v":1,"workflow":…,"fingerprint":…,"state":…}`, checking the version first so that a
+/// newer envelope is reported as such rather than as a missing field.
+fn decode_envelope(bytes: &[u8]) -> Result<Envelope, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("`state` is not JSON: {e}"))?;
+    match value.get("v").and_then(serde_json::Value::as_u64) {
+        Some(ENVELOPE_VERSION) => {}
+        Some(v) => {
+            return Err(format!(
+                "envelope version {v}, this version of flow reads {ENVELOPE_VERSION}: \
+                 written by a newer flow"
+            ));
+        }
+        None => return Err("`state` is not a checkpoint envelope (no `v`)".to_owned()),
+    }
+    serde_json::from_value(value).map_err(|e| format!("bad checkpoint envelope: {e}"))
+}
+
+fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, step, finished, at FROM history WHERE run_id = ?1 ORDER BY seq",
+        )
+        .map_err(|e| read_error(run_id, e))?;
+    stmt.query_map([run_id.as_str()], |row| {
+        Ok(HistoryEntry {
+            // Written from a positive count: never negative.
+            seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
+            step: row.get(1)?,
+            finished: row.get(2)?,
+            at: from_millis(row.get(3)?),
+        })
+    })
+    .and_then(Iterator::collect)
+    .map_err(|e| read_error(run_id, e))
+}
+
+fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {
+    let fail = |e| StoreError::with_source("sqlite store: could not list unfinished runs", e);
+    let mut stmt = conn
+        .prepare_cached("SELECT run_id FROM runs WHERE finished = 0 ORDER BY updated_at, run_id")
+        .map_err(fail)?;
+    stmt.query_map([], |row| row.get::<_, String>(0).map(RunId::from))
+        .and_then(Iterator::collect)
+        .map_err(fail)
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<SqliteStore>();
+    }
+
+    #[test]
+    fn envelope_versions() {
+        assert!(
+            decode_envelope(br#"{"v":1,"workflow":"w","fingerprint":"f","state":null}"#).is_ok()
+        );
+        let newer = decode_envelope(br#"{"v":2,"x":1}"#).err().unwrap();
+        assert!(newer.contains("newer flow"), "{newer}");
+        let bare = decode_envelope(br#"{"Search":{}}"#).err().unwrap();
+        assert!(bare.contains("no `v`"), "{bare}");
+        let junk = decode_envelope(b"garbage").err().unwrap();
+        assert!(junk.contains("not JSON"), "{junk}");
+    }
+
+    #[test]
+    fn paths_are_kept_for_debug() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        assert_eq!(
+            format!("{store:?}"),
+            "SqliteStore { path: \":memory:\", max_checkpoint_bytes: 1048576, .. }"
+        );
+    }
+}
