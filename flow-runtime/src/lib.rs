@@ -47,6 +47,7 @@ pub mod error;
 pub mod input;
 pub mod prelude;
 pub mod state;
+pub mod tool;
 
 #[doc(hidden)]
 pub mod __private;

@@ -1,0 +1,256 @@
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// How a tool failed, as the tool itself judges it: worth retrying or not.
+///
+/// A [`Tool`](crate::tool::Tool) returns [`ToolError::transient`] for failures that may go away
+/// on their own (a 503, a dropped connection, a rate limit on the other side), optionally with
+/// the wait the service asked for ([`with_retry_after`](ToolError::with_retry_after)), and
+/// [`ToolError::permanent`] for failures that the same request will hit again (a 400, a 404,
+/// an input the service rejects). A [`PolicyTool`](crate::tool::PolicyTool) retries only the
+/// transient ones.
+///
+/// ```
+/// use flow_runtime::tool::ToolError;
+/// use std::time::Duration;
+///
+/// fn classify(status: u16, retry_after_secs: Option<u64>) -> ToolError {
+///     match status {
+///         429 | 500..=599 => {
+///             let error = ToolError::transient(format!("service answered {status}"));
+///             match retry_after_secs {
+///                 Some(secs) => error.with_retry_after(Duration::from_secs(secs)),
+///                 None => error,
+///             }
+///         }
+///         _ => ToolError::permanent(format!("service answered {status}")),
+///     }
+/// }
+///
+/// let busy = classify(503, Some(2));
+/// assert!(busy.is_transient());
+/// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+/// assert_eq!(busy.to_string(), "service answered 503");
+///
+/// let bad = classify(400, None);
+/// assert!(!bad.is_transient());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    message: String,
+    transient: bool,
+    retry_after: Option<Duration>,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl ToolError {
+    /// A failure that may succeed if the same call is made again later.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// A failure that the same call will hit again: never retried.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: false,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// How long the service asked to wait before the next attempt (an HTTP `Retry-After`).
+    /// A retry waits this long instead of its own backoff. Ignored on a permanent error.
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The error underneath, kept as this error's [`source`](std::error::Error::source).
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Whether the failure may go away on its own, so that a retry is worth making.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// The wait the service asked for, on a transient error that has one.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after.filter(|_| self.transient)
+    }
+}
+
+/// A credential could not be loaded from where it was declared to be.
+///
+/// Every message names the credential's source (the environment variable or the file) and
+/// never holds the secret.
+///
+/// ```
+/// use flow_runtime::tool::Credential;
+///
+/// let err = Credential::from_env("FLOW_DOC_SURELY_UNSET").resolve().unwrap_err();
+/// assert_eq!(err.to_string(), "environment variable `FLOW_DOC_SURELY_UNSET` is not set");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The environment variable is not set.
+    #[error("environment variable `{var}` is not set")]
+    NotSet {
+        /// The variable's name.
+        var: String,
+    },
+    /// The environment variable is set but is not valid Unicode.
+    #[error("environment variable `{var}` is not valid unicode")]
+    NotUnicode {
+        /// The variable's name.
+        var: String,
+    },
+    /// The file could not be read (missing, no permission, not UTF-8).
+    #[error("cannot read credential file `{}`", path.display())]
+    Unreadable {
+        /// The file's path.
+        path: PathBuf,
+        /// What reading it said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The source holds only whitespace.
+    #[error("the credential from {from} is empty")]
+    Empty {
+        /// Where it came from: ``environment variable `X` `` or ``file `p` ``.
+        from: String,
+    },
+}
+
+/// A call through a [`PolicyTool`](crate::tool::PolicyTool) failed: the tool's own error, once
+/// the policy has given up on it, or the policy's.
+///
+/// ```
+/// use flow_runtime::tool::{CallError, Credential, Auth, IdempotencyKey, PolicyTool, Tool, ToolCtx, ToolError, ToolPolicy};
+///
+/// struct Ping;
+///
+/// impl Tool for Ping {
+///     type Input = ();
+///     type Output = ();
+///     const NAME: &'static str = "ping";
+///     const DESCRIPTION: &'static str = "Does nothing.";
+///     async fn call(&self, _ctx: &ToolCtx, _input: ()) -> Result<(), ToolError> {
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let policy = ToolPolicy::builder()
+///     .auth(Auth::bearer(Credential::from_env("FLOW_DOC_SURELY_UNSET")))
+///     .build();
+/// let ping = PolicyTool::new(Ping, policy);
+/// let key = IdempotencyKey::from("doc");
+///
+/// let err = ping.call(&key, ()).await.unwrap_err();
+/// assert!(matches!(err, CallError::Credential { tool: "ping", .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "tool `ping` was not called: its credential (environment variable \
+///      `FLOW_DOC_SURELY_UNSET`) could not be loaded"
+/// );
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The tool failed with a [permanent](ToolError::permanent) error: not retried.
+    #[error("tool `{tool}` failed with a permanent error on attempt {attempt}; not retried")]
+    Rejected {
+        /// The tool's name.
+        tool: &'static str,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// The tool's error.
+        #[source]
+        source: ToolError,
+    },
+    /// The tool kept failing with [transient](ToolError::transient) errors until the retry
+    /// policy ran out: of attempts, of elapsed time, or the service asked for a wait that would
+    /// end past the time allowed.
+    #[error("tool `{tool}` still failed after {attempts} attempt(s); giving up")]
+    GaveUp {
+        /// The tool's name.
+        tool: &'static str,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last attempt's error.
+        #[source]
+        source: ToolError,
+    },
+    /// The last attempt took longer than the policy's per-attempt timeout, and no retry was
+    /// left.
+    #[error("tool `{tool}` timed out after {timeout:?} on attempt {attempts}; giving up")]
+    TimedOut {
+        /// The tool's name.
+        tool: &'static str,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The per-attempt timeout.
+        timeout: Duration,
+    },
+    /// The policy's credential could not be loaded, so the tool was never called.
+    #[error("tool `{tool}` was not called: its credential ({credential}) could not be loaded")]
+    Credential {
+        /// The tool's name.
+        tool: &'static str,
+        /// Where the credential was to come from, e.g. ``environment variable `TOKEN` ``.
+        credential: String,
+        /// Why it could not be loaded.
+        #[source]
+        source: CredentialError,
+    },
+}
+
+impl CallError {
+    /// The name of the tool that failed.
+    #[must_use]
+    pub fn tool(&self) -> &'static str {
+        match self {
+            Self::Rejected { tool, .. }
+            | Self::GaveUp { tool, .. }
+            | Self::TimedOut { tool, .. }
+            | Self::Credential { tool, .. } => tool,
+        }
+    }
+}
+
+/// What an attempt that did not succeed left behind: the tool's error or a timeout.
+pub(crate) enum AttemptError {
+    Tool(ToolError),
+    TimedOut(Duration),
+}
+
+impl fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tool(e) => fmt::Display::fmt(e, f),
+            Self::TimedOut(t) => write!(f, "attempt timed out after {t:?}"),
+        }
+    }
+}

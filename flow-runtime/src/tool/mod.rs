@@ -1,0 +1,24 @@
+//! Integration: tools a workflow calls, with their retries, timeouts, rate and concurrency limits, and credentials.
+//!
+//! A [`Tool`] makes one attempt at one thing (an HTTP request, a model call) and classifies its
+//! failures as [transient or permanent](ToolError). A [`ToolPolicy`] says once per tool how it
+//! is called: [timeout](ToolPolicyBuilder::timeout), [`Retry`], [`RateLimit`]s, concurrency, and
+//! [`Auth`] with a [`Credential`]. A [`PolicyTool`] applies the policy to every call and hands
+//! each attempt a [`ToolCtx`] with the call's [`IdempotencyKey`], the attempt number and the
+//! loaded credential.
+
+mod auth;
+mod ctx;
+mod error;
+mod limit;
+mod policy;
+mod spec;
+mod stack;
+
+pub use self::auth::{Auth, AuthHeader, Credential};
+pub use self::ctx::{IdempotencyKey, ToolCtx};
+pub use self::error::{CallError, CredentialError, ToolError};
+pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
+pub use self::spec::{Tool, ToolSpec};
+pub use self::stack::PolicyTool;
+pub use secrecy::{ExposeSecret, SecretString};
