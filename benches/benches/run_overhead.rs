@@ -21,6 +21,7 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use flow_benches::{hand_linear10, hand_linear50, linear10, linear50};
 use flow_runtime::prelude::*;
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,101 +47,53 @@ fn store_ctx() -> (Ctx, Arc<MemoryStore>) {
     )
 }
 
-fn n10(c: &mut Criterion) {
+/// The three variants for one linear workflow `W` of `steps` steps and its hand-written twin.
+fn bench_linear<W, H, F>(c: &mut Criterion, steps: usize, hand: H)
+where
+    W: Workflow<Deps = (), Input = u64, Output = u64>,
+    H: Fn(u64) -> F + Copy,
+    F: Future<Output = Result<u64, std::convert::Infallible>>,
+{
     let rt = runtime();
+    let expected = 7 + steps as u64;
     // Same output everywhere, and a checkpoint per step when there is a store.
-    assert_eq!(rt.block_on(hand_linear10(7)).unwrap(), 17);
-    assert_eq!(
-        rt.block_on(linear10::Workflow::run(&plain_ctx(), 7))
-            .unwrap(),
-        17
-    );
+    assert_eq!(rt.block_on(hand(7)).unwrap(), expected);
+    assert_eq!(rt.block_on(W::run(&plain_ctx(), 7)).unwrap(), expected);
     let (ctx, store) = store_ctx();
-    assert_eq!(rt.block_on(linear10::Workflow::run(&ctx, 7)).unwrap(), 17);
-    assert_eq!(store.history(ctx.run_id()).len(), 10);
+    assert_eq!(rt.block_on(W::run(&ctx, 7)).unwrap(), expected);
+    assert_eq!(store.history(ctx.run_id()).len(), steps);
 
-    let mut g = c.benchmark_group("run_overhead_n10");
+    let mut g = c.benchmark_group(format!("run_overhead_n{steps}"));
     g.bench_function("hand", |b| {
         b.to_async(&rt).iter_batched(
             plain_ctx,
-            |ctx| async move { (black_box(hand_linear10(black_box(7)).await), ctx) },
+            |ctx| async move { (black_box(hand(black_box(7)).await), ctx) },
             BatchSize::SmallInput,
         );
     });
     g.bench_function("run", |b| {
         b.to_async(&rt).iter_batched(
             plain_ctx,
-            |ctx| async move {
-                (
-                    black_box(linear10::Workflow::run(&ctx, black_box(7)).await),
-                    ctx,
-                )
-            },
+            |ctx| async move { (black_box(W::run(&ctx, black_box(7)).await), ctx) },
             BatchSize::SmallInput,
         );
     });
     g.bench_function("run_store", |b| {
         b.to_async(&rt).iter_batched(
             store_ctx,
-            |(ctx, store)| async move {
-                (
-                    black_box(linear10::Workflow::run(&ctx, black_box(7)).await),
-                    ctx,
-                    store,
-                )
-            },
+            |(ctx, store)| async move { (black_box(W::run(&ctx, black_box(7)).await), ctx, store) },
             BatchSize::SmallInput,
         );
     });
     g.finish();
 }
 
-fn n50(c: &mut Criterion) {
-    let rt = runtime();
-    assert_eq!(rt.block_on(hand_linear50(7)).unwrap(), 57);
-    assert_eq!(
-        rt.block_on(linear50::Workflow::run(&plain_ctx(), 7))
-            .unwrap(),
-        57
-    );
-    let (ctx, store) = store_ctx();
-    assert_eq!(rt.block_on(linear50::Workflow::run(&ctx, 7)).unwrap(), 57);
-    assert_eq!(store.history(ctx.run_id()).len(), 50);
+fn n10(c: &mut Criterion) {
+    bench_linear::<linear10::Workflow, _, _>(c, 10, hand_linear10);
+}
 
-    let mut g = c.benchmark_group("run_overhead_n50");
-    g.bench_function("hand", |b| {
-        b.to_async(&rt).iter_batched(
-            plain_ctx,
-            |ctx| async move { (black_box(hand_linear50(black_box(7)).await), ctx) },
-            BatchSize::SmallInput,
-        );
-    });
-    g.bench_function("run", |b| {
-        b.to_async(&rt).iter_batched(
-            plain_ctx,
-            |ctx| async move {
-                (
-                    black_box(linear50::Workflow::run(&ctx, black_box(7)).await),
-                    ctx,
-                )
-            },
-            BatchSize::SmallInput,
-        );
-    });
-    g.bench_function("run_store", |b| {
-        b.to_async(&rt).iter_batched(
-            store_ctx,
-            |(ctx, store)| async move {
-                (
-                    black_box(linear50::Workflow::run(&ctx, black_box(7)).await),
-                    ctx,
-                    store,
-                )
-            },
-            BatchSize::SmallInput,
-        );
-    });
-    g.finish();
+fn n50(c: &mut Criterion) {
+    bench_linear::<linear50::Workflow, _, _>(c, 50, hand_linear50);
 }
 
 fn config() -> Criterion {
