@@ -5,9 +5,9 @@
 //! the seats) and `confirm` (issue the tickets, the `Receipt` ends the run). The airline is
 //! an in-memory fake handed to every step through the context's deps.
 //!
-//! The example runs the workflow three ways: the whole graph at once with a checkpoint store,
-//! one checked step at a time with the typestate API, and with a request that breaks the
-//! validation rules.
+//! The example runs the workflow three ways: the whole graph at once with a durable SQLite
+//! checkpoint store (a temporary file, so no setup), one checked step at a time with the
+//! typestate API, and with a request that breaks the validation rules.
 //!
 //! ```text
 //! cargo run --example book_flight
@@ -20,6 +20,7 @@
 //! ```
 
 use flow_runtime::prelude::*;
+use flow_runtime::state::SqliteStore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -352,26 +353,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 1. The whole graph at once. The context carries the airline (the steps' deps) and a
-    //    store: the runner saves a checkpoint after every step, so a crashed run could be
-    //    resumed from the last one.
-    println!("== run: the whole workflow, with a checkpoint store");
-    let store = Arc::new(MemoryStore::new());
-    let ctx = Ctx::builder(Airline::demo())
+    //    durable store: an SQLite file (in the temp directory; no setup) that gets a
+    //    checkpoint after every step. The run id is an idempotency key: `run_or_resume`
+    //    continues a run that already exists instead of starting a second one.
+    println!("== run: the whole workflow, with a durable checkpoint store");
+    let path = std::env::temp_dir().join(format!("flow-book-flight-{}.sqlite", std::process::id()));
+    let store = Arc::new(SqliteStore::open(&path)?);
+    let airline = Airline::demo();
+    let ctx = Ctx::builder(airline)
         .run_id("trip-1")
         .store(Arc::clone(&store))
         .build();
-    let receipt = trip::Workflow::run(&ctx, request("LHR", "JFK", "2025-06-01", 2)).await?;
+    let receipt =
+        trip::Workflow::run_or_resume(&ctx, request("LHR", "JFK", "2025-06-01", 2)).await?;
     println!(
         "receipt: {} {} {}, tickets {:?}, total €{}",
         receipt.pnr, receipt.flight, receipt.route, receipt.tickets, receipt.total
     );
 
-    println!("checkpoints of run `{}`:", ctx.run_id());
-    for checkpoint in store.history(ctx.run_id()) {
-        // A checkpoint's state is the workflow's own `FlowState`, as JSON.
-        let state: trip::FlowState = serde_json::from_value(checkpoint.state)?;
-        let next = state.step().unwrap_or("(completed)");
-        println!("  after {:<9} next {next}", checkpoint.step);
+    println!(
+        "checkpoints of run `{}` in {}:",
+        ctx.run_id(),
+        path.display()
+    );
+    for entry in store.history(ctx.run_id()).await? {
+        println!("  #{:<2} after {}", entry.seq, entry.step);
+    }
+
+    // Asking again for the same run id returns the stored run's receipt: nothing is booked twice
+    // (after a crash, the same call would continue from the last completed step).
+    let again = trip::Workflow::run_or_resume(&ctx, request("LHR", "JFK", "2025-06-01", 2)).await?;
+    println!(
+        "same run id again: {} (not booked a second time)",
+        again.pnr
+    );
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 
     // 2. The same workflow, one step at a time. Each method consumes the `Flow` and returns it
