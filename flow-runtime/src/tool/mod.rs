@@ -19,6 +19,6 @@ pub use self::auth::{Auth, AuthHeader, Credential};
 pub use self::ctx::{IdempotencyKey, ToolCtx};
 pub use self::error::{CallError, CredentialError, ToolError};
 pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
-pub use self::spec::{Tool, ToolSpec};
+pub use self::spec::{Catalogue, Tool, ToolSpec};
 pub use self::stack::PolicyTool;
 pub use secrecy::{ExposeSecret, SecretString};

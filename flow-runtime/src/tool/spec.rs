@@ -134,4 +134,117 @@ impl ToolSpec {
             output_schema: schemars::schema_for!(T::Output),
         }
     }
+
+    /// The tool as an entry of OpenAI's `tools` list (Chat Completions):
+    /// `{"type": "function", "function": {"name", "description", "parameters"}}`.
+    #[must_use]
+    pub fn to_openai(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters(),
+            },
+        })
+    }
+
+    /// The tool as an entry of Anthropic's `tools` list (Messages API):
+    /// `{"name", "description", "input_schema"}`.
+    #[must_use]
+    pub fn to_anthropic(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.parameters(),
+        })
+    }
+
+    /// The tool as an entry of Gemini's `functionDeclarations`:
+    /// `{"name", "description", "parameters"}`.
+    #[must_use]
+    pub fn to_gemini(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters(),
+        })
+    }
+
+    /// The input schema without the `$schema` dialect marker, which function-calling APIs do
+    /// not expect.
+    fn parameters(&self) -> serde_json::Value {
+        let mut schema = self.input_schema.clone().to_value();
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("$schema");
+        }
+        schema
+    }
+}
+
+/// A workflow's tools, exported in the JSON that model APIs accept for function calling.
+///
+/// ```
+/// use flow_runtime::tool::{Catalogue, Tool, ToolCtx, ToolError, ToolSpec};
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// struct Query { city: String }
+///
+/// struct Weather;
+/// impl Tool for Weather {
+///     type Input = Query;
+///     type Output = f32;
+///     const NAME: &'static str = "weather";
+///     const DESCRIPTION: &'static str = "Today's temperature in a city, in °C.";
+///     async fn call(&self, _: &ToolCtx, _: Query) -> Result<f32, ToolError> { Ok(21.5) }
+/// }
+///
+/// let catalogue = Catalogue::new().with::<Weather>();
+/// let openai = catalogue.openai();
+/// assert_eq!(openai[0]["function"]["name"], "weather");
+/// assert_eq!(openai[0]["function"]["parameters"]["required"][0], "city");
+/// assert_eq!(catalogue.anthropic()[0]["input_schema"]["type"], "object");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Catalogue {
+    specs: Vec<ToolSpec>,
+}
+
+impl Catalogue {
+    /// An empty catalogue.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The catalogue with tool `T` added.
+    #[must_use]
+    pub fn with<T: Tool>(mut self) -> Self {
+        self.specs.push(ToolSpec::of::<T>());
+        self
+    }
+
+    /// The tools' specs.
+    #[must_use]
+    pub fn specs(&self) -> &[ToolSpec] {
+        &self.specs
+    }
+
+    /// OpenAI's `tools` list.
+    #[must_use]
+    pub fn openai(&self) -> serde_json::Value {
+        self.specs.iter().map(ToolSpec::to_openai).collect()
+    }
+
+    /// Anthropic's `tools` list.
+    #[must_use]
+    pub fn anthropic(&self) -> serde_json::Value {
+        self.specs.iter().map(ToolSpec::to_anthropic).collect()
+    }
+
+    /// Gemini's `functionDeclarations` list.
+    #[must_use]
+    pub fn gemini(&self) -> serde_json::Value {
+        self.specs.iter().map(ToolSpec::to_gemini).collect()
+    }
 }
