@@ -296,7 +296,10 @@ fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
         let clashes = if step_names.contains(&ident) {
             ["NAME", "MERMAID", "FINGERPRINT"].contains(&name.as_str())
         } else {
-            GENERATED.contains(&name.as_str()) || routed.contains(&name)
+            GENERATED.contains(&name.as_str())
+                || routed.contains(&name)
+                // `mod tools` exists only when some step declares tools.
+                || (name == "tools" && wf.steps.iter().any(|s| s.tools_span.is_some()))
         };
         if clashes {
             errors.at(
@@ -357,6 +360,18 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
                     format_args!("step `{name}` must take its data by value: the runtime moves each step's input into it (and may store it in a checkpoint); only the first parameter, the context `&Ctx<…>`, is a reference"),
                 );
             }
+        }
+        if let (Some(span), None) = (step.tools_span, &step.ctx) {
+            let deps = quote::ToTokens::to_token_stream(&wf.deps)
+                .to_string()
+                .replace(' ', "");
+            errors.at(
+                span,
+                format_args!(
+                    "step `{name}` declares tools but takes no context to call them with: add a first parameter `ctx: &Ctx<{deps}, tools::{}>`",
+                    pascal_case(&name.to_string())
+                ),
+            );
         }
         if let Some((_, span)) = step.workers {
             if step.entry.is_some() {

@@ -33,6 +33,9 @@ pub(crate) struct Step {
     pub(crate) routes: Option<Ident>,
     /// `workers = N`.
     pub(crate) workers: Option<(usize, Span)>,
+    /// `tools = [A, B]`: the tool types the step may call, and the span of `tools`.
+    pub(crate) tools: Vec<Type>,
+    pub(crate) tools_span: Option<Span>,
     /// Span of `fn` when the function is not `async`.
     pub(crate) not_async: Option<Span>,
     pub(crate) receiver: Option<Span>,

@@ -9,8 +9,7 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, Item, ItemMod, LitInt, ReturnType, Type};
 
-pub(crate) const STEP_KEYS: &str =
-    "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`";
+pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`, `tools = [Tool, …]`";
 const WORKFLOW_KEYS: &str = "`deps = Type`, `crate = path`";
 const TO_KEYS: &str = "`to(step)`, `to(step, max = N, exhausted = step)`";
 
@@ -215,6 +214,8 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         after_span: None,
         routes: None,
         workers: None,
+        tools: Vec::new(),
+        tools_span: None,
         not_async: sig.asyncness.is_none().then(|| sig.fn_token.span()),
         receiver: sig.receiver().map(Spanned::span),
         generics: (!sig.generics.params.is_empty()).then(|| sig.generics.span()),
@@ -341,17 +342,56 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
             ));
         }
         step.workers = Some((n, lit.span()));
+    } else if path.is_ident("tools") {
+        step.tools_span = Some(path.span());
+        step.tools = tools(meta.value()?)?;
     } else {
         let name = path_name(path);
-        let hint =
-            crate::check::did_you_mean(&name, ["entry", "exit", "after", "routes", "workers"])
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
+        let hint = crate::check::did_you_mean(
+            &name,
+            ["entry", "exit", "after", "routes", "workers", "tools"],
+        )
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
         return Err(meta.error(format_args!(
             "unknown `#[step]` key `{name}`{hint}; expected one of: {STEP_KEYS}"
         )));
     }
     Ok(())
+}
+
+/// `[A, B]` after `tools =`: a non-empty list of distinct tool types.
+fn tools(value: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Type>> {
+    const EXPECTED: &str =
+        "expected a list of the tool types this step may call: `tools = [Search, Book]`";
+    if !value.peek(syn::token::Bracket) {
+        return Err(syn::Error::new(value.span(), EXPECTED));
+    }
+    let content;
+    syn::bracketed!(content in value);
+    let types = content
+        .parse_terminated(Type::parse, syn::Token![,])
+        .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
+    if types.is_empty() {
+        return Err(syn::Error::new(
+            content.span(),
+            "`tools = []` declares no tool: list the tools the step calls, or remove `tools`",
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for ty in &types {
+        let text = quote::ToTokens::to_token_stream(ty)
+            .to_string()
+            .replace(' ', "");
+        if seen.contains(&text) {
+            return Err(syn::Error::new(
+                ty.span(),
+                format_args!("tool `{text}` is listed twice: list each tool once"),
+            ));
+        }
+        seen.push(text);
+    }
+    Ok(types.into_iter().collect())
 }
 
 use syn::parse::Parse;

@@ -135,8 +135,84 @@ impl Slot for Done {
 /// The context a step sees.
 #[inline]
 #[must_use]
-pub fn step_ctx<D>(ctx: &Ctx<D>, step: &'static str, attempt: u32) -> Ctx<D> {
+pub fn step_ctx<D, P>(ctx: &Ctx<D>, step: &'static str, attempt: u32) -> Ctx<D, P> {
     ctx.for_step(step, attempt)
+}
+
+/// Whether the run's toolbox has tool `T`, which `step` declares; checked for every declared
+/// tool before a run's first step.
+///
+/// # Errors
+///
+/// The tool is missing.
+pub fn require_tool<D, T: crate::tool::Tool>(
+    ctx: &Ctx<D>,
+    workflow: &'static str,
+    step: &'static str,
+) -> Result<(), RuntimeError> {
+    if ctx.toolbox().contains::<T>() {
+        Ok(())
+    } else {
+        Err(RuntimeError::MissingTool {
+            run_id: ctx.run_id().clone(),
+            workflow,
+            step,
+            tool: T::NAME,
+        })
+    }
+}
+
+/// Refuses sinks attached to steps the workflow does not have (or to its routing steps):
+/// checked before a run's first step. `steps` are the steps whose outputs can be delivered.
+///
+/// # Errors
+///
+/// Some attachment names another step.
+pub fn check_outputs<D>(
+    ctx: &Ctx<D>,
+    workflow: &'static str,
+    steps: &[&'static str],
+) -> Result<(), RuntimeError> {
+    let Some(outputs) = ctx.outputs() else {
+        return Ok(());
+    };
+    let unknown = outputs.unknown_steps(steps);
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::UnknownOutputStep {
+            workflow,
+            steps: unknown,
+            valid: steps.to_vec(),
+        })
+    }
+}
+
+/// Delivers a step's output to the sinks attached to it (and to the exit's when `exit`),
+/// recording every delivery with the step's calls. Does nothing when no sink is attached.
+///
+/// # Errors
+///
+/// Some sink did not take it; see [`crate::output::OutputError`].
+pub async fn deliver<D, T: serde::Serialize>(
+    ctx: &Ctx<D>,
+    workflow: &'static str,
+    step: &'static str,
+    exit: bool,
+    value: &T,
+) -> Result<(), RuntimeError> {
+    let Some(outputs) = ctx.outputs() else {
+        return Ok(());
+    };
+    if !outputs.is_attached(step, exit) {
+        return Ok(());
+    }
+    let mut records = Vec::new();
+    let result = outputs
+        .send(ctx.run_id(), workflow, step, exit, value, &mut records)
+        .await;
+    ctx.recorder().extend(records);
+    result.map_err(RuntimeError::Output)
 }
 
 /// The attempt number of the first step a run executes.
@@ -160,6 +236,8 @@ pub async fn checkpoint<D, S: serde::Serialize>(
     finished: bool,
     state: &S,
 ) -> Result<(), RuntimeError> {
+    // Taken with or without a store, so that a run without one does not keep them twice.
+    let calls = ctx.recorder().take(step);
     let Some(store) = ctx.store() else {
         return Ok(());
     };
@@ -177,6 +255,7 @@ pub async fn checkpoint<D, S: serde::Serialize>(
         step: step.to_owned(),
         finished,
         state,
+        calls,
     };
     store
         .save_boxed(checkpoint)

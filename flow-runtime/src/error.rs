@@ -93,6 +93,42 @@ pub enum RuntimeError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A step's output could not be delivered to its sinks (see [`crate::output`]); the run
+    /// stopped before the step's checkpoint, so resuming runs the step and delivers again.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    /// Output sinks are attached to steps that the workflow does not have, or to routing steps
+    /// (whose output is the route taken, not a result: attach to the steps they lead to).
+    /// Checked before the run's first step, so nothing ran.
+    #[error(
+        "workflow `{workflow}` has no step {} that sinks can be attached to; steps with outputs: {}",
+        quoted(steps),
+        quoted(valid)
+    )]
+    UnknownOutputStep {
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The steps named by the attachments.
+        steps: Vec<String>,
+        /// The steps sinks may be attached to.
+        valid: Vec<&'static str>,
+    },
+    /// A step declares a tool that the run's [`Toolbox`](crate::tool::Toolbox) does not
+    /// have. Checked before the run's first step, so nothing ran.
+    #[error(
+        "run `{run_id}` of workflow `{workflow}`: step `{step}` declares tool `{tool}`, but the run's toolbox has no such tool; \
+         add it with `Toolbox::new().with(PolicyTool::new(…))` and `Ctx::builder(…).tools(toolbox)`"
+    )]
+    MissingTool {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The first step that declares the tool.
+        step: &'static str,
+        /// The tool's name.
+        tool: &'static str,
+    },
 }
 
 /// What kind of failure a [`StoreError`] is, for callers that decide whether to retry.
@@ -161,4 +197,13 @@ impl StoreError {
     pub fn kind(&self) -> StoreErrorKind {
         self.kind
     }
+}
+
+/// `a`, `b` and `c` as "`a`, `b`, `c`".
+fn quoted<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

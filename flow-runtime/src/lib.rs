@@ -45,6 +45,7 @@
 
 pub mod error;
 pub mod input;
+pub mod output;
 pub mod prelude;
 pub mod state;
 pub mod tool;

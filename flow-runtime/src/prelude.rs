@@ -5,6 +5,6 @@ pub use crate::input::{Invalid, Valid};
 pub use crate::state::{Ctx, LoopExhausted, MemoryStore, RunId, Store, Workflow};
 pub use crate::tool::{
     Auth, CallError, Credential, IdempotencyKey, PolicyTool, RateLimit, Retry, Tool, ToolCtx,
-    ToolError, ToolPolicy,
+    ToolError, ToolPolicy, Toolbox,
 };
 pub use crate::{step, workflow};

@@ -17,6 +17,7 @@ TITLES = {
     "api": "Using the generated API",
     "order": "Using the generated API",
     "join": "Using the generated API",
+    "tools": "Tools",
 }
 
 rows = {}

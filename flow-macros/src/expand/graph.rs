@@ -23,7 +23,8 @@ pub(crate) fn consts(cx: &Ctx<'_>) -> TokenStream {
 }
 
 /// A Mermaid `flowchart`: the entry is a stadium, exits are double circles, steps with
-/// workers are subroutines; back-edges are dotted.
+/// workers are subroutines; back-edges are dotted. Tools are hexagons joined to the steps that
+/// may call them by dotted lines without arrows.
 pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
     let mut out = String::from("flowchart TD\n");
     for (i, step) in cx.wf.steps.iter().enumerate() {
@@ -84,6 +85,23 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
                     }
                 }
             }
+        }
+    }
+    let mut drawn = Vec::new();
+    for (i, step) in cx.wf.steps.iter().enumerate() {
+        for tool in &step.tools {
+            let text = tool.to_token_stream().to_string().replace(' ', "");
+            let id: String = text
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let id = format!("tool__{id}");
+            if !drawn.contains(&id) {
+                let label = text.rsplit("::").next().unwrap_or(&text);
+                let _ = writeln!(out, "    {id}{{{{\"{label}\"}}}}");
+                drawn.push(id.clone());
+            }
+            let _ = writeln!(out, "    {} -.- {id}", cx.name(i));
         }
     }
     out

@@ -11,6 +11,7 @@
 mod graph;
 mod names;
 mod runner;
+mod tools;
 mod typestate;
 
 use crate::check::{self, Graph};
@@ -100,6 +101,10 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
                 pub async fn resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
                     ::core::unreachable!()
                 }
+                #[doc(hidden)]
+                pub async fn run_or_resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
+                    ::core::unreachable!()
+                }
             }
         });
     }
@@ -148,6 +153,31 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
             }
         });
     }
+    let with_tools: Vec<_> = wf
+        .into_iter()
+        .flat_map(|wf| &wf.steps)
+        .filter(|s| s.tools_span.is_some())
+        .collect();
+    if !with_tools.is_empty() && !taken("tools") {
+        // Markers that may call anything, so the steps' bodies add no errors of their own.
+        let k = wf.map(|wf| &wf.krate);
+        let markers = with_tools.iter().map(|step| {
+            let marker = quote::format_ident!(
+                "{}",
+                crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
+            );
+            quote! {
+                #[doc(hidden)]
+                #[derive(::core::fmt::Debug)]
+                pub enum #marker {}
+                impl<T: #k::tool::Tool> #k::tool::CanCall<T> for #marker {}
+            }
+        });
+        stubs.extend(quote! {
+            #[doc(hidden)]
+            pub mod tools { #(#markers)* }
+        });
+    }
     for route in wf.into_iter().flat_map(|wf| &wf.enums) {
         let handles = quote::format_ident!("{}Flow", route.name);
         if taken(&handles.to_string()) {
@@ -175,8 +205,10 @@ fn generate(cx: &Ctx<'_>) -> TokenStream {
     let runner = runner::generate(cx);
     let typestate = typestate::generate(cx);
     let consts = graph::consts(cx);
+    let tools = tools::generate(cx);
     quote! {
         #names
+        #tools
         #consts
         #runner
         #typestate

@@ -215,7 +215,13 @@ fn contexts(cx: &Ctx<'_>) -> TokenStream {
         let message = format!(
             "step `{name}` takes its context as `{{T}}`, but the context of workflow `{wf}` is `{{Self}}`"
         );
-        let note = if deps_text == "()" {
+        let note = if step.tools_span.is_some() {
+            format!(
+                "step `{name}` declares tools, so its context is `&Ctx<{deps_text}, tools::{}>`: take `ctx: &Ctx<{deps_text}, tools::{}>`",
+                cx.variant(i),
+                cx.variant(i)
+            )
+        } else if deps_text == "()" {
             "the workflow names no dependencies: add `#[workflow(deps = YourDeps)]`, or take `ctx: &Ctx`".to_owned()
         } else {
             format!(

@@ -88,6 +88,13 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let execs = (0..cx.wf.steps.len()).map(|i| exec(cx, i));
     let arms = (0..cx.wf.steps.len()).filter_map(|i| arm(cx, i));
     let deps = cx.deps();
+    let require_tools = cx
+        .declares_tools()
+        .then(|| quote!(__flow_require_tools(ctx)?;));
+    // Sinks can be attached to every step but the routing ones, whose output is a route.
+    let deliverable = (0..cx.wf.steps.len())
+        .filter(|&i| !matches!(cx.graph.next[i], Next::Route { .. }))
+        .map(|i| cx.name(i));
     let entry_v = cx.variant(cx.graph.entry);
     let entry_in = cx.inp(cx.graph.entry);
     let step_names = (0..cx.wf.steps.len()).map(|i| cx.name(i));
@@ -223,6 +230,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(unused_mut, unused_variables, clippy::too_many_lines, clippy::match_same_arms)]
         async fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
+            #require_tools
+            #k::__private::check_outputs(ctx, NAME, &[#(#deliverable),*])?;
             let mut state = state;
             let mut attempt = #k::__private::first_attempt(ctx);
             loop {
@@ -299,18 +308,27 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     let (make_ctx, ctx_arg) = match &step.ctx {
         Some(ty) => {
             let tr = cx.ctx_check(i);
-            let call = super::names::respan(
-                quote!(<&#k::state::Ctx<#deps> as #tr<#ty>>::feed),
-                ty.span(),
-            );
+            let ctx_ty = cx.step_ctx_type(i);
+            let call = super::names::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
             (
-                quote!(let step_ctx = #k::__private::step_ctx(ctx, #name, attempt);),
+                quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, #name, attempt);),
                 quote!(#call(&step_ctx),),
             )
         }
         None => (quote!(let _ = (ctx, attempt);), quote!()),
     };
     let step_return = quote!(#k::__private::StepReturn);
+    // After the step succeeds, its output goes to the sinks attached to it (not for a routing
+    // step: its output is the route taken).
+    let exit = step.exit.is_some();
+    let deliver = if matches!(cx.graph.next[i], Next::Route { .. }) {
+        quote!(::core::result::Result::Ok(out))
+    } else {
+        quote! {
+            #k::__private::deliver(ctx, NAME, #name, #exit, &out).await?;
+            ::core::result::Result::Ok(out)
+        }
+    };
     match &cx.graph.roles[i] {
         Role::Join { .. } => {
             let params: Vec<_> = (0..step.inputs.len())
@@ -321,7 +339,8 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
                     #make_ctx
-                    <_ as #step_return>::into_result(self::#f(#ctx_arg #(#params),*).await).map_err(FlowError::#v)
+                    let out = <_ as #step_return>::into_result(self::#f(#ctx_arg #(#params),*).await).map_err(FlowError::#v)?;
+                    #deliver
                 }
             }
         }
@@ -333,12 +352,13 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
                     #make_ctx
-                    #k::__private::map_ordered(input, #n, |item| {
+                    let out = #k::__private::map_ordered(input, #n, |item| {
                         #borrow
                         async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item).await) }
                     })
                     .await
-                    .map_err(FlowError::#v)
+                    .map_err(FlowError::#v)?;
+                    #deliver
                 }
             }
         }
@@ -348,7 +368,8 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
                     #make_ctx
-                    <_ as #step_return>::into_result(self::#f(#ctx_arg input).await).map_err(FlowError::#v)
+                    let out = <_ as #step_return>::into_result(self::#f(#ctx_arg input).await).map_err(FlowError::#v)?;
+                    #deliver
                 }
             }
         }

@@ -1,7 +1,11 @@
-use crate::state::Store;
+use crate::output::Outputs;
 use crate::state::store::DynStore;
+use crate::state::{CallKind, CallOutcome, CallRecord, Recorder, Store};
+use crate::tool::{CallError, CanCall, IdempotencyKey, NoTools, Tool, ToolCall, Toolbox};
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The identifier of one run of a workflow.
 ///
@@ -52,6 +56,9 @@ struct Shared<D> {
     run_id: RunId,
     deps: D,
     store: Option<Arc<dyn DynStore>>,
+    tools: Toolbox,
+    outputs: Option<Outputs>,
+    calls: Recorder,
     first_attempt: u32,
 }
 
@@ -88,24 +95,38 @@ struct Shared<D> {
 /// # }
 /// ```
 ///
+/// # Tools
+///
+/// A step that declares tools, `#[step(after = a, tools = [Search, Book])]`, takes its context
+/// as `&Ctx<Deps, tools::Step>`, where `tools::Step` is a marker the macro generates in the
+/// workflow's `tools` module (the step's name in PascalCase). Through it the step may
+/// [`call`](Ctx::call) exactly the tools it declared: calling another is a compile error.
+/// The tools themselves, with their policies, come from the [`Toolbox`] the context was built
+/// with ([`CtxBuilder::tools`]).
+///
 /// Cloning is cheap: the run's data is shared.
-pub struct Ctx<D = ()> {
+pub struct Ctx<D = (), P = NoTools> {
     shared: Arc<Shared<D>>,
     step: Option<&'static str>,
     attempt: u32,
+    /// How many tool calls this step has made: the next call's index.
+    calls: Arc<AtomicU32>,
+    tools: PhantomData<fn() -> P>,
 }
 
-impl<D> Clone for Ctx<D> {
+impl<D, P> Clone for Ctx<D, P> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
             step: self.step,
             attempt: self.attempt,
+            calls: Arc::clone(&self.calls),
+            tools: PhantomData,
         }
     }
 }
 
-impl<D> fmt::Debug for Ctx<D> {
+impl<D, P> fmt::Debug for Ctx<D, P> {
     // `deps` is left out on purpose: it may hold credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ctx")
@@ -113,6 +134,8 @@ impl<D> fmt::Debug for Ctx<D> {
             .field("step", &self.step)
             .field("attempt", &self.attempt)
             .field("store", &self.shared.store.is_some())
+            .field("tools", &self.shared.tools)
+            .field("outputs", &self.shared.outputs)
             .finish_non_exhaustive()
     }
 }
@@ -123,16 +146,20 @@ impl<D> Ctx<D> {
         Self::builder(deps).build()
     }
 
-    /// A builder, to set the run id, a checkpoint store or the first attempt number.
+    /// A builder, to set the run id, a checkpoint store, the tools or the first attempt number.
     pub fn builder(deps: D) -> CtxBuilder<D> {
         CtxBuilder {
             run_id: None,
             deps,
             store: None,
+            tools: Toolbox::new(),
+            outputs: None,
             first_attempt: 1,
         }
     }
+}
 
+impl<D, P> Ctx<D, P> {
     /// The user's dependencies.
     #[must_use]
     pub fn deps(&self) -> &D {
@@ -160,12 +187,137 @@ impl<D> Ctx<D> {
         self.attempt
     }
 
-    pub(crate) fn for_step(&self, step: &'static str, attempt: u32) -> Self {
-        Self {
+    /// The tools the run was given.
+    #[must_use]
+    pub fn toolbox(&self) -> &Toolbox {
+        &self.shared.tools
+    }
+
+    /// Every tool call and output delivery of the run so far, in the order they ended, failed
+    /// ones and those of failed steps included. A store keeps each step's calls with the
+    /// step's checkpoint.
+    #[must_use]
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.calls.all()
+    }
+
+    /// Calls tool `T`, one the step declared in `#[step(tools = [...])]`, under its policy
+    /// from the run's [`Toolbox`].
+    ///
+    /// The call's [`IdempotencyKey`] is derived from the run, the step and the call's position
+    /// among the step's calls: the same for every retry, and for the same call when the step
+    /// runs again after a crash. The call is recorded in the run's history ([`Ctx::calls`],
+    /// and the store with the step's checkpoint): tool, attempts, duration, outcome.
+    ///
+    /// ```
+    /// use flow_runtime::prelude::*;
+    /// use flow_runtime::tool::Toolbox;
+    ///
+    /// pub struct Shout;
+    ///
+    /// impl Tool for Shout {
+    ///     type Input = String;
+    ///     type Output = String;
+    ///     const NAME: &'static str = "shout";
+    ///     const DESCRIPTION: &'static str = "Upper-cases its input.";
+    ///
+    ///     async fn call(&self, _: &ToolCtx, input: String) -> Result<String, ToolError> {
+    ///         Ok(input.to_uppercase())
+    ///     }
+    /// }
+    ///
+    /// #[workflow]
+    /// pub mod greet {
+    ///     use super::*;
+    ///
+    ///     #[step(entry, exit, tools = [Shout])]
+    ///     pub async fn hello(ctx: &Ctx<(), tools::Hello>, name: String) -> Result<String, CallError> {
+    ///         ctx.call::<Shout>(format!("hello, {name}")).await
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let tools = Toolbox::new().with(PolicyTool::new(Shout, ToolPolicy::default()));
+    /// let ctx = Ctx::builder(()).tools(tools).build();
+    /// assert_eq!(greet::Workflow::run(&ctx, "Ada".into()).await.unwrap(), "HELLO, ADA");
+    /// assert_eq!(ctx.calls()[0].name, "shout");
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The tool is not in the run's toolbox, or its call failed: see [`CallError`].
+    pub fn call<T: Tool>(&self, input: T::Input) -> ToolCall<'_, T>
+    where
+        P: CanCall<T>,
+        D: Send + Sync,
+    {
+        ToolCall::new(self.call_with::<T>(None, input))
+    }
+
+    /// [`call`](Ctx::call), counting the call against `rate_key`'s own rate budget as well
+    /// (a tenant, a user): see
+    /// [`ToolPolicyBuilder::rate_limit_per_key`](crate::tool::ToolPolicyBuilder::rate_limit_per_key).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Ctx::call).
+    pub fn call_for<'a, T: Tool>(&'a self, rate_key: &'a str, input: T::Input) -> ToolCall<'a, T>
+    where
+        P: CanCall<T>,
+        D: Send + Sync,
+    {
+        ToolCall::new(self.call_with::<T>(Some(rate_key), input))
+    }
+
+    async fn call_with<T: Tool>(
+        &self,
+        rate_key: Option<&str>,
+        input: T::Input,
+    ) -> Result<T::Output, CallError> {
+        let step = self.step.unwrap_or_default();
+        let index = self.calls.fetch_add(1, Ordering::Relaxed);
+        let started = tokio::time::Instant::now();
+        let (result, attempts) = match self.shared.tools.get::<T>() {
+            Some(tool) => {
+                let key = IdempotencyKey::new(&self.shared.run_id, step, index);
+                tool.call_counted(rate_key, &key, input).await
+            }
+            None => (Err(CallError::NotRegistered { tool: T::NAME }), 0),
+        };
+        let outcome = match &result {
+            Ok(_) => CallOutcome::Ok,
+            Err(e) => CallOutcome::Failed(e.to_string()),
+        };
+        self.shared.calls.push(CallRecord::new(
+            CallKind::Tool,
+            T::NAME,
+            step,
+            index,
+            attempts,
+            started.elapsed(),
+            outcome,
+        ));
+        result
+    }
+
+    pub(crate) fn for_step<Q>(&self, step: &'static str, attempt: u32) -> Ctx<D, Q> {
+        Ctx {
             shared: Arc::clone(&self.shared),
             step: Some(step),
             attempt,
+            calls: Arc::new(AtomicU32::new(0)),
+            tools: PhantomData,
         }
+    }
+
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.shared.calls
+    }
+
+    pub(crate) fn outputs(&self) -> Option<&Outputs> {
+        self.shared.outputs.as_ref()
     }
 
     pub(crate) fn store(&self) -> Option<&dyn DynStore> {
@@ -183,6 +335,8 @@ pub struct CtxBuilder<D> {
     run_id: Option<RunId>,
     deps: D,
     store: Option<Arc<dyn DynStore>>,
+    tools: Toolbox,
+    outputs: Option<Outputs>,
     first_attempt: u32,
 }
 
@@ -191,6 +345,8 @@ impl<D> fmt::Debug for CtxBuilder<D> {
         f.debug_struct("CtxBuilder")
             .field("run_id", &self.run_id)
             .field("store", &self.store.is_some())
+            .field("tools", &self.tools)
+            .field("outputs", &self.outputs)
             .field("first_attempt", &self.first_attempt)
             .finish_non_exhaustive()
     }
@@ -206,6 +362,20 @@ impl<D> CtxBuilder<D> {
     /// Where to store a checkpoint after every step. Without one, runs are in memory only.
     pub fn store(mut self, store: Arc<impl Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The tools the run's steps may call, each as its `#[step(tools = [...])]` allows.
+    pub fn tools(mut self, tools: Toolbox) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// Where the run's results go: sinks attached to steps and to the exit, delivered after
+    /// the step that produced them and before its checkpoint (see [`crate::output`]). A run
+    /// refuses to start when a sink is attached to a step the workflow does not have.
+    pub fn outputs(mut self, outputs: Outputs) -> Self {
+        self.outputs = Some(outputs);
         self
     }
 
@@ -225,10 +395,15 @@ impl<D> CtxBuilder<D> {
                 run_id: self.run_id.unwrap_or_else(RunId::random),
                 deps: self.deps,
                 store: self.store,
+                tools: self.tools,
+                outputs: self.outputs,
+                calls: Recorder::default(),
                 first_attempt: attempt,
             }),
             step: None,
             attempt,
+            calls: Arc::new(AtomicU32::new(0)),
+            tools: PhantomData,
         }
     }
 }

@@ -2,12 +2,15 @@
 //! checkpoints and the stores that keep them.
 
 mod ctx;
+mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
 mod workflow;
 
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
+pub(crate) use self::record::Recorder;
+pub use self::record::{CallKind, CallOutcome, CallRecord};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{HistoryEntry, Prune, SqliteStore};
 pub use self::store::{Checkpoint, MemoryStore, Store};

@@ -2,7 +2,7 @@
 //! writer thread of its own.
 
 use crate::error::{StoreError, StoreErrorKind};
-use crate::state::{Checkpoint, RunId, Store};
+use crate::state::{CallKind, CallOutcome, CallRecord, Checkpoint, RunId, Store};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
@@ -47,6 +47,19 @@ CREATE TABLE IF NOT EXISTS history (
     at       INTEGER NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS calls (
+    run_id      TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    kind        TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    step        TEXT    NOT NULL,
+    call_index  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    error       TEXT,
+    PRIMARY KEY (run_id, seq, n)
+) WITHOUT ROWID;
 ";
 
 /// Upserts the run's row and returns its new checkpoint count. A run id already used by
@@ -67,6 +80,11 @@ RETURNING checkpoints
 
 const INSERT_HISTORY: &str =
     "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+const INSERT_CALL: &str = "
+INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+";
 
 /// A [`Store`] in an SQLite file: durable checkpoints with no server to run.
 ///
@@ -182,6 +200,8 @@ pub struct HistoryEntry {
     pub finished: bool,
     /// When the checkpoint was saved.
     pub at: SystemTime,
+    /// The tool calls and output deliveries of the step, in the order they ended.
+    pub calls: Vec<CallRecord>,
 }
 
 /// Which finished runs [`SqliteStore::prune_finished`] deletes. Unfinished runs are never
@@ -205,6 +225,7 @@ struct Encoded {
     step: String,
     finished: bool,
     envelope: String,
+    calls: Vec<CallRecord>,
     at: i64,
 }
 
@@ -415,6 +436,7 @@ impl SqliteStore {
             step: checkpoint.step,
             finished: checkpoint.finished,
             envelope,
+            calls: checkpoint.calls,
             at: millis(SystemTime::now()),
         })
     }
@@ -603,7 +625,37 @@ fn write_one(conn: &Connection, e: &Encoded) -> rusqlite::Result<Result<(), Stor
         e.finished,
         e.at
     ])?;
+    if !e.calls.is_empty() {
+        let mut insert = conn.prepare_cached(INSERT_CALL)?;
+        for (n, call) in e.calls.iter().enumerate() {
+            let (kind, error) = call_columns(call);
+            insert.execute(params![
+                e.run_id.as_str(),
+                seq,
+                i64::try_from(n).unwrap_or(i64::MAX),
+                kind,
+                call.name,
+                call.step,
+                call.index,
+                call.attempts,
+                i64::try_from(call.duration.as_micros()).unwrap_or(i64::MAX),
+                error,
+            ])?;
+        }
+    }
     Ok(Ok(()))
+}
+
+fn call_columns(call: &CallRecord) -> (&'static str, Option<&str>) {
+    let kind = match call.kind {
+        CallKind::Output => "output",
+        _ => "tool",
+    };
+    let error = match &call.outcome {
+        CallOutcome::Failed(message) => Some(message.as_str()),
+        _ => None,
+    };
+    (kind, error)
 }
 
 fn prune(conn: &Connection, policy: Prune) -> Result<u64, StoreError> {
@@ -740,17 +792,57 @@ fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, Store
             "SELECT seq, step, finished, at FROM history WHERE run_id = ?1 ORDER BY seq",
         )
         .map_err(|e| read_error(run_id, e))?;
-    stmt.query_map([run_id.as_str()], |row| {
-        Ok(HistoryEntry {
-            // Written from a positive count: never negative.
-            seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
-            step: row.get(1)?,
-            finished: row.get(2)?,
-            at: from_millis(row.get(3)?),
+    let mut entries: Vec<HistoryEntry> = stmt
+        .query_map([run_id.as_str()], |row| {
+            Ok(HistoryEntry {
+                // Written from a positive count: never negative.
+                seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
+                step: row.get(1)?,
+                finished: row.get(2)?,
+                at: from_millis(row.get(3)?),
+                calls: Vec::new(),
+            })
         })
-    })
-    .and_then(Iterator::collect)
-    .map_err(|e| read_error(run_id, e))
+        .and_then(Iterator::collect)
+        .map_err(|e| read_error(run_id, e))?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, kind, name, step, call_index, attempts, duration_us, error FROM calls \
+             WHERE run_id = ?1 ORDER BY seq, n",
+        )
+        .map_err(|e| read_error(run_id, e))?;
+    let calls = stmt
+        .query_map([run_id.as_str()], |row| {
+            let kind = match row.get_ref(1)?.as_str()? {
+                "output" => CallKind::Output,
+                _ => CallKind::Tool,
+            };
+            let outcome = match row.get::<_, Option<String>>(7)? {
+                None => CallOutcome::Ok,
+                Some(message) => CallOutcome::Failed(message),
+            };
+            let record = CallRecord::new(
+                kind,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                Duration::from_micros(u64::try_from(row.get::<_, i64>(6)?).unwrap_or_default()),
+                outcome,
+            );
+            Ok((
+                u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
+                record,
+            ))
+        })
+        .map_err(|e| read_error(run_id, e))?;
+    for call in calls {
+        let (seq, record) = call.map_err(|e| read_error(run_id, e))?;
+        if let Some(entry) = entries.iter_mut().find(|h| h.seq == seq) {
+            entry.calls.push(record);
+        }
+    }
+    Ok(entries)
 }
 
 fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {

@@ -1,5 +1,5 @@
 use crate::error::StoreError;
-use crate::state::RunId;
+use crate::state::{CallRecord, RunId};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -25,6 +25,9 @@ pub struct Checkpoint {
     pub finished: bool,
     /// The state, as JSON.
     pub state: serde_json::Value,
+    /// The tool calls and output deliveries the step made, in the order they ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<CallRecord>,
 }
 
 impl Checkpoint {
@@ -45,7 +48,15 @@ impl Checkpoint {
             step: step.into(),
             finished,
             state,
+            calls: Vec::new(),
         }
+    }
+
+    /// The checkpoint with the calls its step made.
+    #[must_use]
+    pub fn with_calls(mut self, calls: Vec<CallRecord>) -> Self {
+        self.calls = calls;
+        self
     }
 }
 
@@ -58,6 +69,7 @@ impl fmt::Debug for Checkpoint {
             .field("fingerprint", &self.fingerprint)
             .field("step", &self.step)
             .field("finished", &self.finished)
+            .field("calls", &self.calls)
             .finish_non_exhaustive()
     }
 }

@@ -225,6 +225,17 @@ pub enum CallError {
         #[source]
         source: CredentialError,
     },
+    /// The step declares the tool, but the run's context was built without it: add it to the
+    /// [`Toolbox`](crate::tool::Toolbox) given to
+    /// [`CtxBuilder::tools`](crate::state::CtxBuilder::tools). A workflow's `run` checks this
+    /// before its first step, so this comes only from the typestate API.
+    #[error(
+        "tool `{tool}` is not in the run's toolbox: add it with `Toolbox::new().with(PolicyTool::new(…))` and `Ctx::builder(…).tools(toolbox)`"
+    )]
+    NotRegistered {
+        /// The tool's name.
+        tool: &'static str,
+    },
 }
 
 impl CallError {
@@ -235,7 +246,8 @@ impl CallError {
             Self::Rejected { tool, .. }
             | Self::GaveUp { tool, .. }
             | Self::TimedOut { tool, .. }
-            | Self::Credential { tool, .. } => tool,
+            | Self::Credential { tool, .. }
+            | Self::NotRegistered { tool } => tool,
         }
     }
 }

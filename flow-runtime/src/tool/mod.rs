@@ -10,15 +10,26 @@
 mod auth;
 mod ctx;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod limit;
 mod policy;
+#[cfg(feature = "tower")]
+mod service;
 mod spec;
 mod stack;
+mod toolbox;
 
 pub use self::auth::{Auth, AuthHeader, Credential};
 pub use self::ctx::{IdempotencyKey, ToolCtx};
 pub use self::error::{CallError, CredentialError, ToolError};
+pub(crate) use self::policy::full_jitter;
 pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
+#[cfg(feature = "tower")]
+pub use self::service::{
+    FromToolCall, ServiceTool, ServiceToolInfo, ToolRequest, classify_service_error,
+};
 pub use self::spec::{Catalogue, Tool, ToolSpec};
 pub use self::stack::PolicyTool;
+pub use self::toolbox::{CanCall, NoTools, ToolCall, Toolbox};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -60,6 +60,11 @@ use std::future::Future;
 /// # Ok(())
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tool",
+    label = "not a tool",
+    note = "implement `flow_runtime::tool::Tool` for `{Self}`: its input, output, name, description and `call`"
+)]
 pub trait Tool: Send + Sync + 'static {
     /// What the tool takes. Cloned once per attempt, so that a retry sends the same input.
     type Input: Serialize + DeserializeOwned + JsonSchema + Clone + Send + 'static;

@@ -160,6 +160,16 @@ impl<T: Tool> PolicyTool<T> {
         key: &IdempotencyKey,
         input: T::Input,
     ) -> Result<T::Output, CallError> {
+        self.call_counted(rate_key, key, input).await.0
+    }
+
+    /// The call and how many attempts it made (0 when none was: a missing credential).
+    pub(crate) async fn call_counted(
+        &self,
+        rate_key: Option<&str>,
+        key: &IdempotencyKey,
+        input: T::Input,
+    ) -> (Result<T::Output, CallError>, u32) {
         let span = tracing::info_span!(
             "tool",
             tool = T::NAME,
@@ -177,18 +187,22 @@ impl<T: Tool> PolicyTool<T> {
         key: &IdempotencyKey,
         input: T::Input,
         span: &tracing::Span,
-    ) -> Result<T::Output, CallError> {
+    ) -> (Result<T::Output, CallError>, u32) {
         let inner = &*self.inner;
         let policy = &inner.policy;
         let auth = match &policy.auth {
             None => None,
-            Some(auth) => Some(Arc::new(auth.header().map_err(|source| {
-                CallError::Credential {
-                    tool: T::NAME,
-                    credential: auth.credential().to_string(),
-                    source,
+            Some(auth) => match auth.header() {
+                Ok(header) => Some(Arc::new(header)),
+                Err(source) => {
+                    let error = CallError::Credential {
+                        tool: T::NAME,
+                        credential: auth.credential().to_string(),
+                        source,
+                    };
+                    return (Err(error), 0);
                 }
-            })?)),
+            },
         };
 
         let started = tokio::time::Instant::now();
@@ -199,13 +213,14 @@ impl<T: Tool> PolicyTool<T> {
             span.record("attempt", attempt);
             let ctx = ToolCtx::for_attempt(T::NAME, key.clone(), attempt, auth.clone());
             let error = match self.attempt(rate_key, &ctx, input.clone()).await {
-                Ok(output) => return Ok(output),
+                Ok(output) => return (Ok(output), attempt),
                 Err(AttemptError::Tool(error)) if !error.is_transient() => {
-                    return Err(CallError::Rejected {
+                    let error = CallError::Rejected {
                         tool: T::NAME,
                         attempt,
                         source: error,
-                    });
+                    };
+                    return (Err(error), attempt);
                 }
                 Err(error) => error,
             };
@@ -220,7 +235,7 @@ impl<T: Tool> PolicyTool<T> {
                 .max_elapsed_time()
                 .is_none_or(|max| started.elapsed() + wait <= max);
             if attempt >= max_attempts || !in_time {
-                return Err(match error {
+                let error = match error {
                     AttemptError::Tool(source) => CallError::GaveUp {
                         tool: T::NAME,
                         attempts: attempt,
@@ -231,7 +246,8 @@ impl<T: Tool> PolicyTool<T> {
                         attempts: attempt,
                         timeout,
                     },
-                });
+                };
+                return (Err(error), attempt);
             }
             tracing::warn!(%error, ?wait, "transient failure; retrying");
             tokio::time::sleep(wait).await;

@@ -1,0 +1,88 @@
+//! Per-step tool permissions: the `tools` module of markers, one per step that declares
+//! `tools = [...]`, each implementing `CanCall<T>` for exactly the tools it lists; and the
+//! check, before a run's first step, that the run's toolbox has every declared tool.
+
+use super::Ctx;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+impl Ctx<'_> {
+    /// `tools::Book` for a step that declares tools.
+    pub(crate) fn tools_marker(&self, i: usize) -> Option<TokenStream> {
+        self.wf.steps[i].tools_span?;
+        let marker = self.variant(i);
+        Some(quote!(tools::#marker))
+    }
+
+    /// The context type step `i` receives: `Ctx<Deps>`, or `Ctx<Deps, tools::Book>` when it
+    /// declares tools.
+    pub(crate) fn step_ctx_type(&self, i: usize) -> TokenStream {
+        let k = self.krate;
+        let deps = self.deps();
+        let marker = self.tools_marker(i).map(|m| quote!(, #m));
+        quote!(#k::state::Ctx<#deps #marker>)
+    }
+
+    pub(crate) fn declares_tools(&self) -> bool {
+        self.wf.steps.iter().any(|s| s.tools_span.is_some())
+    }
+}
+
+pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
+    if !cx.declares_tools() {
+        return TokenStream::new();
+    }
+    let k = cx.krate;
+    let wf = &cx.wf.name;
+    let mut markers = TokenStream::new();
+    let mut impls = TokenStream::new();
+    let mut requires = TokenStream::new();
+    for (i, step) in cx.wf.steps.iter().enumerate() {
+        if step.tools_span.is_none() {
+            continue;
+        }
+        let name = cx.name(i);
+        let marker = cx.variant(i);
+        let list = step
+            .tools
+            .iter()
+            .map(|t| format!("`{}`", quote!(#t).to_string().replace(' ', "")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let doc = format!(
+            "The tools of step [`{name}`](super::{name}): it may call {list}, and nothing else. \
+             The step takes its context as `&Ctx<…, tools::{marker}>`."
+        );
+        markers.extend(quote! {
+            #[doc = #doc]
+            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy)]
+            pub enum #marker {}
+        });
+        for tool in &step.tools {
+            impls.extend(quote! {
+                impl #k::tool::CanCall<#tool> for tools::#marker {}
+            });
+            requires.extend(quote! {
+                #k::__private::require_tool::<_, #tool>(ctx, NAME, #name)?;
+            });
+        }
+    }
+    let deps = cx.deps();
+    let doc = format!(
+        "Which tools each step of workflow `{wf}` may call: one marker per step that declares \
+         `#[step(tools = [...])]`."
+    );
+    quote! {
+        #[doc = #doc]
+        pub mod tools {
+            #markers
+        }
+        #impls
+        /// Every tool some step declares is in the run's toolbox.
+        #[doc(hidden)]
+        fn __flow_require_tools(ctx: &#k::state::Ctx<#deps>) -> ::core::result::Result<(), #k::error::RuntimeError> {
+            #requires
+            ::core::result::Result::Ok(())
+        }
+    }
+}

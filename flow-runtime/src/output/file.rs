@@ -1,0 +1,124 @@
+use crate::output::{Delivery, Sink};
+use crate::tool::ToolError;
+use std::fmt;
+use std::io::{ErrorKind, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+/// Stores results by appending them to a file, one line per delivery, made durable
+/// (`fsync`ed) before the delivery counts as done.
+///
+/// Without a [`Format`](crate::output::Format) each line is the [`Delivery`] record as JSON
+/// ([JSON Lines](https://jsonlines.org)); with one, it is the formatted text. The file is
+/// created when missing; its directory is not. Appends from one `FileSink` never interleave.
+///
+/// Delivery is at least once, so a line may be repeated (a resumed run delivers its step's
+/// output again): readers that care drop lines whose `idempotency_key` they have seen.
+///
+/// ```
+/// use flow_runtime::output::{FileSink, Format, Outputs, Sink};
+/// use flow_runtime::state::RunId;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("flow-doc-{}", RunId::random()));
+/// std::fs::create_dir(&dir)?;
+/// let outputs = Outputs::new()
+///     .on_exit(FileSink::jsonl(dir.join("results.jsonl")))
+///     .on_exit(FileSink::jsonl(dir.join("log.txt")).formatted(Format::template("booked {{ pnr }}")?));
+///
+/// let booking = serde_json::json!({ "pnr": "X7K2QP" });
+/// let mut records = Vec::new();
+/// outputs.send(&RunId::from("run-1"), "trip", "book", true, &booking, &mut records).await?;
+///
+/// let line = std::fs::read_to_string(dir.join("results.jsonl"))?;
+/// let record: serde_json::Value = serde_json::from_str(&line)?;
+/// assert_eq!(record["value"]["pnr"], "X7K2QP");
+/// assert_eq!(std::fs::read_to_string(dir.join("log.txt"))?, "booked X7K2QP\n");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct FileSink {
+    path: PathBuf,
+    name: String,
+    lock: Mutex<()>,
+}
+
+impl FileSink {
+    /// Appends to the file at `path`, one line per delivery. Named `file <path>`.
+    pub fn jsonl(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Self {
+            name: format!("file {}", path.display()),
+            path,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The same sink, named `name` in records and errors.
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Debug for FileSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSink")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sink for FileSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), ToolError> {
+        let mut line = delivery.payload().into_body();
+        line.push('\n');
+        // A blocking write: one short line to a local file, cheaper than a hop to a blocking
+        // thread (and tokio's `fs` is not compiled in).
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        append_durably(&self.path, line.as_bytes()).map_err(|e| {
+            let message = format!("cannot append to `{}`: {e}", self.path.display());
+            io_error(&e, message).with_source(e)
+        })
+    }
+}
+
+/// Appends `bytes` to the file at `path` in one write, creating it if needed, and waits until
+/// the data is on disk.
+pub(crate) fn append_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_data()
+}
+
+/// Retrying cannot fix a missing directory, a permission, or a path that is a directory; a
+/// full disk or an interrupted write may clear.
+fn io_error(e: &std::io::Error, message: String) -> ToolError {
+    match e.kind() {
+        ErrorKind::NotFound
+        | ErrorKind::PermissionDenied
+        | ErrorKind::IsADirectory
+        | ErrorKind::NotADirectory
+        | ErrorKind::ReadOnlyFilesystem
+        | ErrorKind::InvalidInput
+        | ErrorKind::InvalidFilename => ToolError::permanent(message),
+        _ => ToolError::transient(message),
+    }
+}

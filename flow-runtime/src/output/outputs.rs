@@ -1,0 +1,592 @@
+use crate::output::sink::DynSink;
+use crate::output::{DeadLetter, DeadLetterRecord, Delivery, DeliveryError, OutputError, Sink};
+use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
+use crate::tool::{IdempotencyKey, Retry, ToolError, full_jitter};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+/// Where a workflow's results go: sinks attached to steps and to the run's exit, how their
+/// deliveries are retried, and where a value goes when a sink cannot take it.
+///
+/// A run delivers a step's output, once the step has succeeded, to every sink attached to
+/// that step ([`on_step`](Outputs::on_step)), and the run's final result to every sink
+/// attached to the exit ([`on_exit`](Outputs::on_exit)). Each sink gets its own
+/// [`Delivery`], retried on transient failures as [`retry`](Outputs::retry) says, exactly as
+/// a [`PolicyTool`](crate::tool::PolicyTool) retries a tool (backoff with full jitter,
+/// `Retry-After` honoured, permanent errors not retried), each attempt within the
+/// [`timeout`](Outputs::timeout). Every delivery leaves a [`CallRecord`] of kind
+/// [`Output`](CallKind::Output) in the run's history, whose `index` is the sink's position
+/// among the attachments.
+///
+/// A sink that fails for good does not stop the others; the value goes to the
+/// [`dead_letter`](Outputs::dead_letter), when there is one, and the caller gets
+/// [`OutputError::Undelivered`]. See the [module documentation](crate::output) for the
+/// guarantees.
+///
+/// Defaults: up to 3 attempts with backoff from 200 ms
+/// (`Retry::exponential(Duration::from_millis(200))`), no per-attempt timeout (the
+/// `Webhook`'s own client gives up after 30 s), no dead letter.
+/// Cloning is cheap and shares the sinks.
+///
+/// ```
+/// use flow_runtime::output::{ChannelSink, DeadLetter, FileSink, Format, Outputs, Sink};
+/// use flow_runtime::tool::Retry;
+/// use std::time::Duration;
+///
+/// let (tx, _rx) = tokio::sync::mpsc::channel(16);
+/// let outputs = Outputs::new()
+///     .on_step("search", ChannelSink::new(tx).named("progress"))
+///     .on_exit(FileSink::jsonl("bookings.jsonl"))
+///     .on_exit(FileSink::jsonl("bookings.txt").formatted(Format::template("{{ pnr }}")?))
+///     .retry(Retry::exponential(Duration::from_millis(100)).max_attempts(5))
+///     .timeout(Duration::from_secs(10))
+///     .dead_letter(DeadLetter::jsonl("undelivered.jsonl"));
+///
+/// assert!(outputs.is_attached("search", false));
+/// assert!(!outputs.is_attached("book", false));
+/// assert!(outputs.is_attached("book", true));
+/// // A run refuses to start when an attachment names a step its workflow does not have.
+/// assert_eq!(outputs.unknown_steps(&["book", "pay"]), ["search"]);
+/// # Ok::<(), flow_runtime::output::OutputError>(())
+/// ```
+#[derive(Clone)]
+pub struct Outputs {
+    attachments: Vec<Attachment>,
+    retry: Retry,
+    timeout: Option<Duration>,
+    dead_letter: Option<DeadLetter>,
+}
+
+#[derive(Clone)]
+struct Attachment {
+    target: Target,
+    sink: Arc<dyn DynSink>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Target {
+    Step(String),
+    Exit,
+}
+
+impl Attachment {
+    fn applies(&self, step: &str, exit: bool) -> bool {
+        match &self.target {
+            Target::Step(s) => s == step,
+            Target::Exit => exit,
+        }
+    }
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Self {
+            attachments: Vec::new(),
+            retry: Retry::exponential(Duration::from_millis(200)),
+            timeout: None,
+            dead_letter: None,
+        }
+    }
+}
+
+impl fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Attached<'a>(&'a Attachment);
+        impl fmt::Debug for Attached<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let name = self.0.sink.sink_name();
+                match &self.0.target {
+                    Target::Step(step) => write!(f, "{name:?} on step {step:?}"),
+                    Target::Exit => write!(f, "{name:?} on exit"),
+                }
+            }
+        }
+        f.debug_struct("Outputs")
+            .field(
+                "sinks",
+                &self.attachments.iter().map(Attached).collect::<Vec<_>>(),
+            )
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("dead_letter", &self.dead_letter)
+            .finish()
+    }
+}
+
+impl Outputs {
+    /// No sinks, and the default retry policy (see above).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Delivers the output of step `step` to `sink`, each time the step succeeds.
+    #[must_use]
+    pub fn on_step(mut self, step: impl Into<String>, sink: impl Sink) -> Self {
+        self.attachments.push(Attachment {
+            target: Target::Step(step.into()),
+            sink: Arc::new(sink),
+        });
+        self
+    }
+
+    /// Delivers the run's final result (the output of whichever exit step ends it) to `sink`.
+    #[must_use]
+    pub fn on_exit(mut self, sink: impl Sink) -> Self {
+        self.attachments.push(Attachment {
+            target: Target::Exit,
+            sink: Arc::new(sink),
+        });
+        self
+    }
+
+    /// How deliveries retry transient failures and timeouts: the same [`Retry`] as tools use.
+    /// `Retry::none()` makes one attempt.
+    #[must_use]
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Each attempt may take at most `timeout`; one that takes longer is abandoned (its future
+    /// dropped) and counts as a transient failure.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Where values go when a sink cannot take them. Without one, such a value is only in the
+    /// error the caller gets (as the sinks that do not have it) and the run's history.
+    #[must_use]
+    pub fn dead_letter(mut self, dead_letter: DeadLetter) -> Self {
+        self.dead_letter = Some(dead_letter);
+        self
+    }
+
+    /// Whether no sink is attached.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.attachments.is_empty()
+    }
+
+    /// Whether a sink is attached to step `step`, or to the exit when `exit` (the step ends
+    /// the run): whether its output has anywhere to go.
+    #[must_use]
+    pub fn is_attached(&self, step: &str, exit: bool) -> bool {
+        self.attachments.iter().any(|a| a.applies(step, exit))
+    }
+
+    /// The steps that sinks are attached to but that are not among `steps` (a workflow's step
+    /// names), once each, in the order they were attached: most likely typos, which a run
+    /// refuses up front rather than never delivering to those sinks.
+    #[must_use]
+    pub fn unknown_steps(&self, steps: &[&str]) -> Vec<String> {
+        let mut unknown: Vec<String> = Vec::new();
+        for attachment in &self.attachments {
+            if let Target::Step(step) = &attachment.target
+                && !steps.contains(&step.as_str())
+                && !unknown.contains(step)
+            {
+                unknown.push(step.clone());
+            }
+        }
+        unknown
+    }
+
+    /// Delivers `value`, the output of step `step` of workflow `workflow` in run `run_id`, to
+    /// the sinks attached to that step, and to those attached to the exit when `exit`: what a
+    /// run does after each step, for values made outside a workflow. Pushes one
+    /// [`CallRecord`] per sink to `records`, failed ones included.
+    ///
+    /// The idempotency key of each delivery is derived from the run, the step and the sink's
+    /// position among the attachments: sending the same step's output again in the same run
+    /// repeats it.
+    ///
+    /// # Errors
+    ///
+    /// [`OutputError::Serialize`] when `value` does not serialise (nothing was delivered);
+    /// [`OutputError::Undelivered`] when some sink did not take it, even with retries (the
+    /// others did); [`OutputError::DeadLetter`] when, on top of that, the dead letter could
+    /// not store it.
+    pub async fn send<T: serde::Serialize + ?Sized>(
+        &self,
+        run_id: &RunId,
+        workflow: &str,
+        step: &str,
+        exit: bool,
+        value: &T,
+        records: &mut Vec<CallRecord>,
+    ) -> Result<(), OutputError> {
+        if !self.is_attached(step, exit) {
+            return Ok(());
+        }
+        let value = serde_json::to_value(value).map_err(|source| OutputError::Serialize {
+            run_id: run_id.clone(),
+            workflow: workflow.to_owned(),
+            step: step.to_owned(),
+            source,
+        })?;
+        self.deliver(run_id, workflow, step, exit, &value, records)
+            .await
+    }
+
+    /// [`send`](Outputs::send) for a value already in JSON: what the generated run loop calls
+    /// after a step succeeds.
+    pub(crate) async fn deliver(
+        &self,
+        run_id: &RunId,
+        workflow: &str,
+        step: &str,
+        exit: bool,
+        value: &serde_json::Value,
+        records: &mut Vec<CallRecord>,
+    ) -> Result<(), OutputError> {
+        let targets: Vec<(u32, &Attachment)> = self
+            .attachments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.applies(step, exit))
+            .map(|(i, a)| (u32::try_from(i).unwrap_or(u32::MAX), a))
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+
+        let workflow_name: Arc<str> = workflow.into();
+        let step_name: Arc<str> = step.into();
+        let value = Arc::new(value.clone());
+        let deliveries: Vec<Delivery> = targets
+            .iter()
+            .map(|&(index, _)| {
+                Delivery::from_parts(
+                    run_id.clone(),
+                    Arc::clone(&workflow_name),
+                    Arc::clone(&step_name),
+                    exit,
+                    output_key(run_id, step, index),
+                    Arc::clone(&value),
+                )
+            })
+            .collect();
+        // Sinks are independent: a slow webhook does not hold up the file.
+        let outcomes = futures_util::future::join_all(
+            targets
+                .iter()
+                .zip(&deliveries)
+                .map(|(&(_, a), delivery)| self.attempts(&*a.sink, delivery)),
+        )
+        .await;
+
+        let mut failures = Vec::new();
+        for ((&(index, attachment), delivery), outcome) in
+            targets.iter().zip(deliveries).zip(outcomes)
+        {
+            let name = attachment.sink.sink_name();
+            records.push(CallRecord::new(
+                CallKind::Output,
+                name,
+                step,
+                index,
+                outcome.attempts,
+                outcome.duration,
+                match &outcome.result {
+                    Ok(()) => CallOutcome::Ok,
+                    Err(e) => CallOutcome::Failed(e.describe()),
+                },
+            ));
+            if let Err(error) = outcome.result {
+                tracing::error!(
+                    run_id = %run_id,
+                    workflow,
+                    step,
+                    sink = name,
+                    error = %error.describe(),
+                    "output not delivered",
+                );
+                failures.push((delivery, error));
+            }
+        }
+        self.settle(run_id, workflow, step, failures)
+    }
+
+    /// Writes the failed deliveries (if any) to the dead letter, and makes the caller's error.
+    fn settle(
+        &self,
+        run_id: &RunId,
+        workflow: &str,
+        step: &str,
+        failures: Vec<(Delivery, DeliveryError)>,
+    ) -> Result<(), OutputError> {
+        let sinks: Vec<String> = failures.iter().map(|(_, e)| e.sink().to_owned()).collect();
+        if let Some(dead_letter) = &self.dead_letter {
+            let failed_at_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let mut unstored = Vec::new();
+            let mut last_io_error = None;
+            for (delivery, error) in &failures {
+                let record = DeadLetterRecord {
+                    run_id: run_id.clone(),
+                    workflow: workflow.to_owned(),
+                    step: step.to_owned(),
+                    exit: delivery.is_exit(),
+                    sink: error.sink().to_owned(),
+                    idempotency_key: delivery.idempotency_key().clone(),
+                    attempts: error.attempts(),
+                    error: error.describe(),
+                    failed_at_ms,
+                    value: delivery.value().clone(),
+                };
+                if let Err(e) = dead_letter.write(record) {
+                    tracing::error!(
+                        run_id = %run_id,
+                        workflow,
+                        step,
+                        sink = error.sink(),
+                        dead_letter = %dead_letter.location(),
+                        error = %e,
+                        "output not delivered and not dead-lettered: it is stored nowhere",
+                    );
+                    unstored.push(error.sink().to_owned());
+                    last_io_error = Some(e);
+                }
+            }
+            if let Some(source) = last_io_error {
+                return Err(OutputError::DeadLetter {
+                    run_id: run_id.clone(),
+                    workflow: workflow.to_owned(),
+                    step: step.to_owned(),
+                    sinks: unstored,
+                    dead_letter: dead_letter.location(),
+                    source,
+                });
+            }
+        }
+        match failures.into_iter().next() {
+            None => Ok(()),
+            Some((_, source)) => Err(OutputError::Undelivered {
+                run_id: run_id.clone(),
+                workflow: workflow.to_owned(),
+                step: step.to_owned(),
+                sinks,
+                dead_lettered: self.dead_letter.is_some(),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// Delivers to one sink, retrying as the policy says, in an `output` tracing span.
+    async fn attempts(&self, sink: &dyn DynSink, delivery: &Delivery) -> Attempted {
+        let span = tracing::info_span!(
+            "output",
+            sink = sink.sink_name(),
+            step = delivery.step(),
+            idempotency_key = %delivery.idempotency_key(),
+            attempt = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let (attempts, result) = self
+            .retry_loop(sink, delivery, &span)
+            .instrument(span.clone())
+            .await;
+        Attempted {
+            attempts,
+            duration: started.elapsed(),
+            result,
+        }
+    }
+
+    /// The same loop as a [`PolicyTool`](crate::tool::PolicyTool)'s: retry transient failures
+    /// and timeouts after `Retry-After` or a full-jitter backoff, within the attempt and
+    /// elapsed-time bounds.
+    async fn retry_loop(
+        &self,
+        sink: &dyn DynSink,
+        delivery: &Delivery,
+        span: &tracing::Span,
+    ) -> (u32, Result<(), DeliveryError>) {
+        let started = Instant::now();
+        let max_attempts = self.retry.attempts();
+        let mut bounds = self.retry.bounds();
+        let mut attempt = 1;
+        loop {
+            span.record("attempt", attempt);
+            let this = delivery.clone().with_attempt(attempt);
+            let error = match self.attempt(sink, &this).await {
+                Ok(()) => return (attempt, Ok(())),
+                Err(Failure::Sink(error)) if !error.is_transient() => {
+                    return (
+                        attempt,
+                        Err(DeliveryError::Rejected {
+                            sink: sink.sink_name().to_owned(),
+                            attempt,
+                            source: error,
+                        }),
+                    );
+                }
+                Err(error) => error,
+            };
+
+            let wait = match &error {
+                Failure::Sink(e) => e.retry_after(),
+                Failure::TimedOut(_) => None,
+            }
+            .unwrap_or_else(|| full_jitter(bounds.next().unwrap_or_default()));
+            let in_time = self
+                .retry
+                .max_elapsed_time()
+                .is_none_or(|max| started.elapsed() + wait <= max);
+            if attempt >= max_attempts || !in_time {
+                let sink = sink.sink_name().to_owned();
+                return (
+                    attempt,
+                    Err(match error {
+                        Failure::Sink(source) => DeliveryError::GaveUp {
+                            sink,
+                            attempts: attempt,
+                            source,
+                        },
+                        Failure::TimedOut(timeout) => DeliveryError::TimedOut {
+                            sink,
+                            attempts: attempt,
+                            timeout,
+                        },
+                    }),
+                );
+            }
+            match &error {
+                Failure::Sink(e) => {
+                    tracing::warn!(error = %e, ?wait, "transient failure; retrying");
+                }
+                Failure::TimedOut(t) => {
+                    tracing::warn!(timeout = ?t, ?wait, "attempt timed out; retrying");
+                }
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt, within the timeout.
+    async fn attempt(&self, sink: &dyn DynSink, delivery: &Delivery) -> Result<(), Failure> {
+        let call = sink.deliver_boxed(delivery);
+        match self.timeout {
+            None => call.await.map_err(Failure::Sink),
+            Some(timeout) => match tokio::time::timeout(timeout, call).await {
+                Ok(result) => result.map_err(Failure::Sink),
+                Err(_) => Err(Failure::TimedOut(timeout)),
+            },
+        }
+    }
+}
+
+/// The key of the delivery of step `step`'s output to the sink attached at `index`. The step
+/// is prefixed so that it never equals the key of the step's tool call number `index` (step
+/// names are identifiers: none contains `:`).
+fn output_key(run_id: &RunId, step: &str, index: u32) -> IdempotencyKey {
+    IdempotencyKey::new(run_id, &format!("output:{step}"), index)
+}
+
+/// How one sink's delivery went.
+struct Attempted {
+    attempts: u32,
+    duration: Duration,
+    result: Result<(), DeliveryError>,
+}
+
+/// What an attempt that did not succeed left behind.
+enum Failure {
+    Sink(ToolError),
+    TimedOut(Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::ChannelSink;
+
+    #[tokio::test]
+    async fn deliver_records_every_sink_and_keys_stay_stable() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let (closed, rx_closed) = tokio::sync::mpsc::channel(1);
+        drop(rx_closed);
+        let dead_letter = DeadLetter::memory();
+        let outputs = Outputs::new()
+            .on_step("book", ChannelSink::new(tx.clone()).named("step"))
+            .on_exit(ChannelSink::new(closed).named("gone"))
+            .on_exit(ChannelSink::new(tx).named("exit"))
+            .dead_letter(dead_letter.clone());
+        let run = RunId::from("run-1");
+        let value = serde_json::json!({ "pnr": "X7K2QP" });
+
+        let mut records = Vec::new();
+        let err = outputs
+            .deliver(&run, "trip", "book", true, &value, &mut records)
+            .await
+            .unwrap_err();
+        let OutputError::Undelivered {
+            sinks,
+            dead_lettered,
+            ..
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(sinks, ["gone"]);
+        assert!(dead_lettered);
+
+        let names: Vec<_> = records.iter().map(|r| (r.name.as_str(), r.index)).collect();
+        assert_eq!(names, [("step", 0), ("gone", 1), ("exit", 2)]);
+        assert!(records.iter().all(|r| r.kind == CallKind::Output));
+        assert_eq!(records[0].outcome, CallOutcome::Ok);
+        assert!(matches!(records[1].outcome, CallOutcome::Failed(_)));
+
+        let first = rx.recv().await.unwrap();
+        let second = rx.recv().await.unwrap();
+        assert_ne!(first.idempotency_key(), second.idempotency_key());
+        // Not the key of the step's first tool call.
+        assert_ne!(
+            first.idempotency_key(),
+            &IdempotencyKey::new(&run, "book", 0)
+        );
+
+        // Delivered again (a resumed run): the same keys.
+        let mut again = Vec::new();
+        outputs
+            .deliver(&run, "trip", "book", false, &value, &mut again)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            rx.recv().await.unwrap().idempotency_key(),
+            first.idempotency_key()
+        );
+        assert_eq!(
+            dead_letter.records().unwrap()[0].idempotency_key,
+            output_key(&run, "book", 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_attached_delivers_nothing() {
+        let outputs =
+            Outputs::new().on_step("book", ChannelSink::new(tokio::sync::mpsc::channel(1).0));
+        let mut records = Vec::new();
+        outputs
+            .deliver(
+                &RunId::from("r"),
+                "trip",
+                "search",
+                true,
+                &1.into(),
+                &mut records,
+            )
+            .await
+            .unwrap();
+        assert!(records.is_empty());
+    }
+}

@@ -1,0 +1,250 @@
+use crate::output::{Delivery, OutputError, Sink};
+use crate::tool::{Auth, ExposeSecret as _, ToolError};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use std::fmt;
+use std::time::Duration;
+
+/// Notifies a service: POSTs every delivery to a URL, with an `Idempotency-Key` header.
+///
+/// The body is the [`Delivery`] record as JSON, or, when the sink is
+/// [formatted](crate::output::Sink::formatted), the formatted text with its content type. The
+/// answer decides what happens next:
+///
+/// | answer                                   | delivery                                    |
+/// |------------------------------------------|---------------------------------------------|
+/// | 2xx                                      | done                                        |
+/// | 408, 429, 5xx                            | transient: retried, after `Retry-After` (in seconds) when the answer has one |
+/// | any other status (400, 401, 404, 3xx…)   | permanent: not retried                      |
+/// | no answer (connection refused, timeout)  | transient                                   |
+///
+/// A receiver that honours `Idempotency-Key` acts once however often a delivery is retried or
+/// a run resumed. The URL's path and query are never printed (they often hold a token, as in
+/// chat webhooks): the sink is named `webhook <scheme://host:port>`, and `Debug` shows the
+/// same. With [`auth`](Webhook::auth), the credential is loaded before every attempt and sent
+/// as a header marked sensitive.
+///
+/// Made with a [`reqwest::Client`] of its own, which waits at most 30 s for an answer; pass
+/// yours with [`client`](Webhook::client) to share connections.
+///
+/// ```
+/// use flow_runtime::output::{Format, Outputs, Sink, Webhook};
+/// use flow_runtime::tool::{Auth, Credential};
+///
+/// let hook = Webhook::new("http://hooks.internal:8080/services/T0/B0/s3cret-path")?
+///     .auth(Auth::bearer(Credential::from_env("HOOK_TOKEN")));
+/// assert_eq!(hook.name(), "webhook http://hooks.internal:8080");
+/// assert!(!format!("{hook:?}").contains("s3cret"));
+///
+/// let outputs = Outputs::new().on_exit(hook.formatted(Format::template("Booked {{ pnr }}")?));
+/// # Ok::<(), flow_runtime::output::OutputError>(())
+/// ```
+pub struct Webhook {
+    url: Url,
+    name: String,
+    client: reqwest::Client,
+    auth: Option<Auth>,
+}
+
+/// How long the default client waits for an answer: a delivery must not hang a run forever.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Webhook {
+    /// POSTs to `url` (`http`, or `https` with the `rustls` feature).
+    ///
+    /// # Errors
+    ///
+    /// [`OutputError::InvalidUrl`] when `url` does not parse, is not `http` or `https`, or is
+    /// `https` without the `rustls` feature.
+    pub fn new(url: &str) -> Result<Self, OutputError> {
+        let url = Url::parse(url).map_err(|e| OutputError::InvalidUrl {
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(OutputError::InvalidUrl {
+                reason: format!(
+                    "the scheme is `{}`, expected `http` or `https`",
+                    url.scheme()
+                ),
+            });
+        }
+        if url.scheme() == "https" && !cfg!(feature = "rustls") {
+            return Err(OutputError::InvalidUrl {
+                reason: "`https` needs the `rustls` feature of flow-runtime (no TLS backend is \
+                         compiled in)"
+                    .to_owned(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .timeout(DEFAULT_TIMEOUT)
+            .build()
+            .map_err(|e| OutputError::InvalidUrl {
+                reason: format!("no HTTP client for it: {e}"),
+            })?;
+        Ok(Self {
+            name: format!("webhook {}", url.origin().ascii_serialization()),
+            url,
+            client,
+            auth: None,
+        })
+    }
+
+    /// The same webhook, sending its requests with `client`.
+    #[must_use]
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The same webhook, sending a credential with every request. See [`Auth`].
+    #[must_use]
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The same webhook, named `name` in records and errors.
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("name", &self.name)
+            .field("origin", &self.url.origin().ascii_serialization())
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sink for Webhook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), ToolError> {
+        let payload = delivery.payload();
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, payload.content_type())
+            .header("idempotency-key", delivery.idempotency_key().as_str());
+        if let Some(auth) = &self.auth {
+            let header = auth.header().map_err(|e| {
+                ToolError::permanent(format!(
+                    "the webhook's credential ({}) could not be loaded: {e}",
+                    auth.credential()
+                ))
+            })?;
+            let mut value =
+                HeaderValue::from_str(header.value().expose_secret()).map_err(|_| {
+                    ToolError::permanent("the webhook's credential is not a valid header value")
+                })?;
+            value.set_sensitive(true);
+            request = request.header(header.name(), value);
+        }
+        let response = request
+            .body(payload.into_body())
+            .send()
+            .await
+            .map_err(|e| {
+                // reqwest's errors print the URL, which may hold a token.
+                classify_send_error(&e).with_source(e.without_url())
+            })?;
+        classify_status(response.status(), response.headers().get(RETRY_AFTER))
+    }
+}
+
+/// A request that could not be built is permanent; one without an answer is transient.
+fn classify_send_error(e: &reqwest::Error) -> ToolError {
+    if e.is_builder() {
+        ToolError::permanent("the webhook request could not be made")
+    } else if e.is_timeout() {
+        ToolError::transient("the webhook did not answer in time")
+    } else {
+        ToolError::transient("the webhook could not be reached")
+    }
+}
+
+fn classify_status(status: StatusCode, retry_after: Option<&HeaderValue>) -> Result<(), ToolError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let message = format!("webhook answered {status}");
+    let transient = status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error();
+    if !transient {
+        return Err(ToolError::permanent(message));
+    }
+    let error = ToolError::transient(message);
+    // Only the delay-seconds form; an HTTP date falls back to the backoff.
+    match retry_after
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(secs) => Err(error.with_retry_after(Duration::from_secs(secs))),
+        None => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified_like_tool_errors() {
+        let seconds = HeaderValue::from_static("7");
+        let date = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert!(classify_status(StatusCode::OK, None).is_ok());
+        assert!(classify_status(StatusCode::NO_CONTENT, None).is_ok());
+        for status in [408, 429, 500, 502, 503] {
+            let status = StatusCode::from_u16(status).unwrap();
+            let err = classify_status(status, Some(&seconds)).unwrap_err();
+            assert!(err.is_transient(), "{status}");
+            assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+            let err = classify_status(status, Some(&date)).unwrap_err();
+            assert_eq!(err.retry_after(), None);
+        }
+        for status in [301, 400, 401, 403, 404, 422] {
+            let status = StatusCode::from_u16(status).unwrap();
+            let err = classify_status(status, Some(&seconds)).unwrap_err();
+            assert!(!err.is_transient(), "{status}");
+        }
+        assert_eq!(
+            classify_status(StatusCode::BAD_REQUEST, None)
+                .unwrap_err()
+                .to_string(),
+            "webhook answered 400 Bad Request"
+        );
+    }
+
+    /// Without a TLS backend, reqwest would fail every attempt at `https` as a connection
+    /// error, which looks transient: refused when the webhook is made instead.
+    #[cfg(not(feature = "rustls"))]
+    #[test]
+    fn https_without_tls_is_refused_up_front() {
+        let err = Webhook::new("https://hooks.example.com/s3cret").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid webhook URL: `https` needs the `rustls` feature of flow-runtime \
+             (no TLS backend is compiled in)"
+        );
+    }
+
+    #[test]
+    fn only_http_urls_are_taken() {
+        assert!(Webhook::new("http://127.0.0.1:9/hook").is_ok());
+        let err = Webhook::new("ftp://example.com/s3cret").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid webhook URL: the scheme is `ftp`, expected `http` or `https`"
+        );
+        let err = Webhook::new("not a url").unwrap_err();
+        assert!(matches!(err, OutputError::InvalidUrl { .. }));
+    }
+}

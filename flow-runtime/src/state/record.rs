@@ -1,0 +1,138 @@
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// What a step called outside itself: a tool, or an output sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallKind {
+    /// A [`Tool`](crate::tool::Tool), through the step's context.
+    Tool,
+    /// An output sink delivering the step's result (see [`output`](crate::output)).
+    Output,
+}
+
+/// How a call ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", content = "error", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// It succeeded, after [`CallRecord::attempts`] attempts.
+    Ok,
+    /// It failed for good; the error's message (never a secret: tool errors are the tool's own
+    /// words, and credentials are never part of them).
+    Failed(String),
+}
+
+/// One call a step made to a tool or an output sink: kept in the run's history with the
+/// checkpoint of the step that made it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct CallRecord {
+    /// A tool call or an output delivery.
+    pub kind: CallKind,
+    /// The tool's `NAME`, or the sink's name.
+    pub name: String,
+    /// The step that made the call.
+    pub step: String,
+    /// The call's position among the step's calls, from 0 (what its idempotency key is
+    /// derived from).
+    pub index: u32,
+    /// How many attempts it took (1 when it was not retried).
+    pub attempts: u32,
+    /// From the first attempt's start to the end of the last one, waits included.
+    #[serde(with = "micros")]
+    pub duration: Duration,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: CallOutcome,
+}
+
+impl CallRecord {
+    /// A record, for stores and sinks that make their own.
+    #[must_use]
+    pub fn new(
+        kind: CallKind,
+        name: impl Into<String>,
+        step: impl Into<String>,
+        index: u32,
+        attempts: u32,
+        duration: Duration,
+        outcome: CallOutcome,
+    ) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            step: step.into(),
+            index,
+            attempts,
+            duration,
+            outcome,
+        }
+    }
+}
+
+/// Durations as whole microseconds: exact enough for a history and readable in SQL.
+mod micros {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_micros)
+    }
+}
+
+/// The calls a run has made, shared by all its step contexts: each checkpoint takes its step's
+/// calls along to the store, and [`Ctx::calls`](crate::state::Ctx::calls) shows them all, failed
+/// steps' included.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    inner: Mutex<Calls>,
+}
+
+#[derive(Debug, Default)]
+struct Calls {
+    /// Every call, in the order they ended.
+    all: Vec<CallRecord>,
+    /// The calls no checkpoint has taken yet.
+    pending: Vec<CallRecord>,
+}
+
+impl Recorder {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn push(&self, record: CallRecord) {
+        let mut calls = self.lock();
+        calls.all.push(record.clone());
+        calls.pending.push(record);
+    }
+
+    pub(crate) fn extend(&self, records: Vec<CallRecord>) {
+        let mut calls = self.lock();
+        calls.all.extend(records.iter().cloned());
+        calls.pending.extend(records);
+    }
+
+    pub(crate) fn all(&self) -> Vec<CallRecord> {
+        self.lock().all.clone()
+    }
+
+    /// Removes and returns the pending calls of `step`.
+    pub(crate) fn take(&self, step: &str) -> Vec<CallRecord> {
+        let mut calls = self.lock();
+        if calls.pending.is_empty() {
+            return Vec::new();
+        }
+        let (taken, kept) = std::mem::take(&mut calls.pending)
+            .into_iter()
+            .partition(|r| r.step == step);
+        calls.pending = kept;
+        taken
+    }
+}

@@ -1,0 +1,669 @@
+//! JSON over HTTP for tools: [`HttpJson`] makes one request the way a tool's attempt should.
+//!
+//! A [`Tool`](crate::tool::Tool) built on [`HttpJson`] sends the call's credential and
+//! idempotency key with every request, and turns every answer into a result or a correctly
+//! classified [`ToolError`]: a 503 with `Retry-After` becomes a transient error that carries
+//! the wait, a 400 a permanent one with the status and the start of the body, a dropped
+//! connection a transient one. Retries, timeouts and limits stay with the tool's
+//! [`ToolPolicy`](crate::tool::ToolPolicy).
+//!
+//! Plain HTTP only unless flow-runtime's `rustls` feature is on: no TLS stack is compiled in by
+//! default, since most tools in tests and examples talk to loopback.
+
+use crate::tool::{ExposeSecret as _, ToolCtx, ToolError};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// How much of an error response's body goes into the error message, in characters.
+const SNIPPET_CHARS: usize = 200;
+
+/// How much of an error response's body is read to find the snippet, in bytes: enough for
+/// [`SNIPPET_CHARS`] characters of any UTF-8, after collapsing some whitespace.
+const SNIPPET_READ_BYTES: usize = 4 * SNIPPET_CHARS + 256;
+
+/// How many redirects the default client follows, all within the base URL's origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// A JSON-over-HTTP client for writing tools: one method call per attempt, with the
+/// credential, the idempotency key and the failure classification done for you.
+///
+/// Every request
+///
+/// - goes to a path under the base URL given to [`new`](HttpJson::new) (`"search"` and
+///   `"/search"` under `http://host/v1` both mean `http://host/v1/search`; a path that would
+///   lead elsewhere, such as `"../admin"` or `"http://other/"`, is a permanent error);
+/// - carries the policy's credential ([`ToolCtx::auth_header`], marked sensitive so that the
+///   client never logs it), an `Idempotency-Key` header with [`ToolCtx::idempotency_key`],
+///   `Accept: application/json`, and for [`post`](HttpJson::post) and [`put`](HttpJson::put) a
+///   JSON body.
+///
+/// Every answer is classified:
+///
+/// | answer                                          | result                                           |
+/// |-------------------------------------------------|--------------------------------------------------|
+/// | 2xx                                             | the body decoded as JSON (an empty body as `null`, so `()` and `Option` fit) |
+/// | 2xx whose body does not decode                  | permanent error                                  |
+/// | 408, 425, 429, 5xx                              | transient error, with the `Retry-After` wait in seconds if there is one |
+/// | any other status (4xx, a redirect not followed) | permanent error                                  |
+/// | no connection, a timeout, a broken answer       | transient error                                  |
+///
+/// Error messages name the method and the URL's path (never its query, which may hold keys,
+/// nor any header), the status, and the first 200 characters of an error response's body, e.g.
+/// `POST /v1/search answered 400 Bad Request: {"error":"empty query"}`. The body of a
+/// successful answer, which holds the service's real data, never goes into a message.
+///
+/// Cloning is cheap and shares the connection pool.
+///
+/// ```
+/// use flow_runtime::tool::http::HttpJson;
+/// use flow_runtime::tool::{Tool, ToolCtx, ToolError};
+/// use schemars::JsonSchema;
+/// use serde::{Deserialize, Serialize};
+///
+/// /// Searches the company wiki.
+/// struct WikiSearch {
+///     api: HttpJson,
+/// }
+///
+/// #[derive(Clone, Serialize, Deserialize, JsonSchema)]
+/// struct Query {
+///     /// What to look for.
+///     q: String,
+///     /// At most this many hits.
+///     limit: Option<u32>,
+/// }
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// struct Hits {
+///     titles: Vec<String>,
+/// }
+///
+/// impl Tool for WikiSearch {
+///     type Input = Query;
+///     type Output = Hits;
+///     const NAME: &'static str = "wiki_search";
+///     const DESCRIPTION: &'static str = "Searches the company wiki.";
+///
+///     async fn call(&self, ctx: &ToolCtx, input: Query) -> Result<Hits, ToolError> {
+///         // GET http://wiki.internal:8080/api/search?q=…&limit=…
+///         self.api.get(ctx, "search", &input).await
+///     }
+/// }
+///
+/// let api = HttpJson::new("http://wiki.internal:8080/api")?;
+/// assert_eq!(api.base_url().as_str(), "http://wiki.internal:8080/api/");
+/// let search = WikiSearch { api };
+/// # let _ = search;
+///
+/// // A mistyped base URL fails here, not at the first call.
+/// let err = HttpJson::new("wiki.internal/api").unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid base URL `wiki.internal/api`: relative URL without a base"
+/// );
+/// # Ok::<(), flow_runtime::tool::http::HttpJsonError>(())
+/// ```
+///
+/// Call the tool through a [`PolicyTool`](crate::tool::PolicyTool) to have its transient
+/// failures retried, its `Retry-After` honoured and its credential sent.
+#[derive(Clone, Debug)]
+pub struct HttpJson {
+    client: reqwest::Client,
+    /// Always ends in `/`, has no query, fragment or credentials.
+    base: Url,
+}
+
+/// [`HttpJson::new`] or [`HttpJson::with_client`] was given a base URL it cannot use, or the
+/// HTTP client could not be built.
+///
+/// ```
+/// use flow_runtime::tool::http::{HttpJson, HttpJsonError};
+///
+/// let err = HttpJson::new("ftp://files.internal/").unwrap_err();
+/// assert!(matches!(err, HttpJsonError::UnsupportedScheme { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "base URL scheme `ftp` is not supported; expected `http` or `https`"
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpJsonError {
+    /// The base URL does not parse.
+    #[error("invalid base URL `{url}`: {source}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What the parser said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The base URL's scheme is not `http` or `https`.
+    #[error("base URL scheme `{scheme}` is not supported; expected `http` or `https`")]
+    UnsupportedScheme {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// The base URL is `https`, but flow-runtime was built without a TLS backend, so every
+    /// request would fail to connect.
+    #[error(
+        "base URL `{url}` is https, but flow-runtime was built without TLS: enable its \
+         `rustls` feature, or pass a client that has TLS to `HttpJson::with_client`"
+    )]
+    HttpsWithoutTls {
+        /// The URL as given.
+        url: String,
+    },
+    /// The base URL holds a username or password. It is not repeated here, nor anywhere else.
+    #[error(
+        "the base URL holds a username or password; declare the credential in the tool's \
+         policy instead (`Auth::basic`)"
+    )]
+    Credentials,
+    /// The base URL has a query string or a fragment, which requests' paths could not extend.
+    /// It is not repeated here, since a query may hold a key.
+    #[error(
+        "the base URL has a query string or a fragment; give query parameters to each \
+         request (`HttpJson::get`), and credentials to the tool's policy (`Auth`)"
+    )]
+    QueryOrFragment,
+    /// The HTTP client could not be built (its TLS backend could not start).
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+impl HttpJson {
+    /// A client for the API at `base_url`, with a connection pool of its own.
+    ///
+    /// The client follows redirects only within the base URL's origin (at most 5), so that a
+    /// credential in a custom header (`x-api-key`) never travels to another host; a redirect
+    /// elsewhere is answered as a permanent error. It has no timeout of its own: the tool's
+    /// [`ToolPolicy`](crate::tool::ToolPolicy) has one.
+    ///
+    /// # Errors
+    ///
+    /// `base_url` does not parse, is not `http` or `https`, holds credentials, a query or a
+    /// fragment, or is `https` while flow-runtime was built without its `rustls` feature.
+    pub fn new(base_url: &str) -> Result<Self, HttpJsonError> {
+        let base = parse_base(base_url)?;
+        if base.scheme() == "https" && !cfg!(feature = "rustls") {
+            return Err(HttpJsonError::HttpsWithoutTls {
+                url: base_url.to_owned(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("flow-runtime/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_origin = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.origin() == attempt.url().origin());
+                if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .build()
+            .map_err(HttpJsonError::Client)?;
+        Ok(Self { client, base })
+    }
+
+    /// A client for the API at `base_url` that sends its requests with `client`: to set
+    /// timeouts, proxies, TLS roots or a redirect policy of your own, or to share one
+    /// connection pool between tools.
+    ///
+    /// `client`'s redirect policy applies as it is. reqwest's default follows redirects to
+    /// other hosts and drops only the standard credential headers (`Authorization`, `Cookie`)
+    /// on the way, so an API key in a custom header would go along: use
+    /// `reqwest::redirect::Policy::none()` with such credentials.
+    ///
+    /// # Errors
+    ///
+    /// `base_url` does not parse, is not `http` or `https`, or holds credentials, a query or a
+    /// fragment. An `https` URL is accepted whatever features are on: whether `client` can
+    /// speak TLS is its own affair.
+    pub fn with_client(client: reqwest::Client, base_url: &str) -> Result<Self, HttpJsonError> {
+        Ok(Self {
+            client,
+            base: parse_base(base_url)?,
+        })
+    }
+
+    /// The base URL, ending in `/`.
+    #[must_use]
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The HTTP client.
+    #[must_use]
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// `GET path?query`, decoding the answer as `O`.
+    ///
+    /// `query` is anything that serialises to a JSON object of scalars (a struct, a map:
+    /// `None` fields are left out, lists repeat the parameter) or a list of pairs
+    /// (`&[("q", "rust")]`); `&()` for none.
+    ///
+    /// # Errors
+    ///
+    /// As the table on [`HttpJson`] says; also permanent when `path` leads outside
+    /// the base URL or `query` does not fit in a query string.
+    pub async fn get<Q, O>(&self, ctx: &ToolCtx, path: &str, query: &Q) -> Result<O, ToolError>
+    where
+        Q: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let request = self.request_with_query(ctx, Method::GET, path, query)?;
+        self.send(request).await
+    }
+
+    /// `DELETE path?query`, decoding the answer as `O` (`()` for an empty one). `query` as for
+    /// [`get`](HttpJson::get).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](HttpJson::get).
+    pub async fn delete<Q, O>(&self, ctx: &ToolCtx, path: &str, query: &Q) -> Result<O, ToolError>
+    where
+        Q: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let request = self.request_with_query(ctx, Method::DELETE, path, query)?;
+        self.send(request).await
+    }
+
+    /// `POST path` with `body` as JSON, decoding the answer as `O`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](HttpJson::get); also permanent when `body` does not serialise.
+    pub async fn post<I, O>(&self, ctx: &ToolCtx, path: &str, body: &I) -> Result<O, ToolError>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let request = self.request_with_body(ctx, Method::POST, path, body)?;
+        self.send(request).await
+    }
+
+    /// `PUT path` with `body` as JSON, decoding the answer as `O`.
+    ///
+    /// # Errors
+    ///
+    /// As [`post`](HttpJson::post).
+    pub async fn put<I, O>(&self, ctx: &ToolCtx, path: &str, body: &I) -> Result<O, ToolError>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let request = self.request_with_body(ctx, Method::PUT, path, body)?;
+        self.send(request).await
+    }
+
+    /// A request to `path` with the credential, idempotency key and `Accept` headers already
+    /// set, for what the shortcuts do not cover (another method, headers of your own, a
+    /// per-request timeout). Send it with [`send`](HttpJson::send) to have the answer
+    /// classified.
+    ///
+    /// ```
+    /// use flow_runtime::tool::http::HttpJson;
+    /// use flow_runtime::tool::{IdempotencyKey, ToolCtx};
+    /// use reqwest::Method;
+    ///
+    /// let api = HttpJson::new("http://localhost:9/v2")?;
+    /// let ctx = ToolCtx::new("patch_ticket", IdempotencyKey::from("k-1"));
+    ///
+    /// let request = api
+    ///     .request(&ctx, Method::PATCH, "tickets/42")?
+    ///     .header("x-trace", "on")
+    ///     .json(&serde_json::json!({ "status": "closed" }))
+    ///     .build()?;
+    /// assert_eq!(request.url().as_str(), "http://localhost:9/v2/tickets/42");
+    /// assert_eq!(request.headers()["idempotency-key"], "k-1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Permanent: `path` leads outside the base URL, or the credential or the idempotency key
+    /// is not a valid header value.
+    pub fn request(
+        &self,
+        ctx: &ToolCtx,
+        method: Method,
+        path: &str,
+    ) -> Result<RequestBuilder, ToolError> {
+        let url = self.url(path)?;
+        self.prepare(ctx, method, url)
+    }
+
+    /// Sends `request` and classifies the answer as the table on [`HttpJson`] says,
+    /// decoding a success as `O`.
+    ///
+    /// # Errors
+    ///
+    /// As the table says; also permanent when `request` cannot be built (a header value of
+    /// your own that is not valid, say).
+    pub async fn send<O: DeserializeOwned>(&self, request: RequestBuilder) -> Result<O, ToolError> {
+        let (client, request) = request.build_split();
+        let request = request.map_err(|e| {
+            ToolError::permanent("the HTTP request could not be built").with_source(e.without_url())
+        })?;
+        let what = format!("{} {}", request.method(), request.url().path());
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|e| send_error(&what, e))?;
+        answer(&what, response).await
+    }
+
+    fn request_with_query<Q: Serialize + ?Sized>(
+        &self,
+        ctx: &ToolCtx,
+        method: Method,
+        path: &str,
+        query: &Q,
+    ) -> Result<RequestBuilder, ToolError> {
+        let mut url = self.url(path)?;
+        append_query(&mut url, query)?;
+        self.prepare(ctx, method, url)
+    }
+
+    fn request_with_body<I: Serialize + ?Sized>(
+        &self,
+        ctx: &ToolCtx,
+        method: Method,
+        path: &str,
+        body: &I,
+    ) -> Result<RequestBuilder, ToolError> {
+        let url = self.url(path)?;
+        // Serialised here rather than by `RequestBuilder::json`, which would report a failure
+        // only as an opaque "builder error" at send time.
+        let body = serde_json::to_vec(body).map_err(|e| {
+            ToolError::permanent(format!(
+                "{method} {}: the request body does not serialise to JSON",
+                url.path()
+            ))
+            .with_source(e)
+        })?;
+        Ok(self
+            .prepare(ctx, method, url)?
+            .header(CONTENT_TYPE, "application/json")
+            .body(body))
+    }
+
+    /// `path` under the base URL, or a permanent error if it leads anywhere else.
+    fn url(&self, path: &str) -> Result<Url, ToolError> {
+        // Relative to the base's path whether or not it starts with `/`; stripping every
+        // leading `/` also turns a scheme-relative `//other.host/` into a plain path.
+        let relative = path.trim_start_matches('/');
+        let shown = path.split(['?', '#']).next().unwrap_or_default();
+        let url = self.base.join(relative).map_err(|e| {
+            ToolError::permanent(format!("`{shown}` is not a valid URL path")).with_source(e)
+        })?;
+        if !url.as_str().starts_with(self.base.as_str()) {
+            return Err(ToolError::permanent(format!(
+                "path `{shown}` leads outside the base URL's path `{}`",
+                self.base.path()
+            )));
+        }
+        Ok(url)
+    }
+
+    fn prepare(
+        &self,
+        ctx: &ToolCtx,
+        method: Method,
+        url: Url,
+    ) -> Result<RequestBuilder, ToolError> {
+        let key = HeaderValue::from_str(ctx.idempotency_key().as_str()).map_err(|_| {
+            ToolError::permanent("the idempotency key is not a valid HTTP header value")
+        })?;
+        let mut request = self
+            .client
+            .request(method, url)
+            .header(ACCEPT, "application/json")
+            .header("idempotency-key", key);
+        if let Some(auth) = ctx.auth_header() {
+            let name = HeaderName::from_bytes(auth.name().as_bytes()).map_err(|_| {
+                ToolError::permanent(format!(
+                    "the credential's header name `{}` is not a valid HTTP header name",
+                    auth.name()
+                ))
+            })?;
+            // The value is not repeated: it is the secret.
+            let mut value = HeaderValue::from_str(auth.value().expose_secret()).map_err(|_| {
+                ToolError::permanent(
+                    "the credential is not a valid HTTP header value (does it hold a line break?)",
+                )
+            })?;
+            value.set_sensitive(true);
+            request = request.header(name, value);
+        }
+        Ok(request)
+    }
+}
+
+/// Parses and normalises a base URL: `http` or `https`, no credentials, no query or fragment,
+/// a path ending in `/` so that request paths extend it.
+fn parse_base(base_url: &str) -> Result<Url, HttpJsonError> {
+    let mut url = Url::parse(base_url).map_err(|source| HttpJsonError::InvalidUrl {
+        url: base_url.to_owned(),
+        source: source.into(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(HttpJsonError::UnsupportedScheme {
+            scheme: url.scheme().to_owned(),
+        });
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(HttpJsonError::Credentials);
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(HttpJsonError::QueryOrFragment);
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// Appends `query` to `url`'s query string: a JSON object of scalars or lists of scalars, or
+/// a list of `[name, value]` pairs.
+fn append_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q) -> Result<(), ToolError> {
+    let shown = url.path().to_owned();
+    let invalid = |why: String| ToolError::permanent(format!("GET {shown}: {why}"));
+    let value = serde_json::to_value(query)
+        .map_err(|e| invalid("the query does not serialise".to_owned()).with_source(e))?;
+    let pairs: Vec<(String, serde_json::Value)> = match value {
+        serde_json::Value::Null => return Ok(()),
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::Array(pair) => match <[_; 2]>::try_from(pair) {
+                    Ok([serde_json::Value::String(name), value]) => Ok((name, value)),
+                    _ => Err(()),
+                },
+                _ => Err(()),
+            })
+            .collect::<Result<_, ()>>()
+            .map_err(|()| {
+                invalid("a query given as a list must be a list of (name, value) pairs".to_owned())
+            })?,
+        other => {
+            return Err(invalid(format!(
+                "the query must serialise to an object (a struct or a map) or a list of pairs, \
+                 not {}",
+                kind(&other)
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let scalar = |value: serde_json::Value| match value {
+            serde_json::Value::String(s) => Ok(Some(s)),
+            serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+            serde_json::Value::Bool(b) => Ok(Some(b.to_string())),
+            serde_json::Value::Null => Ok(None),
+            other => Err(invalid(format!(
+                "query parameter `{name}` is {}, which does not fit in a query string",
+                kind(&other)
+            ))),
+        };
+        match value {
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    if let Some(text) = scalar(item)? {
+                        out.push((name.clone(), text));
+                    }
+                }
+            }
+            value => {
+                if let Some(text) = scalar(value)? {
+                    out.push((name, text));
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        url.query_pairs_mut().extend_pairs(out);
+    }
+    Ok(())
+}
+
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Classifies an error from sending a request (no answer came back).
+fn send_error(what: &str, error: reqwest::Error) -> ToolError {
+    // reqwest puts the URL, query included, in its messages.
+    let error = error.without_url();
+    let (transient, why) = if error.is_builder() {
+        (false, "the request could not be built")
+    } else if error.is_redirect() {
+        (false, "too many redirects")
+    } else if error.is_connect() {
+        (true, "could not connect")
+    } else if error.is_timeout() {
+        (true, "timed out")
+    } else {
+        (true, "the request failed")
+    };
+    let message = format!("{what}: {why}");
+    let classified = if transient {
+        ToolError::transient(message)
+    } else {
+        ToolError::permanent(message)
+    };
+    classified.with_source(error)
+}
+
+/// Classifies an answer: decodes a success, turns anything else into an error.
+async fn answer<O: DeserializeOwned>(what: &str, response: Response) -> Result<O, ToolError> {
+    let status = response.status();
+    if status.is_success() {
+        let body = response.bytes().await.map_err(|e| {
+            ToolError::transient(format!(
+                "{what} answered {status}, but its body could not be read"
+            ))
+            .with_source(e.without_url())
+        })?;
+        let body: &[u8] = if body.trim_ascii().is_empty() {
+            b"null"
+        } else {
+            &body
+        };
+        return serde_json::from_slice(body).map_err(|e| decode_error::<O>(what, status, &e));
+    }
+
+    let retry_after = retry_after(&response);
+    let message = format!("{what} answered {status}{}", snippet(response).await);
+    let transient = matches!(
+        status,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS
+    ) || status.is_server_error();
+    if !transient {
+        return Err(ToolError::permanent(message));
+    }
+    let error = ToolError::transient(message);
+    Err(match retry_after {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
+    })
+}
+
+/// The message for a successful answer whose body does not decode.
+///
+/// serde_json's own messages may quote the body ("invalid type: string \"…\""), which holds
+/// the service's real data: only a missing field's message, which names the field and nothing
+/// of the body, is kept whole; otherwise the kind of failure and its position.
+fn decode_error<O>(what: &str, status: StatusCode, error: &serde_json::Error) -> ToolError {
+    let expected = std::any::type_name::<O>();
+    let (line, column) = (error.line(), error.column());
+    let why = match error.classify() {
+        serde_json::error::Category::Data if error.to_string().starts_with("missing field") => {
+            error.to_string()
+        }
+        serde_json::error::Category::Data => {
+            format!("it does not match `{expected}` at line {line} column {column}")
+        }
+        serde_json::error::Category::Eof => format!("it ends early at line {line} column {column}"),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+            format!("it is not valid JSON at line {line} column {column}")
+        }
+    };
+    ToolError::permanent(format!(
+        "{what} answered {status}, but its body is not the expected JSON (`{expected}`): {why}"
+    ))
+}
+
+/// The wait a `Retry-After` header asks for, in delta-seconds.
+///
+/// The HTTP-date form is not read (it would need a date parser): a transient error without a
+/// wait falls back to the policy's backoff, which is still correct, only not as instructed.
+fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// `": "` and the start of an error response's body, whitespace collapsed, cut at
+/// [`SNIPPET_CHARS`] characters; empty if the body is.
+async fn snippet(mut response: Response) -> String {
+    let mut bytes = Vec::new();
+    let mut more = false;
+    // A body that breaks off yields what came before: the snippet is a hint, not the answer.
+    while let Ok(Some(chunk)) = response.chunk().await {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() >= SNIPPET_READ_BYTES {
+            more = true;
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return String::new();
+    }
+    match collapsed.char_indices().nth(SNIPPET_CHARS) {
+        Some((end, _)) => format!(": {}…", &collapsed[..end]),
+        None if more => format!(": {collapsed}…"),
+        None => format!(": {collapsed}"),
+    }
+}

@@ -1,0 +1,39 @@
+use flow_runtime::prelude::*;
+
+pub struct Search;
+
+impl Tool for Search {
+    type Input = String;
+    type Output = Vec<String>;
+    const NAME: &'static str = "search";
+    const DESCRIPTION: &'static str = "Finds flights.";
+
+    async fn call(&self, _: &ToolCtx, input: String) -> Result<Vec<String>, ToolError> {
+        Ok(vec![input])
+    }
+}
+
+pub struct Book;
+
+impl Tool for Book {
+    type Input = String;
+    type Output = String;
+    const NAME: &'static str = "book";
+    const DESCRIPTION: &'static str = "Books a flight.";
+
+    async fn call(&self, _: &ToolCtx, input: String) -> Result<String, ToolError> {
+        Ok(input)
+    }
+}
+
+#[workflow]
+pub mod trip {
+    use super::*;
+
+    #[step(entry, exit)]
+    pub async fn search(ctx: &Ctx, to: String) -> Result<Vec<String>, CallError> {
+        ctx.call::<Search>(to).await
+    }
+}
+
+fn main() {}
