@@ -2,8 +2,23 @@
 //!
 //! A raw `TripRequest` goes through five steps: `validate` (garde rules turn it into a
 //! `Valid<Trip>`), `search` (ask the airline), `choose` (the cheapest offer), `book` (hold
-//! the seats) and `confirm` (issue the tickets, the `Receipt` ends the run). The airline is
-//! an in-memory fake handed to every step through the context's deps.
+//! the seats) and `confirm` (issue the tickets, the `Receipt` ends the run).
+//!
+//! The airline is a real HTTP API: a small fake one that the example starts on loopback
+//! (`127.0.0.1`, a free port), which wants a bearer token and honours `Idempotency-Key`. The
+//! steps reach it through three tools, `SearchFlights`, `HoldSeats` and `IssueTickets`, each
+//! declared by the one step that may call it (`#[step(tools = [HoldSeats])]`): a step calling
+//! another step's tool does not compile. Each tool runs under its `ToolPolicy` (timeout,
+//! retries with backoff, a rate limit, the credential); the airline answers the first search
+//! with `503 Retry-After: 0`, so the run history shows a retried call.
+//!
+//! The credential comes from the environment variable `AIRLINE_API_KEY`; when it is not set,
+//! the demo key `demo-airline-key` is used by both the fake airline and the tools, so the
+//! example needs no setup. Set it to anything else to see it travel.
+//!
+//! The receipt goes through two output sinks attached to the workflow's exit: a store sink (a
+//! JSON Lines file) and a formatted confirmation (a template) sent to a channel, standing in
+//! for an e-mail or chat message.
 //!
 //! The example runs the workflow three ways: the whole graph at once with a durable SQLite
 //! checkpoint store (a temporary file, so no setup), one checked step at a time with the
@@ -19,13 +34,12 @@
 //! cargo run --example book_flight -- --graph
 //! ```
 
+use flow_runtime::output::{ChannelSink, FileSink, Format, Outputs, Sink};
 use flow_runtime::prelude::*;
 use flow_runtime::state::SqliteStore;
+use flow_runtime::tool::http::HttpJson;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// What a customer typed in: nothing is checked yet.
@@ -87,7 +101,7 @@ impl From<TripRequest> for Trip {
 }
 
 /// One flight the airline can sell, at a price per seat.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Offer {
     /// Flight number.
     pub flight: String,
@@ -139,9 +153,9 @@ pub struct Receipt {
     pub total: u32,
 }
 
-/// What can go wrong at the airline.
+/// What can go wrong while booking.
 #[derive(Debug, thiserror::Error)]
-pub enum AirlineError {
+pub enum BookingError {
     /// No flight matches the trip.
     #[error("no flights from {from} to {to} on {date}")]
     NoFlights {
@@ -152,107 +166,295 @@ pub enum AirlineError {
         /// Day.
         date: String,
     },
-    /// Not enough seats left.
-    #[error("flight {flight} has {left} seats left, {wanted} wanted")]
-    SoldOut {
-        /// The flight.
-        flight: String,
-        /// Seats left.
-        left: u8,
-        /// Seats asked for.
-        wanted: u8,
-    },
-    /// The booking reference is not (or no longer) held.
-    #[error("no booking `{0}`")]
-    UnknownBooking(String),
+    /// The airline's API failed, even with retries, or refused (no seats left, say).
+    #[error(transparent)]
+    Airline(#[from] CallError),
 }
 
-/// An airline in memory: a timetable, seats left per flight, and the bookings it holds. Each
-/// call takes a few milliseconds, like a real API would.
+// ---------------------------------------------------------------------------------------------
+// The tools: the airline's API as the steps see it. Each makes one HTTP request per attempt;
+// `HttpJson` adds the credential and the idempotency key and classifies the answer (a 503 is
+// transient and retried, a 409 permanent).
+
+/// Where and when to fly: the input of [`SearchFlights`].
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FlightQuery {
+    /// Departure airport.
+    pub from: String,
+    /// Arrival airport.
+    pub to: String,
+    /// Day of departure.
+    pub date: String,
+}
+
+/// Lists the flights for a trip.
 #[derive(Debug)]
-pub struct Airline {
-    timetable: Vec<(&'static str, &'static str, &'static str, &'static str, u32)>,
-    seats: Mutex<HashMap<String, u8>>,
-    held: Mutex<HashMap<String, u8>>,
-    next: AtomicU32,
+pub struct SearchFlights {
+    api: HttpJson,
 }
 
-impl Airline {
-    /// A small airline flying London–New York.
-    #[must_use]
-    pub fn demo() -> Self {
-        let timetable = vec![
-            ("FL100", "LHR", "JFK", "08:05", 420),
-            ("FL102", "LHR", "JFK", "13:40", 365),
-            ("FL104", "LHR", "JFK", "19:15", 510),
-            ("FL101", "JFK", "LHR", "21:30", 398),
-        ];
-        let seats = timetable.iter().map(|f| (f.0.to_owned(), 9)).collect();
-        Self {
-            timetable,
-            seats: Mutex::new(seats),
-            held: Mutex::default(),
-            next: AtomicU32::new(1),
-        }
+impl Tool for SearchFlights {
+    type Input = FlightQuery;
+    type Output = Vec<Offer>;
+    const NAME: &'static str = "search_flights";
+    const DESCRIPTION: &'static str = "Lists the flights from one airport to another on a day.";
+
+    async fn call(&self, ctx: &ToolCtx, query: FlightQuery) -> Result<Vec<Offer>, ToolError> {
+        self.api.get(ctx, "flights", &query).await
+    }
+}
+
+/// Seats to hold: the input of [`HoldSeats`].
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HoldRequest {
+    /// The flight.
+    pub flight: String,
+    /// How many seats.
+    pub passengers: u8,
+}
+
+/// A booking reference: what [`HoldSeats`] returns and [`IssueTickets`] takes.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Pnr {
+    /// The reference.
+    pub pnr: String,
+}
+
+/// Holds seats on a flight.
+#[derive(Debug)]
+pub struct HoldSeats {
+    api: HttpJson,
+}
+
+impl Tool for HoldSeats {
+    type Input = HoldRequest;
+    type Output = Pnr;
+    const NAME: &'static str = "hold_seats";
+    const DESCRIPTION: &'static str = "Holds seats on a flight and returns the booking reference.";
+
+    async fn call(&self, ctx: &ToolCtx, hold: HoldRequest) -> Result<Pnr, ToolError> {
+        self.api.post(ctx, "bookings", &hold).await
+    }
+}
+
+/// Ticket numbers, one per seat: what [`IssueTickets`] returns.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Tickets {
+    /// The ticket numbers.
+    pub tickets: Vec<String>,
+}
+
+/// Turns held seats into tickets.
+#[derive(Debug)]
+pub struct IssueTickets {
+    api: HttpJson,
+}
+
+impl Tool for IssueTickets {
+    type Input = Pnr;
+    type Output = Tickets;
+    const NAME: &'static str = "issue_tickets";
+    const DESCRIPTION: &'static str = "Issues the tickets of a held booking.";
+
+    async fn call(&self, ctx: &ToolCtx, pnr: Pnr) -> Result<Tickets, ToolError> {
+        self.api.post(ctx, "tickets", &pnr).await
+    }
+}
+
+/// The environment variable holding the airline's API key.
+const KEY_VARIABLE: &str = "AIRLINE_API_KEY";
+/// The key used when [`KEY_VARIABLE`] is not set, by the fake airline and the tools alike.
+const DEMO_KEY: &str = "demo-airline-key";
+
+/// The credential: `AIRLINE_API_KEY` when set, the demo key otherwise.
+fn credential() -> Credential {
+    if std::env::var_os(KEY_VARIABLE).is_some() {
+        Credential::from_env(KEY_VARIABLE)
+    } else {
+        Credential::new(DEMO_KEY)
+    }
+}
+
+/// The three tools, each under its policy: every call authenticated with the bearer token,
+/// at most 5 seconds per attempt, transient failures retried up to 4 times with jittered
+/// backoff (or after the airline's `Retry-After`), at most 20 calls a second to the airline.
+fn toolbox(api: &HttpJson) -> Toolbox {
+    let policy = || {
+        ToolPolicy::builder()
+            .auth(Auth::bearer(credential()))
+            .timeout(Duration::from_secs(5))
+            .retry(
+                Retry::exponential(Duration::from_millis(50))
+                    .max_attempts(4)
+                    .max_elapsed(Duration::from_secs(10)),
+            )
+            .rate_limit(RateLimit::per_second(20).burst(5))
+            .build()
+    };
+    Toolbox::new()
+        .with(PolicyTool::new(
+            SearchFlights { api: api.clone() },
+            policy(),
+        ))
+        .with(PolicyTool::new(HoldSeats { api: api.clone() }, policy()))
+        .with(PolicyTool::new(IssueTickets { api: api.clone() }, policy()))
+}
+
+/// A fake airline: a real HTTP server on loopback, small enough to read.
+mod airline {
+    use super::{FlightQuery, HoldRequest, Offer, Pnr, Tickets};
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::{Json, Router, routing};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Books {
+        searches: u32,
+        seats: HashMap<String, u8>,
+        held: HashMap<String, u8>,
+        next: u32,
+        /// Answers already given, by idempotency key: a repeated request gets the same one.
+        replies: HashMap<String, String>,
     }
 
-    /// Flights from `from` to `to` (every day is the same at this airline).
-    async fn search(&self, trip: &Trip) -> Vec<Offer> {
-        latency().await;
-        self.timetable
+    struct Airline {
+        token: String,
+        books: Mutex<Books>,
+    }
+
+    const TIMETABLE: [(&str, &str, &str, &str, u32); 4] = [
+        ("FL100", "LHR", "JFK", "08:05", 420),
+        ("FL102", "LHR", "JFK", "13:40", 365),
+        ("FL104", "LHR", "JFK", "19:15", 510),
+        ("FL101", "JFK", "LHR", "21:30", 398),
+    ];
+
+    /// Starts the airline on a free loopback port, expecting `Bearer <key>`; returns its base
+    /// URL.
+    pub(crate) async fn start(key: String) -> std::io::Result<String> {
+        let books = Books {
+            seats: TIMETABLE.iter().map(|f| (f.0.to_owned(), 9)).collect(),
+            next: 1,
+            ..Books::default()
+        };
+        let airline = Arc::new(Airline {
+            token: format!("Bearer {key}"),
+            books: Mutex::new(books),
+        });
+        let app = Router::new()
+            .route("/v1/flights", routing::get(flights))
+            .route("/v1/bookings", routing::post(hold))
+            .route("/v1/tickets", routing::post(tickets))
+            .with_state(airline);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/v1", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(url)
+    }
+
+    /// `None` when the request carries the key, else the refusal to send.
+    fn refused(airline: &Airline, headers: &HeaderMap) -> Option<Response> {
+        let given = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+        (given != Some(airline.token.as_bytes()))
+            .then(|| (StatusCode::UNAUTHORIZED, "missing or wrong API key").into_response())
+    }
+
+    fn json_reply(body: String) -> Response {
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+
+    async fn flights(
+        State(airline): State<Arc<Airline>>,
+        headers: HeaderMap,
+        Query(query): Query<FlightQuery>,
+    ) -> Response {
+        if let Some(refusal) = refused(&airline, &headers) {
+            return refusal;
+        }
+        let mut books = airline.books.lock().expect("books lock");
+        books.searches += 1;
+        if books.searches == 1 {
+            // Busy at first, as real services are: the tool's policy retries.
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "0")],
+                "busy",
+            )
+                .into_response();
+        }
+        let offers: Vec<Offer> = TIMETABLE
             .iter()
-            .filter(|f| f.1 == trip.from && f.2 == trip.to)
+            .filter(|f| f.1 == query.from && f.2 == query.to)
             .map(|f| Offer {
                 flight: f.0.to_owned(),
                 departs: f.3.to_owned(),
                 price: f.4,
             })
-            .collect()
+            .collect();
+        Json(offers).into_response()
     }
 
-    /// Holds `wanted` seats on `flight`, returning a booking reference.
-    async fn hold(&self, flight: &str, wanted: u8) -> Result<String, AirlineError> {
-        latency().await;
-        let mut seats = self.seats.lock().expect("seat map lock");
-        let left = seats.entry(flight.to_owned()).or_default();
-        if *left < wanted {
-            return Err(AirlineError::SoldOut {
-                flight: flight.to_owned(),
-                left: *left,
-                wanted,
-            });
+    async fn hold(
+        State(airline): State<Arc<Airline>>,
+        headers: HeaderMap,
+        Json(hold): Json<HoldRequest>,
+    ) -> Response {
+        if let Some(refusal) = refused(&airline, &headers) {
+            return refusal;
         }
-        *left -= wanted;
-        let pnr = format!("PNR{:03}", self.next.fetch_add(1, Ordering::Relaxed));
-        self.held
-            .lock()
-            .expect("held map lock")
-            .insert(pnr.clone(), wanted);
-        Ok(pnr)
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut books = airline.books.lock().expect("books lock");
+        if let Some(reply) = books.replies.get(&key) {
+            return json_reply(reply.clone());
+        }
+        let left = books.seats.get(&hold.flight).copied().unwrap_or_default();
+        if left < hold.passengers {
+            let message = format!("flight {} has {left} seats left", hold.flight);
+            return (StatusCode::CONFLICT, message).into_response();
+        }
+        books
+            .seats
+            .insert(hold.flight.clone(), left - hold.passengers);
+        let pnr = format!("PNR{:03}", books.next);
+        books.next += 1;
+        books.held.insert(pnr.clone(), hold.passengers);
+        let reply = serde_json::to_string(&Pnr { pnr }).unwrap_or_default();
+        books.replies.insert(key, reply.clone());
+        json_reply(reply)
     }
 
-    /// Turns a held booking into ticket numbers, one per seat.
-    async fn ticket(&self, pnr: &str) -> Result<Vec<String>, AirlineError> {
-        latency().await;
-        let seats = self
-            .held
-            .lock()
-            .expect("held map lock")
-            .remove(pnr)
-            .ok_or_else(|| AirlineError::UnknownBooking(pnr.to_owned()))?;
-        Ok((1..=seats).map(|n| format!("{pnr}-{n}")).collect())
+    async fn tickets(
+        State(airline): State<Arc<Airline>>,
+        headers: HeaderMap,
+        Json(Pnr { pnr }): Json<Pnr>,
+    ) -> Response {
+        if let Some(refusal) = refused(&airline, &headers) {
+            return refusal;
+        }
+        let mut books = airline.books.lock().expect("books lock");
+        let Some(seats) = books.held.remove(&pnr) else {
+            return (StatusCode::NOT_FOUND, format!("no booking {pnr}")).into_response();
+        };
+        let tickets = (1..=seats).map(|n| format!("{pnr}-{n}")).collect();
+        Json(Tickets { tickets }).into_response()
     }
 }
 
-/// A network round trip.
-async fn latency() {
-    tokio::time::sleep(Duration::from_millis(5)).await;
-}
-
-/// The workflow: one `async fn` per step, wired by `#[step(…)]`.
-#[workflow(deps = Airline)]
+/// The workflow: one `async fn` per step, wired by `#[step(…)]`; each step that talks to the
+/// airline declares the one tool it calls.
+#[workflow]
 pub mod trip {
-    use super::{Airline, AirlineError, Booking, Choice, Offers, Receipt, Trip, TripRequest};
+    use super::{
+        Booking, BookingError, Choice, FlightQuery, HoldRequest, HoldSeats, IssueTickets, Offers,
+        Pnr, Receipt, SearchFlights, Trip, TripRequest,
+    };
     use flow_runtime::prelude::*;
 
     /// Checks the raw request against `Trip`'s rules.
@@ -269,12 +471,20 @@ pub mod trip {
     ///
     /// # Errors
     ///
-    /// [`AirlineError::NoFlights`] when nothing flies that route.
-    #[step(after = validate)]
-    pub async fn search(ctx: &Ctx<Airline>, trip: Valid<Trip>) -> Result<Offers, AirlineError> {
-        let offers = ctx.deps().search(&trip).await;
+    /// [`BookingError::NoFlights`] when nothing flies that route; the airline's error.
+    #[step(after = validate, tools = [SearchFlights])]
+    pub async fn search(
+        ctx: &Ctx<(), tools::Search>,
+        trip: Valid<Trip>,
+    ) -> Result<Offers, BookingError> {
+        let query = FlightQuery {
+            from: trip.from.clone(),
+            to: trip.to.clone(),
+            date: trip.date.clone(),
+        };
+        let offers = ctx.call::<SearchFlights>(query).await?;
         if offers.is_empty() {
-            return Err(AirlineError::NoFlights {
+            return Err(BookingError::NoFlights {
                 from: trip.from.clone(),
                 to: trip.to.clone(),
                 date: trip.date.clone(),
@@ -283,19 +493,19 @@ pub mod trip {
         Ok(Offers { trip, offers })
     }
 
-    /// Picks the cheapest offer.
+    /// Picks the cheapest offer. No tools: it only thinks.
     ///
     /// # Errors
     ///
-    /// [`AirlineError::NoFlights`] when there is no offer to pick from.
+    /// [`BookingError::NoFlights`] when there is no offer to pick from.
     #[step(after = search)]
-    pub async fn choose(found: Offers) -> Result<Choice, AirlineError> {
+    pub async fn choose(found: Offers) -> Result<Choice, BookingError> {
         let Offers { trip, offers } = found;
         let offer =
             offers
                 .into_iter()
                 .min_by_key(|o| o.price)
-                .ok_or_else(|| AirlineError::NoFlights {
+                .ok_or_else(|| BookingError::NoFlights {
                     from: trip.from.clone(),
                     to: trip.to.clone(),
                     date: trip.date.clone(),
@@ -307,13 +517,14 @@ pub mod trip {
     ///
     /// # Errors
     ///
-    /// [`AirlineError::SoldOut`] when the flight has too few seats left.
-    #[step(after = choose)]
-    pub async fn book(ctx: &Ctx<Airline>, choice: Choice) -> Result<Booking, AirlineError> {
-        let pnr = ctx
-            .deps()
-            .hold(&choice.offer.flight, choice.trip.passengers)
-            .await?;
+    /// The airline's error, e.g. a refusal when the flight has too few seats left.
+    #[step(after = choose, tools = [HoldSeats])]
+    pub async fn book(ctx: &Ctx<(), tools::Book>, choice: Choice) -> Result<Booking, BookingError> {
+        let hold = HoldRequest {
+            flight: choice.offer.flight.clone(),
+            passengers: choice.trip.passengers,
+        };
+        let Pnr { pnr } = ctx.call::<HoldSeats>(hold).await?;
         Ok(Booking { pnr, choice })
     }
 
@@ -321,10 +532,16 @@ pub mod trip {
     ///
     /// # Errors
     ///
-    /// [`AirlineError::UnknownBooking`] when the seats are no longer held.
-    #[step(after = book, exit)]
-    pub async fn confirm(ctx: &Ctx<Airline>, booking: Booking) -> Result<Receipt, AirlineError> {
-        let tickets = ctx.deps().ticket(&booking.pnr).await?;
+    /// The airline's error, e.g. when the seats are no longer held.
+    #[step(after = book, exit, tools = [IssueTickets])]
+    pub async fn confirm(
+        ctx: &Ctx<(), tools::Confirm>,
+        booking: Booking,
+    ) -> Result<Receipt, BookingError> {
+        let pnr = Pnr {
+            pnr: booking.pnr.clone(),
+        };
+        let tickets = ctx.call::<IssueTickets>(pnr).await?.tickets;
         let Choice { trip, offer } = booking.choice;
         Ok(Receipt {
             pnr: booking.pnr,
@@ -352,17 +569,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
-    // 1. The whole graph at once. The context carries the airline (the steps' deps) and a
-    //    durable store: an SQLite file (in the temp directory; no setup) that gets a
-    //    checkpoint after every step. The run id is an idempotency key: `run_or_resume`
-    //    continues a run that already exists instead of starting a second one.
+    // The airline, on loopback, expecting the same key the tools send.
+    let key = std::env::var(KEY_VARIABLE).unwrap_or_else(|_| DEMO_KEY.to_owned());
+    let api = HttpJson::new(&airline::start(key).await?)?;
+    println!("airline API at {}", api.base_url());
+    let tools = toolbox(&api);
+
+    // 1. The whole graph at once. The context carries the tools, a durable store (an SQLite
+    //    file in the temp directory, no setup) that gets a checkpoint after every step, and
+    //    the outputs: the receipt is appended to a JSON Lines file and sent, formatted, to a
+    //    channel. The run id is an idempotency key: `run_or_resume` continues a run that
+    //    already exists instead of starting a second one.
+    println!();
     println!("== run: the whole workflow, with a durable checkpoint store");
-    let path = std::env::temp_dir().join(format!("flow-book-flight-{}.sqlite", std::process::id()));
-    let store = Arc::new(SqliteStore::open(&path)?);
-    let airline = Airline::demo();
-    let ctx = Ctx::builder(airline)
+    let dir = std::env::temp_dir().join(format!("flow-book-flight-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = Arc::new(SqliteStore::open(dir.join("runs.sqlite"))?);
+    let (confirmations, mut inbox) = tokio::sync::mpsc::channel(8);
+    let confirmation = Format::template(
+        "Booked {{ pnr }}: flight {{ flight }}, {{ route }}, {{ tickets | length }} ticket(s), total €{{ total }}.",
+    )?;
+    let outputs = Outputs::new()
+        .on_exit(FileSink::jsonl(dir.join("receipts.jsonl")))
+        .on_exit(ChannelSink::new(confirmations).formatted(confirmation));
+    let ctx = Ctx::builder(())
         .run_id("trip-1")
         .store(Arc::clone(&store))
+        .tools(tools.clone())
+        .outputs(outputs)
         .build();
     let receipt =
         trip::Workflow::run_or_resume(&ctx, request("LHR", "JFK", "2025-06-01", 2)).await?;
@@ -370,34 +604,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "receipt: {} {} {}, tickets {:?}, total €{}",
         receipt.pnr, receipt.flight, receipt.route, receipt.tickets, receipt.total
     );
-
+    if let Some(message) = inbox.recv().await {
+        let body = message.formatted().map(|f| f.body().to_owned());
+        println!("confirmation sent: {}", body.unwrap_or_default());
+    }
+    let stored = std::fs::read_to_string(dir.join("receipts.jsonl"))?;
     println!(
-        "checkpoints of run `{}` in {}:",
-        ctx.run_id(),
-        path.display()
+        "receipts stored: {} line(s) in receipts.jsonl",
+        stored.lines().count()
     );
+
+    println!("history of run `{}`, from the store:", ctx.run_id());
     for entry in store.history(ctx.run_id()).await? {
         println!("  #{:<2} after {}", entry.seq, entry.step);
+        for call in &entry.calls {
+            println!(
+                "        {:?} {}: {} attempt(s), {} ms, {:?}",
+                call.kind,
+                call.name,
+                call.attempts,
+                call.duration.as_millis(),
+                call.outcome
+            );
+        }
     }
 
     // Asking again for the same run id returns the stored run's receipt: nothing is booked twice
-    // (after a crash, the same call would continue from the last completed step).
+    // (after a crash, the same call would continue from the last completed step, and a step
+    // that ran again would send the airline the same idempotency keys).
     let again = trip::Workflow::run_or_resume(&ctx, request("LHR", "JFK", "2025-06-01", 2)).await?;
     println!(
         "same run id again: {} (not booked a second time)",
         again.pnr
     );
     drop(store);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    std::fs::remove_dir_all(&dir)?;
 
     // 2. The same workflow, one step at a time. Each method consumes the `Flow` and returns it
     //    at the next step, so steps cannot be skipped or run out of order: that would not
     //    compile. Between steps, `input()` shows what the next step will receive.
     println!();
     println!("== typestate: one step at a time");
-    let ctx = Ctx::new(Airline::demo());
+    let ctx = Ctx::builder(()).tools(tools).build();
     let flow = trip::Flow::new(&ctx, request(" LHR", "JFK ", "2025-06-02", 3));
     let flow = flow.validate().await?;
     println!(

@@ -16,6 +16,12 @@
 //!
 //! The stack's overhead per call is `full_policy - direct` (criterion's median).
 //!
+//! Through a step (`tool_step` group): `Workflow::run` of a one-step workflow, with a fresh
+//! context per run, whose step calls the no-op tool once through its context
+//! (`ctx.call_for::<Noop>`, full policy: toolbox lookup, idempotency key, boxed future, the
+//! call's record) against the same workflow whose step calls nothing. The difference is what
+//! a tool call from a step costs on top of the policy stack.
+//!
 //! Accuracy (printed before the timings): 8 callers on a two-worker runtime call a no-op tool
 //! as fast as the limit lets them for one second; the achieved rate is the calls admitted in
 //! that second beyond the initial burst, per second.
@@ -32,6 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Does nothing, successfully.
+#[derive(Debug)]
 struct Noop;
 
 impl Tool for Noop {
@@ -42,6 +49,31 @@ impl Tool for Noop {
 
     async fn call(&self, _ctx: &ToolCtx, _input: ()) -> Result<(), ToolError> {
         Ok(())
+    }
+}
+
+/// One step that calls [`Noop`] once.
+#[flow_runtime::workflow]
+mod one_call {
+    use super::Noop;
+    use flow_runtime::prelude::*;
+
+    #[step(entry, exit, tools = [Noop])]
+    pub(crate) async fn step(ctx: &Ctx<(), tools::Step>, n: u32) -> Result<u32, CallError> {
+        ctx.call_for::<Noop>("tenant", ()).await?;
+        Ok(n)
+    }
+}
+
+/// The same step, calling nothing.
+#[flow_runtime::workflow]
+mod no_call {
+    use flow_runtime::prelude::*;
+
+    #[step(entry, exit)]
+    pub(crate) async fn step(ctx: &Ctx, n: u32) -> Result<u32, CallError> {
+        let _ = ctx;
+        Ok(n)
     }
 }
 
@@ -85,6 +117,26 @@ fn overhead(c: &mut Criterion) {
     g.bench_function("full_policy", |b| {
         b.to_async(&rt)
             .iter(|| full.call_for(black_box("tenant"), black_box(&key), ()));
+    });
+    g.finish();
+
+    let toolbox = flow_runtime::tool::Toolbox::new().with(full.clone());
+    let mut g = c.benchmark_group("tool_step");
+    g.bench_function("no_call", |b| {
+        b.to_async(&rt).iter(|| async {
+            let ctx = flow_runtime::state::Ctx::builder(())
+                .tools(toolbox.clone())
+                .build();
+            no_call::Workflow::run(&ctx, black_box(1)).await
+        });
+    });
+    g.bench_function("one_call_full_policy", |b| {
+        b.to_async(&rt).iter(|| async {
+            let ctx = flow_runtime::state::Ctx::builder(())
+                .tools(toolbox.clone())
+                .build();
+            one_call::Workflow::run(&ctx, black_box(1)).await
+        });
     });
     g.finish();
 }
