@@ -357,7 +357,9 @@ mod airline {
 
     /// `None` when the request carries the key, else the refusal to send.
     fn refused(airline: &Airline, headers: &HeaderMap) -> Option<Response> {
-        let given = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
         (given != Some(airline.token.as_bytes()))
             .then(|| (StatusCode::UNAUTHORIZED, "missing or wrong API key").into_response())
     }
