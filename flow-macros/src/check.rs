@@ -156,6 +156,7 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     graph.next = next;
     check_joins(wf, &graph, errors);
     check_back_edge_targets(wf, &graph, errors);
+    check_waits(wf, &graph, errors);
     check_arity(wf, &graph, errors);
     if !errors.is_empty() {
         return None;
@@ -902,6 +903,10 @@ fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
             Role::Single | Role::Branch { .. } if step.workers.is_some() => {
                 (1, "a step with `workers` takes one item; the runtime calls it once per element of its predecessor's `Vec`".to_owned())
             }
+            Role::Single if step.event.is_some() => {
+                let ty = step.event.as_ref().map(|(t, _)| quote::ToTokens::to_token_stream(t).to_string().replace(' ', "")).unwrap_or_default();
+                (2, format!("a step that waits for an event takes the output of the step before it, then the event: `(input: T, event: Event<{ty}>)`"))
+            }
             Role::Single | Role::Branch { .. } => (1, "a step takes the output of the step before it".to_owned()),
         };
         if step.inputs.len() != expected {
@@ -924,6 +929,72 @@ fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
                     }
                 ),
             );
+        }
+    }
+}
+
+/// `event = T` goes with `timeout = …`, on a step with one predecessor; `Sleep<T>` is returned
+/// only where the run can stop between steps.
+fn check_waits(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
+    for (i, step) in wf.steps.iter().enumerate() {
+        let name = &step.name;
+        match (&step.event, &step.timeout) {
+            (Some((ty, span)), None) => {
+                let ty = quote::ToTokens::to_token_stream(ty)
+                    .to_string()
+                    .replace(' ', "");
+                errors.at(
+                    *span,
+                    format_args!(
+                        "step `{name}` waits for event `{ty}` but says not how long: add `timeout = <a Duration>`, e.g. `timeout = Duration::from_secs(3600)`; the step then gets `Event::TimedOut` if nothing came"
+                    ),
+                );
+            }
+            (None, Some((_, span))) => errors.at(
+                *span,
+                format_args!(
+                    "step `{name}` has a `timeout` but waits for no event: add `event = <the event's type>`, or remove `timeout`"
+                ),
+            ),
+            _ => {}
+        }
+        if let Some((_, span)) = &step.event {
+            let why = match graph.roles[i] {
+                Role::Single if step.workers.is_some() => Some("a step with `workers`"),
+                Role::Single => None,
+                Role::Entry => Some("the entry step"),
+                Role::Join { .. } => Some("a join"),
+                Role::Branch { .. } => Some("a branch of a fan-out"),
+            };
+            if let Some(why) = why {
+                errors.at(
+                    *span,
+                    format_args!(
+                        "step `{name}` cannot wait for an event: it is {why}; wait in a step of its own, `#[step(after = …, event = …, timeout = …)]`"
+                    ),
+                );
+            }
+        }
+        if step.sleep.is_some() {
+            let why = match graph.roles[i] {
+                _ if step.workers.is_some() => {
+                    Some("it has `workers`: a run sleeps as a whole, not per item")
+                }
+                Role::Branch { .. } => {
+                    Some("it is a branch of a fan-out: a run sleeps as a whole, not per branch")
+                }
+                _ if matches!(graph.next[i], Next::Exit) => {
+                    Some("it ends the run: there is no next step to wait for")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                let span = step.output.as_ref().map_or_else(call_site, Spanned::span);
+                errors.at(
+                    span,
+                    format_args!("step `{name}` cannot return `Sleep`: {why}"),
+                );
+            }
         }
     }
 }

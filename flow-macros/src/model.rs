@@ -36,6 +36,13 @@ pub(crate) struct Step {
     /// `tools = [A, B]`: the tool types the step may call, and the span of `tools`.
     pub(crate) tools: Vec<Type>,
     pub(crate) tools_span: Option<Span>,
+    /// `event = T`: the step waits for an event of type `T` (its last parameter is `Event<T>`).
+    pub(crate) event: Option<(Type, Span)>,
+    /// `timeout = expr`: how long the event wait lasts (a `Duration`).
+    pub(crate) timeout: Option<(syn::Expr, Span)>,
+    /// `T` when the step returns `Result<Sleep<T>, E>`: the next step gets `T` when the sleep
+    /// is over.
+    pub(crate) sleep: Option<Type>,
     /// Span of `fn` when the function is not `async`.
     pub(crate) not_async: Option<Span>,
     pub(crate) receiver: Option<Span>,

@@ -9,7 +9,7 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, Item, ItemMod, LitInt, ReturnType, Type};
 
-pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`, `tools = [Tool, …]`";
+pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`, `tools = [Tool, …]`, `event = Type`, `timeout = Duration`";
 const WORKFLOW_KEYS: &str = "`deps = Type`, `crate = path`";
 const TO_KEYS: &str = "`to(step)`, `to(step, max = N, exhausted = step)`";
 
@@ -216,6 +216,9 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         workers: None,
         tools: Vec::new(),
         tools_span: None,
+        event: None,
+        timeout: None,
+        sleep: None,
         not_async: sig.asyncness.is_none().then(|| sig.fn_token.span()),
         receiver: sig.receiver().map(Spanned::span),
         generics: (!sig.generics.params.is_empty()).then(|| sig.generics.span()),
@@ -227,6 +230,7 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         },
         params_span: sig.paren_token.span.join(),
     };
+    step.sleep = step.output.as_ref().and_then(sleep_of);
     if !matches!(attr.meta, syn::Meta::Path(_)) {
         let result = attr.parse_nested_meta(|meta| step_key(&meta, &mut step));
         if let Err(error) = result {
@@ -342,6 +346,22 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
             ));
         }
         step.workers = Some((n, lit.span()));
+    } else if path.is_ident("event") {
+        let ty: Type = meta.value()?.parse().map_err(|e: syn::Error| {
+            syn::Error::new(
+                e.span(),
+                "expected the type of the event the step waits for: `event = Approval`",
+            )
+        })?;
+        step.event = Some((ty, path.span()));
+    } else if path.is_ident("timeout") {
+        let expr: syn::Expr = meta.value()?.parse().map_err(|e: syn::Error| {
+            syn::Error::new(
+                e.span(),
+                "expected how long to wait for the event, a `Duration`: `timeout = Duration::from_secs(3600)`",
+            )
+        })?;
+        step.timeout = Some((expr, path.span()));
     } else if path.is_ident("tools") {
         step.tools_span = Some(path.span());
         step.tools = tools(meta.value()?)?;
@@ -349,7 +369,9 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
         let name = path_name(path);
         let hint = crate::check::did_you_mean(
             &name,
-            ["entry", "exit", "after", "routes", "workers", "tools"],
+            [
+                "entry", "exit", "after", "routes", "workers", "tools", "event", "timeout",
+            ],
         )
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
@@ -358,6 +380,33 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `T` when `ty` is `Result<Sleep<T>, E>` as written.
+fn sleep_of(ty: &Type) -> Option<Type> {
+    let ok = generic_args(ty, "Result")?.into_iter().next()?;
+    generic_args(ok, "Sleep")?.into_iter().next().cloned()
+}
+
+/// The type arguments of `ty` when it is a path whose last segment is `name<…>`.
+fn generic_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 /// `[A, B]` after `tools =`: a non-empty list of distinct tool types.

@@ -1,8 +1,8 @@
 //! The only door between generated code and the runtime. Nothing here is public API: it may
 //! change in any release, which is why `flow-runtime` pins `flow-macros` to an exact version.
 
-use crate::error::RuntimeError;
-use crate::state::{Checkpoint, Ctx, Done, Pending};
+use crate::error::{RuntimeError, StoreErrorKind};
+use crate::state::{Checkpoint, Ctx, Done, Pending, RunStatus};
 use futures_util::{StreamExt, TryStreamExt};
 use std::future::Future;
 use std::pin::Pin;
@@ -227,7 +227,8 @@ pub fn first_attempt<D>(ctx: &Ctx<D>) -> u32 {
 ///
 /// # Errors
 ///
-/// The state could not be serialised, or the store failed.
+/// The state could not be serialised, the store failed, or the store refused the checkpoint
+/// because run control paused or cancelled the run ([`RuntimeError::Stopped`]).
 pub async fn checkpoint<D, S: serde::Serialize>(
     ctx: &Ctx<D>,
     workflow: &'static str,
@@ -260,11 +261,25 @@ pub async fn checkpoint<D, S: serde::Serialize>(
     store
         .save_boxed(checkpoint)
         .await
-        .map_err(|source| RuntimeError::Checkpoint {
-            run_id,
-            workflow,
-            step,
-            source,
+        .map_err(|source| match source.kind() {
+            // Run control stopped the run: the store refused the checkpoint, so the run stops
+            // before its next step.
+            StoreErrorKind::Paused | StoreErrorKind::Cancelled => RuntimeError::Stopped {
+                run_id,
+                workflow,
+                step: Some(step),
+                status: if source.kind() == StoreErrorKind::Cancelled {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Paused
+                },
+            },
+            _ => RuntimeError::Checkpoint {
+                run_id,
+                workflow,
+                step,
+                source,
+            },
         })
 }
 

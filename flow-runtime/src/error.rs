@@ -3,7 +3,7 @@
 //! A workflow's generated `FlowError` has one variant per step, holding that step's own
 //! error, and a `Runtime` variant holding a [`RuntimeError`].
 
-use crate::state::RunId;
+use crate::state::{RunId, RunStatus};
 
 /// A failure of the runtime around the steps: storing a checkpoint, or resuming from a state
 /// that cannot continue.
@@ -54,10 +54,12 @@ pub enum RuntimeError {
         source: StoreError,
     },
     /// A stored run was written by another workflow, or by code whose graph or step signatures
-    /// have changed since (another fingerprint). It is not resumed, and it is left as it is.
+    /// have changed since (another fingerprint). It is not resumed, and its state is left as
+    /// it is; a run of the same workflow with another fingerprint is marked
+    /// [`RunStatus::Incompatible`] in a store with run control, so that operators can find it.
     #[error(
         "run `{run_id}` was stored by workflow `{stored_workflow}` with fingerprint `{stored_fingerprint}`, \
-         but this is workflow `{workflow}` with fingerprint `{fingerprint}`; it is left untouched, not resumed"
+         but this is workflow `{workflow}` with fingerprint `{fingerprint}`; it is not resumed, and its stored state is left as it is"
     )]
     Incompatible {
         /// The run.
@@ -70,6 +72,26 @@ pub enum RuntimeError {
         stored_workflow: String,
         /// The fingerprint it was stored with.
         stored_fingerprint: String,
+    },
+    /// Run control stopped the run: it is paused or cancelled (see
+    /// [`RunControl`](crate::state::RunControl)).
+    ///
+    /// With `step`, the run was stopped while that step ran: the step completed, but the store
+    /// refused its checkpoint, so its result was not stored and the run stopped before its next
+    /// step. When a paused run is unpaused and resumed, that step runs again (at-least-once, as
+    /// after a crash); the steps stored before it do not. Without `step`,
+    /// [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) refused the run before
+    /// running anything.
+    #[error("run `{run_id}` of workflow `{workflow}` is {status}: {}", stopped(*step, *status))]
+    Stopped {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The step whose result was not stored, or `None` when nothing ran.
+        step: Option<&'static str>,
+        /// [`RunStatus::Paused`] or [`RunStatus::Cancelled`].
+        status: RunStatus,
     },
     /// A stored state does not deserialise into this workflow's `FlowState`.
     #[error("run `{run_id}` of workflow `{workflow}`: its stored state cannot be read")]
@@ -142,6 +164,11 @@ pub enum StoreErrorKind {
     /// The write conflicts with what is stored (e.g. a run id that belongs to another
     /// workflow). Retrying cannot help.
     Conflict,
+    /// The run is paused, so the store refused its checkpoint (see
+    /// [`RunControl`](crate::state::RunControl)). Retrying helps only once it is unpaused.
+    Paused,
+    /// The run is cancelled, so the store refused its checkpoint. Retrying cannot help.
+    Cancelled,
     /// The store is not reachable or has stopped; a retry may succeed.
     Unavailable,
     /// Anything else.
@@ -196,6 +223,60 @@ impl StoreError {
     #[must_use]
     pub fn kind(&self) -> StoreErrorKind {
         self.kind
+    }
+}
+
+/// A [`RunControl`](crate::state::RunControl) operation failed; when it did, it changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// The store has no such run: none of its checkpoints was stored, or it was pruned.
+    #[error("run `{run_id}` is not in the store")]
+    UnknownRun {
+        /// The run.
+        run_id: RunId,
+    },
+    /// The run's status does not allow the operation (see the table on [`RunStatus`]), e.g.
+    /// cancelling a finished run.
+    #[error("cannot {} run `{run_id}`: it is {status}", verb(*to))]
+    Transition {
+        /// The run.
+        run_id: RunId,
+        /// Its status, unchanged.
+        status: RunStatus,
+        /// The status the operation would have given it: `Paused` for `pause`, `Running` for
+        /// `unpause`, `Cancelled` for `cancel`.
+        to: RunStatus,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The operation that moves a run to `to`.
+fn verb(to: RunStatus) -> &'static str {
+    match to {
+        RunStatus::Paused => "pause",
+        RunStatus::Running => "unpause",
+        RunStatus::Cancelled => "cancel",
+        _ => "change",
+    }
+}
+
+/// The rest of [`RuntimeError::Stopped`]'s message.
+fn stopped(step: Option<&str>, status: RunStatus) -> String {
+    match (step, status) {
+        (Some(step), RunStatus::Paused) => format!(
+            "it stopped after step `{step}`, whose result was not stored; the step runs again \
+             when the run is unpaused and resumed"
+        ),
+        (Some(step), _) => format!(
+            "it stopped after step `{step}`, whose result was not stored; it cannot be resumed"
+        ),
+        (None, RunStatus::Paused) => {
+            "nothing ran; unpause it to resume it from its latest checkpoint".to_owned()
+        }
+        (None, _) => "nothing ran; it cannot be resumed".to_owned(),
     }
 }
 

@@ -29,10 +29,16 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
     let mut out = String::from("flowchart TD\n");
     for (i, step) in cx.wf.steps.iter().enumerate() {
         let name = cx.name(i);
-        let label = match step.workers {
+        let mut label = match step.workers {
             Some((n, _)) => format!("{name} ×{n}"),
             None => name.clone(),
         };
+        if let Some((ty, _)) = &step.event {
+            let _ = write!(label, " ⏳ {}", super::waits::event_name(ty));
+        }
+        if step.sleep.is_some() {
+            label.push_str(" 💤");
+        }
         let shape = if matches!(cx.graph.roles[i], Role::Entry) {
             format!("([\"{label}\"])")
         } else if step.exit.is_some() {

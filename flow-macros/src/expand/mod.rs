@@ -13,6 +13,7 @@ mod names;
 mod runner;
 mod tools;
 mod typestate;
+mod waits;
 
 use crate::check::{self, Graph};
 use crate::error::Errors;
@@ -206,9 +207,11 @@ fn generate(cx: &Ctx<'_>) -> TokenStream {
     let typestate = typestate::generate(cx);
     let consts = graph::consts(cx);
     let tools = tools::generate(cx);
+    let waits = waits::generate(cx);
     quote! {
         #names
         #tools
+        #waits
         #consts
         #runner
         #typestate

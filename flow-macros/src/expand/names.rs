@@ -150,6 +150,11 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 quote!(<#ret as #step_return>::Err),
             ),
         };
+        // `Result<Sleep<T>, E>`: the next step sees `T`.
+        let ok_ty = match &step.sleep {
+            Some(t) => quote!(#t),
+            None => ok_ty,
+        };
         out.extend(quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]

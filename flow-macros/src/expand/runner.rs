@@ -321,13 +321,49 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     // After the step succeeds, its output goes to the sinks attached to it (not for a routing
     // step: its output is the route taken).
     let exit = step.exit.is_some();
-    let deliver = if matches!(cx.graph.next[i], Next::Route { .. }) {
-        quote!(::core::result::Result::Ok(out))
+    // A step returning `Sleep<T>`: its `T` goes on, and the run waits (parked, with a store)
+    // before the next step.
+    let (unwrap_sleep, schedule) = if step.sleep.is_some() {
+        (
+            quote!(let (out, wake) = #k::state::Sleep::into_parts(out);),
+            quote!(#k::__private::schedule(ctx, wake).await?;),
+        )
     } else {
+        (quote!(), quote!())
+    };
+    let deliver = if matches!(cx.graph.next[i], Next::Route { .. }) {
         quote! {
-            #k::__private::deliver(ctx, NAME, #name, #exit, &out).await?;
+            #unwrap_sleep
+            #schedule
             ::core::result::Result::Ok(out)
         }
+    } else {
+        quote! {
+            #unwrap_sleep
+            #k::__private::deliver(ctx, NAME, #name, #exit, &out).await?;
+            #schedule
+            ::core::result::Result::Ok(out)
+        }
+    };
+    // A step waiting for an event gets it (or its timeout) as its last argument.
+    let (wait, event_arg) = match (&step.event, &step.timeout) {
+        (Some((ty, _)), Some((timeout, _))) => {
+            let event = super::waits::event_name(ty);
+            let tr = cx.event_check(i);
+            let user = step.inputs.get(1).map(|input| &input.ty);
+            let span = super::waits::event_param_span(cx, i);
+            let feed = super::names::respan(
+                quote!(<#k::state::Event<#ty> as #tr<#user>>::feed),
+                span,
+            );
+            (
+                quote! {
+                    let event = #k::__private::wait_event::<_, #ty>(ctx, NAME, #name, #event, #timeout).await?;
+                },
+                quote!(, #feed(event)),
+            )
+        }
+        _ => (quote!(), quote!()),
     };
     match &cx.graph.roles[i] {
         Role::Join { .. } => {
@@ -367,8 +403,9 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             quote! {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
+                    #wait
                     #make_ctx
-                    let out = <_ as #step_return>::into_result(self::#f(#ctx_arg input).await).map_err(FlowError::#v)?;
+                    let out = <_ as #step_return>::into_result(self::#f(#ctx_arg input #event_arg).await).map_err(FlowError::#v)?;
                     #deliver
                 }
             }

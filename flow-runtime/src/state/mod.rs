@@ -1,6 +1,7 @@
 //! State management: the run context, the [`Workflow`] trait every `#[workflow]` implements,
-//! checkpoints and the stores that keep them.
+//! checkpoints, the stores that keep them, and run control (status, list, pause, cancel).
 
+mod control;
 mod ctx;
 mod record;
 #[cfg(feature = "sqlite")]
@@ -8,6 +9,7 @@ mod sqlite;
 mod store;
 mod workflow;
 
+pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
 pub(crate) use self::record::Recorder;
 pub use self::record::{CallKind, CallOutcome, CallRecord};

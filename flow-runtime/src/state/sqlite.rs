@@ -1,8 +1,12 @@
 //! [`SqliteStore`]: checkpoints in an embedded SQLite file, committed with group commit by a
 //! writer thread of its own.
 
-use crate::error::{StoreError, StoreErrorKind};
-use crate::state::{CallKind, CallOutcome, CallRecord, Checkpoint, RunId, Store};
+use crate::error::{ControlError, StoreError, StoreErrorKind};
+use crate::state::control::refused;
+use crate::state::{
+    CallKind, CallOutcome, CallRecord, Checkpoint, RunControl, RunFilter, RunId, RunInfo,
+    RunStatus, Store,
+};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
@@ -14,8 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The version of the JSON envelope in the `runs.state` column.
 const ENVELOPE_VERSION: u64 = 1;
-/// The schema version, kept in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version, kept in SQLite's `user_version`. Version 2 added `runs.status`; a
+/// version 1 file gets it when opened (see [`prepare_writer`]).
+const SCHEMA_VERSION: i64 = 2;
 /// The default for [`SqliteStore::with_max_checkpoint_bytes`]: 1 MiB.
 const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 /// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
@@ -36,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished    INTEGER NOT NULL,
     checkpoints INTEGER NOT NULL,
     created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL
+    updated_at  INTEGER NOT NULL,
+    status      TEXT    NOT NULL DEFAULT 'running'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished, updated_at);
 CREATE TABLE IF NOT EXISTS history (
@@ -62,21 +68,40 @@ CREATE TABLE IF NOT EXISTS calls (
 ) WITHOUT ROWID;
 ";
 
+/// Schema version 1 to 2: the `status` column, `finished` for finished runs and `running` for
+/// the others (version 1 had no run control).
+const ADD_STATUS: &str = "
+ALTER TABLE runs ADD COLUMN status TEXT NOT NULL DEFAULT 'running';
+UPDATE runs SET status = 'finished' WHERE finished = 1;
+";
+
+/// Indexes on `runs.status`, made once the column exists.
+const STATUS_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, updated_at);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, updated_at);
+";
+
 /// Upserts the run's row and returns its new checkpoint count. A run id already used by
-/// another workflow matches the `WHERE` of the update, so nothing changes and no row comes back.
+/// another workflow, or a paused or cancelled run, fails the `WHERE` of the update, so nothing
+/// changes and no row comes back: the check and the write are one statement.
 const UPSERT_RUN: &str = "
-INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, checkpoints, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)
+INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)
 ON CONFLICT (run_id) DO UPDATE SET
     fingerprint = excluded.fingerprint,
     step        = excluded.step,
     state       = excluded.state,
     finished    = excluded.finished,
+    status      = excluded.status,
     checkpoints = runs.checkpoints + 1,
     updated_at  = excluded.updated_at
-WHERE runs.workflow = excluded.workflow
+WHERE runs.workflow = excluded.workflow AND runs.status NOT IN ('paused', 'cancelled')
 RETURNING checkpoints
 ";
+
+/// The columns of a [`RunInfo`], in the order [`run_info`] reads them.
+const INFO_COLUMNS: &str =
+    "run_id, workflow, fingerprint, status, step, checkpoints, created_at, updated_at";
 
 const INSERT_HISTORY: &str =
     "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -90,7 +115,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ///
 /// ```
 /// use flow_runtime::prelude::*;
-/// use flow_runtime::state::SqliteStore;
+/// use flow_runtime::state::{RunStatus, SqliteStore};
 /// use std::sync::Arc;
 ///
 /// #[workflow]
@@ -120,6 +145,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 /// assert_eq!(history.iter().map(|h| h.step.as_str()).collect::<Vec<_>>(), ["clean", "hello"]);
 /// let latest = store.latest(&"r1".into()).await?.expect("stored");
 /// assert!(latest.finished);
+/// let run = store.status(&"r1".into()).await?.expect("stored");
+/// assert_eq!((run.status, run.checkpoints), (RunStatus::Finished, 2));
 /// # drop(store);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
@@ -147,20 +174,43 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 /// and waits for the reply. The thread takes every request waiting in its queue (up to 1,024),
 /// commits them all in **one** transaction, then replies to all of them, so N runs saving at
 /// once cost about one `fsync` per batch rather than one per step: while one commit syncs, the
-/// next batch queues up. Reads ([`latest`](Store::latest), [`history`](Self::history),
+/// next batch queues up. Run control ([`pause`](RunControl::pause),
+/// [`unpause`](RunControl::unpause), [`cancel`](RunControl::cancel)) and pruning go to the same
+/// thread, each in a transaction of its own after the batch's saves, so they serialise with
+/// checkpoints. Reads ([`latest`](Store::latest), [`status`](Store::status),
+/// [`list`](RunControl::list), [`history`](Self::history),
 /// [`unfinished_runs`](Self::unfinished_runs)) go to a second thread with its own connection;
 /// WAL lets it read the last committed state while the writer writes. Both threads end when
 /// the store is dropped (after finishing what was sent to them).
 ///
+/// # Run control
+///
+/// The store implements [`RunControl`]: [`status`](Store::status) and
+/// [`list`](RunControl::list) (by workflow, by status) show where runs stand, and
+/// [`pause`](RunControl::pause), [`unpause`](RunControl::unpause) and
+/// [`cancel`](RunControl::cancel) stop and restart them. A checkpoint of a paused or cancelled
+/// run is refused in the same statement that would write it, so the run stops with
+/// [`RuntimeError::Stopped`](crate::error::RuntimeError::Stopped) before its next step; the step
+/// that had just completed is not stored, and runs again if the run is unpaused and resumed.
+/// [`history`](Self::history) is the run's history: every stored step with its time and every
+/// tool call and output delivery it made, with attempts, durations and outcomes.
+///
 /// # What is stored
 ///
 /// A `runs` table with one row per run: its id, workflow, fingerprint, latest step, latest
-/// state, `finished` flag, number of checkpoints, and creation and update times (Unix
-/// milliseconds). The state is a JSON envelope that says which code wrote it:
+/// state, `finished` flag, number of checkpoints, creation and update times (Unix
+/// milliseconds), and [status](RunStatus) (`running`, `paused`, …). The state is a JSON
+/// envelope that says which code wrote it:
 /// `{"v":1,"workflow":"trip","fingerprint":"…","state":{"Search":{…}}}`. A `history` table has
 /// one row per checkpoint (run id, sequence number from 1, step, `finished`, time), without the
-/// state. A run id belongs to one workflow: saving a checkpoint of another workflow under it is
+/// state, and a `calls` table one row per tool call or output delivery of each checkpoint's
+/// step. A run id belongs to one workflow: saving a checkpoint of another workflow under it is
 /// an error.
+///
+/// The schema's version is SQLite's `user_version`. A file made by an older version of this
+/// store is brought up to date when opened, in one transaction (version 1 files get the
+/// `status` column, `finished` or `running` from their `finished` flag); a file made by a newer
+/// version is refused.
 ///
 /// A checkpoint larger than [`max_checkpoint_bytes`](Self::with_max_checkpoint_bytes) (1 MiB
 /// unless set) is refused before anything is written. A row that cannot be read back (not
@@ -204,12 +254,12 @@ pub struct HistoryEntry {
     pub calls: Vec<CallRecord>,
 }
 
-/// Which finished runs [`SqliteStore::prune_finished`] deletes. Unfinished runs are never
-/// deleted.
+/// Which finished runs [`SqliteStore::prune_finished`] deletes; cancelled runs count as
+/// finished. Other runs are never deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Prune {
-    /// Finished runs whose last checkpoint is older than this.
+    /// Finished runs that last changed longer ago than this.
     OlderThan(Duration),
     /// All finished runs but this many, the most recently finished.
     KeepLast(u64),
@@ -237,12 +287,22 @@ enum Write {
 
 enum After {
     Prune(Prune, Reply<u64>),
+    /// Moves a run to a status, as [`RunStatus::transition`] allows.
+    Control(
+        RunId,
+        RunStatus,
+        oneshot::Sender<Result<RunInfo, ControlError>>,
+    ),
+    /// The run id and the fingerprint of the code that refused it.
+    MarkIncompatible(RunId, String, Reply<()>),
     /// Reads of an in-memory database.
     Read(Read),
 }
 
 enum Read {
     Latest(RunId, Reply<Option<Checkpoint>>),
+    Status(RunId, Reply<Option<RunInfo>>),
+    List(RunFilter, Reply<Vec<RunInfo>>),
     History(RunId, Reply<Vec<HistoryEntry>>),
     Unfinished(Reply<Vec<RunId>>),
 }
@@ -352,7 +412,12 @@ impl SqliteStore {
         self.max_checkpoint_bytes
     }
 
-    /// Every checkpoint of a run, oldest first, without states. Empty for an unknown run.
+    /// The run's history: every checkpoint of the run, oldest first, without states, each with
+    /// its step, when it was stored, and the tool calls and output deliveries the step made
+    /// (each with its attempts, duration and outcome). Empty for an unknown run.
+    ///
+    /// A step whose checkpoint was not stored (the process died, the step failed, run control
+    /// stopped the run) is not in it; when it runs again, its new checkpoint is.
     ///
     /// # Errors
     ///
@@ -362,8 +427,8 @@ impl SqliteStore {
         self.read(Read::History(run_id.clone(), reply), rx).await
     }
 
-    /// The runs whose latest checkpoint is not finished, least recently updated first: the
-    /// runs to resume after a restart.
+    /// The runs to resume after a restart: those whose latest checkpoint is not finished and
+    /// that are neither paused nor cancelled, least recently updated first.
     ///
     /// # Errors
     ///
@@ -373,8 +438,8 @@ impl SqliteStore {
         self.read(Read::Unfinished(reply), rx).await
     }
 
-    /// Deletes finished runs and their history, as `policy` says, and returns how many runs
-    /// it deleted. Unfinished runs are kept whatever their age.
+    /// Deletes finished and cancelled runs and their history, as `policy` says, and returns
+    /// how many runs it deleted. Other runs are kept whatever their age.
     ///
     /// # Errors
     ///
@@ -400,6 +465,13 @@ impl SqliteStore {
 
     async fn send_write(&self, request: Write) -> Result<(), StoreError> {
         self.writer.send(request).await.map_err(|_| stopped())
+    }
+
+    async fn control(&self, run_id: &RunId, to: RunStatus) -> Result<RunInfo, ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Control(run_id.clone(), to, reply)))
+            .await?;
+        rx.await.map_err(|_| stopped())?
     }
 
     fn encode(&self, checkpoint: Checkpoint) -> Result<Encoded, StoreError> {
@@ -454,6 +526,41 @@ impl Store for SqliteStore {
         let (reply, rx) = oneshot::channel();
         self.read(Read::Latest(run_id.clone(), reply), rx).await
     }
+
+    async fn status(&self, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Status(run_id.clone(), reply), rx).await
+    }
+
+    async fn mark_incompatible(&self, run_id: &RunId, fingerprint: &str) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::MarkIncompatible(
+            run_id.clone(),
+            fingerprint.to_owned(),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+impl RunControl for SqliteStore {
+    async fn list(&self, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::List(filter.clone(), reply), rx).await
+    }
+
+    async fn pause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Paused).await
+    }
+
+    async fn unpause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Running).await
+    }
+
+    async fn cancel(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Cancelled).await
+    }
 }
 
 fn stopped() -> StoreError {
@@ -495,14 +602,25 @@ fn prepare_writer(conn: &Connection, name: &str) -> Result<(), StoreError> {
              (schema {version}, this one knows {SCHEMA_VERSION}); open it with that version"
         )));
     }
-    // A process killed while creating the schema leaves either all of it or none.
+    // A process killed while creating or upgrading the schema leaves either all of it or none.
     (|| {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(SCHEMA)?;
+        // Checked by the column rather than by `user_version`, so that a file is upgraded
+        // whatever wrote its version.
+        if !has_column(&tx, "runs", "status")? {
+            tx.execute_batch(ADD_STATUS)?;
+        }
+        tx.execute_batch(STATUS_INDEXES)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()
     })()
     .map_err(fail)
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?;
+    stmt.exists([table, column])
 }
 
 fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
@@ -531,6 +649,12 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
             match request {
                 After::Prune(policy, reply) => {
                     let _ = reply.send(prune(&conn, policy));
+                }
+                After::Control(run_id, to, reply) => {
+                    let _ = reply.send(control(&mut conn, &run_id, to));
+                }
+                After::MarkIncompatible(run_id, fingerprint, reply) => {
+                    let _ = reply.send(mark_incompatible(&conn, &run_id, &fingerprint));
                 }
                 After::Read(read) => serve_read(&conn, read),
             }
@@ -599,24 +723,36 @@ fn write_one(conn: &Connection, e: &Encoded) -> rusqlite::Result<Result<(), Stor
                 e.step,
                 e.envelope,
                 e.finished,
+                if e.finished {
+                    RunStatus::Finished
+                } else {
+                    RunStatus::Running
+                }
+                .as_str(),
                 e.at
             ],
             |row| row.get(0),
         )
         .optional()?;
     let Some(seq) = seq else {
-        let owner: String = conn.query_row(
-            "SELECT workflow FROM runs WHERE run_id = ?1",
+        // The update's `WHERE` failed: say which part.
+        let (owner, status): (String, String) = conn.query_row(
+            "SELECT workflow, status FROM runs WHERE run_id = ?1",
             [e.run_id.as_str()],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        return Ok(Err(StoreError::of_kind(
-            StoreErrorKind::Conflict,
-            format!(
-                "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
-                e.run_id, e.workflow
-            ),
-        )));
+        if owner != e.workflow {
+            return Ok(Err(StoreError::of_kind(
+                StoreErrorKind::Conflict,
+                format!(
+                    "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
+                    e.run_id, e.workflow
+                ),
+            )));
+        }
+        // The only other way to fail the `WHERE`: the run is paused or cancelled.
+        let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Paused);
+        return Ok(Err(refused(&e.run_id, &e.step, status)));
     };
     conn.prepare_cached(INSERT_HISTORY)?.execute(params![
         e.run_id.as_str(),
@@ -663,13 +799,13 @@ fn prune(conn: &Connection, policy: Prune) -> Result<u64, StoreError> {
         Prune::OlderThan(age) => {
             let cutoff = millis(SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH));
             conn.execute(
-                "DELETE FROM runs WHERE finished = 1 AND updated_at <= ?1",
+                "DELETE FROM runs WHERE status IN ('finished', 'cancelled') AND updated_at <= ?1",
                 [cutoff],
             )
         }
         Prune::KeepLast(keep) => conn.execute(
-            "DELETE FROM runs WHERE finished = 1 AND run_id NOT IN (
-                 SELECT run_id FROM runs WHERE finished = 1
+            "DELETE FROM runs WHERE status IN ('finished', 'cancelled') AND run_id NOT IN (
+                 SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
                  ORDER BY updated_at DESC, run_id DESC LIMIT ?1)",
             [i64::try_from(keep).unwrap_or(i64::MAX)],
         ),
@@ -690,6 +826,12 @@ fn serve_read(conn: &Connection, request: Read) {
     match request {
         Read::Latest(run_id, reply) => {
             let _ = reply.send(latest(conn, &run_id));
+        }
+        Read::Status(run_id, reply) => {
+            let _ = reply.send(status(conn, &run_id));
+        }
+        Read::List(filter, reply) => {
+            let _ = reply.send(list(conn, &filter));
         }
         Read::History(run_id, reply) => {
             let _ = reply.send(history(conn, &run_id));
@@ -848,11 +990,126 @@ fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, Store
 fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {
     let fail = |e| StoreError::with_source("sqlite store: could not list unfinished runs", e);
     let mut stmt = conn
-        .prepare_cached("SELECT run_id FROM runs WHERE finished = 0 ORDER BY updated_at, run_id")
+        .prepare_cached(
+            "SELECT run_id FROM runs WHERE finished = 0 AND status NOT IN ('paused', 'cancelled') \
+             ORDER BY updated_at, run_id",
+        )
         .map_err(fail)?;
     stmt.query_map([], |row| row.get::<_, String>(0).map(RunId::from))
         .and_then(Iterator::collect)
         .map_err(fail)
+}
+
+/// A run's row as a [`RunInfo`], from the columns [`INFO_COLUMNS`] names. An unknown status
+/// is a conversion error, which callers report as a failed read.
+fn run_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
+    let status = row.get_ref(3)?.as_str()?;
+    let status = RunStatus::from_name(status).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            format!("unknown run status `{status}`").into(),
+        )
+    })?;
+    Ok(RunInfo::new(
+        RunId::from(row.get::<_, String>(0)?),
+        row.get::<_, String>(1)?,
+        row.get::<_, String>(2)?,
+        status,
+        row.get::<_, String>(4)?,
+        // Written from a positive count: never negative.
+        u64::try_from(row.get::<_, i64>(5)?).unwrap_or_default(),
+        from_millis(row.get(6)?),
+        from_millis(row.get(7)?),
+    ))
+}
+
+fn status(conn: &Connection, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {INFO_COLUMNS} FROM runs WHERE run_id = ?1"
+    ))
+    .and_then(|mut stmt| stmt.query_row([run_id.as_str()], run_info).optional())
+    .map_err(|e| read_error(run_id, e))
+}
+
+fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
+    // One statement per combination of filters, so that each can use its index.
+    let limit = filter
+        .limit
+        .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    let status = filter.status.map(RunStatus::as_str);
+    let mut sql = format!("SELECT {INFO_COLUMNS} FROM runs WHERE 1");
+    let mut values: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", &limit)];
+    if let Some(workflow) = &filter.workflow {
+        sql.push_str(" AND workflow = :workflow");
+        values.push((":workflow", workflow));
+    }
+    if let Some(status) = &status {
+        sql.push_str(" AND status = :status");
+        values.push((":status", status));
+    }
+    sql.push_str(" ORDER BY updated_at DESC, run_id LIMIT :limit");
+    let fail = |e| StoreError::with_source("sqlite store: could not list runs", e);
+    let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
+    stmt.query_map(values.as_slice(), run_info)
+        .and_then(Iterator::collect)
+        .map_err(fail)
+}
+
+/// Moves a run to `to` in a transaction of its own: the status it is read in is the status
+/// it is changed from, even with other processes writing the file.
+fn control(conn: &mut Connection, run_id: &RunId, to: RunStatus) -> Result<RunInfo, ControlError> {
+    let fail = |e| {
+        ControlError::Store(StoreError::with_source(
+            format!("run `{run_id}`: could not change its status in the store"),
+            e,
+        ))
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let unknown = || ControlError::UnknownRun {
+        run_id: run_id.clone(),
+    };
+    let info = status(&tx, run_id)?.ok_or_else(unknown)?;
+    let next = info
+        .status
+        .transition(to)
+        .ok_or_else(|| ControlError::Transition {
+            run_id: run_id.clone(),
+            status: info.status,
+            to,
+        })?;
+    if next == info.status {
+        return Ok(info);
+    }
+    tx.execute(
+        "UPDATE runs SET status = ?2, updated_at = ?3 WHERE run_id = ?1",
+        params![run_id.as_str(), next.as_str(), millis(SystemTime::now())],
+    )
+    .map_err(fail)?;
+    let info = status(&tx, run_id)?.ok_or_else(unknown)?;
+    tx.commit().map_err(fail)?;
+    Ok(info)
+}
+
+fn mark_incompatible(
+    conn: &Connection,
+    run_id: &RunId,
+    fingerprint: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE runs SET status = 'incompatible', updated_at = ?3 \
+         WHERE run_id = ?1 AND status = 'running' AND fingerprint <> ?2",
+        params![run_id.as_str(), fingerprint, millis(SystemTime::now())],
+    )
+    .map(drop)
+    .map_err(|e| {
+        StoreError::with_source(
+            format!("run `{run_id}`: could not mark it incompatible in the store"),
+            e,
+        )
+    })
 }
 
 fn millis(t: SystemTime) -> i64 {

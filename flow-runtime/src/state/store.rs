@@ -1,10 +1,13 @@
-use crate::error::StoreError;
-use crate::state::{CallRecord, RunId};
+use crate::error::{ControlError, StoreError};
+use crate::state::control::refused;
+use crate::state::{CallRecord, RunControl, RunFilter, RunId, RunInfo, RunStatus};
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// One stored state of a run: written after every step.
 ///
@@ -80,6 +83,11 @@ impl fmt::Debug for Checkpoint {
 /// it returns `Ok`, so a store that has acknowledged a checkpoint holds a state the run can
 /// resume from. Implement it for your own backend; [`MemoryStore`] keeps everything in memory.
 ///
+/// [`save`](Store::save) and [`latest`](Store::latest) are all a store needs. A store that
+/// also offers run control ([`RunControl`]: pause, unpause, cancel) overrides
+/// [`status`](Store::status) and [`mark_incompatible`](Store::mark_incompatible) too: they are
+/// what runs ask their store to honour it.
+///
 /// ```
 /// use flow_runtime::state::{Checkpoint, Store, RunId};
 /// use flow_runtime::error::StoreError;
@@ -106,6 +114,34 @@ pub trait Store: Send + Sync + 'static {
         &self,
         run_id: &RunId,
     ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
+
+    /// What the store knows of a run, its [`RunStatus`] included; `None` for a run it does not
+    /// have. [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) asks before it
+    /// continues a stored run, and refuses a paused or cancelled one.
+    ///
+    /// The default, for stores without run control, is `None` for every run.
+    fn status(
+        &self,
+        run_id: &RunId,
+    ) -> impl Future<Output = Result<Option<RunInfo>, StoreError>> + Send {
+        let _ = run_id;
+        std::future::ready(Ok(None))
+    }
+
+    /// Marks a `Running` run [`RunStatus::Incompatible`] if its latest checkpoint's fingerprint
+    /// is not `fingerprint`, the fingerprint of the code that just refused to resume it; any
+    /// other run is left as it is. Called by
+    /// [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume).
+    ///
+    /// The default, for stores without run control, does nothing.
+    fn mark_incompatible(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (run_id, fingerprint);
+        std::future::ready(Ok(()))
+    }
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -117,6 +153,15 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         &'a self,
         run_id: &'a RunId,
     ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>>;
+    fn status_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<RunInfo>, StoreError>>;
+    fn mark_incompatible_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
@@ -130,13 +175,53 @@ impl<S: Store> DynStore for S {
     ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>> {
         Box::pin(self.latest(run_id))
     }
+
+    fn status_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<RunInfo>, StoreError>> {
+        Box::pin(self.status(run_id))
+    }
+
+    fn mark_incompatible_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.mark_incompatible(run_id, fingerprint))
+    }
 }
 
 /// A [`Store`] in memory: keeps every checkpoint of every run, in order. For tests, and for
-/// runs that need no durability.
+/// runs that need no durability. It offers [`RunControl`] like
+/// [`SqliteStore`](crate::state::SqliteStore) does.
 #[derive(Default)]
 pub struct MemoryStore {
-    runs: Mutex<HashMap<RunId, Vec<Checkpoint>>>,
+    runs: Mutex<HashMap<RunId, MemoryRun>>,
+}
+
+struct MemoryRun {
+    checkpoints: Vec<Checkpoint>,
+    status: RunStatus,
+    created_at: SystemTime,
+    updated_at: SystemTime,
+}
+
+impl MemoryRun {
+    /// `None` before the first checkpoint, which a stored run always has.
+    fn info(&self) -> Option<RunInfo> {
+        let latest = self.checkpoints.last()?;
+        Some(RunInfo::new(
+            latest.run_id.clone(),
+            latest.workflow.clone(),
+            latest.fingerprint.clone(),
+            self.status,
+            latest.step.clone(),
+            u64::try_from(self.checkpoints.len()).unwrap_or(u64::MAX),
+            self.created_at,
+            self.updated_at,
+        ))
+    }
 }
 
 impl fmt::Debug for MemoryStore {
@@ -153,31 +238,122 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Every checkpoint of a run, oldest first.
+    /// Every checkpoint of a run, oldest first, with the tool calls and output deliveries of
+    /// each step: the run's history.
     #[must_use]
     pub fn history(&self, run_id: &RunId) -> Vec<Checkpoint> {
-        self.lock().get(run_id).cloned().unwrap_or_default()
+        self.lock()
+            .get(run_id)
+            .map(|run| run.checkpoints.clone())
+            .unwrap_or_default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Vec<Checkpoint>>> {
-        // A panic while holding the lock cannot leave the map half-updated (every update is a
-        // single push), so a poisoned lock is still consistent.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, MemoryRun>> {
+        // Nothing that can panic runs while the lock is held after an update has begun (each
+        // is a push and plain assignments), so a poisoned lock is still consistent.
         self.runs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Moves a run to `to`, as [`RunStatus::transition`] allows.
+    fn control(&self, run_id: &RunId, to: RunStatus) -> Result<RunInfo, ControlError> {
+        let mut runs = self.lock();
+        let unknown = || ControlError::UnknownRun {
+            run_id: run_id.clone(),
+        };
+        let run = runs.get_mut(run_id).ok_or_else(unknown)?;
+        let status = run.status;
+        let next = status
+            .transition(to)
+            .ok_or_else(|| ControlError::Transition {
+                run_id: run_id.clone(),
+                status,
+                to,
+            })?;
+        if next != status {
+            run.status = next;
+            run.updated_at = SystemTime::now();
+        }
+        run.info().ok_or_else(unknown)
     }
 }
 
 impl Store for MemoryStore {
     async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
-        self.lock()
+        let mut runs = self.lock();
+        let now = SystemTime::now();
+        let run = runs
             .entry(checkpoint.run_id.clone())
-            .or_default()
-            .push(checkpoint);
+            .or_insert_with(|| MemoryRun {
+                checkpoints: Vec::new(),
+                status: RunStatus::Running,
+                created_at: now,
+                updated_at: now,
+            });
+        if run.status.is_stopped() {
+            return Err(refused(&checkpoint.run_id, &checkpoint.step, run.status));
+        }
+        run.status = if checkpoint.finished {
+            RunStatus::Finished
+        } else {
+            RunStatus::Running
+        };
+        run.updated_at = now;
+        run.checkpoints.push(checkpoint);
         Ok(())
     }
 
     async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        Ok(self.lock().get(run_id).and_then(|h| h.last().cloned()))
+        Ok(self
+            .lock()
+            .get(run_id)
+            .and_then(|run| run.checkpoints.last().cloned()))
+    }
+
+    async fn status(&self, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
+        Ok(self.lock().get(run_id).and_then(MemoryRun::info))
+    }
+
+    async fn mark_incompatible(&self, run_id: &RunId, fingerprint: &str) -> Result<(), StoreError> {
+        if let Some(run) = self.lock().get_mut(run_id)
+            && run.status == RunStatus::Running
+            && run
+                .checkpoints
+                .last()
+                .is_some_and(|c| c.fingerprint != fingerprint)
+        {
+            run.status = RunStatus::Incompatible;
+            run.updated_at = SystemTime::now();
+        }
+        Ok(())
+    }
+}
+
+impl RunControl for MemoryStore {
+    async fn list(&self, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
+        let mut runs: Vec<RunInfo> = self
+            .lock()
+            .values()
+            .filter_map(MemoryRun::info)
+            .filter(|info| filter.matches(info))
+            .collect();
+        runs.sort_by_key(|info| (Reverse(info.updated_at), info.run_id.clone()));
+        if let Some(limit) = filter.limit {
+            runs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        Ok(runs)
+    }
+
+    async fn pause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Paused)
+    }
+
+    async fn unpause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Running)
+    }
+
+    async fn cancel(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Cancelled)
     }
 }

@@ -73,9 +73,18 @@ pub trait Workflow: Send + Sync + 'static {
     /// at once if it had finished) instead of starting a second one. The run id is the
     /// idempotency key; `input` is used only for a new run.
     ///
-    /// A stored run of another workflow, or one stored with another [`FINGERPRINT`]
-    /// (the graph or a step signature changed), is refused with
-    /// [`RuntimeError::Incompatible`] and left as it is. Without a store this is [`run`].
+    /// It refuses, running nothing and leaving the stored state as it is:
+    ///
+    /// * a run that [run control](crate::state::RunControl) has paused or cancelled, with
+    ///   [`RuntimeError::Stopped`] (`step: None`); once a paused run is unpaused, this
+    ///   continues it from its latest checkpoint;
+    /// * a stored run of another workflow, or one stored with another [`FINGERPRINT`] (the
+    ///   graph or a step signature changed), with [`RuntimeError::Incompatible`]. A run of this
+    ///   workflow stored with another fingerprint is also marked
+    ///   [`RunStatus::Incompatible`](crate::state::RunStatus::Incompatible) in a store with run
+    ///   control (see [`Store::mark_incompatible`](crate::state::Store::mark_incompatible)).
+    ///
+    /// Without a store this is [`run`].
     ///
     /// [`FINGERPRINT`]: Workflow::FINGERPRINT
     /// [`run`]: Workflow::run
@@ -88,18 +97,40 @@ pub trait Workflow: Send + Sync + 'static {
                 return Self::run(ctx, input).await;
             };
             let run_id = ctx.run_id();
-            let latest = store
-                .latest_boxed(run_id)
-                .await
-                .map_err(|source| RuntimeError::Load {
+            let load = |source| RuntimeError::Load {
+                run_id: run_id.clone(),
+                workflow: Self::NAME,
+                source,
+            };
+            let info = store.status_boxed(run_id).await.map_err(load)?;
+            if let Some(info) = info.filter(|info| info.status.is_stopped()) {
+                return Err(RuntimeError::Stopped {
                     run_id: run_id.clone(),
                     workflow: Self::NAME,
-                    source,
-                })?;
-            let Some(checkpoint) = latest else {
+                    step: None,
+                    status: info.status,
+                }
+                .into());
+            }
+            let Some(checkpoint) = store.latest_boxed(run_id).await.map_err(load)? else {
                 return Self::run(ctx, input).await;
             };
             if checkpoint.workflow != Self::NAME || checkpoint.fingerprint != Self::FINGERPRINT {
+                if checkpoint.workflow == Self::NAME {
+                    // The refusal below is the answer; a failure to mark the run only means
+                    // operators do not find it by its status, so it is logged, not returned.
+                    if let Err(error) = store
+                        .mark_incompatible_boxed(run_id, Self::FINGERPRINT)
+                        .await
+                    {
+                        tracing::warn!(
+                            run_id = %run_id,
+                            workflow = Self::NAME,
+                            %error,
+                            "could not mark the run incompatible"
+                        );
+                    }
+                }
                 return Err(RuntimeError::Incompatible {
                     run_id: run_id.clone(),
                     workflow: Self::NAME,

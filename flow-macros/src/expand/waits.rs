@@ -1,0 +1,67 @@
+//! Durable waits: steps that wait for a typed event (`event = T, timeout = …`) and steps that
+//! return `Sleep<T>`. Generates the `EventOf<Workflow>` impls that make sending an event the
+//! workflow does not declare a compile error, and the check that an event step's last
+//! parameter is `Event<T>`.
+
+use super::Ctx;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+
+impl Ctx<'_> {
+    /// The check that step `i`'s event parameter is `Event<T>`.
+    pub(crate) fn event_check(&self, i: usize) -> syn::Ident {
+        format_ident!("__flow_event_of_{}", self.name(i))
+    }
+}
+
+/// The event's name: its type as written, without spaces (`Approval`, `events::Reply`).
+pub(crate) fn event_name(ty: &syn::Type) -> String {
+    quote!(#ty).to_string().replace(' ', "")
+}
+
+pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
+    let k = cx.krate;
+    let wf = &cx.wf.name;
+    let mut out = TokenStream::new();
+    let mut declared: Vec<String> = Vec::new();
+    for (i, step) in cx.wf.steps.iter().enumerate() {
+        let Some((ty, _)) = &step.event else { continue };
+        let name = cx.name(i);
+        let event = event_name(ty);
+        if !declared.contains(&event) {
+            declared.push(event.clone());
+            out.extend(quote! {
+                impl #k::state::EventOf<Workflow> for #ty {
+                    const NAME: &'static str = #event;
+                }
+            });
+        }
+        let tr = cx.event_check(i);
+        let message = format!(
+            "step `{name}` waits for event `{event}`, so its last parameter is `Event<{event}>`, not `{{T}}`"
+        );
+        let note = format!(
+            "workflow `{wf}` hands the step `Event::Received({event})`, or `Event::TimedOut` when the timeout passed first"
+        );
+        out.extend(quote! {
+            #[diagnostic::on_unimplemented(message = #message, label = "the event parameter's type", note = #note)]
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            trait #tr<T> { fn feed(self) -> T; }
+            impl<T> #tr<T> for T {
+                #[inline]
+                fn feed(self) -> T { self }
+            }
+        });
+    }
+    out
+}
+
+/// The span of step `i`'s event parameter, to point type errors at it.
+pub(crate) fn event_param_span(cx: &Ctx<'_>, i: usize) -> proc_macro2::Span {
+    cx.wf.steps[i]
+        .inputs
+        .get(1)
+        .map_or_else(proc_macro2::Span::call_site, |input| input.ty.span())
+}
