@@ -239,6 +239,11 @@ pub async fn checkpoint<D, S: serde::Serialize>(
 ) -> Result<(), RuntimeError> {
     // Taken with or without a store, so that a run without one does not keep them twice.
     let calls = ctx.recorder().take(step);
+    let (wake_at, consumed) = {
+        let mut waits = ctx.waits();
+        waits.waiting = None;
+        (waits.wake_at.take(), waits.consumed.take())
+    };
     let Some(store) = ctx.store() else {
         return Ok(());
     };
@@ -257,6 +262,9 @@ pub async fn checkpoint<D, S: serde::Serialize>(
         finished,
         state,
         calls,
+        wake_at,
+        waiting: None,
+        consumed_event: consumed,
     };
     store
         .save_boxed(checkpoint)
@@ -264,23 +272,130 @@ pub async fn checkpoint<D, S: serde::Serialize>(
         .map_err(|source| match source.kind() {
             // Run control stopped the run: the store refused the checkpoint, so the run stops
             // before its next step.
-            StoreErrorKind::Paused | StoreErrorKind::Cancelled => RuntimeError::Stopped {
-                run_id,
-                workflow,
-                step: Some(step),
-                status: if source.kind() == StoreErrorKind::Cancelled {
-                    RunStatus::Cancelled
-                } else {
-                    RunStatus::Paused
-                },
-            },
+            StoreErrorKind::Paused | StoreErrorKind::Cancelled | StoreErrorKind::Failed => {
+                RuntimeError::Stopped {
+                    run_id: run_id.clone(),
+                    workflow,
+                    step: Some(step),
+                    status: match source.kind() {
+                        StoreErrorKind::Cancelled => RunStatus::Cancelled,
+                        StoreErrorKind::Failed => RunStatus::Failed,
+                        _ => RunStatus::Paused,
+                    },
+                }
+            }
             _ => RuntimeError::Checkpoint {
-                run_id,
+                run_id: run_id.clone(),
                 workflow,
                 step,
                 source,
             },
-        })
+        })?;
+    // A step returned `Sleep`: the run stops here, stored, until it is due.
+    match wake_at {
+        Some(until) if until > crate::state::now() => Err(RuntimeError::Parked {
+            run_id,
+            workflow,
+            step,
+            event: None,
+            until,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// After a step returned `Sleep`: without a store, waits here; with one, notes when the run is
+/// due, for the checkpoint after the step to store it and stop the run.
+///
+/// # Errors
+///
+/// None yet; a `Result` so that the generated code stays the same when waits can fail.
+pub async fn schedule<D>(ctx: &Ctx<D>, wake: crate::state::Wake) -> Result<(), RuntimeError> {
+    let now = crate::state::now();
+    let until = wake.at(now);
+    if ctx.store().is_none() {
+        if let Ok(wait) = until.duration_since(now) {
+            tokio::time::sleep(wait).await;
+        }
+    } else {
+        ctx.waits().wake_at = Some(until);
+    }
+    Ok(())
+}
+
+/// Before a step that waits for event `event`: the oldest such event in the run's inbox, or
+/// `TimedOut` once the wait (which began when the run first reached the step) has lasted
+/// `timeout`; otherwise the run stops here, stored, until one of those happens.
+///
+/// # Errors
+///
+/// [`RuntimeError::Parked`] while the run waits; the run has no store; the store failed; the
+/// event does not deserialise.
+pub async fn wait_event<D, E: serde::de::DeserializeOwned>(
+    ctx: &Ctx<D>,
+    workflow: &'static str,
+    step: &'static str,
+    event: &'static str,
+    timeout: std::time::Duration,
+) -> Result<crate::state::Event<E>, RuntimeError> {
+    let run_id = ctx.run_id();
+    let Some(store) = ctx.store() else {
+        return Err(RuntimeError::NoInbox {
+            run_id: run_id.clone(),
+            workflow,
+            step,
+            event,
+        });
+    };
+    let failed = |source| RuntimeError::Wait {
+        run_id: run_id.clone(),
+        workflow,
+        step,
+        source,
+    };
+    if let Some(stored) = store
+        .next_event_boxed(run_id, event)
+        .await
+        .map_err(failed)?
+    {
+        let value = serde_json::from_value(stored.payload).map_err(|source| {
+            RuntimeError::CorruptEvent {
+                run_id: run_id.clone(),
+                workflow,
+                step,
+                event,
+                source,
+            }
+        })?;
+        ctx.waits().consumed = Some(stored.id);
+        return Ok(crate::state::Event::Received(value));
+    }
+    let now = crate::state::now();
+    let waiting = ctx.waits().waiting.clone();
+    let until = match waiting {
+        Some((waiting, until)) if waiting == step => {
+            if now >= until {
+                return Ok(crate::state::Event::TimedOut);
+            }
+            until
+        }
+        _ => {
+            let until = now.checked_add(timeout).unwrap_or(now);
+            store
+                .wait_boxed(run_id, step, until)
+                .await
+                .map_err(failed)?;
+            ctx.waits().waiting = Some((step.to_owned(), until));
+            until
+        }
+    };
+    Err(RuntimeError::Parked {
+        run_id: run_id.clone(),
+        workflow,
+        step,
+        event: Some(event),
+        until,
+    })
 }
 
 /// Runs `f` on every item, at most `limit` at once, and collects the results in the items'

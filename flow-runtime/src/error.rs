@@ -93,6 +93,70 @@ pub enum RuntimeError {
         /// [`RunStatus::Paused`] or [`RunStatus::Cancelled`].
         status: RunStatus,
     },
+    /// The run is waiting, durably: a step returned [`Sleep`](crate::state::Sleep), or a step
+    /// waits for an event that has not arrived. Its state is stored; an
+    /// [`Engine`](crate::state::Engine) continues it at `until` (or when the event arrives),
+    /// and so does [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) called
+    /// then. Not a failure: nothing is lost, nothing needs undoing.
+    #[error("run `{run_id}` of workflow `{workflow}` is waiting {}, until {}", waiting_for(*event), crate::state::format_time(*until))]
+    Parked {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The step it waits before, or in (for an event).
+        step: &'static str,
+        /// The event it waits for, or `None` for a sleep.
+        event: Option<&'static str>,
+        /// When it is due at the latest.
+        until: std::time::SystemTime,
+    },
+    /// A step waits for an event, but the run's context has no store to keep the event inbox
+    /// and the wait in: give it one with `Ctx::builder(..).store(..)`.
+    #[error(
+        "run `{run_id}` of workflow `{workflow}`: step `{step}` waits for event `{event}`, but the run has no store \
+         to receive it in; give the context a store (`Ctx::builder(..).store(store)`) and run it with an `Engine`"
+    )]
+    NoInbox {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The waiting step.
+        step: &'static str,
+        /// The event's name.
+        event: &'static str,
+    },
+    /// The store could not park the run or read its event inbox.
+    #[error("run `{run_id}` of workflow `{workflow}`: step `{step}` could not wait")]
+    Wait {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The waiting step.
+        step: &'static str,
+        /// What the store said.
+        #[source]
+        source: StoreError,
+    },
+    /// An event in the run's inbox does not deserialise into the type the step waits for.
+    #[error(
+        "run `{run_id}` of workflow `{workflow}`: event `{event}` for step `{step}` cannot be read"
+    )]
+    CorruptEvent {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The waiting step.
+        step: &'static str,
+        /// The event's name.
+        event: &'static str,
+        /// The deserialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A stored state does not deserialise into this workflow's `FlowState`.
     #[error("run `{run_id}` of workflow `{workflow}`: its stored state cannot be read")]
     CorruptState {
@@ -169,6 +233,13 @@ pub enum StoreErrorKind {
     Paused,
     /// The run is cancelled, so the store refused its checkpoint. Retrying cannot help.
     Cancelled,
+    /// The run failed under an engine, so the store refused its checkpoint. Retrying helps
+    /// only once it is unpaused.
+    Failed,
+    /// The run is not in the store (e.g. an event sent to a run that was never started).
+    UnknownRun,
+    /// The store does not do this (e.g. an event inbox in a store without one).
+    Unsupported,
     /// The store is not reachable or has stopped; a retry may succeed.
     Unavailable,
     /// Anything else.
@@ -264,16 +335,20 @@ fn verb(to: RunStatus) -> &'static str {
 }
 
 /// The rest of [`RuntimeError::Stopped`]'s message.
+fn waiting_for(event: Option<&str>) -> String {
+    event.map_or_else(|| "(asleep)".to_owned(), |e| format!("for event `{e}`"))
+}
+
 fn stopped(step: Option<&str>, status: RunStatus) -> String {
     match (step, status) {
-        (Some(step), RunStatus::Paused) => format!(
+        (Some(step), RunStatus::Paused | RunStatus::Failed) => format!(
             "it stopped after step `{step}`, whose result was not stored; the step runs again \
              when the run is unpaused and resumed"
         ),
         (Some(step), _) => format!(
             "it stopped after step `{step}`, whose result was not stored; it cannot be resumed"
         ),
-        (None, RunStatus::Paused) => {
+        (None, RunStatus::Paused | RunStatus::Failed) => {
             "nothing ran; unpause it to resume it from its latest checkpoint".to_owned()
         }
         (None, _) => "nothing ran; it cannot be resumed".to_owned(),

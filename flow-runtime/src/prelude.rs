@@ -2,7 +2,7 @@
 
 pub use crate::error::RuntimeError;
 pub use crate::input::{Invalid, Valid};
-pub use crate::state::{Ctx, LoopExhausted, MemoryStore, RunId, Store, Workflow};
+pub use crate::state::{Ctx, Event, LoopExhausted, MemoryStore, RunId, Sleep, Store, Workflow};
 pub use crate::tool::{
     Auth, CallError, Credential, IdempotencyKey, PolicyTool, RateLimit, Retry, Tool, ToolCtx,
     ToolError, ToolPolicy, Toolbox,

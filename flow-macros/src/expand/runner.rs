@@ -261,6 +261,13 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             type Error = FlowError;
             type State = FlowState;
 
+            fn runtime_error(error: &FlowError) -> ::core::option::Option<&#k::error::RuntimeError> {
+                match error {
+                    FlowError::Runtime(e) => ::core::option::Option::Some(e),
+                    _ => ::core::option::Option::None,
+                }
+            }
+
             fn start(input: #entry_in) -> FlowState {
                 FlowState::#entry_v { input, loops: ::core::default::Default::default() }
             }
@@ -352,10 +359,8 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             let tr = cx.event_check(i);
             let user = step.inputs.get(1).map(|input| &input.ty);
             let span = super::waits::event_param_span(cx, i);
-            let feed = super::names::respan(
-                quote!(<#k::state::Event<#ty> as #tr<#user>>::feed),
-                span,
-            );
+            let feed =
+                super::names::respan(quote!(<#k::state::Event<#ty> as #tr<#user>>::feed), span);
             (
                 quote! {
                     let event = #k::__private::wait_event::<_, #ty>(ctx, NAME, #name, #event, #timeout).await?;

@@ -20,6 +20,7 @@ use std::time::SystemTime;
 /// | `Running`      | `Paused` | unchanged | `Cancelled` |
 /// | `Paused`       | unchanged | `Running` | `Cancelled` |
 /// | `Incompatible` | `Paused` | refused   | `Cancelled` |
+/// | `Failed`       | refused  | `Running` | `Cancelled` |
 /// | `Cancelled`    | refused  | refused   | unchanged   |
 /// | `Finished`     | refused  | refused   | refused     |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -43,6 +44,9 @@ pub enum RunStatus {
     /// changed) and refused it. The run is otherwise as it was: code with the stored
     /// fingerprint may still resume it, and its next checkpoint makes it `Running` again.
     Incompatible,
+    /// A step failed while an [`Engine`](crate::state::Engine) ran it; the run keeps its last
+    /// checkpoint, and the engine leaves it alone until it is unpaused (retried) or cancelled.
+    Failed,
 }
 
 impl RunStatus {
@@ -56,6 +60,7 @@ impl RunStatus {
             Self::Cancelled => "cancelled",
             Self::Finished => "finished",
             Self::Incompatible => "incompatible",
+            Self::Failed => "failed",
         }
     }
 
@@ -68,6 +73,7 @@ impl RunStatus {
             Self::Cancelled,
             Self::Finished,
             Self::Incompatible,
+            Self::Failed,
         ]
         .into_iter()
         .find(|s| s.as_str() == name)
@@ -77,7 +83,7 @@ impl RunStatus {
     /// [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) does not resume it.
     #[must_use]
     pub fn is_stopped(self) -> bool {
-        matches!(self, Self::Paused | Self::Cancelled)
+        matches!(self, Self::Paused | Self::Cancelled | Self::Failed)
     }
 
     /// The status a run in this one gets from `to`'s operation (`Paused` from
@@ -88,8 +94,8 @@ impl RunStatus {
     pub fn transition(self, to: RunStatus) -> Option<RunStatus> {
         match (self, to) {
             (Self::Running | Self::Paused | Self::Incompatible, Self::Paused | Self::Cancelled)
-            | (Self::Cancelled, Self::Cancelled)
-            | (Self::Running | Self::Paused, Self::Running) => Some(to),
+            | (Self::Cancelled | Self::Failed, Self::Cancelled)
+            | (Self::Running | Self::Paused | Self::Failed, Self::Running) => Some(to),
             _ => None,
         }
     }
@@ -288,10 +294,10 @@ pub trait RunControl: Store {
 
 /// What a store with run control says when it refuses the checkpoint of a stopped run.
 pub(crate) fn refused(run_id: &RunId, step: &str, status: RunStatus) -> StoreError {
-    let kind = if status == RunStatus::Cancelled {
-        StoreErrorKind::Cancelled
-    } else {
-        StoreErrorKind::Paused
+    let kind = match status {
+        RunStatus::Cancelled => StoreErrorKind::Cancelled,
+        RunStatus::Failed => StoreErrorKind::Failed,
+        _ => StoreErrorKind::Paused,
     };
     StoreError::of_kind(
         kind,
@@ -311,6 +317,7 @@ mod tests {
             RunStatus::Cancelled,
             RunStatus::Finished,
             RunStatus::Incompatible,
+            RunStatus::Failed,
         ] {
             assert_eq!(RunStatus::from_name(status.as_str()), Some(status));
             assert_eq!(
@@ -323,11 +330,12 @@ mod tests {
 
     #[test]
     fn transitions_follow_the_table() {
-        use RunStatus::{Cancelled, Finished, Incompatible, Paused, Running};
+        use RunStatus::{Cancelled, Failed, Finished, Incompatible, Paused, Running};
         let table = [
             (Running, [Some(Paused), Some(Running), Some(Cancelled)]),
             (Paused, [Some(Paused), Some(Running), Some(Cancelled)]),
             (Incompatible, [Some(Paused), None, Some(Cancelled)]),
+            (Failed, [None, Some(Running), Some(Cancelled)]),
             (Cancelled, [None, None, Some(Cancelled)]),
             (Finished, [None, None, None]),
         ];

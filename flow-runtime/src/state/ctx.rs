@@ -57,9 +57,22 @@ struct Shared<D> {
     deps: D,
     store: Option<Arc<dyn DynStore>>,
     tools: Toolbox,
-    outputs: Option<Outputs>,
+    outputs: Option<Arc<Outputs>>,
     calls: Recorder,
     first_attempt: u32,
+    waits: std::sync::Mutex<Waits>,
+}
+
+/// What the run's waits pass from a step to the checkpoint after it, and from a stored run to
+/// the step that waits in it.
+#[derive(Debug, Default)]
+pub(crate) struct Waits {
+    /// When the run is due after the step that just finished (it returned `Sleep`).
+    pub(crate) wake_at: Option<std::time::SystemTime>,
+    /// The event the step consumed: removed from the inbox with its checkpoint.
+    pub(crate) consumed: Option<u64>,
+    /// The stored run was waiting in this step for an event until this time.
+    pub(crate) waiting: Option<(String, std::time::SystemTime)>,
 }
 
 /// What a step receives besides its data: the run it belongs to, the step's name and
@@ -317,7 +330,14 @@ impl<D, P> Ctx<D, P> {
     }
 
     pub(crate) fn outputs(&self) -> Option<&Outputs> {
-        self.shared.outputs.as_ref()
+        self.shared.outputs.as_deref()
+    }
+
+    pub(crate) fn waits(&self) -> std::sync::MutexGuard<'_, Waits> {
+        self.shared
+            .waits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn store(&self) -> Option<&dyn DynStore> {
@@ -336,7 +356,7 @@ pub struct CtxBuilder<D> {
     deps: D,
     store: Option<Arc<dyn DynStore>>,
     tools: Toolbox,
-    outputs: Option<Outputs>,
+    outputs: Option<Arc<Outputs>>,
     first_attempt: u32,
 }
 
@@ -375,7 +395,19 @@ impl<D> CtxBuilder<D> {
     /// the step that produced them and before its checkpoint (see [`crate::output`]). A run
     /// refuses to start when a sink is attached to a step the workflow does not have.
     pub fn outputs(mut self, outputs: Outputs) -> Self {
-        self.outputs = Some(outputs);
+        self.outputs = Some(Arc::new(outputs));
+        self
+    }
+
+    /// [`outputs`](Self::outputs), shared with other contexts (an engine's runs).
+    pub(crate) fn shared_outputs(mut self, outputs: Option<Arc<Outputs>>) -> Self {
+        self.outputs = outputs;
+        self
+    }
+
+    /// [`store`](Self::store) for a store already type-erased.
+    pub(crate) fn dyn_store(mut self, store: Arc<dyn DynStore>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -399,6 +431,7 @@ impl<D> CtxBuilder<D> {
                 outputs: self.outputs,
                 calls: Recorder::default(),
                 first_attempt: attempt,
+                waits: std::sync::Mutex::default(),
             }),
             step: None,
             attempt,

@@ -3,17 +3,27 @@
 
 mod control;
 mod ctx;
+mod engine;
 mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod wait;
 mod workflow;
 
 pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
+pub use self::engine::{Engine, EngineBuilder, EngineError, EngineReport, RunQueue, Setup};
 pub(crate) use self::record::Recorder;
 pub use self::record::{CallKind, CallOutcome, CallRecord};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{HistoryEntry, Prune, SqliteStore};
-pub use self::store::{Checkpoint, MemoryStore, Store};
+pub use self::store::{Checkpoint, MemoryStore, Store, StoredEvent};
+pub(crate) use self::wait::now;
+pub use self::wait::{Event, EventOf, Sleep, Wake};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};
+
+/// A time as people read it in messages: RFC 3339, UTC, to the second.
+pub(crate) fn format_time(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}

@@ -4,8 +4,8 @@
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::control::refused;
 use crate::state::{
-    CallKind, CallOutcome, CallRecord, Checkpoint, RunControl, RunFilter, RunId, RunInfo,
-    RunStatus, Store,
+    CallKind, CallOutcome, CallRecord, Checkpoint, RunControl, RunFilter, RunId, RunInfo, RunQueue,
+    RunStatus, Store, StoredEvent,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -18,9 +18,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The version of the JSON envelope in the `runs.state` column.
 const ENVELOPE_VERSION: u64 = 1;
-/// The schema version, kept in SQLite's `user_version`. Version 2 added `runs.status`; a
-/// version 1 file gets it when opened (see [`prepare_writer`]).
-const SCHEMA_VERSION: i64 = 2;
+/// The schema version, kept in SQLite's `user_version`. Version 2 added `runs.status`;
+/// version 3 `runs.wake_at`, `runs.waiting` and the `events` inbox. Older files get them when
+/// opened (see [`prepare_writer`]).
+const SCHEMA_VERSION: i64 = 3;
 /// The default for [`SqliteStore::with_max_checkpoint_bytes`]: 1 MiB.
 const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 /// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
@@ -42,7 +43,9 @@ CREATE TABLE IF NOT EXISTS runs (
     checkpoints INTEGER NOT NULL,
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
-    status      TEXT    NOT NULL DEFAULT 'running'
+    status      TEXT    NOT NULL DEFAULT 'running',
+    wake_at     INTEGER,
+    waiting     TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished, updated_at);
 CREATE TABLE IF NOT EXISTS history (
@@ -66,6 +69,20 @@ CREATE TABLE IF NOT EXISTS calls (
     error       TEXT,
     PRIMARY KEY (run_id, seq, n)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id  TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    name    TEXT    NOT NULL,
+    payload TEXT    NOT NULL,
+    sent_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, name, id);
+";
+
+/// Schema version 2 to 3: when a run is due, and the step it waits in for an event.
+const ADD_WAKE: &str = "
+ALTER TABLE runs ADD COLUMN wake_at INTEGER;
+ALTER TABLE runs ADD COLUMN waiting TEXT;
 ";
 
 /// Schema version 1 to 2: the `status` column, `finished` for finished runs and `running` for
@@ -79,14 +96,15 @@ UPDATE runs SET status = 'finished' WHERE finished = 1;
 const STATUS_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, updated_at);
 CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, updated_at);
+CREATE INDEX IF NOT EXISTS runs_by_wake ON runs (status, wake_at);
 ";
 
 /// Upserts the run's row and returns its new checkpoint count. A run id already used by
 /// another workflow, or a paused or cancelled run, fails the `WHERE` of the update, so nothing
 /// changes and no row comes back: the check and the write are one statement.
 const UPSERT_RUN: &str = "
-INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)
+INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL)
 ON CONFLICT (run_id) DO UPDATE SET
     fingerprint = excluded.fingerprint,
     step        = excluded.step,
@@ -94,8 +112,10 @@ ON CONFLICT (run_id) DO UPDATE SET
     finished    = excluded.finished,
     status      = excluded.status,
     checkpoints = runs.checkpoints + 1,
-    updated_at  = excluded.updated_at
-WHERE runs.workflow = excluded.workflow AND runs.status NOT IN ('paused', 'cancelled')
+    updated_at  = excluded.updated_at,
+    wake_at     = excluded.wake_at,
+    waiting     = NULL
+WHERE runs.workflow = excluded.workflow AND runs.status NOT IN ('paused', 'cancelled', 'failed')
 RETURNING checkpoints
 ";
 
@@ -276,6 +296,8 @@ struct Encoded {
     finished: bool,
     envelope: String,
     calls: Vec<CallRecord>,
+    wake_at: Option<i64>,
+    consumed_event: Option<u64>,
     at: i64,
 }
 
@@ -295,6 +317,12 @@ enum After {
     ),
     /// The run id and the fingerprint of the code that refused it.
     MarkIncompatible(RunId, String, Reply<()>),
+    /// The run waits in a step for an event until a time.
+    Wait(RunId, String, i64, Reply<()>),
+    /// An event for a run's inbox: its name and payload.
+    SendEvent(RunId, String, String, Reply<()>),
+    /// A run's step failed under an engine: the message.
+    Fail(RunId, String, Reply<()>),
     /// Reads of an in-memory database.
     Read(Read),
 }
@@ -305,6 +333,9 @@ enum Read {
     List(RunFilter, Reply<Vec<RunInfo>>),
     History(RunId, Reply<Vec<HistoryEntry>>),
     Unfinished(Reply<Vec<RunId>>),
+    NextEvent(RunId, String, Reply<Option<StoredEvent>>),
+    Due(i64, Vec<String>, usize, Reply<Vec<RunId>>),
+    NextWake(i64, Reply<Option<SystemTime>>),
 }
 
 #[derive(serde::Serialize)]
@@ -509,6 +540,8 @@ impl SqliteStore {
             finished: checkpoint.finished,
             envelope,
             calls: checkpoint.calls,
+            wake_at: checkpoint.wake_at.map(millis),
+            consumed_event: checkpoint.consumed_event,
             at: millis(SystemTime::now()),
         })
     }
@@ -537,6 +570,75 @@ impl Store for SqliteStore {
         self.send_write(Write::After(After::MarkIncompatible(
             run_id.clone(),
             fingerprint.to_owned(),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn wait(&self, run_id: &RunId, step: &str, until: SystemTime) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Wait(
+            run_id.clone(),
+            step.to_owned(),
+            millis(until),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn send_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::SendEvent(
+            run_id.clone(),
+            name.to_owned(),
+            payload.to_string(),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::NextEvent(run_id.clone(), name.to_owned(), reply), rx)
+            .await
+    }
+}
+
+impl RunQueue for SqliteStore {
+    async fn due(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+    ) -> Result<Vec<RunId>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let workflows = workflows.iter().map(|w| (*w).to_owned()).collect();
+        self.read(Read::Due(millis(now), workflows, limit, reply), rx)
+            .await
+    }
+
+    async fn next_wake(&self, after: SystemTime) -> Result<Option<SystemTime>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::NextWake(millis(after), reply), rx).await
+    }
+
+    async fn fail(&self, run_id: &RunId, message: &str) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Fail(
+            run_id.clone(),
+            message.to_owned(),
             reply,
         )))
         .await?;
@@ -611,6 +713,9 @@ fn prepare_writer(conn: &Connection, name: &str) -> Result<(), StoreError> {
         if !has_column(&tx, "runs", "status")? {
             tx.execute_batch(ADD_STATUS)?;
         }
+        if !has_column(&tx, "runs", "wake_at")? {
+            tx.execute_batch(ADD_WAKE)?;
+        }
         tx.execute_batch(STATUS_INDEXES)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()
@@ -655,6 +760,15 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 }
                 After::MarkIncompatible(run_id, fingerprint, reply) => {
                     let _ = reply.send(mark_incompatible(&conn, &run_id, &fingerprint));
+                }
+                After::Wait(run_id, step, until, reply) => {
+                    let _ = reply.send(wait(&conn, &run_id, &step, until));
+                }
+                After::SendEvent(run_id, name, payload, reply) => {
+                    let _ = reply.send(send_event(&mut conn, &run_id, &name, &payload));
+                }
+                After::Fail(run_id, message, reply) => {
+                    let _ = reply.send(fail(&conn, &run_id, &message));
                 }
                 After::Read(read) => serve_read(&conn, read),
             }
@@ -729,7 +843,8 @@ fn write_one(conn: &Connection, e: &Encoded) -> rusqlite::Result<Result<(), Stor
                     RunStatus::Running
                 }
                 .as_str(),
-                e.at
+                e.at,
+                e.wake_at
             ],
             |row| row.get(0),
         )
@@ -761,6 +876,13 @@ fn write_one(conn: &Connection, e: &Encoded) -> rusqlite::Result<Result<(), Stor
         e.finished,
         e.at
     ])?;
+    if let Some(id) = e.consumed_event {
+        conn.prepare_cached("DELETE FROM events WHERE id = ?1 AND run_id = ?2")?
+            .execute(params![
+                i64::try_from(id).unwrap_or(i64::MAX),
+                e.run_id.as_str()
+            ])?;
+    }
     if !e.calls.is_empty() {
         let mut insert = conn.prepare_cached(INSERT_CALL)?;
         for (n, call) in e.calls.iter().enumerate() {
@@ -839,7 +961,153 @@ fn serve_read(conn: &Connection, request: Read) {
         Read::Unfinished(reply) => {
             let _ = reply.send(unfinished(conn));
         }
+        Read::NextEvent(run_id, name, reply) => {
+            let _ = reply.send(next_event(conn, &run_id, &name));
+        }
+        Read::Due(now, workflows, limit, reply) => {
+            let _ = reply.send(due(conn, now, &workflows, limit));
+        }
+        Read::NextWake(after, reply) => {
+            let _ = reply.send(next_wake(conn, after));
+        }
     }
+}
+
+fn write_error(run_id: &RunId, what: &str, e: rusqlite::Error) -> StoreError {
+    StoreError::with_source(format!("run `{run_id}`: could not {what}"), e)
+}
+
+fn wait(conn: &Connection, run_id: &RunId, step: &str, until: i64) -> Result<(), StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE runs SET wake_at = ?2, waiting = ?3 WHERE run_id = ?1 AND finished = 0",
+            params![run_id.as_str(), until, step],
+        )
+        .map_err(|e| write_error(run_id, "record its wait", e))?;
+    if changed == 0 {
+        return Err(crate::state::store::unknown_run(run_id));
+    }
+    Ok(())
+}
+
+fn send_event(
+    conn: &mut Connection,
+    run_id: &RunId,
+    name: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    let failed = |e| write_error(run_id, "store the event", e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM runs WHERE run_id = ?1",
+            [run_id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(failed)?;
+    let Some(status) = status else {
+        return Err(crate::state::store::unknown_run(run_id));
+    };
+    let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Running);
+    if matches!(status, RunStatus::Finished | RunStatus::Cancelled) {
+        return Err(crate::state::store::closed_inbox(run_id, status));
+    }
+    let now = millis(SystemTime::now());
+    tx.execute(
+        "INSERT INTO events (run_id, name, payload, sent_at) VALUES (?1, ?2, ?3, ?4)",
+        params![run_id.as_str(), name, payload, now],
+    )
+    .map_err(failed)?;
+    // A run waiting for an event is due at once; a sleeping one keeps its time.
+    tx.execute(
+        "UPDATE runs SET wake_at = 0 WHERE run_id = ?1 AND waiting IS NOT NULL",
+        [run_id.as_str()],
+    )
+    .map_err(failed)?;
+    tx.commit().map_err(failed)
+}
+
+fn fail(conn: &Connection, run_id: &RunId, message: &str) -> Result<(), StoreError> {
+    tracing::warn!(run_id = %run_id, error = message, "run failed");
+    conn.execute(
+        "UPDATE runs SET status = 'failed', updated_at = ?2 WHERE run_id = ?1 AND status = 'running'",
+        params![run_id.as_str(), millis(SystemTime::now())],
+    )
+    .map_err(|e| write_error(run_id, "mark it failed", e))?;
+    Ok(())
+}
+
+fn next_event(
+    conn: &Connection,
+    run_id: &RunId,
+    name: &str,
+) -> Result<Option<StoredEvent>, StoreError> {
+    conn.prepare_cached(
+        "SELECT id, payload FROM events WHERE run_id = ?1 AND name = ?2 ORDER BY id LIMIT 1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![run_id.as_str(), name], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })
+        .optional()
+    })
+    .map_err(|e| read_error(run_id, e))?
+    .map(|(id, payload)| {
+        let payload = serde_json::from_str(&payload).map_err(|e| {
+            StoreError::of_kind(
+                StoreErrorKind::Corrupt,
+                format!("run `{run_id}`: event {id} (`{name}`) is not JSON: {e}"),
+            )
+        })?;
+        Ok(StoredEvent::new(
+            u64::try_from(id).unwrap_or_default(),
+            name,
+            payload,
+        ))
+    })
+    .transpose()
+}
+
+fn due(
+    conn: &Connection,
+    now: i64,
+    workflows: &[String],
+    limit: usize,
+) -> Result<Vec<RunId>, StoreError> {
+    let fail = |e| StoreError::with_source("sqlite store: could not list due runs", e);
+    if workflows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names = (3..3 + workflows.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT run_id FROM runs WHERE status = 'running' AND (wake_at IS NULL OR wake_at <= ?1) \
+         AND workflow IN ({names}) ORDER BY wake_at, updated_at LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
+    let mut values: Vec<rusqlite::types::Value> =
+        vec![now.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()];
+    values.extend(workflows.iter().map(|w| w.clone().into()));
+    stmt.query_map(rusqlite::params_from_iter(values), |row| {
+        row.get::<_, String>(0).map(RunId::from)
+    })
+    .and_then(Iterator::collect)
+    .map_err(fail)
+}
+
+fn next_wake(conn: &Connection, after: i64) -> Result<Option<SystemTime>, StoreError> {
+    conn.query_row(
+        "SELECT MIN(wake_at) FROM runs WHERE status = 'running' AND wake_at > ?1",
+        [after],
+        |row| row.get::<_, Option<i64>>(0),
+    )
+    .map(|t| t.map(from_millis))
+    .map_err(|e| StoreError::with_source("sqlite store: could not read the next wake-up", e))
 }
 
 fn read_error(run_id: &RunId, e: rusqlite::Error) -> StoreError {
@@ -849,7 +1117,7 @@ fn read_error(run_id: &RunId, e: rusqlite::Error) -> StoreError {
 fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT workflow, fingerprint, step, finished, state FROM runs WHERE run_id = ?1",
+            "SELECT workflow, fingerprint, step, finished, state, wake_at, waiting FROM runs WHERE run_id = ?1",
         )
         .map_err(|e| read_error(run_id, e))?;
     let mut rows = stmt
@@ -900,14 +1168,20 @@ fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, Store
             envelope.workflow, envelope.fingerprint
         )));
     }
-    Ok(Some(Checkpoint::new(
-        run_id.clone(),
-        workflow,
-        fingerprint,
-        step,
-        finished,
-        envelope.state,
-    )))
+    let wake_at: Option<i64> = row.get(5).map_err(|e| read_error(run_id, e))?;
+    let waiting: Option<String> = row.get(6).map_err(|e| read_error(run_id, e))?;
+    Ok(Some(
+        Checkpoint::new(
+            run_id.clone(),
+            workflow,
+            fingerprint,
+            step,
+            finished,
+            envelope.state,
+        )
+        .with_wake_at(wake_at.map(from_millis))
+        .with_waiting(waiting),
+    ))
 }
 
 /// Reads `{"v":1,"workflow":…,"fingerprint":…,"state":…}`, checking the version first so that a
@@ -991,7 +1265,7 @@ fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {
     let fail = |e| StoreError::with_source("sqlite store: could not list unfinished runs", e);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT run_id FROM runs WHERE finished = 0 AND status NOT IN ('paused', 'cancelled') \
+            "SELECT run_id FROM runs WHERE finished = 0 AND status NOT IN ('paused', 'cancelled', 'failed') \
              ORDER BY updated_at, run_id",
         )
         .map_err(fail)?;

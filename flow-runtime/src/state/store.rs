@@ -1,4 +1,4 @@
-use crate::error::{ControlError, StoreError};
+use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::control::refused;
 use crate::state::{CallRecord, RunControl, RunFilter, RunId, RunInfo, RunStatus};
 use std::cmp::Reverse;
@@ -31,6 +31,18 @@ pub struct Checkpoint {
     /// The tool calls and output deliveries the step made, in the order they ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<CallRecord>,
+    /// When the run is due next: after a [`Sleep`](crate::state::Sleep), or when a step's
+    /// event wait times out. `None`: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_at: Option<SystemTime>,
+    /// Read back only: the step that waits for an event until `wake_at` (set by
+    /// [`Store::wait`], cleared by the next checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// Written only: the event the step consumed ([`StoredEvent::id`]), removed from the
+    /// run's inbox with this checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed_event: Option<u64>,
 }
 
 impl Checkpoint {
@@ -52,7 +64,31 @@ impl Checkpoint {
             finished,
             state,
             calls: Vec::new(),
+            wake_at: None,
+            waiting: None,
+            consumed_event: None,
         }
+    }
+
+    /// The checkpoint with the time the run is due next.
+    #[must_use]
+    pub fn with_wake_at(mut self, wake_at: Option<SystemTime>) -> Self {
+        self.wake_at = wake_at;
+        self
+    }
+
+    /// The checkpoint, read back, of a run waiting in step `step` for an event.
+    #[must_use]
+    pub fn with_waiting(mut self, step: Option<String>) -> Self {
+        self.waiting = step;
+        self
+    }
+
+    /// The checkpoint with the event its step consumed.
+    #[must_use]
+    pub fn with_consumed_event(mut self, id: Option<u64>) -> Self {
+        self.consumed_event = id;
+        self
     }
 
     /// The checkpoint with the calls its step made.
@@ -73,6 +109,9 @@ impl fmt::Debug for Checkpoint {
             .field("step", &self.step)
             .field("finished", &self.finished)
             .field("calls", &self.calls)
+            .field("wake_at", &self.wake_at)
+            .field("waiting", &self.waiting)
+            .field("consumed_event", &self.consumed_event)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +181,80 @@ pub trait Store: Send + Sync + 'static {
         let _ = (run_id, fingerprint);
         std::future::ready(Ok(()))
     }
+
+    /// Records that the run waits in step `step` for an event until `until`: the run is due
+    /// then, or as soon as an event is [sent](Store::send_event) to it. The next checkpoint
+    /// ends the wait.
+    ///
+    /// The default, for stores without waits, refuses with [`StoreErrorKind::Unsupported`].
+    fn wait(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        until: SystemTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (run_id, step, until);
+        std::future::ready(Err(unsupported("event waits")))
+    }
+
+    /// Puts an event in a run's inbox, where it stays until a step that waits for an event of
+    /// that name consumes it (with the checkpoint after that step), and makes a run waiting
+    /// for an event due now.
+    ///
+    /// The default, for stores without an inbox, refuses with
+    /// [`StoreErrorKind::Unsupported`].
+    fn send_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (run_id, name, payload);
+        std::future::ready(Err(unsupported("an event inbox")))
+    }
+
+    /// The oldest event named `name` in a run's inbox, left there.
+    ///
+    /// The default, for stores without an inbox, is `None`.
+    fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<StoredEvent>, StoreError>> + Send {
+        let _ = (run_id, name);
+        std::future::ready(Ok(None))
+    }
+}
+
+/// An event in a run's inbox.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct StoredEvent {
+    /// Its number in the store, increasing in the order events were sent.
+    pub id: u64,
+    /// Its name (the event type's, see [`EventOf`](crate::state::EventOf)).
+    pub name: String,
+    /// Its value, as JSON.
+    pub payload: serde_json::Value,
+}
+
+impl StoredEvent {
+    /// An event, for stores that read one back.
+    #[must_use]
+    pub fn new(id: u64, name: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            payload,
+        }
+    }
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unsupported,
+        format!("this store has no {what}; use a `SqliteStore` or a `MemoryStore`"),
+    )
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -162,6 +275,17 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         run_id: &'a RunId,
         fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn wait_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn next_event_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredEvent>, StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
@@ -190,6 +314,23 @@ impl<S: Store> DynStore for S {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.mark_incompatible(run_id, fingerprint))
     }
+
+    fn wait_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.wait(run_id, step, until))
+    }
+
+    fn next_event_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredEvent>, StoreError>> {
+        Box::pin(self.next_event(run_id, name))
+    }
 }
 
 /// A [`Store`] in memory: keeps every checkpoint of every run, in order. For tests, and for
@@ -197,7 +338,13 @@ impl<S: Store> DynStore for S {
 /// [`SqliteStore`](crate::state::SqliteStore) does.
 #[derive(Default)]
 pub struct MemoryStore {
-    runs: Mutex<HashMap<RunId, MemoryRun>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: HashMap<RunId, MemoryRun>,
+    next_event: u64,
 }
 
 struct MemoryRun {
@@ -205,6 +352,9 @@ struct MemoryRun {
     status: RunStatus,
     created_at: SystemTime,
     updated_at: SystemTime,
+    wake_at: Option<SystemTime>,
+    waiting: Option<String>,
+    inbox: Vec<StoredEvent>,
 }
 
 impl MemoryRun {
@@ -226,7 +376,7 @@ impl MemoryRun {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let runs = self.runs.lock().map(|r| r.len()).unwrap_or_default();
+        let runs = self.inner.lock().map(|r| r.runs.len()).unwrap_or_default();
         f.debug_struct("MemoryStore").field("runs", &runs).finish()
     }
 }
@@ -243,22 +393,24 @@ impl MemoryStore {
     #[must_use]
     pub fn history(&self, run_id: &RunId) -> Vec<Checkpoint> {
         self.lock()
+            .runs
             .get(run_id)
             .map(|run| run.checkpoints.clone())
             .unwrap_or_default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, MemoryRun>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Nothing that can panic runs while the lock is held after an update has begun (each
         // is a push and plain assignments), so a poisoned lock is still consistent.
-        self.runs
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Moves a run to `to`, as [`RunStatus::transition`] allows.
     fn control(&self, run_id: &RunId, to: RunStatus) -> Result<RunInfo, ControlError> {
-        let mut runs = self.lock();
+        let mut inner = self.lock();
+        let runs = &mut inner.runs;
         let unknown = || ControlError::UnknownRun {
             run_id: run_id.clone(),
         };
@@ -281,15 +433,19 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
-        let mut runs = self.lock();
+        let mut inner = self.lock();
         let now = SystemTime::now();
-        let run = runs
+        let run = inner
+            .runs
             .entry(checkpoint.run_id.clone())
             .or_insert_with(|| MemoryRun {
                 checkpoints: Vec::new(),
                 status: RunStatus::Running,
                 created_at: now,
                 updated_at: now,
+                wake_at: None,
+                waiting: None,
+                inbox: Vec::new(),
             });
         if run.status.is_stopped() {
             return Err(refused(&checkpoint.run_id, &checkpoint.step, run.status));
@@ -300,23 +456,33 @@ impl Store for MemoryStore {
             RunStatus::Running
         };
         run.updated_at = now;
+        run.wake_at = checkpoint.wake_at;
+        run.waiting = None;
+        if let Some(id) = checkpoint.consumed_event {
+            run.inbox.retain(|e| e.id != id);
+        }
         run.checkpoints.push(checkpoint);
         Ok(())
     }
 
     async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        Ok(self
-            .lock()
-            .get(run_id)
-            .and_then(|run| run.checkpoints.last().cloned()))
+        Ok(self.lock().runs.get(run_id).and_then(|run| {
+            let latest = run.checkpoints.last()?.clone();
+            Some(
+                latest
+                    .with_wake_at(run.wake_at)
+                    .with_waiting(run.waiting.clone())
+                    .with_consumed_event(None),
+            )
+        }))
     }
 
     async fn status(&self, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
-        Ok(self.lock().get(run_id).and_then(MemoryRun::info))
+        Ok(self.lock().runs.get(run_id).and_then(MemoryRun::info))
     }
 
     async fn mark_incompatible(&self, run_id: &RunId, fingerprint: &str) -> Result<(), StoreError> {
-        if let Some(run) = self.lock().get_mut(run_id)
+        if let Some(run) = self.lock().runs.get_mut(run_id)
             && run.status == RunStatus::Running
             && run
                 .checkpoints
@@ -328,12 +494,121 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    async fn wait(&self, run_id: &RunId, step: &str, until: SystemTime) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| unknown_run(run_id))?;
+        run.wake_at = Some(until);
+        run.waiting = Some(step.to_owned());
+        Ok(())
+    }
+
+    async fn send_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.next_event += 1;
+        let id = inner.next_event;
+        let run = inner
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| unknown_run(run_id))?;
+        if matches!(run.status, RunStatus::Finished | RunStatus::Cancelled) {
+            return Err(closed_inbox(run_id, run.status));
+        }
+        run.inbox.push(StoredEvent::new(id, name, payload));
+        if run.waiting.is_some() {
+            run.wake_at = Some(SystemTime::UNIX_EPOCH);
+        }
+        Ok(())
+    }
+
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .get(run_id)
+            .and_then(|run| run.inbox.iter().find(|e| e.name == name).cloned()))
+    }
+}
+
+impl crate::state::RunQueue for MemoryStore {
+    async fn due(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+    ) -> Result<Vec<RunId>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<(Option<SystemTime>, SystemTime, RunId)> = inner
+            .runs
+            .iter()
+            .filter(|(_, run)| {
+                run.status == RunStatus::Running
+                    && run.wake_at.is_none_or(|t| t <= now)
+                    && run
+                        .checkpoints
+                        .last()
+                        .is_some_and(|c| workflows.contains(&c.workflow.as_str()))
+            })
+            .map(|(id, run)| (run.wake_at, run.updated_at, id.clone()))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, _, id)| id).collect())
+    }
+
+    async fn next_wake(&self, after: SystemTime) -> Result<Option<SystemTime>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .values()
+            .filter(|run| run.status == RunStatus::Running)
+            .filter_map(|run| run.wake_at)
+            .filter(|t| *t > after)
+            .min())
+    }
+
+    async fn fail(&self, run_id: &RunId, message: &str) -> Result<(), StoreError> {
+        tracing::warn!(run_id = %run_id, error = message, "run failed");
+        if let Some(run) = self.lock().runs.get_mut(run_id)
+            && run.status == RunStatus::Running
+        {
+            run.status = RunStatus::Failed;
+            run.updated_at = SystemTime::now();
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn unknown_run(run_id: &RunId) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::UnknownRun,
+        format!("run `{run_id}` is not in the store: start it before sending it events"),
+    )
+}
+
+pub(crate) fn closed_inbox(run_id: &RunId, status: RunStatus) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Conflict,
+        format!("run `{run_id}` is {status}: it takes no more events"),
+    )
 }
 
 impl RunControl for MemoryStore {
     async fn list(&self, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
         let mut runs: Vec<RunInfo> = self
             .lock()
+            .runs
             .values()
             .filter_map(MemoryRun::info)
             .filter(|info| filter.matches(info))

@@ -140,6 +140,25 @@ pub trait Workflow: Send + Sync + 'static {
                 }
                 .into());
             }
+            // A run asleep after a `Sleep` step is not due before its time.
+            if let (Some(until), None) = (checkpoint.wake_at, &checkpoint.waiting)
+                && until > crate::state::now()
+                && !checkpoint.finished
+            {
+                return Err(RuntimeError::Parked {
+                    run_id: run_id.clone(),
+                    workflow: Self::NAME,
+                    step: Self::STEPS
+                        .iter()
+                        .find(|s| **s == checkpoint.step)
+                        .copied()
+                        .unwrap_or_default(),
+                    event: None,
+                    until,
+                }
+                .into());
+            }
+            ctx.waits().waiting = checkpoint.waiting.clone().zip(checkpoint.wake_at);
             let state = serde_json::from_value(checkpoint.state).map_err(|source| {
                 RuntimeError::CorruptState {
                     run_id: run_id.clone(),
@@ -150,6 +169,10 @@ pub trait Workflow: Send + Sync + 'static {
             Self::resume(ctx, state).await
         }
     }
+
+    /// The runtime's error inside this workflow's error, if it is one: how an
+    /// [`Engine`](crate::state::Engine) tells a parked or stopped run from a failed step.
+    fn runtime_error(error: &Self::Error) -> Option<&RuntimeError>;
 }
 
 /// What a bounded loop hands on when its back-edge was taken `max` times and the route asks

@@ -1,0 +1,622 @@
+//! The engine: runs stored workflows to completion, resuming them after restarts, waking them
+//! when their timers are due or their events arrive.
+
+use crate::error::{RuntimeError, StoreError};
+use crate::output::Outputs;
+use crate::state::store::DynStore;
+use crate::state::{Checkpoint, Ctx, EventOf, RunControl, RunId, Workflow, now};
+use crate::tool::Toolbox;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+
+/// What an [`Engine`] needs of a store besides [`RunControl`]: which runs are due, when the
+/// next one will be, and a way to set a failed run aside.
+///
+/// [`SqliteStore`](crate::state::SqliteStore) and [`MemoryStore`](crate::state::MemoryStore)
+/// implement it.
+pub trait RunQueue: RunControl {
+    /// Runs of the workflows named in `workflows` that are `Running` and due at `now` (no
+    /// wake-up time, or one not after `now`), the longest-due first, at most `limit`.
+    fn due(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RunId>, StoreError>> + Send;
+
+    /// The earliest wake-up time after `after` among `Running` runs, if any.
+    fn next_wake(
+        &self,
+        after: SystemTime,
+    ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
+
+    /// Marks a `Running` run [`Failed`](crate::state::RunStatus::Failed): a step failed.
+    /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it.
+    fn fail(
+        &self,
+        run_id: &RunId,
+        message: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An engine's failure outside any run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No workflow of this name is registered with the engine.
+    #[error(
+        "workflow `{0}` is not registered with this engine: `Engine::builder(store).register::<W>(..)`"
+    )]
+    Unregistered(&'static str),
+    /// A run with this id exists and belongs to another workflow.
+    #[error(
+        "run `{run_id}` belongs to workflow `{owner}`, not `{workflow}`: give each run its own id"
+    )]
+    Conflict {
+        /// The run.
+        run_id: RunId,
+        /// The workflow asked to start it.
+        workflow: &'static str,
+        /// The workflow that has it.
+        owner: String,
+    },
+    /// An input or an event could not be serialised.
+    #[error("run `{run_id}`: could not serialise {what}")]
+    Serialize {
+        /// The run.
+        run_id: RunId,
+        /// `the input` or `event `…``.
+        what: String,
+        /// The serialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What a run of one registered workflow gets: its deps (cloned for every run; share big
+/// things through an `Arc`), its tools and its outputs.
+pub struct Setup<D> {
+    deps: D,
+    tools: Toolbox,
+    outputs: Option<Arc<Outputs>>,
+}
+
+impl<D> fmt::Debug for Setup<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Setup")
+            .field("tools", &self.tools)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D> Setup<D> {
+    /// Runs get a clone of `deps`, no tools and no outputs.
+    pub fn new(deps: D) -> Self {
+        Self {
+            deps,
+            tools: Toolbox::new(),
+            outputs: None,
+        }
+    }
+
+    /// The tools the workflow's steps call.
+    #[must_use]
+    pub fn tools(mut self, tools: Toolbox) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// Where the workflow's results go.
+    #[must_use]
+    pub fn outputs(mut self, outputs: Outputs) -> Self {
+        self.outputs = Some(Arc::new(outputs));
+        self
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How one run ended its turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Turn {
+    Finished,
+    Parked,
+    Stopped,
+    Failed,
+    Incompatible,
+}
+
+/// One registered workflow, type-erased.
+trait Driver: Send + Sync {
+    fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
+}
+
+struct Registered<W: Workflow> {
+    setup: Setup<W::Deps>,
+    fail: Arc<dyn Fn(RunId, String) -> BoxFuture<'static, ()> + Send + Sync>,
+}
+
+impl<W: Workflow> Driver for Registered<W>
+where
+    W::Deps: Clone,
+{
+    fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
+        Box::pin(async move {
+            let run_id = checkpoint.run_id.clone();
+            if checkpoint.fingerprint != W::FINGERPRINT {
+                let error = RuntimeError::Incompatible {
+                    run_id: run_id.clone(),
+                    workflow: W::NAME,
+                    fingerprint: W::FINGERPRINT,
+                    stored_workflow: checkpoint.workflow.clone(),
+                    stored_fingerprint: checkpoint.fingerprint.clone(),
+                };
+                tracing::warn!(%error, "not resuming the run");
+                if let Err(error) = store.mark_incompatible_boxed(&run_id, W::FINGERPRINT).await {
+                    tracing::warn!(run_id = %run_id, %error, "could not mark the run incompatible");
+                }
+                return Turn::Incompatible;
+            }
+            let ctx = Ctx::builder(self.setup.deps.clone())
+                .run_id(run_id.clone())
+                .dyn_store(store)
+                .tools(self.setup.tools.clone())
+                .shared_outputs(self.setup.outputs.clone())
+                .build();
+            ctx.waits().waiting = checkpoint.waiting.clone().zip(checkpoint.wake_at);
+            let state = match serde_json::from_value::<W::State>(checkpoint.state) {
+                Ok(state) => state,
+                Err(source) => {
+                    let error = RuntimeError::CorruptState {
+                        run_id: run_id.clone(),
+                        workflow: W::NAME,
+                        source,
+                    };
+                    (self.fail)(run_id, error_chain(&error)).await;
+                    return Turn::Failed;
+                }
+            };
+            match W::resume(&ctx, state).await {
+                Ok(_) => Turn::Finished,
+                Err(error) => match W::runtime_error(&error) {
+                    Some(RuntimeError::Parked { .. }) => Turn::Parked,
+                    Some(RuntimeError::Stopped { .. }) => Turn::Stopped,
+                    _ => {
+                        (self.fail)(run_id, error_chain(&error)).await;
+                        Turn::Failed
+                    }
+                },
+            }
+        })
+    }
+}
+
+/// An error and its sources, one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// Builds an [`Engine`]: made by [`Engine::builder`].
+#[must_use]
+pub struct EngineBuilder<S> {
+    store: Arc<S>,
+    workflows: HashMap<&'static str, Arc<dyn Driver>>,
+    concurrency: usize,
+    poll: Duration,
+    grace: Duration,
+}
+
+impl<S> fmt::Debug for EngineBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("workflows", &self.workflows.keys().collect::<Vec<_>>())
+            .field("concurrency", &self.concurrency)
+            .field("poll", &self.poll)
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: RunQueue> EngineBuilder<S> {
+    /// Runs of workflow `W` get what `setup` says.
+    pub fn register<W: Workflow>(mut self, setup: Setup<W::Deps>) -> Self
+    where
+        W::Deps: Clone,
+    {
+        let store = Arc::clone(&self.store);
+        let fail = Arc::new(move |run_id: RunId, message: String| {
+            let store = Arc::clone(&store);
+            Box::pin(async move {
+                tracing::warn!(run_id = %run_id, error = %message, "run failed");
+                if let Err(error) = store.fail(&run_id, &message).await {
+                    tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
+                }
+            }) as BoxFuture<'static, ()>
+        });
+        self.workflows
+            .insert(W::NAME, Arc::new(Registered::<W> { setup, fail }));
+        self
+    }
+
+    /// At most this many runs in flight at once (64 by default).
+    pub fn concurrency(mut self, max: usize) -> Self {
+        self.concurrency = max.max(1);
+        self
+    }
+
+    /// How often the engine looks for due runs when nothing tells it to (1 s by default):
+    /// runs started or sent events through this engine wake it at once, and it sleeps until
+    /// the next timer, so this bounds only how late it notices runs added behind its back.
+    pub fn poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long [`Engine::run_until`] waits, once asked to stop, for runs in flight to reach
+    /// their next checkpoint (10 s by default). Runs still going then are dropped between
+    /// awaits; they resume from their last checkpoint when an engine starts again.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The engine.
+    #[must_use]
+    pub fn build(self) -> Engine<S> {
+        Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                workflows: self.workflows,
+                concurrency: self.concurrency,
+                poll: self.poll,
+                grace: self.grace,
+                wake: Notify::new(),
+                in_flight: Mutex::default(),
+            }),
+        }
+    }
+}
+
+/// Runs stored workflows: starts runs, resumes unfinished ones at start-up, wakes sleeping runs
+/// when they are due and waiting ones when their event arrives, at most
+/// [`concurrency`](EngineBuilder::concurrency) at a time, and shuts down gracefully.
+///
+/// A run that waits (a [`Sleep`](crate::state::Sleep), an event) holds no task and no memory
+/// in the engine: it is a row in the store with a wake-up time. A step that fails sets its run
+/// aside as [`Failed`](crate::state::RunStatus::Failed) (see [`RunQueue::fail`]); a run that
+/// is paused or cancelled stops at its next checkpoint; a run stored by other code (another
+/// fingerprint) is marked incompatible and left alone.
+///
+/// One engine per store: two engines on one SQLite file would both run the same due runs (a
+/// store for many workers, with leases, is on the way).
+///
+/// ```
+/// use flow_runtime::prelude::*;
+/// use flow_runtime::state::{Engine, Event, MemoryStore, RunControl, RunStatus, Setup};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// pub struct Approval {
+///     pub by: String,
+/// }
+///
+/// #[workflow]
+/// pub mod expense {
+///     use super::*;
+///
+///     #[step(entry)]
+///     pub async fn submit(amount: u32) -> Result<u32, Invalid> {
+///         Ok(amount)
+///     }
+///
+///     #[step(after = submit, exit, event = Approval, timeout = Duration::from_secs(86_400))]
+///     pub async fn decide(amount: u32, approval: Event<Approval>) -> Result<String, Invalid> {
+///         Ok(match approval {
+///             Event::Received(a) => format!("{amount} approved by {}", a.by),
+///             Event::TimedOut => format!("{amount} expired"),
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Arc::new(MemoryStore::new());
+/// let engine = Engine::builder(Arc::clone(&store))
+///     .register::<expense::Workflow>(Setup::new(()))
+///     .build();
+/// let run = engine.start::<expense::Workflow>("exp-1", 120).await?;
+/// engine.send::<expense::Workflow, _>(&run, Approval { by: "Grace".into() }).await?;
+///
+/// // Runs what is due (here, until the run finished) and stops.
+/// let stop = async {
+///     while store.status(&run).await.unwrap().unwrap().status != RunStatus::Finished {
+///         tokio::time::sleep(Duration::from_millis(5)).await;
+///     }
+/// };
+/// engine.run_until(stop).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Engine<S> {
+    inner: Arc<Inner<S>>,
+}
+
+struct Inner<S> {
+    store: Arc<S>,
+    workflows: HashMap<&'static str, Arc<dyn Driver>>,
+    concurrency: usize,
+    poll: Duration,
+    grace: Duration,
+    wake: Notify,
+    in_flight: Mutex<HashSet<RunId>>,
+}
+
+impl<S> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "workflows",
+                &self.inner.workflows.keys().collect::<Vec<_>>(),
+            )
+            .field("concurrency", &self.inner.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Engine::run_until`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineReport {
+    /// Runs that finished.
+    pub finished: u64,
+    /// Turns that ended with the run waiting (asleep, or for an event).
+    pub parked: u64,
+    /// Runs that failed and were set aside.
+    pub failed: u64,
+    /// Turns that ended because the run was paused or cancelled.
+    pub stopped: u64,
+    /// Runs dropped at shutdown after the grace period; they resume at the next start.
+    pub interrupted: u64,
+}
+
+impl<S: RunQueue> Engine<S> {
+    /// A builder for an engine on `store`.
+    pub fn builder(store: Arc<S>) -> EngineBuilder<S> {
+        EngineBuilder {
+            store,
+            workflows: HashMap::new(),
+            concurrency: 64,
+            poll: Duration::from_secs(1),
+            grace: Duration::from_secs(10),
+        }
+    }
+
+    /// The engine's store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<S> {
+        &self.inner.store
+    }
+
+    /// Stores a new run of `W` with id `run_id` and input `input`, for the engine to run. The
+    /// run id is an idempotency key: when the store has the run already, nothing changes and
+    /// its id is returned, never a second run.
+    ///
+    /// # Errors
+    ///
+    /// `W` is not registered; the run id belongs to another workflow; the input does not
+    /// serialise; the store failed.
+    pub async fn start<W: Workflow>(
+        &self,
+        run_id: impl Into<RunId>,
+        input: W::Input,
+    ) -> Result<RunId, EngineError> {
+        let run_id = run_id.into();
+        if !self.inner.workflows.contains_key(W::NAME) {
+            return Err(EngineError::Unregistered(W::NAME));
+        }
+        let store = &self.inner.store;
+        if let Some(info) = store.status(&run_id).await? {
+            if info.workflow != W::NAME {
+                return Err(EngineError::Conflict {
+                    run_id,
+                    workflow: W::NAME,
+                    owner: info.workflow,
+                });
+            }
+            return Ok(run_id);
+        }
+        let state =
+            serde_json::to_value(W::start(input)).map_err(|source| EngineError::Serialize {
+                run_id: run_id.clone(),
+                what: "the input".to_owned(),
+                source,
+            })?;
+        let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state);
+        store.save(checkpoint).await?;
+        self.inner.wake.notify_one();
+        Ok(run_id)
+    }
+
+    /// Sends run `run_id` of workflow `W` an event: kept in the run's inbox until the step
+    /// that waits for it consumes it (also when it arrives before the run reaches that step),
+    /// and wakes the run if it is waiting. `E` must be an event `W` declares: sending another
+    /// does not compile.
+    ///
+    /// # Errors
+    ///
+    /// The run is unknown, finished or cancelled; the event does not serialise; the store
+    /// failed.
+    pub async fn send<W: Workflow, E: EventOf<W>>(
+        &self,
+        run_id: &RunId,
+        event: E,
+    ) -> Result<(), EngineError> {
+        let payload = serde_json::to_value(event).map_err(|source| EngineError::Serialize {
+            run_id: run_id.clone(),
+            what: format!("event `{}`", E::NAME),
+            source,
+        })?;
+        self.inner
+            .store
+            .send_event(run_id, E::NAME, payload)
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Runs due runs until `shutdown` completes, then stops taking new ones and gives those in
+    /// flight the [grace](EngineBuilder::grace) period to reach their next checkpoint. Call it
+    /// once at start-up: it first resumes every unfinished run (those that were running when
+    /// the process died are due at once).
+    ///
+    /// # Errors
+    ///
+    /// None so far: store failures while looking for due runs are logged and retried after
+    /// the poll interval. A `Result` so that fatal conditions can be added.
+    pub async fn run_until(
+        &self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<EngineReport, EngineError>
+    where
+        S: 'static,
+    {
+        let inner = &self.inner;
+        let names: Vec<&str> = inner.workflows.keys().copied().collect();
+        let slots = Arc::new(Semaphore::new(inner.concurrency));
+        let mut tasks: JoinSet<(RunId, Option<Turn>)> = JoinSet::new();
+        let mut report = EngineReport::default();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let mut wait = inner.poll;
+            let free = slots.available_permits();
+            if free > 0 {
+                let in_flight = self.in_flight_count();
+                match inner.store.due(now(), &names, free + in_flight).await {
+                    Ok(due) => {
+                        for run_id in due {
+                            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                                break;
+                            };
+                            if !self.lock_in_flight().insert(run_id.clone()) {
+                                continue;
+                            }
+                            let engine = self.clone();
+                            tasks.spawn(async move {
+                                let turn = engine.turn(&run_id).await;
+                                drop(slot);
+                                (run_id, turn)
+                            });
+                        }
+                        match inner.store.next_wake(now()).await {
+                            Ok(Some(next)) => {
+                                let until = next.duration_since(now()).unwrap_or_default();
+                                wait = wait.min(until);
+                            }
+                            Ok(None) => {}
+                            Err(error) => tracing::warn!(%error, "could not read the next wake-up"),
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "could not list due runs; retrying"),
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(done) = tasks.join_next() => {
+                    self.finish(done, &mut report);
+                }
+                () = inner.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        // Graceful: no new runs; those in flight get the grace period.
+        let drained = tokio::time::timeout(inner.grace, async {
+            while let Some(done) = tasks.join_next().await {
+                self.finish(done, &mut report);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            report.interrupted = u64::try_from(tasks.len()).unwrap_or(u64::MAX);
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            self.lock_in_flight().clear();
+        }
+        Ok(report)
+    }
+
+    fn finish(
+        &self,
+        done: Result<(RunId, Option<Turn>), tokio::task::JoinError>,
+        report: &mut EngineReport,
+    ) {
+        let Ok((run_id, turn)) = done else { return };
+        self.lock_in_flight().remove(&run_id);
+        match turn {
+            Some(Turn::Finished) => report.finished += 1,
+            Some(Turn::Parked) => report.parked += 1,
+            Some(Turn::Failed) => report.failed += 1,
+            Some(Turn::Stopped | Turn::Incompatible) => report.stopped += 1,
+            None => {}
+        }
+    }
+
+    /// Runs one due run until it finishes, waits, stops or fails.
+    async fn turn(&self, run_id: &RunId) -> Option<Turn> {
+        let store: Arc<S> = Arc::clone(&self.inner.store);
+        let checkpoint = match store.latest(run_id).await {
+            Ok(Some(checkpoint)) => checkpoint,
+            Ok(None) => return None,
+            Err(error) => {
+                tracing::warn!(run_id = %run_id, %error, "could not load the run");
+                // An unreadable row stays unreadable: set the run aside rather than retry it
+                // for ever. Anything else (the store is down) is retried.
+                if error.kind() == crate::error::StoreErrorKind::Corrupt
+                    && let Err(error) = store.fail(run_id, &error.to_string()).await
+                {
+                    tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
+                }
+                return Some(Turn::Failed);
+            }
+        };
+        let driver = Arc::clone(self.inner.workflows.get(checkpoint.workflow.as_str())?);
+        let store: Arc<dyn DynStore> = store;
+        Some(driver.drive(store, checkpoint).await)
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<RunId>> {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn in_flight_count(&self) -> usize {
+        self.lock_in_flight().len()
+    }
+}
