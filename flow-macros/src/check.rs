@@ -894,6 +894,10 @@ fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
             // Reported by `check_joins`; its arity would only add noise.
             continue;
         }
+        if step.event.is_some() && (!matches!(graph.roles[i], Role::Single) || step.workers.is_some()) {
+            // Reported by `check_waits`: this step cannot wait, whatever it takes.
+            continue;
+        }
         let (expected, what) = match &graph.roles[i] {
             Role::Entry => (1, "the entry takes the workflow's input".to_owned()),
             Role::Join { .. } => (

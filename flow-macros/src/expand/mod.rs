@@ -154,6 +154,17 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
             }
         });
     }
+    // The timeouts of event waits, so that what they use is still used.
+    for (i, step) in wf.into_iter().flat_map(|wf| &wf.steps).enumerate() {
+        if let Some((timeout, _)) = &step.timeout {
+            let f = quote::format_ident!("__flow_timeout_{}", i);
+            stubs.extend(quote! {
+                #[doc(hidden)]
+                #[allow(dead_code, non_snake_case)]
+                fn #f() { let _ = #timeout; }
+            });
+        }
+    }
     let with_tools: Vec<_> = wf
         .into_iter()
         .flat_map(|wf| &wf.steps)

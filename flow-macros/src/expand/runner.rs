@@ -361,9 +361,14 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             let span = super::waits::event_param_span(cx, i);
             let feed =
                 super::names::respan(quote!(<#k::state::Event<#ty> as #tr<#user>>::feed), span);
+            let typed = super::names::respan(
+                quote!(let timeout: ::core::time::Duration =),
+                timeout.span(),
+            );
             (
                 quote! {
-                    let event = #k::__private::wait_event::<_, #ty>(ctx, NAME, #name, #event, #timeout).await?;
+                    #typed #timeout;
+                    let event = #k::__private::wait_event::<_, #ty>(ctx, NAME, #name, #event, timeout).await?;
                 },
                 quote!(, #feed(event)),
             )

@@ -472,22 +472,26 @@ impl<S: RunQueue> Engine<S> {
     ///
     /// The run is unknown, finished or cancelled; the event does not serialise; the store
     /// failed.
-    pub async fn send<W: Workflow, E: EventOf<W>>(
-        &self,
-        run_id: &RunId,
+    // Returns a boxed future rather than being an `async fn`: with an opaque future, sending
+    // an event the workflow does not declare is reported three times; with a named one, once.
+    pub fn send<'a, W: Workflow, E: EventOf<W>>(
+        &'a self,
+        run_id: &'a RunId,
         event: E,
-    ) -> Result<(), EngineError> {
+    ) -> BoxFuture<'a, Result<(), EngineError>> {
         let payload = serde_json::to_value(event).map_err(|source| EngineError::Serialize {
             run_id: run_id.clone(),
             what: format!("event `{}`", E::NAME),
             source,
-        })?;
-        self.inner
-            .store
-            .send_event(run_id, E::NAME, payload)
-            .await?;
-        self.inner.wake.notify_one();
-        Ok(())
+        });
+        Box::pin(async move {
+            self.inner
+                .store
+                .send_event(run_id, E::NAME, payload?)
+                .await?;
+            self.inner.wake.notify_one();
+            Ok(())
+        })
     }
 
     /// Runs due runs until `shutdown` completes, then stops taking new ones and gives those in

@@ -1,0 +1,28 @@
+use flow_runtime::prelude::*;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Approval {
+    pub by: String,
+}
+
+#[workflow]
+pub mod expense {
+    use super::*;
+
+    #[step(entry, event = Approval, timeout = Duration::from_secs(60))]
+    pub async fn submit(amount: u32, approval: Event<Approval>) -> Result<u32, Failed> {
+        Ok(approval.received().map_or(0, |_| amount))
+    }
+
+    #[step(after = submit, exit)]
+    pub async fn done(amount: u32) -> Result<u32, Failed> {
+        Ok(amount)
+    }
+}
+
+fn main() {}
