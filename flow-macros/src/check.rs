@@ -894,7 +894,9 @@ fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
             // Reported by `check_joins`; its arity would only add noise.
             continue;
         }
-        if step.event.is_some() && (!matches!(graph.roles[i], Role::Single) || step.workers.is_some()) {
+        if step.event.is_some()
+            && (!matches!(graph.roles[i], Role::Single) || step.workers.is_some())
+        {
             // Reported by `check_waits`: this step cannot wait, whatever it takes.
             continue;
         }

@@ -188,18 +188,51 @@ pub fn check_outputs<D>(
     }
 }
 
+/// A step's output on its way to the sinks: serialised only when some sink is attached, through
+/// [`ToJson`] (any `Serialize` type) or [`NoJson`] (anything else, never reached: every step
+/// output a sink can be attached to is checked to be `Serialize` where the user wrote it, and
+/// a second error here would only repeat it).
+#[allow(
+    missing_debug_implementations,
+    reason = "a borrowed value for one call"
+)]
+pub struct Out<'a, T>(pub &'a T);
+
+/// [`Out`] of a `Serialize` type.
+pub trait ToJson {
+    /// The value as JSON.
+    fn json(&self) -> Option<Result<serde_json::Value, serde_json::Error>>;
+}
+
+impl<T: serde::Serialize> ToJson for Out<'_, T> {
+    fn json(&self) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        Some(serde_json::to_value(self.0))
+    }
+}
+
+/// [`Out`] of any other type.
+pub trait NoJson {
+    /// Nothing.
+    fn json(&self) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        None
+    }
+}
+
+impl<T> NoJson for &Out<'_, T> {}
+
 /// Delivers a step's output to the sinks attached to it (and to the exit's when `exit`),
-/// recording every delivery with the step's calls. Does nothing when no sink is attached.
+/// recording every delivery with the step's calls. Does nothing, and does not call `value`,
+/// when no sink is attached.
 ///
 /// # Errors
 ///
 /// Some sink did not take it; see [`crate::output::OutputError`].
-pub async fn deliver<D, T: serde::Serialize>(
+pub async fn deliver<D>(
     ctx: &Ctx<D>,
     workflow: &'static str,
     step: &'static str,
     exit: bool,
-    value: &T,
+    value: impl FnOnce() -> Option<Result<serde_json::Value, serde_json::Error>>,
 ) -> Result<(), RuntimeError> {
     let Some(outputs) = ctx.outputs() else {
         return Ok(());
@@ -207,9 +240,23 @@ pub async fn deliver<D, T: serde::Serialize>(
     if !outputs.is_attached(step, exit) {
         return Ok(());
     }
+    let value = match value() {
+        Some(Ok(value)) => value,
+        Some(Err(source)) => {
+            return Err(RuntimeError::Output(
+                crate::output::OutputError::Serialize {
+                    run_id: ctx.run_id().clone(),
+                    workflow: workflow.to_owned(),
+                    step: step.to_owned(),
+                    source,
+                },
+            ));
+        }
+        None => return Ok(()),
+    };
     let mut records = Vec::new();
     let result = outputs
-        .send(ctx.run_id(), workflow, step, exit, value, &mut records)
+        .send(ctx.run_id(), workflow, step, exit, &value, &mut records)
         .await;
     ctx.recorder().extend(records);
     result.map_err(RuntimeError::Output)

@@ -347,7 +347,11 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     } else {
         quote! {
             #unwrap_sleep
-            #k::__private::deliver(ctx, NAME, #name, #exit, &out).await?;
+            #k::__private::deliver(ctx, NAME, #name, #exit, || {
+                #[allow(unused_imports)]
+                use #k::__private::{NoJson as _, ToJson as _};
+                (&#k::__private::Out(&out)).json()
+            }).await?;
             #schedule
             ::core::result::Result::Ok(out)
         }
