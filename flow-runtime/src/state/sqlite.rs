@@ -1085,9 +1085,18 @@ fn due(
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // Two range searches of `runs_by_wake` rather than one `wake_at IS NULL OR wake_at <= ?1`,
+    // which SQLite answers by reading every running run: with 100,000 sleeping runs that was
+    // 35 ms of CPU at every look for due runs.
     let sql = format!(
-        "SELECT run_id FROM runs WHERE status = 'running' AND (wake_at IS NULL OR wake_at <= ?1) \
-         AND workflow IN ({names}) ORDER BY wake_at, updated_at LIMIT ?2"
+        "SELECT run_id FROM ( \
+           SELECT * FROM (SELECT run_id, wake_at, updated_at FROM runs \
+             WHERE status = 'running' AND wake_at IS NULL AND workflow IN ({names}) LIMIT ?2) \
+           UNION ALL \
+           SELECT * FROM (SELECT run_id, wake_at, updated_at FROM runs \
+             WHERE status = 'running' AND wake_at <= ?1 AND workflow IN ({names}) \
+             ORDER BY wake_at LIMIT ?2) \
+         ) ORDER BY wake_at, updated_at LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
     let mut values: Vec<rusqlite::types::Value> =
