@@ -1,7 +1,7 @@
 use crate::output::sink::DynSink;
 use crate::output::{DeadLetter, DeadLetterRecord, Delivery, DeliveryError, OutputError, Sink};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
-use crate::tool::{IdempotencyKey, Retry, ToolError, full_jitter};
+use crate::tool::{AttemptError, Ending, IdempotencyKey, Retry};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -400,85 +400,49 @@ impl Outputs {
         }
     }
 
-    /// The same loop as a [`PolicyTool`](crate::tool::PolicyTool)'s: retry transient failures
-    /// and timeouts after `Retry-After` or a full-jitter backoff, within the attempt and
-    /// elapsed-time bounds.
+    /// The retry loop of a [`PolicyTool`](crate::tool::PolicyTool), around one sink.
     async fn retry_loop(
         &self,
         sink: &dyn DynSink,
         delivery: &Delivery,
         span: &tracing::Span,
     ) -> (u32, Result<(), DeliveryError>) {
-        let started = Instant::now();
-        let max_attempts = self.retry.attempts();
-        let mut bounds = self.retry.bounds();
-        let mut attempt = 1;
-        loop {
-            span.record("attempt", attempt);
-            let this = delivery.clone().with_attempt(attempt);
-            let error = match self.attempt(sink, &this).await {
-                Ok(()) => return (attempt, Ok(())),
-                Err(Failure::Sink(error)) if !error.is_transient() => {
-                    return (
-                        attempt,
-                        Err(DeliveryError::Rejected {
-                            sink: sink.sink_name().to_owned(),
-                            attempt,
-                            source: error,
-                        }),
-                    );
-                }
-                Err(error) => error,
-            };
-
-            let wait = match &error {
-                Failure::Sink(e) => e.retry_after(),
-                Failure::TimedOut(_) => None,
-            }
-            .unwrap_or_else(|| full_jitter(bounds.next().unwrap_or_default()));
-            let in_time = self
-                .retry
-                .max_elapsed_time()
-                .is_none_or(|max| started.elapsed() + wait <= max);
-            if attempt >= max_attempts || !in_time {
-                let sink = sink.sink_name().to_owned();
-                return (
-                    attempt,
-                    Err(match error {
-                        Failure::Sink(source) => DeliveryError::GaveUp {
-                            sink,
-                            attempts: attempt,
-                            source,
-                        },
-                        Failure::TimedOut(timeout) => DeliveryError::TimedOut {
-                            sink,
-                            attempts: attempt,
-                            timeout,
-                        },
-                    }),
-                );
-            }
-            match &error {
-                Failure::Sink(e) => {
-                    tracing::warn!(error = %e, ?wait, "transient failure; retrying");
-                }
-                Failure::TimedOut(t) => {
-                    tracing::warn!(timeout = ?t, ?wait, "attempt timed out; retrying");
-                }
-            }
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+        let (attempts, ended) = self
+            .retry
+            .drive(span, |attempt| {
+                let this = delivery.clone().with_attempt(attempt);
+                async move { self.attempt(sink, &this).await }
+            })
+            .await;
+        let sink = sink.sink_name().to_owned();
+        let result = ended.map_err(|ending| match ending {
+            Ending::Rejected(source) => DeliveryError::Rejected {
+                sink,
+                attempt: attempts,
+                source,
+            },
+            Ending::GaveUp(source) => DeliveryError::GaveUp {
+                sink,
+                attempts,
+                source,
+            },
+            Ending::TimedOut(timeout) => DeliveryError::TimedOut {
+                sink,
+                attempts,
+                timeout,
+            },
+        });
+        (attempts, result)
     }
 
     /// One attempt, within the timeout.
-    async fn attempt(&self, sink: &dyn DynSink, delivery: &Delivery) -> Result<(), Failure> {
+    async fn attempt(&self, sink: &dyn DynSink, delivery: &Delivery) -> Result<(), AttemptError> {
         let call = sink.deliver_boxed(delivery);
         match self.timeout {
-            None => call.await.map_err(Failure::Sink),
+            None => call.await.map_err(AttemptError::Tool),
             Some(timeout) => match tokio::time::timeout(timeout, call).await {
-                Ok(result) => result.map_err(Failure::Sink),
-                Err(_) => Err(Failure::TimedOut(timeout)),
+                Ok(result) => result.map_err(AttemptError::Tool),
+                Err(_) => Err(AttemptError::TimedOut(timeout)),
             },
         }
     }
@@ -496,12 +460,6 @@ struct Attempted {
     attempts: u32,
     duration: Duration,
     result: Result<(), DeliveryError>,
-}
-
-/// What an attempt that did not succeed left behind.
-enum Failure {
-    Sink(ToolError),
-    TimedOut(Duration),
 }
 
 #[cfg(test)]

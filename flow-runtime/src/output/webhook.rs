@@ -1,6 +1,6 @@
 use crate::output::{Delivery, OutputError, Sink};
-use crate::tool::{Auth, ExposeSecret as _, ToolError};
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use crate::tool::{Auth, ExposeSecret as _, ToolError, http};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use std::fmt;
 use std::time::Duration;
@@ -155,7 +155,7 @@ impl Sink for Webhook {
                 // reqwest's errors print the URL, which may hold a token.
                 classify_send_error(&e).with_source(e.without_url())
             })?;
-        classify_status(response.status(), response.headers().get(RETRY_AFTER))
+        classify_status(response.status(), response.headers())
     }
 }
 
@@ -170,24 +170,19 @@ fn classify_send_error(e: &reqwest::Error) -> ToolError {
     }
 }
 
-fn classify_status(status: StatusCode, retry_after: Option<&HeaderValue>) -> Result<(), ToolError> {
+/// The same classification as [`HttpJson`](crate::tool::http::HttpJson)'s answers.
+fn classify_status(status: StatusCode, headers: &HeaderMap) -> Result<(), ToolError> {
     if status.is_success() {
         return Ok(());
     }
     let message = format!("webhook answered {status}");
-    let transient = status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error();
-    if !transient {
+    if !http::is_transient(status) {
         return Err(ToolError::permanent(message));
     }
     let error = ToolError::transient(message);
     // Only the delay-seconds form; an HTTP date falls back to the backoff.
-    match retry_after
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        Some(secs) => Err(error.with_retry_after(Duration::from_secs(secs))),
+    match http::retry_after(headers) {
+        Some(wait) => Err(error.with_retry_after(wait)),
         None => Err(error),
     }
 }
@@ -198,25 +193,36 @@ mod tests {
 
     #[test]
     fn statuses_are_classified_like_tool_errors() {
-        let seconds = HeaderValue::from_static("7");
-        let date = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
-        assert!(classify_status(StatusCode::OK, None).is_ok());
-        assert!(classify_status(StatusCode::NO_CONTENT, None).is_ok());
+        let header = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                reqwest::header::RETRY_AFTER,
+                HeaderValue::from_static(value),
+            );
+            headers
+        };
+        let (seconds, date, none) = (
+            header("7"),
+            header("Wed, 21 Oct 2015 07:28:00 GMT"),
+            HeaderMap::new(),
+        );
+        assert!(classify_status(StatusCode::OK, &none).is_ok());
+        assert!(classify_status(StatusCode::NO_CONTENT, &none).is_ok());
         for status in [408, 429, 500, 502, 503] {
             let status = StatusCode::from_u16(status).unwrap();
-            let err = classify_status(status, Some(&seconds)).unwrap_err();
+            let err = classify_status(status, &seconds).unwrap_err();
             assert!(err.is_transient(), "{status}");
             assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
-            let err = classify_status(status, Some(&date)).unwrap_err();
+            let err = classify_status(status, &date).unwrap_err();
             assert_eq!(err.retry_after(), None);
         }
         for status in [301, 400, 401, 403, 404, 422] {
             let status = StatusCode::from_u16(status).unwrap();
-            let err = classify_status(status, Some(&seconds)).unwrap_err();
+            let err = classify_status(status, &seconds).unwrap_err();
             assert!(!err.is_transient(), "{status}");
         }
         assert_eq!(
-            classify_status(StatusCode::BAD_REQUEST, None)
+            classify_status(StatusCode::BAD_REQUEST, &none)
                 .unwrap_err()
                 .to_string(),
             "webhook answered 400 Bad Request"

@@ -593,13 +593,9 @@ async fn answer<O: DeserializeOwned>(what: &str, response: Response) -> Result<O
         return serde_json::from_slice(body).map_err(|e| decode_error::<O>(what, status, &e));
     }
 
-    let retry_after = retry_after(&response);
+    let retry_after = retry_after(response.headers());
     let message = format!("{what} answered {status}{}", snippet(response).await);
-    let transient = matches!(
-        status,
-        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS
-    ) || status.is_server_error();
-    if !transient {
+    if !is_transient(status) {
         return Err(ToolError::permanent(message));
     }
     let error = ToolError::transient(message);
@@ -638,9 +634,18 @@ fn decode_error<O>(what: &str, status: StatusCode, error: &serde_json::Error) ->
 ///
 /// The HTTP-date form is not read (it would need a date parser): a transient error without a
 /// wait falls back to the policy's backoff, which is still correct, only not as instructed.
-fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// Whether an error status may go away by itself: 408, 425, 429 and 5xx. Shared with the
+/// webhook output sink.
+pub(crate) fn is_transient(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS
+    ) || status.is_server_error()
 }
 
 /// `": "` and the start of an error response's body, whitespace collapsed, cut at

@@ -22,8 +22,9 @@ mod toolbox;
 
 pub use self::auth::{Auth, AuthHeader, Credential};
 pub use self::ctx::{IdempotencyKey, ToolCtx};
+pub(crate) use self::error::AttemptError;
 pub use self::error::{CallError, CredentialError, ToolError};
-pub(crate) use self::policy::full_jitter;
+pub(crate) use self::policy::Ending;
 pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
 #[cfg(feature = "tower")]
 pub use self::service::{

@@ -1,6 +1,8 @@
-use crate::tool::Auth;
+use crate::tool::error::AttemptError;
+use crate::tool::{Auth, ToolError};
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use governor::Quota;
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -236,10 +238,6 @@ impl Retry {
         self.max_attempts
     }
 
-    pub(crate) fn max_elapsed_time(&self) -> Option<Duration> {
-        self.max_elapsed
-    }
-
     /// The upper bounds of successive backoff waits, one per retry; each wait is drawn
     /// below its bound by [`full_jitter`].
     pub(crate) fn bounds(&self) -> impl Iterator<Item = Duration> + Send + use<> {
@@ -251,6 +249,67 @@ impl Retry {
             .with_factor(2.0)
             .without_max_times()
             .build()
+    }
+}
+
+/// How a call [`Retry::drive`] made ended for good.
+pub(crate) enum Ending {
+    /// A permanent error, on this attempt: not retried.
+    Rejected(ToolError),
+    /// The last transient error, when the attempts or the time ran out.
+    GaveUp(ToolError),
+    /// The last attempt timed out after this long, and no retry was left.
+    TimedOut(Duration),
+}
+
+impl Retry {
+    /// Makes attempts with `attempt(n)` (`n` from 1) as this policy says: a permanent error
+    /// ends at once; a transient error or a timeout is retried after the wait the error asks
+    /// for (`Retry-After`) or a full-jitter backoff, while attempts and elapsed time allow.
+    /// Returns how many attempts were made and how the call ended. Records `attempt` on
+    /// `span`. The one retry loop of tools and output sinks.
+    pub(crate) async fn drive<T, F, Fut>(
+        &self,
+        span: &tracing::Span,
+        mut attempt: F,
+    ) -> (u32, Result<T, Ending>)
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, AttemptError>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut bounds = self.bounds();
+        let mut n = 1;
+        loop {
+            span.record("attempt", n);
+            let error = match attempt(n).await {
+                Ok(output) => return (n, Ok(output)),
+                Err(AttemptError::Tool(error)) if !error.is_transient() => {
+                    return (n, Err(Ending::Rejected(error)));
+                }
+                Err(error) => error,
+            };
+            let wait = match &error {
+                AttemptError::Tool(e) => e.retry_after(),
+                AttemptError::TimedOut(_) => None,
+            }
+            .unwrap_or_else(|| full_jitter(bounds.next().unwrap_or_default()));
+            let in_time = self
+                .max_elapsed
+                .is_none_or(|max| started.elapsed() + wait <= max);
+            if n >= self.max_attempts || !in_time {
+                return (
+                    n,
+                    Err(match error {
+                        AttemptError::Tool(e) => Ending::GaveUp(e),
+                        AttemptError::TimedOut(t) => Ending::TimedOut(t),
+                    }),
+                );
+            }
+            tracing::warn!(%error, ?wait, "transient failure; retrying");
+            tokio::time::sleep(wait).await;
+            n += 1;
+        }
     }
 }
 

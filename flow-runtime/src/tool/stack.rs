@@ -1,6 +1,6 @@
 use crate::tool::error::AttemptError;
 use crate::tool::limit::Limiters;
-use crate::tool::policy::full_jitter;
+use crate::tool::policy::Ending;
 use crate::tool::{CallError, IdempotencyKey, Tool, ToolCtx, ToolPolicy, ToolSpec};
 use std::fmt;
 use std::sync::Arc;
@@ -205,54 +205,34 @@ impl<T: Tool> PolicyTool<T> {
             },
         };
 
-        let started = tokio::time::Instant::now();
-        let max_attempts = policy.retry.attempts();
-        let mut bounds = policy.retry.bounds();
-        let mut attempt = 1;
-        loop {
-            span.record("attempt", attempt);
-            let ctx = ToolCtx::for_attempt(T::NAME, key.clone(), attempt, auth.clone());
-            let error = match self.attempt(rate_key, &ctx, input.clone()).await {
-                Ok(output) => return (Ok(output), attempt),
-                Err(AttemptError::Tool(error)) if !error.is_transient() => {
-                    let error = CallError::Rejected {
-                        tool: T::NAME,
-                        attempt,
-                        source: error,
-                    };
-                    return (Err(error), attempt);
-                }
-                Err(error) => error,
-            };
-
-            let wait = match &error {
-                AttemptError::Tool(e) => e.retry_after(),
-                AttemptError::TimedOut(_) => None,
-            }
-            .unwrap_or_else(|| full_jitter(bounds.next().unwrap_or_default()));
-            let in_time = policy
-                .retry
-                .max_elapsed_time()
-                .is_none_or(|max| started.elapsed() + wait <= max);
-            if attempt >= max_attempts || !in_time {
-                let error = match error {
-                    AttemptError::Tool(source) => CallError::GaveUp {
-                        tool: T::NAME,
-                        attempts: attempt,
-                        source,
-                    },
-                    AttemptError::TimedOut(timeout) => CallError::TimedOut {
-                        tool: T::NAME,
-                        attempts: attempt,
-                        timeout,
-                    },
-                };
-                return (Err(error), attempt);
-            }
-            tracing::warn!(%error, ?wait, "transient failure; retrying");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+        let auth = &auth;
+        // The closure owns the input (cloned per attempt), so the call needs no `Sync` input.
+        let (attempts, ended) = policy
+            .retry
+            .drive(span, move |attempt| {
+                let ctx = ToolCtx::for_attempt(T::NAME, key.clone(), attempt, auth.clone());
+                let input = input.clone();
+                async move { self.attempt(rate_key, &ctx, input).await }
+            })
+            .await;
+        let result = ended.map_err(|ending| match ending {
+            Ending::Rejected(source) => CallError::Rejected {
+                tool: T::NAME,
+                attempt: attempts,
+                source,
+            },
+            Ending::GaveUp(source) => CallError::GaveUp {
+                tool: T::NAME,
+                attempts,
+                source,
+            },
+            Ending::TimedOut(timeout) => CallError::TimedOut {
+                tool: T::NAME,
+                attempts,
+                timeout,
+            },
+        });
+        (result, attempts)
     }
 
     /// One attempt: a slot, the rate limit, the call within the timeout.
