@@ -548,19 +548,17 @@ fn parse_base(base_url: &str) -> Result<Url, HttpJsonError> {
     Ok(url)
 }
 
-/// `url` as given, with what may hold a secret masked: the userinfo (before the last `@` of
-/// the authority) and everything from the first `?` or `#` become `…`. For messages about a
-/// URL that may not even parse.
+/// `url` as given, with what may hold a secret masked: the userinfo and everything from the
+/// first `?` or `#` become `…`. For messages about a URL that may not even parse, so the
+/// userinfo is taken to run to the last `@` (a password may hold a `/`): a path with an `@`
+/// is masked as well, which hides more than needed but never a secret.
 fn masked(url: &str) -> String {
     let (rest, cut) = match url.find(['?', '#']) {
         Some(at) => (&url[..at], true),
         None => (url, false),
     };
     let authority_start = rest.find("://").map_or(0, |i| i + 3);
-    let authority_end = rest[authority_start..]
-        .find('/')
-        .map_or(rest.len(), |i| authority_start + i);
-    let mut out = match rest[authority_start..authority_end].rfind('@') {
+    let mut out = match rest[authority_start..].rfind('@') {
         Some(at) => format!(
             "{}…{}",
             &rest[..authority_start],
@@ -798,5 +796,42 @@ pub(crate) async fn snippet(mut response: Response) -> String {
         Some((end, _)) => format!(": {}…", &collapsed[..end]),
         None if more => format!(": {collapsed}…"),
         None => format!(": {collapsed}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+
+    #[test]
+    fn urls_in_messages_are_masked() {
+        assert_eq!(masked("wiki.internal/api"), "wiki.internal/api");
+        assert_eq!(
+            masked("http://ada:s3/cret@host:99999/v1?key=s3cret#f"),
+            "http://…@host:99999/v1…"
+        );
+        assert_eq!(masked("s3cret@host/x"), "…@host/x");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_an_http_date() {
+        let wait = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(wait("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            wait("18446744073709551615"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(wait("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let ahead = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+        let asked = wait(&ahead).unwrap();
+        assert!(asked > Duration::from_secs(80) && asked <= Duration::from_secs(90), "{asked:?}");
+        assert_eq!(wait("soon"), None);
+        assert_eq!(wait("-1"), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 }
