@@ -316,12 +316,8 @@ fn assert_clean(what: &str, text: &str, forms: &[String]) {
 /// arithmetic is what is tested.
 #[tokio::test]
 async fn a_retry_after_of_u64_max_seconds_after_a_slow_attempt_gives_up_without_panicking() {
-    let (origin, requests) = echoing(
-        503,
-        Some(u64::MAX.to_string()),
-        Duration::from_millis(1100),
-    )
-    .await;
+    let (origin, requests) =
+        echoing(503, Some(u64::MAX.to_string()), Duration::from_millis(1100)).await;
     let policy = ToolPolicy::builder()
         .retry(quick(3).max_elapsed(Duration::from_secs(10)))
         .max_retry_after(Duration::MAX)
@@ -345,14 +341,9 @@ async fn a_retry_after_of_u64_max_seconds_after_a_slow_attempt_gives_up_without_
 
 /// The same answer from a webhook, in the output sinks' retry loop.
 #[tokio::test]
-async fn a_webhook_answering_retry_after_u64_max_after_a_slow_attempt_gives_up_without_panicking()
-{
-    let (origin, requests) = echoing(
-        503,
-        Some(u64::MAX.to_string()),
-        Duration::from_millis(1100),
-    )
-    .await;
+async fn a_webhook_answering_retry_after_u64_max_after_a_slow_attempt_gives_up_without_panicking() {
+    let (origin, requests) =
+        echoing(503, Some(u64::MAX.to_string()), Duration::from_millis(1100)).await;
     let outputs = Outputs::new()
         .on_exit(Webhook::new(&format!("{origin}/hook")).unwrap())
         .retry(quick(3).max_elapsed(Duration::from_secs(10)))
@@ -361,7 +352,14 @@ async fn a_webhook_answering_retry_after_u64_max_after_a_slow_attempt_gives_up_w
 
     let mut records = Vec::new();
     let err = outputs
-        .send(&"run-1".into(), "trip", "book", true, &"X7K2QP", &mut records)
+        .send(
+            &"run-1".into(),
+            "trip",
+            "book",
+            true,
+            &"X7K2QP",
+            &mut records,
+        )
         .await
         .unwrap_err();
 
@@ -440,7 +438,10 @@ async fn the_deadline_ends_a_call_whose_attempts_have_no_timeout() {
         matches!(err, CallError::DeadlineExceeded { attempts: 1, deadline, .. } if deadline == Duration::from_secs(5)),
         "{err:?}"
     );
-    assert!(err.to_string().contains("ToolPolicyBuilder::deadline"), "{err}");
+    assert!(
+        err.to_string().contains("ToolPolicyBuilder::deadline"),
+        "{err}"
+    );
 }
 
 /// A webhook sent with a client of its own (no timeout) to a receiver that never answers:
@@ -456,7 +457,14 @@ async fn a_webhook_that_never_answers_times_out_under_the_default_outputs() {
 
     let mut records = Vec::new();
     let err = outputs
-        .send(&"run-1".into(), "trip", "book", true, &"X7K2QP", &mut records)
+        .send(
+            &"run-1".into(),
+            "trip",
+            "book",
+            true,
+            &"X7K2QP",
+            &mut records,
+        )
         .await
         .unwrap_err();
 
@@ -590,7 +598,9 @@ async fn a_chunked_100_mb_answer_is_refused_while_it_streams_in() {
         .unwrap_or_else(|| panic!("{source:?}"));
     assert_eq!(too_large.limit(), 10 * 1024 * 1024);
     assert!(
-        source.to_string().contains("larger than the 10485760 bytes"),
+        source
+            .to_string()
+            .contains("larger than the 10485760 bytes"),
         "{source}"
     );
     // The client hung up long before the end: the server could write its socket buffers'
@@ -679,7 +689,10 @@ async fn an_api_key_echoed_by_a_retried_503_is_in_no_error_nor_retry_warning() {
 
     let err = tool.call(&key(), "hi".into()).await.unwrap_err();
 
-    assert!(matches!(err, CallError::GaveUp { attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, CallError::GaveUp { attempts: 3, .. }),
+        "{err:?}"
+    );
     assert_eq!(requests.load(Ordering::SeqCst), 3);
     let logs = captured.text();
     assert!(logs.contains("transient failure; retrying"), "{logs}");
@@ -704,7 +717,10 @@ pub mod guarded {
     }
 
     #[step(after = first, exit, tools = [Ask])]
-    pub async fn second(ctx: &Ctx<(), tools::Second>, question: String) -> Result<String, CallError> {
+    pub async fn second(
+        ctx: &Ctx<(), tools::Second>,
+        question: String,
+    ) -> Result<String, CallError> {
         ctx.call::<Ask>(question).await
     }
 }
@@ -803,7 +819,14 @@ async fn a_webhook_credential_and_url_token_echoed_are_not_in_errors_logs_or_dea
 
     let mut records = Vec::new();
     let err = outputs
-        .send(&"run-1".into(), "trip", "book", true, &"X7K2QP", &mut records)
+        .send(
+            &"run-1".into(),
+            "trip",
+            "book",
+            true,
+            &"X7K2QP",
+            &mut records,
+        )
         .await
         .unwrap_err();
 
@@ -815,11 +838,19 @@ async fn a_webhook_credential_and_url_token_echoed_are_not_in_errors_logs_or_dea
     };
     let described = format!("{}: {}", source, all_of(&**source));
     assert!(described.contains("Bearer [REDACTED]"), "{described}");
-    assert_clean("the error", &format!("{}\n{described}", all_of(&err)), &forms);
+    assert_clean(
+        "the error",
+        &format!("{}\n{described}", all_of(&err)),
+        &forms,
+    );
     assert_clean("the call records", &format!("{records:?}"), &forms);
     let stored = dead.records().unwrap();
     assert_eq!(stored.len(), 1);
-    assert!(stored[0].error.contains("[REDACTED]"), "{}", stored[0].error);
+    assert!(
+        stored[0].error.contains("[REDACTED]"),
+        "{}",
+        stored[0].error
+    );
     assert_clean("the dead letter", &format!("{stored:?}"), &forms);
     assert_clean(
         "the dead-letter file",

@@ -1,5 +1,5 @@
 use crate::output::{Delivery, OutputError, Sink};
-use crate::tool::{Auth, ExposeSecret as _, Redactor, ToolError, http};
+use crate::tool::{Auth, AuthHeader, ExposeSecret as _, Redactor, ToolError, http};
 use base64::Engine as _;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode, Url};
@@ -141,29 +141,37 @@ impl Sink for Webhook {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<(), ToolError> {
-        let mut redactor = self.url_secrets.clone();
-        let result = self.post(delivery, &mut redactor).await;
-        result.map_err(|e| e.redacted(&redactor))
+        let header = match &self.auth {
+            None => None,
+            // The message names where the credential comes from, never the secret.
+            Some(auth) => Some(auth.header().map_err(|e| {
+                ToolError::permanent(format!(
+                    "the webhook's credential ({}) could not be loaded: {e}",
+                    auth.credential()
+                ))
+            })?),
+        };
+        self.post(delivery, header.as_ref()).await.map_err(|e| {
+            // The secrets' forms are worked out only when there is an error to clean.
+            let mut redactor = self.url_secrets.clone();
+            if let Some(header) = &header {
+                redactor.add_auth(header);
+            }
+            e.redacted(&redactor)
+        })
     }
 }
 
 impl Webhook {
-    /// One POST; adds the credential it sends to `redactor`.
-    async fn post(&self, delivery: &Delivery, redactor: &mut Redactor) -> Result<(), ToolError> {
+    /// One POST, with the loaded credential's header when there is one.
+    async fn post(&self, delivery: &Delivery, auth: Option<&AuthHeader>) -> Result<(), ToolError> {
         let payload = delivery.payload();
         let mut request = self
             .client
             .post(self.url.clone())
             .header(CONTENT_TYPE, payload.content_type())
             .header("idempotency-key", delivery.idempotency_key().as_str());
-        if let Some(auth) = &self.auth {
-            let header = auth.header().map_err(|e| {
-                ToolError::permanent(format!(
-                    "the webhook's credential ({}) could not be loaded: {e}",
-                    auth.credential()
-                ))
-            })?;
-            redactor.add_auth(&header);
+        if let Some(header) = auth {
             let mut value =
                 HeaderValue::from_str(header.value().expose_secret()).map_err(|_| {
                     ToolError::permanent("the webhook's credential is not a valid header value")
@@ -189,10 +197,15 @@ fn url_secrets(url: &Url) -> Redactor {
     let mut secrets = Redactor::default();
     if let Some(password) = url.password() {
         secrets.add(password);
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let (user, password) = (decode(url.username()), decode(password));
         secrets.add(&password);
-        secrets.add(&base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+        secrets
+            .add(&base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
     }
     if url.path() != "/" {
         secrets.add(url.path());
@@ -230,7 +243,11 @@ async fn classify(response: Response) -> Result<(), ToolError> {
 
 /// The same classification as [`HttpJson`](crate::tool::http::HttpJson)'s answers; `snippet`
 /// (`": "` and the start of the body, or nothing) ends the message.
-fn classify_status(status: StatusCode, headers: &HeaderMap, snippet: &str) -> Result<(), ToolError> {
+fn classify_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    snippet: &str,
+) -> Result<(), ToolError> {
     if status.is_success() {
         return Ok(());
     }
@@ -306,7 +323,14 @@ mod tests {
         let url = Url::parse("http://ada:pa%20ss@hooks.internal/T0/s3cret?token=k%2By").unwrap();
         let secrets = url_secrets(&url);
         let pair = base64::engine::general_purpose::STANDARD.encode("ada:pa ss");
-        for shown in ["pa ss", "pa%20ss", pair.as_str(), "/T0/s3cret", "token=k%2By", "k+y"] {
+        for shown in [
+            "pa ss",
+            "pa%20ss",
+            pair.as_str(),
+            "/T0/s3cret",
+            "token=k%2By",
+            "k+y",
+        ] {
             assert!(secrets.finds(&format!("echo {shown} echo")), "{shown}");
         }
         assert!(!secrets.finds("hooks.internal ada"));

@@ -829,7 +829,10 @@ mod tests {
         assert_eq!(wait("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         let ahead = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
         let asked = wait(&ahead).unwrap();
-        assert!(asked > Duration::from_secs(80) && asked <= Duration::from_secs(90), "{asked:?}");
+        assert!(
+            asked > Duration::from_secs(80) && asked <= Duration::from_secs(90),
+            "{asked:?}"
+        );
         assert_eq!(wait("soon"), None);
         assert_eq!(wait("-1"), None);
         assert_eq!(retry_after(&HeaderMap::new()), None);

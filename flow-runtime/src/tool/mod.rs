@@ -28,8 +28,8 @@ pub use self::error::{CallError, CredentialError, ToolError};
 pub(crate) use self::policy::{
     Bounds, DEFAULT_DEADLINE, DEFAULT_MAX_RETRY_AFTER, DEFAULT_TIMEOUT, Ending,
 };
-pub(crate) use self::redact::Redactor;
 pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
+pub(crate) use self::redact::Redactor;
 #[cfg(feature = "tower")]
 pub use self::service::{
     FromToolCall, ServiceTool, ServiceToolInfo, ToolRequest, classify_service_error,

@@ -72,9 +72,9 @@ pub struct ToolPolicy {
 /// The default per-attempt timeout of tools and output sinks.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default deadline of a whole call or delivery, retries and waits included.
-pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_mins(2);
 /// The longest `Retry-After` honoured by default.
-pub(crate) const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_mins(1);
 
 impl Default for ToolPolicy {
     /// One attempt of at most 30 s, a call of at most 2 min, `Retry-After` honoured up to
@@ -425,8 +425,7 @@ impl Retry {
                 AttemptError::Tool(e) => e.retry_after(),
                 AttemptError::TimedOut(_) => None,
             };
-            let wait =
-                asked.unwrap_or_else(|| full_jitter(backoff.next().unwrap_or_default()));
+            let wait = asked.unwrap_or_else(|| full_jitter(backoff.next().unwrap_or_default()));
             let resumes_at = started.elapsed().saturating_add(wait);
             let in_time = self.max_elapsed.is_none_or(|max| resumes_at <= max)
                 && resumes_at < bounds.deadline;

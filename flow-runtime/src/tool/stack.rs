@@ -211,8 +211,7 @@ impl<T: Tool> PolicyTool<T> {
             },
         };
 
-        let redactor = Redactor::for_auth(auth.as_deref());
-        let (auth, redactor) = (&auth, &redactor);
+        let auth = &auth;
         // The closure owns the input (cloned per attempt), so the call needs no `Sync` input.
         let (attempts, ended) = policy
             .retry
@@ -220,11 +219,16 @@ impl<T: Tool> PolicyTool<T> {
                 let ctx = ToolCtx::for_attempt(T::NAME, key.clone(), attempt, auth.clone());
                 let input = input.clone();
                 async move {
-                    // Redacted here, before the retry loop logs it.
-                    self.attempt(rate_key, &ctx, input).await.map_err(|e| match e {
-                        AttemptError::Tool(e) => AttemptError::Tool(e.redacted(redactor)),
-                        timed_out @ AttemptError::TimedOut(_) => timed_out,
-                    })
+                    // Redacted here, before the retry loop logs it; the secret's forms are
+                    // worked out only when there is an error to clean.
+                    self.attempt(rate_key, &ctx, input)
+                        .await
+                        .map_err(|e| match e {
+                            AttemptError::Tool(e) => {
+                                AttemptError::Tool(e.redacted(&Redactor::for_auth(auth.as_deref())))
+                            }
+                            timed_out @ AttemptError::TimedOut(_) => timed_out,
+                        })
                 }
             })
             .await;
