@@ -440,12 +440,9 @@ impl Retry {
 }
 
 /// A uniformly random wait in `[0, bound]`: "full jitter" as in the AWS Architecture Blog's
-/// "Exponential Backoff And Jitter". Never more than `bound`, whatever its size
-/// (`Duration::mul_f64` would panic where `f64` rounding pushes a product past
-/// `Duration::MAX`).
+/// "Exponential Backoff And Jitter".
 pub(crate) fn full_jitter(bound: Duration) -> Duration {
-    Duration::try_from_secs_f64(bound.as_secs_f64() * fastrand::f64())
-        .map_or(bound, |wait| wait.min(bound))
+    bound.mul_f64(fastrand::f64())
 }
 
 /// A GCRA rate limit: a sustained rate, plus a burst of calls that may go at once.
@@ -525,4 +522,85 @@ impl RateLimit {
 
 fn non_zero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds(deadline: Duration, max_retry_after: Duration) -> Bounds {
+        Bounds {
+            deadline,
+            max_retry_after,
+        }
+    }
+
+    /// An attempt of 2 s that asks for `Retry-After: u64::MAX` seconds, under `max_elapsed`
+    /// and with no other bound: `elapsed + wait` overflowed a `Duration` and panicked.
+    #[tokio::test(start_paused = true)]
+    async fn the_longest_retry_after_after_a_slow_attempt_gives_up_without_panicking() {
+        let retry = Retry::exponential(Duration::from_millis(1))
+            .max_attempts(5)
+            .max_elapsed(Duration::from_secs(10));
+        let (attempts, ended) = retry
+            .drive(
+                bounds(Duration::MAX, Duration::MAX),
+                &tracing::Span::none(),
+                |_| async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Err::<(), _>(AttemptError::Tool(
+                        ToolError::transient("busy").with_retry_after(Duration::MAX),
+                    ))
+                },
+            )
+            .await;
+        assert_eq!(attempts, 1);
+        assert!(matches!(ended, Err(Ending::GaveUp(_))));
+    }
+
+    /// The same wait with the default bounds: over the cap, so the call ends at once saying
+    /// what was asked; and a backoff as long as a `Duration` goes is cut by the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn huge_waits_end_the_call_under_the_default_bounds() {
+        let defaults = bounds(DEFAULT_DEADLINE, DEFAULT_MAX_RETRY_AFTER);
+        let retry = Retry::exponential(Duration::MAX).max_attempts(5);
+        let (attempts, ended) = retry
+            .drive(defaults, &tracing::Span::none(), |_| async {
+                Err::<(), _>(AttemptError::Tool(
+                    ToolError::transient("busy").with_retry_after(Duration::MAX),
+                ))
+            })
+            .await;
+        assert_eq!(attempts, 1);
+        assert!(matches!(
+            ended,
+            Err(Ending::RetryAfterTooLong { asked: Duration::MAX, max, .. }) if max == DEFAULT_MAX_RETRY_AFTER
+        ));
+
+        let started = tokio::time::Instant::now();
+        let (attempts, ended) = retry
+            .drive(defaults, &tracing::Span::none(), |_| async {
+                Err::<(), _>(AttemptError::Tool(ToolError::transient("busy")))
+            })
+            .await;
+        // The first backoff (up to `Duration::MAX`) would end past the deadline, or, if
+        // jitter drew it short, a later one does: never a sleep past the deadline.
+        assert!(matches!(ended, Err(Ending::GaveUp(_))));
+        assert!(attempts >= 1);
+        assert!(started.elapsed() < DEFAULT_DEADLINE);
+    }
+
+    /// An attempt that never ends is cut at the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_still_going_at_the_deadline_is_abandoned() {
+        let (attempts, ended) = Retry::none()
+            .drive(
+                bounds(Duration::from_secs(5), DEFAULT_MAX_RETRY_AFTER),
+                &tracing::Span::none(),
+                |_| std::future::pending::<Result<(), AttemptError>>(),
+            )
+            .await;
+        assert_eq!(attempts, 1);
+        assert!(matches!(ended, Err(Ending::DeadlineExceeded(d)) if d == Duration::from_secs(5)));
+    }
 }
