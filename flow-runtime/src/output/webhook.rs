@@ -191,8 +191,13 @@ impl Webhook {
     }
 }
 
+/// A path or query value shorter than this is taken for plain data, not a token: taking it out
+/// of messages (`?v=1`) would garble them and hide nothing.
+const MIN_URL_SECRET: usize = 8;
+
 /// The secrets a webhook URL carries: its password (reqwest sends it, with the username, as
-/// basic auth), its path (chat webhooks put their token there) and its query.
+/// basic auth), its path (chat webhooks put their token there), its query and each query value
+/// (those of at least [`MIN_URL_SECRET`] characters).
 fn url_secrets(url: &Url) -> Redactor {
     let mut secrets = Redactor::default();
     if let Some(password) = url.password() {
@@ -207,13 +212,16 @@ fn url_secrets(url: &Url) -> Redactor {
         secrets
             .add(&base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
     }
-    if url.path() != "/" {
-        secrets.add(url.path());
-    }
-    if let Some(query) = url.query().filter(|q| !q.is_empty()) {
-        secrets.add(query);
+    let mut add_long = |part: &str| {
+        if part.chars().count() >= MIN_URL_SECRET {
+            secrets.add(part);
+        }
+    };
+    add_long(url.path());
+    if let Some(query) = url.query() {
+        add_long(query);
         for (_, value) in url.query_pairs() {
-            secrets.add(&value);
+            add_long(&value);
         }
     }
     secrets
@@ -320,7 +328,8 @@ mod tests {
 
     #[test]
     fn the_url_secrets_are_its_password_path_and_query() {
-        let url = Url::parse("http://ada:pa%20ss@hooks.internal/T0/s3cret?token=k%2By").unwrap();
+        let url =
+            Url::parse("http://ada:pa%20ss@hooks.internal/T0/s3cret?token=k%2By-0123456").unwrap();
         let secrets = url_secrets(&url);
         let pair = base64::engine::general_purpose::STANDARD.encode("ada:pa ss");
         for shown in [
@@ -328,13 +337,16 @@ mod tests {
             "pa%20ss",
             pair.as_str(),
             "/T0/s3cret",
-            "token=k%2By",
-            "k+y",
+            "token=k%2By-0123456",
+            "k+y-0123456",
         ] {
             assert!(secrets.finds(&format!("echo {shown} echo")), "{shown}");
         }
         assert!(!secrets.finds("hooks.internal ada"));
         assert!(url_secrets(&Url::parse("http://hooks.internal/").unwrap()).is_empty());
+        // Short parts are data, not tokens: `503` stays readable.
+        let plain = url_secrets(&Url::parse("http://hooks.internal/h?v=5").unwrap());
+        assert!(plain.is_empty());
     }
 
     #[test]
