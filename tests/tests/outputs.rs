@@ -304,7 +304,8 @@ async fn a_400_is_not_retried() {
     else {
         panic!("{source:?}");
     };
-    assert_eq!(source.to_string(), "webhook answered 400 Bad Request");
+    // The start of the body is in the message, as in `HttpJson`'s errors.
+    assert_eq!(source.to_string(), "webhook answered 400 Bad Request: no");
     assert_eq!(receiver.seen().len(), 1);
     assert_eq!(records[0].attempts, 1);
 }

@@ -184,6 +184,41 @@ pub enum DeliveryError {
         /// The per-attempt timeout.
         timeout: Duration,
     },
+    /// The delivery's [deadline](crate::output::Outputs::deadline) passed while an attempt was
+    /// still going: the attempt was abandoned.
+    #[error(
+        "sink `{sink}` did not take the value within the delivery deadline of {deadline:?} \
+         (attempt {attempts} was abandoned); raise it with `Outputs::deadline` if the sink is slow"
+    )]
+    DeadlineExceeded {
+        /// The sink's name.
+        sink: String,
+        /// How many attempts were made, the abandoned one included.
+        attempts: u32,
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The sink failed with a transient error whose receiver asked to wait (`Retry-After`)
+    /// longer than [`Outputs::max_retry_after`](crate::output::Outputs::max_retry_after)
+    /// allows: not retried.
+    #[error(
+        "sink `{sink}` failed on attempt {attempts} and asked to wait {asked:?} before \
+         retrying, longer than the {max:?} honoured; giving up (raise the limit with \
+         `Outputs::max_retry_after`)"
+    )]
+    RetryAfterTooLong {
+        /// The sink's name.
+        sink: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The wait the receiver asked for.
+        asked: Duration,
+        /// The longest wait honoured.
+        max: Duration,
+        /// The last attempt's error.
+        #[source]
+        source: ToolError,
+    },
 }
 
 impl DeliveryError {
@@ -193,7 +228,9 @@ impl DeliveryError {
         match self {
             Self::Rejected { sink, .. }
             | Self::GaveUp { sink, .. }
-            | Self::TimedOut { sink, .. } => sink,
+            | Self::TimedOut { sink, .. }
+            | Self::DeadlineExceeded { sink, .. }
+            | Self::RetryAfterTooLong { sink, .. } => sink,
         }
     }
 
@@ -202,7 +239,10 @@ impl DeliveryError {
     pub fn attempts(&self) -> u32 {
         match self {
             Self::Rejected { attempt, .. } => *attempt,
-            Self::GaveUp { attempts, .. } | Self::TimedOut { attempts, .. } => *attempts,
+            Self::GaveUp { attempts, .. }
+            | Self::TimedOut { attempts, .. }
+            | Self::DeadlineExceeded { attempts, .. }
+            | Self::RetryAfterTooLong { attempts, .. } => *attempts,
         }
     }
 
@@ -210,10 +250,10 @@ impl DeliveryError {
     /// attempt(s); giving up: webhook answered 503 Service Unavailable".
     pub(crate) fn describe(&self) -> String {
         match self {
-            Self::Rejected { source, .. } | Self::GaveUp { source, .. } => {
-                format!("{self}: {source}")
-            }
-            Self::TimedOut { .. } => self.to_string(),
+            Self::Rejected { source, .. }
+            | Self::GaveUp { source, .. }
+            | Self::RetryAfterTooLong { source, .. } => format!("{self}: {source}"),
+            Self::TimedOut { .. } | Self::DeadlineExceeded { .. } => self.to_string(),
         }
     }
 }

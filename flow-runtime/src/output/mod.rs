@@ -15,7 +15,9 @@
 //!   the run goes on. Sinks are independent: one failing does not stop the others.
 //! - **Failures are retried like tool calls.** Transient failures and timeouts are retried as
 //!   the [`Retry`](crate::tool::Retry) policy says, after the `Retry-After` the receiver asked
-//!   for when there is one; permanent failures are not. Each delivery, successful or not, is
+//!   for when there is one (up to [`Outputs::max_retry_after`]; a longer one ends the delivery
+//!   at once); permanent failures are not. Each attempt has a timeout and each delivery a
+//!   deadline (30 s and 2 min by default, see [`Outputs`]). Each delivery, successful or not, is
 //!   recorded in the run's history as a [`CallRecord`](crate::state::CallRecord) of kind
 //!   [`Output`](crate::state::CallKind::Output), with its attempts and its error.
 //! - **A delivery that fails for good is surfaced.** The run stops with an error the caller

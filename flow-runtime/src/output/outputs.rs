@@ -1,7 +1,10 @@
 use crate::output::sink::DynSink;
 use crate::output::{DeadLetter, DeadLetterRecord, Delivery, DeliveryError, OutputError, Sink};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
-use crate::tool::{AttemptError, Ending, IdempotencyKey, Retry};
+use crate::tool::{
+    AttemptError, Bounds, DEFAULT_DEADLINE, DEFAULT_MAX_RETRY_AFTER, DEFAULT_TIMEOUT, Ending,
+    IdempotencyKey, Retry,
+};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -26,9 +29,16 @@ use tracing::Instrument as _;
 /// [`OutputError::Undelivered`]. See the [module documentation](crate::output) for the
 /// guarantees.
 ///
-/// Defaults: up to 3 attempts with backoff from 200 ms
-/// (`Retry::exponential(Duration::from_millis(200))`), no per-attempt timeout (the
-/// `Webhook`'s own client gives up after 30 s), no dead letter.
+/// Defaults, each overridable by the method of the same name:
+///
+/// | setting | default |
+/// |---------|---------|
+/// | [`retry`](Outputs::retry) | up to 3 attempts with backoff from 200 ms (`Retry::exponential(Duration::from_millis(200))`) |
+/// | [`timeout`](Outputs::timeout) of each attempt | 30 s |
+/// | [`deadline`](Outputs::deadline) of a delivery, retries and waits included | 2 min |
+/// | [`max_retry_after`](Outputs::max_retry_after): the longest `Retry-After` honoured | 60 s |
+/// | [`dead_letter`](Outputs::dead_letter) | none |
+///
 /// Cloning is cheap and shares the sinks.
 ///
 /// ```
@@ -57,6 +67,7 @@ pub struct Outputs {
     attachments: Vec<Attachment>,
     retry: Retry,
     timeout: Option<Duration>,
+    bounds: Bounds,
     dead_letter: Option<DeadLetter>,
 }
 
@@ -86,7 +97,11 @@ impl Default for Outputs {
         Self {
             attachments: Vec::new(),
             retry: Retry::exponential(Duration::from_millis(200)),
-            timeout: None,
+            timeout: Some(DEFAULT_TIMEOUT),
+            bounds: Bounds {
+                deadline: DEFAULT_DEADLINE,
+                max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            },
             dead_letter: None,
         }
     }
@@ -111,6 +126,8 @@ impl fmt::Debug for Outputs {
             )
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
+            .field("deadline", &self.bounds.deadline)
+            .field("max_retry_after", &self.bounds.max_retry_after)
             .field("dead_letter", &self.dead_letter)
             .finish()
     }
@@ -151,11 +168,32 @@ impl Outputs {
         self
     }
 
-    /// Each attempt may take at most `timeout`; one that takes longer is abandoned (its future
-    /// dropped) and counts as a transient failure.
+    /// Each attempt may take at most `timeout` (30 s by default; `Duration::MAX` for no
+    /// limit); one that takes longer is abandoned (its future dropped) and counts as a
+    /// transient failure.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Each delivery to one sink, its attempts and waits included, may take at most
+    /// `deadline` (2 min by default; `Duration::MAX` for no limit). An attempt still going
+    /// when it passes is abandoned ([`DeliveryError::DeadlineExceeded`]); a retry whose wait
+    /// would end past it is not made.
+    #[must_use]
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.bounds.deadline = deadline;
+        self
+    }
+
+    /// The longest wait a receiver may ask for with `Retry-After` (60 s by default;
+    /// `Duration::MAX` for no limit). A receiver that asks for longer is not waited for: the
+    /// delivery fails at once with [`DeliveryError::RetryAfterTooLong`] (and goes to the dead
+    /// letter), rather than holding the run for hours.
+    #[must_use]
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.bounds.max_retry_after = max;
         self
     }
 
@@ -409,7 +447,7 @@ impl Outputs {
     ) -> (u32, Result<(), DeliveryError>) {
         let (attempts, ended) = self
             .retry
-            .drive(span, |attempt| {
+            .drive(self.bounds, span, |attempt| {
                 let this = delivery.clone().with_attempt(attempt);
                 async move { self.attempt(sink, &this).await }
             })
@@ -430,6 +468,18 @@ impl Outputs {
                 sink,
                 attempts,
                 timeout,
+            },
+            Ending::DeadlineExceeded(deadline) => DeliveryError::DeadlineExceeded {
+                sink,
+                attempts,
+                deadline,
+            },
+            Ending::RetryAfterTooLong { asked, max, error } => DeliveryError::RetryAfterTooLong {
+                sink,
+                attempts,
+                asked,
+                max,
+                source: error,
             },
         });
         (attempts, result)

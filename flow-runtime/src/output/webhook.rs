@@ -1,7 +1,8 @@
 use crate::output::{Delivery, OutputError, Sink};
-use crate::tool::{Auth, ExposeSecret as _, ToolError, http};
+use crate::tool::{Auth, AuthHeader, ExposeSecret as _, Redactor, ToolError, http};
+use base64::Engine as _;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{StatusCode, Url};
+use reqwest::{Response, StatusCode, Url};
 use std::fmt;
 use std::time::Duration;
 
@@ -14,9 +15,17 @@ use std::time::Duration;
 /// | answer                                   | delivery                                    |
 /// |------------------------------------------|---------------------------------------------|
 /// | 2xx                                      | done                                        |
-/// | 408, 429, 5xx                            | transient: retried, after `Retry-After` (in seconds) when the answer has one |
+/// | 408, 429, 5xx                            | transient: retried, after `Retry-After` (in seconds or as an HTTP date) when the answer has one, up to [`Outputs::max_retry_after`](crate::output::Outputs::max_retry_after) |
 /// | any other status (400, 401, 404, 3xx…)   | permanent: not retried                      |
 /// | no answer (connection refused, timeout)  | transient                                   |
+///
+/// An error answer's message has its status and the first 200 characters of its body (read
+/// no further); a successful answer's body is never read.
+///
+/// The secrets a webhook sends never come back in its errors (nor, therefore, in logs, the
+/// run's history or dead letters): the credential of [`auth`](Webhook::auth), in every form
+/// it travels in, and the URL's password, path and query are replaced by `[REDACTED]` in an
+/// error message, should the receiver echo the request.
 ///
 /// A receiver that honours `Idempotency-Key` acts once however often a delivery is retried or
 /// a run resumed. The URL's path and query are never printed (they often hold a token, as in
@@ -25,7 +34,9 @@ use std::time::Duration;
 /// as a header marked sensitive.
 ///
 /// Made with a [`reqwest::Client`] of its own, which waits at most 30 s for an answer; pass
-/// yours with [`client`](Webhook::client) to share connections.
+/// yours with [`client`](Webhook::client) to share connections. Either way each attempt has
+/// the [`Outputs`](crate::output::Outputs)' timeout (30 s by default) and each delivery its
+/// deadline (2 min by default).
 ///
 /// ```
 /// use flow_runtime::output::{Format, Outputs, Sink, Webhook};
@@ -44,6 +55,8 @@ pub struct Webhook {
     name: String,
     client: reqwest::Client,
     auth: Option<Auth>,
+    /// The URL's secrets: what to take out of error messages.
+    url_secrets: Redactor,
 }
 
 /// How long the default client waits for an answer: a delivery must not hang a run forever.
@@ -83,6 +96,7 @@ impl Webhook {
             })?;
         Ok(Self {
             name: format!("webhook {}", url.origin().ascii_serialization()),
+            url_secrets: url_secrets(&url),
             url,
             client,
             auth: None,
@@ -127,19 +141,37 @@ impl Sink for Webhook {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<(), ToolError> {
+        let header = match &self.auth {
+            None => None,
+            // The message names where the credential comes from, never the secret.
+            Some(auth) => Some(auth.header().map_err(|e| {
+                ToolError::permanent(format!(
+                    "the webhook's credential ({}) could not be loaded: {e}",
+                    auth.credential()
+                ))
+            })?),
+        };
+        self.post(delivery, header.as_ref()).await.map_err(|e| {
+            // The secrets' forms are worked out only when there is an error to clean.
+            let mut redactor = self.url_secrets.clone();
+            if let Some(header) = &header {
+                redactor.add_auth(header);
+            }
+            e.redacted(&redactor)
+        })
+    }
+}
+
+impl Webhook {
+    /// One POST, with the loaded credential's header when there is one.
+    async fn post(&self, delivery: &Delivery, auth: Option<&AuthHeader>) -> Result<(), ToolError> {
         let payload = delivery.payload();
         let mut request = self
             .client
             .post(self.url.clone())
             .header(CONTENT_TYPE, payload.content_type())
             .header("idempotency-key", delivery.idempotency_key().as_str());
-        if let Some(auth) = &self.auth {
-            let header = auth.header().map_err(|e| {
-                ToolError::permanent(format!(
-                    "the webhook's credential ({}) could not be loaded: {e}",
-                    auth.credential()
-                ))
-            })?;
+        if let Some(header) = auth {
             let mut value =
                 HeaderValue::from_str(header.value().expose_secret()).map_err(|_| {
                     ToolError::permanent("the webhook's credential is not a valid header value")
@@ -155,8 +187,44 @@ impl Sink for Webhook {
                 // reqwest's errors print the URL, which may hold a token.
                 classify_send_error(&e).with_source(e.without_url())
             })?;
-        classify_status(response.status(), response.headers())
+        classify(response).await
     }
+}
+
+/// A path or query value shorter than this is taken for plain data, not a token: taking it out
+/// of messages (`?v=1`) would garble them and hide nothing.
+const MIN_URL_SECRET: usize = 8;
+
+/// The secrets a webhook URL carries: its password (reqwest sends it, with the username, as
+/// basic auth), its path (chat webhooks put their token there), its query and each query value
+/// (those of at least [`MIN_URL_SECRET`] characters).
+fn url_secrets(url: &Url) -> Redactor {
+    let mut secrets = Redactor::default();
+    if let Some(password) = url.password() {
+        secrets.add(password);
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (user, password) = (decode(url.username()), decode(password));
+        secrets.add(&password);
+        secrets
+            .add(&base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+    }
+    let mut add_long = |part: &str| {
+        if part.chars().count() >= MIN_URL_SECRET {
+            secrets.add(part);
+        }
+    };
+    add_long(url.path());
+    if let Some(query) = url.query() {
+        add_long(query);
+        for (_, value) in url.query_pairs() {
+            add_long(&value);
+        }
+    }
+    secrets
 }
 
 /// A request that could not be built is permanent; one without an answer is transient.
@@ -170,17 +238,32 @@ fn classify_send_error(e: &reqwest::Error) -> ToolError {
     }
 }
 
-/// The same classification as [`HttpJson`](crate::tool::http::HttpJson)'s answers.
-fn classify_status(status: StatusCode, headers: &HeaderMap) -> Result<(), ToolError> {
+/// Classifies an answer, reading the start of an error's body for its message.
+async fn classify(response: Response) -> Result<(), ToolError> {
+    let status = response.status();
     if status.is_success() {
         return Ok(());
     }
-    let message = format!("webhook answered {status}");
+    let headers = response.headers().clone();
+    let snippet = http::snippet(response).await;
+    classify_status(status, &headers, &snippet)
+}
+
+/// The same classification as [`HttpJson`](crate::tool::http::HttpJson)'s answers; `snippet`
+/// (`": "` and the start of the body, or nothing) ends the message.
+fn classify_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    snippet: &str,
+) -> Result<(), ToolError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let message = format!("webhook answered {status}{snippet}");
     if !http::is_transient(status) {
         return Err(ToolError::permanent(message));
     }
     let error = ToolError::transient(message);
-    // Only the delay-seconds form; an HTTP date falls back to the backoff.
     match http::retry_after(headers) {
         Some(wait) => Err(error.with_retry_after(wait)),
         None => Err(error),
@@ -201,31 +284,32 @@ mod tests {
             );
             headers
         };
-        let (seconds, date, none) = (
+        let (seconds, past_date, none) = (
             header("7"),
             header("Wed, 21 Oct 2015 07:28:00 GMT"),
             HeaderMap::new(),
         );
-        assert!(classify_status(StatusCode::OK, &none).is_ok());
-        assert!(classify_status(StatusCode::NO_CONTENT, &none).is_ok());
+        assert!(classify_status(StatusCode::OK, &none, "").is_ok());
+        assert!(classify_status(StatusCode::NO_CONTENT, &none, "").is_ok());
         for status in [408, 429, 500, 502, 503] {
             let status = StatusCode::from_u16(status).unwrap();
-            let err = classify_status(status, &seconds).unwrap_err();
+            let err = classify_status(status, &seconds, "").unwrap_err();
             assert!(err.is_transient(), "{status}");
             assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
-            let err = classify_status(status, &date).unwrap_err();
-            assert_eq!(err.retry_after(), None);
+            // A date already past asks for no wait.
+            let err = classify_status(status, &past_date, "").unwrap_err();
+            assert_eq!(err.retry_after(), Some(Duration::ZERO));
         }
         for status in [301, 400, 401, 403, 404, 422] {
             let status = StatusCode::from_u16(status).unwrap();
-            let err = classify_status(status, &seconds).unwrap_err();
+            let err = classify_status(status, &seconds, "").unwrap_err();
             assert!(!err.is_transient(), "{status}");
         }
         assert_eq!(
-            classify_status(StatusCode::BAD_REQUEST, &none)
+            classify_status(StatusCode::BAD_REQUEST, &none, ": no such channel")
                 .unwrap_err()
                 .to_string(),
-            "webhook answered 400 Bad Request"
+            "webhook answered 400 Bad Request: no such channel"
         );
     }
 
@@ -240,6 +324,29 @@ mod tests {
             "invalid webhook URL: `https` needs the `rustls` feature of flow-runtime \
              (no TLS backend is compiled in)"
         );
+    }
+
+    #[test]
+    fn the_url_secrets_are_its_password_path_and_query() {
+        let url =
+            Url::parse("http://ada:pa%20ss@hooks.internal/T0/s3cret?token=k%2By-0123456").unwrap();
+        let secrets = url_secrets(&url);
+        let pair = base64::engine::general_purpose::STANDARD.encode("ada:pa ss");
+        for shown in [
+            "pa ss",
+            "pa%20ss",
+            pair.as_str(),
+            "/T0/s3cret",
+            "token=k%2By-0123456",
+            "k+y-0123456",
+        ] {
+            assert!(secrets.finds(&format!("echo {shown} echo")), "{shown}");
+        }
+        assert!(!secrets.finds("hooks.internal ada"));
+        assert!(url_secrets(&Url::parse("http://hooks.internal/").unwrap()).is_empty());
+        // Short parts are data, not tokens: `503` stays readable.
+        let plain = url_secrets(&Url::parse("http://hooks.internal/h?v=5").unwrap());
+        assert!(plain.is_empty());
     }
 
     #[test]

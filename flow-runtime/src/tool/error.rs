@@ -1,3 +1,4 @@
+use crate::tool::redact::Redactor;
 use std::error::Error as StdError;
 use std::fmt;
 use std::path::PathBuf;
@@ -214,6 +215,42 @@ pub enum CallError {
         /// The per-attempt timeout.
         timeout: Duration,
     },
+    /// The call's [deadline](crate::tool::ToolPolicyBuilder::deadline) passed while an
+    /// attempt was still going (or waiting for a slot or the rate limit): the attempt was
+    /// abandoned.
+    #[error(
+        "tool `{tool}` did not finish within its deadline of {deadline:?} (attempt {attempts} \
+         was abandoned); raise it with `ToolPolicyBuilder::deadline` if the service is slow"
+    )]
+    DeadlineExceeded {
+        /// The tool's name.
+        tool: &'static str,
+        /// How many attempts were made, the abandoned one included.
+        attempts: u32,
+        /// The policy's deadline.
+        deadline: Duration,
+    },
+    /// The tool failed with a transient error whose service asked to wait (`Retry-After`)
+    /// longer than the policy honours: the call gives up at once instead of sleeping that
+    /// long or retrying early.
+    #[error(
+        "tool `{tool}` failed on attempt {attempts} and the service asked to wait {asked:?} \
+         before retrying, longer than the {max:?} this tool's policy honours; giving up \
+         (raise the limit with `ToolPolicyBuilder::max_retry_after`, or try again later)"
+    )]
+    RetryAfterTooLong {
+        /// The tool's name.
+        tool: &'static str,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The wait the service asked for.
+        asked: Duration,
+        /// The longest wait the policy honours.
+        max: Duration,
+        /// The last attempt's error.
+        #[source]
+        source: ToolError,
+    },
     /// The policy's credential could not be loaded, so the tool was never called.
     #[error("tool `{tool}` was not called: its credential ({credential}) could not be loaded")]
     Credential {
@@ -246,6 +283,8 @@ impl CallError {
             Self::Rejected { tool, .. }
             | Self::GaveUp { tool, .. }
             | Self::TimedOut { tool, .. }
+            | Self::DeadlineExceeded { tool, .. }
+            | Self::RetryAfterTooLong { tool, .. }
             | Self::Credential { tool, .. }
             | Self::NotRegistered { tool } => tool,
         }
@@ -264,5 +303,72 @@ impl fmt::Display for AttemptError {
             Self::Tool(e) => fmt::Display::fmt(e, f),
             Self::TimedOut(t) => write!(f, "attempt timed out after {t:?}"),
         }
+    }
+}
+
+impl ToolError {
+    /// The same error with `redact` applied to its message and, when some link of its source
+    /// chain shows a secret (in `Display` or `Debug`), with that chain replaced by its
+    /// redacted text. A chain that shows none is kept as it is, so that callers can still
+    /// downcast it.
+    pub(crate) fn redacted(self, redact: &Redactor) -> Self {
+        if redact.is_empty() {
+            return self;
+        }
+        let source = self.source.map(|source| {
+            if chain_shows(&*source, redact) {
+                Box::new(RedactedError::of(&*source, redact)) as BoxError
+            } else {
+                source
+            }
+        });
+        Self {
+            message: redact.text(&self.message),
+            source,
+            ..self
+        }
+    }
+}
+
+/// Whether `error` or any of its sources shows a secret `redact` knows.
+fn chain_shows(error: &(dyn StdError + 'static), redact: &Redactor) -> bool {
+    let mut link = Some(error);
+    while let Some(error) = link {
+        if redact.finds(&error.to_string()) || redact.finds(&format!("{error:?}")) {
+            return true;
+        }
+        link = error.source();
+    }
+    false
+}
+
+/// An error's text, and its sources', with the secrets taken out: what stands in for a source
+/// chain that showed one.
+#[derive(Debug)]
+struct RedactedError {
+    message: String,
+    source: Option<Box<RedactedError>>,
+}
+
+impl RedactedError {
+    fn of(error: &(dyn StdError + 'static), redact: &Redactor) -> Self {
+        Self {
+            message: redact.text(&error.to_string()),
+            source: error.source().map(|s| Box::new(Self::of(s, redact))),
+        }
+    }
+}
+
+impl fmt::Display for RedactedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for RedactedError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }

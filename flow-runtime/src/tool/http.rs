@@ -27,6 +27,9 @@ const SNIPPET_READ_BYTES: usize = 4 * SNIPPET_CHARS + 256;
 /// How many redirects the default client follows, all within the base URL's origin.
 const MAX_REDIRECTS: usize = 5;
 
+/// The largest successful answer [`HttpJson`] reads unless told otherwise: 10 MiB.
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 10 * 1024 * 1024;
+
 /// A JSON-over-HTTP client for writing tools: one method call per attempt, with the
 /// credential, the idempotency key and the failure classification done for you.
 ///
@@ -46,7 +49,8 @@ const MAX_REDIRECTS: usize = 5;
 /// |-------------------------------------------------|--------------------------------------------------|
 /// | 2xx                                             | the body decoded as JSON (an empty body as `null`, so `()` and `Option` fit) |
 /// | 2xx whose body does not decode                  | permanent error                                  |
-/// | 408, 425, 429, 5xx                              | transient error, with the `Retry-After` wait in seconds if there is one |
+/// | 2xx whose body is larger than [`max_response_body`](HttpJson::max_response_body) (10 MiB by default) | permanent error, whose source is [`ResponseTooLarge`]; the body is read as it streams in and abandoned at the limit, never buffered whole |
+/// | 408, 425, 429, 5xx                              | transient error, with the `Retry-After` wait if there is one (in seconds or as an HTTP date) |
 /// | any other status (4xx, a redirect not followed) | permanent error                                  |
 /// | no connection, a timeout, a broken answer       | transient error                                  |
 ///
@@ -114,6 +118,44 @@ pub struct HttpJson {
     client: reqwest::Client,
     /// Always ends in `/`, has no query, fragment or credentials.
     base: Url,
+    max_body: usize,
+}
+
+/// A successful answer was larger than [`HttpJson::max_response_body`]: the source of the
+/// (permanent) [`ToolError`] such an answer gives. Its body was read only up to the limit.
+///
+/// ```
+/// use flow_runtime::tool::http::ResponseTooLarge;
+///
+/// let err = ResponseTooLarge::new(1024);
+/// assert_eq!(err.limit(), 1024);
+/// assert_eq!(
+///     err.to_string(),
+///     "the response body is larger than the 1024 bytes allowed; raise the limit with \
+///      `HttpJson::max_response_body`"
+/// );
+/// ```
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(
+    "the response body is larger than the {limit} bytes allowed; raise the limit with \
+     `HttpJson::max_response_body`"
+)]
+pub struct ResponseTooLarge {
+    limit: usize,
+}
+
+impl ResponseTooLarge {
+    /// The error for a body over `limit` bytes.
+    #[must_use]
+    pub fn new(limit: usize) -> Self {
+        Self { limit }
+    }
+
+    /// The limit the body went over, in bytes.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
 }
 
 /// [`HttpJson::new`] or [`HttpJson::with_client`] was given a base URL it cannot use, or the
@@ -135,7 +177,8 @@ pub enum HttpJsonError {
     /// The base URL does not parse.
     #[error("invalid base URL `{url}`: {source}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, with what may hold a secret masked: a username and password
+        /// (before `@`) and the query and fragment become `…`.
         url: String,
         /// What the parser said.
         #[source]
@@ -154,7 +197,7 @@ pub enum HttpJsonError {
          `rustls` feature, or pass a client that has TLS to `HttpJson::with_client`"
     )]
     HttpsWithoutTls {
-        /// The URL as given.
+        /// The URL as given, masked as for [`InvalidUrl`](HttpJsonError::InvalidUrl).
         url: String,
     },
     /// The base URL holds a username or password. It is not repeated here, nor anywhere else.
@@ -191,7 +234,7 @@ impl HttpJson {
         let base = parse_base(base_url)?;
         if base.scheme() == "https" && !cfg!(feature = "rustls") {
             return Err(HttpJsonError::HttpsWithoutTls {
-                url: base_url.to_owned(),
+                url: masked(base_url),
             });
         }
         let client = reqwest::Client::builder()
@@ -209,7 +252,11 @@ impl HttpJson {
             }))
             .build()
             .map_err(HttpJsonError::Client)?;
-        Ok(Self { client, base })
+        Ok(Self {
+            client,
+            base,
+            max_body: DEFAULT_MAX_RESPONSE_BODY,
+        })
     }
 
     /// A client for the API at `base_url` that sends its requests with `client`: to set
@@ -230,7 +277,32 @@ impl HttpJson {
         Ok(Self {
             client,
             base: parse_base(base_url)?,
+            max_body: DEFAULT_MAX_RESPONSE_BODY,
         })
+    }
+
+    /// The same client, reading successful answers of at most `bytes` bytes (10 MiB by
+    /// default, [`DEFAULT_MAX_RESPONSE_BODY`]). A larger answer is a permanent error whose
+    /// source is [`ResponseTooLarge`], found from its `Content-Length` before reading, or
+    /// while its body streams in, as soon as it goes over: it is never buffered whole.
+    ///
+    /// ```
+    /// use flow_runtime::tool::http::HttpJson;
+    ///
+    /// let api = HttpJson::new("http://localhost:9/v2")?.max_response_body(64 * 1024);
+    /// assert_eq!(api.response_body_limit(), 64 * 1024);
+    /// # Ok::<(), flow_runtime::tool::http::HttpJsonError>(())
+    /// ```
+    #[must_use]
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The largest successful answer this client reads, in bytes.
+    #[must_use]
+    pub fn response_body_limit(&self) -> usize {
+        self.max_body
     }
 
     /// The base URL, ending in `/`.
@@ -361,7 +433,7 @@ impl HttpJson {
             .execute(request)
             .await
             .map_err(|e| send_error(&what, e))?;
-        answer(&what, response).await
+        answer(&what, response, self.max_body).await
     }
 
     fn request_with_query<Q: Serialize + ?Sized>(
@@ -455,7 +527,7 @@ impl HttpJson {
 /// a path ending in `/` so that request paths extend it.
 fn parse_base(base_url: &str) -> Result<Url, HttpJsonError> {
     let mut url = Url::parse(base_url).map_err(|source| HttpJsonError::InvalidUrl {
-        url: base_url.to_owned(),
+        url: masked(base_url),
         source: source.into(),
     })?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -474,6 +546,30 @@ fn parse_base(base_url: &str) -> Result<Url, HttpJsonError> {
         url.set_path(&path);
     }
     Ok(url)
+}
+
+/// `url` as given, with what may hold a secret masked: the userinfo and everything from the
+/// first `?` or `#` become `…`. For messages about a URL that may not even parse, so the
+/// userinfo is taken to run to the last `@` (a password may hold a `/`): a path with an `@`
+/// is masked as well, which hides more than needed but never a secret.
+fn masked(url: &str) -> String {
+    let (rest, cut) = match url.find(['?', '#']) {
+        Some(at) => (&url[..at], true),
+        None => (url, false),
+    };
+    let authority_start = rest.find("://").map_or(0, |i| i + 3);
+    let mut out = match rest[authority_start..].rfind('@') {
+        Some(at) => format!(
+            "{}…{}",
+            &rest[..authority_start],
+            &rest[authority_start + at..]
+        ),
+        None => rest.to_owned(),
+    };
+    if cut {
+        out.push('…');
+    }
+    out
 }
 
 /// Appends `query` to `url`'s query string: a JSON object of scalars or lists of scalars, or
@@ -575,16 +671,40 @@ fn send_error(what: &str, error: reqwest::Error) -> ToolError {
     classified.with_source(error)
 }
 
-/// Classifies an answer: decodes a success, turns anything else into an error.
-async fn answer<O: DeserializeOwned>(what: &str, response: Response) -> Result<O, ToolError> {
+/// Classifies an answer: decodes a success, turns anything else into an error. A successful
+/// body is read chunk by chunk and refused as soon as it goes over `max_body` bytes.
+async fn answer<O: DeserializeOwned>(
+    what: &str,
+    mut response: Response,
+    max_body: usize,
+) -> Result<O, ToolError> {
     let status = response.status();
     if status.is_success() {
-        let body = response.bytes().await.map_err(|e| {
+        let too_large = || {
+            ToolError::permanent(format!(
+                "{what} answered {status}, but its body is larger than the {max_body} bytes \
+                 this client reads"
+            ))
+            .with_source(ResponseTooLarge::new(max_body))
+        };
+        let declared = response.content_length();
+        if declared.is_some_and(|len| len > max_body as u64) {
+            return Err(too_large());
+        }
+        let unreadable = |e: reqwest::Error| {
             ToolError::transient(format!(
                 "{what} answered {status}, but its body could not be read"
             ))
             .with_source(e.without_url())
-        })?;
+        };
+        let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(max_body));
+        let mut body = Vec::with_capacity(capacity.min(max_body));
+        while let Some(chunk) = response.chunk().await.map_err(unreadable)? {
+            if chunk.len() > max_body.saturating_sub(body.len()) {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         let body: &[u8] = if body.trim_ascii().is_empty() {
             b"null"
         } else {
@@ -630,13 +750,19 @@ fn decode_error<O>(what: &str, status: StatusCode, error: &serde_json::Error) ->
     ))
 }
 
-/// The wait a `Retry-After` header asks for, in delta-seconds.
-///
-/// The HTTP-date form is not read (it would need a date parser): a transient error without a
-/// wait falls back to the policy's backoff, which is still correct, only not as instructed.
+/// The wait a `Retry-After` header asks for: delta-seconds, or an HTTP date (a date already
+/// past asks for no wait). Any number of seconds is read (up to `u64::MAX`); the retry loop
+/// caps what it honours. A value that is neither falls back to the policy's backoff.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse().ok().map(Duration::from_secs)
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(
+        date.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// Whether an error status may go away by itself: 408, 425, 429 and 5xx. Shared with the
@@ -650,7 +776,7 @@ pub(crate) fn is_transient(status: StatusCode) -> bool {
 
 /// `": "` and the start of an error response's body, whitespace collapsed, cut at
 /// [`SNIPPET_CHARS`] characters; empty if the body is.
-async fn snippet(mut response: Response) -> String {
+pub(crate) async fn snippet(mut response: Response) -> String {
     let mut bytes = Vec::new();
     let mut more = false;
     // A body that breaks off yields what came before: the snippet is a hint, not the answer.
@@ -670,5 +796,45 @@ async fn snippet(mut response: Response) -> String {
         Some((end, _)) => format!(": {}…", &collapsed[..end]),
         None if more => format!(": {collapsed}…"),
         None => format!(": {collapsed}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+
+    #[test]
+    fn urls_in_messages_are_masked() {
+        assert_eq!(masked("wiki.internal/api"), "wiki.internal/api");
+        assert_eq!(
+            masked("http://ada:s3/cret@host:99999/v1?key=s3cret#f"),
+            "http://…@host:99999/v1…"
+        );
+        assert_eq!(masked("s3cret@host/x"), "…@host/x");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_an_http_date() {
+        let wait = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(wait("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            wait("18446744073709551615"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(wait("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let ahead = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+        let asked = wait(&ahead).unwrap();
+        assert!(
+            asked > Duration::from_secs(80) && asked <= Duration::from_secs(90),
+            "{asked:?}"
+        );
+        assert_eq!(wait("soon"), None);
+        assert_eq!(wait("-1"), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 }

@@ -14,6 +14,7 @@ mod error;
 pub mod http;
 mod limit;
 mod policy;
+mod redact;
 #[cfg(feature = "tower")]
 mod service;
 mod spec;
@@ -24,8 +25,11 @@ pub use self::auth::{Auth, AuthHeader, Credential};
 pub use self::ctx::{IdempotencyKey, ToolCtx};
 pub(crate) use self::error::AttemptError;
 pub use self::error::{CallError, CredentialError, ToolError};
-pub(crate) use self::policy::Ending;
+pub(crate) use self::policy::{
+    Bounds, DEFAULT_DEADLINE, DEFAULT_MAX_RETRY_AFTER, DEFAULT_TIMEOUT, Ending,
+};
 pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
+pub(crate) use self::redact::Redactor;
 #[cfg(feature = "tower")]
 pub use self::service::{
     FromToolCall, ServiceTool, ServiceToolInfo, ToolRequest, classify_service_error,

@@ -9,8 +9,21 @@ use std::time::Duration;
 /// How a tool is called: declared once per tool, applied to every call by a
 /// [`PolicyTool`](crate::tool::PolicyTool).
 ///
-/// Every part is optional; [`ToolPolicy::default()`] has none of them (one attempt, no
-/// timeout, no limits, no credential). For each attempt, in this order, a call
+/// Every part is optional. [`ToolPolicy::default()`] makes one attempt, with no rate or
+/// concurrency limit and no credential, but within bounds, so that no server can hold a call
+/// (and its run) for ever:
+///
+/// | bound | default | set with |
+/// |-------|---------|----------|
+/// | per-attempt timeout | 30 s | [`timeout`](ToolPolicyBuilder::timeout) |
+/// | total deadline of a call, retries and waits included | 2 min | [`deadline`](ToolPolicyBuilder::deadline) |
+/// | longest `Retry-After` wait honoured | 60 s | [`max_retry_after`](ToolPolicyBuilder::max_retry_after) |
+///
+/// (A response body size limit belongs to the client that reads it: see
+/// [`HttpJson::max_response_body`](crate::tool::http::HttpJson::max_response_body).)
+/// `Duration::MAX` turns a bound off.
+///
+/// For each attempt, in this order, a call
 ///
 /// 1. waits for a [concurrency](ToolPolicyBuilder::concurrency) slot,
 /// 2. waits for the [rate limit](ToolPolicyBuilder::rate_limit) (and the
@@ -22,7 +35,9 @@ use std::time::Duration;
 /// The slot is taken before the rate limit so that calls leave at the rate's pace: taken the
 /// other way round, calls that passed the limiter one by one could queue for slots and then
 /// leave together. The [credential](ToolPolicyBuilder::auth) is loaded once, before the first
-/// attempt.
+/// attempt. The [deadline](ToolPolicyBuilder::deadline) covers all of it: an attempt still
+/// going (or waiting for a slot) when it passes is abandoned, and no retry starts that could
+/// not begin before it.
 ///
 /// ```
 /// use flow_runtime::tool::{Auth, Credential, RateLimit, Retry, ToolPolicy};
@@ -42,14 +57,40 @@ use std::time::Duration;
 ///     .build();
 /// assert_eq!(policy.timeout(), Some(Duration::from_secs(10)));
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ToolPolicy {
     pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Duration,
+    pub(crate) max_retry_after: Duration,
     pub(crate) retry: Retry,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) rate_limit_per_key: Option<RateLimit>,
     pub(crate) concurrency: Option<usize>,
     pub(crate) auth: Option<Auth>,
+}
+
+/// The default per-attempt timeout of tools and output sinks.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default deadline of a whole call or delivery, retries and waits included.
+pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_mins(2);
+/// The longest `Retry-After` honoured by default.
+pub(crate) const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_mins(1);
+
+impl Default for ToolPolicy {
+    /// One attempt of at most 30 s, a call of at most 2 min, `Retry-After` honoured up to
+    /// 60 s; no rate or concurrency limit, no credential.
+    fn default() -> Self {
+        Self {
+            timeout: Some(DEFAULT_TIMEOUT),
+            deadline: DEFAULT_DEADLINE,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            retry: Retry::none(),
+            rate_limit: None,
+            rate_limit_per_key: None,
+            concurrency: None,
+            auth: None,
+        }
+    }
 }
 
 impl ToolPolicy {
@@ -58,10 +99,29 @@ impl ToolPolicy {
         ToolPolicyBuilder(Self::default())
     }
 
-    /// The per-attempt timeout.
+    /// The per-attempt timeout (30 s unless set).
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// The deadline of a whole call, retries and waits included (2 min unless set).
+    #[must_use]
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// The longest `Retry-After` wait a call honours (60 s unless set).
+    #[must_use]
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    pub(crate) fn bounds(&self) -> Bounds {
+        Bounds {
+            deadline: self.deadline,
+            max_retry_after: self.max_retry_after,
+        }
     }
 
     /// The retry policy.
@@ -101,10 +161,32 @@ impl ToolPolicy {
 pub struct ToolPolicyBuilder(ToolPolicy);
 
 impl ToolPolicyBuilder {
-    /// Each attempt may take at most `timeout`; one that takes longer is abandoned (its future
-    /// dropped) and counts as a transient failure.
+    /// Each attempt may take at most `timeout` (30 s by default; `Duration::MAX` for no
+    /// limit); one that takes longer is abandoned (its future dropped) and counts as a
+    /// transient failure.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.0.timeout = Some(timeout);
+        self
+    }
+
+    /// The whole call, every attempt, slot and rate-limit wait and retry wait included, may
+    /// take at most `deadline` (2 min by default; `Duration::MAX` for no limit). An attempt
+    /// still going when it passes is abandoned and the call fails with
+    /// [`CallError::DeadlineExceeded`](crate::tool::CallError::DeadlineExceeded); a retry
+    /// whose wait would end past it is not made (the call fails with the last error).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.0.deadline = deadline;
+        self
+    }
+
+    /// The longest wait a service may ask for with `Retry-After` (60 s by default;
+    /// `Duration::MAX` for no limit). A service that asks for longer is not waited for: the
+    /// call fails at once with
+    /// [`CallError::RetryAfterTooLong`](crate::tool::CallError::RetryAfterTooLong), which
+    /// says how long it asked for, rather than sleeping for hours or retrying before the
+    /// service said it would be ready.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.0.max_retry_after = max;
         self
     }
 
@@ -154,8 +236,9 @@ impl ToolPolicyBuilder {
 /// The n-th retry waits a random time between zero and `min(max_delay, base × 2ⁿ⁻¹)` ("full
 /// jitter", which spreads the retries of many callers evenly instead of in waves), or exactly
 /// the time the service asked for when the error carries a
-/// [`retry_after`](crate::tool::ToolError::with_retry_after). Permanent errors are never
-/// retried.
+/// [`retry_after`](crate::tool::ToolError::with_retry_after) (up to the policy's
+/// [`max_retry_after`](crate::tool::ToolPolicyBuilder::max_retry_after); a longer one ends
+/// the call). Permanent errors are never retried.
 ///
 /// A retry is not made when it would start after `max_elapsed` (counted from the start of the
 /// call, waits included); the call then fails with the last error.
@@ -252,6 +335,16 @@ impl Retry {
     }
 }
 
+/// The bounds of a whole call or delivery that [`Retry::drive`] enforces, besides the retry
+/// policy's own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    /// The call may take at most this long in all (`Duration::MAX`: no limit).
+    pub(crate) deadline: Duration,
+    /// The longest `Retry-After` honoured.
+    pub(crate) max_retry_after: Duration,
+}
+
 /// How a call [`Retry::drive`] made ended for good.
 pub(crate) enum Ending {
     /// A permanent error, on this attempt: not retried.
@@ -260,16 +353,29 @@ pub(crate) enum Ending {
     GaveUp(ToolError),
     /// The last attempt timed out after this long, and no retry was left.
     TimedOut(Duration),
+    /// The call's deadline (this long) passed during an attempt, which was abandoned.
+    DeadlineExceeded(Duration),
+    /// The service asked for a wait (`asked`) longer than the longest honoured (`max`).
+    RetryAfterTooLong {
+        asked: Duration,
+        max: Duration,
+        error: ToolError,
+    },
 }
 
 impl Retry {
     /// Makes attempts with `attempt(n)` (`n` from 1) as this policy says: a permanent error
     /// ends at once; a transient error or a timeout is retried after the wait the error asks
-    /// for (`Retry-After`) or a full-jitter backoff, while attempts and elapsed time allow.
-    /// Returns how many attempts were made and how the call ended. Records `attempt` on
-    /// `span`. The one retry loop of tools and output sinks.
+    /// for (`Retry-After`, up to `bounds.max_retry_after`) or a full-jitter backoff, while
+    /// attempts, elapsed time and the deadline allow. Returns how many attempts were made and
+    /// how the call ended. Records `attempt` on `span`. The one retry loop of tools and output
+    /// sinks.
+    ///
+    /// Every duration sum saturates: a service may send any `Retry-After`, and a policy may
+    /// say `Duration::MAX`, without overflowing anything.
     pub(crate) async fn drive<T, F, Fut>(
         &self,
+        bounds: Bounds,
         span: &tracing::Span,
         mut attempt: F,
     ) -> (u32, Result<T, Ending>)
@@ -278,37 +384,57 @@ impl Retry {
         Fut: Future<Output = Result<T, AttemptError>>,
     {
         let started = tokio::time::Instant::now();
-        let mut bounds = self.bounds();
-        let mut n = 1;
+        // `None` when the deadline lies beyond what an `Instant` can hold: no deadline.
+        let deadline_at = started.checked_add(bounds.deadline);
+        let mut backoff = self.bounds();
+        let mut n: u32 = 1;
         loop {
             span.record("attempt", n);
-            let error = match attempt(n).await {
+            let outcome = match deadline_at {
+                None => attempt(n).await,
+                Some(at) => match tokio::time::timeout_at(at, attempt(n)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => return (n, Err(Ending::DeadlineExceeded(bounds.deadline))),
+                },
+            };
+            let error = match outcome {
                 Ok(output) => return (n, Ok(output)),
                 Err(AttemptError::Tool(error)) if !error.is_transient() => {
                     return (n, Err(Ending::Rejected(error)));
                 }
                 Err(error) => error,
             };
-            let wait = match &error {
+            let give_up = |error: AttemptError| match error {
+                AttemptError::Tool(e) => Ending::GaveUp(e),
+                AttemptError::TimedOut(t) => Ending::TimedOut(t),
+            };
+            if n >= self.max_attempts {
+                return (n, Err(give_up(error)));
+            }
+            let error = match error {
+                AttemptError::Tool(error) => match error.retry_after() {
+                    Some(asked) if asked > bounds.max_retry_after => {
+                        let max = bounds.max_retry_after;
+                        return (n, Err(Ending::RetryAfterTooLong { asked, max, error }));
+                    }
+                    _ => AttemptError::Tool(error),
+                },
+                timed_out @ AttemptError::TimedOut(_) => timed_out,
+            };
+            let asked = match &error {
                 AttemptError::Tool(e) => e.retry_after(),
                 AttemptError::TimedOut(_) => None,
-            }
-            .unwrap_or_else(|| full_jitter(bounds.next().unwrap_or_default()));
-            let in_time = self
-                .max_elapsed
-                .is_none_or(|max| started.elapsed() + wait <= max);
-            if n >= self.max_attempts || !in_time {
-                return (
-                    n,
-                    Err(match error {
-                        AttemptError::Tool(e) => Ending::GaveUp(e),
-                        AttemptError::TimedOut(t) => Ending::TimedOut(t),
-                    }),
-                );
+            };
+            let wait = asked.unwrap_or_else(|| full_jitter(backoff.next().unwrap_or_default()));
+            let resumes_at = started.elapsed().saturating_add(wait);
+            let in_time = self.max_elapsed.is_none_or(|max| resumes_at <= max)
+                && resumes_at < bounds.deadline;
+            if !in_time {
+                return (n, Err(give_up(error)));
             }
             tracing::warn!(%error, ?wait, "transient failure; retrying");
             tokio::time::sleep(wait).await;
-            n += 1;
+            n = n.saturating_add(1);
         }
     }
 }
@@ -396,4 +522,85 @@ impl RateLimit {
 
 fn non_zero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds(deadline: Duration, max_retry_after: Duration) -> Bounds {
+        Bounds {
+            deadline,
+            max_retry_after,
+        }
+    }
+
+    /// An attempt of 2 s that asks for `Retry-After: u64::MAX` seconds, under `max_elapsed`
+    /// and with no other bound: `elapsed + wait` overflowed a `Duration` and panicked.
+    #[tokio::test(start_paused = true)]
+    async fn the_longest_retry_after_after_a_slow_attempt_gives_up_without_panicking() {
+        let retry = Retry::exponential(Duration::from_millis(1))
+            .max_attempts(5)
+            .max_elapsed(Duration::from_secs(10));
+        let (attempts, ended) = retry
+            .drive(
+                bounds(Duration::MAX, Duration::MAX),
+                &tracing::Span::none(),
+                |_| async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Err::<(), _>(AttemptError::Tool(
+                        ToolError::transient("busy").with_retry_after(Duration::MAX),
+                    ))
+                },
+            )
+            .await;
+        assert_eq!(attempts, 1);
+        assert!(matches!(ended, Err(Ending::GaveUp(_))));
+    }
+
+    /// The same wait with the default bounds: over the cap, so the call ends at once saying
+    /// what was asked; and a backoff as long as a `Duration` goes is cut by the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn huge_waits_end_the_call_under_the_default_bounds() {
+        let defaults = bounds(DEFAULT_DEADLINE, DEFAULT_MAX_RETRY_AFTER);
+        let retry = Retry::exponential(Duration::MAX).max_attempts(5);
+        let (attempts, ended) = retry
+            .drive(defaults, &tracing::Span::none(), |_| async {
+                Err::<(), _>(AttemptError::Tool(
+                    ToolError::transient("busy").with_retry_after(Duration::MAX),
+                ))
+            })
+            .await;
+        assert_eq!(attempts, 1);
+        assert!(matches!(
+            ended,
+            Err(Ending::RetryAfterTooLong { asked: Duration::MAX, max, .. }) if max == DEFAULT_MAX_RETRY_AFTER
+        ));
+
+        let started = tokio::time::Instant::now();
+        let (attempts, ended) = retry
+            .drive(defaults, &tracing::Span::none(), |_| async {
+                Err::<(), _>(AttemptError::Tool(ToolError::transient("busy")))
+            })
+            .await;
+        // The first backoff (up to `Duration::MAX`) would end past the deadline, or, if
+        // jitter drew it short, a later one does: never a sleep past the deadline.
+        assert!(matches!(ended, Err(Ending::GaveUp(_))));
+        assert!(attempts >= 1);
+        assert!(started.elapsed() < DEFAULT_DEADLINE);
+    }
+
+    /// An attempt that never ends is cut at the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_still_going_at_the_deadline_is_abandoned() {
+        let (attempts, ended) = Retry::none()
+            .drive(
+                bounds(Duration::from_secs(5), DEFAULT_MAX_RETRY_AFTER),
+                &tracing::Span::none(),
+                |_| std::future::pending::<Result<(), AttemptError>>(),
+            )
+            .await;
+        assert_eq!(attempts, 1);
+        assert!(matches!(ended, Err(Ending::DeadlineExceeded(d)) if d == Duration::from_secs(5)));
+    }
 }

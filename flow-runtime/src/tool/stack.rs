@@ -1,7 +1,7 @@
 use crate::tool::error::AttemptError;
 use crate::tool::limit::Limiters;
 use crate::tool::policy::Ending;
-use crate::tool::{CallError, IdempotencyKey, Tool, ToolCtx, ToolPolicy, ToolSpec};
+use crate::tool::{CallError, IdempotencyKey, Redactor, Tool, ToolCtx, ToolPolicy, ToolSpec};
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -12,6 +12,12 @@ use tracing::Instrument as _;
 /// [`call`](PolicyTool::call) loads the credential, then makes attempts as the policy says
 /// (concurrency slot, rate limit, timeout, retries with backoff), each in a `tool` tracing span
 /// with the fields `tool`, `idempotency_key` and `attempt`. Secrets are never recorded.
+///
+/// The credential the call sent never leaves it inside an error: before a tool's error reaches
+/// the retry log, the [`CallError`], the run's history or its store, every form of the secret
+/// the call sent (as it is, the header's token or base64 `user:password`, percent-encoded,
+/// JSON-escaped, base64) is replaced by `[REDACTED]` in its message and its sources, so a
+/// service that echoes the request back in an error cannot leak it.
 ///
 /// Cloning is cheap and shares everything, limits included: clone it into tasks rather than
 /// making a second `PolicyTool` for the same tool, which would have limits of its own.
@@ -209,10 +215,21 @@ impl<T: Tool> PolicyTool<T> {
         // The closure owns the input (cloned per attempt), so the call needs no `Sync` input.
         let (attempts, ended) = policy
             .retry
-            .drive(span, move |attempt| {
+            .drive(policy.bounds(), span, move |attempt| {
                 let ctx = ToolCtx::for_attempt(T::NAME, key.clone(), attempt, auth.clone());
                 let input = input.clone();
-                async move { self.attempt(rate_key, &ctx, input).await }
+                async move {
+                    // Redacted here, before the retry loop logs it; the secret's forms are
+                    // worked out only when there is an error to clean.
+                    self.attempt(rate_key, &ctx, input)
+                        .await
+                        .map_err(|e| match e {
+                            AttemptError::Tool(e) => {
+                                AttemptError::Tool(e.redacted(&Redactor::for_auth(auth.as_deref())))
+                            }
+                            timed_out @ AttemptError::TimedOut(_) => timed_out,
+                        })
+                }
             })
             .await;
         let result = ended.map_err(|ending| match ending {
@@ -230,6 +247,18 @@ impl<T: Tool> PolicyTool<T> {
                 tool: T::NAME,
                 attempts,
                 timeout,
+            },
+            Ending::DeadlineExceeded(deadline) => CallError::DeadlineExceeded {
+                tool: T::NAME,
+                attempts,
+                deadline,
+            },
+            Ending::RetryAfterTooLong { asked, max, error } => CallError::RetryAfterTooLong {
+                tool: T::NAME,
+                attempts,
+                asked,
+                max,
+                source: error,
             },
         });
         (result, attempts)

@@ -1,0 +1,154 @@
+//! Secrets taken out of error messages: every secret the runtime sent, in every form it sent
+//! it, so that a service that echoes a request back cannot put one into an error, a log or a
+//! store.
+
+use crate::tool::{AuthHeader, ExposeSecret as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::fmt;
+
+/// What stands in for a secret.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
+/// Every byte but the unreserved ones of RFC 3986 (`A-Z a-z 0-9 - . _ ~`): how a URL's path
+/// segment or query value usually carries a secret.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The secrets of one call, each in every form it may come back in, longest first (so that a
+/// form that contains another is replaced whole).
+#[derive(Clone, Default)]
+pub(crate) struct Redactor {
+    needles: Vec<String>,
+}
+
+// The needles are the secrets: never print them.
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("needles", &self.needles.len())
+            .finish()
+    }
+}
+
+impl Redactor {
+    /// The secrets of a loaded credential: the bare secret and the header value's credential
+    /// part (the token, or the base64 of `user:password`), in their encoded forms.
+    pub(crate) fn for_auth(header: Option<&AuthHeader>) -> Self {
+        let mut redactor = Self::default();
+        if let Some(header) = header {
+            redactor.add_auth(header);
+        }
+        redactor
+    }
+
+    /// Adds the secrets of a loaded credential, as [`for_auth`](Redactor::for_auth) does.
+    pub(crate) fn add_auth(&mut self, header: &AuthHeader) {
+        self.add(header.secret().expose_secret());
+        let value = header.value().expose_secret();
+        // `Bearer <token>`, `Basic <base64>`: the part after the scheme; an API key is the
+        // value itself.
+        let credential = value.split_once(' ').map_or(value, |(_, c)| c);
+        self.add(credential);
+    }
+
+    /// Adds `secret` as it is and as it travels: percent-encoded (as in a URL), form-encoded,
+    /// escaped in a JSON string, and in base64 (standard and URL-safe, padded or not).
+    pub(crate) fn add(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let forms = [
+            secret.to_owned(),
+            utf8_percent_encode(secret, COMPONENT).to_string(),
+            utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
+            form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+            json_escaped(secret),
+            STANDARD.encode(secret),
+            STANDARD_NO_PAD.encode(secret),
+            URL_SAFE.encode(secret),
+            URL_SAFE_NO_PAD.encode(secret),
+        ];
+        for form in forms {
+            if !form.is_empty() && !self.needles.contains(&form) {
+                self.needles.push(form);
+            }
+        }
+        self.needles
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    }
+
+    /// Whether there is nothing to take out.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+
+    /// Whether `text` holds a secret in any of its forms.
+    pub(crate) fn finds(&self, text: &str) -> bool {
+        self.needles.iter().any(|n| text.contains(n.as_str()))
+    }
+
+    /// `text` with every form of every secret replaced by `[REDACTED]`.
+    pub(crate) fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for needle in &self.needles {
+            if out.contains(needle.as_str()) {
+                out = out.replace(needle.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// `secret` as it appears inside a JSON string (quotes, backslashes and control characters
+/// escaped), without the surrounding quotes.
+fn json_escaped(secret: &str) -> String {
+    let quoted = serde_json::Value::from(secret).to_string();
+    quoted
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool::{Auth, Credential};
+
+    #[test]
+    fn every_form_of_a_basic_credential_is_taken_out() {
+        let header = Auth::basic("ada", Credential::new("pa ss/wörd\"+"))
+            .header()
+            .unwrap();
+        let redactor = Redactor::for_auth(Some(&header));
+        let pair = STANDARD.encode("ada:pa ss/wörd\"+");
+        for shown in [
+            "pa ss/wörd\"+".to_owned(),
+            pair.clone(),
+            format!("Basic {pair}"),
+            "pa%20ss%2Fw%C3%B6rd%22%2B".to_owned(),
+            "pa+ss%2Fw%C3%B6rd%22%2B".to_owned(),
+            "pa ss/wörd\\\"+".to_owned(),
+            STANDARD.encode("pa ss/wörd\"+"),
+        ] {
+            let text = format!("the server said: {shown}.");
+            assert!(redactor.finds(&text), "{shown}");
+            let cleaned = redactor.text(&text);
+            assert!(!redactor.finds(&cleaned), "{shown} -> {cleaned}");
+            assert!(cleaned.contains(REDACTED), "{cleaned}");
+        }
+        assert!(!format!("{redactor:?}").contains("pa ss"));
+    }
+
+    #[test]
+    fn nothing_to_redact_without_a_credential() {
+        let redactor = Redactor::for_auth(None);
+        assert!(redactor.is_empty());
+        assert_eq!(redactor.text("Bearer abc"), "Bearer abc");
+    }
+}
