@@ -37,12 +37,72 @@ pub trait RunQueue: RunControl {
     ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
 
     /// Marks a `Running` run [`Failed`](crate::state::RunStatus::Failed): a step failed.
-    /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it.
+    /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it. The store
+    /// keeps `message`, read back as [`RunInfo::failure`](crate::state::RunInfo::failure).
     fn fail(
         &self,
         run_id: &RunId,
         message: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the store's engine lock, held by [`Engine::run_until`] for as long as it runs, so
+    /// that a second engine on the same store is refused instead of running the same runs
+    /// again. The lock is released when the [`EngineLock`] is dropped, and by the operating
+    /// system when the process dies.
+    ///
+    /// The default, for stores that cannot be shared, takes no lock.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Locked`]: another engine holds the lock.
+    fn lock_engine(&self) -> Result<EngineLock, EngineError> {
+        Ok(EngineLock::new(()))
+    }
+}
+
+/// A store's engine lock, held while an engine runs (see [`RunQueue::lock_engine`]); released
+/// when dropped.
+pub struct EngineLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl EngineLock {
+    /// A lock that is held as long as `guard` lives: the guard releases it when dropped.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Box::new(guard),
+        }
+    }
+}
+
+impl fmt::Debug for EngineLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineLock").finish_non_exhaustive()
+    }
+}
+
+/// An engine lock inside one process, for stores no other process can open (a
+/// `MemoryStore`, an in-memory SQLite database).
+#[derive(Debug, Default)]
+pub(crate) struct InProcessLock(Arc<std::sync::atomic::AtomicBool>);
+
+impl InProcessLock {
+    pub(crate) fn lock(&self, store: &str) -> Result<EngineLock, EngineError> {
+        use std::sync::atomic::Ordering;
+        if self.0.swap(true, Ordering::AcqRel) {
+            return Err(EngineError::Locked {
+                store: store.to_owned(),
+                holder: "an engine in this process".to_owned(),
+            });
+        }
+        struct Release(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        Ok(EngineLock::new(Release(Arc::clone(&self.0))))
+    }
 }
 
 /// An engine's failure outside any run.
@@ -68,6 +128,31 @@ pub enum EngineError {
         workflow: &'static str,
         /// The workflow that has it.
         owner: String,
+    },
+    /// Another engine is running on this store: two engines would run the same runs twice.
+    /// Run one engine per store; stop the other one first (its lock is released when it
+    /// returns, or when its process dies).
+    #[error(
+        "another engine is already running on {store} ({holder}): run one engine per store, \
+         and stop the other one before starting this one"
+    )]
+    Locked {
+        /// The store, as its `Debug` or path shows it.
+        store: String,
+        /// Who holds the lock, as far as the store knows.
+        holder: String,
+    },
+    /// An input or an event would not read back as it was written (a NaN or infinite
+    /// number, nesting deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)), so it
+    /// was refused and nothing was stored.
+    #[error("run `{run_id}`: {what} is refused: {reason}")]
+    Unstorable {
+        /// The run.
+        run_id: RunId,
+        /// `the input` or `event `…``.
+        what: String,
+        /// What is wrong with it, and where.
+        reason: String,
     },
     /// An input or an event could not be serialised.
     #[error("run `{run_id}`: could not serialise {what}")]
@@ -169,6 +254,7 @@ where
             }
             let ctx = Ctx::builder(self.setup.deps.clone())
                 .run_id(run_id.clone())
+                .first_attempt(checkpoint.attempt)
                 .dyn_store(store)
                 .tools(self.setup.tools.clone())
                 .shared_outputs(self.setup.outputs.clone())
@@ -304,8 +390,9 @@ impl<S: RunQueue> EngineBuilder<S> {
 /// is paused or cancelled stops at its next checkpoint; a run stored by other code (another
 /// fingerprint) is marked incompatible and left alone.
 ///
-/// One engine per store: two engines on one SQLite file would both run the same due runs (a
-/// store for many workers, with leases, is on the way).
+/// One engine per store: [`run_until`](Engine::run_until) holds the store's engine lock, and
+/// a second engine on the same store (the same SQLite file) is refused with
+/// [`EngineError::Locked`] (a store for many workers, with leases, is on the way).
 ///
 /// ```
 /// use flow_runtime::prelude::*;
@@ -451,12 +538,19 @@ impl<S: RunQueue> Engine<S> {
             }
             return Ok(run_id);
         }
-        let state =
-            serde_json::to_value(W::start(input)).map_err(|source| EngineError::Serialize {
-                run_id: run_id.clone(),
+        let start = W::start(input);
+        let state = serde_json::to_value(&start).map_err(|source| EngineError::Serialize {
+            run_id: run_id.clone(),
+            what: "the input".to_owned(),
+            source,
+        })?;
+        if let Some(reason) = crate::state::unreadable(&start, &state) {
+            return Err(EngineError::Unstorable {
+                run_id,
                 what: "the input".to_owned(),
-                source,
-            })?;
+                reason,
+            });
+        }
         let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state);
         store.save(checkpoint).await?;
         self.inner.wake.notify_one();
@@ -470,8 +564,8 @@ impl<S: RunQueue> Engine<S> {
     ///
     /// # Errors
     ///
-    /// The run is unknown, finished or cancelled; the event does not serialise; the store
-    /// failed.
+    /// The run is unknown, finished or cancelled; the event does not serialise, or would not
+    /// read back ([`EngineError::Unstorable`]: a NaN, too deep); the store failed.
     // Returns a boxed future rather than being an `async fn`: with an opaque future, sending
     // an event the workflow does not declare is reported three times; with a named one, once.
     pub fn send<'a, W: Workflow, E: EventOf<W>>(
@@ -479,11 +573,20 @@ impl<S: RunQueue> Engine<S> {
         run_id: &'a RunId,
         event: E,
     ) -> BoxFuture<'a, Result<(), EngineError>> {
-        let payload = serde_json::to_value(event).map_err(|source| EngineError::Serialize {
-            run_id: run_id.clone(),
-            what: format!("event `{}`", E::NAME),
-            source,
-        });
+        let payload = serde_json::to_value(&event)
+            .map_err(|source| EngineError::Serialize {
+                run_id: run_id.clone(),
+                what: format!("event `{}`", E::NAME),
+                source,
+            })
+            .and_then(|payload| match crate::state::unreadable(&event, &payload) {
+                Some(reason) => Err(EngineError::Unstorable {
+                    run_id: run_id.clone(),
+                    what: format!("event `{}`", E::NAME),
+                    reason,
+                }),
+                None => Ok(payload),
+            });
         Box::pin(async move {
             self.inner
                 .store
@@ -499,10 +602,14 @@ impl<S: RunQueue> Engine<S> {
     /// once at start-up: it first resumes every unfinished run (those that were running when
     /// the process died are due at once).
     ///
+    /// It holds the store's engine lock (see [`RunQueue::lock_engine`]) until it returns:
+    /// a second engine on the same store (the same SQLite file, from this process or
+    /// another) is refused rather than left to run the same runs again.
+    ///
     /// # Errors
     ///
-    /// None so far: store failures while looking for due runs are logged and retried after
-    /// the poll interval. A `Result` so that fatal conditions can be added.
+    /// [`EngineError::Locked`]: another engine is running on the store; nothing ran. Store
+    /// failures while looking for due runs are logged and retried after the poll interval.
     pub async fn run_until(
         &self,
         shutdown: impl Future<Output = ()> + Send,
@@ -511,6 +618,7 @@ impl<S: RunQueue> Engine<S> {
         S: 'static,
     {
         let inner = &self.inner;
+        let _lock = inner.store.lock_engine()?;
         let names: Vec<&str> = inner.workflows.keys().copied().collect();
         let slots = Arc::new(Semaphore::new(inner.concurrency));
         let mut tasks: JoinSet<(RunId, Option<Turn>)> = JoinSet::new();
@@ -593,7 +701,9 @@ impl<S: RunQueue> Engine<S> {
     /// Runs one due run until it finishes, waits, stops or fails.
     async fn turn(&self, run_id: &RunId) -> Option<Turn> {
         let store: Arc<S> = Arc::clone(&self.inner.store);
-        let checkpoint = match store.latest(run_id).await {
+        // Counts a start of the step the run resumes at: a step a crash interrupted runs again
+        // as attempt 2.
+        let checkpoint = match store.load_to_resume(run_id).await {
             Ok(Some(checkpoint)) => checkpoint,
             Ok(None) => return None,
             Err(error) => {
