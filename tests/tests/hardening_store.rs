@@ -491,8 +491,19 @@ fn a_step_killed_by_sigkill_runs_again_as_attempt_2() {
     let status = first.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "{status}");
 
-    // The lock died with the process: a new engine starts, and `s2` knows it is a retry.
-    let status = worker().wait().unwrap();
+    // The lock died with the process: a new engine starts, and `s2` knows it is a retry (on
+    // attempt 1 it would hang for an hour: give up after a minute).
+    let mut second = worker();
+    let mut status = None;
+    wait_for("the second worker to finish", || {
+        status = second.try_wait().unwrap();
+        if status.is_none() && read_lines(&log).iter().filter(|l| *l == "s2 1").count() > 1 {
+            let _ = second.kill();
+            panic!("step s2 ran again as attempt 1: {:?}", read_lines(&log));
+        }
+        status.is_some()
+    });
+    let status = status.unwrap();
     assert!(status.success(), "the second worker failed: {status}");
     assert_eq!(read_lines(&log), ["s1 1", "s2 1", "s2 2", "s3 1"]);
 }

@@ -223,6 +223,8 @@ enum Turn {
 
 /// One registered workflow, type-erased.
 trait Driver: Send + Sync {
+    /// The workflow's fingerprint.
+    fn fingerprint(&self) -> &'static str;
     fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
 }
 
@@ -235,6 +237,10 @@ impl<W: Workflow> Driver for Registered<W>
 where
     W::Deps: Clone,
 {
+    fn fingerprint(&self) -> &'static str {
+        W::FINGERPRINT
+    }
+
     fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
         Box::pin(async move {
             let run_id = checkpoint.run_id.clone();
@@ -285,6 +291,18 @@ where
             }
         })
     }
+}
+
+/// A run whose checkpoint could not be loaded. An unreadable row stays unreadable: the run is
+/// set aside rather than retried for ever. Anything else (the store is down) is retried.
+async fn unloadable<S: RunQueue>(store: &S, run_id: &RunId, error: &StoreError) -> Turn {
+    tracing::warn!(run_id = %run_id, %error, "could not load the run");
+    if error.kind() == crate::error::StoreErrorKind::Corrupt
+        && let Err(error) = store.fail(run_id, &error.to_string()).await
+    {
+        tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
+    }
+    Turn::Failed
 }
 
 /// An error and its sources, one line.
@@ -701,24 +719,23 @@ impl<S: RunQueue> Engine<S> {
     /// Runs one due run until it finishes, waits, stops or fails.
     async fn turn(&self, run_id: &RunId) -> Option<Turn> {
         let store: Arc<S> = Arc::clone(&self.inner.store);
-        // Counts a start of the step the run resumes at: a step a crash interrupted runs again
-        // as attempt 2.
-        let checkpoint = match store.load_to_resume(run_id).await {
+        let checkpoint = match store.latest(run_id).await {
             Ok(Some(checkpoint)) => checkpoint,
             Ok(None) => return None,
-            Err(error) => {
-                tracing::warn!(run_id = %run_id, %error, "could not load the run");
-                // An unreadable row stays unreadable: set the run aside rather than retry it
-                // for ever. Anything else (the store is down) is retried.
-                if error.kind() == crate::error::StoreErrorKind::Corrupt
-                    && let Err(error) = store.fail(run_id, &error.to_string()).await
-                {
-                    tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
-                }
-                return Some(Turn::Failed);
-            }
+            Err(error) => return Some(unloadable(&*store, run_id, &error).await),
         };
         let driver = Arc::clone(self.inner.workflows.get(checkpoint.workflow.as_str())?);
+        // Counts a start of the step the run resumes at, for code that will resume it: a step
+        // a crash interrupted runs again as attempt 2.
+        let checkpoint = if checkpoint.fingerprint == driver.fingerprint() {
+            match store.load_to_resume(run_id, driver.fingerprint()).await {
+                Ok(Some(checkpoint)) => checkpoint,
+                Ok(None) => return None,
+                Err(error) => return Some(unloadable(&*store, run_id, &error).await),
+            }
+        } else {
+            checkpoint
+        };
         let store: Arc<dyn DynStore> = store;
         Some(driver.drive(store, checkpoint).await)
     }

@@ -342,7 +342,7 @@ enum After {
     Fail(RunId, String, Reply<()>),
     /// The latest checkpoint of a run about to be resumed, counting a start of its next step
     /// when the run is due at the time given.
-    LoadToResume(RunId, i64, Reply<Option<Checkpoint>>),
+    LoadToResume(RunId, String, i64, Reply<Option<Checkpoint>>),
     /// Reads of an in-memory database.
     Read(Read),
 }
@@ -592,10 +592,15 @@ impl Store for SqliteStore {
         self.read(Read::Latest(run_id.clone(), reply), rx).await
     }
 
-    async fn load_to_resume(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.send_write(Write::After(After::LoadToResume(
             run_id.clone(),
+            fingerprint.to_owned(),
             millis(crate::state::now()),
             reply,
         )))
@@ -874,8 +879,8 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::Fail(run_id, message, reply) => {
                     let _ = reply.send(fail(&conn, &run_id, &message));
                 }
-                After::LoadToResume(run_id, now, reply) => {
-                    let _ = reply.send(load_to_resume(&mut conn, &run_id, now));
+                After::LoadToResume(run_id, fingerprint, now, reply) => {
+                    let _ = reply.send(load_to_resume(&mut conn, &run_id, &fingerprint, now));
                 }
                 After::Read(read) => serve_read(&conn, read),
             }
@@ -1233,11 +1238,12 @@ fn read_error(run_id: &RunId, e: rusqlite::Error) -> StoreError {
 }
 
 /// Counts a start of the run's next step when the run is due at `now` (not finished, no
-/// wake-up time after `now`), and reads its latest checkpoint with the count, in one
-/// transaction.
+/// wake-up time after `now`) and stored with `fingerprint`, and reads its latest checkpoint
+/// with the count, in one transaction.
 fn load_to_resume(
     conn: &mut Connection,
     run_id: &RunId,
+    fingerprint: &str,
     now: i64,
 ) -> Result<Option<Checkpoint>, StoreError> {
     let failed = |e| write_error(run_id, "count a start of its next step", e);
@@ -1246,8 +1252,9 @@ fn load_to_resume(
         .map_err(failed)?;
     tx.execute(
         "UPDATE runs SET attempt = attempt + 1 \
-         WHERE run_id = ?1 AND finished = 0 AND (wake_at IS NULL OR wake_at <= ?2)",
-        params![run_id.as_str(), now],
+         WHERE run_id = ?1 AND finished = 0 AND fingerprint = ?3 \
+         AND (wake_at IS NULL OR wake_at <= ?2)",
+        params![run_id.as_str(), now, fingerprint],
     )
     .map_err(failed)?;
     let checkpoint = latest(&tx, run_id)?;

@@ -175,10 +175,11 @@ pub trait Store: Send + Sync + 'static {
         run_id: &RunId,
     ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
 
-    /// The latest checkpoint of a run about to be resumed, counting a start of the step it
-    /// resumes at. A store that counts attempts adds one to the run's stored count, in one
-    /// atomic step with the read, when the run is due (not finished, and no wake-up time in
-    /// the future), and returns the checkpoint with the new count as
+    /// The latest checkpoint of a run about to be resumed by code with fingerprint
+    /// `fingerprint`, counting a start of the step it resumes at. A store that counts attempts
+    /// adds one to the run's stored count, in one atomic step with the read, when the run is
+    /// due (not finished, no wake-up time in the future) and stored with that fingerprint (a
+    /// run the code refuses is not resumed), and returns the checkpoint with the new count as
     /// [`attempt`](Checkpoint::attempt): the resumed step's attempt number. The count is set
     /// by each [`save`](Store::save) (see [`Checkpoint::attempt`]) and to 0 by
     /// [`wait`](Store::wait).
@@ -188,7 +189,9 @@ pub trait Store: Send + Sync + 'static {
     fn load_to_resume(
         &self,
         run_id: &RunId,
+        fingerprint: &str,
     ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send {
+        let _ = fingerprint;
         self.latest(run_id)
     }
 
@@ -307,6 +310,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn load_to_resume_boxed<'a>(
         &'a self,
         run_id: &'a RunId,
+        fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>>;
     fn status_boxed<'a>(
         &'a self,
@@ -338,8 +342,9 @@ impl<S: Store> DynStore for S {
     fn load_to_resume_boxed<'a>(
         &'a self,
         run_id: &'a RunId,
+        fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>> {
-        Box::pin(self.load_to_resume(run_id))
+        Box::pin(self.load_to_resume(run_id, fingerprint))
     }
 
     fn status_boxed<'a>(
@@ -535,11 +540,18 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn load_to_resume(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
         {
             let mut inner = self.lock();
             if let Some(run) = inner.runs.get_mut(run_id)
-                && !run.checkpoints.last().is_some_and(|c| c.finished)
+                && run
+                    .checkpoints
+                    .last()
+                    .is_some_and(|c| !c.finished && c.fingerprint == fingerprint)
                 && run.wake_at.is_none_or(|t| t <= crate::state::now())
             {
                 run.attempt = run.attempt.saturating_add(1);

@@ -114,7 +114,9 @@ pub trait Workflow: Send + Sync + 'static {
             }
             // Counts a start of the step the run resumes at (when it is due): a step a crash
             // interrupted runs again as attempt 2.
-            let Some(checkpoint) = store.load_to_resume_boxed(run_id).await.map_err(load)? else {
+            let Some(checkpoint) = store
+                .load_to_resume_boxed(run_id, Self::FINGERPRINT)
+                .await.map_err(load)? else {
                 ctx.waits().attempt = None;
                 return Self::run(ctx, input).await;
             };
