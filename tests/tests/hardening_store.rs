@@ -387,7 +387,7 @@ async fn a_second_engine_is_refused<S: RunQueue>(first: Arc<S>, second: Arc<S>) 
     let error = {
         let mut error = None;
         one.run_until(async {
-            error = Some(two.run_until(std::future::pending::<()>()).await);
+            error = Some(two.run_until(std::future::ready(())).await);
         })
         .await
         .unwrap();
@@ -407,7 +407,7 @@ async fn a_second_engine_is_refused<S: RunQueue>(first: Arc<S>, second: Arc<S>) 
     // And the first is refused while the second runs.
     let mut again = None;
     two.run_until(async {
-        again = Some(one.run_until(std::future::pending::<()>()).await);
+        again = Some(one.run_until(std::future::ready(())).await);
     })
     .await
     .unwrap();
