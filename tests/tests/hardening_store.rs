@@ -74,35 +74,53 @@ fn runtime(error: &thermo::FlowError) -> &RuntimeError {
 
 async fn a_nan_state_is_refused<S: Store>(store: Arc<S>) {
     // garde's `range` does not reject NaN: the value gets this far.
-    let reading = Valid::new(Reading {
-        celsius: f64::NAN,
-    })
-    .expect("garde lets NaN through a range");
-    let ctx = Ctx::builder(()).run_id("nan").store(Arc::clone(&store)).build();
+    let reading =
+        Valid::new(Reading { celsius: f64::NAN }).expect("garde lets NaN through a range");
+    let ctx = Ctx::builder(())
+        .run_id("nan")
+        .store(Arc::clone(&store))
+        .build();
     let error = thermo::Workflow::run_or_resume(&ctx, reading.clone())
         .await
         .unwrap_err();
     match runtime(&error) {
         RuntimeError::Unstorable {
-            step, reason, workflow, ..
+            step,
+            reason,
+            workflow,
+            ..
         } => {
             assert_eq!((*workflow, *step), ("thermo", "read"));
-            assert!(reason.contains("NaN at `.Report.input.celsius`"), "{reason}");
+            assert!(
+                reason.contains("NaN at `.Report.input.celsius`"),
+                "{reason}"
+            );
         }
         other => panic!("expected Unstorable, got {other:?}"),
     }
-    assert!(error.to_string().contains("after step `read` was not stored"));
+    assert!(
+        error
+            .to_string()
+            .contains("after step `read` was not stored")
+    );
     // Nothing was acknowledged, so nothing is stored.
     assert_eq!(store.status(&"nan".into()).await.unwrap(), None);
     assert!(store.latest(&"nan".into()).await.unwrap().is_none());
     // Asking again gives the same answer, never `CorruptState`.
-    let again = thermo::Workflow::run_or_resume(&ctx, reading).await.unwrap_err();
-    assert!(matches!(runtime(&again), RuntimeError::Unstorable { .. }), "{again:?}");
+    let again = thermo::Workflow::run_or_resume(&ctx, reading)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(runtime(&again), RuntimeError::Unstorable { .. }),
+        "{again:?}"
+    );
 
     // A finite reading under the same id goes through and reads back.
     let fine = Valid::new(Reading { celsius: 21.5 }).unwrap();
     assert_eq!(
-        thermo::Workflow::run_or_resume(&ctx, fine.clone()).await.unwrap(),
+        thermo::Workflow::run_or_resume(&ctx, fine.clone())
+            .await
+            .unwrap(),
         "21.5 °C"
     );
     assert_eq!(
@@ -154,7 +172,10 @@ pub mod deep {
 
 async fn a_state_nested_too_deep_is_refused<S: Store>(store: Arc<S>) {
     // 130 levels: serde_json writes it, and could not read it back.
-    let ctx = Ctx::builder(()).run_id("deep").store(Arc::clone(&store)).build();
+    let ctx = Ctx::builder(())
+        .run_id("deep")
+        .store(Arc::clone(&store))
+        .build();
     let error = deep::Workflow::run_or_resume(&ctx, 130).await.unwrap_err();
     let deep::FlowError::Runtime(RuntimeError::Unstorable { step, reason, .. }) = &error else {
         panic!("expected Unstorable, got {error:?}");
@@ -164,7 +185,10 @@ async fn a_state_nested_too_deep_is_refused<S: Store>(store: Arc<S>) {
     assert_eq!(store.status(&"deep".into()).await.unwrap(), None);
 
     // Within the limit, stored and read back (resumed from its checkpoint by a second call).
-    let ctx = Ctx::builder(()).run_id("ok").store(Arc::clone(&store)).build();
+    let ctx = Ctx::builder(())
+        .run_id("ok")
+        .store(Arc::clone(&store))
+        .build();
     assert_eq!(deep::Workflow::run_or_resume(&ctx, 90).await.unwrap(), 90);
     assert_eq!(deep::Workflow::run_or_resume(&ctx, 0).await.unwrap(), 90);
 }
@@ -220,7 +244,10 @@ async fn an_event_holding_nan_is_refused_at_send<S: RunQueue>(store: Arc<S>) {
         other => panic!("expected Unstorable, got {other:?}"),
     }
     // The store refuses a payload it could not read back, whoever sends it.
-    let refused = store.send_event(&run, "Gauge", nested(130)).await.unwrap_err();
+    let refused = store
+        .send_event(&run, "Gauge", nested(130))
+        .await
+        .unwrap_err();
     assert_eq!(refused.kind(), StoreErrorKind::Unstorable, "{refused}");
     assert!(store.next_event(&run, "Gauge").await.unwrap().is_none());
 
@@ -257,10 +284,7 @@ async fn engine_start_refuses_an_input_that_would_not_read_back() {
         .register::<deep::Workflow>(Setup::new(()))
         .register::<thermo::Workflow>(Setup::new(()))
         .build();
-    let reading = Valid::new(Reading {
-        celsius: f64::NAN,
-    })
-    .unwrap();
+    let reading = Valid::new(Reading { celsius: f64::NAN }).unwrap();
     let error = engine
         .start::<thermo::Workflow>("t1", reading)
         .await
@@ -294,12 +318,18 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
     let (_dir, path) = temp_db();
     let store = Arc::new(SqliteStore::open(&path).unwrap());
     for run in ["good", "zombie", "garbled"] {
-        let ctx = Ctx::builder(()).run_id(run).store(Arc::clone(&store)).build();
+        let ctx = Ctx::builder(())
+            .run_id(run)
+            .store(Arc::clone(&store))
+            .build();
         assert_eq!(pair::Workflow::run_or_resume(&ctx, 1).await.unwrap(), 4);
     }
     let conn = raw(&path);
-    conn.execute("UPDATE runs SET status = 'zombie' WHERE run_id = 'zombie'", [])
-        .unwrap();
+    conn.execute(
+        "UPDATE runs SET status = 'zombie' WHERE run_id = 'zombie'",
+        [],
+    )
+    .unwrap();
     conn.execute(
         "UPDATE runs SET updated_at = 'yesterday' WHERE run_id = 'garbled'",
         [],
@@ -327,7 +357,11 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
     assert_eq!((zombie.workflow.as_str(), zombie.checkpoints), ("pair", 2));
     let garbled = info(&*store, "garbled").await;
     assert!(
-        garbled.corrupt.as_deref().unwrap().contains("`updated_at` holds Text"),
+        garbled
+            .corrupt
+            .as_deref()
+            .unwrap()
+            .contains("`updated_at` holds Text"),
         "{garbled:?}"
     );
     // Filters: a status filter keeps working; `Corrupt` finds unknown statuses.
@@ -354,7 +388,10 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
     );
     assert_eq!(store.history(&"zombie".into()).await.unwrap().len(), 2);
     // Resuming it is refused, running nothing.
-    let ctx = Ctx::builder(()).run_id("zombie").store(Arc::clone(&store)).build();
+    let ctx = Ctx::builder(())
+        .run_id("zombie")
+        .store(Arc::clone(&store))
+        .build();
     let error = pair::Workflow::run_or_resume(&ctx, 1).await.unwrap_err();
     assert!(
         matches!(
@@ -370,7 +407,10 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
     // An operator can act on it: pausing is refused, cancelling sets it aside for good.
     assert!(store.pause(&"zombie".into()).await.is_err());
     let cancelled = store.cancel(&"zombie".into()).await.unwrap();
-    assert_eq!((cancelled.status, cancelled.corrupt), (RunStatus::Cancelled, None));
+    assert_eq!(
+        (cancelled.status, cancelled.corrupt),
+        (RunStatus::Cancelled, None)
+    );
 }
 
 // --- One engine per store ---------------------------------------------------------------------
@@ -395,7 +435,10 @@ async fn a_second_engine_is_refused<S: RunQueue>(first: Arc<S>, second: Arc<S>) 
     };
     assert!(matches!(error, EngineError::Locked { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("another engine is already running"), "{message}");
+    assert!(
+        message.contains("another engine is already running"),
+        "{message}"
+    );
     // Once the first has returned, the second runs (and finishes the run).
     let finished = async {
         while info(&*second, "p1").await.status != RunStatus::Finished {
@@ -403,7 +446,10 @@ async fn a_second_engine_is_refused<S: RunQueue>(first: Arc<S>, second: Arc<S>) 
         }
     };
     two.run_until(finished).await.unwrap();
-    assert_eq!(info(&*first, run.as_str()).await.status, RunStatus::Finished);
+    assert_eq!(
+        info(&*first, run.as_str()).await.status,
+        RunStatus::Finished
+    );
     // And the first is refused while the second runs.
     let mut again = None;
     two.run_until(async {
@@ -447,7 +493,10 @@ async fn a_store_without_an_engine_is_not_locked() {
     engine
         .run_until(async {
             // Plain runs on the same file go on while an engine runs.
-            let ctx = Ctx::builder(()).run_id("plain").store(Arc::clone(&other)).build();
+            let ctx = Ctx::builder(())
+                .run_id("plain")
+                .store(Arc::clone(&other))
+                .build();
             assert_eq!(pair::Workflow::run_or_resume(&ctx, 2).await.unwrap(), 6);
         })
         .await
@@ -467,7 +516,10 @@ fn read_lines(path: &Path) -> Vec<String> {
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -486,7 +538,9 @@ fn a_step_killed_by_sigkill_runs_again_as_attempt_2() {
             .expect("start attempt_worker")
     };
     let mut first = worker();
-    wait_for("step s2 to start", || read_lines(&log).contains(&"s2 1".to_owned()));
+    wait_for("step s2 to start", || {
+        read_lines(&log).contains(&"s2 1".to_owned())
+    });
     first.kill().unwrap(); // SIGKILL, in the middle of `s2`, holding the engine lock
     let status = first.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "{status}");
@@ -649,7 +703,10 @@ async fn a_schema_3_file_is_upgraded_to_4() {
     let (_dir, path) = temp_db();
     {
         let store = Arc::new(SqliteStore::open(&path).unwrap());
-        let ctx = Ctx::builder(()).run_id("old").store(Arc::clone(&store)).build();
+        let ctx = Ctx::builder(())
+            .run_id("old")
+            .store(Arc::clone(&store))
+            .build();
         assert_eq!(pair::Workflow::run_or_resume(&ctx, 1).await.unwrap(), 4);
     }
     // Back to schema 3, as the store before attempts wrote it.
@@ -667,9 +724,15 @@ async fn a_schema_3_file_is_upgraded_to_4() {
         .unwrap();
     assert_eq!(version, 4);
     assert_eq!(info(&*store, "old").await.status, RunStatus::Finished);
-    let ctx = Ctx::builder(()).run_id("old").store(Arc::clone(&store)).build();
+    let ctx = Ctx::builder(())
+        .run_id("old")
+        .store(Arc::clone(&store))
+        .build();
     assert_eq!(pair::Workflow::run_or_resume(&ctx, 0).await.unwrap(), 4);
-    let ctx = Ctx::builder(()).run_id("new").store(Arc::clone(&store)).build();
+    let ctx = Ctx::builder(())
+        .run_id("new")
+        .store(Arc::clone(&store))
+        .build();
     assert_eq!(pair::Workflow::run_or_resume(&ctx, 2).await.unwrap(), 6);
 }
 

@@ -95,13 +95,16 @@ impl InProcessLock {
                 holder: "an engine in this process".to_owned(),
             });
         }
-        struct Release(Arc<std::sync::atomic::AtomicBool>);
-        impl Drop for Release {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
         Ok(EngineLock::new(Release(Arc::clone(&self.0))))
+    }
+}
+
+/// Releases an [`InProcessLock`] when dropped.
+struct Release(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -586,6 +589,10 @@ impl<S: RunQueue> Engine<S> {
     /// read back ([`EngineError::Unstorable`]: a NaN, too deep); the store failed.
     // Returns a boxed future rather than being an `async fn`: with an opaque future, sending
     // an event the workflow does not declare is reported three times; with a named one, once.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "events are sent by value, like `start`'s input"
+    )]
     pub fn send<'a, W: Workflow, E: EventOf<W>>(
         &'a self,
         run_id: &'a RunId,

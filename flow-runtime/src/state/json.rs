@@ -319,7 +319,9 @@ impl ser::SerializeMap for Compound {
     }
 
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Probe> {
-        value.serialize(Prober).map_err(|e| e.within(|| ".…".into()))
+        value
+            .serialize(Prober)
+            .map_err(|e| e.within(|| ".…".into()))
     }
 
     fn serialize_entry<K: ?Sized + Serialize, V: ?Sized + Serialize>(
@@ -390,11 +392,17 @@ mod tests {
         };
         let json = serde_json::to_value(&state).unwrap();
         let reason = unreadable(&state, &json).expect("refused");
-        assert!(reason.contains("NaN at `.Search.input.scores[1]`"), "{reason}");
+        assert!(
+            reason.contains("NaN at `.Search.input.scores[1]`"),
+            "{reason}"
+        );
         let fine = State::Search {
             input: Inner { scores: vec![1.0] },
         };
-        assert_eq!(unreadable(&fine, &serde_json::to_value(&fine).unwrap()), None);
+        assert_eq!(
+            unreadable(&fine, &serde_json::to_value(&fine).unwrap()),
+            None
+        );
         let map = std::collections::BTreeMap::from([("x", f32::INFINITY)]);
         let reason = unreadable(&map, &serde_json::to_value(map.clone()).unwrap()).unwrap();
         assert!(reason.contains("inf at `.x`"), "{reason}");

@@ -17,8 +17,8 @@ pub use self::ctx::{Ctx, CtxBuilder, RunId};
 pub use self::engine::{
     Engine, EngineBuilder, EngineError, EngineLock, EngineReport, RunQueue, Setup,
 };
-pub(crate) use self::json::{too_deep, unreadable};
 pub use self::json::MAX_JSON_DEPTH;
+pub(crate) use self::json::{too_deep, unreadable};
 pub(crate) use self::record::Recorder;
 pub use self::record::{CallKind, CallOutcome, CallRecord};
 #[cfg(feature = "sqlite")]

@@ -3,14 +3,14 @@
 
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::control::refused;
+use crate::state::engine::InProcessLock;
 use crate::state::{
     CallKind, CallOutcome, CallRecord, Checkpoint, RunControl, RunFilter, RunId, RunInfo, RunQueue,
     RunStatus, Store, StoredEvent,
 };
+use crate::state::{EngineError, EngineLock};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use crate::state::engine::InProcessLock;
-use crate::state::{EngineError, EngineLock};
 use std::fmt;
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::Path;
@@ -711,7 +711,10 @@ impl RunQueue for SqliteStore {
         let store = format!("sqlite store `{}`", path.display());
         let io = |e: std::io::Error| {
             EngineError::Store(StoreError::with_source(
-                format!("{store}: cannot use its engine lock file `{}`", lock_path.display()),
+                format!(
+                    "{store}: cannot use its engine lock file `{}`",
+                    lock_path.display()
+                ),
                 e,
             ))
         };
@@ -733,10 +736,7 @@ impl RunQueue for SqliteStore {
                         "an engine in this process holds lock file `{}`",
                         lock_path.display()
                     ),
-                    pid => format!(
-                        "process {pid} holds lock file `{}`",
-                        lock_path.display()
-                    ),
+                    pid => format!("process {pid} holds lock file `{}`", lock_path.display()),
                 };
                 return Err(EngineError::Locked { store, holder });
             }
@@ -1430,6 +1430,10 @@ fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {
 /// A run's row as a [`RunInfo`], from the columns [`INFO_COLUMNS`] names. A column that
 /// cannot be read (an unknown status, a text where a number belongs) makes that run's info
 /// [`RunStatus::Corrupt`], saying which: one bad row never fails a read of the others.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the signature `query_row` and `query_map` take"
+)]
 fn run_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     let mut problems: Vec<String> = Vec::new();
     let mut text = |i: usize, name: &str| match row.get_ref(i) {
@@ -1451,7 +1455,10 @@ fn run_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     let mut integer = |i: usize, name: &str| match row.get_ref(i) {
         Ok(ValueRef::Integer(n)) => n,
         Ok(other) => {
-            problems.push(format!("`{name}` holds {:?}, not an integer", other.data_type()));
+            problems.push(format!(
+                "`{name}` holds {:?}, not an integer",
+                other.data_type()
+            ));
             0
         }
         Err(e) => {

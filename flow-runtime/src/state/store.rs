@@ -52,7 +52,10 @@ pub struct Checkpoint {
     pub attempt: u32,
 }
 
-#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's `skip_serializing_if` passes a reference")]
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's `skip_serializing_if` passes a reference"
+)]
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -432,7 +435,9 @@ impl MemoryRun {
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let runs = self.inner.lock().map(|r| r.runs.len()).unwrap_or_default();
-        f.debug_struct("MemoryStore").field("runs", &runs).finish()
+        f.debug_struct("MemoryStore")
+            .field("runs", &runs)
+            .finish_non_exhaustive()
     }
 }
 

@@ -116,7 +116,9 @@ pub trait Workflow: Send + Sync + 'static {
             // interrupted runs again as attempt 2.
             let Some(checkpoint) = store
                 .load_to_resume_boxed(run_id, Self::FINGERPRINT)
-                .await.map_err(load)? else {
+                .await
+                .map_err(load)?
+            else {
                 ctx.waits().attempt = None;
                 return Self::run(ctx, input).await;
             };

@@ -104,7 +104,10 @@ fn work(db: &str, log: &str) -> Result<(), String> {
                 }
             }
         };
-        engine.run_until(finished).await.map_err(|e| e.to_string())?;
+        engine
+            .run_until(finished)
+            .await
+            .map_err(|e| e.to_string())?;
         match store.status(&run).await.map_err(|e| e.to_string())? {
             Some(info) if info.status == RunStatus::Finished => Ok(()),
             other => Err(format!("run `r` ended as {other:?}")),
