@@ -115,9 +115,24 @@ impl ser::Error for Probe {
 /// cannot hold.
 struct Prober;
 
-/// A compound value being walked: counts elements for the path.
+/// A compound value being walked: counts elements for the path, and names its enum variant
+/// (JSON's `{"Variant": …}` level).
 struct Compound {
     index: usize,
+    variant: Option<&'static str>,
+}
+
+impl Compound {
+    fn new(variant: Option<&'static str>) -> Self {
+        Self { index: 0, variant }
+    }
+
+    fn in_variant(&self, error: Probe) -> Probe {
+        match self.variant {
+            Some(variant) => error.within(|| format!(".{variant}")),
+            None => error,
+        }
+    }
 }
 
 fn finite(value: f64) -> Result<(), Probe> {
@@ -211,43 +226,43 @@ impl ser::Serializer for Prober {
     }
 
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound, Probe> {
-        Ok(Compound { index: 0 })
+        Ok(Compound::new(None))
     }
 
     fn serialize_tuple(self, _: usize) -> Result<Compound, Probe> {
-        Ok(Compound { index: 0 })
+        Ok(Compound::new(None))
     }
 
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound, Probe> {
-        Ok(Compound { index: 0 })
+        Ok(Compound::new(None))
     }
 
     fn serialize_tuple_variant(
         self,
         _: &'static str,
         _: u32,
-        _: &'static str,
+        variant: &'static str,
         _: usize,
     ) -> Result<Compound, Probe> {
-        Ok(Compound { index: 0 })
+        Ok(Compound::new(Some(variant)))
     }
 
     fn serialize_map(self, _: Option<usize>) -> Result<Compound, Probe> {
-        Ok(Compound { index: 0 })
+        Ok(Compound::new(None))
     }
 
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound, Probe> {
-        Ok(Compound { index: 0 })
+        Ok(Compound::new(None))
     }
 
     fn serialize_struct_variant(
         self,
         _: &'static str,
         _: u32,
-        _: &'static str,
+        variant: &'static str,
         _: usize,
     ) -> Result<Compound, Probe> {
-        Ok(Compound { index: 0 })
+        Ok(Compound::new(Some(variant)))
     }
 }
 
@@ -257,13 +272,13 @@ impl Compound {
         self.index += 1;
         value
             .serialize(Prober)
-            .map_err(|e| e.within(|| format!("[{index}]")))
+            .map_err(|e| self.in_variant(e.within(|| format!("[{index}]"))))
     }
 
-    fn field<T: ?Sized + Serialize>(key: &'static str, value: &T) -> Result<(), Probe> {
+    fn field<T: ?Sized + Serialize>(&self, key: &'static str, value: &T) -> Result<(), Probe> {
         value
             .serialize(Prober)
-            .map_err(|e| e.within(|| format!(".{key}")))
+            .map_err(|e| self.in_variant(e.within(|| format!(".{key}"))))
     }
 }
 
@@ -299,7 +314,7 @@ macro_rules! fields {
                 key: &'static str,
                 value: &T,
             ) -> Result<(), Probe> {
-                Self::field(key, value)
+                self.field(key, value)
             }
             fn end(self) -> Result<(), Probe> {
                 Ok(())
@@ -354,7 +369,7 @@ mod tests {
     fn depth_counts_arrays_and_objects() {
         assert_eq!(depth(&json!(1)), 0);
         assert_eq!(depth(&json!([])), 1);
-        assert_eq!(depth(&json!({"a": [1, {"b": []}]})), 3);
+        assert_eq!(depth(&json!({"a": [1, {"b": []}]})), 4);
     }
 
     #[test]
