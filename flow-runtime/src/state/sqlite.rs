@@ -840,12 +840,16 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
     let mut saves = Vec::new();
     let mut others = Vec::new();
+    let mut loads = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(request) = next {
             match request {
                 Write::Save(encoded, reply) => saves.push((encoded, reply)),
+                Write::After(After::LoadToResume(run_id, fingerprint, now, reply)) => {
+                    loads.push((run_id, fingerprint, now, reply));
+                }
                 Write::After(after) => others.push(after),
             }
             taken += 1;
@@ -857,6 +861,11 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
         }
         if !saves.is_empty() {
             commit_saves(&mut conn, &mut saves);
+        }
+        // Counted together, in one transaction (one fsync), like saves: an engine picking up
+        // many runs at once pays for one commit, not one each.
+        if !loads.is_empty() {
+            load_to_resume(&mut conn, &mut loads);
         }
         // After the commit, so that a read sees every save acknowledged before it.
         for request in others.drain(..) {
@@ -879,8 +888,10 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::Fail(run_id, message, reply) => {
                     let _ = reply.send(fail(&conn, &run_id, &message));
                 }
+                // Taken out of the batch above.
                 After::LoadToResume(run_id, fingerprint, now, reply) => {
-                    let _ = reply.send(load_to_resume(&mut conn, &run_id, &fingerprint, now));
+                    loads.push((run_id, fingerprint, now, reply));
+                    load_to_resume(&mut conn, &mut loads);
                 }
                 After::Read(read) => serve_read(&conn, read),
             }
@@ -1237,29 +1248,46 @@ fn read_error(run_id: &RunId, e: rusqlite::Error) -> StoreError {
     StoreError::with_source(format!("run `{run_id}`: could not read the store"), e)
 }
 
-/// Counts a start of the run's next step when the run is due at `now` (not finished, no
-/// wake-up time after `now`) and stored with `fingerprint`, and reads its latest checkpoint
-/// with the count, in one transaction.
-fn load_to_resume(
-    conn: &mut Connection,
-    run_id: &RunId,
-    fingerprint: &str,
-    now: i64,
-) -> Result<Option<Checkpoint>, StoreError> {
-    let failed = |e| write_error(run_id, "count a start of its next step", e);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(failed)?;
-    tx.execute(
-        "UPDATE runs SET attempt = attempt + 1 \
-         WHERE run_id = ?1 AND finished = 0 AND fingerprint = ?3 \
-         AND (wake_at IS NULL OR wake_at <= ?2)",
-        params![run_id.as_str(), now, fingerprint],
-    )
-    .map_err(failed)?;
-    let checkpoint = latest(&tx, run_id)?;
-    tx.commit().map_err(failed)?;
-    Ok(checkpoint)
+/// A request to load a run to resume it: run id, fingerprint, now.
+type Load = (RunId, String, i64, Reply<Option<Checkpoint>>);
+
+/// For each request, counts a start of the run's next step when the run is due at `now` (not
+/// finished, no wake-up time after `now`) and stored with `fingerprint`, and reads its latest
+/// checkpoint with the count; all in one transaction, then answers each. A run whose row
+/// cannot be read fails alone; a failed commit fails them all.
+fn load_to_resume(conn: &mut Connection, loads: &mut Vec<Load>) {
+    let outcome = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(loads.len());
+        for (run_id, fingerprint, now, _) in loads.iter() {
+            let counted = tx
+                .prepare_cached(
+                    "UPDATE runs SET attempt = attempt + 1 \
+                     WHERE run_id = ?1 AND finished = 0 AND fingerprint = ?3 \
+                     AND (wake_at IS NULL OR wake_at <= ?2)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![run_id.as_str(), now, fingerprint]))
+                .map_err(|e| write_error(run_id, "count a start of its next step", e));
+            results.push(counted.and_then(|_| latest(&tx, run_id)));
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(results)
+    })();
+    match outcome {
+        Ok(results) => {
+            for ((.., reply), result) in loads.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (run_id, .., reply) in loads.drain(..) {
+                let _ = reply.send(Err(StoreError::new(format!(
+                    "run `{run_id}`: could not load it to resume it: {message}"
+                ))));
+            }
+        }
+    }
 }
 
 fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
