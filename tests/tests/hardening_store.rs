@@ -541,6 +541,23 @@ fn a_step_killed_by_sigkill_runs_again_as_attempt_2() {
     wait_for("step s2 to start", || {
         read_lines(&log).contains(&"s2 1".to_owned())
     });
+    // Meanwhile an engine in this process is refused: the worker's engine holds the lock.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let refused = runtime.block_on(async {
+        let store = Arc::new(SqliteStore::open(&db).unwrap());
+        let engine = Engine::builder(store)
+            .register::<pair::Workflow>(Setup::new(()))
+            .build();
+        engine.run_until(std::future::ready(())).await.unwrap_err()
+    });
+    let message = refused.to_string();
+    assert!(
+        message.contains(&format!("process {} holds", first.id())),
+        "{message}"
+    );
     first.kill().unwrap(); // SIGKILL, in the middle of `s2`, holding the engine lock
     let status = first.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "{status}");

@@ -146,6 +146,11 @@ impl fmt::Debug for Checkpoint {
 /// it returns `Ok`, so a store that has acknowledged a checkpoint holds a state the run can
 /// resume from. Implement it for your own backend; [`MemoryStore`] keeps everything in memory.
 ///
+/// What a store acknowledges, it must be able to read back: the runtime refuses states and
+/// events that would not round-trip through JSON before they reach the store (NaN and
+/// infinite numbers; nesting deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)),
+/// and a store's reader must accept every value nested that deep.
+///
 /// [`save`](Store::save) and [`latest`](Store::latest) are all a store needs. A store that
 /// also offers run control ([`RunControl`]: pause, unpause, cancel) overrides
 /// [`status`](Store::status) and [`mark_incompatible`](Store::mark_incompatible) too: they are
