@@ -262,11 +262,13 @@ pub async fn deliver<D>(
     result.map_err(RuntimeError::Output)
 }
 
-/// The attempt number of the first step a run executes.
+/// The attempt number of the first step a run executes: the context's, or more when the
+/// store counted earlier starts of that step (a process died during it).
 #[inline]
 #[must_use]
 pub fn first_attempt<D>(ctx: &Ctx<D>) -> u32 {
-    ctx.first_attempt()
+    let resumed = ctx.waits().attempt;
+    ctx.first_attempt().max(resumed.unwrap_or(0))
 }
 
 /// Stores `state` after `step`, when the context has a store. Without one, does nothing
@@ -274,8 +276,9 @@ pub fn first_attempt<D>(ctx: &Ctx<D>) -> u32 {
 ///
 /// # Errors
 ///
-/// The state could not be serialised, the store failed, or the store refused the checkpoint
-/// because run control paused or cancelled the run ([`RuntimeError::Stopped`]).
+/// The state could not be serialised, or would not read back ([`RuntimeError::Unstorable`]:
+/// nothing is stored), the store failed, or the store refused the checkpoint because run
+/// control paused or cancelled the run ([`RuntimeError::Stopped`]).
 pub async fn checkpoint<D, S: serde::Serialize>(
     ctx: &Ctx<D>,
     workflow: &'static str,
@@ -295,23 +298,37 @@ pub async fn checkpoint<D, S: serde::Serialize>(
         return Ok(());
     };
     let run_id = ctx.run_id().clone();
-    let state = serde_json::to_value(state).map_err(|source| RuntimeError::Serialize {
+    let json = serde_json::to_value(state).map_err(|source| RuntimeError::Serialize {
         run_id: run_id.clone(),
         workflow,
         step,
         source,
     })?;
+    // What the store acknowledges, it can read back: a state that would not round-trip is
+    // refused here, before the store sees it.
+    if let Some(reason) = crate::state::unreadable(state, &json) {
+        return Err(RuntimeError::Unstorable {
+            run_id,
+            workflow,
+            step,
+            reason,
+        });
+    }
+    let parks = wake_at.is_some_and(|until| until > crate::state::now());
     let checkpoint = Checkpoint {
         run_id: run_id.clone(),
         workflow: workflow.to_owned(),
         fingerprint: fingerprint.to_owned(),
         step: step.to_owned(),
         finished,
-        state,
+        state: json,
         calls,
         wake_at,
         waiting: None,
         consumed_event: consumed,
+        // The run goes straight on into its next step, which counts as started with this
+        // commit; one that parks, or has finished, starts nothing.
+        attempt: u32::from(!finished && !parks),
     };
     store
         .save_boxed(checkpoint)
@@ -340,7 +357,7 @@ pub async fn checkpoint<D, S: serde::Serialize>(
         })?;
     // A step returned `Sleep`: the run stops here, stored, until it is due.
     match wake_at {
-        Some(until) if until > crate::state::now() => Err(RuntimeError::Parked {
+        Some(until) if parks => Err(RuntimeError::Parked {
             run_id,
             workflow,
             step,

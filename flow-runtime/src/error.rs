@@ -157,6 +157,24 @@ pub enum RuntimeError {
         #[source]
         source: serde_json::Error,
     },
+    /// The state after a step would not read back as it was written (a NaN or infinite
+    /// number, which JSON cannot hold; nesting deeper than
+    /// [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)), so it was not stored: the store
+    /// acknowledges only what it can read back. Nothing was written for this step; the run
+    /// stopped before its next step.
+    #[error(
+        "run `{run_id}` of workflow `{workflow}`: the state after step `{step}` was not stored: {reason}"
+    )]
+    Unstorable {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The step that had just completed.
+        step: &'static str,
+        /// What is wrong with the state, and where.
+        reason: String,
+    },
     /// A stored state does not deserialise into this workflow's `FlowState`.
     #[error("run `{run_id}` of workflow `{workflow}`: its stored state cannot be read")]
     CorruptState {
@@ -240,6 +258,10 @@ pub enum StoreErrorKind {
     UnknownRun,
     /// The store does not do this (e.g. an event inbox in a store without one).
     Unsupported,
+    /// The value would not read back as it was written (nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)), so nothing was written. Retrying
+    /// cannot help.
+    Unstorable,
     /// The store is not reachable or has stopped; a retry may succeed.
     Unavailable,
     /// Anything else.

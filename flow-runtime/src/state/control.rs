@@ -21,6 +21,7 @@ use std::time::SystemTime;
 /// | `Paused`       | unchanged | `Running` | `Cancelled` |
 /// | `Incompatible` | `Paused` | refused   | `Cancelled` |
 /// | `Failed`       | refused  | `Running` | `Cancelled` |
+/// | `Corrupt`      | refused  | refused   | `Cancelled` |
 /// | `Cancelled`    | refused  | refused   | unchanged   |
 /// | `Finished`     | refused  | refused   | refused     |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -46,12 +47,19 @@ pub enum RunStatus {
     Incompatible,
     /// A step failed while an [`Engine`](crate::state::Engine) ran it; the run keeps its last
     /// checkpoint, and the engine leaves it alone until it is unpaused (retried) or cancelled.
+    /// [`RunInfo::failure`] holds the failure's message.
     Failed,
+    /// The store's record of the run has a status this version cannot read (written by hand,
+    /// or by a newer version); [`RunInfo::corrupt`] says what it is. Only this run is
+    /// affected: listing the others, and running them, goes on. The run is never resumed;
+    /// [`RunControl::cancel`] sets it aside for good (and repairs its status), or fix the
+    /// record and resume it.
+    Corrupt,
 }
 
 impl RunStatus {
     /// The status in lower case, as stores keep it and messages show it: `"running"`,
-    /// `"paused"`, `"cancelled"`, `"finished"`, `"incompatible"`.
+    /// `"paused"`, `"cancelled"`, `"finished"`, `"incompatible"`, `"failed"`, `"corrupt"`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +69,7 @@ impl RunStatus {
             Self::Finished => "finished",
             Self::Incompatible => "incompatible",
             Self::Failed => "failed",
+            Self::Corrupt => "corrupt",
         }
     }
 
@@ -74,6 +83,7 @@ impl RunStatus {
             Self::Finished,
             Self::Incompatible,
             Self::Failed,
+            Self::Corrupt,
         ]
         .into_iter()
         .find(|s| s.as_str() == name)
@@ -83,7 +93,10 @@ impl RunStatus {
     /// [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) does not resume it.
     #[must_use]
     pub fn is_stopped(self) -> bool {
-        matches!(self, Self::Paused | Self::Cancelled | Self::Failed)
+        matches!(
+            self,
+            Self::Paused | Self::Cancelled | Self::Failed | Self::Corrupt
+        )
     }
 
     /// The status a run in this one gets from `to`'s operation (`Paused` from
@@ -94,7 +107,7 @@ impl RunStatus {
     pub fn transition(self, to: RunStatus) -> Option<RunStatus> {
         match (self, to) {
             (Self::Running | Self::Paused | Self::Incompatible, Self::Paused | Self::Cancelled)
-            | (Self::Cancelled | Self::Failed, Self::Cancelled)
+            | (Self::Cancelled | Self::Failed | Self::Corrupt, Self::Cancelled)
             | (Self::Running | Self::Paused | Self::Failed, Self::Running) => Some(to),
             _ => None,
         }
@@ -128,6 +141,15 @@ pub struct RunInfo {
     pub created_at: SystemTime,
     /// When it last changed: its latest checkpoint, or a change of status.
     pub updated_at: SystemTime,
+    /// For a [`Failed`](RunStatus::Failed) run: the message of the error that set it aside
+    /// (the step's error, a panic's message…). Kept until the run's next checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// What in the store's record of the run cannot be read, if anything: its status (then
+    /// `status` is [`Corrupt`](RunStatus::Corrupt)) or another column (then the field is left
+    /// empty, 0, or at the Unix epoch). Only this run is affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt: Option<String>,
 }
 
 impl RunInfo {
@@ -153,7 +175,23 @@ impl RunInfo {
             checkpoints,
             created_at,
             updated_at,
+            failure: None,
+            corrupt: None,
         }
+    }
+
+    /// The info with the message of the failure that set the run aside.
+    #[must_use]
+    pub fn with_failure(mut self, failure: Option<String>) -> Self {
+        self.failure = failure;
+        self
+    }
+
+    /// The info of a run part of whose record cannot be read, with what is wrong.
+    #[must_use]
+    pub fn corrupted(mut self, what: impl Into<String>) -> Self {
+        self.corrupt = Some(what.into());
+        self
     }
 }
 
@@ -274,6 +312,10 @@ impl RunFilter {
 /// the write: that is how running workflows honour control.
 pub trait RunControl: Store {
     /// The runs `filter` selects, the most recently updated first.
+    ///
+    /// A run part of whose record cannot be read is listed too, with
+    /// [`RunInfo::corrupt`] saying what (and status [`RunStatus::Corrupt`] when it is the
+    /// status), so that one bad record never hides the others.
     fn list(
         &self,
         filter: &RunFilter,
@@ -318,6 +360,7 @@ mod tests {
             RunStatus::Finished,
             RunStatus::Incompatible,
             RunStatus::Failed,
+            RunStatus::Corrupt,
         ] {
             assert_eq!(RunStatus::from_name(status.as_str()), Some(status));
             assert_eq!(
@@ -330,7 +373,7 @@ mod tests {
 
     #[test]
     fn transitions_follow_the_table() {
-        use RunStatus::{Cancelled, Failed, Finished, Incompatible, Paused, Running};
+        use RunStatus::{Cancelled, Corrupt, Failed, Finished, Incompatible, Paused, Running};
         let table = [
             (Running, [Some(Paused), Some(Running), Some(Cancelled)]),
             (Paused, [Some(Paused), Some(Running), Some(Cancelled)]),
@@ -338,6 +381,7 @@ mod tests {
             (Failed, [None, Some(Running), Some(Cancelled)]),
             (Cancelled, [None, None, Some(Cancelled)]),
             (Finished, [None, None, None]),
+            (Corrupt, [None, None, Some(Cancelled)]),
         ];
         for (from, expected) in table {
             let got = [Paused, Running, Cancelled].map(|to| from.transition(to));

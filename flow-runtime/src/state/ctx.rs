@@ -73,6 +73,8 @@ pub(crate) struct Waits {
     pub(crate) consumed: Option<u64>,
     /// The stored run was waiting in this step for an event until this time.
     pub(crate) waiting: Option<(String, std::time::SystemTime)>,
+    /// The attempt the stored run's next step has, as its store counted it on resuming.
+    pub(crate) attempt: Option<u32>,
 }
 
 /// What a step receives besides its data: the run it belongs to, the step's name and

@@ -37,12 +37,75 @@ pub trait RunQueue: RunControl {
     ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
 
     /// Marks a `Running` run [`Failed`](crate::state::RunStatus::Failed): a step failed.
-    /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it.
+    /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it. The store
+    /// keeps `message`, read back as [`RunInfo::failure`](crate::state::RunInfo::failure).
     fn fail(
         &self,
         run_id: &RunId,
         message: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the store's engine lock, held by [`Engine::run_until`] for as long as it runs, so
+    /// that a second engine on the same store is refused instead of running the same runs
+    /// again. The lock is released when the [`EngineLock`] is dropped, and by the operating
+    /// system when the process dies.
+    ///
+    /// The default, for stores that cannot be shared, takes no lock.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Locked`]: another engine holds the lock.
+    fn lock_engine(&self) -> Result<EngineLock, EngineError> {
+        Ok(EngineLock::new(()))
+    }
+}
+
+/// A store's engine lock, held while an engine runs (see [`RunQueue::lock_engine`]); released
+/// when dropped.
+pub struct EngineLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl EngineLock {
+    /// A lock that is held as long as `guard` lives: the guard releases it when dropped.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Box::new(guard),
+        }
+    }
+}
+
+impl fmt::Debug for EngineLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineLock").finish_non_exhaustive()
+    }
+}
+
+/// An engine lock inside one process, for stores no other process can open (a
+/// `MemoryStore`, an in-memory SQLite database).
+#[derive(Debug, Default)]
+pub(crate) struct InProcessLock(Arc<std::sync::atomic::AtomicBool>);
+
+impl InProcessLock {
+    pub(crate) fn lock(&self, store: &str) -> Result<EngineLock, EngineError> {
+        use std::sync::atomic::Ordering;
+        if self.0.swap(true, Ordering::AcqRel) {
+            return Err(EngineError::Locked {
+                store: store.to_owned(),
+                holder: "an engine in this process".to_owned(),
+            });
+        }
+        Ok(EngineLock::new(Release(Arc::clone(&self.0))))
+    }
+}
+
+/// Releases an [`InProcessLock`] when dropped.
+struct Release(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// An engine's failure outside any run.
@@ -68,6 +131,31 @@ pub enum EngineError {
         workflow: &'static str,
         /// The workflow that has it.
         owner: String,
+    },
+    /// Another engine is running on this store: two engines would run the same runs twice.
+    /// Run one engine per store; stop the other one first (its lock is released when it
+    /// returns, or when its process dies).
+    #[error(
+        "another engine is already running on {store} ({holder}): run one engine per store, \
+         and stop the other one before starting this one"
+    )]
+    Locked {
+        /// The store, as its `Debug` or path shows it.
+        store: String,
+        /// Who holds the lock, as far as the store knows.
+        holder: String,
+    },
+    /// An input or an event would not read back as it was written (a NaN or infinite
+    /// number, nesting deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)), so it
+    /// was refused and nothing was stored.
+    #[error("run `{run_id}`: {what} is refused: {reason}")]
+    Unstorable {
+        /// The run.
+        run_id: RunId,
+        /// `the input` or `event `…``.
+        what: String,
+        /// What is wrong with it, and where.
+        reason: String,
     },
     /// An input or an event could not be serialised.
     #[error("run `{run_id}`: could not serialise {what}")]
@@ -138,6 +226,8 @@ enum Turn {
 
 /// One registered workflow, type-erased.
 trait Driver: Send + Sync {
+    /// The workflow's fingerprint.
+    fn fingerprint(&self) -> &'static str;
     fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
 }
 
@@ -150,6 +240,10 @@ impl<W: Workflow> Driver for Registered<W>
 where
     W::Deps: Clone,
 {
+    fn fingerprint(&self) -> &'static str {
+        W::FINGERPRINT
+    }
+
     fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
         Box::pin(async move {
             let run_id = checkpoint.run_id.clone();
@@ -169,6 +263,7 @@ where
             }
             let ctx = Ctx::builder(self.setup.deps.clone())
                 .run_id(run_id.clone())
+                .first_attempt(checkpoint.attempt)
                 .dyn_store(store)
                 .tools(self.setup.tools.clone())
                 .shared_outputs(self.setup.outputs.clone())
@@ -199,6 +294,18 @@ where
             }
         })
     }
+}
+
+/// A run whose checkpoint could not be loaded. An unreadable row stays unreadable: the run is
+/// set aside rather than retried for ever. Anything else (the store is down) is retried.
+async fn unloadable<S: RunQueue>(store: &S, run_id: &RunId, error: &StoreError) -> Turn {
+    tracing::warn!(run_id = %run_id, %error, "could not load the run");
+    if error.kind() == crate::error::StoreErrorKind::Corrupt
+        && let Err(error) = store.fail(run_id, &error.to_string()).await
+    {
+        tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
+    }
+    Turn::Failed
 }
 
 /// An error and its sources, one line.
@@ -304,8 +411,9 @@ impl<S: RunQueue> EngineBuilder<S> {
 /// is paused or cancelled stops at its next checkpoint; a run stored by other code (another
 /// fingerprint) is marked incompatible and left alone.
 ///
-/// One engine per store: two engines on one SQLite file would both run the same due runs (a
-/// store for many workers, with leases, is on the way).
+/// One engine per store: [`run_until`](Engine::run_until) holds the store's engine lock, and
+/// a second engine on the same store (the same SQLite file) is refused with
+/// [`EngineError::Locked`] (a store for many workers, with leases, is on the way).
 ///
 /// ```
 /// use flow_runtime::prelude::*;
@@ -451,12 +559,19 @@ impl<S: RunQueue> Engine<S> {
             }
             return Ok(run_id);
         }
-        let state =
-            serde_json::to_value(W::start(input)).map_err(|source| EngineError::Serialize {
-                run_id: run_id.clone(),
+        let start = W::start(input);
+        let state = serde_json::to_value(&start).map_err(|source| EngineError::Serialize {
+            run_id: run_id.clone(),
+            what: "the input".to_owned(),
+            source,
+        })?;
+        if let Some(reason) = crate::state::unreadable(&start, &state) {
+            return Err(EngineError::Unstorable {
+                run_id,
                 what: "the input".to_owned(),
-                source,
-            })?;
+                reason,
+            });
+        }
         let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state);
         store.save(checkpoint).await?;
         self.inner.wake.notify_one();
@@ -470,20 +585,33 @@ impl<S: RunQueue> Engine<S> {
     ///
     /// # Errors
     ///
-    /// The run is unknown, finished or cancelled; the event does not serialise; the store
-    /// failed.
+    /// The run is unknown, finished or cancelled; the event does not serialise, or would not
+    /// read back ([`EngineError::Unstorable`]: a NaN, too deep); the store failed.
     // Returns a boxed future rather than being an `async fn`: with an opaque future, sending
     // an event the workflow does not declare is reported three times; with a named one, once.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "events are sent by value, like `start`'s input"
+    )]
     pub fn send<'a, W: Workflow, E: EventOf<W>>(
         &'a self,
         run_id: &'a RunId,
         event: E,
     ) -> BoxFuture<'a, Result<(), EngineError>> {
-        let payload = serde_json::to_value(event).map_err(|source| EngineError::Serialize {
-            run_id: run_id.clone(),
-            what: format!("event `{}`", E::NAME),
-            source,
-        });
+        let payload = serde_json::to_value(&event)
+            .map_err(|source| EngineError::Serialize {
+                run_id: run_id.clone(),
+                what: format!("event `{}`", E::NAME),
+                source,
+            })
+            .and_then(|payload| match crate::state::unreadable(&event, &payload) {
+                Some(reason) => Err(EngineError::Unstorable {
+                    run_id: run_id.clone(),
+                    what: format!("event `{}`", E::NAME),
+                    reason,
+                }),
+                None => Ok(payload),
+            });
         Box::pin(async move {
             self.inner
                 .store
@@ -499,10 +627,14 @@ impl<S: RunQueue> Engine<S> {
     /// once at start-up: it first resumes every unfinished run (those that were running when
     /// the process died are due at once).
     ///
+    /// It holds the store's engine lock (see [`RunQueue::lock_engine`]) until it returns:
+    /// a second engine on the same store (the same SQLite file, from this process or
+    /// another) is refused rather than left to run the same runs again.
+    ///
     /// # Errors
     ///
-    /// None so far: store failures while looking for due runs are logged and retried after
-    /// the poll interval. A `Result` so that fatal conditions can be added.
+    /// [`EngineError::Locked`]: another engine is running on the store; nothing ran. Store
+    /// failures while looking for due runs are logged and retried after the poll interval.
     pub async fn run_until(
         &self,
         shutdown: impl Future<Output = ()> + Send,
@@ -511,6 +643,7 @@ impl<S: RunQueue> Engine<S> {
         S: 'static,
     {
         let inner = &self.inner;
+        let _lock = inner.store.lock_engine()?;
         let names: Vec<&str> = inner.workflows.keys().copied().collect();
         let slots = Arc::new(Semaphore::new(inner.concurrency));
         let mut tasks: JoinSet<(RunId, Option<Turn>)> = JoinSet::new();
@@ -596,19 +729,20 @@ impl<S: RunQueue> Engine<S> {
         let checkpoint = match store.latest(run_id).await {
             Ok(Some(checkpoint)) => checkpoint,
             Ok(None) => return None,
-            Err(error) => {
-                tracing::warn!(run_id = %run_id, %error, "could not load the run");
-                // An unreadable row stays unreadable: set the run aside rather than retry it
-                // for ever. Anything else (the store is down) is retried.
-                if error.kind() == crate::error::StoreErrorKind::Corrupt
-                    && let Err(error) = store.fail(run_id, &error.to_string()).await
-                {
-                    tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
-                }
-                return Some(Turn::Failed);
-            }
+            Err(error) => return Some(unloadable(&*store, run_id, &error).await),
         };
         let driver = Arc::clone(self.inner.workflows.get(checkpoint.workflow.as_str())?);
+        // Counts a start of the step the run resumes at, for code that will resume it: a step
+        // a crash interrupted runs again as attempt 2.
+        let checkpoint = if checkpoint.fingerprint == driver.fingerprint() {
+            match store.load_to_resume(run_id, driver.fingerprint()).await {
+                Ok(Some(checkpoint)) => checkpoint,
+                Ok(None) => return None,
+                Err(error) => return Some(unloadable(&*store, run_id, &error).await),
+            }
+        } else {
+            checkpoint
+        };
         let store: Arc<dyn DynStore> = store;
         Some(driver.drive(store, checkpoint).await)
     }

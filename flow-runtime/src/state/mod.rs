@@ -4,6 +4,7 @@
 mod control;
 mod ctx;
 mod engine;
+mod json;
 mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -13,7 +14,11 @@ mod workflow;
 
 pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
-pub use self::engine::{Engine, EngineBuilder, EngineError, EngineReport, RunQueue, Setup};
+pub use self::engine::{
+    Engine, EngineBuilder, EngineError, EngineLock, EngineReport, RunQueue, Setup,
+};
+pub use self::json::MAX_JSON_DEPTH;
+pub(crate) use self::json::{too_deep, unreadable};
 pub(crate) use self::record::Recorder;
 pub use self::record::{CallKind, CallOutcome, CallRecord};
 #[cfg(feature = "sqlite")]

@@ -3,13 +3,16 @@
 
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::control::refused;
+use crate::state::engine::InProcessLock;
 use crate::state::{
     CallKind, CallOutcome, CallRecord, Checkpoint, RunControl, RunFilter, RunId, RunInfo, RunQueue,
     RunStatus, Store, StoredEvent,
 };
+use crate::state::{EngineError, EngineLock};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
@@ -19,9 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 /// The version of the JSON envelope in the `runs.state` column.
 const ENVELOPE_VERSION: u64 = 1;
 /// The schema version, kept in SQLite's `user_version`. Version 2 added `runs.status`;
-/// version 3 `runs.wake_at`, `runs.waiting` and the `events` inbox. Older files get them when
-/// opened (see [`prepare_writer`]).
-const SCHEMA_VERSION: i64 = 3;
+/// version 3 `runs.wake_at`, `runs.waiting` and the `events` inbox; version 4 `runs.attempt`
+/// and `runs.failure`. Older files get them when opened (see [`prepare_writer`]).
+const SCHEMA_VERSION: i64 = 4;
 /// The default for [`SqliteStore::with_max_checkpoint_bytes`]: 1 MiB.
 const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 /// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
@@ -45,7 +48,9 @@ CREATE TABLE IF NOT EXISTS runs (
     updated_at  INTEGER NOT NULL,
     status      TEXT    NOT NULL DEFAULT 'running',
     wake_at     INTEGER,
-    waiting     TEXT
+    waiting     TEXT,
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    failure     TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished, updated_at);
 CREATE TABLE IF NOT EXISTS history (
@@ -79,6 +84,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, name, id);
 ";
 
+/// Schema version 3 to 4: which attempt of the run's next step has started (see
+/// [`Checkpoint::attempt`]), and the message of the failure that set a run aside.
+const ADD_ATTEMPT: &str = "
+ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN failure TEXT;
+";
+
 /// Schema version 2 to 3: when a run is due, and the step it waits in for an event.
 const ADD_WAKE: &str = "
 ALTER TABLE runs ADD COLUMN wake_at INTEGER;
@@ -103,8 +115,8 @@ CREATE INDEX IF NOT EXISTS runs_by_wake ON runs (status, wake_at);
 /// another workflow, or a paused or cancelled run, fails the `WHERE` of the update, so nothing
 /// changes and no row comes back: the check and the write are one statement.
 const UPSERT_RUN: &str = "
-INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL)
+INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL)
 ON CONFLICT (run_id) DO UPDATE SET
     fingerprint = excluded.fingerprint,
     step        = excluded.step,
@@ -114,14 +126,16 @@ ON CONFLICT (run_id) DO UPDATE SET
     checkpoints = runs.checkpoints + 1,
     updated_at  = excluded.updated_at,
     wake_at     = excluded.wake_at,
-    waiting     = NULL
+    waiting     = NULL,
+    attempt     = excluded.attempt,
+    failure     = NULL
 WHERE runs.workflow = excluded.workflow AND runs.status NOT IN ('paused', 'cancelled', 'failed')
 RETURNING checkpoints
 ";
 
 /// The columns of a [`RunInfo`], in the order [`run_info`] reads them.
 const INFO_COLUMNS: &str =
-    "run_id, workflow, fingerprint, status, step, checkpoints, created_at, updated_at";
+    "run_id, workflow, fingerprint, status, step, checkpoints, created_at, updated_at, failure";
 
 const INSERT_HISTORY: &str =
     "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -244,6 +258,8 @@ pub struct SqliteStore {
     reader: Option<mpsc::Sender<Read>>,
     path: Option<Arc<Path>>,
     max_checkpoint_bytes: usize,
+    /// The engine lock of an in-memory database; a file's is a lock file beside it.
+    engine: InProcessLock,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -298,6 +314,7 @@ struct Encoded {
     calls: Vec<CallRecord>,
     wake_at: Option<i64>,
     consumed_event: Option<u64>,
+    attempt: u32,
     at: i64,
 }
 
@@ -323,6 +340,9 @@ enum After {
     SendEvent(RunId, String, String, Reply<()>),
     /// A run's step failed under an engine: the message.
     Fail(RunId, String, Reply<()>),
+    /// The latest checkpoint of a run about to be resumed, counting a start of its next step
+    /// when the run is due at the time given.
+    LoadToResume(RunId, String, i64, Reply<Option<Checkpoint>>),
     /// Reads of an in-memory database.
     Read(Read),
 }
@@ -401,6 +421,7 @@ impl SqliteStore {
             reader: Some(reader_tx),
             path: Some(path),
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
+            engine: InProcessLock::default(),
         })
     }
 
@@ -424,6 +445,7 @@ impl SqliteStore {
             reader: None,
             path: None,
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
+            engine: InProcessLock::default(),
         })
     }
 
@@ -506,6 +528,15 @@ impl SqliteStore {
     }
 
     fn encode(&self, checkpoint: Checkpoint) -> Result<Encoded, StoreError> {
+        // The envelope adds one level, which `MAX_JSON_DEPTH` leaves room for: what is
+        // written here, `decode_envelope` reads back.
+        if let Some(reason) = crate::state::too_deep(&checkpoint.state) {
+            return Err(crate::state::store::unstorable(
+                &checkpoint.run_id,
+                &checkpoint.step,
+                &reason,
+            ));
+        }
         let envelope = serde_json::to_string(&EnvelopeRef {
             v: ENVELOPE_VERSION,
             workflow: &checkpoint.workflow,
@@ -542,6 +573,7 @@ impl SqliteStore {
             calls: checkpoint.calls,
             wake_at: checkpoint.wake_at.map(millis),
             consumed_event: checkpoint.consumed_event,
+            attempt: checkpoint.attempt,
             at: millis(SystemTime::now()),
         })
     }
@@ -558,6 +590,22 @@ impl Store for SqliteStore {
     async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.read(Read::Latest(run_id.clone(), reply), rx).await
+    }
+
+    async fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::LoadToResume(
+            run_id.clone(),
+            fingerprint.to_owned(),
+            millis(crate::state::now()),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
     }
 
     async fn status(&self, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
@@ -594,6 +642,9 @@ impl Store for SqliteStore {
         name: &str,
         payload: serde_json::Value,
     ) -> Result<(), StoreError> {
+        if let Some(reason) = crate::state::too_deep(&payload) {
+            return Err(crate::state::store::unstorable_event(run_id, name, &reason));
+        }
         let (reply, rx) = oneshot::channel();
         self.send_write(Write::After(After::SendEvent(
             run_id.clone(),
@@ -643,6 +694,61 @@ impl RunQueue for SqliteStore {
         )))
         .await?;
         rx.await.map_err(|_| stopped())?
+    }
+
+    /// A file's engine lock is an exclusive lock on the file `<database>-engine.lock` beside
+    /// it (made when needed, left in place), which also excludes engines in other processes
+    /// and on other `SqliteStore`s of the same file; the operating system releases it when
+    /// the process dies. The file holds the id of the process that holds the lock, for the
+    /// message of a refused engine.
+    fn lock_engine(&self) -> Result<EngineLock, EngineError> {
+        let Some(path) = &self.path else {
+            return self.engine.lock("an in-memory sqlite store");
+        };
+        let mut name = path.as_os_str().to_owned();
+        name.push("-engine.lock");
+        let lock_path = std::path::PathBuf::from(name);
+        let store = format!("sqlite store `{}`", path.display());
+        let io = |e: std::io::Error| {
+            EngineError::Store(StoreError::with_source(
+                format!(
+                    "{store}: cannot use its engine lock file `{}`",
+                    lock_path.display()
+                ),
+                e,
+            ))
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => format!("lock file `{}`", lock_path.display()),
+                    pid if pid == std::process::id().to_string() => format!(
+                        "an engine in this process holds lock file `{}`",
+                        lock_path.display()
+                    ),
+                    pid => format!("process {pid} holds lock file `{}`", lock_path.display()),
+                };
+                return Err(EngineError::Locked { store, holder });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // For the message of an engine refused while this one runs; the lock is what counts.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| write!(file, "{}", std::process::id()))
+            .and_then(|()| file.flush());
+        Ok(EngineLock::new(file))
     }
 }
 
@@ -716,6 +822,9 @@ fn prepare_writer(conn: &Connection, name: &str) -> Result<(), StoreError> {
         if !has_column(&tx, "runs", "wake_at")? {
             tx.execute_batch(ADD_WAKE)?;
         }
+        if !has_column(&tx, "runs", "attempt")? {
+            tx.execute_batch(ADD_ATTEMPT)?;
+        }
         tx.execute_batch(STATUS_INDEXES)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()
@@ -731,12 +840,16 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
     let mut saves = Vec::new();
     let mut others = Vec::new();
+    let mut loads = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(request) = next {
             match request {
                 Write::Save(encoded, reply) => saves.push((encoded, reply)),
+                Write::After(After::LoadToResume(run_id, fingerprint, now, reply)) => {
+                    loads.push((run_id, fingerprint, now, reply));
+                }
                 Write::After(after) => others.push(after),
             }
             taken += 1;
@@ -748,6 +861,11 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
         }
         if !saves.is_empty() {
             commit_saves(&mut conn, &mut saves);
+        }
+        // Counted together, in one transaction (one fsync), like saves: an engine picking up
+        // many runs at once pays for one commit, not one each.
+        if !loads.is_empty() {
+            load_to_resume(&mut conn, &mut loads);
         }
         // After the commit, so that a read sees every save acknowledged before it.
         for request in others.drain(..) {
@@ -769,6 +887,11 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 }
                 After::Fail(run_id, message, reply) => {
                     let _ = reply.send(fail(&conn, &run_id, &message));
+                }
+                // Taken out of the batch above.
+                After::LoadToResume(run_id, fingerprint, now, reply) => {
+                    loads.push((run_id, fingerprint, now, reply));
+                    load_to_resume(&mut conn, &mut loads);
                 }
                 After::Read(read) => serve_read(&conn, read),
             }
@@ -844,7 +967,8 @@ fn write_one(conn: &Connection, e: &Encoded) -> rusqlite::Result<Result<(), Stor
                 }
                 .as_str(),
                 e.at,
-                e.wake_at
+                e.wake_at,
+                e.attempt
             ],
             |row| row.get(0),
         )
@@ -980,7 +1104,7 @@ fn write_error(run_id: &RunId, what: &str, e: rusqlite::Error) -> StoreError {
 fn wait(conn: &Connection, run_id: &RunId, step: &str, until: i64) -> Result<(), StoreError> {
     let changed = conn
         .execute(
-            "UPDATE runs SET wake_at = ?2, waiting = ?3 WHERE run_id = ?1 AND finished = 0",
+            "UPDATE runs SET wake_at = ?2, waiting = ?3, attempt = 0 WHERE run_id = ?1 AND finished = 0",
             params![run_id.as_str(), until, step],
         )
         .map_err(|e| write_error(run_id, "record its wait", e))?;
@@ -1033,8 +1157,9 @@ fn send_event(
 fn fail(conn: &Connection, run_id: &RunId, message: &str) -> Result<(), StoreError> {
     tracing::warn!(run_id = %run_id, error = message, "run failed");
     conn.execute(
-        "UPDATE runs SET status = 'failed', updated_at = ?2 WHERE run_id = ?1 AND status = 'running'",
-        params![run_id.as_str(), millis(SystemTime::now())],
+        "UPDATE runs SET status = 'failed', updated_at = ?2, failure = ?3 \
+         WHERE run_id = ?1 AND status = 'running'",
+        params![run_id.as_str(), millis(SystemTime::now()), message],
     )
     .map_err(|e| write_error(run_id, "mark it failed", e))?;
     Ok(())
@@ -1123,10 +1248,52 @@ fn read_error(run_id: &RunId, e: rusqlite::Error) -> StoreError {
     StoreError::with_source(format!("run `{run_id}`: could not read the store"), e)
 }
 
+/// A request to load a run to resume it: run id, fingerprint, now.
+type Load = (RunId, String, i64, Reply<Option<Checkpoint>>);
+
+/// For each request, counts a start of the run's next step when the run is due at `now` (not
+/// finished, no wake-up time after `now`) and stored with `fingerprint`, and reads its latest
+/// checkpoint with the count; all in one transaction, then answers each. A run whose row
+/// cannot be read fails alone; a failed commit fails them all.
+fn load_to_resume(conn: &mut Connection, loads: &mut Vec<Load>) {
+    let outcome = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(loads.len());
+        for (run_id, fingerprint, now, _) in loads.iter() {
+            let counted = tx
+                .prepare_cached(
+                    "UPDATE runs SET attempt = attempt + 1 \
+                     WHERE run_id = ?1 AND finished = 0 AND fingerprint = ?3 \
+                     AND (wake_at IS NULL OR wake_at <= ?2)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![run_id.as_str(), now, fingerprint]))
+                .map_err(|e| write_error(run_id, "count a start of its next step", e));
+            results.push(counted.and_then(|_| latest(&tx, run_id)));
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(results)
+    })();
+    match outcome {
+        Ok(results) => {
+            for ((.., reply), result) in loads.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (run_id, .., reply) in loads.drain(..) {
+                let _ = reply.send(Err(StoreError::new(format!(
+                    "run `{run_id}`: could not load it to resume it: {message}"
+                ))));
+            }
+        }
+    }
+}
+
 fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT workflow, fingerprint, step, finished, state, wake_at, waiting FROM runs WHERE run_id = ?1",
+            "SELECT workflow, fingerprint, step, finished, state, wake_at, waiting, attempt FROM runs WHERE run_id = ?1",
         )
         .map_err(|e| read_error(run_id, e))?;
     let mut rows = stmt
@@ -1179,6 +1346,10 @@ fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, Store
     }
     let wake_at: Option<i64> = row.get(5).map_err(|e| read_error(run_id, e))?;
     let waiting: Option<String> = row.get(6).map_err(|e| read_error(run_id, e))?;
+    let attempt = match row.get_ref(7).map_err(|e| read_error(run_id, e))? {
+        ValueRef::Integer(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        other => return Err(corrupt(format!("`attempt` is {other:?}"))),
+    };
     Ok(Some(
         Checkpoint::new(
             run_id.clone(),
@@ -1189,7 +1360,8 @@ fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, Store
             envelope.state,
         )
         .with_wake_at(wake_at.map(from_millis))
-        .with_waiting(waiting),
+        .with_waiting(waiting)
+        .with_attempt(attempt),
     ))
 }
 
@@ -1274,7 +1446,7 @@ fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {
     let fail = |e| StoreError::with_source("sqlite store: could not list unfinished runs", e);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT run_id FROM runs WHERE finished = 0 AND status NOT IN ('paused', 'cancelled', 'failed') \
+            "SELECT run_id FROM runs WHERE finished = 0 AND status IN ('running', 'incompatible') \
              ORDER BY updated_at, run_id",
         )
         .map_err(fail)?;
@@ -1283,28 +1455,76 @@ fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {
         .map_err(fail)
 }
 
-/// A run's row as a [`RunInfo`], from the columns [`INFO_COLUMNS`] names. An unknown status
-/// is a conversion error, which callers report as a failed read.
+/// A run's row as a [`RunInfo`], from the columns [`INFO_COLUMNS`] names. A column that
+/// cannot be read (an unknown status, a text where a number belongs) makes that run's info
+/// [`RunStatus::Corrupt`], saying which: one bad row never fails a read of the others.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the signature `query_row` and `query_map` take"
+)]
 fn run_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
-    let status = row.get_ref(3)?.as_str()?;
-    let status = RunStatus::from_name(status).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            3,
-            rusqlite::types::Type::Text,
-            format!("unknown run status `{status}`").into(),
-        )
-    })?;
-    Ok(RunInfo::new(
-        RunId::from(row.get::<_, String>(0)?),
-        row.get::<_, String>(1)?,
-        row.get::<_, String>(2)?,
-        status,
-        row.get::<_, String>(4)?,
-        // Written from a positive count: never negative.
-        u64::try_from(row.get::<_, i64>(5)?).unwrap_or_default(),
-        from_millis(row.get(6)?),
-        from_millis(row.get(7)?),
-    ))
+    let mut problems: Vec<String> = Vec::new();
+    let mut text = |i: usize, name: &str| match row.get_ref(i) {
+        Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+        Ok(other) => {
+            problems.push(format!("`{name}` holds {:?}, not text", other.data_type()));
+            String::new()
+        }
+        Err(e) => {
+            problems.push(format!("`{name}`: {e}"));
+            String::new()
+        }
+    };
+    let run_id = text(0, "run_id");
+    let workflow = text(1, "workflow");
+    let fingerprint = text(2, "fingerprint");
+    let status = text(3, "status");
+    let step = text(4, "step");
+    let mut integer = |i: usize, name: &str| match row.get_ref(i) {
+        Ok(ValueRef::Integer(n)) => n,
+        Ok(other) => {
+            problems.push(format!(
+                "`{name}` holds {:?}, not an integer",
+                other.data_type()
+            ));
+            0
+        }
+        Err(e) => {
+            problems.push(format!("`{name}`: {e}"));
+            0
+        }
+    };
+    // Written from a positive count: never negative.
+    let checkpoints = u64::try_from(integer(5, "checkpoints")).unwrap_or_default();
+    let created_at = from_millis(integer(6, "created_at"));
+    let updated_at = from_millis(integer(7, "updated_at"));
+    let failure: Option<String> = row.get(8).unwrap_or_else(|e| {
+        problems.push(format!("`failure`: {e}"));
+        None
+    });
+    let known = RunStatus::from_name(&status);
+    if known.is_none() && !status.is_empty() {
+        problems.push(format!(
+            "unknown status `{status}`; this version of flow knows `running`, `paused`, \
+             `cancelled`, `finished`, `incompatible`, `failed`"
+        ));
+    }
+    let info = RunInfo::new(
+        RunId::from(run_id),
+        workflow,
+        fingerprint,
+        known.unwrap_or(RunStatus::Corrupt),
+        step,
+        checkpoints,
+        created_at,
+        updated_at,
+    )
+    .with_failure(failure);
+    Ok(if problems.is_empty() {
+        info
+    } else {
+        info.corrupted(problems.join("; "))
+    })
 }
 
 fn status(conn: &Connection, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
@@ -1327,9 +1547,16 @@ fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreErro
         sql.push_str(" AND workflow = :workflow");
         values.push((":workflow", workflow));
     }
-    if let Some(status) = &status {
-        sql.push_str(" AND status = :status");
-        values.push((":status", status));
+    match &status {
+        // Rows whose status this version does not know are listed as corrupt too.
+        Some("corrupt") => sql.push_str(
+            " AND status NOT IN ('running', 'paused', 'cancelled', 'finished', 'incompatible', 'failed')",
+        ),
+        Some(status) => {
+            sql.push_str(" AND status = :status");
+            values.push((":status", status));
+        }
+        None => {}
     }
     sql.push_str(" ORDER BY updated_at DESC, run_id LIMIT :limit");
     let fail = |e| StoreError::with_source("sqlite store: could not list runs", e);

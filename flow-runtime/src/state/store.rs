@@ -43,6 +43,21 @@ pub struct Checkpoint {
     /// run's inbox with this checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumed_event: Option<u64>,
+    /// Which attempt of the run's next step has started. Written: 1 when the run goes straight
+    /// on into its next step after this checkpoint (that step counts as started once the
+    /// checkpoint is committed), 0 when the run parks or has finished. Read back by
+    /// [`Store::load_to_resume`]: the attempt number the resumed step gets, this resume
+    /// counted, so that a step interrupted by a crash runs again as attempt 2.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's `skip_serializing_if` passes a reference"
+)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Checkpoint {
@@ -67,7 +82,15 @@ impl Checkpoint {
             wake_at: None,
             waiting: None,
             consumed_event: None,
+            attempt: 0,
         }
+    }
+
+    /// The checkpoint with the attempt of the run's next step (see [`Checkpoint::attempt`]).
+    #[must_use]
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
     }
 
     /// The checkpoint with the time the run is due next.
@@ -112,6 +135,7 @@ impl fmt::Debug for Checkpoint {
             .field("wake_at", &self.wake_at)
             .field("waiting", &self.waiting)
             .field("consumed_event", &self.consumed_event)
+            .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +145,11 @@ impl fmt::Debug for Checkpoint {
 /// A run calls [`save`](Store::save) after every step and does not start the next step until
 /// it returns `Ok`, so a store that has acknowledged a checkpoint holds a state the run can
 /// resume from. Implement it for your own backend; [`MemoryStore`] keeps everything in memory.
+///
+/// What a store acknowledges, it must be able to read back: the runtime refuses states and
+/// events that would not round-trip through JSON before they reach the store (NaN and
+/// infinite numbers; nesting deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)),
+/// and a store's reader must accept every value nested that deep.
 ///
 /// [`save`](Store::save) and [`latest`](Store::latest) are all a store needs. A store that
 /// also offers run control ([`RunControl`]: pause, unpause, cancel) overrides
@@ -154,6 +183,26 @@ pub trait Store: Send + Sync + 'static {
         run_id: &RunId,
     ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
 
+    /// The latest checkpoint of a run about to be resumed by code with fingerprint
+    /// `fingerprint`, counting a start of the step it resumes at. A store that counts attempts
+    /// adds one to the run's stored count, in one atomic step with the read, when the run is
+    /// due (not finished, no wake-up time in the future) and stored with that fingerprint (a
+    /// run the code refuses is not resumed), and returns the checkpoint with the new count as
+    /// [`attempt`](Checkpoint::attempt): the resumed step's attempt number. The count is set
+    /// by each [`save`](Store::save) (see [`Checkpoint::attempt`]) and to 0 by
+    /// [`wait`](Store::wait).
+    ///
+    /// The default, for stores that do not count, is [`latest`](Store::latest): the resumed
+    /// step gets the context's first attempt.
+    fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send {
+        let _ = fingerprint;
+        self.latest(run_id)
+    }
+
     /// What the store knows of a run, its [`RunStatus`] included; `None` for a run it does not
     /// have. [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) asks before it
     /// continues a stored run, and refuses a paused or cancelled one.
@@ -184,7 +233,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records that the run waits in step `step` for an event until `until`: the run is due
     /// then, or as soon as an event is [sent](Store::send_event) to it. The next checkpoint
-    /// ends the wait.
+    /// ends the wait. The step has not started: its attempt count goes back to 0.
     ///
     /// The default, for stores without waits, refuses with [`StoreErrorKind::Unsupported`].
     fn wait(
@@ -200,6 +249,10 @@ pub trait Store: Send + Sync + 'static {
     /// Puts an event in a run's inbox, where it stays until a step that waits for an event of
     /// that name consumes it (with the checkpoint after that step), and makes a run waiting
     /// for an event due now.
+    ///
+    /// A payload nested deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH) is
+    /// refused with [`StoreErrorKind::Unstorable`]: the store acknowledges only what it can
+    /// read back.
     ///
     /// The default, for stores without an inbox, refuses with
     /// [`StoreErrorKind::Unsupported`].
@@ -262,9 +315,10 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The object-safe twin of [`Store`], so a [`Ctx`](crate::state::Ctx) can hold any store.
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn save_boxed(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), StoreError>>;
-    fn latest_boxed<'a>(
+    fn load_to_resume_boxed<'a>(
         &'a self,
         run_id: &'a RunId,
+        fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>>;
     fn status_boxed<'a>(
         &'a self,
@@ -293,11 +347,12 @@ impl<S: Store> DynStore for S {
         Box::pin(self.save(checkpoint))
     }
 
-    fn latest_boxed<'a>(
+    fn load_to_resume_boxed<'a>(
         &'a self,
         run_id: &'a RunId,
+        fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>> {
-        Box::pin(self.latest(run_id))
+        Box::pin(self.load_to_resume(run_id, fingerprint))
     }
 
     fn status_boxed<'a>(
@@ -339,6 +394,7 @@ impl<S: Store> DynStore for S {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    engine: crate::state::engine::InProcessLock,
 }
 
 #[derive(Default)]
@@ -355,29 +411,38 @@ struct MemoryRun {
     wake_at: Option<SystemTime>,
     waiting: Option<String>,
     inbox: Vec<StoredEvent>,
+    /// See [`Checkpoint::attempt`].
+    attempt: u32,
+    /// The message of the failure that set the run aside, until its next checkpoint.
+    failure: Option<String>,
 }
 
 impl MemoryRun {
     /// `None` before the first checkpoint, which a stored run always has.
     fn info(&self) -> Option<RunInfo> {
         let latest = self.checkpoints.last()?;
-        Some(RunInfo::new(
-            latest.run_id.clone(),
-            latest.workflow.clone(),
-            latest.fingerprint.clone(),
-            self.status,
-            latest.step.clone(),
-            u64::try_from(self.checkpoints.len()).unwrap_or(u64::MAX),
-            self.created_at,
-            self.updated_at,
-        ))
+        Some(
+            RunInfo::new(
+                latest.run_id.clone(),
+                latest.workflow.clone(),
+                latest.fingerprint.clone(),
+                self.status,
+                latest.step.clone(),
+                u64::try_from(self.checkpoints.len()).unwrap_or(u64::MAX),
+                self.created_at,
+                self.updated_at,
+            )
+            .with_failure(self.failure.clone()),
+        )
     }
 }
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let runs = self.inner.lock().map(|r| r.runs.len()).unwrap_or_default();
-        f.debug_struct("MemoryStore").field("runs", &runs).finish()
+        f.debug_struct("MemoryStore")
+            .field("runs", &runs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -433,6 +498,9 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        if let Some(reason) = crate::state::too_deep(&checkpoint.state) {
+            return Err(unstorable(&checkpoint.run_id, &checkpoint.step, &reason));
+        }
         let mut inner = self.lock();
         let now = SystemTime::now();
         let run = inner
@@ -446,6 +514,8 @@ impl Store for MemoryStore {
                 wake_at: None,
                 waiting: None,
                 inbox: Vec::new(),
+                attempt: 0,
+                failure: None,
             });
         if run.status.is_stopped() {
             return Err(refused(&checkpoint.run_id, &checkpoint.step, run.status));
@@ -458,6 +528,8 @@ impl Store for MemoryStore {
         run.updated_at = now;
         run.wake_at = checkpoint.wake_at;
         run.waiting = None;
+        run.attempt = checkpoint.attempt;
+        run.failure = None;
         if let Some(id) = checkpoint.consumed_event {
             run.inbox.retain(|e| e.id != id);
         }
@@ -472,9 +544,30 @@ impl Store for MemoryStore {
                 latest
                     .with_wake_at(run.wake_at)
                     .with_waiting(run.waiting.clone())
-                    .with_consumed_event(None),
+                    .with_consumed_event(None)
+                    .with_attempt(run.attempt),
             )
         }))
+    }
+
+    async fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        {
+            let mut inner = self.lock();
+            if let Some(run) = inner.runs.get_mut(run_id)
+                && run
+                    .checkpoints
+                    .last()
+                    .is_some_and(|c| !c.finished && c.fingerprint == fingerprint)
+                && run.wake_at.is_none_or(|t| t <= crate::state::now())
+            {
+                run.attempt = run.attempt.saturating_add(1);
+            }
+        }
+        self.latest(run_id).await
     }
 
     async fn status(&self, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
@@ -503,6 +596,7 @@ impl Store for MemoryStore {
             .ok_or_else(|| unknown_run(run_id))?;
         run.wake_at = Some(until);
         run.waiting = Some(step.to_owned());
+        run.attempt = 0;
         Ok(())
     }
 
@@ -512,6 +606,9 @@ impl Store for MemoryStore {
         name: &str,
         payload: serde_json::Value,
     ) -> Result<(), StoreError> {
+        if let Some(reason) = crate::state::too_deep(&payload) {
+            return Err(unstorable_event(run_id, name, &reason));
+        }
         let mut inner = self.lock();
         inner.next_event += 1;
         let id = inner.next_event;
@@ -585,8 +682,13 @@ impl crate::state::RunQueue for MemoryStore {
         {
             run.status = RunStatus::Failed;
             run.updated_at = SystemTime::now();
+            run.failure = Some(message.to_owned());
         }
         Ok(())
+    }
+
+    fn lock_engine(&self) -> Result<crate::state::EngineLock, crate::state::EngineError> {
+        self.engine.lock("this `MemoryStore`")
     }
 }
 
@@ -594,6 +696,20 @@ pub(crate) fn unknown_run(run_id: &RunId) -> StoreError {
     StoreError::of_kind(
         StoreErrorKind::UnknownRun,
         format!("run `{run_id}` is not in the store: start it before sending it events"),
+    )
+}
+
+pub(crate) fn unstorable(run_id: &RunId, step: &str, reason: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unstorable,
+        format!("run `{run_id}`: the checkpoint after step `{step}` is refused: {reason}"),
+    )
+}
+
+pub(crate) fn unstorable_event(run_id: &RunId, name: &str, reason: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unstorable,
+        format!("run `{run_id}`: event `{name}` is refused: {reason}"),
     )
 }
 

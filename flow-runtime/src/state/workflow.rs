@@ -112,7 +112,14 @@ pub trait Workflow: Send + Sync + 'static {
                 }
                 .into());
             }
-            let Some(checkpoint) = store.latest_boxed(run_id).await.map_err(load)? else {
+            // Counts a start of the step the run resumes at (when it is due): a step a crash
+            // interrupted runs again as attempt 2.
+            let Some(checkpoint) = store
+                .load_to_resume_boxed(run_id, Self::FINGERPRINT)
+                .await
+                .map_err(load)?
+            else {
+                ctx.waits().attempt = None;
                 return Self::run(ctx, input).await;
             };
             if checkpoint.workflow != Self::NAME || checkpoint.fingerprint != Self::FINGERPRINT {
@@ -158,7 +165,11 @@ pub trait Workflow: Send + Sync + 'static {
                 }
                 .into());
             }
-            ctx.waits().waiting = checkpoint.waiting.clone().zip(checkpoint.wake_at);
+            {
+                let mut waits = ctx.waits();
+                waits.waiting = checkpoint.waiting.clone().zip(checkpoint.wake_at);
+                waits.attempt = Some(checkpoint.attempt);
+            }
             let state = serde_json::from_value(checkpoint.state).map_err(|source| {
                 RuntimeError::CorruptState {
                     run_id: run_id.clone(),
