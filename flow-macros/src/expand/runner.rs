@@ -123,6 +123,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         /// between any two visits of one step.
         #[doc(hidden)]
         #[inline]
+        #[allow(unused_variables)]
         fn __flow_visit(loops: &Loops) -> #k::tool::Visit {
             #k::__private::visit(&[#(loops.#counters),*])
         }

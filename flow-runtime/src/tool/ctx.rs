@@ -89,7 +89,7 @@ impl Visit {
 ///
 /// // Stable: the same inputs give the same key, in this process and any other.
 /// assert_eq!(key, IdempotencyKey::new(&run, "charge", Visit::FIRST, 0));
-/// assert_eq!(key.as_str(), "KEY_UUID");
+/// assert_eq!(key.as_str(), "d5ddcd8c-3eec-5ca0-a8f5-55cb10d3adcd");
 /// // Every call has its own: the next call of the visit, another step, the step's next
 /// // turn in a loop, another item of a `workers` step.
 /// assert_ne!(key, IdempotencyKey::new(&run, "charge", Visit::FIRST, 1));
