@@ -187,15 +187,17 @@ pub async fn guard_run<D, T, E: From<RuntimeError>>(
     workflow: &'static str,
     run: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
-    crate::error::catch_panic(run).await.unwrap_or_else(|message| {
-        Err(RuntimeError::Panicked {
-            run_id: ctx.run_id().clone(),
-            workflow,
-            step: None,
-            message,
-        }
-        .into())
-    })
+    crate::error::catch_panic(run)
+        .await
+        .unwrap_or_else(|message| {
+            Err(RuntimeError::Panicked {
+                run_id: ctx.run_id().clone(),
+                workflow,
+                step: None,
+                message,
+            }
+            .into())
+        })
 }
 
 /// Whether the run's toolbox has tool `T`, which `step` declares; checked for every declared
@@ -319,7 +321,15 @@ pub async fn deliver<D>(
         ctx,
         workflow,
         step,
-        outputs.deliver(ctx.run_id(), workflow, step, visit, exit, &value, &mut records),
+        outputs.deliver(
+            ctx.run_id(),
+            workflow,
+            step,
+            visit,
+            exit,
+            &value,
+            &mut records,
+        ),
     )
     .await;
     ctx.recorder().extend(records);

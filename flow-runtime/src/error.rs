@@ -264,10 +264,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Where [`RuntimeError::Panicked`] happened.
 fn panicked_in(step: Option<&str>) -> String {
-    step.map_or_else(
-        || "the runtime".to_owned(),
-        |step| format!("step `{step}`"),
-    )
+    step.map_or_else(|| "the runtime".to_owned(), |step| format!("step `{step}`"))
 }
 
 /// What kind of failure a [`StoreError`] is, for callers that decide whether to retry.

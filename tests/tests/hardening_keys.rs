@@ -12,20 +12,22 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What the tools saw: (tool, input, idempotency key), in call order.
+/// One call a tool saw: (tool, input, idempotency key).
+type Call = (&'static str, String, String);
+
+/// What the tools saw, in call order.
 #[derive(Clone, Default)]
-pub struct Seen(Arc<Mutex<Vec<(&'static str, String, String)>>>);
+pub struct Seen(Arc<Mutex<Vec<Call>>>);
 
 impl Seen {
     fn push(&self, tool: &'static str, ctx: &ToolCtx, input: &str) {
-        self.0.lock().unwrap().push((
-            tool,
-            input.to_owned(),
-            ctx.idempotency_key().to_string(),
-        ));
+        self.0
+            .lock()
+            .unwrap()
+            .push((tool, input.to_owned(), ctx.idempotency_key().to_string()));
     }
 
-    fn all(&self) -> Vec<(&'static str, String, String)> {
+    fn all(&self) -> Vec<Call> {
         self.0.lock().unwrap().clone()
     }
 
@@ -106,7 +108,7 @@ pub mod agent {
 
     #[step(after = think, routes = Next, tools = [Lookup, Note])]
     pub async fn act(ctx: &Ctx<(), tools::Act>, turn: u32) -> Result<Next, CallError> {
-        if turn % 2 == 0 {
+        if turn.is_multiple_of(2) {
             ctx.call::<Lookup>(format!("turn {turn}")).await?;
         } else {
             ctx.call::<Note>(format!("turn {turn}")).await?;
@@ -217,7 +219,10 @@ async fn every_call_of_a_loop_has_its_own_key() {
     assert_eq!(agent::Workflow::run(&ctx, 0).await.unwrap(), 2);
 
     let calls = seen.all();
-    let tools: Vec<_> = calls.iter().map(|(tool, input, _)| (*tool, input.as_str())).collect();
+    let tools: Vec<_> = calls
+        .iter()
+        .map(|(tool, input, _)| (*tool, input.as_str()))
+        .collect();
     assert_eq!(
         tools,
         [

@@ -6,9 +6,7 @@
 use flow_runtime::error::RuntimeError;
 use flow_runtime::output::{Delivery, Outputs, Sink};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{
-    Engine, MemoryStore, RunControl as _, RunId, RunQueue, RunStatus, Setup, SqliteStore,
-};
+use flow_runtime::state::{Engine, MemoryStore, RunId, RunQueue, RunStatus, Setup, SqliteStore};
 use flow_runtime::tool::Toolbox;
 use std::time::{Duration, SystemTime};
 
@@ -200,7 +198,10 @@ async fn a_panic_while_loading_a_stored_run_fails_it_too() {
     let error = touchy::Workflow::run_or_resume(&ctx, Touchy(1))
         .await
         .unwrap_err();
-    assert_eq!(panicked::<touchy::Workflow>(&error), (None, "Touchy cannot be 13".to_owned()));
+    assert_eq!(
+        panicked::<touchy::Workflow>(&error),
+        (None, "Touchy cannot be 13".to_owned())
+    );
 }
 
 #[tokio::test]

@@ -403,6 +403,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             let types = (0..step.inputs.len()).map(|n| cx.inp_k(i, n));
             quote! {
                 #[doc(hidden)]
+                #[allow(clippy::too_many_arguments)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
                     #make_ctx
                     let out = #k::__private::guard(ctx, NAME, #name, self::#f(#ctx_arg #(#params),*)).await?;

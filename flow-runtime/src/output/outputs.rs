@@ -236,7 +236,10 @@ impl Outputs {
 
     /// [`send`](Outputs::send) for a value already in JSON, made by visit `visit` of the step:
     /// what the generated run loop calls after a step succeeds.
-    #[allow(clippy::too_many_arguments, reason = "crate-private; every argument is needed")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "crate-private; every argument is needed"
+    )]
     pub(crate) async fn deliver(
         &self,
         run_id: &RunId,
@@ -485,7 +488,15 @@ mod tests {
 
         let mut records = Vec::new();
         let err = outputs
-            .deliver(&run, "trip", "book", Visit::FIRST, true, &value, &mut records)
+            .deliver(
+                &run,
+                "trip",
+                "book",
+                Visit::FIRST,
+                true,
+                &value,
+                &mut records,
+            )
             .await
             .unwrap_err();
         let OutputError::Undelivered {
@@ -517,7 +528,15 @@ mod tests {
         // Delivered again (a resumed run): the same keys.
         let mut again = Vec::new();
         outputs
-            .deliver(&run, "trip", "book", Visit::FIRST, false, &value, &mut again)
+            .deliver(
+                &run,
+                "trip",
+                "book",
+                Visit::FIRST,
+                false,
+                &value,
+                &mut again,
+            )
             .await
             .unwrap();
         assert_eq!(again.len(), 1);

@@ -170,15 +170,17 @@ pub trait Workflow: Send + Sync + 'static {
             Self::resume(ctx, state).await
         };
         async move {
-            crate::error::catch_panic(run).await.unwrap_or_else(|message| {
-                Err(RuntimeError::Panicked {
-                    run_id: ctx.run_id().clone(),
-                    workflow: Self::NAME,
-                    step: None,
-                    message,
-                }
-                .into())
-            })
+            crate::error::catch_panic(run)
+                .await
+                .unwrap_or_else(|message| {
+                    Err(RuntimeError::Panicked {
+                        run_id: ctx.run_id().clone(),
+                        workflow: Self::NAME,
+                        step: None,
+                        message,
+                    }
+                    .into())
+                })
         }
     }
 
