@@ -4,7 +4,7 @@
 use crate::error::{RuntimeError, StoreErrorKind};
 use crate::state::{Checkpoint, Ctx, Done, Pending, RunStatus};
 use crate::tool::Visit;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -155,25 +155,27 @@ pub fn visit(counters: &[u32]) -> Visit {
 }
 
 /// Runs a step's own code (and the tools it calls), so that a panic in it fails the run with
-/// [`RuntimeError::Panicked`] naming the step instead of unwinding.
+/// [`RuntimeError::Panicked`] naming the step instead of unwinding. Not an `async fn`, which
+/// would hold the step's future twice.
 ///
 /// # Errors
 ///
 /// The step panicked.
-pub async fn guard<D, T>(
+pub fn guard<D, T>(
     ctx: &Ctx<D>,
     workflow: &'static str,
     step: &'static str,
     future: impl Future<Output = T>,
-) -> Result<T, RuntimeError> {
-    crate::error::catch_panic(future)
-        .await
-        .map_err(|message| RuntimeError::Panicked {
-            run_id: ctx.run_id().clone(),
+) -> impl Future<Output = Result<T, RuntimeError>> {
+    let run_id = ctx.run_id().clone();
+    crate::error::catch_panic(future).map(move |caught| {
+        caught.map_err(|message| RuntimeError::Panicked {
+            run_id,
             workflow,
             step: Some(step),
             message,
         })
+    })
 }
 
 /// Runs a whole run (or what is left of it): a panic anywhere in it, the runtime's own code
@@ -182,22 +184,23 @@ pub async fn guard<D, T>(
 /// # Errors
 ///
 /// The run's own error, or the panic.
-pub async fn guard_run<D, T, E: From<RuntimeError>>(
+pub fn guard_run<D, T, E: From<RuntimeError>>(
     ctx: &Ctx<D>,
     workflow: &'static str,
     run: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    crate::error::catch_panic(run)
-        .await
-        .unwrap_or_else(|message| {
+) -> impl Future<Output = Result<T, E>> {
+    let run_id = ctx.run_id().clone();
+    crate::error::catch_panic(run).map(move |caught| {
+        caught.unwrap_or_else(|message| {
             Err(RuntimeError::Panicked {
-                run_id: ctx.run_id().clone(),
+                run_id,
                 workflow,
                 step: None,
                 message,
             }
             .into())
         })
+    })
 }
 
 /// Whether the run's toolbox has tool `T`, which `step` declares; checked for every declared

@@ -245,12 +245,16 @@ pub enum RuntimeError {
 /// `AssertUnwindSafe`: after a panic the future is dropped, never polled again, and the
 /// run's shared state it may have left half-updated is behind poison-tolerant locks that
 /// hold only records of calls; the run then fails from its last checkpoint.
-pub(crate) async fn catch_panic<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+///
+/// A plain function, not an `async fn`: an `async fn` would keep `future` twice in its state
+/// (the argument and the moved copy), doubling the size of every run's future.
+pub(crate) fn catch_panic<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = Result<F::Output, String>> {
     use futures_util::FutureExt as _;
     std::panic::AssertUnwindSafe(future)
         .catch_unwind()
-        .await
-        .map_err(|payload| panic_message(&*payload))
+        .map(|caught| caught.map_err(|payload| panic_message(&*payload)))
 }
 
 /// The text of a panic: what `panic!("…")` and `.expect("…")` carry.

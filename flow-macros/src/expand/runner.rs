@@ -236,10 +236,11 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         #(#refs)*
         #(#execs)*
 
-        /// Drives the run; a panic anywhere in it fails the run instead of unwinding.
+        /// Drives the run; a panic anywhere in it fails the run instead of unwinding. Not an
+        /// `async fn`, which would hold the state twice.
         #[doc(hidden)]
-        async fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
-            #k::__private::guard_run(ctx, NAME, __flow_drive(ctx, state)).await
+        fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> {
+            #k::__private::guard_run(ctx, NAME, __flow_drive(ctx, state))
         }
 
         #[doc(hidden)]

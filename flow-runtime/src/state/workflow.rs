@@ -169,19 +169,18 @@ pub trait Workflow: Send + Sync + 'static {
             })?;
             Self::resume(ctx, state).await
         };
-        async move {
-            crate::error::catch_panic(run)
-                .await
-                .unwrap_or_else(|message| {
-                    Err(RuntimeError::Panicked {
-                        run_id: ctx.run_id().clone(),
-                        workflow: Self::NAME,
-                        step: None,
-                        message,
-                    }
-                    .into())
-                })
-        }
+        // Mapped, not awaited in another `async` block: that would hold `run` twice.
+        futures_util::FutureExt::map(crate::error::catch_panic(run), |caught| {
+            caught.unwrap_or_else(|message| {
+                Err(RuntimeError::Panicked {
+                    run_id: ctx.run_id().clone(),
+                    workflow: Self::NAME,
+                    step: None,
+                    message,
+                }
+                .into())
+            })
+        })
     }
 
     /// The runtime's error inside this workflow's error, if it is one: how an
