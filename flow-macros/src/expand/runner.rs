@@ -239,13 +239,13 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         /// Drives the run; a panic anywhere in it fails the run instead of unwinding. Not an
         /// `async fn`, which would hold the state twice.
         #[doc(hidden)]
-        fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> {
-            #k::__private::guard_run(ctx, NAME, __flow_drive(ctx, state))
+        fn __flow_guarded(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> {
+            #k::__private::guard_run(ctx, NAME, __flow_resume(ctx, state))
         }
 
         #[doc(hidden)]
         #[allow(unused_mut, unused_variables, clippy::too_many_lines, clippy::match_same_arms)]
-        async fn __flow_drive(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
+        async fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
             #require_tools
             #k::__private::check_outputs(ctx, NAME, &[#(#deliverable),*])?;
             let mut state = state;
@@ -289,7 +289,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             }
 
             fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send {
-                __flow_resume(ctx, state)
+                __flow_guarded(ctx, state)
             }
         }
 
@@ -302,7 +302,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             /// The first step that fails, or the runtime; a panic in a step, a tool or a sink is
             /// returned as `RuntimeError::Panicked`, it does not unwind.
             pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> ::core::result::Result<#output, FlowError> {
-                __flow_resume(ctx, <Self as #k::state::Workflow>::start(input)).await
+                __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await
             }
 
             /// Continues a run from `state` (for example its latest checkpoint) to its output.
@@ -311,7 +311,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             ///
             /// The first step that fails, or the runtime.
             pub async fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
-                __flow_resume(ctx, state).await
+                __flow_guarded(ctx, state).await
             }
         }
     }
