@@ -387,3 +387,17 @@ async fn deliveries_of_a_looping_step_have_a_key_per_visit() {
     // …and the same ones when the run runs again.
     assert_eq!(deliveries("outputs").await, keys);
 }
+
+#[tokio::test]
+async fn a_state_stored_before_unbounded_loops_were_counted_still_resumes() {
+    // Written when `Loops` had no counter for the unbounded `judge_pending`: it starts at 0.
+    let stored = serde_json::json!({ "Ask": { "input": 2, "loops": {} } });
+    let state: poll::FlowState = serde_json::from_value(stored).unwrap();
+    assert_eq!(state.loops().unwrap().judge_pending, 0);
+
+    let seen = Seen::default();
+    let ctx = Ctx::builder(()).tools(toolbox(&seen)).build();
+    assert_eq!(poll::Workflow::resume(&ctx, state).await.unwrap(), 3);
+    assert_eq!(seen.keys().len(), 2);
+    assert!(distinct(&seen.keys()));
+}
