@@ -78,7 +78,12 @@ mod no_call {
 }
 
 fn key() -> IdempotencyKey {
-    IdempotencyKey::new(&RunId::from("bench"), "noop", 0)
+    IdempotencyKey::new(
+        &RunId::from("bench"),
+        "noop",
+        flow_runtime::tool::Visit::FIRST,
+        0,
+    )
 }
 
 fn overhead(c: &mut Criterion) {

@@ -49,7 +49,7 @@ pub(crate) struct Graph {
     pub(crate) exits: Vec<usize>,
     pub(crate) roles: Vec<Role>,
     pub(crate) next: Vec<Next>,
-    /// One counter per bounded back-edge: (route step, variant).
+    /// One counter per back-edge, bounded or not: (route step, variant).
     pub(crate) counters: Vec<(usize, usize)>,
 }
 
@@ -88,6 +88,9 @@ pub(crate) struct Arm {
     pub(crate) target: usize,
     pub(crate) back: bool,
     pub(crate) bound: Option<Bound>,
+    /// The back-edge's counter (every back-edge has one: their sum tells a step's visits
+    /// apart), `None` for a forward route.
+    pub(crate) counter: Option<usize>,
 }
 
 pub(crate) struct Bound {
@@ -824,11 +827,20 @@ fn check_route_step(
             }
             _ => None,
         };
+        let counter = match &bound {
+            Some(bound) => Some(bound.counter),
+            None if back => {
+                counters.push((r, v));
+                Some(counters.len() - 1)
+            }
+            None => None,
+        };
         arms.push(Arm {
             variant: v,
             target,
             back,
             bound,
+            counter,
         });
     }
     for &s in &succ[r] {

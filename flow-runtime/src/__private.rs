@@ -3,7 +3,8 @@
 
 use crate::error::{RuntimeError, StoreErrorKind};
 use crate::state::{Checkpoint, Ctx, Done, Pending, RunStatus};
-use futures_util::{StreamExt, TryStreamExt};
+use crate::tool::Visit;
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -132,11 +133,74 @@ impl Slot for Done {
     }
 }
 
-/// The context a step sees.
+/// The context a step sees, on visit `visit`.
 #[inline]
 #[must_use]
-pub fn step_ctx<D, P>(ctx: &Ctx<D>, step: &'static str, attempt: u32) -> Ctx<D, P> {
-    ctx.for_step(step, attempt)
+pub fn step_ctx<D, P>(ctx: &Ctx<D>, step: &'static str, attempt: u32, visit: Visit) -> Ctx<D, P> {
+    ctx.for_step(step, attempt, visit)
+}
+
+/// The context item `index` of a `workers` step sees: its own visit, its own calls.
+#[inline]
+#[must_use]
+pub fn item_ctx<D, P>(ctx: &Ctx<D, P>, index: usize) -> Ctx<D, P> {
+    ctx.for_item(u32::try_from(index).unwrap_or(u32::MAX))
+}
+
+/// The visit of a step that begins with these loop counters: how many back-edges the run
+/// has taken in all. Counters never go down, so two visits of one step never share it.
+#[must_use]
+pub fn visit(counters: &[u32]) -> Visit {
+    Visit::after(counters.iter().map(|&c| u64::from(c)).sum())
+}
+
+/// Runs a step's own code (and the tools it calls), so that a panic in it fails the run with
+/// [`RuntimeError::Panicked`] naming the step instead of unwinding. Not an `async fn`, which
+/// would hold the step's future twice.
+///
+/// # Errors
+///
+/// The step panicked.
+pub fn guard<D, T>(
+    ctx: &Ctx<D>,
+    workflow: &'static str,
+    step: &'static str,
+    future: impl Future<Output = T>,
+) -> impl Future<Output = Result<T, RuntimeError>> {
+    let run_id = ctx.run_id().clone();
+    crate::error::catch_panic(future).map(move |caught| {
+        caught.map_err(|message| RuntimeError::Panicked {
+            run_id,
+            workflow,
+            step: Some(step),
+            message,
+        })
+    })
+}
+
+/// Runs a whole run (or what is left of it): a panic anywhere in it, the runtime's own code
+/// included, fails the run with [`RuntimeError::Panicked`] instead of unwinding.
+///
+/// # Errors
+///
+/// The run's own error, or the panic.
+pub fn guard_run<D, T, E: From<RuntimeError>>(
+    ctx: &Ctx<D>,
+    workflow: &'static str,
+    run: impl Future<Output = Result<T, E>>,
+) -> impl Future<Output = Result<T, E>> {
+    let run_id = ctx.run_id().clone();
+    crate::error::catch_panic(run).map(move |caught| {
+        caught.unwrap_or_else(|message| {
+            Err(RuntimeError::Panicked {
+                run_id,
+                workflow,
+                step: None,
+                message,
+            }
+            .into())
+        })
+    })
 }
 
 /// Whether the run's toolbox has tool `T`, which `step` declares; checked for every declared
@@ -220,17 +284,18 @@ pub trait NoJson {
 
 impl<T> NoJson for &Out<'_, T> {}
 
-/// Delivers a step's output to the sinks attached to it (and to the exit's when `exit`),
-/// recording every delivery with the step's calls. Does nothing, and does not call `value`,
-/// when no sink is attached.
+/// Delivers the output of visit `visit` of a step to the sinks attached to it (and to the
+/// exit's when `exit`), recording every delivery with the step's calls. Does nothing, and does
+/// not call `value`, when no sink is attached.
 ///
 /// # Errors
 ///
-/// Some sink did not take it; see [`crate::output::OutputError`].
+/// Some sink did not take it, see [`crate::output::OutputError`]; a sink panicked.
 pub async fn deliver<D>(
     ctx: &Ctx<D>,
     workflow: &'static str,
     step: &'static str,
+    visit: Visit,
     exit: bool,
     value: impl FnOnce() -> Option<Result<serde_json::Value, serde_json::Error>>,
 ) -> Result<(), RuntimeError> {
@@ -255,11 +320,23 @@ pub async fn deliver<D>(
         None => return Ok(()),
     };
     let mut records = Vec::new();
-    let result = outputs
-        .send(ctx.run_id(), workflow, step, exit, &value, &mut records)
-        .await;
+    let result = guard(
+        ctx,
+        workflow,
+        step,
+        outputs.deliver(
+            ctx.run_id(),
+            workflow,
+            step,
+            visit,
+            exit,
+            &value,
+            &mut records,
+        ),
+    )
+    .await;
     ctx.recorder().extend(records);
-    result.map_err(RuntimeError::Output)
+    result?.map_err(RuntimeError::Output)
 }
 
 /// The attempt number of the first step a run executes: the context's, or more when the
@@ -462,9 +539,9 @@ pub async fn wait_event<D, E: serde::de::DeserializeOwned>(
     })
 }
 
-/// Runs `f` on every item, at most `limit` at once, and collects the results in the items'
-/// order. A worker that finishes frees its slot at once, whatever the others do. The first
-/// error stops the rest.
+/// Runs `f` on every item with its index, at most `limit` at once, and collects the results
+/// in the items' order. A worker that finishes frees its slot at once, whatever the others do.
+/// The first error stops the rest.
 ///
 /// # Errors
 ///
@@ -475,13 +552,13 @@ pub async fn map_ordered<T, U, E, F, Fut>(
     mut f: F,
 ) -> Result<Vec<U>, E>
 where
-    F: FnMut(T) -> Fut,
+    F: FnMut(usize, T) -> Fut,
     Fut: Future<Output = Result<U, E>>,
 {
     let mut slots: Vec<Option<U>> = std::iter::repeat_with(|| None).take(items.len()).collect();
     let mut running = futures_util::stream::iter(items.into_iter().enumerate())
         .map(|(index, item)| {
-            let work = f(item);
+            let work = f(index, item);
             async move { work.await.map(|out| (index, out)) }
         })
         .buffer_unordered(limit.max(1));

@@ -233,6 +233,60 @@ pub enum RuntimeError {
         /// The tool's name.
         tool: &'static str,
     },
+    /// Code inside the run panicked: a step, a tool it called, a sink its output went to, or
+    /// the runtime around them. The run ended there, like a step that failed: it keeps its
+    /// latest checkpoint, an [`Engine`](crate::state::Engine) sets it aside as
+    /// [`Failed`](RunStatus::Failed), and the panic does not unwind into the caller. Fix what
+    /// panicked (the message says what), then retry the run (unpause it).
+    #[error(
+        "run `{run_id}` of workflow `{workflow}`: {} panicked: {message}; the run is stopped, \
+         fix the panic and retry it",
+        panicked_in(*step)
+    )]
+    Panicked {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// The step that was running (its own code, a tool it called or a sink its output went
+        /// to), or `None` when the runtime panicked between steps.
+        step: Option<&'static str>,
+        /// The panic's message (`panic!`'s text), or a placeholder when the panic carried
+        /// something other than a string.
+        message: String,
+    },
+}
+
+/// Runs `future`, turning a panic inside it into the panic's message, so that a run ends with
+/// an error instead of unwinding through its caller (or an engine's task).
+///
+/// `AssertUnwindSafe`: after a panic the future is dropped, never polled again, and the
+/// run's shared state it may have left half-updated is behind poison-tolerant locks that
+/// hold only records of calls; the run then fails from its last checkpoint.
+///
+/// A plain function, not an `async fn`: an `async fn` would keep `future` twice in its state
+/// (the argument and the moved copy), doubling the size of every run's future.
+pub(crate) fn catch_panic<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = Result<F::Output, String>> {
+    use futures_util::FutureExt as _;
+    std::panic::AssertUnwindSafe(future)
+        .catch_unwind()
+        .map(|caught| caught.map_err(|payload| panic_message(&*payload)))
+}
+
+/// The text of a panic: what `panic!("…")` and `.expect("…")` carry.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a payload that is not a string".to_owned())
+}
+
+/// Where [`RuntimeError::Panicked`] happened.
+fn panicked_in(step: Option<&str>) -> String {
+    step.map_or_else(|| "the runtime".to_owned(), |step| format!("step `{step}`"))
 }
 
 /// What kind of failure a [`StoreError`] is, for callers that decide whether to retry.

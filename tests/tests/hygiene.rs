@@ -1,5 +1,6 @@
 //! Step names that are ordinary words work in every position: the generated code's own
-//! variables (`attempt`, `step_ctx`, `item`, `running`, `done`, `branch`, `all_done`) must not
+//! variables (`attempt`, `visit`, `index`, `step_ctx`, `item`, `running`, `done`, `branch`,
+//! `all_done`) and helpers (`guard`, the runtime's panic guard) must not
 //! capture a step of the same name. Kept apart from the pattern files because each of these
 //! was found not to compile: one broken expansion would otherwise hide those files' tests.
 //!
@@ -77,6 +78,33 @@ pub mod fan {
     pub async fn join(a: u32, b: u32, c: u32, d: u32, e: u32) -> Result<Vec<u32>, Never> {
         Ok(vec![a, b, c, d, e])
     }
+}
+
+/// Steps named like the locals that carry a step's visit and a worker's index.
+#[workflow]
+pub mod visits {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn visit(n: u32) -> Result<Vec<u32>, Never> {
+        Ok(vec![n, n + 1])
+    }
+
+    #[step(after = visit, workers = 2)]
+    pub async fn index(ctx: &Ctx, n: u32) -> Result<u32, Never> {
+        Ok(n + ctx.visit().item_index().unwrap_or_default())
+    }
+
+    #[step(after = index, exit)]
+    pub async fn guard(ns: Vec<u32>) -> Result<u32, Never> {
+        Ok(ns.iter().sum())
+    }
+}
+
+#[tokio::test]
+async fn steps_named_like_the_visit_locals_run() {
+    // [1, 2] → [1 + 0, 2 + 1] → 4.
+    assert_eq!(visits::Workflow::run(&Ctx::new(()), 1).await.unwrap(), 4);
 }
 
 #[tokio::test]

@@ -169,16 +169,16 @@ async fn keys_repeat_across_retries_and_differ_between_calls() {
     assert_eq!(seen[2].0, seen[3].0);
     assert_ne!(seen[0].0, seen[2].0);
     assert_eq!(seen.iter().map(|s| s.1).collect::<Vec<_>>(), [1, 2, 1, 2]);
-    // The key is derived from run, step and the call's position: a rerun of the step after a
+    // The key is derived from run, step, visit and the call's position: a rerun of the step after a
     // crash sends the same keys.
     let run = RunId::from("run-keys");
     assert_eq!(
         seen[0].0,
-        IdempotencyKey::new(&run, "search", 0).to_string()
+        IdempotencyKey::new(&run, "search", flow_runtime::tool::Visit::FIRST, 0).to_string()
     );
     assert_eq!(
         seen[2].0,
-        IdempotencyKey::new(&run, "search", 1).to_string()
+        IdempotencyKey::new(&run, "search", flow_runtime::tool::Visit::FIRST, 1).to_string()
     );
     assert_eq!(ctx.calls()[0].attempts, 2);
 }

@@ -166,7 +166,12 @@ fn ask(text: &str) -> Ask {
 }
 
 fn key(call: u32) -> IdempotencyKey {
-    IdempotencyKey::new(&RunId::from("run-1"), "echo", call)
+    IdempotencyKey::new(
+        &RunId::from("run-1"),
+        "echo",
+        flow_runtime::tool::Visit::FIRST,
+        call,
+    )
 }
 
 fn retrying(attempts: u32) -> ToolPolicy {

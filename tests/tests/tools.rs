@@ -221,7 +221,12 @@ fn ask(text: &str) -> Ask {
 }
 
 fn key(call: u32) -> IdempotencyKey {
-    IdempotencyKey::new(&RunId::from("run-1"), "echo", call)
+    IdempotencyKey::new(
+        &RunId::from("run-1"),
+        "echo",
+        flow_runtime::tool::Visit::FIRST,
+        call,
+    )
 }
 
 /// Fast retries: the tests that care about the backoff's length set their own.

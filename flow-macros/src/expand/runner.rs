@@ -12,7 +12,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
     let wf_name = cx.wf.name.to_string();
 
-    // Loops: one counter per bounded back-edge.
+    // Loops: one counter per back-edge.
     let counters: Vec<_> = (0..cx.graph.counters.len())
         .map(|c| cx.counter(c))
         .collect();
@@ -111,12 +111,21 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let state_serde = state_serde(cx, &serde_crate);
 
     quote! {
-        /// Loop counters of a run: how often each bounded back-edge has been taken.
+        /// Loop counters of a run: how often each back-edge has been taken.
         #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq, ::core::cmp::Eq, #k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
+        #[serde(crate = #serde_crate, default)]
         #[non_exhaustive]
         pub struct Loops {
             #( #[doc = #counter_docs] pub #counters: u32, )*
+        }
+
+        /// Which visit of its step a run at these counters makes: their sum, which differs
+        /// between any two visits of one step.
+        #[doc(hidden)]
+        #[inline]
+        #[allow(unused_variables)]
+        fn __flow_visit(loops: &Loops) -> #k::tool::Visit {
+            #k::__private::visit(&[#(loops.#counters),*])
         }
 
         /// Where a run of this workflow is, plus the data it carries: what a checkpoint stores
@@ -227,6 +236,13 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         #(#refs)*
         #(#execs)*
 
+        /// Drives the run; a panic anywhere in it fails the run instead of unwinding. Not an
+        /// `async fn`, which would hold the state twice.
+        #[doc(hidden)]
+        fn __flow_guarded(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> {
+            #k::__private::guard_run(ctx, NAME, __flow_resume(ctx, state))
+        }
+
         #[doc(hidden)]
         #[allow(unused_mut, unused_variables, clippy::too_many_lines, clippy::match_same_arms)]
         async fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
@@ -273,7 +289,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             }
 
             fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send {
-                __flow_resume(ctx, state)
+                __flow_guarded(ctx, state)
             }
         }
 
@@ -283,9 +299,10 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             ///
             /// # Errors
             ///
-            /// The first step that fails, or the runtime.
+            /// The first step that fails, or the runtime; a panic in a step, a tool or a sink is
+            /// returned as `RuntimeError::Panicked`, it does not unwind.
             pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> ::core::result::Result<#output, FlowError> {
-                __flow_resume(ctx, <Self as #k::state::Workflow>::start(input)).await
+                __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await
             }
 
             /// Continues a run from `state` (for example its latest checkpoint) to its output.
@@ -294,7 +311,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             ///
             /// The first step that fails, or the runtime.
             pub async fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
-                __flow_resume(ctx, state).await
+                __flow_guarded(ctx, state).await
             }
         }
     }
@@ -318,11 +335,11 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             let ctx_ty = cx.step_ctx_type(i);
             let call = super::names::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
             (
-                quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, #name, attempt);),
+                quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, #name, attempt, visit);),
                 quote!(#call(&step_ctx),),
             )
         }
-        None => (quote!(let _ = (ctx, attempt);), quote!()),
+        None => (quote!(let _ = (ctx, attempt, visit);), quote!()),
     };
     let step_return = quote!(#k::__private::StepReturn);
     // After the step succeeds, its output goes to the sinks attached to it (not for a routing
@@ -347,7 +364,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     } else {
         quote! {
             #unwrap_sleep
-            #k::__private::deliver(ctx, NAME, #name, #exit, || {
+            #k::__private::deliver(ctx, NAME, #name, visit, #exit, || {
                 #[allow(unused_imports)]
                 use #k::__private::{NoJson as _, ToJson as _};
                 (&#k::__private::Out(&out)).json()
@@ -387,9 +404,11 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             let types = (0..step.inputs.len()).map(|n| cx.inp_k(i, n));
             quote! {
                 #[doc(hidden)]
-                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
+                #[allow(clippy::too_many_arguments)]
+                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
                     #make_ctx
-                    let out = <_ as #step_return>::into_result(self::#f(#ctx_arg #(#params),*).await).map_err(FlowError::#v)?;
+                    let out = #k::__private::guard(ctx, NAME, #name, self::#f(#ctx_arg #(#params),*)).await?;
+                    let out = <_ as #step_return>::into_result(out).map_err(FlowError::#v)?;
                     #deliver
                 }
             }
@@ -397,17 +416,23 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
         _ if step.workers.is_some() => {
             let n = step.workers.map_or(1, |(n, _)| n);
             let input = cx.inp(i);
-            let borrow = step.ctx.as_ref().map(|_| quote!(let step_ctx = &step_ctx;));
+            // Each item has its own context: its own visit, so its own calls and keys.
+            let (index, item_ctx) = match &step.ctx {
+                Some(_) => (
+                    quote!(index),
+                    quote!(let step_ctx = #k::__private::item_ctx(&step_ctx, index);),
+                ),
+                None => (quote!(_), quote!()),
+            };
             quote! {
                 #[doc(hidden)]
-                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
+                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, input: #input) -> ::core::result::Result<#o, FlowError> {
                     #make_ctx
-                    let out = #k::__private::map_ordered(input, #n, |item| {
-                        #borrow
+                    let out = #k::__private::map_ordered(input, #n, |#index, item| {
+                        #item_ctx
                         async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item).await) }
-                    })
-                    .await
-                    .map_err(FlowError::#v)?;
+                    });
+                    let out = #k::__private::guard(ctx, NAME, #name, out).await?.map_err(FlowError::#v)?;
                     #deliver
                 }
             }
@@ -416,10 +441,11 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             let input = cx.inp(i);
             quote! {
                 #[doc(hidden)]
-                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, input: #input) -> ::core::result::Result<#o, FlowError> {
+                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, input: #input) -> ::core::result::Result<#o, FlowError> {
                     #wait
                     #make_ctx
-                    let out = <_ as #step_return>::into_result(self::#f(#ctx_arg input #event_arg).await).map_err(FlowError::#v)?;
+                    let out = #k::__private::guard(ctx, NAME, #name, self::#f(#ctx_arg input #event_arg)).await?;
+                    let out = <_ as #step_return>::into_result(out).map_err(FlowError::#v)?;
                     #deliver
                 }
             }
@@ -458,9 +484,18 @@ pub(crate) fn transition(cx: &Ctx<'_>, i: usize, out: &TokenStream) -> TokenStre
                 let target = cx.variant(arm.target);
                 let f = cx.route_edge(i, variant);
                 let go = quote!(FlowState::#target { input: #f(value), loops });
-                match &arm.bound {
-                    None => quote!(#enum_name::#variant(value) => #go,),
-                    Some(bound) => {
+                match (&arm.bound, arm.counter) {
+                    (None, None) => quote!(#enum_name::#variant(value) => #go,),
+                    (None, Some(counter)) => {
+                        let counter = cx.counter(counter);
+                        quote! {
+                            #enum_name::#variant(value) => {
+                                loops.#counter = loops.#counter.saturating_add(1);
+                                #go
+                            }
+                        }
+                    }
+                    (Some(bound), _) => {
                         let counter = cx.counter(bound.counter);
                         let max = bound.max;
                         let ex = cx.variant(bound.exhausted);
@@ -525,7 +560,7 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
                             if #slots.is_none() {
                                 let __flow_branch_input = #feeds_in(#clone_fn(&__flow_input));
                                 __flow_running.push(::std::boxed::Box::pin(async move {
-                                    #branch_execs(ctx, attempt, __flow_branch_input).await.map(#branch_enum::#branch_variants)
+                                    #branch_execs(ctx, attempt, __flow_visit(&loops), __flow_branch_input).await.map(#branch_enum::#branch_variants)
                                 }));
                             }
                         )*
@@ -550,7 +585,7 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
                             NAME, #name, "a branch finished without an output",
                         )));
                     };
-                    let out = #exec(ctx, attempt, #(#feeds_out(#slots)),*).await?;
+                    let out = #exec(ctx, attempt, __flow_visit(&loops), #(#feeds_out(#slots)),*).await?;
                     (#name, #next)
                 }
             })
@@ -559,7 +594,7 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
             let next = transition(cx, i, &quote!(out));
             Some(quote! {
                 FlowState::#v { input, mut loops } => {
-                    let out = #exec(ctx, attempt, input).await?;
+                    let out = #exec(ctx, attempt, __flow_visit(&loops), input).await?;
                     (#name, #next)
                 }
             })

@@ -170,7 +170,7 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let input = <S as #can>::take(data);
                     ::std::boxed::Box::pin(async move {
-                    let out = #exec(&ctx, attempt, input).await?;
+                    let out = #exec(&ctx, attempt, __flow_visit(&loops), input).await?;
                     ::core::result::Result::Ok(#body)
                     })
                 }
@@ -266,7 +266,7 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 {
                     ::std::boxed::Box::pin(async move {
                     let Self { ctx, data, loops, attempt } = self;
-                    let out = #exec(&ctx, attempt, <S as #can>::input(&data)).await?;
+                    let out = #exec(&ctx, attempt, __flow_visit(&loops), <S as #can>::input(&data)).await?;
                     ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops, attempt: 1 })
                     })
                 }
@@ -378,7 +378,7 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let (#(#ins_vars,)*) = <S as #can>::take(data);
                     ::std::boxed::Box::pin(async move {
-                    let out = #exec(&ctx, attempt, #(#ins_vars),*).await?;
+                    let out = #exec(&ctx, attempt, __flow_visit(&loops), #(#ins_vars),*).await?;
                     ::core::result::Result::Ok(#body)
                     })
                 }
@@ -464,9 +464,18 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
                 let variant = &route.variants[arm.variant].name;
                 let f = cx.route_edge(i, variant);
                 let go = quote!(#handles::#variant(Flow { ctx, data: #f(value), loops, attempt: 1 }));
-                match &arm.bound {
-                    None => quote!(#enum_name::#variant(value) => #go,),
-                    Some(bound) => {
+                match (&arm.bound, arm.counter) {
+                    (None, None) => quote!(#enum_name::#variant(value) => #go,),
+                    (None, Some(counter)) => {
+                        let counter = cx.counter(counter);
+                        quote! {
+                            #enum_name::#variant(value) => {
+                                loops.#counter = loops.#counter.saturating_add(1);
+                                #go
+                            }
+                        }
+                    }
+                    (Some(bound), _) => {
                         let counter = cx.counter(bound.counter);
                         let max = bound.max;
                         let ex_variant = format_ident!("{}Exhausted", variant);

@@ -3,7 +3,7 @@ use crate::output::{DeadLetter, DeadLetterRecord, Delivery, DeliveryError, Outpu
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::tool::{
     AttemptError, Bounds, DEFAULT_DEADLINE, DEFAULT_MAX_RETRY_AFTER, DEFAULT_TIMEOUT, Ending,
-    IdempotencyKey, Retry,
+    IdempotencyKey, Retry, Visit,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -268,17 +268,22 @@ impl Outputs {
             step: step.to_owned(),
             source,
         })?;
-        self.deliver(run_id, workflow, step, exit, &value, records)
+        self.deliver(run_id, workflow, step, Visit::FIRST, exit, &value, records)
             .await
     }
 
-    /// [`send`](Outputs::send) for a value already in JSON: what the generated run loop calls
-    /// after a step succeeds.
+    /// [`send`](Outputs::send) for a value already in JSON, made by visit `visit` of the step:
+    /// what the generated run loop calls after a step succeeds.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "crate-private; every argument is needed"
+    )]
     pub(crate) async fn deliver(
         &self,
         run_id: &RunId,
         workflow: &str,
         step: &str,
+        visit: Visit,
         exit: bool,
         value: &serde_json::Value,
         records: &mut Vec<CallRecord>,
@@ -305,7 +310,7 @@ impl Outputs {
                     Arc::clone(&workflow_name),
                     Arc::clone(&step_name),
                     exit,
-                    output_key(run_id, step, index),
+                    output_key(run_id, step, visit, index),
                     Arc::clone(&value),
                 )
             })
@@ -498,11 +503,11 @@ impl Outputs {
     }
 }
 
-/// The key of the delivery of step `step`'s output to the sink attached at `index`. The step
-/// is prefixed so that it never equals the key of the step's tool call number `index` (step
-/// names are identifiers: none contains `:`).
-fn output_key(run_id: &RunId, step: &str, index: u32) -> IdempotencyKey {
-    IdempotencyKey::new(run_id, &format!("output:{step}"), index)
+/// The key of the delivery of the output of visit `visit` of step `step` to the sink attached
+/// at `index`. The step is prefixed so that it never equals the key of the step's tool call
+/// number `index` (step names are identifiers: none contains `:`).
+fn output_key(run_id: &RunId, step: &str, visit: Visit, index: u32) -> IdempotencyKey {
+    IdempotencyKey::new(run_id, &format!("output:{step}"), visit, index)
 }
 
 /// How one sink's delivery went.
@@ -533,7 +538,15 @@ mod tests {
 
         let mut records = Vec::new();
         let err = outputs
-            .deliver(&run, "trip", "book", true, &value, &mut records)
+            .deliver(
+                &run,
+                "trip",
+                "book",
+                Visit::FIRST,
+                true,
+                &value,
+                &mut records,
+            )
             .await
             .unwrap_err();
         let OutputError::Undelivered {
@@ -559,13 +572,21 @@ mod tests {
         // Not the key of the step's first tool call.
         assert_ne!(
             first.idempotency_key(),
-            &IdempotencyKey::new(&run, "book", 0)
+            &IdempotencyKey::new(&run, "book", Visit::FIRST, 0)
         );
 
         // Delivered again (a resumed run): the same keys.
         let mut again = Vec::new();
         outputs
-            .deliver(&run, "trip", "book", false, &value, &mut again)
+            .deliver(
+                &run,
+                "trip",
+                "book",
+                Visit::FIRST,
+                false,
+                &value,
+                &mut again,
+            )
             .await
             .unwrap();
         assert_eq!(again.len(), 1);
@@ -575,7 +596,7 @@ mod tests {
         );
         assert_eq!(
             dead_letter.records().unwrap()[0].idempotency_key,
-            output_key(&run, "book", 1)
+            output_key(&run, "book", Visit::FIRST, 1)
         );
     }
 
@@ -589,6 +610,7 @@ mod tests {
                 &RunId::from("r"),
                 "trip",
                 "search",
+                Visit::FIRST,
                 true,
                 &1.into(),
                 &mut records,

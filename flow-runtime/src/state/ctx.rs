@@ -1,7 +1,7 @@
 use crate::output::Outputs;
 use crate::state::store::DynStore;
 use crate::state::{CallKind, CallOutcome, CallRecord, Recorder, Store};
-use crate::tool::{CallError, CanCall, IdempotencyKey, NoTools, Tool, ToolCall, Toolbox};
+use crate::tool::{CallError, CanCall, IdempotencyKey, NoTools, Tool, ToolCall, Toolbox, Visit};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -124,7 +124,9 @@ pub struct Ctx<D = (), P = NoTools> {
     shared: Arc<Shared<D>>,
     step: Option<&'static str>,
     attempt: u32,
-    /// How many tool calls this step has made: the next call's index.
+    /// Which visit of the step this is (a loop's turn, a `workers` item).
+    visit: Visit,
+    /// How many tool calls this visit of the step has made: the next call's index.
     calls: Arc<AtomicU32>,
     tools: PhantomData<fn() -> P>,
 }
@@ -135,6 +137,7 @@ impl<D, P> Clone for Ctx<D, P> {
             shared: Arc::clone(&self.shared),
             step: self.step,
             attempt: self.attempt,
+            visit: self.visit,
             calls: Arc::clone(&self.calls),
             tools: PhantomData,
         }
@@ -148,6 +151,7 @@ impl<D, P> fmt::Debug for Ctx<D, P> {
             .field("run_id", &self.shared.run_id)
             .field("step", &self.step)
             .field("attempt", &self.attempt)
+            .field("visit", &self.visit)
             .field("store", &self.shared.store.is_some())
             .field("tools", &self.shared.tools)
             .field("outputs", &self.shared.outputs)
@@ -202,6 +206,14 @@ impl<D, P> Ctx<D, P> {
         self.attempt
     }
 
+    /// Which visit of the current step this is: a step inside a loop runs once per turn, a
+    /// `workers` step once per item. With the run, the step and a call's position within the
+    /// visit, it makes the call's [`IdempotencyKey`]. [`Visit::FIRST`] outside a step.
+    #[must_use]
+    pub fn visit(&self) -> Visit {
+        self.visit
+    }
+
     /// The tools the run was given.
     #[must_use]
     pub fn toolbox(&self) -> &Toolbox {
@@ -219,9 +231,10 @@ impl<D, P> Ctx<D, P> {
     /// Calls tool `T`, one the step declared in `#[step(tools = [...])]`, under its policy
     /// from the run's [`Toolbox`].
     ///
-    /// The call's [`IdempotencyKey`] is derived from the run, the step and the call's position
-    /// among the step's calls: the same for every retry, and for the same call when the step
-    /// runs again after a crash. The call is recorded in the run's history ([`Ctx::calls`],
+    /// The call's [`IdempotencyKey`] is derived from the run, the step, the step's
+    /// [`visit`](Ctx::visit) (a loop's turn, a `workers` item) and the call's position among the
+    /// visit's calls: the same for every retry, and for the same call when the step runs again
+    /// after a crash; different for every other call. The call is recorded in the run's history ([`Ctx::calls`],
     /// and the store with the step's checkpoint): tool, attempts, duration, outcome.
     ///
     /// ```
@@ -296,7 +309,7 @@ impl<D, P> Ctx<D, P> {
         let started = tokio::time::Instant::now();
         let (result, attempts) = match self.shared.tools.get::<T>() {
             Some(tool) => {
-                let key = IdempotencyKey::new(&self.shared.run_id, step, index);
+                let key = IdempotencyKey::new(&self.shared.run_id, step, self.visit, index);
                 tool.call_counted(rate_key, &key, input).await
             }
             None => (Err(CallError::NotRegistered { tool: T::NAME }), 0),
@@ -317,11 +330,25 @@ impl<D, P> Ctx<D, P> {
         result
     }
 
-    pub(crate) fn for_step<Q>(&self, step: &'static str, attempt: u32) -> Ctx<D, Q> {
+    pub(crate) fn for_step<Q>(&self, step: &'static str, attempt: u32, visit: Visit) -> Ctx<D, Q> {
         Ctx {
             shared: Arc::clone(&self.shared),
             step: Some(step),
             attempt,
+            visit,
+            calls: Arc::new(AtomicU32::new(0)),
+            tools: PhantomData,
+        }
+    }
+
+    /// The context of item `index` of a `workers` step: the same step and attempt, its own
+    /// visit and call count.
+    pub(crate) fn for_item(&self, index: u32) -> Self {
+        Ctx {
+            shared: Arc::clone(&self.shared),
+            step: self.step,
+            attempt: self.attempt,
+            visit: self.visit.item(index),
             calls: Arc::new(AtomicU32::new(0)),
             tools: PhantomData,
         }
@@ -437,6 +464,7 @@ impl<D> CtxBuilder<D> {
             }),
             step: None,
             attempt,
+            visit: Visit::FIRST,
             calls: Arc::new(AtomicU32::new(0)),
             tools: PhantomData,
         }

@@ -665,7 +665,7 @@ impl<S: RunQueue> Engine<S> {
                             }
                             let engine = self.clone();
                             tasks.spawn(async move {
-                                let turn = engine.turn(&run_id).await;
+                                let turn = engine.guarded_turn(&run_id).await;
                                 drop(slot);
                                 (run_id, turn)
                             });
@@ -721,6 +721,22 @@ impl<S: RunQueue> Engine<S> {
             Some(Turn::Stopped | Turn::Incompatible) => report.stopped += 1,
             None => {}
         }
+    }
+
+    /// [`turn`](Self::turn), with a panic that escaped the run's own guards (in a store, in
+    /// the engine) failing the run rather than its task: the run never stays `Running` to
+    /// panic again at every restart, and the engine goes on.
+    async fn guarded_turn(&self, run_id: &RunId) -> Option<Turn> {
+        let message = match crate::error::catch_panic(self.turn(run_id)).await {
+            Ok(turn) => return turn,
+            Err(message) => message,
+        };
+        let message = format!("run `{run_id}`: the engine panicked while running it: {message}");
+        tracing::warn!(run_id = %run_id, error = %message, "run failed");
+        if let Err(error) = self.inner.store.fail(run_id, &message).await {
+            tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
+        }
+        Some(Turn::Failed)
     }
 
     /// Runs one due run until it finishes, waits, stops or fails.

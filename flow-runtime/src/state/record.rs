@@ -35,8 +35,9 @@ pub struct CallRecord {
     pub name: String,
     /// The step that made the call.
     pub step: String,
-    /// The call's position among the step's calls, from 0 (what its idempotency key is
-    /// derived from).
+    /// The call's position among the calls of its visit of the step (a loop's turn, a
+    /// `workers` item), from 0: with the run, the step and the visit, what its idempotency key
+    /// is derived from.
     pub index: u32,
     /// How many attempts it took (1 when it was not retried).
     pub attempts: u32,

@@ -84,7 +84,8 @@ pub trait Workflow: Send + Sync + 'static {
     ///   [`RunStatus::Incompatible`](crate::state::RunStatus::Incompatible) in a store with run
     ///   control (see [`Store::mark_incompatible`](crate::state::Store::mark_incompatible)).
     ///
-    /// Without a store this is [`run`].
+    /// Without a store this is [`run`]. A panic while loading the run (in a store, in a
+    /// `Deserialize` impl) fails it with [`RuntimeError::Panicked`], like one in a step.
     ///
     /// [`FINGERPRINT`]: Workflow::FINGERPRINT
     /// [`run`]: Workflow::run
@@ -92,7 +93,7 @@ pub trait Workflow: Send + Sync + 'static {
         ctx: &Ctx<Self::Deps>,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
-        async move {
+        let run = async move {
             let Some(store) = ctx.store() else {
                 return Self::run(ctx, input).await;
             };
@@ -178,7 +179,19 @@ pub trait Workflow: Send + Sync + 'static {
                 }
             })?;
             Self::resume(ctx, state).await
-        }
+        };
+        // Mapped, not awaited in another `async` block: that would hold `run` twice.
+        futures_util::FutureExt::map(crate::error::catch_panic(run), |caught| {
+            caught.unwrap_or_else(|message| {
+                Err(RuntimeError::Panicked {
+                    run_id: ctx.run_id().clone(),
+                    workflow: Self::NAME,
+                    step: None,
+                    message,
+                }
+                .into())
+            })
+        })
     }
 
     /// The runtime's error inside this workflow's error, if it is one: how an

@@ -7,44 +7,121 @@ use std::sync::Arc;
 /// changing it changes every key.
 const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1f_8a5e_0b7d_4e42_9d61_c2a4_f05b_7e19);
 
+/// Which visit of a step a call belongs to.
+///
+/// A step inside a loop runs once per turn of the loop, and a `workers` step runs its function
+/// once per item: each of these is a visit, and the calls of one visit are numbered from 0.
+/// A visit is told apart by the number of loop back-edges the run had taken when the step
+/// began (the sum of its `Loops` counters, which never go down and are stored with every
+/// checkpoint) and, in a `workers` step, the item's index. Both are the same when the visit
+/// runs again (a retry, a resumed run), and two visits of one step never share both.
+///
+/// ```
+/// use flow_runtime::tool::Visit;
+///
+/// // The third item of a `workers` step, on the loop's second turn.
+/// let visit = Visit::after(1).item(2);
+/// assert_eq!(visit.back_edges(), 1);
+/// assert_eq!(visit.item_index(), Some(2));
+/// assert_ne!(visit, Visit::FIRST);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Visit {
+    back_edges: u64,
+    item: Option<u32>,
+}
+
+impl Visit {
+    /// A step's visit before the run took any loop back-edge, not an item of a `workers`
+    /// step: the only visit of every step of a workflow without loops.
+    pub const FIRST: Self = Self {
+        back_edges: 0,
+        item: None,
+    };
+
+    /// The visit of a step that began after the run had taken `back_edges` loop back-edges
+    /// in all.
+    #[must_use]
+    pub const fn after(back_edges: u64) -> Self {
+        Self {
+            back_edges,
+            item: None,
+        }
+    }
+
+    /// Item `index` (from 0) of a `workers` step, within this visit.
+    #[must_use]
+    pub const fn item(self, index: u32) -> Self {
+        Self {
+            back_edges: self.back_edges,
+            item: Some(index),
+        }
+    }
+
+    /// How many loop back-edges the run had taken when the step began.
+    #[must_use]
+    pub const fn back_edges(self) -> u64 {
+        self.back_edges
+    }
+
+    /// The item's index, for a visit of one item of a `workers` step.
+    #[must_use]
+    pub const fn item_index(self) -> Option<u32> {
+        self.item
+    }
+}
+
 /// The key a service uses to recognise a repeated call: the same for every attempt of one
 /// call, different for every other call.
 ///
-/// [`IdempotencyKey::new`] derives it from the run, the step and the position of the call
-/// within the step, so it is also the same when a step is run again after a crash and makes
-/// the same calls in the same order. Send it with every attempt (as an `Idempotency-Key`
-/// header, say) and a service that honours it performs the call once however often it is
-/// retried.
+/// [`IdempotencyKey::new`] derives it from the run, the step, the step's [`Visit`] (the turn
+/// of a loop, the item of a `workers` step) and the position of the call within that visit,
+/// so it is also the same when a step is run again after a crash and makes the same calls in
+/// the same order. Send it with every attempt (as an `Idempotency-Key` header, say) and a
+/// service that honours it performs the call once however often it is retried.
 ///
 /// ```
 /// use flow_runtime::state::RunId;
-/// use flow_runtime::tool::IdempotencyKey;
+/// use flow_runtime::tool::{IdempotencyKey, Visit};
 ///
 /// let run = RunId::from("run-42");
-/// let key = IdempotencyKey::new(&run, "charge", 0);
+/// let key = IdempotencyKey::new(&run, "charge", Visit::FIRST, 0);
 ///
 /// // Stable: the same inputs give the same key, in this process and any other.
-/// assert_eq!(key, IdempotencyKey::new(&run, "charge", 0));
-/// assert_eq!(key.as_str(), "62af8c50-e6d9-5d1f-a412-87f20b483e92");
-/// // Every call has its own.
-/// assert_ne!(key, IdempotencyKey::new(&run, "charge", 1));
-/// assert_ne!(key, IdempotencyKey::new(&run, "refund", 0));
+/// assert_eq!(key, IdempotencyKey::new(&run, "charge", Visit::FIRST, 0));
+/// assert_eq!(key.as_str(), "d5ddcd8c-3eec-5ca0-a8f5-55cb10d3adcd");
+/// // Every call has its own: the next call of the visit, another step, the step's next
+/// // turn in a loop, another item of a `workers` step.
+/// assert_ne!(key, IdempotencyKey::new(&run, "charge", Visit::FIRST, 1));
+/// assert_ne!(key, IdempotencyKey::new(&run, "refund", Visit::FIRST, 0));
+/// assert_ne!(key, IdempotencyKey::new(&run, "charge", Visit::after(1), 0));
+/// assert_ne!(key, IdempotencyKey::new(&run, "charge", Visit::FIRST.item(0), 0));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct IdempotencyKey(Arc<str>);
 
 impl IdempotencyKey {
-    /// The key of call number `call_index` (from 0) of step `step` in run `run_id`.
+    /// The key of call number `call_index` (from 0) of visit `visit` of step `step` in run
+    /// `run_id`.
     ///
-    /// A name-based (v5) UUID of the three, so it is 36 characters of `[0-9a-f-]` whatever the
+    /// A name-based (v5) UUID of the four, so it is 36 characters of `[0-9a-f-]` whatever the
     /// run id holds (safe in any header, within any service's length limit) and does not
     /// disclose the run id to the service.
     #[must_use]
-    pub fn new(run_id: &RunId, step: &str, call_index: u32) -> Self {
-        // Length prefixes keep the name unambiguous: ("a:b", "c") and ("a", "b:c") differ.
+    pub fn new(run_id: &RunId, step: &str, visit: Visit, call_index: u32) -> Self {
+        // Length prefixes keep the name unambiguous: ("a:b", "c") and ("a", "b:c") differ;
+        // the numbers after the step are separated, and `-` stands for "not an item".
         let run = run_id.as_str();
-        let name = format!("{}:{run}{}:{step}{call_index}", run.len(), step.len());
+        let item = visit
+            .item
+            .map_or_else(|| "-".to_owned(), |item| item.to_string());
+        let name = format!(
+            "{}:{run}{}:{step}/{}/{item}/{call_index}",
+            run.len(),
+            step.len(),
+            visit.back_edges,
+        );
         let uuid = uuid::Uuid::new_v5(&KEY_NAMESPACE, name.as_bytes());
         Self(uuid.hyphenated().to_string().into())
     }

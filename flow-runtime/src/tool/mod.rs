@@ -22,7 +22,7 @@ mod stack;
 mod toolbox;
 
 pub use self::auth::{Auth, AuthHeader, Credential};
-pub use self::ctx::{IdempotencyKey, ToolCtx};
+pub use self::ctx::{IdempotencyKey, ToolCtx, Visit};
 pub(crate) use self::error::AttemptError;
 pub use self::error::{CallError, CredentialError, ToolError};
 pub(crate) use self::policy::{

@@ -24,7 +24,9 @@ use tracing::Instrument as _;
 ///
 /// ```
 /// use flow_runtime::state::RunId;
-/// use flow_runtime::tool::{IdempotencyKey, PolicyTool, Retry, Tool, ToolCtx, ToolError, ToolPolicy};
+/// use flow_runtime::tool::{
+///     IdempotencyKey, PolicyTool, Retry, Tool, ToolCtx, ToolError, ToolPolicy, Visit,
+/// };
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::time::Duration;
 ///
@@ -54,7 +56,7 @@ use tracing::Instrument as _;
 ///     .build();
 /// let flaky = PolicyTool::new(Flaky::default(), policy);
 ///
-/// let key = IdempotencyKey::new(&RunId::from("run-1"), "echo", 0);
+/// let key = IdempotencyKey::new(&RunId::from("run-1"), "echo", Visit::FIRST, 0);
 /// assert_eq!(flaky.call(&key, "hi".into()).await?, "hi (attempt 3)");
 /// # Ok(())
 /// # }
