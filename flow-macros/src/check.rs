@@ -6,7 +6,7 @@
 //! not cascade into ten messages.
 
 use crate::error::Errors;
-use crate::model::{RouteEnum, Step, Workflow};
+use crate::model::{Generics, RouteEnum, Step, Workflow};
 use crate::parse::{call_site, pascal_case};
 use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
@@ -15,6 +15,7 @@ use syn::spanned::Spanned;
 /// Items `#[workflow]` generates inside the module; user items must not take these names.
 pub(crate) const GENERATED: &[&str] = &[
     "Flow",
+    "StepFuture",
     "FlowState",
     "FlowError",
     "Workflow",
@@ -26,7 +27,7 @@ pub(crate) const GENERATED: &[&str] = &[
 ];
 
 /// Step names that would clash with what `Flow<S>` and `FlowState` already have.
-const RESERVED_STEPS: &[(&str, &str)] = &[
+pub(crate) const RESERVED_STEPS: &[(&str, &str)] = &[
     ("new", "`Flow::new` starts a run"),
     (
         "input",
@@ -330,11 +331,27 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
                 format_args!("step `{name}` cannot take `self`: steps are free functions; reach shared things through `ctx.deps()`"),
             );
         }
-        if let Some(span) = step.generics {
-            errors.at(
-                span,
-                format_args!("step `{name}` cannot be generic: the workflow's state stores each step's input and output, so their types must be concrete"),
-            );
+        match &step.generics {
+            Some((span, Generics::Types { over_ctx: Some(param) })) => {
+                let deps = crate::parse::type_text(&wf.deps);
+                let ctx = if deps == "()" { "&Ctx".to_owned() } else { format!("&Ctx<{deps}>") };
+                errors.at(
+                    *span,
+                    format_args!("step `{name}` cannot be generic over its context's `{param}`: the workflow's deps type is fixed by `#[workflow(deps = …)]` (here `{deps}`); remove the generics and take `ctx: {ctx}`"),
+                );
+            }
+            Some((span, Generics::Types { over_ctx: None })) => errors.at(
+                *span,
+                format_args!("step `{name}` cannot be generic: the workflow's state stores each step's input and output, so their types must be concrete; remove the generics and name the types"),
+            ),
+            // A borrowed data parameter is reported there, with its owned form.
+            Some((_, Generics::BorrowedData(_)))
+                if step.inputs.iter().any(|i| i.reference.is_some()) => {}
+            Some((span, Generics::BorrowedData(lifetime))) => errors.at(
+                *span,
+                format_args!("step `{name}` cannot take or return data that borrows `{lifetime}`: the runtime moves each step's input into it and may store it in a checkpoint; take owned data (`String`, not `&{lifetime} str`) and remove `{lifetime}`"),
+            ),
+            None => {}
         }
         if let Some(output) = &step.output
             && !looks_like_result(output)
@@ -355,10 +372,10 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
             );
         }
         for input in &step.inputs {
-            if let Some(span) = input.reference {
+            if let Some((span, by_value)) = &input.reference {
                 errors.at(
-                    span,
-                    format_args!("step `{name}` must take its data by value: the runtime moves each step's input into it (and may store it in a checkpoint); only the first parameter, the context `&Ctx<…>`, is a reference"),
+                    *span,
+                    format_args!("step `{name}` must take its data by value: write `{by_value}`; the runtime moves each step's input into it (and may store it in a checkpoint); only the first parameter, the context `&Ctx<…>`, is a reference"),
                 );
             }
         }

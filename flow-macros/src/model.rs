@@ -46,7 +46,8 @@ pub(crate) struct Step {
     /// Span of `fn` when the function is not `async`.
     pub(crate) not_async: Option<Span>,
     pub(crate) receiver: Option<Span>,
-    pub(crate) generics: Option<Span>,
+    /// What is wrong with the step's generics (lifetimes used only by the context are fine).
+    pub(crate) generics: Option<(Span, Generics)>,
     /// The context parameter (the first parameter, when its type is a reference).
     pub(crate) ctx: Option<Type>,
     /// The data parameters, in order.
@@ -60,8 +61,17 @@ pub(crate) struct Step {
 /// A data parameter of a step.
 pub(crate) struct Input {
     pub(crate) ty: Type,
-    /// Span of a `&` when a data parameter is a reference.
-    pub(crate) reference: Option<Span>,
+    /// Span of a `&` when a data parameter is a reference, and the parameter taken by value
+    /// (`trip: String`).
+    pub(crate) reference: Option<(Span, String)>,
+}
+
+/// Why a step's generics cannot be accepted.
+pub(crate) enum Generics {
+    /// Type or const parameters, or bounds; `over_ctx` names a parameter the context's type uses.
+    Types { over_ctx: Option<String> },
+    /// A lifetime the step's data or output borrows with.
+    BorrowedData(String),
 }
 
 /// An enum a routing step returns; each variant names the step it leads to.

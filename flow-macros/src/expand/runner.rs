@@ -674,7 +674,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
         #(#join_structs)*
 
         impl #serde::Serialize for FlowState {
-            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<<S as #serde::Serializer>::Ok, <S as #serde::Serializer>::Error> {
                 match self {
                     #(#ser_arms)*
                     Self::Completed { output } => serializer.serialize_newtype_variant(
@@ -685,7 +685,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
         }
 
         impl<'de> #serde::Deserialize<'de> for FlowState {
-            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, <D as #serde::Deserializer<'de>>::Error> {
                 const VARIANTS: &[&str] = &[#(#names),*];
                 struct Visit;
                 impl<'de> #serde::de::Visitor<'de> for Visit {
@@ -693,7 +693,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
                     fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         f.write_str(#expecting)
                     }
-                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, A::Error> {
+                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, <A as #serde::de::EnumAccess<'de>>::Error> {
                         let (key, variant): (#h::VariantKey, A::Variant) = #serde::de::EnumAccess::variant(data)?;
                         #(#de_arms)*
                         if key.is("Completed", #done_index64) {

@@ -25,6 +25,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         methods.extend(method);
     }
     let route_enums = route_handles(cx);
+    let unawaited: TokenStream = (0..cx.wf.steps.len()).map(|i| unawaited(cx, i)).collect();
     let flow_doc = format!(
         "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
     );
@@ -111,6 +112,86 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         }
 
         #route_enums
+
+        /// The future a step method of [`Flow`] returns: `.await` it for the run at its next
+        /// step (or the output, after an exit step).
+        #[must_use = "a step runs only when its future is awaited: add `.await`"]
+        pub struct StepFuture<T>(#k::__private::StepFuture<T>);
+
+        impl<T> ::core::future::Future for StepFuture<T> {
+            type Output = T;
+            #[inline]
+            fn poll(mut self: ::core::pin::Pin<&mut Self>, cx: &mut ::core::task::Context<'_>) -> ::core::task::Poll<T> {
+                ::core::future::Future::poll(::core::pin::Pin::as_mut(&mut self.0), cx)
+            }
+        }
+
+        impl<T> ::core::fmt::Debug for StepFuture<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str("StepFuture")
+            }
+        }
+
+        #unawaited
+    }
+}
+
+/// A method of `StepFuture` named after step `i`, so that `flow.validate().search()` (a step
+/// called on the previous step's future) reports the missing `.await` through a trait that is
+/// never implemented, instead of rustc's E0599 on the future's type. It returns what the
+/// step's own method returns, so the rest of the chain adds no errors.
+fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
+    let name = cx.name(i);
+    let f = cx.fn_ident(i);
+    let awaited = format_ident!("__flow_awaited_{}", name);
+    let message = format!(
+        "`.{name}()` is called on the future of the step before it: add `.await?` first, `….await?.{name}()`"
+    );
+    let label = "this step's future was not awaited";
+    let note = "each step method returns a `StepFuture`; awaiting it gives `Result<Flow<…>, FlowError>`, and `?` gives the `Flow` whose methods are the steps";
+    let never = quote!(::core::unreachable!("internal error in flow-macros: a stand-in ran"));
+    let tr = quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub trait #awaited {}
+        // So that rustc's note says where the method does exist, not "this trait has no
+        // implementations, consider adding one".
+        impl<S: __flow_Marker> #awaited for Flow<S> {}
+    };
+    match &cx.graph.roles[i] {
+        Role::Branch { .. } => {
+            let next = format_ident!("__flow_next_{}", name);
+            quote! {
+                #tr
+                impl<S: #next> StepFuture<::core::result::Result<Flow<S>, FlowError>> {
+                    #[doc(hidden)]
+                    #[allow(clippy::unused_self)]
+                    pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+                    where
+                        Self: #awaited,
+                    {
+                        #never
+                    }
+                }
+            }
+        }
+        _ => {
+            let (ret, _) = handle(cx, i);
+            quote! {
+                #tr
+                impl<T> StepFuture<T> {
+                    #[doc(hidden)]
+                    #[allow(clippy::unused_self)]
+                    pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                    where
+                        T: #awaited,
+                    {
+                        #never
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -163,16 +244,16 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<#ret, FlowError>>
+                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let input = <S as #can>::take(data);
-                    ::std::boxed::Box::pin(async move {
+                    StepFuture(::std::boxed::Box::pin(async move {
                     let out = #exec(&ctx, attempt, input).await?;
                     ::core::result::Result::Ok(#body)
-                    })
+                    }))
                 }
             };
             (marker, impls, method)
@@ -260,15 +341,15 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+                pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
                 where
                     S: #next + #can,
                 {
-                    ::std::boxed::Box::pin(async move {
+                    StepFuture(::std::boxed::Box::pin(async move {
                     let Self { ctx, data, loops, attempt } = self;
                     let out = #exec(&ctx, attempt, <S as #can>::input(&data)).await?;
                     ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops, attempt: 1 })
-                    })
+                    }))
                 }
             };
             (TokenStream::new(), impls, method)
@@ -371,16 +452,16 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 .collect();
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<#ret, FlowError>>
+                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let (#(#ins_vars,)*) = <S as #can>::take(data);
-                    ::std::boxed::Box::pin(async move {
+                    StepFuture(::std::boxed::Box::pin(async move {
                     let out = #exec(&ctx, attempt, #(#ins_vars),*).await?;
                     ::core::result::Result::Ok(#body)
-                    })
+                    }))
                 }
             };
             (marker, impls, method)
