@@ -131,6 +131,18 @@ pub(crate) fn workflow(
         }
     }
 
+    if let Some((name, span)) = missing_use_super(items, &steps) {
+        errors.at(
+            span,
+            format_args!(
+                "`{name}` is not in scope inside `mod {}`: a module does not see its parent's items; add `use super::*;` as its first line",
+                module.ident
+            ),
+        );
+        // The rest of the module then resolves, so this is the only error.
+        items.insert(0, syn::parse_quote!(use super::*;));
+    }
+
     let mut enums = Vec::new();
     for item in items.iter_mut() {
         let Item::Enum(item_enum) = item else {
@@ -816,6 +828,52 @@ fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
         .span();
     let kept = attrs.iter().filter(|a| !a.path().is_ident("step"));
     Some((span, quote::quote!(#(#kept)* #rest)))
+}
+
+/// A name the steps' signatures use that nothing in a module without any `use` defines
+/// (`Ctx`, or a type of the parent module): the module most likely lacks `use super::*;`.
+fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
+    // What a module sees without any `use`: the std prelude's types and the primitive ones.
+    const PRELUDE: &[&str] = &[
+        "String", "Vec", "Option", "Result", "Box", "bool", "char", "str", "u8", "u16", "u32",
+        "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
+    ];
+    if items.iter().any(|i| matches!(i, Item::Use(_) | Item::Macro(_))) {
+        return None;
+    }
+    let defined: Vec<String> = items
+        .iter()
+        .filter_map(item_ident)
+        .map(ToString::to_string)
+        .collect();
+    let mut found = None;
+    let mut visit = |ty: &Type| {
+        struct Names<'a>(&'a mut Vec<(String, Span)>);
+        impl<'ast> syn::visit::Visit<'ast> for Names<'_> {
+            fn visit_type_path(&mut self, p: &'ast syn::TypePath) {
+                if p.qself.is_none()
+                    && p.path.leading_colon.is_none()
+                    && let Some(first) = p.path.segments.first()
+                {
+                    self.0.push((first.ident.to_string(), first.ident.span()));
+                }
+                syn::visit::visit_type_path(self, p);
+            }
+        }
+        let mut names = Vec::new();
+        syn::visit::Visit::visit_type(&mut Names(&mut names), ty);
+        if found.is_none() {
+            found = names.into_iter().find(|(n, _)| {
+                !PRELUDE.contains(&n.as_str()) && !defined.contains(n) && n != "Self"
+            });
+        }
+    };
+    for step in steps {
+        step.ctx.iter().for_each(&mut visit);
+        step.inputs.iter().for_each(|i| visit(&i.ty));
+        step.output.iter().for_each(&mut visit);
+    }
+    found
 }
 
 /// Whether `ty` is a path ending in `Ctx` (the runtime's context type).

@@ -13,7 +13,6 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let wf = cx.wf.name.to_string();
     let entry = cx.graph.entry;
     let entry_v = cx.variant(entry);
-    let entry_in = cx.inp(entry);
 
     let mut markers = TokenStream::new();
     let mut impls = TokenStream::new();
@@ -25,6 +24,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         methods.extend(method);
     }
     let route_enums = route_handles(cx);
+    let (entry_param, entry_convert) = cx.entry_input();
+    let entry_check = entry_input_check(cx);
     let unawaited: TokenStream = (0..cx.wf.steps.len()).map(|i| unawaited(cx, i)).collect();
     let flow_doc = format!(
         "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
@@ -69,13 +70,15 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             }
         }
 
+        #entry_check
+
         impl Flow<state::#entry_v> {
             /// A new run at the entry step, which takes the raw `input`.
             #[must_use]
-            pub fn new(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> Self {
+            pub fn new(ctx: &#k::state::Ctx<#deps>, input: #entry_param) -> Self {
                 Self {
                     ctx: ::core::clone::Clone::clone(ctx),
-                    data: input,
+                    data: #entry_convert,
                     loops: ::core::default::Default::default(),
                     attempt: #k::__private::first_attempt(ctx),
                 }
@@ -133,6 +136,62 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         }
 
         #unawaited
+    }
+}
+
+impl Ctx<'_> {
+    /// The type of `input` in `Flow::new(ctx, input)` and `Workflow::run(ctx, input)`, and the
+    /// expression that turns `input` into the entry step's input.
+    pub(crate) fn entry_input(&self) -> (TokenStream, TokenStream) {
+        let entry_in = self.inp(self.graph.entry);
+        if entry_takes_valid(self) {
+            (
+                quote!(impl __flow_EntryInput),
+                quote!(__flow_EntryInput::__flow_into(input)),
+            )
+        } else {
+            (quote!(#entry_in), quote!(input))
+        }
+    }
+}
+
+/// Whether the entry step takes a `Valid<T>` as written.
+fn entry_takes_valid(cx: &Ctx<'_>) -> bool {
+    cx.wf.steps[cx.graph.entry].inputs.first().is_some_and(|input| {
+        matches!(&input.ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Valid"))
+    })
+}
+
+/// When the entry step takes `Valid<T>`, a raw `T` handed to `Flow::new` or `Workflow::run`
+/// is reported as "validate first" (through this trait, which only the entry input
+/// implements) rather than as a bare type mismatch.
+fn entry_input_check(cx: &Ctx<'_>) -> TokenStream {
+    if !entry_takes_valid(cx) {
+        return TokenStream::new();
+    }
+    let entry = cx.graph.entry;
+    let entry_in = cx.inp(entry);
+    let wf = cx.wf.name.to_string();
+    let ty = crate::parse::type_text(&cx.wf.steps[entry].inputs[0].ty);
+    let message = format!(
+        "workflow `{wf}` starts from a `{ty}`, not `{{Self}}`: validate the value first, `Valid::new(value)?`"
+    );
+    let note = format!(
+        "`Valid::new` runs the type's garde rules and returns `Invalid` when one is broken; its entry step `{}` takes only validated input",
+        cx.name(entry)
+    );
+    quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = "not validated", note = #note)]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub trait __flow_EntryInput {
+            #[doc(hidden)]
+            fn __flow_into(self) -> #entry_in;
+        }
+        impl __flow_EntryInput for #entry_in {
+            #[inline]
+            fn __flow_into(self) -> #entry_in { self }
+        }
     }
 }
 
