@@ -372,11 +372,11 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
             );
         }
         for input in &step.inputs {
-            if let Some((span, by_value)) = &input.reference {
-                errors.at(
-                    *span,
+            if let Some(by_value) = &input.reference {
+                errors.push(syn::Error::new_spanned(
+                    &input.ty,
                     format_args!("step `{name}` must take its data by value: write `{by_value}`; the runtime moves each step's input into it (and may store it in a checkpoint); only the first parameter, the context `&Ctx<…>`, is a reference"),
-                );
+                ));
             }
         }
         if let (Some(span), None) = (step.tools_span, &step.ctx) {

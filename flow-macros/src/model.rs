@@ -19,6 +19,9 @@ pub(crate) struct Workflow {
     pub(crate) enums: Vec<RouteEnum>,
     /// Names of the user's own items, to report collisions with generated ones.
     pub(crate) item_names: Vec<Ident>,
+    /// The module has no `use` and its steps name a type it does not define: it most likely
+    /// lacks `use super::*;` (which the expansion then adds, so this is the only error).
+    pub(crate) missing_use: Option<syn::Error>,
 }
 
 /// One `#[step(…)] async fn`.
@@ -61,9 +64,8 @@ pub(crate) struct Step {
 /// A data parameter of a step.
 pub(crate) struct Input {
     pub(crate) ty: Type,
-    /// Span of a `&` when a data parameter is a reference, and the parameter taken by value
-    /// (`trip: String`).
-    pub(crate) reference: Option<(Span, String)>,
+    /// When a data parameter is a reference: the parameter taken by value (`trip: String`).
+    pub(crate) reference: Option<String>,
 }
 
 /// Why a step's generics cannot be accepted.

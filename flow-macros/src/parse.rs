@@ -131,17 +131,17 @@ pub(crate) fn workflow(
         }
     }
 
-    if let Some((name, span)) = missing_use_super(items, &steps) {
-        errors.at(
+    let missing_use = missing_use_super(items, &steps).map(|(name, span)| {
+        // The rest of the module then resolves, so this is the only error about it.
+        items.insert(0, syn::parse_quote!(use super::*;));
+        syn::Error::new(
             span,
             format_args!(
                 "`{name}` is not in scope inside `mod {}`: a module does not see its parent's items; add `use super::*;` as its first line",
                 module.ident
             ),
-        );
-        // The rest of the module then resolves, so this is the only error.
-        items.insert(0, syn::parse_quote!(use super::*;));
-    }
+        )
+    });
 
     let mut enums = Vec::new();
     for item in items.iter_mut() {
@@ -219,6 +219,7 @@ pub(crate) fn workflow(
         steps,
         enums,
         item_names,
+        missing_use,
     })
 }
 
@@ -234,16 +235,16 @@ fn check_deps(deps: &Type) -> syn::Result<()> {
             .replace("& ", "&")
     };
     match deps {
-        Type::Reference(r) => Err(syn::Error::new(
-            r.and_token.span,
+        Type::Reference(syn::TypeReference { elem, .. }) => Err(syn::Error::new_spanned(
+            deps,
             format_args!(
                 "`deps` is the type the context owns, not a reference: write `deps = {}`; steps then take `ctx: &Ctx<{}>` (share it with `Arc` if it lives elsewhere)",
-                text(&r.elem),
-                text(&r.elem)
+                text(elem),
+                text(elem)
             ),
         )),
-        Type::Slice(_) | Type::TraitObject(_) => Err(syn::Error::new(
-            deps.span(),
+        Type::Slice(_) | Type::TraitObject(_) => Err(syn::Error::new_spanned(
+            deps,
             format_args!(
                 "`deps = {}` has no size known at compile time, and the context stores its deps by value: use an owned type, e.g. `deps = {}`",
                 text(deps),
@@ -426,7 +427,7 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
                     Type::Slice(s) => format!("Vec<{}>", type_text(&s.elem)),
                     elem => type_text(elem),
                 };
-                Some((r.and_token.span, format!("{name}: {owned}")))
+                Some(format!("{name}: {owned}"))
             }
             _ => None,
         };
@@ -466,34 +467,47 @@ fn generics(sig: &syn::Signature, step: &mut Step) -> Option<(Span, crate::model
             .flat_map(|t| flatten(t))
             .any(|t| t == name)
     };
-    let types: Vec<String> = params
+    let types: Vec<&Ident> = params
         .iter()
         .filter_map(|p| match p {
-            syn::GenericParam::Type(t) => Some(t.ident.to_string()),
-            syn::GenericParam::Const(c) => Some(c.ident.to_string()),
+            syn::GenericParam::Type(t) => Some(&t.ident),
+            syn::GenericParam::Const(c) => Some(&c.ident),
             syn::GenericParam::Lifetime(_) => None,
         })
         .collect();
-    if !types.is_empty() {
-        let over_ctx = types
-            .iter()
-            .find(|t| step.ctx.as_ref().is_some_and(|ctx| mentions(ctx, t)))
-            .cloned();
-        return Some((span, Generics::Types { over_ctx }));
+    if let Some(first) = types.first() {
+        let over_ctx = types.iter().find(|t| {
+            step.ctx
+                .as_ref()
+                .is_some_and(|ctx| mentions(ctx, &t.to_string()))
+        });
+        return Some(match over_ctx {
+            Some(param) => (
+                param.span(),
+                Generics::Types {
+                    over_ctx: Some(param.to_string()),
+                },
+            ),
+            None => (first.span(), Generics::Types { over_ctx: None }),
+        });
     }
-    let lifetimes: Vec<String> = params
-        .iter()
-        .filter_map(|p| match p {
-            syn::GenericParam::Lifetime(l) => Some(l.lifetime.ident.to_string()),
-            _ => None,
-        })
-        .collect();
-    let borrowed = lifetimes.iter().find(|l| {
-        step.inputs.iter().any(|i| mentions(&i.ty, l))
-            || step.output.as_ref().is_some_and(|o| mentions(o, l))
+    let borrowed = params.iter().find_map(|p| match p {
+        syn::GenericParam::Lifetime(l)
+            if step
+                .inputs
+                .iter()
+                .any(|i| mentions(&i.ty, &l.lifetime.ident.to_string()))
+                || step
+                    .output
+                    .as_ref()
+                    .is_some_and(|o| mentions(o, &l.lifetime.ident.to_string())) =>
+        {
+            Some(&l.lifetime)
+        }
+        _ => None,
     });
     if let Some(l) = borrowed {
-        return Some((span, Generics::BorrowedData(format!("'{l}"))));
+        return Some((l.span(), Generics::BorrowedData(l.to_string())));
     }
     if sig.generics.where_clause.is_some()
         || params.iter().any(|p| matches!(p, syn::GenericParam::Lifetime(l) if !l.bounds.is_empty()))
@@ -838,7 +852,10 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
         "String", "Vec", "Option", "Result", "Box", "bool", "char", "str", "u8", "u16", "u32",
         "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
     ];
-    if items.iter().any(|i| matches!(i, Item::Use(_) | Item::Macro(_))) {
+    if items
+        .iter()
+        .any(|i| matches!(i, Item::Use(_) | Item::Macro(_) | Item::ExternCrate(_)))
+    {
         return None;
     }
     let defined: Vec<String> = items
@@ -851,11 +868,13 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
         struct Names<'a>(&'a mut Vec<(String, Span)>);
         impl<'ast> syn::visit::Visit<'ast> for Names<'_> {
             fn visit_type_path(&mut self, p: &'ast syn::TypePath) {
+                // Only a bare name: `crate::Trip` or `serde_json::Value` may resolve.
                 if p.qself.is_none()
                     && p.path.leading_colon.is_none()
-                    && let Some(first) = p.path.segments.first()
+                    && p.path.segments.len() == 1
                 {
-                    self.0.push((first.ident.to_string(), first.ident.span()));
+                    let name = &p.path.segments[0].ident;
+                    self.0.push((name.to_string(), name.span()));
                 }
                 syn::visit::visit_type_path(self, p);
             }

@@ -66,6 +66,9 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         None
     };
+    if let Some(error) = parsed.as_mut().and_then(|wf| wf.missing_use.take()) {
+        errors.push(error);
+    }
     let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
         (Some(wf), Some(graph), Ok(())) => (wf, graph),
         (_, _, Err(error)) => return fallback(module, &error.to_compile_error(), parsed.as_ref()),
