@@ -651,15 +651,15 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
             }
             Role::Entry | Role::Single => {
                 let input = cx.inp(i);
+                // Through `__private::stored`: a stored type that is not serde is reported
+                // once, by `assert_stored_value`, not again here.
                 ser_arms.push(quote! {
-                    Self::#v { input, loops } => serializer.serialize_newtype_variant(
-                        "FlowState", #index, #vs, &#h::PosRef { input, loops },
-                    ),
+                    Self::#v { input, loops } => (&&#k::__private::stored::Pick(input)).pos(serializer, #index, #vs, loops),
                 });
                 de_arms.push(quote! {
                     if key.is(#vs, #index64) {
-                        let p: #h::Pos<#input, Loops> = #serde::de::VariantAccess::newtype_variant(variant)?;
-                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, loops: p.loops });
+                        let (input, loops): (#input, Loops) = (&&#k::__private::stored::PickDe::<#input>::new()).pos(variant)?;
+                        return ::core::result::Result::Ok(FlowState::#v { input, loops });
                     }
                 });
             }
@@ -675,11 +675,11 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
 
         impl #serde::Serialize for FlowState {
             fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<<S as #serde::Serializer>::Ok, <S as #serde::Serializer>::Error> {
+                #[allow(unused_imports)]
+                use #k::__private::stored::{ViaNothing as _, ViaSerde as _};
                 match self {
                     #(#ser_arms)*
-                    Self::Completed { output } => serializer.serialize_newtype_variant(
-                        "FlowState", #done_index, "Completed", &#h::DoneRef { output },
-                    ),
+                    Self::Completed { output } => (&&#k::__private::stored::Pick(output)).done(serializer, #done_index),
                 }
             }
         }
@@ -694,11 +694,13 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
                         f.write_str(#expecting)
                     }
                     fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, <A as #serde::de::EnumAccess<'de>>::Error> {
+                        #[allow(unused_imports)]
+                        use #k::__private::stored::{DeViaNothing as _, DeViaSerde as _};
                         let (key, variant): (#h::VariantKey, A::Variant) = #serde::de::EnumAccess::variant(data)?;
                         #(#de_arms)*
                         if key.is("Completed", #done_index64) {
-                            let p: #h::Done<#output> = #serde::de::VariantAccess::newtype_variant(variant)?;
-                            return ::core::result::Result::Ok(FlowState::Completed { output: p.output });
+                            let output: #output = (&&#k::__private::stored::PickDe::<#output>::new()).done(variant)?;
+                            return ::core::result::Result::Ok(FlowState::Completed { output });
                         }
                         ::core::result::Result::Err(key.unknown(VARIANTS))
                     }
