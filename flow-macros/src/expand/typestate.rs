@@ -679,6 +679,66 @@ fn route_handles(cx: &Ctx<'_>) -> TokenStream {
                 #variants
             }
         });
+        out.extend(unmatched(cx, &handles, &route.name, arms));
+    }
+    out
+}
+
+/// Methods of `EnumFlow` named after the steps its routes lead to, so that
+/// `routed.offers()` (a step called before matching where the run went) says to `match`
+/// first, instead of rustc's E0599 and its suggestion to call the variant `Offers` as a method.
+/// The bound is higher-ranked so that rustc checks it at the call, not at the definition.
+fn unmatched(
+    cx: &Ctx<'_>,
+    handles: &syn::Ident,
+    enum_name: &syn::Ident,
+    arms: &[crate::check::Arm],
+) -> TokenStream {
+    let route = cx.wf.enums.iter().find(|e| e.name == *enum_name);
+    let mut seen: Vec<usize> = Vec::new();
+    let mut out = TokenStream::new();
+    for arm in arms {
+        let Some(route) = route else { break };
+        let variant = &route.variants[arm.variant].name;
+        let mut targets = vec![(arm.target, variant.clone())];
+        if let Some(bound) = &arm.bound {
+            targets.push((bound.exhausted, format_ident!("{}Exhausted", variant)));
+        }
+        for (target, variant) in targets {
+            if seen.contains(&target)
+                || !matches!(cx.graph.roles[target], Role::Entry | Role::Single)
+            {
+                continue;
+            }
+            seen.push(target);
+            let name = cx.name(target);
+            let f = cx.fn_ident(target);
+            let (ret, _) = handle(cx, target);
+            let tr = format_ident!("__flow_matched_{}_{}", handles, name);
+            let message = format!(
+                "`.{name}()` is called on `{handles}`, which says where the run went: `match` it first, `{handles}::{variant}(flow) => flow.{name}().await`"
+            );
+            let note = format!(
+                "each variant of `{handles}` holds the run at the step its route leads to; every variant must be handled"
+            );
+            out.extend(quote! {
+                #[diagnostic::on_unimplemented(message = #message, label = "not matched yet", note = #note)]
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub trait #tr {}
+                impl<S: __flow_Marker> #tr for Flow<S> {}
+                impl #handles {
+                    #[doc(hidden)]
+                    #[allow(clippy::unused_self)]
+                    pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                    where
+                        for<'a> &'a #handles: #tr,
+                    {
+                        ::core::unreachable!("internal error in flow-macros: a stand-in ran")
+                    }
+                }
+            });
+        }
     }
     out
 }
