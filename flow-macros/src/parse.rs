@@ -417,7 +417,7 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
             Type::Reference(r) => {
                 let name = typed
                     .iter()
-                    .find(|t| std::ptr::eq(&*t.ty, ty))
+                    .find(|t| std::ptr::eq(t.ty.as_ref(), ty))
                     .map_or_else(|| "input".to_owned(), |t| {
                         quote::ToTokens::to_token_stream(&t.pat).to_string()
                     });
@@ -464,7 +464,7 @@ fn generics(sig: &syn::Signature, step: &mut Step) -> Option<(Span, crate::model
     let mentions = |ty: &Type, name: &str| {
         quote::ToTokens::to_token_stream(ty)
             .into_iter()
-            .flat_map(|t| flatten(t))
+            .flat_map(flatten)
             .any(|t| t == name)
     };
     let types: Vec<&Ident> = params

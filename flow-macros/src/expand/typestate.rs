@@ -218,36 +218,33 @@ fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
         // implementations, consider adding one".
         impl<S: __flow_Marker> #awaited for Flow<S> {}
     };
-    match &cx.graph.roles[i] {
-        Role::Branch { .. } => {
-            let next = format_ident!("__flow_next_{}", name);
-            quote! {
-                #tr
-                impl<S: #next> StepFuture<::core::result::Result<Flow<S>, FlowError>> {
-                    #[doc(hidden)]
-                    #[allow(clippy::unused_self)]
-                    pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
-                    where
-                        Self: #awaited,
-                    {
-                        #never
-                    }
+    if let Role::Branch { .. } = &cx.graph.roles[i] {
+        let next = format_ident!("__flow_next_{}", name);
+        quote! {
+            #tr
+            impl<S: #next> StepFuture<::core::result::Result<Flow<S>, FlowError>> {
+                #[doc(hidden)]
+                #[allow(clippy::unused_self)]
+                pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+                where
+                    Self: #awaited,
+                {
+                    #never
                 }
             }
         }
-        _ => {
-            let (ret, _) = handle(cx, i);
-            quote! {
-                #tr
-                impl<T> StepFuture<T> {
-                    #[doc(hidden)]
-                    #[allow(clippy::unused_self)]
-                    pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
-                    where
-                        T: #awaited,
-                    {
-                        #never
-                    }
+    } else {
+        let (ret, _) = handle(cx, i);
+        quote! {
+            #tr
+            impl<T> StepFuture<T> {
+                #[doc(hidden)]
+                #[allow(clippy::unused_self)]
+                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                where
+                    T: #awaited,
+                {
+                    #never
                 }
             }
         }
