@@ -418,9 +418,10 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
                 let name = typed
                     .iter()
                     .find(|t| std::ptr::eq(t.ty.as_ref(), ty))
-                    .map_or_else(|| "input".to_owned(), |t| {
-                        quote::ToTokens::to_token_stream(&t.pat).to_string()
-                    });
+                    .map_or_else(
+                        || "input".to_owned(),
+                        |t| quote::ToTokens::to_token_stream(&t.pat).to_string(),
+                    );
                 let owned = match &*r.elem {
                     Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
                     Type::Path(p) if p.path.is_ident("Path") => "PathBuf".to_owned(),
@@ -510,7 +511,9 @@ fn generics(sig: &syn::Signature, step: &mut Step) -> Option<(Span, crate::model
         return Some((l.span(), Generics::BorrowedData(l.to_string())));
     }
     if sig.generics.where_clause.is_some()
-        || params.iter().any(|p| matches!(p, syn::GenericParam::Lifetime(l) if !l.bounds.is_empty()))
+        || params
+            .iter()
+            .any(|p| matches!(p, syn::GenericParam::Lifetime(l) if !l.bounds.is_empty()))
     {
         return Some((span, Generics::Types { over_ctx: None }));
     }
@@ -660,7 +663,9 @@ fn duration_hint(lit: &syn::Lit) -> String {
         syn::Lit::Str(s) => {
             let text = s.value();
             let text = text.trim();
-            let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+            let split = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
             let (number, unit) = text.split_at(split);
             let unit = match unit.trim() {
                 "" | "s" | "sec" | "secs" | "seconds" => Some(1),
@@ -669,7 +674,11 @@ fn duration_hint(lit: &syn::Lit) -> String {
                 "d" | "day" | "days" => Some(86_400),
                 _ => None,
             };
-            number.parse::<u64>().ok().zip(unit).and_then(|(n, u)| n.checked_mul(u))
+            number
+                .parse::<u64>()
+                .ok()
+                .zip(unit)
+                .and_then(|(n, u)| n.checked_mul(u))
         }
         _ => None,
     };
@@ -869,9 +878,7 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
         impl<'ast> syn::visit::Visit<'ast> for Names<'_> {
             fn visit_type_path(&mut self, p: &'ast syn::TypePath) {
                 // Only a bare name: `crate::Trip` or `serde_json::Value` may resolve.
-                if p.qself.is_none()
-                    && p.path.leading_colon.is_none()
-                    && p.path.segments.len() == 1
+                if p.qself.is_none() && p.path.leading_colon.is_none() && p.path.segments.len() == 1
                 {
                     let name = &p.path.segments[0].ident;
                     self.0.push((name.to_string(), name.span()));

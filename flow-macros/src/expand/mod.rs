@@ -251,8 +251,13 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
     let k = &wf.krate;
     let deps = &wf.deps;
     let name = wf.name.to_string();
-    let steps = wf.steps.iter().map(|s| syn::ext::IdentExt::unraw(&s.name).to_string());
-    let never = quote!(::core::unreachable!("internal error in flow-macros: a stand-in ran"));
+    let steps = wf
+        .steps
+        .iter()
+        .map(|s| syn::ext::IdentExt::unraw(&s.name).to_string());
+    let never = quote!(::core::unreachable!(
+        "internal error in flow-macros: a stand-in ran"
+    ));
     let entries: Vec<_> = wf.steps.iter().filter(|s| s.entry.is_some()).collect();
     let input = match entries.as_slice() {
         [entry] if entry.generics.is_none() => entry.inputs.first().map(|i| &i.ty),
@@ -265,7 +270,10 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
         .filter(|s| s.exit.is_some() && s.generics.is_none())
         .find_map(|s| {
             let ty = s.output.as_ref()?;
-            crate::parse::generic_args(ty, "Result")?.first().copied().cloned()
+            crate::parse::generic_args(ty, "Result")?
+                .first()
+                .copied()
+                .cloned()
         });
     let output = output.map_or_else(|| quote!(()), |ty| quote!(#ty));
     let mut events = Vec::new();

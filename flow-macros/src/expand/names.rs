@@ -278,7 +278,11 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
             }
             Role::Join { fork, branches } => {
                 let t = cx.out(*fork);
-                assert(quote!(assert_stored_value), quote!(#t), cx.output_span(*fork));
+                assert(
+                    quote!(assert_stored_value),
+                    quote!(#t),
+                    cx.output_span(*fork),
+                );
                 for &b in branches {
                     let t = cx.out(b);
                     assert(quote!(assert_stored_value), quote!(#t), cx.output_span(b));
@@ -289,7 +293,11 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
     }
     let first = cx.graph.exits[0];
     let t = Ctx::output();
-    assert(quote!(assert_stored_value), quote!(#t), cx.output_span(first));
+    assert(
+        quote!(assert_stored_value),
+        quote!(#t),
+        cx.output_span(first),
+    );
     out
 }
 

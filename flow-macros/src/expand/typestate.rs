@@ -208,7 +208,9 @@ fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
     );
     let label = "this step's future was not awaited";
     let note = "each step method returns a `StepFuture`; awaiting it gives `Result<Flow<…>, FlowError>`, and `?` gives the `Flow` whose methods are the steps";
-    let never = quote!(::core::unreachable!("internal error in flow-macros: a stand-in ran"));
+    let never = quote!(::core::unreachable!(
+        "internal error in flow-macros: a stand-in ran"
+    ));
     let tr = quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
         #[doc(hidden)]
