@@ -836,3 +836,102 @@ pub mod stored {
         }
     }
 }
+
+/// An event step's wait through autoref specialisation over the event type, like
+/// [`stored`]: an event type that is not serde is reported by its `EventOf` impl alone, not
+/// again at every wait.
+pub mod event_wait {
+    use crate::error::RuntimeError;
+    use crate::state::{Ctx, Event};
+    use serde::de::{DeserializeOwned, Error as _};
+    use std::future::Future;
+    use std::marker::PhantomData;
+    use std::time::Duration;
+
+    /// The event type a step waits for.
+    #[derive(Debug)]
+    pub struct Wait<E>(PhantomData<fn() -> E>);
+
+    impl<E> Wait<E> {
+        /// The type `E`.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl<E> Default for Wait<E> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Waiting for a `DeserializeOwned` event: [`super::wait_event`].
+    pub trait ViaSerde {
+        /// The event type.
+        type Event;
+        /// See [`super::wait_event`].
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
+    }
+
+    impl<E: DeserializeOwned + Send + 'static> ViaSerde for &Wait<E> {
+        type Event = E;
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<Event<E>, RuntimeError>> + Send + 'a {
+            super::wait_event::<D, E>(ctx, workflow, step, event, timeout)
+        }
+    }
+
+    /// The stand-in for an event type that is not serde (its `EventOf` impl does not compile).
+    pub trait ViaNothing {
+        /// The event type.
+        type Event;
+        /// Fails.
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
+    }
+
+    impl<E> ViaNothing for Wait<E> {
+        type Event = E;
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            _: Duration,
+        ) -> impl Future<Output = Result<Event<E>, RuntimeError>> + Send + 'a {
+            let run_id = ctx.run_id().clone();
+            async move {
+                Err(RuntimeError::CorruptEvent {
+                    run_id,
+                    workflow,
+                    step,
+                    event,
+                    source: serde_json::Error::custom(
+                        "internal error in flow-macros: the event type is not serde",
+                    ),
+                })
+            }
+        }
+    }
+}

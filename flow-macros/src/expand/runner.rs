@@ -372,7 +372,11 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             (
                 quote! {
                     #typed #timeout;
-                    let event = #k::__private::wait_event::<_, #ty>(ctx, NAME, #name, #event, timeout).await?;
+                    let event: #k::state::Event<#ty> = {
+                        #[allow(unused_imports)]
+                        use #k::__private::event_wait::{ViaNothing as _, ViaSerde as _};
+                        (&&#k::__private::event_wait::Wait::<#ty>::new()).wait(ctx, NAME, #name, #event, timeout).await?
+                    };
                 },
                 quote!(, #feed(event)),
             )
