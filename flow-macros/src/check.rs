@@ -365,6 +365,15 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
                 ),
             );
         }
+        if let Some((error, missing)) = step.output.as_ref().and_then(unsendable_box_error) {
+            errors.push(syn::Error::new_spanned(
+                error,
+                format_args!(
+                    "step `{name}` fails with `{}`, which is not `{missing}`: a run's errors cross threads; write `Box<dyn std::error::Error + Send + Sync>`",
+                    crate::parse::type_text(error)
+                ),
+            ));
+        }
         if step.output.is_none() {
             errors.at(
                 name.span(),
@@ -1123,6 +1132,30 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
 /// Whether a return type can be a `Result<T, E>`: a path whose last segment mentions `Result`
 /// (`Result`, `io::Result`, `anyhow::Result`). Anything else is reported here rather than as
 /// one type error per use of the step's output.
+/// `Box<dyn Error>` as a step's error type, without `Send + Sync`: the error, and what it
+/// lacks (`Send + Sync`, `Send` or `Sync`).
+fn unsendable_box_error(output: &syn::Type) -> Option<(&syn::Type, &'static str)> {
+    let error = crate::parse::generic_args(output, "Result")?.get(1).copied()?;
+    let inner = crate::parse::generic_args(error, "Box")?.first().copied()?;
+    let syn::Type::TraitObject(object) = inner else {
+        return None;
+    };
+    let has = |name: &str| {
+        object.bounds.iter().any(|b| {
+            matches!(b, syn::TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == name))
+        })
+    };
+    if !has("Error") {
+        return None;
+    }
+    match (has("Send"), has("Sync")) {
+        (true, true) => None,
+        (false, false) => Some((error, "Send + Sync")),
+        (false, true) => Some((error, "Send")),
+        (true, false) => Some((error, "Sync")),
+    }
+}
+
 fn looks_like_result(ty: &syn::Type) -> bool {
     match ty {
         syn::Type::Path(p) => p

@@ -935,3 +935,46 @@ pub mod event_wait {
         }
     }
 }
+
+/// `FlowError`'s `Display` of a step error through autoref specialisation: a step error that
+/// is not `Display` is reported once, at the user's type (`assert_step_error`), not again
+/// inside the generated `Display` impl.
+pub mod show {
+    use std::fmt;
+
+    /// A step error, borrowed for display.
+    #[derive(Debug)]
+    pub struct Show<'a, E: ?Sized>(pub &'a E);
+
+    /// Writes `: {error}`.
+    pub trait ViaDisplay {
+        /// Writes `: ` and the error.
+        ///
+        /// # Errors
+        ///
+        /// The formatter's.
+        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    }
+
+    impl<E: fmt::Display + ?Sized> ViaDisplay for &Show<'_, E> {
+        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, ": {}", self.0)
+        }
+    }
+
+    /// The stand-in for an error that is not `Display` (reported by `assert_step_error`).
+    pub trait ViaNothing {
+        /// Writes nothing.
+        ///
+        /// # Errors
+        ///
+        /// Never.
+        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    }
+
+    impl<E: ?Sized> ViaNothing for Show<'_, E> {
+        fn flow_show(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            Ok(())
+        }
+    }
+}

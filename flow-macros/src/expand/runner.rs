@@ -192,12 +192,13 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             #[allow(unused_imports)]
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
+                use #k::__private::show::{ViaDisplay as _, ViaNothing as _};
                 match self {
                     #( Self::#err_variants(e) => {
                         ::core::write!(f, "workflow `{}`: step `{}` failed", #wf_name, #err_names)?;
                         // An error that is not a `source` is shown here instead.
                         if (&&&#k::__private::ErrorRef(e)).flow_source().is_none() {
-                            ::core::write!(f, ": {}", e)?;
+                            (&&#k::__private::show::Show(e)).flow_show(f)?;
                         }
                         ::core::result::Result::Ok(())
                     } )*
@@ -210,6 +211,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             #[allow(unused_imports)]
             fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
                 use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
+                use #k::__private::show::{ViaDisplay as _, ViaNothing as _};
                 match self {
                     #( Self::#err_variants(e) => (&&&#k::__private::ErrorRef(e)).flow_source(), )*
                     // Transparent: `Display` already shows the runtime error.
