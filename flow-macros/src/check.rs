@@ -1135,7 +1135,9 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
 /// `Box<dyn Error>` as a step's error type, without `Send + Sync`: the error, and what it
 /// lacks (`Send + Sync`, `Send` or `Sync`).
 fn unsendable_box_error(output: &syn::Type) -> Option<(&syn::Type, &'static str)> {
-    let error = crate::parse::generic_args(output, "Result")?.get(1).copied()?;
+    let error = crate::parse::generic_args(output, "Result")?
+        .get(1)
+        .copied()?;
     let inner = crate::parse::generic_args(error, "Box")?.first().copied()?;
     let syn::Type::TraitObject(object) = inner else {
         return None;
