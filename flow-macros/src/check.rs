@@ -1134,7 +1134,7 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
 /// one type error per use of the step's output.
 /// `Box<dyn Error>` as a step's error type, without `Send + Sync`: the error, and what it
 /// lacks (`Send + Sync`, `Send` or `Sync`).
-fn unsendable_box_error(output: &syn::Type) -> Option<(&syn::Type, &'static str)> {
+pub(crate) fn unsendable_box_error(output: &syn::Type) -> Option<(&syn::Type, &'static str)> {
     let error = crate::parse::generic_args(output, "Result")?
         .get(1)
         .copied()?;

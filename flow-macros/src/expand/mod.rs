@@ -276,6 +276,35 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
                 .cloned()
         });
     let output = output.map_or_else(|| quote!(()), |ty| quote!(#ty));
+    // `FlowError::Search(e)` in the user's code: one variant per step whose error type could
+    // be read (a step name that clashes in PascalCase is reported and left out).
+    let mut err_variants = Vec::new();
+    let mut err_types = Vec::new();
+    for step in &wf.steps {
+        let variant = quote::format_ident!(
+            "{}",
+            crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
+        );
+        let error = step
+            .output
+            .as_ref()
+            .and_then(|ty| crate::parse::generic_args(ty, "Result"))
+            .and_then(|args| args.get(1).copied());
+        // An error type the checks found not `Send + Sync` would make this one fail too.
+        let unsendable = step
+            .output
+            .as_ref()
+            .and_then(crate::check::unsendable_box_error)
+            .is_some();
+        if let Some(error) = error
+            && !unsendable
+            && variant != "Runtime"
+            && !err_variants.contains(&variant)
+        {
+            err_variants.push(variant);
+            err_types.push(error);
+        }
+    }
     let mut events = Vec::new();
     for (ty, _) in wf.steps.iter().filter_map(|s| s.event.as_ref()) {
         let text = waits::event_name(ty);
@@ -312,20 +341,36 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
         }
 
         #[doc(hidden)]
-        #[derive(::core::fmt::Debug)]
-        pub enum FlowError {}
+        pub enum FlowError {
+            #(#err_variants(#err_types),)*
+            Runtime(#k::error::RuntimeError),
+        }
+
+        impl FlowError {
+            #[doc(hidden)]
+            #[must_use]
+            pub fn step(&self) -> ::core::option::Option<&'static str> {
+                #never
+            }
+        }
+
+        impl ::core::fmt::Debug for FlowError {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(#name)
+            }
+        }
 
         impl ::core::fmt::Display for FlowError {
-            fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                match *self {}
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(#name)
             }
         }
 
         impl ::std::error::Error for FlowError {}
 
         impl ::core::convert::From<#k::error::RuntimeError> for FlowError {
-            fn from(_: #k::error::RuntimeError) -> Self {
-                #never
+            fn from(error: #k::error::RuntimeError) -> Self {
+                Self::Runtime(error)
             }
         }
 
@@ -349,7 +394,11 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
             }
 
             fn runtime_error(error: &FlowError) -> ::core::option::Option<&#k::error::RuntimeError> {
-                match *error {}
+                match error {
+                    FlowError::Runtime(e) => ::core::option::Option::Some(e),
+                    #[allow(unreachable_patterns)]
+                    _ => ::core::option::Option::None,
+                }
             }
         }
 

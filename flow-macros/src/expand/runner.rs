@@ -211,7 +211,6 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             #[allow(unused_imports)]
             fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
                 use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
-                use #k::__private::show::{ViaDisplay as _, ViaNothing as _};
                 match self {
                     #( Self::#err_variants(e) => (&&&#k::__private::ErrorRef(e)).flow_source(), )*
                     // Transparent: `Display` already shows the runtime error.

@@ -49,3 +49,10 @@ async fn drive() -> Result<(), Box<dyn std::error::Error>> {
 fn main() {
     let _ = drive();
 }
+
+pub fn describe(e: &expense::FlowError) -> &'static str {
+    match e {
+        expense::FlowError::Submit(_) | expense::FlowError::Decide(_) => "step",
+        expense::FlowError::Runtime(_) => "runtime",
+    }
+}
