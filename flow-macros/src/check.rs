@@ -6,7 +6,7 @@
 //! not cascade into ten messages.
 
 use crate::error::Errors;
-use crate::model::{RouteEnum, Step, Workflow};
+use crate::model::{Generics, RouteEnum, Step, Workflow};
 use crate::parse::{call_site, pascal_case};
 use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
@@ -15,6 +15,7 @@ use syn::spanned::Spanned;
 /// Items `#[workflow]` generates inside the module; user items must not take these names.
 pub(crate) const GENERATED: &[&str] = &[
     "Flow",
+    "StepFuture",
     "FlowState",
     "FlowError",
     "Workflow",
@@ -26,7 +27,7 @@ pub(crate) const GENERATED: &[&str] = &[
 ];
 
 /// Step names that would clash with what `Flow<S>` and `FlowState` already have.
-const RESERVED_STEPS: &[(&str, &str)] = &[
+pub(crate) const RESERVED_STEPS: &[(&str, &str)] = &[
     ("new", "`Flow::new` starts a run"),
     (
         "input",
@@ -333,11 +334,27 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
                 format_args!("step `{name}` cannot take `self`: steps are free functions; reach shared things through `ctx.deps()`"),
             );
         }
-        if let Some(span) = step.generics {
-            errors.at(
-                span,
-                format_args!("step `{name}` cannot be generic: the workflow's state stores each step's input and output, so their types must be concrete"),
-            );
+        match &step.generics {
+            Some((span, Generics::Types { over_ctx: Some(param) })) => {
+                let deps = crate::parse::type_text(&wf.deps);
+                let ctx = if deps == "()" { "&Ctx".to_owned() } else { format!("&Ctx<{deps}>") };
+                errors.at(
+                    *span,
+                    format_args!("step `{name}` cannot be generic over its context's `{param}`: the workflow's deps type is fixed by `#[workflow(deps = …)]` (here `{deps}`); remove the generics and take `ctx: {ctx}`"),
+                );
+            }
+            Some((span, Generics::Types { over_ctx: None })) => errors.at(
+                *span,
+                format_args!("step `{name}` cannot be generic: the workflow's state stores each step's input and output, so their types must be concrete; remove the generics and name the types"),
+            ),
+            // A borrowed data parameter is reported there, with its owned form.
+            Some((_, Generics::BorrowedData(_)))
+                if step.inputs.iter().any(|i| i.reference.is_some()) => {}
+            Some((span, Generics::BorrowedData(lifetime))) => errors.at(
+                *span,
+                format_args!("step `{name}` cannot take or return data that borrows `{lifetime}`: the runtime moves each step's input into it and may store it in a checkpoint; take owned data (`String`, not `&{lifetime} str`) and remove `{lifetime}`"),
+            ),
+            None => {}
         }
         if let Some(output) = &step.output
             && !looks_like_result(output)
@@ -351,6 +368,15 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
                 ),
             );
         }
+        if let Some((error, missing)) = step.output.as_ref().and_then(unsendable_box_error) {
+            errors.push(syn::Error::new_spanned(
+                error,
+                format_args!(
+                    "step `{name}` fails with `{}`, which is not `{missing}`: a run's errors cross threads; write `Box<dyn std::error::Error + Send + Sync>`",
+                    crate::parse::type_text(error)
+                ),
+            ));
+        }
         if step.output.is_none() {
             errors.at(
                 name.span(),
@@ -358,11 +384,11 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
             );
         }
         for input in &step.inputs {
-            if let Some(span) = input.reference {
-                errors.at(
-                    span,
-                    format_args!("step `{name}` must take its data by value: the runtime moves each step's input into it (and may store it in a checkpoint); only the first parameter, the context `&Ctx<…>`, is a reference"),
-                );
+            if let Some(by_value) = &input.reference {
+                errors.push(syn::Error::new_spanned(
+                    &input.ty,
+                    format_args!("step `{name}` must take its data by value: write `{by_value}`; the runtime moves each step's input into it (and may store it in a checkpoint); only the first parameter, the context `&Ctx<…>`, is a reference"),
+                ));
             }
         }
         if let (Some(span), None) = (step.tools_span, &step.ctx) {
@@ -1118,6 +1144,32 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
 /// Whether a return type can be a `Result<T, E>`: a path whose last segment mentions `Result`
 /// (`Result`, `io::Result`, `anyhow::Result`). Anything else is reported here rather than as
 /// one type error per use of the step's output.
+/// `Box<dyn Error>` as a step's error type, without `Send + Sync`: the error, and what it
+/// lacks (`Send + Sync`, `Send` or `Sync`).
+pub(crate) fn unsendable_box_error(output: &syn::Type) -> Option<(&syn::Type, &'static str)> {
+    let error = crate::parse::generic_args(output, "Result")?
+        .get(1)
+        .copied()?;
+    let inner = crate::parse::generic_args(error, "Box")?.first().copied()?;
+    let syn::Type::TraitObject(object) = inner else {
+        return None;
+    };
+    let has = |name: &str| {
+        object.bounds.iter().any(|b| {
+            matches!(b, syn::TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == name))
+        })
+    };
+    if !has("Error") {
+        return None;
+    }
+    match (has("Send"), has("Sync")) {
+        (true, true) => None,
+        (false, false) => Some((error, "Send + Sync")),
+        (false, true) => Some((error, "Send")),
+        (true, false) => Some((error, "Sync")),
+    }
+}
+
 fn looks_like_result(ty: &syn::Type) -> bool {
     match ty {
         syn::Type::Path(p) => p

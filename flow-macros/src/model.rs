@@ -19,6 +19,9 @@ pub(crate) struct Workflow {
     pub(crate) enums: Vec<RouteEnum>,
     /// Names of the user's own items, to report collisions with generated ones.
     pub(crate) item_names: Vec<Ident>,
+    /// The module has no `use` and its steps name a type it does not define: it most likely
+    /// lacks `use super::*;` (which the expansion then adds, so this is the only error).
+    pub(crate) missing_use: Option<syn::Error>,
 }
 
 /// One `#[step(…)] async fn`.
@@ -46,7 +49,8 @@ pub(crate) struct Step {
     /// Span of `fn` when the function is not `async`.
     pub(crate) not_async: Option<Span>,
     pub(crate) receiver: Option<Span>,
-    pub(crate) generics: Option<Span>,
+    /// What is wrong with the step's generics (lifetimes used only by the context are fine).
+    pub(crate) generics: Option<(Span, Generics)>,
     /// The context parameter (the first parameter, when its type is a reference).
     pub(crate) ctx: Option<Type>,
     /// The data parameters, in order.
@@ -60,8 +64,16 @@ pub(crate) struct Step {
 /// A data parameter of a step.
 pub(crate) struct Input {
     pub(crate) ty: Type,
-    /// Span of a `&` when a data parameter is a reference.
-    pub(crate) reference: Option<Span>,
+    /// When a data parameter is a reference: the parameter taken by value (`trip: String`).
+    pub(crate) reference: Option<String>,
+}
+
+/// Why a step's generics cannot be accepted.
+pub(crate) enum Generics {
+    /// Type or const parameters, or bounds; `over_ctx` names a parameter the context's type uses.
+    Types { over_ctx: Option<String> },
+    /// A lifetime the step's data or output borrows with.
+    BorrowedData(String),
 }
 
 /// An enum a routing step returns; each variant names the step it leads to.

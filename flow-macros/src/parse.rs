@@ -40,12 +40,15 @@ pub(crate) fn workflow(
                     "expected `deps = Type`, e.g. `#[workflow(deps = AppDeps)]`",
                 )
             })?;
-            deps = value.parse().map_err(|e: syn::Error| {
+            let ty: Type = value.parse().map_err(|e: syn::Error| {
                 syn::Error::new(
                     e.span(),
                     "expected a type after `deps =`, e.g. `#[workflow(deps = AppDeps)]`",
                 )
             })?;
+            // Checked before it is kept, so that the fallback output does not use it.
+            check_deps(&ty)?;
+            deps = ty;
         } else {
             return Err(meta.error(format_args!(
                 "unknown `#[workflow]` argument `{}`; expected one of: {WORKFLOW_KEYS}",
@@ -84,6 +87,32 @@ pub(crate) fn workflow(
             *tokens = rest;
             continue;
         }
+        if let Some(attrs) = non_fn_attrs(item) {
+            for attr in take_attrs(attrs, "step") {
+                errors.at(
+                    attr.path().span(),
+                    format_args!(
+                        "`#[step]` goes on an `async fn`, not on {}: write `#[step(…)] async fn name(input: T) -> Result<U, E> {{ … }}`",
+                        item_kind(item)
+                    ),
+                );
+            }
+        }
+        if let Item::Impl(block) = item {
+            for inner in &mut block.items {
+                if let syn::ImplItem::Fn(method) = inner {
+                    for attr in take_attrs(&mut method.attrs, "step") {
+                        errors.at(
+                            attr.path().span(),
+                            format_args!(
+                                "steps are free functions of the workflow module, not methods: move `{}` out of this `impl` block (reach shared things through `ctx.deps()`)",
+                                method.sig.ident
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         if let Item::Fn(function) = item {
             let attrs = take_attrs(&mut function.attrs, "step");
             if let Some((first, rest)) = attrs.split_first() {
@@ -101,6 +130,18 @@ pub(crate) fn workflow(
             }
         }
     }
+
+    let missing_use = missing_use_super(items, &steps).map(|(name, span)| {
+        // The rest of the module then resolves, so this is the only error about it.
+        items.insert(0, syn::parse_quote!(use super::*;));
+        syn::Error::new(
+            span,
+            format_args!(
+                "`{name}` is not in scope inside `mod {}`: a module does not see its parent's items; add `use super::*;` as its first line",
+                module.ident
+            ),
+        )
+    });
 
     let mut enums = Vec::new();
     for item in items.iter_mut() {
@@ -178,7 +219,51 @@ pub(crate) fn workflow(
         steps,
         enums,
         item_names,
+        missing_use,
     })
+}
+
+/// `deps = T` names the type the context owns: not a reference (the context already hands
+/// steps `&T`), and a sized type (the context stores it).
+fn check_deps(deps: &Type) -> syn::Result<()> {
+    let text = |ty: &Type| {
+        quote::ToTokens::to_token_stream(ty)
+            .to_string()
+            .replace(" < ", "<")
+            .replace(" >", ">")
+            .replace(" ,", ",")
+            .replace("& ", "&")
+    };
+    match deps {
+        Type::Reference(syn::TypeReference { elem, .. }) => Err(syn::Error::new_spanned(
+            deps,
+            format_args!(
+                "`deps` is the type the context owns, not a reference: write `deps = {}`; steps then take `ctx: &Ctx<{}>` (share it with `Arc` if it lives elsewhere)",
+                text(elem),
+                text(elem)
+            ),
+        )),
+        Type::Slice(_) | Type::TraitObject(_) => Err(syn::Error::new_spanned(
+            deps,
+            format_args!(
+                "`deps = {}` has no size known at compile time, and the context stores its deps by value: use an owned type, e.g. `deps = {}`",
+                text(deps),
+                match deps {
+                    Type::Slice(s) => format!("Vec<{}>", text(&s.elem)),
+                    _ => format!("Box<{}>", text(deps)),
+                }
+            ),
+        )),
+        Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => Err(syn::Error::new(
+            deps.span(),
+            "`deps = str` has no size known at compile time, and the context stores its deps by value: use an owned type, e.g. `deps = String`",
+        )),
+        Type::ImplTrait(_) | Type::Infer(_) => Err(syn::Error::new(
+            deps.span(),
+            "`deps` needs a concrete type, e.g. `#[workflow(deps = AppDeps)]`",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn item_ident(item: &Item) -> Option<&Ident> {
@@ -193,6 +278,40 @@ fn item_ident(item: &Item) -> Option<&Ident> {
         Item::Type(i) => Some(&i.ident),
         Item::Union(i) => Some(&i.ident),
         _ => None,
+    }
+}
+
+/// The attributes of an item that is not a function (where `#[step]` has no meaning).
+fn non_fn_attrs(item: &mut Item) -> Option<&mut Vec<Attribute>> {
+    match item {
+        Item::Const(i) => Some(&mut i.attrs),
+        Item::Enum(i) => Some(&mut i.attrs),
+        Item::Mod(i) => Some(&mut i.attrs),
+        Item::Static(i) => Some(&mut i.attrs),
+        Item::Struct(i) => Some(&mut i.attrs),
+        Item::Trait(i) => Some(&mut i.attrs),
+        Item::Type(i) => Some(&mut i.attrs),
+        Item::Union(i) => Some(&mut i.attrs),
+        Item::Impl(i) => Some(&mut i.attrs),
+        Item::Use(i) => Some(&mut i.attrs),
+        _ => None,
+    }
+}
+
+/// "a struct", "an enum", … for messages.
+pub(crate) fn item_kind(item: &Item) -> &'static str {
+    match item {
+        Item::Const(_) => "a `const`",
+        Item::Enum(_) => "an enum",
+        Item::Mod(_) => "a module",
+        Item::Static(_) => "a `static`",
+        Item::Struct(_) => "a struct",
+        Item::Trait(_) => "a trait",
+        Item::Type(_) => "a type alias",
+        Item::Union(_) => "a union",
+        Item::Impl(_) => "an `impl` block",
+        Item::Use(_) => "a `use`",
+        _ => "this item",
     }
 }
 
@@ -221,7 +340,7 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         sleep: None,
         not_async: sig.asyncness.is_none().then(|| sig.fn_token.span()),
         receiver: sig.receiver().map(Spanned::span),
-        generics: (!sig.generics.params.is_empty()).then(|| sig.generics.span()),
+        generics: None,
         ctx: None,
         inputs: Vec::new(),
         output: match &sig.output {
@@ -238,12 +357,21 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         }
     }
 
-    let mut params = sig.inputs.iter().filter_map(|arg| match arg {
-        FnArg::Typed(typed) => Some(&*typed.ty),
-        FnArg::Receiver(_) => None,
-    });
+    let typed: Vec<&syn::PatType> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(typed) => Some(typed),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let count = typed.len();
+    let mut params = typed.iter().map(|t| &*t.ty);
     let mut first = params.next();
     match first {
+        // `&mut T` or a lone `&T` that is not a `Ctx` is data taken by reference, not the
+        // context: reported as such in `check_signatures`.
+        Some(Type::Reference(r)) if !is_ctx(&r.elem) && (r.mutability.is_some() || count == 1) => {}
         Some(Type::Reference(r)) => {
             if let Some(m) = r.mutability {
                 errors.at(
@@ -285,19 +413,152 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
             );
             continue;
         }
+        let by_value = match ty {
+            Type::Reference(r) => {
+                let name = typed
+                    .iter()
+                    .find(|t| std::ptr::eq(t.ty.as_ref(), ty))
+                    .map_or_else(
+                        || "input".to_owned(),
+                        |t| quote::ToTokens::to_token_stream(&t.pat).to_string(),
+                    );
+                let owned = match &*r.elem {
+                    Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
+                    Type::Path(p) if p.path.is_ident("Path") => "PathBuf".to_owned(),
+                    Type::Slice(s) => format!("Vec<{}>", type_text(&s.elem)),
+                    elem => type_text(elem),
+                };
+                Some(format!("{name}: {owned}"))
+            }
+            _ => None,
+        };
         step.inputs.push(Input {
             ty: ty.clone(),
-            reference: match ty {
-                Type::Reference(r) => Some(r.and_token.span),
-                _ => None,
-            },
+            reference: by_value,
         });
     }
+    step.generics = generics(sig, &mut step);
     step
+}
+
+/// The type as a user writes it: `Vec<String>`, `&Ctx<Deps>`.
+pub(crate) fn type_text(ty: &Type) -> String {
+    quote::ToTokens::to_token_stream(ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+        .replace(" :: ", "::")
+}
+
+/// What is wrong with a step's generics, if anything. Lifetimes that only the context's type
+/// uses (`ctx: &'c Ctx`) are accepted: the context's type is kept with `'_` in their place.
+fn generics(sig: &syn::Signature, step: &mut Step) -> Option<(Span, crate::model::Generics)> {
+    use crate::model::Generics;
+    let params = &sig.generics.params;
+    if params.is_empty() && sig.generics.where_clause.is_none() {
+        return None;
+    }
+    let span = sig.generics.span();
+    let mentions = |ty: &Type, name: &str| {
+        quote::ToTokens::to_token_stream(ty)
+            .into_iter()
+            .flat_map(flatten)
+            .any(|t| t == name)
+    };
+    let types: Vec<&Ident> = params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(&t.ident),
+            syn::GenericParam::Const(c) => Some(&c.ident),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    if let Some(first) = types.first() {
+        let over_ctx = types.iter().find(|t| {
+            step.ctx
+                .as_ref()
+                .is_some_and(|ctx| mentions(ctx, &t.to_string()))
+        });
+        return Some(match over_ctx {
+            Some(param) => (
+                param.span(),
+                Generics::Types {
+                    over_ctx: Some(param.to_string()),
+                },
+            ),
+            None => (first.span(), Generics::Types { over_ctx: None }),
+        });
+    }
+    let borrowed = params.iter().find_map(|p| match p {
+        syn::GenericParam::Lifetime(l)
+            if step
+                .inputs
+                .iter()
+                .any(|i| mentions(&i.ty, &l.lifetime.ident.to_string()))
+                || step
+                    .output
+                    .as_ref()
+                    .is_some_and(|o| mentions(o, &l.lifetime.ident.to_string())) =>
+        {
+            Some(&l.lifetime)
+        }
+        _ => None,
+    });
+    if let Some(l) = borrowed {
+        return Some((l.span(), Generics::BorrowedData(l.to_string())));
+    }
+    if sig.generics.where_clause.is_some()
+        || params
+            .iter()
+            .any(|p| matches!(p, syn::GenericParam::Lifetime(l) if !l.bounds.is_empty()))
+    {
+        return Some((span, Generics::Types { over_ctx: None }));
+    }
+    if let Some(ctx) = &mut step.ctx {
+        struct Elide;
+        impl syn::visit_mut::VisitMut for Elide {
+            fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+                if l.ident != "static" {
+                    l.ident = Ident::new("_", l.ident.span());
+                }
+            }
+        }
+        syn::visit_mut::VisitMut::visit_type_mut(&mut Elide, ctx);
+    }
+    None
+}
+
+/// The identifiers in a token tree, as strings (`'a` gives `a`).
+fn flatten(tree: proc_macro2::TokenTree) -> Vec<String> {
+    match tree {
+        proc_macro2::TokenTree::Group(g) => g.stream().into_iter().flat_map(flatten).collect(),
+        proc_macro2::TokenTree::Ident(i) => vec![i.to_string()],
+        _ => Vec::new(),
+    }
 }
 
 fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
     let path = &meta.path;
+    let given = match path.get_ident().map(ToString::to_string).as_deref() {
+        Some("entry") => step.entry.is_some(),
+        Some("exit") => step.exit.is_some(),
+        Some("after") => step.after_span.is_some(),
+        Some("routes") => step.routes.is_some(),
+        Some("workers") => step.workers.is_some(),
+        Some("tools") => step.tools_span.is_some(),
+        Some("event") => step.event.is_some(),
+        Some("timeout") => step.timeout.is_some(),
+        _ => false,
+    };
+    if given {
+        return Err(meta.error(format_args!(
+            "`{}` is given twice in this `#[step(…)]`: write it once",
+            path_name(path)
+        )));
+    }
     if path.is_ident("entry") {
         step.entry = Some(path.span());
     } else if path.is_ident("exit") {
@@ -361,6 +622,19 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
                 "expected how long to wait for the event, a `Duration`: `timeout = Duration::from_secs(3600)`",
             )
         })?;
+        if let syn::Expr::Lit(lit) = &expr {
+            return Err(syn::Error::new(
+                lit.span(),
+                format_args!(
+                    "`timeout` is a `std::time::Duration`, not a {}: write `timeout = {}`",
+                    match &lit.lit {
+                        syn::Lit::Str(_) => "string",
+                        _ => "number",
+                    },
+                    duration_hint(&lit.lit)
+                ),
+            ));
+        }
         step.timeout = Some((expr, path.span()));
     } else if path.is_ident("tools") {
         step.tools_span = Some(path.span());
@@ -382,6 +656,38 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
     Ok(())
 }
 
+/// `Duration::from_secs(…)` for a literal a user wrote as a timeout: `3600`, `"24h"`, `"30m"`.
+fn duration_hint(lit: &syn::Lit) -> String {
+    let secs = match lit {
+        syn::Lit::Int(n) => n.base10_parse::<u64>().ok(),
+        syn::Lit::Str(s) => {
+            let text = s.value();
+            let text = text.trim();
+            let split = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
+            let (number, unit) = text.split_at(split);
+            let unit = match unit.trim() {
+                "" | "s" | "sec" | "secs" | "seconds" => Some(1),
+                "m" | "min" | "mins" | "minutes" => Some(60),
+                "h" | "hour" | "hours" => Some(3600),
+                "d" | "day" | "days" => Some(86_400),
+                _ => None,
+            };
+            number
+                .parse::<u64>()
+                .ok()
+                .zip(unit)
+                .and_then(|(n, u)| n.checked_mul(u))
+        }
+        _ => None,
+    };
+    match secs {
+        Some(secs) => format!("Duration::from_secs({secs})"),
+        None => "Duration::from_secs(3600)".to_owned(),
+    }
+}
+
 /// `T` when `ty` is `Result<Sleep<T>, E>` as written.
 fn sleep_of(ty: &Type) -> Option<Type> {
     let ok = generic_args(ty, "Result")?.into_iter().next()?;
@@ -389,7 +695,7 @@ fn sleep_of(ty: &Type) -> Option<Type> {
 }
 
 /// The type arguments of `ty` when it is a path whose last segment is `name<…>`.
-fn generic_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
+pub(crate) fn generic_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
     if last.ident != name {
@@ -545,6 +851,55 @@ fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
         .span();
     let kept = attrs.iter().filter(|a| !a.path().is_ident("step"));
     Some((span, quote::quote!(#(#kept)* #rest)))
+}
+
+/// A name the steps' signatures use that nothing in a module without any `use` defines
+/// (`Ctx`, or a type of the parent module): the module most likely lacks `use super::*;`.
+fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
+    // What a module sees without any `use`: the std prelude's types and the primitive ones.
+    const PRELUDE: &[&str] = &[
+        "String", "Vec", "Option", "Result", "Box", "bool", "char", "str", "u8", "u16", "u32",
+        "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
+    ];
+    if items
+        .iter()
+        .any(|i| matches!(i, Item::Use(_) | Item::Macro(_) | Item::ExternCrate(_)))
+    {
+        return None;
+    }
+    let defined: Vec<String> = items
+        .iter()
+        .filter_map(item_ident)
+        .map(ToString::to_string)
+        .collect();
+    let mut found = None;
+    let mut visit = |ty: &Type| {
+        struct Names<'a>(&'a mut Vec<(String, Span)>);
+        impl<'ast> syn::visit::Visit<'ast> for Names<'_> {
+            fn visit_type_path(&mut self, p: &'ast syn::TypePath) {
+                // Only a bare name: `crate::Trip` or `serde_json::Value` may resolve.
+                if p.qself.is_none() && p.path.leading_colon.is_none() && p.path.segments.len() == 1
+                {
+                    let name = &p.path.segments[0].ident;
+                    self.0.push((name.to_string(), name.span()));
+                }
+                syn::visit::visit_type_path(self, p);
+            }
+        }
+        let mut names = Vec::new();
+        syn::visit::Visit::visit_type(&mut Names(&mut names), ty);
+        if found.is_none() {
+            found = names.into_iter().find(|(n, _)| {
+                !PRELUDE.contains(&n.as_str()) && !defined.contains(n) && n != "Self"
+            });
+        }
+    };
+    for step in steps {
+        step.ctx.iter().for_each(&mut visit);
+        step.inputs.iter().for_each(|i| visit(&i.ty));
+        step.output.iter().for_each(&mut visit);
+    }
+    found
 }
 
 /// Whether `ty` is a path ending in `Ctx` (the runtime's context type).

@@ -709,3 +709,366 @@ pub mod state_serde {
         }
     }
 }
+
+/// A value a checkpoint stores. Checked once per stored type, at the user's type, with a
+/// message that says what to derive (see `assert_stored_value`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is stored in the run's checkpoints, so it must implement `Serialize` and `Deserialize`",
+    label = "stored in checkpoints",
+    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait StoredValue: serde::Serialize + serde::de::DeserializeOwned {}
+impl<T: serde::Serialize + serde::de::DeserializeOwned> StoredValue for T {}
+
+/// Asserts at compile time that `T` can be stored in a checkpoint.
+#[inline]
+pub const fn assert_stored_value<T: StoredValue>() {}
+
+/// The inner type of a stored `Valid<T>`: a checkpoint is validated again when it is read.
+#[diagnostic::on_unimplemented(
+    message = "`Valid<{Self}>` is stored in the run's checkpoints and validated again when read, so `{Self}` must implement `garde::Validate`, `Serialize` and `Deserialize`",
+    label = "stored in checkpoints as `Valid<{Self}>`",
+    note = "derive them: `#[derive(garde::Validate, serde::Serialize, serde::Deserialize)]`, with `#[garde(skip)]` on a field that has no rules"
+)]
+pub trait StoredValid: garde::Validate + serde::Serialize + serde::de::DeserializeOwned {}
+impl<T: garde::Validate + serde::Serialize + serde::de::DeserializeOwned> StoredValid for T {}
+
+/// Asserts at compile time that `Valid<T>` can be stored in a checkpoint.
+#[inline]
+pub const fn assert_stored_valid<T: StoredValid>() {}
+
+/// `FlowState`'s position variants through autoref specialisation over the stored type:
+/// `(&&Pick(input)).pos(…)` serialises when the type is `Serialize`, and otherwise resolves to
+/// a stand-in that is never compiled into a working program, because the same type's
+/// `assert_stored_value` fails. So a type that is not serde is reported once, at the user's
+/// type, instead of again inside `FlowState`'s impls.
+pub mod stored {
+    use super::state_serde::{DoneRef, Pos, PosRef};
+    use serde::de::{DeserializeOwned, Error as _, VariantAccess};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Serialize, Serializer};
+    use std::marker::PhantomData;
+
+    const NOT_STORED: &str = "internal error in flow-macros: a stored type is not serde";
+
+    /// A stored value, borrowed for serialising.
+    #[derive(Debug)]
+    pub struct Pick<'a, T>(pub &'a T);
+
+    /// A stored type, for deserialising.
+    #[derive(Debug)]
+    pub struct PickDe<T>(PhantomData<fn() -> T>);
+
+    impl<T> PickDe<T> {
+        /// The type `T`.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl<T> Default for PickDe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Serialising a `Serialize` value.
+    pub trait ViaSerde {
+        /// A position variant `name` holding the value and the loop counters.
+        ///
+        /// # Errors
+        ///
+        /// The serializer's.
+        fn pos<S: Serializer, L: Serialize>(
+            &self,
+            serializer: S,
+            index: u32,
+            name: &'static str,
+            loops: &L,
+        ) -> Result<S::Ok, S::Error>;
+        /// The `Completed` variant holding the value.
+        ///
+        /// # Errors
+        ///
+        /// The serializer's.
+        fn done<S: Serializer>(&self, serializer: S, index: u32) -> Result<S::Ok, S::Error>;
+    }
+
+    impl<T: Serialize> ViaSerde for &Pick<'_, T> {
+        fn pos<S: Serializer, L: Serialize>(
+            &self,
+            serializer: S,
+            index: u32,
+            name: &'static str,
+            loops: &L,
+        ) -> Result<S::Ok, S::Error> {
+            serializer.serialize_newtype_variant(
+                "FlowState",
+                index,
+                name,
+                &PosRef {
+                    input: self.0,
+                    loops,
+                },
+            )
+        }
+        fn done<S: Serializer>(&self, serializer: S, index: u32) -> Result<S::Ok, S::Error> {
+            serializer.serialize_newtype_variant(
+                "FlowState",
+                index,
+                "Completed",
+                &DoneRef { output: self.0 },
+            )
+        }
+    }
+
+    /// The stand-in for a type that is not `Serialize` (reported by `assert_stored_value`).
+    pub trait ViaNothing {
+        /// Fails.
+        ///
+        /// # Errors
+        ///
+        /// Always.
+        fn pos<S: Serializer, L: Serialize>(
+            &self,
+            serializer: S,
+            index: u32,
+            name: &'static str,
+            loops: &L,
+        ) -> Result<S::Ok, S::Error>;
+        /// Fails.
+        ///
+        /// # Errors
+        ///
+        /// Always.
+        fn done<S: Serializer>(&self, serializer: S, index: u32) -> Result<S::Ok, S::Error>;
+    }
+
+    impl<T> ViaNothing for Pick<'_, T> {
+        fn pos<S: Serializer, L: Serialize>(
+            &self,
+            _: S,
+            _: u32,
+            _: &'static str,
+            _: &L,
+        ) -> Result<S::Ok, S::Error> {
+            Err(S::Error::custom(NOT_STORED))
+        }
+        fn done<S: Serializer>(&self, _: S, _: u32) -> Result<S::Ok, S::Error> {
+            Err(S::Error::custom(NOT_STORED))
+        }
+    }
+
+    /// Deserialising a `DeserializeOwned` type.
+    pub trait DeViaSerde {
+        /// The stored type.
+        type Value;
+        /// A position variant's value and loop counters.
+        ///
+        /// # Errors
+        ///
+        /// The deserializer's.
+        fn pos<'de, L: Deserialize<'de>, V: VariantAccess<'de>>(
+            &self,
+            variant: V,
+        ) -> Result<(Self::Value, L), V::Error>;
+        /// `Completed`'s output.
+        ///
+        /// # Errors
+        ///
+        /// The deserializer's.
+        fn done<'de, V: VariantAccess<'de>>(&self, variant: V) -> Result<Self::Value, V::Error>;
+    }
+
+    impl<T: DeserializeOwned> DeViaSerde for &PickDe<T> {
+        type Value = T;
+        fn pos<'de, L: Deserialize<'de>, V: VariantAccess<'de>>(
+            &self,
+            variant: V,
+        ) -> Result<(T, L), V::Error> {
+            let p: Pos<T, L> = variant.newtype_variant()?;
+            Ok((p.input, p.loops))
+        }
+        fn done<'de, V: VariantAccess<'de>>(&self, variant: V) -> Result<T, V::Error> {
+            let p: super::state_serde::Done<T> = variant.newtype_variant()?;
+            Ok(p.output)
+        }
+    }
+
+    /// The stand-in for a type that is not `Deserialize` (reported by `assert_stored_value`).
+    pub trait DeViaNothing {
+        /// The stored type.
+        type Value;
+        /// Fails.
+        ///
+        /// # Errors
+        ///
+        /// Always.
+        fn pos<'de, L: Deserialize<'de>, V: VariantAccess<'de>>(
+            &self,
+            variant: V,
+        ) -> Result<(Self::Value, L), V::Error>;
+        /// Fails.
+        ///
+        /// # Errors
+        ///
+        /// Always.
+        fn done<'de, V: VariantAccess<'de>>(&self, variant: V) -> Result<Self::Value, V::Error>;
+    }
+
+    impl<T> DeViaNothing for PickDe<T> {
+        type Value = T;
+        fn pos<'de, L: Deserialize<'de>, V: VariantAccess<'de>>(
+            &self,
+            _: V,
+        ) -> Result<(T, L), V::Error> {
+            Err(V::Error::custom(NOT_STORED))
+        }
+        fn done<'de, V: VariantAccess<'de>>(&self, _: V) -> Result<T, V::Error> {
+            Err(V::Error::custom(NOT_STORED))
+        }
+    }
+}
+
+/// An event step's wait through autoref specialisation over the event type, like
+/// [`stored`]: an event type that is not serde is reported by its `EventOf` impl alone, not
+/// again at every wait.
+pub mod event_wait {
+    use crate::error::RuntimeError;
+    use crate::state::{Ctx, Event};
+    use serde::de::{DeserializeOwned, Error as _};
+    use std::future::Future;
+    use std::marker::PhantomData;
+    use std::time::Duration;
+
+    /// The event type a step waits for.
+    #[derive(Debug)]
+    pub struct Wait<E>(PhantomData<fn() -> E>);
+
+    impl<E> Wait<E> {
+        /// The type `E`.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl<E> Default for Wait<E> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Waiting for a `DeserializeOwned` event: [`super::wait_event`].
+    pub trait ViaSerde {
+        /// The event type.
+        type Event;
+        /// See [`super::wait_event`].
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
+    }
+
+    impl<E: DeserializeOwned + Send + 'static> ViaSerde for &Wait<E> {
+        type Event = E;
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<Event<E>, RuntimeError>> + Send + 'a {
+            super::wait_event::<D, E>(ctx, workflow, step, event, timeout)
+        }
+    }
+
+    /// The stand-in for an event type that is not serde (its `EventOf` impl does not compile).
+    pub trait ViaNothing {
+        /// The event type.
+        type Event;
+        /// Fails.
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
+    }
+
+    impl<E> ViaNothing for Wait<E> {
+        type Event = E;
+        fn wait<'a, D: Send + Sync>(
+            &self,
+            ctx: &'a Ctx<D>,
+            workflow: &'static str,
+            step: &'static str,
+            event: &'static str,
+            _: Duration,
+        ) -> impl Future<Output = Result<Event<E>, RuntimeError>> + Send + 'a {
+            let run_id = ctx.run_id().clone();
+            async move {
+                Err(RuntimeError::CorruptEvent {
+                    run_id,
+                    workflow,
+                    step,
+                    event,
+                    source: serde_json::Error::custom(
+                        "internal error in flow-macros: the event type is not serde",
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// `FlowError`'s `Display` of a step error through autoref specialisation: a step error that
+/// is not `Display` is reported once, at the user's type (`assert_step_error`), not again
+/// inside the generated `Display` impl.
+pub mod show {
+    use std::fmt;
+
+    /// A step error, borrowed for display.
+    #[derive(Debug)]
+    pub struct Show<'a, E: ?Sized>(pub &'a E);
+
+    /// Writes `: {error}`.
+    pub trait ViaDisplay {
+        /// Writes `: ` and the error.
+        ///
+        /// # Errors
+        ///
+        /// The formatter's.
+        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    }
+
+    impl<E: fmt::Display + ?Sized> ViaDisplay for &Show<'_, E> {
+        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, ": {}", self.0)
+        }
+    }
+
+    /// The stand-in for an error that is not `Display` (reported by `assert_step_error`).
+    pub trait ViaNothing {
+        /// Writes nothing.
+        ///
+        /// # Errors
+        ///
+        /// Never.
+        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    }
+
+    impl<E: ?Sized> ViaNothing for Show<'_, E> {
+        fn flow_show(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            Ok(())
+        }
+    }
+}

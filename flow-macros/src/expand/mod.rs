@@ -41,7 +41,22 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut errors = Errors::default();
-    let parsed = crate::parse::workflow(args, &mut module, &mut errors);
+    let mut parsed = crate::parse::workflow(args, &mut module, &mut errors);
+    // A `crate = path` other than the default goes through one `use`: when the path is wrong,
+    // rustc reports that import once, and every generated path through it stays quiet.
+    if let Some(wf) = &mut parsed
+        && wf.krate != syn::parse_quote!(::flow_runtime)
+    {
+        let krate = std::mem::replace(&mut wf.krate, syn::parse_quote!(__flow_krate));
+        let span = syn::spanned::Spanned::span(&krate);
+        if let Some((_, items)) = &mut module.content {
+            items.push(syn::Item::Verbatim(quote::quote_spanned! {span=>
+                #[doc(hidden)]
+                #[allow(unused_imports)]
+                use #krate as __flow_krate;
+            }));
+        }
+    }
     // A step whose attribute did not parse would show up again as "does not say when it runs"
     // and the like: report parse errors alone.
     let graph = if errors.is_empty() {
@@ -51,6 +66,9 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         None
     };
+    if let Some(error) = parsed.as_mut().and_then(|wf| wf.missing_use.take()) {
+        errors.push(error);
+    }
     let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
         (Some(wf), Some(graph), Ok(())) => (wf, graph),
         (_, _, Err(error)) => return fallback(module, &error.to_compile_error(), parsed.as_ref()),
@@ -89,48 +107,57 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) -> TokenStream {
     let taken = |name: &str| wf.is_some_and(|wf| wf.item_names.iter().any(|i| i == name));
     let mut stubs = TokenStream::new();
-    if !taken("Workflow") {
-        stubs.extend(quote! {
-            #[doc(hidden)]
-            pub struct Workflow;
-            impl Workflow {
+    let stand_ins = ["Workflow", "FlowState", "FlowError"];
+    if let Some(wf) = wf.filter(|_| !stand_ins.iter().any(|n| taken(n))) {
+        stubs.extend(stand_in_workflow(wf));
+    } else {
+        if !taken("Workflow") {
+            stubs.extend(quote! {
                 #[doc(hidden)]
-                pub async fn run<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
-                    ::core::unreachable!()
+                pub struct Workflow;
+                impl Workflow {
+                    #[doc(hidden)]
+                    pub async fn run<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
+                        ::core::unreachable!()
+                    }
+                    #[doc(hidden)]
+                    pub async fn resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
+                        ::core::unreachable!()
+                    }
+                    #[doc(hidden)]
+                    pub async fn run_or_resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
+                        ::core::unreachable!()
+                    }
                 }
+            });
+        }
+        if !taken("FlowState") {
+            stubs.extend(quote!(
                 #[doc(hidden)]
-                pub async fn resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
-                    ::core::unreachable!()
-                }
+                pub enum FlowState {}
+            ));
+        }
+        if !taken("FlowError") {
+            stubs.extend(quote! {
                 #[doc(hidden)]
-                pub async fn run_or_resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
-                    ::core::unreachable!()
+                #[derive(::core::fmt::Debug)]
+                pub enum FlowError {}
+                impl ::core::fmt::Display for FlowError {
+                    fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        match *self {}
+                    }
                 }
-            }
-        });
-    }
-    if !taken("FlowState") {
-        stubs.extend(quote!(
-            #[doc(hidden)]
-            pub enum FlowState {}
-        ));
-    }
-    if !taken("FlowError") {
-        stubs.extend(quote! {
-            #[doc(hidden)]
-            #[derive(::core::fmt::Debug)]
-            pub enum FlowError {}
-            impl ::core::fmt::Display for FlowError {
-                fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    match *self {}
-                }
-            }
-            impl ::std::error::Error for FlowError {}
-        });
+                impl ::std::error::Error for FlowError {}
+            });
+        }
     }
     if !taken("Flow") {
         // One method per step the macro could read, so `flow.step().await?` chains still type-check.
-        let methods = wf.into_iter().flat_map(|wf| &wf.steps).map(|step| {
+        // Not for a step named like one of `Flow`'s own methods: that name is reported as
+        // reserved, and a second definition would be a second error.
+        let methods = wf.into_iter().flat_map(|wf| &wf.steps).filter(|step| {
+            !crate::check::RESERVED_STEPS.iter().any(|(n, _)| step.name == n)
+        }).map(|step| {
             let name = &step.name;
             quote! {
                 #[doc(hidden)]
@@ -178,16 +205,20 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
                 "{}",
                 crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
             );
-            quote! {
-                #[doc(hidden)]
-                #[derive(::core::fmt::Debug)]
-                pub enum #marker {}
-                impl<T: #k::tool::Tool> #k::tool::CanCall<T> for #marker {}
-            }
+            (
+                quote! {
+                    #[doc(hidden)]
+                    #[derive(::core::fmt::Debug)]
+                    pub enum #marker {}
+                },
+                quote!(impl<T: #k::tool::Tool> #k::tool::CanCall<T> for tools::#marker {}),
+            )
         });
+        let (markers, impls): (Vec<_>, Vec<_>) = markers.unzip();
         stubs.extend(quote! {
             #[doc(hidden)]
             pub mod tools { #(#markers)* }
+            #(#impls)*
         });
     }
     for route in wf.into_iter().flat_map(|wf| &wf.enums) {
@@ -212,6 +243,184 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
     quote!(#errors #module)
 }
 
+/// The fallback's `Workflow`, `FlowState` and `FlowError`: stand-ins that implement the
+/// runtime's traits with the types the steps declare (as far as they could be read), so that
+/// the user's other uses of the workflow (`Engine::register::<w::Workflow>`, `run(..).await?`)
+/// add no errors to the one being reported. Their bodies never run: the crate does not compile.
+fn stand_in_workflow(wf: &Workflow) -> TokenStream {
+    let k = &wf.krate;
+    let deps = &wf.deps;
+    let name = wf.name.to_string();
+    let steps = wf
+        .steps
+        .iter()
+        .map(|s| syn::ext::IdentExt::unraw(&s.name).to_string());
+    let never = quote!(::core::unreachable!(
+        "internal error in flow-macros: a stand-in ran"
+    ));
+    let entries: Vec<_> = wf.steps.iter().filter(|s| s.entry.is_some()).collect();
+    let input = match entries.as_slice() {
+        [entry] if entry.generics.is_none() => entry.inputs.first().map(|i| &i.ty),
+        _ => None,
+    };
+    let input = input.map_or_else(|| quote!(FlowState), |ty| quote!(#ty));
+    let output = wf
+        .steps
+        .iter()
+        .filter(|s| s.exit.is_some() && s.generics.is_none())
+        .find_map(|s| {
+            let ty = s.output.as_ref()?;
+            crate::parse::generic_args(ty, "Result")?
+                .first()
+                .copied()
+                .cloned()
+        });
+    let output = output.map_or_else(|| quote!(()), |ty| quote!(#ty));
+    // `FlowError::Search(e)` in the user's code: one variant per step whose error type could
+    // be read (a step name that clashes in PascalCase is reported and left out).
+    let mut err_variants = Vec::new();
+    let mut err_types = Vec::new();
+    for step in &wf.steps {
+        let variant = quote::format_ident!(
+            "{}",
+            crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
+        );
+        let error = step
+            .output
+            .as_ref()
+            .and_then(|ty| crate::parse::generic_args(ty, "Result"))
+            .and_then(|args| args.get(1).copied());
+        // An error type the checks found not `Send + Sync` would make this one fail too.
+        let unsendable = step
+            .output
+            .as_ref()
+            .and_then(crate::check::unsendable_box_error)
+            .is_some();
+        if let Some(error) = error
+            && !unsendable
+            && variant != "Runtime"
+            && !err_variants.contains(&variant)
+        {
+            err_variants.push(variant);
+            err_types.push(error);
+        }
+    }
+    let mut events = Vec::new();
+    for (ty, _) in wf.steps.iter().filter_map(|s| s.event.as_ref()) {
+        let text = waits::event_name(ty);
+        if !events.iter().any(|(t, _)| *t == text) {
+            events.push((text, ty));
+        }
+    }
+    let events = events.into_iter().map(|(text, ty)| {
+        quote! {
+            impl #k::state::EventOf<Workflow> for #ty {
+                const NAME: &'static str = #text;
+            }
+        }
+    });
+    quote! {
+        #[doc(hidden)]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::default::Default)]
+        pub struct Workflow;
+
+        #[doc(hidden)]
+        #[derive(::core::fmt::Debug)]
+        pub enum FlowState {}
+
+        impl #k::__private::serde::Serialize for FlowState {
+            fn serialize<S: #k::__private::serde::Serializer>(&self, _: S) -> ::core::result::Result<<S as #k::__private::serde::Serializer>::Ok, <S as #k::__private::serde::Serializer>::Error> {
+                match *self {}
+            }
+        }
+
+        impl<'de> #k::__private::serde::Deserialize<'de> for FlowState {
+            fn deserialize<D: #k::__private::serde::Deserializer<'de>>(_: D) -> ::core::result::Result<Self, <D as #k::__private::serde::Deserializer<'de>>::Error> {
+                #never
+            }
+        }
+
+        #[doc(hidden)]
+        pub enum FlowError {
+            #(#err_variants(#err_types),)*
+            Runtime(#k::error::RuntimeError),
+        }
+
+        impl FlowError {
+            #[doc(hidden)]
+            #[must_use]
+            pub fn step(&self) -> ::core::option::Option<&'static str> {
+                #never
+            }
+        }
+
+        impl ::core::fmt::Debug for FlowError {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(#name)
+            }
+        }
+
+        impl ::core::fmt::Display for FlowError {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(#name)
+            }
+        }
+
+        impl ::std::error::Error for FlowError {}
+
+        impl ::core::convert::From<#k::error::RuntimeError> for FlowError {
+            fn from(error: #k::error::RuntimeError) -> Self {
+                Self::Runtime(error)
+            }
+        }
+
+        impl #k::state::Workflow for Workflow {
+            const NAME: &'static str = #name;
+            const FINGERPRINT: &'static str = "";
+            const MERMAID: &'static str = "";
+            const STEPS: &'static [&'static str] = &[#(#steps),*];
+            type Deps = #deps;
+            type Input = #input;
+            type Output = #output;
+            type Error = FlowError;
+            type State = FlowState;
+
+            fn start(_: Self::Input) -> FlowState {
+                #never
+            }
+
+            fn resume(_: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send {
+                async move { match state {} }
+            }
+
+            fn runtime_error(error: &FlowError) -> ::core::option::Option<&#k::error::RuntimeError> {
+                match error {
+                    FlowError::Runtime(e) => ::core::option::Option::Some(e),
+                    #[allow(unreachable_patterns)]
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+
+        #(#events)*
+
+        impl Workflow {
+            #[doc(hidden)]
+            pub async fn run<C, I>(_: C, _: I) -> ::core::result::Result<#output, FlowError> {
+                #never
+            }
+            #[doc(hidden)]
+            pub async fn resume<C, I>(_: C, _: I) -> ::core::result::Result<#output, FlowError> {
+                #never
+            }
+            #[doc(hidden)]
+            pub async fn run_or_resume<C, I>(_: C, _: I) -> ::core::result::Result<#output, FlowError> {
+                #never
+            }
+        }
+    }
+}
+
 fn generate(cx: &Ctx<'_>) -> TokenStream {
     let names = names::generate(cx);
     let runner = runner::generate(cx);
@@ -231,10 +440,24 @@ fn generate(cx: &Ctx<'_>) -> TokenStream {
 
 /// `#[step]` outside a `#[workflow]` module.
 pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
-    let error = syn::Error::new(
-        Span::call_site(),
-        "`#[step]` only has a meaning inside a `#[workflow]` module: put this function in `#[workflow] mod name { … }`",
-    )
-    .to_compile_error();
+    let message = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(_)) | Err(_) => {
+            "`#[step]` only has a meaning inside a `#[workflow]` module: put this function in `#[workflow] mod name { … }`".to_owned()
+        }
+        Ok(other) => format!(
+            "`#[step]` goes on an `async fn` inside a `#[workflow]` module, not on {}: write `#[step(…)] async fn name(input: T) -> Result<U, E> {{ … }}`",
+            crate::parse::item_kind(&other)
+        ),
+    };
+    // A method in an `impl` block parses as an `ImplItemFn`, not an `Item`; with `self` it
+    // cannot be a free function.
+    let message = match syn::parse2::<syn::ImplItemFn>(item.clone()) {
+        Ok(method) if method.sig.receiver().is_some() => format!(
+            "steps are free functions in a `#[workflow]` module, not methods: move `{}` out of the `impl` block, without `self` (reach shared things through `ctx.deps()`)",
+            method.sig.ident
+        ),
+        _ => message,
+    };
+    let error = syn::Error::new(Span::call_site(), message).to_compile_error();
     quote!(#error #item)
 }

@@ -252,22 +252,40 @@ fn contexts(cx: &Ctx<'_>) -> TokenStream {
 fn stored(cx: &Ctx<'_>) -> TokenStream {
     let k = cx.krate;
     let mut out = TokenStream::new();
-    let mut assert = |ty: TokenStream, span: Span| {
-        let call = respan(quote!(#k::__private::assert_stored::<#ty>()), span);
+    let mut assert = |f: TokenStream, ty: TokenStream, span: Span| {
+        let call = respan(quote!(#k::__private::#f::<#ty>()), span);
         out.extend(quote!(const _: () = #call;));
     };
     for (i, role) in cx.graph.roles.iter().enumerate() {
         match role {
             Role::Entry | Role::Single => {
+                // `Valid<T>` as written: `T` also needs garde rules, said in the same error.
+                if let Some(inner) = cx.wf.steps[i]
+                    .inputs
+                    .first()
+                    .and_then(|input| crate::parse::generic_args(&input.ty, "Valid"))
+                    .and_then(|args| args.first().copied())
+                {
+                    assert(
+                        quote!(assert_stored_valid),
+                        quote!(#inner),
+                        cx.input_span(i, 0),
+                    );
+                    continue;
+                }
                 let t = cx.inp(i);
-                assert(quote!(#t), cx.input_span(i, 0));
+                assert(quote!(assert_stored_value), quote!(#t), cx.input_span(i, 0));
             }
             Role::Join { fork, branches } => {
                 let t = cx.out(*fork);
-                assert(quote!(#t), cx.output_span(*fork));
+                assert(
+                    quote!(assert_stored_value),
+                    quote!(#t),
+                    cx.output_span(*fork),
+                );
                 for &b in branches {
                     let t = cx.out(b);
-                    assert(quote!(#t), cx.output_span(b));
+                    assert(quote!(assert_stored_value), quote!(#t), cx.output_span(b));
                 }
             }
             Role::Branch { .. } => {}
@@ -275,7 +293,11 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
     }
     let first = cx.graph.exits[0];
     let t = Ctx::output();
-    assert(quote!(#t), cx.output_span(first));
+    assert(
+        quote!(assert_stored_value),
+        quote!(#t),
+        cx.output_span(first),
+    );
     out
 }
 

@@ -201,12 +201,13 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             #[allow(unused_imports)]
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
+                use #k::__private::show::{ViaDisplay as _, ViaNothing as _};
                 match self {
                     #( Self::#err_variants(e) => {
                         ::core::write!(f, "workflow `{}`: step `{}` failed", #wf_name, #err_names)?;
                         // An error that is not a `source` is shown here instead.
                         if (&&&#k::__private::ErrorRef(e)).flow_source().is_none() {
-                            ::core::write!(f, ": {}", e)?;
+                            (&&#k::__private::show::Show(e)).flow_show(f)?;
                         }
                         ::core::result::Result::Ok(())
                     } )*
@@ -389,7 +390,11 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             (
                 quote! {
                     #typed #timeout;
-                    let event = #k::__private::wait_event::<_, #ty>(ctx, NAME, #name, #event, timeout).await?;
+                    let event: #k::state::Event<#ty> = {
+                        #[allow(unused_imports)]
+                        use #k::__private::event_wait::{ViaNothing as _, ViaSerde as _};
+                        (&&#k::__private::event_wait::Wait::<#ty>::new()).wait(ctx, NAME, #name, #event, timeout).await?
+                    };
                 },
                 quote!(, #feed(event)),
             )
@@ -686,15 +691,15 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
             }
             Role::Entry | Role::Single => {
                 let input = cx.inp(i);
+                // Through `__private::stored`: a stored type that is not serde is reported
+                // once, by `assert_stored_value`, not again here.
                 ser_arms.push(quote! {
-                    Self::#v { input, loops } => serializer.serialize_newtype_variant(
-                        "FlowState", #index, #vs, &#h::PosRef { input, loops },
-                    ),
+                    Self::#v { input, loops } => (&&#k::__private::stored::Pick(input)).pos(serializer, #index, #vs, loops),
                 });
                 de_arms.push(quote! {
                     if key.is(#vs, #index64) {
-                        let p: #h::Pos<#input, Loops> = #serde::de::VariantAccess::newtype_variant(variant)?;
-                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, loops: p.loops });
+                        let (input, loops): (#input, Loops) = (&&#k::__private::stored::PickDe::<#input>::new()).pos(variant)?;
+                        return ::core::result::Result::Ok(FlowState::#v { input, loops });
                     }
                 });
             }
@@ -709,18 +714,18 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
         #(#join_structs)*
 
         impl #serde::Serialize for FlowState {
-            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<<S as #serde::Serializer>::Ok, <S as #serde::Serializer>::Error> {
+                #[allow(unused_imports)]
+                use #k::__private::stored::{ViaNothing as _, ViaSerde as _};
                 match self {
                     #(#ser_arms)*
-                    Self::Completed { output } => serializer.serialize_newtype_variant(
-                        "FlowState", #done_index, "Completed", &#h::DoneRef { output },
-                    ),
+                    Self::Completed { output } => (&&#k::__private::stored::Pick(output)).done(serializer, #done_index),
                 }
             }
         }
 
         impl<'de> #serde::Deserialize<'de> for FlowState {
-            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, <D as #serde::Deserializer<'de>>::Error> {
                 const VARIANTS: &[&str] = &[#(#names),*];
                 struct Visit;
                 impl<'de> #serde::de::Visitor<'de> for Visit {
@@ -728,12 +733,14 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
                     fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         f.write_str(#expecting)
                     }
-                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, A::Error> {
+                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, <A as #serde::de::EnumAccess<'de>>::Error> {
+                        #[allow(unused_imports)]
+                        use #k::__private::stored::{DeViaNothing as _, DeViaSerde as _};
                         let (key, variant): (#h::VariantKey, A::Variant) = #serde::de::EnumAccess::variant(data)?;
                         #(#de_arms)*
                         if key.is("Completed", #done_index64) {
-                            let p: #h::Done<#output> = #serde::de::VariantAccess::newtype_variant(variant)?;
-                            return ::core::result::Result::Ok(FlowState::Completed { output: p.output });
+                            let output: #output = (&&#k::__private::stored::PickDe::<#output>::new()).done(variant)?;
+                            return ::core::result::Result::Ok(FlowState::Completed { output });
                         }
                         ::core::result::Result::Err(key.unknown(VARIANTS))
                     }

@@ -13,7 +13,6 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let wf = cx.wf.name.to_string();
     let entry = cx.graph.entry;
     let entry_v = cx.variant(entry);
-    let entry_in = cx.inp(entry);
 
     let mut markers = TokenStream::new();
     let mut impls = TokenStream::new();
@@ -25,6 +24,9 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         methods.extend(method);
     }
     let route_enums = route_handles(cx);
+    let (entry_param, entry_convert) = cx.entry_input();
+    let entry_check = entry_input_check(cx);
+    let unawaited: TokenStream = (0..cx.wf.steps.len()).map(|i| unawaited(cx, i)).collect();
     let flow_doc = format!(
         "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
     );
@@ -68,13 +70,15 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             }
         }
 
+        #entry_check
+
         impl Flow<state::#entry_v> {
             /// A new run at the entry step, which takes the raw `input`.
             #[must_use]
-            pub fn new(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> Self {
+            pub fn new(ctx: &#k::state::Ctx<#deps>, input: #entry_param) -> Self {
                 Self {
                     ctx: ::core::clone::Clone::clone(ctx),
-                    data: input,
+                    data: #entry_convert,
                     loops: ::core::default::Default::default(),
                     attempt: #k::__private::first_attempt(ctx),
                 }
@@ -111,6 +115,141 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         }
 
         #route_enums
+
+        /// The future a step method of [`Flow`] returns: `.await` it for the run at its next
+        /// step (or the output, after an exit step).
+        #[must_use = "a step runs only when its future is awaited: add `.await`"]
+        pub struct StepFuture<T>(#k::__private::StepFuture<T>);
+
+        impl<T> ::core::future::Future for StepFuture<T> {
+            type Output = T;
+            #[inline]
+            fn poll(mut self: ::core::pin::Pin<&mut Self>, cx: &mut ::core::task::Context<'_>) -> ::core::task::Poll<T> {
+                ::core::future::Future::poll(::core::pin::Pin::as_mut(&mut self.0), cx)
+            }
+        }
+
+        impl<T> ::core::fmt::Debug for StepFuture<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str("StepFuture")
+            }
+        }
+
+        #unawaited
+    }
+}
+
+impl Ctx<'_> {
+    /// The type of `input` in `Flow::new(ctx, input)` and `Workflow::run(ctx, input)`, and the
+    /// expression that turns `input` into the entry step's input.
+    pub(crate) fn entry_input(&self) -> (TokenStream, TokenStream) {
+        let entry_in = self.inp(self.graph.entry);
+        if entry_takes_valid(self) {
+            (
+                quote!(impl __flow_EntryInput),
+                quote!(__flow_EntryInput::__flow_into(input)),
+            )
+        } else {
+            (quote!(#entry_in), quote!(input))
+        }
+    }
+}
+
+/// Whether the entry step takes a `Valid<T>` as written.
+fn entry_takes_valid(cx: &Ctx<'_>) -> bool {
+    cx.wf.steps[cx.graph.entry].inputs.first().is_some_and(|input| {
+        matches!(&input.ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Valid"))
+    })
+}
+
+/// When the entry step takes `Valid<T>`, a raw `T` handed to `Flow::new` or `Workflow::run`
+/// is reported as "validate first" (through this trait, which only the entry input
+/// implements) rather than as a bare type mismatch.
+fn entry_input_check(cx: &Ctx<'_>) -> TokenStream {
+    if !entry_takes_valid(cx) {
+        return TokenStream::new();
+    }
+    let entry = cx.graph.entry;
+    let entry_in = cx.inp(entry);
+    let wf = cx.wf.name.to_string();
+    let ty = crate::parse::type_text(&cx.wf.steps[entry].inputs[0].ty);
+    let message = format!(
+        "workflow `{wf}` starts from a `{ty}`, not `{{Self}}`: validate the value first, `Valid::new(value)?`"
+    );
+    let note = format!(
+        "`Valid::new` runs the type's garde rules and returns `Invalid` when one is broken; its entry step `{}` takes only validated input",
+        cx.name(entry)
+    );
+    quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = "not validated", note = #note)]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub trait __flow_EntryInput {
+            #[doc(hidden)]
+            fn __flow_into(self) -> #entry_in;
+        }
+        impl __flow_EntryInput for #entry_in {
+            #[inline]
+            fn __flow_into(self) -> #entry_in { self }
+        }
+    }
+}
+
+/// A method of `StepFuture` named after step `i`, so that `flow.validate().search()` (a step
+/// called on the previous step's future) reports the missing `.await` through a trait that is
+/// never implemented, instead of rustc's E0599 on the future's type. It returns what the
+/// step's own method returns, so the rest of the chain adds no errors.
+fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
+    let name = cx.name(i);
+    let f = cx.fn_ident(i);
+    let awaited = format_ident!("__flow_awaited_{}", name);
+    let message = format!(
+        "`.{name}()` is called on the future of the step before it: add `.await?` first, `….await?.{name}()`"
+    );
+    let label = "this step's future was not awaited";
+    let note = "each step method returns a `StepFuture`; awaiting it gives `Result<Flow<…>, FlowError>`, and `?` gives the `Flow` whose methods are the steps";
+    let never = quote!(::core::unreachable!(
+        "internal error in flow-macros: a stand-in ran"
+    ));
+    let tr = quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub trait #awaited {}
+        // So that rustc's note says where the method does exist, not "this trait has no
+        // implementations, consider adding one".
+        impl<S: __flow_Marker> #awaited for Flow<S> {}
+    };
+    if let Role::Branch { .. } = &cx.graph.roles[i] {
+        let next = format_ident!("__flow_next_{}", name);
+        quote! {
+            #tr
+            impl<S: #next> StepFuture<::core::result::Result<Flow<S>, FlowError>> {
+                #[doc(hidden)]
+                #[allow(clippy::unused_self)]
+                pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+                where
+                    Self: #awaited,
+                {
+                    #never
+                }
+            }
+        }
+    } else {
+        let (ret, _) = handle(cx, i);
+        quote! {
+            #tr
+            impl<T> StepFuture<T> {
+                #[doc(hidden)]
+                #[allow(clippy::unused_self)]
+                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                where
+                    T: #awaited,
+                {
+                    #never
+                }
+            }
+        }
     }
 }
 
@@ -163,16 +302,16 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<#ret, FlowError>>
+                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let input = <S as #can>::take(data);
-                    ::std::boxed::Box::pin(async move {
+                    StepFuture(::std::boxed::Box::pin(async move {
                     let out = #exec(&ctx, attempt, __flow_visit(&loops), input).await?;
                     ::core::result::Result::Ok(#body)
-                    })
+                    }))
                 }
             };
             (marker, impls, method)
@@ -260,15 +399,15 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+                pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
                 where
                     S: #next + #can,
                 {
-                    ::std::boxed::Box::pin(async move {
+                    StepFuture(::std::boxed::Box::pin(async move {
                     let Self { ctx, data, loops, attempt } = self;
                     let out = #exec(&ctx, attempt, __flow_visit(&loops), <S as #can>::input(&data)).await?;
                     ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops, attempt: 1 })
-                    })
+                    }))
                 }
             };
             (TokenStream::new(), impls, method)
@@ -371,16 +510,16 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 .collect();
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> #k::__private::StepFuture<::core::result::Result<#ret, FlowError>>
+                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let (#(#ins_vars,)*) = <S as #can>::take(data);
-                    ::std::boxed::Box::pin(async move {
+                    StepFuture(::std::boxed::Box::pin(async move {
                     let out = #exec(&ctx, attempt, __flow_visit(&loops), #(#ins_vars),*).await?;
                     ::core::result::Result::Ok(#body)
-                    })
+                    }))
                 }
             };
             (marker, impls, method)
@@ -548,6 +687,66 @@ fn route_handles(cx: &Ctx<'_>) -> TokenStream {
                 #variants
             }
         });
+        out.extend(unmatched(cx, &handles, &route.name, arms));
+    }
+    out
+}
+
+/// Methods of `EnumFlow` named after the steps its routes lead to, so that
+/// `routed.offers()` (a step called before matching where the run went) says to `match`
+/// first, instead of rustc's E0599 and its suggestion to call the variant `Offers` as a method.
+/// The bound is higher-ranked so that rustc checks it at the call, not at the definition.
+fn unmatched(
+    cx: &Ctx<'_>,
+    handles: &syn::Ident,
+    enum_name: &syn::Ident,
+    arms: &[crate::check::Arm],
+) -> TokenStream {
+    let route = cx.wf.enums.iter().find(|e| e.name == *enum_name);
+    let mut seen: Vec<usize> = Vec::new();
+    let mut out = TokenStream::new();
+    for arm in arms {
+        let Some(route) = route else { break };
+        let variant = &route.variants[arm.variant].name;
+        let mut targets = vec![(arm.target, variant.clone())];
+        if let Some(bound) = &arm.bound {
+            targets.push((bound.exhausted, format_ident!("{}Exhausted", variant)));
+        }
+        for (target, variant) in targets {
+            if seen.contains(&target)
+                || !matches!(cx.graph.roles[target], Role::Entry | Role::Single)
+            {
+                continue;
+            }
+            seen.push(target);
+            let name = cx.name(target);
+            let f = cx.fn_ident(target);
+            let (ret, _) = handle(cx, target);
+            let tr = format_ident!("__flow_matched_{}_{}", handles, name);
+            let message = format!(
+                "`.{name}()` is called on `{handles}`, which says where the run went: `match` it first, `{handles}::{variant}(flow) => flow.{name}().await`"
+            );
+            let note = format!(
+                "each variant of `{handles}` holds the run at the step its route leads to; every variant must be handled"
+            );
+            out.extend(quote! {
+                #[diagnostic::on_unimplemented(message = #message, label = "not matched yet", note = #note)]
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub trait #tr {}
+                impl<S: __flow_Marker> #tr for Flow<S> {}
+                impl #handles {
+                    #[doc(hidden)]
+                    #[allow(clippy::unused_self)]
+                    pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                    where
+                        for<'a> &'a #handles: #tr,
+                    {
+                        ::core::unreachable!("internal error in flow-macros: a stand-in ran")
+                    }
+                }
+            });
+        }
     }
     out
 }

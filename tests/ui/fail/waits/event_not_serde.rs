@@ -1,0 +1,27 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[derive(Clone, Debug)]
+pub struct Approval {
+    pub by: String,
+}
+
+#[workflow]
+pub mod expense {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn submit(amount: u32) -> Result<u32, Failed> {
+        Ok(amount)
+    }
+
+    #[step(after = submit, exit, event = Approval, timeout = std::time::Duration::from_secs(60))]
+    pub async fn decide(amount: u32, approval: Event<Approval>) -> Result<u32, Failed> {
+        Ok(approval.received().map_or(0, |_| amount))
+    }
+}
+
+fn main() {}
