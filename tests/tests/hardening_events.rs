@@ -93,11 +93,7 @@ pub mod later {
     }
 
     #[step(after = doze, exit, event = Approval, timeout = Duration::from_secs(3600))]
-    pub async fn decide(
-        ctx: &Ctx<Log>,
-        n: u32,
-        approval: Event<Approval>,
-    ) -> Result<u32, Failed> {
+    pub async fn decide(ctx: &Ctx<Log>, n: u32, approval: Event<Approval>) -> Result<u32, Failed> {
         ctx.deps().push(match approval {
             Event::Received(a) => format!("approved by {}", a.by),
             Event::TimedOut => "approval timed out".to_owned(),
@@ -171,12 +167,26 @@ async fn another_event_leaves_the_wait<S: RunQueue>(store: Arc<S>) {
         .send::<claim::Workflow, _>(&run, Comment { text: "ok".into() })
         .await
         .unwrap();
-    assert!(store.due(SystemTime::now(), &["claim"], 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due(SystemTime::now(), &["claim"], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     run_for(&engine, Duration::from_secs(600)).await;
-    assert_eq!(log.entries(), ["submit"], "the approval must not time out early");
+    assert_eq!(
+        log.entries(),
+        ["submit"],
+        "the approval must not time out early"
+    );
     let latest = store.latest(&run).await.unwrap().unwrap();
     assert_eq!(latest.waiting.as_deref(), Some("decide"));
-    assert_eq!(latest.wake_at, Some(deadline), "the wait keeps its deadline");
+    assert_eq!(
+        latest.wake_at,
+        Some(deadline),
+        "the wait keeps its deadline"
+    );
     assert_eq!(status(&*store, &run).await, RunStatus::Running);
 
     // The approval: received, and the comment sent before `note` waited is kept for it.
@@ -224,7 +234,7 @@ async fn the_awaited_event_makes_the_run_due<S: RunQueue>(store: Arc<S>) {
         .send_event(&run, "Approval", serde_json::json!({ "by": "Ada" }))
         .await
         .unwrap();
-    assert_eq!(due(Arc::clone(&store)).await, [run.clone()]);
+    assert_eq!(due(Arc::clone(&store)).await, std::slice::from_ref(&run));
     let latest = store.latest(&run).await.unwrap().unwrap();
     assert_eq!(latest.wake_at.map(secs), Some(secs(until)));
 
@@ -235,7 +245,10 @@ async fn the_awaited_event_makes_the_run_due<S: RunQueue>(store: Arc<S>) {
         .send_event(&early, "Approval", serde_json::json!({ "by": "Ada" }))
         .await
         .unwrap();
-    store.wait(&early, "decide", "Approval", until).await.unwrap();
+    store
+        .wait(&early, "decide", "Approval", until)
+        .await
+        .unwrap();
     assert!(due(Arc::clone(&store)).await.contains(&early));
 }
 
@@ -331,9 +344,11 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
     // Woken once: the run waits again (for at most ten minutes of the test's clock).
     let wait_event = || -> Option<String> {
         raw(&path)
-            .query_row("SELECT wait_event FROM runs WHERE run_id = 'old'", [], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT wait_event FROM runs WHERE run_id = 'old'",
+                [],
+                |row| row.get(0),
+            )
             .unwrap()
     };
     let waits_again = async {
@@ -345,7 +360,11 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
         }
     };
     engine.run_until(waits_again).await.unwrap();
-    assert_eq!(log.entries(), ["submit"], "the approval must not time out early");
+    assert_eq!(
+        log.entries(),
+        ["submit"],
+        "the approval must not time out early"
+    );
     let latest = store.latest(&run).await.unwrap().unwrap();
     assert_eq!(
         (latest.waiting.as_deref(), latest.wake_at),
@@ -353,7 +372,13 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
     );
     // Waiting again, for its own event: not due before the deadline.
     assert_eq!(wait_event().as_deref(), Some("Approval"));
-    assert!(store.due(SystemTime::now(), &["claim"], 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due(SystemTime::now(), &["claim"], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     engine
         .send::<claim::Workflow, _>(&run, Approval { by: "Ann".into() })

@@ -279,10 +279,15 @@ async fn an_output_that_would_not_read_back_reaches_no_sink() {
             panic!("expected Unstorable, got {error:?}");
         };
         assert_eq!(*step, "read");
-        assert!(reason.contains("NaN") && reason.contains(".bar"), "{reason}");
+        assert!(
+            reason.contains("NaN") && reason.contains(".bar"),
+            "{reason}"
+        );
         assert!(rx.try_recv().is_err(), "the channel got the output");
         assert!(
-            std::fs::read_to_string(&file).unwrap_or_default().is_empty(),
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .is_empty(),
             "the file got the output"
         );
         assert!(dead.records().unwrap().is_empty());

@@ -618,7 +618,11 @@ impl Store for MemoryStore {
             .ok_or_else(|| unknown_run(run_id))?;
         // An event sent after the step looked in the inbox, and before this, wakes it too.
         let arrived = run.inbox.iter().any(|e| e.name == event);
-        run.wake_at = Some(if arrived { SystemTime::UNIX_EPOCH } else { until });
+        run.wake_at = Some(if arrived {
+            SystemTime::UNIX_EPOCH
+        } else {
+            until
+        });
         run.waiting = Some(step.to_owned());
         run.wait_event = Some((event.to_owned(), until));
         run.attempt = 0;
