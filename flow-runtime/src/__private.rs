@@ -262,22 +262,38 @@ pub fn check_outputs<D>(
 )]
 pub struct Out<'a, T>(pub &'a T);
 
+/// Why a step's output cannot go to the sinks.
+#[derive(Debug)]
+pub enum OutError {
+    /// Its `Serialize` failed.
+    Serialize(serde_json::Error),
+    /// It would not read back as it was written (a NaN, nesting too deep): why.
+    Unreadable(String),
+}
+
 /// [`Out`] of a `Serialize` type.
 pub trait ToJson {
-    /// The value as JSON.
-    fn json(&self) -> Option<Result<serde_json::Value, serde_json::Error>>;
+    /// The value as JSON, if it reads back as it was written.
+    fn json(&self) -> Option<Result<serde_json::Value, OutError>>;
 }
 
 impl<T: serde::Serialize> ToJson for Out<'_, T> {
-    fn json(&self) -> Option<Result<serde_json::Value, serde_json::Error>> {
-        Some(serde_json::to_value(self.0))
+    fn json(&self) -> Option<Result<serde_json::Value, OutError>> {
+        let json = match serde_json::to_value(self.0) {
+            Ok(json) => json,
+            Err(source) => return Some(Err(OutError::Serialize(source))),
+        };
+        Some(match crate::state::unreadable(self.0, &json) {
+            Some(reason) => Err(OutError::Unreadable(reason)),
+            None => Ok(json),
+        })
     }
 }
 
 /// [`Out`] of any other type.
 pub trait NoJson {
     /// Nothing.
-    fn json(&self) -> Option<Result<serde_json::Value, serde_json::Error>> {
+    fn json(&self) -> Option<Result<serde_json::Value, OutError>> {
         None
     }
 }
@@ -290,14 +306,16 @@ impl<T> NoJson for &Out<'_, T> {}
 ///
 /// # Errors
 ///
-/// Some sink did not take it, see [`crate::output::OutputError`]; a sink panicked.
+/// The output would not read back as it was written ([`RuntimeError::Unstorable`], like its
+/// checkpoint: no sink sees it); some sink did not take it; see
+/// [`crate::output::OutputError`]; a sink panicked.
 pub async fn deliver<D>(
     ctx: &Ctx<D>,
     workflow: &'static str,
     step: &'static str,
     visit: Visit,
     exit: bool,
-    value: impl FnOnce() -> Option<Result<serde_json::Value, serde_json::Error>>,
+    value: impl FnOnce() -> Option<Result<serde_json::Value, OutError>>,
 ) -> Result<(), RuntimeError> {
     let Some(outputs) = ctx.outputs() else {
         return Ok(());
@@ -307,7 +325,15 @@ pub async fn deliver<D>(
     }
     let value = match value() {
         Some(Ok(value)) => value,
-        Some(Err(source)) => {
+        Some(Err(OutError::Unreadable(reason))) => {
+            return Err(RuntimeError::Unstorable {
+                run_id: ctx.run_id().clone(),
+                workflow,
+                step,
+                reason,
+            });
+        }
+        Some(Err(OutError::Serialize(source))) => {
             return Err(RuntimeError::Output(
                 crate::output::OutputError::Serialize {
                     run_id: ctx.run_id().clone(),
@@ -520,16 +546,16 @@ pub async fn wait_event<D, E: serde::de::DeserializeOwned>(
             }
             until
         }
-        _ => {
-            let until = now.checked_add(timeout).unwrap_or(now);
-            store
-                .wait_boxed(run_id, step, until)
-                .await
-                .map_err(failed)?;
-            ctx.waits().waiting = Some((step.to_owned(), until));
-            until
-        }
+        _ => now.checked_add(timeout).unwrap_or(now),
     };
+    // Recorded again when the run resumed in its wait: a wait stored before the store knew
+    // its event is woken by an event of any name, and must be due at its deadline again,
+    // not at once.
+    store
+        .wait_boxed(run_id, step, event, until)
+        .await
+        .map_err(failed)?;
+    ctx.waits().waiting = Some((step.to_owned(), until));
     Err(RuntimeError::Parked {
         run_id: run_id.clone(),
         workflow,

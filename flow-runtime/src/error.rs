@@ -73,13 +73,14 @@ pub enum RuntimeError {
         /// The fingerprint it was stored with.
         stored_fingerprint: String,
     },
-    /// Run control stopped the run: it is paused or cancelled (see
-    /// [`RunControl`](crate::state::RunControl)).
+    /// The store has set the run aside: run control paused or cancelled it (see
+    /// [`RunControl`](crate::state::RunControl)), an [`Engine`](crate::state::Engine) marked it
+    /// failed, or its stored record is corrupt (see [`RunStatus::is_stopped`]).
     ///
     /// With `step`, the run was stopped while that step ran: the step completed, but the store
     /// refused its checkpoint, so its result was not stored and the run stopped before its next
-    /// step. When a paused run is unpaused and resumed, that step runs again (at-least-once, as
-    /// after a crash); the steps stored before it do not. Without `step`,
+    /// step. When a paused or failed run is unpaused and resumed, that step runs again
+    /// (at-least-once, as after a crash); the steps stored before it do not. Without `step`,
     /// [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) refused the run before
     /// running anything.
     #[error("run `{run_id}` of workflow `{workflow}` is {status}: {}", stopped(*step, *status))]
@@ -90,7 +91,8 @@ pub enum RuntimeError {
         workflow: &'static str,
         /// The step whose result was not stored, or `None` when nothing ran.
         step: Option<&'static str>,
-        /// [`RunStatus::Paused`] or [`RunStatus::Cancelled`].
+        /// Why: [`RunStatus::Paused`], [`RunStatus::Cancelled`], [`RunStatus::Failed`] or
+        /// [`RunStatus::Corrupt`].
         status: RunStatus,
     },
     /// The run is waiting, durably: a step returned [`Sleep`](crate::state::Sleep), or a step
@@ -162,6 +164,10 @@ pub enum RuntimeError {
     /// [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)), so it was not stored: the store
     /// acknowledges only what it can read back. Nothing was written for this step; the run
     /// stopped before its next step.
+    ///
+    /// A step's output on its way to sinks (see [`crate::output`]) is checked the same way,
+    /// with or without a store, before any sink sees it: an output that would not read back
+    /// fails the run here, and no sink (nor dead letter) receives it.
     #[error(
         "run `{run_id}` of workflow `{workflow}`: the state after step `{step}` was not stored: {reason}"
     )]

@@ -716,7 +716,7 @@ async fn run_or_resume_counts_attempts_memory() {
 }
 
 #[tokio::test]
-async fn a_schema_3_file_is_upgraded_to_4() {
+async fn a_schema_3_file_is_upgraded_to_5() {
     let (_dir, path) = temp_db();
     {
         let store = Arc::new(SqliteStore::open(&path).unwrap());
@@ -730,6 +730,7 @@ async fn a_schema_3_file_is_upgraded_to_4() {
     let conn = raw(&path);
     conn.execute_batch(
         "ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
+         ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
          PRAGMA user_version = 3;",
     )
     .unwrap();
@@ -739,7 +740,7 @@ async fn a_schema_3_file_is_upgraded_to_4() {
     let version: i64 = raw(&path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert_eq!(info(&*store, "old").await.status, RunStatus::Finished);
     let ctx = Ctx::builder(())
         .run_id("old")

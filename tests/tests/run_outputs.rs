@@ -226,3 +226,73 @@ async fn sinks_on_unknown_or_routing_steps_are_refused_before_the_first_step() {
     }
     assert!(!file.exists());
 }
+
+// --- An output that would not read back reaches no sink ------------------------------------
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Gauge {
+    pub bar: f64,
+}
+
+#[workflow]
+pub mod gauge {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn read(bar: f64) -> Result<Gauge, Failed> {
+        Ok(Gauge { bar })
+    }
+
+    #[step(after = read, exit)]
+    pub async fn show(gauge: Gauge) -> Result<String, Failed> {
+        Ok(format!("{} bar", gauge.bar))
+    }
+}
+
+/// NaN is written to JSON as `null`: a sink (or the dead letter) would get a value that does
+/// not read back as the step's output. It is refused before any sink sees it, with or without
+/// a store, like the checkpoint it would be in.
+#[tokio::test]
+async fn an_output_that_would_not_read_back_reaches_no_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    for with_store in [false, true] {
+        let file = dir.path().join(format!("gauges-{with_store}.jsonl"));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let dead = DeadLetter::memory();
+        let outputs = Outputs::new()
+            .on_step("read", FileSink::jsonl(&file))
+            .on_step("read", flow_runtime::output::ChannelSink::new(tx))
+            .on_exit(FileSink::jsonl(&file))
+            .dead_letter(dead.clone());
+        let builder = Ctx::builder(()).run_id(format!("g-{with_store}"));
+        let ctx = if with_store {
+            builder.store(Arc::clone(&store)).outputs(outputs).build()
+        } else {
+            builder.outputs(outputs).build()
+        };
+
+        let error = gauge::Workflow::run(&ctx, f64::NAN).await.unwrap_err();
+
+        let gauge::FlowError::Runtime(RuntimeError::Unstorable { step, reason, .. }) = &error
+        else {
+            panic!("expected Unstorable, got {error:?}");
+        };
+        assert_eq!(*step, "read");
+        assert!(
+            reason.contains("NaN") && reason.contains(".bar"),
+            "{reason}"
+        );
+        assert!(rx.try_recv().is_err(), "the channel got the output");
+        assert!(
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .is_empty(),
+            "the file got the output"
+        );
+        assert!(dead.records().unwrap().is_empty());
+        assert!(ctx.calls().is_empty(), "{:?}", ctx.calls());
+    }
+    // Nothing was stored for the run either.
+    assert!(store.latest(&"g-true".into()).await.unwrap().is_none());
+}

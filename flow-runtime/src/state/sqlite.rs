@@ -23,8 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 const ENVELOPE_VERSION: u64 = 1;
 /// The schema version, kept in SQLite's `user_version`. Version 2 added `runs.status`;
 /// version 3 `runs.wake_at`, `runs.waiting` and the `events` inbox; version 4 `runs.attempt`
-/// and `runs.failure`. Older files get them when opened (see [`prepare_writer`]).
-const SCHEMA_VERSION: i64 = 4;
+/// and `runs.failure`; version 5 `runs.wait_event` and `runs.wait_until`. Older files get them
+/// when opened (see [`prepare_writer`]).
+const SCHEMA_VERSION: i64 = 5;
 /// The default for [`SqliteStore::with_max_checkpoint_bytes`]: 1 MiB.
 const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 /// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS runs (
     wake_at     INTEGER,
     waiting     TEXT,
     attempt     INTEGER NOT NULL DEFAULT 0,
-    failure     TEXT
+    failure     TEXT,
+    wait_event  TEXT,
+    wait_until  INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished, updated_at);
 CREATE TABLE IF NOT EXISTS history (
@@ -82,6 +85,16 @@ CREATE TABLE IF NOT EXISTS events (
     sent_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, name, id);
+";
+
+/// Schema version 4 to 5: the event a waiting run waits for, so that only that event makes it
+/// due, and the wait's deadline, kept when the event makes the run due sooner (`wake_at` is
+/// when the run is due). A run waiting when the file is upgraded keeps its deadline; any event
+/// wakes it once, as before, and its step records the event when it waits again.
+const ADD_WAIT_EVENT: &str = "
+ALTER TABLE runs ADD COLUMN wait_event TEXT;
+ALTER TABLE runs ADD COLUMN wait_until INTEGER;
+UPDATE runs SET wait_until = wake_at WHERE waiting IS NOT NULL;
 ";
 
 /// Schema version 3 to 4: which attempt of the run's next step has started (see
@@ -128,7 +141,9 @@ ON CONFLICT (run_id) DO UPDATE SET
     wake_at     = excluded.wake_at,
     waiting     = NULL,
     attempt     = excluded.attempt,
-    failure     = NULL
+    failure     = NULL,
+    wait_event  = NULL,
+    wait_until  = NULL
 WHERE runs.workflow = excluded.workflow AND runs.status NOT IN ('paused', 'cancelled', 'failed')
 RETURNING checkpoints
 ";
@@ -334,8 +349,8 @@ enum After {
     ),
     /// The run id and the fingerprint of the code that refused it.
     MarkIncompatible(RunId, String, Reply<()>),
-    /// The run waits in a step for an event until a time.
-    Wait(RunId, String, i64, Reply<()>),
+    /// The run waits in a step for an event (its name) until a time.
+    Wait(RunId, String, String, i64, Reply<()>),
     /// An event for a run's inbox: its name and payload.
     SendEvent(RunId, String, String, Reply<()>),
     /// A run's step failed under an engine: the message.
@@ -624,11 +639,18 @@ impl Store for SqliteStore {
         rx.await.map_err(|_| stopped())?
     }
 
-    async fn wait(&self, run_id: &RunId, step: &str, until: SystemTime) -> Result<(), StoreError> {
+    async fn wait(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        event: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         self.send_write(Write::After(After::Wait(
             run_id.clone(),
             step.to_owned(),
+            event.to_owned(),
             millis(until),
             reply,
         )))
@@ -825,6 +847,9 @@ fn prepare_writer(conn: &Connection, name: &str) -> Result<(), StoreError> {
         if !has_column(&tx, "runs", "attempt")? {
             tx.execute_batch(ADD_ATTEMPT)?;
         }
+        if !has_column(&tx, "runs", "wait_event")? {
+            tx.execute_batch(ADD_WAIT_EVENT)?;
+        }
         tx.execute_batch(STATUS_INDEXES)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()
@@ -879,8 +904,8 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::MarkIncompatible(run_id, fingerprint, reply) => {
                     let _ = reply.send(mark_incompatible(&conn, &run_id, &fingerprint));
                 }
-                After::Wait(run_id, step, until, reply) => {
-                    let _ = reply.send(wait(&conn, &run_id, &step, until));
+                After::Wait(run_id, step, event, until, reply) => {
+                    let _ = reply.send(wait(&conn, &run_id, &step, &event, until));
                 }
                 After::SendEvent(run_id, name, payload, reply) => {
                     let _ = reply.send(send_event(&mut conn, &run_id, &name, &payload));
@@ -1101,11 +1126,22 @@ fn write_error(run_id: &RunId, what: &str, e: rusqlite::Error) -> StoreError {
     StoreError::with_source(format!("run `{run_id}`: could not {what}"), e)
 }
 
-fn wait(conn: &Connection, run_id: &RunId, step: &str, until: i64) -> Result<(), StoreError> {
+fn wait(
+    conn: &Connection,
+    run_id: &RunId,
+    step: &str,
+    event: &str,
+    until: i64,
+) -> Result<(), StoreError> {
+    // Due at once when the event is in the inbox already: sent after the step looked there,
+    // and before this.
     let changed = conn
         .execute(
-            "UPDATE runs SET wake_at = ?2, waiting = ?3, attempt = 0 WHERE run_id = ?1 AND finished = 0",
-            params![run_id.as_str(), until, step],
+            "UPDATE runs SET wake_at = CASE WHEN EXISTS \
+               (SELECT 1 FROM events WHERE run_id = ?1 AND name = ?4) THEN 0 ELSE ?2 END, \
+             waiting = ?3, wait_event = ?4, wait_until = ?2, attempt = 0 \
+             WHERE run_id = ?1 AND finished = 0",
+            params![run_id.as_str(), until, step, event],
         )
         .map_err(|e| write_error(run_id, "record its wait", e))?;
     if changed == 0 {
@@ -1145,10 +1181,14 @@ fn send_event(
         params![run_id.as_str(), name, payload, now],
     )
     .map_err(failed)?;
-    // A run waiting for an event is due at once; a sleeping one keeps its time.
+    // A run waiting for this event is due at once (`wait_until` keeps the wait's deadline);
+    // one waiting for another event, or asleep, keeps its time. A wait recorded before schema
+    // 5 does not say its event: any event wakes it, and its step waits again if it was not
+    // this one.
     tx.execute(
-        "UPDATE runs SET wake_at = 0 WHERE run_id = ?1 AND waiting IS NOT NULL",
-        [run_id.as_str()],
+        "UPDATE runs SET wake_at = 0 WHERE run_id = ?1 AND waiting IS NOT NULL \
+         AND (wait_event = ?2 OR wait_event IS NULL)",
+        params![run_id.as_str(), name],
     )
     .map_err(failed)?;
     tx.commit().map_err(failed)
@@ -1293,7 +1333,8 @@ fn load_to_resume(conn: &mut Connection, loads: &mut Vec<Load>) {
 fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT workflow, fingerprint, step, finished, state, wake_at, waiting, attempt FROM runs WHERE run_id = ?1",
+            "SELECT workflow, fingerprint, step, finished, state, COALESCE(wait_until, wake_at), \
+             waiting, attempt FROM runs WHERE run_id = ?1",
         )
         .map_err(|e| read_error(run_id, e))?;
     let mut rows = stmt

@@ -32,7 +32,9 @@ pub struct Checkpoint {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<CallRecord>,
     /// When the run is due next: after a [`Sleep`](crate::state::Sleep), or when a step's
-    /// event wait times out. `None`: now.
+    /// event wait times out. `None`: now. Read back for a run that waits for an event (see
+    /// [`waiting`](Self::waiting)), the wait's deadline, also once the event has arrived and
+    /// the run is due sooner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_at: Option<SystemTime>,
     /// Read back only: the step that waits for an event until `wake_at` (set by
@@ -231,24 +233,30 @@ pub trait Store: Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 
-    /// Records that the run waits in step `step` for an event until `until`: the run is due
-    /// then, or as soon as an event is [sent](Store::send_event) to it. The next checkpoint
-    /// ends the wait. The step has not started: its attempt count goes back to 0.
+    /// Records that the run waits in step `step` for an event named `event` until `until`:
+    /// the run is due then, or as soon as an event of that name is
+    /// [sent](Store::send_event) to it (at once if one is in its inbox already). Events of
+    /// other names neither wake it nor shorten the wait, and [`latest`](Store::latest) reads
+    /// `until` back as the checkpoint's [`wake_at`](Checkpoint::wake_at) until the wait ends.
+    /// The next checkpoint ends the wait. The step has not started: its attempt count goes
+    /// back to 0.
     ///
     /// The default, for stores without waits, refuses with [`StoreErrorKind::Unsupported`].
     fn wait(
         &self,
         run_id: &RunId,
         step: &str,
+        event: &str,
         until: SystemTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let _ = (run_id, step, until);
+        let _ = (run_id, step, event, until);
         std::future::ready(Err(unsupported("event waits")))
     }
 
     /// Puts an event in a run's inbox, where it stays until a step that waits for an event of
     /// that name consumes it (with the checkpoint after that step), and makes a run waiting
-    /// for an event due now.
+    /// for an event of that name due now. A run waiting for another event, or asleep, keeps
+    /// its time.
     ///
     /// A payload nested deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH) is
     /// refused with [`StoreErrorKind::Unstorable`]: the store acknowledges only what it can
@@ -333,6 +341,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         &'a self,
         run_id: &'a RunId,
         step: &'a str,
+        event: &'a str,
         until: SystemTime,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn next_event_boxed<'a>(
@@ -374,9 +383,10 @@ impl<S: Store> DynStore for S {
         &'a self,
         run_id: &'a RunId,
         step: &'a str,
+        event: &'a str,
         until: SystemTime,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.wait(run_id, step, until))
+        Box::pin(self.wait(run_id, step, event, until))
     }
 
     fn next_event_boxed<'a>(
@@ -408,8 +418,12 @@ struct MemoryRun {
     status: RunStatus,
     created_at: SystemTime,
     updated_at: SystemTime,
+    /// When the run is due: a sleep's end, a wait's deadline, or the epoch once the event
+    /// it waits for has arrived.
     wake_at: Option<SystemTime>,
     waiting: Option<String>,
+    /// The event the waiting step waits for, and until when.
+    wait_event: Option<(String, SystemTime)>,
     inbox: Vec<StoredEvent>,
     /// See [`Checkpoint::attempt`].
     attempt: u32,
@@ -513,6 +527,7 @@ impl Store for MemoryStore {
                 updated_at: now,
                 wake_at: None,
                 waiting: None,
+                wait_event: None,
                 inbox: Vec::new(),
                 attempt: 0,
                 failure: None,
@@ -528,6 +543,7 @@ impl Store for MemoryStore {
         run.updated_at = now;
         run.wake_at = checkpoint.wake_at;
         run.waiting = None;
+        run.wait_event = None;
         run.attempt = checkpoint.attempt;
         run.failure = None;
         if let Some(id) = checkpoint.consumed_event {
@@ -542,7 +558,7 @@ impl Store for MemoryStore {
             let latest = run.checkpoints.last()?.clone();
             Some(
                 latest
-                    .with_wake_at(run.wake_at)
+                    .with_wake_at(run.wait_event.as_ref().map_or(run.wake_at, |w| Some(w.1)))
                     .with_waiting(run.waiting.clone())
                     .with_consumed_event(None)
                     .with_attempt(run.attempt),
@@ -588,14 +604,27 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn wait(&self, run_id: &RunId, step: &str, until: SystemTime) -> Result<(), StoreError> {
+    async fn wait(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        event: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let run = inner
             .runs
             .get_mut(run_id)
             .ok_or_else(|| unknown_run(run_id))?;
-        run.wake_at = Some(until);
+        // An event sent after the step looked in the inbox, and before this, wakes it too.
+        let arrived = run.inbox.iter().any(|e| e.name == event);
+        run.wake_at = Some(if arrived {
+            SystemTime::UNIX_EPOCH
+        } else {
+            until
+        });
         run.waiting = Some(step.to_owned());
+        run.wait_event = Some((event.to_owned(), until));
         run.attempt = 0;
         Ok(())
     }
@@ -620,7 +649,8 @@ impl Store for MemoryStore {
             return Err(closed_inbox(run_id, run.status));
         }
         run.inbox.push(StoredEvent::new(id, name, payload));
-        if run.waiting.is_some() {
+        // Only the event the run waits for makes it due; the wait's deadline is kept.
+        if run.waiting.is_some() && run.wait_event.as_ref().is_some_and(|w| w.0 == name) {
             run.wake_at = Some(SystemTime::UNIX_EPOCH);
         }
         Ok(())
