@@ -16,7 +16,7 @@ use flow_runtime::output::{
     ChannelSink, DeadLetter, Delivery, DeliveryError, FileSink, Format, OutputError, Outputs, Sink,
     Webhook,
 };
-use flow_runtime::prelude::{Ctx, RuntimeError, step, workflow};
+use flow_runtime::prelude::{Ctx, RuntimeError, workflow};
 use flow_runtime::state::{CallKind, CallOutcome, CallRecord, RunId};
 use flow_runtime::tool::{Auth, Credential, Retry};
 use serde_json::{Value, json};
@@ -176,7 +176,10 @@ fn quick(attempts: u32) -> Retry {
 
 /// The context of run `run`, with these outputs.
 fn ctx(outputs: &Outputs, run: &str) -> Ctx {
-    Ctx::builder(()).run_id(run).outputs(outputs.clone()).build()
+    Ctx::builder(())
+        .run_id(run)
+        .outputs(outputs.clone())
+        .build()
 }
 
 /// Runs workflow `trip` as run `run`, so that its step `book` ends the run with `value`: what
@@ -690,7 +693,7 @@ async fn a_full_channel_waits_within_the_timeout() {
 /// strings, so it does not serialise to JSON.
 mod tuple_keys {
     use super::Failed;
-    use flow_runtime::prelude::{step, workflow};
+    use flow_runtime::prelude::workflow;
 
     #[workflow]
     pub mod trip {

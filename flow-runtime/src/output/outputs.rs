@@ -593,9 +593,7 @@ mod tests {
     #[test]
     fn attached_means_to_the_step_or_to_the_exit_it_ends() {
         let sink = || ChannelSink::new(tokio::sync::mpsc::channel(1).0);
-        let outputs = Outputs::new()
-            .on_step("search", sink())
-            .on_exit(sink());
+        let outputs = Outputs::new().on_step("search", sink()).on_exit(sink());
 
         assert!(outputs.is_attached("search", false));
         assert!(!outputs.is_attached("book", false));
