@@ -226,6 +226,24 @@ pub fn require_tool<D, T: crate::tool::Tool>(
     }
 }
 
+/// The seal of [`CanCall`](crate::tool::CanCall): `#[workflow]` implements both for every tool
+/// a step declares. Not meant to be named outside generated code.
+#[diagnostic::on_unimplemented(
+    message = "`CanCall` is implemented by `#[workflow]` for the tools a step declares in `#[step(tools = [...])]`; declare the tool there instead of implementing it by hand",
+    label = "`CanCall<{T}>` implemented by hand",
+    note = "a step calls `{T}` once its `#[step(..., tools = [{T}])]` lists it: the run then checks that its `Toolbox` has `{T}` before the first step"
+)]
+pub trait DeclaredTool<T> {}
+
+/// The seal of [`EventOf`](crate::state::EventOf): `#[workflow]` implements both for every
+/// step's `event = …`. Not meant to be named outside generated code.
+#[diagnostic::on_unimplemented(
+    message = "`EventOf` is implemented by `#[workflow]` for the event a step waits for in `#[step(event = …)]`; declare the event there instead of implementing it by hand",
+    label = "`EventOf<{W}>` implemented by hand",
+    note = "a step waits for an event with `#[step(after = …, event = {Self}, timeout = …)]`"
+)]
+pub trait DeclaredEvent<W> {}
+
 /// Refuses sinks attached to steps the workflow does not have (or to its routing steps):
 /// checked before a run's first step. `steps` are the steps whose outputs can be delivered.
 ///

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 use flow_runtime::output::{DeadLetter, DeliveryError, OutputError, Outputs, Webhook};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{CallOutcome, Engine, RunStatus, Setup, SqliteStore};
+use flow_runtime::state::{CallOutcome, CallRecord, Engine, RunStatus, Setup, SqliteStore};
 use flow_runtime::tool::ExposeSecret as _;
 use flow_runtime::tool::http::{HttpJson, ResponseTooLarge};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -339,6 +339,25 @@ async fn a_retry_after_of_u64_max_seconds_after_a_slow_attempt_gives_up_without_
     assert_eq!(requests.load(Ordering::SeqCst), 1);
 }
 
+/// One step, `book`, whose output ends the run.
+#[workflow]
+pub mod booked {
+    #[step(entry, exit)]
+    pub async fn book(pnr: String) -> Result<String, std::convert::Infallible> {
+        Ok(pnr)
+    }
+}
+
+/// Runs `booked` as run `run-1` with these outputs, so that `"X7K2QP"` is delivered to the
+/// exit's sinks, and expects the delivery to fail: its error, and the run's records.
+async fn deliver_booking(outputs: Outputs) -> (OutputError, Vec<CallRecord>) {
+    let ctx = Ctx::builder(()).run_id("run-1").outputs(outputs).build();
+    match booked::Workflow::run(&ctx, "X7K2QP".into()).await {
+        Err(booked::FlowError::Runtime(RuntimeError::Output(err))) => (err, ctx.calls()),
+        other => panic!("not a failed delivery: {other:?}"),
+    }
+}
+
 /// The same answer from a webhook, in the output sinks' retry loop.
 #[tokio::test]
 async fn a_webhook_answering_retry_after_u64_max_after_a_slow_attempt_gives_up_without_panicking() {
@@ -350,18 +369,7 @@ async fn a_webhook_answering_retry_after_u64_max_after_a_slow_attempt_gives_up_w
         .max_retry_after(Duration::MAX)
         .deadline(Duration::MAX);
 
-    let mut records = Vec::new();
-    let err = outputs
-        .send(
-            &"run-1".into(),
-            "trip",
-            "book",
-            true,
-            &"X7K2QP",
-            &mut records,
-        )
-        .await
-        .unwrap_err();
+    let (err, _) = deliver_booking(outputs).await;
 
     let OutputError::Undelivered { source, .. } = &err else {
         panic!("{err:?}");
@@ -455,18 +463,7 @@ async fn a_webhook_that_never_answers_times_out_under_the_default_outputs() {
             .client(reqwest::Client::new()),
     );
 
-    let mut records = Vec::new();
-    let err = outputs
-        .send(
-            &"run-1".into(),
-            "trip",
-            "book",
-            true,
-            &"X7K2QP",
-            &mut records,
-        )
-        .await
-        .unwrap_err();
+    let (err, _) = deliver_booking(outputs).await;
 
     let OutputError::Undelivered { source, .. } = &err else {
         panic!("{err:?}");
@@ -519,13 +516,9 @@ async fn a_webhook_asking_for_a_retry_after_beyond_the_cap_is_not_waited_for() {
         .on_exit(Webhook::new(&format!("{origin}/hook")).unwrap())
         .dead_letter(dead.clone());
 
-    let mut records = Vec::new();
-    let run = RunId::from("run-1");
-    let sent = outputs.send(&run, "trip", "book", true, &"X7K2QP", &mut records);
-    let err = tokio::time::timeout(Duration::from_secs(20), sent)
+    let (err, _) = tokio::time::timeout(Duration::from_secs(20), deliver_booking(outputs))
         .await
-        .expect("the delivery waited for the Retry-After instead of failing")
-        .unwrap_err();
+        .expect("the delivery waited for the Retry-After instead of failing");
 
     let OutputError::Undelivered { source, .. } = &err else {
         panic!("{err:?}");
@@ -817,18 +810,7 @@ async fn a_webhook_credential_and_url_token_echoed_are_not_in_errors_logs_or_dea
         .retry(quick(2))
         .dead_letter(dead.clone());
 
-    let mut records = Vec::new();
-    let err = outputs
-        .send(
-            &"run-1".into(),
-            "trip",
-            "book",
-            true,
-            &"X7K2QP",
-            &mut records,
-        )
-        .await
-        .unwrap_err();
+    let (err, records) = deliver_booking(outputs).await;
 
     assert_eq!(requests.load(Ordering::SeqCst), 2);
     let mut forms = forms(SECRET, &[PATH_TOKEN.to_owned()]);

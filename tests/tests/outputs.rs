@@ -2,6 +2,9 @@
 //! in a temporary directory, tokio channels. Retries (and `Retry-After`), permanent failures,
 //! timeouts, dead letters, idempotency keys, formats, and secrets that stay out of printouts.
 //!
+//! Every delivery comes from a run, as in a user's program: the one step of workflow `trip`,
+//! `book`, ends its run with the value it was given.
+//!
 //! Every test is fast: backoffs are a millisecond, and the one test about `Retry-After` proves
 //! it is honoured by a backoff that would otherwise take minutes.
 
@@ -13,11 +16,51 @@ use flow_runtime::output::{
     ChannelSink, DeadLetter, Delivery, DeliveryError, FileSink, Format, OutputError, Outputs, Sink,
     Webhook,
 };
+use flow_runtime::prelude::{Ctx, RuntimeError, workflow};
 use flow_runtime::state::{CallKind, CallOutcome, CallRecord, RunId};
 use flow_runtime::tool::{Auth, Credential, Retry};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// The workflows whose outputs are delivered.
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+/// One step, `book`, which ends the run with its input.
+#[workflow]
+pub mod trip {
+    use super::*;
+
+    #[step(entry, exit)]
+    pub async fn book(booking: Value) -> Result<Value, Failed> {
+        Ok(booking)
+    }
+}
+
+/// `book` between two steps: it does not end the run.
+#[workflow]
+pub mod hold {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn search(booking: Value) -> Result<Value, Failed> {
+        Ok(booking)
+    }
+
+    #[step(after = search)]
+    pub async fn book(booking: Value) -> Result<Value, Failed> {
+        Ok(booking)
+    }
+
+    #[step(after = book, exit)]
+    pub async fn confirm(booking: Value) -> Result<Value, Failed> {
+        Ok(booking)
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The webhook receiver.
@@ -131,17 +174,31 @@ fn quick(attempts: u32) -> Retry {
     Retry::exponential(Duration::from_millis(1)).max_attempts(attempts)
 }
 
-/// Sends `value` as the final output of step `book` of run `run`.
+/// The context of run `run`, with these outputs.
+fn ctx(outputs: &Outputs, run: &str) -> Ctx {
+    Ctx::builder(())
+        .run_id(run)
+        .outputs(outputs.clone())
+        .build()
+}
+
+/// Runs workflow `trip` as run `run`, so that its step `book` ends the run with `value`: what
+/// delivering it came to, and the run's records of its deliveries.
 async fn send(
     outputs: &Outputs,
     run: &str,
     value: &Value,
 ) -> (Result<(), OutputError>, Vec<CallRecord>) {
-    let mut records = Vec::new();
-    let result = outputs
-        .send(&RunId::from(run), "trip", "book", true, value, &mut records)
-        .await;
-    (result, records)
+    let ctx = ctx(outputs, run);
+    let result = match trip::Workflow::run(&ctx, value.clone()).await {
+        Ok(output) => {
+            assert_eq!(&output, value);
+            Ok(())
+        }
+        Err(trip::FlowError::Runtime(RuntimeError::Output(error))) => Err(error),
+        Err(error) => panic!("not a delivery error: {error:?}"),
+    };
+    (result, ctx.calls())
 }
 
 fn closed_channel() -> ChannelSink {
@@ -556,45 +613,40 @@ async fn a_file_sink_in_a_missing_directory_fails_at_once_and_the_value_is_dead_
 
 #[tokio::test]
 async fn a_channel_sink_receives_step_and_exit_deliveries() {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let (step_tx, mut step_rx) = tokio::sync::mpsc::channel(8);
+    let (exit_tx, mut exit_rx) = tokio::sync::mpsc::channel(8);
     let outputs = Outputs::new()
-        .on_step("book", ChannelSink::new(tx.clone()).named("step"))
-        .on_exit(ChannelSink::new(tx).named("exit"));
-    let run = RunId::from("run-1");
+        .on_step("book", ChannelSink::new(step_tx).named("step"))
+        .on_exit(ChannelSink::new(exit_tx).named("exit"));
 
-    // Not the exit: only the step's sink.
-    let mut records = Vec::new();
-    outputs
-        .send(&run, "trip", "book", false, &booking(), &mut records)
-        .await
-        .unwrap();
-    let first = rx.recv().await.unwrap();
-    assert!(rx.try_recv().is_err());
+    // In `hold`, `book` is not the exit: only its own sink gets its output, and the exit's
+    // sink gets `confirm`'s. `search` has no sink of its own and is not the exit: nothing.
+    let run = ctx(&outputs, "run-1");
+    hold::Workflow::run(&run, booking()).await.unwrap();
+    let first = step_rx.recv().await.unwrap();
+    assert!(step_rx.try_recv().is_err());
     assert_eq!(
         (first.step(), first.is_exit(), first.attempt()),
         ("book", false, 1)
     );
     assert_eq!(first.value(), &booking());
     assert!(first.formatted().is_none());
+    let last = exit_rx.recv().await.unwrap();
+    assert!(exit_rx.try_recv().is_err());
+    assert_eq!((last.step(), last.is_exit()), ("confirm", true));
+    let names: Vec<_> = run.calls().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["step", "exit"]);
 
-    // The exit: both, each with its own key.
-    outputs
-        .send(&run, "trip", "book", true, &booking(), &mut records)
-        .await
-        .unwrap();
-    let (a, b) = (rx.recv().await.unwrap(), rx.recv().await.unwrap());
+    // In `trip`, `book` is the exit: both sinks, each with its own key. The step's sink gets
+    // the key it got in `hold`: a key names the run, the step, its visit and the sink.
+    let (result, records) = send(&outputs, "run-1", &booking()).await;
+    result.unwrap();
+    let (a, b) = (step_rx.recv().await.unwrap(), exit_rx.recv().await.unwrap());
     assert!(a.is_exit() && b.is_exit());
     assert_eq!(a.idempotency_key(), first.idempotency_key());
     assert_ne!(a.idempotency_key(), b.idempotency_key());
     let names: Vec<_> = records.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["step", "step", "exit"]);
-
-    // Another step with no sink of its own, not the exit: nothing to do.
-    outputs
-        .send(&run, "trip", "search", false, &booking(), &mut records)
-        .await
-        .unwrap();
-    assert_eq!(records.len(), 3);
+    assert_eq!(names, ["step", "exit"]);
 }
 
 #[tokio::test]
@@ -637,33 +689,41 @@ async fn a_full_channel_waits_within_the_timeout() {
     assert_eq!(consumer.await.unwrap().value(), &booking());
 }
 
+/// Workflow `trip` whose step `book` returns a map with tuple keys: JSON object keys must be
+/// strings, so it does not serialise to JSON.
+mod tuple_keys {
+    use super::Failed;
+    use flow_runtime::prelude::workflow;
+
+    #[workflow]
+    pub mod trip {
+        use super::*;
+        use std::collections::BTreeMap;
+
+        #[step(entry, exit)]
+        pub async fn book(n: u8) -> Result<BTreeMap<(u8, u8), u8>, Failed> {
+            Ok(BTreeMap::from([((1, 2), n)]))
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_value_that_does_not_serialise_is_an_error_before_any_delivery() {
-    use std::collections::BTreeMap;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let outputs = Outputs::new().on_exit(ChannelSink::new(tx));
-    // JSON object keys must be strings.
-    let value: BTreeMap<(u8, u8), u8> = BTreeMap::from([((1, 2), 3)]);
+    let ctx = ctx(&outputs, "run-1");
 
-    let mut records = Vec::new();
-    let err = outputs
-        .send(
-            &RunId::from("run-1"),
-            "trip",
-            "book",
-            true,
-            &value,
-            &mut records,
-        )
-        .await
-        .unwrap_err();
+    let err = tuple_keys::trip::Workflow::run(&ctx, 3).await.unwrap_err();
 
+    let tuple_keys::trip::FlowError::Runtime(RuntimeError::Output(err)) = err else {
+        panic!("{err:?}");
+    };
     assert!(matches!(err, OutputError::Serialize { .. }));
     assert_eq!(
         err.to_string(),
         "run `run-1` of workflow `trip`: the output of step `book` could not be serialised"
     );
-    assert!(records.is_empty());
+    assert!(ctx.calls().is_empty());
     assert!(rx.try_recv().is_err());
 }
 
@@ -778,21 +838,26 @@ async fn a_template_that_cannot_render_the_value_fails_the_delivery_for_good() {
 // ---------------------------------------------------------------------------------------------
 // Configuration.
 
-#[test]
-fn unknown_steps_are_the_attachments_the_workflow_lacks() {
+#[tokio::test]
+async fn unknown_steps_are_the_attachments_the_workflow_lacks() {
     let outputs = Outputs::new()
         .on_step("serach", closed_channel())
         .on_step("book", closed_channel())
         .on_step("serach", closed_channel())
         .on_step("pay", closed_channel())
         .on_exit(closed_channel());
+    let ctx = ctx(&outputs, "run-1");
 
-    assert_eq!(
-        outputs.unknown_steps(&["search", "book"]),
-        ["serach", "pay"]
-    );
-    assert!(outputs.unknown_steps(&["serach", "book", "pay"]).is_empty());
-    assert!(Outputs::new().unknown_steps(&[]).is_empty());
+    let error = hold::Workflow::run(&ctx, booking()).await.unwrap_err();
+
+    // Each once, in the order they were attached; nothing ran.
+    let hold::FlowError::Runtime(RuntimeError::UnknownOutputStep { steps, valid, .. }) = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(steps, &["serach", "pay"]);
+    assert_eq!(valid, &["search", "book", "confirm"]);
+    assert!(ctx.calls().is_empty());
 }
 
 #[test]

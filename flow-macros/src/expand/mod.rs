@@ -211,7 +211,10 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
                     #[derive(::core::fmt::Debug)]
                     pub enum #marker {}
                 },
-                quote!(impl<T: #k::tool::Tool> #k::tool::CanCall<T> for tools::#marker {}),
+                quote! {
+                    impl<T: #k::tool::Tool> #k::__private::DeclaredTool<T> for tools::#marker {}
+                    impl<T: #k::tool::Tool> #k::tool::CanCall<T> for tools::#marker {}
+                },
             )
         });
         let (markers, impls): (Vec<_>, Vec<_>) = markers.unzip();
@@ -314,6 +317,7 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
     }
     let events = events.into_iter().map(|(text, ty)| {
         quote! {
+            impl #k::__private::DeclaredEvent<Workflow> for #ty {}
             impl #k::state::EventOf<Workflow> for #ty {
                 const NAME: &'static str = #text;
             }

@@ -1,6 +1,7 @@
 //! Per-step tool permissions: the `tools` module of markers, one per step that declares
-//! `tools = [...]`, each implementing `CanCall<T>` for exactly the tools it lists; and the
-//! check, before a run's first step, that the run's toolbox has every declared tool.
+//! `tools = [...]`, each implementing `CanCall<T>` (and its seal) for exactly the tools it
+//! lists; and the check, before a run's first step, that the run's toolbox has every declared
+//! tool.
 
 use super::Ctx;
 use proc_macro2::TokenStream;
@@ -60,6 +61,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         });
         for tool in &step.tools {
             impls.extend(quote! {
+                impl #k::__private::DeclaredTool<#tool> for tools::#marker {}
                 impl #k::tool::CanCall<#tool> for tools::#marker {}
             });
             requires.extend(quote! {

@@ -32,6 +32,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         if !declared.contains(&event) {
             declared.push(event.clone());
             out.extend(quote! {
+                impl #k::__private::DeclaredEvent<Workflow> for #ty {}
                 impl #k::state::EventOf<Workflow> for #ty {
                     const NAME: &'static str = #event;
                 }

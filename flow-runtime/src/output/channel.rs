@@ -12,20 +12,28 @@ use tokio::sync::mpsc;
 ///
 /// ```
 /// use flow_runtime::output::{ChannelSink, Outputs};
-/// use flow_runtime::state::RunId;
+/// use flow_runtime::prelude::*;
+///
+/// #[workflow]
+/// pub mod trip {
+///     #[step(entry, exit)]
+///     pub async fn book(pnr: String) -> Result<String, std::convert::Infallible> {
+///         Ok(pnr)
+///     }
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), flow_runtime::output::OutputError> {
+/// # async fn main() -> Result<(), trip::FlowError> {
 /// let (tx, mut rx) = tokio::sync::mpsc::channel(16);
 /// let outputs = Outputs::new().on_exit(ChannelSink::new(tx).named("ui"));
 ///
-/// let mut records = Vec::new();
-/// outputs.send(&RunId::from("run-1"), "trip", "book", true, &"X7K2QP", &mut records).await?;
+/// let ctx = Ctx::builder(()).outputs(outputs).build();
+/// trip::Workflow::run(&ctx, "X7K2QP".into()).await?;
 ///
 /// let delivery = rx.recv().await.unwrap();
 /// assert_eq!((delivery.step(), delivery.is_exit()), ("book", true));
 /// assert_eq!(delivery.value(), "X7K2QP");
-/// assert_eq!(records[0].name, "ui");
+/// assert_eq!(ctx.calls()[0].name, "ui");
 /// # Ok(())
 /// # }
 /// ```

@@ -15,7 +15,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 ///
 /// ```
 /// use flow_runtime::output::{ChannelSink, DeadLetter, Outputs};
-/// use flow_runtime::state::RunId;
+/// use flow_runtime::prelude::*;
+///
+/// #[workflow]
+/// pub mod trip {
+///     #[step(entry, exit)]
+///     pub async fn book(seats: u32) -> Result<u32, std::convert::Infallible> {
+///         Ok(seats)
+///     }
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
@@ -24,9 +32,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// let dead_letter = DeadLetter::memory();
 /// let outputs = Outputs::new().on_exit(ChannelSink::new(tx)).dead_letter(dead_letter.clone());
 ///
-/// let mut records = Vec::new();
-/// let result = outputs.send(&RunId::from("run-1"), "trip", "book", true, &7, &mut records).await;
-/// assert!(result.is_err());
+/// let ctx = Ctx::builder(()).outputs(outputs).build();
+/// assert!(trip::Workflow::run(&ctx, 7).await.is_err());
 ///
 /// let dead = dead_letter.records()?;
 /// assert_eq!((dead[0].sink.as_str(), dead[0].step.as_str()), ("channel", "book"));

@@ -10,7 +10,15 @@ use std::time::Duration;
 ///
 /// ```
 /// use flow_runtime::output::{ChannelSink, DeadLetter, DeliveryError, OutputError, Outputs};
-/// use flow_runtime::state::RunId;
+/// use flow_runtime::prelude::*;
+///
+/// #[workflow]
+/// pub mod trip {
+///     #[step(entry, exit)]
+///     pub async fn book(pnr: String) -> Result<String, std::convert::Infallible> {
+///         Ok(pnr)
+///     }
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -22,12 +30,9 @@ use std::time::Duration;
 ///     .on_exit(ChannelSink::new(tx))
 ///     .dead_letter(dead_letter.clone());
 ///
-/// let run = RunId::from("run-1");
-/// let mut records = Vec::new();
-/// let err = outputs
-///     .send(&run, "trip", "book", true, &"X7K2QP", &mut records)
-///     .await
-///     .unwrap_err();
+/// let ctx = Ctx::builder(()).run_id("run-1").outputs(outputs).build();
+/// let err = trip::Workflow::run(&ctx, "X7K2QP".into()).await.unwrap_err();
+/// let trip::FlowError::Runtime(RuntimeError::Output(err)) = err else { unreachable!() };
 /// assert_eq!(
 ///     err.to_string(),
 ///     "run `run-1` of workflow `trip`: the output of step `book` was not delivered to sink \

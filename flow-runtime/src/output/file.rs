@@ -17,7 +17,15 @@ use std::sync::{Mutex, PoisonError};
 ///
 /// ```
 /// use flow_runtime::output::{FileSink, Format, Outputs, Sink};
-/// use flow_runtime::state::RunId;
+/// use flow_runtime::prelude::*;
+///
+/// #[workflow]
+/// pub mod trip {
+///     #[step(entry, exit)]
+///     pub async fn book(pnr: String) -> Result<serde_json::Value, std::convert::Infallible> {
+///         Ok(serde_json::json!({ "pnr": pnr }))
+///     }
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,9 +35,8 @@ use std::sync::{Mutex, PoisonError};
 ///     .on_exit(FileSink::jsonl(dir.join("results.jsonl")))
 ///     .on_exit(FileSink::jsonl(dir.join("log.txt")).formatted(Format::template("booked {{ pnr }}")?));
 ///
-/// let booking = serde_json::json!({ "pnr": "X7K2QP" });
-/// let mut records = Vec::new();
-/// outputs.send(&RunId::from("run-1"), "trip", "book", true, &booking, &mut records).await?;
+/// let ctx = Ctx::builder(()).outputs(outputs).build();
+/// trip::Workflow::run(&ctx, "X7K2QP".into()).await?;
 ///
 /// let line = std::fs::read_to_string(dir.join("results.jsonl"))?;
 /// let record: serde_json::Value = serde_json::from_str(&line)?;

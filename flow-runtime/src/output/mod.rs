@@ -32,10 +32,17 @@
 //!   `Idempotency-Key` header, [`FileSink`] writes it in each record).
 //!
 //! ```
-//! use flow_runtime::output::{ChannelSink, DeadLetter, FileSink, Format, Outputs, Sink};
-//! use flow_runtime::state::RunId;
-//! use flow_runtime::tool::Retry;
+//! use flow_runtime::output::{ChannelSink, DeadLetter, Format, Outputs, Sink};
+//! use flow_runtime::prelude::*;
 //! use std::time::Duration;
+//!
+//! #[workflow]
+//! pub mod trip {
+//!     #[step(entry, exit)]
+//!     pub async fn book(name: String) -> Result<serde_json::Value, std::convert::Infallible> {
+//!         Ok(serde_json::json!({ "pnr": "X7K2QP", "name": name }))
+//!     }
+//! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,14 +52,13 @@
 //!     .retry(Retry::exponential(Duration::from_millis(100)).max_attempts(4))
 //!     .dead_letter(DeadLetter::memory());
 //!
-//! // What a run does with its final result (here, by hand).
-//! let booking = serde_json::json!({ "pnr": "X7K2QP", "name": "Ada" });
-//! let mut history = Vec::new();
-//! outputs.send(&RunId::from("run-1"), "trip", "book", true, &booking, &mut history).await?;
+//! let ctx = Ctx::builder(()).outputs(outputs).build();
+//! trip::Workflow::run(&ctx, "Ada".into()).await?;
 //!
+//! // The run delivered its final result before it returned, and recorded the delivery.
 //! let delivery = rx.recv().await.unwrap();
 //! assert_eq!(delivery.formatted().unwrap().body(), "Booked X7K2QP for Ada.");
-//! assert_eq!(history[0].attempts, 1);
+//! assert_eq!(ctx.calls()[0].attempts, 1);
 //! # Ok(())
 //! # }
 //! ```

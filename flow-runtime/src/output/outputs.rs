@@ -39,6 +39,9 @@ use tracing::Instrument as _;
 /// | [`max_retry_after`](Outputs::max_retry_after): the longest `Retry-After` honoured | 60 s |
 /// | [`dead_letter`](Outputs::dead_letter) | none |
 ///
+/// A run refuses to start, before its first step, when a sink is attached to a step its
+/// workflow does not have ([`RuntimeError::UnknownOutputStep`](crate::error::RuntimeError::UnknownOutputStep)).
+///
 /// Cloning is cheap and shares the sinks.
 ///
 /// ```
@@ -54,12 +57,6 @@ use tracing::Instrument as _;
 ///     .retry(Retry::exponential(Duration::from_millis(100)).max_attempts(5))
 ///     .timeout(Duration::from_secs(10))
 ///     .dead_letter(DeadLetter::jsonl("undelivered.jsonl"));
-///
-/// assert!(outputs.is_attached("search", false));
-/// assert!(!outputs.is_attached("book", false));
-/// assert!(outputs.is_attached("book", true));
-/// // A run refuses to start when an attachment names a step its workflow does not have.
-/// assert_eq!(outputs.unknown_steps(&["book", "pay"]), ["search"]);
 /// # Ok::<(), flow_runtime::output::OutputError>(())
 /// ```
 #[derive(Clone)]
@@ -214,7 +211,7 @@ impl Outputs {
     /// Whether a sink is attached to step `step`, or to the exit when `exit` (the step ends
     /// the run): whether its output has anywhere to go.
     #[must_use]
-    pub fn is_attached(&self, step: &str, exit: bool) -> bool {
+    pub(crate) fn is_attached(&self, step: &str, exit: bool) -> bool {
         self.attachments.iter().any(|a| a.applies(step, exit))
     }
 
@@ -222,7 +219,7 @@ impl Outputs {
     /// names), once each, in the order they were attached: most likely typos, which a run
     /// refuses up front rather than never delivering to those sinks.
     #[must_use]
-    pub fn unknown_steps(&self, steps: &[&str]) -> Vec<String> {
+    pub(crate) fn unknown_steps(&self, steps: &[&str]) -> Vec<String> {
         let mut unknown: Vec<String> = Vec::new();
         for attachment in &self.attachments {
             if let Target::Step(step) = &attachment.target
@@ -235,45 +232,20 @@ impl Outputs {
         unknown
     }
 
-    /// Delivers `value`, the output of step `step` of workflow `workflow` in run `run_id`, to
-    /// the sinks attached to that step, and to those attached to the exit when `exit`: what a
-    /// run does after each step, for values made outside a workflow. Pushes one
-    /// [`CallRecord`] per sink to `records`, failed ones included.
+    /// Delivers `value`, the output of visit `visit` of step `step` of workflow `workflow` in
+    /// run `run_id`, to the sinks attached to that step, and to those attached to the exit when
+    /// `exit`: what a run does after each step. Pushes one [`CallRecord`] per sink to
+    /// `records`, failed ones included.
     ///
-    /// The idempotency key of each delivery is derived from the run, the step and the sink's
-    /// position among the attachments: sending the same step's output again in the same run
-    /// repeats it.
+    /// The idempotency key of each delivery is derived from the run, the step, its visit and
+    /// the sink's position among the attachments: delivering the same visit's output again in
+    /// the same run repeats it.
     ///
     /// # Errors
     ///
-    /// [`OutputError::Serialize`] when `value` does not serialise (nothing was delivered);
     /// [`OutputError::Undelivered`] when some sink did not take it, even with retries (the
     /// others did); [`OutputError::DeadLetter`] when, on top of that, the dead letter could
     /// not store it.
-    pub async fn send<T: serde::Serialize + ?Sized>(
-        &self,
-        run_id: &RunId,
-        workflow: &str,
-        step: &str,
-        exit: bool,
-        value: &T,
-        records: &mut Vec<CallRecord>,
-    ) -> Result<(), OutputError> {
-        if !self.is_attached(step, exit) {
-            return Ok(());
-        }
-        let value = serde_json::to_value(value).map_err(|source| OutputError::Serialize {
-            run_id: run_id.clone(),
-            workflow: workflow.to_owned(),
-            step: step.to_owned(),
-            source,
-        })?;
-        self.deliver(run_id, workflow, step, Visit::FIRST, exit, &value, records)
-            .await
-    }
-
-    /// [`send`](Outputs::send) for a value already in JSON, made by visit `visit` of the step:
-    /// what the generated run loop calls after a step succeeds.
     #[allow(
         clippy::too_many_arguments,
         reason = "crate-private; every argument is needed"
@@ -598,6 +570,34 @@ mod tests {
             dead_letter.records().unwrap()[0].idempotency_key,
             output_key(&run, "book", Visit::FIRST, 1)
         );
+    }
+
+    #[test]
+    fn unknown_steps_are_the_attachments_the_workflow_lacks() {
+        let sink = || ChannelSink::new(tokio::sync::mpsc::channel(1).0);
+        let outputs = Outputs::new()
+            .on_step("serach", sink())
+            .on_step("book", sink())
+            .on_step("serach", sink())
+            .on_step("pay", sink())
+            .on_exit(sink());
+
+        assert_eq!(
+            outputs.unknown_steps(&["search", "book"]),
+            ["serach", "pay"]
+        );
+        assert!(outputs.unknown_steps(&["serach", "book", "pay"]).is_empty());
+        assert!(Outputs::new().unknown_steps(&[]).is_empty());
+    }
+
+    #[test]
+    fn attached_means_to_the_step_or_to_the_exit_it_ends() {
+        let sink = || ChannelSink::new(tokio::sync::mpsc::channel(1).0);
+        let outputs = Outputs::new().on_step("search", sink()).on_exit(sink());
+
+        assert!(outputs.is_attached("search", false));
+        assert!(!outputs.is_attached("book", false));
+        assert!(outputs.is_attached("book", true));
     }
 
     #[tokio::test]

@@ -22,8 +22,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use flow_runtime::output::{Delivery, Outputs, Sink};
-/// use flow_runtime::state::RunId;
-/// use flow_runtime::tool::ToolError;
+/// use flow_runtime::prelude::*;
 /// use std::sync::{Arc, Mutex};
 ///
 /// /// Keeps every value in memory, once per idempotency key.
@@ -45,18 +44,31 @@ use std::sync::Arc;
 ///     }
 /// }
 ///
+/// #[workflow]
+/// pub mod trip {
+///     #[step(entry)]
+///     pub async fn book(flight: String) -> Result<String, std::convert::Infallible> {
+///         Ok(format!("{flight}: X7K2QP"))
+///     }
+///
+///     #[step(after = book, exit)]
+///     pub async fn confirm(pnr: String) -> Result<String, std::convert::Infallible> {
+///         Ok(pnr)
+///     }
+/// }
+///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), flow_runtime::output::OutputError> {
+/// # async fn main() -> Result<(), trip::FlowError> {
 /// let table = Arc::new(Table::default());
 /// let outputs = Outputs::new().on_step("book", Arc::clone(&table));
 ///
-/// let run = RunId::from("run-1");
-/// let mut records = Vec::new();
-/// outputs.send(&run, "trip", "book", false, &"X7K2QP", &mut records).await?;
-/// // Delivered again (a resumed run): same key, so stored once.
-/// outputs.send(&run, "trip", "book", false, &"X7K2QP", &mut records).await?;
+/// let ctx = Ctx::builder(()).run_id("run-1").outputs(outputs.clone()).build();
+/// trip::Workflow::run(&ctx, "AF123".into()).await?;
+/// // Run `run-1` again (as a resumed run does): same key, so stored once.
+/// let again = Ctx::builder(()).run_id("run-1").outputs(outputs).build();
+/// trip::Workflow::run(&again, "AF123".into()).await?;
 /// assert_eq!(table.0.lock().unwrap().len(), 1);
-/// assert_eq!(records.len(), 2);
+/// assert_eq!(ctx.calls().len() + again.calls().len(), 2);
 /// # Ok(())
 /// # }
 /// ```

@@ -116,13 +116,16 @@ impl<T> Event<T> {
 
 /// `Self` is an event that workflow `W` waits for: implemented by `#[workflow]` for the type of
 /// every step's `event = …`, and for nothing else, so sending a workflow an event it does not
-/// declare does not compile.
+/// declare does not compile. Sealed: an impl written by hand does not compile either.
 #[diagnostic::on_unimplemented(
     message = "workflow `{W}` waits for no event of type `{Self}`",
     label = "no step of this workflow waits for it",
     note = "a step waits for an event with `#[step(after = …, event = {Self}, timeout = …)]`"
 )]
-pub trait EventOf<W>: Serialize + DeserializeOwned + Send + 'static {
+pub trait EventOf<W>: Serialize + DeserializeOwned + Send + 'static
+where
+    Self: crate::__private::DeclaredEvent<W>,
+{
     /// The event's name in the run's inbox: its type as written in `event = …`.
     const NAME: &'static str;
 }
