@@ -736,6 +736,11 @@ pub mod state_serde {
     }
 }
 
+/// Imported as `serde` into a module with `#[workflow(crate = path)]`: when `path` is wrong,
+/// that import fails silently and quiets the generated `#[serde(…)]` helper attributes, so the
+/// wrong path is reported once. A value, so it never shadows the `serde` crate in user code.
+pub const SERDE_HELPER: () = ();
+
 /// A value a checkpoint stores. Checked once per stored type, at the user's type, with a
 /// message that says what to derive (see `assert_stored_value`).
 #[diagnostic::on_unimplemented(
@@ -1029,6 +1034,37 @@ pub mod event_wait {
             timeout: Duration,
         ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
     }
+
+    /// Checks once per event type, at the user's `event = …`, that it is serde: the
+    /// generated `EventOf` impl does not require it, because a supertrait reports `Serialize`
+    /// and `Deserialize` as two errors; this reports both as one.
+    pub trait CheckSerde {
+        /// Passes.
+        fn check(&self) {}
+    }
+
+    impl<E: serde::Serialize + DeserializeOwned> CheckSerde for &Wait<E> {}
+
+    /// The stand-in [`CheckSerde`] falls back to for a type that is not serde: its bound is
+    /// implemented for nothing, so calling it is the one error.
+    pub trait CheckNothing<E> {
+        /// Fails to compile.
+        fn check(&self)
+        where
+            E: EventSerde,
+        {
+        }
+    }
+
+    impl<E> CheckNothing<E> for Wait<E> {}
+
+    /// Implemented for no type: the error of an event type that is not serde.
+    #[diagnostic::on_unimplemented(
+        message = "event `{Self}` is kept in the run's inbox until its step takes it, so it must implement `Serialize` and `Deserialize`",
+        label = "kept in the run's inbox",
+        note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+    )]
+    pub trait EventSerde {}
 
     impl<E> ViaNothing for Wait<E> {
         type Event = E;

@@ -259,18 +259,24 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
     for (i, role) in cx.graph.roles.iter().enumerate() {
         match role {
             Role::Entry | Role::Single => {
-                // `Valid<T>` as written: `T` also needs garde rules, said in the same error.
                 if let Some(inner) = cx.wf.steps[i]
                     .inputs
                     .first()
                     .and_then(|input| crate::parse::generic_args(&input.ty, "Valid"))
                     .and_then(|args| args.first().copied())
                 {
-                    assert(
-                        quote!(assert_stored_valid),
-                        quote!(#inner),
-                        cx.input_span(i, 0),
-                    );
+                    // `Valid<T>` as written. The entry's comes from the caller, perhaps in
+                    // another crate: `T` also needs garde rules, said in the same error. A
+                    // later step's is returned by the step before it, whose body can only build
+                    // it through `Valid::new` or deserialising, both of which require the rules
+                    // and say so at the user's call: checking them here too would report one
+                    // missing derive twice.
+                    let f = if matches!(role, Role::Entry) {
+                        quote!(assert_stored_valid)
+                    } else {
+                        quote!(assert_stored_value)
+                    };
+                    assert(f, quote!(#inner), cx.input_span(i, 0));
                     continue;
                 }
                 let t = cx.inp(i);

@@ -107,6 +107,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         quote!(type Output = #output;),
         cx.output_span(cx.graph.exits[0]),
     );
+    let run_fn = run_fn(cx);
     let refs = (0..cx.wf.steps.len()).filter_map(|i| state_ref(cx, i, &serde_crate));
     let state_serde = state_serde(cx, &serde_crate);
 
@@ -302,9 +303,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             ///
             /// The first step that fails, or the runtime; a panic in a step, a tool or a sink is
             /// returned as `RuntimeError::Panicked`, it does not unwind.
-            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> ::core::result::Result<#output, FlowError> {
-                __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await
-            }
+            #run_fn
 
             /// Continues a run from `state` (for example its latest checkpoint) to its output.
             ///
@@ -603,6 +602,30 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
                     (#name, #next)
                 }
             })
+        }
+    }
+}
+
+/// `Workflow::run`. When the entry step takes `Valid<T>`, its input is `impl
+/// __flow_EntryInput`, so a raw `T` is reported as "validate first" (like `Flow::new`), and it
+/// returns a boxed future: an opaque one would carry the unsatisfied bound into its type and
+/// report it again at the call and at the `.await`.
+fn run_fn(cx: &Ctx<'_>) -> TokenStream {
+    let k = cx.krate;
+    let deps = cx.deps();
+    let output = Ctx::output();
+    let (param, convert) = cx.entry_input();
+    if !super::typestate::entry_takes_valid(cx) {
+        return quote! {
+            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> ::core::result::Result<#output, FlowError> {
+                __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await
+            }
+        };
+    }
+    quote! {
+        pub fn run<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
+            let input = #convert;
+            ::std::boxed::Box::pin(__flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)))
         }
     }
 }

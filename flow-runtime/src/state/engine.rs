@@ -593,7 +593,7 @@ impl<S: RunQueue> Engine<S> {
         clippy::needless_pass_by_value,
         reason = "events are sent by value, like `start`'s input"
     )]
-    pub fn send<'a, W: Workflow, E: EventOf<W>>(
+    pub fn send<'a, W: Workflow, E: EventOf<W> + serde::Serialize>(
         &'a self,
         run_id: &'a RunId,
         event: E,
