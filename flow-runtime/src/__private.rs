@@ -741,37 +741,97 @@ pub mod state_serde {
 /// wrong path is reported once. A value, so it never shadows the `serde` crate in user code.
 pub const SERDE_HELPER: () = ();
 
-/// A value a checkpoint stores. Checked once per stored type, at the user's type, with a
-/// message that says what to derive (see `assert_stored_value`).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is stored in the run's checkpoints, so it must implement `Serialize` and `Deserialize`",
-    label = "stored in checkpoints",
-    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
-)]
-pub trait StoredValue: serde::Serialize + serde::de::DeserializeOwned {}
-impl<T: serde::Serialize + serde::de::DeserializeOwned> StoredValue for T {}
+/// What a checkpoint stores, checked once per stored type at the user's type, through autoref
+/// specialisation: `(&&Probe::<T>::new()).value()` resolves to a method that compiles when `T`
+/// is serde, and otherwise to one bounded on a trait implemented for no type, whose message says
+/// what to derive. One error for a type that lacks both derives (bounds on the serde traits
+/// themselves would report each missing one).
+pub mod stored_check {
+    use crate::input::Rules;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+    use std::marker::PhantomData;
 
-/// Asserts at compile time that `T` can be stored in a checkpoint.
-#[inline]
-pub const fn assert_stored_value<T: StoredValue>() {}
+    /// The stored type `T`.
+    #[derive(Debug)]
+    pub struct Probe<T: ?Sized>(PhantomData<fn() -> T>);
 
-/// The inner type of a stored `Valid<T>`: a checkpoint is validated again when it is read.
-#[diagnostic::on_unimplemented(
-    message = "`Valid<{Self}>` is stored in the run's checkpoints and validated again when read, so `{Self}` must implement `garde::Validate`, `Serialize` and `Deserialize`",
-    label = "stored in checkpoints as `Valid<{Self}>`",
-    note = "derive them: `#[derive(garde::Validate, serde::Serialize, serde::Deserialize)]`, with `#[garde(skip)]` on a field that has no rules"
-)]
-pub trait StoredValid: garde::Validate + serde::Serialize + serde::de::DeserializeOwned {}
-impl<T: garde::Validate + serde::Serialize + serde::de::DeserializeOwned> StoredValid for T {}
+    impl<T: ?Sized> Probe<T> {
+        /// The type `T`.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
 
-/// Asserts at compile time that `Valid<T>` can be stored in a checkpoint.
-#[inline]
-pub const fn assert_stored_valid<T: StoredValid>() {}
+    impl<T: ?Sized> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Passes for a serde type.
+    pub trait ValueOk {
+        /// Passes.
+        fn value(&self) {}
+    }
+
+    impl<T: Serialize + DeserializeOwned> ValueOk for &Probe<T> {}
+
+    /// The fallback for a type that is not serde: the one error.
+    pub trait ValueMissing<T: ?Sized> {
+        /// Fails to compile.
+        fn value(&self)
+        where
+            T: SerializeAndDeserialize,
+        {
+        }
+    }
+
+    impl<T: ?Sized> ValueMissing<T> for Probe<T> {}
+
+    /// Implemented for no type: the error of a stored type that is not serde.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is stored in the run's checkpoints, so it must implement `Serialize` and `Deserialize`",
+        label = "stored in checkpoints",
+        note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+    )]
+    pub trait SerializeAndDeserialize {}
+
+    /// Passes for the `T` of an entry step's `Valid<T>`: serde, with garde rules.
+    pub trait ValidOk {
+        /// Passes.
+        fn valid(&self) {}
+    }
+
+    impl<T: Rules + Serialize + DeserializeOwned> ValidOk for &Probe<T> {}
+
+    /// The fallback for a `T` that lacks one of them: the one error.
+    pub trait ValidMissing<T: ?Sized> {
+        /// Fails to compile.
+        fn valid(&self)
+        where
+            T: ValidateSerializeAndDeserialize,
+        {
+        }
+    }
+
+    impl<T: ?Sized> ValidMissing<T> for Probe<T> {}
+
+    /// Implemented for no type: the error of an entry `Valid<T>` whose `T` lacks garde rules or
+    /// serde. A checkpoint is validated again when it is read.
+    #[diagnostic::on_unimplemented(
+        message = "`Valid<{Self}>` is stored in the run's checkpoints and validated again when read, so `{Self}` must implement `garde::Validate`, `Serialize` and `Deserialize`",
+        label = "stored in checkpoints as `Valid<{Self}>`",
+        note = "derive them: `#[derive(garde::Validate, serde::Serialize, serde::Deserialize)]`, with `#[garde(skip)]` on a field that has no rules"
+    )]
+    pub trait ValidateSerializeAndDeserialize {}
+}
 
 /// `FlowState`'s position variants through autoref specialisation over the stored type:
 /// `(&&Pick(input)).pos(…)` serialises when the type is `Serialize`, and otherwise resolves to
 /// a stand-in that is never compiled into a working program, because the same type's
-/// `assert_stored_value` fails. So a type that is not serde is reported once, at the user's
+/// `stored_check` fails. So a type that is not serde is reported once, at the user's
 /// type, instead of again inside `FlowState`'s impls.
 pub mod stored {
     use super::state_serde::{DoneRef, Pos, PosRef};
@@ -854,7 +914,7 @@ pub mod stored {
         }
     }
 
-    /// The stand-in for a type that is not `Serialize` (reported by `assert_stored_value`).
+    /// The stand-in for a type that is not `Serialize` (reported by `stored_check`).
     pub trait ViaNothing {
         /// Fails.
         ///
@@ -927,7 +987,7 @@ pub mod stored {
         }
     }
 
-    /// The stand-in for a type that is not `Deserialize` (reported by `assert_stored_value`).
+    /// The stand-in for a type that is not `Deserialize` (reported by `stored_check`).
     pub trait DeViaNothing {
         /// The stored type.
         type Value;

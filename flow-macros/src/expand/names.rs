@@ -247,14 +247,18 @@ fn contexts(cx: &Ctx<'_>) -> TokenStream {
     out
 }
 
-/// What a checkpoint stores must be serde-serialisable; checked once per type, at the user's
-/// type, so the error names it there rather than inside the derived `FlowState`.
+/// What a checkpoint stores must be serde-serialisable; checked at the user's type, so the error
+/// names it there rather than inside `FlowState`'s impls, once for both derives (see
+/// `__private::stored_check`).
 fn stored(cx: &Ctx<'_>) -> TokenStream {
     let k = cx.krate;
-    let mut out = TokenStream::new();
+    let mut calls = TokenStream::new();
     let mut assert = |f: TokenStream, ty: TokenStream, span: Span| {
-        let call = respan(quote!(#k::__private::#f::<#ty>()), span);
-        out.extend(quote!(const _: () = #call;));
+        let call = respan(
+            quote!((&&#k::__private::stored_check::Probe::<#ty>::new()).#f();),
+            span,
+        );
+        calls.extend(call);
     };
     for (i, role) in cx.graph.roles.iter().enumerate() {
         match role {
@@ -272,26 +276,26 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
                     // and say so at the user's call: checking them here too would report one
                     // missing derive twice.
                     let f = if matches!(role, Role::Entry) {
-                        quote!(assert_stored_valid)
+                        quote!(valid)
                     } else {
-                        quote!(assert_stored_value)
+                        quote!(value)
                     };
                     assert(f, quote!(#inner), cx.input_span(i, 0));
                     continue;
                 }
                 let t = cx.inp(i);
-                assert(quote!(assert_stored_value), quote!(#t), cx.input_span(i, 0));
+                assert(quote!(value), quote!(#t), cx.input_span(i, 0));
             }
             Role::Join { fork, branches } => {
                 let t = cx.out(*fork);
                 assert(
-                    quote!(assert_stored_value),
+                    quote!(value),
                     quote!(#t),
                     cx.output_span(*fork),
                 );
                 for &b in branches {
                     let t = cx.out(b);
-                    assert(quote!(assert_stored_value), quote!(#t), cx.output_span(b));
+                    assert(quote!(value), quote!(#t), cx.output_span(b));
                 }
             }
             Role::Branch { .. } => {}
@@ -300,11 +304,19 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
     let first = cx.graph.exits[0];
     let t = Ctx::output();
     assert(
-        quote!(assert_stored_value),
+        quote!(value),
         quote!(#t),
         cx.output_span(first),
     );
-    out
+    quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __flow_stored() {
+                use #k::__private::stored_check::{ValidMissing as _, ValidOk as _, ValueMissing as _, ValueOk as _};
+                #calls
+            }
+        };
+    }
 }
 
 /// One conversion per edge, each through its own diagnostic trait.

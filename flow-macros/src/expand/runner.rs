@@ -715,7 +715,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
             Role::Entry | Role::Single => {
                 let input = cx.inp(i);
                 // Through `__private::stored`: a stored type that is not serde is reported
-                // once, by `assert_stored_value`, not again here.
+                // once, by `__private::stored_check`, not again here.
                 ser_arms.push(quote! {
                     Self::#v { input, loops } => (&&#k::__private::stored::Pick(input)).pos(serializer, #index, #vs, loops),
                 });
