@@ -310,7 +310,7 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
     );
     quote! {
         const _: () = {
-            #[allow(dead_code)]
+            #[allow(dead_code, unused_imports)]
             fn __flow_stored() {
                 use #k::__private::stored_check::{ValidMissing as _, ValidOk as _, ValueMissing as _, ValueOk as _};
                 #calls

@@ -42,7 +42,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                     const NAME: &'static str = #event;
                 }
                 const _: () = {
-                    #[allow(dead_code)]
+                    #[allow(dead_code, unused_imports)]
                     fn __flow_event_serde() {
                         use #k::__private::event_wait::{CheckNothing as _, CheckSerde as _};
                         #check;
