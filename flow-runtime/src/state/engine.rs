@@ -593,11 +593,15 @@ impl<S: RunQueue> Engine<S> {
         clippy::needless_pass_by_value,
         reason = "events are sent by value, like `start`'s input"
     )]
-    pub fn send<'a, W: Workflow, E: EventOf<W> + serde::Serialize>(
+    pub fn send<'a, W: Workflow, E: EventOf<W>>(
         &'a self,
         run_id: &'a RunId,
         event: E,
-    ) -> BoxFuture<'a, Result<(), EngineError>> {
+    ) -> BoxFuture<'a, Result<(), EngineError>>
+    where
+        // Not implied by `EventOf` (see there); the macro has checked it for every event.
+        E: serde::Serialize,
+    {
         let payload = serde_json::to_value(&event)
             .map_err(|source| EngineError::Serialize {
                 run_id: run_id.clone(),
