@@ -288,11 +288,7 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
             }
             Role::Join { fork, branches } => {
                 let t = cx.out(*fork);
-                assert(
-                    quote!(value),
-                    quote!(#t),
-                    cx.output_span(*fork),
-                );
+                assert(quote!(value), quote!(#t), cx.output_span(*fork));
                 for &b in branches {
                     let t = cx.out(b);
                     assert(quote!(value), quote!(#t), cx.output_span(b));
@@ -303,11 +299,7 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
     }
     let first = cx.graph.exits[0];
     let t = Ctx::output();
-    assert(
-        quote!(value),
-        quote!(#t),
-        cx.output_span(first),
-    );
+    assert(quote!(value), quote!(#t), cx.output_span(first));
     quote! {
         const _: () = {
             #[allow(dead_code, unused_imports)]

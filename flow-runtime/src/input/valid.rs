@@ -61,7 +61,8 @@ where
     T::Context: Default,
 {
     fn check(&self) -> Result<(), Invalid> {
-        self.validate().map_err(|report| Invalid::from_report(&report))
+        self.validate()
+            .map_err(|report| Invalid::from_report(&report))
     }
 }
 
