@@ -426,15 +426,22 @@ async fn a_workflow_with_a_valid_entry_and_an_event_runs() {
         .store(std::sync::Arc::new(MemoryStore::new()))
         .build();
     // With a store, the run parks at the wait, for an engine to continue.
-    let err = checked::Workflow::run(&ctx, trip).await.unwrap_err();
-    assert!(
+    let parked = |err: &checked::FlowError| {
         matches!(
             err,
             checked::FlowError::Runtime(RuntimeError::Parked {
                 step: "approve",
                 ..
             })
-        ),
-        "{err:?}"
-    );
+        )
+    };
+    let err = checked::Workflow::run(&ctx, trip.clone())
+        .await
+        .unwrap_err();
+    assert!(parked(&err), "{err:?}");
+    // Continued from its checkpoint, it parks at the same wait.
+    let err = checked::Workflow::run_or_resume(&ctx, trip)
+        .await
+        .unwrap_err();
+    assert!(parked(&err), "{err:?}");
 }

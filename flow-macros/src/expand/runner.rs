@@ -609,7 +609,8 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
 /// `Workflow::run`. When the entry step takes `Valid<T>`, its input is `impl
 /// __flow_EntryInput`, so a raw `T` is reported as "validate first" (like `Flow::new`), and it
 /// returns a boxed future: an opaque one would carry the unsatisfied bound into its type and
-/// report it again at the call and at the `.await`.
+/// report it again at the call and at the `.await`. `run_or_resume` gets the same inherent
+/// twin, which `Workflow::run_or_resume(…)` finds before the trait's method.
 fn run_fn(cx: &Ctx<'_>) -> TokenStream {
     let k = cx.krate;
     let deps = cx.deps();
@@ -626,6 +627,17 @@ fn run_fn(cx: &Ctx<'_>) -> TokenStream {
         pub fn run<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
             let input = #convert;
             ::std::boxed::Box::pin(__flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)))
+        }
+
+        /// Runs like [`Workflow::run`], or continues the stored run under the context's run id
+        /// from its latest checkpoint: the runtime's `Workflow::run_or_resume`.
+        ///
+        /// # Errors
+        ///
+        /// The first step that fails, or the runtime (a stopped or incompatible stored run).
+        pub fn run_or_resume<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
+            let input = #convert;
+            ::std::boxed::Box::pin(<Self as #k::state::Workflow>::run_or_resume(ctx, input))
         }
     }
 }
