@@ -497,6 +497,18 @@ fn check_routes(
             continue;
         };
         let Some(enum_index) = wf.enums.iter().position(|e| &e.name == name) else {
+            // A struct (or any other item) of that name: say so rather than "not defined".
+            if wf.item_names.contains(name) {
+                errors.at(
+                    name.span(),
+                    format_args!(
+                        "`routes = {name}`: `{name}` is not an enum; a step routes with an enum of module `{}`, one variant per next step: `enum {name} {{ Billing(Ticket) }}`",
+                        wf.name
+                    ),
+                );
+                out.push(None);
+                continue;
+            }
             errors.at(
                 name.span(),
                 format_args!(

@@ -754,37 +754,102 @@ pub mod state_serde {
     }
 }
 
-/// A value a checkpoint stores. Checked once per stored type, at the user's type, with a
-/// message that says what to derive (see `assert_stored_value`).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is stored in the run's checkpoints, so it must implement `Serialize` and `Deserialize`",
-    label = "stored in checkpoints",
-    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
-)]
-pub trait StoredValue: serde::Serialize + serde::de::DeserializeOwned {}
-impl<T: serde::Serialize + serde::de::DeserializeOwned> StoredValue for T {}
+/// Imported as `serde` into a module with `#[workflow(crate = path)]`: when `path` is wrong,
+/// that import fails silently and quiets the generated `#[serde(…)]` helper attributes, so the
+/// wrong path is reported once. A value, so it never shadows the `serde` crate in user code.
+pub const SERDE_HELPER: () = ();
 
-/// Asserts at compile time that `T` can be stored in a checkpoint.
-#[inline]
-pub const fn assert_stored_value<T: StoredValue>() {}
+/// What a checkpoint stores, checked once per stored type at the user's type, through autoref
+/// specialisation: `(&&Probe::<T>::new()).value()` resolves to a method that compiles when `T`
+/// is serde, and otherwise to one bounded on a trait implemented for no type, whose message says
+/// what to derive. One error for a type that lacks both derives (bounds on the serde traits
+/// themselves would report each missing one).
+pub mod stored_check {
+    use crate::input::Rules;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+    use std::marker::PhantomData;
 
-/// The inner type of a stored `Valid<T>`: a checkpoint is validated again when it is read.
-#[diagnostic::on_unimplemented(
-    message = "`Valid<{Self}>` is stored in the run's checkpoints and validated again when read, so `{Self}` must implement `garde::Validate`, `Serialize` and `Deserialize`",
-    label = "stored in checkpoints as `Valid<{Self}>`",
-    note = "derive them: `#[derive(garde::Validate, serde::Serialize, serde::Deserialize)]`, with `#[garde(skip)]` on a field that has no rules"
-)]
-pub trait StoredValid: garde::Validate + serde::Serialize + serde::de::DeserializeOwned {}
-impl<T: garde::Validate + serde::Serialize + serde::de::DeserializeOwned> StoredValid for T {}
+    /// The stored type `T`.
+    #[derive(Debug)]
+    pub struct Probe<T: ?Sized>(PhantomData<fn() -> T>);
 
-/// Asserts at compile time that `Valid<T>` can be stored in a checkpoint.
-#[inline]
-pub const fn assert_stored_valid<T: StoredValid>() {}
+    impl<T: ?Sized> Probe<T> {
+        /// The type `T`.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl<T: ?Sized> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Passes for a serde type.
+    pub trait ValueOk {
+        /// Passes.
+        fn value(&self) {}
+    }
+
+    impl<T: Serialize + DeserializeOwned> ValueOk for &Probe<T> {}
+
+    /// The fallback for a type that is not serde: the one error.
+    pub trait ValueMissing<T: ?Sized> {
+        /// Fails to compile.
+        fn value(&self)
+        where
+            T: SerializeAndDeserialize,
+        {
+        }
+    }
+
+    impl<T: ?Sized> ValueMissing<T> for Probe<T> {}
+
+    /// Implemented for no type: the error of a stored type that is not serde.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is stored in the run's checkpoints, so it must implement `Serialize` and `Deserialize`",
+        label = "stored in checkpoints",
+        note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+    )]
+    pub trait SerializeAndDeserialize {}
+
+    /// Passes for the `T` of an entry step's `Valid<T>`: serde, with garde rules.
+    pub trait ValidOk {
+        /// Passes.
+        fn valid(&self) {}
+    }
+
+    impl<T: Rules + Serialize + DeserializeOwned> ValidOk for &Probe<T> {}
+
+    /// The fallback for a `T` that lacks one of them: the one error.
+    pub trait ValidMissing<T: ?Sized> {
+        /// Fails to compile.
+        fn valid(&self)
+        where
+            T: ValidateSerializeAndDeserialize,
+        {
+        }
+    }
+
+    impl<T: ?Sized> ValidMissing<T> for Probe<T> {}
+
+    /// Implemented for no type: the error of an entry `Valid<T>` whose `T` lacks garde rules or
+    /// serde. A checkpoint is validated again when it is read.
+    #[diagnostic::on_unimplemented(
+        message = "`Valid<{Self}>` is stored in the run's checkpoints and validated again when read, so `{Self}` must implement `garde::Validate`, `Serialize` and `Deserialize`",
+        label = "stored in checkpoints as `Valid<{Self}>`",
+        note = "derive them: `#[derive(garde::Validate, serde::Serialize, serde::Deserialize)]`, with `#[garde(skip)]` on a field that has no rules"
+    )]
+    pub trait ValidateSerializeAndDeserialize {}
+}
 
 /// `FlowState`'s position variants through autoref specialisation over the stored type:
 /// `(&&Pick(input)).pos(…)` serialises when the type is `Serialize`, and otherwise resolves to
 /// a stand-in that is never compiled into a working program, because the same type's
-/// `assert_stored_value` fails. So a type that is not serde is reported once, at the user's
+/// `stored_check` fails. So a type that is not serde is reported once, at the user's
 /// type, instead of again inside `FlowState`'s impls.
 pub mod stored {
     use super::state_serde::{DoneRef, Pos, PosRef};
@@ -867,7 +932,7 @@ pub mod stored {
         }
     }
 
-    /// The stand-in for a type that is not `Serialize` (reported by `assert_stored_value`).
+    /// The stand-in for a type that is not `Serialize` (reported by `stored_check`).
     pub trait ViaNothing {
         /// Fails.
         ///
@@ -940,7 +1005,7 @@ pub mod stored {
         }
     }
 
-    /// The stand-in for a type that is not `Deserialize` (reported by `assert_stored_value`).
+    /// The stand-in for a type that is not `Deserialize` (reported by `stored_check`).
     pub trait DeViaNothing {
         /// The stored type.
         type Value;
@@ -1047,6 +1112,37 @@ pub mod event_wait {
             timeout: Duration,
         ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
     }
+
+    /// Checks once per event type, at the user's `event = …`, that it is serde: the
+    /// generated `EventOf` impl does not require it, because a supertrait reports `Serialize`
+    /// and `Deserialize` as two errors; this reports both as one.
+    pub trait CheckSerde {
+        /// Passes.
+        fn check(&self) {}
+    }
+
+    impl<E: serde::Serialize + DeserializeOwned> CheckSerde for &Wait<E> {}
+
+    /// The stand-in [`CheckSerde`] falls back to for a type that is not serde: its bound is
+    /// implemented for nothing, so calling it is the one error.
+    pub trait CheckNothing<E> {
+        /// Fails to compile.
+        fn check(&self)
+        where
+            E: EventSerde,
+        {
+        }
+    }
+
+    impl<E> CheckNothing<E> for Wait<E> {}
+
+    /// Implemented for no type: the error of an event type that is not serde.
+    #[diagnostic::on_unimplemented(
+        message = "event `{Self}` is kept in the run's inbox until its step takes it, so it must implement `Serialize` and `Deserialize`",
+        label = "kept in the run's inbox",
+        note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+    )]
+    pub trait EventSerde {}
 
     impl<E> ViaNothing for Wait<E> {
         type Event = E;

@@ -344,6 +344,44 @@ mod private {
     }
 }
 
+/// An approval the `checked` workflow waits for.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub by: String,
+}
+
+/// An entry step that takes validated input (its `run` takes `impl` input and returns a boxed
+/// future), and a step that waits for an event (checked for serde once, in generated code).
+#[workflow]
+pub mod checked {
+    use super::{Approval, Event, StepFailed, Trip, Valid};
+    use std::time::Duration;
+
+    /// Counts the seats.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    #[step(entry)]
+    pub async fn seats(trip: Valid<Trip>) -> Result<u8, StepFailed> {
+        Ok(trip.seats)
+    }
+
+    /// Waits a minute for an approval.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    #[step(after = seats, exit, event = Approval, timeout = Duration::from_mins(1))]
+    pub async fn approve(seats: u8, approval: Event<Approval>) -> Result<String, StepFailed> {
+        Ok(match approval.received() {
+            Some(a) => format!("{seats} approved by {}", a.by),
+            None => format!("{seats} not approved"),
+        })
+    }
+}
+
 #[tokio::test]
 async fn every_lint_clean_workflow_runs() {
     let ctx = Ctx::new(Deps {
@@ -375,4 +413,35 @@ async fn every_lint_clean_workflow_runs() {
     // Recheck → 11: Revise, the 4th: exhausted.
     assert_eq!(loops::Workflow::run(&Ctx::new(()), 0).await.unwrap(), 11);
     assert_eq!(private::run().await.unwrap(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_workflow_with_a_valid_entry_and_an_event_runs() {
+    let trip = Valid::new(Trip {
+        from: "LHR".into(),
+        seats: 2,
+    })
+    .unwrap();
+    let ctx = Ctx::builder(())
+        .store(std::sync::Arc::new(MemoryStore::new()))
+        .build();
+    // With a store, the run parks at the wait, for an engine to continue.
+    let parked = |err: &checked::FlowError| {
+        matches!(
+            err,
+            checked::FlowError::Runtime(RuntimeError::Parked {
+                step: "approve",
+                ..
+            })
+        )
+    };
+    let err = checked::Workflow::run(&ctx, trip.clone())
+        .await
+        .unwrap_err();
+    assert!(parked(&err), "{err:?}");
+    // Continued from its checkpoint, it parks at the same wait.
+    let err = checked::Workflow::run_or_resume(&ctx, trip)
+        .await
+        .unwrap_err();
+    assert!(parked(&err), "{err:?}");
 }

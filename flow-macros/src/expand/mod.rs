@@ -55,6 +55,15 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 #[allow(unused_imports)]
                 use #krate as __flow_krate;
             }));
+            // The generated `#[serde(crate = …)]` helper attributes are unknown when the derives
+            // they belong to did not resolve. This import names a value, so it never shadows the
+            // user's `serde::…` paths (types and macros); when the path is wrong, rustc binds
+            // `serde` in every namespace to a silent stand-in, and the attributes stay quiet.
+            items.push(syn::Item::Verbatim(quote::quote! {
+                #[doc(hidden)]
+                #[allow(unused_imports)]
+                use __flow_krate::__private::SERDE_HELPER as serde;
+            }));
         }
     }
     // A step whose attribute did not parse would show up again as "does not say when it runs"
@@ -442,11 +451,13 @@ fn generate(cx: &Ctx<'_>) -> TokenStream {
     }
 }
 
-/// `#[step]` outside a `#[workflow]` module.
+/// `#[step]` outside a `#[workflow]` module. Each `#[step]` expands on its own and sees only its
+/// function, so a module of several steps without `#[workflow]` reports this once per step;
+/// each says the one fix.
 pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
     let message = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(_)) | Err(_) => {
-            "`#[step]` only has a meaning inside a `#[workflow]` module: put this function in `#[workflow] mod name { … }`".to_owned()
+            "`#[step]` outside a `#[workflow]` module: add `#[workflow]` to the module that holds this function (`#[workflow] mod name { … }`)".to_owned()
         }
         Ok(other) => format!(
             "`#[step]` goes on an `async fn` inside a `#[workflow]` module, not on {}: write `#[step(…)] async fn name(input: T) -> Result<U, E> {{ … }}`",

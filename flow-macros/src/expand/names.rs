@@ -247,45 +247,51 @@ fn contexts(cx: &Ctx<'_>) -> TokenStream {
     out
 }
 
-/// What a checkpoint stores must be serde-serialisable; checked once per type, at the user's
-/// type, so the error names it there rather than inside the derived `FlowState`.
+/// What a checkpoint stores must be serde-serialisable; checked at the user's type, so the error
+/// names it there rather than inside `FlowState`'s impls, once for both derives (see
+/// `__private::stored_check`).
 fn stored(cx: &Ctx<'_>) -> TokenStream {
     let k = cx.krate;
-    let mut out = TokenStream::new();
+    let mut calls = TokenStream::new();
     let mut assert = |f: TokenStream, ty: TokenStream, span: Span| {
-        let call = respan(quote!(#k::__private::#f::<#ty>()), span);
-        out.extend(quote!(const _: () = #call;));
+        let call = respan(
+            quote!((&&#k::__private::stored_check::Probe::<#ty>::new()).#f();),
+            span,
+        );
+        calls.extend(call);
     };
     for (i, role) in cx.graph.roles.iter().enumerate() {
         match role {
             Role::Entry | Role::Single => {
-                // `Valid<T>` as written: `T` also needs garde rules, said in the same error.
                 if let Some(inner) = cx.wf.steps[i]
                     .inputs
                     .first()
                     .and_then(|input| crate::parse::generic_args(&input.ty, "Valid"))
                     .and_then(|args| args.first().copied())
                 {
-                    assert(
-                        quote!(assert_stored_valid),
-                        quote!(#inner),
-                        cx.input_span(i, 0),
-                    );
+                    // `Valid<T>` as written. The entry's comes from the caller, perhaps in
+                    // another crate: `T` also needs garde rules, said in the same error. A
+                    // later step's is returned by the step before it, whose body can only build
+                    // it through `Valid::new` or deserialising, both of which require the rules
+                    // and say so at the user's call: checking them here too would report one
+                    // missing derive twice.
+                    let f = if matches!(role, Role::Entry) {
+                        quote!(valid)
+                    } else {
+                        quote!(value)
+                    };
+                    assert(f, quote!(#inner), cx.input_span(i, 0));
                     continue;
                 }
                 let t = cx.inp(i);
-                assert(quote!(assert_stored_value), quote!(#t), cx.input_span(i, 0));
+                assert(quote!(value), quote!(#t), cx.input_span(i, 0));
             }
             Role::Join { fork, branches } => {
                 let t = cx.out(*fork);
-                assert(
-                    quote!(assert_stored_value),
-                    quote!(#t),
-                    cx.output_span(*fork),
-                );
+                assert(quote!(value), quote!(#t), cx.output_span(*fork));
                 for &b in branches {
                     let t = cx.out(b);
-                    assert(quote!(assert_stored_value), quote!(#t), cx.output_span(b));
+                    assert(quote!(value), quote!(#t), cx.output_span(b));
                 }
             }
             Role::Branch { .. } => {}
@@ -293,12 +299,16 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
     }
     let first = cx.graph.exits[0];
     let t = Ctx::output();
-    assert(
-        quote!(assert_stored_value),
-        quote!(#t),
-        cx.output_span(first),
-    );
-    out
+    assert(quote!(value), quote!(#t), cx.output_span(first));
+    quote! {
+        const _: () = {
+            #[allow(dead_code, unused_imports)]
+            fn __flow_stored() {
+                use #k::__private::stored_check::{ValidMissing as _, ValidOk as _, ValueMissing as _, ValueOk as _};
+                #calls
+            }
+        };
+    }
 }
 
 /// One conversion per edge, each through its own diagnostic trait.

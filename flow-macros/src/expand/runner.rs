@@ -107,6 +107,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         quote!(type Output = #output;),
         cx.output_span(cx.graph.exits[0]),
     );
+    let run_fn = run_fn(cx);
     let refs = (0..cx.wf.steps.len()).filter_map(|i| state_ref(cx, i, &serde_crate));
     let state_serde = state_serde(cx, &serde_crate);
 
@@ -302,9 +303,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             ///
             /// The first step that fails, or the runtime; a panic in a step, a tool or a sink is
             /// returned as `RuntimeError::Panicked`, it does not unwind.
-            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #entry_in) -> ::core::result::Result<#output, FlowError> {
-                __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await
-            }
+            #run_fn
 
             /// Continues a run from `state` (for example its latest checkpoint) to its output.
             ///
@@ -607,6 +606,42 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
     }
 }
 
+/// `Workflow::run`. When the entry step takes `Valid<T>`, its input is `impl
+/// __flow_EntryInput`, so a raw `T` is reported as "validate first" (like `Flow::new`), and it
+/// returns a boxed future: an opaque one would carry the unsatisfied bound into its type and
+/// report it again at the call and at the `.await`. `run_or_resume` gets the same inherent
+/// twin, which `Workflow::run_or_resume(…)` finds before the trait's method.
+fn run_fn(cx: &Ctx<'_>) -> TokenStream {
+    let k = cx.krate;
+    let deps = cx.deps();
+    let output = Ctx::output();
+    let (param, convert) = cx.entry_input();
+    if !super::typestate::entry_takes_valid(cx) {
+        return quote! {
+            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> ::core::result::Result<#output, FlowError> {
+                __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await
+            }
+        };
+    }
+    quote! {
+        pub fn run<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
+            let input = #convert;
+            ::std::boxed::Box::pin(__flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)))
+        }
+
+        /// Runs like [`Workflow::run`], or continues the stored run under the context's run id
+        /// from its latest checkpoint: the runtime's `Workflow::run_or_resume`.
+        ///
+        /// # Errors
+        ///
+        /// The first step that fails, or the runtime (a stopped or incompatible stored run).
+        pub fn run_or_resume<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
+            let input = #convert;
+            ::std::boxed::Box::pin(<Self as #k::state::Workflow>::run_or_resume(ctx, input))
+        }
+    }
+}
+
 /// A borrowed twin of a join's `FlowState` variant, serialising to the same JSON, so that a
 /// fan-out can checkpoint after each branch without cloning outputs.
 fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
@@ -692,7 +727,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
             Role::Entry | Role::Single => {
                 let input = cx.inp(i);
                 // Through `__private::stored`: a stored type that is not serde is reported
-                // once, by `assert_stored_value`, not again here.
+                // once, by `__private::stored_check`, not again here.
                 ser_arms.push(quote! {
                     Self::#v { input, loops } => (&&#k::__private::stored::Pick(input)).pos(serializer, #index, #vs, loops),
                 });

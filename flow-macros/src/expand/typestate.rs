@@ -156,7 +156,7 @@ impl Ctx<'_> {
 }
 
 /// Whether the entry step takes a `Valid<T>` as written.
-fn entry_takes_valid(cx: &Ctx<'_>) -> bool {
+pub(crate) fn entry_takes_valid(cx: &Ctx<'_>) -> bool {
     cx.wf.steps[cx.graph.entry].inputs.first().is_some_and(|input| {
         matches!(&input.ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Valid"))
     })

@@ -31,11 +31,24 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
         let event = event_name(ty);
         if !declared.contains(&event) {
             declared.push(event.clone());
+            // Serde is checked here, once per event type and at the user's type, rather than
+            // by `EventOf`'s supertraits (two errors for one missing derive).
+            let check = super::names::respan(
+                quote!((&&#k::__private::event_wait::Wait::<#ty>::new()).check()),
+                ty.span(),
+            );
             out.extend(quote! {
                 impl #k::__private::DeclaredEvent<Workflow> for #ty {}
                 impl #k::state::EventOf<Workflow> for #ty {
                     const NAME: &'static str = #event;
                 }
+                const _: () = {
+                    #[allow(dead_code, unused_imports)]
+                    fn __flow_event_serde() {
+                        use #k::__private::event_wait::{CheckNothing as _, CheckSerde as _};
+                        #check;
+                    }
+                };
             });
         }
         let tr = cx.event_check(i);

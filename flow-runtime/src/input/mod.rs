@@ -6,4 +6,4 @@
 
 mod valid;
 
-pub use self::valid::{FieldError, Invalid, Valid};
+pub use self::valid::{FieldError, Invalid, Rules, Valid};

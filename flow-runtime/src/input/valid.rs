@@ -36,21 +36,44 @@ use std::ops::Deref;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Valid<T>(T);
 
-impl<T> Valid<T>
+mod sealed {
+    pub trait Sealed {}
+    impl<T: garde::Validate> Sealed for T where T::Context: Default {}
+}
+
+/// A type with validation rules, which [`Valid::new`] runs: implemented for every
+/// `T: garde::Validate` whose context is `Default` (a plain `#[derive(garde::Validate)]`), and
+/// for nothing else. Through it, a type without rules is reported as "derive
+/// `garde::Validate`", once, at the user's `Valid::new(…)`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no validation rules, so there is no `Valid<{Self}>`: add `#[derive(garde::Validate)]` to `{Self}`, with a rule on each field",
+    label = "`{Self}` does not implement `garde::Validate`",
+    note = "a field rule looks like `#[garde(length(min = 3))]`; `#[garde(skip)]` marks a field that has none"
+)]
+pub trait Rules: sealed::Sealed {
+    /// Runs the rules.
+    #[doc(hidden)]
+    fn check(&self) -> Result<(), Invalid>;
+}
+
+impl<T: garde::Validate> Rules for T
 where
-    T: garde::Validate,
     T::Context: Default,
 {
+    fn check(&self) -> Result<(), Invalid> {
+        self.validate()
+            .map_err(|report| Invalid::from_report(&report))
+    }
+}
+
+impl<T: Rules> Valid<T> {
     /// Runs `value`'s validation rules.
     ///
     /// # Errors
     ///
     /// [`Invalid`], listing every field that broke a rule.
     pub fn new(value: T) -> Result<Self, Invalid> {
-        match value.validate() {
-            Ok(()) => Ok(Self(value)),
-            Err(report) => Err(Invalid::from_report(&report)),
-        }
+        value.check().map(|()| Self(value))
     }
 }
 
@@ -89,8 +112,7 @@ impl<T: Serialize> Serialize for Valid<T> {
 /// Validates again: a stored checkpoint is input too, and may have been edited.
 impl<'de, T> Deserialize<'de> for Valid<T>
 where
-    T: Deserialize<'de> + garde::Validate,
-    T::Context: Default,
+    T: Deserialize<'de> + Rules,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = T::deserialize(deserializer)?;

@@ -593,11 +593,19 @@ impl<S: RunQueue> Engine<S> {
         clippy::needless_pass_by_value,
         reason = "events are sent by value, like `start`'s input"
     )]
+    #[allow(
+        clippy::multiple_bound_locations,
+        reason = "`EventOf` inline, so an undeclared event's error shows the bound that says so"
+    )]
     pub fn send<'a, W: Workflow, E: EventOf<W>>(
         &'a self,
         run_id: &'a RunId,
         event: E,
-    ) -> BoxFuture<'a, Result<(), EngineError>> {
+    ) -> BoxFuture<'a, Result<(), EngineError>>
+    where
+        // Not implied by `EventOf` (see there); the macro checks it for every event.
+        E: serde::Serialize,
+    {
         let payload = serde_json::to_value(&event)
             .map_err(|source| EngineError::Serialize {
                 run_id: run_id.clone(),

@@ -1,5 +1,3 @@
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -116,13 +114,17 @@ impl<T> Event<T> {
 
 /// `Self` is an event that workflow `W` waits for: implemented by `#[workflow]` for the type of
 /// every step's `event = …`, and for nothing else, so sending a workflow an event it does not
-/// declare does not compile. Sealed: an impl written by hand does not compile either.
+/// declare does not compile. Every such type is also serde (the macro checks it). Sealed: an
+/// impl written by hand does not compile either.
+// Not `Serialize + DeserializeOwned` as supertraits: the impl for a type that is neither would
+// report two errors; the macro checks serde once, at `event = …`, and `Engine::send` asks for
+// `Serialize` itself.
 #[diagnostic::on_unimplemented(
     message = "workflow `{W}` waits for no event of type `{Self}`",
     label = "no step of this workflow waits for it",
     note = "a step waits for an event with `#[step(after = …, event = {Self}, timeout = …)]`"
 )]
-pub trait EventOf<W>: Serialize + DeserializeOwned + Send + 'static
+pub trait EventOf<W>: Send + 'static
 where
     Self: crate::__private::DeclaredEvent<W>,
 {
