@@ -42,6 +42,18 @@
 //! ```
 //!
 //! The DSL, the generated items and every compile error are described in the README.
+//!
+//! # Cargo features
+//!
+//! Without any feature (`default-features = false`) the crate is the DSL, runs and the
+//! [`Engine`](state::Engine) on [`MemoryStore`](state::MemoryStore), and tools with their
+//! policies. Integrations are compiled only when asked for:
+//!
+//! - `sqlite` (default): `state::SqliteStore`, durable runs in an embedded SQLite file.
+//! - `http`: `tool::http::HttpJson` and `output::Webhook`, over reqwest (plain HTTP).
+//! - `rustls`: HTTPS for `http`.
+//! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
+//! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
 
 pub mod error;
 pub mod input;

@@ -33,7 +33,7 @@ use std::sync::{Mutex, PoisonError};
 /// std::fs::create_dir(&dir)?;
 /// let outputs = Outputs::new()
 ///     .on_exit(FileSink::jsonl(dir.join("results.jsonl")))
-///     .on_exit(FileSink::jsonl(dir.join("log.txt")).formatted(Format::template("booked {{ pnr }}")?));
+///     .on_exit(FileSink::jsonl(dir.join("log.txt")).formatted(Format::text(|v| format!("booked {}", v["pnr"].as_str().unwrap_or("?")))));
 ///
 /// let ctx = Ctx::builder(()).outputs(outputs).build();
 /// trip::Workflow::run(&ctx, "X7K2QP".into()).await?;

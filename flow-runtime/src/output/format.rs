@@ -3,7 +3,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// How a value is turned into the text a sink delivers: JSON, pretty JSON, plain text from a
-/// function of yours, or a template.
+/// function of yours, or a template (feature `templates`).
 ///
 /// Attach one to a sink with [`Sink::formatted`](crate::output::Sink::formatted); the sink
 /// then finds the text in [`Delivery::formatted`](crate::output::Delivery::formatted) (and
@@ -23,10 +23,7 @@ use std::sync::Arc;
 ///
 /// let line = Format::text(|v| format!("{} booked", v["name"].as_str().unwrap_or("?")));
 /// assert_eq!(line.render(&booking)?.body(), "Ada booked");
-///
-/// let message = Format::template("Booked {{ pnr }} for {{ name }}.")?;
-/// assert_eq!(message.render(&booking)?.body(), "Booked X7K2QP for Ada.");
-/// assert_eq!(message.render(&booking)?.content_type(), "text/plain; charset=utf-8");
+/// assert_eq!(line.render(&booking)?.content_type(), "text/plain; charset=utf-8");
 /// # Ok::<(), flow_runtime::output::OutputError>(())
 /// ```
 #[derive(Clone)]
@@ -42,10 +39,12 @@ enum Kind {
     Json,
     PrettyJson,
     Text(Arc<TextFn>),
+    #[cfg(feature = "templates")]
     Template(Arc<Template>),
 }
 
 /// A parsed template. minijinja keeps templates in an environment, which owns the source.
+#[cfg(feature = "templates")]
 struct Template {
     env: minijinja::Environment<'static>,
     source: String,
@@ -53,6 +52,7 @@ struct Template {
 
 /// The name the template has inside its environment; it appears in minijinja's messages
 /// ("in template:1"). Without an extension, so that nothing is HTML-escaped.
+#[cfg(feature = "templates")]
 const TEMPLATE_NAME: &str = "template";
 
 const JSON: &str = "application/json";
@@ -96,6 +96,9 @@ impl Format {
     /// with `{% if field %}`. Nothing is HTML-escaped. Only the template language itself is
     /// available (tags, expressions, tests): minijinja's built-in filters are not compiled in.
     ///
+    /// Needs the `templates` feature (minijinja):
+    /// `flow-runtime = { version = "0.1", features = ["templates"] }`.
+    ///
     /// # Errors
     ///
     /// [`OutputError::Template`] when the template does not parse, with minijinja's
@@ -103,6 +106,12 @@ impl Format {
     ///
     /// ```
     /// use flow_runtime::output::{Format, OutputError};
+    /// use serde_json::json;
+    ///
+    /// let message = Format::template("Booked {{ pnr }} for {{ name }}.")?;
+    /// let booking = json!({ "pnr": "X7K2QP", "name": "Ada" });
+    /// assert_eq!(message.render(&booking)?.body(), "Booked X7K2QP for Ada.");
+    /// assert_eq!(message.render(&booking)?.content_type(), "text/plain; charset=utf-8");
     ///
     /// let err = Format::template("Booked {{ pnr ").unwrap_err();
     /// assert!(matches!(err, OutputError::Template { .. }));
@@ -111,7 +120,9 @@ impl Format {
     ///     "invalid output template: syntax error: unexpected end of input, \
     ///      expected end of variable block (in template:1)"
     /// );
+    /// # Ok::<(), OutputError>(())
     /// ```
+    #[cfg(feature = "templates")]
     pub fn template(source: impl Into<String>) -> Result<Self, OutputError> {
         let source = source.into();
         let mut env = minijinja::Environment::new();
@@ -132,7 +143,7 @@ impl Format {
     /// ```
     /// use flow_runtime::output::Format;
     ///
-    /// let html = Format::template("<p>{{ value }}</p>")?.with_content_type("text/html");
+    /// let html = Format::text(|v| format!("<p>{v}</p>")).with_content_type("text/html");
     /// assert_eq!(html.render(&"hi".into())?.content_type(), "text/html");
     /// # Ok::<(), flow_runtime::output::OutputError>(())
     /// ```
@@ -152,13 +163,14 @@ impl Format {
     ///
     /// # Errors
     ///
-    /// [`OutputError::Render`] when a template fails on this value (it prints a variable the
+    /// `OutputError::Render` when a template fails on this value (it prints a variable the
     /// value does not have, say). JSON and text formats do not fail.
     pub fn render(&self, value: &serde_json::Value) -> Result<Formatted, OutputError> {
         let body = match &self.kind {
             Kind::Json => value.to_string(),
             Kind::PrettyJson => format!("{value:#}"),
             Kind::Text(render) => render(value),
+            #[cfg(feature = "templates")]
             Kind::Template(template) => template.render(value)?,
         };
         Ok(Formatted {
@@ -168,6 +180,7 @@ impl Format {
     }
 }
 
+#[cfg(feature = "templates")]
 impl Template {
     fn render(&self, value: &serde_json::Value) -> Result<String, OutputError> {
         let render_error = |e: minijinja::Error| OutputError::Render {
@@ -189,6 +202,7 @@ impl fmt::Debug for Format {
             Kind::Json => s.field("kind", &"json"),
             Kind::PrettyJson => s.field("kind", &"pretty_json"),
             Kind::Text(_) => s.field("kind", &"text"),
+            #[cfg(feature = "templates")]
             Kind::Template(t) => s.field("template", &t.source),
         };
         s.field("content_type", &self.content_type).finish()

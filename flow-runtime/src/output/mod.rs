@@ -4,7 +4,7 @@
 //! sinks *store* ([`FileSink`]: append to a file), or *notify* ([`ChannelSink`]: a tokio
 //! channel; `Webhook`, feature `http`: an HTTP POST); implement [`Sink`] for a table or
 //! anything else. Any sink can deliver its value [formatted](Sink::formatted) by a
-//! [`Format`]: JSON, pretty JSON, text from a function, or a template.
+//! [`Format`]: JSON, pretty JSON, text from a function, or a template (feature `templates`).
 //!
 //! # Guarantees
 //!
@@ -48,7 +48,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(16);
 //! let outputs = Outputs::new()
-//!     .on_exit(ChannelSink::new(tx).formatted(Format::template("Booked {{ pnr }} for {{ name }}.")?))
+//!     .on_exit(ChannelSink::new(tx).formatted(Format::text(|v| format!("Booked {}.", v["pnr"].as_str().unwrap_or("?")))))
 //!     .retry(Retry::exponential(Duration::from_millis(100)).max_attempts(4))
 //!     .dead_letter(DeadLetter::memory());
 //!
@@ -57,7 +57,7 @@
 //!
 //! // The run delivered its final result before it returned, and recorded the delivery.
 //! let delivery = rx.recv().await.unwrap();
-//! assert_eq!(delivery.formatted().unwrap().body(), "Booked X7K2QP for Ada.");
+//! assert_eq!(delivery.formatted().unwrap().body(), "Booked X7K2QP.");
 //! assert_eq!(ctx.calls()[0].attempts, 1);
 //! # Ok(())
 //! # }

@@ -53,7 +53,7 @@ use tracing::Instrument as _;
 /// let outputs = Outputs::new()
 ///     .on_step("search", ChannelSink::new(tx).named("progress"))
 ///     .on_exit(FileSink::jsonl("bookings.jsonl"))
-///     .on_exit(FileSink::jsonl("bookings.txt").formatted(Format::template("{{ pnr }}")?))
+///     .on_exit(FileSink::jsonl("bookings.txt").formatted(Format::text(|v| v["pnr"].to_string())))
 ///     .retry(Retry::exponential(Duration::from_millis(100)).max_attempts(5))
 ///     .timeout(Duration::from_secs(10))
 ///     .dead_letter(DeadLetter::jsonl("undelivered.jsonl"));

@@ -86,9 +86,8 @@ pub trait Sink: Send + Sync + 'static {
     /// ```
     /// use flow_runtime::output::{FileSink, Format, Sink};
     ///
-    /// let sink = FileSink::jsonl("bookings.txt").formatted(Format::template("{{ pnr }}")?);
+    /// let sink = FileSink::jsonl("bookings.txt").formatted(Format::text(|v| v["pnr"].to_string()));
     /// assert_eq!(sink.name(), "file bookings.txt");
-    /// # Ok::<(), flow_runtime::output::OutputError>(())
     /// ```
     fn formatted(self, format: Format) -> FormattedSink<Self>
     where

@@ -47,7 +47,7 @@ use std::time::Duration;
 /// assert_eq!(hook.name(), "webhook http://hooks.internal:8080");
 /// assert!(!format!("{hook:?}").contains("s3cret"));
 ///
-/// let outputs = Outputs::new().on_exit(hook.formatted(Format::template("Booked {{ pnr }}")?));
+/// let outputs = Outputs::new().on_exit(hook.formatted(Format::pretty_json()));
 /// # Ok::<(), flow_runtime::output::OutputError>(())
 /// ```
 pub struct Webhook {

@@ -251,7 +251,7 @@ impl RunFilter {
 }
 
 /// Control over a store's runs: list them, pause, unpause and cancel them. Implemented by
-/// [`SqliteStore`](crate::state::SqliteStore) and [`MemoryStore`](crate::state::MemoryStore);
+/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::state::MemoryStore);
 /// an engine or a CLI works with any store that implements it. A run's status is read with
 /// [`Store::status`].
 ///

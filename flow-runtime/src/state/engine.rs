@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 /// What an [`Engine`] needs of a store besides [`RunControl`]: which runs are due, when the
 /// next one will be, and a way to set a failed run aside.
 ///
-/// [`SqliteStore`](crate::state::SqliteStore) and [`MemoryStore`](crate::state::MemoryStore)
+/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::state::MemoryStore)
 /// implement it.
 pub trait RunQueue: RunControl {
     /// Runs of the workflows named in `workflows` that are `Running` and due at `now` (no

@@ -400,7 +400,7 @@ impl<S: Store> DynStore for S {
 
 /// A [`Store`] in memory: keeps every checkpoint of every run, in order. For tests, and for
 /// runs that need no durability. It offers [`RunControl`] like
-/// [`SqliteStore`](crate::state::SqliteStore) does.
+/// `SqliteStore` (feature `sqlite`) does.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,

@@ -20,7 +20,7 @@ use std::time::Duration;
 /// | longest `Retry-After` wait honoured | 60 s | [`max_retry_after`](ToolPolicyBuilder::max_retry_after) |
 ///
 /// (A response body size limit belongs to the client that reads it: see
-/// [`HttpJson::max_response_body`](crate::tool::http::HttpJson::max_response_body).)
+/// `HttpJson::max_response_body`, feature `http`.)
 /// `Duration::MAX` turns a bound off.
 ///
 /// For each attempt, in this order, a call
