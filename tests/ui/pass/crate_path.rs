@@ -1,5 +1,5 @@
 // `#[workflow(crate = path)]`: the runtime reached through an explicit path or a re-export.
-use flow_runtime::prelude::{Ctx, step, workflow};
+use flow_runtime::prelude::{Ctx, workflow};
 
 pub mod reexport {
     pub use ::flow_runtime as runtime;
