@@ -17,7 +17,8 @@ plus `empty`, a crate that only links flow-runtime: the fixed cost of starting c
 rustc, which every other figure includes.
 
 All crates share one CARGO_TARGET_DIR, so flow-runtime and its dependencies are built once,
-before any timing. A measurement is: touch src/lib.rs, run `cargo check`, take the wall time.
+before any timing. A measurement is: touch src/lib.rs, run `cargo check`, take the wall time
+and the user + system CPU time of cargo and the rustc it ran (from getrusage of children).
 The crates are measured round-robin (empty, hand, macro, expanded, then again), so a burst of
 load on a shared machine hits every variant alike; the table shows medians.
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -131,11 +133,19 @@ def touch(path: Path) -> None:
     os.utime(path, (now, now))
 
 
-def timed_check(crate: Path, env: dict[str, str]) -> float:
+def children_cpu() -> float:
+    """User + system CPU time of every child process waited for so far (cargo and its rustc)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_check(crate: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and user + system CPU time of one warm check."""
     touch(crate / "src" / "lib.rs")
+    cpu = children_cpu()
     start = time.perf_counter()
     cargo_check(crate, env)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
 def expansion(crate: Path, env: dict[str, str]) -> str:
@@ -189,12 +199,16 @@ def main() -> None:
         cargo_check(crate, env)
 
     times: dict[str, list[float]] = {name: [] for name in crates}
+    cpus: dict[str, list[float]] = {name: [] for name in crates}
     for run in range(args.runs):
         for name, crate in crates.items():
-            times[name].append(timed_check(crate, env))
+            wall, cpu = timed_check(crate, env)
+            times[name].append(wall)
+            cpus[name].append(cpu)
         log(f"run {run + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1] * 1000:.0f}" for k, v in times.items()) + " (ms)")
 
     med = {name: statistics.median(ts) for name, ts in times.items()}
+    cpu = {name: statistics.median(ts) for name, ts in cpus.items()}
     print(f"Warm `cargo check` (touch src/lib.rs), median of {args.runs} runs; "
           f"an empty crate that links flow-runtime: {fmt_s(med['empty'])}.\n")
     print("| steps | hand-written | `#[workflow]` | macro / hand | macro − hand | expanded, pasted "
@@ -204,6 +218,13 @@ def main() -> None:
         h, m, e = med[f"hand{n}"], med[f"macro{n}"], med[f"expanded{n}"]
         print(f"| {n} | {fmt_s(h)} | {fmt_s(m)} | {m / h:.2f} | {fmt_s(m - h)} | {fmt_s(e)} "
               f"| {fmt_s(m - e)} | {fmt_s(e - h)} | {lines[n]} |")
+    print(f"\nThe same checks in user + system CPU time (cargo and rustc), medians; empty crate "
+          f"{fmt_s(cpu['empty'])}:\n")
+    print("| steps | hand-written | `#[workflow]` | macro / hand | expanded, pasted |")
+    print("|---:|---:|---:|---:|---:|")
+    for n in args.sizes:
+        h, m, e = cpu[f"hand{n}"], cpu[f"macro{n}"], cpu[f"expanded{n}"]
+        print(f"| {n} | {fmt_s(h)} | {fmt_s(m)} | {m / h:.2f} | {fmt_s(e)} |")
 
     if args.keep:
         log(f"crates kept in {root}")
