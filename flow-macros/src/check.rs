@@ -6,99 +6,12 @@
 //! not cascade into ten messages.
 
 use crate::error::Errors;
-use crate::model::{Generics, RouteEnum, Step, Workflow};
-use crate::parse::{call_site, pascal_case};
+use crate::error::call_site;
+use crate::model::{Arm, Bound, Generics, Graph, Next, Role, RouteEnum, Step, Workflow};
+use crate::naming::{RESERVED_STEPS, pascal_case};
 use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
 use syn::spanned::Spanned;
-
-/// Items `#[workflow]` generates inside the module; user items must not take these names.
-pub(crate) const GENERATED: &[&str] = &[
-    "Flow",
-    "StepFuture",
-    "FlowState",
-    "FlowError",
-    "Workflow",
-    "Loops",
-    "state",
-    "NAME",
-    "MERMAID",
-    "FINGERPRINT",
-];
-
-/// Step names that would clash with what `Flow<S>` and `FlowState` already have.
-pub(crate) const RESERVED_STEPS: &[(&str, &str)] = &[
-    ("new", "`Flow::new` starts a run"),
-    (
-        "input",
-        "`Flow::input` returns the next step's input, and `FlowState` variants have an `input` field",
-    ),
-    ("ctx", "`Flow::ctx` returns the run's context"),
-    (
-        "loops",
-        "`Flow::loops` returns the loop counters, and `FlowState` variants have a `loops` field",
-    ),
-    (
-        "into_state",
-        "`Flow::into_state` turns a run into a `FlowState`",
-    ),
-];
-
-/// A validated workflow graph. Indices are positions in `Workflow::steps`.
-pub(crate) struct Graph {
-    pub(crate) entry: usize,
-    pub(crate) exits: Vec<usize>,
-    pub(crate) roles: Vec<Role>,
-    pub(crate) next: Vec<Next>,
-    /// One counter per back-edge, bounded or not: (route step, variant).
-    pub(crate) counters: Vec<(usize, usize)>,
-}
-
-/// How a step receives its input.
-pub(crate) enum Role {
-    /// Takes the workflow's raw input.
-    Entry,
-    /// Takes the output of one predecessor (or a route's payload).
-    Single,
-    /// Runs concurrently with its siblings after `fork`, then feeds `join` at position `slot`.
-    Branch { join: usize, slot: usize },
-    /// Waits for every branch of `fork`.
-    Join { fork: usize, branches: Vec<usize> },
-}
-
-/// What happens after a step.
-pub(crate) enum Next {
-    Exit,
-    Step(usize),
-    /// The step's successors are the branches of `join`.
-    Fork {
-        join: usize,
-    },
-    /// The step is a branch; its output waits in `join`'s state.
-    Join {
-        join: usize,
-    },
-    Route {
-        enum_index: usize,
-        arms: Vec<Arm>,
-    },
-}
-
-pub(crate) struct Arm {
-    pub(crate) variant: usize,
-    pub(crate) target: usize,
-    pub(crate) back: bool,
-    pub(crate) bound: Option<Bound>,
-    /// The back-edge's counter (every back-edge has one: their sum tells a step's visits
-    /// apart), `None` for a forward route.
-    pub(crate) counter: Option<usize>,
-}
-
-pub(crate) struct Bound {
-    pub(crate) max: u32,
-    pub(crate) exhausted: usize,
-    pub(crate) counter: usize,
-}
 
 /// Runs every check. `None` means errors were reported.
 pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
@@ -173,25 +86,13 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     errors.is_empty().then_some(graph)
 }
 
-/// Did-you-mean for a misspelled name: the closest candidate within a small edit distance.
-pub(crate) fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|&(d, c)| d <= 2.max(name.len() / 3) && d < c.len().max(name.len()))
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
 fn unknown_step(wf: &Workflow, name: &Ident, what: &str, errors: &mut Errors) {
     let names: Vec<String> = wf.steps.iter().map(|s| s.name.to_string()).collect();
-    let hint = match did_you_mean(&name.to_string(), names.iter().map(String::as_str)) {
-        Some(s) => format!("did you mean `{s}`? "),
-        None => String::new(),
-    };
+    let hint =
+        match crate::naming::did_you_mean(&name.to_string(), names.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`? "),
+            None => String::new(),
+        };
     errors.at(
         name.span(),
         format_args!(
@@ -301,7 +202,7 @@ fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
         let clashes = if step_names.contains(&ident) {
             ["NAME", "MERMAID", "FINGERPRINT"].contains(&name.as_str())
         } else {
-            GENERATED.contains(&name.as_str())
+            crate::naming::GENERATED.contains(&name.as_str())
                 || routed.contains(&name)
                 // `mod tools` exists only when some step declares tools.
                 || (name == "tools" && wf.steps.iter().any(|s| s.tools_span.is_some()))
@@ -336,7 +237,7 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
         }
         match &step.generics {
             Some((span, Generics::Types { over_ctx: Some(param) })) => {
-                let deps = crate::parse::type_text(&wf.deps);
+                let deps = crate::syntax::type_text(&wf.deps);
                 let ctx = if deps == "()" { "&Ctx".to_owned() } else { format!("&Ctx<{deps}>") };
                 errors.at(
                     *span,
@@ -368,12 +269,16 @@ fn check_signatures(wf: &Workflow, errors: &mut Errors) {
                 ),
             );
         }
-        if let Some((error, missing)) = step.output.as_ref().and_then(unsendable_box_error) {
+        if let Some((error, missing)) = step
+            .output
+            .as_ref()
+            .and_then(crate::syntax::unsendable_box_error)
+        {
             errors.push(syn::Error::new_spanned(
                 error,
                 format_args!(
                     "step `{name}` fails with `{}`, which is not `{missing}`: a run's errors cross threads; write `Box<dyn std::error::Error + Send + Sync>`",
-                    crate::parse::type_text(error)
+                    crate::syntax::type_text(error)
                 ),
             ));
         }
@@ -1156,32 +1061,6 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
 /// Whether a return type can be a `Result<T, E>`: a path whose last segment mentions `Result`
 /// (`Result`, `io::Result`, `anyhow::Result`). Anything else is reported here rather than as
 /// one type error per use of the step's output.
-/// `Box<dyn Error>` as a step's error type, without `Send + Sync`: the error, and what it
-/// lacks (`Send + Sync`, `Send` or `Sync`).
-pub(crate) fn unsendable_box_error(output: &syn::Type) -> Option<(&syn::Type, &'static str)> {
-    let error = crate::parse::generic_args(output, "Result")?
-        .get(1)
-        .copied()?;
-    let inner = crate::parse::generic_args(error, "Box")?.first().copied()?;
-    let syn::Type::TraitObject(object) = inner else {
-        return None;
-    };
-    let has = |name: &str| {
-        object.bounds.iter().any(|b| {
-            matches!(b, syn::TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == name))
-        })
-    };
-    if !has("Error") {
-        return None;
-    }
-    match (has("Send"), has("Sync")) {
-        (true, true) => None,
-        (false, false) => Some((error, "Send + Sync")),
-        (false, true) => Some((error, "Send")),
-        (true, false) => Some((error, "Sync")),
-    }
-}
-
 fn looks_like_result(ty: &syn::Type) -> bool {
     match ty {
         syn::Type::Path(p) => p
@@ -1197,8 +1076,7 @@ fn looks_like_result(ty: &syn::Type) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
-    use crate::parse::{pascal_case, snake_case};
+    use crate::naming::{did_you_mean, pascal_case, snake_case};
 
     #[test]
     fn suggests_close_names_only() {

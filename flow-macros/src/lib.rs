@@ -9,7 +9,9 @@ mod check;
 mod error;
 mod expand;
 mod model;
+mod naming;
 mod parse;
+mod syntax;
 
 use proc_macro::TokenStream;
 

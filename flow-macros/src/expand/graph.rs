@@ -1,7 +1,7 @@
 //! The graph as data: `NAME`, the Mermaid diagram and the fingerprint.
 
 use super::Ctx;
-use crate::check::{Next, Role};
+use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use std::fmt::Write as _;

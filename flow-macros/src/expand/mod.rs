@@ -15,8 +15,9 @@ mod tools;
 mod typestate;
 mod waits;
 
-use crate::check::{self, Graph};
+use crate::check;
 use crate::error::Errors;
+use crate::model::Graph;
 use crate::model::Workflow;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -165,7 +166,7 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
         // Not for a step named like one of `Flow`'s own methods: that name is reported as
         // reserved, and a second definition would be a second error.
         let methods = wf.into_iter().flat_map(|wf| &wf.steps).filter(|step| {
-            !crate::check::RESERVED_STEPS.iter().any(|(n, _)| step.name == n)
+            !crate::naming::RESERVED_STEPS.iter().any(|(n, _)| step.name == n)
         }).map(|step| {
             let name = &step.name;
             quote! {
@@ -212,7 +213,7 @@ fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) ->
         let markers = with_tools.iter().map(|step| {
             let marker = quote::format_ident!(
                 "{}",
-                crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
+                crate::naming::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
             );
             (
                 quote! {
@@ -282,7 +283,7 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
         .filter(|s| s.exit.is_some() && s.generics.is_none())
         .find_map(|s| {
             let ty = s.output.as_ref()?;
-            crate::parse::generic_args(ty, "Result")?
+            crate::syntax::generic_args(ty, "Result")?
                 .first()
                 .copied()
                 .cloned()
@@ -295,18 +296,18 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
     for step in &wf.steps {
         let variant = quote::format_ident!(
             "{}",
-            crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
+            crate::naming::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
         );
         let error = step
             .output
             .as_ref()
-            .and_then(|ty| crate::parse::generic_args(ty, "Result"))
+            .and_then(|ty| crate::syntax::generic_args(ty, "Result"))
             .and_then(|args| args.get(1).copied());
         // An error type the checks found not `Send + Sync` would make this one fail too.
         let unsendable = step
             .output
             .as_ref()
-            .and_then(crate::check::unsendable_box_error)
+            .and_then(crate::syntax::unsendable_box_error)
             .is_some();
         if let Some(error) = error
             && !unsendable

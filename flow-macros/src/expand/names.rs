@@ -7,8 +7,8 @@
 //! "mismatched types" inside generated code.
 
 use super::Ctx;
-use crate::check::{Next, Role};
-use crate::parse::pascal_case;
+use crate::model::{Next, Role};
+use crate::naming::pascal_case;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
@@ -65,14 +65,14 @@ impl Ctx<'_> {
         format_ident!(
             "__flow_route_{}_{}",
             self.name(router),
-            crate::parse::snake_case(&variant.to_string())
+            crate::naming::snake_case(&variant.to_string())
         )
     }
     pub(crate) fn exhaust_edge(&self, router: usize, variant: &Ident) -> Ident {
         format_ident!(
             "__flow_exhaust_{}_{}",
             self.name(router),
-            crate::parse::snake_case(&variant.to_string())
+            crate::naming::snake_case(&variant.to_string())
         )
     }
     pub(crate) fn counter(&self, c: usize) -> Ident {
@@ -82,7 +82,7 @@ impl Ctx<'_> {
         format_ident!(
             "{}_{}",
             self.name(router),
-            crate::parse::snake_case(&v.to_string())
+            crate::naming::snake_case(&v.to_string())
         )
     }
     pub(crate) fn route_enum(&self, router: usize) -> &crate::model::RouteEnum {
@@ -266,7 +266,7 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
                 if let Some(inner) = cx.wf.steps[i]
                     .inputs
                     .first()
-                    .and_then(|input| crate::parse::generic_args(&input.ty, "Valid"))
+                    .and_then(|input| crate::syntax::generic_args(&input.ty, "Valid"))
                     .and_then(|args| args.first().copied())
                 {
                     // `Valid<T>` as written. The entry's comes from the caller, perhaps in

@@ -2,7 +2,7 @@
 //! drives a run through the graph from any state.
 
 use super::Ctx;
-use crate::check::{Next, Role};
+use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;

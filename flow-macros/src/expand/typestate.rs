@@ -3,7 +3,7 @@
 //! step cannot run in the current state.
 
 use super::Ctx;
-use crate::check::{Next, Role};
+use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -172,7 +172,7 @@ fn entry_input_check(cx: &Ctx<'_>) -> TokenStream {
     let entry = cx.graph.entry;
     let entry_in = cx.inp(entry);
     let wf = cx.wf.name.to_string();
-    let ty = crate::parse::type_text(&cx.wf.steps[entry].inputs[0].ty);
+    let ty = crate::syntax::type_text(&cx.wf.steps[entry].inputs[0].ty);
     let message = format!(
         "workflow `{wf}` starts from a `{ty}`, not `{{Self}}`: validate the value first, `Valid::new(value)?`"
     );
@@ -700,7 +700,7 @@ fn unmatched(
     cx: &Ctx<'_>,
     handles: &syn::Ident,
     enum_name: &syn::Ident,
-    arms: &[crate::check::Arm],
+    arms: &[crate::model::Arm],
 ) -> TokenStream {
     let route = cx.wf.enums.iter().find(|e| e.name == *enum_name);
     let mut seen: Vec<usize> = Vec::new();
