@@ -8,9 +8,11 @@
 //! - `typestate`: `Flow<S>`, the markers in `state`, and one method per step;
 //! - `graph`: the Mermaid diagram and the fingerprint.
 
+mod error;
 mod graph;
 mod names;
-mod runner;
+mod resume;
+mod state;
 mod tools;
 mod typestate;
 mod waits;
@@ -437,7 +439,10 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
 
 fn generate(cx: &Ctx<'_>) -> TokenStream {
     let names = names::generate(cx);
-    let runner = runner::generate(cx);
+    let state = state::generate(cx);
+    let error = error::generate(cx);
+    let state_refs = state::refs(cx);
+    let resume = resume::generate(cx);
     let typestate = typestate::generate(cx);
     let consts = graph::consts(cx);
     let tools = tools::generate(cx);
@@ -447,7 +452,10 @@ fn generate(cx: &Ctx<'_>) -> TokenStream {
         #tools
         #waits
         #consts
-        #runner
+        #state
+        #error
+        #state_refs
+        #resume
         #typestate
     }
 }
