@@ -25,11 +25,11 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let entry_in = cx.inp(cx.graph.entry);
     let step_names = (0..cx.wf.steps.len()).map(|i| cx.name(i));
     // Spanned at the user's types: a private input or output type is reported there.
-    let input_item = super::names::respan(
+    let input_item = super::respan(
         quote!(type Input = #entry_in;),
         cx.input_span(cx.graph.entry, 0),
     );
-    let output_item = super::names::respan(
+    let output_item = super::respan(
         quote!(type Output = #output;),
         cx.output_span(cx.graph.exits[0]),
     );
@@ -133,7 +133,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
         Some(ty) => {
             let tr = cx.ctx_check(i);
             let ctx_ty = cx.step_ctx_type(i);
-            let call = super::names::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
+            let call = super::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
             (
                 quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, #name, attempt, visit);),
                 quote!(#call(&step_ctx),),
@@ -180,9 +180,8 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             let tr = cx.event_check(i);
             let user = step.inputs.get(1).map(|input| &input.ty);
             let span = super::waits::event_param_span(cx, i);
-            let feed =
-                super::names::respan(quote!(<#k::state::Event<#ty> as #tr<#user>>::feed), span);
-            let typed = super::names::respan(
+            let feed = super::respan(quote!(<#k::state::Event<#ty> as #tr<#user>>::feed), span);
+            let typed = super::respan(
                 quote!(let timeout: ::core::time::Duration =),
                 timeout.span(),
             );

@@ -273,7 +273,7 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 when(cx, i)
             );
             let marker_doc = format!("`{name}` runs next.");
-            let data_item = super::names::respan(quote!(type Data = #input;), cx.input_span(i, 0));
+            let data_item = super::respan(quote!(type Data = #input;), cx.input_span(i, 0));
             let marker = quote! {
                 #[doc = #marker_doc]
                 #[derive(::core::fmt::Debug)]
@@ -463,7 +463,7 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let (ret, body) = handle(cx, i);
             let at = format!("{name} (fan-out)");
-            let data_item = super::names::respan(
+            let data_item = super::respan(
                 quote!(type Data = (#fork_out, #(<#params as #k::__private::Slot>::Of<#outs>,)*);),
                 cx.input_span(i, 0),
             );

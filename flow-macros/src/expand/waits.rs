@@ -33,7 +33,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             declared.push(event.clone());
             // Serde is checked here, once per event type and at the user's type, rather than
             // by `EventOf`'s supertraits (two errors for one missing derive).
-            let check = super::names::respan(
+            let check = super::respan(
                 quote!((&&#k::__private::event_wait::Wait::<#ty>::new()).check()),
                 ty.span(),
             );

@@ -7,7 +7,8 @@ use quote::{ToTokens, quote};
 use std::fmt::Write as _;
 use std::hash::Hasher;
 
-pub(crate) fn consts(cx: &Ctx<'_>) -> TokenStream {
+/// `NAME`, `MERMAID` and `FINGERPRINT`.
+pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     let name = cx.wf.name.to_string();
     let mermaid = mermaid(cx);
     let fingerprint = fingerprint(cx);
