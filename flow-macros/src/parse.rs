@@ -839,3 +839,29 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
 fn is_ctx(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Ctx"))
 }
+
+/// `#[step]` outside a `#[workflow]` module. Each `#[step]` expands on its own and sees only its
+/// function, so a module of several steps without `#[workflow]` reports this once per step;
+/// each says the one fix.
+pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
+    let message = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(_)) | Err(_) => {
+            "`#[step]` outside a `#[workflow]` module: add `#[workflow]` to the module that holds this function (`#[workflow] mod name { … }`)".to_owned()
+        }
+        Ok(other) => format!(
+            "`#[step]` goes on an `async fn` inside a `#[workflow]` module, not on {}: write `#[step(…)] async fn name(input: T) -> Result<U, E> {{ … }}`",
+            item_kind(&other)
+        ),
+    };
+    // A method in an `impl` block parses as an `ImplItemFn`, not an `Item`; with `self` it
+    // cannot be a free function.
+    let message = match syn::parse2::<syn::ImplItemFn>(item.clone()) {
+        Ok(method) if method.sig.receiver().is_some() => format!(
+            "steps are free functions in a `#[workflow]` module, not methods: move `{}` out of the `impl` block, without `self` (reach shared things through `ctx.deps()`)",
+            method.sig.ident
+        ),
+        _ => message,
+    };
+    let error = syn::Error::new(Span::call_site(), message).to_compile_error();
+    quote::quote!(#error #item)
+}
