@@ -2,31 +2,31 @@
 //! `__flow_Err_x`), which every other part refers to, with the checks that a step returns
 //! `Result<T, E>` with a usable error.
 
-use super::{Ctx, respan};
+use super::{Gen, respan};
 use crate::model::Role;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Type;
 
 /// The aliases of every step, and of the workflow's output (`__flow_Output`).
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
     let mut out = TokenStream::new();
-    for (i, step) in cx.wf.steps.iter().enumerate() {
-        let (o, e) = (cx.out(i), cx.err(i));
+    for (i, step) in g.wf.steps.iter().enumerate() {
+        let (o, e) = (g.out(i), g.err(i));
         // Steps without a return type were rejected by `check`.
         let ret = step
             .output
             .as_ref()
             .map_or_else(|| quote!(()), |t| quote!(#t));
-        let one = format_ident!("__flow_One_{}", cx.name(i));
+        let one = format_ident!("__flow_One_{}", g.name(i));
         // A step with workers returns one output per item: the next step sees them all.
         let out_ty = if step.workers.is_some() {
             quote!(::std::vec::Vec<#one>)
         } else {
             quote!(#one)
         };
-        let span = cx.output_span(i);
+        let span = g.output_span(i);
         let step_return = respan(quote!(#k::__private::StepReturn), span);
         let assert = respan(quote!(#k::__private::assert_step_error::<#e>()), span);
         // `Result<T, E>` as written: name `T` and `E` directly, so that a public item using the
@@ -63,9 +63,9 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             type #e = #err_ty;
             const _: () = #assert;
         });
-        if let Role::Join { .. } = &cx.graph.roles[i] {
+        if let Role::Join { .. } = &g.graph.roles[i] {
             for (n, input) in step.inputs.iter().enumerate() {
-                let alias = cx.inp_k(i, n);
+                let alias = g.inp_k(i, n);
                 let ty = &input.ty;
                 out.extend(quote! {
                     #[doc(hidden)]
@@ -74,7 +74,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 });
             }
         } else {
-            let alias = cx.inp(i);
+            let alias = g.inp(i);
             let ty = &step.inputs[0].ty;
             let ty = if step.workers.is_some() {
                 quote!(::std::vec::Vec<#ty>)
@@ -88,8 +88,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             });
         }
     }
-    let first_exit = cx.out(cx.graph.exits[0]);
-    let output = Ctx::output();
+    let first_exit = g.out(g.graph.exits[0]);
+    let output = Gen::output();
     out.extend(quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]

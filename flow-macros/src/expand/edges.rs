@@ -5,22 +5,22 @@
 //! the error names both steps and points at the user's parameter, instead of a bare
 //! "mismatched types" inside generated code.
 
-use super::{Ctx, respan};
+use super::{Gen, respan};
 use crate::model::{Next, Role};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::Ident;
 
 /// One conversion per edge, each through its own diagnostic trait.
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let mut out = TokenStream::new();
-    let wf = &cx.wf.name;
-    for (i, next) in cx.graph.next.iter().enumerate() {
-        let from = cx.name(i);
+    let wf = &g.wf.name;
+    for (i, next) in g.graph.next.iter().enumerate() {
+        let from = g.name(i);
         match next {
-            Next::Exit if i == cx.graph.exits[0] => {
+            Next::Exit if i == g.graph.exits[0] => {
                 // The first exit defines the output type: nothing to check.
-                let (f, o, output) = (cx.to_output(i), cx.out(i), Ctx::output());
+                let (f, o, output) = (g.to_output(i), g.out(i), Gen::output());
                 out.extend(quote! {
                     #[doc(hidden)]
                     #[inline]
@@ -28,25 +28,25 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 });
             }
             Next::Exit => {
-                let first = cx.graph.exits[0];
+                let first = g.graph.exits[0];
                 let message = format!(
                     "every exit of workflow `{wf}` returns the workflow's output: `{}` returns `{{T}}`, but `{from}` returns `{{Self}}`",
-                    cx.name(first)
+                    g.name(first)
                 );
                 out.extend(feed(
-                    cx,
-                    &cx.to_output(i),
-                    &cx.out(i),
-                    &Ctx::output(),
+                    g,
+                    &g.to_output(i),
+                    &g.out(i),
+                    &Gen::output(),
                     &message,
                     &format!("`{from}` is an exit"),
                     "make every exit step return the same `Result<T, _>`",
-                    cx.output_span(i),
+                    g.output_span(i),
                 ));
             }
             Next::Step(s) => {
-                let to = cx.name(*s);
-                let (message, note) = if cx.wf.steps[*s].workers.is_some() {
+                let to = g.name(*s);
+                let (message, note) = if g.wf.steps[*s].workers.is_some() {
                     (
                         format!(
                             "step `{to}` has `workers`, so `{from}` must return a `Vec` of its input: `{{T}}`, but `{from}` returns `{{Self}}`"
@@ -66,40 +66,40 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                     )
                 };
                 out.extend(feed(
-                    cx,
-                    &cx.edge(*s, &from),
-                    &cx.out(i),
-                    &cx.inp(*s),
+                    g,
+                    &g.edge(*s, &from),
+                    &g.out(i),
+                    &g.inp(*s),
                     &message,
                     &format!("`{to}` runs after `{from}`"),
                     &note,
-                    cx.input_span(*s, 0),
+                    g.input_span(*s, 0),
                 ));
             }
             Next::Fork { join } => {
-                let Role::Join { branches, .. } = &cx.graph.roles[*join] else {
+                let Role::Join { branches, .. } = &g.graph.roles[*join] else {
                     continue;
                 };
                 for &b in branches {
-                    let to = cx.name(b);
+                    let to = g.name(b);
                     out.extend(feed(
-                        cx,
-                        &cx.edge(b, &from),
-                        &cx.out(i),
-                        &cx.inp(b),
+                        g,
+                        &g.edge(b, &from),
+                        &g.out(i),
+                        &g.inp(b),
                         &format!("branch `{to}` takes `{{T}}`, but the step it fans out from, `{from}`, returns `{{Self}}`"),
                         &format!("`{to}` runs after `{from}`"),
                         &format!("every branch of the fan-out after `{from}` receives a clone of its output"),
-                        cx.input_span(b, 0),
+                        g.input_span(b, 0),
                     ));
                 }
-                let clone_fn = cx.clone_fn(i);
+                let clone_fn = g.clone_fn(i);
                 let clone_trait = format_ident!("__flow_Clone_{}", from);
-                let o = cx.out(i);
+                let o = g.out(i);
                 let message = format!(
                     "step `{from}` fans out to several branches, so its output `{{Self}}` must implement `Clone`"
                 );
-                let span = cx.output_span(i);
+                let span = g.output_span(i);
                 let call = respan(quote!(<#o as #clone_trait>::clone_for_branch(value)), span);
                 out.extend(quote! {
                     #[diagnostic::on_unimplemented(
@@ -120,64 +120,64 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 });
             }
             Next::Join { join } => {
-                let Role::Branch { slot, .. } = cx.graph.roles[i] else {
+                let Role::Branch { slot, .. } = g.graph.roles[i] else {
                     continue;
                 };
-                let to = cx.name(*join);
+                let to = g.name(*join);
                 out.extend(feed(
-                    cx,
-                    &cx.edge(*join, &from),
-                    &cx.out(i),
-                    &cx.inp_k(*join, slot),
+                    g,
+                    &g.edge(*join, &from),
+                    &g.out(i),
+                    &g.inp_k(*join, slot),
                     &format!("join `{to}` takes `{{T}}` from branch `{from}` (parameter {}), but `{from}` returns `{{Self}}`", slot + 1),
                     &format!("this parameter receives the output of `{from}`"),
                     "a join's parameters follow the order of its `after = [...]`",
-                    cx.input_span(*join, slot),
+                    g.input_span(*join, slot),
                 ));
             }
             Next::Route { enum_index, arms } => {
-                let route = &cx.wf.enums[*enum_index];
+                let route = &g.wf.enums[*enum_index];
                 let enum_name = &route.name;
-                let routed = cx.out(i);
+                let routed = g.out(i);
                 out.extend(feed_ty(
-                    cx,
-                    &cx.routes_fn(i),
+                    g,
+                    &g.routes_fn(i),
                     &quote!(#routed),
                     &quote!(#enum_name),
                     &format!("step `{from}` routes with `{enum_name}` (`routes = {enum_name}`), so it must return `Result<{enum_name}, _>`, but it returns `Result<{{Self}}, _>`"),
                     &format!("`{from}` must return `{enum_name}`"),
                     "the returned variant picks the next step",
-                    cx.output_span(i),
+                    g.output_span(i),
                 ));
                 for arm in arms {
                     let variant = &route.variants[arm.variant];
-                    let to = cx.name(arm.target);
+                    let to = g.name(arm.target);
                     let payload = variant
                         .payload
                         .as_ref()
                         .map_or_else(|| quote!(()), |t| quote!(#t));
                     out.extend(feed_ty(
-                        cx,
-                        &cx.route_edge(i, &variant.name),
+                        g,
+                        &g.route_edge(i, &variant.name),
                         &payload,
-                        &{ let t = cx.inp(arm.target); quote!(#t) },
+                        &{ let t = g.inp(arm.target); quote!(#t) },
                         &format!("route `{}::{}` carries `{{Self}}`, but the step it leads to, `{to}`, takes `{{T}}`", route.name, variant.name),
                         &format!("`{to}` receives this route's value"),
                         "change the variant's field or the step's parameter so they match",
-                        cx.input_span(arm.target, 0),
+                        g.input_span(arm.target, 0),
                     ));
                     if let Some(bound) = &arm.bound {
-                        let ex = cx.name(bound.exhausted);
-                        let k = cx.krate;
+                        let ex = g.name(bound.exhausted);
+                        let k = g.krate;
                         out.extend(feed_ty(
-                            cx,
-                            &cx.exhaust_edge(i, &variant.name),
+                            g,
+                            &g.exhaust_edge(i, &variant.name),
                             &quote!(#k::state::LoopExhausted<#payload>),
-                            &{ let t = cx.inp(bound.exhausted); quote!(#t) },
+                            &{ let t = g.inp(bound.exhausted); quote!(#t) },
                             &format!("step `{ex}` runs when route `{}::{}` goes over its bound, so it takes `{{Self}}`, not `{{T}}`", route.name, variant.name),
                             &format!("`{ex}` receives the exhausted loop"),
                             "`LoopExhausted` carries the number of iterations and the route's last value",
-                            cx.input_span(bound.exhausted, 0),
+                            g.input_span(bound.exhausted, 0),
                         ));
                     }
                 }
@@ -189,7 +189,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
 
 #[allow(clippy::too_many_arguments)]
 fn feed(
-    cx: &Ctx<'_>,
+    g: &Gen<'_>,
     func: &Ident,
     src: &Ident,
     dst: &Ident,
@@ -199,7 +199,7 @@ fn feed(
     span: Span,
 ) -> TokenStream {
     feed_ty(
-        cx,
+        g,
         func,
         &quote!(#src),
         &quote!(#dst),
@@ -212,7 +212,7 @@ fn feed(
 
 #[allow(clippy::too_many_arguments)]
 fn feed_ty(
-    _cx: &Ctx<'_>,
+    _g: &Gen<'_>,
     func: &Ident,
     src: &TokenStream,
     dst: &TokenStream,

@@ -1,18 +1,18 @@
 //! `FlowError`: one variant per step holding the step's own error, and `Runtime`.
 
-use super::Ctx;
+use super::Gen;
 use proc_macro2::TokenStream;
 use quote::quote;
 
 /// `FlowError` with `step()`, `Display`, `Error::source` and `From<RuntimeError>`.
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
-    let wf_name = cx.wf.name.to_string();
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let wf_name = g.wf.name.to_string();
 
     // FlowError variants: every step.
-    let err_variants: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.variant(i)).collect();
-    let err_types: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.err(i)).collect();
-    let err_names: Vec<_> = (0..cx.wf.steps.len()).map(|i| cx.name(i)).collect();
+    let err_variants: Vec<_> = (0..g.wf.steps.len()).map(|i| g.variant(i)).collect();
+    let err_types: Vec<_> = (0..g.wf.steps.len()).map(|i| g.err(i)).collect();
+    let err_names: Vec<_> = (0..g.wf.steps.len()).map(|i| g.name(i)).collect();
     let err_docs: Vec<_> = err_names
         .iter()
         .map(|n| format!("Step `{n}` failed with its own error."))

@@ -1,7 +1,7 @@
 //! The identifiers every part of the expansion shares: a step's name as users read it, its
 //! `FlowState`/`FlowError` variant, and the `__flow_` aliases and functions named after it.
 
-use super::Ctx;
+use super::Gen;
 use crate::model::Next;
 use crate::naming::pascal_case;
 use proc_macro2::Span;
@@ -9,7 +9,7 @@ use quote::format_ident;
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-impl Ctx<'_> {
+impl Gen<'_> {
     /// The step's name as users read it (`r#match` → `match`).
     pub(crate) fn name(&self, i: usize) -> String {
         syn::ext::IdentExt::unraw(&self.wf.steps[i].name).to_string()

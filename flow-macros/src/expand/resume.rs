@@ -1,39 +1,39 @@
 //! The per-step `exec` functions, `__flow_resume` (which drives a run through the graph from
 //! any state), and `Workflow` with `run` and `resume`.
 
-use super::Ctx;
+use super::Gen;
 use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 
 /// Every step's `exec`, the resume loop, and `Workflow` with its runtime trait impl.
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
-    let output = Ctx::output();
-    let execs = (0..cx.wf.steps.len()).map(|i| exec(cx, i));
-    let arms = (0..cx.wf.steps.len()).filter_map(|i| arm(cx, i));
-    let deps = cx.deps();
-    let require_tools = cx
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let output = Gen::output();
+    let execs = (0..g.wf.steps.len()).map(|i| exec(g, i));
+    let arms = (0..g.wf.steps.len()).filter_map(|i| arm(g, i));
+    let deps = g.deps();
+    let require_tools = g
         .declares_tools()
         .then(|| quote!(__flow_require_tools(ctx)?;));
     // Sinks can be attached to every step but the routing ones, whose output is a route.
-    let deliverable = (0..cx.wf.steps.len())
-        .filter(|&i| !matches!(cx.graph.next[i], Next::Route { .. }))
-        .map(|i| cx.name(i));
-    let entry_v = cx.variant(cx.graph.entry);
-    let entry_in = cx.inp(cx.graph.entry);
-    let step_names = (0..cx.wf.steps.len()).map(|i| cx.name(i));
+    let deliverable = (0..g.wf.steps.len())
+        .filter(|&i| !matches!(g.graph.next[i], Next::Route { .. }))
+        .map(|i| g.name(i));
+    let entry_v = g.variant(g.graph.entry);
+    let entry_in = g.inp(g.graph.entry);
+    let step_names = (0..g.wf.steps.len()).map(|i| g.name(i));
     // Spanned at the user's types: a private input or output type is reported there.
     let input_item = super::respan(
         quote!(type Input = #entry_in;),
-        cx.input_span(cx.graph.entry, 0),
+        g.input_span(g.graph.entry, 0),
     );
     let output_item = super::respan(
         quote!(type Output = #output;),
-        cx.output_span(cx.graph.exits[0]),
+        g.output_span(g.graph.exits[0]),
     );
-    let run_fn = run_fn(cx);
+    let run_fn = run_fn(g);
 
     quote! {
         #(#execs)*
@@ -118,21 +118,21 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
 }
 
 /// `__flow_exec_x`: calls the user's step with its context and maps its error.
-fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
-    let k = cx.krate;
-    let step = &cx.wf.steps[i];
-    let f = cx.fn_ident(i);
-    let name = cx.name(i);
-    let exec = cx.exec(i);
-    let o = cx.out(i);
-    let v = cx.variant(i);
-    let deps = cx.deps();
+fn exec(g: &Gen<'_>, i: usize) -> TokenStream {
+    let k = g.krate;
+    let step = &g.wf.steps[i];
+    let f = g.fn_ident(i);
+    let name = g.name(i);
+    let exec = g.exec(i);
+    let o = g.out(i);
+    let v = g.variant(i);
+    let deps = g.deps();
     // The context is built only for a step that takes one, and handed over through a check
     // that names the workflow's deps when the parameter's type differs.
     let (make_ctx, ctx_arg) = match &step.ctx {
         Some(ty) => {
-            let tr = cx.ctx_check(i);
-            let ctx_ty = cx.step_ctx_type(i);
+            let tr = g.ctx_check(i);
+            let ctx_ty = g.step_ctx_type(i);
             let call = super::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
             (
                 quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, #name, attempt, visit);),
@@ -155,7 +155,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     } else {
         (quote!(), quote!())
     };
-    let deliver = if matches!(cx.graph.next[i], Next::Route { .. }) {
+    let deliver = if matches!(g.graph.next[i], Next::Route { .. }) {
         quote! {
             #unwrap_sleep
             #schedule
@@ -177,9 +177,9 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
     let (wait, event_arg) = match (&step.event, &step.timeout) {
         (Some((ty, _)), Some((timeout, _))) => {
             let event = super::waits::event_name(ty);
-            let tr = cx.event_check(i);
+            let tr = g.event_check(i);
             let user = step.inputs.get(1).map(|input| &input.ty);
-            let span = super::waits::event_param_span(cx, i);
+            let span = super::waits::event_param_span(g, i);
             let feed = super::respan(quote!(<#k::state::Event<#ty> as #tr<#user>>::feed), span);
             let typed = super::respan(
                 quote!(let timeout: ::core::time::Duration =),
@@ -199,12 +199,12 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
         }
         _ => (quote!(), quote!()),
     };
-    match &cx.graph.roles[i] {
+    match &g.graph.roles[i] {
         Role::Join { .. } => {
             let params: Vec<_> = (0..step.inputs.len())
                 .map(|n| format_ident!("in{}", n))
                 .collect();
-            let types = (0..step.inputs.len()).map(|n| cx.inp_k(i, n));
+            let types = (0..step.inputs.len()).map(|n| g.inp_k(i, n));
             quote! {
                 #[doc(hidden)]
                 #[allow(clippy::too_many_arguments)]
@@ -218,7 +218,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
         }
         _ if step.workers.is_some() => {
             let n = step.workers.map_or(1, |(n, _)| n);
-            let input = cx.inp(i);
+            let input = g.inp(i);
             // Each item has its own context: its own visit, so its own calls and keys.
             let (index, item_ctx) = match &step.ctx {
                 Some(_) => (
@@ -241,7 +241,7 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
             }
         }
         _ => {
-            let input = cx.inp(i);
+            let input = g.inp(i);
             quote! {
                 #[doc(hidden)]
                 async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, input: #input) -> ::core::result::Result<#o, FlowError> {
@@ -257,40 +257,40 @@ fn exec(cx: &Ctx<'_>, i: usize) -> TokenStream {
 }
 
 /// The next state after step `i` produced `out` (an expression), with `loops` in scope.
-pub(crate) fn transition(cx: &Ctx<'_>, i: usize, out: &TokenStream) -> TokenStream {
-    let k = cx.krate;
-    match &cx.graph.next[i] {
+pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStream {
+    let k = g.krate;
+    match &g.graph.next[i] {
         Next::Exit => {
-            let f = cx.to_output(i);
+            let f = g.to_output(i);
             quote!(FlowState::Completed { output: #f(#out) })
         }
         Next::Step(s) => {
-            let v = cx.variant(*s);
-            let f = cx.edge(*s, &cx.name(i));
+            let v = g.variant(*s);
+            let f = g.edge(*s, &g.name(i));
             quote!(FlowState::#v { input: #f(#out), loops })
         }
         Next::Fork { join } => {
-            let v = cx.variant(*join);
-            let Role::Join { branches, .. } = &cx.graph.roles[*join] else {
+            let v = g.variant(*join);
+            let Role::Join { branches, .. } = &g.graph.roles[*join] else {
                 return quote!();
             };
-            let fields = branches.iter().map(|&b| cx.fn_ident(b));
+            let fields = branches.iter().map(|&b| g.fn_ident(b));
             quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* loops })
         }
         // Branches never transition alone: the join's arm collects them.
         Next::Join { .. } => quote!(),
         Next::Route { enum_index, arms } => {
-            let route = &cx.wf.enums[*enum_index];
+            let route = &g.wf.enums[*enum_index];
             let enum_name = &route.name;
             let arms = arms.iter().map(|arm| {
                 let variant = &route.variants[arm.variant].name;
-                let target = cx.variant(arm.target);
-                let f = cx.route_edge(i, variant);
+                let target = g.variant(arm.target);
+                let f = g.route_edge(i, variant);
                 let go = quote!(FlowState::#target { input: #f(value), loops });
                 match (&arm.bound, arm.counter) {
                     (None, None) => quote!(#enum_name::#variant(value) => #go,),
                     (None, Some(counter)) => {
-                        let counter = cx.counter(counter);
+                        let counter = g.counter(counter);
                         quote! {
                             #enum_name::#variant(value) => {
                                 loops.#counter = loops.#counter.saturating_add(1);
@@ -299,10 +299,10 @@ pub(crate) fn transition(cx: &Ctx<'_>, i: usize, out: &TokenStream) -> TokenStre
                         }
                     }
                     (Some(bound), _) => {
-                        let counter = cx.counter(bound.counter);
+                        let counter = g.counter(bound.counter);
                         let max = bound.max;
-                        let ex = cx.variant(bound.exhausted);
-                        let exf = cx.exhaust_edge(i, variant);
+                        let ex = g.variant(bound.exhausted);
+                        let exf = g.exhaust_edge(i, variant);
                         quote! {
                             #enum_name::#variant(value) => {
                                 if loops.#counter >= #max {
@@ -316,39 +316,39 @@ pub(crate) fn transition(cx: &Ctx<'_>, i: usize, out: &TokenStream) -> TokenStre
                     }
                 }
             });
-            let routes = cx.routes_fn(i);
+            let routes = g.routes_fn(i);
             quote!(match #routes(#out) { #(#arms)* })
         }
     }
 }
 
 /// The `match` arm of `resume` for the state whose next step is `i`.
-fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
-    let k = cx.krate;
-    let v = cx.variant(i);
-    let name = cx.name(i);
-    let exec = cx.exec(i);
-    match &cx.graph.roles[i] {
+fn arm(g: &Gen<'_>, i: usize) -> Option<TokenStream> {
+    let k = g.krate;
+    let v = g.variant(i);
+    let name = g.name(i);
+    let exec = g.exec(i);
+    match &g.graph.roles[i] {
         Role::Branch { .. } => None,
         Role::Join { fork, branches } => {
-            let next = transition(cx, i, &quote!(out));
-            let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
+            let next = transition(g, i, &quote!(out));
+            let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
             // Locals get generated names: a branch may be called anything, `running` included.
             let slots: Vec<_> = (0..branches.len())
                 .map(|n| format_ident!("__flow_slot{}", n))
                 .collect();
             let branch_enum = format_ident!("__flow_Branch_{}", name);
-            let branch_variants: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
-            let branch_names: Vec<_> = branches.iter().map(|&b| cx.name(b)).collect();
-            let branch_execs: Vec<_> = branches.iter().map(|&b| cx.exec(b)).collect();
+            let branch_variants: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
+            let branch_names: Vec<_> = branches.iter().map(|&b| g.name(b)).collect();
+            let branch_execs: Vec<_> = branches.iter().map(|&b| g.exec(b)).collect();
             let feeds_in: Vec<_> = branches
                 .iter()
-                .map(|&b| cx.edge(b, &cx.name(*fork)))
+                .map(|&b| g.edge(b, &g.name(*fork)))
                 .collect();
-            let feeds_out: Vec<_> = branches.iter().map(|&b| cx.edge(i, &cx.name(b))).collect();
-            let clone_fn = cx.clone_fn(*fork);
+            let feeds_out: Vec<_> = branches.iter().map(|&b| g.edge(i, &g.name(b))).collect();
+            let clone_fn = g.clone_fn(*fork);
             let state_ref = format_ident!("__flow_StateRef_{}", name);
-            let vindex = super::state::variant_index(cx, i);
+            let vindex = super::state::variant_index(g, i);
             let vname = v.to_string();
             Some(quote! {
                 FlowState::#v { input: __flow_input, #(#fields: mut #slots,)* mut loops } => {
@@ -394,7 +394,7 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
             })
         }
         _ => {
-            let next = transition(cx, i, &quote!(out));
+            let next = transition(g, i, &quote!(out));
             Some(quote! {
                 FlowState::#v { input, mut loops } => {
                     let out = #exec(ctx, attempt, __flow_visit(&loops), input).await?;
@@ -410,12 +410,12 @@ fn arm(cx: &Ctx<'_>, i: usize) -> Option<TokenStream> {
 /// returns a boxed future: an opaque one would carry the unsatisfied bound into its type and
 /// report it again at the call and at the `.await`. `run_or_resume` gets the same inherent
 /// twin, which `Workflow::run_or_resume(…)` finds before the trait's method.
-fn run_fn(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
-    let deps = cx.deps();
-    let output = Ctx::output();
-    let (param, convert) = cx.entry_input();
-    if !super::typestate::entry_takes_valid(cx) {
+fn run_fn(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let deps = g.deps();
+    let output = Gen::output();
+    let (param, convert) = g.entry_input();
+    if !super::typestate::entry_takes_valid(g) {
         return quote! {
             pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> ::core::result::Result<#output, FlowError> {
                 __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await

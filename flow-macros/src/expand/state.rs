@@ -1,26 +1,24 @@
 //! `Loops`, `FlowState` with its hand-written serde and its borrowed twins for joins: where a
 //! run is and the data it carries.
 
-use super::Ctx;
+use super::Gen;
 use crate::model::Role;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 /// `Loops` (one counter per back-edge), `__flow_visit`, and `FlowState` with its serde,
 /// `Debug` and accessors.
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
     let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
-    let wf_name = cx.wf.name.to_string();
+    let wf_name = g.wf.name.to_string();
 
     // Loops: one counter per back-edge.
-    let counters: Vec<_> = (0..cx.graph.counters.len())
-        .map(|c| cx.counter(c))
-        .collect();
-    let counter_docs: Vec<String> = (0..cx.graph.counters.len())
+    let counters: Vec<_> = (0..g.graph.counters.len()).map(|c| g.counter(c)).collect();
+    let counter_docs: Vec<String> = (0..g.graph.counters.len())
         .map(|c| {
-            let (router, variant) = cx.graph.counters[c];
-            let route = cx.route_enum(router);
+            let (router, variant) = g.graph.counters[c];
+            let route = g.route_enum(router);
             format!(
                 "How many times `{}::{}` has been taken.",
                 route.name, route.variants[variant].name
@@ -31,18 +29,18 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     // FlowState variants: one per step that starts a "position" (not branches).
     let mut variants = Vec::new();
     let mut variant_names = Vec::new();
-    for i in 0..cx.wf.steps.len() {
-        let v = cx.variant(i);
-        let name = cx.name(i);
-        match &cx.graph.roles[i] {
+    for i in 0..g.wf.steps.len() {
+        let v = g.variant(i);
+        let name = g.name(i);
+        match &g.graph.roles[i] {
             Role::Branch { .. } => {}
             Role::Join { fork, branches } => {
-                let fork_out = cx.out(*fork);
-                let fields = branches.iter().map(|&b| cx.fn_ident(b));
-                let outs = branches.iter().map(|&b| cx.out(b));
+                let fork_out = g.out(*fork);
+                let fields = branches.iter().map(|&b| g.fn_ident(b));
+                let outs = branches.iter().map(|&b| g.out(b));
                 let doc = format!(
                     "Inside the fan-out after `{}`: branches with `Some` output have run; `{name}` runs when all have.",
-                    cx.name(*fork)
+                    g.name(*fork)
                 );
                 variants.push(quote! {
                     #[doc = #doc]
@@ -57,7 +55,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 variant_names.push((v, name));
             }
             _ => {
-                let input = cx.inp(i);
+                let input = g.inp(i);
                 let doc = format!("`{name}` runs next, with this input.");
                 variants.push(quote! {
                     #[doc = #doc]
@@ -72,11 +70,11 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             }
         }
     }
-    let output = Ctx::output();
+    let output = Gen::output();
     let state_variant_idents = variant_names.iter().map(|(v, _)| v);
     let state_variant_strs: Vec<&String> = variant_names.iter().map(|(_, n)| n).collect();
     let state_variant_idents2 = variant_names.iter().map(|(v, _)| v);
-    let state_serde = state_serde(cx, &serde_crate);
+    let state_serde = state_serde(g, &serde_crate);
 
     quote! {
         /// Loop counters of a run: how often each back-edge has been taken.
@@ -148,10 +146,10 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
 }
 
 /// The borrowed twins of the joins' `FlowState` variants (see [`state_ref`]).
-pub(crate) fn refs(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
+pub(crate) fn refs(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
     let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
-    let refs = (0..cx.wf.steps.len()).filter_map(|i| state_ref(cx, i, &serde_crate));
+    let refs = (0..g.wf.steps.len()).filter_map(|i| state_ref(g, i, &serde_crate));
     quote! {
         #(#refs)*
     }
@@ -159,18 +157,18 @@ pub(crate) fn refs(cx: &Ctx<'_>) -> TokenStream {
 
 /// A borrowed twin of a join's `FlowState` variant, serialising to the same JSON, so that a
 /// fan-out can checkpoint after each branch without cloning outputs.
-fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
-    let k = cx.krate;
-    let Role::Join { fork, branches } = &cx.graph.roles[i] else {
+fn state_ref(g: &Gen<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
+    let k = g.krate;
+    let Role::Join { fork, branches } = &g.graph.roles[i] else {
         return None;
     };
-    let name = cx.name(i);
+    let name = g.name(i);
     let state_ref = format_ident!("__flow_StateRef_{}", name);
     let branch_enum = format_ident!("__flow_Branch_{}", name);
-    let fork_out = cx.out(*fork);
-    let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
-    let outs: Vec<_> = branches.iter().map(|&b| cx.out(b)).collect();
-    let branch_variants: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+    let fork_out = g.out(*fork);
+    let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
+    let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
+    let branch_variants: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
     Some(quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
@@ -193,28 +191,28 @@ fn state_ref(cx: &Ctx<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
 /// `Serialize` and `Deserialize` for `FlowState`, written out over generic helpers instead of
 /// derived (see `__private::state_serde`). Joins, which have per-workflow field names, use
 /// small derived structs.
-fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
-    let k = cx.krate;
+fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
+    let k = g.krate;
     let h = quote!(#k::__private::state_serde);
     let serde = quote!(#k::__private::serde);
-    let output = Ctx::output();
+    let output = Gen::output();
     let mut names = Vec::new();
     let mut ser_arms = Vec::new();
     let mut de_arms = Vec::new();
     let mut join_structs = Vec::new();
-    for (i, role) in cx.graph.roles.iter().enumerate() {
-        let v = cx.variant(i);
+    for (i, role) in g.graph.roles.iter().enumerate() {
+        let v = g.variant(i);
         let vs = v.to_string();
         let index = u32::try_from(names.len()).unwrap_or(u32::MAX);
         let index64 = u64::from(index);
         match role {
             Role::Branch { .. } => continue,
             Role::Join { fork, branches } => {
-                let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
-                let outs: Vec<_> = branches.iter().map(|&b| cx.out(b)).collect();
-                let fork_out = cx.out(*fork);
-                let state_ref = format_ident!("__flow_StateRef_{}", cx.name(i));
-                let de = format_ident!("__flow_StateDe_{}", cx.name(i));
+                let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
+                let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
+                let fork_out = g.out(*fork);
+                let state_ref = format_ident!("__flow_StateRef_{}", g.name(i));
+                let de = format_ident!("__flow_StateDe_{}", g.name(i));
                 join_structs.push(quote! {
                     #[doc(hidden)]
                     #[allow(non_camel_case_types)]
@@ -240,7 +238,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
                 });
             }
             Role::Entry | Role::Single => {
-                let input = cx.inp(i);
+                let input = g.inp(i);
                 // Through `__private::stored`: a stored type that is not serde is reported
                 // once, by `__private::stored_check`, not again here.
                 ser_arms.push(quote! {
@@ -259,7 +257,7 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
     let done_index = u32::try_from(names.len()).unwrap_or(u32::MAX);
     let done_index64 = u64::from(done_index);
     names.push("Completed".to_owned());
-    let expecting = format!("a `FlowState` of workflow `{}`", cx.wf.name);
+    let expecting = format!("a `FlowState` of workflow `{}`", g.wf.name);
     quote! {
         #(#join_structs)*
 
@@ -302,8 +300,8 @@ fn state_serde(cx: &Ctx<'_>, serde_crate: &str) -> TokenStream {
 }
 
 /// The position of step `i`'s variant in `FlowState` (branches have none).
-pub(super) fn variant_index(cx: &Ctx<'_>, i: usize) -> u32 {
-    let before = cx.graph.roles[..i]
+pub(super) fn variant_index(g: &Gen<'_>, i: usize) -> u32 {
+    let before = g.graph.roles[..i]
         .iter()
         .filter(|r| !matches!(r, Role::Branch { .. }))
         .count();

@@ -1,38 +1,38 @@
 //! Checks at the user's types: a step's context is `&Ctx<Deps>` (one diagnostic trait per
 //! step that takes a context), and what a checkpoint stores is serde-serialisable.
 
-use super::{Ctx, respan};
+use super::{Gen, respan};
 use crate::model::Role;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
 /// The context checks, then the serde check of stored types.
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let mut out = contexts(cx);
-    out.extend(stored(cx));
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let mut out = contexts(g);
+    out.extend(stored(g));
     out
 }
 
 /// One check per step that takes a context: its type must be `&Ctx<Deps>`.
-fn contexts(cx: &Ctx<'_>) -> TokenStream {
-    let wf = &cx.wf.name;
-    let deps = cx.deps();
+fn contexts(g: &Gen<'_>) -> TokenStream {
+    let wf = &g.wf.name;
+    let deps = g.deps();
     let deps_text = quote!(#deps).to_string();
     let mut out = TokenStream::new();
-    for (i, step) in cx.wf.steps.iter().enumerate() {
+    for (i, step) in g.wf.steps.iter().enumerate() {
         if step.ctx.is_none() {
             continue;
         }
-        let name = cx.name(i);
-        let tr = cx.ctx_check(i);
+        let name = g.name(i);
+        let tr = g.ctx_check(i);
         let message = format!(
             "step `{name}` takes its context as `{{T}}`, but the context of workflow `{wf}` is `{{Self}}`"
         );
         let note = if step.tools_span.is_some() {
             format!(
                 "step `{name}` declares tools, so its context is `&Ctx<{deps_text}, tools::{}>`: take `ctx: &Ctx<{deps_text}, tools::{}>`",
-                cx.variant(i),
-                cx.variant(i)
+                g.variant(i),
+                g.variant(i)
             )
         } else if deps_text == "()" {
             "the workflow names no dependencies: add `#[workflow(deps = YourDeps)]`, or take `ctx: &Ctx`".to_owned()
@@ -58,8 +58,8 @@ fn contexts(cx: &Ctx<'_>) -> TokenStream {
 /// What a checkpoint stores must be serde-serialisable; checked at the user's type, so the error
 /// names it there rather than inside `FlowState`'s impls, once for both derives (see
 /// `__private::stored_check`).
-fn stored(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
+fn stored(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
     let mut calls = TokenStream::new();
     let mut assert = |f: TokenStream, ty: TokenStream, span: Span| {
         let call = respan(
@@ -68,10 +68,10 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
         );
         calls.extend(call);
     };
-    for (i, role) in cx.graph.roles.iter().enumerate() {
+    for (i, role) in g.graph.roles.iter().enumerate() {
         match role {
             Role::Entry | Role::Single => {
-                if let Some(inner) = cx.wf.steps[i]
+                if let Some(inner) = g.wf.steps[i]
                     .inputs
                     .first()
                     .and_then(|input| crate::syntax::generic_args(&input.ty, "Valid"))
@@ -88,26 +88,26 @@ fn stored(cx: &Ctx<'_>) -> TokenStream {
                     } else {
                         quote!(value)
                     };
-                    assert(f, quote!(#inner), cx.input_span(i, 0));
+                    assert(f, quote!(#inner), g.input_span(i, 0));
                     continue;
                 }
-                let t = cx.inp(i);
-                assert(quote!(value), quote!(#t), cx.input_span(i, 0));
+                let t = g.inp(i);
+                assert(quote!(value), quote!(#t), g.input_span(i, 0));
             }
             Role::Join { fork, branches } => {
-                let t = cx.out(*fork);
-                assert(quote!(value), quote!(#t), cx.output_span(*fork));
+                let t = g.out(*fork);
+                assert(quote!(value), quote!(#t), g.output_span(*fork));
                 for &b in branches {
-                    let t = cx.out(b);
-                    assert(quote!(value), quote!(#t), cx.output_span(b));
+                    let t = g.out(b);
+                    assert(quote!(value), quote!(#t), g.output_span(b));
                 }
             }
             Role::Branch { .. } => {}
         }
     }
-    let first = cx.graph.exits[0];
-    let t = Ctx::output();
-    assert(quote!(value), quote!(#t), cx.output_span(first));
+    let first = g.graph.exits[0];
+    let t = Gen::output();
+    assert(quote!(value), quote!(#t), g.output_span(first));
     quote! {
         const _: () = {
             #[allow(dead_code, unused_imports)]
