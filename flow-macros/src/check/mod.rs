@@ -125,7 +125,7 @@ fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
         .join(", ")
 }
 
-/// succ[p] = the steps that name `p` in `after`, in declaration order.
+/// `succ[p]` = the steps that name `p` in `after`, in declaration order.
 fn successors(wf: &Workflow, index: &HashMap<String, usize>) -> Vec<Vec<usize>> {
     let mut succ = vec![Vec::new(); wf.steps.len()];
     for (i, step) in wf.steps.iter().enumerate() {
