@@ -76,6 +76,7 @@ pub(crate) fn krate_imports(krate: &syn::Path) -> TokenStream {
     out
 }
 
+/// The generated items, in the order the snapshots and the ui suite expect.
 fn generate_items(g: &Gen<'_>) -> TokenStream {
     let aliases = aliases::generate(g);
     let edges = edges::generate(g);
