@@ -32,3 +32,8 @@ impl Errors {
         }
     }
 }
+
+/// The span to blame when nothing narrower exists.
+pub(crate) fn call_site() -> Span {
+    Span::call_site()
+}

@@ -9,7 +9,10 @@ mod check;
 mod error;
 mod expand;
 mod model;
+mod naming;
 mod parse;
+mod pipeline;
+mod syntax;
 
 use proc_macro::TokenStream;
 
@@ -18,7 +21,7 @@ use proc_macro::TokenStream;
 /// See the `flow-runtime` crate documentation for the DSL.
 #[proc_macro_attribute]
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::workflow(args.into(), item.into()).into()
+    pipeline::workflow(args.into(), item.into()).into()
 }
 
 /// Marks a step inside a `#[workflow]` module.
@@ -27,7 +30,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// an error.
 #[proc_macro_attribute]
 pub fn step(_args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::stray_step(&item.into()).into()
+    parse::stray_step(&item.into()).into()
 }
 
 #[cfg(test)]

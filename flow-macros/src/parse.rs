@@ -3,6 +3,8 @@
 
 use crate::error::Errors;
 use crate::model::{Input, RouteEnum, Step, Variant, Workflow};
+use crate::naming::snake_case;
+use crate::syntax::{generic_args, type_text};
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
@@ -441,18 +443,6 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
     step
 }
 
-/// The type as a user writes it: `Vec<String>`, `&Ctx<Deps>`.
-pub(crate) fn type_text(ty: &Type) -> String {
-    quote::ToTokens::to_token_stream(ty)
-        .to_string()
-        .replace(" < ", "<")
-        .replace("< ", "<")
-        .replace(" >", ">")
-        .replace(" ,", ",")
-        .replace("& ", "&")
-        .replace(" :: ", "::")
-}
-
 /// What is wrong with a step's generics, if anything. Lifetimes that only the context's type
 /// uses (`ctx: &'c Ctx`) are accepted: the context's type is kept with `'_` in their place.
 fn generics(sig: &syn::Signature, step: &mut Step) -> Option<(Span, crate::model::Generics)> {
@@ -641,7 +631,7 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
         step.tools = tools(meta.value()?)?;
     } else {
         let name = path_name(path);
-        let hint = crate::check::did_you_mean(
+        let hint = crate::naming::did_you_mean(
             &name,
             [
                 "entry", "exit", "after", "routes", "workers", "tools", "event", "timeout",
@@ -692,27 +682,6 @@ fn duration_hint(lit: &syn::Lit) -> String {
 fn sleep_of(ty: &Type) -> Option<Type> {
     let ok = generic_args(ty, "Result")?.into_iter().next()?;
     generic_args(ok, "Sleep")?.into_iter().next().cloned()
-}
-
-/// The type arguments of `ty` when it is a path whose last segment is `name<…>`.
-pub(crate) fn generic_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
-    let Type::Path(path) = ty else { return None };
-    let last = path.path.segments.last()?;
-    if last.ident != name {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    Some(
-        args.args
-            .iter()
-            .filter_map(|a| match a {
-                syn::GenericArgument::Type(t) => Some(t),
-                _ => None,
-            })
-            .collect(),
-    )
 }
 
 /// `[A, B]` after `tools =`: a non-empty list of distinct tool types.
@@ -797,42 +766,6 @@ fn path_name(path: &syn::Path) -> String {
         .join("::")
 }
 
-/// `BillingQuestion` → `billing_question`.
-pub(crate) fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `give_up` → `GiveUp`.
-pub(crate) fn pascal_case(name: &str) -> String {
-    name.trim_start_matches("r#")
-        .split('_')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            let mut chars = s.chars();
-            chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// The span to blame when nothing narrower exists.
-pub(crate) fn call_site() -> Span {
-    Span::call_site()
-}
-
 /// A body-less function with `#[step]` (`async fn f();`) parses as verbatim tokens; returns the
 /// span of its `#[step]` and the tokens without it.
 fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
@@ -905,4 +838,30 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
 /// Whether `ty` is a path ending in `Ctx` (the runtime's context type).
 fn is_ctx(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Ctx"))
+}
+
+/// `#[step]` outside a `#[workflow]` module. Each `#[step]` expands on its own and sees only its
+/// function, so a module of several steps without `#[workflow]` reports this once per step;
+/// each says the one fix.
+pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
+    let message = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(_)) | Err(_) => {
+            "`#[step]` outside a `#[workflow]` module: add `#[workflow]` to the module that holds this function (`#[workflow] mod name { … }`)".to_owned()
+        }
+        Ok(other) => format!(
+            "`#[step]` goes on an `async fn` inside a `#[workflow]` module, not on {}: write `#[step(…)] async fn name(input: T) -> Result<U, E> {{ … }}`",
+            item_kind(&other)
+        ),
+    };
+    // A method in an `impl` block parses as an `ImplItemFn`, not an `Item`; with `self` it
+    // cannot be a free function.
+    let message = match syn::parse2::<syn::ImplItemFn>(item.clone()) {
+        Ok(method) if method.sig.receiver().is_some() => format!(
+            "steps are free functions in a `#[workflow]` module, not methods: move `{}` out of the `impl` block, without `self` (reach shared things through `ctx.deps()`)",
+            method.sig.ident
+        ),
+        _ => message,
+    };
+    let error = syn::Error::new(Span::call_site(), message).to_compile_error();
+    quote::quote!(#error #item)
 }

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 fn expand(args: TokenStream, module: TokenStream) -> String {
-    let out = crate::expand::workflow(args, module);
+    let out = crate::pipeline::workflow(args, module);
     match syn::parse2::<syn::File>(out.clone()) {
         Ok(file) => prettyplease::unparse(&file),
         Err(error) => panic!("expansion does not parse as Rust: {error}\n{out}"),

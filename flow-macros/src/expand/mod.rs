@@ -1,478 +1,123 @@
-//! Code generation from a *validated* model: never inspects raw syn input.
+//! Code generation from a *validated* model: reads the [`Workflow`] and its [`Graph`], never
+//! raw syn input (`pipeline` holds the user's module). [`Gen`] is the generator's state.
 //!
-//! Layout of what one workflow module gains:
-//! - `names`: the type aliases (`__flow_In_x`, `__flow_Out_x`, `__flow_Err_x`) every other
-//!   part refers to, and the per-edge "feed" traits that turn a type mismatch between two
-//!   steps into an error that names both steps;
-//! - `runner`: `FlowState`, `FlowError`, `Loops`, and `resume`, which drives the graph;
+//! One file per thing a workflow module gains:
+//! - `idents`: the identifiers every part shares (a step's variant, its `__flow_` names);
+//! - `aliases`: the type aliases (`__flow_In_x`, `__flow_Out_x`, `__flow_Err_x`) every other
+//!   part refers to;
+//! - `edges`: one conversion per edge, through a "feed" trait that turns a type mismatch
+//!   between two steps into an error that names both steps;
+//! - `type_checks`: checks at the user's types (the context's type, serde of stored data);
+//! - `tools`, `waits`: per-step tool markers (`CanCall`), event impls (`EventOf`);
+//! - `consts`: `NAME`, `MERMAID` (the diagram) and `FINGERPRINT`;
+//! - `state`: `Loops` and `FlowState` with its serde; `error`: `FlowError`;
+//! - `resume`: the per-step `exec` functions, the resume loop, and `Workflow`;
 //! - `typestate`: `Flow<S>`, the markers in `state`, and one method per step;
-//! - `graph`: the Mermaid diagram and the fingerprint.
+//! - `fallback`: the stand-ins emitted beside the errors when checks failed.
 
-mod graph;
-mod names;
-mod runner;
+mod aliases;
+mod consts;
+mod edges;
+mod error;
+pub(crate) mod fallback;
+mod idents;
+mod resume;
+mod state;
 mod tools;
+mod type_checks;
 mod typestate;
 mod waits;
 
-use crate::check::{self, Graph};
-use crate::error::Errors;
+use crate::model::Graph;
 use crate::model::Workflow;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::ItemMod;
 
-/// Everything code generation needs: the model, the validated graph, and naming helpers.
-pub(crate) struct Ctx<'a> {
+/// The code generator's state: the model, the validated graph, and the runtime's path. Its
+/// naming helpers are in `idents`.
+pub(crate) struct Gen<'a> {
     pub(crate) wf: &'a Workflow,
     pub(crate) graph: &'a Graph,
     pub(crate) krate: &'a syn::Path,
 }
 
-pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut module: ItemMod = match syn::parse2(item) {
-        Ok(module) => module,
-        Err(error) => {
-            let error = syn::Error::new(
-                error.span(),
-                format!("`#[workflow]` goes on a module: `#[workflow] mod name {{ … }}` ({error})"),
-            );
-            return error.to_compile_error();
-        }
-    };
-    let mut errors = Errors::default();
-    let mut parsed = crate::parse::workflow(args, &mut module, &mut errors);
-    // A `crate = path` other than the default goes through one `use`: when the path is wrong,
-    // rustc reports that import once, and every generated path through it stays quiet.
-    if let Some(wf) = &mut parsed
-        && wf.krate != syn::parse_quote!(::flow_runtime)
-    {
-        let krate = std::mem::replace(&mut wf.krate, syn::parse_quote!(__flow_krate));
-        let span = syn::spanned::Spanned::span(&krate);
-        if let Some((_, items)) = &mut module.content {
-            items.push(syn::Item::Verbatim(quote::quote_spanned! {span=>
-                #[doc(hidden)]
-                #[allow(unused_imports)]
-                use #krate as __flow_krate;
-            }));
-            // The generated `#[serde(crate = …)]` helper attributes are unknown when the derives
-            // they belong to did not resolve. This import names a value, so it never shadows the
-            // user's `serde::…` paths (types and macros); when the path is wrong, rustc binds
-            // `serde` in every namespace to a silent stand-in, and the attributes stay quiet.
-            items.push(syn::Item::Verbatim(quote::quote! {
-                #[doc(hidden)]
-                #[allow(unused_imports)]
-                use __flow_krate::__private::SERDE_HELPER as serde;
-            }));
-        }
-    }
-    // A step whose attribute did not parse would show up again as "does not say when it runs"
-    // and the like: report parse errors alone.
-    let graph = if errors.is_empty() {
-        parsed
-            .as_ref()
-            .and_then(|wf| check::workflow(wf, &mut errors))
-    } else {
-        None
-    };
-    if let Some(error) = parsed.as_mut().and_then(|wf| wf.missing_use.take()) {
-        errors.push(error);
-    }
-    let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
-        (Some(wf), Some(graph), Ok(())) => (wf, graph),
-        (_, _, Err(error)) => return fallback(module, &error.to_compile_error(), parsed.as_ref()),
-        _ => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                "internal error in flow-macros: checks failed without an error",
-            );
-            return fallback(module, &error.to_compile_error(), parsed.as_ref());
-        }
-    };
-    let cx = Ctx {
+/// Everything `#[workflow]` adds to a valid module, and the module's `# Graph` doc section.
+pub(crate) fn generate(wf: &Workflow, graph: &Graph) -> (TokenStream, String) {
+    let g = Gen {
         wf,
         graph,
         krate: &wf.krate,
     };
-    let generated = generate(&cx);
-    let diagram = graph::mermaid(&cx);
+    let generated = generate_items(&g);
+    let diagram = consts::mermaid(&g);
     let doc = format!(
         "\n\n# Graph\n\nGenerated by `#[workflow]` (also in [`MERMAID`](self::MERMAID)):\n\n```mermaid\n{diagram}```\n"
     );
-    module.attrs.push(syn::parse_quote!(#[doc = #doc]));
-    if let Some((_, items)) = &mut module.content {
-        items.push(syn::Item::Verbatim(generated));
-    }
-    let out = quote!(#module);
-    if std::env::var_os("FLOW_MACROS_DEBUG").is_some() {
-        eprintln!("{out}");
-    }
+    (generated, doc)
+}
+
+/// The imports a `crate = path` other than the default goes through (see `pipeline`).
+pub(crate) fn krate_imports(krate: &syn::Path) -> TokenStream {
+    let span = syn::spanned::Spanned::span(krate);
+    let mut out = quote::quote_spanned! {span=>
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        use #krate as __flow_krate;
+    };
+    // The generated `#[serde(crate = …)]` helper attributes are unknown when the derives
+    // they belong to did not resolve. This import names a value, so it never shadows the
+    // user's `serde::…` paths (types and macros); when the path is wrong, rustc binds
+    // `serde` in every namespace to a silent stand-in, and the attributes stay quiet.
+    out.extend(quote! {
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        use __flow_krate::__private::SERDE_HELPER as serde;
+    });
     out
 }
 
-/// The expansion when checks failed: the user's items without our attributes (so nothing
-/// else breaks), stand-ins for the generated names that accept anything (so code that uses
-/// the workflow adds no errors of its own), and the errors.
-fn fallback(mut module: ItemMod, errors: &TokenStream, wf: Option<&Workflow>) -> TokenStream {
-    let taken = |name: &str| wf.is_some_and(|wf| wf.item_names.iter().any(|i| i == name));
-    let mut stubs = TokenStream::new();
-    let stand_ins = ["Workflow", "FlowState", "FlowError"];
-    if let Some(wf) = wf.filter(|_| !stand_ins.iter().any(|n| taken(n))) {
-        stubs.extend(stand_in_workflow(wf));
-    } else {
-        if !taken("Workflow") {
-            stubs.extend(quote! {
-                #[doc(hidden)]
-                pub struct Workflow;
-                impl Workflow {
-                    #[doc(hidden)]
-                    pub async fn run<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
-                        ::core::unreachable!()
-                    }
-                    #[doc(hidden)]
-                    pub async fn resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
-                        ::core::unreachable!()
-                    }
-                    #[doc(hidden)]
-                    pub async fn run_or_resume<C, I>(_: C, _: I) -> ::core::result::Result<(), FlowError> {
-                        ::core::unreachable!()
-                    }
-                }
-            });
-        }
-        if !taken("FlowState") {
-            stubs.extend(quote!(
-                #[doc(hidden)]
-                pub enum FlowState {}
-            ));
-        }
-        if !taken("FlowError") {
-            stubs.extend(quote! {
-                #[doc(hidden)]
-                #[derive(::core::fmt::Debug)]
-                pub enum FlowError {}
-                impl ::core::fmt::Display for FlowError {
-                    fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                        match *self {}
-                    }
-                }
-                impl ::std::error::Error for FlowError {}
-            });
-        }
-    }
-    if !taken("Flow") {
-        // One method per step the macro could read, so `flow.step().await?` chains still type-check.
-        // Not for a step named like one of `Flow`'s own methods: that name is reported as
-        // reserved, and a second definition would be a second error.
-        let methods = wf.into_iter().flat_map(|wf| &wf.steps).filter(|step| {
-            !crate::check::RESERVED_STEPS.iter().any(|(n, _)| step.name == n)
-        }).map(|step| {
-            let name = &step.name;
-            quote! {
-                #[doc(hidden)]
-                pub fn #name(self) -> ::core::future::Pending<::core::result::Result<Self, FlowError>> {
-                    ::core::future::pending()
-                }
-            }
-        });
-        stubs.extend(quote! {
-            #[doc(hidden)]
-            #[derive(::core::fmt::Debug)]
-            pub struct Flow<S = ()>(::core::marker::PhantomData<fn() -> S>);
-            impl Flow {
-                #[doc(hidden)]
-                pub fn new<C, I>(_: C, _: I) -> Self {
-                    ::core::unreachable!()
-                }
-            }
-            impl<S> Flow<S> {
-                #(#methods)*
-            }
-        });
-    }
-    // The timeouts of event waits, so that what they use is still used.
-    for (i, step) in wf.into_iter().flat_map(|wf| &wf.steps).enumerate() {
-        if let Some((timeout, _)) = &step.timeout {
-            let f = quote::format_ident!("__flow_timeout_{}", i);
-            stubs.extend(quote! {
-                #[doc(hidden)]
-                #[allow(dead_code, non_snake_case)]
-                fn #f() { let _ = #timeout; }
-            });
-        }
-    }
-    let with_tools: Vec<_> = wf
-        .into_iter()
-        .flat_map(|wf| &wf.steps)
-        .filter(|s| s.tools_span.is_some())
-        .collect();
-    if !with_tools.is_empty() && !taken("tools") {
-        // Markers that may call anything, so the steps' bodies add no errors of their own.
-        let k = wf.map(|wf| &wf.krate);
-        let markers = with_tools.iter().map(|step| {
-            let marker = quote::format_ident!(
-                "{}",
-                crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
-            );
-            (
-                quote! {
-                    #[doc(hidden)]
-                    #[derive(::core::fmt::Debug)]
-                    pub enum #marker {}
-                },
-                quote! {
-                    impl<T: #k::tool::Tool> #k::__private::DeclaredTool<T> for tools::#marker {}
-                    impl<T: #k::tool::Tool> #k::tool::CanCall<T> for tools::#marker {}
-                },
-            )
-        });
-        let (markers, impls): (Vec<_>, Vec<_>) = markers.unzip();
-        stubs.extend(quote! {
-            #[doc(hidden)]
-            pub mod tools { #(#markers)* }
-            #(#impls)*
-        });
-    }
-    for route in wf.into_iter().flat_map(|wf| &wf.enums) {
-        let handles = quote::format_ident!("{}Flow", route.name);
-        if taken(&handles.to_string()) {
-            continue;
-        }
-        let variants = route.variants.iter().flat_map(|v| {
-            let name = &v.name;
-            let exhausted = v.max.map(|_| quote::format_ident!("{}Exhausted", name));
-            std::iter::once(quote!(#name(Flow),)).chain(exhausted.map(|e| quote!(#e(Flow),)))
-        });
-        stubs.extend(quote! {
-            #[doc(hidden)]
-            #[derive(::core::fmt::Debug)]
-            pub enum #handles { #(#variants)* }
-        });
-    }
-    if let Some((_, items)) = &mut module.content {
-        items.push(syn::Item::Verbatim(stubs));
-    }
-    quote!(#errors #module)
-}
-
-/// The fallback's `Workflow`, `FlowState` and `FlowError`: stand-ins that implement the
-/// runtime's traits with the types the steps declare (as far as they could be read), so that
-/// the user's other uses of the workflow (`Engine::register::<w::Workflow>`, `run(..).await?`)
-/// add no errors to the one being reported. Their bodies never run: the crate does not compile.
-fn stand_in_workflow(wf: &Workflow) -> TokenStream {
-    let k = &wf.krate;
-    let deps = &wf.deps;
-    let name = wf.name.to_string();
-    let steps = wf
-        .steps
-        .iter()
-        .map(|s| syn::ext::IdentExt::unraw(&s.name).to_string());
-    let never = quote!(::core::unreachable!(
-        "internal error in flow-macros: a stand-in ran"
-    ));
-    let entries: Vec<_> = wf.steps.iter().filter(|s| s.entry.is_some()).collect();
-    let input = match entries.as_slice() {
-        [entry] if entry.generics.is_none() => entry.inputs.first().map(|i| &i.ty),
-        _ => None,
-    };
-    let input = input.map_or_else(|| quote!(FlowState), |ty| quote!(#ty));
-    let output = wf
-        .steps
-        .iter()
-        .filter(|s| s.exit.is_some() && s.generics.is_none())
-        .find_map(|s| {
-            let ty = s.output.as_ref()?;
-            crate::parse::generic_args(ty, "Result")?
-                .first()
-                .copied()
-                .cloned()
-        });
-    let output = output.map_or_else(|| quote!(()), |ty| quote!(#ty));
-    // `FlowError::Search(e)` in the user's code: one variant per step whose error type could
-    // be read (a step name that clashes in PascalCase is reported and left out).
-    let mut err_variants = Vec::new();
-    let mut err_types = Vec::new();
-    for step in &wf.steps {
-        let variant = quote::format_ident!(
-            "{}",
-            crate::parse::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
-        );
-        let error = step
-            .output
-            .as_ref()
-            .and_then(|ty| crate::parse::generic_args(ty, "Result"))
-            .and_then(|args| args.get(1).copied());
-        // An error type the checks found not `Send + Sync` would make this one fail too.
-        let unsendable = step
-            .output
-            .as_ref()
-            .and_then(crate::check::unsendable_box_error)
-            .is_some();
-        if let Some(error) = error
-            && !unsendable
-            && variant != "Runtime"
-            && !err_variants.contains(&variant)
-        {
-            err_variants.push(variant);
-            err_types.push(error);
-        }
-    }
-    let mut events = Vec::new();
-    for (ty, _) in wf.steps.iter().filter_map(|s| s.event.as_ref()) {
-        let text = waits::event_name(ty);
-        if !events.iter().any(|(t, _)| *t == text) {
-            events.push((text, ty));
-        }
-    }
-    let events = events.into_iter().map(|(text, ty)| {
-        quote! {
-            impl #k::__private::DeclaredEvent<Workflow> for #ty {}
-            impl #k::state::EventOf<Workflow> for #ty {
-                const NAME: &'static str = #text;
-            }
-        }
-    });
+/// The generated items, in the order the snapshots and the ui suite expect.
+fn generate_items(g: &Gen<'_>) -> TokenStream {
+    let aliases = aliases::generate(g);
+    let edges = edges::generate(g);
+    let type_checks = type_checks::generate(g);
+    let state = state::generate(g);
+    let error = error::generate(g);
+    let state_refs = state::refs(g);
+    let resume = resume::generate(g);
+    let typestate = typestate::generate(g);
+    let consts = consts::generate(g);
+    let tools = tools::generate(g);
+    let waits = waits::generate(g);
     quote! {
-        #[doc(hidden)]
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::default::Default)]
-        pub struct Workflow;
-
-        #[doc(hidden)]
-        #[derive(::core::fmt::Debug)]
-        pub enum FlowState {}
-
-        impl #k::__private::serde::Serialize for FlowState {
-            fn serialize<S: #k::__private::serde::Serializer>(&self, _: S) -> ::core::result::Result<<S as #k::__private::serde::Serializer>::Ok, <S as #k::__private::serde::Serializer>::Error> {
-                match *self {}
-            }
-        }
-
-        impl<'de> #k::__private::serde::Deserialize<'de> for FlowState {
-            fn deserialize<D: #k::__private::serde::Deserializer<'de>>(_: D) -> ::core::result::Result<Self, <D as #k::__private::serde::Deserializer<'de>>::Error> {
-                #never
-            }
-        }
-
-        #[doc(hidden)]
-        pub enum FlowError {
-            #(#err_variants(#err_types),)*
-            Runtime(#k::error::RuntimeError),
-        }
-
-        impl FlowError {
-            #[doc(hidden)]
-            #[must_use]
-            pub fn step(&self) -> ::core::option::Option<&'static str> {
-                #never
-            }
-        }
-
-        impl ::core::fmt::Debug for FlowError {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_str(#name)
-            }
-        }
-
-        impl ::core::fmt::Display for FlowError {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_str(#name)
-            }
-        }
-
-        impl ::std::error::Error for FlowError {}
-
-        impl ::core::convert::From<#k::error::RuntimeError> for FlowError {
-            fn from(error: #k::error::RuntimeError) -> Self {
-                Self::Runtime(error)
-            }
-        }
-
-        impl #k::state::Workflow for Workflow {
-            const NAME: &'static str = #name;
-            const FINGERPRINT: &'static str = "";
-            const MERMAID: &'static str = "";
-            const STEPS: &'static [&'static str] = &[#(#steps),*];
-            type Deps = #deps;
-            type Input = #input;
-            type Output = #output;
-            type Error = FlowError;
-            type State = FlowState;
-
-            fn start(_: Self::Input) -> FlowState {
-                #never
-            }
-
-            fn resume(_: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send {
-                async move { match state {} }
-            }
-
-            fn runtime_error(error: &FlowError) -> ::core::option::Option<&#k::error::RuntimeError> {
-                match error {
-                    FlowError::Runtime(e) => ::core::option::Option::Some(e),
-                    #[allow(unreachable_patterns)]
-                    _ => ::core::option::Option::None,
-                }
-            }
-        }
-
-        #(#events)*
-
-        impl Workflow {
-            #[doc(hidden)]
-            pub async fn run<C, I>(_: C, _: I) -> ::core::result::Result<#output, FlowError> {
-                #never
-            }
-            #[doc(hidden)]
-            pub async fn resume<C, I>(_: C, _: I) -> ::core::result::Result<#output, FlowError> {
-                #never
-            }
-            #[doc(hidden)]
-            pub async fn run_or_resume<C, I>(_: C, _: I) -> ::core::result::Result<#output, FlowError> {
-                #never
-            }
-        }
-    }
-}
-
-fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let names = names::generate(cx);
-    let runner = runner::generate(cx);
-    let typestate = typestate::generate(cx);
-    let consts = graph::consts(cx);
-    let tools = tools::generate(cx);
-    let waits = waits::generate(cx);
-    quote! {
-        #names
+        #aliases
+        #edges
+        #type_checks
         #tools
         #waits
         #consts
-        #runner
+        #state
+        #error
+        #state_refs
+        #resume
         #typestate
     }
 }
 
-/// `#[step]` outside a `#[workflow]` module. Each `#[step]` expands on its own and sees only its
-/// function, so a module of several steps without `#[workflow]` reports this once per step;
-/// each says the one fix.
-pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
-    let message = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(_)) | Err(_) => {
-            "`#[step]` outside a `#[workflow]` module: add `#[workflow]` to the module that holds this function (`#[workflow] mod name { … }`)".to_owned()
-        }
-        Ok(other) => format!(
-            "`#[step]` goes on an `async fn` inside a `#[workflow]` module, not on {}: write `#[step(…)] async fn name(input: T) -> Result<U, E> {{ … }}`",
-            crate::parse::item_kind(&other)
-        ),
-    };
-    // A method in an `impl` block parses as an `ImplItemFn`, not an `Item`; with `self` it
-    // cannot be a free function.
-    let message = match syn::parse2::<syn::ImplItemFn>(item.clone()) {
-        Ok(method) if method.sig.receiver().is_some() => format!(
-            "steps are free functions in a `#[workflow]` module, not methods: move `{}` out of the `impl` block, without `self` (reach shared things through `ctx.deps()`)",
-            method.sig.ident
-        ),
-        _ => message,
-    };
-    let error = syn::Error::new(Span::call_site(), message).to_compile_error();
-    quote!(#error #item)
+/// Gives every token of `tokens` the span `span`, so that an error in generated code points
+/// at the user's tokens (`quote_spanned!` leaves interpolated identifiers at the call site).
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }

@@ -3,11 +3,11 @@
 //! lists; and the check, before a run's first step, that the run's toolbox has every declared
 //! tool.
 
-use super::Ctx;
+use super::Gen;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-impl Ctx<'_> {
+impl Gen<'_> {
     /// `tools::Book` for a step that declares tools.
     pub(crate) fn tools_marker(&self, i: usize) -> Option<TokenStream> {
         self.wf.steps[i].tools_span?;
@@ -29,21 +29,21 @@ impl Ctx<'_> {
     }
 }
 
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    if !cx.declares_tools() {
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    if !g.declares_tools() {
         return TokenStream::new();
     }
-    let k = cx.krate;
-    let wf = &cx.wf.name;
+    let k = g.krate;
+    let wf = &g.wf.name;
     let mut markers = TokenStream::new();
     let mut impls = TokenStream::new();
     let mut requires = TokenStream::new();
-    for (i, step) in cx.wf.steps.iter().enumerate() {
+    for (i, step) in g.wf.steps.iter().enumerate() {
         if step.tools_span.is_none() {
             continue;
         }
-        let name = cx.name(i);
-        let marker = cx.variant(i);
+        let name = g.name(i);
+        let marker = g.variant(i);
         let list = step
             .tools
             .iter()
@@ -69,7 +69,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
             });
         }
     }
-    let deps = cx.deps();
+    let deps = g.deps();
     let doc = format!(
         "Which tools each step of workflow `{wf}` may call: one marker per step that declares \
          `#[step(tools = [...])]`."

@@ -2,31 +2,31 @@
 //! each bounded by a per-step trait whose `#[diagnostic::on_unimplemented]` explains why the
 //! step cannot run in the current state.
 
-use super::Ctx;
-use crate::check::{Next, Role};
+use super::Gen;
+use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
-    let deps = cx.deps();
-    let wf = cx.wf.name.to_string();
-    let entry = cx.graph.entry;
-    let entry_v = cx.variant(entry);
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let deps = g.deps();
+    let wf = g.wf.name.to_string();
+    let entry = g.graph.entry;
+    let entry_v = g.variant(entry);
 
     let mut markers = TokenStream::new();
     let mut impls = TokenStream::new();
     let mut methods = TokenStream::new();
-    for i in 0..cx.wf.steps.len() {
-        let (m, imp, method) = step(cx, i);
+    for i in 0..g.wf.steps.len() {
+        let (m, imp, method) = step(g, i);
         markers.extend(m);
         impls.extend(imp);
         methods.extend(method);
     }
-    let route_enums = route_handles(cx);
-    let (entry_param, entry_convert) = cx.entry_input();
-    let entry_check = entry_input_check(cx);
-    let unawaited: TokenStream = (0..cx.wf.steps.len()).map(|i| unawaited(cx, i)).collect();
+    let route_enums = route_handles(g);
+    let (entry_param, entry_convert) = g.entry_input();
+    let entry_check = entry_input_check(g);
+    let unawaited: TokenStream = (0..g.wf.steps.len()).map(|i| unawaited(g, i)).collect();
     let flow_doc = format!(
         "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
     );
@@ -139,7 +139,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
     }
 }
 
-impl Ctx<'_> {
+impl Gen<'_> {
     /// The type of `input` in `Flow::new(ctx, input)` and `Workflow::run(ctx, input)`, and the
     /// expression that turns `input` into the entry step's input.
     pub(crate) fn entry_input(&self) -> (TokenStream, TokenStream) {
@@ -156,8 +156,8 @@ impl Ctx<'_> {
 }
 
 /// Whether the entry step takes a `Valid<T>` as written.
-pub(crate) fn entry_takes_valid(cx: &Ctx<'_>) -> bool {
-    cx.wf.steps[cx.graph.entry].inputs.first().is_some_and(|input| {
+pub(crate) fn entry_takes_valid(g: &Gen<'_>) -> bool {
+    g.wf.steps[g.graph.entry].inputs.first().is_some_and(|input| {
         matches!(&input.ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Valid"))
     })
 }
@@ -165,20 +165,20 @@ pub(crate) fn entry_takes_valid(cx: &Ctx<'_>) -> bool {
 /// When the entry step takes `Valid<T>`, a raw `T` handed to `Flow::new` or `Workflow::run`
 /// is reported as "validate first" (through this trait, which only the entry input
 /// implements) rather than as a bare type mismatch.
-fn entry_input_check(cx: &Ctx<'_>) -> TokenStream {
-    if !entry_takes_valid(cx) {
+fn entry_input_check(g: &Gen<'_>) -> TokenStream {
+    if !entry_takes_valid(g) {
         return TokenStream::new();
     }
-    let entry = cx.graph.entry;
-    let entry_in = cx.inp(entry);
-    let wf = cx.wf.name.to_string();
-    let ty = crate::parse::type_text(&cx.wf.steps[entry].inputs[0].ty);
+    let entry = g.graph.entry;
+    let entry_in = g.inp(entry);
+    let wf = g.wf.name.to_string();
+    let ty = crate::syntax::type_text(&g.wf.steps[entry].inputs[0].ty);
     let message = format!(
         "workflow `{wf}` starts from a `{ty}`, not `{{Self}}`: validate the value first, `Valid::new(value)?`"
     );
     let note = format!(
         "`Valid::new` runs the type's garde rules and returns `Invalid` when one is broken; its entry step `{}` takes only validated input",
-        cx.name(entry)
+        g.name(entry)
     );
     quote! {
         #[diagnostic::on_unimplemented(message = #message, label = "not validated", note = #note)]
@@ -199,9 +199,9 @@ fn entry_input_check(cx: &Ctx<'_>) -> TokenStream {
 /// called on the previous step's future) reports the missing `.await` through a trait that is
 /// never implemented, instead of rustc's E0599 on the future's type. It returns what the
 /// step's own method returns, so the rest of the chain adds no errors.
-fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
-    let name = cx.name(i);
-    let f = cx.fn_ident(i);
+fn unawaited(g: &Gen<'_>, i: usize) -> TokenStream {
+    let name = g.name(i);
+    let f = g.fn_ident(i);
     let awaited = format_ident!("__flow_awaited_{}", name);
     let message = format!(
         "`.{name}()` is called on the future of the step before it: add `.await?` first, `….await?.{name}()`"
@@ -220,7 +220,7 @@ fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
         // implementations, consider adding one".
         impl<S: __flow_Marker> #awaited for Flow<S> {}
     };
-    if let Role::Branch { .. } = &cx.graph.roles[i] {
+    if let Role::Branch { .. } = &g.graph.roles[i] {
         let next = format_ident!("__flow_next_{}", name);
         quote! {
             #tr
@@ -236,7 +236,7 @@ fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
             }
         }
     } else {
-        let (ret, _) = handle(cx, i);
+        let (ret, _) = handle(g, i);
         quote! {
             #tr
             impl<T> StepFuture<T> {
@@ -254,32 +254,32 @@ fn unawaited(cx: &Ctx<'_>, i: usize) -> TokenStream {
 }
 
 /// Marker, trait impls and method for step `i`.
-fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
-    let k = cx.krate;
-    let wf = cx.wf.name.to_string();
-    let name = cx.name(i);
-    let f = cx.fn_ident(i);
-    let v = cx.variant(i);
-    let exec = cx.exec(i);
+fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
+    let k = g.krate;
+    let wf = g.wf.name.to_string();
+    let name = g.name(i);
+    let f = g.fn_ident(i);
+    let v = g.variant(i);
+    let exec = g.exec(i);
     let can = format_ident!("__flow_can_{}", name);
     let label = format!("`{name}` cannot run in this state");
     let note = "each step method consumes the `Flow` and returns it at the next step: run the step the state names first";
     let doc = format!("Runs step `{name}`.");
-    match &cx.graph.roles[i] {
+    match &g.graph.roles[i] {
         Role::Entry | Role::Single => {
-            let input = cx.inp(i);
+            let input = g.inp(i);
             let message = format!(
                 "`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; {}",
-                when(cx, i)
+                when(g, i)
             );
             let marker_doc = format!("`{name}` runs next.");
-            let data_item = super::names::respan(quote!(type Data = #input;), cx.input_span(i, 0));
+            let data_item = super::respan(quote!(type Data = #input;), g.input_span(i, 0));
             let marker = quote! {
                 #[doc = #marker_doc]
                 #[derive(::core::fmt::Debug)]
                 pub enum #v {}
             };
-            let (ret, body) = handle(cx, i);
+            let (ret, body) = handle(g, i);
             let impls = quote! {
                 impl __flow_sealed::Sealed for state::#v {}
                 impl __flow_Marker for state::#v {
@@ -317,12 +317,12 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             (marker, impls, method)
         }
         Role::Branch { join, slot } => {
-            let Role::Join { fork, branches } = &cx.graph.roles[*join] else {
+            let Role::Join { fork, branches } = &g.graph.roles[*join] else {
                 return Default::default();
             };
-            let jv = cx.variant(*join);
-            let (input, out) = (cx.inp(i), cx.out(i));
-            let params: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+            let jv = g.variant(*join);
+            let (input, out) = (g.inp(i), g.out(i));
+            let params: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
             let mine = &params[*slot];
             let others: Vec<_> = params.iter().filter(|p| *p != mine).collect();
             let before: Vec<_> = params
@@ -355,17 +355,17 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     }
                 })
                 .collect();
-            let feed = cx.edge(i, &cx.name(*fork));
-            let clone_fn = cx.clone_fn(*fork);
+            let feed = g.edge(i, &g.name(*fork));
+            let clone_fn = g.clone_fn(*fork);
             let message = format!(
                 "`{name}` cannot run now: workflow `{wf}` is at `{{Self}}`; `{name}` is a branch of the fan-out after `{}` and runs once, while its slot is `Pending`",
-                cx.name(*fork)
+                g.name(*fork)
             );
             // `Next` lives in a trait every marker implements, so that the method's return type
             // resolves in any state and a wrong state fails on `#can` (our message), not as
             // rustc's E0599.
             let next = format_ident!("__flow_next_{}", name);
-            let identity = markers(cx)
+            let identity = markers(g)
                 .into_iter()
                 .filter(|(_, _, owner)| *owner != Some(*join))
                 .map(|(generics, ty, _)| quote!(impl #generics #next for #ty { type Next = #ty; }));
@@ -413,23 +413,23 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             (TokenStream::new(), impls, method)
         }
         Role::Join { fork, branches } => {
-            let params: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
-            let fork_out = cx.out(*fork);
-            let outs: Vec<_> = branches.iter().map(|&b| cx.out(b)).collect();
-            let fields: Vec<_> = branches.iter().map(|&b| cx.fn_ident(b)).collect();
-            let ins: Vec<_> = (0..branches.len()).map(|n| cx.inp_k(i, n)).collect();
+            let params: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
+            let fork_out = g.out(*fork);
+            let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
+            let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
+            let ins: Vec<_> = (0..branches.len()).map(|n| g.inp_k(i, n)).collect();
             let idx: Vec<_> = (0..branches.len())
                 .map(|n| syn::Index::from(n + 1))
                 .collect();
             let dones: Vec<_> = branches
                 .iter()
-                .map(|&b| format_ident!("__flow_done_{}_{}", name, cx.name(b)))
+                .map(|&b| format_ident!("__flow_done_{}_{}", name, g.name(b)))
                 .collect();
-            let feeds: Vec<_> = branches.iter().map(|&b| cx.edge(i, &cx.name(b))).collect();
+            let feeds: Vec<_> = branches.iter().map(|&b| g.edge(i, &g.name(b))).collect();
             let done_msgs: Vec<_> = branches
                 .iter()
                 .map(|&b| {
-                    let b = cx.name(b);
+                    let b = g.name(b);
                     format!(
                         "`{name}` cannot run yet: branch `{b}` has not run; call `.{b}()` first"
                     )
@@ -437,20 +437,20 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 .collect();
             let done_labels: Vec<_> = branches
                 .iter()
-                .map(|&b| format!("`{}` is still `Pending`", cx.name(b)))
+                .map(|&b| format!("`{}` is still `Pending`", g.name(b)))
                 .collect();
             let message = format!(
                 "`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; `{name}` runs after the fan-out after `{}`, once all of {} have run",
-                cx.name(*fork),
+                g.name(*fork),
                 branches
                     .iter()
-                    .map(|&b| format!("`{}`", cx.name(b)))
+                    .map(|&b| format!("`{}`", g.name(b)))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
             let marker_doc = format!(
                 "The fan-out after `{}`: each parameter is `Pending` until its branch has run, then `Done`; `{name}` runs when all are `Done`.",
-                cx.name(*fork)
+                g.name(*fork)
             );
             let marker = quote! {
                 #[doc = #marker_doc]
@@ -461,11 +461,11 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     }
                 }
             };
-            let (ret, body) = handle(cx, i);
+            let (ret, body) = handle(g, i);
             let at = format!("{name} (fan-out)");
-            let data_item = super::names::respan(
+            let data_item = super::respan(
                 quote!(type Data = (#fork_out, #(<#params as #k::__private::Slot>::Of<#outs>,)*);),
-                cx.input_span(i, 0),
+                g.input_span(i, 0),
             );
             let impls = quote! {
                 impl<#(#params),*> __flow_sealed::Sealed for state::#v<#(#params),*> {}
@@ -528,31 +528,31 @@ fn step(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
 }
 
 /// What must happen before step `i` can run, for its out-of-order message.
-fn when(cx: &Ctx<'_>, i: usize) -> String {
-    let name = cx.name(i);
-    if matches!(cx.graph.roles[i], Role::Entry) {
+fn when(g: &Gen<'_>, i: usize) -> String {
+    let name = g.name(i);
+    if matches!(g.graph.roles[i], Role::Entry) {
         return format!("`{name}` is the entry step: it runs first, on a new `Flow::new(…)`");
     }
     let mut reasons = Vec::new();
-    for (r, next) in cx.graph.next.iter().enumerate() {
+    for (r, next) in g.graph.next.iter().enumerate() {
         match next {
             Next::Step(s) if *s == i => {
-                reasons.push(format!("`{name}` runs after `{}`", cx.name(r)));
+                reasons.push(format!("`{name}` runs after `{}`", g.name(r)));
             }
             Next::Route { arms, .. } => {
                 for arm in arms {
                     if arm.target == i && !arm.back {
-                        reasons.push(format!("`{name}` runs when `{}` routes to it", cx.name(r)));
+                        reasons.push(format!("`{name}` runs when `{}` routes to it", g.name(r)));
                     } else if arm.target == i {
                         reasons.push(format!(
                             "`{name}` runs again when `{}` routes back to it",
-                            cx.name(r)
+                            g.name(r)
                         ));
                     }
                     if arm.bound.as_ref().is_some_and(|b| b.exhausted == i) {
                         reasons.push(format!(
                             "`{name}` runs when `{}` exhausts its loop",
-                            cx.name(r)
+                            g.name(r)
                         ));
                     }
                 }
@@ -566,25 +566,25 @@ fn when(cx: &Ctx<'_>, i: usize) -> String {
 
 /// The return type of step `i`'s method and the expression building it from `out`, with
 /// `ctx` and `loops` in scope.
-fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
-    let k = cx.krate;
-    match &cx.graph.next[i] {
+fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
+    let k = g.krate;
+    match &g.graph.next[i] {
         Next::Exit => {
-            let output = Ctx::output();
-            let f = cx.to_output(i);
+            let output = Gen::output();
+            let f = g.to_output(i);
             (quote!(#output), quote!(#f(out)))
         }
         Next::Step(s) => {
-            let v = cx.variant(*s);
-            let f = cx.edge(*s, &cx.name(i));
+            let v = g.variant(*s);
+            let f = g.edge(*s, &g.name(i));
             (
                 quote!(Flow<state::#v>),
                 quote!(Flow { ctx, data: #f(out), loops, attempt: 1 }),
             )
         }
         Next::Fork { join } => {
-            let v = cx.variant(*join);
-            let Role::Join { branches, .. } = &cx.graph.roles[*join] else {
+            let v = g.variant(*join);
+            let Role::Join { branches, .. } = &g.graph.roles[*join] else {
                 return Default::default();
             };
             let pending = branches.iter().map(|_| quote!(#k::state::Pending));
@@ -596,17 +596,17 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
         }
         Next::Join { .. } => Default::default(),
         Next::Route { enum_index, arms } => {
-            let route = &cx.wf.enums[*enum_index];
+            let route = &g.wf.enums[*enum_index];
             let enum_name = &route.name;
             let handles = format_ident!("{}Flow", enum_name);
             let arms = arms.iter().map(|arm| {
                 let variant = &route.variants[arm.variant].name;
-                let f = cx.route_edge(i, variant);
+                let f = g.route_edge(i, variant);
                 let go = quote!(#handles::#variant(Flow { ctx, data: #f(value), loops, attempt: 1 }));
                 match (&arm.bound, arm.counter) {
                     (None, None) => quote!(#enum_name::#variant(value) => #go,),
                     (None, Some(counter)) => {
-                        let counter = cx.counter(counter);
+                        let counter = g.counter(counter);
                         quote! {
                             #enum_name::#variant(value) => {
                                 loops.#counter = loops.#counter.saturating_add(1);
@@ -615,10 +615,10 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
                         }
                     }
                     (Some(bound), _) => {
-                        let counter = cx.counter(bound.counter);
+                        let counter = g.counter(bound.counter);
                         let max = bound.max;
                         let ex_variant = format_ident!("{}Exhausted", variant);
-                        let exf = cx.exhaust_edge(i, variant);
+                        let exf = g.exhaust_edge(i, variant);
                         quote! {
                             #enum_name::#variant(value) => {
                                 if loops.#counter >= #max {
@@ -637,44 +637,44 @@ fn handle(cx: &Ctx<'_>, i: usize) -> (TokenStream, TokenStream) {
                     }
                 }
             });
-            let routes = cx.routes_fn(i);
+            let routes = g.routes_fn(i);
             (quote!(#handles), quote!(match #routes(out) { #(#arms)* }))
         }
     }
 }
 
 /// `EnumFlow`: what a routing step's method returns, one variant per route.
-fn route_handles(cx: &Ctx<'_>) -> TokenStream {
+fn route_handles(g: &Gen<'_>) -> TokenStream {
     let mut out = TokenStream::new();
-    for (r, next) in cx.graph.next.iter().enumerate() {
+    for (r, next) in g.graph.next.iter().enumerate() {
         let Next::Route { enum_index, arms } = next else {
             continue;
         };
-        let route = &cx.wf.enums[*enum_index];
+        let route = &g.wf.enums[*enum_index];
         let handles = format_ident!("{}Flow", route.name);
         let doc = format!(
             "Where step `{}` sent the run: one variant per route of [`{}`], each holding the run at the step it leads to. `match` it: every route must be handled.",
-            cx.name(r),
+            g.name(r),
             route.name
         );
         let mut variants = TokenStream::new();
         for arm in arms {
             let variant = &route.variants[arm.variant].name;
-            let target = cx.variant(arm.target);
+            let target = g.variant(arm.target);
             let vdoc = format!(
                 "`{}::{variant}`: the run continues at `{}`.",
                 route.name,
-                cx.name(arm.target)
+                g.name(arm.target)
             );
             variants.extend(quote!(#[doc = #vdoc] #variant(Flow<state::#target>),));
             if let Some(bound) = &arm.bound {
                 let ex_variant = format_ident!("{}Exhausted", variant);
-                let ex = cx.variant(bound.exhausted);
+                let ex = g.variant(bound.exhausted);
                 let edoc = format!(
                     "`{}::{variant}` was taken more than {} times: the run continues at `{}`.",
                     route.name,
                     bound.max,
-                    cx.name(bound.exhausted)
+                    g.name(bound.exhausted)
                 );
                 variants.extend(quote!(#[doc = #edoc] #ex_variant(Flow<state::#ex>),));
             }
@@ -687,7 +687,7 @@ fn route_handles(cx: &Ctx<'_>) -> TokenStream {
                 #variants
             }
         });
-        out.extend(unmatched(cx, &handles, &route.name, arms));
+        out.extend(unmatched(g, &handles, &route.name, arms));
     }
     out
 }
@@ -697,12 +697,12 @@ fn route_handles(cx: &Ctx<'_>) -> TokenStream {
 /// first, instead of rustc's E0599 and its suggestion to call the variant `Offers` as a method.
 /// The bound is higher-ranked so that rustc checks it at the call, not at the definition.
 fn unmatched(
-    cx: &Ctx<'_>,
+    g: &Gen<'_>,
     handles: &syn::Ident,
     enum_name: &syn::Ident,
-    arms: &[crate::check::Arm],
+    arms: &[crate::model::Arm],
 ) -> TokenStream {
-    let route = cx.wf.enums.iter().find(|e| e.name == *enum_name);
+    let route = g.wf.enums.iter().find(|e| e.name == *enum_name);
     let mut seen: Vec<usize> = Vec::new();
     let mut out = TokenStream::new();
     for arm in arms {
@@ -714,14 +714,14 @@ fn unmatched(
         }
         for (target, variant) in targets {
             if seen.contains(&target)
-                || !matches!(cx.graph.roles[target], Role::Entry | Role::Single)
+                || !matches!(g.graph.roles[target], Role::Entry | Role::Single)
             {
                 continue;
             }
             seen.push(target);
-            let name = cx.name(target);
-            let f = cx.fn_ident(target);
-            let (ret, _) = handle(cx, target);
+            let name = g.name(target);
+            let f = g.fn_ident(target);
+            let (ret, _) = handle(g, target);
             let tr = format_ident!("__flow_matched_{}_{}", handles, name);
             let message = format!(
                 "`.{name}()` is called on `{handles}`, which says where the run went: `match` it first, `{handles}::{variant}(flow) => flow.{name}().await`"
@@ -752,15 +752,15 @@ fn unmatched(
 }
 
 /// Every marker type: its impl generics, its type, and the join it belongs to (if any).
-fn markers(cx: &Ctx<'_>) -> Vec<(TokenStream, TokenStream, Option<usize>)> {
-    let k = cx.krate;
+fn markers(g: &Gen<'_>) -> Vec<(TokenStream, TokenStream, Option<usize>)> {
+    let k = g.krate;
     let mut out = Vec::new();
-    for (i, role) in cx.graph.roles.iter().enumerate() {
-        let v = cx.variant(i);
+    for (i, role) in g.graph.roles.iter().enumerate() {
+        let v = g.variant(i);
         match role {
             Role::Entry | Role::Single => out.push((quote!(), quote!(state::#v), None)),
             Role::Join { branches, .. } => {
-                let params: Vec<_> = branches.iter().map(|&b| cx.variant(b)).collect();
+                let params: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
                 out.push((
                     quote!(<#(#params: #k::__private::Slot),*>),
                     quote!(state::#v<#(#params),*>),

@@ -3,12 +3,12 @@
 //! workflow does not declare a compile error, and the check that an event step's last
 //! parameter is `Event<T>`.
 
-use super::Ctx;
+use super::Gen;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 
-impl Ctx<'_> {
+impl Gen<'_> {
     /// The check that step `i`'s event parameter is `Event<T>`.
     pub(crate) fn event_check(&self, i: usize) -> syn::Ident {
         format_ident!("__flow_event_of_{}", self.name(i))
@@ -20,20 +20,20 @@ pub(crate) fn event_name(ty: &syn::Type) -> String {
     quote!(#ty).to_string().replace(' ', "")
 }
 
-pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
-    let k = cx.krate;
-    let wf = &cx.wf.name;
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let wf = &g.wf.name;
     let mut out = TokenStream::new();
     let mut declared: Vec<String> = Vec::new();
-    for (i, step) in cx.wf.steps.iter().enumerate() {
+    for (i, step) in g.wf.steps.iter().enumerate() {
         let Some((ty, _)) = &step.event else { continue };
-        let name = cx.name(i);
+        let name = g.name(i);
         let event = event_name(ty);
         if !declared.contains(&event) {
             declared.push(event.clone());
             // Serde is checked here, once per event type and at the user's type, rather than
             // by `EventOf`'s supertraits (two errors for one missing derive).
-            let check = super::names::respan(
+            let check = super::respan(
                 quote!((&&#k::__private::event_wait::Wait::<#ty>::new()).check()),
                 ty.span(),
             );
@@ -51,7 +51,7 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
                 };
             });
         }
-        let tr = cx.event_check(i);
+        let tr = g.event_check(i);
         let message = format!(
             "step `{name}` waits for event `{event}`, so its last parameter is `Event<{event}>`, not `{{T}}`"
         );
@@ -73,8 +73,8 @@ pub(crate) fn generate(cx: &Ctx<'_>) -> TokenStream {
 }
 
 /// The span of step `i`'s event parameter, to point type errors at it.
-pub(crate) fn event_param_span(cx: &Ctx<'_>, i: usize) -> proc_macro2::Span {
-    cx.wf.steps[i]
+pub(crate) fn event_param_span(g: &Gen<'_>, i: usize) -> proc_macro2::Span {
+    g.wf.steps[i]
         .inputs
         .get(1)
         .map_or_else(proc_macro2::Span::call_site, |input| input.ty.span())

@@ -1,16 +1,17 @@
 //! The graph as data: `NAME`, the Mermaid diagram and the fingerprint.
 
-use super::Ctx;
-use crate::check::{Next, Role};
+use super::Gen;
+use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use std::fmt::Write as _;
 use std::hash::Hasher;
 
-pub(crate) fn consts(cx: &Ctx<'_>) -> TokenStream {
-    let name = cx.wf.name.to_string();
-    let mermaid = mermaid(cx);
-    let fingerprint = fingerprint(cx);
+/// `NAME`, `MERMAID` and `FINGERPRINT`.
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let name = g.wf.name.to_string();
+    let mermaid = mermaid(g);
+    let fingerprint = fingerprint(g);
     quote! {
         /// The workflow's name.
         pub const NAME: &str = #name;
@@ -25,10 +26,10 @@ pub(crate) fn consts(cx: &Ctx<'_>) -> TokenStream {
 /// A Mermaid `flowchart`: the entry is a stadium, exits are double circles, steps with
 /// workers are subroutines; back-edges are dotted. Tools are hexagons joined to the steps that
 /// may call them by dotted lines without arrows.
-pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
+pub(crate) fn mermaid(g: &Gen<'_>) -> String {
     let mut out = String::from("flowchart TD\n");
-    for (i, step) in cx.wf.steps.iter().enumerate() {
-        let name = cx.name(i);
+    for (i, step) in g.wf.steps.iter().enumerate() {
+        let name = g.name(i);
         let mut label = match step.workers {
             Some((n, _)) => format!("{name} ×{n}"),
             None => name.clone(),
@@ -39,7 +40,7 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
         if step.sleep.is_some() {
             label.push_str(" 💤");
         }
-        let shape = if matches!(cx.graph.roles[i], Role::Entry) {
+        let shape = if matches!(g.graph.roles[i], Role::Entry) {
             format!("([\"{label}\"])")
         } else if step.exit.is_some() {
             format!("(((\"{label}\")))")
@@ -50,25 +51,25 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
         };
         let _ = writeln!(out, "    {name}{shape}");
     }
-    for (i, next) in cx.graph.next.iter().enumerate() {
-        let from = cx.name(i);
+    for (i, next) in g.graph.next.iter().enumerate() {
+        let from = g.name(i);
         match next {
             Next::Exit => {}
             Next::Step(s) | Next::Join { join: s } => {
-                let _ = writeln!(out, "    {from} --> {}", cx.name(*s));
+                let _ = writeln!(out, "    {from} --> {}", g.name(*s));
             }
             Next::Fork { join } => {
-                if let Role::Join { branches, .. } = &cx.graph.roles[*join] {
+                if let Role::Join { branches, .. } = &g.graph.roles[*join] {
                     for &b in branches {
-                        let _ = writeln!(out, "    {from} --> {}", cx.name(b));
+                        let _ = writeln!(out, "    {from} --> {}", g.name(b));
                     }
                 }
             }
             Next::Route { enum_index, arms } => {
-                let route = &cx.wf.enums[*enum_index];
+                let route = &g.wf.enums[*enum_index];
                 for arm in arms {
                     let variant = &route.variants[arm.variant].name;
-                    let to = cx.name(arm.target);
+                    let to = g.name(arm.target);
                     match &arm.bound {
                         Some(bound) => {
                             let _ = writeln!(
@@ -79,7 +80,7 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
                             let _ = writeln!(
                                 out,
                                 "    {from} -->|\"{variant} exhausted\"| {}",
-                                cx.name(bound.exhausted)
+                                g.name(bound.exhausted)
                             );
                         }
                         None if arm.back => {
@@ -94,7 +95,7 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
         }
     }
     let mut drawn = Vec::new();
-    for (i, step) in cx.wf.steps.iter().enumerate() {
+    for (i, step) in g.wf.steps.iter().enumerate() {
         for tool in &step.tools {
             let text = tool.to_token_stream().to_string().replace(' ', "");
             let id: String = text
@@ -107,7 +108,7 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
                 let _ = writeln!(out, "    {id}{{{{\"{label}\"}}}}");
                 drawn.push(id.clone());
             }
-            let _ = writeln!(out, "    {} -.- {id}", cx.name(i));
+            let _ = writeln!(out, "    {} -.- {id}", g.name(i));
         }
     }
     out
@@ -115,13 +116,13 @@ pub(crate) fn mermaid(cx: &Ctx<'_>) -> String {
 
 /// FNV-1a of a canonical description: names, edges, bounds, and each step's parameter and
 /// return types as written. Any change that could make an old state unreadable changes it.
-fn fingerprint(cx: &Ctx<'_>) -> String {
+fn fingerprint(g: &Gen<'_>) -> String {
     let mut text = format!(
         "workflow {} deps {}\n",
-        cx.wf.name,
-        cx.wf.deps.to_token_stream()
+        g.wf.name,
+        g.wf.deps.to_token_stream()
     );
-    for step in &cx.wf.steps {
+    for step in &g.wf.steps {
         let _ = write!(
             text,
             "step {} entry={} exit={} after={:?} workers={:?} routes={:?} ctx={} in=[",
@@ -151,7 +152,7 @@ fn fingerprint(cx: &Ctx<'_>) -> String {
                 .unwrap_or_default()
         );
     }
-    for route in &cx.wf.enums {
+    for route in &g.wf.enums {
         let _ = write!(text, "enum {}", route.name);
         for v in &route.variants {
             let _ = write!(

@@ -1,7 +1,11 @@
 //! The intermediate model: what the user wrote, with every value kept beside its span.
 //!
-//! `parse` builds it from tokens, `check` validates it into a [`crate::check::Graph`], and
-//! `expand` generates code from both. Nothing here is validated yet.
+//! `parse` builds it from tokens, `check` validates it into a [`Graph`], and `expand`
+//! generates code from both. Nothing in this file is validated yet.
+
+mod graph;
+
+pub(crate) use self::graph::{Arm, Bound, Graph, Next, Role};
 
 use proc_macro2::Span;
 use syn::{Ident, Type};

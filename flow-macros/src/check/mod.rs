@@ -1,0 +1,201 @@
+//! Pure validation of the [`model`](crate::model): one `check_*` function per rule, in one
+//! file per theme (names, signatures, graph shape, fan-outs, routes, waits); this file runs
+//! them in order and holds the graph walks they share.
+//!
+//! The result is a [`Graph`] that `expand` can trust: every name resolves, every step has the
+//! role it claims, and every step is reachable from the entry and can reach an exit. Checks
+//! collect errors; a later phase runs only when the earlier ones passed, so one mistake does
+//! not cascade into ten messages.
+
+mod fanout;
+mod graph;
+mod names;
+mod routes;
+mod signature;
+mod waits;
+
+use self::fanout::{check_joins, check_plain_step};
+use self::graph::{check_entry, check_exit_paths, check_exits, check_reachable};
+use self::names::{check_generated_names, check_names};
+use self::routes::{check_back_edge_targets, check_route_step, check_routes};
+use self::signature::{check_arity, check_signatures};
+use self::waits::check_waits;
+use crate::error::Errors;
+use crate::model::{Graph, Next, Role, Workflow};
+use std::collections::HashMap;
+use syn::Ident;
+
+/// Runs every check. `None` means errors were reported.
+pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
+    let index = check_names(wf, errors);
+    check_generated_names(wf, errors);
+    check_signatures(wf, errors);
+    let entry = check_entry(wf, errors);
+    let route_enums = check_routes(wf, &index, errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    let entry = entry?;
+    let succ = successors(wf, &index);
+    let mut graph = Graph {
+        entry,
+        exits: (0..wf.steps.len())
+            .filter(|&i| wf.steps[i].exit.is_some())
+            .collect(),
+        roles: wf
+            .steps
+            .iter()
+            .map(|s| {
+                if s.entry.is_some() {
+                    Role::Entry
+                } else {
+                    Role::Single
+                }
+            })
+            .collect(),
+        next: Vec::new(),
+        counters: Vec::new(),
+    };
+    if !check_exits(wf, &graph, &succ, errors) {
+        return None;
+    }
+    let mut next = Vec::with_capacity(wf.steps.len());
+    for (i, step) in wf.steps.iter().enumerate() {
+        next.push(match &route_enums[i] {
+            Some(enum_index) => check_route_step(
+                wf,
+                i,
+                *enum_index,
+                &index,
+                &succ,
+                &mut graph.counters,
+                errors,
+            ),
+            None => check_plain_step(wf, i, &succ, &mut graph.roles, errors, step),
+        });
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    for (i, role) in graph.roles.iter().enumerate() {
+        if let Role::Branch { join, .. } = role {
+            next[i] = Next::Join { join: *join };
+        }
+    }
+    graph.next = next;
+    check_joins(wf, &graph, errors);
+    check_back_edge_targets(wf, &graph, errors);
+    check_waits(wf, &graph, errors);
+    check_arity(wf, &graph, errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    check_reachable(wf, &graph, errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    check_exit_paths(wf, &graph, errors);
+    errors.is_empty().then_some(graph)
+}
+
+/// Reports a name that is not a step, with a did-you-mean and the list of steps.
+fn unknown_step(wf: &Workflow, name: &Ident, what: &str, errors: &mut Errors) {
+    let names: Vec<String> = wf.steps.iter().map(|s| s.name.to_string()).collect();
+    let hint =
+        match crate::naming::did_you_mean(&name.to_string(), names.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`? "),
+            None => String::new(),
+        };
+    errors.at(
+        name.span(),
+        format_args!(
+            "{what} names `{name}`, which is not a step of workflow `{}`; {hint}the steps are: {}",
+            wf.name,
+            list(names.iter())
+        ),
+    );
+}
+
+/// `a`, `b`, `c`: names in backticks for a message.
+fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `succ[p]` = the steps that name `p` in `after`, in declaration order.
+fn successors(wf: &Workflow, index: &HashMap<String, usize>) -> Vec<Vec<usize>> {
+    let mut succ = vec![Vec::new(); wf.steps.len()];
+    for (i, step) in wf.steps.iter().enumerate() {
+        for pred in &step.after {
+            succ[index[&pred.to_string()]].push(i);
+        }
+    }
+    succ
+}
+
+/// Whether `to` can be reached from `from` along `after` edges.
+fn reaches(succ: &[Vec<usize>], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; succ.len()];
+    let mut stack = vec![from];
+    while let Some(n) = stack.pop() {
+        if n == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[n], true) {
+            stack.extend(&succ[n]);
+        }
+    }
+    false
+}
+
+/// Every edge of the graph, forward and back.
+fn edges(graph: &Graph) -> Vec<Vec<usize>> {
+    graph
+        .next
+        .iter()
+        .enumerate()
+        .map(|(i, next)| match next {
+            Next::Exit => Vec::new(),
+            Next::Step(s) | Next::Join { join: s } => vec![*s],
+            Next::Fork { join } => match &graph.roles[*join] {
+                Role::Join { branches, .. } => branches.clone(),
+                _ => Vec::new(),
+            },
+            Next::Route { arms, .. } => {
+                let _ = i;
+                arms.iter()
+                    .flat_map(|a| {
+                        std::iter::once(a.target).chain(a.bound.as_ref().map(|b| b.exhausted))
+                    })
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::naming::{did_you_mean, pascal_case, snake_case};
+
+    #[test]
+    fn suggests_close_names_only() {
+        let steps = ["validate", "search", "book", "confirm"];
+        assert_eq!(did_you_mean("serach", steps), Some("search"));
+        assert_eq!(did_you_mean("bok", steps), Some("book"));
+        assert_eq!(did_you_mean("validte", steps), Some("validate"));
+        assert_eq!(did_you_mean("refund", steps), None);
+        assert_eq!(did_you_mean("x", steps), None);
+    }
+
+    #[test]
+    fn case_conversions_round_trip_step_names() {
+        assert_eq!(pascal_case("give_up"), "GiveUp");
+        assert_eq!(pascal_case("search"), "Search");
+        assert_eq!(pascal_case("r#match"), "Match");
+        assert_eq!(snake_case("GiveUp"), "give_up");
+        assert_eq!(snake_case("Billing"), "billing");
+    }
+}

@@ -1,0 +1,119 @@
+//! Type aliases for each step's input, output and error (`__flow_In_x`, `__flow_Out_x`,
+//! `__flow_Err_x`), which every other part refers to, with the checks that a step returns
+//! `Result<T, E>` with a usable error.
+
+use super::{Gen, respan};
+use crate::model::Role;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Type;
+
+/// The aliases of every step, and of the workflow's output (`__flow_Output`).
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let mut out = TokenStream::new();
+    for (i, step) in g.wf.steps.iter().enumerate() {
+        let (o, e) = (g.out(i), g.err(i));
+        // Steps without a return type were rejected by `check`.
+        let ret = step
+            .output
+            .as_ref()
+            .map_or_else(|| quote!(()), |t| quote!(#t));
+        let one = format_ident!("__flow_One_{}", g.name(i));
+        // A step with workers returns one output per item: the next step sees them all.
+        let out_ty = if step.workers.is_some() {
+            quote!(::std::vec::Vec<#one>)
+        } else {
+            quote!(#one)
+        };
+        let span = g.output_span(i);
+        let step_return = respan(quote!(#k::__private::StepReturn), span);
+        let assert = respan(quote!(#k::__private::assert_step_error::<#e>()), span);
+        // `Result<T, E>` as written: name `T` and `E` directly, so that a public item using the
+        // output never mentions the error type (a private error type would leak otherwise).
+        // `assert_step_return` checks that the split agrees with `StepReturn`.
+        let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
+            Some((t, e)) => {
+                let check = respan(
+                    quote!(#k::__private::assert_step_return::<#ret, #t, #e>()),
+                    span,
+                );
+                out.extend(quote!(const _: () = #check;));
+                (quote!(#t), quote!(#e))
+            }
+            None => (
+                quote!(<#ret as #step_return>::Ok),
+                quote!(<#ret as #step_return>::Err),
+            ),
+        };
+        // `Result<Sleep<T>, E>`: the next step sees `T`.
+        let ok_ty = match &step.sleep {
+            Some(t) => quote!(#t),
+            None => ok_ty,
+        };
+        out.extend(quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #one = #ok_ty;
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #o = #out_ty;
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #e = #err_ty;
+            const _: () = #assert;
+        });
+        if let Role::Join { .. } = &g.graph.roles[i] {
+            for (n, input) in step.inputs.iter().enumerate() {
+                let alias = g.inp_k(i, n);
+                let ty = &input.ty;
+                out.extend(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    type #alias = #ty;
+                });
+            }
+        } else {
+            let alias = g.inp(i);
+            let ty = &step.inputs[0].ty;
+            let ty = if step.workers.is_some() {
+                quote!(::std::vec::Vec<#ty>)
+            } else {
+                quote!(#ty)
+            };
+            out.extend(quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                type #alias = #ty;
+            });
+        }
+    }
+    let first_exit = g.out(g.graph.exits[0]);
+    let output = Gen::output();
+    out.extend(quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        type #output = #first_exit;
+    });
+    out
+}
+
+/// `Result<T, E>` (any path ending in `Result` with two type arguments) → `(T, E)`.
+fn split_result(ty: &Type) -> Option<(&Type, &Type)> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    });
+    match (types.next(), types.next(), types.next()) {
+        (Some(t), Some(e), None) if args.args.len() == 2 => Some((t, e)),
+        _ => None,
+    }
+}

@@ -1,0 +1,309 @@
+//! `Loops`, `FlowState` with its hand-written serde and its borrowed twins for joins: where a
+//! run is and the data it carries.
+
+use super::Gen;
+use crate::model::Role;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+/// `Loops` (one counter per back-edge), `__flow_visit`, and `FlowState` with its serde,
+/// `Debug` and accessors.
+pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
+    let wf_name = g.wf.name.to_string();
+
+    // Loops: one counter per back-edge.
+    let counters: Vec<_> = (0..g.graph.counters.len()).map(|c| g.counter(c)).collect();
+    let counter_docs: Vec<String> = (0..g.graph.counters.len())
+        .map(|c| {
+            let (router, variant) = g.graph.counters[c];
+            let route = g.route_enum(router);
+            format!(
+                "How many times `{}::{}` has been taken.",
+                route.name, route.variants[variant].name
+            )
+        })
+        .collect();
+
+    // FlowState variants: one per step that starts a "position" (not branches).
+    let mut variants = Vec::new();
+    let mut variant_names = Vec::new();
+    for i in 0..g.wf.steps.len() {
+        let v = g.variant(i);
+        let name = g.name(i);
+        match &g.graph.roles[i] {
+            Role::Branch { .. } => {}
+            Role::Join { fork, branches } => {
+                let fork_out = g.out(*fork);
+                let fields = branches.iter().map(|&b| g.fn_ident(b));
+                let outs = branches.iter().map(|&b| g.out(b));
+                let doc = format!(
+                    "Inside the fan-out after `{}`: branches with `Some` output have run; `{name}` runs when all have.",
+                    g.name(*fork)
+                );
+                variants.push(quote! {
+                    #[doc = #doc]
+                    #v {
+                        /// The fan-out step's output, while some branch still needs it.
+                        input: ::core::option::Option<#fork_out>,
+                        #( #[allow(missing_docs)] #fields: ::core::option::Option<#outs>, )*
+                        /// Loop counters.
+                        loops: Loops,
+                    },
+                });
+                variant_names.push((v, name));
+            }
+            _ => {
+                let input = g.inp(i);
+                let doc = format!("`{name}` runs next, with this input.");
+                variants.push(quote! {
+                    #[doc = #doc]
+                    #v {
+                        /// The step's input.
+                        input: #input,
+                        /// Loop counters.
+                        loops: Loops,
+                    },
+                });
+                variant_names.push((v, name));
+            }
+        }
+    }
+    let output = Gen::output();
+    let state_variant_idents = variant_names.iter().map(|(v, _)| v);
+    let state_variant_strs: Vec<&String> = variant_names.iter().map(|(_, n)| n).collect();
+    let state_variant_idents2 = variant_names.iter().map(|(v, _)| v);
+    let state_serde = state_serde(g, &serde_crate);
+
+    quote! {
+        /// Loop counters of a run: how often each back-edge has been taken.
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq, ::core::cmp::Eq, #k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
+        #[serde(crate = #serde_crate, default)]
+        #[non_exhaustive]
+        pub struct Loops {
+            #( #[doc = #counter_docs] pub #counters: u32, )*
+        }
+
+        /// Which visit of its step a run at these counters makes: their sum, which differs
+        /// between any two visits of one step.
+        #[doc(hidden)]
+        #[inline]
+        #[allow(unused_variables)]
+        fn __flow_visit(loops: &Loops) -> #k::tool::Visit {
+            #k::__private::visit(&[#(loops.#counters),*])
+        }
+
+        /// Where a run of this workflow is, plus the data it carries: what a checkpoint stores
+        /// and what [`Workflow::resume`] continues from.
+        pub enum FlowState {
+            #(#variants)*
+            /// The run has finished with this output.
+            Completed {
+                /// The exit step's output.
+                output: #output,
+            },
+        }
+
+        #state_serde
+
+        // Shows where the run is, never the data: it may hold anything, credentials included.
+        impl ::core::fmt::Debug for FlowState {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self.step() {
+                    ::core::option::Option::Some(step) => ::core::write!(f, "FlowState({} at `{}`)", #wf_name, step),
+                    ::core::option::Option::None => ::core::write!(f, "FlowState({} completed)", #wf_name),
+                }
+            }
+        }
+
+        impl FlowState {
+            /// The step that runs next, or `None` when the run has completed.
+            #[must_use]
+            pub fn step(&self) -> ::core::option::Option<&'static str> {
+                match self {
+                    #( Self::#state_variant_idents { .. } => ::core::option::Option::Some(#state_variant_strs), )*
+                    Self::Completed { .. } => ::core::option::Option::None,
+                }
+            }
+
+            /// Whether the run has completed.
+            #[must_use]
+            pub fn is_completed(&self) -> bool {
+                ::core::matches!(self, Self::Completed { .. })
+            }
+
+            /// Loop counters, `None` when the run has completed.
+            #[must_use]
+            pub fn loops(&self) -> ::core::option::Option<Loops> {
+                match self {
+                    #( Self::#state_variant_idents2 { loops, .. } => ::core::option::Option::Some(*loops), )*
+                    Self::Completed { .. } => ::core::option::Option::None,
+                }
+            }
+        }
+    }
+}
+
+/// The borrowed twins of the joins' `FlowState` variants (see [`state_ref`]).
+pub(crate) fn refs(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
+    let refs = (0..g.wf.steps.len()).filter_map(|i| state_ref(g, i, &serde_crate));
+    quote! {
+        #(#refs)*
+    }
+}
+
+/// A borrowed twin of a join's `FlowState` variant, serialising to the same JSON, so that a
+/// fan-out can checkpoint after each branch without cloning outputs.
+fn state_ref(g: &Gen<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
+    let k = g.krate;
+    let Role::Join { fork, branches } = &g.graph.roles[i] else {
+        return None;
+    };
+    let name = g.name(i);
+    let state_ref = format_ident!("__flow_StateRef_{}", name);
+    let branch_enum = format_ident!("__flow_Branch_{}", name);
+    let fork_out = g.out(*fork);
+    let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
+    let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
+    let branch_variants: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
+    Some(quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #[derive(#k::__private::serde::Serialize)]
+        #[serde(crate = #serde_crate)]
+        struct #state_ref<'a> {
+            input: ::core::option::Option<&'a #fork_out>,
+            #( #fields: ::core::option::Option<&'a #outs>, )*
+            loops: &'a Loops,
+        }
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        enum #branch_enum {
+            #( #branch_variants(#outs), )*
+        }
+    })
+}
+
+/// `Serialize` and `Deserialize` for `FlowState`, written out over generic helpers instead of
+/// derived (see `__private::state_serde`). Joins, which have per-workflow field names, use
+/// small derived structs.
+fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
+    let k = g.krate;
+    let h = quote!(#k::__private::state_serde);
+    let serde = quote!(#k::__private::serde);
+    let output = Gen::output();
+    let mut names = Vec::new();
+    let mut ser_arms = Vec::new();
+    let mut de_arms = Vec::new();
+    let mut join_structs = Vec::new();
+    for (i, role) in g.graph.roles.iter().enumerate() {
+        let v = g.variant(i);
+        let vs = v.to_string();
+        let index = u32::try_from(names.len()).unwrap_or(u32::MAX);
+        let index64 = u64::from(index);
+        match role {
+            Role::Branch { .. } => continue,
+            Role::Join { fork, branches } => {
+                let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
+                let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
+                let fork_out = g.out(*fork);
+                let state_ref = format_ident!("__flow_StateRef_{}", g.name(i));
+                let de = format_ident!("__flow_StateDe_{}", g.name(i));
+                join_structs.push(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    #[derive(#serde::Deserialize)]
+                    #[serde(crate = #serde_crate)]
+                    struct #de {
+                        input: ::core::option::Option<#fork_out>,
+                        #( #fields: ::core::option::Option<#outs>, )*
+                        loops: Loops,
+                    }
+                });
+                ser_arms.push(quote! {
+                    Self::#v { input, #(#fields,)* loops } => serializer.serialize_newtype_variant(
+                        "FlowState", #index, #vs,
+                        &#state_ref { input: input.as_ref(), #( #fields: #fields.as_ref(), )* loops },
+                    ),
+                });
+                de_arms.push(quote! {
+                    if key.is(#vs, #index64) {
+                        let p: #de = #serde::de::VariantAccess::newtype_variant(variant)?;
+                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, #( #fields: p.#fields, )* loops: p.loops });
+                    }
+                });
+            }
+            Role::Entry | Role::Single => {
+                let input = g.inp(i);
+                // Through `__private::stored`: a stored type that is not serde is reported
+                // once, by `__private::stored_check`, not again here.
+                ser_arms.push(quote! {
+                    Self::#v { input, loops } => (&&#k::__private::stored::Pick(input)).pos(serializer, #index, #vs, loops),
+                });
+                de_arms.push(quote! {
+                    if key.is(#vs, #index64) {
+                        let (input, loops): (#input, Loops) = (&&#k::__private::stored::PickDe::<#input>::new()).pos(variant)?;
+                        return ::core::result::Result::Ok(FlowState::#v { input, loops });
+                    }
+                });
+            }
+        }
+        names.push(vs);
+    }
+    let done_index = u32::try_from(names.len()).unwrap_or(u32::MAX);
+    let done_index64 = u64::from(done_index);
+    names.push("Completed".to_owned());
+    let expecting = format!("a `FlowState` of workflow `{}`", g.wf.name);
+    quote! {
+        #(#join_structs)*
+
+        impl #serde::Serialize for FlowState {
+            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<<S as #serde::Serializer>::Ok, <S as #serde::Serializer>::Error> {
+                #[allow(unused_imports)]
+                use #k::__private::stored::{ViaNothing as _, ViaSerde as _};
+                match self {
+                    #(#ser_arms)*
+                    Self::Completed { output } => (&&#k::__private::stored::Pick(output)).done(serializer, #done_index),
+                }
+            }
+        }
+
+        impl<'de> #serde::Deserialize<'de> for FlowState {
+            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, <D as #serde::Deserializer<'de>>::Error> {
+                const VARIANTS: &[&str] = &[#(#names),*];
+                struct Visit;
+                impl<'de> #serde::de::Visitor<'de> for Visit {
+                    type Value = FlowState;
+                    fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        f.write_str(#expecting)
+                    }
+                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, <A as #serde::de::EnumAccess<'de>>::Error> {
+                        #[allow(unused_imports)]
+                        use #k::__private::stored::{DeViaNothing as _, DeViaSerde as _};
+                        let (key, variant): (#h::VariantKey, A::Variant) = #serde::de::EnumAccess::variant(data)?;
+                        #(#de_arms)*
+                        if key.is("Completed", #done_index64) {
+                            let output: #output = (&&#k::__private::stored::PickDe::<#output>::new()).done(variant)?;
+                            return ::core::result::Result::Ok(FlowState::Completed { output });
+                        }
+                        ::core::result::Result::Err(key.unknown(VARIANTS))
+                    }
+                }
+                deserializer.deserialize_enum("FlowState", VARIANTS, Visit)
+            }
+        }
+    }
+}
+
+/// The position of step `i`'s variant in `FlowState` (branches have none).
+pub(super) fn variant_index(g: &Gen<'_>, i: usize) -> u32 {
+    let before = g.graph.roles[..i]
+        .iter()
+        .filter(|r| !matches!(r, Role::Branch { .. }))
+        .count();
+    u32::try_from(before).unwrap_or(u32::MAX)
+}

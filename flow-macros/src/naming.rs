@@ -1,0 +1,79 @@
+//! Names shared by every phase: case conversions, did-you-mean, and the names `#[workflow]`
+//! generates or reserves. Depends on nothing else in the crate, so `parse` and `check` both use
+//! it without depending on each other.
+
+/// Items `#[workflow]` generates inside the module; user items must not take these names.
+pub(crate) const GENERATED: &[&str] = &[
+    "Flow",
+    "StepFuture",
+    "FlowState",
+    "FlowError",
+    "Workflow",
+    "Loops",
+    "state",
+    "NAME",
+    "MERMAID",
+    "FINGERPRINT",
+];
+
+/// Step names that would clash with what `Flow<S>` and `FlowState` already have.
+pub(crate) const RESERVED_STEPS: &[(&str, &str)] = &[
+    ("new", "`Flow::new` starts a run"),
+    (
+        "input",
+        "`Flow::input` returns the next step's input, and `FlowState` variants have an `input` field",
+    ),
+    ("ctx", "`Flow::ctx` returns the run's context"),
+    (
+        "loops",
+        "`Flow::loops` returns the loop counters, and `FlowState` variants have a `loops` field",
+    ),
+    (
+        "into_state",
+        "`Flow::into_state` turns a run into a `FlowState`",
+    ),
+];
+
+/// Did-you-mean for a misspelled name: the closest candidate within a small edit distance.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|&(d, c)| d <= 2.max(name.len() / 3) && d < c.len().max(name.len()))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// `BillingQuestion` → `billing_question`.
+pub(crate) fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `give_up` → `GiveUp`.
+pub(crate) fn pascal_case(name: &str) -> String {
+    name.trim_start_matches("r#")
+        .split('_')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}

@@ -1,0 +1,82 @@
+//! The pipeline of `#[workflow]`: tokens → [`parse`] → [`check`] → [`expand`], or, when any
+//! check failed, the user's module with the errors and the [fallback](expand::fallback) stubs.
+//! The only place that holds the user's raw module; `expand` sees the model and the graph.
+
+use crate::error::Errors;
+use crate::{check, expand, parse};
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::ItemMod;
+
+/// `#[workflow]`: the expanded module, or the fallback with every error found.
+pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut module: ItemMod = match syn::parse2(item) {
+        Ok(module) => module,
+        Err(error) => {
+            let error = syn::Error::new(
+                error.span(),
+                format!("`#[workflow]` goes on a module: `#[workflow] mod name {{ … }}` ({error})"),
+            );
+            return error.to_compile_error();
+        }
+    };
+    let mut errors = Errors::default();
+    let mut parsed = parse::workflow(args, &mut module, &mut errors);
+    // A `crate = path` other than the default goes through one `use`: when the path is wrong,
+    // rustc reports that import once, and every generated path through it stays quiet.
+    if let Some(wf) = &mut parsed
+        && wf.krate != syn::parse_quote!(::flow_runtime)
+    {
+        let krate = std::mem::replace(&mut wf.krate, syn::parse_quote!(__flow_krate));
+        if let Some((_, items)) = &mut module.content {
+            items.push(syn::Item::Verbatim(expand::krate_imports(&krate)));
+        }
+    }
+    // A step whose attribute did not parse would show up again as "does not say when it runs"
+    // and the like: report parse errors alone.
+    let graph = if errors.is_empty() {
+        parsed
+            .as_ref()
+            .and_then(|wf| check::workflow(wf, &mut errors))
+    } else {
+        None
+    };
+    if let Some(error) = parsed.as_mut().and_then(|wf| wf.missing_use.take()) {
+        errors.push(error);
+    }
+    let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
+        (Some(wf), Some(graph), Ok(())) => (wf, graph),
+        (_, _, Err(error)) => return fallback(module, &error.to_compile_error(), parsed.as_ref()),
+        _ => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "internal error in flow-macros: checks failed without an error",
+            );
+            return fallback(module, &error.to_compile_error(), parsed.as_ref());
+        }
+    };
+    let (generated, doc) = expand::generate(wf, graph);
+    module.attrs.push(syn::parse_quote!(#[doc = #doc]));
+    if let Some((_, items)) = &mut module.content {
+        items.push(syn::Item::Verbatim(generated));
+    }
+    let out = quote!(#module);
+    if std::env::var_os("FLOW_MACROS_DEBUG").is_some() {
+        eprintln!("{out}");
+    }
+    out
+}
+
+/// The expansion when checks failed: the user's items without our attributes, the fallback's
+/// stubs, and the errors.
+fn fallback(
+    mut module: ItemMod,
+    errors: &TokenStream,
+    wf: Option<&crate::model::Workflow>,
+) -> TokenStream {
+    let stubs = expand::fallback::stubs(wf);
+    if let Some((_, items)) = &mut module.content {
+        items.push(syn::Item::Verbatim(stubs));
+    }
+    quote!(#errors #module)
+}
