@@ -282,7 +282,7 @@ impl Outputs {
                     Arc::clone(&workflow_name),
                     Arc::clone(&step_name),
                     exit,
-                    output_key(run_id, step, visit, index),
+                    IdempotencyKey::for_output(run_id, step, visit, index),
                     Arc::clone(&value),
                 )
             })
@@ -312,7 +312,8 @@ impl Outputs {
                     Ok(()) => CallOutcome::Ok,
                     Err(e) => CallOutcome::Failed(e.describe()),
                 },
-            ));
+            )
+            .with_visit(visit));
             if let Err(error) = outcome.result {
                 tracing::error!(
                     run_id = %run_id,
@@ -475,13 +476,6 @@ impl Outputs {
     }
 }
 
-/// The key of the delivery of the output of visit `visit` of step `step` to the sink attached
-/// at `index`. The step is prefixed so that it never equals the key of the step's tool call
-/// number `index` (step names are identifiers: none contains `:`).
-fn output_key(run_id: &RunId, step: &str, visit: Visit, index: u32) -> IdempotencyKey {
-    IdempotencyKey::new(run_id, &format!("output:{step}"), visit, index)
-}
-
 /// How one sink's delivery went.
 struct Attempted {
     attempts: u32,
@@ -568,7 +562,7 @@ mod tests {
         );
         assert_eq!(
             dead_letter.records().unwrap()[0].idempotency_key,
-            output_key(&run, "book", Visit::FIRST, 1)
+            IdempotencyKey::for_output(&run, "book", Visit::FIRST, 1)
         );
     }
 

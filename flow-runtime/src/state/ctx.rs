@@ -326,7 +326,8 @@ impl<D, P> Ctx<D, P> {
             attempts,
             started.elapsed(),
             outcome,
-        ));
+        )
+        .with_visit(self.visit));
         result
     }
 
