@@ -443,12 +443,7 @@ async fn agent_run(
 
 /// Every call of the loop, as `ctx.calls()` and the store's history record it, gives back the
 /// key its tool or sink received, and names its turn.
-fn assert_loop_history(
-    run: &RunId,
-    seen: &[String],
-    delivered: &[String],
-    records: &[CallRecord],
-) {
+fn assert_loop_history(run: &RunId, seen: &[String], delivered: &[String], records: &[CallRecord]) {
     let (tools, outputs) = recorded_keys(run, records);
     assert_eq!(tools, seen);
     assert_eq!(outputs, delivered);

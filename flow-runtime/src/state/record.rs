@@ -188,3 +188,71 @@ impl Recorder {
         taken
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_its_visit_as_json_and_an_older_one_reads_as_the_first_visit() {
+        let record = CallRecord::new(
+            CallKind::Tool,
+            "model",
+            "think",
+            1,
+            2,
+            Duration::from_micros(1500),
+            CallOutcome::Ok,
+        )
+        .with_visit(Visit::after(3).item(2));
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            json["visit"],
+            serde_json::json!({ "back_edges": 3, "item": 2 })
+        );
+        assert_eq!(
+            serde_json::from_value::<CallRecord>(json.clone()).unwrap(),
+            record
+        );
+
+        // Written before records had a visit.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("visit");
+        let old: CallRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(old.visit, Visit::FIRST);
+        assert_eq!(old, record.clone().with_visit(Visit::FIRST));
+    }
+
+    #[test]
+    fn a_record_gives_the_key_of_its_call() {
+        let run = RunId::from("run-1");
+        let visit = Visit::after(1).item(0);
+        let tool = CallRecord::new(
+            CallKind::Tool,
+            "model",
+            "each",
+            2,
+            1,
+            Duration::ZERO,
+            CallOutcome::Ok,
+        )
+        .with_visit(visit);
+        assert_eq!(
+            tool.idempotency_key(&run),
+            IdempotencyKey::new(&run, "each", visit, 2)
+        );
+        let mut output = tool.clone();
+        output.kind = CallKind::Output;
+        assert_eq!(
+            output.idempotency_key(&run),
+            IdempotencyKey::for_output(&run, "each", visit, 2)
+        );
+        assert_ne!(output.idempotency_key(&run), tool.idempotency_key(&run));
+        assert_ne!(
+            tool.clone()
+                .with_visit(Visit::after(1))
+                .idempotency_key(&run),
+            tool.idempotency_key(&run)
+        );
+    }
+}
