@@ -14,7 +14,10 @@ const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1f_8a5e_0b7d_4e42_9d
 /// A visit is told apart by the number of loop back-edges the run had taken when the step
 /// began (the sum of its `Loops` counters, which never go down and are stored with every
 /// checkpoint) and, in a `workers` step, the item's index. Both are the same when the visit
-/// runs again (a retry, a resumed run), and two visits of one step never share both.
+/// runs again (a retry, a resumed run), and two visits of one step never share both. A
+/// [`CallRecord`](crate::state::CallRecord) keeps the visit of its call; as JSON it is
+/// `{"back_edges": 1, "item": 2}` (`item` left out when there is none, both when absent read
+/// as [`Visit::FIRST`]).
 ///
 /// ```
 /// use flow_runtime::tool::Visit;
