@@ -16,8 +16,8 @@ const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1f_8a5e_0b7d_4e42_9d
 /// checkpoint) and, in a `workers` step, the item's index. Both are the same when the visit
 /// runs again (a retry, a resumed run), and two visits of one step never share both. A
 /// [`CallRecord`](crate::state::CallRecord) keeps the visit of its call; as JSON it is
-/// `{"back_edges": 1, "item": 2}` (`item` left out when there is none, both when absent read
-/// as [`Visit::FIRST`]).
+/// `{"back_edges": 1, "item": 2}` (`item` left out when there is none); a record stored
+/// without one reads as [`Visit::FIRST`].
 ///
 /// ```
 /// use flow_runtime::tool::Visit;
