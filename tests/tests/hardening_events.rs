@@ -324,7 +324,8 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
     raw(&path)
         .execute_batch(
             "ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
-             PRAGMA user_version = 4;",
+             ALTER TABLE calls DROP COLUMN visit_back_edges; \
+             ALTER TABLE calls DROP COLUMN visit_item; PRAGMA user_version = 4;",
         )
         .unwrap();
 
@@ -332,7 +333,7 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
     let version: i64 = raw(&path)
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let latest = store.latest(&run).await.unwrap().unwrap();
     assert_eq!(latest.wake_at, Some(deadline));
 

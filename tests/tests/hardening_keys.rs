@@ -2,11 +2,12 @@
 //! step, the step's visit (a loop's turn, a worker's item) and the call's position within it.
 //! The same call gets the same key when its visit runs again (a resumed run, a re-run under
 //! the same run id); every other call gets another, so a service that honours the key never
-//! replays one turn's answer on the next.
+//! replays one turn's answer on the next. The run's history records each call's visit, so a
+//! recorded call gives back the key its tool or sink received.
 
 use flow_runtime::output::{ChannelSink, Outputs};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{LoopExhausted, MemoryStore, RunId};
+use flow_runtime::state::{CallKind, CallRecord, LoopExhausted, MemoryStore, RunId, SqliteStore};
 use flow_runtime::tool::{Toolbox, Visit};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -400,4 +401,196 @@ async fn a_state_stored_before_unbounded_loops_were_counted_still_resumes() {
     assert_eq!(poll::Workflow::resume(&ctx, state).await.unwrap(), 3);
     assert_eq!(seen.keys().len(), 2);
     assert!(distinct(&seen.keys()));
+}
+
+// --- The history gives every call its key ----------------------------------------------------
+
+/// The keys `records` had in run `run`: tool calls, then output deliveries.
+fn recorded_keys(run: &RunId, records: &[CallRecord]) -> (Vec<String>, Vec<String>) {
+    let keys = |kind| {
+        records
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.idempotency_key(run).to_string())
+            .collect::<Vec<_>>()
+    };
+    (keys(CallKind::Tool), keys(CallKind::Output))
+}
+
+/// The loop of `agent` with a sink on `think`, stored in `store`: what the tools and the sink
+/// received, and the run's calls.
+async fn agent_run(
+    run_id: &str,
+    store: Arc<impl flow_runtime::state::Store>,
+) -> (Vec<String>, Vec<String>, Vec<CallRecord>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let seen = Seen::default();
+    let ctx = Ctx::builder(())
+        .run_id(run_id)
+        .store(store)
+        .tools(toolbox(&seen))
+        .outputs(Outputs::new().on_step("think", ChannelSink::new(tx)))
+        .build();
+    assert_eq!(agent::Workflow::run(&ctx, 0).await.unwrap(), 2);
+    let calls = ctx.calls();
+    drop(ctx);
+    let mut delivered = Vec::new();
+    while let Some(delivery) = rx.recv().await {
+        delivered.push(delivery.idempotency_key().to_string());
+    }
+    (seen.keys(), delivered, calls)
+}
+
+/// Every call of the loop, as `ctx.calls()` and the store's history record it, gives back the
+/// key its tool or sink received, and names its turn.
+fn assert_loop_history(run: &RunId, seen: &[String], delivered: &[String], records: &[CallRecord]) {
+    let (tools, outputs) = recorded_keys(run, records);
+    assert_eq!(tools, seen);
+    assert_eq!(outputs, delivered);
+    let all: Vec<String> = tools.into_iter().chain(outputs).collect();
+    assert_eq!(all.len(), 12, "nine tool calls, three deliveries");
+    assert!(distinct(&all), "{all:#?}");
+
+    let visits: Vec<_> = records
+        .iter()
+        .filter(|r| r.step == "think" && r.kind == CallKind::Tool)
+        .map(|r| (r.visit, r.index))
+        .collect();
+    let expected: Vec<_> = (0..3)
+        .flat_map(|turn| [(Visit::after(turn), 0), (Visit::after(turn), 1)])
+        .collect();
+    assert_eq!(visits, expected);
+}
+
+#[tokio::test]
+async fn the_history_of_a_loop_gives_every_call_the_key_it_was_sent_with_memory() {
+    let store = Arc::new(MemoryStore::new());
+    let (seen, delivered, calls) = agent_run("history-memory", Arc::clone(&store)).await;
+    let run = RunId::from("history-memory");
+    assert_loop_history(&run, &seen, &delivered, &calls);
+    let stored: Vec<CallRecord> = store
+        .history(&run)
+        .into_iter()
+        .flat_map(|c| c.calls)
+        .collect();
+    assert_loop_history(&run, &seen, &delivered, &stored);
+}
+
+#[tokio::test]
+async fn the_history_of_a_loop_gives_every_call_the_key_it_was_sent_with_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("flow.sqlite")).unwrap());
+    let (seen, delivered, calls) = agent_run("history-sqlite", Arc::clone(&store)).await;
+    let run = RunId::from("history-sqlite");
+    assert_loop_history(&run, &seen, &delivered, &calls);
+    let stored: Vec<CallRecord> = store
+        .history(&run)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|e| e.calls)
+        .collect();
+    assert_loop_history(&run, &seen, &delivered, &stored);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_history_of_a_workers_step_gives_every_item_call_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("flow.sqlite")).unwrap());
+    let seen = Seen::default();
+    // The last item finishes first.
+    let ctx = Ctx::builder(Delays(vec![40, 30, 20, 10]))
+        .run_id("batch-history")
+        .store(Arc::clone(&store))
+        .tools(toolbox(&seen))
+        .build();
+    assert_eq!(batch::Workflow::run(&ctx, 4).await.unwrap(), 6);
+    let run = RunId::from("batch-history");
+
+    let mut sent = seen.keys();
+    sent.sort();
+    assert_eq!(sent.len(), 8);
+    assert!(distinct(&sent), "{sent:#?}");
+    let stored: Vec<CallRecord> = store
+        .history(&run)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|e| e.calls)
+        .collect();
+    for records in [ctx.calls(), stored] {
+        let (mut keys, outputs) = recorded_keys(&run, &records);
+        assert!(outputs.is_empty());
+        keys.sort();
+        assert_eq!(keys, sent);
+        // Each item's two calls, numbered within the item.
+        let mut visits: Vec<_> = records
+            .iter()
+            .map(|r| (r.visit.item_index(), r.index))
+            .collect();
+        visits.sort_unstable();
+        let expected: Vec<_> = (0..4)
+            .flat_map(|item| [(Some(item), 0), (Some(item), 1)])
+            .collect();
+        assert_eq!(visits, expected);
+    }
+}
+
+/// A file of schema 5, whose `calls` had no visit: its calls read back as first visits (the
+/// keys of calls outside loops and `workers` steps, which is what they were), and new calls
+/// are stored with theirs.
+#[tokio::test]
+async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.sqlite");
+    let raw = || rusqlite::Connection::open(&path).unwrap();
+    let history = async |store: &SqliteStore, run: &str| -> Vec<CallRecord> {
+        store
+            .history(&RunId::from(run))
+            .await
+            .unwrap()
+            .into_iter()
+            .flat_map(|e| e.calls)
+            .collect()
+    };
+    let visits = |records: &[CallRecord]| -> Vec<(Visit, u32)> {
+        records.iter().map(|r| (r.visit, r.index)).collect()
+    };
+    let turns: Vec<(Visit, u32)> = (0..4).map(|turn| (Visit::after(turn), 0)).collect();
+    let poll = |store: &Arc<SqliteStore>, run: &'static str| {
+        let ctx = Ctx::builder(())
+            .run_id(run)
+            .store(Arc::clone(store))
+            .tools(toolbox(&Seen::default()))
+            .build();
+        async move { poll::Workflow::run(&ctx, 0).await.unwrap() }
+    };
+    {
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        assert_eq!(poll(&store, "old").await, 3);
+        assert_eq!(visits(&history(&store, "old").await), turns);
+    }
+    // Back to schema 5, as the store before visits wrote it.
+    raw()
+        .execute_batch(
+            "ALTER TABLE calls DROP COLUMN visit_back_edges; \
+             ALTER TABLE calls DROP COLUMN visit_item; PRAGMA user_version = 5;",
+        )
+        .unwrap();
+
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let version: i64 = raw()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 6);
+    let old = history(&store, "old").await;
+    assert_eq!(old.len(), 4);
+    assert!(old.iter().all(|r| r.visit == Visit::FIRST && r.index == 0));
+
+    assert_eq!(poll(&store, "new").await, 3);
+    assert_eq!(visits(&history(&store, "new").await), turns);
+    drop(store);
+    // Opened again: nothing more to upgrade, nothing lost.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(visits(&history(&store, "new").await), turns);
 }

@@ -796,7 +796,7 @@ async fn a_file_made_before_run_control_opens_and_works() {
     write_v1_file(&path);
 
     let store = Arc::new(SqliteStore::open(&path).unwrap());
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
     let done = info(&*store, "old-done").await;
     assert_eq!((done.status, done.checkpoints), (RunStatus::Finished, 3));
     let open = info(&*store, "old-open").await;
@@ -839,7 +839,7 @@ async fn a_file_made_before_run_control_opens_and_works() {
 
     // Opening it again changes nothing more.
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
     assert_eq!(info(&store, "old-open").await.status, RunStatus::Finished);
     assert_eq!(store.list(&RunFilter::new()).await.unwrap().len(), 2);
 }

@@ -282,7 +282,7 @@ impl Outputs {
                     Arc::clone(&workflow_name),
                     Arc::clone(&step_name),
                     exit,
-                    output_key(run_id, step, visit, index),
+                    IdempotencyKey::for_output(run_id, step, visit, index),
                     Arc::clone(&value),
                 )
             })
@@ -301,18 +301,21 @@ impl Outputs {
             targets.iter().zip(deliveries).zip(outcomes)
         {
             let name = attachment.sink.sink_name();
-            records.push(CallRecord::new(
-                CallKind::Output,
-                name,
-                step,
-                index,
-                outcome.attempts,
-                outcome.duration,
-                match &outcome.result {
-                    Ok(()) => CallOutcome::Ok,
-                    Err(e) => CallOutcome::Failed(e.describe()),
-                },
-            ));
+            records.push(
+                CallRecord::new(
+                    CallKind::Output,
+                    name,
+                    step,
+                    index,
+                    outcome.attempts,
+                    outcome.duration,
+                    match &outcome.result {
+                        Ok(()) => CallOutcome::Ok,
+                        Err(e) => CallOutcome::Failed(e.describe()),
+                    },
+                )
+                .with_visit(visit),
+            );
             if let Err(error) = outcome.result {
                 tracing::error!(
                     run_id = %run_id,
@@ -475,13 +478,6 @@ impl Outputs {
     }
 }
 
-/// The key of the delivery of the output of visit `visit` of step `step` to the sink attached
-/// at `index`. The step is prefixed so that it never equals the key of the step's tool call
-/// number `index` (step names are identifiers: none contains `:`).
-fn output_key(run_id: &RunId, step: &str, visit: Visit, index: u32) -> IdempotencyKey {
-    IdempotencyKey::new(run_id, &format!("output:{step}"), visit, index)
-}
-
 /// How one sink's delivery went.
 struct Attempted {
     attempts: u32,
@@ -508,17 +504,11 @@ mod tests {
         let run = RunId::from("run-1");
         let value = serde_json::json!({ "pnr": "X7K2QP" });
 
+        // The step's third visit (a loop's third turn).
+        let visit = Visit::after(2);
         let mut records = Vec::new();
         let err = outputs
-            .deliver(
-                &run,
-                "trip",
-                "book",
-                Visit::FIRST,
-                true,
-                &value,
-                &mut records,
-            )
+            .deliver(&run, "trip", "book", visit, true, &value, &mut records)
             .await
             .unwrap_err();
         let OutputError::Undelivered {
@@ -544,21 +534,17 @@ mod tests {
         // Not the key of the step's first tool call.
         assert_ne!(
             first.idempotency_key(),
-            &IdempotencyKey::new(&run, "book", Visit::FIRST, 0)
+            &IdempotencyKey::new(&run, "book", visit, 0)
         );
+        // Each record names its visit and gives back its delivery's key.
+        assert!(records.iter().all(|r| r.visit == visit));
+        assert_eq!(&records[0].idempotency_key(&run), first.idempotency_key());
+        assert_eq!(&records[2].idempotency_key(&run), second.idempotency_key());
 
         // Delivered again (a resumed run): the same keys.
         let mut again = Vec::new();
         outputs
-            .deliver(
-                &run,
-                "trip",
-                "book",
-                Visit::FIRST,
-                false,
-                &value,
-                &mut again,
-            )
+            .deliver(&run, "trip", "book", visit, false, &value, &mut again)
             .await
             .unwrap();
         assert_eq!(again.len(), 1);
@@ -568,7 +554,7 @@ mod tests {
         );
         assert_eq!(
             dead_letter.records().unwrap()[0].idempotency_key,
-            output_key(&run, "book", Visit::FIRST, 1)
+            records[1].idempotency_key(&run)
         );
     }
 

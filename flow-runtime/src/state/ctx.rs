@@ -318,15 +318,18 @@ impl<D, P> Ctx<D, P> {
             Ok(_) => CallOutcome::Ok,
             Err(e) => CallOutcome::Failed(e.to_string()),
         };
-        self.shared.calls.push(CallRecord::new(
-            CallKind::Tool,
-            T::NAME,
-            step,
-            index,
-            attempts,
-            started.elapsed(),
-            outcome,
-        ));
+        self.shared.calls.push(
+            CallRecord::new(
+                CallKind::Tool,
+                T::NAME,
+                step,
+                index,
+                attempts,
+                started.elapsed(),
+                outcome,
+            )
+            .with_visit(self.visit),
+        );
         result
     }
 

@@ -1,3 +1,5 @@
+use crate::state::RunId;
+use crate::tool::{IdempotencyKey, Visit};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,6 +28,28 @@ pub enum CallOutcome {
 
 /// One call a step made to a tool or an output sink: kept in the run's history with the
 /// checkpoint of the step that made it.
+///
+/// The run, [`step`](Self::step), [`visit`](Self::visit) and [`index`](Self::index) identify the
+/// call: [`idempotency_key`](Self::idempotency_key) gives the key the tool or sink received with
+/// it, so calls of a step inside a loop or of a `workers` step, whose indices repeat from one
+/// turn or item to the next, stay told apart.
+///
+/// ```
+/// use flow_runtime::state::{CallKind, CallOutcome, CallRecord, RunId};
+/// use flow_runtime::tool::{IdempotencyKey, Visit};
+/// use std::time::Duration;
+///
+/// // The first call of `think` on the loop's third turn.
+/// let record = CallRecord::new(
+///     CallKind::Tool, "model", "think", 0, 1, Duration::from_millis(40), CallOutcome::Ok,
+/// )
+/// .with_visit(Visit::after(2));
+/// let run = RunId::from("run-1");
+/// assert_eq!(
+///     record.idempotency_key(&run),
+///     IdempotencyKey::new(&run, "think", Visit::after(2), 0)
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct CallRecord {
@@ -35,6 +59,11 @@ pub struct CallRecord {
     pub name: String,
     /// The step that made the call.
     pub step: String,
+    /// Which visit of the step made the call: the loop's turn (how many back-edges the run had
+    /// taken when the step began) and, in a `workers` step, the item. [`Visit::FIRST`] for a
+    /// step outside loops, and for calls stored before visits were recorded.
+    #[serde(default)]
+    pub visit: Visit,
     /// The call's position among the calls of its visit of the step (a loop's turn, a
     /// `workers` item), from 0: with the run, the step and the visit, what its idempotency key
     /// is derived from.
@@ -50,7 +79,8 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// A record, for stores and sinks that make their own.
+    /// A record of a call made on the step's [`Visit::FIRST`] (see
+    /// [`with_visit`](Self::with_visit)), for stores and sinks that make their own.
     #[must_use]
     pub fn new(
         kind: CallKind,
@@ -65,10 +95,31 @@ impl CallRecord {
             kind,
             name: name.into(),
             step: step.into(),
+            visit: Visit::FIRST,
             index,
             attempts,
             duration,
             outcome,
+        }
+    }
+
+    /// The same record, made on visit `visit` of its step.
+    #[must_use]
+    pub fn with_visit(mut self, visit: Visit) -> Self {
+        self.visit = visit;
+        self
+    }
+
+    /// The idempotency key the call had in run `run_id`: the key a tool received in its
+    /// [`ToolCtx`](crate::tool::ToolCtx), or a sink with its
+    /// [`Delivery`](crate::output::Delivery). Each of a run's calls has its own.
+    #[must_use]
+    pub fn idempotency_key(&self, run_id: &RunId) -> IdempotencyKey {
+        match self.kind {
+            CallKind::Tool => IdempotencyKey::new(run_id, &self.step, self.visit, self.index),
+            CallKind::Output => {
+                IdempotencyKey::for_output(run_id, &self.step, self.visit, self.index)
+            }
         }
     }
 }
@@ -135,5 +186,73 @@ impl Recorder {
             .partition(|r| r.step == step);
         calls.pending = kept;
         taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_its_visit_as_json_and_an_older_one_reads_as_the_first_visit() {
+        let record = CallRecord::new(
+            CallKind::Tool,
+            "model",
+            "think",
+            1,
+            2,
+            Duration::from_micros(1500),
+            CallOutcome::Ok,
+        )
+        .with_visit(Visit::after(3).item(2));
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            json["visit"],
+            serde_json::json!({ "back_edges": 3, "item": 2 })
+        );
+        assert_eq!(
+            serde_json::from_value::<CallRecord>(json.clone()).unwrap(),
+            record
+        );
+
+        // Written before records had a visit.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("visit");
+        let old: CallRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(old.visit, Visit::FIRST);
+        assert_eq!(old, record.clone().with_visit(Visit::FIRST));
+    }
+
+    #[test]
+    fn a_record_gives_the_key_of_its_call() {
+        let run = RunId::from("run-1");
+        let visit = Visit::after(1).item(0);
+        let tool = CallRecord::new(
+            CallKind::Tool,
+            "model",
+            "each",
+            2,
+            1,
+            Duration::ZERO,
+            CallOutcome::Ok,
+        )
+        .with_visit(visit);
+        assert_eq!(
+            tool.idempotency_key(&run),
+            IdempotencyKey::new(&run, "each", visit, 2)
+        );
+        let mut output = tool.clone();
+        output.kind = CallKind::Output;
+        assert_eq!(
+            output.idempotency_key(&run),
+            IdempotencyKey::for_output(&run, "each", visit, 2)
+        );
+        assert_ne!(output.idempotency_key(&run), tool.idempotency_key(&run));
+        assert_ne!(
+            tool.clone()
+                .with_visit(Visit::after(1))
+                .idempotency_key(&run),
+            tool.idempotency_key(&run)
+        );
     }
 }

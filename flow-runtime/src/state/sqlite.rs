@@ -9,6 +9,7 @@ use crate::state::{
     RunStatus, Store, StoredEvent,
 };
 use crate::state::{EngineError, EngineLock};
+use crate::tool::Visit;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
@@ -23,9 +24,10 @@ use tokio::sync::{mpsc, oneshot};
 const ENVELOPE_VERSION: u64 = 1;
 /// The schema version, kept in SQLite's `user_version`. Version 2 added `runs.status`;
 /// version 3 `runs.wake_at`, `runs.waiting` and the `events` inbox; version 4 `runs.attempt`
-/// and `runs.failure`; version 5 `runs.wait_event` and `runs.wait_until`. Older files get them
-/// when opened (see [`prepare_writer`]).
-const SCHEMA_VERSION: i64 = 5;
+/// and `runs.failure`; version 5 `runs.wait_event` and `runs.wait_until`; version 6
+/// `calls.visit_back_edges` and `calls.visit_item`. Older files get them when opened (see
+/// [`prepare_writer`]).
+const SCHEMA_VERSION: i64 = 6;
 /// The default for [`SqliteStore::with_max_checkpoint_bytes`]: 1 MiB.
 const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 /// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
@@ -75,6 +77,8 @@ CREATE TABLE IF NOT EXISTS calls (
     attempts    INTEGER NOT NULL,
     duration_us INTEGER NOT NULL,
     error       TEXT,
+    visit_back_edges INTEGER NOT NULL DEFAULT 0,
+    visit_item       INTEGER,
     PRIMARY KEY (run_id, seq, n)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
@@ -85,6 +89,15 @@ CREATE TABLE IF NOT EXISTS events (
     sent_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, name, id);
+";
+
+/// Schema version 5 to 6: the visit of its step each call was made on (see
+/// [`CallRecord::visit`]): the loop back-edges the run had taken when the step began, and the
+/// item of a `workers` step (`NULL` for none). Calls stored before read back as made on the
+/// first visit, which they were unless their step was in a loop or a `workers` step.
+const ADD_CALL_VISIT: &str = "
+ALTER TABLE calls ADD COLUMN visit_back_edges INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN visit_item INTEGER;
 ";
 
 /// Schema version 4 to 5: the event a waiting run waits for, so that only that event makes it
@@ -156,8 +169,8 @@ const INSERT_HISTORY: &str =
     "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 const INSERT_CALL: &str = "
-INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 ";
 
 /// A [`Store`] in an SQLite file: durable checkpoints with no server to run.
@@ -253,7 +266,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 /// `{"v":1,"workflow":"trip","fingerprint":"…","state":{"Search":{…}}}`. A `history` table has
 /// one row per checkpoint (run id, sequence number from 1, step, `finished`, time), without the
 /// state, and a `calls` table one row per tool call or output delivery of each checkpoint's
-/// step. A run id belongs to one workflow: saving a checkpoint of another workflow under it is
+/// step (with the step's visit it was made on and its position in that visit: what its
+/// [idempotency key](CallRecord::idempotency_key) is derived from). A run id belongs to one workflow: saving a checkpoint of another workflow under it is
 /// an error.
 ///
 /// The schema's version is SQLite's `user_version`. A file made by an older version of this
@@ -301,7 +315,8 @@ pub struct HistoryEntry {
     pub finished: bool,
     /// When the checkpoint was saved.
     pub at: SystemTime,
-    /// The tool calls and output deliveries of the step, in the order they ended.
+    /// The tool calls and output deliveries of the step, in the order they ended, each with
+    /// the visit it was made on (a loop's turn, a `workers` item).
     pub calls: Vec<CallRecord>,
 }
 
@@ -850,6 +865,9 @@ fn prepare_writer(conn: &Connection, name: &str) -> Result<(), StoreError> {
         if !has_column(&tx, "runs", "wait_event")? {
             tx.execute_batch(ADD_WAIT_EVENT)?;
         }
+        if !has_column(&tx, "calls", "visit_back_edges")? {
+            tx.execute_batch(ADD_CALL_VISIT)?;
+        }
         tx.execute_batch(STATUS_INDEXES)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()
@@ -1047,6 +1065,8 @@ fn write_one(conn: &Connection, e: &Encoded) -> rusqlite::Result<Result<(), Stor
                 call.attempts,
                 i64::try_from(call.duration.as_micros()).unwrap_or(i64::MAX),
                 error,
+                i64::try_from(call.visit.back_edges()).unwrap_or(i64::MAX),
+                call.visit.item_index(),
             ])?;
         }
     }
@@ -1445,8 +1465,8 @@ fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, Store
         .map_err(|e| read_error(run_id, e))?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT seq, kind, name, step, call_index, attempts, duration_us, error FROM calls \
-             WHERE run_id = ?1 ORDER BY seq, n",
+            "SELECT seq, kind, name, step, call_index, attempts, duration_us, error, \
+             visit_back_edges, visit_item FROM calls WHERE run_id = ?1 ORDER BY seq, n",
         )
         .map_err(|e| read_error(run_id, e))?;
     let calls = stmt
@@ -1467,7 +1487,8 @@ fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, Store
                 row.get(5)?,
                 Duration::from_micros(u64::try_from(row.get::<_, i64>(6)?).unwrap_or_default()),
                 outcome,
-            );
+            )
+            .with_visit(visit_of(row.get(8)?, row.get(9)?));
             Ok((
                 u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
                 record,
@@ -1481,6 +1502,16 @@ fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, Store
         }
     }
     Ok(entries)
+}
+
+/// The visit stored in a call's `visit_back_edges` and `visit_item` columns (written from a
+/// `u64` and a `u32`: never negative).
+fn visit_of(back_edges: i64, item: Option<u32>) -> Visit {
+    let visit = Visit::after(u64::try_from(back_edges).unwrap_or_default());
+    match item {
+        Some(index) => visit.item(index),
+        None => visit,
+    }
 }
 
 fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {

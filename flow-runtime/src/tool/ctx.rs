@@ -14,7 +14,10 @@ const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1f_8a5e_0b7d_4e42_9d
 /// A visit is told apart by the number of loop back-edges the run had taken when the step
 /// began (the sum of its `Loops` counters, which never go down and are stored with every
 /// checkpoint) and, in a `workers` step, the item's index. Both are the same when the visit
-/// runs again (a retry, a resumed run), and two visits of one step never share both.
+/// runs again (a retry, a resumed run), and two visits of one step never share both. A
+/// [`CallRecord`](crate::state::CallRecord) keeps the visit of its call; as JSON it is
+/// `{"back_edges": 1, "item": 2}` (`item` left out when there is none); a record stored
+/// without one reads as [`Visit::FIRST`].
 ///
 /// ```
 /// use flow_runtime::tool::Visit;
@@ -25,9 +28,13 @@ const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1f_8a5e_0b7d_4e42_9d
 /// assert_eq!(visit.item_index(), Some(2));
 /// assert_ne!(visit, Visit::FIRST);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(default)]
 pub struct Visit {
     back_edges: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     item: Option<u32>,
 }
 
@@ -124,6 +131,13 @@ impl IdempotencyKey {
         );
         let uuid = uuid::Uuid::new_v5(&KEY_NAMESPACE, name.as_bytes());
         Self(uuid.hyphenated().to_string().into())
+    }
+
+    /// The key of the delivery of the output of visit `visit` of step `step` to the sink
+    /// attached at `index`. The step is prefixed so that it never equals the key of the step's
+    /// tool call number `index` (step names are identifiers: none contains `:`).
+    pub(crate) fn for_output(run_id: &RunId, step: &str, visit: Visit, index: u32) -> Self {
+        Self::new(run_id, &format!("output:{step}"), visit, index)
     }
 
     /// The key as a string.
