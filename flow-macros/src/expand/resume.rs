@@ -397,7 +397,7 @@ fn arm(g: &Gen<'_>, i: usize) -> Option<TokenStream> {
             let next = transition(g, i, &quote!(out));
             Some(quote! {
                 FlowState::#v { input, mut loops } => {
-                    let out = #exec(ctx, attempt, __flow_visit(&loops), input).await?;
+                    let out = #k::__private::boxed_step(#exec(ctx, attempt, __flow_visit(&loops), input)).await?;
                     (#name, #next)
                 }
             })
