@@ -8,3 +8,6 @@ pub use crate::tool::{
     ToolError, ToolPolicy, Toolbox,
 };
 pub use crate::{step, workflow};
+// `JsonSchema` (the trait and its derive) and the `schemars` path the derive expands to, so that
+// `#[derive(JsonSchema)]` works without a `schemars` dependency of the user's own.
+pub use crate::{JsonSchema, schemars};

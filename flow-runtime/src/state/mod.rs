@@ -22,6 +22,7 @@ pub(crate) use self::json::{too_deep, unreadable};
 pub(crate) use self::record::Recorder;
 pub use self::record::{CallKind, CallOutcome, CallRecord};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::{HistoryEntry, Prune, SqliteStore};
 pub use self::store::{Checkpoint, MemoryStore, Store, StoredEvent};
 pub(crate) use self::wait::now;

@@ -64,7 +64,7 @@ pub const DEFAULT_MAX_RESPONSE_BODY: usize = 10 * 1024 * 1024;
 /// ```
 /// use flow_runtime::tool::http::HttpJson;
 /// use flow_runtime::tool::{Tool, ToolCtx, ToolError};
-/// use schemars::JsonSchema;
+/// use flow_runtime::{JsonSchema, schemars};
 /// use serde::{Deserialize, Serialize};
 ///
 /// /// Searches the company wiki.

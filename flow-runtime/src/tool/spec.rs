@@ -191,8 +191,9 @@ impl ToolSpec {
 ///
 /// ```
 /// use flow_runtime::tool::{Catalogue, Tool, ToolCtx, ToolError, ToolSpec};
+/// use flow_runtime::{JsonSchema, schemars};
 ///
-/// #[derive(Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// #[derive(Clone, serde::Serialize, serde::Deserialize, JsonSchema)]
 /// struct Query { city: String }
 ///
 /// struct Weather;
