@@ -98,7 +98,7 @@ pub use flow_macros::workflow;
 pub use flow_macros::step;
 
 /// The JSON Schema of a type, for a tool's input and output: derive it with
-/// `#[derive(JsonSchema)]` (from the [prelude](crate::prelude), which also brings the
+/// `#[derive(JsonSchema)]` (from the [prelude], which also brings the
 /// [`schemars`] path the derive expands to).
 pub use schemars::JsonSchema;
 
