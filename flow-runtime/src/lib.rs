@@ -64,7 +64,8 @@
 //! and its version cannot clash with this crate's. garde's derive cannot be re-exported that way
 //! (it expands to `::garde::…`, which only a dependency named `garde` satisfies); a garde of
 //! another minor version derives another `Validate` trait, and `Valid::new` then reports that the
-//! type "has no validation rules". [`garde`] is re-exported to name its items in bounds.
+//! type "has no validation rules". The [garde](https://docs.rs/garde/0.23) crate itself is
+//! re-exported as `flow_runtime::garde`, to name its items in bounds.
 //!
 //! # Cargo features
 //!
@@ -99,7 +100,7 @@ pub use flow_macros::step;
 
 /// The JSON Schema of a type, for a tool's input and output: derive it with
 /// `#[derive(JsonSchema)]` (from the [prelude], which also brings the
-/// [`schemars`] path the derive expands to).
+/// `schemars` path the derive expands to).
 pub use schemars::JsonSchema;
 
 /// schemars, the JSON Schema generator behind [`JsonSchema`]: the version this crate's
