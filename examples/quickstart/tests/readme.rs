@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-const README: &str = include_str!("../../README.md");
+const README: &str = include_str!("../../../README.md");
 const MANIFEST: &str = include_str!("../Cargo.toml");
 const MAIN: &str = include_str!("../src/main.rs");
 
@@ -58,7 +58,7 @@ fn readme_lists_exactly_these_dependencies() {
         } else {
             assert_eq!(
                 readme_spec, our_spec,
-                "README and quickstart/Cargo.toml differ on {name}"
+                "README and examples/quickstart/Cargo.toml differ on {name}"
             );
         }
     }
@@ -69,7 +69,7 @@ fn readme_example_is_this_crate() {
     assert_eq!(
         block(section(), "rust"),
         MAIN,
-        "README's Dependencies example and quickstart/src/main.rs differ: copy one onto the other"
+        "README's Dependencies example and examples/quickstart/src/main.rs differ: copy one onto the other"
     );
 }
 
