@@ -60,6 +60,7 @@ pub mod input;
 pub mod output;
 pub mod prelude;
 pub mod state;
+pub mod store;
 pub mod tool;
 
 #[doc(hidden)]
