@@ -132,10 +132,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// [idempotency key](CallRecord::idempotency_key) is derived from). A run id belongs to one workflow: saving a checkpoint of another workflow under it is
 /// an error.
 ///
-/// The schema's version is SQLite's `user_version`. A file made by an older version of this
-/// store is brought up to date when opened, in one transaction (version 1 files get the
+/// The schema's version is SQLite's `user_version`: how many of the store's ordered list of
+/// migrations the file has applied (6 today). A file made by an older version of this store is
+/// brought up to date when opened, one migration per transaction, so a process killed during
+/// the upgrade leaves the file at a version it can go on from (version 1 files get the
 /// `status` column, `finished` or `running` from their `finished` flag); a file made by a newer
-/// version is refused.
+/// version is refused and left as it is.
 ///
 /// A checkpoint larger than [`max_checkpoint_bytes`](Self::with_max_checkpoint_bytes) (1 MiB
 /// unless set) is refused before anything is written. A row that cannot be read back (not
