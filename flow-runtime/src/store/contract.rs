@@ -261,6 +261,17 @@ pub(crate) fn unstorable_event(run_id: &RunId, name: &str, reason: &str) -> Stor
     )
 }
 
+/// A checkpoint of one workflow under the id of another workflow's run.
+pub(crate) fn conflict(checkpoint: &Checkpoint, owner: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Conflict,
+        format!(
+            "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
+            checkpoint.run_id, checkpoint.workflow
+        ),
+    )
+}
+
 pub(crate) fn closed_inbox(run_id: &RunId, status: RunStatus) -> StoreError {
     StoreError::of_kind(
         StoreErrorKind::Conflict,

@@ -2,7 +2,7 @@
 
 use crate::error::{ControlError, StoreError};
 use crate::state::RunId;
-use crate::store::contract::{closed_inbox, unknown_run, unstorable, unstorable_event};
+use crate::store::contract::{closed_inbox, conflict, unknown_run, unstorable, unstorable_event};
 use crate::store::control::refused;
 use crate::store::{Checkpoint, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent};
 use std::cmp::Reverse;
@@ -145,6 +145,11 @@ impl Store for MemoryStore {
                 attempt: 0,
                 failure: None,
             });
+        if let Some(owner) = run.checkpoints.first()
+            && owner.workflow != checkpoint.workflow
+        {
+            return Err(conflict(&checkpoint, &owner.workflow));
+        }
         if run.status.is_stopped() {
             return Err(refused(&checkpoint.run_id, &checkpoint.step, run.status));
         }

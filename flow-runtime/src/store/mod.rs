@@ -2,6 +2,8 @@
 //! implements.
 
 mod checkpoint;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod contract;
 mod control;
 #[cfg(feature = "sqlite")]

@@ -15,6 +15,11 @@ use tokio::sync::{mpsc, oneshot};
 /// The most checkpoints one transaction commits. Bounded so that one commit's replies are not
 /// held back too long by a flood of others; far above what a batch usually holds.
 const MAX_BATCH: usize = 1024;
+
+/// Upserts the run's row and returns its new checkpoint count. A run id already used by
+/// another workflow, or a stopped run (paused, cancelled, failed, or with a status this version
+/// does not know), fails the `WHERE` of the update, so nothing changes and no row comes back:
+/// the check and the write are one statement.
 const UPSERT_RUN: &str = "
 INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL)
@@ -32,7 +37,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     failure     = NULL,
     wait_event  = NULL,
     wait_until  = NULL
-WHERE runs.workflow = excluded.workflow AND runs.status NOT IN ('paused', 'cancelled', 'failed')
+WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
 RETURNING checkpoints
 ";
 
@@ -228,8 +233,9 @@ pub(super) fn write_one(
                 ),
             )));
         }
-        // The only other way to fail the `WHERE`: the run is paused or cancelled.
-        let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Paused);
+        // The only other way to fail the `WHERE`: the run is stopped (paused, cancelled,
+        // failed), or its status is one this version does not know.
+        let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Corrupt);
         return Ok(Err(refused(&e.run_id, &e.step, status)));
     };
     conn.prepare_cached(INSERT_HISTORY)?.execute(params![
