@@ -25,7 +25,8 @@ use std::time::SystemTime;
 /// what runs ask their store to honour it.
 ///
 /// ```
-/// use flow_runtime::state::{Checkpoint, Store, RunId};
+/// use flow_runtime::state::RunId;
+/// use flow_runtime::store::{Checkpoint, Store};
 /// use flow_runtime::error::StoreError;
 ///
 /// /// Prints checkpoints instead of keeping them.

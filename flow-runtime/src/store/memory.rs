@@ -287,7 +287,7 @@ impl Store for MemoryStore {
     }
 }
 
-impl crate::state::RunQueue for MemoryStore {
+impl crate::store::RunQueue for MemoryStore {
     async fn due(
         &self,
         now: SystemTime,
@@ -335,7 +335,7 @@ impl crate::state::RunQueue for MemoryStore {
         Ok(())
     }
 
-    fn lock_engine(&self) -> Result<crate::state::EngineLock, crate::state::EngineError> {
+    fn lock_engine(&self) -> Result<crate::store::EngineLock, crate::state::EngineError> {
         self.engine.lock("this `MemoryStore`")
     }
 }

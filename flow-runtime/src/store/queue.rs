@@ -12,7 +12,7 @@ use std::time::SystemTime;
 /// What an [`Engine`] needs of a store besides [`RunControl`]: which runs are due, when the
 /// next one will be, and a way to set a failed run aside.
 ///
-/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::state::MemoryStore)
+/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::store::MemoryStore)
 /// implement it.
 pub trait RunQueue: RunControl {
     /// Runs of the workflows named in `workflows` that are `Running` and due at `now` (no
@@ -30,9 +30,9 @@ pub trait RunQueue: RunControl {
         after: SystemTime,
     ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
 
-    /// Marks a `Running` run [`Failed`](crate::state::RunStatus::Failed): a step failed.
+    /// Marks a `Running` run [`Failed`](crate::store::RunStatus::Failed): a step failed.
     /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it. The store
-    /// keeps `message`, read back as [`RunInfo::failure`](crate::state::RunInfo::failure).
+    /// keeps `message`, read back as [`RunInfo::failure`](crate::store::RunInfo::failure).
     fn fail(
         &self,
         run_id: &RunId,

@@ -39,7 +39,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```
 /// use flow_runtime::prelude::*;
-/// use flow_runtime::state::{RunStatus, SqliteStore};
+/// use flow_runtime::store::{RunStatus, SqliteStore};
 /// use std::sync::Arc;
 ///
 /// #[workflow]
