@@ -34,7 +34,7 @@ pub struct Checkpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_at: Option<SystemTime>,
     /// Read back only: the step that waits for an event until `wake_at` (set by
-    /// [`Store::wait`], cleared by the next checkpoint).
+    /// [`Store::wait`](crate::store::Store::wait), cleared by the next checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
     /// Written only: the event the step consumed ([`StoredEvent::id`]), removed from the
@@ -44,7 +44,7 @@ pub struct Checkpoint {
     /// Which attempt of the run's next step has started. Written: 1 when the run goes straight
     /// on into its next step after this checkpoint (that step counts as started once the
     /// checkpoint is committed), 0 when the run parks or has finished. Read back by
-    /// [`Store::load_to_resume`]: the attempt number the resumed step gets, this resume
+    /// [`Store::load_to_resume`](crate::store::Store::load_to_resume): the attempt number the resumed step gets, this resume
     /// counted, so that a step interrupted by a crash runs again as attempt 2.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,

@@ -2,15 +2,40 @@
 //! `conformance`).
 //!
 //! A store author implements [`Harness`] (how to make an empty store, read a run's history,
-//! and, where the store can hold one, a corrupt record) and adds one line to a test file:
+//! and, where the store can hold one, a corrupt record) and adds one line to a test file,
+//! `suite!(MyHarness)`, which expands to one `#[test]` per case of [`cases`], each running on
+//! a runtime of its own (the store's crate needs no async runtime for them). `flow`'s own
+//! stores run the suite in `tests/tests/store_conformance.rs`. For `MemoryStore`:
 //!
-//! ```ignore
-//! flow_runtime::store::conformance::suite!(MyHarness::new());
 //! ```
+//! use flow_runtime::error::StoreError;
+//! use flow_runtime::state::RunId;
+//! use flow_runtime::store::MemoryStore;
+//! use flow_runtime::store::conformance::{Harness, HistoryStep, block_on, cases};
 //!
-//! The line expands to one `#[test]` per case of [`cases`], each running on a runtime of its
-//! own (the store's crate needs no async runtime of its own for them). `flow`'s own stores run
-//! the suite in `tests/tests/store_conformance.rs`.
+//! struct Memory;
+//!
+//! impl Harness for Memory {
+//!     type Store = MemoryStore;
+//!
+//!     async fn store(&self) -> Result<MemoryStore, StoreError> {
+//!         Ok(MemoryStore::new())
+//!     }
+//!
+//!     async fn history(&self, store: &MemoryStore, run_id: &RunId) -> Result<Vec<HistoryStep>, StoreError> {
+//!         let history = store.history(run_id).into_iter();
+//!         Ok(history.map(|c| HistoryStep::new(c.step, c.finished, c.calls)).collect())
+//!     }
+//! }
+//!
+//! // In a test file, the whole suite:
+//! mod memory {
+//!     flow_runtime::store::conformance::suite!(super::Memory);
+//! }
+//!
+//! // What each of its tests does:
+//! block_on(cases::checkpoints_and_history(Memory));
+//! ```
 //!
 //! Each case checks one part of the contract the [store module](crate::store) describes, on
 //! the store's public API only; a case that fails names the rule the store broke.
@@ -102,12 +127,12 @@ pub trait Harness: Send + Sync + 'static {
     }
 }
 
-/// Runs one case to completion on a runtime of its own. For [`suite!`](crate::store::conformance::suite).
+/// Runs one case to completion on a runtime of its own, as [`suite!`](crate::store::conformance::suite)
+/// does.
 ///
 /// # Panics
 ///
 /// The runtime cannot be built, or the case fails: that is how a test fails.
-#[doc(hidden)]
 pub fn block_on<F: Future>(case: F) -> F::Output {
     #[allow(clippy::expect_used, reason = "a test that cannot run fails")]
     tokio::runtime::Builder::new_current_thread()
@@ -118,13 +143,7 @@ pub fn block_on<F: Future>(case: F) -> F::Output {
 }
 
 /// Expands to one `#[test]` per case of the conformance suite, each with a harness made by
-/// the expression it is given (see [`Harness`]).
-///
-/// ```ignore
-/// mod sqlite {
-///     flow_runtime::store::conformance::suite!(SqliteHarness::new());
-/// }
-/// ```
+/// the expression it is given (see [`Harness`] and the [module](self)'s example).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_suite {
@@ -162,6 +181,7 @@ macro_rules! __store_conformance_suite {
     };
 }
 
+/// Expands to one `#[test]` per case of the suite: `suite!(MyHarness)` (see the [module](self)).
 pub use crate::__store_conformance_suite as suite;
 
 /// The cases, one per rule of the contract; [`suite!`](crate::store::conformance::suite) runs

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 ///
 /// A run calls [`save`](Store::save) after every step and does not start the next step until
 /// it returns `Ok`, so a store that has acknowledged a checkpoint holds a state the run can
-/// resume from. Implement it for your own backend; [`MemoryStore`] keeps everything in memory.
+/// resume from. Implement it for your own backend; [`MemoryStore`](crate::store::MemoryStore) keeps everything in memory.
 ///
 /// What a store acknowledges, it must be able to read back: the runtime refuses states and
 /// events that would not round-trip through JSON before they reach the store (NaN and
@@ -20,7 +20,7 @@ use std::time::SystemTime;
 /// and a store's reader must accept every value nested that deep.
 ///
 /// [`save`](Store::save) and [`latest`](Store::latest) are all a store needs. A store that
-/// also offers run control ([`RunControl`]: pause, unpause, cancel) overrides
+/// also offers run control ([`RunControl`](crate::store::RunControl): pause, unpause, cancel) overrides
 /// [`status`](Store::status) and [`mark_incompatible`](Store::mark_incompatible) too: they are
 /// what runs ask their store to honour it.
 ///

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// What an [`Engine`] needs of a store besides [`RunControl`]: which runs are due, when the
+/// What an [`Engine`](crate::state::Engine) needs of a store besides [`RunControl`]: which runs are due, when the
 /// next one will be, and a way to set a failed run aside.
 ///
 /// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::store::MemoryStore)
@@ -39,7 +39,7 @@ pub trait RunQueue: RunControl {
         message: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Takes the store's engine lock, held by [`Engine::run_until`] for as long as it runs, so
+    /// Takes the store's engine lock, held by [`Engine::run_until`](crate::state::Engine::run_until) for as long as it runs, so
     /// that a second engine on the same store is refused instead of running the same runs
     /// again. The lock is released when the [`EngineLock`] is dropped, and by the operating
     /// system when the process dies.
