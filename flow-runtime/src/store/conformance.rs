@@ -417,28 +417,60 @@ pub mod cases {
                 "a cancelled run stays cancelled: {refused:?}"
             );
         }
-        for refused in [
-            store.pause(&"done".into()).await,
-            store.unpause(&"done".into()).await,
-            store.cancel(&"done".into()).await,
+        let done = info(&store, "done").await;
+        for (verb, to, refused) in [
+            (
+                "pause",
+                RunStatus::Paused,
+                store.pause(&"done".into()).await,
+            ),
+            (
+                "unpause",
+                RunStatus::Running,
+                store.unpause(&"done".into()).await,
+            ),
+            (
+                "cancel",
+                RunStatus::Cancelled,
+                store.cancel(&"done".into()).await,
+            ),
         ] {
+            let error = refused.expect_err("a finished run cannot be moved");
             assert!(
                 matches!(
-                    refused,
-                    Err(ControlError::Transition {
-                        status: RunStatus::Finished,
-                        ..
-                    })
+                    &error,
+                    ControlError::Transition { run_id, status: RunStatus::Finished, to: t }
+                        if run_id.as_str() == "done" && *t == to
                 ),
-                "a finished run cannot be moved: {refused:?}"
+                "{error:?}"
+            );
+            assert_eq!(
+                error.to_string(),
+                format!("cannot {verb} run `done`: it is finished")
             );
         }
-        assert_eq!(info(&store, "done").await.status, RunStatus::Finished);
-        assert!(matches!(
+        assert_eq!(
+            info(&store, "done").await,
+            done,
+            "a refused move changes nothing"
+        );
+        for refused in [
             store.pause(&"nobody".into()).await,
-            Err(ControlError::UnknownRun { .. })
-        ));
+            store.unpause(&"nobody".into()).await,
+            store.cancel(&"nobody".into()).await,
+        ] {
+            assert!(
+                matches!(&refused, Err(ControlError::UnknownRun { run_id }) if run_id.as_str() == "nobody"),
+                "{refused:?}"
+            );
+        }
         assert_eq!(store.status(&"nobody".into()).await.unwrap(), None);
+
+        // Unpausing a running run changes nothing, and returns it as it is.
+        save(&store, checkpoint("open", "first", 1)).await;
+        let open = info(&store, "open").await;
+        assert_eq!(store.unpause(&"open".into()).await.unwrap(), open);
+        assert_eq!(info(&store, "open").await, open);
     }
 
     /// The checkpoint of a paused, failed or cancelled run is refused with the kind saying
@@ -450,12 +482,21 @@ pub mod cases {
         let refused = |kind: StoreErrorKind| {
             let store = &store;
             async move {
+                let before = info(store, "r1").await;
                 let e = store
                     .save(checkpoint("r1", "second", 2))
                     .await
                     .expect_err("the checkpoint of a stopped run is refused");
                 assert_eq!(e.kind(), kind, "{e}");
+                let status = before.status;
+                assert!(
+                    e.to_string().contains(&format!(
+                        "run `r1` is {status}: the checkpoint after step `second` is refused"
+                    )),
+                    "the message names the run, its status and the step: {e}"
+                );
                 let run = info(store, "r1").await;
+                assert_eq!(run, before, "a refused checkpoint changes nothing");
                 assert_eq!((run.step.as_str(), run.checkpoints), ("first", 1));
                 let latest = store.latest(&"r1".into()).await.unwrap().unwrap();
                 assert_eq!(
