@@ -88,6 +88,13 @@ impl Harness for Sqlite {
         )
     }
 
+    async fn corrupt_events(&self, _store: &SqliteStore, run_id: &RunId) -> bool {
+        self.execute(
+            "UPDATE events SET payload = 'not json' WHERE run_id = ?1",
+            run_id,
+        )
+    }
+
     fn max_checkpoint_bytes(&self, store: &SqliteStore) -> Option<usize> {
         Some(store.max_checkpoint_bytes())
     }

@@ -110,6 +110,17 @@ pub trait Harness: Send + Sync + 'static {
         std::future::ready(false)
     }
 
+    /// Spoils the payload of every event in run `run_id`'s inbox behind the store's back, and
+    /// returns `true`; or returns `false` for a store that cannot hold a corrupt record.
+    fn corrupt_events(
+        &self,
+        store: &Self::Store,
+        run_id: &RunId,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (store, run_id);
+        std::future::ready(false)
+    }
+
     /// The store's limit on one checkpoint's size, in bytes of its encoding, if it has one.
     fn max_checkpoint_bytes(&self, store: &Self::Store) -> Option<usize> {
         let _ = store;
@@ -164,6 +175,7 @@ macro_rules! __store_conformance_suite {
             list_filters_and_orders,
             a_corrupt_state_is_isolated,
             a_corrupt_status_is_isolated,
+            a_corrupt_event_is_isolated,
             size_limits,
             prune_keeps_open_runs,
             concurrent_runs,
@@ -298,7 +310,18 @@ pub mod cases {
         save(&store, finished("r1")).await;
         let done = info(&store, "r1").await;
         assert_eq!((done.status, done.checkpoints), (RunStatus::Finished, 3));
-        assert!(store.latest(&run).await.unwrap().unwrap().finished);
+        assert_eq!(
+            done.created_at, running.created_at,
+            "a run's creation time is its first checkpoint's"
+        );
+        assert!(done.updated_at >= running.updated_at);
+        let latest = store.latest(&run).await.unwrap().unwrap();
+        assert!(latest.finished);
+        assert_eq!(
+            (latest.consumed_event, latest.waiting, latest.wake_at),
+            (None, None, None),
+            "a checkpoint read back says no event, no wait and no wake-up it was not given"
+        );
         let history = harness.history(&store, &run).await.unwrap();
         assert_eq!(
             history,
@@ -806,6 +829,15 @@ pub mod cases {
             Some(secs(later))
         );
         assert_eq!(store.next_wake(later).await.unwrap(), None);
+        let held =
+            checkpoint("held-asleep", "first", 1).with_wake_at(Some(now + Duration::from_secs(5)));
+        save(&store, held).await;
+        store.pause(&"held-asleep".into()).await.unwrap();
+        assert_eq!(
+            store.next_wake(now).await.unwrap().map(secs),
+            Some(secs(soon)),
+            "a paused run's wake-up is no one's"
+        );
         assert_eq!(
             sorted(store.due(later, &[W], 10).await.unwrap()),
             ["asleep", "later", "now", "woken"].map(RunId::from)
@@ -980,6 +1012,39 @@ pub mod cases {
         let cancelled = store.cancel(&"bad".into()).await.unwrap();
         assert_eq!(cancelled.status, RunStatus::Cancelled);
         assert_eq!(info(&store, "bad").await.status, RunStatus::Cancelled);
+    }
+
+    /// An event whose stored payload cannot be read fails alone, as corrupt: the other runs'
+    /// events read as before.
+    pub async fn a_corrupt_event_is_isolated<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("bad", "first", 1)).await;
+        save(&store, checkpoint("good", "first", 1)).await;
+        for run in ["bad", "good"] {
+            store
+                .send_event(&run.into(), "e", json!({ "n": 1 }))
+                .await
+                .unwrap();
+        }
+        if !harness.corrupt_events(&store, &"bad".into()).await {
+            return; // The store cannot hold a corrupt record.
+        }
+        let e = store
+            .next_event(&"bad".into(), "e")
+            .await
+            .expect_err("a corrupt event is an error");
+        assert_eq!(e.kind(), StoreErrorKind::Corrupt, "{e}");
+        assert!(
+            e.to_string().contains("bad"),
+            "the message names the run: {e}"
+        );
+        let good = store
+            .next_event(&"good".into(), "e")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(good.payload, json!({ "n": 1 }));
+        assert_eq!(info(&store, "bad").await.status, RunStatus::Running);
     }
 
     /// A state or event nested deeper than the runtime's limit is refused as unstorable, and
