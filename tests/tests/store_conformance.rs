@@ -88,6 +88,11 @@ impl Harness for Sqlite {
         )
     }
 
+    async fn reopen(&self, store: SqliteStore) -> Option<Result<SqliteStore, StoreError>> {
+        drop(store);
+        Some(SqliteStore::open(self.path()))
+    }
+
     async fn corrupt_events(&self, _store: &SqliteStore, run_id: &RunId) -> bool {
         self.execute(
             "UPDATE events SET payload = 'not json' WHERE run_id = ?1",

@@ -127,6 +127,16 @@ pub trait Harness: Send + Sync + 'static {
         None
     }
 
+    /// Drops `store` and opens the same storage again, as a process restarting would; `None`
+    /// for a store that keeps nothing once dropped.
+    fn reopen(
+        &self,
+        store: Self::Store,
+    ) -> impl Future<Output = Option<Result<Self::Store, StoreError>>> + Send {
+        drop(store);
+        std::future::ready(None)
+    }
+
     /// Deletes finished and cancelled runs as the store's own pruning does, keeping none of
     /// them, and returns how many it deleted; `None` for a store without pruning.
     fn prune_all_finished(
@@ -179,6 +189,7 @@ macro_rules! __store_conformance_suite {
             size_limits,
             prune_keeps_open_runs,
             concurrent_runs,
+            acknowledged_writes_survive_a_reopen,
         );
     };
     (@cases $harness:expr; $($case:ident,)*) => {
@@ -1164,6 +1175,64 @@ pub mod cases {
             let expected: Vec<String> = (1..=STEPS).map(|n| format!("step-{n}")).collect();
             assert_eq!(steps, expected, "run {run}: every checkpoint, in order");
         }
+    }
+
+    /// What a store acknowledged is there when the storage is opened again: checkpoints and
+    /// their history, statuses and failures, waits and events.
+    pub async fn acknowledged_writes_survive_a_reopen<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let until = SystemTime::now() + Duration::from_hours(1);
+        save(&store, checkpoint("waiting", "first", 1).with_attempt(1)).await;
+        store
+            .wait(&"waiting".into(), "second", "approval", until)
+            .await
+            .unwrap();
+        store
+            .send_event(&"waiting".into(), "comment", json!("hi"))
+            .await
+            .unwrap();
+        save(&store, checkpoint("held", "first", 1)).await;
+        store.pause(&"held".into()).await.unwrap();
+        save(&store, checkpoint("failed", "first", 1)).await;
+        store.fail(&"failed".into(), "boom").await.unwrap();
+        save(&store, checkpoint("done", "first", 1)).await;
+        save(&store, finished("done")).await;
+        let before = store.list(&RunFilter::new()).await.unwrap();
+        let latest_before = store.latest(&"waiting".into()).await.unwrap();
+
+        let Some(store) = harness.reopen(store).await else {
+            return; // The store keeps nothing once dropped.
+        };
+        let store = store.expect("the storage opens again");
+        assert_eq!(store.list(&RunFilter::new()).await.unwrap(), before);
+        assert_eq!(
+            store.latest(&"waiting".into()).await.unwrap(),
+            latest_before
+        );
+        let event = store
+            .next_event(&"waiting".into(), "comment")
+            .await
+            .unwrap()
+            .expect("the event is kept");
+        assert_eq!(event.payload, json!("hi"));
+        assert!(
+            store
+                .due(SystemTime::now(), &[W], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the wait is kept"
+        );
+        assert_eq!(
+            info(&store, "failed").await.failure.as_deref(),
+            Some("boom")
+        );
+        let history = harness.history(&store, &"done".into()).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert!(
+            store.save(checkpoint("held", "second", 2)).await.is_err(),
+            "still paused"
+        );
     }
 
     /// A time to the second: stores may keep times to the millisecond.
