@@ -36,7 +36,7 @@
 
 use flow_runtime::output::{ChannelSink, FileSink, Format, Outputs, Sink};
 use flow_runtime::prelude::*;
-use flow_runtime::state::SqliteStore;
+use flow_runtime::store::SqliteStore;
 use flow_runtime::tool::http::HttpJson;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -70,15 +70,16 @@
 //! # Cargo features
 //!
 //! Without any feature (`default-features = false`) the crate is the DSL, runs and the
-//! [`Engine`](state::Engine) on [`MemoryStore`](state::MemoryStore), and tools with their
+//! [`Engine`](state::Engine) on [`MemoryStore`](store::MemoryStore), and tools with their
 //! policies. Integrations are compiled only when asked for, and their items are marked with the
 //! feature on docs.rs:
 //!
-//! - `sqlite` (default): `state::SqliteStore`, durable runs in an embedded SQLite file.
+//! - `sqlite` (default): `store::SqliteStore`, durable runs in an embedded SQLite file.
 //! - `http`: `tool::http::HttpJson` and `output::Webhook`, over reqwest (plain HTTP).
 //! - `rustls`: HTTPS for `http`.
 //! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
 //! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
+//! - `conformance`: `store::conformance`, the test suite every store passes, for store authors.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -87,6 +88,7 @@ pub mod input;
 pub mod output;
 pub mod prelude;
 pub mod state;
+pub mod store;
 pub mod tool;
 
 #[doc(hidden)]

@@ -2,7 +2,8 @@
 
 pub use crate::error::RuntimeError;
 pub use crate::input::{Invalid, Valid};
-pub use crate::state::{Ctx, Event, LoopExhausted, MemoryStore, RunId, Sleep, Store, Workflow};
+pub use crate::state::{Ctx, Event, LoopExhausted, RunId, Sleep, Workflow};
+pub use crate::store::{MemoryStore, Store};
 pub use crate::tool::{
     Auth, CallError, Credential, IdempotencyKey, PolicyTool, RateLimit, Retry, Tool, ToolCtx,
     ToolError, ToolPolicy, Toolbox,

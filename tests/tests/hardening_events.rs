@@ -211,61 +211,8 @@ async fn an_event_of_another_name_leaves_the_wait_sqlite() {
     another_event_leaves_the_wait(Arc::new(SqliteStore::open(&path).unwrap())).await;
 }
 
-// --- The store's contract: which event makes a waiting run due ----------------------------
-
-async fn the_awaited_event_makes_the_run_due<S: RunQueue>(store: Arc<S>) {
-    let log = Log::default();
-    let engine = engine(&store, &log);
-    let now = SystemTime::now();
-    let until = now + HOUR;
-    let due = |store: Arc<S>| async move { store.due(now, &["claim"], 10).await.unwrap() };
-
-    // Waiting for an approval: a comment does not make it due.
-    let run = engine.start::<claim::Workflow>("c2", 1).await.unwrap();
-    store.wait(&run, "decide", "Approval", until).await.unwrap();
-    assert!(due(Arc::clone(&store)).await.is_empty());
-    store
-        .send_event(&run, "Comment", serde_json::json!({ "text": "x" }))
-        .await
-        .unwrap();
-    assert!(due(Arc::clone(&store)).await.is_empty());
-    // The approval does, and the deadline is still read back.
-    store
-        .send_event(&run, "Approval", serde_json::json!({ "by": "Ada" }))
-        .await
-        .unwrap();
-    assert_eq!(due(Arc::clone(&store)).await, std::slice::from_ref(&run));
-    let latest = store.latest(&run).await.unwrap().unwrap();
-    assert_eq!(latest.wake_at.map(secs), Some(secs(until)));
-
-    // An approval already in the inbox when the wait is recorded (sent after the step
-    // looked): due at once.
-    let early = engine.start::<claim::Workflow>("c3", 1).await.unwrap();
-    store
-        .send_event(&early, "Approval", serde_json::json!({ "by": "Ada" }))
-        .await
-        .unwrap();
-    store
-        .wait(&early, "decide", "Approval", until)
-        .await
-        .unwrap();
-    assert!(due(Arc::clone(&store)).await.contains(&early));
-}
-
-fn secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
-}
-
-#[tokio::test]
-async fn the_awaited_event_makes_the_run_due_memory() {
-    the_awaited_event_makes_the_run_due(Arc::new(MemoryStore::new())).await;
-}
-
-#[tokio::test]
-async fn the_awaited_event_makes_the_run_due_sqlite() {
-    let (_dir, path) = temp_db();
-    the_awaited_event_makes_the_run_due(Arc::new(SqliteStore::open(&path).unwrap())).await;
-}
+// Which event makes a waiting run due is store behaviour: the conformance suite checks it for
+// every store (`store_conformance.rs`).
 
 // --- An event sent during a sleep -----------------------------------------------------------
 

@@ -6,7 +6,7 @@
 //! nothing; a run resumed by code with another fingerprint is marked incompatible; a file made
 //! before run control existed opens and works.
 
-use flow_runtime::error::{ControlError, StoreErrorKind};
+use flow_runtime::error::ControlError;
 use flow_runtime::prelude::*;
 use flow_runtime::state::{
     Checkpoint, HistoryEntry, RunControl, RunFilter, RunInfo, RunStatus, SqliteStore,
@@ -498,106 +498,8 @@ async fn status_and_list_memory() {
     status_and_list(Arc::new(MemoryStore::new())).await;
 }
 
-// --- Refused moves ------------------------------------------------------------------------
-
-async fn refused_moves_change_nothing<S: RunControl>(store: Arc<S>) {
-    four_runs(&store).await;
-    let done = info(&*store, "done").await;
-    for (action, to) in [
-        ("pause", RunStatus::Paused),
-        ("unpause", RunStatus::Running),
-        ("cancel", RunStatus::Cancelled),
-    ] {
-        let result = match action {
-            "pause" => store.pause(&"done".into()).await,
-            "unpause" => store.unpause(&"done".into()).await,
-            _ => store.cancel(&"done".into()).await,
-        };
-        let error = result.unwrap_err();
-        assert!(
-            matches!(
-                &error,
-                ControlError::Transition { run_id, status: RunStatus::Finished, to: t }
-                    if run_id.as_str() == "done" && *t == to
-            ),
-            "{error:?}"
-        );
-        assert_eq!(
-            error.to_string(),
-            format!("cannot {action} run `done`: it is finished")
-        );
-
-        let result = match action {
-            "pause" => store.pause(&"nobody".into()).await,
-            "unpause" => store.unpause(&"nobody".into()).await,
-            _ => store.cancel(&"nobody".into()).await,
-        };
-        assert!(
-            matches!(&result, Err(ControlError::UnknownRun { run_id }) if run_id.as_str() == "nobody"),
-            "{result:?}"
-        );
-    }
-    assert_eq!(info(&*store, "done").await, done);
-    assert!(store.status(&"nobody".into()).await.unwrap().is_none());
-
-    // Unpausing a run that is not paused changes nothing either.
-    let open = info(&*store, "open").await;
-    assert_eq!(store.unpause(&"open".into()).await.unwrap(), open);
-    assert_eq!(info(&*store, "open").await, open);
-}
-
-#[tokio::test]
-async fn refused_moves_change_nothing_sqlite() {
-    let (_dir, store) = sqlite();
-    refused_moves_change_nothing(store).await;
-}
-
-#[tokio::test]
-async fn refused_moves_change_nothing_memory() {
-    refused_moves_change_nothing(Arc::new(MemoryStore::new())).await;
-}
-
-// --- Saves of stopped runs ----------------------------------------------------------------
-
-async fn a_stopped_run_refuses_checkpoints<S: RunControl>(store: Arc<S>) {
-    four_runs(&store).await;
-    store.cancel(&"open".into()).await.unwrap();
-    let before = [info(&*store, "held").await, info(&*store, "open").await];
-    for (run, kind) in [
-        ("held", StoreErrorKind::Paused),
-        ("open", StoreErrorKind::Cancelled),
-    ] {
-        let latest = store.latest(&run.into()).await.unwrap().unwrap();
-        let error = store.save(latest).await.unwrap_err();
-        assert_eq!(error.kind(), kind, "{error}");
-        assert!(
-            error.to_string().contains(&format!(
-                "run `{run}` is {}: the checkpoint after step `wait` is refused",
-                if run == "held" { "paused" } else { "cancelled" }
-            )),
-            "{error}"
-        );
-    }
-    assert_eq!(
-        [info(&*store, "held").await, info(&*store, "open").await],
-        before
-    );
-}
-
-#[tokio::test]
-async fn a_stopped_run_refuses_checkpoints_sqlite() {
-    let (_dir, store) = sqlite();
-    a_stopped_run_refuses_checkpoints(Arc::clone(&store)).await;
-    assert_eq!(
-        steps(&store.history(&"held".into()).await.unwrap()),
-        ["first", "wait"]
-    );
-}
-
-#[tokio::test]
-async fn a_stopped_run_refuses_checkpoints_memory() {
-    a_stopped_run_refuses_checkpoints(Arc::new(MemoryStore::new())).await;
-}
+// Refused moves, and the refusal of a stopped run's checkpoint, are store behaviour: the
+// conformance suite checks them for every store (`store_conformance.rs`).
 
 // --- Incompatible runs --------------------------------------------------------------------
 

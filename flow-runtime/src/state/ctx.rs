@@ -1,6 +1,6 @@
 use crate::output::Outputs;
-use crate::state::store::DynStore;
 use crate::state::{CallKind, CallOutcome, CallRecord, Recorder, Store};
+use crate::store::DynStore;
 use crate::tool::{CallError, CanCall, IdempotencyKey, NoTools, Tool, ToolCall, Toolbox, Visit};
 use std::fmt;
 use std::marker::PhantomData;

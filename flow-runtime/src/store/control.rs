@@ -2,7 +2,8 @@
 //! them, for an engine, a CLI or an operator.
 
 use crate::error::{ControlError, StoreError, StoreErrorKind};
-use crate::state::{RunId, Store};
+use crate::state::RunId;
+use crate::store::Store;
 use std::fmt;
 use std::future::Future;
 use std::time::SystemTime;
@@ -198,7 +199,7 @@ impl RunInfo {
 /// Which runs [`RunControl::list`] returns: all of them unless narrowed.
 ///
 /// ```
-/// use flow_runtime::state::{RunFilter, RunStatus};
+/// use flow_runtime::store::{RunFilter, RunStatus};
 ///
 /// let paused_orders = RunFilter::new().workflow("order").status(RunStatus::Paused).limit(20);
 /// assert_eq!(paused_orders.workflow.as_deref(), Some("order"));
@@ -251,7 +252,7 @@ impl RunFilter {
 }
 
 /// Control over a store's runs: list them, pause, unpause and cancel them. Implemented by
-/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::state::MemoryStore);
+/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::store::MemoryStore);
 /// an engine or a CLI works with any store that implements it. A run's status is read with
 /// [`Store::status`].
 ///
@@ -270,7 +271,7 @@ impl RunFilter {
 ///
 /// ```
 /// use flow_runtime::prelude::*;
-/// use flow_runtime::state::{RunControl, RunFilter, RunStatus};
+/// use flow_runtime::store::{RunControl, RunFilter, RunStatus};
 /// use std::sync::Arc;
 ///
 /// #[workflow]
