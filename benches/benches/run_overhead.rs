@@ -113,7 +113,9 @@ fn n50(c: &mut Criterion) {
 fn trip(c: &mut Criterion) {
     let rt = runtime();
     // The three drivers must compute the same receipt, or the comparison means nothing.
-    let expected = rt.block_on(plain_trip(TRIP)).expect("TRIP is a valid request");
+    let expected = rt
+        .block_on(plain_trip(TRIP))
+        .expect("TRIP is a valid request");
     assert_eq!(
         rt.block_on(trip::Workflow::run(&Ctx::new(()), TRIP))
             .expect("run books TRIP"),

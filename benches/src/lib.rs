@@ -751,7 +751,9 @@ pub enum TripError {
     #[error("the trip request is invalid: {0}")]
     Invalid(#[from] Invalid),
     /// Departure and arrival are the same airport.
-    #[error("the trip goes nowhere: departure and arrival are the same airport; ask for two different ones")]
+    #[error(
+        "the trip goes nowhere: departure and arrival are the same airport; ask for two different ones"
+    )]
     Nowhere,
     /// The flight has fewer free seats than asked for.
     #[error("flight {flight} has {free} free seats, {wanted} were asked for; ask for fewer seats")]
@@ -884,7 +886,8 @@ mod tests {
     fn the_three_trip_drivers_book_the_same_receipt() {
         let plain = block_on(plain_trip(TRIP)).expect("TRIP is valid");
         let run = block_on(trip::Workflow::run(&Ctx::new(()), TRIP)).expect("run books TRIP");
-        let typestate = block_on(typestate_trip(&Ctx::new(()), TRIP)).expect("typestate books TRIP");
+        let typestate =
+            block_on(typestate_trip(&Ctx::new(()), TRIP)).expect("typestate books TRIP");
         assert_eq!(run, plain);
         assert_eq!(typestate, plain);
         assert_eq!(plain.total % TRIP.passengers, 0);
@@ -903,7 +906,10 @@ mod tests {
         let fields: Vec<&str> = invalid.fields().iter().map(|f| f.path.as_str()).collect();
         assert_eq!(fields, ["from", "passengers"]);
 
-        let nowhere = Trip { to: TRIP.from, ..TRIP };
+        let nowhere = Trip {
+            to: TRIP.from,
+            ..TRIP
+        };
         let err = block_on(trip::Workflow::run(&Ctx::new(()), nowhere)).unwrap_err();
         assert_eq!(err.step(), Some("validate"));
         assert!(matches!(err, trip::FlowError::Validate(TripError::Nowhere)));
