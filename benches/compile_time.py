@@ -356,7 +356,8 @@ def resolve_statum(root: Path, env: dict[str, str]) -> Path:
 
 
 def fmt_ms(seconds: float | None) -> str:
-    return "–" if seconds is None else f"{seconds * 1000:,.0f} ms"
+    # `+ 0`: a difference that rounds to zero prints as 0, not -0.
+    return "–" if seconds is None else f"{round(seconds * 1000) + 0:,} ms"
 
 
 def fmt_s(seconds: float | None, timeout_min: float) -> str:
