@@ -464,7 +464,7 @@ def warm_check(args: argparse.Namespace, root: Path, env: dict[str, str]) -> Non
 
     print(
         f"Warm `cargo check` (touch src/lib.rs), user + system CPU time of cargo and rustc, median of "
-        f"{args.runs} interleaved rounds. No-op cost: a crate that only links flow-runtime "
+        f"{args.runs} interleaved round{'s' * (args.runs != 1)}. No-op cost: a crate that only links flow-runtime "
         f"{fmt_ms(cpu['empty'])}, one with no dependency {fmt_ms(cpu['empty_plain'])}.\n"
     )
     print(
@@ -541,7 +541,7 @@ def release_builds(args: argparse.Namespace, root: Path, env: dict[str, str]) ->
 
     print(
         f"`cargo build --release` after touching src/lib.rs (dependencies built), median of {args.runs} "
-        f"interleaved rounds: wall / user + system CPU / peak memory of one process (rustc). A build "
+        f"interleaved round{'s' * (args.runs != 1)}: wall / user + system CPU / peak memory of one process (rustc). A build "
         f"is stopped after {args.timeout:g} min.\n"
     )
     print("| steps | " + " | ".join(f"{v}: wall | {v}: CPU | {v}: peak" for v in variants) + " |")
