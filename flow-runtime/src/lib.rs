@@ -52,11 +52,16 @@
 //! - `sqlite` (default): `state::SqliteStore`, durable runs in an embedded SQLite file.
 //! - `http`: `tool::http::HttpJson` and `output::Webhook`, over reqwest (plain HTTP).
 //! - `rustls`: HTTPS for `http`.
+//! - `models`: `model::OpenAiChat` and `model::AnthropicMessages`, chat models over HTTP and
+//!   HTTPS (turns on `http` and `rustls`).
+//! - `scripted`: `model::scripted::ScriptedModel`, a scripted model server on loopback for tests
+//!   and examples (turns on `models`).
 //! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
 //! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
 
 pub mod error;
 pub mod input;
+pub mod model;
 pub mod output;
 pub mod prelude;
 pub mod state;
