@@ -2,7 +2,7 @@
 
 use crate::model::trace::traced;
 use crate::model::{
-    ChatRequest, ChatResponse, FinishReason, Message, Model, ModelError, ToolCall, Usage,
+    ChatRequest, ChatResponse, FinishReason, Message, Model, ModelError, ToolCall, ToolDef, Usage,
 };
 use crate::tool::http::{HttpJson, HttpJsonError};
 use crate::tool::{Auth, Credential, Tool, ToolCtx, ToolError};
@@ -192,7 +192,7 @@ impl AnthropicMessages {
             body.insert("system".to_owned(), system.join("\n\n").into());
         }
         body.insert("messages".to_owned(), Value::Array(messages));
-        let mut tools: Vec<Value> = request.tools.iter().map(|t| t.to_anthropic()).collect();
+        let mut tools: Vec<Value> = request.tools.iter().map(ToolDef::to_anthropic).collect();
         if let Some(format) = &request.response_format {
             tools.push(json!({
                 "name": format.name,
@@ -292,6 +292,7 @@ enum WireBlock {
 }
 
 #[derive(Deserialize)]
+#[allow(clippy::struct_field_names)] // The API's names.
 struct WireUsage {
     input_tokens: u64,
     output_tokens: u64,

@@ -2,7 +2,7 @@
 
 use crate::model::trace::traced;
 use crate::model::{
-    ChatRequest, ChatResponse, FinishReason, Message, Model, ModelError, ToolCall, Usage,
+    ChatRequest, ChatResponse, FinishReason, Message, Model, ModelError, ToolCall, ToolDef, Usage,
 };
 use crate::tool::http::{HttpJson, HttpJsonError};
 use crate::tool::{Auth, Credential, Tool, ToolCtx, ToolError};
@@ -120,7 +120,7 @@ impl OpenAiChat {
         object.insert("model".to_owned(), self.model.clone().into());
         object.insert("messages".to_owned(), Value::Array(messages));
         if !request.tools.is_empty() {
-            let tools = request.tools.iter().map(|t| t.to_openai()).collect();
+            let tools = request.tools.iter().map(ToolDef::to_openai).collect();
             object.insert("tools".to_owned(), Value::Array(tools));
         }
         if let Some(format) = &request.response_format {
@@ -287,21 +287,20 @@ fn parse(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
             ToolCall::new(call.id, call.function.name, arguments)
         })
         .collect();
-    let (content, finish_reason) = match choice.message.refusal {
-        Some(refusal) => (Some(refusal), FinishReason::Refusal),
-        None => {
-            let reason = match choice.finish_reason.as_deref() {
-                Some("stop") => FinishReason::Stop,
-                Some("length") => FinishReason::Length,
-                Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
-                Some("content_filter") => FinishReason::ContentFilter,
-                Some(other) => FinishReason::Other(other.to_owned()),
-                // Some servers leave it out: infer it from the answer.
-                None if tool_calls.is_empty() => FinishReason::Stop,
-                None => FinishReason::ToolCalls,
-            };
-            (choice.message.content, reason)
-        }
+    let (content, finish_reason) = if let Some(refusal) = choice.message.refusal {
+        (Some(refusal), FinishReason::Refusal)
+    } else {
+        let reason = match choice.finish_reason.as_deref() {
+            Some("stop") => FinishReason::Stop,
+            Some("length") => FinishReason::Length,
+            Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+            Some("content_filter") => FinishReason::ContentFilter,
+            Some(other) => FinishReason::Other(other.to_owned()),
+            // Some servers leave it out: infer it from the answer.
+            None if tool_calls.is_empty() => FinishReason::Stop,
+            None => FinishReason::ToolCalls,
+        };
+        (choice.message.content, reason)
     };
     Ok(ChatResponse {
         id: wire.id,

@@ -101,17 +101,20 @@ impl Reply {
     }
 
     /// A text answer: the model is done.
+    #[must_use]
     pub fn text(text: impl Into<String>) -> Self {
         Self::answer_of(Some(text.into()), Vec::new(), None)
     }
 
     /// One tool call of tool `name` (offered or not: calling an unknown tool is a scripted
     /// case too) with `arguments`.
+    #[must_use]
     pub fn tool_call(name: impl Into<String>, arguments: Value) -> Self {
         Self::tool_calls([(name, arguments)])
     }
 
     /// Parallel tool calls in one answer, in order.
+    #[must_use]
     pub fn tool_calls<N: Into<String>>(calls: impl IntoIterator<Item = (N, Value)>) -> Self {
         let calls = calls
             .into_iter()
@@ -123,6 +126,7 @@ impl Reply {
     /// A call of tool `name` whose arguments are `raw`, as written: for arguments that are
     /// not JSON. (The Messages API carries arguments as a JSON value, so there `raw` that is
     /// not JSON arrives as a JSON string.)
+    #[must_use]
     pub fn malformed_call(name: impl Into<String>, raw: impl Into<String>) -> Self {
         Self::answer_of(None, vec![(name.into(), raw.into())], None)
     }
@@ -131,6 +135,7 @@ impl Reply {
     /// Messages API a call of the last tool the request offers, where
     /// [`AnthropicMessages`](crate::model::AnthropicMessages) puts its structured-answer
     /// tool (or text when no tool is offered).
+    #[must_use]
     pub fn answer(answer: Value) -> Self {
         Self::answer_of(None, Vec::new(), Some(answer))
     }
@@ -138,6 +143,7 @@ impl Reply {
     /// An HTTP error with status `status` (`{"error": …}` as its body), e.g. 429 or 500.
     ///
     /// A status that is not a valid HTTP status (below 100 or above 999) is answered as 500.
+    #[must_use]
     pub fn status(status: u16) -> Self {
         Self(Kind::Http {
             status,
@@ -147,6 +153,7 @@ impl Reply {
     }
 
     /// An answer with status `status` and `body` as it is: malformed JSON, say.
+    #[must_use]
     pub fn body(status: u16, body: impl Into<String>) -> Self {
         Self(Kind::Http {
             status,
@@ -291,13 +298,19 @@ impl ScriptedModel {
         let app = axum::Router::new()
             .route(
                 "/openai/v1/chat/completions",
-                axum::routing::post(|state, headers, body| serve(Api::OpenAi, state, headers, body)),
+                axum::routing::post(
+                    |State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes| async move {
+                        serve(Api::OpenAi, &shared, &headers, &body)
+                    },
+                ),
             )
             .route(
                 "/anthropic/v1/messages",
-                axum::routing::post(|state, headers, body| {
-                    serve(Api::Anthropic, state, headers, body)
-                }),
+                axum::routing::post(
+                    |State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes| async move {
+                        serve(Api::Anthropic, &shared, &headers, &body)
+                    },
+                ),
             )
             .with_state(Arc::clone(&shared));
         let task = tokio::spawn(async move {
@@ -361,19 +374,14 @@ impl Drop for ScriptedModel {
     }
 }
 
-async fn serve(
-    api: Api,
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+fn serve(api: Api, shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
     let text = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let turn = request["messages"].as_array().map_or(0, |messages| {
         messages
             .iter()
@@ -441,8 +449,8 @@ async fn serve(
         } => {
             let input = usage.map_or(body.len() as u64 / 4 + 1, |u| u.0);
             let answer = match api {
-                Api::OpenAi => openai_answer(&request, turn, text, calls, structured),
-                Api::Anthropic => anthropic_answer(&request, turn, text, calls, structured),
+                Api::OpenAi => openai_answer(&request, turn, text.as_ref(), calls, structured.as_ref()),
+                Api::Anthropic => anthropic_answer(&request, turn, text.as_ref(), calls, structured.as_ref()),
             };
             let output = usage.map_or(answer.1 / 4 + 1, |u| u.1);
             let mut answer = answer.0;
@@ -463,14 +471,11 @@ async fn serve(
 fn openai_answer(
     request: &Value,
     turn: usize,
-    text: &Option<String>,
+    text: Option<&String>,
     calls: &[(String, String)],
-    structured: &Option<Value>,
+    structured: Option<&Value>,
 ) -> (Value, u64) {
-    let content = structured
-        .as_ref()
-        .map(Value::to_string)
-        .or_else(|| text.clone());
+    let content = structured.map(Value::to_string).or_else(|| text.cloned());
     let tool_calls: Vec<Value> = calls
         .iter()
         .enumerate()
@@ -502,9 +507,9 @@ fn openai_answer(
 fn anthropic_answer(
     request: &Value,
     turn: usize,
-    text: &Option<String>,
+    text: Option<&String>,
     calls: &[(String, String)],
-    structured: &Option<Value>,
+    structured: Option<&Value>,
 ) -> (Value, u64) {
     let mut content = Vec::new();
     let mut length = 0;

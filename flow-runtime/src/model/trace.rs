@@ -47,10 +47,8 @@ where
     if request.response_format.is_some() {
         span.record("gen_ai.output.type", "json");
     }
-    if record_content {
-        if let Ok(messages) = serde_json::to_string(&request.messages) {
-            span.record("gen_ai.input.messages", messages);
-        }
+    if record_content && let Ok(messages) = serde_json::to_string(&request.messages) {
+        span.record("gen_ai.input.messages", messages);
     }
 
     let result = call.instrument(span.clone()).await;
@@ -70,10 +68,8 @@ where
                 span.record("gen_ai.usage.input_tokens", usage.input_tokens);
                 span.record("gen_ai.usage.output_tokens", usage.output_tokens);
             }
-            if record_content {
-                if let Ok(message) = serde_json::to_string(&[response.message()]) {
-                    span.record("gen_ai.output.messages", message);
-                }
+            if record_content && let Ok(message) = serde_json::to_string(&[response.message()]) {
+                span.record("gen_ai.output.messages", message);
             }
         }
         Err(error) => {
