@@ -215,7 +215,11 @@ impl AnthropicMessages {
         Ok(Value::Object(body))
     }
 
-    async fn attempt(&self, ctx: &ToolCtx, request: &ChatRequest) -> Result<ChatResponse, ToolError> {
+    async fn attempt(
+        &self,
+        ctx: &ToolCtx,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, ToolError> {
         let body = self.body(request).map_err(ModelError::into_tool_error)?;
         let body = serde_json::to_vec(&body).map_err(|e| {
             ModelError::InvalidRequest {

@@ -42,8 +42,8 @@ pub use self::error::ModelError;
 #[cfg(feature = "models")]
 pub use self::openai::OpenAiChat;
 pub use self::types::{
-    AnswerError, ArgumentsError, ChatRequest, ChatResponse, FinishReason, Message,
-    ResponseFormat, ToolCall, ToolDef, Usage,
+    AnswerError, ArgumentsError, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat,
+    ToolCall, ToolDef, Usage,
 };
 
 use crate::tool::Tool;

@@ -145,7 +145,11 @@ impl OpenAiChat {
         Value::Object(object)
     }
 
-    async fn attempt(&self, ctx: &ToolCtx, request: &ChatRequest) -> Result<ChatResponse, ToolError> {
+    async fn attempt(
+        &self,
+        ctx: &ToolCtx,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, ToolError> {
         let body = serde_json::to_vec(&self.body(request)).map_err(|e| {
             ModelError::InvalidRequest {
                 provider: self.provider.clone(),
@@ -332,7 +336,10 @@ mod tests {
                 {"id":"c1","type":"function","function":{"name":"f","arguments":{"a":1}}}]}}]}"#,
         )
         .unwrap();
-        assert_eq!(response.tool_calls, [ToolCall::new("c1", "f", r#"{"a":1}"#)]);
+        assert_eq!(
+            response.tool_calls,
+            [ToolCall::new("c1", "f", r#"{"a":1}"#)]
+        );
         assert_eq!(response.finish_reason, FinishReason::ToolCalls);
         assert_eq!(response.usage, None);
     }

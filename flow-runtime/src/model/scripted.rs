@@ -91,7 +91,11 @@ enum Kind {
 }
 
 impl Reply {
-    fn answer_of(text: Option<String>, calls: Vec<(String, String)>, structured: Option<Value>) -> Self {
+    fn answer_of(
+        text: Option<String>,
+        calls: Vec<(String, String)>,
+        structured: Option<Value>,
+    ) -> Self {
         Self(Kind::Answer {
             text,
             calls,
@@ -244,6 +248,8 @@ pub struct SeenRequest {
     pub body: Value,
     /// The turn it asked for: how many assistant turns its conversation held.
     pub turn: usize,
+    /// When it arrived, on tokio's clock.
+    pub at: tokio::time::Instant,
 }
 
 impl fmt::Debug for SeenRequest {
@@ -383,14 +389,14 @@ fn serve(api: Api, shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Respon
     };
     let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let turn = request["messages"].as_array().map_or(0, |messages| {
-        messages
-            .iter()
-            .filter(|m| m["role"] == "assistant")
-            .count()
+        messages.iter().filter(|m| m["role"] == "assistant").count()
     });
     let key = text("idempotency-key");
     let seen_before = {
-        let mut per_key = shared.per_key.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut per_key = shared
+            .per_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let count = per_key.entry(key.clone().unwrap_or_default()).or_insert(0);
         *count += 1;
         *count - 1
@@ -407,6 +413,7 @@ fn serve(api: Api, shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Respon
             anthropic_version: text("anthropic-version"),
             body: request.clone(),
             turn,
+            at: tokio::time::Instant::now(),
         });
 
     if request.is_null() {
@@ -449,8 +456,12 @@ fn serve(api: Api, shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Respon
         } => {
             let input = usage.map_or(body.len() as u64 / 4 + 1, |u| u.0);
             let answer = match api {
-                Api::OpenAi => openai_answer(&request, turn, text.as_ref(), calls, structured.as_ref()),
-                Api::Anthropic => anthropic_answer(&request, turn, text.as_ref(), calls, structured.as_ref()),
+                Api::OpenAi => {
+                    openai_answer(&request, turn, text.as_ref(), calls, structured.as_ref())
+                }
+                Api::Anthropic => {
+                    anthropic_answer(&request, turn, text.as_ref(), calls, structured.as_ref())
+                }
             };
             let output = usage.map_or(answer.1 / 4 + 1, |u| u.1);
             let mut answer = answer.0;
@@ -487,13 +498,17 @@ fn openai_answer(
             })
         })
         .collect();
-    let length = content.as_ref().map_or(0, String::len)
-        + calls.iter().map(|(_, a)| a.len()).sum::<usize>();
+    let length =
+        content.as_ref().map_or(0, String::len) + calls.iter().map(|(_, a)| a.len()).sum::<usize>();
     let mut message = json!({ "role": "assistant", "content": content });
     if !tool_calls.is_empty() {
         message["tool_calls"] = Value::Array(tool_calls);
     }
-    let finish_reason = if calls.is_empty() { "stop" } else { "tool_calls" };
+    let finish_reason = if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
     let answer = json!({
         "id": format!("chatcmpl-scripted-{turn}"),
         "object": "chat.completion",
@@ -540,7 +555,8 @@ fn anthropic_answer(
     for (i, (name, arguments)) in calls.iter().enumerate() {
         uses_tool = true;
         length += arguments.len();
-        let input = serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.clone()));
+        let input =
+            serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.clone()));
         content.push(json!({
             "type": "tool_use",
             "id": format!("toolu_{turn}_{i}"),

@@ -60,9 +60,11 @@ where
             if let Some(model) = &response.model {
                 span.record("gen_ai.response.model", model.as_str());
             }
+            // The convention's value is a list, one per choice; tracing records no lists, and
+            // a response here is always one choice.
             span.record(
                 "gen_ai.response.finish_reasons",
-                format!("[\"{}\"]", finish_reason_name(&response.finish_reason)),
+                finish_reason_name(&response.finish_reason),
             );
             if let Some(usage) = response.usage {
                 span.record("gen_ai.usage.input_tokens", usage.input_tokens);

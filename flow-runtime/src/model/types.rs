@@ -141,7 +141,11 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// A tool call.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             name: name.into(),
@@ -422,7 +426,8 @@ impl ChatRequest {
     /// The request offering every tool of `catalogue` as well.
     #[must_use]
     pub fn tools(mut self, catalogue: &Catalogue) -> Self {
-        self.tools.extend(catalogue.specs().iter().map(ToolDef::from));
+        self.tools
+            .extend(catalogue.specs().iter().map(ToolDef::from));
         self
     }
 
