@@ -50,12 +50,13 @@
 //! policies. Integrations are compiled only when asked for:
 //!
 //! - `sqlite` (default): `state::SqliteStore`, durable runs in an embedded SQLite file.
-//! - `http`: `tool::http::HttpJson` and `output::Webhook`, over reqwest (plain HTTP).
+//! - `http`: `tool::http::HttpJson`, `output::Webhook` and the model clients, over reqwest
+//!   (plain HTTP).
 //! - `rustls`: HTTPS for `http`.
 //! - `models`: `model::OpenAiChat` and `model::AnthropicMessages`, chat models over HTTP and
-//!   HTTPS (turns on `http` and `rustls`).
+//!   HTTPS (turns on `http`, which has the clients, and `rustls`).
 //! - `scripted`: `model::scripted::ScriptedModel`, a scripted model server on loopback for tests
-//!   and examples (turns on `models`).
+//!   and examples (turns on `http`).
 //! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
 //! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
 

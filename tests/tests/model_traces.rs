@@ -144,7 +144,10 @@ async fn the_key_never_shows_in_errors_debug_or_logs() {
         assert!(text.contains("[REDACTED]"), "{text}");
         let shown = format!("{:?}", policy(client));
         assert!(!shown.contains(KEY), "{shown}");
-        let model = PolicyTool::new(OpenAiChat::openai("m").unwrap(), policy(client));
+        let model = PolicyTool::new(
+            OpenAiChat::new("http://127.0.0.1:9/v1", "m").unwrap(),
+            policy(client),
+        );
         assert!(!format!("{model:?}").contains(KEY));
         assert!(!format!("{:?}", server.requests()).contains(KEY));
     }

@@ -492,7 +492,7 @@ fn a_client_is_a_model_and_a_tool() {
         .unwrap()
         .provider_name("ollama");
     assert_eq!(model(&openai), ("ollama", "llama3.2"));
-    let anthropic = AnthropicMessages::anthropic("claude-sonnet-4-5").unwrap();
+    let anthropic = AnthropicMessages::new("http://127.0.0.1:9/v1", "claude-sonnet-4-5").unwrap();
     assert_eq!(model(&anthropic), ("anthropic", "claude-sonnet-4-5"));
     assert_eq!(<OpenAiChat as Tool>::NAME, "openai_chat");
     assert_eq!(<AnthropicMessages as Tool>::NAME, "anthropic_messages");

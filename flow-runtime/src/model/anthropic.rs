@@ -39,7 +39,7 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Input tokens in [`Usage`] count the cached ones too (`input_tokens` +
 /// `cache_creation_input_tokens` + `cache_read_input_tokens`), as OpenTelemetry asks.
 ///
-/// ```
+/// ```no_run
 /// use flow_runtime::model::AnthropicMessages;
 /// use flow_runtime::tool::{Credential, PolicyTool, ToolPolicy};
 ///

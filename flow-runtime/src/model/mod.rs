@@ -7,7 +7,8 @@
 //! (or a step's `ctx.call`), it gets the tool policy like any tool — credential, timeout,
 //! retries on 429 and 5xx honouring `Retry-After`, rate limits, idempotency key.
 //!
-//! With the `models` feature (HTTP and HTTPS through reqwest and rustls) come two clients:
+//! With the `models` feature (HTTP and HTTPS through reqwest and rustls) come two clients (the
+//! `http` feature alone gives them over plain HTTP, for a model server on the same host):
 //!
 //! - [`OpenAiChat`]: OpenAI's Chat Completions, and every server that speaks it (Ollama,
 //!   vLLM, llama.cpp's server, OpenRouter, …);
@@ -23,23 +24,23 @@
 //! With the `scripted` feature, [`scripted::ScriptedModel`] is a model server on loopback that
 //! plays a script in both wire formats, for tests and examples that need no network.
 
-#[cfg(feature = "models")]
+#[cfg(feature = "http")]
 mod anthropic;
-#[cfg(feature = "models")]
+#[cfg(feature = "http")]
 mod error;
-#[cfg(feature = "models")]
+#[cfg(feature = "http")]
 mod openai;
 #[cfg(feature = "scripted")]
 pub mod scripted;
-#[cfg(feature = "models")]
+#[cfg(feature = "http")]
 mod trace;
 mod types;
 
-#[cfg(feature = "models")]
+#[cfg(feature = "http")]
 pub use self::anthropic::AnthropicMessages;
-#[cfg(feature = "models")]
+#[cfg(feature = "http")]
 pub use self::error::ModelError;
-#[cfg(feature = "models")]
+#[cfg(feature = "http")]
 pub use self::openai::OpenAiChat;
 pub use self::types::{
     AnswerError, ArgumentsError, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat,

@@ -28,7 +28,7 @@ use std::borrow::Cow;
 /// `response_format: {"type": "json_schema", …}` for a structured answer, `max_tokens`
 /// (the name every compatible server accepts) and `temperature`.
 ///
-/// ```
+/// ```no_run
 /// use flow_runtime::model::{ChatRequest, OpenAiChat};
 /// use flow_runtime::tool::{Credential, PolicyTool, ToolPolicy};
 /// use std::time::Duration;
@@ -322,6 +322,29 @@ fn parse(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `models` feature brings `rustls`: the providers' https endpoints work as they are.
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn https_endpoints_work_out_of_the_box_with_tls() {
+        assert!(OpenAiChat::openai("gpt-4.1-mini").is_ok());
+        assert!(crate::model::AnthropicMessages::anthropic("claude-sonnet-4-5").is_ok());
+    }
+
+    /// `http` alone has no TLS: an https endpoint is refused at once, saying what to enable.
+    #[cfg(not(feature = "rustls"))]
+    #[test]
+    fn https_endpoints_without_tls_say_to_enable_it() {
+        let err = OpenAiChat::openai("gpt-4.1-mini").unwrap_err();
+        assert!(
+            matches!(err, HttpJsonError::HttpsWithoutTls { .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("enable its `rustls` feature"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_response_without_choices_is_malformed() {
