@@ -437,6 +437,34 @@ async fn a_500_is_retried_with_the_same_idempotency_key() {
 }
 
 #[tokio::test]
+async fn faults_on_one_turn_leave_the_others_alone() {
+    for client in BOTH {
+        let server = serve(
+            Script::new([
+                Reply::tool_call("weather", json!({ "city": "Oslo" })),
+                Reply::text("done"),
+            ])
+            .faults_on_turn(1, [Reply::status(500), Reply::status(429).retry_after(0)]),
+        )
+        .await;
+        let mut request = weather_request();
+
+        let first = call(&server, client, "turn-0", request.clone())
+            .await
+            .unwrap();
+        request.messages.push(first.message());
+        request
+            .messages
+            .push(Message::tool_result(&first.tool_calls[0], "21.5"));
+        let second = call(&server, client, "turn-1", request).await.unwrap();
+
+        assert_eq!(second.content.as_deref(), Some("done"), "{client:?}");
+        assert_eq!(server.requests_for("turn-0"), 1, "{client:?}");
+        assert_eq!(server.requests_for("turn-1"), 3, "{client:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_model_that_keeps_failing_gives_up() {
     for client in BOTH {
         let server = serve(Script::new([Reply::text("never")]).faults_per_key([

@@ -192,11 +192,26 @@ impl Reply {
 /// - `turns[n]` answers every request whose conversation already holds `n` assistant turns;
 ///   a request past the last turn is answered 400, saying so.
 /// - [`faults_per_key`](Script::faults_per_key): the n-th request carrying one idempotency
-///   key gets `faults[n]` instead, while there is one.
+///   key gets `faults[n]` instead, while there is one;
+///   [`faults_on_turn`](Script::faults_on_turn) does so for one turn's requests only.
+///
+/// ```
+/// use flow_runtime::model::scripted::{Reply, Script};
+///
+/// // Turn 1 is refused twice (a 429, then a 500) before its answer; turns 0 and 2 are not.
+/// let script = Script::new([
+///     Reply::tool_call("search", serde_json::json!({ "q": "flow" })),
+///     Reply::tool_call("search", serde_json::json!({ "q": "flow runtime" })),
+///     Reply::text("Found it."),
+/// ])
+/// .faults_on_turn(1, [Reply::status(429).retry_after(1), Reply::status(500)]);
+/// # let _ = script;
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Script {
     turns: Vec<Reply>,
     faults: Vec<Reply>,
+    turn_faults: BTreeMap<usize, Vec<Reply>>,
 }
 
 impl Script {
@@ -205,6 +220,7 @@ impl Script {
         Self {
             turns: turns.into_iter().collect(),
             faults: Vec::new(),
+            turn_faults: BTreeMap::new(),
         }
     }
 
@@ -213,6 +229,15 @@ impl Script {
     #[must_use]
     pub fn faults_per_key(mut self, faults: impl IntoIterator<Item = Reply>) -> Self {
         self.faults = faults.into_iter().collect();
+        self
+    }
+
+    /// The same script, answering the first requests of every idempotency key asking for
+    /// turn `turn` with `faults` (instead of the [`faults_per_key`](Script::faults_per_key),
+    /// for that turn).
+    #[must_use]
+    pub fn faults_on_turn(mut self, turn: usize, faults: impl IntoIterator<Item = Reply>) -> Self {
+        self.turn_faults.insert(turn, faults.into_iter().collect());
         self
     }
 }
@@ -420,7 +445,8 @@ fn serve(api: Api, shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Respon
         return error(400, "the request body is not JSON", None);
     }
     let script = &shared.script;
-    let reply = match script.faults.get(seen_before) {
+    let faults = script.turn_faults.get(&turn).unwrap_or(&script.faults);
+    let reply = match faults.get(seen_before) {
         Some(fault) => fault,
         None => match script.turns.get(turn) {
             Some(reply) => reply,
