@@ -381,6 +381,17 @@ impl ScriptedModel {
             .clone()
     }
 
+    /// Forgets the requests seen so far ([`requests`](ScriptedModel::requests) starts empty
+    /// again), keeping the counts per idempotency key: for long runs (benchmarks, crash loops)
+    /// that would otherwise keep every request body.
+    pub fn forget_requests(&self) {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// How many requests carried idempotency key `key`.
     #[must_use]
     pub fn requests_for(&self, key: &str) -> usize {
