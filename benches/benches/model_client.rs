@@ -9,13 +9,14 @@
 //! model server on loopback, on a current-thread tokio runtime that also runs the server, and
 //! waits for its answer:
 //!
-//! * `http_json`: the same Chat Completions body, prebuilt, sent with `HttpJson::post` and its
-//!   answer decoded as a `serde_json::Value` (the HTTP round trip, and the server's own work);
+//! * `http_json`, `http_json_messages`: the body `OpenAiChat` (`AnthropicMessages`) sends,
+//!   prebuilt, sent with `HttpJson::post` and its answer decoded as a `serde_json::Value`: the
+//!   HTTP round trip and the server's own work, the baselines;
 //! * `openai_chat`: `PolicyTool<OpenAiChat>::call` with the default policy: the request
 //!   written in the wire format, the answer parsed into a `ChatResponse`, the `chat` span;
 //! * `anthropic_messages`: the same through `AnthropicMessages`.
 //!
-//! A client's overhead per call is its time minus `http_json` (criterion's medians).
+//! A client's overhead per call is its time minus its baseline's (criterion's medians).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
@@ -98,10 +99,13 @@ fn model_client(c: &mut Criterion) {
         ToolPolicy::default(),
     );
     let http = HttpJson::new(&server.openai_url()).unwrap();
+    let http_anthropic = HttpJson::new(&server.anthropic_url()).unwrap();
     let ctx = ToolCtx::new("bench", key.clone());
-    // What `OpenAiChat` sends for `request`, as the server saw it.
+    // What each client sends for `request`, as the server saw it.
     rt.block_on(openai.call(&key, request.clone())).unwrap();
+    rt.block_on(anthropic.call(&key, request.clone())).unwrap();
     let body: Value = server.requests()[0].body.clone();
+    let body_anthropic: Value = server.requests()[1].body.clone();
     server.forget_requests();
 
     let mut group = c.benchmark_group("model_client");
@@ -109,6 +113,17 @@ fn model_client(c: &mut Criterion) {
         b.iter_custom(|iters| {
             rt.block_on(timed(&server, iters, || async {
                 let answer: Value = http.post(&ctx, "chat/completions", &body).await.unwrap();
+                black_box(answer);
+            }))
+        });
+    });
+    group.bench_function("http_json_messages", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(timed(&server, iters, || async {
+                let answer: Value = http_anthropic
+                    .post(&ctx, "messages", &body_anthropic)
+                    .await
+                    .unwrap();
                 black_box(answer);
             }))
         });

@@ -433,6 +433,10 @@ async fn a_500_is_retried_with_the_same_idempotency_key() {
                 .iter()
                 .all(|r| r.idempotency_key.as_deref() == Some("k-500"))
         );
+        // Forgetting the requests keeps their counts.
+        server.forget_requests();
+        assert!(server.requests().is_empty());
+        assert_eq!(server.requests_for("k-500"), 3, "{client:?}");
     }
 }
 
