@@ -10,18 +10,18 @@
 //! With the `models` feature (HTTP and HTTPS through reqwest and rustls) come two clients (the
 //! `http` feature alone gives them over plain HTTP, for a model server on the same host):
 //!
-//! - [`OpenAiChat`]: OpenAI's Chat Completions, and every server that speaks it (Ollama,
+//! - `OpenAiChat`: OpenAI's Chat Completions, and every server that speaks it (Ollama,
 //!   vLLM, llama.cpp's server, OpenRouter, …);
-//! - [`AnthropicMessages`]: Anthropic's Messages API.
+//! - `AnthropicMessages`: Anthropic's Messages API.
 //!
 //! Each call is a `chat` [tracing](https://docs.rs/tracing) span named and attributed after the
 //! OpenTelemetry GenAI semantic conventions (`otel.name = "chat {model}"`,
 //! `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`,
 //! `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`, …). Message content is recorded
 //! (`gen_ai.input.messages`, `gen_ai.output.messages`) only when a client is asked to
-//! ([`OpenAiChat::record_content`]).
+//! (`OpenAiChat::record_content`).
 //!
-//! With the `scripted` feature, [`scripted::ScriptedModel`] is a model server on loopback that
+//! With the `scripted` feature, `scripted::ScriptedModel` is a model server on loopback that
 //! plays a script in both wire formats, for tests and examples that need no network.
 
 #[cfg(feature = "http")]

@@ -348,7 +348,7 @@ impl ResponseFormat {
 /// answer.
 ///
 /// The model's name is not part of the request: it belongs to the client
-/// ([`OpenAiChat::new`](crate::model::OpenAiChat::new)), so that a journaled request stays
+/// (`OpenAiChat::new`), so that a journaled request stays
 /// valid when a workflow moves to another model.
 ///
 /// ```
