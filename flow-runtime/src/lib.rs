@@ -75,8 +75,13 @@
 //! feature on docs.rs:
 //!
 //! - `sqlite` (default): `store::SqliteStore`, durable runs in an embedded SQLite file.
-//! - `http`: `tool::http::HttpJson` and `output::Webhook`, over reqwest (plain HTTP).
+//! - `http`: `tool::http::HttpJson`, `output::Webhook` and the model clients, over reqwest
+//!   (plain HTTP).
 //! - `rustls`: HTTPS for `http`.
+//! - `models`: `model::OpenAiChat` and `model::AnthropicMessages`, chat models over HTTP and
+//!   HTTPS (turns on `http`, which has the clients, and `rustls`).
+//! - `scripted`: `model::scripted::ScriptedModel`, a scripted model server on loopback for tests
+//!   and examples (turns on `http`).
 //! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
 //! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
 //! - `conformance`: `store::conformance`, the test suite every store passes, for store authors.
@@ -85,6 +90,7 @@
 
 pub mod error;
 pub mod input;
+pub mod model;
 pub mod output;
 pub mod prelude;
 pub mod state;

@@ -11,7 +11,7 @@
 //! land both in a lone commit and in a group commit of several runs.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::SqliteStore;
+use flow_runtime::store::SqliteStore;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;

@@ -14,7 +14,7 @@
 //! Exits 0 once every run has finished, 1 (with a message) on any error.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::SqliteStore;
+use flow_runtime::store::SqliteStore;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::process::ExitCode;
