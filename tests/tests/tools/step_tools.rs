@@ -4,6 +4,7 @@
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{CallKind, CallOutcome, SqliteStore};
+use flow_tests::store::TempDb;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -250,8 +251,8 @@ async fn a_failed_call_is_recorded_and_its_step_fails() {
 
 #[tokio::test]
 async fn calls_are_stored_with_their_steps_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
+    let db = TempDb::new();
+    let path = db.path();
     let f = fixture(true);
     {
         let store = Arc::new(SqliteStore::open(&path).unwrap());
