@@ -196,7 +196,7 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
     let log = Log::default();
     let run = RunId::from("nap-restart");
     {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = Arc::new(SqliteStore::open(path).unwrap());
         let engine = Engine::builder(Arc::clone(&store))
             .register::<nap::Workflow>(Setup::new(log.clone()))
             .build();
@@ -215,7 +215,7 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
         assert_eq!(log.entries(), ["doze"]);
     }
     // The process "restarts": a new store on the file, a new engine.
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let store = Arc::new(SqliteStore::open(path).unwrap());
     let engine = Engine::builder(Arc::clone(&store))
         .register::<nap::Workflow>(Setup::new(log.clone()))
         .build();
@@ -416,7 +416,7 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
     let log = Log::default();
     // A run that got as far as `doze` with no engine (as if its process died there).
     {
-        let store = SqliteStore::open(&path).unwrap();
+        let store = SqliteStore::open(path).unwrap();
         let state = <nap::Workflow as Workflow>::start(0);
         let checkpoint = flow_runtime::state::Checkpoint::new(
             "nap-orphan".into(),
@@ -428,7 +428,7 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
         );
         store.save(checkpoint).await.unwrap();
     }
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let store = Arc::new(SqliteStore::open(path).unwrap());
     let engine = Engine::builder(Arc::clone(&store))
         .register::<nap::Workflow>(Setup::new(log.clone()))
         .build();

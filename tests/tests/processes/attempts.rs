@@ -57,7 +57,7 @@ fn a_step_killed_by_sigkill_runs_again_as_attempt_2() {
     let log = db.with_extension("log");
     let worker = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_attempt_worker"))
-            .arg(&db)
+            .arg(db)
             .arg(&log)
             .stdin(std::process::Stdio::null())
             .spawn()
@@ -73,7 +73,7 @@ fn a_step_killed_by_sigkill_runs_again_as_attempt_2() {
         .build()
         .unwrap();
     let refused = runtime.block_on(async {
-        let store = Arc::new(SqliteStore::open(&db).unwrap());
+        let store = Arc::new(SqliteStore::open(db).unwrap());
         let engine = Engine::builder(store)
             .register::<pair::Workflow>(Setup::new(()))
             .build();

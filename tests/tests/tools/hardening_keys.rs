@@ -544,7 +544,7 @@ async fn the_history_of_a_workers_step_gives_every_item_call_its_key() {
 async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visits() {
     let db = TempDb::new();
     let path = db.path();
-    let raw = || rusqlite::Connection::open(&path).unwrap();
+    let raw = || rusqlite::Connection::open(path).unwrap();
     let history = async |store: &SqliteStore, run: &str| -> Vec<CallRecord> {
         store
             .history(&RunId::from(run))
@@ -567,7 +567,7 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
         async move { poll::Workflow::run(&ctx, 0).await.unwrap() }
     };
     {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = Arc::new(SqliteStore::open(path).unwrap());
         assert_eq!(poll(&store, "old").await, 3);
         assert_eq!(visits(&history(&store, "old").await), turns);
     }
@@ -579,7 +579,7 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
         )
         .unwrap();
 
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let store = Arc::new(SqliteStore::open(path).unwrap());
     let version: i64 = raw()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
@@ -592,6 +592,6 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
     assert_eq!(visits(&history(&store, "new").await), turns);
     drop(store);
     // Opened again: nothing more to upgrade, nothing lost.
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(path).unwrap();
     assert_eq!(visits(&history(&store, "new").await), turns);
 }

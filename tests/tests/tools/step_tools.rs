@@ -255,7 +255,7 @@ async fn calls_are_stored_with_their_steps_checkpoint() {
     let path = db.path();
     let f = fixture(true);
     {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = Arc::new(SqliteStore::open(path).unwrap());
         let ctx = Ctx::builder(())
             .run_id("run-history")
             .store(Arc::clone(&store))
@@ -264,7 +264,7 @@ async fn calls_are_stored_with_their_steps_checkpoint() {
         trip::Workflow::run(&ctx, "Oslo".into()).await.unwrap();
     }
     // Read back from a fresh store on the same file.
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(path).unwrap();
     let history = store.history(&"run-history".into()).await.unwrap();
     let by_step: HashMap<_, _> = history
         .iter()
