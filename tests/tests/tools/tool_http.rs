@@ -456,11 +456,11 @@ async fn a_200_whose_body_does_not_decode_is_permanent_and_does_not_quote_the_bo
         // serde_json's own message would be `invalid type: string "s3cret-in-body", …`.
         (
             r#""s3cret-in-body""#,
-            "it does not match `tool_http::Answer` at line 1 column 16",
+            "it does not match `tools::tool_http::Answer` at line 1 column 16",
         ),
         (
             r#"{"echo": 42, "token": "s3cret-in-body"}"#,
-            "it does not match `tool_http::Answer` at line 1 column 11",
+            "it does not match `tools::tool_http::Answer` at line 1 column 11",
         ),
         (
             r#"{"token": "s3cret-in-body"}"#,
@@ -489,7 +489,7 @@ async fn a_200_whose_body_does_not_decode_is_permanent_and_does_not_quote_the_bo
             tool_error(&err).to_string(),
             format!(
                 "POST /api/echo answered 200 OK, but its body is not the expected JSON \
-                 (`tool_http::Answer`): {why}"
+                 (`tools::tool_http::Answer`): {why}"
             )
         );
         let printed = error_chain(&err);
