@@ -1,4 +1,4 @@
-//! The process `tests/hardening_store.rs` kills with `SIGKILL` in the middle of a step, then
+//! The process `tests/processes/attempts.rs` kills with `SIGKILL` in the middle of a step, then
 //! starts again.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The process `tests/crash.rs` kills with `SIGKILL` and starts again.
+//! The process `tests/processes/crash.rs` kills with `SIGKILL` and starts again.
 //!
 //! ```text
 //! crash_worker DB EFFECTS RUNS CONCURRENCY

@@ -15,6 +15,9 @@ use flow_runtime::tool::{
     Auth, CallError, Credential, ExposeSecret, IdempotencyKey, PolicyTool, RateLimit, Retry, Tool,
     ToolCtx, ToolError, ToolPolicy,
 };
+use flow_tests::http::{header_text, serve};
+use flow_tests::trace::Captured;
+use flow_tests::{error_chain, quick_retry};
 use reqwest::header::HeaderValue;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -80,9 +83,7 @@ impl Server {
         let app = axum::Router::new()
             .route("/", axum::routing::post(answer))
             .with_state(Arc::clone(&server));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = format!("{}/", serve(app).await);
         (server, url)
     }
 
@@ -105,7 +106,7 @@ async fn answer(
     headers: HeaderMap,
     Json(ask): Json<Ask>,
 ) -> Response {
-    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    let text = |name: &str| header_text(&headers, name);
     let index = {
         let mut seen = server.seen.lock().unwrap();
         seen.push(Seen {
@@ -227,11 +228,6 @@ fn key(call: u32) -> IdempotencyKey {
         flow_runtime::tool::Visit::FIRST,
         call,
     )
-}
-
-/// Fast retries: the tests that care about the backoff's length set their own.
-fn quick_retry(attempts: u32) -> Retry {
-    Retry::exponential(Duration::from_millis(1)).max_attempts(attempts)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -682,44 +678,11 @@ async fn a_missing_credential_fails_before_any_request() {
 // ---------------------------------------------------------------------------------------------
 // Secrets stay secret.
 
-/// A `tracing` writer into memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The error and every error under it, as `Display` and `Debug`.
-fn all_of(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = format!("{err} {err:?}");
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(&format!(" {e} {e:?}"));
-        source = e.source();
-    }
-    out
-}
-
 #[tokio::test]
 async fn no_secret_reaches_debug_output_errors_or_traces() {
     const SECRET: &str = "s3cret-must-not-leak";
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = captured.install();
 
     // A call that is retried once (a traced warning), then succeeds.
     let (_server, url) = Server::start(Behaviour {
@@ -757,10 +720,10 @@ async fn no_secret_reaches_debug_output_errors_or_traces() {
             header.value(),
             header.secret()
         ),
-        all_of(&err),
+        error_chain(&err),
     ]
     .join("\n");
-    let traces = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let traces = captured.text();
 
     for text in [&printed, &traces] {
         assert!(!text.contains(SECRET), "the secret leaked into:\n{text}");

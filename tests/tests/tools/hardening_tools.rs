@@ -14,9 +14,13 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 use flow_runtime::output::{DeadLetter, DeliveryError, OutputError, Outputs, Webhook};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{CallOutcome, CallRecord, Engine, RunStatus, Setup, SqliteStore};
+use flow_runtime::state::{CallOutcome, CallRecord, Engine, RunStatus, Setup};
 use flow_runtime::tool::ExposeSecret as _;
 use flow_runtime::tool::http::{HttpJson, ResponseTooLarge};
+use flow_tests::http::{header_text, serve};
+use flow_tests::store::TempDb;
+use flow_tests::trace::Captured;
+use flow_tests::{error_chain, quick_retry};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -24,14 +28,6 @@ use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------------
 // Servers.
-
-/// Serves `app` on an ephemeral loopback port; returns its origin (`http://127.0.0.1:port`).
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    origin
-}
 
 /// A server that answers every request with `status`, `Retry-After: retry_after` when given,
 /// after `delay`, and a body that echoes what an indiscreet service would: the request's
@@ -50,7 +46,7 @@ async fn echoing(
         async move {
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(delay).await;
-            let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+            let text = |name: &str| header_text(&headers, name);
             let body = serde_json::json!({
                 "auth": text("authorization"),
                 "key": text("x-api-key"),
@@ -227,59 +223,12 @@ impl Tool for Ask {
     }
 }
 
-fn quick(attempts: u32) -> Retry {
-    Retry::exponential(Duration::from_millis(1)).max_attempts(attempts)
-}
-
 fn key() -> IdempotencyKey {
     IdempotencyKey::from("k-1")
 }
 
 // ---------------------------------------------------------------------------------------------
 // Capturing everything.
-
-/// A `tracing` writer into memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Records every event and span field at every level, on this thread, until the guard
-    /// drops (the tests run on a current-thread runtime, so the engine's tasks are here too).
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// The error and every error under it, as `Display` and `Debug`.
-fn all_of(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = format!("{err}\n{err:?}");
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(&format!("\n{e}\n{e:?}"));
-        source = e.source();
-    }
-    out
-}
 
 /// `secret` in every form it may travel in: as it is, form- and percent-encoded (query),
 /// escaped in JSON, in base64; and `extra` forms (a basic-auth pair's base64).
@@ -319,7 +268,7 @@ async fn a_retry_after_of_u64_max_seconds_after_a_slow_attempt_gives_up_without_
     let (origin, requests) =
         echoing(503, Some(u64::MAX.to_string()), Duration::from_millis(1100)).await;
     let policy = ToolPolicy::builder()
-        .retry(quick(3).max_elapsed(Duration::from_secs(10)))
+        .retry(quick_retry(3).max_elapsed(Duration::from_secs(10)))
         .max_retry_after(Duration::MAX)
         .deadline(Duration::MAX)
         .build();
@@ -365,7 +314,7 @@ async fn a_webhook_answering_retry_after_u64_max_after_a_slow_attempt_gives_up_w
         echoing(503, Some(u64::MAX.to_string()), Duration::from_millis(1100)).await;
     let outputs = Outputs::new()
         .on_exit(Webhook::new(&format!("{origin}/hook")).unwrap())
-        .retry(quick(3).max_elapsed(Duration::from_secs(10)))
+        .retry(quick_retry(3).max_elapsed(Duration::from_secs(10)))
         .max_retry_after(Duration::MAX)
         .deadline(Duration::MAX);
 
@@ -479,7 +428,7 @@ async fn a_webhook_that_never_answers_times_out_under_the_default_outputs() {
 #[tokio::test]
 async fn a_retry_after_beyond_the_cap_fails_the_call_at_once_saying_what_was_asked() {
     let (origin, requests) = echoing(503, Some("100000".into()), Duration::ZERO).await;
-    let policy = ToolPolicy::builder().retry(quick(3)).build();
+    let policy = ToolPolicy::builder().retry(quick_retry(3)).build();
     let tool = PolicyTool::new(Ask::at(&origin), policy);
 
     let err = tokio::time::timeout(Duration::from_secs(20), tool.call(&key(), "hi".into()))
@@ -537,7 +486,7 @@ async fn a_webhook_asking_for_a_retry_after_beyond_the_cap_is_not_waited_for() {
 async fn a_retry_after_given_as_an_http_date_is_honoured() {
     let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
     let (origin, seen) = busy_once(date).await;
-    let policy = ToolPolicy::builder().retry(quick(3)).build();
+    let policy = ToolPolicy::builder().retry(quick_retry(3)).build();
     let tool = PolicyTool::new(Ask::at(&origin), policy);
 
     assert_eq!(tool.call(&key(), "hi".into()).await.unwrap(), "ok");
@@ -553,7 +502,7 @@ async fn a_retry_after_given_as_an_http_date_is_honoured() {
 async fn a_retry_after_http_date_beyond_the_cap_fails_the_call() {
     let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(86_400));
     let (origin, seen) = busy_once(date).await;
-    let policy = ToolPolicy::builder().retry(quick(3)).build();
+    let policy = ToolPolicy::builder().retry(quick_retry(3)).build();
     let tool = PolicyTool::new(Ask::at(&origin), policy);
 
     let err = tool.call(&key(), "hi".into()).await.unwrap_err();
@@ -658,7 +607,7 @@ async fn a_bearer_token_echoed_by_a_401_is_in_no_error_nor_log() {
     let err = tool.call(&key(), "hi".into()).await.unwrap_err();
 
     assert!(matches!(err, CallError::Rejected { .. }), "{err:?}");
-    let printed = all_of(&err);
+    let printed = error_chain(&err);
     // The echo is there, redacted: the test looked at a real echo.
     assert!(printed.contains("Bearer [REDACTED]"), "{printed}");
     assert!(printed.contains("key=[REDACTED]"), "{printed}");
@@ -676,7 +625,7 @@ async fn an_api_key_echoed_by_a_retried_503_is_in_no_error_nor_retry_warning() {
     let (origin, requests) = echoing(503, None, Duration::ZERO).await;
     let policy = ToolPolicy::builder()
         .auth(Auth::api_key("x-api-key", Credential::new(SECRET)))
-        .retry(quick(3))
+        .retry(quick_retry(3))
         .build();
     let tool = PolicyTool::new(Ask::at(&origin), policy);
 
@@ -691,7 +640,7 @@ async fn an_api_key_echoed_by_a_retried_503_is_in_no_error_nor_retry_warning() {
     assert!(logs.contains("transient failure; retrying"), "{logs}");
     assert!(logs.contains("[REDACTED]"), "{logs}");
     let forms = forms(SECRET, &[]);
-    assert_clean("the error", &all_of(&err), &forms);
+    assert_clean("the error", &error_chain(&err), &forms);
     assert_clean("the logs", &logs, &forms);
 }
 
@@ -727,11 +676,11 @@ async fn a_basic_credential_echoed_to_an_engine_run_is_not_in_its_store_nor_logs
     let captured = Captured::default();
     let _guard = captured.install();
     let (origin, requests) = echoing(503, None, Duration::ZERO).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     let policy = ToolPolicy::builder()
         .auth(Auth::basic("ada", Credential::new(SECRET)))
-        .retry(quick(2))
+        .retry(quick_retry(2))
         .build();
     let tools = Toolbox::new().with(PolicyTool::new(Ask::at(&origin), policy));
     let engine = Engine::builder(Arc::clone(&store))
@@ -775,7 +724,7 @@ async fn a_basic_credential_echoed_to_an_engine_run_is_not_in_its_store_nor_logs
     // between listing and reading was folded into one the second pass reads.
     let mut files = 0;
     for _pass in 0..2 {
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
+        for entry in std::fs::read_dir(db.dir()).unwrap() {
             let path = entry.unwrap().path();
             let bytes = match std::fs::read(&path) {
                 Ok(bytes) => bytes,
@@ -816,7 +765,7 @@ async fn a_webhook_credential_and_url_token_echoed_are_not_in_errors_logs_or_dea
         .auth(Auth::bearer(Credential::new(SECRET)));
     let outputs = Outputs::new()
         .on_exit(hook)
-        .retry(quick(2))
+        .retry(quick_retry(2))
         .dead_letter(dead.clone());
 
     let (err, records) = deliver_booking(outputs).await;
@@ -827,11 +776,11 @@ async fn a_webhook_credential_and_url_token_echoed_are_not_in_errors_logs_or_dea
     let OutputError::Undelivered { source, .. } = &err else {
         panic!("{err:?}");
     };
-    let described = format!("{}: {}", source, all_of(&**source));
+    let described = format!("{}: {}", source, error_chain(&**source));
     assert!(described.contains("Bearer [REDACTED]"), "{described}");
     assert_clean(
         "the error",
-        &format!("{}\n{described}", all_of(&err)),
+        &format!("{}\n{described}", error_chain(&err)),
         &forms,
     );
     assert_clean("the call records", &format!("{records:?}"), &forms);
@@ -858,11 +807,11 @@ async fn a_webhook_credential_and_url_token_echoed_are_not_in_errors_logs_or_dea
 fn an_invalid_url_holding_secrets_is_not_repeated_whole() {
     let given = format!("http://ada:{SECRET}@api.internal:99999/v1?key={SECRET}");
     let err = HttpJson::new(&given).unwrap_err();
-    let printed = all_of(&err);
+    let printed = error_chain(&err);
     assert!(printed.contains("api.internal:99999/v1"), "{printed}");
     assert_clean("the error", &printed, &forms(SECRET, &[]));
 
     let err = Webhook::new(&given).unwrap_err();
     assert!(matches!(err, OutputError::InvalidUrl { .. }), "{err:?}");
-    assert_clean("the error", &all_of(&err), &forms(SECRET, &[]));
+    assert_clean("the error", &error_chain(&err), &forms(SECRET, &[]));
 }

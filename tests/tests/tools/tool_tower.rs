@@ -11,6 +11,7 @@ use flow_runtime::tool::{
     Auth, CallError, Credential, ExposeSecret, IdempotencyKey, PolicyTool, Retry, ServiceTool,
     ServiceToolInfo, Tool, ToolCtx, ToolError, ToolPolicy, ToolRequest, classify_service_error,
 };
+use flow_tests::quick_retry;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,9 +34,7 @@ fn key(call: u32) -> IdempotencyKey {
 }
 
 fn retrying(attempts: u32) -> ToolPolicy {
-    ToolPolicy::builder()
-        .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(attempts))
-        .build()
+    ToolPolicy::builder().retry(quick_retry(attempts)).build()
 }
 
 /// A service that doubles its input after `delays[n]` on its n-th call (the last delay

@@ -17,6 +17,8 @@ use flow_runtime::tool::{
     Auth, CallError, Credential, IdempotencyKey, PolicyTool, Retry, Tool, ToolCtx, ToolError,
     ToolPolicy,
 };
+use flow_tests::http::{header_text, serve};
+use flow_tests::{error_chain, quick_retry};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
@@ -79,10 +81,7 @@ impl Server {
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(Arc::clone(&server));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (server, origin)
+        (server, serve(app).await)
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -97,7 +96,7 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    let text = |name: &str| header_text(&headers, name);
     let index = {
         let mut seen = server.seen.lock().unwrap();
         seen.push(Seen {
@@ -175,9 +174,7 @@ fn key(call: u32) -> IdempotencyKey {
 }
 
 fn retrying(attempts: u32) -> ToolPolicy {
-    ToolPolicy::builder()
-        .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(attempts))
-        .build()
+    ToolPolicy::builder().retry(quick_retry(attempts)).build()
 }
 
 /// The tool's own error inside a call error, whichever way the policy gave up.
@@ -186,17 +183,6 @@ fn tool_error(err: &CallError) -> &ToolError {
         CallError::Rejected { source, .. } | CallError::GaveUp { source, .. } => source,
         other => panic!("expected the tool's error, got {other:?}"),
     }
-}
-
-/// The error and every error under it, as `Display` and `Debug`.
-fn all_of(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = format!("{err} {err:?}");
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(&format!(" {e} {e:?}"));
-        source = e.source();
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +234,7 @@ async fn an_api_key_goes_in_its_own_header_and_never_into_errors() {
         tool_error(&err).to_string(),
         "POST /api/echo answered 401 Unauthorized: who are you?"
     );
-    let printed = format!("{} {:?}", all_of(&err), tool.tool().api);
+    let printed = format!("{} {:?}", error_chain(&err), tool.tool().api);
     assert!(!printed.contains(SECRET), "the key leaked into: {printed}");
 }
 
@@ -470,11 +456,11 @@ async fn a_200_whose_body_does_not_decode_is_permanent_and_does_not_quote_the_bo
         // serde_json's own message would be `invalid type: string "s3cret-in-body", …`.
         (
             r#""s3cret-in-body""#,
-            "it does not match `tool_http::Answer` at line 1 column 16",
+            "it does not match `tools::tool_http::Answer` at line 1 column 16",
         ),
         (
             r#"{"echo": 42, "token": "s3cret-in-body"}"#,
-            "it does not match `tool_http::Answer` at line 1 column 11",
+            "it does not match `tools::tool_http::Answer` at line 1 column 11",
         ),
         (
             r#"{"token": "s3cret-in-body"}"#,
@@ -503,10 +489,10 @@ async fn a_200_whose_body_does_not_decode_is_permanent_and_does_not_quote_the_bo
             tool_error(&err).to_string(),
             format!(
                 "POST /api/echo answered 200 OK, but its body is not the expected JSON \
-                 (`tool_http::Answer`): {why}"
+                 (`tools::tool_http::Answer`): {why}"
             )
         );
-        let printed = all_of(&err);
+        let printed = error_chain(&err);
         assert!(
             !printed.contains("s3cret"),
             "the body leaked into: {printed}"
@@ -540,7 +526,11 @@ async fn a_refused_connection_is_transient_and_retried() {
     assert!(source.is_transient());
     assert_eq!(source.to_string(), "POST /api/echo: could not connect");
     // reqwest's own message would name the URL; it was removed.
-    assert!(!all_of(&err).contains(&origin), "{}", all_of(&err));
+    assert!(
+        !error_chain(&err).contains(&origin),
+        "{}",
+        error_chain(&err)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

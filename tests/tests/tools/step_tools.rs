@@ -4,6 +4,7 @@
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{CallKind, CallOutcome, SqliteStore};
+use flow_tests::store::TempDb;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -250,11 +251,11 @@ async fn a_failed_call_is_recorded_and_its_step_fails() {
 
 #[tokio::test]
 async fn calls_are_stored_with_their_steps_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
+    let db = TempDb::new();
+    let path = db.path();
     let f = fixture(true);
     {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = Arc::new(SqliteStore::open(path).unwrap());
         let ctx = Ctx::builder(())
             .run_id("run-history")
             .store(Arc::clone(&store))
@@ -263,7 +264,7 @@ async fn calls_are_stored_with_their_steps_checkpoint() {
         trip::Workflow::run(&ctx, "Oslo".into()).await.unwrap();
     }
     // Read back from a fresh store on the same file.
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(path).unwrap();
     let history = store.history(&"run-history".into()).await.unwrap();
     let by_step: HashMap<_, _> = history
         .iter()

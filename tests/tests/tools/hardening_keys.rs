@@ -9,6 +9,7 @@ use flow_runtime::output::{ChannelSink, Outputs};
 use flow_runtime::prelude::*;
 use flow_runtime::state::{CallKind, CallRecord, LoopExhausted, MemoryStore, RunId, SqliteStore};
 use flow_runtime::tool::{Toolbox, Visit};
+use flow_tests::store::TempDb;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -478,8 +479,8 @@ async fn the_history_of_a_loop_gives_every_call_the_key_it_was_sent_with_memory(
 
 #[tokio::test]
 async fn the_history_of_a_loop_gives_every_call_the_key_it_was_sent_with_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("flow.sqlite")).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     let (seen, delivered, calls) = agent_run("history-sqlite", Arc::clone(&store)).await;
     let run = RunId::from("history-sqlite");
     assert_loop_history(&run, &seen, &delivered, &calls);
@@ -495,8 +496,8 @@ async fn the_history_of_a_loop_gives_every_call_the_key_it_was_sent_with_sqlite(
 
 #[tokio::test(start_paused = true)]
 async fn the_history_of_a_workers_step_gives_every_item_call_its_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("flow.sqlite")).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     let seen = Seen::default();
     // The last item finishes first.
     let ctx = Ctx::builder(Delays(vec![40, 30, 20, 10]))
@@ -541,9 +542,9 @@ async fn the_history_of_a_workers_step_gives_every_item_call_its_key() {
 /// are stored with theirs.
 #[tokio::test]
 async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visits() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flow.sqlite");
-    let raw = || rusqlite::Connection::open(&path).unwrap();
+    let db = TempDb::new();
+    let path = db.path();
+    let raw = || rusqlite::Connection::open(path).unwrap();
     let history = async |store: &SqliteStore, run: &str| -> Vec<CallRecord> {
         store
             .history(&RunId::from(run))
@@ -566,7 +567,7 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
         async move { poll::Workflow::run(&ctx, 0).await.unwrap() }
     };
     {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = Arc::new(SqliteStore::open(path).unwrap());
         assert_eq!(poll(&store, "old").await, 3);
         assert_eq!(visits(&history(&store, "old").await), turns);
     }
@@ -578,7 +579,7 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
         )
         .unwrap();
 
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let store = Arc::new(SqliteStore::open(path).unwrap());
     let version: i64 = raw()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
@@ -591,6 +592,6 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
     assert_eq!(visits(&history(&store, "new").await), turns);
     drop(store);
     // Opened again: nothing more to upgrade, nothing lost.
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(path).unwrap();
     assert_eq!(visits(&history(&store, "new").await), turns);
 }

@@ -19,6 +19,8 @@ use flow_runtime::output::{
 use flow_runtime::prelude::{Ctx, RuntimeError, workflow};
 use flow_runtime::state::{CallKind, CallOutcome, CallRecord, RunId};
 use flow_runtime::tool::{Auth, Credential, Retry};
+use flow_tests::http::{header_text, serve};
+use flow_tests::quick_retry;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -121,9 +123,7 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hooks/{token}", axum::routing::post(answer))
             .with_state(Arc::clone(&receiver));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hooks/p4th-t0ken", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = format!("{}/hooks/p4th-t0ken", serve(app).await);
         (receiver, url)
     }
 
@@ -137,7 +137,7 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    let text = |name: &str| header_text(&headers, name);
     let index = {
         let mut seen = receiver.seen.lock().unwrap();
         seen.push(Seen {
@@ -167,11 +167,6 @@ async fn answer(
 
 fn booking() -> Value {
     json!({ "pnr": "X7K2QP", "name": "Ada" })
-}
-
-/// Retries every millisecond or so.
-fn quick(attempts: u32) -> Retry {
-    Retry::exponential(Duration::from_millis(1)).max_attempts(attempts)
 }
 
 /// The context of run `run`, with these outputs.
@@ -269,7 +264,7 @@ async fn a_webhook_that_keeps_failing_is_recorded_dead_lettered_and_surfaced() {
     let dead_letter = DeadLetter::jsonl(dir.path().join("dead.jsonl"));
     let outputs = Outputs::new()
         .on_exit(Webhook::new(&url).unwrap())
-        .retry(quick(3))
+        .retry(quick_retry(3))
         .dead_letter(dead_letter.clone());
 
     let (result, records) = send(&outputs, "run-1", &booking()).await;
@@ -338,7 +333,7 @@ async fn a_400_is_not_retried() {
     let (receiver, url) = Receiver::start(Behaviour::failing(usize::MAX, 400)).await;
     let outputs = Outputs::new()
         .on_exit(Webhook::new(&url).unwrap())
-        .retry(quick(5));
+        .retry(quick_retry(5));
 
     let (result, records) = send(&outputs, "run-1", &booking()).await;
 
@@ -375,7 +370,7 @@ async fn an_unreachable_webhook_is_retried_then_given_up() {
     drop(listener);
     let outputs = Outputs::new()
         .on_exit(Webhook::new(&url).unwrap())
-        .retry(quick(2));
+        .retry(quick_retry(2));
 
     let (result, records) = send(&outputs, "run-1", &booking()).await;
 
@@ -403,7 +398,7 @@ async fn a_slow_webhook_times_out_on_every_attempt() {
     .await;
     let outputs = Outputs::new()
         .on_exit(Webhook::new(&url).unwrap())
-        .retry(quick(2))
+        .retry(quick_retry(2))
         .timeout(Duration::from_millis(50));
 
     let (result, records) = send(&outputs, "run-1", &booking()).await;
@@ -454,7 +449,7 @@ async fn a_credential_that_cannot_be_loaded_fails_without_calling() {
         .auth(Auth::bearer(Credential::from_env(
             "FLOW_TEST_SURELY_UNSET_TOKEN",
         )));
-    let outputs = Outputs::new().on_exit(hook).retry(quick(3));
+    let outputs = Outputs::new().on_exit(hook).retry(quick_retry(3));
 
     let (result, _) = send(&outputs, "run-1", &booking()).await;
 
@@ -503,7 +498,7 @@ async fn one_failing_sink_does_not_stop_the_others() {
     let outputs = Outputs::new()
         .on_exit(Webhook::new(&url).unwrap().named("partner"))
         .on_exit(ChannelSink::new(tx).named("ui"))
-        .retry(quick(2))
+        .retry(quick_retry(2))
         .dead_letter(dead_letter.clone());
 
     let (result, records) = send(&outputs, "run-1", &booking()).await;
@@ -596,7 +591,7 @@ async fn a_file_sink_in_a_missing_directory_fails_at_once_and_the_value_is_dead_
         .on_exit(FileSink::jsonl(
             dir.path().join("missing").join("out.jsonl"),
         ))
-        .retry(quick(5))
+        .retry(quick_retry(5))
         .dead_letter(dead_letter.clone());
 
     let (result, _) = send(&outputs, "run-1", &booking()).await;
@@ -812,7 +807,7 @@ async fn a_template_that_cannot_render_the_value_fails_the_delivery_for_good() {
     let dead_letter = DeadLetter::memory();
     let outputs = Outputs::new()
         .on_exit(ChannelSink::new(tx).formatted(format))
-        .retry(quick(5))
+        .retry(quick_retry(5))
         .dead_letter(dead_letter.clone());
 
     let (result, records) = send(&outputs, "run-1", &booking()).await;

@@ -6,8 +6,9 @@
 use flow_runtime::error::RuntimeError;
 use flow_runtime::output::{Delivery, Outputs, Sink};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, MemoryStore, RunId, RunQueue, RunStatus, Setup, SqliteStore};
+use flow_runtime::state::{Engine, MemoryStore, RunId, RunQueue, RunStatus, Setup};
 use flow_runtime::tool::Toolbox;
+use flow_tests::store::TempDb;
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
@@ -206,8 +207,8 @@ async fn a_panic_while_loading_a_stored_run_fails_it_too() {
 
 #[tokio::test]
 async fn the_engine_fails_runs_that_panic_and_goes_on_with_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     let engine = Engine::builder(std::sync::Arc::clone(&store))
         .register::<risky::Workflow>(Setup::new(()))
         .register::<armed::Workflow>(Setup::new(()).tools(grenade()))

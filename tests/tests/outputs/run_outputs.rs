@@ -5,10 +5,12 @@
 use axum::http::StatusCode;
 use flow_runtime::output::{DeadLetter, FileSink, Format, OutputError, Outputs, Sink, Webhook};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{CallKind, CallOutcome, SqliteStore};
+use flow_runtime::state::{CallKind, CallOutcome};
+use flow_tests::http::serve;
+use flow_tests::quick_retry;
+use flow_tests::store::TempDb;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 #[error("failed")]
@@ -79,28 +81,22 @@ async fn hook(fail_first: usize, status: u16) -> (Arc<Hook>, String) {
             ),
         )
         .with_state(Arc::clone(&hook));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("{}/hook", serve(app).await);
     (hook, url)
-}
-
-fn quick() -> Retry {
-    Retry::exponential(Duration::from_millis(1)).max_attempts(3)
 }
 
 #[tokio::test]
 async fn a_failing_webhook_is_retried_recorded_and_the_result_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::new();
     let (hook, url) = hook(usize::MAX, 503).await;
-    let receipts = dir.path().join("receipts.jsonl");
+    let receipts = db.dir().join("receipts.jsonl");
     let dead = DeadLetter::memory();
     let outputs = Outputs::new()
         .on_exit(FileSink::jsonl(&receipts))
         .on_exit(Webhook::new(&url).unwrap())
-        .retry(quick())
+        .retry(quick_retry(3))
         .dead_letter(dead.clone());
-    let store = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let store = db.open();
     let ctx = Ctx::builder(())
         .run_id("order-1")
         .store(Arc::clone(&store))
@@ -159,7 +155,7 @@ async fn a_failing_webhook_is_retried_recorded_and_the_result_is_kept() {
 
 #[tokio::test]
 async fn resuming_after_a_failed_delivery_delivers_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let db = TempDb::new();
     // Fails the first three requests (one whole delivery), then accepts.
     let (hook, url) = hook(3, 500).await;
     let outputs = || {
@@ -170,9 +166,9 @@ async fn resuming_after_a_failed_delivery_delivers_it() {
                     .unwrap()
                     .formatted(Format::template("took {{ value }}").unwrap()),
             )
-            .retry(quick())
+            .retry(quick_retry(3))
     };
-    let store = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let store = db.open();
     let ctx = Ctx::builder(())
         .run_id("order-2")
         .store(Arc::clone(&store))
@@ -254,10 +250,10 @@ pub mod gauge {
 /// a store, like the checkpoint it would be in.
 #[tokio::test]
 async fn an_output_that_would_not_read_back_reaches_no_sink() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     for with_store in [false, true] {
-        let file = dir.path().join(format!("gauges-{with_store}.jsonl"));
+        let file = db.dir().join(format!("gauges-{with_store}.jsonl"));
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let dead = DeadLetter::memory();
         let outputs = Outputs::new()

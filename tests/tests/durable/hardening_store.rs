@@ -8,8 +8,8 @@
 //!   `Corrupt`, with the reason, next to the good runs; cancelling it repairs it.
 //! * A second engine on one SQLite file (another `SqliteStore`, or the same one) or one
 //!   `MemoryStore` is refused while the first runs, and starts once it has returned.
-//! * A step killed with `SIGKILL` runs again as attempt 2 (`attempt_worker` in `src/bin`); a
-//!   run that slept or waited for an event resumes as attempt 1; a file of schema 3 is
+//! * A run that slept or waited for an event resumes as attempt 1 (a step killed with
+//!   `SIGKILL` runs again as attempt 2: `tests/processes/attempts.rs`); a file of schema 3 is
 //!   upgraded.
 //! * A step's error under the engine is read back from the store with the failed run.
 
@@ -19,19 +19,14 @@ use flow_runtime::state::{
     Engine, EngineError, Event, MemoryStore, RunControl, RunFilter, RunInfo, RunQueue, RunStatus,
     Setup, Sleep, SqliteStore, Store,
 };
-use std::path::{Path, PathBuf};
+use flow_tests::store::TempDb;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Failed(String);
-
-fn temp_db() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flow.sqlite");
-    (dir, path)
-}
 
 fn raw(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
@@ -131,8 +126,8 @@ async fn a_nan_state_is_refused<S: Store>(store: Arc<S>) {
 
 #[tokio::test]
 async fn a_nan_state_is_refused_sqlite() {
-    let (_dir, path) = temp_db();
-    a_nan_state_is_refused(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    a_nan_state_is_refused(db.open()).await;
 }
 
 #[tokio::test]
@@ -195,8 +190,8 @@ async fn a_state_nested_too_deep_is_refused<S: Store>(store: Arc<S>) {
 
 #[tokio::test]
 async fn a_state_nested_too_deep_is_refused_sqlite() {
-    let (_dir, path) = temp_db();
-    a_state_nested_too_deep_is_refused(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    a_state_nested_too_deep_is_refused(db.open()).await;
 }
 
 #[tokio::test]
@@ -268,8 +263,8 @@ async fn an_event_holding_nan_is_refused_at_send<S: RunQueue>(store: Arc<S>) {
 
 #[tokio::test]
 async fn an_event_holding_nan_is_refused_at_send_sqlite() {
-    let (_dir, path) = temp_db();
-    an_event_holding_nan_is_refused_at_send(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    an_event_holding_nan_is_refused_at_send(db.open()).await;
 }
 
 #[tokio::test]
@@ -315,8 +310,8 @@ pub mod pair {
 
 #[tokio::test]
 async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     for run in ["good", "zombie", "garbled"] {
         let ctx = Ctx::builder(())
             .run_id(run)
@@ -324,7 +319,7 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
             .build();
         assert_eq!(pair::Workflow::run_or_resume(&ctx, 1).await.unwrap(), 4);
     }
-    let conn = raw(&path);
+    let conn = raw(db.path());
     conn.execute(
         "UPDATE runs SET status = 'zombie' WHERE run_id = 'zombie'",
         [],
@@ -462,19 +457,19 @@ async fn a_second_engine_is_refused<S: RunQueue>(first: Arc<S>, second: Arc<S>) 
 
 #[tokio::test]
 async fn a_second_engine_on_the_same_file_is_refused() {
-    let (_dir, path) = temp_db();
+    let db = TempDb::new();
     // Two stores on one file, as two processes would have.
-    let first = Arc::new(SqliteStore::open(&path).unwrap());
-    let second = Arc::new(SqliteStore::open(&path).unwrap());
+    let first = db.open();
+    let second = db.open();
     a_second_engine_is_refused(first, second).await;
-    let lock = std::fs::read_to_string(format!("{}-engine.lock", path.display())).unwrap();
+    let lock = std::fs::read_to_string(format!("{}-engine.lock", db.path().display())).unwrap();
     assert_eq!(lock, std::process::id().to_string());
 }
 
 #[tokio::test]
 async fn a_second_engine_on_the_same_store_is_refused() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     a_second_engine_is_refused(Arc::clone(&store), store).await;
     let memory = Arc::new(SqliteStore::open_in_memory().unwrap());
     a_second_engine_is_refused(Arc::clone(&memory), memory).await;
@@ -484,12 +479,12 @@ async fn a_second_engine_on_the_same_store_is_refused() {
 
 #[tokio::test]
 async fn a_store_without_an_engine_is_not_locked() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     let engine = Engine::builder(Arc::clone(&store))
         .register::<pair::Workflow>(Setup::new(()))
         .build();
-    let other = Arc::new(SqliteStore::open(&path).unwrap());
+    let other = db.open();
     engine
         .run_until(async {
             // Plain runs on the same file go on while an engine runs.
@@ -504,80 +499,6 @@ async fn a_store_without_an_engine_is_not_locked() {
 }
 
 // --- Attempt numbers --------------------------------------------------------------------------
-
-fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-#[test]
-fn a_step_killed_by_sigkill_runs_again_as_attempt_2() {
-    use std::os::unix::process::ExitStatusExt;
-    let (_dir, db) = temp_db();
-    let log = db.with_extension("log");
-    let worker = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_attempt_worker"))
-            .arg(&db)
-            .arg(&log)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("start attempt_worker")
-    };
-    let mut first = worker();
-    wait_for("step s2 to start", || {
-        read_lines(&log).contains(&"s2 1".to_owned())
-    });
-    // Meanwhile an engine in this process is refused: the worker's engine holds the lock.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let refused = runtime.block_on(async {
-        let store = Arc::new(SqliteStore::open(&db).unwrap());
-        let engine = Engine::builder(store)
-            .register::<pair::Workflow>(Setup::new(()))
-            .build();
-        engine.run_until(std::future::ready(())).await.unwrap_err()
-    });
-    let message = refused.to_string();
-    assert!(
-        message.contains(&format!("process {} holds", first.id())),
-        "{message}"
-    );
-    first.kill().unwrap(); // SIGKILL, in the middle of `s2`, holding the engine lock
-    let status = first.wait().unwrap();
-    assert_eq!(status.signal(), Some(9), "{status}");
-
-    // The lock died with the process: a new engine starts, and `s2` knows it is a retry (on
-    // attempt 1 it would hang for an hour: give up after a minute).
-    let mut second = worker();
-    let mut status = None;
-    wait_for("the second worker to finish", || {
-        status = second.try_wait().unwrap();
-        if status.is_none() && read_lines(&log).iter().filter(|l| *l == "s2 1").count() > 1 {
-            let _ = second.kill();
-            panic!("step s2 ran again as attempt 1: {:?}", read_lines(&log));
-        }
-        status.is_some()
-    });
-    let status = status.unwrap();
-    assert!(status.success(), "the second worker failed: {status}");
-    assert_eq!(read_lines(&log), ["s1 1", "s2 1", "s2 2", "s3 1"]);
-}
 
 /// What the steps saw: `step attempt`.
 #[derive(Clone, Default)]
@@ -655,8 +576,8 @@ async fn a_parked_run_resumes_as_attempt_1_memory() {
 
 #[tokio::test(start_paused = true)]
 async fn a_parked_run_resumes_as_attempt_1_sqlite() {
-    let (_dir, path) = temp_db();
-    a_parked_run_resumes_as_attempt_1(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    a_parked_run_resumes_as_attempt_1(db.open()).await;
 }
 
 #[workflow(deps = Seen)]
@@ -706,8 +627,8 @@ async fn run_or_resume_counts_attempts<S: Store>(store: Arc<S>) {
 
 #[tokio::test]
 async fn run_or_resume_counts_attempts_sqlite() {
-    let (_dir, path) = temp_db();
-    run_or_resume_counts_attempts(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    run_or_resume_counts_attempts(db.open()).await;
 }
 
 #[tokio::test]
@@ -717,9 +638,9 @@ async fn run_or_resume_counts_attempts_memory() {
 
 #[tokio::test]
 async fn a_schema_3_file_is_upgraded_to_5() {
-    let (_dir, path) = temp_db();
+    let db = TempDb::new();
     {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = db.open();
         let ctx = Ctx::builder(())
             .run_id("old")
             .store(Arc::clone(&store))
@@ -727,7 +648,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
         assert_eq!(pair::Workflow::run_or_resume(&ctx, 1).await.unwrap(), 4);
     }
     // Back to schema 3, as the store before attempts wrote it.
-    let conn = raw(&path);
+    let conn = raw(db.path());
     conn.execute_batch(
         "ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
          ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
@@ -737,8 +658,8 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     .unwrap();
     drop(conn);
 
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
-    let version: i64 = raw(&path)
+    let store = db.open();
+    let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, 6);
@@ -794,10 +715,10 @@ async fn a_failed_run_keeps_its_message<S: RunQueue>(store: Arc<S>) -> RunInfo {
 
 #[tokio::test]
 async fn a_failed_run_keeps_its_message_sqlite() {
-    let (_dir, path) = temp_db();
-    let failed = a_failed_run_keeps_its_message(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    let failed = a_failed_run_keeps_its_message(db.open()).await;
     // Durably: a new store on the file reads it back.
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(db.path()).unwrap();
     assert_eq!(info(&store, "d1").await.failure, failed.failure);
 }
 

@@ -5,10 +5,9 @@
 //! file keeps its deadline after the upgrade to schema 5.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{
-    Engine, Event, MemoryStore, RunQueue, RunStatus, Setup, Sleep, SqliteStore,
-};
-use std::path::{Path, PathBuf};
+use flow_runtime::state::{Engine, Event, MemoryStore, RunQueue, RunStatus, Setup, Sleep};
+use flow_tests::store::TempDb;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -100,12 +99,6 @@ pub mod later {
         });
         Ok(n)
     }
-}
-
-fn temp_db() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flow.sqlite");
-    (dir, path)
 }
 
 fn raw(path: &Path) -> rusqlite::Connection {
@@ -207,12 +200,12 @@ async fn an_event_of_another_name_leaves_the_wait_memory() {
 
 #[tokio::test(start_paused = true)]
 async fn an_event_of_another_name_leaves_the_wait_sqlite() {
-    let (_dir, path) = temp_db();
-    another_event_leaves_the_wait(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    another_event_leaves_the_wait(db.open()).await;
 }
 
 // Which event makes a waiting run due is store behaviour: the conformance suite checks it for
-// every store (`store_conformance.rs`).
+// every store (`durable/store_conformance.rs`).
 
 // --- An event sent during a sleep -----------------------------------------------------------
 
@@ -247,8 +240,8 @@ async fn an_event_during_a_sleep_waits_for_its_step_memory() {
 
 #[tokio::test(start_paused = true)]
 async fn an_event_during_a_sleep_waits_for_its_step_sqlite() {
-    let (_dir, path) = temp_db();
-    an_event_during_a_sleep_waits_for_its_step(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    let db = TempDb::new();
+    an_event_during_a_sleep_waits_for_its_step(db.open()).await;
 }
 
 // --- Upgrade ---------------------------------------------------------------------------------
@@ -258,17 +251,17 @@ async fn an_event_during_a_sleep_waits_for_its_step_sqlite() {
 /// instead of timing out, now for its own event only.
 #[tokio::test(start_paused = true)]
 async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
-    let (_dir, path) = temp_db();
+    let db = TempDb::new();
     let log = Log::default();
     let (run, deadline) = {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = db.open();
         let engine = engine(&store, &log);
         let run = engine.start::<claim::Workflow>("old", 5).await.unwrap();
         let deadline = until_waiting(&engine, &*store, &run, "decide").await;
         (run, deadline)
     };
     // Back to schema 4, as the store before event names wrote it.
-    raw(&path)
+    raw(db.path())
         .execute_batch(
             "ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
              ALTER TABLE calls DROP COLUMN visit_back_edges; \
@@ -276,8 +269,8 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
         )
         .unwrap();
 
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
-    let version: i64 = raw(&path)
+    let store = db.open();
+    let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, 6);
@@ -291,7 +284,7 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
         .unwrap();
     // Woken once: the run waits again (for at most ten minutes of the test's clock).
     let wait_event = || -> Option<String> {
-        raw(&path)
+        raw(db.path())
             .query_row(
                 "SELECT wait_event FROM runs WHERE run_id = 'old'",
                 [],

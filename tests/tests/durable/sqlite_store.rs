@@ -6,7 +6,8 @@
 use flow_runtime::error::StoreError;
 use flow_runtime::prelude::*;
 use flow_runtime::state::{HistoryEntry, Prune, SqliteStore};
-use std::path::{Path, PathBuf};
+use flow_tests::store::TempDb;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -110,12 +111,6 @@ pub mod ten {
     }
 }
 
-fn temp_db() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.sqlite");
-    (dir, path)
-}
-
 fn order_ctx(store: &Arc<SqliteStore>, run_id: &str, fail_show: bool) -> Ctx<Faults> {
     Ctx::builder(Faults {
         fail_show: AtomicBool::new(fail_show),
@@ -150,8 +145,8 @@ fn raw(path: &Path) -> rusqlite::Connection {
 
 #[tokio::test]
 async fn reopened_file_resumes_to_the_same_output() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
 
     // r1 runs through; r2 stops after `double`, as if its process had died there.
     let out = order::Workflow::run(&order_ctx(&store, "r1", false), "21".into()).await;
@@ -165,7 +160,7 @@ async fn reopened_file_resumes_to_the_same_output() {
     assert_eq!(store.unfinished_runs().await.unwrap(), [RunId::from("r2")]);
     drop(store);
 
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let store = db.open();
     let r1 = store.latest(&"r1".into()).await.unwrap().unwrap();
     assert_eq!(r1, r1_before);
     assert!(r1.finished);
@@ -206,13 +201,13 @@ async fn reopened_file_resumes_to_the_same_output() {
 
 #[tokio::test]
 async fn the_state_column_is_an_envelope_naming_the_code() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     order::Workflow::run(&order_ctx(&store, "r1", false), "5".into())
         .await
         .unwrap();
 
-    let (state, finished, count): (String, bool, i64) = raw(&path)
+    let (state, finished, count): (String, bool, i64) = raw(db.path())
         .query_row(
             "SELECT state, finished, checkpoints FROM runs WHERE run_id = 'r1'",
             [],
@@ -237,7 +232,7 @@ async fn the_state_column_is_an_envelope_naming_the_code() {
         "{state}"
     );
 
-    let mode: String = raw(&path)
+    let mode: String = raw(db.path())
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
@@ -245,9 +240,9 @@ async fn the_state_column_is_an_envelope_naming_the_code() {
 
 #[tokio::test]
 async fn an_oversized_checkpoint_is_refused_before_writing() {
-    let (_dir, path) = temp_db();
+    let db = TempDb::new();
     let store = Arc::new(
-        SqliteStore::open(&path)
+        SqliteStore::open(db.path())
             .unwrap()
             .with_max_checkpoint_bytes(200),
     );
@@ -287,14 +282,14 @@ async fn an_oversized_checkpoint_is_refused_before_writing() {
 
 #[tokio::test]
 async fn a_corrupt_row_fails_its_run_only() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
     for run in ["a", "b", "c", "d"] {
         order::Workflow::run(&order_ctx(&store, run, false), "1".into())
             .await
             .unwrap();
     }
-    let conn = raw(&path);
+    let conn = raw(db.path());
     conn.execute("UPDATE runs SET state = 'garbage{' WHERE run_id = 'a'", [])
         .unwrap();
     conn.execute(
@@ -403,8 +398,8 @@ async fn still_stored(store: &SqliteStore, runs: &[&str]) -> Vec<bool> {
 
 #[tokio::test]
 async fn debug_shows_no_state() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+    let db = TempDb::new();
+    let store = SqliteStore::open(db.path()).unwrap();
     let debug = format!("{store:?}");
     assert!(debug.starts_with("SqliteStore { path: "), "{debug}");
     assert!(debug.contains("runs.sqlite") && debug.contains("max_checkpoint_bytes: 1048576"));
@@ -413,8 +408,8 @@ async fn debug_shows_no_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_runs_share_one_file() {
     const RUNS: u64 = 1000;
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let db = TempDb::new();
+    let store = db.open();
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..RUNS {
@@ -440,7 +435,7 @@ async fn a_thousand_concurrent_runs_share_one_file() {
         assert!(state.is_completed());
     }
     assert!(store.unfinished_runs().await.unwrap().is_empty());
-    let rows: i64 = raw(&path)
+    let rows: i64 = raw(db.path())
         .query_row("SELECT count(*) FROM history", [], |row| row.get(0))
         .unwrap();
     assert_eq!(rows, 10_000);

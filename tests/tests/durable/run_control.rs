@@ -11,7 +11,8 @@ use flow_runtime::prelude::*;
 use flow_runtime::state::{
     Checkpoint, HistoryEntry, RunControl, RunFilter, RunInfo, RunStatus, SqliteStore,
 };
-use std::path::{Path, PathBuf};
+use flow_tests::store::TempDb;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -117,15 +118,10 @@ pub mod other {
 /// How long a test waits for something that should happen at once, before failing.
 const PATIENCE: Duration = Duration::from_secs(5);
 
-fn temp_db() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.sqlite");
-    (dir, path)
-}
-
-fn sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
-    let (dir, path) = temp_db();
-    (dir, Arc::new(SqliteStore::open(path).unwrap()))
+fn sqlite() -> (TempDb, Arc<SqliteStore>) {
+    let db = TempDb::new();
+    let store = db.open();
+    (db, store)
 }
 
 fn ctx<S: Store>(store: &Arc<S>, run_id: &str, gate: Gate) -> Ctx<Gate> {
@@ -499,7 +495,7 @@ async fn status_and_list_memory() {
 }
 
 // Refused moves, and the refusal of a stopped run's checkpoint, are store behaviour: the
-// conformance suite checks them for every store (`store_conformance.rs`).
+// conformance suite checks them for every store (`durable/store_conformance.rs`).
 
 // --- Incompatible runs --------------------------------------------------------------------
 
@@ -694,11 +690,11 @@ fn user_version(path: &Path) -> i64 {
 
 #[tokio::test]
 async fn a_file_made_before_run_control_opens_and_works() {
-    let (_dir, path) = temp_db();
-    write_v1_file(&path);
+    let db = TempDb::new();
+    write_v1_file(db.path());
 
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
-    assert_eq!(user_version(&path), 6);
+    let store = db.open();
+    assert_eq!(user_version(db.path()), 6);
     let done = info(&*store, "old-done").await;
     assert_eq!((done.status, done.checkpoints), (RunStatus::Finished, 3));
     let open = info(&*store, "old-open").await;
@@ -740,8 +736,8 @@ async fn a_file_made_before_run_control_opens_and_works() {
     drop(store);
 
     // Opening it again changes nothing more.
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&path), 6);
+    let store = SqliteStore::open(db.path()).unwrap();
+    assert_eq!(user_version(db.path()), 6);
     assert_eq!(info(&store, "old-open").await.status, RunStatus::Finished);
     assert_eq!(store.list(&RunFilter::new()).await.unwrap().len(), 2);
 }

@@ -7,6 +7,7 @@ use flow_runtime::prelude::*;
 use flow_runtime::state::{
     Engine, Event, MemoryStore, RunControl, RunQueue, RunStatus, Setup, Sleep, SqliteStore,
 };
+use flow_tests::store::TempDb;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -190,12 +191,12 @@ async fn a_sleeping_run_holds_no_task_and_wakes_when_due() {
 
 #[tokio::test]
 async fn a_sleep_survives_a_restart_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
+    let db = TempDb::new();
+    let path = db.path();
     let log = Log::default();
     let run = RunId::from("nap-restart");
     {
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let store = Arc::new(SqliteStore::open(path).unwrap());
         let engine = Engine::builder(Arc::clone(&store))
             .register::<nap::Workflow>(Setup::new(log.clone()))
             .build();
@@ -214,7 +215,7 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
         assert_eq!(log.entries(), ["doze"]);
     }
     // The process "restarts": a new store on the file, a new engine.
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let store = Arc::new(SqliteStore::open(path).unwrap());
     let engine = Engine::builder(Arc::clone(&store))
         .register::<nap::Workflow>(Setup::new(log.clone()))
         .build();
@@ -410,12 +411,12 @@ async fn a_failed_step_sets_the_run_aside_until_it_is_unpaused() {
 
 #[tokio::test]
 async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
+    let db = TempDb::new();
+    let path = db.path();
     let log = Log::default();
     // A run that got as far as `doze` with no engine (as if its process died there).
     {
-        let store = SqliteStore::open(&path).unwrap();
+        let store = SqliteStore::open(path).unwrap();
         let state = <nap::Workflow as Workflow>::start(0);
         let checkpoint = flow_runtime::state::Checkpoint::new(
             "nap-orphan".into(),
@@ -427,7 +428,7 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
         );
         store.save(checkpoint).await.unwrap();
     }
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let store = Arc::new(SqliteStore::open(path).unwrap());
     let engine = Engine::builder(Arc::clone(&store))
         .register::<nap::Workflow>(Setup::new(log.clone()))
         .build();
