@@ -55,6 +55,7 @@
 //! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
 //! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
 
+mod driver;
 pub mod error;
 pub mod input;
 pub mod output;

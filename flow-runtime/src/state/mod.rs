@@ -8,7 +8,7 @@ mod json;
 mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-mod store;
+pub(crate) mod store;
 mod wait;
 mod workflow;
 
@@ -27,6 +27,7 @@ pub use self::store::{Checkpoint, MemoryStore, Store, StoredEvent};
 pub(crate) use self::wait::now;
 pub use self::wait::{Event, EventOf, Sleep, Wake};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};
+pub use crate::driver::{Outcome, Park};
 
 /// A time as people read it in messages: RFC 3339, UTC, to the second.
 pub(crate) fn format_time(t: std::time::SystemTime) -> String {
