@@ -298,6 +298,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     continue;
                 };
                 let feed_in = g.edge(i, &g.name(*fork));
+                let join_name = g.name(*join);
                 let clone_fn = g.clone_fn(*fork);
                 let o = g.out(i);
                 branch_variants.push(quote!(#v(#o)));
@@ -308,6 +309,11 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                             ::core::result::Result::Ok(#call(ctx, run, input, ::core::option::Option::None).await?.map(__flow_Branch::#v))
                         })
                     }
+                    (#i, _) => #k::__private::boxed_step(async move {
+                        ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
+                            NAME, #join_name, "a branch has not run, but the fan-out's input is missing",
+                        )))
+                    }),
                 });
             }
             Role::Join { branches: bs, .. } => {
