@@ -12,7 +12,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let k = g.krate;
     let output = Gen::output();
     let calls = (0..g.wf.steps.len()).map(|i| call(g, i));
-    let execs = (0..g.wf.steps.len()).map(|i| exec(g, i));
     let deps = g.deps();
     let entry_v = g.variant(g.graph.entry);
     let entry_in = g.inp(g.graph.entry);
@@ -31,7 +30,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
     quote! {
         #(#calls)*
-        #(#execs)*
         #machine
 
         /// This workflow, for engines that drive any workflow through the runtime's `Workflow` trait.
@@ -125,17 +123,13 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     };
     // A routing step's output is the route taken: no sink sees it.
     let json = if matches!(g.graph.next[i], Next::Route { .. }) {
-        quote!(::core::option::Option::None)
+        quote!(|_| ::core::option::Option::None)
     } else {
-        quote! {
-            if run.sink {
-                #[allow(unused_imports)]
-                use #k::__private::{NoJson as _, ToJson as _};
-                (&#k::__private::Out(&out)).json()
-            } else {
-                ::core::option::Option::None
-            }
-        }
+        quote!(|out| {
+            #[allow(unused_imports)]
+            use #k::__private::{NoJson as _, ToJson as _};
+            (&#k::__private::Out(out)).json()
+        })
     };
     // A step waiting for an event gets it (or its timeout) as its last argument.
     let (wait, event_arg) = match &step.event {
@@ -157,7 +151,7 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
                 quote!(, #feed(event)),
             )
         }
-        None => (quote!(let _ = event;), quote!()),
+        None => (quote!(), quote!()),
     };
     let (params, args) = match &g.graph.roles[i] {
         Role::Join { .. } => {
@@ -201,38 +195,7 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
             #make_ctx
             #body
             #unwrap_sleep
-            let json = #json;
-            ::core::result::Result::Ok(#k::__private::Stepped::new(out, json, #wake))
-        }
-    }
-}
-
-/// `__flow_exec_x`: step `x` run alone for the typestate API, the way the driver runs it.
-fn exec(g: &Gen<'_>, i: usize) -> TokenStream {
-    let k = g.krate;
-    let step = &g.wf.steps[i];
-    let exec = g.exec(i);
-    let call = format_ident!("__flow_call_{}", g.fn_ident(i));
-    let o = g.out(i);
-    let deps = g.deps();
-    let (params, args) = match &g.graph.roles[i] {
-        Role::Join { .. } => {
-            let params: Vec<_> = (0..step.inputs.len())
-                .map(|n| format_ident!("in{}", n))
-                .collect();
-            let types = (0..step.inputs.len()).map(|n| g.inp_k(i, n));
-            (quote!(#(#params: #types),*), quote!(#(#params),*))
-        }
-        _ => {
-            let input = g.inp(i);
-            (quote!(input: #input), quote!(input))
-        }
-    };
-    quote! {
-        #[doc(hidden)]
-        #[allow(clippy::too_many_arguments)]
-        fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, #params) -> impl ::core::future::Future<Output = ::core::result::Result<#o, FlowError>> + ::core::marker::Send + '_ {
-            #k::__private::step_alone(ctx, &<Workflow as #k::__private::Machine>::GRAPH, #i, attempt, visit, move |run, event| #call(ctx, run, #args, event))
+            ::core::result::Result::Ok(#k::__private::Stepped::output(&run, out, #wake, #json))
         }
     }
 }
@@ -266,9 +229,9 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             _ if is_route => quote!(#k::__private::StepKind::Route),
             _ => quote!(#k::__private::StepKind::Plain),
         };
-        let exit = step.exit.is_some();
-        let deliverable = !is_route;
-        let sleeps = step.sleep.is_some();
+        let exit = step.exit.is_some().then(|| quote!(.exit()));
+        let routes = is_route.then(|| quote!(.routes()));
+        let sleeps = step.sleep.is_some().then(|| quote!(.sleeps()));
         let wait = match (&step.event, &step.timeout) {
             (Some((ty, _)), Some((timeout, _))) => {
                 let event = super::waits::event_name(ty);
@@ -284,12 +247,12 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                         timeout
                     }
                 });
-                quote!(::core::option::Option::Some(#k::__private::EventWait { event: #event, timeout: #tf }))
+                Some(quote!(.waits(#event, #tf)))
             }
-            _ => quote!(::core::option::Option::None),
+            _ => None,
         };
         infos.push(quote! {
-            #k::__private::StepInfo { name: #name, kind: #kind, exit: #exit, deliverable: #deliverable, wait: #wait, sleeps: #sleeps }
+            #k::__private::StepInfo::new(#name, #kind) #routes #exit #wait #sleeps
         });
         match &g.graph.roles[i] {
             Role::Branch { join, .. } => {
@@ -356,7 +319,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             _ => {
                 let next = transition(g, i, &quote!(out));
                 positions.push(quote! {
-                    FlowState::#v { loops, .. } => #k::__private::Position::Step { step: #i, visit: __flow_visit(loops) },
+                    FlowState::#v { loops, .. } => #k::__private::Position::step(#i, __flow_visit(loops)),
                 });
                 steps.push(quote! {
                     FlowState::#v { input, mut loops } => #k::__private::boxed_step(async move {

@@ -62,6 +62,49 @@ pub struct EventWait {
     pub timeout: fn() -> Duration,
 }
 
+impl StepInfo {
+    /// A step named `name` of kind `kind`: not an exit, deliverable, no wait, no sleep.
+    #[must_use]
+    pub const fn new(name: &'static str, kind: StepKind) -> Self {
+        Self {
+            name,
+            kind,
+            exit: false,
+            deliverable: true,
+            wait: None,
+            sleeps: false,
+        }
+    }
+
+    /// The step returns a route enum (a plain step or a join): no sink takes its output.
+    #[must_use]
+    pub const fn routes(mut self) -> Self {
+        self.deliverable = false;
+        self
+    }
+
+    /// The step is an exit.
+    #[must_use]
+    pub const fn exit(mut self) -> Self {
+        self.exit = true;
+        self
+    }
+
+    /// The step waits for `event` for `timeout()` before it runs.
+    #[must_use]
+    pub const fn waits(mut self, event: &'static str, timeout: fn() -> Duration) -> Self {
+        self.wait = Some(EventWait { event, timeout });
+        self
+    }
+
+    /// The step returns `Sleep<T>`.
+    #[must_use]
+    pub const fn sleeps(mut self) -> Self {
+        self.sleeps = true;
+        self
+    }
+}
+
 impl Graph {
     /// The steps whose outputs sinks can be attached to.
     #[must_use]

@@ -66,6 +66,14 @@ pub enum Position {
     Finished,
 }
 
+impl Position {
+    /// Step `step` on visit `visit`.
+    #[must_use]
+    pub const fn step(step: usize, visit: Visit) -> Self {
+        Self::Step { step, visit }
+    }
+}
+
 /// What the driver tells a step's adapter: which step, attempt and visit, and whether a sink
 /// waits for its output (only then does the adapter serialise it).
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +107,21 @@ impl<T> std::fmt::Debug for Stepped<T> {
 }
 
 impl<T> Stepped<T> {
+    /// A step's output `out`, serialised by `json` only when `run` says a sink waits for it.
+    pub fn output(
+        run: &StepRun,
+        out: T,
+        wake: Option<Wake>,
+        json: impl FnOnce(&T) -> Option<Result<serde_json::Value, OutError>>,
+    ) -> Self {
+        let json = if run.sink { json(&out) } else { None };
+        Self {
+            next: out,
+            json,
+            wake,
+        }
+    }
+
     /// A step's result.
     pub fn new(
         next: T,

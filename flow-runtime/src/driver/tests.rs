@@ -99,7 +99,7 @@ impl Machine for Hand {
         fingerprint: "f",
         entry: 0,
         steps: &[
-            plain("start", StepKind::Plain),
+            StepInfo::new("start", StepKind::Plain),
             StepInfo {
                 sleeps: true,
                 ..plain("nap", StepKind::Plain)
