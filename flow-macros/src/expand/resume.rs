@@ -153,18 +153,15 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         }
         None => (quote!(), quote!()),
     };
-    let (params, args) = match &g.graph.roles[i] {
-        Role::Join { .. } => {
-            let params: Vec<_> = (0..step.inputs.len())
-                .map(|n| format_ident!("in{}", n))
-                .collect();
-            let types = (0..step.inputs.len()).map(|n| g.inp_k(i, n));
-            (quote!(#(#params: #types),*), quote!(#(#params),*))
-        }
-        _ => {
-            let input = g.inp(i);
-            (quote!(input: #input), quote!(input))
-        }
+    let (params, args) = if let Role::Join { .. } = &g.graph.roles[i] {
+        let params: Vec<_> = (0..step.inputs.len())
+            .map(|n| format_ident!("in{}", n))
+            .collect();
+        let types = (0..step.inputs.len()).map(|n| g.inp_k(i, n));
+        (quote!(#(#params: #types),*), quote!(#(#params),*))
+    } else {
+        let input = g.inp(i);
+        (quote!(input: #input), quote!(input))
     };
     let body = if let Some((n, _)) = step.workers {
         // Each item has its own context: its own visit, so its own calls and keys.
@@ -395,7 +392,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             }
 
             #[allow(unused_mut, clippy::match_same_arms)]
-            fn step<'a>(ctx: &'a #k::state::Ctx<#deps>, run: #k::__private::StepRun, state: FlowState, event: ::core::option::Option<#k::__private::EventArg>) -> #k::__private::BoxFuture<'a, ::core::result::Result<#k::__private::Stepped<FlowState>, FlowError>> {
+            fn step(ctx: &#k::state::Ctx<#deps>, run: #k::__private::StepRun, state: FlowState, event: ::core::option::Option<#k::__private::EventArg>) -> #k::__private::BoxFuture<'_, ::core::result::Result<#k::__private::Stepped<FlowState>, FlowError>> {
                 match state {
                     #(#steps)*
                     _ => #k::__private::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),

@@ -198,12 +198,12 @@ pub trait Machine: Workflow {
 
     /// Runs the step at `state`'s position (a join once its branches have run): decodes its
     /// input, calls the user's function, encodes the output into the next state.
-    fn step<'a>(
-        ctx: &'a Ctx<Self::Deps>,
+    fn step(
+        ctx: &Ctx<Self::Deps>,
         run: StepRun,
         state: Self::State,
         event: Option<EventArg>,
-    ) -> BoxFuture<'a, Result<Stepped<Self::State>, Self::Error>>;
+    ) -> BoxFuture<'_, Result<Stepped<Self::State>, Self::Error>>;
 
     /// Runs branch `run.step` of the join at `state`'s position, on a clone of the fork's
     /// output. The future does not borrow `state`.

@@ -131,12 +131,12 @@ impl Machine for Hand {
         }
     }
 
-    fn step<'a>(
-        ctx: &'a Ctx<Deps>,
+    fn step(
+        ctx: &Ctx<Deps>,
         run: StepRun,
         state: State,
         _: Option<EventArg>,
-    ) -> BoxFuture<'a, Result<Stepped<State>, Error>> {
+    ) -> BoxFuture<'_, Result<Stepped<State>, Error>> {
         Box::pin(async move {
             ctx.deps().ran(run.name);
             Ok(match state {
@@ -264,7 +264,7 @@ async fn a_checkpoint_follows_every_step_and_every_branch() {
 async fn a_sleep_with_a_store_parks_the_run_as_a_value() {
     let store = Arc::new(MemoryStore::new());
     let deps = Deps {
-        nap: Some(Duration::from_secs(3600)),
+        nap: Some(Duration::from_hours(1)),
         ..Deps::default()
     };
     let ctx = Ctx::builder(deps).run_id("r").store(store).build();
@@ -277,7 +277,7 @@ async fn a_sleep_with_a_store_parks_the_run_as_a_value() {
     assert_eq!(ctx.deps().log(), ["start", "nap"]);
     // `run` keeps its `Result`: the same park as `RuntimeError::Parked`.
     let deps = Deps {
-        nap: Some(Duration::from_secs(3600)),
+        nap: Some(Duration::from_hours(1)),
         ..Deps::default()
     };
     let ctx = Ctx::builder(deps)
@@ -301,7 +301,7 @@ async fn a_sleep_with_a_store_parks_the_run_as_a_value() {
 #[tokio::test(start_paused = true)]
 async fn a_sleep_without_a_store_sleeps_in_the_driver() {
     let deps = Deps {
-        nap: Some(Duration::from_secs(60)),
+        nap: Some(Duration::from_mins(1)),
         ..Deps::default()
     };
     let ctx = Ctx::new(deps);
@@ -310,7 +310,7 @@ async fn a_sleep_without_a_store_sleeps_in_the_driver() {
         Hand::advance(&ctx, State::Nap(1)).await,
         Outcome::Finished(110)
     ));
-    assert!(started.elapsed() >= Duration::from_secs(60));
+    assert!(started.elapsed() >= Duration::from_mins(1));
 }
 
 #[tokio::test]
