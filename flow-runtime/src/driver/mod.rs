@@ -652,11 +652,11 @@ fn checkpoint<'a, D, S: serde::Serialize>(
     consumed: Option<u64>,
 ) -> impl Future<Output = Result<(), RuntimeError>> + Send + 'a {
     let workflow = graph.workflow;
-    let run_id = ctx.run_id().clone();
     // Taken with or without a store, so that a run without one does not keep them twice.
     let calls = ctx.recorder().take(step);
     // Serialised before the first await: the future does not hold the state.
     let prepared = ctx.store().map(|store| {
+        let run_id = ctx.run_id().clone();
         let json = serde_json::to_value(state).map_err(|source| RuntimeError::Serialize {
             run_id: run_id.clone(),
             workflow,
@@ -688,13 +688,13 @@ fn checkpoint<'a, D, S: serde::Serialize>(
             // this commit; one that parks, or has finished, starts nothing.
             attempt: u32::from(!finished && wake_at.is_none()),
         };
-        Ok((store, checkpoint))
+        Ok((store, checkpoint, run_id))
     });
     async move {
         let Some(prepared) = prepared else {
             return Ok(());
         };
-        let (store, checkpoint) = prepared?;
+        let (store, checkpoint, run_id) = prepared?;
         store
             .save_boxed(checkpoint)
             .await
