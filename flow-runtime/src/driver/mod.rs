@@ -335,23 +335,26 @@ async fn drive_inner<W: Machine>(
             Err(Halt::Parked(park)) => return Outcome::Parked(park),
         };
         state = ran.next;
-        let finished = matches!(W::position(&state), Position::Finished);
         let wake_at = match ran.wake {
-            Some(until) => sleep_or_park(ctx, until).await,
+            Some(until) => Box::pin(sleep_or_park(ctx, until)).await,
             None => None,
         };
-        tri!(
-            checkpoint(
+        if ctx.store().is_some() {
+            let finished = matches!(W::position(&state), Position::Finished);
+            let stored = checkpoint(
                 ctx,
                 graph,
                 info.name,
                 finished,
                 &state,
                 wake_at,
-                ran.consumed
-            )
-            .await
-        );
+                ran.consumed,
+            );
+            tri!(Box::pin(stored).await);
+        } else {
+            // A run without a store keeps no step's calls twice.
+            ctx.recorder().take(info.name);
+        }
         if let Some(until) = wake_at {
             return Outcome::Parked(Park::Sleeping {
                 step: info.name,
@@ -398,9 +401,11 @@ async fn run_branches<W: Machine>(
             Ok(Err(error)) => return Err(Outcome::Failed(error)),
             Err(error) => return Err(halt(error)),
         };
-        deliver(ctx, graph.workflow, info, visit, stepped.json)
-            .await
-            .map_err(halt)?;
+        if let Some(json) = stepped.json {
+            Box::pin(deliver(ctx, graph.workflow, info, visit, json))
+                .await
+                .map_err(halt)?;
+        }
         W::merge(state, stepped.next).map_err(halt)?;
         checkpoint(ctx, graph, info.name, false, &*state, None, None)
             .await
@@ -443,8 +448,9 @@ where
             invalid(graph, None, "the state names a step the graph lacks").into(),
         ));
     };
+    // Rare parts are boxed: awaited inline, their futures would make every step's larger.
     let (event, consumed) = match &info.wait {
-        Some(wait) => match await_event(ctx, graph, info, wait, waiting).await {
+        Some(wait) => match Box::pin(await_event(ctx, graph, info, wait, waiting)).await {
             Ok(Ok((arg, consumed))) => (Some(arg), consumed),
             Ok(Err(park)) => return Err(Halt::Parked(park)),
             Err(error) => return Err(Halt::Failed(error.into())),
@@ -463,9 +469,11 @@ where
         Ok(Err(error)) => return Err(Halt::Failed(error)),
         Err(error) => return Err(Halt::Failed(error.into())),
     };
-    deliver(ctx, graph.workflow, info, visit, stepped.json)
-        .await
-        .map_err(|error| Halt::Failed(error.into()))?;
+    if let Some(json) = stepped.json {
+        Box::pin(deliver(ctx, graph.workflow, info, visit, json))
+            .await
+            .map_err(|error| Halt::Failed(error.into()))?;
+    }
     let wake = stepped.wake.map(|wake| wake.at(crate::state::now()));
     Ok(Ran {
         next: stepped.next,
@@ -578,22 +586,22 @@ fn check_outputs<D>(ctx: &Ctx<D>, graph: &Graph) -> Result<(), RuntimeError> {
 }
 
 /// Delivers the output of visit `visit` of a step to the sinks attached to it (and to the
-/// exit's), recording every delivery with the step's calls. `json` is `None` when no sink is
-/// attached (the adapter serialised nothing).
+/// exit's), recording every delivery with the step's calls. Called only when the adapter
+/// serialised the output, which it does only when a sink is attached.
 async fn deliver<D>(
     ctx: &Ctx<D>,
     workflow: &'static str,
     info: &StepInfo,
     visit: Visit,
-    json: Option<Result<serde_json::Value, OutError>>,
+    json: Result<serde_json::Value, OutError>,
 ) -> Result<(), RuntimeError> {
     let Some(outputs) = ctx.outputs() else {
         return Ok(());
     };
     let step = info.name;
     let value = match json {
-        Some(Ok(value)) => value,
-        Some(Err(OutError::Unreadable(reason))) => {
+        Ok(value) => value,
+        Err(OutError::Unreadable(reason)) => {
             return Err(RuntimeError::Unstorable {
                 run_id: ctx.run_id().clone(),
                 workflow,
@@ -601,7 +609,7 @@ async fn deliver<D>(
                 reason,
             });
         }
-        Some(Err(OutError::Serialize(source))) => {
+        Err(OutError::Serialize(source)) => {
             return Err(RuntimeError::Output(
                 crate::output::OutputError::Serialize {
                     run_id: ctx.run_id().clone(),
@@ -611,7 +619,6 @@ async fn deliver<D>(
                 },
             ));
         }
-        None => return Ok(()),
     };
     let mut records = Vec::new();
     let result = guard(
