@@ -347,3 +347,41 @@ async fn a_run_without_its_branch_input_fails_with_an_invalid_state() {
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn a_paused_run_ends_as_stopped_and_a_new_one_as_finished() {
+    use crate::state::{RunControl, RunStatus};
+    let store = Arc::new(MemoryStore::new());
+    let deps = Deps {
+        nap: Some(Duration::from_hours(1)),
+        ..Deps::default()
+    };
+    let ctx = Ctx::builder(deps)
+        .run_id("p")
+        .store(Arc::clone(&store))
+        .build();
+    assert!(matches!(
+        Hand::advance_or_start(&ctx, 1).await,
+        Outcome::Parked(Park::Sleeping { step: "nap", .. })
+    ));
+    store.pause(&"p".into()).await.unwrap();
+    let outcome = Hand::advance_or_start(&ctx, 1).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Stopped {
+                step: None,
+                status: RunStatus::Paused
+            }
+        ),
+        "{outcome:?}"
+    );
+    let fresh = Ctx::builder(Deps::default())
+        .run_id("q")
+        .store(store)
+        .build();
+    assert!(matches!(
+        Hand::advance_or_start(&fresh, 1).await,
+        Outcome::Finished(220)
+    ));
+}
