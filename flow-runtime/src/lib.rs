@@ -88,6 +88,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod driver;
 pub mod error;
 pub mod input;
 pub mod model;

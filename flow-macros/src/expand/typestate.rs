@@ -260,7 +260,9 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
     let name = g.name(i);
     let f = g.fn_ident(i);
     let v = g.variant(i);
-    let exec = g.exec(i);
+    let k_ = g.krate;
+    let call = quote::format_ident!("__flow_call_{}", g.fn_ident(i));
+
     let can = format_ident!("__flow_can_{}", name);
     let label = format!("`{name}` cannot run in this state");
     let note = "each step method consumes the `Flow` and returns it at the next step: run the step the state names first";
@@ -309,7 +311,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let input = <S as #can>::take(data);
                     StepFuture(::std::boxed::Box::pin(async move {
-                    let out = #exec(&ctx, attempt, __flow_visit(&loops), input).await?;
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, event)).await?;
                     ::core::result::Result::Ok(#body)
                     }))
                 }
@@ -405,7 +407,8 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 {
                     StepFuture(::std::boxed::Box::pin(async move {
                     let Self { ctx, data, loops, attempt } = self;
-                    let out = #exec(&ctx, attempt, __flow_visit(&loops), <S as #can>::input(&data)).await?;
+                    let input = <S as #can>::input(&data);
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, event)).await?;
                     ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops, attempt: 1 })
                     }))
                 }
@@ -517,7 +520,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let Self { ctx, data, mut loops, attempt } = self;
                     let (#(#ins_vars,)*) = <S as #can>::take(data);
                     StepFuture(::std::boxed::Box::pin(async move {
-                    let out = #exec(&ctx, attempt, __flow_visit(&loops), #(#ins_vars),*).await?;
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, #(#ins_vars,)* event)).await?;
                     ::core::result::Result::Ok(#body)
                     }))
                 }

@@ -1,9 +1,11 @@
 //! The engine: runs stored workflows to completion, resuming them after restarts, waking them
 //! when their timers are due or their events arrive.
 
+use crate::driver::Loaded;
 use crate::error::{RuntimeError, StoreError};
 use crate::output::Outputs;
-use crate::state::{Checkpoint, Ctx, EventOf, RunId, Workflow, now};
+use crate::state::{Ctx, EventOf, Outcome, RunId, Workflow, now};
+use crate::store::Checkpoint;
 use crate::store::{DynStore, RunQueue};
 use crate::tool::Toolbox;
 use std::collections::{HashMap, HashSet};
@@ -131,11 +133,12 @@ enum Turn {
     Incompatible,
 }
 
-/// One registered workflow, type-erased.
-trait Driver: Send + Sync {
+/// One registered workflow, type-erased: what the engine knows of it.
+trait Runner: Send + Sync {
     /// The workflow's fingerprint.
     fn fingerprint(&self) -> &'static str;
-    fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
+    /// Drives the run whose latest checkpoint is `checkpoint` through its turn.
+    fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
 }
 
 struct Registered<W: Workflow> {
@@ -143,7 +146,7 @@ struct Registered<W: Workflow> {
     fail: Arc<dyn Fn(RunId, String) -> BoxFuture<'static, ()> + Send + Sync>,
 }
 
-impl<W: Workflow> Driver for Registered<W>
+impl<W: Workflow> Runner for Registered<W>
 where
     W::Deps: Clone,
 {
@@ -151,53 +154,37 @@ where
         W::FINGERPRINT
     }
 
-    fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
+    fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
         Box::pin(async move {
             let run_id = checkpoint.run_id.clone();
-            if checkpoint.fingerprint != W::FINGERPRINT {
-                let error = RuntimeError::Incompatible {
-                    run_id: run_id.clone(),
-                    workflow: W::NAME,
-                    fingerprint: W::FINGERPRINT,
-                    stored_workflow: checkpoint.workflow.clone(),
-                    stored_fingerprint: checkpoint.fingerprint.clone(),
-                };
-                tracing::warn!(%error, "not resuming the run");
-                if let Err(error) = store.mark_incompatible_boxed(&run_id, W::FINGERPRINT).await {
-                    tracing::warn!(run_id = %run_id, %error, "could not mark the run incompatible");
+            let attempt = checkpoint.attempt;
+            let (state, resume) = match crate::driver::load::<W>(&*store, checkpoint).await {
+                Ok(Loaded::Ready(state, resume)) => (state, resume),
+                Ok(Loaded::Parked(_)) => return Turn::Parked,
+                Err(error @ RuntimeError::Incompatible { .. }) => {
+                    tracing::warn!(%error, "not resuming the run");
+                    return Turn::Incompatible;
                 }
-                return Turn::Incompatible;
-            }
-            let ctx = Ctx::builder(self.setup.deps.clone())
-                .run_id(run_id.clone())
-                .first_attempt(checkpoint.attempt)
-                .dyn_store(store)
-                .tools(self.setup.tools.clone())
-                .shared_outputs(self.setup.outputs.clone())
-                .build();
-            ctx.waits().waiting = checkpoint.waiting.clone().zip(checkpoint.wake_at);
-            let state = match serde_json::from_value::<W::State>(checkpoint.state) {
-                Ok(state) => state,
-                Err(source) => {
-                    let error = RuntimeError::CorruptState {
-                        run_id: run_id.clone(),
-                        workflow: W::NAME,
-                        source,
-                    };
+                Err(error) => {
                     (self.fail)(run_id, error_chain(&error)).await;
                     return Turn::Failed;
                 }
             };
-            match W::resume(&ctx, state).await {
-                Ok(_) => Turn::Finished,
-                Err(error) => match W::runtime_error(&error) {
-                    Some(RuntimeError::Parked { .. }) => Turn::Parked,
-                    Some(RuntimeError::Stopped { .. }) => Turn::Stopped,
-                    _ => {
-                        (self.fail)(run_id, error_chain(&error)).await;
-                        Turn::Failed
-                    }
-                },
+            let ctx = Ctx::builder(self.setup.deps.clone())
+                .run_id(run_id.clone())
+                .first_attempt(attempt)
+                .dyn_store(store)
+                .tools(self.setup.tools.clone())
+                .shared_outputs(self.setup.outputs.clone())
+                .build();
+            match W::drive(&ctx, state, resume).await {
+                Outcome::Finished(_) => Turn::Finished,
+                Outcome::Parked(_) => Turn::Parked,
+                Outcome::Stopped { .. } => Turn::Stopped,
+                Outcome::Failed(error) => {
+                    (self.fail)(run_id, error_chain(&error)).await;
+                    Turn::Failed
+                }
             }
         })
     }
@@ -231,7 +218,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[must_use]
 pub struct EngineBuilder<S> {
     store: Arc<S>,
-    workflows: HashMap<&'static str, Arc<dyn Driver>>,
+    workflows: HashMap<&'static str, Arc<dyn Runner>>,
     concurrency: usize,
     poll: Duration,
     grace: Duration,
@@ -376,7 +363,7 @@ pub struct Engine<S> {
 
 struct Inner<S> {
     store: Arc<S>,
-    workflows: HashMap<&'static str, Arc<dyn Driver>>,
+    workflows: HashMap<&'static str, Arc<dyn Runner>>,
     concurrency: usize,
     poll: Duration,
     grace: Duration,
@@ -675,7 +662,7 @@ impl<S: RunQueue> Engine<S> {
             checkpoint
         };
         let store: Arc<dyn DynStore> = store;
-        Some(driver.drive(store, checkpoint).await)
+        Some(driver.turn(store, checkpoint).await)
     }
 
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<RunId>> {

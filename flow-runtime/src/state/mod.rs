@@ -19,6 +19,7 @@ pub use self::wait::{Event, EventOf, Sleep, Wake};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};
 // The store contract moved to `crate::store`; these old paths stay until every branch uses the
 // new ones.
+pub use crate::driver::{Outcome, Park};
 #[doc(hidden)]
 pub use crate::store::{
     Checkpoint, EngineLock, MemoryStore, RunControl, RunFilter, RunInfo, RunQueue, RunStatus,
