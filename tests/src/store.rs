@@ -1,6 +1,6 @@
 //! Stores in temporary files.
 
-use flow_runtime::state::SqliteStore;
+use flow_runtime::store::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tempfile::TempDir;

@@ -32,8 +32,9 @@ pub use self::outcome::{Outcome, Park};
 pub(crate) use self::scope::StepScope;
 
 use crate::error::{RuntimeError, StoreErrorKind};
-use crate::state::{Checkpoint, Ctx, RunStatus, Wake, Workflow};
+use crate::state::{Ctx, Wake, Workflow};
 use crate::store::DynStore;
+use crate::store::{Checkpoint, RunStatus};
 use crate::tool::Visit;
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use std::future::Future;

@@ -1,7 +1,8 @@
 //! How a run's turn ends: [`Outcome`], a value, not an error.
 
 use crate::error::RuntimeError;
-use crate::state::{RunId, RunStatus};
+use crate::state::RunId;
+use crate::store::RunStatus;
 use std::time::SystemTime;
 
 /// How a run ended its turn through the driver: finished with its output, failed, parked

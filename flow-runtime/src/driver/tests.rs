@@ -6,7 +6,8 @@ use super::{
     StepRun, Stepped,
 };
 use crate::error::RuntimeError;
-use crate::state::{Ctx, MemoryStore, Wake, Workflow};
+use crate::state::{Ctx, Wake, Workflow};
+use crate::store::MemoryStore;
 use crate::tool::Visit;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -350,7 +351,7 @@ async fn a_run_without_its_branch_input_fails_with_an_invalid_state() {
 
 #[tokio::test]
 async fn a_paused_run_ends_as_stopped_and_a_new_one_as_finished() {
-    use crate::state::{RunControl, RunStatus};
+    use crate::store::{RunControl, RunStatus};
     let store = Arc::new(MemoryStore::new());
     let deps = Deps {
         nap: Some(Duration::from_hours(1)),

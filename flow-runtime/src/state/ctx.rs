@@ -1,7 +1,8 @@
 use crate::driver::StepScope;
 use crate::output::Outputs;
-use crate::state::{CallKind, CallOutcome, CallRecord, Recorder, Store};
+use crate::state::{CallKind, CallOutcome, CallRecord, Recorder};
 use crate::store::DynStore;
+use crate::store::Store;
 use crate::tool::{CallError, CanCall, NoTools, Tool, ToolCall, Toolbox, Visit};
 use std::fmt;
 use std::marker::PhantomData;

@@ -301,7 +301,7 @@ impl<S: RunQueue> EngineBuilder<S> {
 ///
 /// A run that waits (a [`Sleep`](crate::state::Sleep), an event) holds no task and no memory
 /// in the engine: it is a row in the store with a wake-up time. A step that fails sets its run
-/// aside as [`Failed`](crate::state::RunStatus::Failed) (see [`RunQueue::fail`]); a run that
+/// aside as [`Failed`](crate::store::RunStatus::Failed) (see [`RunQueue::fail`]); a run that
 /// is paused or cancelled stops at its next checkpoint; a run stored by other code (another
 /// fingerprint) is marked incompatible and left alone.
 ///
@@ -311,7 +311,8 @@ impl<S: RunQueue> EngineBuilder<S> {
 ///
 /// ```
 /// use flow_runtime::prelude::*;
-/// use flow_runtime::state::{Engine, Event, MemoryStore, RunControl, RunStatus, Setup};
+/// use flow_runtime::state::{Engine, Event, Setup};
+/// use flow_runtime::store::{MemoryStore, RunControl, RunStatus};
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///

@@ -17,17 +17,7 @@ pub use self::record::{CallKind, CallOutcome, CallRecord};
 pub(crate) use self::wait::now;
 pub use self::wait::{Event, EventOf, Sleep, Wake};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};
-// The store contract moved to `crate::store`; these old paths stay until every branch uses the
-// new ones.
 pub use crate::driver::{Outcome, Park};
-#[doc(hidden)]
-pub use crate::store::{
-    Checkpoint, EngineLock, MemoryStore, RunControl, RunFilter, RunInfo, RunQueue, RunStatus,
-    Store, StoredEvent,
-};
-#[cfg(feature = "sqlite")]
-#[doc(hidden)]
-pub use crate::store::{HistoryEntry, Prune, SqliteStore};
 
 /// A time as people read it in messages: RFC 3339, UTC, to the second.
 pub(crate) fn format_time(t: std::time::SystemTime) -> String {

@@ -99,14 +99,14 @@ pub trait Workflow: Send + Sync + 'static {
     ///
     /// It refuses, running nothing and leaving the stored state as it is:
     ///
-    /// * a run that [run control](crate::state::RunControl) has paused or cancelled, with
+    /// * a run that [run control](crate::store::RunControl) has paused or cancelled, with
     ///   [`RuntimeError::Stopped`] (`step: None`); once a paused run is unpaused, this
     ///   continues it from its latest checkpoint;
     /// * a stored run of another workflow, or one stored with another [`FINGERPRINT`] (the
     ///   graph or a step signature changed), with [`RuntimeError::Incompatible`]. A run of this
     ///   workflow stored with another fingerprint is also marked
-    ///   [`RunStatus::Incompatible`](crate::state::RunStatus::Incompatible) in a store with run
-    ///   control (see [`Store::mark_incompatible`](crate::state::Store::mark_incompatible)).
+    ///   [`RunStatus::Incompatible`](crate::store::RunStatus::Incompatible) in a store with run
+    ///   control (see [`Store::mark_incompatible`](crate::store::Store::mark_incompatible)).
     ///
     /// Without a store this is [`run`]. A panic while loading the run (in a store, in a
     /// `Deserialize` impl) fails it with [`RuntimeError::Panicked`], like one in a step.

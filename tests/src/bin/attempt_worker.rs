@@ -14,7 +14,8 @@
 //! engine holding the store's lock.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, RunStatus, Setup, SqliteStore};
+use flow_runtime::state::{Engine, Setup};
+use flow_runtime::store::{RunStatus, SqliteStore};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::process::ExitCode;

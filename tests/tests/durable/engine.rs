@@ -4,9 +4,8 @@
 //! start-up, graceful shutdown.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{
-    Engine, Event, MemoryStore, RunControl, RunQueue, RunStatus, Setup, Sleep, SqliteStore,
-};
+use flow_runtime::state::{Engine, Event, Setup, Sleep};
+use flow_runtime::store::{MemoryStore, RunControl, RunQueue, RunStatus, SqliteStore};
 use flow_tests::store::TempDb;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -418,7 +417,7 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
     {
         let store = SqliteStore::open(path).unwrap();
         let state = <nap::Workflow as Workflow>::start(0);
-        let checkpoint = flow_runtime::state::Checkpoint::new(
+        let checkpoint = flow_runtime::store::Checkpoint::new(
             "nap-orphan".into(),
             nap::NAME,
             nap::FINGERPRINT,

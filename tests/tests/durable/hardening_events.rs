@@ -5,7 +5,8 @@
 //! file keeps its deadline after the upgrade to schema 5.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, Event, MemoryStore, RunQueue, RunStatus, Setup, Sleep};
+use flow_runtime::state::{Engine, Event, Setup, Sleep};
+use flow_runtime::store::{MemoryStore, RunQueue, RunStatus};
 use flow_tests::store::TempDb;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

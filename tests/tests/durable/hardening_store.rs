@@ -15,9 +15,9 @@
 
 use flow_runtime::error::{RuntimeError, StoreErrorKind};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{
-    Engine, EngineError, Event, MemoryStore, RunControl, RunFilter, RunInfo, RunQueue, RunStatus,
-    Setup, Sleep, SqliteStore, Store,
+use flow_runtime::state::{Engine, EngineError, Event, Setup, Sleep};
+use flow_runtime::store::{
+    MemoryStore, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, SqliteStore, Store,
 };
 use flow_tests::store::TempDb;
 use std::path::Path;
@@ -609,7 +609,7 @@ async fn run_or_resume_counts_attempts<S: Store>(store: Arc<S>) {
     let state = serde_json::json!({ "Second": { "input": 5, "loops": {} } });
     store
         .save(
-            flow_runtime::state::Checkpoint::new(
+            flow_runtime::store::Checkpoint::new(
                 "c1".into(),
                 counted::NAME,
                 counted::FINGERPRINT,

@@ -8,7 +8,7 @@
 
 use flow_runtime::error::ControlError;
 use flow_runtime::prelude::*;
-use flow_runtime::state::{
+use flow_runtime::store::{
     Checkpoint, HistoryEntry, RunControl, RunFilter, RunInfo, RunStatus, SqliteStore,
 };
 use flow_tests::store::TempDb;
@@ -748,7 +748,7 @@ async fn pruning_takes_cancelled_runs_with_finished_ones() {
     four_runs(&store).await;
     store.cancel(&"open".into()).await.unwrap();
     let pruned = store
-        .prune_finished(flow_runtime::state::Prune::OlderThan(Duration::ZERO))
+        .prune_finished(flow_runtime::store::Prune::OlderThan(Duration::ZERO))
         .await
         .unwrap();
     assert_eq!(pruned, 3, "done, solo and the cancelled open");

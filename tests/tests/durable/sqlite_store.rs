@@ -5,7 +5,7 @@
 
 use flow_runtime::error::StoreError;
 use flow_runtime::prelude::*;
-use flow_runtime::state::{HistoryEntry, Prune, SqliteStore};
+use flow_runtime::store::{HistoryEntry, Prune, SqliteStore};
 use flow_tests::store::TempDb;
 use std::path::Path;
 use std::sync::Arc;

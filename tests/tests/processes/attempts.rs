@@ -4,7 +4,8 @@
 //! lock the dead process left and finishes the run, telling the step it is a retry.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, Setup, SqliteStore};
+use flow_runtime::state::{Engine, Setup};
+use flow_runtime::store::SqliteStore;
 use flow_tests::store::TempDb;
 use std::path::Path;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use flow_runtime::error::{RuntimeError, StoreError};
 use flow_runtime::prelude::*;
-use flow_runtime::state::Checkpoint;
+use flow_runtime::store::Checkpoint;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;

@@ -6,7 +6,8 @@
 use flow_runtime::error::RuntimeError;
 use flow_runtime::output::{Delivery, Outputs, Sink};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, MemoryStore, RunId, RunQueue, RunStatus, Setup};
+use flow_runtime::state::{Engine, RunId, Setup};
+use flow_runtime::store::{MemoryStore, RunQueue, RunStatus};
 use flow_runtime::tool::Toolbox;
 use flow_tests::store::TempDb;
 use std::time::{Duration, SystemTime};
@@ -185,7 +186,7 @@ async fn a_panic_while_loading_a_stored_run_fails_it_too() {
     let store = std::sync::Arc::new(MemoryStore::new());
     let state = serde_json::json!({ "Hold": { "input": 13, "loops": {} } });
     store
-        .save(flow_runtime::state::Checkpoint::new(
+        .save(flow_runtime::store::Checkpoint::new(
             RunId::from("touchy-1"),
             touchy::NAME,
             touchy::FINGERPRINT,

@@ -3,7 +3,7 @@
 //! code is refused and left alone.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::Checkpoint;
+use flow_runtime::store::Checkpoint;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 

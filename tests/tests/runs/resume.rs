@@ -4,7 +4,7 @@
 //! a fan-out in which only one branch has run.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::Checkpoint;
+use flow_runtime::store::Checkpoint;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

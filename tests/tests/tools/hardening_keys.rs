@@ -7,7 +7,8 @@
 
 use flow_runtime::output::{ChannelSink, Outputs};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{CallKind, CallRecord, LoopExhausted, MemoryStore, RunId, SqliteStore};
+use flow_runtime::state::{CallKind, CallRecord, LoopExhausted, RunId};
+use flow_runtime::store::{MemoryStore, SqliteStore};
 use flow_runtime::tool::{Toolbox, Visit};
 use flow_tests::store::TempDb;
 use std::collections::{HashMap, HashSet};
@@ -422,7 +423,7 @@ fn recorded_keys(run: &RunId, records: &[CallRecord]) -> (Vec<String>, Vec<Strin
 /// received, and the run's calls.
 async fn agent_run(
     run_id: &str,
-    store: Arc<impl flow_runtime::state::Store>,
+    store: Arc<impl flow_runtime::store::Store>,
 ) -> (Vec<String>, Vec<String>, Vec<CallRecord>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let seen = Seen::default();

@@ -3,7 +3,8 @@
 //! record of every call in the run's history and in the store.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{CallKind, CallOutcome, SqliteStore};
+use flow_runtime::state::{CallKind, CallOutcome};
+use flow_runtime::store::SqliteStore;
 use flow_tests::store::TempDb;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
