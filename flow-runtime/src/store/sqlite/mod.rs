@@ -674,8 +674,7 @@ mod tests {
 
     impl Dir {
         fn new() -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("flow-sqlite-unit-{}", RunId::random()));
+            let dir = std::env::temp_dir().join(format!("flow-sqlite-unit-{}", RunId::random()));
             std::fs::create_dir_all(&dir).unwrap();
             Self(dir)
         }
@@ -704,7 +703,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let wal = std::fs::metadata(dir.0.join("wal.sqlite-wal")).unwrap().len();
+        let wal = std::fs::metadata(dir.0.join("wal.sqlite-wal"))
+            .unwrap()
+            .len();
         drop(store);
         wal
     }
