@@ -16,7 +16,7 @@
 //!   steps per second when the writer thread commits many runs' checkpoints per transaction.
 //!
 //! How many `fsync`s a step costs. The file is in WAL mode with `synchronous = FULL`, so each
-//! commit appends the transaction's pages to the WAL and `fsync`s it once; every ~1,000 WAL
+//! commit appends the transaction's pages to the WAL and `fsync`s it once; every 10,000 WAL
 //! pages SQLite also checkpoints the WAL into the database (a few more `fsync`s, amortised).
 //! The writer thread commits everything queued in one transaction, so a lone run pays one
 //! `fsync` per step, and N concurrent runs share one per batch. Counted with

@@ -32,6 +32,14 @@ use tokio::sync::{mpsc, oneshot};
 const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 /// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
 const QUEUE: usize = 4096;
+/// WAL frames (4 KiB pages) after which the commit that added them checkpoints the log into
+/// the database file: `wal_autocheckpoint`, 10× SQLite's default of 1,000. A checkpoint runs
+/// on the committing thread and costs two more `fsync`s (the log, then the database file); at
+/// 1,000 frames one lone run's step in ~160 paid for it, enough to set its p99. The cost is a
+/// WAL file of about 40 MiB (written over from its start once a checkpoint has copied all of
+/// it) and up to that much log to read when the file is opened after a crash.
+const WAL_CHECKPOINT_FRAMES: i64 = 10_000;
+
 /// How long a connection waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -90,6 +98,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///   always holds either the state before the step or the state after it. A run resumes from
 ///   its latest stored state, so the step that was running when the process died runs again
 ///   (at-least-once); a step whose checkpoint was acknowledged never does.
+///
+/// Every 10,000 WAL frames (about 40 MiB) the commit that reaches them also checkpoints the log
+/// into the database file; a checkpoint `fsync`s the log before copying and the database file
+/// before the log may be written over, so it changes nothing above. (SQLite's default is every
+/// 1,000 frames; the checkpoint's two `fsync`s were then the slowest steps of a lone run, see
+/// the README's benchmarks.)
 ///
 /// # Threads and group commit
 ///
@@ -240,6 +254,9 @@ impl SqliteStore {
             )));
         }
         prepare_writer(&writer, &path.display().to_string())?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_FRAMES)
+            .map_err(|e| fail("cannot set how often the WAL is checkpointed", e))?;
 
         let reader = Connection::open(&path).map_err(|e| fail("cannot open the file", e))?;
         reader
@@ -650,6 +667,72 @@ mod tests {
     fn store_is_send_sync() {
         fn check<T: Send + Sync + 'static>() {}
         check::<SqliteStore>();
+    }
+
+    /// A new directory for one test's files, removed when dropped.
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!("flow-sqlite-unit-{}", RunId::random()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Bytes of one WAL frame: a 24-byte header and a 4 KiB page.
+    const FRAME: u64 = 24 + 4096;
+
+    /// Saves `n` checkpoints of one run, each with 64 KiB of state (16 overflow pages, so at
+    /// least 16 WAL frames per commit), and returns the WAL file's size.
+    async fn wal_after(n: u64) -> u64 {
+        let dir = Dir::new();
+        let path = dir.0.join("wal.sqlite");
+        let store = SqliteStore::open(&path).unwrap();
+        for i in 0..n {
+            // Different in every page from the last save's, which SQLite would not write again.
+            let filler = format!("{i:016}").repeat(4 * 1024);
+            let state = serde_json::json!({ "filler": filler });
+            store
+                .save(Checkpoint::new("run".into(), "w", "fp", "s", false, state))
+                .await
+                .unwrap();
+        }
+        let wal = std::fs::metadata(dir.0.join("wal.sqlite-wal"))
+            .unwrap()
+            .len();
+        drop(store);
+        wal
+    }
+
+    /// A lone run's commit does not checkpoint the log every 1,000 frames (SQLite's default),
+    /// which made one step in ~160 pay two more `fsync`s.
+    #[tokio::test]
+    async fn the_wal_is_not_checkpointed_every_thousand_frames() {
+        // At least 2,080 frames.
+        let wal = wal_after(130).await;
+        assert!(
+            wal >= 2_000 * FRAME,
+            "the WAL is {wal} bytes: it was checkpointed and written over before 2,000 frames"
+        );
+    }
+
+    /// The log is still checkpointed, and so bounded: past 10,000 frames it is written over
+    /// from its start.
+    #[tokio::test]
+    async fn the_wal_stays_near_ten_thousand_frames() {
+        // At least 12,800 frames.
+        let wal = wal_after(800).await;
+        assert!(
+            wal <= (u64::try_from(WAL_CHECKPOINT_FRAMES).unwrap() + 100) * FRAME,
+            "the WAL is {wal} bytes: it was not checkpointed at 10,000 frames"
+        );
     }
 
     #[test]
