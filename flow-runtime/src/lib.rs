@@ -64,8 +64,9 @@
 //! and its version cannot clash with this crate's. garde's derive cannot be re-exported that way
 //! (it expands to `::garde::…`, which only a dependency named `garde` satisfies); a garde of
 //! another minor version derives another `Validate` trait, and `Valid::new` then reports that the
-//! type "has no validation rules". The [garde](https://docs.rs/garde/0.23) crate itself is
-//! re-exported as `flow_runtime::garde`, to name its items in bounds.
+//! type "has no validation rules".
+//! garde is deliberately not re-exported: a second path to its `Validate` trait would make
+//! compile errors spell a step named `validate`'s typestate marker in full.
 //!
 //! # Cargo features
 //!
@@ -116,7 +117,3 @@ pub use schemars::JsonSchema;
 /// [`Tool`](tool::Tool) bounds name.
 pub use schemars;
 
-/// garde, whose rules [`Valid`](input::Valid) runs: the version `Valid<T>`'s bound names. Derive
-/// `garde::Validate` from a `garde` dependency of the same minor version (see
-/// [Dependencies](crate#dependencies)).
-pub use garde;
