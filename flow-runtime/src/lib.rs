@@ -116,4 +116,3 @@ pub use schemars::JsonSchema;
 /// schemars, the JSON Schema generator behind [`JsonSchema`]: the version this crate's
 /// [`Tool`](tool::Tool) bounds name.
 pub use schemars;
-

@@ -484,7 +484,7 @@ where
 }
 
 /// Runs one step of a typestate `Flow` the way [`drive`] runs it (its event, the step under
-/// [`guard`], its output to the sinks), without a checkpoint: a step that returned `Sleep`
+/// its panic guard, its output to the sinks), without a checkpoint: a step that returned `Sleep`
 /// sleeps here, and one whose event has not come fails with [`RuntimeError::Parked`].
 ///
 /// # Errors

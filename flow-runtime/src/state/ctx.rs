@@ -187,7 +187,7 @@ impl<D, P> Ctx<D, P> {
 
     /// Which visit of the current step this is: a step inside a loop runs once per turn, a
     /// `workers` step once per item. With the run, the step and a call's position within the
-    /// visit, it makes the call's [`IdempotencyKey`]. [`Visit::FIRST`] outside a step.
+    /// visit, it makes the call's [`IdempotencyKey`](crate::tool::IdempotencyKey). [`Visit::FIRST`] outside a step.
     #[must_use]
     pub fn visit(&self) -> Visit {
         self.scope.visit()
@@ -210,7 +210,7 @@ impl<D, P> Ctx<D, P> {
     /// Calls tool `T`, one the step declared in `#[step(tools = [...])]`, under its policy
     /// from the run's [`Toolbox`].
     ///
-    /// The call's [`IdempotencyKey`] is derived from the run, the step, the step's
+    /// The call's [`IdempotencyKey`](crate::tool::IdempotencyKey) is derived from the run, the step, the step's
     /// [`visit`](Ctx::visit) (a loop's turn, a `workers` item) and the call's position among the
     /// visit's calls: the same for every retry, and for the same call when the step runs again
     /// after a crash; different for every other call. The call is recorded in the run's history ([`Ctx::calls`],
