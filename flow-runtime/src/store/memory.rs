@@ -4,7 +4,7 @@ use crate::error::{ControlError, StoreError};
 use crate::state::RunId;
 use crate::store::contract::{closed_inbox, conflict, unknown_run, unstorable, unstorable_event};
 use crate::store::control::refused;
-use crate::store::{Checkpoint, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent};
+use crate::store::{Checkpoint, Failure, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent};
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
@@ -41,7 +41,7 @@ struct MemoryRun {
     /// See [`Checkpoint::attempt`].
     attempt: u32,
     /// The message of the failure that set the run aside, until its next checkpoint.
-    failure: Option<String>,
+    failure: Option<Failure>,
 }
 
 impl MemoryRun {
@@ -59,7 +59,8 @@ impl MemoryRun {
                 self.created_at,
                 self.updated_at,
             )
-            .with_failure(self.failure.clone()),
+            .with_failure(self.failure.clone())
+            .with_schedule(self.wake_at, self.wait_event.clone()),
         )
     }
 }
@@ -323,14 +324,14 @@ impl crate::store::RunQueue for MemoryStore {
             .min())
     }
 
-    async fn fail(&self, run_id: &RunId, message: &str) -> Result<(), StoreError> {
-        tracing::warn!(run_id = %run_id, error = message, "run failed");
+    async fn fail(&self, run_id: &RunId, failure: &Failure) -> Result<(), StoreError> {
+        tracing::warn!(run_id = %run_id, error = %failure, "run failed");
         if let Some(run) = self.lock().runs.get_mut(run_id)
             && run.status == RunStatus::Running
         {
             run.status = RunStatus::Failed;
             run.updated_at = SystemTime::now();
-            run.failure = Some(message.to_owned());
+            run.failure = Some(failure.clone());
         }
         Ok(())
     }

@@ -102,7 +102,7 @@ mod sqlite;
 pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;
-pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
+pub use self::control::{Failure, RunControl, RunFilter, RunInfo, RunState, RunStatus};
 pub use self::memory::MemoryStore;
 pub use self::queue::{EngineLock, RunQueue};
 #[cfg(feature = "sqlite")]

@@ -190,8 +190,8 @@ async fn another_event_leaves_the_wait<S: RunQueue>(store: Arc<S>) {
         .unwrap();
     until_finished(&engine, &*store, &run).await;
     assert_eq!(log.entries(), ["submit", "approved by Grace", "comment ok"]);
-    let latest = store.latest(&run).await.unwrap().unwrap();
-    assert_eq!(latest.state["Completed"]["output"], "filed 40");
+    let output = engine.outcome::<claim::Workflow>(&run).await.unwrap();
+    assert_eq!(output.finished().as_deref(), Some("filed 40"));
 }
 
 #[tokio::test(start_paused = true)]
