@@ -215,7 +215,9 @@ where
 async fn unloadable<S: RunQueue>(store: &S, run_id: &RunId, error: &StoreError) -> Turn {
     tracing::warn!(run_id = %run_id, %error, "could not load the run");
     if error.kind() == crate::error::StoreErrorKind::Corrupt
-        && let Err(error) = store.fail(run_id, &Failure::new(None, error.to_string())).await
+        && let Err(error) = store
+            .fail(run_id, &Failure::new(None, error.to_string()))
+            .await
     {
         tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
     }
@@ -373,8 +375,8 @@ impl<S: RunQueue> EngineBuilder<S> {
 ///
 /// ```
 /// use flow_runtime::prelude::*;
-/// use flow_runtime::state::{Engine, Event, Setup};
-/// use flow_runtime::store::{MemoryStore, RunControl, RunStatus};
+/// use flow_runtime::state::{Engine, Event, RunResult, Setup};
+/// use flow_runtime::store::{MemoryStore, RunStatus};
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///
@@ -410,13 +412,21 @@ impl<S: RunQueue> EngineBuilder<S> {
 /// let run = engine.start::<expense::Workflow>("exp-1", 120).await?;
 /// engine.send::<expense::Workflow, _>(&run, Approval { by: "Grace".into() }).await?;
 ///
-/// // Runs what is due (here, until the run finished) and stops.
-/// let stop = async {
-///     while store.status(&run).await.unwrap().unwrap().status != RunStatus::Finished {
-///         tokio::time::sleep(Duration::from_millis(5)).await;
-///     }
-/// };
-/// engine.run_until(stop).await?;
+/// // Runs what is due until the run has ended, awaited without polling; then stops.
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let (report, result) = tokio::join!(
+///     engine.run_until(async {
+///         let _ = stopped.await;
+///     }),
+///     async {
+///         let result = engine.wait_for::<expense::Workflow>(&run, Duration::from_secs(5)).await;
+///         let _ = stop.send(());
+///         result
+///     },
+/// );
+/// assert_eq!(report?.finished, 1);
+/// assert_eq!(result?, RunResult::Finished("120 approved by Grace".to_owned()));
+/// assert_eq!(store.status(&run).await?.map(|i| i.status), Some(RunStatus::Finished));
 /// # Ok(())
 /// # }
 /// ```
@@ -872,7 +882,12 @@ impl<S: RunQueue> Engine<S> {
         };
         let message = format!("run `{run_id}`: the engine panicked while running it: {message}");
         tracing::warn!(run_id = %run_id, error = %message, "run failed");
-        if let Err(error) = self.inner.store.fail(run_id, &Failure::new(None, message)).await {
+        if let Err(error) = self
+            .inner
+            .store
+            .fail(run_id, &Failure::new(None, message))
+            .await
+        {
             tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
         }
         Some(Turn::Failed)

@@ -993,7 +993,8 @@ pub mod cases {
             [RunId::from("bad")],
             "due lists it, so that an engine can set it aside"
         );
-        store.fail(&"bad".into(), &Failure::new(None, "corrupt"))
+        store
+            .fail(&"bad".into(), &Failure::new(None, "corrupt"))
             .await
             .unwrap();
         assert_eq!(info(&store, "bad").await.status, RunStatus::Failed);
@@ -1229,10 +1230,7 @@ pub mod cases {
                 .is_empty(),
             "the wait is kept"
         );
-        assert_eq!(
-            info(&store, "failed").await.failure,
-            Some(boom())
-        );
+        assert_eq!(info(&store, "failed").await.failure, Some(boom()));
         let history = harness.history(&store, &"done".into()).await.unwrap();
         assert_eq!(history.len(), 2);
         assert!(
@@ -1269,11 +1267,7 @@ pub mod cases {
         assert_eq!(info(&store, "r1").await.state(), RunState::Running);
 
         let wake = at_secs(SystemTime::now() + Duration::from_hours(2));
-        save(
-            &store,
-            checkpoint("r1", "nap", 2).with_wake_at(Some(wake)),
-        )
-        .await;
+        save(&store, checkpoint("r1", "nap", 2).with_wake_at(Some(wake))).await;
         assert_eq!(
             state(info(&store, "r1").await),
             RunState::Sleeping { until: wake },

@@ -4,7 +4,9 @@ use crate::error::{ControlError, StoreError};
 use crate::state::RunId;
 use crate::store::contract::{closed_inbox, conflict, unknown_run, unstorable, unstorable_event};
 use crate::store::control::refused;
-use crate::store::{Checkpoint, Failure, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent};
+use crate::store::{
+    Checkpoint, Failure, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent,
+};
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;

@@ -186,7 +186,10 @@ async fn a_sleeping_run_holds_no_task_and_wakes_when_due() {
         began.elapsed()
     );
     assert!(began.elapsed() < 3 * HOUR + Duration::from_secs(5));
-    assert_eq!(output(engine.outcome::<nap::Workflow>(&run).await), "slept 10800s");
+    assert_eq!(
+        output(engine.outcome::<nap::Workflow>(&run).await),
+        "slept 10800s"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +229,10 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
         .unwrap();
     assert_eq!(log.entries(), ["doze", "wake"]);
     assert!(began.elapsed() < Duration::from_secs(5));
-    assert_eq!(output(engine.outcome::<nap::Workflow>(&run).await), "slept 1s");
+    assert_eq!(
+        output(engine.outcome::<nap::Workflow>(&run).await),
+        "slept 1s"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -265,7 +271,10 @@ async fn an_event_sent_after_the_wait_began_wakes_the_run() {
     );
     report.unwrap();
     assert_eq!(log.entries(), ["submit", "approved by Grace"]);
-    assert_eq!(output(engine.outcome::<expense::Workflow>(&run).await), "paid 120");
+    assert_eq!(
+        output(engine.outcome::<expense::Workflow>(&run).await),
+        "paid 120"
+    );
     // Consumed with the checkpoint after the step.
     assert!(store.next_event(&run, "Approval").await.unwrap().is_none());
 }
@@ -288,7 +297,10 @@ async fn an_event_sent_before_the_wait_began_is_kept() {
         .await
         .unwrap();
     assert_eq!(log.entries(), ["submit", "approved by Ada"]);
-    assert_eq!(output(engine.outcome::<expense::Workflow>(&run).await), "paid 80");
+    assert_eq!(
+        output(engine.outcome::<expense::Workflow>(&run).await),
+        "paid 80"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -305,7 +317,10 @@ async fn a_timeout_is_an_outcome_the_workflow_routes_on() {
         .await
         .unwrap();
     assert_eq!(log.entries(), ["submit", "timed out"]);
-    assert_eq!(output(engine.outcome::<expense::Workflow>(&run).await), "escalated 50");
+    assert_eq!(
+        output(engine.outcome::<expense::Workflow>(&run).await),
+        "escalated 50"
+    );
     assert!(began.elapsed() >= Duration::from_secs(86_400));
     // An event sent to the finished run is refused: nothing waits for it any more.
     let late = engine
@@ -455,7 +470,10 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
         .run_until(until_status(&*store, &run, RunStatus::Finished))
         .await
         .unwrap();
-    assert_eq!(output(engine.outcome::<nap::Workflow>(&run).await), "slept 0s");
+    assert_eq!(
+        output(engine.outcome::<nap::Workflow>(&run).await),
+        "slept 0s"
+    );
 }
 
 #[workflow]

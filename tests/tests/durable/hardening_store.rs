@@ -713,7 +713,11 @@ async fn a_failed_run_keeps_its_message<S: RunQueue>(store: Arc<S>) -> RunInfo {
         "{}",
         failure.reason
     );
-    assert_eq!(failure.step.as_deref(), Some("try_it"), "the step that failed");
+    assert_eq!(
+        failure.step.as_deref(),
+        Some("try_it"),
+        "the step that failed"
+    );
     let listed = store.list(&RunFilter::new()).await.unwrap();
     assert_eq!(listed[0].failure, failed.failure);
     failed

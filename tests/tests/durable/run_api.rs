@@ -125,7 +125,10 @@ async fn awaiting_a_waiting_run_returns_its_output_once_the_event_arrives() {
         result.unwrap(),
         RunResult::Finished("120 approved by Grace".to_owned())
     );
-    assert!(took < POLL, "woken by notification, not by a poll: {took:?}");
+    assert!(
+        took < POLL,
+        "woken by notification, not by a poll: {took:?}"
+    );
 
     // Once finished, the typed output is there at once.
     let outcome = engine.outcome::<expense::Workflow>(&run).await.unwrap();
@@ -156,7 +159,10 @@ async fn awaiting_a_failing_run_returns_the_step_and_the_reason() {
         failure.reason,
         "workflow `expense`: step `submit` failed: nothing to pay"
     );
-    assert!(took < POLL, "woken by notification, not by a poll: {took:?}");
+    assert!(
+        took < POLL,
+        "woken by notification, not by a poll: {took:?}"
+    );
 
     // The same failure through the store: the run's status and its state.
     let info = store.status(&run).await.unwrap().unwrap();
@@ -281,16 +287,14 @@ async fn a_failure_stays_in_the_sqlite_history_after_a_retry() {
     // Retried (unpaused) and checkpointed: the run's failure is cleared, its history keeps it.
     store.unpause(&run).await.unwrap();
     store
-        .save(
-            flow_runtime::store::Checkpoint::new(
-                run.clone(),
-                "expense",
-                info.fingerprint.clone(),
-                "submit",
-                false,
-                serde_json::json!({}),
-            ),
-        )
+        .save(flow_runtime::store::Checkpoint::new(
+            run.clone(),
+            "expense",
+            info.fingerprint.clone(),
+            "submit",
+            false,
+            serde_json::json!({}),
+        ))
         .await
         .unwrap();
     assert_eq!(store.status(&run).await.unwrap().unwrap().failure, None);

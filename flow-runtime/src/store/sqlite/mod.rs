@@ -17,7 +17,8 @@ use crate::state::{CallRecord, EngineError, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
 use crate::store::queue::InProcessLock;
 use crate::store::{
-    Checkpoint, EngineLock, Failure, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store, StoredEvent,
+    Checkpoint, EngineLock, Failure, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store,
+    StoredEvent,
 };
 use rusqlite::Connection;
 use std::fmt;

@@ -13,8 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
-const INFO_COLUMNS: &str =
-    "run_id, workflow, fingerprint, status, step, checkpoints, created_at, updated_at, failure, \
+const INFO_COLUMNS: &str = "run_id, workflow, fingerprint, status, step, checkpoints, created_at, updated_at, failure, \
      failed_step, wake_at, wait_event, wait_until";
 
 pub(super) enum Read {
