@@ -493,8 +493,8 @@ pub enum RunResult<O> {
     /// [`unpause`](crate::store::RunControl::unpause) retries it.
     Failed(Failure),
     /// The run has not ended: where it stands ([`RunInfo::state`]: running, sleeping,
-    /// waiting for an event and until when, paused, cancelled…).
-    Unfinished(RunInfo),
+    /// waiting for an event and until when, paused, cancelled…). Boxed: it is the large one.
+    Unfinished(Box<RunInfo>),
 }
 
 impl<O> RunResult<O> {
@@ -659,7 +659,7 @@ impl<S: RunQueue> Engine<S> {
             RunState::Failed { step, reason } => {
                 return Ok(RunResult::Failed(Failure::new(step, reason)));
             }
-            _ => return Ok(RunResult::Unfinished(info)),
+            _ => return Ok(RunResult::Unfinished(Box::new(info))),
         }
         let unreadable = |reason: String| EngineError::UnreadableOutput {
             run_id: run_id.clone(),

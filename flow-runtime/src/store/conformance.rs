@@ -1285,7 +1285,7 @@ pub mod cases {
         let listed = store.list(&RunFilter::new()).await.unwrap();
         assert_eq!(
             listed.into_iter().map(state).collect::<Vec<_>>(),
-            [waiting.clone()],
+            std::slice::from_ref(&waiting),
             "list and status agree"
         );
         store.send_event(&run, "other", json!(1)).await.unwrap();
