@@ -42,7 +42,7 @@
 
 use crate::error::StoreError;
 use crate::state::{CallRecord, RunId};
-use crate::store::RunQueue;
+use crate::store::{Failure, RunQueue};
 use std::future::Future;
 
 /// One checkpoint of a run's history, as a [`Harness`] reads it back from its store.
@@ -55,6 +55,8 @@ pub struct HistoryStep {
     pub finished: bool,
     /// The tool calls and output deliveries of the step, in order.
     pub calls: Vec<CallRecord>,
+    /// The failure of the step after this checkpoint, if one failed and set the run aside.
+    pub failure: Option<Failure>,
 }
 
 impl HistoryStep {
@@ -65,7 +67,15 @@ impl HistoryStep {
             step: step.into(),
             finished,
             calls,
+            failure: None,
         }
+    }
+
+    /// The step with the failure of the step after it.
+    #[must_use]
+    pub fn with_failure(mut self, failure: Option<Failure>) -> Self {
+        self.failure = failure;
+        self
     }
 }
 
@@ -588,10 +598,26 @@ pub mod cases {
             .unwrap();
         assert_eq!(listed, [failed], "list and status agree");
 
+        let history = harness.history(&store, &"r1".into()).await.unwrap();
+        assert_eq!(
+            history.last().and_then(|h| h.failure.clone()),
+            Some(boom()),
+            "the failure is in the history, on the checkpoint its step started from"
+        );
+
         store.unpause(&"r1".into()).await.unwrap();
         save(&store, checkpoint("r1", "second", 2)).await;
         let run = info(&store, "r1").await;
         assert_eq!((run.status, run.failure), (RunStatus::Running, None));
+        let history = harness.history(&store, &"r1".into()).await.unwrap();
+        assert_eq!(
+            history
+                .iter()
+                .map(|h| h.failure.clone())
+                .collect::<Vec<_>>(),
+            [Some(boom()), None],
+            "the history keeps the failure after the retry"
+        );
 
         save(&store, checkpoint("paused", "first", 1)).await;
         store.pause(&"paused".into()).await.unwrap();

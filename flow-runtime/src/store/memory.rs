@@ -44,6 +44,9 @@ struct MemoryRun {
     attempt: u32,
     /// The message of the failure that set the run aside, until its next checkpoint.
     failure: Option<Failure>,
+    /// Every failure of the run, with the number (from 1) of the checkpoint its step started
+    /// from: the history's failures, kept when the run is retried.
+    failures: Vec<(u64, Failure)>,
 }
 
 impl MemoryRun {
@@ -91,6 +94,18 @@ impl MemoryStore {
             .runs
             .get(run_id)
             .map(|run| run.checkpoints.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every failure that set a run aside, oldest first, each with the number (from 1) of the
+    /// checkpoint in [`history`](Self::history) its failed step started from. Kept when the
+    /// run is retried and goes on, like `SqliteStore`'s history keeps them.
+    #[must_use]
+    pub fn failures(&self, run_id: &RunId) -> Vec<(u64, Failure)> {
+        self.lock()
+            .runs
+            .get(run_id)
+            .map(|run| run.failures.clone())
             .unwrap_or_default()
     }
 
@@ -147,6 +162,7 @@ impl Store for MemoryStore {
                 inbox: Vec::new(),
                 attempt: 0,
                 failure: None,
+                failures: Vec::new(),
             });
         if let Some(owner) = run.checkpoints.first()
             && owner.workflow != checkpoint.workflow
@@ -334,6 +350,8 @@ impl crate::store::RunQueue for MemoryStore {
             run.status = RunStatus::Failed;
             run.updated_at = SystemTime::now();
             run.failure = Some(failure.clone());
+            let seq = u64::try_from(run.checkpoints.len()).unwrap_or(u64::MAX);
+            run.failures.push((seq, failure.clone()));
         }
         Ok(())
     }
