@@ -6,17 +6,19 @@
 //! everything from an SQLite file: while a run waits it is only a row, and the engine wakes
 //! it when its event arrives or its time is up, also after a restart.
 //!
-//! The example starts three claims: one the manager approves, one approved before the run even
-//! reaches `review` (the event is kept in the run's inbox), and one nobody answers, which
-//! times out and escalates.
+//! The example starts four claims: one the manager approves, one approved before the run even
+//! reaches `review` (the event is kept in the run's inbox), one nobody answers, which times
+//! out and escalates, and one for nothing, which fails. It shows a waiting run's event and
+//! deadline, then awaits each run's end (`Engine::wait_for`, no polling) and prints its typed
+//! result: the output, or the failed step and the reason.
 //!
 //! ```text
 //! cargo run --example approval
 //! ```
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, Setup};
-use flow_runtime::store::{RunControl, RunStatus, SqliteStore};
+use flow_runtime::state::{Engine, RunResult, Setup};
+use flow_runtime::store::{RunControl, RunState, SqliteStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,6 +183,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cy = engine
         .start::<expense::Workflow>("claim-cy", claim("Cy", 450))
         .await?;
+    // Dan claims nothing: `submit` rejects it, and the run fails with the reason.
+    let dan = engine
+        .start::<expense::Workflow>("claim-dan", claim("Dan", 0))
+        .await?;
 
     // Bob's manager answers before the run even reaches `review`: the event waits in the inbox.
     let yes = |manager: &str| Approval {
@@ -191,47 +197,64 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .send::<expense::Workflow, _>(&bob, yes("Grace"))
         .await?;
 
-    // Ada's manager answers after 300 ms, while the run waits; nobody answers Cy.
-    let manager = {
+    // The engine runs in the background until told to stop.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn({
         let engine = engine.clone();
-        let ada = ada.clone();
         async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
             engine
-                .send::<expense::Workflow, _>(&ada, yes("Linus"))
+                .run_until(async {
+                    let _ = stopped.await;
+                })
                 .await
         }
-    };
-    let all_done = async {
-        for run in [&ada, &bob, &cy] {
-            while store.status(run).await.ok().flatten().map(|i| i.status)
-                != Some(RunStatus::Finished)
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
+    });
     println!("engine running:");
-    let (report, sent) = tokio::join!(engine.run_until(all_done), manager);
-    sent?;
-    let report = report?;
-    println!(
-        "engine stopped: {} finished, {} turns ended waiting",
-        report.finished, report.parked
-    );
 
-    for run in [&ada, &bob, &cy] {
-        let latest = store.latest(run).await?.ok_or("run not stored")?;
-        println!("{run}: {}", latest.state["Completed"]["output"]);
+    // A moment later Ada's run waits for its event: the store says which, and until when.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let info = store.status(&ada).await?.ok_or("run not stored")?;
+    if let RunState::Waiting { event, until } = info.state() {
+        let left = until
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        println!(
+            "  {ada}: waiting for `{event}`, at most {} ms more",
+            left.as_millis()
+        );
     }
-    let waited = store
+
+    // Ada's manager answers now, while the run waits; nobody answers Cy.
+    engine
+        .send::<expense::Workflow, _>(&ada, yes("Linus"))
+        .await?;
+
+    // Each run's end, awaited without polling, and its typed result.
+    for run in [&ada, &bob, &cy, &dan] {
+        match engine
+            .wait_for::<expense::Workflow>(run, Duration::from_secs(10))
+            .await?
+        {
+            RunResult::Finished(output) => println!("{run}: {output}"),
+            RunResult::Failed(failure) => println!(
+                "{run}: failed in step `{}`: {}",
+                failure.step.as_deref().unwrap_or("-"),
+                failure.reason
+            ),
+            RunResult::Unfinished(info) => println!("{run}: not finished: {:?}", info.state()),
+            _ => println!("{run}: ?"),
+        }
+    }
+    let _ = stop.send(());
+    let report = running.await??;
+    println!(
+        "engine stopped: {} finished, {} failed, {} turns ended waiting",
+        report.finished, report.failed, report.parked
+    );
+    let runs = store
         .list(&flow_runtime::store::RunFilter::new().workflow("expense"))
         .await?;
-    println!(
-        "{} runs of `expense` in the store, all {}",
-        waited.len(),
-        RunStatus::Finished
-    );
+    println!("{} runs of `expense` in the store", runs.len());
     drop(store);
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -1,11 +1,11 @@
 //! The engine: runs stored workflows to completion, resuming them after restarts, waking them
 //! when their timers are due or their events arrive.
 
-use crate::driver::Loaded;
+use crate::driver::{Loaded, Machine};
 use crate::error::{RuntimeError, StoreError};
 use crate::output::Outputs;
 use crate::state::{Ctx, EventOf, Outcome, RunId, Workflow, now};
-use crate::store::Checkpoint;
+use crate::store::{Checkpoint, Failure, RunInfo, RunState};
 use crate::store::{DynStore, RunQueue};
 use crate::tool::Toolbox;
 use std::collections::{HashMap, HashSet};
@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// An engine's failure outside any run.
@@ -64,6 +64,26 @@ pub enum EngineError {
         /// `the input` or `event `…``.
         what: String,
         /// What is wrong with it, and where.
+        reason: String,
+    },
+    /// No run with this id is stored.
+    #[error("run `{run_id}` is not stored: start it with `Engine::start` first")]
+    UnknownRun {
+        /// The run.
+        run_id: RunId,
+    },
+    /// A finished run's stored state does not hold this workflow's output: it was written by
+    /// hand, or by code whose output type differs.
+    #[error(
+        "run `{run_id}` finished, but its stored output cannot be read as the output of \
+         workflow `{workflow}`: {reason}"
+    )]
+    UnreadableOutput {
+        /// The run.
+        run_id: RunId,
+        /// The workflow asked for.
+        workflow: &'static str,
+        /// What is wrong.
         reason: String,
     },
     /// An input or an event could not be serialised.
@@ -143,7 +163,7 @@ trait Runner: Send + Sync {
 
 struct Registered<W: Workflow> {
     setup: Setup<W::Deps>,
-    fail: Arc<dyn Fn(RunId, String) -> BoxFuture<'static, ()> + Send + Sync>,
+    fail: Arc<dyn Fn(RunId, Failure) -> BoxFuture<'static, ()> + Send + Sync>,
 }
 
 impl<W: Workflow> Runner for Registered<W>
@@ -166,7 +186,7 @@ where
                     return Turn::Incompatible;
                 }
                 Err(error) => {
-                    (self.fail)(run_id, error_chain(&error)).await;
+                    (self.fail)(run_id, runtime_failure(&error)).await;
                     return Turn::Failed;
                 }
             };
@@ -182,7 +202,7 @@ where
                 Outcome::Parked(_) => Turn::Parked,
                 Outcome::Stopped { .. } => Turn::Stopped,
                 Outcome::Failed(error) => {
-                    (self.fail)(run_id, error_chain(&error)).await;
+                    (self.fail)(run_id, failure_of::<W>(&error)).await;
                     Turn::Failed
                 }
             }
@@ -195,11 +215,54 @@ where
 async fn unloadable<S: RunQueue>(store: &S, run_id: &RunId, error: &StoreError) -> Turn {
     tracing::warn!(run_id = %run_id, %error, "could not load the run");
     if error.kind() == crate::error::StoreErrorKind::Corrupt
-        && let Err(error) = store.fail(run_id, &error.to_string()).await
+        && let Err(error) = store
+            .fail(run_id, &Failure::new(None, error.to_string()))
+            .await
     {
         tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
     }
     Turn::Failed
+}
+
+/// Why a run of `W` failed with `error`: the step that failed, and the error's message chain.
+///
+/// A step's own error is `W::Error`'s step variant, whose `Display` the macro writes as
+/// ``workflow `name`: step `step` failed``; a runtime error names its step in its fields. Tool
+/// errors have had the secrets of their calls taken out where they were made (see
+/// `tool::redact`), so the chain holds none.
+fn failure_of<W: Workflow>(error: &W::Error) -> Failure {
+    if let Some(runtime) = W::runtime_error(error) {
+        return runtime_failure(runtime);
+    }
+    let shown = error.to_string();
+    let step = W::STEPS.iter().find(|step| {
+        shown
+            .strip_prefix("workflow `")
+            .and_then(|rest| rest.strip_prefix(W::NAME))
+            .and_then(|rest| rest.strip_prefix("`: step `"))
+            .and_then(|rest| rest.strip_prefix(**step))
+            .is_some_and(|rest| rest.starts_with("` failed"))
+    });
+    Failure::new(step.map(|s| (*s).to_owned()), error_chain(error))
+}
+
+/// The failure of a run the runtime failed (a checkpoint not stored, a state not read, a
+/// panic…), with the step the error names, if any.
+fn runtime_failure(error: &RuntimeError) -> Failure {
+    let step = match error {
+        RuntimeError::Checkpoint { step, .. }
+        | RuntimeError::Serialize { step, .. }
+        | RuntimeError::Parked { step, .. }
+        | RuntimeError::NoInbox { step, .. }
+        | RuntimeError::Wait { step, .. }
+        | RuntimeError::CorruptEvent { step, .. }
+        | RuntimeError::Unstorable { step, .. }
+        | RuntimeError::InvalidState { step, .. }
+        | RuntimeError::MissingTool { step, .. } => Some(*step),
+        RuntimeError::Stopped { step, .. } | RuntimeError::Panicked { step, .. } => *step,
+        _ => None,
+    };
+    Failure::new(step.map(str::to_owned), error_chain(error))
 }
 
 /// An error and its sources, one line.
@@ -242,11 +305,11 @@ impl<S: RunQueue> EngineBuilder<S> {
         W::Deps: Clone,
     {
         let store = Arc::clone(&self.store);
-        let fail = Arc::new(move |run_id: RunId, message: String| {
+        let fail = Arc::new(move |run_id: RunId, failure: Failure| {
             let store = Arc::clone(&store);
             Box::pin(async move {
-                tracing::warn!(run_id = %run_id, error = %message, "run failed");
-                if let Err(error) = store.fail(&run_id, &message).await {
+                tracing::warn!(run_id = %run_id, error = %failure, "run failed");
+                if let Err(error) = store.fail(&run_id, &failure).await {
                     tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
                 }
             }) as BoxFuture<'static, ()>
@@ -290,6 +353,7 @@ impl<S: RunQueue> EngineBuilder<S> {
                 grace: self.grace,
                 wake: Notify::new(),
                 in_flight: Mutex::default(),
+                ended: Mutex::default(),
             }),
         }
     }
@@ -311,8 +375,8 @@ impl<S: RunQueue> EngineBuilder<S> {
 ///
 /// ```
 /// use flow_runtime::prelude::*;
-/// use flow_runtime::state::{Engine, Event, Setup};
-/// use flow_runtime::store::{MemoryStore, RunControl, RunStatus};
+/// use flow_runtime::state::{Engine, Event, RunResult, Setup};
+/// use flow_runtime::store::{MemoryStore, RunStatus};
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///
@@ -348,13 +412,21 @@ impl<S: RunQueue> EngineBuilder<S> {
 /// let run = engine.start::<expense::Workflow>("exp-1", 120).await?;
 /// engine.send::<expense::Workflow, _>(&run, Approval { by: "Grace".into() }).await?;
 ///
-/// // Runs what is due (here, until the run finished) and stops.
-/// let stop = async {
-///     while store.status(&run).await.unwrap().unwrap().status != RunStatus::Finished {
-///         tokio::time::sleep(Duration::from_millis(5)).await;
-///     }
-/// };
-/// engine.run_until(stop).await?;
+/// // Runs what is due until the run has ended, awaited without polling; then stops.
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let (report, result) = tokio::join!(
+///     engine.run_until(async {
+///         let _ = stopped.await;
+///     }),
+///     async {
+///         let result = engine.wait_for::<expense::Workflow>(&run, Duration::from_secs(5)).await;
+///         let _ = stop.send(());
+///         result
+///     },
+/// );
+/// assert_eq!(report?.finished, 1);
+/// assert_eq!(result?, RunResult::Finished("120 approved by Grace".to_owned()));
+/// assert_eq!(store.status(&run).await?.map(|i| i.status), Some(RunStatus::Finished));
 /// # Ok(())
 /// # }
 /// ```
@@ -370,6 +442,9 @@ struct Inner<S> {
     grace: Duration,
     wake: Notify,
     in_flight: Mutex<HashSet<RunId>>,
+    /// Who awaits which run's end ([`Engine::wait_for`]): told when a turn of the run in
+    /// this engine ends it (finished, failed, stopped).
+    ended: Mutex<HashMap<RunId, watch::Sender<()>>>,
 }
 
 impl<S> Clone for Engine<S> {
@@ -406,6 +481,31 @@ pub struct EngineReport {
     pub stopped: u64,
     /// Runs dropped at shutdown after the grace period; they resume at the next start.
     pub interrupted: u64,
+}
+
+/// A run's result, typed: what [`Engine::outcome`] and [`Engine::wait_for`] return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunResult<O> {
+    /// The run finished with this output.
+    Finished(O),
+    /// A step failed (or the runtime around it) and the run is set aside: which step and why.
+    /// [`unpause`](crate::store::RunControl::unpause) retries it.
+    Failed(Failure),
+    /// The run has not ended: where it stands ([`RunInfo::state`]: running, sleeping,
+    /// waiting for an event and until when, paused, cancelled…). Boxed: it is the large one.
+    Unfinished(Box<RunInfo>),
+}
+
+impl<O> RunResult<O> {
+    /// The output, if the run finished.
+    #[must_use]
+    pub fn finished(self) -> Option<O> {
+        match self {
+            Self::Finished(output) => Some(output),
+            _ => None,
+        }
+    }
 }
 
 impl<S: RunQueue> Engine<S> {
@@ -525,6 +625,146 @@ impl<S: RunQueue> Engine<S> {
         })
     }
 
+    /// The result of run `run_id` of workflow `W` as it stands: its typed output if it
+    /// finished, its [`Failure`] (the step and the reason) if it failed, or its [`RunInfo`]
+    /// if it has not ended (running, sleeping, waiting for an event, paused, cancelled…).
+    ///
+    /// `W` is a `#[workflow]`'s `Workflow` type.
+    ///
+    /// # Errors
+    ///
+    /// The run is unknown ([`EngineError::UnknownRun`]) or belongs to another workflow
+    /// ([`EngineError::Conflict`]); a finished run's output cannot be read as `W::Output`
+    /// ([`EngineError::UnreadableOutput`]); the store failed.
+    pub async fn outcome<W: Machine>(
+        &self,
+        run_id: &RunId,
+    ) -> Result<RunResult<W::Output>, EngineError> {
+        let store = &self.inner.store;
+        let info = store
+            .status(run_id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownRun {
+                run_id: run_id.clone(),
+            })?;
+        if info.workflow != W::NAME {
+            return Err(EngineError::Conflict {
+                run_id: run_id.clone(),
+                workflow: W::NAME,
+                owner: info.workflow,
+            });
+        }
+        match info.state() {
+            RunState::Finished => {}
+            RunState::Failed { step, reason } => {
+                return Ok(RunResult::Failed(Failure::new(step, reason)));
+            }
+            _ => return Ok(RunResult::Unfinished(Box::new(info))),
+        }
+        let unreadable = |reason: String| EngineError::UnreadableOutput {
+            run_id: run_id.clone(),
+            workflow: W::NAME,
+            reason,
+        };
+        let checkpoint = store
+            .latest(run_id)
+            .await?
+            .ok_or_else(|| unreadable("the run has no checkpoint".to_owned()))?;
+        let state: W::State =
+            serde_json::from_value(checkpoint.state).map_err(|e| unreadable(e.to_string()))?;
+        W::finish(state)
+            .map(RunResult::Finished)
+            .map_err(|_| unreadable("its state is not at an exit step".to_owned()))
+    }
+
+    /// Awaits the end of run `run_id` of workflow `W` (finished, failed, cancelled, or set
+    /// aside as incompatible or corrupt), at most `timeout`, and returns its
+    /// [`outcome`](Self::outcome). A paused run has not ended: it may be unpaused.
+    ///
+    /// It does not poll: a run this engine drives tells it the moment its turn ends. A run
+    /// driven elsewhere (another process on the same store), or cancelled while it waits, is
+    /// noticed by reading its status once every [`poll_interval`](EngineBuilder::poll_interval).
+    /// The engine must be running ([`run_until`](Self::run_until)) for the run to move.
+    ///
+    /// After `timeout`, it returns [`RunResult::Unfinished`] with where the run stands then
+    /// (for example [`RunState::Waiting`] with the event and the deadline).
+    ///
+    /// # Errors
+    ///
+    /// As [`outcome`](Self::outcome).
+    pub async fn wait_for<W: Machine>(
+        &self,
+        run_id: &RunId,
+        timeout: Duration,
+    ) -> Result<RunResult<W::Output>, EngineError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Subscribed before the status is read: an end between the two is not missed.
+        let mut ended = self.subscribe(run_id);
+        let result = loop {
+            let result = self.outcome::<W>(run_id).await?;
+            if let RunResult::Unfinished(info) = &result
+                && !matches!(
+                    info.state(),
+                    RunState::Cancelled | RunState::Incompatible | RunState::Corrupt { .. }
+                )
+            {
+                tokio::select! {
+                    changed = ended.changed() => {
+                        if changed.is_err() {
+                            // The engine is gone: nothing will tell us any more.
+                            tokio::time::sleep_until(deadline.min(
+                                tokio::time::Instant::now() + self.inner.poll,
+                            ))
+                            .await;
+                        }
+                    }
+                    () = tokio::time::sleep(self.inner.poll) => {}
+                    () = tokio::time::sleep_until(deadline) => {
+                        break self.outcome::<W>(run_id).await?;
+                    }
+                }
+                continue;
+            }
+            break result;
+        };
+        drop(ended);
+        self.forget_idle(run_id);
+        Ok(result)
+    }
+
+    fn subscribe(&self, run_id: &RunId) -> watch::Receiver<()> {
+        self.lock_ended()
+            .entry(run_id.clone())
+            .or_insert_with(|| watch::channel(()).0)
+            .subscribe()
+    }
+
+    /// Tells whoever awaits `run_id` that its turn ended it.
+    fn tell_ended(&self, run_id: &RunId) {
+        let mut ended = self.lock_ended();
+        if let Some(sender) = ended.get(run_id) {
+            sender.send_replace(());
+            if sender.receiver_count() == 0 {
+                ended.remove(run_id);
+            }
+        }
+    }
+
+    /// Drops `run_id`'s channel once nobody awaits it.
+    fn forget_idle(&self, run_id: &RunId) {
+        let mut ended = self.lock_ended();
+        if ended.get(run_id).is_some_and(|s| s.receiver_count() == 0) {
+            ended.remove(run_id);
+        }
+    }
+
+    fn lock_ended(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, watch::Sender<()>>> {
+        self.inner
+            .ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs due runs until `shutdown` completes, then stops taking new ones and gives those in
     /// flight the [grace](EngineBuilder::grace) period to reach their next checkpoint. Call it
     /// once at start-up: it first resumes every unfinished run (those that were running when
@@ -617,6 +857,12 @@ impl<S: RunQueue> Engine<S> {
     ) {
         let Ok((run_id, turn)) = done else { return };
         self.lock_in_flight().remove(&run_id);
+        if matches!(
+            turn,
+            Some(Turn::Finished | Turn::Failed | Turn::Stopped | Turn::Incompatible)
+        ) {
+            self.tell_ended(&run_id);
+        }
         match turn {
             Some(Turn::Finished) => report.finished += 1,
             Some(Turn::Parked) => report.parked += 1,
@@ -636,7 +882,12 @@ impl<S: RunQueue> Engine<S> {
         };
         let message = format!("run `{run_id}`: the engine panicked while running it: {message}");
         tracing::warn!(run_id = %run_id, error = %message, "run failed");
-        if let Err(error) = self.inner.store.fail(run_id, &message).await {
+        if let Err(error) = self
+            .inner
+            .store
+            .fail(run_id, &Failure::new(None, message))
+            .await
+        {
             tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
         }
         Some(Turn::Failed)

@@ -9,7 +9,7 @@ mod wait;
 mod workflow;
 
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
-pub use self::engine::{Engine, EngineBuilder, EngineError, EngineReport, Setup};
+pub use self::engine::{Engine, EngineBuilder, EngineError, EngineReport, RunResult, Setup};
 pub use self::json::MAX_JSON_DEPTH;
 pub(crate) use self::json::{too_deep, unreadable};
 pub(crate) use self::record::Recorder;

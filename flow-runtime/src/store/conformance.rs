@@ -42,7 +42,7 @@
 
 use crate::error::StoreError;
 use crate::state::{CallRecord, RunId};
-use crate::store::RunQueue;
+use crate::store::{Failure, RunQueue};
 use std::future::Future;
 
 /// One checkpoint of a run's history, as a [`Harness`] reads it back from its store.
@@ -55,6 +55,8 @@ pub struct HistoryStep {
     pub finished: bool,
     /// The tool calls and output deliveries of the step, in order.
     pub calls: Vec<CallRecord>,
+    /// The failure of the step after this checkpoint, if one failed and set the run aside.
+    pub failure: Option<Failure>,
 }
 
 impl HistoryStep {
@@ -65,7 +67,15 @@ impl HistoryStep {
             step: step.into(),
             finished,
             calls,
+            failure: None,
         }
+    }
+
+    /// The step with the failure of the step after it.
+    #[must_use]
+    pub fn with_failure(mut self, failure: Option<Failure>) -> Self {
+        self.failure = failure;
+        self
     }
 }
 
@@ -176,6 +186,7 @@ macro_rules! __store_conformance_suite {
             control_moves_follow_the_table,
             a_stopped_run_refuses_its_next_checkpoint,
             a_failure_is_kept_until_the_next_checkpoint,
+            the_state_tells_sleeps_and_waits,
             incompatible_runs_are_marked,
             an_event_sent_before_the_wait_makes_the_run_due,
             an_event_sent_during_the_wait_makes_the_run_due,
@@ -219,7 +230,9 @@ pub mod cases {
     use super::{Harness, HistoryStep};
     use crate::error::{ControlError, StoreErrorKind};
     use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
-    use crate::store::{Checkpoint, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store};
+    use crate::store::{
+        Checkpoint, Failure, RunControl, RunFilter, RunInfo, RunQueue, RunState, RunStatus, Store,
+    };
     use crate::tool::Visit;
     use serde_json::json;
     use std::time::{Duration, SystemTime};
@@ -542,7 +555,7 @@ pub mod cases {
         store.pause(&"r1".into()).await.unwrap();
         refused(StoreErrorKind::Paused).await;
         store.unpause(&"r1".into()).await.unwrap();
-        store.fail(&"r1".into(), "boom").await.unwrap();
+        store.fail(&"r1".into(), &boom()).await.unwrap();
         refused(StoreErrorKind::Failed).await;
         store.unpause(&"r1".into()).await.unwrap();
         store.cancel(&"r1".into()).await.unwrap();
@@ -563,20 +576,21 @@ pub mod cases {
         );
     }
 
-    /// A run an engine failed is `Failed` with the message, until unpaused and checkpointed;
-    /// only a running run fails.
+    /// A run an engine failed is `Failed` with the step and the reason, until unpaused and
+    /// checkpointed; only a running run fails.
     pub async fn a_failure_is_kept_until_the_next_checkpoint<H: Harness>(harness: H) {
         let store = store(&harness).await;
         save(&store, checkpoint("r1", "first", 1)).await;
-        store
-            .fail(&"r1".into(), "step `second` failed: boom")
-            .await
-            .unwrap();
+        store.fail(&"r1".into(), &boom()).await.unwrap();
         let failed = info(&store, "r1").await;
         assert_eq!(failed.status, RunStatus::Failed);
+        assert_eq!(failed.failure, Some(boom()));
         assert_eq!(
-            failed.failure.as_deref(),
-            Some("step `second` failed: boom")
+            failed.state(),
+            RunState::Failed {
+                step: Some("second".to_owned()),
+                reason: "workflow `conformance`: step `second` failed: boom".to_owned(),
+            }
         );
         let listed = store
             .list(&RunFilter::new().status(RunStatus::Failed))
@@ -584,14 +598,30 @@ pub mod cases {
             .unwrap();
         assert_eq!(listed, [failed], "list and status agree");
 
+        let history = harness.history(&store, &"r1".into()).await.unwrap();
+        assert_eq!(
+            history.last().and_then(|h| h.failure.clone()),
+            Some(boom()),
+            "the failure is in the history, on the checkpoint its step started from"
+        );
+
         store.unpause(&"r1".into()).await.unwrap();
         save(&store, checkpoint("r1", "second", 2)).await;
         let run = info(&store, "r1").await;
         assert_eq!((run.status, run.failure), (RunStatus::Running, None));
+        let history = harness.history(&store, &"r1".into()).await.unwrap();
+        assert_eq!(
+            history
+                .iter()
+                .map(|h| h.failure.clone())
+                .collect::<Vec<_>>(),
+            [Some(boom()), None],
+            "the history keeps the failure after the retry"
+        );
 
         save(&store, checkpoint("paused", "first", 1)).await;
         store.pause(&"paused".into()).await.unwrap();
-        store.fail(&"paused".into(), "late").await.unwrap();
+        store.fail(&"paused".into(), &boom()).await.unwrap();
         let paused = info(&store, "paused").await;
         assert_eq!((paused.status, paused.failure), (RunStatus::Paused, None));
     }
@@ -989,7 +1019,10 @@ pub mod cases {
             [RunId::from("bad")],
             "due lists it, so that an engine can set it aside"
         );
-        store.fail(&"bad".into(), "corrupt").await.unwrap();
+        store
+            .fail(&"bad".into(), &Failure::new(None, "corrupt"))
+            .await
+            .unwrap();
         assert_eq!(info(&store, "bad").await.status, RunStatus::Failed);
     }
 
@@ -1116,7 +1149,7 @@ pub mod cases {
         save(&store, checkpoint("held", "first", 1)).await;
         store.pause(&"held".into()).await.unwrap();
         save(&store, checkpoint("failed", "first", 1)).await;
-        store.fail(&"failed".into(), "boom").await.unwrap();
+        store.fail(&"failed".into(), &boom()).await.unwrap();
         let Some(pruned) = harness.prune_all_finished(&store).await else {
             return; // The store has no pruning.
         };
@@ -1194,7 +1227,7 @@ pub mod cases {
         save(&store, checkpoint("held", "first", 1)).await;
         store.pause(&"held".into()).await.unwrap();
         save(&store, checkpoint("failed", "first", 1)).await;
-        store.fail(&"failed".into(), "boom").await.unwrap();
+        store.fail(&"failed".into(), &boom()).await.unwrap();
         save(&store, checkpoint("done", "first", 1)).await;
         save(&store, finished("done")).await;
         let before = store.list(&RunFilter::new()).await.unwrap();
@@ -1223,16 +1256,81 @@ pub mod cases {
                 .is_empty(),
             "the wait is kept"
         );
-        assert_eq!(
-            info(&store, "failed").await.failure.as_deref(),
-            Some("boom")
-        );
+        assert_eq!(info(&store, "failed").await.failure, Some(boom()));
         let history = harness.history(&store, &"done".into()).await.unwrap();
         assert_eq!(history.len(), 2);
         assert!(
             store.save(checkpoint("held", "second", 2)).await.is_err(),
             "still paused"
         );
+    }
+
+    /// The failure of step `second`.
+    fn boom() -> Failure {
+        Failure::new(
+            Some("second".to_owned()),
+            "workflow `conformance`: step `second` failed: boom",
+        )
+    }
+
+    /// A run's state tells a sleep's end, the event a run waits for and the wait's deadline
+    /// (also once the event arrived, until the run's next checkpoint), and each status.
+    pub async fn the_state_tells_sleeps_and_waits<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        let at_secs = |t: SystemTime| SystemTime::UNIX_EPOCH + Duration::from_secs(secs(t));
+        let state = |info: RunInfo| match info.state() {
+            RunState::Sleeping { until } => RunState::Sleeping {
+                until: at_secs(until),
+            },
+            RunState::Waiting { event, until } => RunState::Waiting {
+                event,
+                until: at_secs(until),
+            },
+            other => other,
+        };
+        save(&store, checkpoint("r1", "first", 1)).await;
+        assert_eq!(info(&store, "r1").await.state(), RunState::Running);
+
+        let wake = at_secs(SystemTime::now() + Duration::from_hours(2));
+        save(&store, checkpoint("r1", "nap", 2).with_wake_at(Some(wake))).await;
+        assert_eq!(
+            state(info(&store, "r1").await),
+            RunState::Sleeping { until: wake },
+            "a sleep's end reads back"
+        );
+
+        let until = at_secs(SystemTime::now() + Duration::from_hours(1));
+        save(&store, checkpoint("r1", "second", 3)).await;
+        store.wait(&run, "third", "approval", until).await.unwrap();
+        let waiting = RunState::Waiting {
+            event: "approval".to_owned(),
+            until,
+        };
+        assert_eq!(state(info(&store, "r1").await), waiting);
+        let listed = store.list(&RunFilter::new()).await.unwrap();
+        assert_eq!(
+            listed.into_iter().map(state).collect::<Vec<_>>(),
+            std::slice::from_ref(&waiting),
+            "list and status agree"
+        );
+        store.send_event(&run, "other", json!(1)).await.unwrap();
+        assert_eq!(state(info(&store, "r1").await), waiting, "another event");
+        store.send_event(&run, "approval", json!(2)).await.unwrap();
+        assert_eq!(
+            state(info(&store, "r1").await),
+            waiting,
+            "the event arrived; the wait ends with the next checkpoint"
+        );
+        save(&store, checkpoint("r1", "third", 4)).await;
+        assert_eq!(info(&store, "r1").await.state(), RunState::Running);
+
+        store.pause(&run).await.unwrap();
+        assert_eq!(info(&store, "r1").await.state(), RunState::Paused);
+        store.cancel(&run).await.unwrap();
+        assert_eq!(info(&store, "r1").await.state(), RunState::Cancelled);
+        save(&store, finished("done")).await;
+        assert_eq!(info(&store, "done").await.state(), RunState::Finished);
     }
 
     /// A time to the second: stores may keep times to the millisecond.

@@ -121,8 +121,104 @@ impl fmt::Display for RunStatus {
     }
 }
 
+/// Why a run failed: the step that failed, and the failure's message chain. Stored with the
+/// run by [`RunQueue::fail`](crate::store::RunQueue::fail), read back as [`RunInfo::failure`]
+/// and [`RunState::Failed`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The step that failed (the step whose checkpoint could not be stored, for a store
+    /// failure), or `None` when the run failed outside any step: its stored state could not be
+    /// read, or the engine panicked around it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The error and its sources, one line (`error: source: source…`), with the secrets the
+    /// run's tools sent taken out.
+    pub reason: String,
+}
+
+impl Failure {
+    /// A failure of `step` (`None`: outside any step) for `reason`.
+    #[must_use]
+    pub fn new(step: Option<String>, reason: impl Into<String>) -> Self {
+        Self {
+            step,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.step {
+            Some(step) => write!(f, "step `{step}` failed: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// Where a run stands, with what each state knows: [`RunInfo::state`] tells it.
+///
+/// [`RunStatus`] is what stores keep and filter on; this is the same status told in full: a
+/// `Running` run is `Sleeping` or `Waiting` when it is parked, a `Failed` one says which step
+/// failed and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+#[non_exhaustive]
+pub enum RunState {
+    /// Not finished and not parked: a process may be running it now, or it is due to be
+    /// resumed (its process died, or a timer or event made it due).
+    Running,
+    /// A step returned [`Sleep`](crate::state::Sleep): the run is due again at `until`.
+    Sleeping {
+        /// When the run is due.
+        until: SystemTime,
+    },
+    /// A step waits for `event`; at `until` it gets
+    /// [`Event::TimedOut`](crate::state::Event::TimedOut) instead.
+    Waiting {
+        /// The event's name.
+        event: String,
+        /// The wait's deadline.
+        until: SystemTime,
+    },
+    /// Paused by [`RunControl::pause`].
+    Paused,
+    /// Cancelled by [`RunControl::cancel`], for good.
+    Cancelled,
+    /// Its latest checkpoint is the finished one: the output is there.
+    Finished,
+    /// A step failed; [`RunControl::unpause`] retries it, [`RunControl::cancel`] gives up.
+    Failed {
+        /// The step that failed, or `None` when the run failed outside any step.
+        step: Option<String>,
+        /// The failure's message chain.
+        reason: String,
+    },
+    /// Stored by code with another fingerprint; see [`RunStatus::Incompatible`].
+    Incompatible,
+    /// Part of the store's record cannot be read; see [`RunStatus::Corrupt`].
+    Corrupt {
+        /// What cannot be read.
+        what: String,
+    },
+}
+
+impl RunState {
+    /// Whether the run has ended for good: finished or cancelled. A failed run has not: it
+    /// may be retried.
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Finished | Self::Cancelled)
+    }
+}
+
 /// What a store knows of one run: [`Store::status`] and [`RunControl::list`] return it. The
 /// states themselves are left out; [`Store::latest`] reads the latest one.
+///
+/// [`state`](Self::state) tells where the run stands in full (sleeping until when, waiting
+/// for which event, failed in which step and why); [`status`](Self::status) is the short
+/// form that [`RunFilter`] selects on.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct RunInfo {
@@ -142,10 +238,18 @@ pub struct RunInfo {
     pub created_at: SystemTime,
     /// When it last changed: its latest checkpoint, or a change of status.
     pub updated_at: SystemTime,
-    /// For a [`Failed`](RunStatus::Failed) run: the message of the error that set it aside
-    /// (the step's error, a panic's message…). Kept until the run's next checkpoint.
+    /// For a [`Failed`](RunStatus::Failed) run: the step that failed and why (the step's
+    /// error, a panic's message…). Kept until the run's next checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub failure: Option<Failure>,
+    /// For a sleeping run: when it is due again. Left out while it waits for an event (see
+    /// [`wait`](Self::wait)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_at: Option<SystemTime>,
+    /// For a run waiting for an event: the event's name and the wait's deadline. Kept after
+    /// the event arrived, until the run's next checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<(String, SystemTime)>,
     /// What in the store's record of the run cannot be read, if anything: its status (then
     /// `status` is [`Corrupt`](RunStatus::Corrupt)) or another column (then the field is left
     /// empty, 0, or at the Unix epoch). Only this run is affected.
@@ -177,14 +281,30 @@ impl RunInfo {
             created_at,
             updated_at,
             failure: None,
+            wake_at: None,
+            wait: None,
             corrupt: None,
         }
     }
 
-    /// The info with the message of the failure that set the run aside.
+    /// The info with the failure that set the run aside.
     #[must_use]
-    pub fn with_failure(mut self, failure: Option<String>) -> Self {
+    pub fn with_failure(mut self, failure: Option<Failure>) -> Self {
         self.failure = failure;
+        self
+    }
+
+    /// The info with when the run is due (`wake_at`: a sleep's end) and the event it waits
+    /// for with the wait's deadline. A wait wins over `wake_at`, which stores may use for the
+    /// wait's own schedule.
+    #[must_use]
+    pub fn with_schedule(
+        mut self,
+        wake_at: Option<SystemTime>,
+        wait: Option<(String, SystemTime)>,
+    ) -> Self {
+        self.wake_at = if wait.is_some() { None } else { wake_at };
+        self.wait = wait;
         self
     }
 
@@ -193,6 +313,36 @@ impl RunInfo {
     pub fn corrupted(mut self, what: impl Into<String>) -> Self {
         self.corrupt = Some(what.into());
         self
+    }
+
+    /// Where the run stands, in full: a `Running` run that sleeps or waits for an event says
+    /// until when (and for which event); a failed one says which step failed and why.
+    #[must_use]
+    pub fn state(&self) -> RunState {
+        match self.status {
+            RunStatus::Running => match (&self.wait, self.wake_at) {
+                (Some((event, until)), _) => RunState::Waiting {
+                    event: event.clone(),
+                    until: *until,
+                },
+                (None, Some(until)) => RunState::Sleeping { until },
+                (None, None) => RunState::Running,
+            },
+            RunStatus::Paused => RunState::Paused,
+            RunStatus::Cancelled => RunState::Cancelled,
+            RunStatus::Finished => RunState::Finished,
+            RunStatus::Incompatible => RunState::Incompatible,
+            RunStatus::Failed => {
+                let failure = self.failure.clone().unwrap_or_default();
+                RunState::Failed {
+                    step: failure.step,
+                    reason: failure.reason,
+                }
+            }
+            RunStatus::Corrupt => RunState::Corrupt {
+                what: self.corrupt.clone().unwrap_or_default(),
+            },
+        }
     }
 }
 

@@ -4,7 +4,9 @@ use crate::error::{ControlError, StoreError};
 use crate::state::RunId;
 use crate::store::contract::{closed_inbox, conflict, unknown_run, unstorable, unstorable_event};
 use crate::store::control::refused;
-use crate::store::{Checkpoint, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent};
+use crate::store::{
+    Checkpoint, Failure, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent,
+};
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
@@ -41,7 +43,10 @@ struct MemoryRun {
     /// See [`Checkpoint::attempt`].
     attempt: u32,
     /// The message of the failure that set the run aside, until its next checkpoint.
-    failure: Option<String>,
+    failure: Option<Failure>,
+    /// Every failure of the run, with the number (from 1) of the checkpoint its step started
+    /// from: the history's failures, kept when the run is retried.
+    failures: Vec<(u64, Failure)>,
 }
 
 impl MemoryRun {
@@ -59,7 +64,8 @@ impl MemoryRun {
                 self.created_at,
                 self.updated_at,
             )
-            .with_failure(self.failure.clone()),
+            .with_failure(self.failure.clone())
+            .with_schedule(self.wake_at, self.wait_event.clone()),
         )
     }
 }
@@ -88,6 +94,18 @@ impl MemoryStore {
             .runs
             .get(run_id)
             .map(|run| run.checkpoints.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every failure that set a run aside, oldest first, each with the number (from 1) of the
+    /// checkpoint in [`history`](Self::history) its failed step started from. Kept when the
+    /// run is retried and goes on, like `SqliteStore`'s history keeps them.
+    #[must_use]
+    pub fn failures(&self, run_id: &RunId) -> Vec<(u64, Failure)> {
+        self.lock()
+            .runs
+            .get(run_id)
+            .map(|run| run.failures.clone())
             .unwrap_or_default()
     }
 
@@ -144,6 +162,7 @@ impl Store for MemoryStore {
                 inbox: Vec::new(),
                 attempt: 0,
                 failure: None,
+                failures: Vec::new(),
             });
         if let Some(owner) = run.checkpoints.first()
             && owner.workflow != checkpoint.workflow
@@ -323,14 +342,16 @@ impl crate::store::RunQueue for MemoryStore {
             .min())
     }
 
-    async fn fail(&self, run_id: &RunId, message: &str) -> Result<(), StoreError> {
-        tracing::warn!(run_id = %run_id, error = message, "run failed");
+    async fn fail(&self, run_id: &RunId, failure: &Failure) -> Result<(), StoreError> {
+        tracing::warn!(run_id = %run_id, error = %failure, "run failed");
         if let Some(run) = self.lock().runs.get_mut(run_id)
             && run.status == RunStatus::Running
         {
             run.status = RunStatus::Failed;
             run.updated_at = SystemTime::now();
-            run.failure = Some(message.to_owned());
+            run.failure = Some(failure.clone());
+            let seq = u64::try_from(run.checkpoints.len()).unwrap_or(u64::MAX);
+            run.failures.push((seq, failure.clone()));
         }
         Ok(())
     }

@@ -58,6 +58,13 @@
 //!   unknown run none. [`wait`](Store::wait) records that the run waits for an event of one
 //!   name until a deadline: the run is due at the deadline, or as soon as an event of that name
 //!   is in its inbox (even one sent before the wait); other events leave it waiting.
+//! - **Failures and schedules are read back.** [`RunQueue::fail`] keeps the [`Failure`] (the
+//!   step and the reason) with a `Running` run, read back as [`RunInfo::failure`] until the
+//!   run's next checkpoint, and in the run's history on the checkpoint the failed step started
+//!   from, for good. [`Store::status`] and [`RunControl::list`] report a sleeping run's
+//!   wake-up time ([`RunInfo::wake_at`]) and a waiting run's event and deadline
+//!   ([`RunInfo::wait`], kept after the event arrived until the next checkpoint), from which
+//!   [`RunInfo::state`] tells the [`RunState`].
 //! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
 //!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
 //!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
@@ -102,7 +109,7 @@ mod sqlite;
 pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;
-pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
+pub use self::control::{Failure, RunControl, RunFilter, RunInfo, RunState, RunStatus};
 pub use self::memory::MemoryStore;
 pub use self::queue::{EngineLock, RunQueue};
 #[cfg(feature = "sqlite")]

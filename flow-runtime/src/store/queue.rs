@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use crate::state::{EngineError, RunId};
-use crate::store::RunControl;
+use crate::store::{Failure, RunControl};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -32,11 +32,13 @@ pub trait RunQueue: RunControl {
 
     /// Marks a `Running` run [`Failed`](crate::store::RunStatus::Failed): a step failed.
     /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it. The store
-    /// keeps `message`, read back as [`RunInfo::failure`](crate::store::RunInfo::failure).
+    /// keeps `failure` (the step and the reason), read back as
+    /// [`RunInfo::failure`](crate::store::RunInfo::failure) until the run's next checkpoint.
+    /// A run in any other status is left as it is.
     fn fail(
         &self,
         run_id: &RunId,
-        message: &str,
+        failure: &Failure,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes the store's engine lock, held by [`Engine::run_until`](crate::state::Engine::run_until) for as long as it runs, so

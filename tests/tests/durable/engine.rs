@@ -4,7 +4,7 @@
 //! start-up, graceful shutdown.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, Event, Setup, Sleep};
+use flow_runtime::state::{Engine, EngineError, Event, RunResult, Setup, Sleep};
 use flow_runtime::store::{MemoryStore, RunControl, RunQueue, RunStatus, SqliteStore};
 use flow_tests::store::TempDb;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -129,11 +129,12 @@ async fn poll_status<S: RunControl>(store: &S, run: &RunId, want: RunStatus, eve
     }
 }
 
-/// The output a finished run stored.
-async fn output<S: Store>(store: &S, run: &RunId) -> serde_json::Value {
-    let latest = store.latest(run).await.unwrap().unwrap();
-    assert!(latest.finished, "{latest:?}");
-    latest.state["Completed"]["output"].clone()
+/// The output of a finished run, read through the engine's typed result.
+fn output<O: std::fmt::Debug>(result: Result<RunResult<O>, EngineError>) -> O {
+    match result.unwrap() {
+        RunResult::Finished(output) => output,
+        other => panic!("the run has not finished: {other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -185,7 +186,10 @@ async fn a_sleeping_run_holds_no_task_and_wakes_when_due() {
         began.elapsed()
     );
     assert!(began.elapsed() < 3 * HOUR + Duration::from_secs(5));
-    assert_eq!(output(&*store, &run).await, "slept 10800s");
+    assert_eq!(
+        output(engine.outcome::<nap::Workflow>(&run).await),
+        "slept 10800s"
+    );
 }
 
 #[tokio::test]
@@ -225,7 +229,10 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
         .unwrap();
     assert_eq!(log.entries(), ["doze", "wake"]);
     assert!(began.elapsed() < Duration::from_secs(5));
-    assert_eq!(output(&*store, &run).await, "slept 1s");
+    assert_eq!(
+        output(engine.outcome::<nap::Workflow>(&run).await),
+        "slept 1s"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -264,7 +271,10 @@ async fn an_event_sent_after_the_wait_began_wakes_the_run() {
     );
     report.unwrap();
     assert_eq!(log.entries(), ["submit", "approved by Grace"]);
-    assert_eq!(output(&*store, &run).await, "paid 120");
+    assert_eq!(
+        output(engine.outcome::<expense::Workflow>(&run).await),
+        "paid 120"
+    );
     // Consumed with the checkpoint after the step.
     assert!(store.next_event(&run, "Approval").await.unwrap().is_none());
 }
@@ -287,7 +297,10 @@ async fn an_event_sent_before_the_wait_began_is_kept() {
         .await
         .unwrap();
     assert_eq!(log.entries(), ["submit", "approved by Ada"]);
-    assert_eq!(output(&*store, &run).await, "paid 80");
+    assert_eq!(
+        output(engine.outcome::<expense::Workflow>(&run).await),
+        "paid 80"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -304,7 +317,10 @@ async fn a_timeout_is_an_outcome_the_workflow_routes_on() {
         .await
         .unwrap();
     assert_eq!(log.entries(), ["submit", "timed out"]);
-    assert_eq!(output(&*store, &run).await, "escalated 50");
+    assert_eq!(
+        output(engine.outcome::<expense::Workflow>(&run).await),
+        "escalated 50"
+    );
     assert!(began.elapsed() >= Duration::from_secs(86_400));
     // An event sent to the finished run is refused: nothing waits for it any more.
     let late = engine
@@ -392,6 +408,16 @@ async fn a_failed_step_sets_the_run_aside_until_it_is_unpaused() {
         .await
         .unwrap();
     assert_eq!(report.failed, 1);
+    let failure = match engine.outcome::<flaky::Workflow>(&run).await.unwrap() {
+        RunResult::Failed(failure) => failure,
+        other => panic!("the run failed: {other:?}"),
+    };
+    assert_eq!(failure.step.as_deref(), Some("second"));
+    assert!(
+        failure.reason.contains("the service is down"),
+        "{}",
+        failure.reason
+    );
     // Kept at its last checkpoint, not retried in a loop.
     assert_eq!(store.latest(&run).await.unwrap().unwrap().step, "first");
     engine
@@ -405,7 +431,7 @@ async fn a_failed_step_sets_the_run_aside_until_it_is_unpaused() {
         .run_until(until_status(&*store, &run, RunStatus::Finished))
         .await
         .unwrap();
-    assert_eq!(output(&*store, &run).await, 2);
+    assert_eq!(output(engine.outcome::<flaky::Workflow>(&run).await), 2);
 }
 
 #[tokio::test]
@@ -444,7 +470,10 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
         .run_until(until_status(&*store, &run, RunStatus::Finished))
         .await
         .unwrap();
-    assert_eq!(output(&*store, &run).await, "slept 0s");
+    assert_eq!(
+        output(engine.outcome::<nap::Workflow>(&run).await),
+        "slept 0s"
+    );
 }
 
 #[workflow]

@@ -257,8 +257,8 @@ async fn an_event_holding_nan_is_refused_at_send<S: RunQueue>(store: Arc<S>) {
         }
     };
     engine.run_until(finished).await.unwrap();
-    let latest = store.latest(&run).await.unwrap().unwrap();
-    assert_eq!(latest.state["Completed"]["output"], "7: 1.5 bar");
+    let output = engine.outcome::<barometer::Workflow>(&run).await.unwrap();
+    assert_eq!(output.finished().as_deref(), Some("7: 1.5 bar"));
 }
 
 #[tokio::test]
@@ -650,7 +650,8 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     // Back to schema 3, as the store before attempts wrote it.
     let conn = raw(db.path());
     conn.execute_batch(
-        "ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
+        "ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
+         ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
          ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
          ALTER TABLE calls DROP COLUMN visit_back_edges; ALTER TABLE calls DROP COLUMN visit_item; \
          PRAGMA user_version = 3;",
@@ -662,7 +663,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     assert_eq!(info(&*store, "old").await.status, RunStatus::Finished);
     let ctx = Ctx::builder(())
         .run_id("old")
@@ -706,8 +707,17 @@ async fn a_failed_run_keeps_its_message<S: RunQueue>(store: Arc<S>) -> RunInfo {
     let report = engine.run_until(failed).await.unwrap();
     assert_eq!(report.failed, 1);
     let failed = info(&*store, run.as_str()).await;
-    let message = failed.failure.as_deref().expect("the failure is stored");
-    assert!(message.contains("the disk is on fire (9)"), "{message}");
+    let failure = failed.failure.clone().expect("the failure is stored");
+    assert!(
+        failure.reason.contains("the disk is on fire (9)"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(
+        failure.step.as_deref(),
+        Some("try_it"),
+        "the step that failed"
+    );
     let listed = store.list(&RunFilter::new()).await.unwrap();
     assert_eq!(listed[0].failure, failed.failure);
     failed

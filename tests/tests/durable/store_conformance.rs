@@ -23,10 +23,21 @@ impl Harness for Memory {
         store: &MemoryStore,
         run_id: &RunId,
     ) -> Result<Vec<HistoryStep>, StoreError> {
+        let failures = store.failures(run_id);
+        let failure = |seq: u64| {
+            failures
+                .iter()
+                .rev()
+                .find(|(at, _)| *at == seq)
+                .map(|(_, failure)| failure.clone())
+        };
         Ok(store
             .history(run_id)
             .into_iter()
-            .map(|c| HistoryStep::new(c.step, c.finished, c.calls))
+            .zip(1..)
+            .map(|(c, seq)| {
+                HistoryStep::new(c.step, c.finished, c.calls).with_failure(failure(seq))
+            })
             .collect())
     }
 }
@@ -117,7 +128,7 @@ async fn sqlite_history(
         .history(run_id)
         .await?
         .into_iter()
-        .map(|h| HistoryStep::new(h.step, h.finished, h.calls))
+        .map(|h| HistoryStep::new(h.step, h.finished, h.calls).with_failure(h.failure))
         .collect())
 }
 

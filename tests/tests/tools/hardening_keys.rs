@@ -575,7 +575,8 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
     // Back to schema 5, as the store before visits wrote it.
     raw()
         .execute_batch(
-            "ALTER TABLE calls DROP COLUMN visit_back_edges; \
+            "ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
+             ALTER TABLE history DROP COLUMN failure; ALTER TABLE calls DROP COLUMN visit_back_edges; \
              ALTER TABLE calls DROP COLUMN visit_item; PRAGMA user_version = 5;",
         )
         .unwrap();
@@ -584,7 +585,7 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
     let version: i64 = raw()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let old = history(&store, "old").await;
     assert_eq!(old.len(), 4);
     assert!(old.iter().all(|r| r.visit == Visit::FIRST && r.index == 0));

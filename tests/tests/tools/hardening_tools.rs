@@ -710,6 +710,12 @@ async fn a_basic_credential_echoed_to_an_engine_run_is_not_in_its_store_nor_logs
     let CallOutcome::Failed(recorded) = &calls[0].outcome else {
         panic!("{calls:?}");
     };
+    // The failure is stored with the run and its history: the step, and the echo, redacted.
+    let failure = store.status(&run).await.unwrap().unwrap().failure.unwrap();
+    assert_eq!(failure.step.as_deref(), Some("second"));
+    assert!(failure.reason.contains("Basic [REDACTED]"), "{failure}");
+    assert_eq!(history.last().unwrap().failure.as_ref(), Some(&failure));
+    assert_clean("the failure", &failure.to_string(), &forms(SECRET, &[]));
     drop(engine);
     drop(store);
 

@@ -17,7 +17,8 @@ use crate::state::{CallRecord, EngineError, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
 use crate::store::queue::InProcessLock;
 use crate::store::{
-    Checkpoint, EngineLock, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store, StoredEvent,
+    Checkpoint, EngineLock, Failure, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store,
+    StoredEvent,
 };
 use rusqlite::Connection;
 use std::fmt;
@@ -196,6 +197,9 @@ pub struct HistoryEntry {
     /// The tool calls and output deliveries of the step, in the order they ended, each with
     /// the visit it was made on (a loop's turn, a `workers` item).
     pub calls: Vec<CallRecord>,
+    /// When the step after this checkpoint failed and set the run aside: which step and
+    /// why. Kept when the run is retried (unpaused) and goes on.
+    pub failure: Option<Failure>,
 }
 
 /// Which finished runs [`SqliteStore::prune_finished`] deletes; cancelled runs count as
@@ -550,11 +554,11 @@ impl RunQueue for SqliteStore {
         self.read(Read::NextWake(millis(after), reply), rx).await
     }
 
-    async fn fail(&self, run_id: &RunId, message: &str) -> Result<(), StoreError> {
+    async fn fail(&self, run_id: &RunId, failure: &Failure) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         self.send_write(Write::After(After::Fail(
             run_id.clone(),
-            message.to_owned(),
+            failure.clone(),
             reply,
         )))
         .await?;

@@ -6,15 +6,15 @@ use crate::error::StoreError;
 use crate::error::StoreErrorKind;
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::envelope::decode_envelope;
-use crate::store::{Checkpoint, RunFilter, RunInfo, RunStatus, StoredEvent};
+use crate::store::{Checkpoint, Failure, RunFilter, RunInfo, RunStatus, StoredEvent};
 use crate::tool::Visit;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
-const INFO_COLUMNS: &str =
-    "run_id, workflow, fingerprint, status, step, checkpoints, created_at, updated_at, failure";
+const INFO_COLUMNS: &str = "run_id, workflow, fingerprint, status, step, checkpoints, created_at, updated_at, failure, \
+     failed_step, wake_at, wait_event, wait_until";
 
 pub(super) enum Read {
     Latest(RunId, Reply<Option<Checkpoint>>),
@@ -224,7 +224,8 @@ pub(super) fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpo
 pub(super) fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT seq, step, finished, at FROM history WHERE run_id = ?1 ORDER BY seq",
+            "SELECT seq, step, finished, at, failure, failed_step FROM history \
+             WHERE run_id = ?1 ORDER BY seq",
         )
         .map_err(|e| read_error(run_id, e))?;
     let mut entries: Vec<HistoryEntry> = stmt
@@ -236,6 +237,10 @@ pub(super) fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEn
                 finished: row.get(2)?,
                 at: from_millis(row.get(3)?),
                 calls: Vec::new(),
+                failure: match row.get::<_, Option<String>>(4)? {
+                    Some(reason) => Some(Failure::new(row.get::<_, Option<String>>(5)?, reason)),
+                    None => None,
+                },
             })
         })
         .and_then(Iterator::collect)
@@ -347,10 +352,32 @@ pub(super) fn run_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     let checkpoints = u64::try_from(integer(5, "checkpoints")).unwrap_or_default();
     let created_at = from_millis(integer(6, "created_at"));
     let updated_at = from_millis(integer(7, "updated_at"));
-    let failure: Option<String> = row.get(8).unwrap_or_else(|e| {
-        problems.push(format!("`failure`: {e}"));
-        None
-    });
+    let mut optional = |i: usize, name: &str| {
+        row.get::<_, Option<String>>(i).unwrap_or_else(|e| {
+            problems.push(format!("`{name}`: {e}"));
+            None
+        })
+    };
+    let failure = optional(8, "failure");
+    let failed_step = optional(9, "failed_step");
+    let wait_event = optional(11, "wait_event");
+    let mut time = |i: usize, name: &str| match row.get_ref(i) {
+        Ok(ValueRef::Integer(n)) => Some(from_millis(n)),
+        Ok(ValueRef::Null) => None,
+        Ok(other) => {
+            problems.push(format!(
+                "`{name}` holds {:?}, not an integer",
+                other.data_type()
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("`{name}`: {e}"));
+            None
+        }
+    };
+    let wake_at = time(10, "wake_at");
+    let wait_until = time(12, "wait_until");
     let known = RunStatus::from_name(&status);
     if known.is_none() && !status.is_empty() {
         problems.push(format!(
@@ -368,7 +395,8 @@ pub(super) fn run_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
         created_at,
         updated_at,
     )
-    .with_failure(failure);
+    .with_failure(failure.map(|reason| Failure::new(failed_step, reason)))
+    .with_schedule(wake_at, wait_event.zip(wait_until));
     Ok(if problems.is_empty() {
         info
     } else {

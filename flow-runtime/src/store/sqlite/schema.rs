@@ -139,10 +139,21 @@ ALTER TABLE calls ADD COLUMN visit_back_edges INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN visit_item INTEGER;
 ",
     },
+    // Version 7: the step that failed, beside the failure's message, on the run and on the
+    // history entry the failed step started from, so that a failure stays in the history
+    // after the run is retried. Failures stored before read back with no step.
+    Migration {
+        version: 7,
+        sql: "
+ALTER TABLE runs ADD COLUMN failed_step TEXT;
+ALTER TABLE history ADD COLUMN failed_step TEXT;
+ALTER TABLE history ADD COLUMN failure TEXT;
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.
@@ -294,7 +305,7 @@ mod tests {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         let e = prepare_writer(&conn, "new").unwrap_err().to_string();
-        assert!(e.contains("newer version") && e.contains("schema 7"), "{e}");
+        assert!(e.contains("newer version") && e.contains("schema 8"), "{e}");
         assert_eq!(version(&conn), SCHEMA_VERSION + 1);
     }
 

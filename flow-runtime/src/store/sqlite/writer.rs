@@ -7,7 +7,7 @@ use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::contract::{closed_inbox, unknown_run};
 use crate::store::control::refused;
-use crate::store::{Checkpoint, RunInfo, RunStatus};
+use crate::store::{Checkpoint, Failure, RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +35,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     waiting     = NULL,
     attempt     = excluded.attempt,
     failure     = NULL,
+    failed_step = NULL,
     wait_event  = NULL,
     wait_until  = NULL
 WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
@@ -70,7 +71,7 @@ pub(super) enum After {
     /// An event for a run's inbox: its name and payload.
     SendEvent(RunId, String, String, Reply<()>),
     /// A run's step failed under an engine: the message.
-    Fail(RunId, String, Reply<()>),
+    Fail(RunId, Failure, Reply<()>),
     /// The latest checkpoint of a run about to be resumed, counting a start of its next step
     /// when the run is due at the time given.
     LoadToResume(RunId, String, i64, Reply<Option<Checkpoint>>),
@@ -126,8 +127,8 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::SendEvent(run_id, name, payload, reply) => {
                     let _ = reply.send(send_event(&mut conn, &run_id, &name, &payload));
                 }
-                After::Fail(run_id, message, reply) => {
-                    let _ = reply.send(fail(&conn, &run_id, &message));
+                After::Fail(run_id, failure, reply) => {
+                    let _ = reply.send(fail(&mut conn, &run_id, &failure));
                 }
                 // Taken out of the batch above.
                 After::LoadToResume(run_id, fingerprint, now, reply) => {
@@ -381,15 +382,37 @@ pub(super) fn send_event(
     tx.commit().map_err(failed)
 }
 
-pub(super) fn fail(conn: &Connection, run_id: &RunId, message: &str) -> Result<(), StoreError> {
-    tracing::warn!(run_id = %run_id, error = message, "run failed");
-    conn.execute(
-        "UPDATE runs SET status = 'failed', updated_at = ?2, failure = ?3 \
-         WHERE run_id = ?1 AND status = 'running'",
-        params![run_id.as_str(), millis(SystemTime::now()), message],
-    )
-    .map_err(|e| write_error(run_id, "mark it failed", e))?;
-    Ok(())
+pub(super) fn fail(
+    conn: &mut Connection,
+    run_id: &RunId,
+    failure: &Failure,
+) -> Result<(), StoreError> {
+    tracing::warn!(run_id = %run_id, error = %failure, "run failed");
+    let failed = |e| write_error(run_id, "mark it failed", e);
+    let tx = conn.transaction().map_err(failed)?;
+    let changed = tx
+        .execute(
+            "UPDATE runs SET status = 'failed', updated_at = ?2, failure = ?3, failed_step = ?4 \
+             WHERE run_id = ?1 AND status = 'running'",
+            params![
+                run_id.as_str(),
+                millis(SystemTime::now()),
+                failure.reason,
+                failure.step
+            ],
+        )
+        .map_err(failed)?;
+    // The history keeps the failure on the checkpoint the failed step started from, so that
+    // it is still there after the run is retried.
+    if changed > 0 {
+        tx.execute(
+            "UPDATE history SET failure = ?2, failed_step = ?3 WHERE run_id = ?1 \
+             AND seq = (SELECT checkpoints FROM runs WHERE run_id = ?1)",
+            params![run_id.as_str(), failure.reason, failure.step],
+        )
+        .map_err(failed)?;
+    }
+    tx.commit().map_err(failed)
 }
 
 /// A request to load a run to resume it: run id, fingerprint, now.
