@@ -58,6 +58,12 @@
 //!   unknown run none. [`wait`](Store::wait) records that the run waits for an event of one
 //!   name until a deadline: the run is due at the deadline, or as soon as an event of that name
 //!   is in its inbox (even one sent before the wait); other events leave it waiting.
+//! - **The call journal.** [`record_call`](Store::record_call) keeps a completed tool call's
+//!   result (its output as JSON, or its permanent failure) under the call's identity (run,
+//!   step, visit, position), durably, before the step goes on; the first entry for a call is
+//!   kept. [`recorded_call`](Store::recorded_call) reads it back, so a step run again returns
+//!   a recorded call's result without calling the tool. A store without a journal (the
+//!   defaults) records nothing, and a step run again makes its calls again.
 //! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
 //!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
 //!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
@@ -94,6 +100,7 @@ mod contract;
 mod control;
 #[cfg(feature = "sqlite")]
 pub(crate) mod envelope;
+mod journal;
 mod memory;
 mod queue;
 #[cfg(feature = "sqlite")]
@@ -103,6 +110,7 @@ pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;
 pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
+pub use self::journal::{JournalEntry, JournalResult};
 pub use self::memory::MemoryStore;
 pub use self::queue::{EngineLock, RunQueue};
 #[cfg(feature = "sqlite")]

@@ -139,10 +139,36 @@ ALTER TABLE calls ADD COLUMN visit_back_edges INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN visit_item INTEGER;
 ",
     },
+    // Version 7: the call journal (see `Store::record_call`): each completed tool call's
+    // output (JSON text) or permanent failure, keyed by run, step, visit and position. Not a
+    // child of `runs` by foreign key, since a run's first step records its calls before the
+    // run's first checkpoint; a trigger removes a run's journal with the run. `visit_item` is
+    // -1 for a visit that is not an item of a `workers` step (a key column cannot be NULL).
+    Migration {
+        version: 7,
+        sql: "
+CREATE TABLE IF NOT EXISTS journal (
+    run_id           TEXT    NOT NULL,
+    step             TEXT    NOT NULL,
+    visit_back_edges INTEGER NOT NULL,
+    visit_item       INTEGER NOT NULL,
+    position         INTEGER NOT NULL,
+    tool             TEXT    NOT NULL,
+    attempts         INTEGER NOT NULL,
+    output           TEXT,
+    error            TEXT,
+    PRIMARY KEY (run_id, step, visit_back_edges, visit_item, position)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS journal_goes_with_its_run AFTER DELETE ON runs
+BEGIN
+    DELETE FROM journal WHERE run_id = old.run_id;
+END;
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.
