@@ -152,3 +152,86 @@ async fn a_journaled_output_that_no_longer_decodes_is_a_typed_error_not_a_new_ca
     );
     assert!(service.counts().is_empty(), "the call was not made again");
 }
+
+/// A conversation of `turns` model calls in one step, each request holding the whole
+/// conversation so far; the step's output is the transcript's size in bytes (user messages and
+/// the model's answers).
+#[workflow]
+pub mod conversation {
+    use super::*;
+    use flow_runtime::model::{ChatRequest, Message, OpenAiChat};
+
+    #[step(entry, exit, tools = [OpenAiChat])]
+    pub async fn chat(ctx: &Ctx<(), tools::Chat>, turns: u32) -> Result<usize, CallError> {
+        let mut request = ChatRequest::new();
+        let mut transcript = 0;
+        for turn in 0..turns {
+            let user = format!("Turn {turn}: tell me the next part of the story, please.");
+            transcript += user.len();
+            request = request.user(user);
+            let answer = ctx.call::<OpenAiChat>(request.clone()).await?;
+            let text = answer.content.unwrap_or_default();
+            transcript += text.len();
+            request = request.message(Message::assistant(text));
+        }
+        Ok(transcript)
+    }
+}
+
+#[tokio::test]
+async fn a_100_turn_conversation_is_stored_once_linear_in_its_transcript() {
+    use flow_runtime::model::OpenAiChat;
+    use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
+    const TURNS: u32 = 100;
+    let replies = (0..TURNS).map(|t| {
+        Reply::text(format!(
+            "Part {t}. The ship left the harbour at dawn, and the crew watched the lighthouse \
+             fade behind them while the navigator checked the stars against her charts; nobody \
+             spoke until the coast was gone."
+        ))
+    });
+    let server = ScriptedModel::start(Script::new(replies)).await.unwrap();
+    let db = TempDb::new();
+    let store = db.open();
+    let model = OpenAiChat::new(&server.openai_url(), "scripted").unwrap();
+    let ctx = Ctx::builder(())
+        .run_id("chat")
+        .store(Arc::clone(&store))
+        .tools(Toolbox::new().with(PolicyTool::new(model, ToolPolicy::default())))
+        .build();
+    let transcript = conversation::Workflow::run(&ctx, TURNS).await.unwrap();
+
+    // What the store keeps of the run: the journal's answers and the latest state.
+    let run = RunId::from("chat");
+    let mut stored = 0;
+    for position in 0..TURNS {
+        let entry = store
+            .recorded_call(&run, "chat", Visit::FIRST, position)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("turn {position} is journaled"));
+        stored += entry.result_bytes();
+    }
+    let latest = store.latest(&run).await.unwrap().unwrap();
+    stored += latest.state.to_string().len();
+    // The requests, each holding the conversation so far, add up to ~TURNS/2 transcripts: a
+    // store that kept them (or a state holding the transcript at every step) would grow
+    // quadratically.
+    let requests: usize = server
+        .requests()
+        .iter()
+        .map(|r| r.body.to_string().len())
+        .sum();
+    eprintln!(
+        "{TURNS} turns: transcript {transcript} B, stored {stored} B ({:.2}×), requests sent {requests} B",
+        stored as f64 / transcript as f64
+    );
+    assert!(
+        stored <= 2 * transcript,
+        "stored {stored} bytes for a transcript of {transcript}: more than 2×"
+    );
+    assert!(
+        requests > 20 * transcript,
+        "the requests do hold the conversation"
+    );
+}
