@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Doubles its input, in process.
+#[derive(Debug)]
 pub struct Double;
 
 impl Tool for Double {
@@ -37,8 +38,13 @@ impl Tool for Double {
 /// One step, 100 calls.
 #[workflow]
 pub mod hundred {
-    use super::*;
+    use super::{CallError, Ctx, Double};
 
+    /// Calls `Double` 100 times.
+    ///
+    /// # Errors
+    ///
+    /// A call failed (it never does).
     #[step(entry, exit, tools = [Double])]
     pub async fn calls(ctx: &Ctx<(), tools::Calls>, n: u64) -> Result<u64, CallError> {
         let mut x = n;

@@ -1276,6 +1276,7 @@ pub mod cases {
     /// other, before the run's first checkpoint too; the first entry for a call is kept; a
     /// permanent failure reads back as one; many calls recorded at once are all kept.
     pub async fn the_journal_keeps_each_call_once<H: Harness>(harness: H) {
+        const CALLS: u32 = 64;
         let store = store(&harness).await;
         let first = call(
             "r1",
@@ -1328,7 +1329,6 @@ pub mod cases {
             "a permanent failure reads back as one"
         );
         save(&store, checkpoint("r1", "think", 1)).await;
-        const CALLS: u32 = 64;
         let calls = (0..CALLS).map(|n| {
             let store = &store;
             async move {
