@@ -584,7 +584,7 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
     let version: i64 = raw()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let old = history(&store, "old").await;
     assert_eq!(old.len(), 4);
     assert!(old.iter().all(|r| r.visit == Visit::FIRST && r.index == 0));
