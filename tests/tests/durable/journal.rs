@@ -235,3 +235,41 @@ async fn a_100_turn_conversation_is_stored_once_linear_in_its_transcript() {
         "the requests do hold the conversation"
     );
 }
+
+#[tokio::test]
+async fn a_journaled_permanent_failure_fails_the_same_way_without_a_new_call() {
+    let (service, origin) = KeyedService::start().await;
+    let db = TempDb::new();
+    let store = db.open();
+    let run = RunId::from("r1");
+    store
+        .record_call(flow_runtime::store::JournalEntry::new(
+            run.clone(),
+            "work",
+            Visit::FIRST,
+            0,
+            "mix",
+            1,
+            JournalResult::Failed("card declined".into()),
+        ))
+        .await
+        .unwrap();
+    let ctx = ctx(&store, &origin, false);
+    let err = journaled::Workflow::run(&ctx, 10).await.unwrap_err();
+    let text = flow_tests::error_chain(&err);
+    assert!(
+        text.contains("permanent error") && text.contains("card declined"),
+        "{text}"
+    );
+    assert!(service.counts().is_empty(), "the call was not made again");
+    let calls = ctx.calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "the replayed failure is in the history once"
+    );
+    assert_eq!(
+        calls[0].outcome,
+        flow_runtime::state::CallOutcome::Failed("card declined".into())
+    );
+}
