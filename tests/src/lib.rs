@@ -2,6 +2,7 @@
 //! and used to write out each for itself.
 //!
 //! - [`http`]: a real HTTP server on an ephemeral loopback port, and the headers it saw.
+//! - [`keyed`]: a loopback service that counts requests per idempotency key, and a tool for it.
 //! - [`store`]: an SQLite file in a temporary directory, removed when the test ends.
 //! - [`trace`]: a `tracing` subscriber that writes into memory, to search logs for secrets.
 //! - [`error_chain`] and [`quick_retry`]: an error with everything under it, fast retries.
@@ -9,6 +10,7 @@
 //! The binaries in `src/bin` are child processes the tests start and kill (`CARGO_BIN_EXE_*`).
 
 pub mod http;
+pub mod keyed;
 pub mod store;
 pub mod trace;
 

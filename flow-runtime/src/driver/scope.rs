@@ -1,7 +1,8 @@
 //! [`StepScope`]: who a step's calls belong to, and the one place they are recorded.
 
 use crate::state::{CallKind, CallOutcome, CallRecord, Recorder, RunId};
-use crate::tool::{IdempotencyKey, Visit};
+use crate::store::{DynStore, JournalEntry, JournalResult};
+use crate::tool::{CallError, IdempotencyKey, Tool, ToolError, Visit};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -111,5 +112,144 @@ impl StepScope {
             )
             .with_visit(self.visit),
         );
+    }
+
+    /// The call journal's result for `slot`, when the store recorded it: the step runs again
+    /// and this call completed before, so the tool is not called. The call goes into the run's
+    /// history unless it is there already (an earlier attempt of the step in this process).
+    /// `None` when the call was never recorded (or there is no store, or no step).
+    pub(crate) async fn replay<T: Tool>(
+        &self,
+        store: Option<&dyn DynStore>,
+        run_id: &RunId,
+        recorder: &Recorder,
+        slot: &CallSlot,
+    ) -> Option<Result<T::Output, CallError>> {
+        let (store, step) = (store?, self.step?);
+        let entry = match store
+            .recorded_call_boxed(run_id, step, self.visit, slot.index)
+            .await
+        {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return None,
+            Err(source) => {
+                return Some(Err(CallError::Journal {
+                    tool: T::NAME,
+                    source,
+                }));
+            }
+        };
+        if entry.tool != T::NAME {
+            return Some(Err(CallError::Diverged {
+                tool: T::NAME,
+                position: slot.index,
+                recorded: entry.tool,
+            }));
+        }
+        let (result, outcome) = match entry.result {
+            JournalResult::Output(value) => (
+                serde_json::from_value(value).map_err(|source| CallError::Replay {
+                    tool: T::NAME,
+                    position: slot.index,
+                    source,
+                }),
+                CallOutcome::Ok,
+            ),
+            JournalResult::Failed(message) => {
+                let outcome = CallOutcome::Failed(message.clone());
+                let error = CallError::Rejected {
+                    tool: T::NAME,
+                    attempt: entry.attempts,
+                    source: ToolError::permanent(message),
+                };
+                (Err(error), outcome)
+            }
+        };
+        if !recorder.has(step, self.visit, slot.index) {
+            recorder.push(
+                CallRecord::new(
+                    CallKind::Tool,
+                    T::NAME,
+                    step,
+                    slot.index,
+                    entry.attempts,
+                    Duration::ZERO,
+                    outcome,
+                )
+                .with_visit(self.visit),
+            );
+        }
+        Some(result)
+    }
+
+    /// The journal entry of a completed call, for [`record`](Self::record) before the step
+    /// goes on: its output, or
+    /// its permanent failure ([`CallError::Rejected`]). Other failures (retries exhausted, a
+    /// timeout, a credential) are not recorded: the call is made again if the step runs again.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Journal`] when the output does not serialize.
+    pub(crate) fn journal_entry<T: Tool>(
+        &self,
+        store: Option<&dyn DynStore>,
+        run_id: &RunId,
+        slot: &CallSlot,
+        attempts: u32,
+        result: &Result<T::Output, CallError>,
+    ) -> Result<Option<JournalEntry>, CallError> {
+        let (Some(_), Some(step)) = (store, self.step) else {
+            return Ok(None);
+        };
+        let Some(recorded) = Self::journal_result::<T>(step, slot, result)? else {
+            return Ok(None);
+        };
+        Ok(Some(JournalEntry::new(
+            run_id.clone(),
+            step,
+            self.visit,
+            slot.index,
+            T::NAME,
+            attempts,
+            recorded,
+        )))
+    }
+
+    /// Writes `entry` (from [`journal_entry`](Self::journal_entry)) to the store's journal.
+    pub(crate) async fn record(
+        store: &dyn DynStore,
+        tool: &'static str,
+        entry: JournalEntry,
+    ) -> Result<(), CallError> {
+        store
+            .record_call_boxed(entry)
+            .await
+            .map_err(|source| CallError::Journal { tool, source })
+    }
+
+    /// What the journal keeps of `result`; `None` for a failure it does not keep.
+    fn journal_result<T: Tool>(
+        step: &str,
+        slot: &CallSlot,
+        result: &Result<T::Output, CallError>,
+    ) -> Result<Option<JournalResult>, CallError> {
+        match result {
+            Ok(output) => serde_json::to_value(output)
+                .map(|value| Some(JournalResult::Output(value)))
+                .map_err(|e| CallError::Journal {
+                    tool: T::NAME,
+                    source: crate::error::StoreError::of_kind(
+                        crate::error::StoreErrorKind::Unstorable,
+                        format!(
+                            "the output of call {} of step `{step}` does not serialize as JSON: {e}",
+                            slot.index
+                        ),
+                    ),
+                }),
+            Err(CallError::Rejected { source, .. }) => {
+                Ok(Some(JournalResult::Failed(source.to_string())))
+            }
+            Err(_) => Ok(None),
+        }
     }
 }

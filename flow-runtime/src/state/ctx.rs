@@ -284,6 +284,14 @@ impl<D, P> Ctx<D, P> {
         input: T::Input,
     ) -> Result<T::Output, CallError> {
         let slot = self.scope.begin(&self.shared.run_id);
+        let store = self.shared.store.as_deref();
+        if let Some(replayed) = self
+            .scope
+            .replay::<T>(store, &self.shared.run_id, &self.shared.calls, &slot)
+            .await
+        {
+            return replayed;
+        }
         let (result, attempts) = match self.shared.tools.get::<T>() {
             Some(tool) => tool.call_counted(rate_key, &slot.key, input).await,
             None => (Err(CallError::NotRegistered { tool: T::NAME }), 0),
@@ -300,6 +308,13 @@ impl<D, P> Ctx<D, P> {
             attempts,
             outcome,
         );
+        // The entry is made before the write's await: the output need not be `Sync`.
+        let entry =
+            self.scope
+                .journal_entry::<T>(store, &self.shared.run_id, &slot, attempts, &result)?;
+        if let (Some(store), Some(entry)) = (store, entry) {
+            StepScope::record(store, T::NAME, entry).await?;
+        }
         result
     }
 

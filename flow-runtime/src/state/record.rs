@@ -171,6 +171,14 @@ impl Recorder {
         calls.pending.extend(records);
     }
 
+    /// Whether call `index` of `visit` of `step` is recorded already.
+    pub(crate) fn has(&self, step: &str, visit: Visit, index: u32) -> bool {
+        self.lock()
+            .all
+            .iter()
+            .any(|r| r.index == index && r.visit == visit && r.step == step)
+    }
+
     pub(crate) fn all(&self) -> Vec<CallRecord> {
         self.lock().all.clone()
     }

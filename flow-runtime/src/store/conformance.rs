@@ -201,6 +201,9 @@ macro_rules! __store_conformance_suite {
             prune_keeps_open_runs,
             concurrent_runs,
             acknowledged_writes_survive_a_reopen,
+            the_journal_keeps_each_call_once,
+            the_journal_refuses_what_it_cannot_read_back,
+            the_journal_survives_a_reopen_and_goes_with_its_run,
         );
     };
     (@cases $harness:expr; $($case:ident,)*) => {
@@ -231,7 +234,8 @@ pub mod cases {
     use crate::error::{ControlError, StoreErrorKind};
     use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
     use crate::store::{
-        Checkpoint, Failure, RunControl, RunFilter, RunInfo, RunQueue, RunState, RunStatus, Store,
+        Checkpoint, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo, RunQueue,
+        RunState, RunStatus, Store,
     };
     use crate::tool::Visit;
     use serde_json::json;
@@ -1331,6 +1335,171 @@ pub mod cases {
         assert_eq!(info(&store, "r1").await.state(), RunState::Cancelled);
         save(&store, finished("done")).await;
         assert_eq!(info(&store, "done").await.state(), RunState::Finished);
+    }
+
+    fn call(
+        run: &str,
+        step: &str,
+        visit: Visit,
+        position: u32,
+        output: serde_json::Value,
+    ) -> JournalEntry {
+        JournalEntry::new(
+            run.into(),
+            step,
+            visit,
+            position,
+            "search",
+            1,
+            JournalResult::Output(output),
+        )
+    }
+
+    async fn recorded<S: Store>(
+        store: &S,
+        run: &str,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> Option<JournalEntry> {
+        store
+            .recorded_call(&run.into(), step, visit, position)
+            .await
+            .expect("the journal reads")
+    }
+
+    /// A recorded call reads back under its identity (run, step, visit, position) and no
+    /// other, before the run's first checkpoint too; the first entry for a call is kept; a
+    /// permanent failure reads back as one; many calls recorded at once are all kept.
+    pub async fn the_journal_keeps_each_call_once<H: Harness>(harness: H) {
+        const CALLS: u32 = 64;
+        let store = store(&harness).await;
+        let first = call(
+            "r1",
+            "think",
+            Visit::FIRST,
+            0,
+            json!({ "answer": [1, 2, 3] }),
+        );
+        store.record_call(first.clone()).await.expect("recorded");
+        assert_eq!(
+            recorded(&store, "r1", "think", Visit::FIRST, 0).await,
+            Some(first.clone()),
+            "a call recorded before the run's first checkpoint reads back as written"
+        );
+        for (run, step, visit, position) in [
+            ("r2", "think", Visit::FIRST, 0),
+            ("r1", "act", Visit::FIRST, 0),
+            ("r1", "think", Visit::after(1), 0),
+            ("r1", "think", Visit::FIRST.item(0), 0),
+            ("r1", "think", Visit::FIRST, 1),
+        ] {
+            assert_eq!(
+                recorded(&store, run, step, visit, position).await,
+                None,
+                "a call of another run, step, visit or position is not recorded: {run} {step} {visit:?} {position}"
+            );
+        }
+        store
+            .record_call(call("r1", "think", Visit::FIRST, 0, json!("other")))
+            .await
+            .expect("recording a call again is not an error");
+        assert_eq!(
+            recorded(&store, "r1", "think", Visit::FIRST, 0).await,
+            Some(first),
+            "the first entry for a call is kept"
+        );
+        let failed = JournalEntry::new(
+            "r1".into(),
+            "think",
+            Visit::after(2).item(3),
+            4,
+            "refund",
+            2,
+            JournalResult::Failed("card declined".into()),
+        );
+        store.record_call(failed.clone()).await.expect("recorded");
+        assert_eq!(
+            recorded(&store, "r1", "think", Visit::after(2).item(3), 4).await,
+            Some(failed),
+            "a permanent failure reads back as one"
+        );
+        save(&store, checkpoint("r1", "think", 1)).await;
+        let calls = (0..CALLS).map(|n| {
+            let store = &store;
+            async move {
+                store
+                    .record_call(call("r3", "act", Visit::FIRST, n, json!(n)))
+                    .await
+                    .expect("recorded");
+            }
+        });
+        futures_util::future::join_all(calls).await;
+        for n in 0..CALLS {
+            let entry = recorded(&store, "r3", "act", Visit::FIRST, n)
+                .await
+                .unwrap_or_else(|| panic!("call {n} of many recorded at once is kept"));
+            assert_eq!(entry.result, JournalResult::Output(json!(n)));
+        }
+    }
+
+    /// An output the store could not read back is refused, and leaves nothing recorded.
+    pub async fn the_journal_refuses_what_it_cannot_read_back<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let mut deep = json!(1);
+        for _ in 0..=crate::state::MAX_JSON_DEPTH {
+            deep = json!([deep]);
+        }
+        let error = store
+            .record_call(call("r1", "think", Visit::FIRST, 0, deep))
+            .await
+            .expect_err("an output nested too deep is refused");
+        assert_eq!(error.kind(), StoreErrorKind::Unstorable);
+        assert_eq!(recorded(&store, "r1", "think", Visit::FIRST, 0).await, None);
+        if let Some(limit) = harness.max_checkpoint_bytes(&store) {
+            let big = json!("x".repeat(limit + 1));
+            let error = store
+                .record_call(call("r1", "think", Visit::FIRST, 1, big))
+                .await
+                .expect_err("an output over the store's size limit is refused");
+            assert_eq!(error.kind(), StoreErrorKind::TooLarge);
+            assert_eq!(recorded(&store, "r1", "think", Visit::FIRST, 1).await, None);
+        }
+    }
+
+    /// Recorded calls are there when the storage is opened again; pruning a finished run
+    /// removes its journal, and keeps the journal of an open run.
+    pub async fn the_journal_survives_a_reopen_and_goes_with_its_run<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        store
+            .record_call(call("done", "think", Visit::FIRST, 0, json!("a")))
+            .await
+            .unwrap();
+        store
+            .record_call(call("open", "think", Visit::FIRST, 0, json!("b")))
+            .await
+            .unwrap();
+        save(&store, finished("done")).await;
+        save(&store, checkpoint("open", "think", 1)).await;
+        if let Some(pruned) = harness.prune_all_finished(&store).await {
+            assert_eq!(pruned.unwrap(), 1);
+            assert_eq!(
+                recorded(&store, "done", "think", Visit::FIRST, 0).await,
+                None,
+                "a pruned run's journal goes with it"
+            );
+        }
+        let Some(store) = harness.reopen(store).await else {
+            return; // The store keeps nothing once dropped.
+        };
+        let store = store.expect("the storage opens again");
+        assert_eq!(
+            recorded(&store, "open", "think", Visit::FIRST, 0)
+                .await
+                .map(|e| e.result),
+            Some(JournalResult::Output(json!("b"))),
+            "a recorded call survives a reopen"
+        );
     }
 
     /// A time to the second: stores may keep times to the millisecond.

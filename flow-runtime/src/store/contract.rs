@@ -3,7 +3,8 @@
 
 use crate::error::{StoreError, StoreErrorKind};
 use crate::state::RunId;
-use crate::store::{Checkpoint, RunInfo, RunStatus, StoredEvent};
+use crate::store::{Checkpoint, JournalEntry, RunInfo, RunStatus, StoredEvent};
+use crate::tool::Visit;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
@@ -152,6 +153,43 @@ pub trait Store: Send + Sync + 'static {
         let _ = (run_id, name);
         std::future::ready(Ok(None))
     }
+
+    /// Records a completed tool call in the run's call journal: the call's output, or its
+    /// permanent failure. A run records each call as it completes, before the step goes on,
+    /// so that the step, run again (after a crash, a failed later call, a restart), gets the
+    /// result back from [`recorded_call`](Store::recorded_call) instead of calling the tool
+    /// again.
+    ///
+    /// The first entry for a call (run, step, visit, position) is kept: recording the same
+    /// call again changes nothing and is not an error. An entry may come before the run's
+    /// first checkpoint. An output nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH) is refused with
+    /// [`StoreErrorKind::Unstorable`]. What `Ok` acknowledged is durable as a checkpoint is.
+    ///
+    /// The default, for stores without a journal, keeps nothing: a step run again makes all
+    /// its calls again (with the same idempotency keys).
+    fn record_call(
+        &self,
+        entry: JournalEntry,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = entry;
+        std::future::ready(Ok(()))
+    }
+
+    /// The journal's entry for call `position` of `visit` of `step` in run `run_id`, if it
+    /// was [recorded](Store::record_call).
+    ///
+    /// The default, for stores without a journal, is `None`.
+    fn recorded_call(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> impl Future<Output = Result<Option<JournalEntry>, StoreError>> + Send {
+        let _ = (run_id, step, visit, position);
+        std::future::ready(Ok(None))
+    }
 }
 
 fn unsupported(what: &str) -> StoreError {
@@ -192,6 +230,14 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         run_id: &'a RunId,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredEvent>, StoreError>>;
+    fn record_call_boxed(&self, entry: JournalEntry) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn recorded_call_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        visit: Visit,
+        position: u32,
+    ) -> BoxFuture<'a, Result<Option<JournalEntry>, StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
@@ -239,6 +285,31 @@ impl<S: Store> DynStore for S {
     ) -> BoxFuture<'a, Result<Option<StoredEvent>, StoreError>> {
         Box::pin(self.next_event(run_id, name))
     }
+
+    fn record_call_boxed(&self, entry: JournalEntry) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.record_call(entry))
+    }
+
+    fn recorded_call_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        visit: Visit,
+        position: u32,
+    ) -> BoxFuture<'a, Result<Option<JournalEntry>, StoreError>> {
+        Box::pin(self.recorded_call(run_id, step, visit, position))
+    }
+}
+
+/// A journal entry whose output a store cannot read back.
+pub(crate) fn unstorable_call(entry: &JournalEntry, reason: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unstorable,
+        format!(
+            "run `{}`: the result of call {} of step `{}` (tool `{}`) is refused: {reason}",
+            entry.run_id, entry.position, entry.step, entry.tool
+        ),
+    )
 }
 
 pub(crate) fn unknown_run(run_id: &RunId) -> StoreError {

@@ -2,11 +2,15 @@
 
 use crate::error::{ControlError, StoreError};
 use crate::state::RunId;
-use crate::store::contract::{closed_inbox, conflict, unknown_run, unstorable, unstorable_event};
+use crate::store::contract::{
+    closed_inbox, conflict, unknown_run, unstorable, unstorable_call, unstorable_event,
+};
 use crate::store::control::refused;
 use crate::store::{
-    Checkpoint, Failure, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent,
+    Checkpoint, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo, RunStatus,
+    Store, StoredEvent,
 };
+use crate::tool::Visit;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
@@ -26,6 +30,17 @@ pub struct MemoryStore {
 struct Inner {
     runs: HashMap<RunId, MemoryRun>,
     next_event: u64,
+    /// Each run's call journal: apart from `runs`, since calls come before a run's first
+    /// checkpoint.
+    journals: HashMap<RunId, RunJournal>,
+}
+
+/// One run's journaled calls, in the order they were recorded.
+#[derive(Default)]
+struct RunJournal {
+    entries: Vec<JournalEntry>,
+    /// (step, visit, position) → index in `entries`.
+    index: HashMap<(String, Visit, u32), usize>,
 }
 
 struct MemoryRun {
@@ -106,6 +121,17 @@ impl MemoryStore {
             .runs
             .get(run_id)
             .map(|run| run.failures.clone())
+            .unwrap_or_default()
+    }
+
+    /// A run's call journal, in the order the calls were recorded (see
+    /// [`Store::record_call`]).
+    #[must_use]
+    pub fn journal(&self, run_id: &RunId) -> Vec<JournalEntry> {
+        self.lock()
+            .journals
+            .get(run_id)
+            .map(|journal| journal.entries.clone())
             .unwrap_or_default()
     }
 
@@ -303,6 +329,40 @@ impl Store for MemoryStore {
             .runs
             .get(run_id)
             .and_then(|run| run.inbox.iter().find(|e| e.name == name).cloned()))
+    }
+
+    async fn record_call(&self, entry: JournalEntry) -> Result<(), StoreError> {
+        if let JournalResult::Output(value) = &entry.result
+            && let Some(reason) = crate::state::too_deep(value)
+        {
+            return Err(unstorable_call(&entry, &reason));
+        }
+        let mut inner = self.lock();
+        let journal = inner.journals.entry(entry.run_id.clone()).or_default();
+        let key = (entry.step.clone(), entry.visit, entry.position);
+        if !journal.index.contains_key(&key) {
+            journal.index.insert(key, journal.entries.len());
+            journal.entries.push(entry);
+        }
+        Ok(())
+    }
+
+    async fn recorded_call(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> Result<Option<JournalEntry>, StoreError> {
+        let inner = self.lock();
+        let Some(journal) = inner.journals.get(run_id) else {
+            return Ok(None);
+        };
+        Ok(journal
+            .index
+            .get(&(step.to_owned(), visit, position))
+            .and_then(|&i| journal.entries.get(i))
+            .cloned())
     }
 }
 

@@ -65,6 +65,12 @@
 //!   wake-up time ([`RunInfo::wake_at`]) and a waiting run's event and deadline
 //!   ([`RunInfo::wait`], kept after the event arrived until the next checkpoint), from which
 //!   [`RunInfo::state`] tells the [`RunState`].
+//! - **The call journal.** [`record_call`](Store::record_call) keeps a completed tool call's
+//!   result (its output as JSON, or its permanent failure) under the call's identity (run,
+//!   step, visit, position), durably, before the step goes on; the first entry for a call is
+//!   kept. [`recorded_call`](Store::recorded_call) reads it back, so a step run again returns
+//!   a recorded call's result without calling the tool. A store without a journal (the
+//!   defaults) records nothing, and a step run again makes its calls again.
 //! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
 //!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
 //!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
@@ -101,6 +107,7 @@ mod contract;
 mod control;
 #[cfg(feature = "sqlite")]
 pub(crate) mod envelope;
+mod journal;
 mod memory;
 mod queue;
 #[cfg(feature = "sqlite")]
@@ -110,6 +117,7 @@ pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;
 pub use self::control::{Failure, RunControl, RunFilter, RunInfo, RunState, RunStatus};
+pub use self::journal::{JournalEntry, JournalResult};
 pub use self::memory::MemoryStore;
 pub use self::queue::{EngineLock, RunQueue};
 #[cfg(feature = "sqlite")]

@@ -273,6 +273,51 @@ pub enum CallError {
         /// The tool's name.
         tool: &'static str,
     },
+    /// The run's call journal could not be read or written (see
+    /// [`Store::record_call`](crate::store::Store::record_call)). A call whose result could
+    /// not be recorded is made again, with the same idempotency key, when the step runs again.
+    #[error(
+        "tool `{tool}`: the run's call journal failed ({source}); when the step runs again, a \
+         call whose result is not recorded is made again with the same idempotency key"
+    )]
+    Journal {
+        /// The tool's name.
+        tool: &'static str,
+        /// The store's error.
+        #[source]
+        source: crate::error::StoreError,
+    },
+    /// The journal holds this call's output, but it no longer decodes as the tool's output
+    /// type: the type changed since the call was made.
+    #[error(
+        "tool `{tool}`: the journaled output of call {position} of this step no longer decodes \
+         as the tool's output type ({source}); finish the run with the code that started it, or \
+         keep the output type compatible"
+    )]
+    Replay {
+        /// The tool's name.
+        tool: &'static str,
+        /// The call's position among the visit's calls.
+        position: u32,
+        /// Why it does not decode.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The journal recorded a call of another tool at this call's position: the step, run
+    /// again, makes its calls in another order than the first time.
+    #[error(
+        "call {position} of this step was journaled as a call of tool `{recorded}`, but the step \
+         now calls `{tool}` there: a step must make the same calls in the same order when it runs \
+         again (decide what to call from the step's input and earlier calls' results only)"
+    )]
+    Diverged {
+        /// The tool the step calls now.
+        tool: &'static str,
+        /// The call's position among the visit's calls.
+        position: u32,
+        /// The tool the journal recorded at that position.
+        recorded: String,
+    },
 }
 
 impl CallError {
@@ -286,6 +331,9 @@ impl CallError {
             | Self::DeadlineExceeded { tool, .. }
             | Self::RetryAfterTooLong { tool, .. }
             | Self::Credential { tool, .. }
+            | Self::Journal { tool, .. }
+            | Self::Replay { tool, .. }
+            | Self::Diverged { tool, .. }
             | Self::NotRegistered { tool } => tool,
         }
     }

@@ -275,7 +275,7 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
     let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let latest = store.latest(&run).await.unwrap().unwrap();
     assert_eq!(latest.wake_at, Some(deadline));
 

@@ -663,7 +663,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     assert_eq!(info(&*store, "old").await.status, RunStatus::Finished);
     let ctx = Ctx::builder(())
         .run_id("old")

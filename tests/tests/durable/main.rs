@@ -6,6 +6,7 @@
 mod engine;
 mod hardening_events;
 mod hardening_store;
+mod journal;
 mod run_api;
 mod run_control;
 mod sqlite_store;

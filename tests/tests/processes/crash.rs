@@ -4,14 +4,20 @@
 //! times), then lets it finish. From the store itself: every run finished with the right output
 //! and has every step completed exactly once, in order. From the steps' own effects log: every
 //! completed step ran, and a step ran more than once only when a kill interrupted it
-//! (at-least-once execution, exactly-once completion).
+//! (at-least-once execution, exactly-once completion). Each step also makes two tool calls
+//! against a loopback service that counts requests per idempotency key: every call was sent
+//! with its own key, its result is in the run's call journal, and a call was sent again only
+//! when a kill caught it in flight (at most one per running step per kill): the calls a
+//! replayed step had completed come from the journal, never from the service again.
 //!
 //! The kills come in rounds, each with a fresh file: a round ends when the worker finishes its
 //! 50 runs by itself. Rounds alternate between one run at a time and eight at once, so kills
 //! land both in a lone commit and in a group commit of several runs.
 
 use flow_runtime::prelude::*;
-use flow_runtime::store::SqliteStore;
+use flow_runtime::store::{JournalResult, SqliteStore};
+use flow_runtime::tool::{IdempotencyKey, Visit};
+use flow_tests::keyed::{KeyedService, mix};
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -28,12 +34,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn spawn_worker(db: &Path, effects: &Path, concurrency: usize) -> Child {
+fn spawn_worker(db: &Path, effects: &Path, concurrency: usize, origin: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_crash_worker"))
         .arg(db)
         .arg(effects)
         .arg(RUNS.to_string())
         .arg(concurrency.to_string())
+        .arg(origin)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -41,9 +48,17 @@ fn spawn_worker(db: &Path, effects: &Path, concurrency: usize) -> Child {
         .expect("start crash_worker")
 }
 
-/// What the worker's step `k` does; the output of run `i` is all ten applied to `i`.
+/// What the worker's step `k` does with its two calls' results `mix(x)` and `mix(x ^ k)`.
+fn step_value(x: u64, k: u64) -> u64 {
+    mix(x)
+        .wrapping_add(mix(x ^ k))
+        .wrapping_mul(31)
+        .wrapping_add(k)
+}
+
+/// The output of run `i`: all ten steps applied to `i`.
 fn expected_output(i: u64) -> u64 {
-    (1..=STEPS).fold(i, |x, k| x.wrapping_mul(31).wrapping_add(k))
+    (1..=STEPS).fold(i, step_value)
 }
 
 #[test]
@@ -53,6 +68,12 @@ fn sigkilled_workers_complete_every_step_exactly_once() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
+    // The keyed services run here, outside the killed worker, on a runtime of their own.
+    let services = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
 
     let (mut kills, mut rounds, mut replays) = (0u32, 0u32, 0u64);
     while kills < target {
@@ -60,10 +81,13 @@ fn sigkilled_workers_complete_every_step_exactly_once() {
         let db = dir.path().join(format!("round-{rounds}.sqlite"));
         let effects = dir.path().join(format!("round-{rounds}.effects"));
         let mut round_kills = 0u32;
+        // A service per round: run ids, and so idempotency keys, repeat from round to round.
+        let (service, origin) = services.block_on(KeyedService::start());
         loop {
-            let mut worker = spawn_worker(&db, &effects, concurrency);
-            if kills >= target {
-                // Enough kills: let this one finish undisturbed.
+            let mut worker = spawn_worker(&db, &effects, concurrency, &origin);
+            if kills >= target || round_kills >= target.div_ceil(2) {
+                // Enough kills (for the test, or for this round, so that rounds of both
+                // concurrencies come): let this one finish undisturbed.
                 let status = worker.wait().unwrap();
                 assert!(status.success(), "the last worker failed: {status}");
                 break;
@@ -85,6 +109,7 @@ fn sigkilled_workers_complete_every_step_exactly_once() {
             round_kills += 1;
         }
         replays += check_round(&db, &effects, round_kills, concurrency, seed);
+        check_calls(&db, &service, round_kills, concurrency, seed);
         rounds += 1;
     }
 
@@ -95,6 +120,51 @@ fn sigkilled_workers_complete_every_step_exactly_once() {
         "crash test: {kills} kills in {rounds} rounds, {replays} interrupted steps ran again, \
          {:.1} s (seed {seed:#x})",
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Checks one round's calls: each of the 2 × 10 calls of each run reached the service with
+/// its own key and is in the journal with its result; a call was sent again only when a kill
+/// caught it in flight: at most once per kill for each run the worker was running.
+fn check_calls(db: &Path, service: &KeyedService, kills: u32, concurrency: usize, seed: u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = SqliteStore::open(db).unwrap();
+    let counts = service.counts();
+    let mut expected_keys = 0;
+    for i in 0..RUNS {
+        let run_id = RunId::from(format!("run-{i}"));
+        let mut x = i;
+        for k in 1..=STEPS {
+            let step = format!("s{k}");
+            for (position, input) in [(0, x), (1, x ^ k)] {
+                let key = IdempotencyKey::new(&run_id, &step, Visit::FIRST, position);
+                assert!(
+                    counts.contains_key(key.as_str()),
+                    "{run_id} {step} call {position} never reached the service (seed {seed:#x})"
+                );
+                let entry = runtime
+                    .block_on(store.recorded_call(&run_id, &step, Visit::FIRST, position))
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{run_id} {step} call {position} is journaled"));
+                assert_eq!(entry.result, JournalResult::Output(mix(input).into()));
+                expected_keys += 1;
+            }
+            x = step_value(x, k);
+        }
+    }
+    assert_eq!(
+        counts.len(),
+        expected_keys,
+        "no call with an unexpected key"
+    );
+    let repeats: u64 = counts.values().map(|&n| u64::from(n - 1)).sum();
+    let bound = u64::from(kills) * concurrency as u64;
+    assert!(
+        repeats <= bound,
+        "{repeats} calls sent again, but {kills} kills × {concurrency} running steps allow at \
+         most {bound} in flight (seed {seed:#x}): a journaled call was sent again"
     );
 }
 

@@ -542,7 +542,7 @@ async fn the_history_of_a_workers_step_gives_every_item_call_its_key() {
 /// keys of calls outside loops and `workers` steps, which is what they were), and new calls
 /// are stored with theirs.
 #[tokio::test]
-async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visits() {
+async fn a_schema_5_file_is_upgraded_and_its_calls_read_back_as_first_visits() {
     let db = TempDb::new();
     let path = db.path();
     let raw = || rusqlite::Connection::open(path).unwrap();
@@ -585,7 +585,7 @@ async fn a_schema_5_file_is_upgraded_to_6_and_its_calls_read_back_as_first_visit
     let version: i64 = raw()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let old = history(&store, "old").await;
     assert_eq!(old.len(), 4);
     assert!(old.iter().all(|r| r.visit == Visit::FIRST && r.index == 0));

@@ -17,9 +17,10 @@ use crate::state::{CallRecord, EngineError, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
 use crate::store::queue::InProcessLock;
 use crate::store::{
-    Checkpoint, EngineLock, Failure, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store,
-    StoredEvent,
+    Checkpoint, EngineLock, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo,
+    RunQueue, RunStatus, Store, StoredEvent,
 };
+use crate::tool::Visit;
 use rusqlite::Connection;
 use std::fmt;
 use std::io::{Read as _, Seek as _, Write as _};
@@ -228,6 +229,20 @@ pub(super) struct Encoded {
     pub(super) consumed_event: Option<u64>,
     pub(super) attempt: u32,
     pub(super) at: i64,
+}
+
+/// A call journal entry encoded on the caller's task, ready to write.
+pub(super) struct EncodedCall {
+    pub(super) run_id: RunId,
+    pub(super) step: String,
+    pub(super) visit_back_edges: i64,
+    /// -1 for a visit that is not an item of a `workers` step.
+    pub(super) visit_item: i64,
+    pub(super) position: u32,
+    pub(super) tool: String,
+    pub(super) attempts: u32,
+    pub(super) output: Option<String>,
+    pub(super) error: Option<String>,
 }
 
 impl SqliteStore {
@@ -533,6 +548,59 @@ impl Store for SqliteStore {
         let (reply, rx) = oneshot::channel();
         self.read(Read::NextEvent(run_id.clone(), name.to_owned(), reply), rx)
             .await
+    }
+
+    async fn record_call(&self, entry: JournalEntry) -> Result<(), StoreError> {
+        let (output, error) = match &entry.result {
+            JournalResult::Output(value) => {
+                if let Some(reason) = crate::state::too_deep(value) {
+                    return Err(crate::store::contract::unstorable_call(&entry, &reason));
+                }
+                (Some(value.to_string()), None)
+            }
+            JournalResult::Failed(message) => (None, Some(message.clone())),
+        };
+        let bytes = output.as_deref().or(error.as_deref()).map_or(0, str::len);
+        if bytes > self.max_checkpoint_bytes {
+            return Err(StoreError::of_kind(
+                StoreErrorKind::TooLarge,
+                format!(
+                    "run `{}`: the result of call {} of step `{}` (tool `{}`) is {bytes} bytes, \
+                     over this store's limit of {} bytes; return a reference to large data from \
+                     the tool, or raise the limit with `SqliteStore::with_max_checkpoint_bytes`",
+                    entry.run_id, entry.position, entry.step, entry.tool, self.max_checkpoint_bytes
+                ),
+            ));
+        }
+        let call = EncodedCall {
+            visit_back_edges: i64::try_from(entry.visit.back_edges()).unwrap_or(i64::MAX),
+            visit_item: entry.visit.item_index().map_or(-1, i64::from),
+            run_id: entry.run_id,
+            step: entry.step,
+            position: entry.position,
+            tool: entry.tool,
+            attempts: entry.attempts,
+            output,
+            error,
+        };
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::Journal(call, reply)).await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn recorded_call(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> Result<Option<JournalEntry>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(
+            Read::Journal(run_id.clone(), step.to_owned(), visit, position, reply),
+            rx,
+        )
+        .await
     }
 }
 

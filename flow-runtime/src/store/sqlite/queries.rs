@@ -6,7 +6,9 @@ use crate::error::StoreError;
 use crate::error::StoreErrorKind;
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::envelope::decode_envelope;
-use crate::store::{Checkpoint, Failure, RunFilter, RunInfo, RunStatus, StoredEvent};
+use crate::store::{
+    Checkpoint, Failure, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus, StoredEvent,
+};
 use crate::tool::Visit;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -25,6 +27,8 @@ pub(super) enum Read {
     NextEvent(RunId, String, Reply<Option<StoredEvent>>),
     Due(i64, Vec<String>, usize, Reply<Vec<RunId>>),
     NextWake(i64, Reply<Option<SystemTime>>),
+    /// A call journal entry: run, step, visit, position.
+    Journal(RunId, String, Visit, u32, Reply<Option<JournalEntry>>),
 }
 
 pub(super) fn read_loop(conn: &Connection, mut rx: mpsc::Receiver<Read>) {
@@ -58,6 +62,9 @@ pub(super) fn serve_read(conn: &Connection, request: Read) {
         }
         Read::NextWake(after, reply) => {
             let _ = reply.send(next_wake(conn, after));
+        }
+        Read::Journal(run_id, step, visit, position, reply) => {
+            let _ = reply.send(recorded_call(conn, run_id, step, visit, position));
         }
     }
 }
@@ -294,6 +301,65 @@ pub(super) fn visit_of(back_edges: i64, item: Option<u32>) -> Visit {
         Some(index) => visit.item(index),
         None => visit,
     }
+}
+
+/// The journal's entry for one call, if recorded. An entry whose output is not JSON (the
+/// file was edited) is reported as corrupt, naming the run.
+pub(super) fn recorded_call(
+    conn: &Connection,
+    run_id: RunId,
+    step: String,
+    visit: Visit,
+    position: u32,
+) -> Result<Option<JournalEntry>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT tool, attempts, output, error FROM journal
+             WHERE run_id = ?1 AND step = ?2 AND visit_back_edges = ?3 AND visit_item = ?4 AND position = ?5",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    run_id.as_str(),
+                    step,
+                    i64::try_from(visit.back_edges()).unwrap_or(i64::MAX),
+                    visit.item_index().map_or(-1, i64::from),
+                    position
+                ],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, u32>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()
+        })
+        .map_err(|e| read_error(&run_id, e))?;
+    let Some((tool, attempts, output, error)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |why: String| {
+        StoreError::of_kind(
+            StoreErrorKind::Corrupt,
+            format!(
+                "run `{run_id}`: the journal entry of call {position} of step `{step}` cannot be read: {why}"
+            ),
+        )
+    };
+    let result = match (output, error) {
+        (Some(text), _) => JournalResult::Output(
+            serde_json::from_str(&text)
+                .map_err(|e| corrupt(format!("its output is not JSON ({e})")))?,
+        ),
+        (None, Some(message)) => JournalResult::Failed(message),
+        (None, None) => return Err(corrupt("it has neither an output nor an error".to_owned())),
+    };
+    Ok(Some(JournalEntry::new(
+        run_id, step, visit, position, tool, attempts, result,
+    )))
 }
 
 pub(super) fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {

@@ -150,10 +150,36 @@ ALTER TABLE history ADD COLUMN failed_step TEXT;
 ALTER TABLE history ADD COLUMN failure TEXT;
 ",
     },
+    // Version 8: the call journal (see `Store::record_call`): each completed tool call's
+    // output (JSON text) or permanent failure, keyed by run, step, visit and position. Not a
+    // child of `runs` by foreign key, since a run's first step records its calls before the
+    // run's first checkpoint; a trigger removes a run's journal with the run. `visit_item` is
+    // -1 for a visit that is not an item of a `workers` step (a key column cannot be NULL).
+    Migration {
+        version: 8,
+        sql: "
+CREATE TABLE IF NOT EXISTS journal (
+    run_id           TEXT    NOT NULL,
+    step             TEXT    NOT NULL,
+    visit_back_edges INTEGER NOT NULL,
+    visit_item       INTEGER NOT NULL,
+    position         INTEGER NOT NULL,
+    tool             TEXT    NOT NULL,
+    attempts         INTEGER NOT NULL,
+    output           TEXT,
+    error            TEXT,
+    PRIMARY KEY (run_id, step, visit_back_edges, visit_item, position)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS journal_goes_with_its_run AFTER DELETE ON runs
+BEGIN
+    DELETE FROM journal WHERE run_id = old.run_id;
+END;
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.
@@ -305,7 +331,8 @@ mod tests {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         let e = prepare_writer(&conn, "new").unwrap_err().to_string();
-        assert!(e.contains("newer version") && e.contains("schema 8"), "{e}");
+        let newer = format!("schema {}", SCHEMA_VERSION + 1);
+        assert!(e.contains("newer version") && e.contains(&newer), "{e}");
         assert_eq!(version(&conn), SCHEMA_VERSION + 1);
     }
 

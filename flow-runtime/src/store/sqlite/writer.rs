@@ -2,7 +2,7 @@
 //! then run control, waits, events and pruning, each in a transaction of its own.
 
 use super::queries::{Read, latest, serve_read, status};
-use super::{Encoded, Prune, Reply, millis};
+use super::{Encoded, EncodedCall, Prune, Reply, millis};
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::contract::{closed_inbox, unknown_run};
@@ -52,6 +52,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 ";
 pub(super) enum Write {
     Save(Encoded, Reply<()>),
+    /// A call journal entry, its result as JSON text: committed with the batch's saves.
+    Journal(EncodedCall, Reply<()>),
     /// Done after the batch's saves are committed.
     After(After),
 }
@@ -81,6 +83,7 @@ pub(super) enum After {
 
 pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
     let mut saves = Vec::new();
+    let mut journal = Vec::new();
     let mut others = Vec::new();
     let mut loads = Vec::new();
     while let Some(first) = rx.blocking_recv() {
@@ -89,6 +92,7 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
         while let Some(request) = next {
             match request {
                 Write::Save(encoded, reply) => saves.push((encoded, reply)),
+                Write::Journal(call, reply) => journal.push((call, reply)),
                 Write::After(After::LoadToResume(run_id, fingerprint, now, reply)) => {
                     loads.push((run_id, fingerprint, now, reply));
                 }
@@ -101,8 +105,8 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 None
             };
         }
-        if !saves.is_empty() {
-            commit_saves(&mut conn, &mut saves);
+        if !saves.is_empty() || !journal.is_empty() {
+            commit_saves(&mut conn, &mut journal, &mut saves);
         }
         // Counted together, in one transaction (one fsync), like saves: an engine picking up
         // many runs at once pays for one commit, not one each.
@@ -144,9 +148,33 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
 /// Commits a batch of saves in one transaction, then answers each. A save that fails on its
 /// own (a run id of another workflow, a statement SQLite refused) is rolled back to its
 /// savepoint and fails alone; a failed commit fails them all.
-pub(super) fn commit_saves(conn: &mut Connection, saves: &mut Vec<(Encoded, Reply<()>)>) {
+pub(super) fn commit_saves(
+    conn: &mut Connection,
+    journal: &mut Vec<(EncodedCall, Reply<()>)>,
+    saves: &mut Vec<(Encoded, Reply<()>)>,
+) {
     let outcome = (|| {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Journal entries first: a step's calls are recorded before its checkpoint.
+        let mut recorded = Vec::with_capacity(journal.len());
+        for (call, _) in journal.iter() {
+            let sp = tx.savepoint()?;
+            let result = write_call(&sp, call);
+            if result.is_ok() {
+                sp.commit()?;
+            } else {
+                sp.finish()?;
+            }
+            recorded.push(result.map_err(|e| {
+                StoreError::with_source(
+                    format!(
+                        "run `{}`: could not record call {} of step `{}` in the journal",
+                        call.run_id, call.position, call.step
+                    ),
+                    e,
+                )
+            }));
+        }
         let mut results = Vec::with_capacity(saves.len());
         for (encoded, _) in saves.iter() {
             let sp = tx.savepoint()?;
@@ -169,16 +197,25 @@ pub(super) fn commit_saves(conn: &mut Connection, saves: &mut Vec<(Encoded, Repl
             results.push(result);
         }
         tx.commit()?;
-        Ok::<_, rusqlite::Error>(results)
+        Ok::<_, rusqlite::Error>((recorded, results))
     })();
     match outcome {
-        Ok(results) => {
+        Ok((recorded, results)) => {
+            for ((_, reply), result) in journal.drain(..).zip(recorded) {
+                let _ = reply.send(result);
+            }
             for ((_, reply), result) in saves.drain(..).zip(results) {
                 let _ = reply.send(result);
             }
         }
         Err(e) => {
             let message = e.to_string();
+            for (call, reply) in journal.drain(..) {
+                let _ = reply.send(Err(StoreError::new(format!(
+                    "run `{}`: could not commit call {} of step `{}` to the journal: {message}",
+                    call.run_id, call.position, call.step
+                ))));
+            }
             for (encoded, reply) in saves.drain(..) {
                 let _ = reply.send(Err(StoreError::new(format!(
                     "run `{}`: could not commit the checkpoint after step `{}`: {message}",
@@ -187,6 +224,27 @@ pub(super) fn commit_saves(conn: &mut Connection, saves: &mut Vec<(Encoded, Repl
             }
         }
     }
+}
+
+/// Records one call in the journal; the first entry for a call is kept.
+fn write_call(conn: &Connection, call: &EncodedCall) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO journal (run_id, step, visit_back_edges, visit_item, position, tool, attempts, output, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        call.run_id.as_str(),
+        call.step,
+        call.visit_back_edges,
+        call.visit_item,
+        call.position,
+        call.tool,
+        call.attempts,
+        call.output,
+        call.error,
+    ])?;
+    Ok(())
 }
 
 /// Writes one checkpoint: the run's row and one history row. The outer error is SQLite's,
