@@ -127,3 +127,72 @@ fn skipping_path(wf: &Workflow, graph: &Graph, s: usize, x: usize) -> Option<Str
     None
 }
 
+
+/// Which earlier outputs each step's state carries: a liveness analysis over every edge. An
+/// output is live before step `i` when `i` or a step reachable from `i` reads it before `x`
+/// runs again; a join's state carries what its branches and the join still need (but not the
+/// branches' own outputs, which it holds anyway). Only what is still needed is carried, so a
+/// state never grows with the run's length.
+pub(super) fn carried(wf: &Workflow, graph: &Graph) -> Vec<Vec<usize>> {
+    let n = wf.steps.len();
+    let edges = edges(graph);
+    let uses: Vec<Vec<usize>> = wf
+        .steps
+        .iter()
+        .map(|step| {
+            step.earlier
+                .iter()
+                .filter_map(|e| wf.steps.iter().position(|s| s.name == e.from))
+                .collect()
+        })
+        .collect();
+    let mut live = vec![vec![false; n]; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            let mut set = vec![false; n];
+            for &t in &edges[i] {
+                for (x, bit) in set.iter_mut().enumerate() {
+                    *bit |= live[t][x];
+                }
+            }
+            set[i] = false;
+            // Every branch of a fan-out runs before its join: each defines its output for
+            // the join and what follows, whichever branch this is.
+            if let Role::Branch { join, .. } = graph.roles[i]
+                && let Role::Join { branches, .. } = &graph.roles[join]
+            {
+                for &b in branches {
+                    set[b] = false;
+                }
+            }
+            for &x in &uses[i] {
+                set[x] = true;
+            }
+            if set != live[i] {
+                live[i] = set;
+                changed = true;
+            }
+        }
+    }
+    let members = |set: &[bool]| (0..n).filter(|&x| set[x]).collect::<Vec<_>>();
+    (0..n)
+        .map(|i| match &graph.roles[i] {
+            Role::Branch { .. } => Vec::new(),
+            Role::Join { branches, .. } => {
+                let mut set = live[i].clone();
+                for &b in branches {
+                    for (x, bit) in set.iter_mut().enumerate() {
+                        *bit |= live[b][x];
+                    }
+                }
+                for &b in branches {
+                    set[b] = false;
+                }
+                members(&set)
+            }
+            Role::Entry | Role::Single => members(&live[i]),
+        })
+        .collect()
+}

@@ -59,6 +59,7 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
             .collect(),
         next: Vec::new(),
         counters: Vec::new(),
+        carry: Vec::new(),
     };
     if !check_exits(wf, &graph, &succ, errors) {
         return None;
@@ -105,7 +106,11 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     let before = ran_before(&graph);
     check_converging(wf, &graph, &before, errors);
     check_earlier(wf, &graph, &before, errors);
-    errors.is_empty().then_some(graph)
+    if !errors.is_empty() {
+        return None;
+    }
+    graph.carry = self::earlier::carried(wf, &graph);
+    Some(graph)
 }
 
 /// Reports a name that is not a step, with a did-you-mean and the list of steps.

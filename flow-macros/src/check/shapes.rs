@@ -7,20 +7,26 @@ use quote::quote;
 
 /// The messages `parse` and `check` report for `module`, in order.
 fn errors(module: TokenStream) -> Vec<String> {
-    let mut module: syn::ItemMod = match syn::parse2(module) {
-        Ok(module) => module,
-        Err(error) => return vec![format!("not a module: {error}")],
-    };
+    match checked(module) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors,
+    }
+}
+
+/// The validated graph of `module`, or the messages.
+fn checked(module: TokenStream) -> Result<crate::model::Graph, Vec<String>> {
+    let mut module: syn::ItemMod =
+        syn::parse2(module).map_err(|error| vec![format!("not a module: {error}")])?;
     let mut errors = Errors::default();
     let wf = crate::parse::workflow(TokenStream::new(), &mut module, &mut errors);
-    if errors.is_empty()
-        && let Some(wf) = &wf
-    {
-        super::workflow(wf, &mut errors);
-    }
-    match errors.into_result() {
-        Ok(()) => Vec::new(),
-        Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+    let graph = match &wf {
+        Some(wf) if errors.is_empty() => super::workflow(wf, &mut errors),
+        _ => None,
+    };
+    match (errors.into_result(), graph) {
+        (Ok(()), Some(graph)) => Ok(graph),
+        (Ok(()), None) => Err(vec!["no graph and no error".to_owned()]),
+        (Err(error), _) => Err(error.into_iter().map(|e| e.to_string()).collect()),
     }
 }
 
@@ -61,9 +67,8 @@ fn accepts_converging_routes_and_earlier_outputs() {
     assert_eq!(found, Vec::<String>::new());
 }
 
-#[test]
-fn accepts_earlier_outputs_around_a_fan_out() {
-    let found = errors(quote! {
+fn research() -> TokenStream {
+    quote! {
         mod research {
             #[step(entry)]
             async fn plan(topic: String) -> Result<String, E> { todo!() }
@@ -78,8 +83,30 @@ fn accepts_earlier_outputs_around_a_fan_out() {
             #[step(after = merge, exit)]
             async fn report(total: u32, #[from(web)] web: &u32, #[from(plan)] plan: &String) -> Result<u32, E> { todo!() }
         }
-    });
-    assert_eq!(found, Vec::<String>::new());
+    }
+}
+
+#[test]
+fn accepts_earlier_outputs_around_a_fan_out() {
+    assert_eq!(errors(research()), Vec::<String>::new());
+}
+
+#[test]
+fn a_state_carries_only_the_outputs_a_later_step_reads() {
+    let graph = checked(research()).unwrap_or_else(|e| panic!("{e:?}"));
+    // plan, split, web, papers, merge, report
+    let expected: [&[usize]; 6] = [&[], &[0], &[], &[], &[0, 1], &[0, 2]];
+    assert_eq!(graph.carry, expected);
+    let graph = checked(support(
+        &quote!(order_status | escalate),
+        &quote!(answer: String, #[from(intake)] triage: &Triage),
+    ))
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    // intake, order_status, escalate, draft, review, give_up, approve, send: `intake`'s
+    // output until `review` (which loops back to `draft`, which reads it again), `draft`'s
+    // from `review` to `send`.
+    let expected: [&[usize]; 8] = [&[], &[0], &[0], &[0], &[0, 3], &[3], &[3], &[3]];
+    assert_eq!(graph.carry, expected);
 }
 
 #[test]
