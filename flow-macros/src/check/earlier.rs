@@ -46,8 +46,10 @@ fn already_input(wf: &Workflow, graph: &Graph, s: usize, x: usize) -> Option<Str
             slot + 1
         ));
     }
+    // Only when `x` is the one way into `s`: a loop back into `s` brings another input.
+    let only_way_in = edges(graph).iter().filter(|tos| tos.contains(&s)).count() == 1;
     let direct = match &graph.next[x] {
-        Next::Step(t) => *t == s && wf.steps[s].workers.is_none(),
+        Next::Step(t) => *t == s && wf.steps[s].workers.is_none() && only_way_in,
         Next::Fork { .. } => matches!(graph.roles[s], Role::Branch { .. }) && wf.steps[s].after.contains(from),
         _ => false,
     };

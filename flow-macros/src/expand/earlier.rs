@@ -226,3 +226,20 @@ pub(crate) fn nexts(g: &Gen<'_>, i: usize) -> Vec<usize> {
             .collect(),
     }
 }
+
+/// `let __flow_branch_b = __flow_keep_b(&in_k);` for each branch `b` of join `i` whose output
+/// a state after the join carries, before the join takes the outputs (`ins`, in slot order).
+pub(crate) fn copy_branches(g: &Gen<'_>, i: usize, nexts: &[usize], ins: &[Ident]) -> TokenStream {
+    let Role::Join { branches, .. } = &g.graph.roles[i] else {
+        return TokenStream::new();
+    };
+    let mut out = TokenStream::new();
+    for (&b, input) in branches.iter().zip(ins) {
+        if carried_after(g, nexts, b) {
+            let local = format_ident!("__flow_branch_{}", g.name(b));
+            let f = keep_fn(g, b);
+            out.extend(quote!(let #local = #f(&#input);));
+        }
+    }
+    out
+}
