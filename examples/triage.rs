@@ -166,7 +166,10 @@ pub mod support {
     /// Never.
     #[step(after = billing | technical | escalate, exit)]
     pub async fn send(reply: Reply) -> Result<Reply, DeskClosed> {
-        let text = format!("{} [#{}, answered by {}]", reply.text, reply.ticket, reply.team);
+        let text = format!(
+            "{} [#{}, answered by {}]",
+            reply.text, reply.ticket, reply.team
+        );
         Ok(Reply { text, ..reply })
     }
 }

@@ -373,24 +373,23 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
         .collect();
     let mut typed = Vec::with_capacity(all.len());
     for (param, from) in all.into_iter().zip(from) {
-        match from {
-            Some(from) => earlier(&mut step, param, from, errors),
-            None => {
-                if let Some(last) = step.earlier.last() {
-                    errors.at(
-                        param.pat.span(),
-                        format_args!(
-                            "parameter `{}` of step `{}` must come before the `#[from({})]` parameter `{}`: a step takes its context, then its input, then the earlier outputs it reads",
-                            quote::ToTokens::to_token_stream(&param.pat),
-                            step.name,
-                            last.from,
-                            last.pat,
-                        ),
-                    );
-                }
-                typed.push(param);
-            }
+        if let Some(from) = from {
+            earlier(&mut step, param, from, errors);
+            continue;
         }
+        if let Some(last) = step.earlier.last() {
+            errors.at(
+                param.pat.span(),
+                format_args!(
+                    "parameter `{}` of step `{}` must come before the `#[from({})]` parameter `{}`: a step takes its context, then its input, then the earlier outputs it reads",
+                    quote::ToTokens::to_token_stream(&param.pat),
+                    step.name,
+                    last.from,
+                    last.pat,
+                ),
+            );
+        }
+        typed.push(param);
     }
     let count = typed.len();
     let mut params = typed.iter().map(|t| &*t.ty);
@@ -497,7 +496,10 @@ fn from_attrs(sig: &mut syn::Signature, errors: &mut Errors) -> Vec<Option<Ident
             }
             FnArg::Receiver(receiver) => {
                 for attr in take_attrs(&mut receiver.attrs, "from") {
-                    errors.at(attr.path().span(), "`#[from(step)]` goes on a data parameter: `#[from(step)] name: &T`");
+                    errors.at(
+                        attr.path().span(),
+                        "`#[from(step)]` goes on a data parameter: `#[from(step)] name: &T`",
+                    );
                 }
             }
         }

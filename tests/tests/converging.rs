@@ -112,7 +112,9 @@ fn ctx_with(store: &Arc<MemoryStore>) -> Ctx<Runs> {
 async fn resume_from_every_state(input: &str) -> (String, Vec<String>) {
     let store = Arc::new(MemoryStore::new());
     let ctx = ctx_with(&store);
-    let expected = support::Workflow::run(&ctx, input.to_owned()).await.unwrap();
+    let expected = support::Workflow::run(&ctx, input.to_owned())
+        .await
+        .unwrap();
     let full_log = ctx.deps().log();
     let history: Vec<Checkpoint> = store.history(&RunId::from("c1"));
     let states = std::iter::once(<support::Workflow as Workflow>::start(input.to_owned())).chain(
@@ -126,9 +128,16 @@ async fn resume_from_every_state(input: &str) -> (String, Vec<String>) {
         let ctx = ctx_with(&fresh);
         let out = support::Workflow::resume(&ctx, state).await.unwrap();
         assert_eq!(out, expected, "resumed from {at}");
-        assert_eq!(fresh.history(&RunId::from("c1")), history[k..], "checkpoints after {at}");
+        assert_eq!(
+            fresh.history(&RunId::from("c1")),
+            history[k..],
+            "checkpoints after {at}"
+        );
         let log = ctx.deps().log();
-        assert!(full_log.ends_with(&log), "resumed from {at}, ran {log:?}; uninterrupted: {full_log:?}");
+        assert!(
+            full_log.ends_with(&log),
+            "resumed from {at}, ran {log:?}; uninterrupted: {full_log:?}"
+        );
     }
     (expected, history.into_iter().map(|c| c.step).collect())
 }
@@ -137,20 +146,45 @@ async fn resume_from_every_state(input: &str) -> (String, Vec<String>) {
 async fn either_route_continues_at_the_step_they_converge_on() {
     let (out, steps) = resume_from_every_state("42").await;
     assert_eq!(out, "sent approved: order 42 ships tomorrow.");
-    assert_eq!(steps, ["intake", "order_status", "draft", "review", "approve", "send"]);
+    assert_eq!(
+        steps,
+        [
+            "intake",
+            "order_status",
+            "draft",
+            "review",
+            "approve",
+            "send"
+        ]
+    );
 
     let (out, steps) = resume_from_every_state("help!").await;
     assert_eq!(out, "sent approved: a person reads `help!`.");
-    assert_eq!(steps, ["intake", "escalate", "draft", "review", "approve", "send"]);
+    assert_eq!(
+        steps,
+        ["intake", "escalate", "draft", "review", "approve", "send"]
+    );
 }
 
 #[tokio::test]
 async fn a_loop_exit_and_a_route_converge() {
     let (out, steps) = resume_from_every_state("a very long order number 1234567").await;
-    assert!(out.starts_with("sent given up after 1: order a very long"), "{out}");
+    assert!(
+        out.starts_with("sent given up after 1: order a very long"),
+        "{out}"
+    );
     assert_eq!(
         steps,
-        ["intake", "order_status", "draft", "review", "draft", "review", "give_up", "send"]
+        [
+            "intake",
+            "order_status",
+            "draft",
+            "review",
+            "draft",
+            "review",
+            "give_up",
+            "send"
+        ]
     );
 }
 

@@ -54,7 +54,11 @@ pub mod travel {
     #[step(after = search)]
     pub async fn choose(ctx: &Ctx<Runs>, offers: Vec<u32>) -> Result<usize, Never> {
         ctx.deps().ran("choose");
-        Ok(offers.iter().enumerate().min_by_key(|(_, p)| **p).map_or(0, |(i, _)| i))
+        Ok(offers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| **p)
+            .map_or(0, |(i, _)| i))
     }
 
     #[step(after = choose, exit)]
@@ -65,7 +69,10 @@ pub mod travel {
         #[from(search)] offers: &Vec<u32>,
     ) -> Result<String, Never> {
         ctx.deps().ran("book");
-        Ok(format!("{} seats to {} at {}", trip.seats, trip.to, offers[offer]))
+        Ok(format!(
+            "{} seats to {} at {}",
+            trip.seats, trip.to, offers[offer]
+        ))
     }
 }
 
@@ -146,20 +153,36 @@ pub mod writer {
 
     /// Each draft adds a `!` to the last one (the brief, the first time).
     #[step(after = brief)]
-    pub async fn draft(ctx: &Ctx<Runs>, text: String, #[from(brief)] brief: &String) -> Result<String, Never> {
+    pub async fn draft(
+        ctx: &Ctx<Runs>,
+        text: String,
+        #[from(brief)] brief: &String,
+    ) -> Result<String, Never> {
         ctx.deps().ran("draft");
         assert!(text.starts_with(brief.as_str()));
         Ok(format!("{text}!"))
     }
 
     #[step(after = draft, routes = Verdict)]
-    pub async fn review(ctx: &Ctx<Runs>, text: String, #[from(brief)] brief: &String) -> Result<Verdict, Never> {
+    pub async fn review(
+        ctx: &Ctx<Runs>,
+        text: String,
+        #[from(brief)] brief: &String,
+    ) -> Result<Verdict, Never> {
         ctx.deps().ran("review");
-        Ok(if text.len() < brief.len() + 3 { Verdict::Revise(text) } else { Verdict::Publish(text) })
+        Ok(if text.len() < brief.len() + 3 {
+            Verdict::Revise(text)
+        } else {
+            Verdict::Publish(text)
+        })
     }
 
     #[step(after = review, exit)]
-    pub async fn publish(ctx: &Ctx<Runs>, text: String, #[from(brief)] brief: &String) -> Result<String, Never> {
+    pub async fn publish(
+        ctx: &Ctx<Runs>,
+        text: String,
+        #[from(brief)] brief: &String,
+    ) -> Result<String, Never> {
         ctx.deps().ran("publish");
         Ok(format!("{text} (brief: {brief})"))
     }
@@ -206,9 +229,16 @@ where
         let ctx = ctx_with(&fresh);
         let out = W::resume(&ctx, state).await.unwrap();
         assert_eq!(out, expected, "resumed from {at} (state {k})");
-        assert_eq!(fresh.history(&RunId::from("e1")), history[k..], "checkpoints after {at}");
+        assert_eq!(
+            fresh.history(&RunId::from("e1")),
+            history[k..],
+            "checkpoints after {at}"
+        );
         let log = ctx.deps().log();
-        assert!(full_log.ends_with(&log), "resumed from {at}, ran {log:?}; uninterrupted: {full_log:?}");
+        assert!(
+            full_log.ends_with(&log),
+            "resumed from {at}, ran {log:?}; uninterrupted: {full_log:?}"
+        );
     }
     history
 }
@@ -238,15 +268,24 @@ fn set(fields: &[&str]) -> BTreeSet<String> {
 async fn a_step_reads_outputs_from_two_and_three_steps_back() {
     let history = resume_from_every_state::<travel::Workflow>("Lisbon".into()).await;
     let last = history.last().unwrap();
-    assert_eq!(last.state["Completed"]["output"], "2 seats to Lisbon at 240");
+    assert_eq!(
+        last.state["Completed"]["output"],
+        "2 seats to Lisbon at 240"
+    );
     // `validate`'s output is carried from the state after it until `book`; `search`'s from
     // the state after it.
     assert_eq!(
         shapes(&history),
         [
             ("validate".to_owned(), set(&["input", "validate", "loops"])),
-            ("search".to_owned(), set(&["input", "validate", "search", "loops"])),
-            ("choose".to_owned(), set(&["input", "validate", "search", "loops"])),
+            (
+                "search".to_owned(),
+                set(&["input", "validate", "search", "loops"])
+            ),
+            (
+                "choose".to_owned(),
+                set(&["input", "validate", "search", "loops"])
+            ),
             ("book".to_owned(), set(&["output"])),
         ]
     );
@@ -262,7 +301,10 @@ async fn joins_and_branches_read_earlier_outputs_and_resume_mid_fan_out() {
     // Inside the fan-out the join's state carries the entry's output (read by `web` and by
     // `report`) and the fan-out step's (read by the join).
     let (_, inside) = &shapes(&history)[2];
-    assert!(inside.is_superset(&set(&["plan", "split", "web", "papers"])), "{inside:?}");
+    assert!(
+        inside.is_superset(&set(&["plan", "split", "web", "papers"])),
+        "{inside:?}"
+    );
 }
 
 #[tokio::test]

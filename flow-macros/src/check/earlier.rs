@@ -50,7 +50,9 @@ fn already_input(wf: &Workflow, graph: &Graph, s: usize, x: usize) -> Option<Str
     let only_way_in = edges(graph).iter().filter(|tos| tos.contains(&s)).count() == 1;
     let direct = match &graph.next[x] {
         Next::Step(t) => *t == s && wf.steps[s].workers.is_none() && only_way_in,
-        Next::Fork { .. } => matches!(graph.roles[s], Role::Branch { .. }) && wf.steps[s].after.contains(from),
+        Next::Fork { .. } => {
+            matches!(graph.roles[s], Role::Branch { .. }) && wf.steps[s].after.contains(from)
+        }
         _ => false,
     };
     direct.then(|| {
@@ -90,9 +92,8 @@ fn never_before(
             "`{from}` runs after `{step}`, so its output does not exist yet when `{step}` runs; `#[from(…)]` reads the output of a step that runs before"
         );
     }
-    let path = skipping_path(wf, graph, s, x).map_or_else(String::new, |path| {
-        format!(" (`{path}` skips it)")
-    });
+    let path = skipping_path(wf, graph, s, x)
+        .map_or_else(String::new, |path| format!(" (`{path}` skips it)"));
     format!(
         "`{from}` does not run on every path to `{step}`{path}, so its output may not exist when `{step}` runs; read the output of a step that runs on every path, or hand the value on through the steps between"
     )
@@ -116,10 +117,16 @@ fn skipping_path(wf: &Workflow, graph: &Graph, s: usize, x: usize) -> Option<Str
                 at = p;
             }
             path.reverse();
-            return Some(path.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → "));
+            return Some(
+                path.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+            );
         }
         for &t in &edges[n] {
-            let blocked = matches!(&graph.roles[t], Role::Join { branches, .. } if branches.contains(&x));
+            let blocked =
+                matches!(&graph.roles[t], Role::Join { branches, .. } if branches.contains(&x));
             if !blocked && !std::mem::replace(&mut seen[t], true) {
                 parent[t] = Some(n);
                 queue.push_back(t);
@@ -128,7 +135,6 @@ fn skipping_path(wf: &Workflow, graph: &Graph, s: usize, x: usize) -> Option<Str
     }
     None
 }
-
 
 /// Which earlier outputs each step's state carries: a liveness analysis over every edge. An
 /// output is live before step `i` when `i` or a step reachable from `i` reads it before `x`

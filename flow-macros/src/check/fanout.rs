@@ -223,7 +223,11 @@ fn converging_on_branches(wf: &Workflow, branches: &[usize]) -> Option<usize> {
         .collect();
     wf.steps.iter().position(|s| {
         s.converge.is_some()
-            && s.after.iter().map(ToString::to_string).collect::<BTreeSet<_>>() == expected
+            && s.after
+                .iter()
+                .map(ToString::to_string)
+                .collect::<BTreeSet<_>>()
+                == expected
     })
 }
 

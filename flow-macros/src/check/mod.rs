@@ -209,7 +209,10 @@ fn forward_edges(graph: &Graph) -> Vec<Vec<usize>> {
                 .iter()
                 .filter(|a| !a.back)
                 .map(|a| a.target)
-                .chain(arms.iter().filter_map(|a| a.bound.as_ref().map(|b| b.exhausted)))
+                .chain(
+                    arms.iter()
+                        .filter_map(|a| a.bound.as_ref().map(|b| b.exhausted)),
+                )
                 .collect();
         }
     }

@@ -77,7 +77,10 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
         for earlier in &step.earlier {
             let from = &earlier.from;
             if !index.contains_key(&from.to_string()) {
-                let what = format!("`#[from]` on parameter `{}` of step `{}`", earlier.pat, step.name);
+                let what = format!(
+                    "`#[from]` on parameter `{}` of step `{}`",
+                    earlier.pat, step.name
+                );
                 unknown_step(wf, from, &what, errors);
             } else if *from == step.name {
                 errors.at(

@@ -158,7 +158,12 @@ fn fingerprint(g: &Gen<'_>) -> String {
             let _ = write!(text, "{};", input.ty.to_token_stream());
         }
         for earlier in &step.earlier {
-            let _ = write!(text, "from {}: {};", earlier.from, earlier.ty.to_token_stream());
+            let _ = write!(
+                text,
+                "from {}: {};",
+                earlier.from,
+                earlier.ty.to_token_stream()
+            );
         }
         let _ = writeln!(
             text,

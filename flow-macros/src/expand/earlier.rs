@@ -50,13 +50,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     }
     for x in read(g) {
         let from = g.name(x);
-        let readers: Vec<String> = g
-            .wf
-            .steps
-            .iter()
-            .filter(|s| s.earlier.iter().any(|e| g.index(&e.from) == Some(x)))
-            .map(|s| format!("`{}`", syn::ext::IdentExt::unraw(&s.name)))
-            .collect();
+        let readers: Vec<String> =
+            g.wf.steps
+                .iter()
+                .filter(|s| s.earlier.iter().any(|e| g.index(&e.from) == Some(x)))
+                .map(|s| format!("`{}`", syn::ext::IdentExt::unraw(&s.name)))
+                .collect();
         let o = g.out(x);
         let f = keep_fn(g, x);
         let tr = format_ident!("__flow_Keep_{}", from);
@@ -89,12 +88,11 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
 /// The steps some `#[from]` reads, in step order.
 fn read(g: &Gen<'_>) -> Vec<usize> {
-    let mut read: Vec<usize> = g
-        .wf
-        .steps
-        .iter()
-        .flat_map(|s| s.earlier.iter().filter_map(|e| g.index(&e.from)))
-        .collect();
+    let mut read: Vec<usize> =
+        g.wf.steps
+            .iter()
+            .flat_map(|s| s.earlier.iter().filter_map(|e| g.index(&e.from)))
+            .collect();
     read.sort_unstable();
     read.dedup();
     read
