@@ -171,3 +171,63 @@ fn converging_steps_that_both_run_are_refused() {
         "{found:?}"
     );
 }
+
+#[test]
+fn routes_of_routers_downstream_of_one_another_converge() {
+    let found = errors(quote! {
+        mod desk {
+            enum First { Easy(String), Hard(String) }
+            enum Second { Refund(String), Human(String) }
+            #[step(entry, routes = First)]
+            async fn intake(text: String) -> Result<First, E> { todo!() }
+            #[step(after = intake)]
+            async fn easy(text: String) -> Result<String, E> { todo!() }
+            #[step(after = intake, routes = Second)]
+            async fn hard(text: String) -> Result<Second, E> { todo!() }
+            #[step(after = hard)]
+            async fn refund(text: String) -> Result<String, E> { todo!() }
+            #[step(after = hard)]
+            async fn human(text: String, #[from(intake)] first: &First) -> Result<String, E> { todo!() }
+            #[step(after = easy | refund | human, exit)]
+            async fn reply(text: String, #[from(intake)] first: &First) -> Result<String, E> { todo!() }
+        }
+    });
+    assert_eq!(found, Vec::<String>::new());
+}
+
+#[test]
+fn earlier_outputs_work_in_workers_and_waiting_steps() {
+    let found = errors(quote! {
+        mod batch {
+            #[step(entry)]
+            async fn split(text: String) -> Result<Vec<String>, E> { todo!() }
+            #[step(after = split, workers = 2)]
+            async fn each(word: String, #[from(split)] all: &Vec<String>) -> Result<usize, E> { todo!() }
+            #[step(after = each, event = Approval, timeout = Duration::from_secs(1))]
+            async fn approve(lens: Vec<usize>, ok: Event<Approval>, #[from(split)] all: &Vec<String>) -> Result<usize, E> { todo!() }
+            #[step(after = approve, exit)]
+            async fn done(n: usize, #[from(each)] lens: &Vec<usize>) -> Result<usize, E> { todo!() }
+        }
+    });
+    assert_eq!(found, Vec::<String>::new());
+}
+
+#[test]
+fn a_sibling_branch_is_named_as_such() {
+    let found = errors(quote! {
+        mod research {
+            #[step(entry)]
+            async fn plan(topic: String) -> Result<String, E> { todo!() }
+            #[step(after = plan)]
+            async fn web(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn papers(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn news(topic: String, #[from(papers)] papers: &u32) -> Result<u32, E> { todo!() }
+            #[step(after = [web, papers, news], exit)]
+            async fn merge(a: u32, b: u32, c: u32) -> Result<u32, E> { todo!() }
+        }
+    });
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("`papers` is a sibling branch of `news`"), "{found:?}");
+}

@@ -123,7 +123,7 @@ pub(crate) fn fields(g: &Gen<'_>, i: usize) -> Vec<Ident> {
 
 /// The field holding step `x`'s output.
 fn field(g: &Gen<'_>, x: usize) -> Ident {
-    format_ident!("{}", g.name(x))
+    g.fn_ident(x).clone()
 }
 
 /// Their types (`__flow_Out_x`).
@@ -137,10 +137,12 @@ pub(crate) fn kept_type(g: &Gen<'_>, i: usize) -> TokenStream {
     quote!((#(#types,)*))
 }
 
-/// `(a, b,)` from the state's fields bound by name: `kept` for step `i`.
-pub(crate) fn kept_from_fields(g: &Gen<'_>, i: usize) -> TokenStream {
-    let fields = fields(g, i);
-    quote!((#(#fields,)*))
+/// Locals to bind the carried fields of step `i`'s state to (`__flow_k0`, …): a step may
+/// be named like any local of the generated code.
+pub(crate) fn locals(g: &Gen<'_>, i: usize) -> Vec<Ident> {
+    (0..carried(g, i).len())
+        .map(|n| format_ident!("__flow_k{}", n))
+        .collect()
 }
 
 /// The arguments step `i` receives for its `#[from]` parameters, read from `kept` (a reference

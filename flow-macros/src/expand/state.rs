@@ -252,10 +252,11 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                         loops: Loops,
                     }
                 });
+                let locals = super::earlier::locals(g, i);
                 ser_arms.push(quote! {
-                    Self::#v { input, #(#fields,)* #(#kf,)* loops } => serializer.serialize_newtype_variant(
+                    Self::#v { input, #(#fields,)* #(#kf: #locals,)* loops } => serializer.serialize_newtype_variant(
                         "FlowState", #index, #vs,
-                        &#state_ref { input: input.as_ref(), #( #fields: #fields.as_ref(), )* #(#kf,)* loops },
+                        &#state_ref { input: input.as_ref(), #( #fields: #fields.as_ref(), )* #(#kf: #locals,)* loops },
                     ),
                 });
                 de_arms.push(quote! {
@@ -292,10 +293,11 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                         loops: Loops,
                     }
                 });
+                let locals = super::earlier::locals(g, i);
                 ser_arms.push(quote! {
-                    Self::#v { input, #(#kf,)* loops } => serializer.serialize_newtype_variant(
+                    Self::#v { input, #(#kf: #locals,)* loops } => serializer.serialize_newtype_variant(
                         "FlowState", #index, #vs,
-                        &#state_ref { input, #(#kf,)* loops },
+                        &#state_ref { input, #(#kf: #locals,)* loops },
                     ),
                 });
                 de_arms.push(quote! {
