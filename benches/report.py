@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Markdown tables from the criterion results of `typestate` and `run_overhead`.
+"""Markdown tables from the criterion results of `typestate` and `run_overhead` (its `trip` group too).
 
     CARGO_TARGET_DIR=/work/target-bench cargo bench -p flow-benches --bench typestate -- --measurement-time 5 --sample-size 50
     CARGO_TARGET_DIR=/work/target-bench cargo bench -p flow-benches --bench run_overhead -- --measurement-time 5 --sample-size 50
@@ -67,11 +67,26 @@ def run_overhead() -> None:
     print()
 
 
+def trip() -> None:
+    print("### The trip workflow end to end, a fresh `Ctx` per run, against plain async Rust\n")
+    print("validate → search → choose → book (`flow_benches::trip`): garde rules on the request, a 16-byte "
+          "struct between steps; `run` and `typestate` include building and dropping `Ctx::new(())`.\n")
+    print("| plain async Rust | `Workflow::run` | typestate `Flow` | `Ctx::new` alone | run / plain "
+          "| typestate / plain | (run − plain − ctx) / step | (typestate − plain − ctx) / step |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    p, r, t, c = (median_ns("trip", x) for x in ("plain", "run", "typestate", "ctx"))
+    steps = 4
+    per = lambda x: ns(None if x is None or p is None or c is None else (x - p - c) / steps)  # noqa: E731
+    print(f"| {ns(p)} | {ns(r)} | {ns(t)} | {ns(c)} | {ratio(r, p)} | {ratio(t, p)} | {per(r)} | {per(t)} |")
+    print()
+
+
 def main() -> None:
     if not CRITERION.is_dir():
         sys.exit(f"no criterion results in {CRITERION}: run the benches first (see --help)")
     typestate()
     run_overhead()
+    trip()
 
 
 if __name__ == "__main__":

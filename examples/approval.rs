@@ -15,7 +15,8 @@
 //! ```
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, RunControl, RunStatus, Setup, SqliteStore};
+use flow_runtime::state::{Engine, Setup};
+use flow_runtime::store::{RunControl, RunStatus, SqliteStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -224,7 +225,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{run}: {}", latest.state["Completed"]["output"]);
     }
     let waited = store
-        .list(&flow_runtime::state::RunFilter::new().workflow("expense"))
+        .list(&flow_runtime::store::RunFilter::new().workflow("expense"))
         .await?;
     println!(
         "{} runs of `expense` in the store, all {}",

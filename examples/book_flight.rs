@@ -36,7 +36,7 @@
 
 use flow_runtime::output::{ChannelSink, FileSink, Format, Outputs, Sink};
 use flow_runtime::prelude::*;
-use flow_runtime::state::SqliteStore;
+use flow_runtime::store::SqliteStore;
 use flow_runtime::tool::http::HttpJson;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -101,7 +101,7 @@ impl From<TripRequest> for Trip {
 }
 
 /// One flight the airline can sell, at a price per seat.
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Offer {
     /// Flight number.
     pub flight: String,
@@ -177,7 +177,7 @@ pub enum BookingError {
 // transient and retried, a 409 permanent).
 
 /// Where and when to fly: the input of [`SearchFlights`].
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct FlightQuery {
     /// Departure airport.
     pub from: String,
@@ -205,7 +205,7 @@ impl Tool for SearchFlights {
 }
 
 /// Seats to hold: the input of [`HoldSeats`].
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct HoldRequest {
     /// The flight.
     pub flight: String,
@@ -214,7 +214,7 @@ pub struct HoldRequest {
 }
 
 /// A booking reference: what [`HoldSeats`] returns and [`IssueTickets`] takes.
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Pnr {
     /// The reference.
     pub pnr: String,
@@ -238,7 +238,7 @@ impl Tool for HoldSeats {
 }
 
 /// Ticket numbers, one per seat: what [`IssueTickets`] returns.
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Tickets {
     /// The ticket numbers.
     pub tickets: Vec<String>,

@@ -74,7 +74,7 @@ pub struct Summary {
 }
 
 /// One page of results from one source: the input of the [`Search`] tool.
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Query {
     /// `web`, `papers` or `news`.
     pub source: String,

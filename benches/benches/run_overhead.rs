@@ -17,9 +17,22 @@
 //! `(run_store - run) / N`. All three use `iter_batched` with the same setup (a new `Ctx`,
 //! with a new store for `run_store`) and return the `Ctx`, so building the context and
 //! freeing the stored history are outside the timing for every driver alike.
+//!
+//! The `trip` group is the travel-booking workflow end to end (`flow_benches::trip`: validate →
+//! search → choose → book, garde rules on the request, a 16-byte struct between steps), as a
+//! server would run it per request, so building and dropping a fresh `Ctx` is inside the timing:
+//!
+//! * `plain`: the same step functions called in order by plain async Rust (no `Ctx`);
+//! * `run`: `Ctx::new(())`, then `trip::Workflow::run`;
+//! * `typestate`: `Ctx::new(())`, then `Flow::new(&ctx, req).validate().await?…book()`;
+//! * `ctx`: `Ctx::new(())` alone, built and dropped, the fixed part of the two above.
+//!
+//! `python3 benches/report.py` prints each against `plain`.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use flow_benches::{hand_linear10, hand_linear50, linear10, linear50};
+use flow_benches::{
+    TRIP, hand_linear10, hand_linear50, linear10, linear50, plain_trip, trip, typestate_trip,
+};
 use flow_runtime::prelude::*;
 use std::future::Future;
 use std::hint::black_box;
@@ -96,6 +109,47 @@ fn n50(c: &mut Criterion) {
     bench_linear::<linear50::Workflow, _, _>(c, 50, hand_linear50);
 }
 
+/// The trip workflow end to end, a fresh context per run, beside plain async Rust.
+fn trip(c: &mut Criterion) {
+    let rt = runtime();
+    // The three drivers must compute the same receipt, or the comparison means nothing.
+    let expected = rt
+        .block_on(plain_trip(TRIP))
+        .expect("TRIP is a valid request");
+    assert_eq!(
+        rt.block_on(trip::Workflow::run(&Ctx::new(()), TRIP))
+            .expect("run books TRIP"),
+        expected
+    );
+    assert_eq!(
+        rt.block_on(typestate_trip(&Ctx::new(()), TRIP))
+            .expect("the typestate API books TRIP"),
+        expected
+    );
+
+    let mut g = c.benchmark_group("trip");
+    g.bench_function("plain", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(plain_trip(black_box(TRIP)).await) });
+    });
+    g.bench_function("run", |b| {
+        b.to_async(&rt).iter(|| async {
+            let ctx = Ctx::new(());
+            black_box(trip::Workflow::run(&ctx, black_box(TRIP)).await)
+        });
+    });
+    g.bench_function("typestate", |b| {
+        b.to_async(&rt).iter(|| async {
+            let ctx = Ctx::new(());
+            black_box(typestate_trip(&ctx, black_box(TRIP)).await)
+        });
+    });
+    g.bench_function("ctx", |b| {
+        b.iter(|| black_box(Ctx::new(())));
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     // Modest defaults for a shared machine; the command line overrides them.
     Criterion::default()
@@ -106,6 +160,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = n10, n50
+    targets = n10, n50, trip
 }
 criterion_main!(benches);

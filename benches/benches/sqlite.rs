@@ -35,7 +35,7 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flow_benches::linear10;
 use flow_runtime::prelude::*;
-use flow_runtime::state::SqliteStore;
+use flow_runtime::store::SqliteStore;
 use std::fs::File;
 use std::hint::black_box;
 use std::os::unix::fs::FileExt;

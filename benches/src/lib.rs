@@ -8,11 +8,16 @@
 //!   measure the runtime's own overhead).
 //! * [`hash10`]: 10 steps that each hash 4 KiB with `std`'s SipHash (about 1 µs per step), to
 //!   put that overhead next to steps that do a little real work.
+//! * [`trip`]: the travel-booking shape of the README and `examples/book_flight.rs`
+//!   (validate → search → choose → book) with real payloads: garde rules on the request, a
+//!   16-byte struct between every two steps, a typed error; [`plain_trip`] is the same steps as
+//!   plain async Rust and [`typestate_trip`] drives them one checked step at a time.
 //!
 //! The workflows are repetitive on purpose: their steps differ only in name and `after = …`,
 //! so that any difference between drivers is the runtime's, not the steps'.
 
 use flow_runtime::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::hash::Hasher;
 
@@ -648,4 +653,284 @@ pub async fn typestate_hash10(ctx: &Ctx, x: u64) -> Result<u64, hash10::FlowErro
         .await?
         .s10()
         .await
+}
+
+/// A trip request: where from and to (IATA codes, three ASCII letters packed into a `u32`,
+/// see [`iata`]), the day of departure (days since 1970-01-01) and the number of seats. 16
+/// bytes, like every value the [`trip`] workflow passes from one step to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, garde::Validate)]
+pub struct Trip {
+    /// Departure airport.
+    #[garde(custom(airport))]
+    pub from: u32,
+    /// Arrival airport.
+    #[garde(custom(airport))]
+    pub to: u32,
+    /// Day of departure, in days since 1970-01-01; not before 2020.
+    #[garde(range(min = 18_262))]
+    pub day: u32,
+    /// Seats: one booking holds one to nine.
+    #[garde(range(min = 1, max = 9))]
+    pub passengers: u32,
+}
+
+/// An IATA airport code packed into a `u32` (`iata(*b"LHR")`), the form [`Trip`] carries.
+#[must_use]
+pub const fn iata(code: [u8; 3]) -> u32 {
+    u32::from_le_bytes([code[0], code[1], code[2], 0])
+}
+
+/// The garde rule of [`Trip::from`] and [`Trip::to`]: three uppercase ASCII letters.
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "garde hands custom rules the field and its context by reference"
+)]
+fn airport(code: &u32, (): &()) -> garde::Result {
+    let [a, b, c, rest] = code.to_le_bytes();
+    if rest == 0 && [a, b, c].iter().all(u8::is_ascii_uppercase) {
+        Ok(())
+    } else {
+        Err(garde::Error::new(format!(
+            "{code:#x} is not an IATA code (three uppercase letters)"
+        )))
+    }
+}
+
+/// The flight [`trip::search`] found: number, departure (minutes after midnight), price of
+/// one seat (euros) and the seats wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Flight number.
+    pub flight: u32,
+    /// Departure, minutes after midnight.
+    pub departs: u32,
+    /// Price of one seat, in euros.
+    pub price: u32,
+    /// Seats wanted.
+    pub seats: u32,
+}
+
+/// The fare [`trip::choose`] picked: the flight, its day, the seats and the total price.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Flight number.
+    pub flight: u32,
+    /// Day of departure, in days since 1970-01-01.
+    pub day: u32,
+    /// Seats.
+    pub seats: u32,
+    /// What the seats cost together, in euros.
+    pub total: u32,
+}
+
+/// The booking [`trip::book`] made: the run's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Booking reference.
+    pub pnr: u64,
+    /// Flight number.
+    pub flight: u32,
+    /// What was paid, in euros.
+    pub total: u32,
+}
+
+// The payloads are 16 bytes each, as the benchmark says (`Valid<T>` is `T` inside).
+const _: () = assert!(
+    size_of::<Trip>() == 16
+        && size_of::<Valid<Trip>>() == 16
+        && size_of::<Offer>() == 16
+        && size_of::<Choice>() == 16
+        && size_of::<Receipt>() == 16
+);
+
+/// What can go wrong on a [`trip`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TripError {
+    /// The request broke a rule of [`Trip`].
+    #[error("the trip request is invalid: {0}")]
+    Invalid(#[from] Invalid),
+    /// Departure and arrival are the same airport.
+    #[error(
+        "the trip goes nowhere: departure and arrival are the same airport; ask for two different ones"
+    )]
+    Nowhere,
+    /// The flight has fewer free seats than asked for.
+    #[error("flight {flight} has {free} free seats, {wanted} were asked for; ask for fewer seats")]
+    SoldOut {
+        /// Flight number.
+        flight: u32,
+        /// Seats still free.
+        free: u32,
+        /// Seats asked for.
+        wanted: u32,
+    },
+}
+
+/// The travel-booking workflow, its four steps computing their answers instead of calling an
+/// airline: what is measured is what the runtime adds around steps that take, check and return
+/// real values.
+#[workflow]
+#[allow(
+    clippy::unused_async,
+    clippy::missing_errors_doc,
+    reason = "steps are `async fn`s that compute their answer"
+)]
+pub mod trip {
+    use super::{Choice, Offer, Receipt, Trip, TripError, Valid};
+
+    /// Input processing: the request's rules (garde), and one rule across fields.
+    #[step(entry)]
+    pub async fn validate(req: Trip) -> Result<Valid<Trip>, TripError> {
+        let trip = Valid::new(req)?;
+        if trip.from == trip.to {
+            return Err(TripError::Nowhere);
+        }
+        Ok(trip)
+    }
+
+    /// The flight for the route, its departure and its fare, derived from the route and day.
+    #[step(after = validate)]
+    pub async fn search(trip: Valid<Trip>) -> Result<Offer, TripError> {
+        let route = trip.from.rotate_left(7) ^ trip.to;
+        Ok(Offer {
+            flight: 100 + route % 900,
+            departs: (route ^ trip.day) % 1440,
+            price: 80 + (route ^ trip.day.rotate_left(3)) % 400,
+            seats: trip.passengers,
+        })
+    }
+
+    /// Books at most what the plane holds (the seat map here: a number from the flight).
+    #[step(after = search)]
+    pub async fn choose(offer: Offer) -> Result<Choice, TripError> {
+        let free = 3 + offer.flight % 7;
+        if offer.seats > free {
+            return Err(TripError::SoldOut {
+                flight: offer.flight,
+                free,
+                wanted: offer.seats,
+            });
+        }
+        Ok(Choice {
+            flight: offer.flight,
+            day: offer.departs,
+            seats: offer.seats,
+            total: offer.price * offer.seats,
+        })
+    }
+
+    /// The booking reference and what it cost.
+    #[step(after = choose, exit)]
+    pub async fn book(choice: Choice) -> Result<Receipt, TripError> {
+        let pnr = (u64::from(choice.flight) << 32 | u64::from(choice.day))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Ok(Receipt {
+            pnr,
+            flight: choice.flight,
+            total: choice.total,
+        })
+    }
+}
+
+/// A request [`trip`] accepts: LHR to JFK, two seats.
+pub const TRIP: Trip = Trip {
+    from: iata(*b"LHR"),
+    to: iata(*b"JFK"),
+    day: 20_240,
+    passengers: 2,
+};
+
+/// [`trip`] as plain async Rust: the same step functions called in order.
+///
+/// # Errors
+///
+/// The first step's error, as [`Workflow::run`] would report it.
+pub async fn plain_trip(req: Trip) -> Result<Receipt, TripError> {
+    let trip = trip::validate(req).await?;
+    let offer = trip::search(trip).await?;
+    let choice = trip::choose(offer).await?;
+    trip::book(choice).await
+}
+
+/// [`trip`] through the typestate API, one step method at a time.
+///
+/// # Errors
+///
+/// The first step's error, in the workflow's `FlowError`.
+pub async fn typestate_trip(ctx: &Ctx, req: Trip) -> Result<Receipt, trip::FlowError> {
+    trip::Flow::new(ctx, req)
+        .validate()
+        .await?
+        .search()
+        .await?
+        .choose()
+        .await?
+        .book()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Offer, TRIP, Trip, TripError, iata, plain_trip, trip, typestate_trip};
+    use flow_runtime::prelude::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn the_three_trip_drivers_book_the_same_receipt() {
+        let plain = block_on(plain_trip(TRIP)).expect("TRIP is valid");
+        let run = block_on(trip::Workflow::run(&Ctx::new(()), TRIP)).expect("run books TRIP");
+        let typestate =
+            block_on(typestate_trip(&Ctx::new(()), TRIP)).expect("typestate books TRIP");
+        assert_eq!(run, plain);
+        assert_eq!(typestate, plain);
+        assert_eq!(plain.total % TRIP.passengers, 0);
+    }
+
+    #[test]
+    fn a_trip_request_that_breaks_the_rules_fails_validate() {
+        let bad = Trip {
+            from: iata(*b"lhr"),
+            passengers: 0,
+            ..TRIP
+        };
+        let Err(TripError::Invalid(invalid)) = block_on(plain_trip(bad)) else {
+            panic!("a lowercase airport and no seats are invalid");
+        };
+        let fields: Vec<&str> = invalid.fields().iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(fields, ["from", "passengers"]);
+
+        let nowhere = Trip {
+            to: TRIP.from,
+            ..TRIP
+        };
+        let err = block_on(trip::Workflow::run(&Ctx::new(()), nowhere)).unwrap_err();
+        assert_eq!(err.step(), Some("validate"));
+        assert!(matches!(err, trip::FlowError::Validate(TripError::Nowhere)));
+    }
+
+    #[test]
+    fn choose_refuses_more_seats_than_the_flight_has() {
+        let offer = Offer {
+            flight: 100,
+            departs: 600,
+            price: 120,
+            seats: 9,
+        };
+        let err = block_on(trip::choose(offer)).unwrap_err();
+        assert!(matches!(
+            err,
+            TripError::SoldOut {
+                flight: 100,
+                free: 5,
+                wanted: 9
+            }
+        ));
+    }
 }

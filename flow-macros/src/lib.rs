@@ -16,18 +16,19 @@ mod syntax;
 
 use proc_macro::TokenStream;
 
-/// Turns an inline module of `async fn` steps into a typestate workflow.
-///
-/// See the `flow-runtime` crate documentation for the DSL.
+// flow-runtime re-exports these two with its reference pages in front (its `docs/*.md`), and
+// rustdoc appends the text below to them: it ends those pages, and is all this crate says.
+
+/// Defined in `flow-macros`, a private detail of `flow-runtime`: use it as
+/// `flow_runtime::workflow` (also in `flow_runtime::prelude`), documented there.
 #[proc_macro_attribute]
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     pipeline::workflow(args.into(), item.into()).into()
 }
 
-/// Marks a step inside a `#[workflow]` module.
-///
-/// `#[workflow]` reads and removes these attributes; on its own, outside such a module, it is
-/// an error.
+/// `#[workflow]` reads and removes these attributes; on its own, outside such a module,
+/// `#[step]` is an error. Defined in `flow-macros`, a private detail of `flow-runtime`: use it as
+/// `flow_runtime::step` (also in `flow_runtime::prelude`), documented there.
 #[proc_macro_attribute]
 pub fn step(_args: TokenStream, item: TokenStream) -> TokenStream {
     parse::stray_step(&item.into()).into()

@@ -1,18 +1,18 @@
 //! The only door between generated code and the runtime. Nothing here is public API: it may
 //! change in any release, which is why `flow-runtime` pins `flow-macros` to an exact version.
 
-use crate::error::{RuntimeError, StoreErrorKind};
-use crate::state::{Checkpoint, Ctx, Done, Pending, RunStatus};
+use crate::driver::StepScope;
+use crate::error::RuntimeError;
+use crate::state::{Ctx, Done, Pending};
 use crate::tool::Visit;
-use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use std::future::Future;
 use std::pin::Pin;
 
-pub use futures_util::stream::FuturesUnordered;
+pub use crate::driver::{
+    BoxFuture, EventArg, EventWait, Graph, Machine, OutError, Position, Resume, StepInfo, StepKind,
+    StepRun, Stepped, drive, map_ordered, step_alone,
+};
 pub use serde;
-
-/// A boxed branch of a fan-out.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A step's future, boxed before the resume loop awaits it. Awaited inline, every step's future
 /// would become part of one state machine for the whole run, and LLVM's work on that one
@@ -143,18 +143,18 @@ impl Slot for Done {
     }
 }
 
-/// The context a step sees, on visit `visit`.
+/// The context a step sees: its own scope (step, attempt, visit, calls).
 #[inline]
 #[must_use]
-pub fn step_ctx<D, P>(ctx: &Ctx<D>, step: &'static str, attempt: u32, visit: Visit) -> Ctx<D, P> {
-    ctx.for_step(step, attempt, visit)
+pub fn step_ctx<D, P>(ctx: &Ctx<D>, run: &StepRun) -> Ctx<D, P> {
+    ctx.scoped(StepScope::step(run.name, run.attempt, run.visit))
 }
 
 /// The context item `index` of a `workers` step sees: its own visit, its own calls.
 #[inline]
 #[must_use]
 pub fn item_ctx<D, P>(ctx: &Ctx<D, P>, index: usize) -> Ctx<D, P> {
-    ctx.for_item(u32::try_from(index).unwrap_or(u32::MAX))
+    ctx.scoped(ctx.scope().item(u32::try_from(index).unwrap_or(u32::MAX)))
 }
 
 /// The visit of a step that begins with these loop counters: how many back-edges the run
@@ -162,55 +162,6 @@ pub fn item_ctx<D, P>(ctx: &Ctx<D, P>, index: usize) -> Ctx<D, P> {
 #[must_use]
 pub fn visit(counters: &[u32]) -> Visit {
     Visit::after(counters.iter().map(|&c| u64::from(c)).sum())
-}
-
-/// Runs a step's own code (and the tools it calls), so that a panic in it fails the run with
-/// [`RuntimeError::Panicked`] naming the step instead of unwinding. Not an `async fn`, which
-/// would hold the step's future twice.
-///
-/// # Errors
-///
-/// The step panicked.
-pub fn guard<D, T>(
-    ctx: &Ctx<D>,
-    workflow: &'static str,
-    step: &'static str,
-    future: impl Future<Output = T>,
-) -> impl Future<Output = Result<T, RuntimeError>> {
-    let run_id = ctx.run_id().clone();
-    crate::error::catch_panic(future).map(move |caught| {
-        caught.map_err(|message| RuntimeError::Panicked {
-            run_id,
-            workflow,
-            step: Some(step),
-            message,
-        })
-    })
-}
-
-/// Runs a whole run (or what is left of it): a panic anywhere in it, the runtime's own code
-/// included, fails the run with [`RuntimeError::Panicked`] instead of unwinding.
-///
-/// # Errors
-///
-/// The run's own error, or the panic.
-pub fn guard_run<D, T, E: From<RuntimeError>>(
-    ctx: &Ctx<D>,
-    workflow: &'static str,
-    run: impl Future<Output = Result<T, E>>,
-) -> impl Future<Output = Result<T, E>> {
-    let run_id = ctx.run_id().clone();
-    crate::error::catch_panic(run).map(move |caught| {
-        caught.unwrap_or_else(|message| {
-            Err(RuntimeError::Panicked {
-                run_id,
-                workflow,
-                step: None,
-                message,
-            }
-            .into())
-        })
-    })
 }
 
 /// Whether the run's toolbox has tool `T`, which `step` declares; checked for every declared
@@ -254,32 +205,6 @@ pub trait DeclaredTool<T> {}
 )]
 pub trait DeclaredEvent<W> {}
 
-/// Refuses sinks attached to steps the workflow does not have (or to its routing steps):
-/// checked before a run's first step. `steps` are the steps whose outputs can be delivered.
-///
-/// # Errors
-///
-/// Some attachment names another step.
-pub fn check_outputs<D>(
-    ctx: &Ctx<D>,
-    workflow: &'static str,
-    steps: &[&'static str],
-) -> Result<(), RuntimeError> {
-    let Some(outputs) = ctx.outputs() else {
-        return Ok(());
-    };
-    let unknown = outputs.unknown_steps(steps);
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(RuntimeError::UnknownOutputStep {
-            workflow,
-            steps: unknown,
-            valid: steps.to_vec(),
-        })
-    }
-}
-
 /// A step's output on its way to the sinks: serialised only when some sink is attached, through
 /// [`ToJson`] (any `Serialize` type) or [`NoJson`] (anything else, never reached: every step
 /// output a sink can be attached to is checked to be `Serialize` where the user wrote it, and
@@ -289,15 +214,6 @@ pub fn check_outputs<D>(
     reason = "a borrowed value for one call"
 )]
 pub struct Out<'a, T>(pub &'a T);
-
-/// Why a step's output cannot go to the sinks.
-#[derive(Debug)]
-pub enum OutError {
-    /// Its `Serialize` failed.
-    Serialize(serde_json::Error),
-    /// It would not read back as it was written (a NaN, nesting too deep): why.
-    Unreadable(String),
-}
 
 /// [`Out`] of a `Serialize` type.
 pub trait ToJson {
@@ -328,304 +244,11 @@ pub trait NoJson {
 
 impl<T> NoJson for &Out<'_, T> {}
 
-/// Delivers the output of visit `visit` of a step to the sinks attached to it (and to the
-/// exit's when `exit`), recording every delivery with the step's calls. Does nothing, and does
-/// not call `value`, when no sink is attached.
-///
-/// # Errors
-///
-/// The output would not read back as it was written ([`RuntimeError::Unstorable`], like its
-/// checkpoint: no sink sees it); some sink did not take it; see
-/// [`crate::output::OutputError`]; a sink panicked.
-pub async fn deliver<D>(
-    ctx: &Ctx<D>,
-    workflow: &'static str,
-    step: &'static str,
-    visit: Visit,
-    exit: bool,
-    value: impl FnOnce() -> Option<Result<serde_json::Value, OutError>>,
-) -> Result<(), RuntimeError> {
-    let Some(outputs) = ctx.outputs() else {
-        return Ok(());
-    };
-    if !outputs.is_attached(step, exit) {
-        return Ok(());
-    }
-    let value = match value() {
-        Some(Ok(value)) => value,
-        Some(Err(OutError::Unreadable(reason))) => {
-            return Err(RuntimeError::Unstorable {
-                run_id: ctx.run_id().clone(),
-                workflow,
-                step,
-                reason,
-            });
-        }
-        Some(Err(OutError::Serialize(source))) => {
-            return Err(RuntimeError::Output(
-                crate::output::OutputError::Serialize {
-                    run_id: ctx.run_id().clone(),
-                    workflow: workflow.to_owned(),
-                    step: step.to_owned(),
-                    source,
-                },
-            ));
-        }
-        None => return Ok(()),
-    };
-    let mut records = Vec::new();
-    let result = guard(
-        ctx,
-        workflow,
-        step,
-        outputs.deliver(
-            ctx.run_id(),
-            workflow,
-            step,
-            visit,
-            exit,
-            &value,
-            &mut records,
-        ),
-    )
-    .await;
-    ctx.recorder().extend(records);
-    result?.map_err(RuntimeError::Output)
-}
-
-/// The attempt number of the first step a run executes: the context's, or more when the
-/// store counted earlier starts of that step (a process died during it).
+/// The attempt number of the first step a typestate `Flow` runs: the context's.
 #[inline]
 #[must_use]
 pub fn first_attempt<D>(ctx: &Ctx<D>) -> u32 {
-    let resumed = ctx.waits().attempt;
-    ctx.first_attempt().max(resumed.unwrap_or(0))
-}
-
-/// Stores `state` after `step`, when the context has a store. Without one, does nothing
-/// (and serialises nothing).
-///
-/// # Errors
-///
-/// The state could not be serialised, or would not read back ([`RuntimeError::Unstorable`]:
-/// nothing is stored), the store failed, or the store refused the checkpoint because run
-/// control paused or cancelled the run ([`RuntimeError::Stopped`]).
-pub async fn checkpoint<D, S: serde::Serialize>(
-    ctx: &Ctx<D>,
-    workflow: &'static str,
-    fingerprint: &'static str,
-    step: &'static str,
-    finished: bool,
-    state: &S,
-) -> Result<(), RuntimeError> {
-    // Taken with or without a store, so that a run without one does not keep them twice.
-    let calls = ctx.recorder().take(step);
-    let (wake_at, consumed) = {
-        let mut waits = ctx.waits();
-        waits.waiting = None;
-        (waits.wake_at.take(), waits.consumed.take())
-    };
-    let Some(store) = ctx.store() else {
-        return Ok(());
-    };
-    let run_id = ctx.run_id().clone();
-    let json = serde_json::to_value(state).map_err(|source| RuntimeError::Serialize {
-        run_id: run_id.clone(),
-        workflow,
-        step,
-        source,
-    })?;
-    // What the store acknowledges, it can read back: a state that would not round-trip is
-    // refused here, before the store sees it.
-    if let Some(reason) = crate::state::unreadable(state, &json) {
-        return Err(RuntimeError::Unstorable {
-            run_id,
-            workflow,
-            step,
-            reason,
-        });
-    }
-    let parks = wake_at.is_some_and(|until| until > crate::state::now());
-    let checkpoint = Checkpoint {
-        run_id: run_id.clone(),
-        workflow: workflow.to_owned(),
-        fingerprint: fingerprint.to_owned(),
-        step: step.to_owned(),
-        finished,
-        state: json,
-        calls,
-        wake_at,
-        waiting: None,
-        consumed_event: consumed,
-        // The run goes straight on into its next step, which counts as started with this
-        // commit; one that parks, or has finished, starts nothing.
-        attempt: u32::from(!finished && !parks),
-    };
-    store
-        .save_boxed(checkpoint)
-        .await
-        .map_err(|source| match source.kind() {
-            // Run control stopped the run: the store refused the checkpoint, so the run stops
-            // before its next step.
-            StoreErrorKind::Paused | StoreErrorKind::Cancelled | StoreErrorKind::Failed => {
-                RuntimeError::Stopped {
-                    run_id: run_id.clone(),
-                    workflow,
-                    step: Some(step),
-                    status: match source.kind() {
-                        StoreErrorKind::Cancelled => RunStatus::Cancelled,
-                        StoreErrorKind::Failed => RunStatus::Failed,
-                        _ => RunStatus::Paused,
-                    },
-                }
-            }
-            _ => RuntimeError::Checkpoint {
-                run_id: run_id.clone(),
-                workflow,
-                step,
-                source,
-            },
-        })?;
-    // A step returned `Sleep`: the run stops here, stored, until it is due.
-    match wake_at {
-        Some(until) if parks => Err(RuntimeError::Parked {
-            run_id,
-            workflow,
-            step,
-            event: None,
-            until,
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// After a step returned `Sleep`: without a store, waits here; with one, notes when the run is
-/// due, for the checkpoint after the step to store it and stop the run.
-///
-/// # Errors
-///
-/// None yet; a `Result` so that the generated code stays the same when waits can fail.
-pub async fn schedule<D>(ctx: &Ctx<D>, wake: crate::state::Wake) -> Result<(), RuntimeError> {
-    let now = crate::state::now();
-    let until = wake.at(now);
-    if ctx.store().is_none() {
-        if let Ok(wait) = until.duration_since(now) {
-            tokio::time::sleep(wait).await;
-        }
-    } else {
-        ctx.waits().wake_at = Some(until);
-    }
-    Ok(())
-}
-
-/// Before a step that waits for event `event`: the oldest such event in the run's inbox, or
-/// `TimedOut` once the wait (which began when the run first reached the step) has lasted
-/// `timeout`; otherwise the run stops here, stored, until one of those happens.
-///
-/// # Errors
-///
-/// [`RuntimeError::Parked`] while the run waits; the run has no store; the store failed; the
-/// event does not deserialise.
-pub async fn wait_event<D, E: serde::de::DeserializeOwned>(
-    ctx: &Ctx<D>,
-    workflow: &'static str,
-    step: &'static str,
-    event: &'static str,
-    timeout: std::time::Duration,
-) -> Result<crate::state::Event<E>, RuntimeError> {
-    let run_id = ctx.run_id();
-    let Some(store) = ctx.store() else {
-        return Err(RuntimeError::NoInbox {
-            run_id: run_id.clone(),
-            workflow,
-            step,
-            event,
-        });
-    };
-    let failed = |source| RuntimeError::Wait {
-        run_id: run_id.clone(),
-        workflow,
-        step,
-        source,
-    };
-    if let Some(stored) = store
-        .next_event_boxed(run_id, event)
-        .await
-        .map_err(failed)?
-    {
-        let value = serde_json::from_value(stored.payload).map_err(|source| {
-            RuntimeError::CorruptEvent {
-                run_id: run_id.clone(),
-                workflow,
-                step,
-                event,
-                source,
-            }
-        })?;
-        ctx.waits().consumed = Some(stored.id);
-        return Ok(crate::state::Event::Received(value));
-    }
-    let now = crate::state::now();
-    let waiting = ctx.waits().waiting.clone();
-    let until = match waiting {
-        Some((waiting, until)) if waiting == step => {
-            if now >= until {
-                return Ok(crate::state::Event::TimedOut);
-            }
-            until
-        }
-        _ => now.checked_add(timeout).unwrap_or(now),
-    };
-    // Recorded again when the run resumed in its wait: a wait stored before the store knew
-    // its event is woken by an event of any name, and must be due at its deadline again,
-    // not at once.
-    store
-        .wait_boxed(run_id, step, event, until)
-        .await
-        .map_err(failed)?;
-    ctx.waits().waiting = Some((step.to_owned(), until));
-    Err(RuntimeError::Parked {
-        run_id: run_id.clone(),
-        workflow,
-        step,
-        event: Some(event),
-        until,
-    })
-}
-
-/// Runs `f` on every item with its index, at most `limit` at once, and collects the results
-/// in the items' order. A worker that finishes frees its slot at once, whatever the others do.
-/// The first error stops the rest.
-///
-/// # Errors
-///
-/// The first error `f` returns.
-pub async fn map_ordered<T, U, E, F, Fut>(
-    items: Vec<T>,
-    limit: usize,
-    mut f: F,
-) -> Result<Vec<U>, E>
-where
-    F: FnMut(usize, T) -> Fut,
-    Fut: Future<Output = Result<U, E>>,
-{
-    let mut slots: Vec<Option<U>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    let mut running = futures_util::stream::iter(items.into_iter().enumerate())
-        .map(|(index, item)| {
-            let work = f(index, item);
-            async move { work.await.map(|out| (index, out)) }
-        })
-        .buffer_unordered(limit.max(1));
-    while let Some((index, out)) = running.try_next().await? {
-        slots[index] = Some(out);
-    }
-    // Every index was filled exactly once: the stream ended without an error.
-    Ok(slots.into_iter().flatten().collect())
-}
-
-/// The next finished branch of a fan-out.
-pub async fn next_branch<T>(running: &mut FuturesUnordered<BoxFuture<'_, T>>) -> Option<T> {
-    running.next().await
+    ctx.first_attempt()
 }
 
 /// A state that `resume` cannot continue from.
@@ -693,23 +316,6 @@ pub mod state_serde {
     pub struct Done<O> {
         /// The run's output.
         pub output: O,
-    }
-
-    /// One variant of `FlowState`, serialised from borrowed content (a fan-out's checkpoint
-    /// between branches).
-    pub struct Variant<'a, T> {
-        /// The variant's position.
-        pub index: u32,
-        /// The variant's name.
-        pub name: &'static str,
-        /// Its content.
-        pub value: &'a T,
-    }
-
-    impl<T: Serialize> Serialize for Variant<'_, T> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.serialize_newtype_variant("FlowState", self.index, self.name, self.value)
-        }
     }
 
     /// A variant's identifier: its name (self-describing formats) or its index.
@@ -1050,16 +656,15 @@ pub mod stored {
     }
 }
 
-/// An event step's wait through autoref specialisation over the event type, like
+/// An event step's event through autoref specialisation over the event type, like
 /// [`stored`]: an event type that is not serde is reported by its `EventOf` impl alone, not
 /// again at every wait.
 pub mod event_wait {
+    use crate::driver::EventArg;
     use crate::error::RuntimeError;
-    use crate::state::{Ctx, Event};
+    use crate::state::{Event, RunId};
     use serde::de::{DeserializeOwned, Error as _};
-    use std::future::Future;
     use std::marker::PhantomData;
-    use std::time::Duration;
 
     /// The event type a step waits for.
     #[derive(Debug)]
@@ -1079,32 +684,56 @@ pub mod event_wait {
         }
     }
 
-    /// Waiting for a `DeserializeOwned` event: [`super::wait_event`].
+    /// Where the event is for, for its errors.
+    #[derive(Debug, Clone, Copy)]
+    pub struct At<'a> {
+        /// The run.
+        pub run_id: &'a RunId,
+        /// The workflow.
+        pub workflow: &'static str,
+        /// The waiting step.
+        pub step: &'static str,
+        /// The event's name.
+        pub event: &'static str,
+    }
+
+    impl At<'_> {
+        fn corrupt(self, source: serde_json::Error) -> RuntimeError {
+            RuntimeError::CorruptEvent {
+                run_id: self.run_id.clone(),
+                workflow: self.workflow,
+                step: self.step,
+                event: self.event,
+                source,
+            }
+        }
+    }
+
+    /// Decoding a `DeserializeOwned` event the driver took from the inbox.
     pub trait ViaSerde {
         /// The event type.
         type Event;
-        /// See [`super::wait_event`].
-        fn wait<'a, D: Send + Sync>(
+        /// The event, or `TimedOut`.
+        ///
+        /// # Errors
+        ///
+        /// The stored event does not deserialise.
+        fn take(
             &self,
-            ctx: &'a Ctx<D>,
-            workflow: &'static str,
-            step: &'static str,
-            event: &'static str,
-            timeout: Duration,
-        ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
+            at: At<'_>,
+            arg: Option<EventArg>,
+        ) -> Result<Event<Self::Event>, RuntimeError>;
     }
 
-    impl<E: DeserializeOwned + Send + 'static> ViaSerde for &Wait<E> {
+    impl<E: DeserializeOwned> ViaSerde for &Wait<E> {
         type Event = E;
-        fn wait<'a, D: Send + Sync>(
-            &self,
-            ctx: &'a Ctx<D>,
-            workflow: &'static str,
-            step: &'static str,
-            event: &'static str,
-            timeout: Duration,
-        ) -> impl Future<Output = Result<Event<E>, RuntimeError>> + Send + 'a {
-            super::wait_event::<D, E>(ctx, workflow, step, event, timeout)
+        fn take(&self, at: At<'_>, arg: Option<EventArg>) -> Result<Event<E>, RuntimeError> {
+            match arg.and_then(|arg| arg.payload) {
+                Some(payload) => serde_json::from_value(payload)
+                    .map(Event::Received)
+                    .map_err(|source| at.corrupt(source)),
+                None => Ok(Event::TimedOut),
+            }
         }
     }
 
@@ -1113,14 +742,24 @@ pub mod event_wait {
         /// The event type.
         type Event;
         /// Fails.
-        fn wait<'a, D: Send + Sync>(
+        ///
+        /// # Errors
+        ///
+        /// Always.
+        fn take(
             &self,
-            ctx: &'a Ctx<D>,
-            workflow: &'static str,
-            step: &'static str,
-            event: &'static str,
-            timeout: Duration,
-        ) -> impl Future<Output = Result<Event<Self::Event>, RuntimeError>> + Send + 'a;
+            at: At<'_>,
+            arg: Option<EventArg>,
+        ) -> Result<Event<Self::Event>, RuntimeError>;
+    }
+
+    impl<E> ViaNothing for Wait<E> {
+        type Event = E;
+        fn take(&self, at: At<'_>, _: Option<EventArg>) -> Result<Event<E>, RuntimeError> {
+            Err(at.corrupt(serde_json::Error::custom(
+                "internal error in flow-macros: the event type is not serde",
+            )))
+        }
     }
 
     /// Checks once per event type, at the user's `event = …`, that it is serde: the
@@ -1153,31 +792,6 @@ pub mod event_wait {
         note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
     )]
     pub trait EventSerde {}
-
-    impl<E> ViaNothing for Wait<E> {
-        type Event = E;
-        fn wait<'a, D: Send + Sync>(
-            &self,
-            ctx: &'a Ctx<D>,
-            workflow: &'static str,
-            step: &'static str,
-            event: &'static str,
-            _: Duration,
-        ) -> impl Future<Output = Result<Event<E>, RuntimeError>> + Send + 'a {
-            let run_id = ctx.run_id().clone();
-            async move {
-                Err(RuntimeError::CorruptEvent {
-                    run_id,
-                    workflow,
-                    step,
-                    event,
-                    source: serde_json::Error::custom(
-                        "internal error in flow-macros: the event type is not serde",
-                    ),
-                })
-            }
-        }
-    }
 }
 
 /// `FlowError`'s `Display` of a step error through autoref specialisation: a step error that

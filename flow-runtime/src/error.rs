@@ -3,7 +3,8 @@
 //! A workflow's generated `FlowError` has one variant per step, holding that step's own
 //! error, and a `Runtime` variant holding a [`RuntimeError`].
 
-use crate::state::{RunId, RunStatus};
+use crate::state::RunId;
+use crate::store::RunStatus;
 
 /// A failure of the runtime around the steps: storing a checkpoint, or resuming from a state
 /// that cannot continue.
@@ -74,7 +75,7 @@ pub enum RuntimeError {
         stored_fingerprint: String,
     },
     /// The store has set the run aside: run control paused or cancelled it (see
-    /// [`RunControl`](crate::state::RunControl)), an [`Engine`](crate::state::Engine) marked it
+    /// [`RunControl`](crate::store::RunControl)), an [`Engine`](crate::state::Engine) marked it
     /// failed, or its stored record is corrupt (see [`RunStatus::is_stopped`]).
     ///
     /// With `step`, the run was stopped while that step ran: the step completed, but the store
@@ -307,7 +308,7 @@ pub enum StoreErrorKind {
     /// workflow). Retrying cannot help.
     Conflict,
     /// The run is paused, so the store refused its checkpoint (see
-    /// [`RunControl`](crate::state::RunControl)). Retrying helps only once it is unpaused.
+    /// [`RunControl`](crate::store::RunControl)). Retrying helps only once it is unpaused.
     Paused,
     /// The run is cancelled, so the store refused its checkpoint. Retrying cannot help.
     Cancelled,
@@ -328,7 +329,7 @@ pub enum StoreErrorKind {
     Other,
 }
 
-/// A [`Store`](crate::state::Store) failed.
+/// A [`Store`](crate::store::Store) failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {
@@ -379,7 +380,7 @@ impl StoreError {
     }
 }
 
-/// A [`RunControl`](crate::state::RunControl) operation failed; when it did, it changed nothing.
+/// A [`RunControl`](crate::store::RunControl) operation failed; when it did, it changed nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {

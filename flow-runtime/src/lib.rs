@@ -41,45 +41,82 @@
 //! # }
 //! ```
 //!
-//! The DSL, the generated items and every compile error are described in the README.
+//! The DSL, shape by shape, is on the pages of [`#[workflow]`](macro@workflow) (the module, what
+//! it generates, how to run it) and [`#[step]`](macro@step) (chains, routes, fan-out and join,
+//! workers, loops, tools, events, sleeps, validated input); every compile error is in the
+//! README's catalogue.
+//!
+//! # Dependencies
+//!
+//! What a crate with workflows adds to its `Cargo.toml`:
+//!
+//! ```toml
+//! [dependencies]
+//! flow-runtime = "0.1"
+//! serde = { version = "1", features = ["derive"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! # only for `Valid<T>` input: the same minor version as flow-runtime's (see below)
+//! garde = { version = "0.23", features = ["derive"] }
+//! ```
+//!
+//! A tool's input and output derive [`JsonSchema`] through this crate's re-export (in the
+//! prelude, with the `schemars` path its derive expands to), so no `schemars` dependency is needed
+//! and its version cannot clash with this crate's. garde's derive cannot be re-exported that way
+//! (it expands to `::garde::…`, which only a dependency named `garde` satisfies); a garde of
+//! another minor version derives another `Validate` trait, and `Valid::new` then reports that the
+//! type "has no validation rules". The [garde](https://docs.rs/garde/0.23) crate itself is
+//! re-exported as `flow_runtime::garde`, to name its items in bounds.
 //!
 //! # Cargo features
 //!
 //! Without any feature (`default-features = false`) the crate is the DSL, runs and the
-//! [`Engine`](state::Engine) on [`MemoryStore`](state::MemoryStore), and tools with their
-//! policies. Integrations are compiled only when asked for:
+//! [`Engine`](state::Engine) on [`MemoryStore`](store::MemoryStore), and tools with their
+//! policies. Integrations are compiled only when asked for, and their items are marked with the
+//! feature on docs.rs:
 //!
-//! - `sqlite` (default): `state::SqliteStore`, durable runs in an embedded SQLite file.
-//! - `http`: `tool::http::HttpJson` and `output::Webhook`, over reqwest (plain HTTP).
+//! - `sqlite` (default): `store::SqliteStore`, durable runs in an embedded SQLite file.
+//! - `http`: `tool::http::HttpJson`, `output::Webhook` and the model clients, over reqwest
+//!   (plain HTTP).
 //! - `rustls`: HTTPS for `http`.
+//! - `models`: `model::OpenAiChat` and `model::AnthropicMessages`, chat models over HTTP and
+//!   HTTPS (turns on `http`, which has the clients, and `rustls`).
+//! - `scripted`: `model::scripted::ScriptedModel`, a scripted model server on loopback for tests
+//!   and examples (turns on `http`).
 //! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
 //! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
+//! - `conformance`: `store::conformance`, the test suite every store passes, for store authors.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod driver;
 pub mod error;
 pub mod input;
+pub mod model;
 pub mod output;
 pub mod prelude;
 pub mod state;
+pub mod store;
 pub mod tool;
 
 #[doc(hidden)]
 pub mod __private;
 
-/// Turns an inline module of `async fn` steps into a typestate workflow.
-///
-/// ```text
-/// #[workflow]                      #[workflow(deps = MyDeps)]      #[workflow(crate = path)]
-/// #[step(entry)]                   the step that takes the raw input
-/// #[step(after = a)]               runs after `a`, takes its output
-/// #[step(after = [a, b])]          a join: waits for branches `a` and `b`, takes both outputs
-/// #[step(after = a, exit)]         its output ends the run
-/// #[step(after = a, routes = E)]   returns enum `E`; each variant leads to a step
-/// #[step(after = a, workers = 4)]  runs once per item of `a`'s `Vec`, at most 4 at once
-/// #[to(step, max = 3, exhausted = other)]   on a route variant: target, loop bound
-/// ```
-///
-/// See the crate-level documentation and the README for the full description.
+#[doc = include_str!("../docs/workflow.md")]
 pub use flow_macros::workflow;
 
-/// Marks a step inside a [`#[workflow]`](macro@workflow) module; an error anywhere else.
+#[doc = include_str!("../docs/step.md")]
 pub use flow_macros::step;
+
+/// The JSON Schema of a type, for a tool's input and output: derive it with
+/// `#[derive(JsonSchema)]` (from the [prelude], which also brings the
+/// `schemars` path the derive expands to).
+pub use schemars::JsonSchema;
+
+/// schemars, the JSON Schema generator behind [`JsonSchema`]: the version this crate's
+/// [`Tool`](tool::Tool) bounds name.
+pub use schemars;
+
+/// garde, whose rules [`Valid`](input::Valid) runs: the version `Valid<T>`'s bound names. Derive
+/// `garde::Validate` from a `garde` dependency of the same minor version (see
+/// [Dependencies](crate#dependencies)).
+pub use garde;

@@ -23,7 +23,8 @@
 //! Output is one `key=value` per line, for the driver script to parse.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, RunControl, RunFilter, RunQueue, RunStatus, Setup, SqliteStore};
+use flow_runtime::state::{Engine, Setup};
+use flow_runtime::store::{RunControl, RunFilter, RunQueue, RunStatus, SqliteStore};
 use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;

@@ -295,7 +295,7 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
                 #never
             }
 
-            fn resume(_: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send {
+            fn drive(_: &#k::state::Ctx<#deps>, state: FlowState, _: #k::__private::Resume) -> impl ::core::future::Future<Output = #k::state::Outcome<#output, FlowError>> + ::core::marker::Send {
                 async move { match state {} }
             }
 

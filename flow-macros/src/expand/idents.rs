@@ -39,9 +39,6 @@ impl Gen<'_> {
     pub(crate) fn inp_k(&self, i: usize, k: usize) -> Ident {
         format_ident!("__flow_In_{}_{}", self.name(i), k)
     }
-    pub(crate) fn exec(&self, i: usize) -> Ident {
-        format_ident!("__flow_exec_{}", self.name(i))
-    }
     /// Conversion along the edge `from → to`.
     pub(crate) fn edge(&self, to: usize, from: &str) -> Ident {
         format_ident!("__flow_to_{}_from_{}", self.name(to), from)

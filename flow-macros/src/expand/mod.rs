@@ -11,7 +11,8 @@
 //! - `tools`, `waits`: per-step tool markers (`CanCall`), event impls (`EventOf`);
 //! - `consts`: `NAME`, `MERMAID` (the diagram) and `FINGERPRINT`;
 //! - `state`: `Loops` and `FlowState` with its serde; `error`: `FlowError`;
-//! - `resume`: the per-step `exec` functions, the resume loop, and `Workflow`;
+//! - `resume`: the per-step adapters, the graph table and `Machine` the runtime's driver
+//!   reads, and `Workflow`;
 //! - `typestate`: `Flow<S>`, the markers in `state`, and one method per step;
 //! - `fallback`: the stand-ins emitted beside the errors when checks failed.
 
@@ -85,7 +86,6 @@ fn generate_items(g: &Gen<'_>) -> TokenStream {
     let type_checks = type_checks::generate(g);
     let state = state::generate(g);
     let error = error::generate(g);
-    let state_refs = state::refs(g);
     let resume = resume::generate(g);
     let typestate = typestate::generate(g);
     let consts = consts::generate(g);
@@ -100,7 +100,6 @@ fn generate_items(g: &Gen<'_>) -> TokenStream {
         #consts
         #state
         #error
-        #state_refs
         #resume
         #typestate
     }

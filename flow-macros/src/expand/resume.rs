@@ -1,5 +1,5 @@
-//! The per-step `exec` functions, `__flow_resume` (which drives a run through the graph from
-//! any state), and `Workflow` with `run` and `resume`.
+//! The per-step adapters (`__flow_call_x`, and `__flow_exec_x` for the typestate API), the
+//! graph table and `Machine` the runtime's driver reads, and `Workflow` with `run` and `resume`.
 
 use super::Gen;
 use crate::model::{Next, Role};
@@ -7,20 +7,12 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 
-/// Every step's `exec`, the resume loop, and `Workflow` with its runtime trait impl.
+/// Every step's adapter, the graph table, `Machine`, and `Workflow` with its runtime trait impl.
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let k = g.krate;
     let output = Gen::output();
-    let execs = (0..g.wf.steps.len()).map(|i| exec(g, i));
-    let arms = (0..g.wf.steps.len()).filter_map(|i| arm(g, i));
+    let calls = (0..g.wf.steps.len()).map(|i| call(g, i));
     let deps = g.deps();
-    let require_tools = g
-        .declares_tools()
-        .then(|| quote!(__flow_require_tools(ctx)?;));
-    // Sinks can be attached to every step but the routing ones, whose output is a route.
-    let deliverable = (0..g.wf.steps.len())
-        .filter(|&i| !matches!(g.graph.next[i], Next::Route { .. }))
-        .map(|i| g.name(i));
     let entry_v = g.variant(g.graph.entry);
     let entry_in = g.inp(g.graph.entry);
     let step_names = (0..g.wf.steps.len()).map(|i| g.name(i));
@@ -34,34 +26,11 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         g.output_span(g.graph.exits[0]),
     );
     let run_fn = run_fn(g);
+    let machine = machine(g);
 
     quote! {
-        #(#execs)*
-
-        /// Drives the run; a panic anywhere in it fails the run instead of unwinding. Not an
-        /// `async fn`, which would hold the state twice.
-        #[doc(hidden)]
-        fn __flow_guarded(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> {
-            #k::__private::guard_run(ctx, NAME, __flow_resume(ctx, state))
-        }
-
-        #[doc(hidden)]
-        #[allow(unused_mut, unused_variables, clippy::too_many_lines, clippy::match_same_arms)]
-        async fn __flow_resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
-            #require_tools
-            #k::__private::check_outputs(ctx, NAME, &[#(#deliverable),*])?;
-            let mut state = state;
-            let mut attempt = #k::__private::first_attempt(ctx);
-            loop {
-                let (step, next): (&'static str, FlowState) = match state {
-                    #(#arms)*
-                    FlowState::Completed { output } => return ::core::result::Result::Ok(output),
-                };
-                state = next;
-                #k::__private::checkpoint(ctx, NAME, FINGERPRINT, step, state.is_completed(), &state).await?;
-                attempt = 1;
-            }
-        }
+        #(#calls)*
+        #machine
 
         /// This workflow, for engines that drive any workflow through the runtime's `Workflow` trait.
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::default::Default)]
@@ -90,8 +59,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 FlowState::#entry_v { input, loops: ::core::default::Default::default() }
             }
 
-            fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send {
-                __flow_guarded(ctx, state)
+            fn drive(ctx: &#k::state::Ctx<#deps>, state: FlowState, resume: #k::__private::Resume) -> impl ::core::future::Future<Output = #k::state::Outcome<#output, FlowError>> + ::core::marker::Send {
+                #k::__private::drive::<Self>(ctx, state, resume)
             }
         }
 
@@ -111,22 +80,27 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             ///
             /// The first step that fails, or the runtime.
             pub async fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
-                __flow_guarded(ctx, state).await
+                <Self as #k::state::Workflow>::resume(ctx, state).await
             }
         }
     }
 }
 
-/// `__flow_exec_x`: calls the user's step with its context and maps its error.
-fn exec(g: &Gen<'_>, i: usize) -> TokenStream {
+/// `__flow_call_x`: step `x`'s adapter core: takes its event, builds its context, calls the
+/// user's function, maps its error, splits off its `Sleep`, serialises its output when the
+/// driver says a sink waits for it.
+fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     let k = g.krate;
     let step = &g.wf.steps[i];
     let f = g.fn_ident(i);
     let name = g.name(i);
-    let exec = g.exec(i);
+    let call = format_ident!("__flow_call_{}", f);
     let o = g.out(i);
     let v = g.variant(i);
     let deps = g.deps();
+    // The earlier outputs the step reads (`#[from]`), borrowed from its state's tuple.
+    let kept_ty = super::earlier::kept_type(g, i);
+    let from_args = super::earlier::args(g, i, &quote!(__flow_kept));
     // The context is built only for a step that takes one, and handed over through a check
     // that names the workflow's deps when the parameter's type differs.
     let (make_ctx, ctx_arg) = match &step.ctx {
@@ -135,121 +109,331 @@ fn exec(g: &Gen<'_>, i: usize) -> TokenStream {
             let ctx_ty = g.step_ctx_type(i);
             let call = super::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
             (
-                quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, #name, attempt, visit);),
+                quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, &run);),
                 quote!(#call(&step_ctx),),
             )
         }
-        None => (quote!(let _ = (ctx, attempt, visit);), quote!()),
+        None => (quote!(), quote!()),
     };
     let step_return = quote!(#k::__private::StepReturn);
-    // After the step succeeds, its output goes to the sinks attached to it (not for a routing
-    // step: its output is the route taken).
-    let exit = step.exit.is_some();
-    // A step returning `Sleep<T>`: its `T` goes on, and the run waits (parked, with a store)
-    // before the next step.
-    let (unwrap_sleep, schedule) = if step.sleep.is_some() {
+    let (unwrap_sleep, wake) = if step.sleep.is_some() {
         (
             quote!(let (out, wake) = #k::state::Sleep::into_parts(out);),
-            quote!(#k::__private::schedule(ctx, wake).await?;),
+            quote!(::core::option::Option::Some(wake)),
         )
     } else {
-        (quote!(), quote!())
+        (quote!(), quote!(::core::option::Option::None))
     };
-    let deliver = if matches!(g.graph.next[i], Next::Route { .. }) {
-        quote! {
-            #unwrap_sleep
-            #schedule
-            ::core::result::Result::Ok(out)
-        }
+    // A routing step's output is the route taken: no sink sees it.
+    let json = if matches!(g.graph.next[i], Next::Route { .. }) {
+        quote!(|_| ::core::option::Option::None)
     } else {
-        quote! {
-            #unwrap_sleep
-            #k::__private::deliver(ctx, NAME, #name, visit, #exit, || {
-                #[allow(unused_imports)]
-                use #k::__private::{NoJson as _, ToJson as _};
-                (&#k::__private::Out(&out)).json()
-            }).await?;
-            #schedule
-            ::core::result::Result::Ok(out)
-        }
+        quote!(|out| {
+            #[allow(unused_imports)]
+            use #k::__private::{NoJson as _, ToJson as _};
+            (&#k::__private::Out(out)).json()
+        })
     };
     // A step waiting for an event gets it (or its timeout) as its last argument.
-    let (wait, event_arg) = match (&step.event, &step.timeout) {
-        (Some((ty, _)), Some((timeout, _))) => {
+    let (wait, event_arg) = match &step.event {
+        Some((ty, _)) => {
             let event = super::waits::event_name(ty);
             let tr = g.event_check(i);
             let user = step.inputs.get(1).map(|input| &input.ty);
             let span = super::waits::event_param_span(g, i);
             let feed = super::respan(quote!(<#k::state::Event<#ty> as #tr<#user>>::feed), span);
-            let typed = super::respan(
-                quote!(let timeout: ::core::time::Duration =),
-                timeout.span(),
-            );
             (
                 quote! {
-                    #typed #timeout;
                     let event: #k::state::Event<#ty> = {
                         #[allow(unused_imports)]
                         use #k::__private::event_wait::{ViaNothing as _, ViaSerde as _};
-                        (&&#k::__private::event_wait::Wait::<#ty>::new()).wait(ctx, NAME, #name, #event, timeout).await?
+                        let at = #k::__private::event_wait::At { run_id: ctx.run_id(), workflow: NAME, step: #name, event: #event };
+                        (&&#k::__private::event_wait::Wait::<#ty>::new()).take(at, event)?
                     };
                 },
                 quote!(, #feed(event)),
             )
         }
-        _ => (quote!(), quote!()),
+        None => (quote!(), quote!()),
     };
-    match &g.graph.roles[i] {
-        Role::Join { .. } => {
-            let params: Vec<_> = (0..step.inputs.len())
-                .map(|n| format_ident!("in{}", n))
-                .collect();
-            let types = (0..step.inputs.len()).map(|n| g.inp_k(i, n));
-            quote! {
-                #[doc(hidden)]
-                #[allow(clippy::too_many_arguments)]
-                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, #(#params: #types),*) -> ::core::result::Result<#o, FlowError> {
-                    #make_ctx
-                    let out = #k::__private::guard(ctx, NAME, #name, self::#f(#ctx_arg #(#params),*)).await?;
-                    let out = <_ as #step_return>::into_result(out).map_err(FlowError::#v)?;
-                    #deliver
-                }
-            }
+    let (params, args) = if let Role::Join { .. } = &g.graph.roles[i] {
+        let params: Vec<_> = (0..step.inputs.len())
+            .map(|n| format_ident!("in{}", n))
+            .collect();
+        let types = (0..step.inputs.len()).map(|n| g.inp_k(i, n));
+        (quote!(#(#params: #types),*), quote!(#(#params),*))
+    } else {
+        let input = g.inp(i);
+        (quote!(input: #input), quote!(input))
+    };
+    let body = if let Some((n, _)) = step.workers {
+        // Each item has its own context: its own visit, so its own calls and keys.
+        let (index, item_ctx) = match &step.ctx {
+            Some(_) => (
+                quote!(index),
+                quote!(let step_ctx = #k::__private::item_ctx(&step_ctx, index);),
+            ),
+            None => (quote!(_), quote!()),
+        };
+        quote! {
+            let out = #k::__private::map_ordered(input, #n, |#index, item| {
+                #item_ctx
+                async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item #from_args).await) }
+            }).await.map_err(FlowError::#v)?;
         }
-        _ if step.workers.is_some() => {
-            let n = step.workers.map_or(1, |(n, _)| n);
-            let input = g.inp(i);
-            // Each item has its own context: its own visit, so its own calls and keys.
-            let (index, item_ctx) = match &step.ctx {
-                Some(_) => (
-                    quote!(index),
-                    quote!(let step_ctx = #k::__private::item_ctx(&step_ctx, index);),
-                ),
-                None => (quote!(_), quote!()),
-            };
-            quote! {
-                #[doc(hidden)]
-                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, input: #input) -> ::core::result::Result<#o, FlowError> {
-                    #make_ctx
-                    let out = #k::__private::map_ordered(input, #n, |#index, item| {
-                        #item_ctx
-                        async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item).await) }
+    } else {
+        quote! {
+            let out = self::#f(#ctx_arg #args #event_arg #from_args).await;
+            let out = <_ as #step_return>::into_result(out).map_err(FlowError::#v)?;
+        }
+    };
+    quote! {
+        #[doc(hidden)]
+        #[allow(clippy::too_many_arguments, unused_variables)]
+        async fn #call(ctx: &#k::state::Ctx<#deps>, run: #k::__private::StepRun, #params, __flow_kept: &#kept_ty, event: ::core::option::Option<#k::__private::EventArg>) -> ::core::result::Result<#k::__private::Stepped<#o>, FlowError> {
+            #wait
+            #make_ctx
+            #body
+            #unwrap_sleep
+            ::core::result::Result::Ok(#k::__private::Stepped::output(&run, out, #wake, #json))
+        }
+    }
+}
+
+/// The graph table, the branch enum, and the `Machine` adapters.
+#[allow(clippy::too_many_lines)]
+fn machine(g: &Gen<'_>) -> TokenStream {
+    let k = g.krate;
+    let deps = g.deps();
+    let output = Gen::output();
+    let n = g.wf.steps.len();
+    let mut infos = Vec::new();
+    let mut timeouts = Vec::new();
+    let mut positions = Vec::new();
+    let mut steps = Vec::new();
+    let mut branches = Vec::new();
+    let mut merges = Vec::new();
+    let mut branch_variants = Vec::new();
+    for i in 0..n {
+        let step = &g.wf.steps[i];
+        let name = g.name(i);
+        let v = g.variant(i);
+        let f = g.fn_ident(i);
+        let call = format_ident!("__flow_call_{}", f);
+        let is_route = matches!(g.graph.next[i], Next::Route { .. });
+        let kind = match &g.graph.roles[i] {
+            Role::Branch { join, .. } => quote!(#k::__private::StepKind::Branch { join: #join }),
+            Role::Join { branches, .. } => {
+                quote!(#k::__private::StepKind::Join { branches: &[#(#branches),*] })
+            }
+            _ if is_route => quote!(#k::__private::StepKind::Route),
+            _ => quote!(#k::__private::StepKind::Plain),
+        };
+        let exit = step.exit.is_some().then(|| quote!(.exit()));
+        let routes = is_route.then(|| quote!(.routes()));
+        let sleeps = step.sleep.is_some().then(|| quote!(.sleeps()));
+        let wait = match (&step.event, &step.timeout) {
+            (Some((ty, _)), Some((timeout, _))) => {
+                let event = super::waits::event_name(ty);
+                let tf = format_ident!("__flow_timeout_{}", f);
+                let typed = super::respan(
+                    quote!(let timeout: ::core::time::Duration =),
+                    timeout.span(),
+                );
+                timeouts.push(quote! {
+                    #[doc(hidden)]
+                    fn #tf() -> ::core::time::Duration {
+                        #typed #timeout;
+                        timeout
+                    }
+                });
+                Some(quote!(.waits(#event, #tf)))
+            }
+            _ => None,
+        };
+        infos.push(quote! {
+            #k::__private::StepInfo::new(#name, #kind) #routes #exit #wait #sleeps
+        });
+        match &g.graph.roles[i] {
+            Role::Branch { join, .. } => {
+                let jv = g.variant(*join);
+                let Role::Join { fork, .. } = &g.graph.roles[*join] else {
+                    continue;
+                };
+                let feed_in = g.edge(i, &g.name(*fork));
+                let join_name = g.name(*join);
+                let clone_fn = g.clone_fn(*fork);
+                let o = g.out(i);
+                // The branch's future outlives the borrowed state: it gets copies of the
+                // earlier outputs the join's state carries.
+                let kf = super::earlier::fields(g, *join);
+                let locals = super::earlier::locals(g, *join);
+                let keeps = super::earlier::carried(g, *join)
+                    .iter()
+                    .map(|&x| super::earlier::keep_fn(g, x));
+                branch_variants.push(quote!(#v(#o)));
+                branches.push(quote! {
+                    (#i, FlowState::#jv { input: ::core::option::Option::Some(__flow_input), #(#kf: #locals,)* .. }) => {
+                        let input = #feed_in(#clone_fn(__flow_input));
+                        let __flow_kept = (#(#keeps(#locals),)*);
+                        #k::__private::boxed_step(async move {
+                            ::core::result::Result::Ok(#call(ctx, run, input, &__flow_kept, ::core::option::Option::None).await?.map(__flow_Branch::#v))
+                        })
+                    }
+                    (#i, _) => #k::__private::boxed_step(async move {
+                        ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
+                            NAME, #join_name, "a branch has not run, but the fan-out's input is missing",
+                        )))
+                    }),
+                });
+            }
+            Role::Join { branches: bs, .. } => {
+                let fields: Vec<_> = bs.iter().map(|&b| g.fn_ident(b)).collect();
+                let slots: Vec<_> = (0..bs.len())
+                    .map(|n| format_ident!("__flow_slot{}", n))
+                    .collect();
+                let feeds_out: Vec<_> = bs.iter().map(|&b| g.edge(i, &g.name(b))).collect();
+                let next = transition(g, i, &quote!(out));
+                positions.push(quote! {
+                    FlowState::#v { #(#fields: #slots,)* loops, .. } => {
+                        let pending = [#((#bs, #slots.is_none())),*];
+                        #k::__private::Position::Join {
+                            step: #i,
+                            visit: __flow_visit(loops),
+                            pending: pending.into_iter().filter_map(|(b, p)| p.then_some(b)).collect(),
+                        }
+                    }
+                });
+                let kf = super::earlier::fields(g, i);
+                let locals = super::earlier::locals(g, i);
+                let nexts = super::earlier::nexts(g, i);
+                let copy_self = super::earlier::copy_self(g, i, &nexts, &quote!(out));
+                let copy_branches = super::earlier::copy_branches(g, i, &nexts, &slots);
+                steps.push(quote! {
+                    FlowState::#v { #(#fields: ::core::option::Option::Some(#slots),)* #(#kf: #locals,)* mut loops, .. } => #k::__private::boxed_step(async move {
+                        let __flow_kept = (#(#locals,)*);
+                        #copy_branches
+                        let stepped = #call(ctx, run, #(#feeds_out(#slots)),*, &__flow_kept, event).await?;
+                        ::core::result::Result::Ok(stepped.map(move |out| { #copy_self #next }))
+                    }),
+                });
+                for (n, &b) in bs.iter().enumerate() {
+                    let bv = g.variant(b);
+                    let slot = &slots[n];
+                    merges.push(quote! {
+                        (FlowState::#v { input: __flow_input, #(#fields: #slots,)* .. }, __flow_Branch::#bv(value)) => {
+                            *#slot = ::core::option::Option::Some(value);
+                            if #(#slots.is_some())&&* {
+                                *__flow_input = ::core::option::Option::None;
+                            }
+                            ::core::result::Result::Ok(())
+                        }
                     });
-                    let out = #k::__private::guard(ctx, NAME, #name, out).await?.map_err(FlowError::#v)?;
-                    #deliver
                 }
             }
+            _ => {
+                let next = transition(g, i, &quote!(out));
+                positions.push(quote! {
+                    FlowState::#v { loops, .. } => #k::__private::Position::step(#i, __flow_visit(loops)),
+                });
+                let kf = super::earlier::fields(g, i);
+                let locals = super::earlier::locals(g, i);
+                let copy_self =
+                    super::earlier::copy_self(g, i, &super::earlier::nexts(g, i), &quote!(out));
+                steps.push(quote! {
+                    FlowState::#v { input, #(#kf: #locals,)* mut loops } => #k::__private::boxed_step(async move {
+                        let __flow_kept = (#(#locals,)*);
+                        let stepped = #call(ctx, run, input, &__flow_kept, event).await?;
+                        ::core::result::Result::Ok(stepped.map(move |out| { #copy_self #next }))
+                    }),
+                });
+            }
         }
-        _ => {
-            let input = g.inp(i);
-            quote! {
-                #[doc(hidden)]
-                async fn #exec(ctx: &#k::state::Ctx<#deps>, attempt: u32, visit: #k::tool::Visit, input: #input) -> ::core::result::Result<#o, FlowError> {
-                    #wait
-                    #make_ctx
-                    let out = #k::__private::guard(ctx, NAME, #name, self::#f(#ctx_arg input #event_arg)).await?;
-                    let out = <_ as #step_return>::into_result(out).map_err(FlowError::#v)?;
-                    #deliver
+    }
+    let entry = g.graph.entry;
+    let check_tools = g.declares_tools().then(|| {
+        quote! {
+            fn check_tools(ctx: &#k::state::Ctx<#deps>) -> ::core::result::Result<(), #k::error::RuntimeError> {
+                __flow_require_tools(ctx)
+            }
+        }
+    });
+    let invalid = quote! {
+        ::core::result::Result::Err(#k::__private::invalid_state(NAME, run.name, "the run's state is not at this step"))
+    };
+    let branch_fn = if branches.is_empty() {
+        quote! {
+            let _ = (ctx, state);
+            #k::__private::boxed_step(async move { #invalid.map_err(FlowError::Runtime) })
+        }
+    } else {
+        quote! {
+            match (run.step, state) {
+                #(#branches)*
+                _ => #k::__private::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
+            }
+        }
+    };
+    let merge_fn = if merges.is_empty() {
+        quote!(let _ = state; match out {})
+    } else {
+        quote! {
+            match (state, out) {
+                #(#merges)*
+                #[allow(unreachable_patterns)]
+                _ => ::core::result::Result::Err(#k::__private::invalid_state(NAME, "", "a branch's output does not fit the run's state")),
+            }
+        }
+    };
+    quote! {
+        #(#timeouts)*
+
+        /// A branch's output, on its way into its join's state.
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        pub enum __flow_Branch {
+            #(#branch_variants,)*
+        }
+
+        #[automatically_derived]
+        impl #k::__private::Machine for Workflow {
+            const GRAPH: #k::__private::Graph = #k::__private::Graph {
+                workflow: NAME,
+                fingerprint: FINGERPRINT,
+                entry: #entry,
+                steps: &[#(#infos),*],
+            };
+            type Branch = __flow_Branch;
+
+            #check_tools
+
+            fn position(state: &FlowState) -> #k::__private::Position {
+                match state {
+                    #(#positions)*
+                    FlowState::Completed { .. } => #k::__private::Position::Finished,
+                }
+            }
+
+            #[allow(unused_mut, clippy::match_same_arms)]
+            fn step(ctx: &#k::state::Ctx<#deps>, run: #k::__private::StepRun, state: FlowState, event: ::core::option::Option<#k::__private::EventArg>) -> #k::__private::BoxFuture<'_, ::core::result::Result<#k::__private::Stepped<FlowState>, FlowError>> {
+                match state {
+                    #(#steps)*
+                    _ => #k::__private::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
+                }
+            }
+
+            fn branch<'a>(ctx: &'a #k::state::Ctx<#deps>, run: #k::__private::StepRun, state: &FlowState) -> #k::__private::BoxFuture<'a, ::core::result::Result<#k::__private::Stepped<__flow_Branch>, FlowError>> {
+                #branch_fn
+            }
+
+            fn merge(state: &mut FlowState, out: __flow_Branch) -> ::core::result::Result<(), #k::error::RuntimeError> {
+                #merge_fn
+            }
+
+            fn finish(state: FlowState) -> ::core::result::Result<#output, FlowState> {
+                match state {
+                    FlowState::Completed { output } => ::core::result::Result::Ok(output),
+                    state => ::core::result::Result::Err(state),
                 }
             }
         }
@@ -267,7 +451,8 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
         Next::Step(s) => {
             let v = g.variant(*s);
             let f = g.edge(*s, &g.name(i));
-            quote!(FlowState::#v { input: #f(#out), loops })
+            let kept = super::earlier::next_fields(g, i, *s);
+            quote!(FlowState::#v { input: #f(#out), #kept loops })
         }
         Next::Fork { join } => {
             let v = g.variant(*join);
@@ -275,7 +460,8 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
                 return quote!();
             };
             let fields = branches.iter().map(|&b| g.fn_ident(b));
-            quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* loops })
+            let kept = super::earlier::next_fields(g, i, *join);
+            quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* #kept loops })
         }
         // Branches never transition alone: the join's arm collects them.
         Next::Join { .. } => quote!(),
@@ -286,7 +472,8 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
                 let variant = &route.variants[arm.variant].name;
                 let target = g.variant(arm.target);
                 let f = g.route_edge(i, variant);
-                let go = quote!(FlowState::#target { input: #f(value), loops });
+                let kept = super::earlier::next_fields(g, i, arm.target);
+                let go = quote!(FlowState::#target { input: #f(value), #kept loops });
                 match (&arm.bound, arm.counter) {
                     (None, None) => quote!(#enum_name::#variant(value) => #go,),
                     (None, Some(counter)) => {
@@ -303,10 +490,11 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
                         let max = bound.max;
                         let ex = g.variant(bound.exhausted);
                         let exf = g.exhaust_edge(i, variant);
+                        let ex_kept = super::earlier::next_fields(g, i, bound.exhausted);
                         quote! {
                             #enum_name::#variant(value) => {
                                 if loops.#counter >= #max {
-                                    FlowState::#ex { input: #exf(#k::state::LoopExhausted::new(loops.#counter, value)), loops }
+                                    FlowState::#ex { input: #exf(#k::state::LoopExhausted::new(loops.#counter, value)), #ex_kept loops }
                                 } else {
                                     loops.#counter += 1;
                                     #go
@@ -318,89 +506,6 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
             });
             let routes = g.routes_fn(i);
             quote!(match #routes(#out) { #(#arms)* })
-        }
-    }
-}
-
-/// The `match` arm of `resume` for the state whose next step is `i`.
-fn arm(g: &Gen<'_>, i: usize) -> Option<TokenStream> {
-    let k = g.krate;
-    let v = g.variant(i);
-    let name = g.name(i);
-    let exec = g.exec(i);
-    match &g.graph.roles[i] {
-        Role::Branch { .. } => None,
-        Role::Join { fork, branches } => {
-            let next = transition(g, i, &quote!(out));
-            let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
-            // Locals get generated names: a branch may be called anything, `running` included.
-            let slots: Vec<_> = (0..branches.len())
-                .map(|n| format_ident!("__flow_slot{}", n))
-                .collect();
-            let branch_enum = format_ident!("__flow_Branch_{}", name);
-            let branch_variants: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
-            let branch_names: Vec<_> = branches.iter().map(|&b| g.name(b)).collect();
-            let branch_execs: Vec<_> = branches.iter().map(|&b| g.exec(b)).collect();
-            let feeds_in: Vec<_> = branches
-                .iter()
-                .map(|&b| g.edge(b, &g.name(*fork)))
-                .collect();
-            let feeds_out: Vec<_> = branches.iter().map(|&b| g.edge(i, &g.name(b))).collect();
-            let clone_fn = g.clone_fn(*fork);
-            let state_ref = format_ident!("__flow_StateRef_{}", name);
-            let vindex = super::state::variant_index(g, i);
-            let vname = v.to_string();
-            Some(quote! {
-                FlowState::#v { input: __flow_input, #(#fields: mut #slots,)* mut loops } => {
-                    if #(#slots.is_none())||* {
-                        let ::core::option::Option::Some(__flow_input) = __flow_input else {
-                            return ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
-                                NAME, #name, "a branch has not run, but the fan-out's input is missing",
-                            )));
-                        };
-                        let mut __flow_running = #k::__private::FuturesUnordered::<#k::__private::BoxFuture<'_, ::core::result::Result<#branch_enum, FlowError>>>::new();
-                        #(
-                            if #slots.is_none() {
-                                let __flow_branch_input = #feeds_in(#clone_fn(&__flow_input));
-                                __flow_running.push(::std::boxed::Box::pin(async move {
-                                    #branch_execs(ctx, attempt, __flow_visit(&loops), __flow_branch_input).await.map(#branch_enum::#branch_variants)
-                                }));
-                            }
-                        )*
-                        while let ::core::option::Option::Some(__flow_done) = #k::__private::next_branch(&mut __flow_running).await {
-                            let __flow_branch = match __flow_done? {
-                                #( #branch_enum::#branch_variants(out) => { #slots = ::core::option::Option::Some(out); #branch_names } )*
-                            };
-                            let __flow_all_done = #(#slots.is_some())&&*;
-                            let __flow_snapshot = #state_ref {
-                                input: if __flow_all_done { ::core::option::Option::None } else { ::core::option::Option::Some(&__flow_input) },
-                                #( #fields: #slots.as_ref(), )*
-                                loops: &loops,
-                            };
-                            let __flow_snapshot = #k::__private::state_serde::Variant { index: #vindex, name: #vname, value: &__flow_snapshot };
-                            #k::__private::checkpoint(ctx, NAME, FINGERPRINT, __flow_branch, false, &__flow_snapshot).await?;
-                        }
-                        // The branches were the first steps of this resume; the join is not.
-                        attempt = 1;
-                    }
-                    let (#(::core::option::Option::Some(#slots),)*) = (#(#slots,)*) else {
-                        return ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
-                            NAME, #name, "a branch finished without an output",
-                        )));
-                    };
-                    let out = #exec(ctx, attempt, __flow_visit(&loops), #(#feeds_out(#slots)),*).await?;
-                    (#name, #next)
-                }
-            })
-        }
-        _ => {
-            let next = transition(g, i, &quote!(out));
-            Some(quote! {
-                FlowState::#v { input, mut loops } => {
-                    let out = #k::__private::boxed_step(#exec(ctx, attempt, __flow_visit(&loops), input)).await?;
-                    (#name, #next)
-                }
-            })
         }
     }
 }
@@ -418,14 +523,14 @@ fn run_fn(g: &Gen<'_>) -> TokenStream {
     if !super::typestate::entry_takes_valid(g) {
         return quote! {
             pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> ::core::result::Result<#output, FlowError> {
-                __flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)).await
+                <Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input)).await
             }
         };
     }
     quote! {
         pub fn run<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
             let input = #convert;
-            ::std::boxed::Box::pin(__flow_guarded(ctx, <Self as #k::state::Workflow>::start(input)))
+            ::std::boxed::Box::pin(<Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input)))
         }
 
         /// Runs like [`Workflow::run`], or continues the stored run under the context's run id

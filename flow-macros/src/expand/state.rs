@@ -167,52 +167,6 @@ fn kept_fields(g: &Gen<'_>, i: usize) -> TokenStream {
     out
 }
 
-/// The borrowed twins of the joins' `FlowState` variants (see [`state_ref`]).
-pub(crate) fn refs(g: &Gen<'_>) -> TokenStream {
-    let k = g.krate;
-    let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
-    let refs = (0..g.wf.steps.len()).filter_map(|i| state_ref(g, i, &serde_crate));
-    quote! {
-        #(#refs)*
-    }
-}
-
-/// A borrowed twin of a join's `FlowState` variant, serialising to the same JSON, so that a
-/// fan-out can checkpoint after each branch without cloning outputs.
-fn state_ref(g: &Gen<'_>, i: usize, serde_crate: &str) -> Option<TokenStream> {
-    let k = g.krate;
-    let Role::Join { fork, branches } = &g.graph.roles[i] else {
-        return None;
-    };
-    let name = g.name(i);
-    let state_ref = format_ident!("__flow_StateRef_{}", name);
-    let branch_enum = format_ident!("__flow_Branch_{}", name);
-    let fork_out = g.out(*fork);
-    let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
-    let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
-    let branch_variants: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
-    let kf = super::earlier::fields(g, i);
-    let kt = super::earlier::types(g, i);
-    Some(quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #[derive(#k::__private::serde::Serialize)]
-        #[serde(crate = #serde_crate)]
-        struct #state_ref<'a> {
-            input: ::core::option::Option<&'a #fork_out>,
-            #( #fields: ::core::option::Option<&'a #outs>, )*
-            #( #kf: &'a #kt, )*
-            loops: &'a Loops,
-        }
-
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        enum #branch_enum {
-            #( #branch_variants(#outs), )*
-        }
-    })
-}
-
 /// `Serialize` and `Deserialize` for `FlowState`, written out over generic helpers instead of
 /// derived (see `__private::state_serde`). Joins, which have per-workflow field names, use
 /// small derived structs.
@@ -241,6 +195,17 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                 let kf = super::earlier::fields(g, i);
                 let kt = super::earlier::types(g, i);
                 join_structs.push(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    #[derive(#serde::Serialize)]
+                    #[serde(crate = #serde_crate)]
+                    struct #state_ref<'a> {
+                        input: ::core::option::Option<&'a #fork_out>,
+                        #( #fields: ::core::option::Option<&'a #outs>, )*
+                        #( #kf: &'a #kt, )*
+                        loops: &'a Loops,
+                    }
+
                     #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     #[derive(#serde::Deserialize)]
@@ -367,13 +332,4 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
             }
         }
     }
-}
-
-/// The position of step `i`'s variant in `FlowState` (branches have none).
-pub(super) fn variant_index(g: &Gen<'_>, i: usize) -> u32 {
-    let before = g.graph.roles[..i]
-        .iter()
-        .filter(|r| !matches!(r, Role::Branch { .. }))
-        .count();
-    u32::try_from(before).unwrap_or(u32::MAX)
 }

@@ -264,7 +264,9 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
     let name = g.name(i);
     let f = g.fn_ident(i);
     let v = g.variant(i);
-    let exec = g.exec(i);
+    let k_ = g.krate;
+    let call = quote::format_ident!("__flow_call_{}", g.fn_ident(i));
+
     let can = format_ident!("__flow_can_{}", name);
     let label = format!("`{name}` cannot run in this state");
     let note = "each step method consumes the `Flow` and returns it at the next step: run the step the state names first";
@@ -320,7 +322,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let Self { ctx, data, kept, mut loops, attempt } = self;
                     let (input, __flow_kept) = <S as #can>::take(data, kept);
                     StepFuture(::std::boxed::Box::pin(async move {
-                    let out = #exec(&ctx, attempt, __flow_visit(&loops), input, &__flow_kept).await?;
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, &__flow_kept, event)).await?;
                     #copy_self
                     ::core::result::Result::Ok(#body)
                     }))
@@ -421,7 +423,8 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 {
                     StepFuture(::std::boxed::Box::pin(async move {
                     let Self { ctx, data, kept, loops, attempt } = self;
-                    let out = #exec(&ctx, attempt, __flow_visit(&loops), <S as #can>::input(&data), <S as #can>::kept(&kept)).await?;
+                    let input = <S as #can>::input(&data);
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, <S as #can>::kept(&kept), event)).await?;
                     let (data, kept) = <S as #can>::finish(data, kept, out);
                     ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
                     }))
@@ -544,7 +547,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let ((#(#ins_vars,)*), __flow_kept) = <S as #can>::take(data, kept);
                     StepFuture(::std::boxed::Box::pin(async move {
                     #copy_branches
-                    let out = #exec(&ctx, attempt, __flow_visit(&loops), #(#ins_vars,)* &__flow_kept).await?;
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, #(#ins_vars,)* &__flow_kept, event)).await?;
                     #copy_self
                     ::core::result::Result::Ok(#body)
                     }))

@@ -109,6 +109,7 @@ pub enum OutputError {
     },
     /// A [`Format::template`](crate::output::Format::template) does not parse.
     #[cfg(feature = "templates")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "templates")))]
     #[error("invalid output template: {reason}")]
     Template {
         /// minijinja's description, with the line.
@@ -116,6 +117,7 @@ pub enum OutputError {
     },
     /// A template could not render a value (it prints a variable the value does not have).
     #[cfg(feature = "templates")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "templates")))]
     #[error("the output template could not render the value: {reason}")]
     Render {
         /// minijinja's description, with the line.
@@ -124,6 +126,7 @@ pub enum OutputError {
     /// A webhook URL does not parse, or is not `http` or `https`. The URL is left out of the
     /// message: webhook URLs often hold a token.
     #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     #[error("invalid webhook URL: {reason}")]
     InvalidUrl {
         /// What is wrong with it.

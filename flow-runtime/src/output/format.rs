@@ -123,6 +123,7 @@ impl Format {
     /// # Ok::<(), OutputError>(())
     /// ```
     #[cfg(feature = "templates")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "templates")))]
     pub fn template(source: impl Into<String>) -> Result<Self, OutputError> {
         let source = source.into();
         let mut env = minijinja::Environment::new();

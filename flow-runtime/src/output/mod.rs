@@ -81,4 +81,5 @@ pub use self::format::{Format, Formatted};
 pub use self::outputs::Outputs;
 pub use self::sink::{Delivery, FormattedSink, Sink};
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use self::webhook::Webhook;

@@ -1,11 +1,12 @@
+use crate::driver::StepScope;
 use crate::output::Outputs;
-use crate::state::store::DynStore;
-use crate::state::{CallKind, CallOutcome, CallRecord, Recorder, Store};
-use crate::tool::{CallError, CanCall, IdempotencyKey, NoTools, Tool, ToolCall, Toolbox, Visit};
+use crate::state::{CallKind, CallOutcome, CallRecord, Recorder};
+use crate::store::DynStore;
+use crate::store::Store;
+use crate::tool::{CallError, CanCall, NoTools, Tool, ToolCall, Toolbox, Visit};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The identifier of one run of a workflow.
 ///
@@ -60,21 +61,6 @@ struct Shared<D> {
     outputs: Option<Arc<Outputs>>,
     calls: Recorder,
     first_attempt: u32,
-    waits: std::sync::Mutex<Waits>,
-}
-
-/// What the run's waits pass from a step to the checkpoint after it, and from a stored run to
-/// the step that waits in it.
-#[derive(Debug, Default)]
-pub(crate) struct Waits {
-    /// When the run is due after the step that just finished (it returned `Sleep`).
-    pub(crate) wake_at: Option<std::time::SystemTime>,
-    /// The event the step consumed: removed from the inbox with its checkpoint.
-    pub(crate) consumed: Option<u64>,
-    /// The stored run was waiting in this step for an event until this time.
-    pub(crate) waiting: Option<(String, std::time::SystemTime)>,
-    /// The attempt the stored run's next step has, as its store counted it on resuming.
-    pub(crate) attempt: Option<u32>,
 }
 
 /// What a step receives besides its data: the run it belongs to, the step's name and
@@ -122,12 +108,8 @@ pub(crate) struct Waits {
 /// Cloning is cheap: the run's data is shared.
 pub struct Ctx<D = (), P = NoTools> {
     shared: Arc<Shared<D>>,
-    step: Option<&'static str>,
-    attempt: u32,
-    /// Which visit of the step this is (a loop's turn, a `workers` item).
-    visit: Visit,
-    /// How many tool calls this visit of the step has made: the next call's index.
-    calls: Arc<AtomicU32>,
+    /// The step, attempt and visit this context runs, and its calls so far: the driver's.
+    scope: StepScope,
     tools: PhantomData<fn() -> P>,
 }
 
@@ -135,10 +117,7 @@ impl<D, P> Clone for Ctx<D, P> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
-            step: self.step,
-            attempt: self.attempt,
-            visit: self.visit,
-            calls: Arc::clone(&self.calls),
+            scope: self.scope.clone(),
             tools: PhantomData,
         }
     }
@@ -149,9 +128,9 @@ impl<D, P> fmt::Debug for Ctx<D, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ctx")
             .field("run_id", &self.shared.run_id)
-            .field("step", &self.step)
-            .field("attempt", &self.attempt)
-            .field("visit", &self.visit)
+            .field("step", &self.scope.step_name())
+            .field("attempt", &self.scope.attempt())
+            .field("visit", &self.scope.visit())
             .field("store", &self.shared.store.is_some())
             .field("tools", &self.shared.tools)
             .field("outputs", &self.shared.outputs)
@@ -194,7 +173,7 @@ impl<D, P> Ctx<D, P> {
     /// The step being run, or `None` outside a step.
     #[must_use]
     pub fn step(&self) -> Option<&'static str> {
-        self.step
+        self.scope.step_name()
     }
 
     /// Which attempt of the current step this is, from 1.
@@ -203,7 +182,7 @@ impl<D, P> Ctx<D, P> {
     /// [`CtxBuilder::first_attempt`]).
     #[must_use]
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.scope.attempt()
     }
 
     /// Which visit of the current step this is: a step inside a loop runs once per turn, a
@@ -211,7 +190,7 @@ impl<D, P> Ctx<D, P> {
     /// visit, it makes the call's [`IdempotencyKey`]. [`Visit::FIRST`] outside a step.
     #[must_use]
     pub fn visit(&self) -> Visit {
-        self.visit
+        self.scope.visit()
     }
 
     /// The tools the run was given.
@@ -304,57 +283,38 @@ impl<D, P> Ctx<D, P> {
         rate_key: Option<&str>,
         input: T::Input,
     ) -> Result<T::Output, CallError> {
-        let step = self.step.unwrap_or_default();
-        let index = self.calls.fetch_add(1, Ordering::Relaxed);
-        let started = tokio::time::Instant::now();
+        let slot = self.scope.begin(&self.shared.run_id);
         let (result, attempts) = match self.shared.tools.get::<T>() {
-            Some(tool) => {
-                let key = IdempotencyKey::new(&self.shared.run_id, step, self.visit, index);
-                tool.call_counted(rate_key, &key, input).await
-            }
+            Some(tool) => tool.call_counted(rate_key, &slot.key, input).await,
             None => (Err(CallError::NotRegistered { tool: T::NAME }), 0),
         };
         let outcome = match &result {
             Ok(_) => CallOutcome::Ok,
             Err(e) => CallOutcome::Failed(e.to_string()),
         };
-        self.shared.calls.push(
-            CallRecord::new(
-                CallKind::Tool,
-                T::NAME,
-                step,
-                index,
-                attempts,
-                started.elapsed(),
-                outcome,
-            )
-            .with_visit(self.visit),
+        self.scope.end(
+            &self.shared.calls,
+            &slot,
+            CallKind::Tool,
+            T::NAME,
+            attempts,
+            outcome,
         );
         result
     }
 
-    pub(crate) fn for_step<Q>(&self, step: &'static str, attempt: u32, visit: Visit) -> Ctx<D, Q> {
+    /// The context of one visit of one step, as the driver scoped it.
+    pub(crate) fn scoped<Q>(&self, scope: StepScope) -> Ctx<D, Q> {
         Ctx {
             shared: Arc::clone(&self.shared),
-            step: Some(step),
-            attempt,
-            visit,
-            calls: Arc::new(AtomicU32::new(0)),
+            scope,
             tools: PhantomData,
         }
     }
 
-    /// The context of item `index` of a `workers` step: the same step and attempt, its own
-    /// visit and call count.
-    pub(crate) fn for_item(&self, index: u32) -> Self {
-        Ctx {
-            shared: Arc::clone(&self.shared),
-            step: self.step,
-            attempt: self.attempt,
-            visit: self.visit.item(index),
-            calls: Arc::new(AtomicU32::new(0)),
-            tools: PhantomData,
-        }
+    /// The step scope this context runs in.
+    pub(crate) fn scope(&self) -> &StepScope {
+        &self.scope
     }
 
     pub(crate) fn recorder(&self) -> &Recorder {
@@ -363,13 +323,6 @@ impl<D, P> Ctx<D, P> {
 
     pub(crate) fn outputs(&self) -> Option<&Outputs> {
         self.shared.outputs.as_deref()
-    }
-
-    pub(crate) fn waits(&self) -> std::sync::MutexGuard<'_, Waits> {
-        self.shared
-            .waits
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn store(&self) -> Option<&dyn DynStore> {
@@ -463,12 +416,8 @@ impl<D> CtxBuilder<D> {
                 outputs: self.outputs,
                 calls: Recorder::default(),
                 first_attempt: attempt,
-                waits: std::sync::Mutex::default(),
             }),
-            step: None,
-            attempt,
-            visit: Visit::FIRST,
-            calls: Arc::new(AtomicU32::new(0)),
+            scope: StepScope::outside(attempt),
             tools: PhantomData,
         }
     }

@@ -1,112 +1,21 @@
 //! The engine: runs stored workflows to completion, resuming them after restarts, waking them
 //! when their timers are due or their events arrive.
 
+use crate::driver::Loaded;
 use crate::error::{RuntimeError, StoreError};
 use crate::output::Outputs;
-use crate::state::store::DynStore;
-use crate::state::{Checkpoint, Ctx, EventOf, RunControl, RunId, Workflow, now};
+use crate::state::{Ctx, EventOf, Outcome, RunId, Workflow, now};
+use crate::store::Checkpoint;
+use crate::store::{DynStore, RunQueue};
 use crate::tool::Toolbox;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
-
-/// What an [`Engine`] needs of a store besides [`RunControl`]: which runs are due, when the
-/// next one will be, and a way to set a failed run aside.
-///
-/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::state::MemoryStore)
-/// implement it.
-pub trait RunQueue: RunControl {
-    /// Runs of the workflows named in `workflows` that are `Running` and due at `now` (no
-    /// wake-up time, or one not after `now`), the longest-due first, at most `limit`.
-    fn due(
-        &self,
-        now: SystemTime,
-        workflows: &[&str],
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<RunId>, StoreError>> + Send;
-
-    /// The earliest wake-up time after `after` among `Running` runs, if any.
-    fn next_wake(
-        &self,
-        after: SystemTime,
-    ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
-
-    /// Marks a `Running` run [`Failed`](crate::state::RunStatus::Failed): a step failed.
-    /// It keeps its latest checkpoint; [`unpause`](RunControl::unpause) retries it. The store
-    /// keeps `message`, read back as [`RunInfo::failure`](crate::state::RunInfo::failure).
-    fn fail(
-        &self,
-        run_id: &RunId,
-        message: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Takes the store's engine lock, held by [`Engine::run_until`] for as long as it runs, so
-    /// that a second engine on the same store is refused instead of running the same runs
-    /// again. The lock is released when the [`EngineLock`] is dropped, and by the operating
-    /// system when the process dies.
-    ///
-    /// The default, for stores that cannot be shared, takes no lock.
-    ///
-    /// # Errors
-    ///
-    /// [`EngineError::Locked`]: another engine holds the lock.
-    fn lock_engine(&self) -> Result<EngineLock, EngineError> {
-        Ok(EngineLock::new(()))
-    }
-}
-
-/// A store's engine lock, held while an engine runs (see [`RunQueue::lock_engine`]); released
-/// when dropped.
-pub struct EngineLock {
-    _held: Box<dyn Send + Sync>,
-}
-
-impl EngineLock {
-    /// A lock that is held as long as `guard` lives: the guard releases it when dropped.
-    pub fn new(guard: impl Send + Sync + 'static) -> Self {
-        Self {
-            _held: Box::new(guard),
-        }
-    }
-}
-
-impl fmt::Debug for EngineLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EngineLock").finish_non_exhaustive()
-    }
-}
-
-/// An engine lock inside one process, for stores no other process can open (a
-/// `MemoryStore`, an in-memory SQLite database).
-#[derive(Debug, Default)]
-pub(crate) struct InProcessLock(Arc<std::sync::atomic::AtomicBool>);
-
-impl InProcessLock {
-    pub(crate) fn lock(&self, store: &str) -> Result<EngineLock, EngineError> {
-        use std::sync::atomic::Ordering;
-        if self.0.swap(true, Ordering::AcqRel) {
-            return Err(EngineError::Locked {
-                store: store.to_owned(),
-                holder: "an engine in this process".to_owned(),
-            });
-        }
-        Ok(EngineLock::new(Release(Arc::clone(&self.0))))
-    }
-}
-
-/// Releases an [`InProcessLock`] when dropped.
-struct Release(Arc<std::sync::atomic::AtomicBool>);
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
 
 /// An engine's failure outside any run.
 #[derive(Debug, thiserror::Error)]
@@ -224,11 +133,12 @@ enum Turn {
     Incompatible,
 }
 
-/// One registered workflow, type-erased.
-trait Driver: Send + Sync {
+/// One registered workflow, type-erased: what the engine knows of it.
+trait Runner: Send + Sync {
     /// The workflow's fingerprint.
     fn fingerprint(&self) -> &'static str;
-    fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
+    /// Drives the run whose latest checkpoint is `checkpoint` through its turn.
+    fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
 }
 
 struct Registered<W: Workflow> {
@@ -236,7 +146,7 @@ struct Registered<W: Workflow> {
     fail: Arc<dyn Fn(RunId, String) -> BoxFuture<'static, ()> + Send + Sync>,
 }
 
-impl<W: Workflow> Driver for Registered<W>
+impl<W: Workflow> Runner for Registered<W>
 where
     W::Deps: Clone,
 {
@@ -244,53 +154,37 @@ where
         W::FINGERPRINT
     }
 
-    fn drive(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
+    fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
         Box::pin(async move {
             let run_id = checkpoint.run_id.clone();
-            if checkpoint.fingerprint != W::FINGERPRINT {
-                let error = RuntimeError::Incompatible {
-                    run_id: run_id.clone(),
-                    workflow: W::NAME,
-                    fingerprint: W::FINGERPRINT,
-                    stored_workflow: checkpoint.workflow.clone(),
-                    stored_fingerprint: checkpoint.fingerprint.clone(),
-                };
-                tracing::warn!(%error, "not resuming the run");
-                if let Err(error) = store.mark_incompatible_boxed(&run_id, W::FINGERPRINT).await {
-                    tracing::warn!(run_id = %run_id, %error, "could not mark the run incompatible");
+            let attempt = checkpoint.attempt;
+            let (state, resume) = match crate::driver::load::<W>(&*store, checkpoint).await {
+                Ok(Loaded::Ready(state, resume)) => (state, resume),
+                Ok(Loaded::Parked(_)) => return Turn::Parked,
+                Err(error @ RuntimeError::Incompatible { .. }) => {
+                    tracing::warn!(%error, "not resuming the run");
+                    return Turn::Incompatible;
                 }
-                return Turn::Incompatible;
-            }
-            let ctx = Ctx::builder(self.setup.deps.clone())
-                .run_id(run_id.clone())
-                .first_attempt(checkpoint.attempt)
-                .dyn_store(store)
-                .tools(self.setup.tools.clone())
-                .shared_outputs(self.setup.outputs.clone())
-                .build();
-            ctx.waits().waiting = checkpoint.waiting.clone().zip(checkpoint.wake_at);
-            let state = match serde_json::from_value::<W::State>(checkpoint.state) {
-                Ok(state) => state,
-                Err(source) => {
-                    let error = RuntimeError::CorruptState {
-                        run_id: run_id.clone(),
-                        workflow: W::NAME,
-                        source,
-                    };
+                Err(error) => {
                     (self.fail)(run_id, error_chain(&error)).await;
                     return Turn::Failed;
                 }
             };
-            match W::resume(&ctx, state).await {
-                Ok(_) => Turn::Finished,
-                Err(error) => match W::runtime_error(&error) {
-                    Some(RuntimeError::Parked { .. }) => Turn::Parked,
-                    Some(RuntimeError::Stopped { .. }) => Turn::Stopped,
-                    _ => {
-                        (self.fail)(run_id, error_chain(&error)).await;
-                        Turn::Failed
-                    }
-                },
+            let ctx = Ctx::builder(self.setup.deps.clone())
+                .run_id(run_id.clone())
+                .first_attempt(attempt)
+                .dyn_store(store)
+                .tools(self.setup.tools.clone())
+                .shared_outputs(self.setup.outputs.clone())
+                .build();
+            match W::drive(&ctx, state, resume).await {
+                Outcome::Finished(_) => Turn::Finished,
+                Outcome::Parked(_) => Turn::Parked,
+                Outcome::Stopped { .. } => Turn::Stopped,
+                Outcome::Failed(error) => {
+                    (self.fail)(run_id, error_chain(&error)).await;
+                    Turn::Failed
+                }
             }
         })
     }
@@ -324,7 +218,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[must_use]
 pub struct EngineBuilder<S> {
     store: Arc<S>,
-    workflows: HashMap<&'static str, Arc<dyn Driver>>,
+    workflows: HashMap<&'static str, Arc<dyn Runner>>,
     concurrency: usize,
     poll: Duration,
     grace: Duration,
@@ -407,7 +301,7 @@ impl<S: RunQueue> EngineBuilder<S> {
 ///
 /// A run that waits (a [`Sleep`](crate::state::Sleep), an event) holds no task and no memory
 /// in the engine: it is a row in the store with a wake-up time. A step that fails sets its run
-/// aside as [`Failed`](crate::state::RunStatus::Failed) (see [`RunQueue::fail`]); a run that
+/// aside as [`Failed`](crate::store::RunStatus::Failed) (see [`RunQueue::fail`]); a run that
 /// is paused or cancelled stops at its next checkpoint; a run stored by other code (another
 /// fingerprint) is marked incompatible and left alone.
 ///
@@ -417,7 +311,8 @@ impl<S: RunQueue> EngineBuilder<S> {
 ///
 /// ```
 /// use flow_runtime::prelude::*;
-/// use flow_runtime::state::{Engine, Event, MemoryStore, RunControl, RunStatus, Setup};
+/// use flow_runtime::state::{Engine, Event, Setup};
+/// use flow_runtime::store::{MemoryStore, RunControl, RunStatus};
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///
@@ -469,7 +364,7 @@ pub struct Engine<S> {
 
 struct Inner<S> {
     store: Arc<S>,
-    workflows: HashMap<&'static str, Arc<dyn Driver>>,
+    workflows: HashMap<&'static str, Arc<dyn Runner>>,
     concurrency: usize,
     poll: Duration,
     grace: Duration,
@@ -768,7 +663,7 @@ impl<S: RunQueue> Engine<S> {
             checkpoint
         };
         let store: Arc<dyn DynStore> = store;
-        Some(driver.drive(store, checkpoint).await)
+        Some(driver.turn(store, checkpoint).await)
     }
 
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<RunId>> {

@@ -1,32 +1,23 @@
 //! State management: the run context, the [`Workflow`] trait every `#[workflow]` implements,
 //! checkpoints, the stores that keep them, and run control (status, list, pause, cancel).
 
-mod control;
 mod ctx;
 mod engine;
 mod json;
 mod record;
-#[cfg(feature = "sqlite")]
-mod sqlite;
-mod store;
 mod wait;
 mod workflow;
 
-pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
-pub use self::engine::{
-    Engine, EngineBuilder, EngineError, EngineLock, EngineReport, RunQueue, Setup,
-};
+pub use self::engine::{Engine, EngineBuilder, EngineError, EngineReport, Setup};
 pub use self::json::MAX_JSON_DEPTH;
 pub(crate) use self::json::{too_deep, unreadable};
 pub(crate) use self::record::Recorder;
 pub use self::record::{CallKind, CallOutcome, CallRecord};
-#[cfg(feature = "sqlite")]
-pub use self::sqlite::{HistoryEntry, Prune, SqliteStore};
-pub use self::store::{Checkpoint, MemoryStore, Store, StoredEvent};
 pub(crate) use self::wait::now;
 pub use self::wait::{Event, EventOf, Sleep, Wake};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};
+pub use crate::driver::{Outcome, Park};
 
 /// A time as people read it in messages: RFC 3339, UTC, to the second.
 pub(crate) fn format_time(t: std::time::SystemTime) -> String {

@@ -1,5 +1,7 @@
+use crate::driver::{Loaded, Outcome, Resume};
 use crate::error::RuntimeError;
 use crate::state::Ctx;
+use futures_util::FutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -62,11 +64,33 @@ pub trait Workflow: Send + Sync + 'static {
         Self::resume(ctx, Self::start(input))
     }
 
-    /// Continues a run from `state` (for example the latest checkpoint) to its output.
+    /// Continues a run from `state` (for example the latest checkpoint) to its output. A run
+    /// that parks or is stopped returns [`RuntimeError::Parked`] or [`RuntimeError::Stopped`]:
+    /// [`advance`](Workflow::advance) returns them as values.
     fn resume(
         ctx: &Ctx<Self::Deps>,
         state: Self::State,
-    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+        Self::advance(ctx, state).map(|outcome| outcome.into_result(ctx.run_id(), Self::NAME))
+    }
+
+    /// Drives a run from `state` until it finishes, fails, parks (sleeping, or waiting for an
+    /// event, with a store) or is stopped by run control: how the turn ended, as a value.
+    fn advance(
+        ctx: &Ctx<Self::Deps>,
+        state: Self::State,
+    ) -> impl Future<Output = Outcome<Self::Output, Self::Error>> + Send {
+        Self::drive(ctx, state, Resume::default())
+    }
+
+    /// The driver over this workflow's generated adapters. Not meant to be called: use
+    /// [`advance`](Workflow::advance).
+    #[doc(hidden)]
+    fn drive(
+        ctx: &Ctx<Self::Deps>,
+        state: Self::State,
+        resume: Resume,
+    ) -> impl Future<Output = Outcome<Self::Output, Self::Error>> + Send;
 
     /// Runs `input` under the context's run id, unless the context's store already has that
     /// run: then it continues the stored run from its latest checkpoint (and returns its output
@@ -75,14 +99,14 @@ pub trait Workflow: Send + Sync + 'static {
     ///
     /// It refuses, running nothing and leaving the stored state as it is:
     ///
-    /// * a run that [run control](crate::state::RunControl) has paused or cancelled, with
+    /// * a run that [run control](crate::store::RunControl) has paused or cancelled, with
     ///   [`RuntimeError::Stopped`] (`step: None`); once a paused run is unpaused, this
     ///   continues it from its latest checkpoint;
     /// * a stored run of another workflow, or one stored with another [`FINGERPRINT`] (the
     ///   graph or a step signature changed), with [`RuntimeError::Incompatible`]. A run of this
     ///   workflow stored with another fingerprint is also marked
-    ///   [`RunStatus::Incompatible`](crate::state::RunStatus::Incompatible) in a store with run
-    ///   control (see [`Store::mark_incompatible`](crate::state::Store::mark_incompatible)).
+    ///   [`RunStatus::Incompatible`](crate::store::RunStatus::Incompatible) in a store with run
+    ///   control (see [`Store::mark_incompatible`](crate::store::Store::mark_incompatible)).
     ///
     /// Without a store this is [`run`]. A panic while loading the run (in a store, in a
     /// `Deserialize` impl) fails it with [`RuntimeError::Panicked`], like one in a step.
@@ -93,103 +117,66 @@ pub trait Workflow: Send + Sync + 'static {
         ctx: &Ctx<Self::Deps>,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+        Self::advance_or_start(ctx, input)
+            .map(|outcome| outcome.into_result(ctx.run_id(), Self::NAME))
+    }
+
+    /// [`run_or_resume`](Workflow::run_or_resume), with how the turn ended as a value (see
+    /// [`advance`](Workflow::advance)).
+    fn advance_or_start(
+        ctx: &Ctx<Self::Deps>,
+        input: Self::Input,
+    ) -> impl Future<Output = Outcome<Self::Output, Self::Error>> + Send {
         let run = async move {
             let Some(store) = ctx.store() else {
-                return Self::run(ctx, input).await;
+                return Self::advance(ctx, Self::start(input)).await;
             };
             let run_id = ctx.run_id();
-            let load = |source| RuntimeError::Load {
-                run_id: run_id.clone(),
-                workflow: Self::NAME,
-                source,
+            let load = |source| {
+                Outcome::Failed(
+                    RuntimeError::Load {
+                        run_id: run_id.clone(),
+                        workflow: Self::NAME,
+                        source,
+                    }
+                    .into(),
+                )
             };
-            let info = store.status_boxed(run_id).await.map_err(load)?;
+            let info = match store.status_boxed(run_id).await {
+                Ok(info) => info,
+                Err(source) => return load(source),
+            };
             if let Some(info) = info.filter(|info| info.status.is_stopped()) {
-                return Err(RuntimeError::Stopped {
-                    run_id: run_id.clone(),
-                    workflow: Self::NAME,
+                return Outcome::Stopped {
                     step: None,
                     status: info.status,
-                }
-                .into());
+                };
             }
             // Counts a start of the step the run resumes at (when it is due): a step a crash
             // interrupted runs again as attempt 2.
-            let Some(checkpoint) = store
-                .load_to_resume_boxed(run_id, Self::FINGERPRINT)
-                .await
-                .map_err(load)?
-            else {
-                ctx.waits().attempt = None;
-                return Self::run(ctx, input).await;
+            let checkpoint = match store.load_to_resume_boxed(run_id, Self::FINGERPRINT).await {
+                Ok(Some(checkpoint)) => checkpoint,
+                Ok(None) => return Self::advance(ctx, Self::start(input)).await,
+                Err(source) => return load(source),
             };
-            if checkpoint.workflow != Self::NAME || checkpoint.fingerprint != Self::FINGERPRINT {
-                if checkpoint.workflow == Self::NAME {
-                    // The refusal below is the answer; a failure to mark the run only means
-                    // operators do not find it by its status, so it is logged, not returned.
-                    if let Err(error) = store
-                        .mark_incompatible_boxed(run_id, Self::FINGERPRINT)
-                        .await
-                    {
-                        tracing::warn!(
-                            run_id = %run_id,
-                            workflow = Self::NAME,
-                            %error,
-                            "could not mark the run incompatible"
-                        );
-                    }
-                }
-                return Err(RuntimeError::Incompatible {
-                    run_id: run_id.clone(),
-                    workflow: Self::NAME,
-                    fingerprint: Self::FINGERPRINT,
-                    stored_workflow: checkpoint.workflow,
-                    stored_fingerprint: checkpoint.fingerprint,
-                }
-                .into());
+            match crate::driver::load::<Self>(store, checkpoint).await {
+                Ok(Loaded::Ready(state, resume)) => Self::drive(ctx, state, resume).await,
+                Ok(Loaded::Parked(park)) => Outcome::Parked(park),
+                Err(error) => Outcome::Failed(error.into()),
             }
-            // A run asleep after a `Sleep` step is not due before its time.
-            if let (Some(until), None) = (checkpoint.wake_at, &checkpoint.waiting)
-                && until > crate::state::now()
-                && !checkpoint.finished
-            {
-                return Err(RuntimeError::Parked {
-                    run_id: run_id.clone(),
-                    workflow: Self::NAME,
-                    step: Self::STEPS
-                        .iter()
-                        .find(|s| **s == checkpoint.step)
-                        .copied()
-                        .unwrap_or_default(),
-                    event: None,
-                    until,
-                }
-                .into());
-            }
-            {
-                let mut waits = ctx.waits();
-                waits.waiting = checkpoint.waiting.clone().zip(checkpoint.wake_at);
-                waits.attempt = Some(checkpoint.attempt);
-            }
-            let state = serde_json::from_value(checkpoint.state).map_err(|source| {
-                RuntimeError::CorruptState {
-                    run_id: run_id.clone(),
-                    workflow: Self::NAME,
-                    source,
-                }
-            })?;
-            Self::resume(ctx, state).await
         };
         // Mapped, not awaited in another `async` block: that would hold `run` twice.
-        futures_util::FutureExt::map(crate::error::catch_panic(run), |caught| {
+        crate::error::catch_panic(run).map(|caught| {
             caught.unwrap_or_else(|message| {
-                Err(RuntimeError::Panicked {
-                    run_id: ctx.run_id().clone(),
-                    workflow: Self::NAME,
-                    step: None,
-                    message,
-                }
-                .into())
+                Outcome::Failed(
+                    RuntimeError::Panicked {
+                        run_id: ctx.run_id().clone(),
+                        workflow: Self::NAME,
+                        step: None,
+                        message,
+                    }
+                    .into(),
+                )
             })
         })
     }

@@ -64,7 +64,7 @@ pub const DEFAULT_MAX_RESPONSE_BODY: usize = 10 * 1024 * 1024;
 /// ```
 /// use flow_runtime::tool::http::HttpJson;
 /// use flow_runtime::tool::{Tool, ToolCtx, ToolError};
-/// use schemars::JsonSchema;
+/// use flow_runtime::{JsonSchema, schemars};
 /// use serde::{Deserialize, Serialize};
 ///
 /// /// Searches the company wiki.
@@ -424,6 +424,24 @@ impl HttpJson {
     /// As the table says; also permanent when `request` cannot be built (a header value of
     /// your own that is not valid, say).
     pub async fn send<O: DeserializeOwned>(&self, request: RequestBuilder) -> Result<O, ToolError> {
+        let (what, response) = self.execute(request).await?;
+        answer(&what, response, self.max_body).await
+    }
+
+    /// Sends `request` and classifies the answer as [`send`](HttpJson::send) does, but hands
+    /// back a successful answer's body as it came, for a caller that decodes it itself (the
+    /// model clients, whose decoding errors are typed).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](HttpJson::send), except that the body is not decoded.
+    pub async fn send_raw(&self, request: RequestBuilder) -> Result<Vec<u8>, ToolError> {
+        let (what, response) = self.execute(request).await?;
+        answer_bytes(&what, response, self.max_body).await
+    }
+
+    /// Builds and sends `request`; returns what it was (`POST /v1/x`) and the answer.
+    async fn execute(&self, request: RequestBuilder) -> Result<(String, Response), ToolError> {
         let (client, request) = request.build_split();
         let request = request.map_err(|e| {
             ToolError::permanent("the HTTP request could not be built").with_source(e.without_url())
@@ -433,7 +451,7 @@ impl HttpJson {
             .execute(request)
             .await
             .map_err(|e| send_error(&what, e))?;
-        answer(&what, response, self.max_body).await
+        Ok((what, response))
     }
 
     fn request_with_query<Q: Serialize + ?Sized>(
@@ -675,9 +693,25 @@ fn send_error(what: &str, error: reqwest::Error) -> ToolError {
 /// body is read chunk by chunk and refused as soon as it goes over `max_body` bytes.
 async fn answer<O: DeserializeOwned>(
     what: &str,
-    mut response: Response,
+    response: Response,
     max_body: usize,
 ) -> Result<O, ToolError> {
+    let status = response.status();
+    let body = answer_bytes(what, response, max_body).await?;
+    let body: &[u8] = if body.trim_ascii().is_empty() {
+        b"null"
+    } else {
+        &body
+    };
+    serde_json::from_slice(body).map_err(|e| decode_error::<O>(what, status, &e))
+}
+
+/// Classifies an answer as [`answer`] does, but hands back a success's body undecoded.
+async fn answer_bytes(
+    what: &str,
+    mut response: Response,
+    max_body: usize,
+) -> Result<Vec<u8>, ToolError> {
     let status = response.status();
     if status.is_success() {
         let too_large = || {
@@ -705,12 +739,7 @@ async fn answer<O: DeserializeOwned>(
             }
             body.extend_from_slice(&chunk);
         }
-        let body: &[u8] = if body.trim_ascii().is_empty() {
-            b"null"
-        } else {
-            &body
-        };
-        return serde_json::from_slice(body).map_err(|e| decode_error::<O>(what, status, &e));
+        return Ok(body);
     }
 
     let retry_after = retry_after(response.headers());

@@ -11,6 +11,7 @@ mod auth;
 mod ctx;
 mod error;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod limit;
 mod policy;
@@ -31,6 +32,7 @@ pub(crate) use self::policy::{
 pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
 pub(crate) use self::redact::Redactor;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use self::service::{
     FromToolCall, ServiceTool, ServiceToolInfo, ToolRequest, classify_service_error,
 };

@@ -173,7 +173,7 @@ mod sealed {
 ///     CallError, IdempotencyKey, PolicyTool, Retry, ServiceTool, ServiceToolInfo, ToolError,
 ///     ToolPolicy, ToolRequest,
 /// };
-/// use schemars::JsonSchema;
+/// use flow_runtime::{JsonSchema, schemars};
 /// use serde::{Deserialize, Serialize};
 /// use std::time::Duration;
 ///

@@ -1,3 +1,4 @@
+use crate::model::ToolDef;
 use crate::tool::{ToolCtx, ToolError};
 use schemars::{JsonSchema, Schema};
 use serde::Serialize;
@@ -144,46 +145,26 @@ impl ToolSpec {
     /// `{"type": "function", "function": {"name", "description", "parameters"}}`.
     #[must_use]
     pub fn to_openai(&self) -> serde_json::Value {
-        serde_json::json!({
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": self.parameters(),
-            },
-        })
+        ToolDef::from(self).to_openai()
     }
 
     /// The tool as an entry of Anthropic's `tools` list (Messages API):
     /// `{"name", "description", "input_schema"}`.
     #[must_use]
     pub fn to_anthropic(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.name,
-            "description": self.description,
-            "input_schema": self.parameters(),
-        })
+        ToolDef::from(self).to_anthropic()
     }
 
     /// The tool as an entry of Gemini's `functionDeclarations`:
     /// `{"name", "description", "parameters"}`.
     #[must_use]
     pub fn to_gemini(&self) -> serde_json::Value {
+        let def = ToolDef::from(self);
         serde_json::json!({
-            "name": self.name,
-            "description": self.description,
-            "parameters": self.parameters(),
+            "name": def.name,
+            "description": def.description,
+            "parameters": def.parameters,
         })
-    }
-
-    /// The input schema without the `$schema` dialect marker, which function-calling APIs do
-    /// not expect.
-    fn parameters(&self) -> serde_json::Value {
-        let mut schema = self.input_schema.clone().to_value();
-        if let Some(object) = schema.as_object_mut() {
-            object.remove("$schema");
-        }
-        schema
     }
 }
 
@@ -191,8 +172,9 @@ impl ToolSpec {
 ///
 /// ```
 /// use flow_runtime::tool::{Catalogue, Tool, ToolCtx, ToolError, ToolSpec};
+/// use flow_runtime::{JsonSchema, schemars};
 ///
-/// #[derive(Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// #[derive(Clone, serde::Serialize, serde::Deserialize, JsonSchema)]
 /// struct Query { city: String }
 ///
 /// struct Weather;

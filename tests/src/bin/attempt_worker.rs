@@ -1,4 +1,4 @@
-//! The process `tests/hardening_store.rs` kills with `SIGKILL` in the middle of a step, then
+//! The process `tests/processes/attempts.rs` kills with `SIGKILL` in the middle of a step, then
 //! starts again.
 //!
 //! ```text
@@ -14,7 +14,8 @@
 //! engine holding the store's lock.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, RunStatus, Setup, SqliteStore};
+use flow_runtime::state::{Engine, Setup};
+use flow_runtime::store::{RunStatus, SqliteStore};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::process::ExitCode;

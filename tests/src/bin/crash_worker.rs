@@ -1,4 +1,4 @@
-//! The process `tests/crash.rs` kills with `SIGKILL` and starts again.
+//! The process `tests/processes/crash.rs` kills with `SIGKILL` and starts again.
 //!
 //! ```text
 //! crash_worker DB EFFECTS RUNS CONCURRENCY
@@ -14,7 +14,7 @@
 //! Exits 0 once every run has finished, 1 (with a message) on any error.
 
 use flow_runtime::prelude::*;
-use flow_runtime::state::SqliteStore;
+use flow_runtime::store::SqliteStore;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -1,0 +1,135 @@
+//! How a run's turn ends: [`Outcome`], a value, not an error.
+
+use crate::error::RuntimeError;
+use crate::state::RunId;
+use crate::store::RunStatus;
+use std::time::SystemTime;
+
+/// How a run ended its turn through the driver: finished with its output, failed, parked
+/// until a time or an event, or stopped by run control.
+///
+/// [`Workflow::advance`](crate::state::Workflow::advance) returns it;
+/// [`Workflow::run`](crate::state::Workflow::run) and friends keep their
+/// `Result<Output, Error>` and turn a parked or stopped run into
+/// [`RuntimeError::Parked`] / [`RuntimeError::Stopped`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome<O, E> {
+    /// The run reached an exit step: its output.
+    Finished(O),
+    /// A step (its name is in the error), a sink, the store or a check failed.
+    Failed(E),
+    /// The run waits, stored: it goes on when the engine (or `run_or_resume`) picks it up
+    /// after the time or the event.
+    Parked(Park),
+    /// Run control paused or cancelled (or set aside as failed) the run: the store refused
+    /// the checkpoint after `step` (`None`: before the run's first step).
+    Stopped {
+        /// The step whose checkpoint was refused, if any.
+        step: Option<&'static str>,
+        /// The status the run has in the store.
+        status: RunStatus,
+    },
+}
+
+/// Why a parked run waits, and until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Park {
+    /// A step returned [`Sleep`](crate::state::Sleep): the run is due again at `until`.
+    Sleeping {
+        /// The step that returned `Sleep`.
+        step: &'static str,
+        /// When the run is due.
+        until: SystemTime,
+    },
+    /// A step waits for `event`, at the latest until `until` (then it gets
+    /// [`Event::TimedOut`](crate::state::Event::TimedOut)).
+    Waiting {
+        /// The waiting step.
+        step: &'static str,
+        /// The event's name.
+        event: &'static str,
+        /// The wait's deadline.
+        until: SystemTime,
+    },
+}
+
+impl Park {
+    /// The step the run waits in or after.
+    #[must_use]
+    pub fn step(&self) -> &'static str {
+        match self {
+            Self::Sleeping { step, .. } | Self::Waiting { step, .. } => step,
+        }
+    }
+
+    /// When the run is due at the latest.
+    #[must_use]
+    pub fn until(&self) -> SystemTime {
+        match self {
+            Self::Sleeping { until, .. } | Self::Waiting { until, .. } => *until,
+        }
+    }
+
+    /// The same wait as [`RuntimeError::Parked`].
+    #[must_use]
+    pub fn into_error(self, run_id: RunId, workflow: &'static str) -> RuntimeError {
+        match self {
+            Self::Sleeping { step, until } => RuntimeError::Parked {
+                run_id,
+                workflow,
+                step,
+                event: None,
+                until,
+            },
+            Self::Waiting { step, event, until } => RuntimeError::Parked {
+                run_id,
+                workflow,
+                step,
+                event: Some(event),
+                until,
+            },
+        }
+    }
+}
+
+impl<O, E> Outcome<O, E> {
+    /// The output, if the run finished.
+    #[must_use]
+    pub fn finished(self) -> Option<O> {
+        match self {
+            Self::Finished(output) => Some(output),
+            _ => None,
+        }
+    }
+
+    /// Whether the run finished.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Finished(_))
+    }
+}
+
+impl<O, E: From<RuntimeError>> Outcome<O, E> {
+    /// The outcome as `run` returns it: a parked run as [`RuntimeError::Parked`], a stopped one
+    /// as [`RuntimeError::Stopped`], inside the workflow's error.
+    ///
+    /// # Errors
+    ///
+    /// Everything but [`Outcome::Finished`].
+    pub fn into_result(self, run_id: &RunId, workflow: &'static str) -> Result<O, E> {
+        match self {
+            Self::Finished(output) => Ok(output),
+            Self::Failed(error) => Err(error),
+            Self::Parked(park) => Err(park.into_error(run_id.clone(), workflow).into()),
+            Self::Stopped { step, status } => Err(RuntimeError::Stopped {
+                run_id: run_id.clone(),
+                workflow,
+                step,
+                status,
+            }
+            .into()),
+        }
+    }
+}

@@ -1,0 +1,1243 @@
+//! The conformance suite: what every store must do, written once, run by each store (feature
+//! `conformance`).
+//!
+//! A store author implements [`Harness`] (how to make an empty store, read a run's history,
+//! and, where the store can hold one, a corrupt record) and adds one line to a test file,
+//! `suite!(MyHarness)`, which expands to one `#[test]` per case of [`cases`], each running on
+//! a runtime of its own (the store's crate needs no async runtime for them). `flow`'s own
+//! stores run the suite in `tests/tests/store_conformance.rs`. For `MemoryStore`:
+//!
+//! ```
+//! use flow_runtime::error::StoreError;
+//! use flow_runtime::state::RunId;
+//! use flow_runtime::store::MemoryStore;
+//! use flow_runtime::store::conformance::{Harness, HistoryStep, block_on, cases};
+//!
+//! struct Memory;
+//!
+//! impl Harness for Memory {
+//!     type Store = MemoryStore;
+//!
+//!     async fn store(&self) -> Result<MemoryStore, StoreError> {
+//!         Ok(MemoryStore::new())
+//!     }
+//!
+//!     async fn history(&self, store: &MemoryStore, run_id: &RunId) -> Result<Vec<HistoryStep>, StoreError> {
+//!         let history = store.history(run_id).into_iter();
+//!         Ok(history.map(|c| HistoryStep::new(c.step, c.finished, c.calls)).collect())
+//!     }
+//! }
+//!
+//! // In a test file, the whole suite:
+//! mod memory {
+//!     flow_runtime::store::conformance::suite!(super::Memory);
+//! }
+//!
+//! // What each of its tests does:
+//! block_on(cases::checkpoints_and_history(Memory));
+//! ```
+//!
+//! Each case checks one part of the contract the [store module](crate::store) describes, on
+//! the store's public API only; a case that fails names the rule the store broke.
+
+use crate::error::StoreError;
+use crate::state::{CallRecord, RunId};
+use crate::store::RunQueue;
+use std::future::Future;
+
+/// One checkpoint of a run's history, as a [`Harness`] reads it back from its store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryStep {
+    /// The step that had just completed.
+    pub step: String,
+    /// Whether the run finished with it.
+    pub finished: bool,
+    /// The tool calls and output deliveries of the step, in order.
+    pub calls: Vec<CallRecord>,
+}
+
+impl HistoryStep {
+    /// A step of a run's history.
+    #[must_use]
+    pub fn new(step: impl Into<String>, finished: bool, calls: Vec<CallRecord>) -> Self {
+        Self {
+            step: step.into(),
+            finished,
+            calls,
+        }
+    }
+}
+
+/// What the suite needs to know of a store beyond the traits it implements.
+///
+/// Each case makes a new harness (the expression given to [`suite!`](crate::store::conformance::suite))
+/// and asks it for one store.
+pub trait Harness: Send + Sync + 'static {
+    /// The store under test.
+    type Store: RunQueue;
+
+    /// An empty store.
+    fn store(&self) -> impl Future<Output = Result<Self::Store, StoreError>> + Send;
+
+    /// Every checkpoint of a run, oldest first, with its calls; empty for an unknown run.
+    fn history(
+        &self,
+        store: &Self::Store,
+        run_id: &RunId,
+    ) -> impl Future<Output = Result<Vec<HistoryStep>, StoreError>> + Send;
+
+    /// Spoils the stored state of run `run_id` behind the store's back (raw SQL writing
+    /// something that is not a checkpoint envelope), and returns `true`; or returns `false`
+    /// for a store that cannot hold a corrupt record (it keeps values, not bytes).
+    fn corrupt_state(
+        &self,
+        store: &Self::Store,
+        run_id: &RunId,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (store, run_id);
+        std::future::ready(false)
+    }
+
+    /// Writes a status this version does not know into run `run_id`'s record, and returns
+    /// `true`; or returns `false` for a store that cannot hold one.
+    fn corrupt_status(
+        &self,
+        store: &Self::Store,
+        run_id: &RunId,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (store, run_id);
+        std::future::ready(false)
+    }
+
+    /// Spoils the payload of every event in run `run_id`'s inbox behind the store's back, and
+    /// returns `true`; or returns `false` for a store that cannot hold a corrupt record.
+    fn corrupt_events(
+        &self,
+        store: &Self::Store,
+        run_id: &RunId,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (store, run_id);
+        std::future::ready(false)
+    }
+
+    /// The store's limit on one checkpoint's size, in bytes of its encoding, if it has one.
+    fn max_checkpoint_bytes(&self, store: &Self::Store) -> Option<usize> {
+        let _ = store;
+        None
+    }
+
+    /// Drops `store` and opens the same storage again, as a process restarting would; `None`
+    /// for a store that keeps nothing once dropped.
+    fn reopen(
+        &self,
+        store: Self::Store,
+    ) -> impl Future<Output = Option<Result<Self::Store, StoreError>>> + Send {
+        drop(store);
+        std::future::ready(None)
+    }
+
+    /// Deletes finished and cancelled runs as the store's own pruning does, keeping none of
+    /// them, and returns how many it deleted; `None` for a store without pruning.
+    fn prune_all_finished(
+        &self,
+        store: &Self::Store,
+    ) -> impl Future<Output = Option<Result<u64, StoreError>>> + Send {
+        let _ = store;
+        std::future::ready(None)
+    }
+}
+
+/// Runs one case to completion on a runtime of its own, as [`suite!`](crate::store::conformance::suite)
+/// does.
+///
+/// # Panics
+///
+/// The runtime cannot be built, or the case fails: that is how a test fails.
+pub fn block_on<F: Future>(case: F) -> F::Output {
+    #[allow(clippy::expect_used, reason = "a test that cannot run fails")]
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("the conformance suite needs a tokio runtime")
+        .block_on(case)
+}
+
+/// Expands to one `#[test]` per case of the conformance suite, each with a harness made by
+/// the expression it is given (see [`Harness`] and the [module](self)'s example).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_suite {
+    ($harness:expr) => {
+        $crate::__store_conformance_suite!(@cases $harness;
+            checkpoints_and_history,
+            calls_are_kept_with_their_checkpoint,
+            a_run_id_belongs_to_one_workflow,
+            control_moves_follow_the_table,
+            a_stopped_run_refuses_its_next_checkpoint,
+            a_failure_is_kept_until_the_next_checkpoint,
+            incompatible_runs_are_marked,
+            an_event_sent_before_the_wait_makes_the_run_due,
+            an_event_sent_during_the_wait_makes_the_run_due,
+            events_need_an_open_run,
+            due_runs_and_wake_ups,
+            resuming_counts_attempts,
+            list_filters_and_orders,
+            a_corrupt_state_is_isolated,
+            a_corrupt_status_is_isolated,
+            a_corrupt_event_is_isolated,
+            size_limits,
+            prune_keeps_open_runs,
+            concurrent_runs,
+            acknowledged_writes_survive_a_reopen,
+        );
+    };
+    (@cases $harness:expr; $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::store::conformance::block_on(
+                    $crate::store::conformance::cases::$case($harness),
+                );
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[test]` per case of the suite: `suite!(MyHarness)` (see the [module](self)).
+pub use crate::__store_conformance_suite as suite;
+
+/// The cases, one per rule of the contract; [`suite!`](crate::store::conformance::suite) runs
+/// them all. Each panics, naming the rule, when the store breaks it.
+#[allow(
+    clippy::missing_panics_doc,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test cases: a panic is a failure"
+)]
+pub mod cases {
+    use super::{Harness, HistoryStep};
+    use crate::error::{ControlError, StoreErrorKind};
+    use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
+    use crate::store::{Checkpoint, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store};
+    use crate::tool::Visit;
+    use serde_json::json;
+    use std::time::{Duration, SystemTime};
+
+    const W: &str = "conformance";
+    const FP: &str = "fp-1";
+
+    fn checkpoint(run: &str, step: &str, n: u64) -> Checkpoint {
+        Checkpoint::new(
+            run.into(),
+            W,
+            FP,
+            step,
+            false,
+            json!({ "step": step, "n": n }),
+        )
+    }
+
+    fn finished(run: &str) -> Checkpoint {
+        Checkpoint::new(
+            run.into(),
+            W,
+            FP,
+            "last",
+            true,
+            json!({ "Completed": { "output": 1 } }),
+        )
+    }
+
+    async fn store<H: Harness>(harness: &H) -> H::Store {
+        harness.store().await.expect("the harness makes a store")
+    }
+
+    async fn info<S: Store>(store: &S, run: &str) -> RunInfo {
+        store
+            .status(&run.into())
+            .await
+            .expect("status reads")
+            .unwrap_or_else(|| panic!("run `{run}` is stored"))
+    }
+
+    async fn save<S: Store>(store: &S, checkpoint: Checkpoint) {
+        let what = format!("{} after {}", checkpoint.run_id, checkpoint.step);
+        store
+            .save(checkpoint)
+            .await
+            .unwrap_or_else(|e| panic!("the checkpoint of {what} is stored: {e}"));
+    }
+
+    fn ids(runs: &[RunInfo]) -> Vec<&str> {
+        runs.iter().map(|r| r.run_id.as_str()).collect()
+    }
+
+    fn sorted(mut runs: Vec<RunId>) -> Vec<RunId> {
+        runs.sort();
+        runs
+    }
+
+    /// Each checkpoint becomes the run's latest, counted and kept in its history in order; a
+    /// finished one finishes the run.
+    pub async fn checkpoints_and_history<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        assert_eq!(
+            store.latest(&run).await.unwrap(),
+            None,
+            "an unknown run has no checkpoint"
+        );
+        assert_eq!(
+            store.status(&run).await.unwrap(),
+            None,
+            "an unknown run has no status"
+        );
+        assert!(harness.history(&store, &run).await.unwrap().is_empty());
+
+        save(&store, checkpoint("r1", "first", 1)).await;
+        save(&store, checkpoint("r1", "second", 2)).await;
+        let latest = store.latest(&run).await.unwrap().expect("stored");
+        assert_eq!(
+            (latest.step.as_str(), &latest.state, latest.finished),
+            ("second", &json!({ "step": "second", "n": 2 }), false),
+            "the latest checkpoint is the last one saved"
+        );
+        assert_eq!(
+            (latest.workflow.as_str(), latest.fingerprint.as_str()),
+            (W, FP)
+        );
+        let running = info(&store, "r1").await;
+        assert_eq!(
+            (running.status, running.step.as_str(), running.checkpoints),
+            (RunStatus::Running, "second", 2)
+        );
+        assert_eq!(
+            (running.workflow.as_str(), running.fingerprint.as_str()),
+            (W, FP)
+        );
+        assert!(running.created_at <= running.updated_at);
+
+        save(&store, finished("r1")).await;
+        let done = info(&store, "r1").await;
+        assert_eq!((done.status, done.checkpoints), (RunStatus::Finished, 3));
+        assert_eq!(
+            done.created_at, running.created_at,
+            "a run's creation time is its first checkpoint's"
+        );
+        assert!(done.updated_at >= running.updated_at);
+        let latest = store.latest(&run).await.unwrap().unwrap();
+        assert!(latest.finished);
+        assert_eq!(
+            (latest.consumed_event, latest.waiting, latest.wake_at),
+            (None, None, None),
+            "a checkpoint read back says no event, no wait and no wake-up it was not given"
+        );
+        let history = harness.history(&store, &run).await.unwrap();
+        assert_eq!(
+            history,
+            [
+                HistoryStep::new("first", false, Vec::new()),
+                HistoryStep::new("second", false, Vec::new()),
+                HistoryStep::new("last", true, Vec::new()),
+            ],
+            "the history holds every checkpoint, oldest first"
+        );
+    }
+
+    /// The calls a step made are kept with its checkpoint, in order, with their visit.
+    pub async fn calls_are_kept_with_their_checkpoint<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let calls = vec![
+            CallRecord::new(
+                CallKind::Tool,
+                "search",
+                "first",
+                0,
+                2,
+                Duration::from_millis(12),
+                CallOutcome::Ok,
+            )
+            .with_visit(Visit::after(3).item(1)),
+            CallRecord::new(
+                CallKind::Output,
+                "file",
+                "first",
+                1,
+                1,
+                Duration::from_micros(7),
+                CallOutcome::Failed("disk full".into()),
+            ),
+        ];
+        save(
+            &store,
+            checkpoint("r1", "first", 1).with_calls(calls.clone()),
+        )
+        .await;
+        save(&store, checkpoint("r1", "second", 2)).await;
+        let history = harness.history(&store, &"r1".into()).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].calls, calls, "the calls read back as saved");
+        assert!(
+            history[1].calls.is_empty(),
+            "calls belong to their own checkpoint"
+        );
+    }
+
+    /// A run id belongs to the workflow of its first checkpoint: a checkpoint of another
+    /// workflow under it is refused as a conflict, and changes nothing.
+    pub async fn a_run_id_belongs_to_one_workflow<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let other = Checkpoint::new("r1".into(), "other", FP, "first", false, json!(0));
+        let e = store
+            .save(other)
+            .await
+            .expect_err("another workflow's checkpoint is refused");
+        assert_eq!(e.kind(), StoreErrorKind::Conflict, "{e}");
+        let run = info(&store, "r1").await;
+        assert_eq!((run.workflow.as_str(), run.checkpoints), (W, 1));
+        assert_eq!(
+            store.latest(&"r1".into()).await.unwrap().unwrap().workflow,
+            W
+        );
+    }
+
+    /// Pause, unpause and cancel move a run as the table on [`RunStatus`] says, return the run
+    /// as it is afterwards, and refuse other moves and unknown runs without changing anything.
+    pub async fn control_moves_follow_the_table<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("r1", "first", 1)).await;
+        save(&store, finished("done")).await;
+
+        assert_eq!(
+            store.pause(&"r1".into()).await.unwrap().status,
+            RunStatus::Paused
+        );
+        assert_eq!(
+            store.pause(&"r1".into()).await.unwrap().status,
+            RunStatus::Paused
+        );
+        assert_eq!(info(&store, "r1").await.status, RunStatus::Paused);
+        assert_eq!(
+            store.unpause(&"r1".into()).await.unwrap().status,
+            RunStatus::Running
+        );
+        assert_eq!(
+            store.unpause(&"r1".into()).await.unwrap().status,
+            RunStatus::Running
+        );
+        let cancelled = store.cancel(&"r1".into()).await.unwrap();
+        assert_eq!(
+            (cancelled.status, cancelled.checkpoints),
+            (RunStatus::Cancelled, 1)
+        );
+        assert_eq!(
+            store.cancel(&"r1".into()).await.unwrap().status,
+            RunStatus::Cancelled
+        );
+        for refused in [
+            store.pause(&"r1".into()).await,
+            store.unpause(&"r1".into()).await,
+        ] {
+            assert!(
+                matches!(
+                    refused,
+                    Err(ControlError::Transition {
+                        status: RunStatus::Cancelled,
+                        ..
+                    })
+                ),
+                "a cancelled run stays cancelled: {refused:?}"
+            );
+        }
+        let done = info(&store, "done").await;
+        for (verb, to, refused) in [
+            (
+                "pause",
+                RunStatus::Paused,
+                store.pause(&"done".into()).await,
+            ),
+            (
+                "unpause",
+                RunStatus::Running,
+                store.unpause(&"done".into()).await,
+            ),
+            (
+                "cancel",
+                RunStatus::Cancelled,
+                store.cancel(&"done".into()).await,
+            ),
+        ] {
+            let error = refused.expect_err("a finished run cannot be moved");
+            assert!(
+                matches!(
+                    &error,
+                    ControlError::Transition { run_id, status: RunStatus::Finished, to: t }
+                        if run_id.as_str() == "done" && *t == to
+                ),
+                "{error:?}"
+            );
+            assert_eq!(
+                error.to_string(),
+                format!("cannot {verb} run `done`: it is finished")
+            );
+        }
+        assert_eq!(
+            info(&store, "done").await,
+            done,
+            "a refused move changes nothing"
+        );
+        for refused in [
+            store.pause(&"nobody".into()).await,
+            store.unpause(&"nobody".into()).await,
+            store.cancel(&"nobody".into()).await,
+        ] {
+            assert!(
+                matches!(&refused, Err(ControlError::UnknownRun { run_id }) if run_id.as_str() == "nobody"),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(store.status(&"nobody".into()).await.unwrap(), None);
+
+        // Unpausing a running run changes nothing, and returns it as it is.
+        save(&store, checkpoint("open", "first", 1)).await;
+        let open = info(&store, "open").await;
+        assert_eq!(store.unpause(&"open".into()).await.unwrap(), open);
+        assert_eq!(info(&store, "open").await, open);
+    }
+
+    /// The checkpoint of a paused, failed or cancelled run is refused with the kind saying
+    /// which, and nothing of it is stored; once unpaused, the run's checkpoints are stored
+    /// again.
+    pub async fn a_stopped_run_refuses_its_next_checkpoint<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let refused = |kind: StoreErrorKind| {
+            let store = &store;
+            async move {
+                let before = info(store, "r1").await;
+                let e = store
+                    .save(checkpoint("r1", "second", 2))
+                    .await
+                    .expect_err("the checkpoint of a stopped run is refused");
+                assert_eq!(e.kind(), kind, "{e}");
+                let status = before.status;
+                assert!(
+                    e.to_string().contains(&format!(
+                        "run `r1` is {status}: the checkpoint after step `second` is refused"
+                    )),
+                    "the message names the run, its status and the step: {e}"
+                );
+                let run = info(store, "r1").await;
+                assert_eq!(run, before, "a refused checkpoint changes nothing");
+                assert_eq!((run.step.as_str(), run.checkpoints), ("first", 1));
+                let latest = store.latest(&"r1".into()).await.unwrap().unwrap();
+                assert_eq!(
+                    latest.step, "first",
+                    "nothing of a refused checkpoint is stored"
+                );
+            }
+        };
+        store.pause(&"r1".into()).await.unwrap();
+        refused(StoreErrorKind::Paused).await;
+        store.unpause(&"r1".into()).await.unwrap();
+        store.fail(&"r1".into(), "boom").await.unwrap();
+        refused(StoreErrorKind::Failed).await;
+        store.unpause(&"r1".into()).await.unwrap();
+        store.cancel(&"r1".into()).await.unwrap();
+        refused(StoreErrorKind::Cancelled).await;
+        assert_eq!(
+            harness.history(&store, &"r1".into()).await.unwrap().len(),
+            1
+        );
+
+        save(&store, checkpoint("r2", "first", 1)).await;
+        store.pause(&"r2".into()).await.unwrap();
+        store.unpause(&"r2".into()).await.unwrap();
+        save(&store, checkpoint("r2", "second", 2)).await;
+        assert_eq!(
+            info(&store, "r2").await.checkpoints,
+            2,
+            "unpaused, it is stored again"
+        );
+    }
+
+    /// A run an engine failed is `Failed` with the message, until unpaused and checkpointed;
+    /// only a running run fails.
+    pub async fn a_failure_is_kept_until_the_next_checkpoint<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("r1", "first", 1)).await;
+        store
+            .fail(&"r1".into(), "step `second` failed: boom")
+            .await
+            .unwrap();
+        let failed = info(&store, "r1").await;
+        assert_eq!(failed.status, RunStatus::Failed);
+        assert_eq!(
+            failed.failure.as_deref(),
+            Some("step `second` failed: boom")
+        );
+        let listed = store
+            .list(&RunFilter::new().status(RunStatus::Failed))
+            .await
+            .unwrap();
+        assert_eq!(listed, [failed], "list and status agree");
+
+        store.unpause(&"r1".into()).await.unwrap();
+        save(&store, checkpoint("r1", "second", 2)).await;
+        let run = info(&store, "r1").await;
+        assert_eq!((run.status, run.failure), (RunStatus::Running, None));
+
+        save(&store, checkpoint("paused", "first", 1)).await;
+        store.pause(&"paused".into()).await.unwrap();
+        store.fail(&"paused".into(), "late").await.unwrap();
+        let paused = info(&store, "paused").await;
+        assert_eq!((paused.status, paused.failure), (RunStatus::Paused, None));
+    }
+
+    /// `mark_incompatible` marks a running run stored with another fingerprint, and nothing
+    /// else; the run's next checkpoint makes it `Running` again.
+    pub async fn incompatible_runs_are_marked<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("r1", "first", 1)).await;
+        store.mark_incompatible(&"r1".into(), FP).await.unwrap();
+        assert_eq!(
+            info(&store, "r1").await.status,
+            RunStatus::Running,
+            "same fingerprint"
+        );
+        store.mark_incompatible(&"r1".into(), "fp-2").await.unwrap();
+        assert_eq!(info(&store, "r1").await.status, RunStatus::Incompatible);
+        assert_eq!(
+            store.due(SystemTime::now(), &[W], 10).await.unwrap(),
+            Vec::<RunId>::new(),
+            "an incompatible run is not due"
+        );
+        save(&store, checkpoint("r1", "second", 2)).await;
+        assert_eq!(info(&store, "r1").await.status, RunStatus::Running);
+
+        save(&store, finished("done")).await;
+        store
+            .mark_incompatible(&"done".into(), "fp-2")
+            .await
+            .unwrap();
+        assert_eq!(info(&store, "done").await.status, RunStatus::Finished);
+        store
+            .mark_incompatible(&"nobody".into(), "fp-2")
+            .await
+            .unwrap();
+    }
+
+    /// An event sent before the step waits stays in the inbox; the wait then makes the run
+    /// due at once; the checkpoint that consumes the event removes it and ends the wait.
+    pub async fn an_event_sent_before_the_wait_makes_the_run_due<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        save(&store, checkpoint("r1", "first", 1)).await;
+        store
+            .send_event(&run, "approval", json!({ "ok": true }))
+            .await
+            .unwrap();
+        let event = store
+            .next_event(&run, "approval")
+            .await
+            .unwrap()
+            .expect("in the inbox");
+        assert_eq!(
+            (event.name.as_str(), &event.payload),
+            ("approval", &json!({ "ok": true }))
+        );
+        assert_eq!(store.next_event(&run, "other").await.unwrap(), None);
+
+        let until = SystemTime::now() + Duration::from_hours(1);
+        store.wait(&run, "second", "approval", until).await.unwrap();
+        assert_eq!(
+            store.due(SystemTime::now(), &[W], 10).await.unwrap(),
+            std::slice::from_ref(&run),
+            "the event is there: the run is due at once"
+        );
+        let latest = store.latest(&run).await.unwrap().unwrap();
+        assert_eq!(latest.waiting.as_deref(), Some("second"));
+        assert_eq!(
+            latest.wake_at.map(secs),
+            Some(secs(until)),
+            "the wait's deadline reads back"
+        );
+
+        save(
+            &store,
+            checkpoint("r1", "second", 2).with_consumed_event(Some(event.id)),
+        )
+        .await;
+        assert_eq!(
+            store.next_event(&run, "approval").await.unwrap(),
+            None,
+            "consumed"
+        );
+        let latest = store.latest(&run).await.unwrap().unwrap();
+        assert_eq!(
+            (latest.waiting, latest.wake_at),
+            (None, None),
+            "the wait has ended"
+        );
+    }
+
+    /// A run waiting for an event is not due before its deadline; an event of another name
+    /// leaves it waiting; the event it waits for makes it due, keeping the deadline.
+    pub async fn an_event_sent_during_the_wait_makes_the_run_due<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let until = SystemTime::now() + Duration::from_hours(1);
+        store.wait(&run, "second", "approval", until).await.unwrap();
+        let now = SystemTime::now();
+        assert!(
+            store.due(now, &[W], 10).await.unwrap().is_empty(),
+            "waiting"
+        );
+        assert_eq!(
+            store.next_wake(now).await.unwrap().map(secs),
+            Some(secs(until)),
+            "the deadline is the next wake-up"
+        );
+        assert_eq!(
+            store
+                .due(until + Duration::from_secs(1), &[W], 10)
+                .await
+                .unwrap(),
+            std::slice::from_ref(&run),
+            "due at its deadline"
+        );
+
+        store.send_event(&run, "other", json!(1)).await.unwrap();
+        assert!(
+            store.due(now, &[W], 10).await.unwrap().is_empty(),
+            "another event"
+        );
+        store.send_event(&run, "approval", json!(2)).await.unwrap();
+        assert_eq!(
+            store.due(now, &[W], 10).await.unwrap(),
+            std::slice::from_ref(&run)
+        );
+        let latest = store.latest(&run).await.unwrap().unwrap();
+        assert_eq!(
+            latest.wake_at.map(secs),
+            Some(secs(until)),
+            "the deadline is kept"
+        );
+        assert_eq!(latest.waiting.as_deref(), Some("second"));
+        let first = store.next_event(&run, "approval").await.unwrap().unwrap();
+        assert_eq!(first.payload, json!(2));
+        let other = store.next_event(&run, "other").await.unwrap().unwrap();
+        assert!(
+            other.id < first.id,
+            "ids increase in the order events were sent"
+        );
+    }
+
+    /// Events go to stored runs that can still take them: unknown runs are refused as such,
+    /// finished and cancelled ones as conflicts.
+    pub async fn events_need_an_open_run<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let e = store
+            .send_event(&"nobody".into(), "e", json!(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), StoreErrorKind::UnknownRun, "{e}");
+        let e = store
+            .wait(&"nobody".into(), "s", "e", SystemTime::now())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), StoreErrorKind::UnknownRun, "{e}");
+        save(&store, finished("done")).await;
+        let e = store
+            .send_event(&"done".into(), "e", json!(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), StoreErrorKind::Conflict, "{e}");
+        save(&store, checkpoint("gone", "first", 1)).await;
+        store.cancel(&"gone".into()).await.unwrap();
+        let e = store
+            .send_event(&"gone".into(), "e", json!(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), StoreErrorKind::Conflict, "{e}");
+        save(&store, checkpoint("held", "first", 1)).await;
+        store.pause(&"held".into()).await.unwrap();
+        store
+            .send_event(&"held".into(), "e", json!(1))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .next_event(&"held".into(), "e")
+                .await
+                .unwrap()
+                .is_some(),
+            "paused: kept"
+        );
+    }
+
+    /// `due` returns the running runs of the named workflows whose wake-up time has come, at
+    /// most `limit`; `next_wake` the earliest wake-up time still to come.
+    pub async fn due_runs_and_wake_ups<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let now = SystemTime::now();
+        let past = now - Duration::from_mins(1);
+        let soon = now + Duration::from_mins(1);
+        let later = now + Duration::from_mins(10);
+        save(&store, checkpoint("now", "first", 1)).await;
+        save(
+            &store,
+            checkpoint("woken", "first", 1).with_wake_at(Some(past)),
+        )
+        .await;
+        save(
+            &store,
+            checkpoint("asleep", "first", 1).with_wake_at(Some(soon)),
+        )
+        .await;
+        save(
+            &store,
+            checkpoint("later", "first", 1).with_wake_at(Some(later)),
+        )
+        .await;
+        save(&store, checkpoint("held", "first", 1)).await;
+        store.pause(&"held".into()).await.unwrap();
+        save(&store, finished("done")).await;
+        let other = Checkpoint::new("other".into(), "elsewhere", FP, "first", false, json!(0));
+        save(&store, other).await;
+
+        assert_eq!(
+            sorted(store.due(now, &[W], 10).await.unwrap()),
+            [RunId::from("now"), RunId::from("woken")],
+            "running, due, of the workflow asked for"
+        );
+        assert_eq!(
+            store.due(now, &[W], 1).await.unwrap().len(),
+            1,
+            "at most `limit`"
+        );
+        assert!(
+            store.due(now, &[], 10).await.unwrap().is_empty(),
+            "no workflow, no run"
+        );
+        assert_eq!(
+            sorted(store.due(now, &[W, "elsewhere"], 10).await.unwrap()),
+            [
+                RunId::from("now"),
+                RunId::from("other"),
+                RunId::from("woken")
+            ]
+        );
+        assert_eq!(
+            store.next_wake(now).await.unwrap().map(secs),
+            Some(secs(soon))
+        );
+        assert_eq!(
+            store.next_wake(soon).await.unwrap().map(secs),
+            Some(secs(later))
+        );
+        assert_eq!(store.next_wake(later).await.unwrap(), None);
+        let held =
+            checkpoint("held-asleep", "first", 1).with_wake_at(Some(now + Duration::from_secs(5)));
+        save(&store, held).await;
+        store.pause(&"held-asleep".into()).await.unwrap();
+        assert_eq!(
+            store.next_wake(now).await.unwrap().map(secs),
+            Some(secs(soon)),
+            "a paused run's wake-up is no one's"
+        );
+        assert_eq!(
+            sorted(store.due(later, &[W], 10).await.unwrap()),
+            ["asleep", "later", "now", "woken"].map(RunId::from)
+        );
+        let asleep = store.latest(&"asleep".into()).await.unwrap().unwrap();
+        assert_eq!(
+            asleep.wake_at.map(secs),
+            Some(secs(soon)),
+            "a sleep's end reads back"
+        );
+    }
+
+    /// `load_to_resume` counts a start of the run's next step when the run is due and stored
+    /// with the fingerprint asked for; a wait sets the count back to 0.
+    pub async fn resuming_counts_attempts<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        save(&store, checkpoint("r1", "first", 1).with_attempt(1)).await;
+        assert_eq!(store.latest(&run).await.unwrap().unwrap().attempt, 1);
+        let resumed = store.load_to_resume(&run, FP).await.unwrap().unwrap();
+        assert_eq!((resumed.step.as_str(), resumed.attempt), ("first", 2));
+        let other = store.load_to_resume(&run, "fp-2").await.unwrap().unwrap();
+        assert_eq!(other.attempt, 2, "code that refuses the run does not count");
+        assert_eq!(
+            store
+                .load_to_resume(&run, FP)
+                .await
+                .unwrap()
+                .unwrap()
+                .attempt,
+            3
+        );
+
+        let until = SystemTime::now() + Duration::from_hours(1);
+        store.wait(&run, "second", "approval", until).await.unwrap();
+        let waiting = store.load_to_resume(&run, FP).await.unwrap().unwrap();
+        assert_eq!(waiting.attempt, 0, "a waiting run is not due: not counted");
+
+        let asleep = checkpoint("r2", "first", 1).with_wake_at(Some(until));
+        save(&store, asleep).await;
+        assert_eq!(
+            store
+                .load_to_resume(&"r2".into(), FP)
+                .await
+                .unwrap()
+                .unwrap()
+                .attempt,
+            0,
+            "a sleeping run is not due"
+        );
+        save(&store, finished("done")).await;
+        assert_eq!(
+            store
+                .load_to_resume(&"done".into(), FP)
+                .await
+                .unwrap()
+                .unwrap()
+                .attempt,
+            0
+        );
+        assert_eq!(
+            store.load_to_resume(&"nobody".into(), FP).await.unwrap(),
+            None
+        );
+    }
+
+    /// `list` narrows by workflow and status, returns the most recently updated first, and
+    /// stops at its limit.
+    pub async fn list_filters_and_orders<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        for run in ["a", "b", "c"] {
+            save(&store, checkpoint(run, "first", 1)).await;
+            // Updates a millisecond apart at least, so that the order is the stores' to keep.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        save(&store, finished("d")).await;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let other = Checkpoint::new("e".into(), "elsewhere", FP, "first", false, json!(0));
+        save(&store, other).await;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        store.pause(&"a".into()).await.unwrap();
+
+        let all = store.list(&RunFilter::new()).await.unwrap();
+        assert_eq!(
+            ids(&all),
+            ["a", "e", "d", "c", "b"],
+            "the most recently updated first"
+        );
+        let mine = store.list(&RunFilter::new().workflow(W)).await.unwrap();
+        assert_eq!(ids(&mine), ["a", "d", "c", "b"]);
+        let running = store
+            .list(&RunFilter::new().workflow(W).status(RunStatus::Running))
+            .await
+            .unwrap();
+        assert_eq!(ids(&running), ["c", "b"]);
+        let two = store.list(&RunFilter::new().limit(2)).await.unwrap();
+        assert_eq!(ids(&two), ["a", "e"]);
+        for run in &all {
+            assert_eq!(
+                &info(&store, run.run_id.as_str()).await,
+                run,
+                "list and status agree"
+            );
+        }
+    }
+
+    /// A run whose stored state cannot be read fails alone, as corrupt: the other runs read,
+    /// list, run and take control as before.
+    pub async fn a_corrupt_state_is_isolated<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("bad", "first", 1)).await;
+        save(&store, checkpoint("good", "first", 1)).await;
+        if !harness.corrupt_state(&store, &"bad".into()).await {
+            return; // The store cannot hold a corrupt record.
+        }
+        let e = store
+            .latest(&"bad".into())
+            .await
+            .expect_err("a corrupt state is an error");
+        assert_eq!(e.kind(), StoreErrorKind::Corrupt, "{e}");
+        assert!(
+            e.to_string().contains("bad"),
+            "the message names the run: {e}"
+        );
+        let e = store.load_to_resume(&"bad".into(), FP).await.unwrap_err();
+        assert_eq!(e.kind(), StoreErrorKind::Corrupt, "{e}");
+
+        assert_eq!(
+            store.latest(&"good".into()).await.unwrap().unwrap().step,
+            "first"
+        );
+        assert_eq!(store.list(&RunFilter::new()).await.unwrap().len(), 2);
+        assert_eq!(info(&store, "bad").await.status, RunStatus::Running);
+        save(&store, checkpoint("good", "second", 2)).await;
+        store.pause(&"good".into()).await.unwrap();
+        assert_eq!(
+            sorted(store.due(SystemTime::now(), &[W], 10).await.unwrap()),
+            [RunId::from("bad")],
+            "due lists it, so that an engine can set it aside"
+        );
+        store.fail(&"bad".into(), "corrupt").await.unwrap();
+        assert_eq!(info(&store, "bad").await.status, RunStatus::Failed);
+    }
+
+    /// A run whose stored status this version does not know is listed as
+    /// [`RunStatus::Corrupt`], saying so, without hiding the others; it is never due, and
+    /// cancelling it sets it aside for good.
+    pub async fn a_corrupt_status_is_isolated<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("bad", "first", 1)).await;
+        save(&store, checkpoint("good", "first", 1)).await;
+        if !harness.corrupt_status(&store, &"bad".into()).await {
+            return; // The store cannot hold a corrupt record.
+        }
+        let bad = info(&store, "bad").await;
+        assert_eq!(bad.status, RunStatus::Corrupt);
+        assert!(bad.corrupt.is_some(), "it says what is wrong");
+        let all = store.list(&RunFilter::new()).await.unwrap();
+        assert_eq!(all.len(), 2, "one bad record never hides the others");
+        let corrupt = store
+            .list(&RunFilter::new().status(RunStatus::Corrupt))
+            .await
+            .unwrap();
+        assert_eq!(ids(&corrupt), ["bad"]);
+        assert_eq!(
+            store.due(SystemTime::now(), &[W], 10).await.unwrap(),
+            [RunId::from("good")]
+        );
+        let e = store.save(checkpoint("bad", "second", 2)).await;
+        assert!(e.is_err(), "a corrupt run takes no checkpoint");
+        assert!(store.pause(&"bad".into()).await.is_err());
+        let cancelled = store.cancel(&"bad".into()).await.unwrap();
+        assert_eq!(cancelled.status, RunStatus::Cancelled);
+        assert_eq!(info(&store, "bad").await.status, RunStatus::Cancelled);
+    }
+
+    /// An event whose stored payload cannot be read fails alone, as corrupt: the other runs'
+    /// events read as before.
+    pub async fn a_corrupt_event_is_isolated<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("bad", "first", 1)).await;
+        save(&store, checkpoint("good", "first", 1)).await;
+        for run in ["bad", "good"] {
+            store
+                .send_event(&run.into(), "e", json!({ "n": 1 }))
+                .await
+                .unwrap();
+        }
+        if !harness.corrupt_events(&store, &"bad".into()).await {
+            return; // The store cannot hold a corrupt record.
+        }
+        let e = store
+            .next_event(&"bad".into(), "e")
+            .await
+            .expect_err("a corrupt event is an error");
+        assert_eq!(e.kind(), StoreErrorKind::Corrupt, "{e}");
+        assert!(
+            e.to_string().contains("bad"),
+            "the message names the run: {e}"
+        );
+        let good = store
+            .next_event(&"good".into(), "e")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(good.payload, json!({ "n": 1 }));
+        assert_eq!(info(&store, "bad").await.status, RunStatus::Running);
+    }
+
+    /// A state or event nested deeper than the runtime's limit is refused as unstorable, and
+    /// nothing of it is stored; a store with a size limit refuses a larger checkpoint as too
+    /// large, leaving the run as it was.
+    pub async fn size_limits<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let mut deep = json!(0);
+        for _ in 0..=crate::state::MAX_JSON_DEPTH {
+            deep = json!([deep]);
+        }
+        let mut c = checkpoint("r1", "second", 2);
+        c.state = deep.clone();
+        let e = store.save(c).await.expect_err("too deep");
+        assert_eq!(e.kind(), StoreErrorKind::Unstorable, "{e}");
+        let e = store
+            .send_event(&"r1".into(), "e", deep)
+            .await
+            .expect_err("too deep");
+        assert_eq!(e.kind(), StoreErrorKind::Unstorable, "{e}");
+        assert_eq!(store.next_event(&"r1".into(), "e").await.unwrap(), None);
+
+        let mut deepest = json!(0);
+        for _ in 0..crate::state::MAX_JSON_DEPTH {
+            deepest = json!([deepest]);
+        }
+        let mut c = checkpoint("r1", "second", 2);
+        c.state = deepest.clone();
+        save(&store, c).await;
+        let latest = store.latest(&"r1".into()).await.unwrap().unwrap();
+        assert_eq!(
+            latest.state, deepest,
+            "a state just inside the limit reads back"
+        );
+
+        if let Some(limit) = harness.max_checkpoint_bytes(&store) {
+            let mut c = checkpoint("r1", "third", 3);
+            c.state = json!("x".repeat(limit));
+            let e = store.save(c).await.expect_err("over the size limit");
+            assert_eq!(e.kind(), StoreErrorKind::TooLarge, "{e}");
+            assert_eq!(info(&store, "r1").await.checkpoints, 2);
+        }
+        assert_eq!(
+            harness.history(&store, &"r1".into()).await.unwrap().len(),
+            2
+        );
+    }
+
+    /// Pruning deletes finished and cancelled runs with their history and events, and keeps
+    /// every other run whatever its age.
+    pub async fn prune_keeps_open_runs<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, finished("done")).await;
+        save(&store, checkpoint("gone", "first", 1)).await;
+        store.cancel(&"gone".into()).await.unwrap();
+        save(&store, checkpoint("open", "first", 1)).await;
+        save(&store, checkpoint("held", "first", 1)).await;
+        store.pause(&"held".into()).await.unwrap();
+        save(&store, checkpoint("failed", "first", 1)).await;
+        store.fail(&"failed".into(), "boom").await.unwrap();
+        let Some(pruned) = harness.prune_all_finished(&store).await else {
+            return; // The store has no pruning.
+        };
+        assert_eq!(pruned.unwrap(), 2);
+        let mut left: Vec<String> = store
+            .list(&RunFilter::new())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id.as_str().to_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["failed", "held", "open"]);
+        assert_eq!(store.latest(&"done".into()).await.unwrap(), None);
+        assert!(
+            harness
+                .history(&store, &"done".into())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// Many runs checkpointing at once each keep every checkpoint, in order.
+    pub async fn concurrent_runs<H: Harness>(harness: H) {
+        const RUNS: u64 = 32;
+        const STEPS: u64 = 5;
+        let store = store(&harness).await;
+        let runs = (0..RUNS).map(|r| {
+            let store = &store;
+            async move {
+                let run = format!("run-{r}");
+                for n in 1..=STEPS {
+                    save(store, checkpoint(&run, &format!("step-{n}"), n)).await;
+                }
+            }
+        });
+        futures_util::future::join_all(runs).await;
+        let all = store.list(&RunFilter::new()).await.unwrap();
+        assert_eq!(all.len(), usize::try_from(RUNS).unwrap());
+        for r in 0..RUNS {
+            let run = RunId::from(format!("run-{r}"));
+            let latest = store.latest(&run).await.unwrap().unwrap();
+            assert_eq!(
+                latest.state,
+                json!({ "step": format!("step-{STEPS}"), "n": STEPS })
+            );
+            assert_eq!(info(&store, run.as_str()).await.checkpoints, STEPS);
+            let steps: Vec<String> = harness
+                .history(&store, &run)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.step)
+                .collect();
+            let expected: Vec<String> = (1..=STEPS).map(|n| format!("step-{n}")).collect();
+            assert_eq!(steps, expected, "run {run}: every checkpoint, in order");
+        }
+    }
+
+    /// What a store acknowledged is there when the storage is opened again: checkpoints and
+    /// their history, statuses and failures, waits and events.
+    pub async fn acknowledged_writes_survive_a_reopen<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let until = SystemTime::now() + Duration::from_hours(1);
+        save(&store, checkpoint("waiting", "first", 1).with_attempt(1)).await;
+        store
+            .wait(&"waiting".into(), "second", "approval", until)
+            .await
+            .unwrap();
+        store
+            .send_event(&"waiting".into(), "comment", json!("hi"))
+            .await
+            .unwrap();
+        save(&store, checkpoint("held", "first", 1)).await;
+        store.pause(&"held".into()).await.unwrap();
+        save(&store, checkpoint("failed", "first", 1)).await;
+        store.fail(&"failed".into(), "boom").await.unwrap();
+        save(&store, checkpoint("done", "first", 1)).await;
+        save(&store, finished("done")).await;
+        let before = store.list(&RunFilter::new()).await.unwrap();
+        let latest_before = store.latest(&"waiting".into()).await.unwrap();
+
+        let Some(store) = harness.reopen(store).await else {
+            return; // The store keeps nothing once dropped.
+        };
+        let store = store.expect("the storage opens again");
+        assert_eq!(store.list(&RunFilter::new()).await.unwrap(), before);
+        assert_eq!(
+            store.latest(&"waiting".into()).await.unwrap(),
+            latest_before
+        );
+        let event = store
+            .next_event(&"waiting".into(), "comment")
+            .await
+            .unwrap()
+            .expect("the event is kept");
+        assert_eq!(event.payload, json!("hi"));
+        assert!(
+            store
+                .due(SystemTime::now(), &[W], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the wait is kept"
+        );
+        assert_eq!(
+            info(&store, "failed").await.failure.as_deref(),
+            Some("boom")
+        );
+        let history = harness.history(&store, &"done".into()).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert!(
+            store.save(checkpoint("held", "second", 2)).await.is_err(),
+            "still paused"
+        );
+    }
+
+    /// A time to the second: stores may keep times to the millisecond.
+    fn secs(t: SystemTime) -> u64 {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}

@@ -1,0 +1,281 @@
+//! The [`Store`] trait: checkpoints, events and waits; its object-safe twin; and the
+//! messages every store gives for the same refusals.
+
+use crate::error::{StoreError, StoreErrorKind};
+use crate::state::RunId;
+use crate::store::{Checkpoint, RunInfo, RunStatus, StoredEvent};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+/// Where checkpoints go: the durable side of a run.
+///
+/// A run calls [`save`](Store::save) after every step and does not start the next step until
+/// it returns `Ok`, so a store that has acknowledged a checkpoint holds a state the run can
+/// resume from. Implement it for your own backend; [`MemoryStore`](crate::store::MemoryStore) keeps everything in memory.
+///
+/// What a store acknowledges, it must be able to read back: the runtime refuses states and
+/// events that would not round-trip through JSON before they reach the store (NaN and
+/// infinite numbers; nesting deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)),
+/// and a store's reader must accept every value nested that deep.
+///
+/// [`save`](Store::save) and [`latest`](Store::latest) are all a store needs. A store that
+/// also offers run control ([`RunControl`](crate::store::RunControl): pause, unpause, cancel) overrides
+/// [`status`](Store::status) and [`mark_incompatible`](Store::mark_incompatible) too: they are
+/// what runs ask their store to honour it.
+///
+/// ```
+/// use flow_runtime::state::RunId;
+/// use flow_runtime::store::{Checkpoint, Store};
+/// use flow_runtime::error::StoreError;
+///
+/// /// Prints checkpoints instead of keeping them.
+/// struct Print;
+///
+/// impl Store for Print {
+///     async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+///         println!("{} after {}: {}", checkpoint.run_id, checkpoint.step, checkpoint.state);
+///         Ok(())
+///     }
+///     async fn latest(&self, _run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+///         Ok(None)
+///     }
+/// }
+/// ```
+pub trait Store: Send + Sync + 'static {
+    /// Stores `checkpoint` as the latest state of its run.
+    fn save(&self, checkpoint: Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest checkpoint of a run, if any.
+    fn latest(
+        &self,
+        run_id: &RunId,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
+
+    /// The latest checkpoint of a run about to be resumed by code with fingerprint
+    /// `fingerprint`, counting a start of the step it resumes at. A store that counts attempts
+    /// adds one to the run's stored count, in one atomic step with the read, when the run is
+    /// due (not finished, no wake-up time in the future) and stored with that fingerprint (a
+    /// run the code refuses is not resumed), and returns the checkpoint with the new count as
+    /// [`attempt`](Checkpoint::attempt): the resumed step's attempt number. The count is set
+    /// by each [`save`](Store::save) (see [`Checkpoint::attempt`]) and to 0 by
+    /// [`wait`](Store::wait).
+    ///
+    /// The default, for stores that do not count, is [`latest`](Store::latest): the resumed
+    /// step gets the context's first attempt.
+    fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send {
+        let _ = fingerprint;
+        self.latest(run_id)
+    }
+
+    /// What the store knows of a run, its [`RunStatus`] included; `None` for a run it does not
+    /// have. [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume) asks before it
+    /// continues a stored run, and refuses a paused or cancelled one.
+    ///
+    /// The default, for stores without run control, is `None` for every run.
+    fn status(
+        &self,
+        run_id: &RunId,
+    ) -> impl Future<Output = Result<Option<RunInfo>, StoreError>> + Send {
+        let _ = run_id;
+        std::future::ready(Ok(None))
+    }
+
+    /// Marks a `Running` run [`RunStatus::Incompatible`] if its latest checkpoint's fingerprint
+    /// is not `fingerprint`, the fingerprint of the code that just refused to resume it; any
+    /// other run is left as it is. Called by
+    /// [`Workflow::run_or_resume`](crate::state::Workflow::run_or_resume).
+    ///
+    /// The default, for stores without run control, does nothing.
+    fn mark_incompatible(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (run_id, fingerprint);
+        std::future::ready(Ok(()))
+    }
+
+    /// Records that the run waits in step `step` for an event named `event` until `until`:
+    /// the run is due then, or as soon as an event of that name is
+    /// [sent](Store::send_event) to it (at once if one is in its inbox already). Events of
+    /// other names neither wake it nor shorten the wait, and [`latest`](Store::latest) reads
+    /// `until` back as the checkpoint's [`wake_at`](Checkpoint::wake_at) until the wait ends.
+    /// The next checkpoint ends the wait. The step has not started: its attempt count goes
+    /// back to 0.
+    ///
+    /// The default, for stores without waits, refuses with [`StoreErrorKind::Unsupported`].
+    fn wait(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        event: &str,
+        until: SystemTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (run_id, step, event, until);
+        std::future::ready(Err(unsupported("event waits")))
+    }
+
+    /// Puts an event in a run's inbox, where it stays until a step that waits for an event of
+    /// that name consumes it (with the checkpoint after that step), and makes a run waiting
+    /// for an event of that name due now. A run waiting for another event, or asleep, keeps
+    /// its time.
+    ///
+    /// A payload nested deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH) is
+    /// refused with [`StoreErrorKind::Unstorable`]: the store acknowledges only what it can
+    /// read back.
+    ///
+    /// The default, for stores without an inbox, refuses with
+    /// [`StoreErrorKind::Unsupported`].
+    fn send_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (run_id, name, payload);
+        std::future::ready(Err(unsupported("an event inbox")))
+    }
+
+    /// The oldest event named `name` in a run's inbox, left there.
+    ///
+    /// The default, for stores without an inbox, is `None`.
+    fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<StoredEvent>, StoreError>> + Send {
+        let _ = (run_id, name);
+        std::future::ready(Ok(None))
+    }
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unsupported,
+        format!("this store has no {what}; use a `SqliteStore` or a `MemoryStore`"),
+    )
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe twin of [`Store`], so a [`Ctx`](crate::state::Ctx) can hold any store.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn save_boxed(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn load_to_resume_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>>;
+    fn status_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<RunInfo>, StoreError>>;
+    fn mark_incompatible_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn wait_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        event: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn next_event_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredEvent>, StoreError>>;
+}
+
+impl<S: Store> DynStore for S {
+    fn save_boxed(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.save(checkpoint))
+    }
+
+    fn load_to_resume_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Checkpoint>, StoreError>> {
+        Box::pin(self.load_to_resume(run_id, fingerprint))
+    }
+
+    fn status_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<RunInfo>, StoreError>> {
+        Box::pin(self.status(run_id))
+    }
+
+    fn mark_incompatible_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.mark_incompatible(run_id, fingerprint))
+    }
+
+    fn wait_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        event: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.wait(run_id, step, event, until))
+    }
+
+    fn next_event_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredEvent>, StoreError>> {
+        Box::pin(self.next_event(run_id, name))
+    }
+}
+
+pub(crate) fn unknown_run(run_id: &RunId) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::UnknownRun,
+        format!("run `{run_id}` is not in the store: start it before sending it events"),
+    )
+}
+
+pub(crate) fn unstorable(run_id: &RunId, step: &str, reason: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unstorable,
+        format!("run `{run_id}`: the checkpoint after step `{step}` is refused: {reason}"),
+    )
+}
+
+pub(crate) fn unstorable_event(run_id: &RunId, name: &str, reason: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unstorable,
+        format!("run `{run_id}`: event `{name}` is refused: {reason}"),
+    )
+}
+
+/// A checkpoint of one workflow under the id of another workflow's run.
+pub(crate) fn conflict(checkpoint: &Checkpoint, owner: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Conflict,
+        format!(
+            "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
+            checkpoint.run_id, checkpoint.workflow
+        ),
+    )
+}
+
+pub(crate) fn closed_inbox(run_id: &RunId, status: RunStatus) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Conflict,
+        format!("run `{run_id}` is {status}: it takes no more events"),
+    )
+}

@@ -1,0 +1,370 @@
+//! [`MemoryStore`]: every checkpoint of every run in memory.
+
+use crate::error::{ControlError, StoreError};
+use crate::state::RunId;
+use crate::store::contract::{closed_inbox, conflict, unknown_run, unstorable, unstorable_event};
+use crate::store::control::refused;
+use crate::store::{Checkpoint, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent};
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// A [`Store`] in memory: keeps every checkpoint of every run, in order. For tests, and for
+/// runs that need no durability. It offers [`RunControl`] like
+/// `SqliteStore` (feature `sqlite`) does.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    engine: crate::store::queue::InProcessLock,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: HashMap<RunId, MemoryRun>,
+    next_event: u64,
+}
+
+struct MemoryRun {
+    checkpoints: Vec<Checkpoint>,
+    status: RunStatus,
+    created_at: SystemTime,
+    updated_at: SystemTime,
+    /// When the run is due: a sleep's end, a wait's deadline, or the epoch once the event
+    /// it waits for has arrived.
+    wake_at: Option<SystemTime>,
+    waiting: Option<String>,
+    /// The event the waiting step waits for, and until when.
+    wait_event: Option<(String, SystemTime)>,
+    inbox: Vec<StoredEvent>,
+    /// See [`Checkpoint::attempt`].
+    attempt: u32,
+    /// The message of the failure that set the run aside, until its next checkpoint.
+    failure: Option<String>,
+}
+
+impl MemoryRun {
+    /// `None` before the first checkpoint, which a stored run always has.
+    fn info(&self) -> Option<RunInfo> {
+        let latest = self.checkpoints.last()?;
+        Some(
+            RunInfo::new(
+                latest.run_id.clone(),
+                latest.workflow.clone(),
+                latest.fingerprint.clone(),
+                self.status,
+                latest.step.clone(),
+                u64::try_from(self.checkpoints.len()).unwrap_or(u64::MAX),
+                self.created_at,
+                self.updated_at,
+            )
+            .with_failure(self.failure.clone()),
+        )
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let runs = self.inner.lock().map(|r| r.runs.len()).unwrap_or_default();
+        f.debug_struct("MemoryStore")
+            .field("runs", &runs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every checkpoint of a run, oldest first, with the tool calls and output deliveries of
+    /// each step: the run's history.
+    #[must_use]
+    pub fn history(&self, run_id: &RunId) -> Vec<Checkpoint> {
+        self.lock()
+            .runs
+            .get(run_id)
+            .map(|run| run.checkpoints.clone())
+            .unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Nothing that can panic runs while the lock is held after an update has begun (each
+        // is a push and plain assignments), so a poisoned lock is still consistent.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Moves a run to `to`, as [`RunStatus::transition`] allows.
+    fn control(&self, run_id: &RunId, to: RunStatus) -> Result<RunInfo, ControlError> {
+        let mut inner = self.lock();
+        let runs = &mut inner.runs;
+        let unknown = || ControlError::UnknownRun {
+            run_id: run_id.clone(),
+        };
+        let run = runs.get_mut(run_id).ok_or_else(unknown)?;
+        let status = run.status;
+        let next = status
+            .transition(to)
+            .ok_or_else(|| ControlError::Transition {
+                run_id: run_id.clone(),
+                status,
+                to,
+            })?;
+        if next != status {
+            run.status = next;
+            run.updated_at = SystemTime::now();
+        }
+        run.info().ok_or_else(unknown)
+    }
+}
+
+impl Store for MemoryStore {
+    async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        if let Some(reason) = crate::state::too_deep(&checkpoint.state) {
+            return Err(unstorable(&checkpoint.run_id, &checkpoint.step, &reason));
+        }
+        let mut inner = self.lock();
+        let now = SystemTime::now();
+        let run = inner
+            .runs
+            .entry(checkpoint.run_id.clone())
+            .or_insert_with(|| MemoryRun {
+                checkpoints: Vec::new(),
+                status: RunStatus::Running,
+                created_at: now,
+                updated_at: now,
+                wake_at: None,
+                waiting: None,
+                wait_event: None,
+                inbox: Vec::new(),
+                attempt: 0,
+                failure: None,
+            });
+        if let Some(owner) = run.checkpoints.first()
+            && owner.workflow != checkpoint.workflow
+        {
+            return Err(conflict(&checkpoint, &owner.workflow));
+        }
+        if run.status.is_stopped() {
+            return Err(refused(&checkpoint.run_id, &checkpoint.step, run.status));
+        }
+        run.status = if checkpoint.finished {
+            RunStatus::Finished
+        } else {
+            RunStatus::Running
+        };
+        run.updated_at = now;
+        run.wake_at = checkpoint.wake_at;
+        run.waiting = None;
+        run.wait_event = None;
+        run.attempt = checkpoint.attempt;
+        run.failure = None;
+        if let Some(id) = checkpoint.consumed_event {
+            run.inbox.retain(|e| e.id != id);
+        }
+        run.checkpoints.push(checkpoint);
+        Ok(())
+    }
+
+    async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(self.lock().runs.get(run_id).and_then(|run| {
+            let latest = run.checkpoints.last()?.clone();
+            Some(
+                latest
+                    .with_wake_at(run.wait_event.as_ref().map_or(run.wake_at, |w| Some(w.1)))
+                    .with_waiting(run.waiting.clone())
+                    .with_consumed_event(None)
+                    .with_attempt(run.attempt),
+            )
+        }))
+    }
+
+    async fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        {
+            let mut inner = self.lock();
+            if let Some(run) = inner.runs.get_mut(run_id)
+                && run
+                    .checkpoints
+                    .last()
+                    .is_some_and(|c| !c.finished && c.fingerprint == fingerprint)
+                && run.wake_at.is_none_or(|t| t <= crate::state::now())
+            {
+                run.attempt = run.attempt.saturating_add(1);
+            }
+        }
+        self.latest(run_id).await
+    }
+
+    async fn status(&self, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
+        Ok(self.lock().runs.get(run_id).and_then(MemoryRun::info))
+    }
+
+    async fn mark_incompatible(&self, run_id: &RunId, fingerprint: &str) -> Result<(), StoreError> {
+        if let Some(run) = self.lock().runs.get_mut(run_id)
+            && run.status == RunStatus::Running
+            && run
+                .checkpoints
+                .last()
+                .is_some_and(|c| c.fingerprint != fingerprint)
+        {
+            run.status = RunStatus::Incompatible;
+            run.updated_at = SystemTime::now();
+        }
+        Ok(())
+    }
+
+    async fn wait(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        event: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| unknown_run(run_id))?;
+        // An event sent after the step looked in the inbox, and before this, wakes it too.
+        let arrived = run.inbox.iter().any(|e| e.name == event);
+        run.wake_at = Some(if arrived {
+            SystemTime::UNIX_EPOCH
+        } else {
+            until
+        });
+        run.waiting = Some(step.to_owned());
+        run.wait_event = Some((event.to_owned(), until));
+        run.attempt = 0;
+        Ok(())
+    }
+
+    async fn send_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        if let Some(reason) = crate::state::too_deep(&payload) {
+            return Err(unstorable_event(run_id, name, &reason));
+        }
+        let mut inner = self.lock();
+        inner.next_event += 1;
+        let id = inner.next_event;
+        let run = inner
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| unknown_run(run_id))?;
+        if matches!(run.status, RunStatus::Finished | RunStatus::Cancelled) {
+            return Err(closed_inbox(run_id, run.status));
+        }
+        run.inbox.push(StoredEvent::new(id, name, payload));
+        // Only the event the run waits for makes it due; the wait's deadline is kept.
+        if run.waiting.is_some() && run.wait_event.as_ref().is_some_and(|w| w.0 == name) {
+            run.wake_at = Some(SystemTime::UNIX_EPOCH);
+        }
+        Ok(())
+    }
+
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .get(run_id)
+            .and_then(|run| run.inbox.iter().find(|e| e.name == name).cloned()))
+    }
+}
+
+impl crate::store::RunQueue for MemoryStore {
+    async fn due(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+    ) -> Result<Vec<RunId>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<(Option<SystemTime>, SystemTime, RunId)> = inner
+            .runs
+            .iter()
+            .filter(|(_, run)| {
+                run.status == RunStatus::Running
+                    && run.wake_at.is_none_or(|t| t <= now)
+                    && run
+                        .checkpoints
+                        .last()
+                        .is_some_and(|c| workflows.contains(&c.workflow.as_str()))
+            })
+            .map(|(id, run)| (run.wake_at, run.updated_at, id.clone()))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, _, id)| id).collect())
+    }
+
+    async fn next_wake(&self, after: SystemTime) -> Result<Option<SystemTime>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .values()
+            .filter(|run| run.status == RunStatus::Running)
+            .filter_map(|run| run.wake_at)
+            .filter(|t| *t > after)
+            .min())
+    }
+
+    async fn fail(&self, run_id: &RunId, message: &str) -> Result<(), StoreError> {
+        tracing::warn!(run_id = %run_id, error = message, "run failed");
+        if let Some(run) = self.lock().runs.get_mut(run_id)
+            && run.status == RunStatus::Running
+        {
+            run.status = RunStatus::Failed;
+            run.updated_at = SystemTime::now();
+            run.failure = Some(message.to_owned());
+        }
+        Ok(())
+    }
+
+    fn lock_engine(&self) -> Result<crate::store::EngineLock, crate::state::EngineError> {
+        self.engine.lock("this `MemoryStore`")
+    }
+}
+
+impl RunControl for MemoryStore {
+    async fn list(&self, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
+        let mut runs: Vec<RunInfo> = self
+            .lock()
+            .runs
+            .values()
+            .filter_map(MemoryRun::info)
+            .filter(|info| filter.matches(info))
+            .collect();
+        runs.sort_by_key(|info| (Reverse(info.updated_at), info.run_id.clone()));
+        if let Some(limit) = filter.limit {
+            runs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        Ok(runs)
+    }
+
+    async fn pause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Paused)
+    }
+
+    async fn unpause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Running)
+    }
+
+    async fn cancel(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Cancelled)
+    }
+}

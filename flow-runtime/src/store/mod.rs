@@ -1,0 +1,110 @@
+//! Stores: where runs keep their checkpoints, events and status, and the contract every store
+//! implements.
+//!
+//! flow ships two stores: [`MemoryStore`] (everything in memory, for tests and runs that need
+//! no durability) and `SqliteStore` (feature `sqlite`, on by default: an embedded SQLite
+//! file). Both pass the [conformance suite](#the-conformance-suite), which any other store
+//! runs with one line.
+//!
+//! # The contract
+//!
+//! A store implements up to three traits, each building on the one before:
+//!
+//! | trait | what it is for | who calls it |
+//! | --- | --- | --- |
+//! | [`Store`] | checkpoints; the attempt count; events and waits; a run's status | every run ([`Workflow::run`](crate::state::Workflow::run), `resume`, `run_or_resume`) |
+//! | [`RunControl`] | listing runs; pause, unpause, cancel | operators, CLIs, engines |
+//! | [`RunQueue`] | due runs, the next wake-up, failing a run, the engine lock | the [`Engine`](crate::state::Engine) |
+//!
+//! Only [`Store::save`] and [`Store::latest`] are required of a store that just keeps
+//! checkpoints; the other methods of [`Store`] have defaults for stores without run control or
+//! events (they report no status, and refuse waits as unsupported). A store that implements
+//! [`RunControl`] or [`RunQueue`] overrides them all.
+//!
+//! What each method guarantees:
+//!
+//! - **Atomic checkpoints.** [`save`](Store::save) writes the run's new latest state, its
+//!   history entry, the tool calls and output deliveries of its step, and the removal of the
+//!   event the step consumed ([`Checkpoint::consumed_event`]) all at once, or none of it. After
+//!   a crash the store holds the state before the step or after it, never a mix.
+//! - **Durable on return.** What `save` acknowledged with `Ok` is there to be read back by the
+//!   next [`latest`](Store::latest), from any handle on the store, and, for a durable store,
+//!   after the process or the machine dies (`SqliteStore`: `synchronous = FULL` in WAL mode).
+//!   The same holds for every write the traits make: run control, waits, events, failures.
+//! - **Read back as written.** A store acknowledges only what it can read back: the runtime
+//!   refuses states and events nested deeper than
+//!   [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH) (and non-finite numbers) before they
+//!   reach the store, and a store refuses them too
+//!   ([`StoreErrorKind::Unstorable`](crate::error::StoreErrorKind::Unstorable)). A store may
+//!   have a size limit ([`StoreErrorKind::TooLarge`](crate::error::StoreErrorKind::TooLarge));
+//!   a refused checkpoint changes nothing.
+//! - **One workflow per run id.** A checkpoint of another workflow under a stored run's id is
+//!   refused as a [conflict](crate::error::StoreErrorKind::Conflict).
+//! - **A stopped run's next checkpoint is refused**, in the same atomic step as the write would
+//!   have been: a paused run's with [`Paused`](crate::error::StoreErrorKind::Paused), a
+//!   cancelled one's with [`Cancelled`](crate::error::StoreErrorKind::Cancelled), a failed
+//!   one's with [`Failed`](crate::error::StoreErrorKind::Failed), and a run whose stored status
+//!   cannot be read ([`RunStatus::Corrupt`]) is refused too. The run then stops before its next
+//!   step; the step whose checkpoint was refused runs again if the run is unpaused and resumed
+//!   (at-least-once). Status moves follow the table on [`RunStatus`]; a checkpoint moves a
+//!   `Running`, `Incompatible` or `Finished` run to `Running`, or to `Finished` when the
+//!   checkpoint is the finished one, and clears the failure message and any wait.
+//! - **Attempts.** [`load_to_resume`](Store::load_to_resume) counts a start of the resumed step
+//!   in the same atomic step as the read, when the run is due and stored with the resuming
+//!   code's fingerprint; a checkpoint sets the count ([`Checkpoint::attempt`]) and a wait sets
+//!   it to 0.
+//! - **Events and waits.** [`send_event`](Store::send_event) keeps an event in the run's inbox
+//!   until a checkpoint consumes it; a finished or cancelled run takes no more events, an
+//!   unknown run none. [`wait`](Store::wait) records that the run waits for an event of one
+//!   name until a deadline: the run is due at the deadline, or as soon as an event of that name
+//!   is in its inbox (even one sent before the wait); other events leave it waiting.
+//! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
+//!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
+//!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
+//! - **Corrupt records are isolated.** A run whose record cannot be read fails alone: reading
+//!   its state is an error of kind [`Corrupt`](crate::error::StoreErrorKind::Corrupt) naming
+//!   the run, an unknown status reads as [`RunStatus::Corrupt`] with
+//!   [`RunInfo::corrupt`] saying why, and listing, running and controlling the other runs go
+//!   on.
+//!
+//! # The envelope
+//!
+//! A run's state travels as a [`Checkpoint`]: the run, the workflow's name and the
+//! fingerprint of the code that wrote it (so that code whose graph changed refuses it), the
+//! step just completed, whether the run finished, the state itself (the workflow's
+//! `FlowState` as JSON), and the step's calls, wake-up time, consumed event and attempt.
+//! Events travel as [`StoredEvent`]s: an id increasing in the order events were sent, a name,
+//! and a JSON payload. A store that keeps the state as text keeps it in a versioned envelope,
+//! `{"v":1,"workflow":"trip","fingerprint":"…","state":{…}}`, and reads the version first, so
+//! that a state written by a newer flow is reported as such (and as
+//! [`Corrupt`](crate::error::StoreErrorKind::Corrupt) for that run only).
+//!
+//! # The conformance suite
+//!
+//! `store::conformance` (feature `conformance`) holds one test per rule above, written once
+//! against the traits. A store's tests implement `conformance::Harness` (make an empty store,
+//! read a run's history, corrupt a record where the store can hold one) and add one line:
+//! `flow_runtime::store::conformance::suite!(MyHarness::new());`.
+
+mod checkpoint;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
+mod contract;
+mod control;
+#[cfg(feature = "sqlite")]
+pub(crate) mod envelope;
+mod memory;
+mod queue;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use self::checkpoint::{Checkpoint, StoredEvent};
+pub(crate) use self::contract::DynStore;
+pub use self::contract::Store;
+pub use self::control::{RunControl, RunFilter, RunInfo, RunStatus};
+pub use self::memory::MemoryStore;
+pub use self::queue::{EngineLock, RunQueue};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::{HistoryEntry, Prune, SqliteStore};

@@ -1,0 +1,663 @@
+//! [`SqliteStore`]: checkpoints in an embedded SQLite file, committed with group commit by a
+//! writer thread of its own.
+//!
+//! `schema` holds the tables and their ordered migrations, `writer` the writer thread (group
+//! commit, run control, events), `queries` the reads (served by a reader thread of their own).
+
+mod queries;
+mod schema;
+mod writer;
+
+use self::queries::Read;
+use self::queries::read_loop;
+use self::schema::prepare_writer;
+use self::writer::{After, Write, write_loop};
+use crate::error::{ControlError, StoreError, StoreErrorKind};
+use crate::state::{CallRecord, EngineError, RunId};
+use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
+use crate::store::queue::InProcessLock;
+use crate::store::{
+    Checkpoint, EngineLock, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store, StoredEvent,
+};
+use rusqlite::Connection;
+use std::fmt;
+use std::io::{Read as _, Seek as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// The default for [`SqliteStore::with_max_checkpoint_bytes`]: 1 MiB.
+const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
+/// Requests waiting for a store thread; `save` waits for room beyond that (back-pressure).
+const QUEUE: usize = 4096;
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A [`Store`] in an SQLite file: durable checkpoints with no server to run.
+///
+/// ```
+/// use flow_runtime::prelude::*;
+/// use flow_runtime::store::{RunStatus, SqliteStore};
+/// use std::sync::Arc;
+///
+/// #[workflow]
+/// pub mod greet {
+///     #[step(entry)]
+///     pub async fn clean(name: String) -> Result<String, std::io::Error> {
+///         Ok(name.trim().to_owned())
+///     }
+///
+///     #[step(after = clean, exit)]
+///     pub async fn hello(name: String) -> Result<String, std::io::Error> {
+///         Ok(format!("hello, {name}"))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("flow-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("runs.sqlite");
+/// let store = Arc::new(SqliteStore::open(&path)?);
+/// let ctx = Ctx::builder(()).run_id("r1").store(Arc::clone(&store)).build();
+/// assert_eq!(greet::Workflow::run(&ctx, " Ada ".into()).await?, "hello, Ada");
+///
+/// // Every step is in the file, and the latest state is the finished one.
+/// let history = store.history(&"r1".into()).await?;
+/// assert_eq!(history.iter().map(|h| h.step.as_str()).collect::<Vec<_>>(), ["clean", "hello"]);
+/// let latest = store.latest(&"r1".into()).await?.expect("stored");
+/// assert!(latest.finished);
+/// let run = store.status(&"r1".into()).await?.expect("stored");
+/// assert_eq!((run.status, run.checkpoints), (RunStatus::Finished, 2));
+/// # drop(store);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Durability
+///
+/// The file is in WAL mode with `synchronous = FULL`: a commit returns only after SQLite has
+/// `fsync`ed the write-ahead log, so
+///
+/// * a checkpoint whose `save` returned `Ok` survives the process being killed (`SIGKILL`,
+///   a panic, an OOM kill) **and** the machine losing power or crashing, as far as the disk
+///   honours `fsync`;
+/// * a checkpoint whose `save` had not returned may or may not be there after a crash, but
+///   never half: the run row and its history row are written in one transaction, so the file
+///   always holds either the state before the step or the state after it. A run resumes from
+///   its latest stored state, so the step that was running when the process died runs again
+///   (at-least-once); a step whose checkpoint was acknowledged never does.
+///
+/// # Threads and group commit
+///
+/// Calls never block the async executor on the disk. One writer thread owns the connection
+/// that writes: `save` encodes the checkpoint on the caller's task, sends it to that thread
+/// and waits for the reply. The thread takes every request waiting in its queue (up to 1,024),
+/// commits them all in **one** transaction, then replies to all of them, so N runs saving at
+/// once cost about one `fsync` per batch rather than one per step: while one commit syncs, the
+/// next batch queues up. Run control ([`pause`](RunControl::pause),
+/// [`unpause`](RunControl::unpause), [`cancel`](RunControl::cancel)) and pruning go to the same
+/// thread, each in a transaction of its own after the batch's saves, so they serialise with
+/// checkpoints. Reads ([`latest`](Store::latest), [`status`](Store::status),
+/// [`list`](RunControl::list), [`history`](Self::history),
+/// [`unfinished_runs`](Self::unfinished_runs)) go to a second thread with its own connection;
+/// WAL lets it read the last committed state while the writer writes. Both threads end when
+/// the store is dropped (after finishing what was sent to them).
+///
+/// # Run control
+///
+/// The store implements [`RunControl`]: [`status`](Store::status) and
+/// [`list`](RunControl::list) (by workflow, by status) show where runs stand, and
+/// [`pause`](RunControl::pause), [`unpause`](RunControl::unpause) and
+/// [`cancel`](RunControl::cancel) stop and restart them. A checkpoint of a paused or cancelled
+/// run is refused in the same statement that would write it, so the run stops with
+/// [`RuntimeError::Stopped`](crate::error::RuntimeError::Stopped) before its next step; the step
+/// that had just completed is not stored, and runs again if the run is unpaused and resumed.
+/// [`history`](Self::history) is the run's history: every stored step with its time and every
+/// tool call and output delivery it made, with attempts, durations and outcomes.
+///
+/// # What is stored
+///
+/// A `runs` table with one row per run: its id, workflow, fingerprint, latest step, latest
+/// state, `finished` flag, number of checkpoints, creation and update times (Unix
+/// milliseconds), and [status](RunStatus) (`running`, `paused`, …). The state is a JSON
+/// envelope that says which code wrote it:
+/// `{"v":1,"workflow":"trip","fingerprint":"…","state":{"Search":{…}}}`. A `history` table has
+/// one row per checkpoint (run id, sequence number from 1, step, `finished`, time), without the
+/// state, and a `calls` table one row per tool call or output delivery of each checkpoint's
+/// step (with the step's visit it was made on and its position in that visit: what its
+/// [idempotency key](CallRecord::idempotency_key) is derived from). A run id belongs to one workflow: saving a checkpoint of another workflow under it is
+/// an error.
+///
+/// The schema's version is SQLite's `user_version`: how many of the store's ordered list of
+/// migrations the file has applied (6 today). A file made by an older version of this store is
+/// brought up to date when opened, one migration per transaction, so a process killed during
+/// the upgrade leaves the file at a version it can go on from (version 1 files get the
+/// `status` column, `finished` or `running` from their `finished` flag); a file made by a newer
+/// version is refused and left as it is.
+///
+/// A checkpoint larger than [`max_checkpoint_bytes`](Self::with_max_checkpoint_bytes) (1 MiB
+/// unless set) is refused before anything is written. A row that cannot be read back (not
+/// JSON, not an envelope, a newer envelope version) is an error for that run only.
+///
+/// `Debug` shows the file's path and the limit, never a state.
+pub struct SqliteStore {
+    writer: mpsc::Sender<Write>,
+    /// `None` for an in-memory database: its only connection is the writer's, which then
+    /// serves reads too.
+    reader: Option<mpsc::Sender<Read>>,
+    path: Option<Arc<Path>>,
+    max_checkpoint_bytes: usize,
+    /// The engine lock of an in-memory database; a file's is a lock file beside it.
+    engine: InProcessLock,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field(
+                "path",
+                &self.path.as_deref().unwrap_or(Path::new(":memory:")),
+            )
+            .field("max_checkpoint_bytes", &self.max_checkpoint_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One row of a run's history in a [`SqliteStore`]: a checkpoint, without its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryEntry {
+    /// The checkpoint's number in its run, from 1.
+    pub seq: u64,
+    /// The step (or fan-out branch) that had just completed.
+    pub step: String,
+    /// Whether the run finished with this checkpoint.
+    pub finished: bool,
+    /// When the checkpoint was saved.
+    pub at: SystemTime,
+    /// The tool calls and output deliveries of the step, in the order they ended, each with
+    /// the visit it was made on (a loop's turn, a `workers` item).
+    pub calls: Vec<CallRecord>,
+}
+
+/// Which finished runs [`SqliteStore::prune_finished`] deletes; cancelled runs count as
+/// finished. Other runs are never deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Prune {
+    /// Finished runs that last changed longer ago than this.
+    OlderThan(Duration),
+    /// All finished runs but this many, the most recently finished.
+    KeepLast(u64),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A checkpoint encoded on the caller's task, ready to write.
+pub(super) struct Encoded {
+    pub(super) run_id: RunId,
+    pub(super) workflow: String,
+    pub(super) fingerprint: String,
+    pub(super) step: String,
+    pub(super) finished: bool,
+    pub(super) envelope: String,
+    pub(super) calls: Vec<CallRecord>,
+    pub(super) wake_at: Option<i64>,
+    pub(super) consumed_event: Option<u64>,
+    pub(super) attempt: u32,
+    pub(super) at: i64,
+}
+
+impl SqliteStore {
+    /// Opens the store in the SQLite file at `path`, creating the file and its tables if
+    /// needed, and starts its two threads.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened or created, is not an SQLite database, cannot use WAL mode
+    /// (e.g. on a network file system), or was made by a newer version of this store.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path: Arc<Path> = path.as_ref().into();
+        let fail = |what: &str, e: rusqlite::Error| {
+            StoreError::with_source(format!("sqlite store `{}`: {what}", path.display()), e)
+        };
+        let writer = Connection::open(&path).map_err(|e| fail("cannot open the file", e))?;
+        writer
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| fail("cannot set the busy timeout", e))?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|e| fail("cannot switch to WAL mode", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::new(format!(
+                "sqlite store `{}`: the file cannot use WAL mode (journal mode is `{mode}`); \
+                 put it on a local file system",
+                path.display()
+            )));
+        }
+        prepare_writer(&writer, &path.display().to_string())?;
+
+        let reader = Connection::open(&path).map_err(|e| fail("cannot open the file", e))?;
+        reader
+            .busy_timeout(BUSY_TIMEOUT)
+            .and_then(|()| reader.pragma_update(None, "query_only", true))
+            .map_err(|e| fail("cannot set up the reading connection", e))?;
+
+        let (writer_tx, writer_rx) = mpsc::channel(QUEUE);
+        let (reader_tx, reader_rx) = mpsc::channel(QUEUE);
+        spawn("flow-sqlite-writer", move || write_loop(writer, writer_rx)).map_err(|e| {
+            StoreError::with_source("sqlite store: cannot start its writer thread", e)
+        })?;
+        spawn("flow-sqlite-reader", move || read_loop(&reader, reader_rx)).map_err(|e| {
+            StoreError::with_source("sqlite store: cannot start its reader thread", e)
+        })?;
+        Ok(Self {
+            writer: writer_tx,
+            reader: Some(reader_tx),
+            path: Some(path),
+            max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
+            engine: InProcessLock::default(),
+        })
+    }
+
+    /// A store in a private in-memory database, gone when the store is dropped: the same code
+    /// and schema as a file, without durability. For tests.
+    ///
+    /// # Errors
+    ///
+    /// SQLite could not allocate the database, or the thread could not start.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| {
+            StoreError::with_source("sqlite store: cannot open a memory database", e)
+        })?;
+        prepare_writer(&conn, ":memory:")?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        spawn("flow-sqlite-writer", move || write_loop(conn, rx)).map_err(|e| {
+            StoreError::with_source("sqlite store: cannot start its writer thread", e)
+        })?;
+        Ok(Self {
+            writer: tx,
+            reader: None,
+            path: None,
+            max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
+            engine: InProcessLock::default(),
+        })
+    }
+
+    /// Sets the largest checkpoint the store accepts, in bytes of its JSON envelope (1 MiB
+    /// unless set). A larger one fails its `save` before anything is written, and the run
+    /// stops with [`RuntimeError::Checkpoint`](crate::error::RuntimeError::Checkpoint): keep
+    /// large data (documents, images) outside the state and store a reference to it.
+    #[must_use]
+    pub fn with_max_checkpoint_bytes(mut self, bytes: usize) -> Self {
+        self.max_checkpoint_bytes = bytes;
+        self
+    }
+
+    /// The largest checkpoint the store accepts, in bytes.
+    #[must_use]
+    pub fn max_checkpoint_bytes(&self) -> usize {
+        self.max_checkpoint_bytes
+    }
+
+    /// The run's history: every checkpoint of the run, oldest first, without states, each with
+    /// its step, when it was stored, and the tool calls and output deliveries the step made
+    /// (each with its attempts, duration and outcome). Empty for an unknown run.
+    ///
+    /// A step whose checkpoint was not stored (the process died, the step failed, run control
+    /// stopped the run) is not in it; when it runs again, its new checkpoint is.
+    ///
+    /// # Errors
+    ///
+    /// The database could not be read.
+    pub async fn history(&self, run_id: &RunId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::History(run_id.clone(), reply), rx).await
+    }
+
+    /// The runs to resume after a restart: those whose latest checkpoint is not finished and
+    /// that are neither paused nor cancelled, least recently updated first.
+    ///
+    /// # Errors
+    ///
+    /// The database could not be read.
+    pub async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Unfinished(reply), rx).await
+    }
+
+    /// Deletes finished and cancelled runs and their history, as `policy` says, and returns
+    /// how many runs it deleted. Other runs are kept whatever their age.
+    ///
+    /// # Errors
+    ///
+    /// The database could not be written.
+    pub async fn prune_finished(&self, policy: Prune) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Prune(policy, reply)))
+            .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn read<T>(
+        &self,
+        request: Read,
+        rx: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match &self.reader {
+            Some(reader) => reader.send(request).await.map_err(|_| stopped())?,
+            None => self.send_write(Write::After(After::Read(request))).await?,
+        }
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn send_write(&self, request: Write) -> Result<(), StoreError> {
+        self.writer.send(request).await.map_err(|_| stopped())
+    }
+
+    async fn control(&self, run_id: &RunId, to: RunStatus) -> Result<RunInfo, ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Control(run_id.clone(), to, reply)))
+            .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    fn encode(&self, checkpoint: Checkpoint) -> Result<Encoded, StoreError> {
+        // The envelope adds one level, which `MAX_JSON_DEPTH` leaves room for: what is
+        // written here, `decode_envelope` reads back.
+        if let Some(reason) = crate::state::too_deep(&checkpoint.state) {
+            return Err(crate::store::contract::unstorable(
+                &checkpoint.run_id,
+                &checkpoint.step,
+                &reason,
+            ));
+        }
+        let envelope = serde_json::to_string(&EnvelopeRef {
+            v: ENVELOPE_VERSION,
+            workflow: &checkpoint.workflow,
+            fingerprint: &checkpoint.fingerprint,
+            state: &checkpoint.state,
+        })
+        .map_err(|e| {
+            StoreError::with_source(
+                format!("run `{}`: cannot encode the checkpoint", checkpoint.run_id),
+                e,
+            )
+        })?;
+        if envelope.len() > self.max_checkpoint_bytes {
+            return Err(StoreError::of_kind(
+                StoreErrorKind::TooLarge,
+                format!(
+                    "run `{}`: the checkpoint after step `{}` is {} bytes, over this store's limit of \
+                 {} bytes; keep large data outside the workflow's state (store a reference to it), \
+                 or raise the limit with `SqliteStore::with_max_checkpoint_bytes`",
+                    checkpoint.run_id,
+                    checkpoint.step,
+                    envelope.len(),
+                    self.max_checkpoint_bytes
+                ),
+            ));
+        }
+        Ok(Encoded {
+            run_id: checkpoint.run_id,
+            workflow: checkpoint.workflow,
+            fingerprint: checkpoint.fingerprint,
+            step: checkpoint.step,
+            finished: checkpoint.finished,
+            envelope,
+            calls: checkpoint.calls,
+            wake_at: checkpoint.wake_at.map(millis),
+            consumed_event: checkpoint.consumed_event,
+            attempt: checkpoint.attempt,
+            at: millis(SystemTime::now()),
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        let encoded = self.encode(checkpoint)?;
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::Save(encoded, reply)).await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Latest(run_id.clone(), reply), rx).await
+    }
+
+    async fn load_to_resume(
+        &self,
+        run_id: &RunId,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::LoadToResume(
+            run_id.clone(),
+            fingerprint.to_owned(),
+            millis(crate::state::now()),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn status(&self, run_id: &RunId) -> Result<Option<RunInfo>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Status(run_id.clone(), reply), rx).await
+    }
+
+    async fn mark_incompatible(&self, run_id: &RunId, fingerprint: &str) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::MarkIncompatible(
+            run_id.clone(),
+            fingerprint.to_owned(),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn wait(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        event: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Wait(
+            run_id.clone(),
+            step.to_owned(),
+            event.to_owned(),
+            millis(until),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn send_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        if let Some(reason) = crate::state::too_deep(&payload) {
+            return Err(crate::store::contract::unstorable_event(
+                run_id, name, &reason,
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::SendEvent(
+            run_id.clone(),
+            name.to_owned(),
+            payload.to_string(),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::NextEvent(run_id.clone(), name.to_owned(), reply), rx)
+            .await
+    }
+}
+
+impl RunQueue for SqliteStore {
+    async fn due(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+    ) -> Result<Vec<RunId>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let workflows = workflows.iter().map(|w| (*w).to_owned()).collect();
+        self.read(Read::Due(millis(now), workflows, limit, reply), rx)
+            .await
+    }
+
+    async fn next_wake(&self, after: SystemTime) -> Result<Option<SystemTime>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::NextWake(millis(after), reply), rx).await
+    }
+
+    async fn fail(&self, run_id: &RunId, message: &str) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Fail(
+            run_id.clone(),
+            message.to_owned(),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// A file's engine lock is an exclusive lock on the file `<database>-engine.lock` beside
+    /// it (made when needed, left in place), which also excludes engines in other processes
+    /// and on other `SqliteStore`s of the same file; the operating system releases it when
+    /// the process dies. The file holds the id of the process that holds the lock, for the
+    /// message of a refused engine.
+    fn lock_engine(&self) -> Result<EngineLock, EngineError> {
+        let Some(path) = &self.path else {
+            return self.engine.lock("an in-memory sqlite store");
+        };
+        let mut name = path.as_os_str().to_owned();
+        name.push("-engine.lock");
+        let lock_path = std::path::PathBuf::from(name);
+        let store = format!("sqlite store `{}`", path.display());
+        let io = |e: std::io::Error| {
+            EngineError::Store(StoreError::with_source(
+                format!(
+                    "{store}: cannot use its engine lock file `{}`",
+                    lock_path.display()
+                ),
+                e,
+            ))
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => format!("lock file `{}`", lock_path.display()),
+                    pid if pid == std::process::id().to_string() => format!(
+                        "an engine in this process holds lock file `{}`",
+                        lock_path.display()
+                    ),
+                    pid => format!("process {pid} holds lock file `{}`", lock_path.display()),
+                };
+                return Err(EngineError::Locked { store, holder });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // For the message of an engine refused while this one runs; the lock is what counts.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| write!(file, "{}", std::process::id()))
+            .and_then(|()| file.flush());
+        Ok(EngineLock::new(file))
+    }
+}
+
+impl RunControl for SqliteStore {
+    async fn list(&self, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::List(filter.clone(), reply), rx).await
+    }
+
+    async fn pause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Paused).await
+    }
+
+    async fn unpause(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Running).await
+    }
+
+    async fn cancel(&self, run_id: &RunId) -> Result<RunInfo, ControlError> {
+        self.control(run_id, RunStatus::Cancelled).await
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unavailable,
+        "sqlite store: its thread has stopped (it panicked); open the store again",
+    )
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map(drop)
+}
+
+pub(super) fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(super) fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<SqliteStore>();
+    }
+
+    #[test]
+    fn paths_are_kept_for_debug() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        assert_eq!(
+            format!("{store:?}"),
+            "SqliteStore { path: \":memory:\", max_checkpoint_bytes: 1048576, .. }"
+        );
+    }
+}

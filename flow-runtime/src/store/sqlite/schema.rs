@@ -1,0 +1,314 @@
+//! The schema of a [`SqliteStore`](super::SqliteStore)'s file: an ordered list of migrations.
+//!
+//! The file's schema version is SQLite's `user_version`: the number of migrations applied to
+//! it. Opening a file applies the migrations it lacks, in order, each in a transaction of its
+//! own that also sets `user_version`, so a process killed during an upgrade leaves the file at
+//! the version before the step or after it, never between; the next open goes on from there.
+//! Each transaction is `IMMEDIATE` and reads the version inside it, so two processes opening
+//! the same old file do not apply a step twice. A file made by a newer version (a version past
+//! the end of the list) is refused.
+//!
+//! A schema change is a new entry at the end of [`MIGRATIONS`], never an edit of an old one:
+//! files out there have applied the old ones as written.
+
+use crate::error::StoreError;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+/// One step of the schema, from version `version - 1` to `version`.
+struct Migration {
+    /// The version the file is at once the step is applied.
+    version: i64,
+    /// The SQL of the step, run as one batch in the step's transaction.
+    sql: &'static str,
+}
+
+/// Every version of the schema, oldest first; a file at version `n` has applied the first `n`.
+const MIGRATIONS: &[Migration] = &[
+    // Version 1: runs (latest state, in a JSON envelope), their history, and the tool calls
+    // of each checkpoint's step.
+    Migration {
+        version: 1,
+        sql: "
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT    PRIMARY KEY NOT NULL,
+    workflow    TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    step        TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    finished    INTEGER NOT NULL,
+    checkpoints INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished, updated_at);
+CREATE TABLE IF NOT EXISTS history (
+    run_id   TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    seq      INTEGER NOT NULL,
+    step     TEXT    NOT NULL,
+    finished INTEGER NOT NULL,
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS calls (
+    run_id      TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    kind        TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    step        TEXT    NOT NULL,
+    call_index  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    error       TEXT,
+    PRIMARY KEY (run_id, seq, n)
+) WITHOUT ROWID;
+",
+    },
+    // Version 2: run control. The `status` column, `finished` for finished runs and `running`
+    // for the others. The `calls` table came while files were still at version 1, so a file
+    // made before it gets it here.
+    Migration {
+        version: 2,
+        sql: "
+CREATE TABLE IF NOT EXISTS calls (
+    run_id      TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    kind        TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    step        TEXT    NOT NULL,
+    call_index  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    error       TEXT,
+    PRIMARY KEY (run_id, seq, n)
+) WITHOUT ROWID;
+ALTER TABLE runs ADD COLUMN status TEXT NOT NULL DEFAULT 'running';
+UPDATE runs SET status = 'finished' WHERE finished = 1;
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, updated_at);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, updated_at);
+",
+    },
+    // Version 3: durable sleeps and events. When a run is due, the step it waits in for an
+    // event, and the runs' inboxes.
+    Migration {
+        version: 3,
+        sql: "
+ALTER TABLE runs ADD COLUMN wake_at INTEGER;
+ALTER TABLE runs ADD COLUMN waiting TEXT;
+CREATE INDEX IF NOT EXISTS runs_by_wake ON runs (status, wake_at);
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id  TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    name    TEXT    NOT NULL,
+    payload TEXT    NOT NULL,
+    sent_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, name, id);
+",
+    },
+    // Version 4: which attempt of the run's next step has started (see
+    // `Checkpoint::attempt`), and the message of the failure that set a run aside.
+    Migration {
+        version: 4,
+        sql: "
+ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN failure TEXT;
+",
+    },
+    // Version 5: the event a waiting run waits for, so that only that event makes it due, and
+    // the wait's deadline, kept when the event makes the run due sooner (`wake_at` is when
+    // the run is due). A run waiting when the file is upgraded keeps its deadline; any event
+    // wakes it once, as before, and its step records the event when it waits again.
+    Migration {
+        version: 5,
+        sql: "
+ALTER TABLE runs ADD COLUMN wait_event TEXT;
+ALTER TABLE runs ADD COLUMN wait_until INTEGER;
+UPDATE runs SET wait_until = wake_at WHERE waiting IS NOT NULL;
+",
+    },
+    // Version 6: the visit of its step each call was made on (see `CallRecord::visit`): the
+    // loop back-edges the run had taken when the step began, and the item of a `workers`
+    // step (`NULL` for none). Calls stored before read back as made on the first visit, which
+    // they were unless their step was in a loop or a `workers` step.
+    Migration {
+        version: 6,
+        sql: "
+ALTER TABLE calls ADD COLUMN visit_back_edges INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN visit_item INTEGER;
+",
+    },
+];
+
+/// The schema version this code writes: the last migration's.
+const SCHEMA_VERSION: i64 = 6;
+
+/// Durability and integrity settings of the writing connection, and the schema brought up to
+/// date. `name` is the file's name, for messages.
+pub(super) fn prepare_writer(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    let fail = |e| {
+        StoreError::with_source(
+            format!("sqlite store `{name}`: cannot set up the database"),
+            e,
+        )
+    };
+    // FULL: in WAL mode, every commit syncs the log, so an acknowledged commit survives power
+    // loss. NORMAL would sync only at WAL checkpoints: safe against a process crash, not a
+    // power cut.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(fail)?;
+    migrate(conn, name)
+}
+
+/// Applies the migrations the file lacks, one transaction each.
+fn migrate(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    loop {
+        let fail =
+            |what: String, e| StoreError::with_source(format!("sqlite store `{name}`: {what}"), e);
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+            .map_err(|e| fail("cannot begin upgrading the schema".to_owned(), e))?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| fail("cannot read the schema version".to_owned(), e))?;
+        if version < 0 {
+            return Err(StoreError::new(format!(
+                "sqlite store `{name}`: the file's schema version is {version}, which no \
+                 version of flow's sqlite store writes: it was not made by this store"
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::new(format!(
+                "sqlite store `{name}`: the file was made by a newer version of flow's sqlite \
+                 store (schema {version}, this one knows {SCHEMA_VERSION}); open it with that \
+                 version"
+            )));
+        }
+        let Some(step) = MIGRATIONS.iter().find(|m| m.version == version + 1) else {
+            // Up to date.
+            return tx
+                .commit()
+                .map_err(|e| fail("cannot read the schema version".to_owned(), e));
+        };
+        let what = || format!("cannot upgrade the schema to version {}", step.version);
+        tx.execute_batch(step.sql).map_err(|e| fail(what(), e))?;
+        tx.pragma_update(None, "user_version", step.version)
+            .map_err(|e| fail(what(), e))?;
+        tx.commit().map_err(|e| fail(what(), e))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table's columns and every index, as SQLite describes them.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT m.type, m.name, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk \
+                 FROM sqlite_master m LEFT JOIN pragma_table_info(m.name) p \
+                 WHERE m.name NOT LIKE 'sqlite_%' ORDER BY m.type, m.name, p.cid",
+            )
+            .unwrap();
+        stmt.query_map([], |row| {
+            Ok((0..8)
+                .map(|i| format!("{:?}", row.get::<_, rusqlite::types::Value>(i).unwrap()))
+                .collect::<Vec<_>>()
+                .join(" "))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A file at `version`, as the code of that version left it.
+    fn at_version(version: i64) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in MIGRATIONS.iter().take_while(|m| m.version <= version) {
+            conn.execute_batch(step.sql).unwrap();
+            conn.pragma_update(None, "user_version", step.version)
+                .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn versions_are_numbered_in_order() {
+        for (i, step) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(step.version, i64::try_from(i).unwrap() + 1);
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn every_older_version_upgrades_to_the_same_schema() {
+        let fresh = at_version(0);
+        prepare_writer(&fresh, "fresh").unwrap();
+        assert_eq!(version(&fresh), SCHEMA_VERSION);
+        let expected = shape(&fresh);
+        assert!(expected.iter().any(|c| c.contains("visit_item")));
+        for old in 1..SCHEMA_VERSION {
+            let conn = at_version(old);
+            conn.execute(
+                "INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, \
+                 checkpoints, created_at, updated_at) VALUES ('r', 'w', 'f', 's', '{}', 1, 1, 0, 0)",
+                [],
+            )
+            .unwrap();
+            prepare_writer(&conn, "old").unwrap();
+            assert_eq!(version(&conn), SCHEMA_VERSION, "from version {old}");
+            assert_eq!(shape(&conn), expected, "from version {old}");
+            let status: String = conn
+                .query_row("SELECT status FROM runs", [], |row| row.get(0))
+                .unwrap();
+            // A version 1 file has no status: its finished runs become `finished`.
+            let expected_status = if old == 1 { "finished" } else { "running" };
+            assert_eq!(status, expected_status, "from version {old}");
+            // Opening it again changes nothing.
+            prepare_writer(&conn, "old").unwrap();
+            assert_eq!(shape(&conn), expected, "from version {old}");
+        }
+    }
+
+    #[test]
+    fn a_version_1_file_made_before_calls_gets_them() {
+        let conn = at_version(1);
+        conn.execute_batch("DROP TABLE calls").unwrap();
+        prepare_writer(&conn, "old").unwrap();
+        let fresh = at_version(0);
+        prepare_writer(&fresh, "fresh").unwrap();
+        assert_eq!(shape(&conn), shape(&fresh));
+    }
+
+    #[test]
+    fn a_newer_file_is_refused_and_left_alone() {
+        let conn = at_version(SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let e = prepare_writer(&conn, "new").unwrap_err().to_string();
+        assert!(e.contains("newer version") && e.contains("schema 7"), "{e}");
+        assert_eq!(version(&conn), SCHEMA_VERSION + 1);
+    }
+
+    #[test]
+    fn a_failed_step_leaves_the_file_at_the_version_before_it() {
+        // A version 3 file whose `runs` already has `attempt`: step 4 fails, and nothing of
+        // it is kept.
+        let conn = at_version(3);
+        conn.execute_batch("ALTER TABLE runs ADD COLUMN attempt INTEGER")
+            .unwrap();
+        let before = shape(&conn);
+        let e = prepare_writer(&conn, "odd").unwrap_err().to_string();
+        assert!(e.contains("cannot upgrade the schema to version 4"), "{e}");
+        assert_eq!(version(&conn), 3);
+        assert_eq!(shape(&conn), before);
+    }
+}

@@ -1,0 +1,495 @@
+//! The writer thread of a [`SqliteStore`](super::SqliteStore): group commit of checkpoints,
+//! then run control, waits, events and pruning, each in a transaction of its own.
+
+use super::queries::{Read, latest, serve_read, status};
+use super::{Encoded, Prune, Reply, millis};
+use crate::error::{ControlError, StoreError, StoreErrorKind};
+use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
+use crate::store::contract::{closed_inbox, unknown_run};
+use crate::store::control::refused;
+use crate::store::{Checkpoint, RunInfo, RunStatus};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most checkpoints one transaction commits. Bounded so that one commit's replies are not
+/// held back too long by a flood of others; far above what a batch usually holds.
+const MAX_BATCH: usize = 1024;
+
+/// Upserts the run's row and returns its new checkpoint count. A run id already used by
+/// another workflow, or a stopped run (paused, cancelled, failed, or with a status this version
+/// does not know), fails the `WHERE` of the update, so nothing changes and no row comes back:
+/// the check and the write are one statement.
+const UPSERT_RUN: &str = "
+INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL)
+ON CONFLICT (run_id) DO UPDATE SET
+    fingerprint = excluded.fingerprint,
+    step        = excluded.step,
+    state       = excluded.state,
+    finished    = excluded.finished,
+    status      = excluded.status,
+    checkpoints = runs.checkpoints + 1,
+    updated_at  = excluded.updated_at,
+    wake_at     = excluded.wake_at,
+    waiting     = NULL,
+    attempt     = excluded.attempt,
+    failure     = NULL,
+    wait_event  = NULL,
+    wait_until  = NULL
+WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
+RETURNING checkpoints
+";
+
+/// The columns of a [`RunInfo`], in the order [`run_info`] reads them.
+const INSERT_HISTORY: &str =
+    "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+const INSERT_CALL: &str = "
+INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+";
+pub(super) enum Write {
+    Save(Encoded, Reply<()>),
+    /// Done after the batch's saves are committed.
+    After(After),
+}
+
+pub(super) enum After {
+    Prune(Prune, Reply<u64>),
+    /// Moves a run to a status, as [`RunStatus::transition`] allows.
+    Control(
+        RunId,
+        RunStatus,
+        oneshot::Sender<Result<RunInfo, ControlError>>,
+    ),
+    /// The run id and the fingerprint of the code that refused it.
+    MarkIncompatible(RunId, String, Reply<()>),
+    /// The run waits in a step for an event (its name) until a time.
+    Wait(RunId, String, String, i64, Reply<()>),
+    /// An event for a run's inbox: its name and payload.
+    SendEvent(RunId, String, String, Reply<()>),
+    /// A run's step failed under an engine: the message.
+    Fail(RunId, String, Reply<()>),
+    /// The latest checkpoint of a run about to be resumed, counting a start of its next step
+    /// when the run is due at the time given.
+    LoadToResume(RunId, String, i64, Reply<Option<Checkpoint>>),
+    /// Reads of an in-memory database.
+    Read(Read),
+}
+
+pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
+    let mut saves = Vec::new();
+    let mut others = Vec::new();
+    let mut loads = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(request) = next {
+            match request {
+                Write::Save(encoded, reply) => saves.push((encoded, reply)),
+                Write::After(After::LoadToResume(run_id, fingerprint, now, reply)) => {
+                    loads.push((run_id, fingerprint, now, reply));
+                }
+                Write::After(after) => others.push(after),
+            }
+            taken += 1;
+            next = if taken < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !saves.is_empty() {
+            commit_saves(&mut conn, &mut saves);
+        }
+        // Counted together, in one transaction (one fsync), like saves: an engine picking up
+        // many runs at once pays for one commit, not one each.
+        if !loads.is_empty() {
+            load_to_resume(&mut conn, &mut loads);
+        }
+        // After the commit, so that a read sees every save acknowledged before it.
+        for request in others.drain(..) {
+            match request {
+                After::Prune(policy, reply) => {
+                    let _ = reply.send(prune(&conn, policy));
+                }
+                After::Control(run_id, to, reply) => {
+                    let _ = reply.send(control(&mut conn, &run_id, to));
+                }
+                After::MarkIncompatible(run_id, fingerprint, reply) => {
+                    let _ = reply.send(mark_incompatible(&conn, &run_id, &fingerprint));
+                }
+                After::Wait(run_id, step, event, until, reply) => {
+                    let _ = reply.send(wait(&conn, &run_id, &step, &event, until));
+                }
+                After::SendEvent(run_id, name, payload, reply) => {
+                    let _ = reply.send(send_event(&mut conn, &run_id, &name, &payload));
+                }
+                After::Fail(run_id, message, reply) => {
+                    let _ = reply.send(fail(&conn, &run_id, &message));
+                }
+                // Taken out of the batch above.
+                After::LoadToResume(run_id, fingerprint, now, reply) => {
+                    loads.push((run_id, fingerprint, now, reply));
+                    load_to_resume(&mut conn, &mut loads);
+                }
+                After::Read(read) => serve_read(&conn, read),
+            }
+        }
+    }
+}
+
+/// Commits a batch of saves in one transaction, then answers each. A save that fails on its
+/// own (a run id of another workflow, a statement SQLite refused) is rolled back to its
+/// savepoint and fails alone; a failed commit fails them all.
+pub(super) fn commit_saves(conn: &mut Connection, saves: &mut Vec<(Encoded, Reply<()>)>) {
+    let outcome = (|| {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(saves.len());
+        for (encoded, _) in saves.iter() {
+            let sp = tx.savepoint()?;
+            let result = write_one(&sp, encoded).unwrap_or_else(|e| {
+                Err(StoreError::with_source(
+                    format!(
+                        "run `{}`: could not write the checkpoint after step `{}`",
+                        encoded.run_id, encoded.step
+                    ),
+                    e,
+                ))
+            });
+            if result.is_ok() {
+                sp.commit()?;
+            } else {
+                // Rolls back to the savepoint and releases it; an error here (SQLite gave up
+                // the whole transaction) fails the batch.
+                sp.finish()?;
+            }
+            results.push(result);
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(results)
+    })();
+    match outcome {
+        Ok(results) => {
+            for ((_, reply), result) in saves.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (encoded, reply) in saves.drain(..) {
+                let _ = reply.send(Err(StoreError::new(format!(
+                    "run `{}`: could not commit the checkpoint after step `{}`: {message}",
+                    encoded.run_id, encoded.step
+                ))));
+            }
+        }
+    }
+}
+
+/// Writes one checkpoint: the run's row and one history row. The outer error is SQLite's,
+/// the inner one this save's own.
+pub(super) fn write_one(
+    conn: &Connection,
+    e: &Encoded,
+) -> rusqlite::Result<Result<(), StoreError>> {
+    let seq: Option<i64> = conn
+        .prepare_cached(UPSERT_RUN)?
+        .query_row(
+            params![
+                e.run_id.as_str(),
+                e.workflow,
+                e.fingerprint,
+                e.step,
+                e.envelope,
+                e.finished,
+                if e.finished {
+                    RunStatus::Finished
+                } else {
+                    RunStatus::Running
+                }
+                .as_str(),
+                e.at,
+                e.wake_at,
+                e.attempt
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(seq) = seq else {
+        // The update's `WHERE` failed: say which part.
+        let (owner, status): (String, String) = conn.query_row(
+            "SELECT workflow, status FROM runs WHERE run_id = ?1",
+            [e.run_id.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if owner != e.workflow {
+            return Ok(Err(StoreError::of_kind(
+                StoreErrorKind::Conflict,
+                format!(
+                    "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
+                    e.run_id, e.workflow
+                ),
+            )));
+        }
+        // The only other way to fail the `WHERE`: the run is stopped (paused, cancelled,
+        // failed), or its status is one this version does not know.
+        let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Corrupt);
+        return Ok(Err(refused(&e.run_id, &e.step, status)));
+    };
+    conn.prepare_cached(INSERT_HISTORY)?.execute(params![
+        e.run_id.as_str(),
+        seq,
+        e.step,
+        e.finished,
+        e.at
+    ])?;
+    if let Some(id) = e.consumed_event {
+        conn.prepare_cached("DELETE FROM events WHERE id = ?1 AND run_id = ?2")?
+            .execute(params![
+                i64::try_from(id).unwrap_or(i64::MAX),
+                e.run_id.as_str()
+            ])?;
+    }
+    if !e.calls.is_empty() {
+        let mut insert = conn.prepare_cached(INSERT_CALL)?;
+        for (n, call) in e.calls.iter().enumerate() {
+            let (kind, error) = call_columns(call);
+            insert.execute(params![
+                e.run_id.as_str(),
+                seq,
+                i64::try_from(n).unwrap_or(i64::MAX),
+                kind,
+                call.name,
+                call.step,
+                call.index,
+                call.attempts,
+                i64::try_from(call.duration.as_micros()).unwrap_or(i64::MAX),
+                error,
+                i64::try_from(call.visit.back_edges()).unwrap_or(i64::MAX),
+                call.visit.item_index(),
+            ])?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub(super) fn call_columns(call: &CallRecord) -> (&'static str, Option<&str>) {
+    let kind = match call.kind {
+        CallKind::Output => "output",
+        _ => "tool",
+    };
+    let error = match &call.outcome {
+        CallOutcome::Failed(message) => Some(message.as_str()),
+        _ => None,
+    };
+    (kind, error)
+}
+
+pub(super) fn prune(conn: &Connection, policy: Prune) -> Result<u64, StoreError> {
+    let deleted = match policy {
+        Prune::OlderThan(age) => {
+            let cutoff = millis(SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH));
+            conn.execute(
+                "DELETE FROM runs WHERE status IN ('finished', 'cancelled') AND updated_at <= ?1",
+                [cutoff],
+            )
+        }
+        Prune::KeepLast(keep) => conn.execute(
+            "DELETE FROM runs WHERE status IN ('finished', 'cancelled') AND run_id NOT IN (
+                 SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
+                 ORDER BY updated_at DESC, run_id DESC LIMIT ?1)",
+            [i64::try_from(keep).unwrap_or(i64::MAX)],
+        ),
+    };
+    // History rows go with their run (ON DELETE CASCADE), in the same statement.
+    deleted
+        .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+        .map_err(|e| StoreError::with_source("sqlite store: could not prune finished runs", e))
+}
+
+pub(super) fn write_error(run_id: &RunId, what: &str, e: rusqlite::Error) -> StoreError {
+    StoreError::with_source(format!("run `{run_id}`: could not {what}"), e)
+}
+
+pub(super) fn wait(
+    conn: &Connection,
+    run_id: &RunId,
+    step: &str,
+    event: &str,
+    until: i64,
+) -> Result<(), StoreError> {
+    // Due at once when the event is in the inbox already: sent after the step looked there,
+    // and before this.
+    let changed = conn
+        .execute(
+            "UPDATE runs SET wake_at = CASE WHEN EXISTS \
+               (SELECT 1 FROM events WHERE run_id = ?1 AND name = ?4) THEN 0 ELSE ?2 END, \
+             waiting = ?3, wait_event = ?4, wait_until = ?2, attempt = 0 \
+             WHERE run_id = ?1 AND finished = 0",
+            params![run_id.as_str(), until, step, event],
+        )
+        .map_err(|e| write_error(run_id, "record its wait", e))?;
+    if changed == 0 {
+        return Err(unknown_run(run_id));
+    }
+    Ok(())
+}
+
+pub(super) fn send_event(
+    conn: &mut Connection,
+    run_id: &RunId,
+    name: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    let failed = |e| write_error(run_id, "store the event", e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM runs WHERE run_id = ?1",
+            [run_id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(failed)?;
+    let Some(status) = status else {
+        return Err(unknown_run(run_id));
+    };
+    let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Running);
+    if matches!(status, RunStatus::Finished | RunStatus::Cancelled) {
+        return Err(closed_inbox(run_id, status));
+    }
+    let now = millis(SystemTime::now());
+    tx.execute(
+        "INSERT INTO events (run_id, name, payload, sent_at) VALUES (?1, ?2, ?3, ?4)",
+        params![run_id.as_str(), name, payload, now],
+    )
+    .map_err(failed)?;
+    // A run waiting for this event is due at once (`wait_until` keeps the wait's deadline);
+    // one waiting for another event, or asleep, keeps its time. A wait recorded before schema
+    // 5 does not say its event: any event wakes it, and its step waits again if it was not
+    // this one.
+    tx.execute(
+        "UPDATE runs SET wake_at = 0 WHERE run_id = ?1 AND waiting IS NOT NULL \
+         AND (wait_event = ?2 OR wait_event IS NULL)",
+        params![run_id.as_str(), name],
+    )
+    .map_err(failed)?;
+    tx.commit().map_err(failed)
+}
+
+pub(super) fn fail(conn: &Connection, run_id: &RunId, message: &str) -> Result<(), StoreError> {
+    tracing::warn!(run_id = %run_id, error = message, "run failed");
+    conn.execute(
+        "UPDATE runs SET status = 'failed', updated_at = ?2, failure = ?3 \
+         WHERE run_id = ?1 AND status = 'running'",
+        params![run_id.as_str(), millis(SystemTime::now()), message],
+    )
+    .map_err(|e| write_error(run_id, "mark it failed", e))?;
+    Ok(())
+}
+
+/// A request to load a run to resume it: run id, fingerprint, now.
+pub(super) type Load = (RunId, String, i64, Reply<Option<Checkpoint>>);
+
+/// For each request, counts a start of the run's next step when the run is due at `now` (not
+/// finished, no wake-up time after `now`) and stored with `fingerprint`, and reads its latest
+/// checkpoint with the count; all in one transaction, then answers each. A run whose row
+/// cannot be read fails alone; a failed commit fails them all.
+pub(super) fn load_to_resume(conn: &mut Connection, loads: &mut Vec<Load>) {
+    let outcome = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(loads.len());
+        for (run_id, fingerprint, now, _) in loads.iter() {
+            let counted = tx
+                .prepare_cached(
+                    "UPDATE runs SET attempt = attempt + 1 \
+                     WHERE run_id = ?1 AND finished = 0 AND fingerprint = ?3 \
+                     AND (wake_at IS NULL OR wake_at <= ?2)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![run_id.as_str(), now, fingerprint]))
+                .map_err(|e| write_error(run_id, "count a start of its next step", e));
+            results.push(counted.and_then(|_| latest(&tx, run_id)));
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(results)
+    })();
+    match outcome {
+        Ok(results) => {
+            for ((.., reply), result) in loads.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (run_id, .., reply) in loads.drain(..) {
+                let _ = reply.send(Err(StoreError::new(format!(
+                    "run `{run_id}`: could not load it to resume it: {message}"
+                ))));
+            }
+        }
+    }
+}
+
+/// Moves a run to `to` in a transaction of its own: the status it is read in is the status
+/// it is changed from, even with other processes writing the file.
+pub(super) fn control(
+    conn: &mut Connection,
+    run_id: &RunId,
+    to: RunStatus,
+) -> Result<RunInfo, ControlError> {
+    let fail = |e| {
+        ControlError::Store(StoreError::with_source(
+            format!("run `{run_id}`: could not change its status in the store"),
+            e,
+        ))
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let unknown = || ControlError::UnknownRun {
+        run_id: run_id.clone(),
+    };
+    let info = status(&tx, run_id)?.ok_or_else(unknown)?;
+    let next = info
+        .status
+        .transition(to)
+        .ok_or_else(|| ControlError::Transition {
+            run_id: run_id.clone(),
+            status: info.status,
+            to,
+        })?;
+    if next == info.status {
+        return Ok(info);
+    }
+    tx.execute(
+        "UPDATE runs SET status = ?2, updated_at = ?3 WHERE run_id = ?1",
+        params![run_id.as_str(), next.as_str(), millis(SystemTime::now())],
+    )
+    .map_err(fail)?;
+    let info = status(&tx, run_id)?.ok_or_else(unknown)?;
+    tx.commit().map_err(fail)?;
+    Ok(info)
+}
+
+pub(super) fn mark_incompatible(
+    conn: &Connection,
+    run_id: &RunId,
+    fingerprint: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE runs SET status = 'incompatible', updated_at = ?3 \
+         WHERE run_id = ?1 AND status = 'running' AND fingerprint <> ?2",
+        params![run_id.as_str(), fingerprint, millis(SystemTime::now())],
+    )
+    .map(drop)
+    .map_err(|e| {
+        StoreError::with_source(
+            format!("run `{run_id}`: could not mark it incompatible in the store"),
+            e,
+        )
+    })
+}

@@ -1,0 +1,58 @@
+//! Stores in temporary files.
+
+use flow_runtime::store::SqliteStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tempfile::TempDir;
+
+/// The path of an SQLite file (`runs.sqlite`, not created yet) in a new temporary directory,
+/// removed with everything in it when the [`TempDb`] drops: open it, close it, reopen it,
+/// corrupt its rows with rusqlite, or hand its path to a child process.
+#[derive(Debug)]
+pub struct TempDb {
+    // Held for its `Drop`, which removes the directory.
+    dir: TempDir,
+    path: PathBuf,
+}
+
+impl TempDb {
+    /// A new temporary directory and the path of `runs.sqlite` in it.
+    ///
+    /// # Panics
+    ///
+    /// If the system's temporary directory cannot be written: the test cannot run.
+    #[must_use]
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let path = dir.path().join("runs.sqlite");
+        Self { dir, path }
+    }
+
+    /// The SQLite file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The temporary directory the file is in, for other files a test needs beside it.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Opens (creating on first use) an [`SqliteStore`] on the file.
+    ///
+    /// # Panics
+    ///
+    /// If the store cannot be opened: the test cannot run.
+    #[must_use]
+    pub fn open(&self) -> Arc<SqliteStore> {
+        Arc::new(SqliteStore::open(&self.path).expect("open the SqliteStore in a temporary file"))
+    }
+}
+
+impl Default for TempDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,11 @@
+//! Durable runs: the engine's timers and events, run control, `SqliteStore` under real
+//! workflows, and what a store must keep or refuse. (Real crashes are in `tests/processes`.)
+//!
+//! One test binary per concern (tower's `tests/<concern>/main.rs`): each links the runtime once.
+
+mod engine;
+mod hardening_events;
+mod hardening_store;
+mod run_control;
+mod sqlite_store;
+mod store_conformance;

@@ -1,0 +1,209 @@
+//! What model calls leave in traces, over real HTTP against the scripted model server: each
+//! call is a `chat` span after the OpenTelemetry GenAI conventions, message content only when
+//! asked for, and the key in no log line, error or `Debug` output.
+//!
+//! One test runs every check in turn: tracing caches which callsites a subscriber wants per
+//! process, so tests installing subscribers on concurrent threads would see each other's
+//! caches (and miss spans).
+
+use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
+use flow_runtime::model::{AnthropicMessages, ChatRequest, ChatResponse, OpenAiChat};
+use flow_runtime::tool::{CallError, Credential, IdempotencyKey, PolicyTool, Retry, ToolPolicy};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const KEY: &str = "sk-test-5ecret-model-key";
+
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    OpenAi,
+    Anthropic,
+}
+
+const BOTH: [Client; 2] = [Client::OpenAi, Client::Anthropic];
+
+fn policy(client: Client) -> ToolPolicy {
+    let auth = match client {
+        Client::OpenAi => OpenAiChat::auth(Credential::new(KEY)),
+        Client::Anthropic => AnthropicMessages::auth(Credential::new(KEY)),
+    };
+    ToolPolicy::builder()
+        .auth(auth)
+        .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(3))
+        .build()
+}
+
+async fn call_with(
+    server: &ScriptedModel,
+    client: Client,
+    policy: ToolPolicy,
+    record_content: bool,
+    key: &str,
+    request: ChatRequest,
+) -> Result<ChatResponse, CallError> {
+    let key = IdempotencyKey::from(key);
+    match client {
+        Client::OpenAi => {
+            let model = OpenAiChat::new(&server.openai_url(), "scripted-gpt")
+                .unwrap()
+                .record_content(record_content);
+            PolicyTool::new(model, policy).call(&key, request).await
+        }
+        Client::Anthropic => {
+            let model = AnthropicMessages::new(&server.anthropic_url(), "scripted-claude")
+                .unwrap()
+                .record_content(record_content);
+            PolicyTool::new(model, policy).call(&key, request).await
+        }
+    }
+}
+
+async fn serve(script: Script) -> ScriptedModel {
+    ScriptedModel::start(script).await.unwrap()
+}
+
+/// The error and every error under it, as `Display` and `Debug`.
+fn all_of(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = format!("{err}\n{err:?}");
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(&format!("\n{e}\n{e:?}"));
+        source = e.source();
+    }
+    out
+}
+
+#[tokio::test]
+async fn model_calls_in_traces() {
+    each_call_is_a_genai_span_without_content_unless_asked().await;
+    the_key_never_shows_in_errors_debug_or_logs().await;
+}
+
+/// A `tracing` writer into memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Records every event at every level, and every span with its fields when it closes, on
+    /// this thread until the guard drops (the tests run on a current-thread runtime).
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+async fn the_key_never_shows_in_errors_debug_or_logs() {
+    let captured = Captured::default();
+    let _guard = captured.install();
+    for client in BOTH {
+        // A server that echoes the credential back in its error, as some do.
+        let server = serve(Script::new([Reply::body(
+            401,
+            format!(r#"{{"error": "invalid key {KEY} (Bearer {KEY})"}}"#),
+        )]))
+        .await;
+
+        let err = call_with(
+            &server,
+            client,
+            policy(client),
+            true,
+            "k",
+            ChatRequest::new().user("hi"),
+        )
+        .await
+        .unwrap_err();
+
+        assert!(matches!(err, CallError::Rejected { .. }), "{err:?}");
+        let text = all_of(&err);
+        assert!(text.contains("401"), "{text}");
+        assert!(
+            !text.contains(KEY),
+            "{client:?}: the key is in the error: {text}"
+        );
+        assert!(text.contains("[REDACTED]"), "{text}");
+        let shown = format!("{:?}", policy(client));
+        assert!(!shown.contains(KEY), "{shown}");
+        let model = PolicyTool::new(
+            OpenAiChat::new("http://127.0.0.1:9/v1", "m").unwrap(),
+            policy(client),
+        );
+        assert!(!format!("{model:?}").contains(KEY));
+        assert!(!format!("{:?}", server.requests()).contains(KEY));
+    }
+    let logs = captured.text();
+    assert!(logs.contains("chat"), "{logs}");
+    assert!(!logs.contains(KEY), "the key is in the logs: {logs}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces.
+
+async fn each_call_is_a_genai_span_without_content_unless_asked() {
+    for client in BOTH {
+        let captured = Captured::default();
+        let guard = captured.install();
+        let server = serve(Script::new([Reply::text("Sunny in Oslo.").usage(12, 7)])).await;
+        let request = ChatRequest::new()
+            .user("Is it sunny in Oslo?")
+            .max_tokens(50);
+
+        call_with(&server, client, policy(client), false, "k", request.clone())
+            .await
+            .unwrap();
+        let quiet = captured.text();
+        call_with(&server, client, policy(client), true, "k2", request)
+            .await
+            .unwrap();
+        drop(guard);
+        let loud = captured.text()[quiet.len()..].to_owned();
+
+        let (provider, model) = match client {
+            Client::OpenAi => ("openai", "scripted-gpt"),
+            Client::Anthropic => ("anthropic", "scripted-claude"),
+        };
+        for expected in [
+            format!("otel.name=chat {model}"),
+            "gen_ai.operation.name=\"chat\"".to_owned(),
+            format!("gen_ai.provider.name={provider}"),
+            format!("gen_ai.request.model={model}"),
+            "gen_ai.request.max_tokens=50".to_owned(),
+            "gen_ai.usage.input_tokens=12".to_owned(),
+            "gen_ai.usage.output_tokens=7".to_owned(),
+            "gen_ai.response.finish_reasons=\"stop\"".to_owned(),
+        ] {
+            assert!(
+                quiet.contains(&expected),
+                "{client:?}: no `{expected}` in {quiet}"
+            );
+        }
+        assert!(
+            !quiet.contains("Oslo"),
+            "{client:?}: content recorded unasked: {quiet}"
+        );
+        assert!(!quiet.contains("gen_ai.input.messages"), "{quiet}");
+        assert!(loud.contains("gen_ai.input.messages"), "{loud}");
+        assert!(loud.contains("Is it sunny in Oslo?"), "{loud}");
+        assert!(loud.contains("Sunny in Oslo."), "{loud}");
+    }
+}
