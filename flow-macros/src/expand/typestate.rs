@@ -424,7 +424,8 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     StepFuture(::std::boxed::Box::pin(async move {
                     let Self { ctx, data, kept, loops, attempt } = self;
                     let input = <S as #can>::input(&data);
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, <S as #can>::kept(&kept), event)).await?;
+                    let kept_ref: &#kept_ty = <S as #can>::kept(&kept);
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
                     let (data, kept) = <S as #can>::finish(data, kept, out);
                     ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
                     }))
