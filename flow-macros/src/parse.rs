@@ -515,7 +515,6 @@ fn earlier(step: &mut Step, param: &syn::PatType, from: Ident, errors: &mut Erro
             from,
             pat,
             ty: (*r.elem).clone(),
-            span: param.ty.span(),
         }),
         Type::Reference(r) => errors.at(
             param.ty.span(),

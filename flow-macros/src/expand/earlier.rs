@@ -10,6 +10,7 @@ use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
+use syn::spanned::Spanned;
 
 /// The type checks of every `#[from]` parameter and the clone of every output read by one.
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
@@ -32,7 +33,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 "`#[from({from})]` lends the step `{from}`'s output: write `{}: &{{Self}}`",
                 earlier.pat
             );
-            let call = respan(quote!(<#o as #tr<#ty>>::read(value)), earlier.span);
+            let call = respan(quote!(<#o as #tr<#ty>>::read(value)), ty.span());
             out.extend(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
                 #[doc(hidden)]
@@ -60,7 +61,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         let f = keep_fn(g, x);
         let tr = format_ident!("__flow_Keep_{}", from);
         let message = format!(
-            "step `{from}`'s output `{{Self}}` must implement `Clone`: {} read{} it with `#[from({from})]` after the step after `{from}` has taken it",
+            "step `{from}`'s output `{{Self}}` must implement `Clone`: {} read{} it later with `#[from({from})]`, so the run keeps a copy besides the one the next step takes",
             readers.join(", "),
             if readers.len() == 1 { "s" } else { "" }
         );
@@ -242,4 +243,17 @@ pub(crate) fn copy_branches(g: &Gen<'_>, i: usize, nexts: &[usize], ins: &[Ident
         }
     }
     out
+}
+
+/// `let __flow_kept = (…);` and the argument `&__flow_kept` for a state whose carried fields
+/// are bound to `locals`; nothing and `&()` when it carries none.
+pub(crate) fn bind_kept(locals: &[Ident]) -> (TokenStream, TokenStream) {
+    if locals.is_empty() {
+        (TokenStream::new(), quote!(&()))
+    } else {
+        (
+            quote!(let __flow_kept = (#(#locals,)*);),
+            quote!(&__flow_kept),
+        )
+    }
 }

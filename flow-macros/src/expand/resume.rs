@@ -309,12 +309,14 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let nexts = super::earlier::nexts(g, i);
                 let copy_self = super::earlier::copy_self(g, i, &nexts, &quote!(out));
                 let copy_branches = super::earlier::copy_branches(g, i, &nexts, &slots);
+                let (bind, kept) = super::earlier::bind_kept(&locals);
+                let next = quote!({ #copy_self #next });
                 steps.push(quote! {
                     FlowState::#v { #(#fields: ::core::option::Option::Some(#slots),)* #(#kf: #locals,)* mut loops, .. } => #k::__private::boxed_step(async move {
-                        let __flow_kept = (#(#locals,)*);
+                        #bind
                         #copy_branches
-                        let stepped = #call(ctx, run, #(#feeds_out(#slots)),*, &__flow_kept, event).await?;
-                        ::core::result::Result::Ok(stepped.map(move |out| { #copy_self #next }))
+                        let stepped = #call(ctx, run, #(#feeds_out(#slots)),*, #kept, event).await?;
+                        ::core::result::Result::Ok(stepped.map(move |out| #next))
                     }),
                 });
                 for (n, &b) in bs.iter().enumerate() {
@@ -340,11 +342,17 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let locals = super::earlier::locals(g, i);
                 let copy_self =
                     super::earlier::copy_self(g, i, &super::earlier::nexts(g, i), &quote!(out));
+                let (bind, kept) = super::earlier::bind_kept(&locals);
+                let next = if copy_self.is_empty() {
+                    next
+                } else {
+                    quote!({ #copy_self #next })
+                };
                 steps.push(quote! {
                     FlowState::#v { input, #(#kf: #locals,)* mut loops } => #k::__private::boxed_step(async move {
-                        let __flow_kept = (#(#locals,)*);
-                        let stepped = #call(ctx, run, input, &__flow_kept, event).await?;
-                        ::core::result::Result::Ok(stepped.map(move |out| { #copy_self #next }))
+                        #bind
+                        let stepped = #call(ctx, run, input, #kept, event).await?;
+                        ::core::result::Result::Ok(stepped.map(move |out| #next))
                     }),
                 });
             }

@@ -92,8 +92,6 @@ pub(crate) struct Earlier {
     pub(crate) pat: String,
     /// `T` in `&T`.
     pub(crate) ty: Type,
-    /// The parameter's type, `&T`, for errors about it.
-    pub(crate) span: Span,
 }
 
 /// Why a step's generics cannot be accepted.
