@@ -229,5 +229,8 @@ fn a_sibling_branch_is_named_as_such() {
         }
     });
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with("`papers` is a sibling branch of `news`"), "{found:?}");
+    assert!(
+        found[0].starts_with("`papers` is a sibling branch of `news`"),
+        "{found:?}"
+    );
 }

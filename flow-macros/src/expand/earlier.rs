@@ -30,7 +30,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             );
             let label = format!("this parameter holds `{from}`'s output");
             let note = format!(
-                "`#[from({from})]` lends the step `{from}`'s output: write `{}: &{{Self}}`",
+                "`#[from({from})]` lends the step `{from}`'s output: write `{}: &{{Self}}` (or a type it borrows as: `&str` for a `String`, `&[T]` for a `Vec<T>`)",
                 earlier.pat
             );
             let call = respan(quote!(<#o as #tr<#ty>>::read(value)), ty.span());
@@ -39,9 +39,9 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
                 trait #tr<T: ?::core::marker::Sized> { fn read(&self) -> &T; }
-                impl<T> #tr<T> for T {
+                impl<T: ?::core::marker::Sized, U: ::core::borrow::Borrow<T>> #tr<T> for U {
                     #[inline]
-                    fn read(&self) -> &T { self }
+                    fn read(&self) -> &T { ::core::borrow::Borrow::borrow(self) }
                 }
                 #[doc(hidden)]
                 #[inline]

@@ -66,7 +66,7 @@ pub mod travel {
         ctx: &Ctx<Runs>,
         offer: usize,
         #[from(validate)] trip: &Trip,
-        #[from(search)] offers: &Vec<u32>,
+        #[from(search)] offers: &[u32],
     ) -> Result<String, Never> {
         ctx.deps().ran("book");
         Ok(format!(
@@ -98,7 +98,7 @@ pub mod research {
     pub async fn web(
         ctx: &Ctx<Runs>,
         terms: Vec<String>,
-        #[from(plan)] question: &String,
+        #[from(plan)] question: &str,
     ) -> Result<usize, Never> {
         ctx.deps().ran("web");
         Ok(terms.len() + question.len())
@@ -115,7 +115,7 @@ pub mod research {
         ctx: &Ctx<Runs>,
         web: usize,
         papers: String,
-        #[from(split)] terms: &Vec<String>,
+        #[from(split)] terms: &[String],
     ) -> Result<String, Never> {
         ctx.deps().ran("merge");
         Ok(format!("{web} hits, {papers}, {} terms", terms.len()))
@@ -126,7 +126,7 @@ pub mod research {
         ctx: &Ctx<Runs>,
         merged: String,
         #[from(web)] web: &usize,
-        #[from(plan)] question: &String,
+        #[from(plan)] question: &str,
     ) -> Result<String, Never> {
         ctx.deps().ran("report");
         Ok(format!("{question}: {merged} (web {web})"))
@@ -156,10 +156,10 @@ pub mod writer {
     pub async fn draft(
         ctx: &Ctx<Runs>,
         text: String,
-        #[from(brief)] brief: &String,
+        #[from(brief)] brief: &str,
     ) -> Result<String, Never> {
         ctx.deps().ran("draft");
-        assert!(text.starts_with(brief.as_str()));
+        assert!(text.starts_with(brief));
         Ok(format!("{text}!"))
     }
 
@@ -167,7 +167,7 @@ pub mod writer {
     pub async fn review(
         ctx: &Ctx<Runs>,
         text: String,
-        #[from(brief)] brief: &String,
+        #[from(brief)] brief: &str,
     ) -> Result<Verdict, Never> {
         ctx.deps().ran("review");
         Ok(if text.len() < brief.len() + 3 {
@@ -181,7 +181,7 @@ pub mod writer {
     pub async fn publish(
         ctx: &Ctx<Runs>,
         text: String,
-        #[from(brief)] brief: &String,
+        #[from(brief)] brief: &str,
     ) -> Result<String, Never> {
         ctx.deps().ran("publish");
         Ok(format!("{text} (brief: {brief})"))
