@@ -2,7 +2,8 @@
 //!
 //! `plan` turns a question into search queries; three branches, `web`, `papers` and `news`,
 //! each take a copy of the plan and search their (simulated, slow) source; the join
-//! `summarize(web, papers, news)` waits for all three. `Workflow::run` runs the branches
+//! `summarize(web, papers, news)` waits for all three, and reads the plan itself with
+//! `#[from(plan)] plan: &Plan` (the branches need not carry the question for it). `Workflow::run` runs the branches
 //! concurrently: the timestamps show them overlapping, and the whole run takes about as long
 //! as the slowest branch, not the sum.
 //!
@@ -57,9 +58,6 @@ pub struct Plan {
 /// What one source found.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Findings {
-    /// The question it was looking into. (The join receives only the branches' outputs, so
-    /// what it needs from the plan travels with them.)
-    pub question: String,
     /// The source.
     pub source: String,
     /// One line per hit.
@@ -152,7 +150,6 @@ async fn pages<P: CanCall<Search>>(
     hits.extend(second?);
     ctx.deps().log(&format!("{source}: done"));
     Ok(Findings {
-        question: plan.question,
         source: source.to_owned(),
         hits,
     })
@@ -217,7 +214,8 @@ pub mod research {
         pages(ctx, "news", plan).await
     }
 
-    /// Joins the three branches: one parameter per branch, in the order of `after = [..]`.
+    /// Joins the three branches: one parameter per branch, in the order of `after = [..]`, and
+    /// the plan the fan-out started from, read with `#[from(plan)]`.
     ///
     /// # Errors
     ///
@@ -228,9 +226,10 @@ pub mod research {
         web: Findings,
         papers: Findings,
         news: Findings,
+        #[from(plan)] plan: &Plan,
     ) -> Result<Summary, CallError> {
         ctx.deps().log("summarize: all three branches are in");
-        let question = web.question.clone();
+        let question = plan.question.clone();
         let lines = [web, papers, news]
             .into_iter()
             .flat_map(|f| {

@@ -2,7 +2,8 @@
 //!
 //! `classify` reads a ticket and returns a `Route`: `Billing` and `Technical` carry the
 //! ticket on to the `billing` and `technical` steps, `Escalate` carries an `Escalation` to a
-//! human. All three are exits with the same output, a `Reply`.
+//! human. The three routes converge at `send` (`after = billing | technical | escalate`),
+//! which stamps whichever team's `Reply` it gets: written once, not once per route.
 //!
 //! The example runs three tickets that take three different routes, then drives one ticket
 //! with the typestate API, where `classify()` returns a `RouteFlow` that must be matched
@@ -115,7 +116,7 @@ pub mod support {
     /// # Errors
     ///
     /// Never.
-    #[step(after = classify, exit)]
+    #[step(after = classify)]
     pub async fn billing(ticket: Ticket) -> Result<Reply, DeskClosed> {
         Ok(Reply {
             ticket: ticket.id,
@@ -132,7 +133,7 @@ pub mod support {
     /// # Errors
     ///
     /// Never.
-    #[step(after = classify, exit)]
+    #[step(after = classify)]
     pub async fn technical(ticket: Ticket) -> Result<Reply, DeskClosed> {
         Ok(Reply {
             ticket: ticket.id,
@@ -146,7 +147,7 @@ pub mod support {
     /// # Errors
     ///
     /// Never.
-    #[step(after = classify, exit)]
+    #[step(after = classify)]
     pub async fn escalate(escalation: Escalation) -> Result<Reply, DeskClosed> {
         Ok(Reply {
             ticket: escalation.ticket.id,
@@ -156,6 +157,20 @@ pub mod support {
                 escalation.ticket.customer, escalation.reason
             ),
         })
+    }
+
+    /// Every route ends here, whichever ran: the reply is stamped in one place.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    #[step(after = billing | technical | escalate, exit)]
+    pub async fn send(reply: Reply) -> Result<Reply, DeskClosed> {
+        let text = format!(
+            "{} [#{}, answered by {}]",
+            reply.text, reply.ticket, reply.team
+        );
+        Ok(Reply { text, ..reply })
     }
 }
 
@@ -202,7 +217,8 @@ async fn main() -> Result<(), support::FlowError> {
     println!();
     println!("typestate:");
     let flow = support::Flow::new(&ctx, ticket(4, "Barbara", "How do I change my username?"));
-    let reply = match flow.classify().await? {
+    // Whichever route ran, the run is then at `send`: every arm has the same type.
+    let flow = match flow.classify().await? {
         support::RouteFlow::Billing(flow) => flow.billing().await?,
         support::RouteFlow::Technical(flow) => flow.technical().await?,
         support::RouteFlow::Escalate(flow) => {
@@ -210,6 +226,7 @@ async fn main() -> Result<(), support::FlowError> {
             flow.escalate().await?
         }
     };
+    let reply = flow.send().await?;
     println!("  {} replied: {}", reply.team, reply.text);
     Ok(())
 }

@@ -11,7 +11,7 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, Item, ItemMod, LitInt, ReturnType, Type};
 
-pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `routes = Enum`, `workers = N`, `tools = [Tool, …]`, `event = Type`, `timeout = Duration`";
+pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `after = a | b`, `routes = Enum`, `workers = N`, `tools = [Tool, …]`, `event = Type`, `timeout = Duration`";
 const WORKFLOW_KEYS: &str = "`deps = Type`, `crate = path`";
 const TO_KEYS: &str = "`to(step)`, `to(step, max = N, exhausted = step)`";
 
@@ -124,7 +124,7 @@ pub(crate) fn workflow(
                         "duplicate `#[step]` attribute: merge its keys into the first one",
                     );
                 }
-                steps.push(step(first, &function.sig, errors));
+                steps.push(step(first, &mut function.sig, errors));
                 // The DSL requires `async fn` even for a step that awaits nothing.
                 function
                     .attrs
@@ -326,13 +326,16 @@ fn take_attrs(attrs: &mut Vec<Attribute>, name: &str) -> Vec<Attribute> {
     taken
 }
 
-fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
+fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step {
+    let from = from_attrs(sig, errors);
+    let sig = &*sig;
     let mut step = Step {
         name: sig.ident.clone(),
         entry: None,
         exit: None,
         after: Vec::new(),
         after_span: None,
+        converge: None,
         routes: None,
         workers: None,
         tools: Vec::new(),
@@ -345,6 +348,7 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         generics: None,
         ctx: None,
         inputs: Vec::new(),
+        earlier: Vec::new(),
         output: match &sig.output {
             ReturnType::Default => None,
             ReturnType::Type(_, ty) => Some((**ty).clone()),
@@ -359,7 +363,7 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
         }
     }
 
-    let typed: Vec<&syn::PatType> = sig
+    let all: Vec<&syn::PatType> = sig
         .inputs
         .iter()
         .filter_map(|arg| match arg {
@@ -367,6 +371,26 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
             FnArg::Receiver(_) => None,
         })
         .collect();
+    let mut typed = Vec::with_capacity(all.len());
+    for (param, from) in all.into_iter().zip(from) {
+        if let Some(from) = from {
+            earlier(&mut step, param, from, errors);
+            continue;
+        }
+        if let Some(last) = step.earlier.last() {
+            errors.at(
+                param.pat.span(),
+                format_args!(
+                    "parameter `{}` of step `{}` must come before the `#[from({})]` parameter `{}`: a step takes its context, then its input, then the earlier outputs it reads",
+                    quote::ToTokens::to_token_stream(&param.pat),
+                    step.name,
+                    last.from,
+                    last.pat,
+                ),
+            );
+        }
+        typed.push(param);
+    }
     let count = typed.len();
     let mut params = typed.iter().map(|t| &*t.ty);
     let mut first = params.next();
@@ -441,6 +465,74 @@ fn step(attr: &Attribute, sig: &syn::Signature, errors: &mut Errors) -> Step {
     }
     step.generics = generics(sig, &mut step);
     step
+}
+
+/// Removes `#[from(step)]` from each parameter of `sig` and returns, per typed parameter, the
+/// step it names (reporting any other form).
+fn from_attrs(sig: &mut syn::Signature, errors: &mut Errors) -> Vec<Option<Ident>> {
+    let mut out = Vec::new();
+    for arg in &mut sig.inputs {
+        match arg {
+            FnArg::Typed(typed) => {
+                let attrs = take_attrs(&mut typed.attrs, "from");
+                let mut from = None;
+                for attr in &attrs {
+                    if from.is_some() {
+                        errors.at(
+                            attr.path().span(),
+                            "duplicate `#[from]` attribute: a parameter holds one step's output",
+                        );
+                        continue;
+                    }
+                    match attr.parse_args::<Ident>() {
+                        Ok(name) => from = Some(name),
+                        Err(_) => errors.at(
+                            attr.span(),
+                            "expected the name of an earlier step: `#[from(step)] name: &T`",
+                        ),
+                    }
+                }
+                out.push(from);
+            }
+            FnArg::Receiver(receiver) => {
+                for attr in take_attrs(&mut receiver.attrs, "from") {
+                    errors.at(
+                        attr.path().span(),
+                        "`#[from(step)]` goes on a data parameter: `#[from(step)] name: &T`",
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A `#[from(step)]` parameter: kept in `step.earlier` when it is a shared reference.
+fn earlier(step: &mut Step, param: &syn::PatType, from: Ident, errors: &mut Errors) {
+    let pat = quote::ToTokens::to_token_stream(&param.pat).to_string();
+    match &*param.ty {
+        Type::Reference(r) if r.mutability.is_none() => step.earlier.push(crate::model::Earlier {
+            from,
+            pat,
+            ty: (*r.elem).clone(),
+        }),
+        Type::Reference(r) => errors.at(
+            param.ty.span(),
+            format_args!(
+                "`#[from({from})]` gives step `{}` a shared reference to `{from}`'s output: write `{pat}: &{}`, without `mut`",
+                step.name,
+                type_text(&r.elem)
+            ),
+        ),
+        ty => errors.at(
+            ty.span(),
+            format_args!(
+                "`#[from({from})]` gives step `{}` a reference to `{from}`'s output, which the run keeps for the steps after: write `{pat}: &{}`",
+                step.name,
+                type_text(ty)
+            ),
+        ),
+    }
 }
 
 /// What is wrong with a step's generics, if anything. Lifetimes that only the context's type
@@ -568,12 +660,18 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
             }
             step.after = names.into_iter().collect();
         } else {
-            step.after = vec![value.parse::<Ident>().map_err(|e| {
+            let expected = |e: syn::Error| {
                 syn::Error::new(
                     e.span(),
-                    "expected a step name: `after = step` or `after = [a, b]`",
+                    "expected a step name: `after = step`, `after = [a, b]` (a join) or `after = a | b` (after whichever ran)",
                 )
-            })?];
+            };
+            step.after = vec![value.parse::<Ident>().map_err(expected)?];
+            while value.peek(syn::Token![|]) {
+                let bar: syn::Token![|] = value.parse()?;
+                step.converge.get_or_insert(bar.span);
+                step.after.push(value.parse::<Ident>().map_err(expected)?);
+            }
         }
     } else if path.is_ident("routes") {
         step.routes = Some(meta.value()?.parse().map_err(|e: syn::Error| {

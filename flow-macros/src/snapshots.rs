@@ -126,3 +126,45 @@ fn errors_keep_the_module() {
         }
     ));
 }
+
+#[test]
+fn earlier_outputs_and_converging_routes() {
+    insta::assert_snapshot!(expand(
+        quote!(),
+        quote! {
+            pub mod support {
+                use super::*;
+
+                pub enum Triage {
+                    OrderStatus(Ticket),
+                    Escalate(Ticket),
+                }
+
+                #[step(entry)]
+                pub async fn validate(req: Request) -> Result<Ticket, Invalid> {
+                    check(req)
+                }
+
+                #[step(after = validate, routes = Triage)]
+                pub async fn intake(ticket: Ticket) -> Result<Triage, E> {
+                    triage(ticket)
+                }
+
+                #[step(after = intake)]
+                pub async fn order_status(ticket: Ticket) -> Result<Answer, E> {
+                    lookup(ticket).await
+                }
+
+                #[step(after = intake)]
+                pub async fn escalate(ticket: Ticket) -> Result<Answer, E> {
+                    page(ticket).await
+                }
+
+                #[step(after = order_status | escalate, exit)]
+                pub async fn draft(answer: Answer, #[from(validate)] ticket: &Ticket) -> Result<Reply, E> {
+                    write(answer, ticket).await
+                }
+            }
+        }
+    ));
+}

@@ -13,6 +13,8 @@ TITLES = {
     "graph": "Graph",
     "signature": "Step signatures",
     "routes": "Routes and loops",
+    "converge": "Converging routes",
+    "from": "Earlier outputs (`#[from]`)",
     "types": "Types between steps",
     "api": "Using the generated API",
     "order": "Using the generated API",

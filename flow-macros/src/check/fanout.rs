@@ -1,7 +1,7 @@
 //! Fan-outs and joins: a step with several successors fans out to branches that meet in one join,
 //! and every join waits for exactly the branches of one fan-out.
 
-use super::list;
+use super::{list, reaches};
 use crate::error::{Errors, call_site};
 use crate::model::{Graph, Next, Role, Step, Workflow};
 use std::collections::BTreeSet;
@@ -29,11 +29,11 @@ pub(super) fn check_plain_step(
             );
             Next::Exit
         }
-        &[s] if wf.steps[s].after.len() == 1 => Next::Step(s),
+        &[s] if !wf.steps[s].is_join() => Next::Step(s),
         // A lone step feeding a join: reported by `check_joins`.
         &[s] => Next::Step(s),
         branches => {
-            let Some(join) = check_fork(wf, i, branches, errors) else {
+            let Some(join) = check_fork(wf, i, branches, succ, errors) else {
                 return Next::Exit;
             };
             for (slot, pred) in wf.steps[join].after.iter().enumerate() {
@@ -74,11 +74,43 @@ pub(super) fn check_fork(
     wf: &Workflow,
     fork: usize,
     branches: &[usize],
+    succ: &[Vec<usize>],
     errors: &mut Errors,
 ) -> Option<usize> {
     let fork_name = &wf.steps[fork].name;
+    // `after = fork | b` where `b` runs after `fork`: not a fan-out, but alternatives that
+    // both run.
+    for &c in branches {
+        let step = &wf.steps[c];
+        if step.converge.is_none() {
+            continue;
+        }
+        if let Some(later) = step.after.iter().find(|p| {
+            *p != fork_name
+                && wf
+                    .steps
+                    .iter()
+                    .position(|s| &s.name == *p)
+                    .is_some_and(|p| reaches(succ, fork, p))
+        }) {
+            super::converge::report_both_run(step, fork_name, later, errors);
+            return None;
+        }
+    }
+    if let Some(c) = converging_on_branches(wf, branches) {
+        let step = &wf.steps[c];
+        errors.at(
+            step.converge.unwrap_or_else(call_site),
+            format_args!(
+                "`after = {}` continues after whichever of them ran, but they are the branches of the fan-out after `{fork_name}` and all of them run; to wait for every branch, write `after = [{}]`",
+                step.after.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "),
+                step.after.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            ),
+        );
+        return None;
+    }
     // A join that also lists the fan-out step is not a branch: say so about the join.
-    if let Some(&j) = branches.iter().find(|&&b| wf.steps[b].after.len() > 1) {
+    if let Some(&j) = branches.iter().find(|&&b| wf.steps[b].is_join()) {
         let join = &wf.steps[j];
         let real: Vec<String> = branches
             .iter()
@@ -103,7 +135,12 @@ pub(super) fn check_fork(
         let successors: Vec<usize> = (0..wf.steps.len())
             .filter(|&s| wf.steps[s].after.contains(&branch.name))
             .collect();
-        let problem = if branch.after.len() > 1 {
+        let problem = if branch.converge.is_some() {
+            Some(format!(
+                "it also runs after {}; a branch runs after `{fork_name}` only",
+                list(branch.after.iter().filter(|p| *p != fork_name))
+            ))
+        } else if branch.after.len() > 1 {
             Some(format!(
                 "it is itself a join; a branch runs after `{fork_name}` only"
             ))
@@ -111,7 +148,7 @@ pub(super) fn check_fork(
             Some("it routes; a branch's only successor is the join".to_owned())
         } else if branch.exit.is_some() {
             Some("it is an exit; a branch's only successor is the join".to_owned())
-        } else if successors.len() != 1 || wf.steps[successors[0]].after.len() < 2 {
+        } else if successors.len() != 1 || !wf.steps[successors[0]].is_join() {
             Some("a branch must be followed by exactly one step, the join that waits for every branch".to_owned())
         } else {
             None
@@ -177,10 +214,53 @@ pub(super) fn check_fork(
     ok.then_some(join)
 }
 
-/// Every step with `after = [a, b, …]` is the join of one fan-out.
+/// A step whose `after = a | b | …` lists exactly the branches of one fan-out: the user
+/// wrote alternatives where every branch runs.
+fn converging_on_branches(wf: &Workflow, branches: &[usize]) -> Option<usize> {
+    let expected: BTreeSet<String> = branches
+        .iter()
+        .map(|&b| wf.steps[b].name.to_string())
+        .collect();
+    wf.steps.iter().position(|s| {
+        s.converge.is_some()
+            && s.after
+                .iter()
+                .map(ToString::to_string)
+                .collect::<BTreeSet<_>>()
+                == expected
+    })
+}
+
+/// Every step with `after = [a, b, …]` is the join of one fan-out. Steps that never run in
+/// one pass (routes) are not branches: a join of them would wait forever, so the message
+/// offers `after = a | b`.
 pub(super) fn check_joins(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
+    let before = super::ran_before(graph);
+    let forward = super::forward_edges(graph);
     for (i, step) in wf.steps.iter().enumerate() {
-        if step.after.len() > 1 && !matches!(graph.roles[i], Role::Join { .. }) {
+        if step.is_join() && !matches!(graph.roles[i], Role::Join { .. }) {
+            let preds: Vec<usize> = step
+                .after
+                .iter()
+                .filter_map(|p| wf.steps.iter().position(|s| &s.name == p))
+                .collect();
+            let exclusive = preds.iter().enumerate().all(|(k, &a)| {
+                preds[k + 1..]
+                    .iter()
+                    .all(|&b| super::converge::both_run(&before, &forward, a, b).is_none())
+            });
+            if exclusive {
+                errors.at(
+                    step.after_span.unwrap_or_else(call_site),
+                    format_args!(
+                        "`after = [{}]` makes `{}` a join that waits for all of them, but they never run in the same pass (they are alternatives, e.g. routes), so it would wait forever; to continue after whichever of them ran, write `after = {}`",
+                        step.after.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        step.name,
+                        step.after.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "),
+                    ),
+                );
+                continue;
+            }
             errors.at(
                 step.after_span.unwrap_or_else(call_site),
                 format_args!(

@@ -7,6 +7,8 @@
 //! collect errors; a later phase runs only when the earlier ones passed, so one mistake does
 //! not cascade into ten messages.
 
+mod converge;
+mod earlier;
 mod fanout;
 mod graph;
 mod names;
@@ -14,6 +16,8 @@ mod routes;
 mod signature;
 mod waits;
 
+use self::converge::check_converging;
+use self::earlier::check_earlier;
 use self::fanout::{check_joins, check_plain_step};
 use self::graph::{check_entry, check_exit_paths, check_exits, check_reachable};
 use self::names::{check_generated_names, check_names};
@@ -55,6 +59,7 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
             .collect(),
         next: Vec::new(),
         counters: Vec::new(),
+        carry: Vec::new(),
     };
     if !check_exits(wf, &graph, &succ, errors) {
         return None;
@@ -95,7 +100,17 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
         return None;
     }
     check_exit_paths(wf, &graph, errors);
-    errors.is_empty().then_some(graph)
+    if !errors.is_empty() {
+        return None;
+    }
+    let before = ran_before(&graph);
+    check_converging(wf, &graph, &before, errors);
+    check_earlier(wf, &graph, &before, errors);
+    if !errors.is_empty() {
+        return None;
+    }
+    graph.carry = self::earlier::carried(wf, &graph);
+    Some(graph)
 }
 
 /// Reports a name that is not a step, with a did-you-mean and the list of steps.
@@ -151,6 +166,59 @@ fn reaches(succ: &[Vec<usize>], from: usize, to: usize) -> bool {
     false
 }
 
+/// `before[s][x]`: on every path from the entry to `s`, `x` has run before `s` starts, so its
+/// output exists when `s` runs. Alternatives (routes, converging routes, loops) intersect; a
+/// join unites its branches, which all run. A must-analysis to a fixpoint over every edge.
+fn ran_before(graph: &Graph) -> Vec<Vec<bool>> {
+    let n = graph.next.len();
+    let edges = edges(graph);
+    let mut preds = vec![Vec::new(); n];
+    for (from, tos) in edges.iter().enumerate() {
+        for &to in tos {
+            preds[to].push(from);
+        }
+    }
+    let mut before: Vec<Vec<bool>> = (0..n).map(|s| vec![s != graph.entry; n]).collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for s in (0..n).filter(|&s| s != graph.entry && !preds[s].is_empty()) {
+            let join = matches!(graph.roles[s], Role::Join { .. });
+            let mut set = vec![!join; n];
+            for &p in &preds[s] {
+                for (x, bit) in set.iter_mut().enumerate() {
+                    let had = before[p][x] || x == p;
+                    *bit = if join { *bit || had } else { *bit && had };
+                }
+            }
+            if set != before[s] {
+                before[s] = set;
+                changed = true;
+            }
+        }
+    }
+    before
+}
+
+/// The edges taken within one pass: every edge but the loops' back-edges.
+fn forward_edges(graph: &Graph) -> Vec<Vec<usize>> {
+    let mut edges = edges(graph);
+    for (i, next) in graph.next.iter().enumerate() {
+        if let Next::Route { arms, .. } = next {
+            edges[i] = arms
+                .iter()
+                .filter(|a| !a.back)
+                .map(|a| a.target)
+                .chain(
+                    arms.iter()
+                        .filter_map(|a| a.bound.as_ref().map(|b| b.exhausted)),
+                )
+                .collect();
+        }
+    }
+    edges
+}
+
 /// Every edge of the graph, forward and back.
 fn edges(graph: &Graph) -> Vec<Vec<usize>> {
     graph
@@ -175,6 +243,9 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod shapes;
 
 #[cfg(test)]
 mod tests {

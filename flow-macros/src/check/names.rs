@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
 
 /// Every step name is unique, no step takes the name `Completed` reserves, and every
-/// `after`, route target and `exhausted` names a step.
+/// `after`, `#[from(…)]`, route target and `exhausted` names a step.
 pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String, usize> {
     let mut index = HashMap::new();
     let mut pascal: HashMap<String, &Ident> = HashMap::new();
@@ -70,6 +70,35 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
                     format_args!("`{pred}` is listed twice in `after`"),
                 );
             }
+        }
+    }
+    for step in &wf.steps {
+        let mut seen: Vec<&crate::model::Earlier> = Vec::new();
+        for earlier in &step.earlier {
+            let from = &earlier.from;
+            if !index.contains_key(&from.to_string()) {
+                let what = format!(
+                    "`#[from]` on parameter `{}` of step `{}`",
+                    earlier.pat, step.name
+                );
+                unknown_step(wf, from, &what, errors);
+            } else if *from == step.name {
+                errors.at(
+                    from.span(),
+                    format_args!(
+                        "step `{from}` cannot read its own output with `#[from({from})]`: it is what the step returns; name a step that runs before it"
+                    ),
+                );
+            } else if let Some(other) = seen.iter().find(|e| e.from == *from) {
+                errors.at(
+                    from.span(),
+                    format_args!(
+                        "step `{}` already reads `{from}`'s output as `{}`; use that parameter and remove this one",
+                        step.name, other.pat
+                    ),
+                );
+            }
+            seen.push(earlier);
         }
     }
     for route in &wf.enums {

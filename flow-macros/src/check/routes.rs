@@ -124,7 +124,7 @@ pub(super) fn check_route_step(
             );
             continue;
         }
-        if forward && wf.steps[target].after.len() > 1 {
+        if forward && wf.steps[target].is_join() {
             errors.at(
                 variant.to.span(),
                 format_args!("route `{}::{}` leads to the join `{}`; a join waits for branches, so route to a plain step", route.name, variant.name, variant.to),

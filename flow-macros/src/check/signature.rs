@@ -159,7 +159,7 @@ fn check_workers_place(step: &Step, errors: &mut Errors) {
     if let Some((_, span)) = step.workers {
         if step.entry.is_some() {
             errors.at(span, "the entry step cannot have `workers`: it takes the raw input once; fan out in the step after it");
-        } else if step.after.len() > 1 {
+        } else if step.is_join() {
             errors.at(
                 span,
                 "a join cannot have `workers`: it runs once with every branch's output",
@@ -171,7 +171,7 @@ fn check_workers_place(step: &Step, errors: &mut Errors) {
 /// The entry, plain steps and branches take one data parameter; a join takes one per branch.
 pub(super) fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
     for (i, step) in wf.steps.iter().enumerate() {
-        if step.after.len() > 1 && !matches!(graph.roles[i], Role::Join { .. }) {
+        if step.is_join() && !matches!(graph.roles[i], Role::Join { .. }) {
             // Reported by `check_joins`; its arity would only add noise.
             continue;
         }

@@ -24,7 +24,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 }
 
 /// A Mermaid `flowchart`: the entry is a stadium, exits are double circles, steps with
-/// workers are subroutines; back-edges are dotted. Tools are hexagons joined to the steps that
+/// workers are subroutines; back-edges are dotted; data edges (`#[from]`) are dotted with a
+/// circle at the reading step. Tools are hexagons joined to the steps that
 /// may call them by dotted lines without arrows.
 pub(crate) fn mermaid(g: &Gen<'_>) -> String {
     let mut out = String::from("flowchart TD\n");
@@ -94,6 +95,19 @@ pub(crate) fn mermaid(g: &Gen<'_>) -> String {
             }
         }
     }
+    // Data edges (`#[from(x)] trip: &T`): dotted, ending in a circle, labelled with the
+    // parameter, apart from the control flow.
+    for (i, step) in g.wf.steps.iter().enumerate() {
+        for earlier in &step.earlier {
+            let _ = writeln!(
+                out,
+                "    {} -.-o|\"{}\"| {}",
+                syn::ext::IdentExt::unraw(&earlier.from),
+                earlier.pat,
+                g.name(i)
+            );
+        }
+    }
     let mut drawn = Vec::new();
     for (i, step) in g.wf.steps.iter().enumerate() {
         for tool in &step.tools {
@@ -142,6 +156,14 @@ fn fingerprint(g: &Gen<'_>) -> String {
         );
         for input in &step.inputs {
             let _ = write!(text, "{};", input.ty.to_token_stream());
+        }
+        for earlier in &step.earlier {
+            let _ = write!(
+                text,
+                "from {}: {};",
+                earlier.from,
+                earlier.ty.to_token_stream()
+            );
         }
         let _ = writeln!(
             text,

@@ -55,6 +55,15 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                             "`{to}` runs once per item of `{from}`'s `Vec`, and the next step receives a `Vec` of its outputs, in order"
                         ),
                     )
+                } else if g.wf.steps[*s].converge.is_some() {
+                    (
+                        format!(
+                            "step `{to}` takes `{{T}}`, but `{from}`, one of the steps it continues after, returns `{{Self}}`"
+                        ),
+                        format!(
+                            "every step in `after = a | b` must return the input of `{to}`: make `{from}` return `Result<{{T}}, _>`"
+                        ),
+                    )
                 } else {
                     (
                         format!(
@@ -73,7 +82,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     &message,
                     &format!("`{to}` runs after `{from}`"),
                     &note,
-                    g.input_span(*s, 0),
+                    converging_span(g, *s, i).unwrap_or_else(|| g.input_span(*s, 0)),
                 ));
             }
             Next::Fork { join } => {
@@ -164,7 +173,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                         &format!("route `{}::{}` carries `{{Self}}`, but the step it leads to, `{to}`, takes `{{T}}`", route.name, variant.name),
                         &format!("`{to}` receives this route's value"),
                         "change the variant's field or the step's parameter so they match",
-                        g.input_span(arm.target, 0),
+                        converging_span(g, arm.target, i).unwrap_or_else(|| g.input_span(arm.target, 0)),
                     ));
                     if let Some(bound) = &arm.bound {
                         let ex = g.name(bound.exhausted);
@@ -185,6 +194,15 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         }
     }
     out
+}
+
+/// When step `to` converges (`after = a | b`): the span of `from` in its `after`, so that each
+/// mismatching predecessor gets its own error, on its own name.
+fn converging_span(g: &Gen<'_>, to: usize, from: usize) -> Option<Span> {
+    let step = &g.wf.steps[to];
+    step.converge?;
+    let from = &g.wf.steps[from].name;
+    step.after.iter().find(|p| *p == from).map(Ident::span)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -14,6 +14,10 @@ impl Gen<'_> {
     pub(crate) fn name(&self, i: usize) -> String {
         syn::ext::IdentExt::unraw(&self.wf.steps[i].name).to_string()
     }
+    /// The position of the step named `name`.
+    pub(crate) fn index(&self, name: &Ident) -> Option<usize> {
+        self.wf.steps.iter().position(|s| &s.name == name)
+    }
     pub(crate) fn fn_ident(&self, i: usize) -> &Ident {
         &self.wf.steps[i].name
     }

@@ -18,6 +18,7 @@
 
 mod aliases;
 mod consts;
+mod earlier;
 mod edges;
 mod error;
 pub(crate) mod fallback;
@@ -80,7 +81,8 @@ pub(crate) fn krate_imports(krate: &syn::Path) -> TokenStream {
 /// The generated items, in the order the snapshots and the ui suite expect.
 fn generate_items(g: &Gen<'_>) -> TokenStream {
     let aliases = aliases::generate(g);
-    let edges = edges::generate(g);
+    let mut edges = edges::generate(g);
+    edges.extend(earlier::generate(g));
     let type_checks = type_checks::generate(g);
     let state = state::generate(g);
     let error = error::generate(g);

@@ -98,6 +98,9 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     let o = g.out(i);
     let v = g.variant(i);
     let deps = g.deps();
+    // The earlier outputs the step reads (`#[from]`), borrowed from its state's tuple.
+    let kept_ty = super::earlier::kept_type(g, i);
+    let from_args = super::earlier::args(g, i, &quote!(__flow_kept));
     // The context is built only for a step that takes one, and handed over through a check
     // that names the workflow's deps when the parameter's type differs.
     let (make_ctx, ctx_arg) = match &step.ctx {
@@ -175,19 +178,19 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         quote! {
             let out = #k::__private::map_ordered(input, #n, |#index, item| {
                 #item_ctx
-                async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item).await) }
+                async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item #from_args).await) }
             }).await.map_err(FlowError::#v)?;
         }
     } else {
         quote! {
-            let out = self::#f(#ctx_arg #args #event_arg).await;
+            let out = self::#f(#ctx_arg #args #event_arg #from_args).await;
             let out = <_ as #step_return>::into_result(out).map_err(FlowError::#v)?;
         }
     };
     quote! {
         #[doc(hidden)]
         #[allow(clippy::too_many_arguments, unused_variables)]
-        async fn #call(ctx: &#k::state::Ctx<#deps>, run: #k::__private::StepRun, #params, event: ::core::option::Option<#k::__private::EventArg>) -> ::core::result::Result<#k::__private::Stepped<#o>, FlowError> {
+        async fn #call(ctx: &#k::state::Ctx<#deps>, run: #k::__private::StepRun, #params, __flow_kept: &#kept_ty, event: ::core::option::Option<#k::__private::EventArg>) -> ::core::result::Result<#k::__private::Stepped<#o>, FlowError> {
             #wait
             #make_ctx
             #body
@@ -261,12 +264,20 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let join_name = g.name(*join);
                 let clone_fn = g.clone_fn(*fork);
                 let o = g.out(i);
+                // The branch's future outlives the borrowed state: it gets copies of the
+                // earlier outputs the join's state carries.
+                let kf = super::earlier::fields(g, *join);
+                let locals = super::earlier::locals(g, *join);
+                let keeps = super::earlier::carried(g, *join)
+                    .iter()
+                    .map(|&x| super::earlier::keep_fn(g, x));
                 branch_variants.push(quote!(#v(#o)));
                 branches.push(quote! {
-                    (#i, FlowState::#jv { input: ::core::option::Option::Some(__flow_input), .. }) => {
+                    (#i, FlowState::#jv { input: ::core::option::Option::Some(__flow_input), #(#kf: #locals,)* .. }) => {
                         let input = #feed_in(#clone_fn(__flow_input));
+                        let __flow_kept = (#(#keeps(#locals),)*);
                         #k::__private::boxed_step(async move {
-                            ::core::result::Result::Ok(#call(ctx, run, input, ::core::option::Option::None).await?.map(__flow_Branch::#v))
+                            ::core::result::Result::Ok(#call(ctx, run, input, &__flow_kept, ::core::option::Option::None).await?.map(__flow_Branch::#v))
                         })
                     }
                     (#i, _) => #k::__private::boxed_step(async move {
@@ -293,9 +304,18 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                         }
                     }
                 });
+                let kf = super::earlier::fields(g, i);
+                let locals = super::earlier::locals(g, i);
+                let nexts = super::earlier::nexts(g, i);
+                let copy_self = super::earlier::copy_self(g, i, &nexts, &quote!(out));
+                let copy_branches = super::earlier::copy_branches(g, i, &nexts, &slots);
+                let (bind, kept) = super::earlier::bind_kept(&locals);
+                let next = quote!({ #copy_self #next });
                 steps.push(quote! {
-                    FlowState::#v { #(#fields: ::core::option::Option::Some(#slots),)* mut loops, .. } => #k::__private::boxed_step(async move {
-                        let stepped = #call(ctx, run, #(#feeds_out(#slots)),*, event).await?;
+                    FlowState::#v { #(#fields: ::core::option::Option::Some(#slots),)* #(#kf: #locals,)* mut loops, .. } => #k::__private::boxed_step(async move {
+                        #bind
+                        #copy_branches
+                        let stepped = #call(ctx, run, #(#feeds_out(#slots)),*, #kept, event).await?;
                         ::core::result::Result::Ok(stepped.map(move |out| #next))
                     }),
                 });
@@ -318,9 +338,20 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 positions.push(quote! {
                     FlowState::#v { loops, .. } => #k::__private::Position::step(#i, __flow_visit(loops)),
                 });
+                let kf = super::earlier::fields(g, i);
+                let locals = super::earlier::locals(g, i);
+                let copy_self =
+                    super::earlier::copy_self(g, i, &super::earlier::nexts(g, i), &quote!(out));
+                let (bind, kept) = super::earlier::bind_kept(&locals);
+                let next = if copy_self.is_empty() {
+                    next
+                } else {
+                    quote!({ #copy_self #next })
+                };
                 steps.push(quote! {
-                    FlowState::#v { input, mut loops } => #k::__private::boxed_step(async move {
-                        let stepped = #call(ctx, run, input, event).await?;
+                    FlowState::#v { input, #(#kf: #locals,)* mut loops } => #k::__private::boxed_step(async move {
+                        #bind
+                        let stepped = #call(ctx, run, input, #kept, event).await?;
                         ::core::result::Result::Ok(stepped.map(move |out| #next))
                     }),
                 });
@@ -428,7 +459,8 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
         Next::Step(s) => {
             let v = g.variant(*s);
             let f = g.edge(*s, &g.name(i));
-            quote!(FlowState::#v { input: #f(#out), loops })
+            let kept = super::earlier::next_fields(g, i, *s);
+            quote!(FlowState::#v { input: #f(#out), #kept loops })
         }
         Next::Fork { join } => {
             let v = g.variant(*join);
@@ -436,7 +468,8 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
                 return quote!();
             };
             let fields = branches.iter().map(|&b| g.fn_ident(b));
-            quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* loops })
+            let kept = super::earlier::next_fields(g, i, *join);
+            quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* #kept loops })
         }
         // Branches never transition alone: the join's arm collects them.
         Next::Join { .. } => quote!(),
@@ -447,7 +480,8 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
                 let variant = &route.variants[arm.variant].name;
                 let target = g.variant(arm.target);
                 let f = g.route_edge(i, variant);
-                let go = quote!(FlowState::#target { input: #f(value), loops });
+                let kept = super::earlier::next_fields(g, i, arm.target);
+                let go = quote!(FlowState::#target { input: #f(value), #kept loops });
                 match (&arm.bound, arm.counter) {
                     (None, None) => quote!(#enum_name::#variant(value) => #go,),
                     (None, Some(counter)) => {
@@ -464,10 +498,11 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
                         let max = bound.max;
                         let ex = g.variant(bound.exhausted);
                         let exf = g.exhaust_edge(i, variant);
+                        let ex_kept = super::earlier::next_fields(g, i, bound.exhausted);
                         quote! {
                             #enum_name::#variant(value) => {
                                 if loops.#counter >= #max {
-                                    FlowState::#ex { input: #exf(#k::state::LoopExhausted::new(loops.#counter, value)), loops }
+                                    FlowState::#ex { input: #exf(#k::state::LoopExhausted::new(loops.#counter, value)), #ex_kept loops }
                                 } else {
                                     loops.#counter += 1;
                                     #go

@@ -42,12 +42,14 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     "Inside the fan-out after `{}`: branches with `Some` output have run; `{name}` runs when all have.",
                     g.name(*fork)
                 );
+                let kept = kept_fields(g, i);
                 variants.push(quote! {
                     #[doc = #doc]
                     #v {
                         /// The fan-out step's output, while some branch still needs it.
                         input: ::core::option::Option<#fork_out>,
                         #( #[allow(missing_docs)] #fields: ::core::option::Option<#outs>, )*
+                        #kept
                         /// Loop counters.
                         loops: Loops,
                     },
@@ -57,11 +59,13 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             _ => {
                 let input = g.inp(i);
                 let doc = format!("`{name}` runs next, with this input.");
+                let kept = kept_fields(g, i);
                 variants.push(quote! {
                     #[doc = #doc]
                     #v {
                         /// The step's input.
                         input: #input,
+                        #kept
                         /// Loop counters.
                         loops: Loops,
                     },
@@ -145,6 +149,24 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     }
 }
 
+/// The fields of step `i`'s variant that carry earlier outputs (`#[from]`), documented.
+fn kept_fields(g: &Gen<'_>, i: usize) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (&x, (f, t)) in super::earlier::carried(g, i).iter().zip(
+        super::earlier::fields(g, i)
+            .into_iter()
+            .zip(super::earlier::types(g, i)),
+    ) {
+        let doc = format!(
+            "The output of `{}`, kept while a later step reads it (`#[from({})]`).",
+            g.name(x),
+            g.name(x)
+        );
+        out.extend(quote!(#[doc = #doc] #f: #t,));
+    }
+    out
+}
+
 /// `Serialize` and `Deserialize` for `FlowState`, written out over generic helpers instead of
 /// derived (see `__private::state_serde`). Joins, which have per-workflow field names, use
 /// small derived structs.
@@ -170,6 +192,8 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                 let fork_out = g.out(*fork);
                 let state_ref = format_ident!("__flow_StateRef_{}", g.name(i));
                 let de = format_ident!("__flow_StateDe_{}", g.name(i));
+                let kf = super::earlier::fields(g, i);
+                let kt = super::earlier::types(g, i);
                 join_structs.push(quote! {
                     #[doc(hidden)]
                     #[allow(non_camel_case_types)]
@@ -178,6 +202,7 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                     struct #state_ref<'a> {
                         input: ::core::option::Option<&'a #fork_out>,
                         #( #fields: ::core::option::Option<&'a #outs>, )*
+                        #( #kf: &'a #kt, )*
                         loops: &'a Loops,
                     }
 
@@ -188,19 +213,62 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                     struct #de {
                         input: ::core::option::Option<#fork_out>,
                         #( #fields: ::core::option::Option<#outs>, )*
+                        #( #kf: #kt, )*
                         loops: Loops,
                     }
                 });
+                let locals = super::earlier::locals(g, i);
                 ser_arms.push(quote! {
-                    Self::#v { input, #(#fields,)* loops } => serializer.serialize_newtype_variant(
+                    Self::#v { input, #(#fields,)* #(#kf: #locals,)* loops } => serializer.serialize_newtype_variant(
                         "FlowState", #index, #vs,
-                        &#state_ref { input: input.as_ref(), #( #fields: #fields.as_ref(), )* loops },
+                        &#state_ref { input: input.as_ref(), #( #fields: #fields.as_ref(), )* #(#kf: #locals,)* loops },
                     ),
                 });
                 de_arms.push(quote! {
                     if key.is(#vs, #index64) {
                         let p: #de = #serde::de::VariantAccess::newtype_variant(variant)?;
-                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, #( #fields: p.#fields, )* loops: p.loops });
+                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, #( #fields: p.#fields, )* #( #kf: p.#kf, )* loops: p.loops });
+                    }
+                });
+            }
+            Role::Entry | Role::Single if !g.graph.carry[i].is_empty() => {
+                // A state that carries earlier outputs: small derived structs, like a join's.
+                let input = g.inp(i);
+                let state_ref = format_ident!("__flow_StateRef_{}", g.name(i));
+                let de = format_ident!("__flow_StateDe_{}", g.name(i));
+                let kf = super::earlier::fields(g, i);
+                let kt = super::earlier::types(g, i);
+                join_structs.push(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    #[derive(#serde::Serialize)]
+                    #[serde(crate = #serde_crate)]
+                    struct #state_ref<'a> {
+                        input: &'a #input,
+                        #( #kf: &'a #kt, )*
+                        loops: &'a Loops,
+                    }
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    #[derive(#serde::Deserialize)]
+                    #[serde(crate = #serde_crate)]
+                    struct #de {
+                        input: #input,
+                        #( #kf: #kt, )*
+                        loops: Loops,
+                    }
+                });
+                let locals = super::earlier::locals(g, i);
+                ser_arms.push(quote! {
+                    Self::#v { input, #(#kf: #locals,)* loops } => serializer.serialize_newtype_variant(
+                        "FlowState", #index, #vs,
+                        &#state_ref { input, #(#kf: #locals,)* loops },
+                    ),
+                });
+                de_arms.push(quote! {
+                    if key.is(#vs, #index64) {
+                        let p: #de = #serde::de::VariantAccess::newtype_variant(variant)?;
+                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, #( #kf: p.#kf, )* loops: p.loops });
                     }
                 });
             }

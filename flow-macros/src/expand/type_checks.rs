@@ -105,6 +105,14 @@ fn stored(g: &Gen<'_>) -> TokenStream {
             Role::Branch { .. } => {}
         }
     }
+    // Earlier outputs a state carries (`#[from]`).
+    let mut carried: Vec<usize> = g.graph.carry.iter().flatten().copied().collect();
+    carried.sort_unstable();
+    carried.dedup();
+    for x in carried {
+        let t = g.out(x);
+        assert(quote!(value), quote!(#t), g.output_span(x));
+    }
     let first = g.graph.exits[0];
     let t = Gen::output();
     assert(quote!(value), quote!(#t), g.output_span(first));

@@ -47,10 +47,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         pub trait __flow_Marker: __flow_sealed::Sealed {
             /// The data a run in this state carries.
             type Data: ::core::marker::Send + 'static;
+            /// The earlier outputs (`#[from]`) a run in this state keeps for later steps.
+            type Kept: ::core::marker::Send + 'static;
             /// Where the run is, for `Debug`.
             const AT: &'static str;
             /// The same position as a `FlowState`.
-            fn into_state(data: Self::Data, loops: Loops) -> FlowState;
+            fn into_state(data: Self::Data, kept: Self::Kept, loops: Loops) -> FlowState;
         }
 
         #impls
@@ -59,6 +61,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         pub struct Flow<S: __flow_Marker> {
             ctx: #k::state::Ctx<#deps>,
             data: <S as __flow_Marker>::Data,
+            kept: <S as __flow_Marker>::Kept,
             loops: Loops,
             attempt: u32,
         }
@@ -79,6 +82,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 Self {
                     ctx: ::core::clone::Clone::clone(ctx),
                     data: #entry_convert,
+                    kept: (),
                     loops: ::core::default::Default::default(),
                     attempt: #k::__private::first_attempt(ctx),
                 }
@@ -108,7 +112,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             /// The same position as a [`FlowState`], to store or to hand to [`Workflow::resume`].
             #[must_use]
             pub fn into_state(self) -> FlowState {
-                <S as __flow_Marker>::into_state(self.data, self.loops)
+                <S as __flow_Marker>::into_state(self.data, self.kept, self.loops)
             }
 
             #methods
@@ -282,24 +286,31 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 pub enum #v {}
             };
             let (ret, body) = handle(g, i);
+            let kept_ty = super::earlier::kept_type(g, i);
+            let kept_fields = super::earlier::fields(g, i);
+            let kept_idx = (0..kept_fields.len()).map(syn::Index::from);
+            let copy_self =
+                super::earlier::copy_self(g, i, &super::earlier::nexts(g, i), &quote!(out));
             let impls = quote! {
                 impl __flow_sealed::Sealed for state::#v {}
                 impl __flow_Marker for state::#v {
                     #data_item
+                    type Kept = #kept_ty;
                     const AT: &'static str = #name;
-                    fn into_state(data: #input, loops: Loops) -> FlowState {
-                        FlowState::#v { input: data, loops }
+                    #[allow(unused_variables)]
+                    fn into_state(data: #input, kept: #kept_ty, loops: Loops) -> FlowState {
+                        FlowState::#v { input: data, #( #kept_fields: kept.#kept_idx, )* loops }
                     }
                 }
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
                 pub trait #can: __flow_Marker {
-                    fn take(data: Self::Data) -> #input;
+                    fn take(data: Self::Data, kept: Self::Kept) -> (#input, #kept_ty);
                 }
                 impl #can for state::#v {
                     #[inline]
-                    fn take(data: #input) -> #input { data }
+                    fn take(data: #input, kept: #kept_ty) -> (#input, #kept_ty) { (data, kept) }
                 }
             };
             let method = quote! {
@@ -308,10 +319,11 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 where
                     S: #can,
                 {
-                    let Self { ctx, data, mut loops, attempt } = self;
-                    let input = <S as #can>::take(data);
+                    let Self { ctx, data, kept, mut loops, attempt } = self;
+                    let (input, __flow_kept) = <S as #can>::take(data, kept);
                     StepFuture(::std::boxed::Box::pin(async move {
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, event)).await?;
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, &__flow_kept, event)).await?;
+                    #copy_self
                     ::core::result::Result::Ok(#body)
                     }))
                 }
@@ -359,6 +371,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 .collect();
             let feed = g.edge(i, &g.name(*fork));
             let clone_fn = g.clone_fn(*fork);
+            let kept_ty = super::earlier::kept_type(g, *join);
             let message = format!(
                 "`{name}` cannot run now: workflow `{wf}` is at `{{Self}}`; `{name}` is a branch of the fan-out after `{}` and runs once, while its slot is `Pending`",
                 g.name(*fork)
@@ -386,7 +399,8 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 #[allow(non_camel_case_types)]
                 pub trait #can: #next {
                     fn input(data: &Self::Data) -> #input;
-                    fn finish(data: Self::Data, out: #out) -> <<Self as #next>::Next as __flow_Marker>::Data;
+                    fn kept(kept: &Self::Kept) -> &#kept_ty;
+                    fn finish(data: Self::Data, kept: Self::Kept, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, <<Self as #next>::Next as __flow_Marker>::Kept);
                 }
                 impl<#(#others: #k::__private::Slot),*> #can for state::#jv<#(#before),*> {
                     #[inline]
@@ -394,8 +408,10 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                         #feed(#clone_fn(&data.0))
                     }
                     #[inline]
-                    fn finish(data: Self::Data, out: #out) -> <<Self as #next>::Next as __flow_Marker>::Data {
-                        (data.0, #(#fields),*)
+                    fn kept(kept: &#kept_ty) -> &#kept_ty { kept }
+                    #[inline]
+                    fn finish(data: Self::Data, kept: #kept_ty, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, #kept_ty) {
+                        ((data.0, #(#fields),*), kept)
                     }
                 }
             };
@@ -406,10 +422,12 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     S: #next + #can,
                 {
                     StepFuture(::std::boxed::Box::pin(async move {
-                    let Self { ctx, data, loops, attempt } = self;
+                    let Self { ctx, data, kept, loops, attempt } = self;
                     let input = <S as #can>::input(&data);
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, event)).await?;
-                    ::core::result::Result::Ok(Flow { ctx, data: <S as #can>::finish(data, out), loops, attempt: 1 })
+                    let kept_ref: &#kept_ty = <S as #can>::kept(&kept);
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
+                    let (data, kept) = <S as #can>::finish(data, kept, out);
+                    ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
                     }))
                 }
             };
@@ -470,15 +488,21 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 quote!(type Data = (#fork_out, #(<#params as #k::__private::Slot>::Of<#outs>,)*);),
                 g.input_span(i, 0),
             );
+            let kept_ty = super::earlier::kept_type(g, i);
+            let kept_fields = super::earlier::fields(g, i);
+            let kept_idx = (0..kept_fields.len()).map(syn::Index::from);
             let impls = quote! {
                 impl<#(#params),*> __flow_sealed::Sealed for state::#v<#(#params),*> {}
                 impl<#(#params: #k::__private::Slot),*> __flow_Marker for state::#v<#(#params),*> {
                     #data_item
+                    type Kept = #kept_ty;
                     const AT: &'static str = #at;
-                    fn into_state(data: Self::Data, loops: Loops) -> FlowState {
+                    #[allow(unused_variables)]
+                    fn into_state(data: Self::Data, kept: #kept_ty, loops: Loops) -> FlowState {
                         FlowState::#v {
                             input: ::core::option::Option::Some(data.0),
                             #( #fields: <#params as #k::__private::Slot>::into_option(data.#idx), )*
+                            #( #kept_fields: kept.#kept_idx, )*
                             loops,
                         }
                     }
@@ -499,28 +523,33 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
                 pub trait #can: __flow_Marker {
-                    fn take(data: Self::Data) -> (#(#ins,)*);
+                    fn take(data: Self::Data, kept: Self::Kept) -> ((#(#ins,)*), #kept_ty);
                 }
                 impl<#(#params: #dones),*> #can for state::#v<#(#params),*> {
                     #[inline]
-                    fn take(data: Self::Data) -> (#(#ins,)*) {
-                        (#( #feeds(<#params as #dones>::take(data.#idx)), )*)
+                    fn take(data: Self::Data, kept: #kept_ty) -> ((#(#ins,)*), #kept_ty) {
+                        ((#( #feeds(<#params as #dones>::take(data.#idx)), )*), kept)
                     }
                 }
             };
             let ins_vars: Vec<_> = (0..branches.len())
                 .map(|n| format_ident!("in{}", n))
                 .collect();
+            let nexts = super::earlier::nexts(g, i);
+            let copy_self = super::earlier::copy_self(g, i, &nexts, &quote!(out));
+            let copy_branches = super::earlier::copy_branches(g, i, &nexts, &ins_vars);
             let method = quote! {
                 #[doc = #doc]
                 pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
-                    let Self { ctx, data, mut loops, attempt } = self;
-                    let (#(#ins_vars,)*) = <S as #can>::take(data);
+                    let Self { ctx, data, kept, mut loops, attempt } = self;
+                    let ((#(#ins_vars,)*), __flow_kept) = <S as #can>::take(data, kept);
                     StepFuture(::std::boxed::Box::pin(async move {
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, #(#ins_vars,)* event)).await?;
+                    #copy_branches
+                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, #(#ins_vars,)* &__flow_kept, event)).await?;
+                    #copy_self
                     ::core::result::Result::Ok(#body)
                     }))
                 }
@@ -580,9 +609,10 @@ fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
         Next::Step(s) => {
             let v = g.variant(*s);
             let f = g.edge(*s, &g.name(i));
+            let kept = super::earlier::next_kept(g, i, *s);
             (
                 quote!(Flow<state::#v>),
-                quote!(Flow { ctx, data: #f(out), loops, attempt: 1 }),
+                quote!(Flow { ctx, data: #f(out), kept: #kept, loops, attempt: 1 }),
             )
         }
         Next::Fork { join } => {
@@ -592,9 +622,10 @@ fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
             };
             let pending = branches.iter().map(|_| quote!(#k::state::Pending));
             let units = branches.iter().map(|_| quote!(()));
+            let kept = super::earlier::next_kept(g, i, *join);
             (
                 quote!(Flow<state::#v<#(#pending),*>>),
-                quote!(Flow { ctx, data: (out, #(#units,)*), loops, attempt: 1 }),
+                quote!(Flow { ctx, data: (out, #(#units,)*), kept: #kept, loops, attempt: 1 }),
             )
         }
         Next::Join { .. } => Default::default(),
@@ -605,7 +636,8 @@ fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
             let arms = arms.iter().map(|arm| {
                 let variant = &route.variants[arm.variant].name;
                 let f = g.route_edge(i, variant);
-                let go = quote!(#handles::#variant(Flow { ctx, data: #f(value), loops, attempt: 1 }));
+                let kept = super::earlier::next_kept(g, i, arm.target);
+                let go = quote!(#handles::#variant(Flow { ctx, data: #f(value), kept: #kept, loops, attempt: 1 }));
                 match (&arm.bound, arm.counter) {
                     (None, None) => quote!(#enum_name::#variant(value) => #go,),
                     (None, Some(counter)) => {
@@ -622,12 +654,14 @@ fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
                         let max = bound.max;
                         let ex_variant = format_ident!("{}Exhausted", variant);
                         let exf = g.exhaust_edge(i, variant);
+                        let ex_kept = super::earlier::next_kept(g, i, bound.exhausted);
                         quote! {
                             #enum_name::#variant(value) => {
                                 if loops.#counter >= #max {
                                     #handles::#ex_variant(Flow {
                                         ctx,
                                         data: #exf(#k::state::LoopExhausted::new(loops.#counter, value)),
+                                        kept: #ex_kept,
                                         loops,
                                         attempt: 1,
                                     })

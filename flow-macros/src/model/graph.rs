@@ -10,6 +10,10 @@ pub(crate) struct Graph {
     pub(crate) next: Vec<Next>,
     /// One counter per back-edge, bounded or not: (route step, variant).
     pub(crate) counters: Vec<(usize, usize)>,
+    /// Per step, the earlier outputs (`#[from(x)]`) its `FlowState` variant carries, in step
+    /// order: those that this step or a step after it still reads. Empty for branches (their
+    /// join's variant carries them) and for steps nothing after reads through.
+    pub(crate) carry: Vec<Vec<usize>>,
 }
 
 /// How a step receives its input.

@@ -33,9 +33,12 @@ pub(crate) struct Step {
     pub(crate) name: Ident,
     pub(crate) entry: Option<Span>,
     pub(crate) exit: Option<Span>,
-    /// `after = a` or `after = [a, b]`.
+    /// `after = a`, `after = [a, b]` (a join) or `after = a | b` (converging routes).
     pub(crate) after: Vec<Ident>,
     pub(crate) after_span: Option<Span>,
+    /// The span of the first `|` when `after` lists alternatives (`after = a | b`): the step
+    /// continues after whichever of them ran, instead of waiting for all of them.
+    pub(crate) converge: Option<Span>,
     /// `routes = Enum`.
     pub(crate) routes: Option<Ident>,
     /// `workers = N`.
@@ -57,12 +60,21 @@ pub(crate) struct Step {
     pub(crate) generics: Option<(Span, Generics)>,
     /// The context parameter (the first parameter, when its type is a reference).
     pub(crate) ctx: Option<Type>,
-    /// The data parameters, in order.
+    /// The data parameters, in order (without the `#[from(step)]` ones).
     pub(crate) inputs: Vec<Input>,
+    /// The `#[from(step)]` parameters, in order: earlier steps' outputs, taken by reference.
+    pub(crate) earlier: Vec<Earlier>,
     /// The declared return type; `None` for `-> ()`.
     pub(crate) output: Option<Type>,
     /// Span of the parameter list, for errors about the number of parameters.
     pub(crate) params_span: Span,
+}
+
+impl Step {
+    /// `after = [a, b, …]`: the step waits for every branch of one fan-out.
+    pub(crate) fn is_join(&self) -> bool {
+        self.after.len() > 1 && self.converge.is_none()
+    }
 }
 
 /// A data parameter of a step.
@@ -70,6 +82,16 @@ pub(crate) struct Input {
     pub(crate) ty: Type,
     /// When a data parameter is a reference: the parameter taken by value (`trip: String`).
     pub(crate) reference: Option<String>,
+}
+
+/// A `#[from(step)] name: &T` parameter: the output of a step that runs before this one.
+pub(crate) struct Earlier {
+    /// The step named in `#[from(…)]`.
+    pub(crate) from: Ident,
+    /// The parameter's pattern, as written (`trip`).
+    pub(crate) pat: String,
+    /// `T` in `&T`.
+    pub(crate) ty: Type,
 }
 
 /// Why a step's generics cannot be accepted.

@@ -5,6 +5,8 @@
 
 mod checkpoint;
 mod context;
+mod converging;
+mod earlier;
 mod errors;
 mod fan_out;
 mod hardening_panics;
