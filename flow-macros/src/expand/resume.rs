@@ -319,10 +319,9 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     FlowState::#v { loops, .. } => #k::__private::Position::step(#i, __flow_visit(loops)),
                 });
                 steps.push(quote! {
-                    FlowState::#v { input, mut loops } => #k::__private::boxed_step(async move {
-                        let stepped = #call(ctx, run, input, event).await?;
-                        ::core::result::Result::Ok(stepped.map(move |out| #next))
-                    }),
+                    FlowState::#v { input, mut loops } => #k::__private::boxed_step(
+                        #k::__private::then_next(#call(ctx, run, input, event), move |out| #next),
+                    ),
                 });
             }
         }
