@@ -24,6 +24,22 @@ pub fn boxed_step<'a, T>(step: impl Future<Output = T> + Send + 'a) -> BoxFuture
     Box::pin(step)
 }
 
+/// A step adapter's future with its output mapped into the next state by `next`: a
+/// `Machine::step` arm without an `async` block of its own (one fewer coroutine per step to
+/// type-check and lay out).
+#[inline]
+pub fn then_next<F, T, U, E>(
+    step: F,
+    next: impl FnOnce(T) -> U + Send,
+) -> impl Future<Output = Result<Stepped<U>, E>> + Send
+where
+    F: Future<Output = Result<Stepped<T>, E>> + Send,
+{
+    futures_util::FutureExt::map(step, move |stepped| {
+        stepped.map(|stepped| stepped.map(next))
+    })
+}
+
 /// What a step returns: `Result<T, E>`.
 #[diagnostic::on_unimplemented(
     message = "a step must return `Result<T, E>`, not `{Self}`",

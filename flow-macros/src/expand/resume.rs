@@ -348,12 +348,26 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 } else {
                     quote!({ #copy_self #next })
                 };
+                // A step that reads no earlier output maps its adapter's future (no `async`
+                // block of its own: one coroutine fewer per step to type-check and lay out);
+                // one that does borrows them across the call, so it needs the block.
+                let arm_body = if locals.is_empty() {
+                    quote! {
+                        #k::__private::boxed_step(
+                            #k::__private::then_next(#call(ctx, run, input, #kept, event), move |out| #next),
+                        )
+                    }
+                } else {
+                    quote! {
+                        #k::__private::boxed_step(async move {
+                            #bind
+                            let stepped = #call(ctx, run, input, #kept, event).await?;
+                            ::core::result::Result::Ok(stepped.map(move |out| #next))
+                        })
+                    }
+                };
                 steps.push(quote! {
-                    FlowState::#v { input, #(#kf: #locals,)* mut loops } => #k::__private::boxed_step(async move {
-                        #bind
-                        let stepped = #call(ctx, run, input, #kept, event).await?;
-                        ::core::result::Result::Ok(stepped.map(move |out| #next))
-                    }),
+                    FlowState::#v { input, #(#kf: #locals,)* mut loops } => #arm_body,
                 });
             }
         }

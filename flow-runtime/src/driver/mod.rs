@@ -238,12 +238,11 @@ pub fn drive<W: Machine>(
     state: W::State,
     resume: Resume,
 ) -> impl Future<Output = Outcome<W::Output, W::Error>> + Send + '_ {
-    let run_id = ctx.run_id().clone();
     crate::error::catch_panic(drive_inner::<W>(ctx, state, resume)).map(move |caught| {
         caught.unwrap_or_else(|message| {
             Outcome::Failed(
                 RuntimeError::Panicked {
-                    run_id,
+                    run_id: ctx.run_id().clone(),
                     workflow: W::NAME,
                     step: None,
                     message,
@@ -557,10 +556,10 @@ fn guard<D, T>(
     step: &'static str,
     future: impl Future<Output = T>,
 ) -> impl Future<Output = Result<T, RuntimeError>> {
-    let run_id = ctx.run_id().clone();
+    // The run id is cloned only when there is a panic to report.
     crate::error::catch_panic(future).map(move |caught| {
         caught.map_err(|message| RuntimeError::Panicked {
-            run_id,
+            run_id: ctx.run_id().clone(),
             workflow,
             step: Some(step),
             message,

@@ -6,7 +6,8 @@ use crate::store::Store;
 use crate::tool::{CallError, CanCall, NoTools, Tool, ToolCall, Toolbox, Visit};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// The identifier of one run of a workflow.
 ///
@@ -16,10 +17,28 @@ use std::sync::Arc;
 pub struct RunId(Arc<str>);
 
 impl RunId {
-    /// A new random (UUID v4) run id.
+    /// A new run id: a UUID v4 string, different from every other id this process makes
+    /// and, with overwhelming probability, from every id other processes make.
+    ///
+    /// Cheap: the process draws 128 random bits from the operating system once, the first
+    /// time; each id is that seed with its low 62 bits replaced by a one-to-one mix of a
+    /// counter, so ids made in one process never repeat (for 2⁶² ids) and no system call is
+    /// made per id. An id is not a secret: ids from one process are related to each other.
     #[must_use]
     pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4().to_string().into())
+        /// The low 62 bits of a UUID, below its variant bits.
+        const LOW: u128 = (1 << 62) - 1;
+        /// An odd multiplier: multiplying by it is one-to-one modulo 2⁶².
+        const MIX: u128 = 0x9E37_79B9_7F4A_7C15;
+        static SEED: OnceLock<u128> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let seed = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u128());
+        let count = u128::from(COUNTER.fetch_add(1, Ordering::Relaxed));
+        let low = seed.wrapping_add(count.wrapping_mul(MIX)) & LOW;
+        let bits = (seed & !LOW) | low;
+        let id = uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid();
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        Self(id.hyphenated().encode_lower(&mut text).into())
     }
 
     /// The id as a string.
@@ -435,5 +454,38 @@ impl<D> CtxBuilder<D> {
             scope: StepScope::outside(attempt),
             tools: PhantomData,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunId;
+    use std::collections::HashSet;
+
+    #[test]
+    fn random_run_ids_are_distinct_v4_uuids() {
+        let ids: Vec<RunId> = (0..10_000).map(|_| RunId::random()).collect();
+        let distinct: HashSet<&str> = ids.iter().map(RunId::as_str).collect();
+        assert_eq!(distinct.len(), ids.len());
+        for id in &ids[..100] {
+            let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
+            assert_eq!(uuid.get_version(), Some(uuid::Version::Random));
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(uuid.hyphenated().to_string(), id.as_str());
+        }
+    }
+
+    #[test]
+    fn random_run_ids_from_other_threads_are_distinct_too() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..1000).map(|_| RunId::random()).collect::<Vec<_>>()))
+            .collect();
+        let mut distinct = HashSet::new();
+        for thread in threads {
+            for id in thread.join().unwrap() {
+                assert!(distinct.insert(id));
+            }
+        }
+        assert_eq!(distinct.len(), 4000);
     }
 }

@@ -1,5 +1,6 @@
 use crate::state::RunId;
 use crate::tool::{IdempotencyKey, Visit};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -144,6 +145,9 @@ mod micros {
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
     inner: Mutex<Calls>,
+    /// Whether `pending` may hold calls: set under the lock by every push, so that a step
+    /// that called nothing (most steps) takes its calls without locking.
+    pending: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -163,12 +167,17 @@ impl Recorder {
         let mut calls = self.lock();
         calls.all.push(record.clone());
         calls.pending.push(record);
+        self.pending.store(true, Ordering::Release);
     }
 
     pub(crate) fn extend(&self, records: Vec<CallRecord>) {
+        if records.is_empty() {
+            return;
+        }
         let mut calls = self.lock();
         calls.all.extend(records.iter().cloned());
         calls.pending.extend(records);
+        self.pending.store(true, Ordering::Release);
     }
 
     /// Whether call `index` of `visit` of `step` is recorded already.
@@ -185,14 +194,17 @@ impl Recorder {
 
     /// Removes and returns the pending calls of `step`.
     pub(crate) fn take(&self, step: &str) -> Vec<CallRecord> {
-        let mut calls = self.lock();
-        if calls.pending.is_empty() {
+        if !self.pending.load(Ordering::Acquire) {
             return Vec::new();
         }
-        let (taken, kept) = std::mem::take(&mut calls.pending)
+        let mut calls = self.lock();
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut calls.pending)
             .into_iter()
             .partition(|r| r.step == step);
         calls.pending = kept;
+        if calls.pending.is_empty() {
+            self.pending.store(false, Ordering::Release);
+        }
         taken
     }
 }
@@ -262,5 +274,33 @@ mod tests {
                 .idempotency_key(&run),
             tool.idempotency_key(&run)
         );
+    }
+
+    #[test]
+    fn take_returns_a_steps_pending_calls_once_and_keeps_the_others() {
+        let record = |step| {
+            CallRecord::new(
+                CallKind::Tool,
+                "model",
+                step,
+                0,
+                1,
+                Duration::ZERO,
+                CallOutcome::Ok,
+            )
+        };
+        let recorder = Recorder::default();
+        assert!(recorder.take("a").is_empty());
+        recorder.push(record("a"));
+        recorder.extend(vec![record("b"), record("a")]);
+        recorder.extend(Vec::new());
+        assert_eq!(recorder.take("a"), [record("a"), record("a")]);
+        assert!(recorder.take("a").is_empty());
+        assert_eq!(recorder.take("b"), [record("b")]);
+        assert!(recorder.take("b").is_empty());
+        // Emptied, then called again: the new call is pending.
+        recorder.push(record("a"));
+        assert_eq!(recorder.take("a"), [record("a")]);
+        assert_eq!(recorder.all().len(), 4);
     }
 }

@@ -43,7 +43,8 @@ use std::task::{Context, Poll};
 /// ```
 #[derive(Clone, Default)]
 pub struct Toolbox {
-    tools: Arc<HashMap<TypeId, Entry>>,
+    /// `None` when empty: a context without tools allocates no map.
+    tools: Option<Arc<HashMap<TypeId, Entry>>>,
 }
 
 #[derive(Clone)]
@@ -70,7 +71,7 @@ impl Toolbox {
     /// The toolbox with `tool` added, replacing an earlier `PolicyTool` of the same tool type.
     #[must_use]
     pub fn with<T: Tool>(mut self, tool: PolicyTool<T>) -> Self {
-        Arc::make_mut(&mut self.tools).insert(
+        Arc::make_mut(self.tools.get_or_insert_default()).insert(
             TypeId::of::<T>(),
             Entry {
                 name: T::NAME,
@@ -84,6 +85,7 @@ impl Toolbox {
     #[must_use]
     pub fn get<T: Tool>(&self) -> Option<&PolicyTool<T>> {
         self.tools
+            .as_deref()?
             .get(&TypeId::of::<T>())
             .and_then(|e| e.tool.downcast_ref())
     }
@@ -91,12 +93,16 @@ impl Toolbox {
     /// Whether the toolbox has a tool of type `T`.
     #[must_use]
     pub fn contains<T: Tool>(&self) -> bool {
-        self.tools.contains_key(&TypeId::of::<T>())
+        self.tools
+            .as_deref()
+            .is_some_and(|tools| tools.contains_key(&TypeId::of::<T>()))
     }
 
     /// The names of the tools in the toolbox, in no particular order.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.tools.values().map(|e| e.name)
+        self.tools
+            .iter()
+            .flat_map(|tools| tools.values().map(|e| e.name))
     }
 }
 
