@@ -28,7 +28,7 @@ use flow_runtime::model::OpenAiChat;
 use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, Setup};
-use flow_runtime::store::{RunControl as _, RunStatus, SqliteStore};
+use flow_runtime::store::{RunStatus, SqliteStore};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;

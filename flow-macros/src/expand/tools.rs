@@ -1,7 +1,8 @@
 //! Per-step tool permissions: the `tools` module of markers, one per step that declares
 //! `tools = [...]`, each implementing `CanCall<T>` (and its seal) for exactly the tools it
-//! lists, and `agent::StepTools` (the tools offered to an agent, and the dispatch of a model's
-//! tool call to the typed tool); and the check, before a run's first step, that the run's toolbox has every declared
+//! lists, and the seal of `agent::StepTools` naming the list as a tuple (the runtime derives
+//! from it the tools offered to an agent and the dispatch of a model's tool call); and the
+//! check, before a run's first step, that the run's toolbox has every declared
 //! tool.
 
 use super::Gen;
@@ -62,24 +63,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         });
         let tools = &step.tools;
         impls.extend(quote! {
-            impl #k::__private::DeclaredToolset for tools::#marker {}
-            impl #k::agent::StepTools for tools::#marker {
-                fn defs() -> &'static [#k::model::ToolDef] {
-                    static DEFS: ::std::sync::OnceLock<::std::vec::Vec<#k::model::ToolDef>> =
-                        ::std::sync::OnceLock::new();
-                    DEFS.get_or_init(|| ::std::vec![#(#k::model::ToolDef::of::<#tools>()),*])
-                }
-                fn dispatch<'a, D: ::core::marker::Send + ::core::marker::Sync>(
-                    ctx: &'a #k::state::Ctx<D, Self>,
-                    call: &'a #k::model::ToolCall,
-                ) -> #k::agent::Dispatch<'a> {
-                    #(
-                        if call.name == <#tools as #k::tool::Tool>::NAME {
-                            return #k::agent::dispatch_to::<#tools, D, Self>(ctx, call);
-                        }
-                    )*
-                    #k::agent::unknown_tool(call, <Self as #k::agent::StepTools>::defs())
-                }
+            impl #k::__private::DeclaredToolset for tools::#marker {
+                type Tools = (#(#tools,)*);
             }
         });
         for tool in &step.tools {

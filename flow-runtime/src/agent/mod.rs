@@ -15,8 +15,8 @@
 //! ```
 //!
 //! - **The tools offered are exactly the step's.** The macro implements [`StepTools`] on the
-//!   step's tools marker from its `tools = [...]` list: the [`ToolDef`]s offered and the
-//!   dispatch from a tool call (a name and JSON arguments) to the typed tool, one source of
+//!   step's tools marker from its `tools = [...]` list (up to 16 tools): the [`ToolDef`]s
+//!   offered and the dispatch from a tool call (a name and JSON arguments) to the typed tool, one source of
 //!   truth. A step without `tools` has no marker, so `ctx.agent` does not compile there.
 //! - **The model is a tool in the run's [`Toolbox`](crate::tool::Toolbox)**, chosen by its
 //!   type (`ctx.agent::<OpenAiChat>()`), so each model call runs under its
@@ -63,27 +63,97 @@ pub enum ToolResult {
     Error(String),
 }
 
-/// The tools a step offers its agent: implemented by `#[workflow]` on the tools marker of every
-/// step that declares `#[step(tools = [...])]`, from that list, and for nothing else (sealed).
+/// The tools a step offers its agent: implemented for the tools marker of every step that
+/// declares `#[step(tools = [...])]` (up to 16 tools), from that list, and for nothing else
+/// (`#[workflow]` implements its seal; this trait has one blanket impl).
 #[diagnostic::on_unimplemented(
     message = "this step declares no tools, so it cannot run an agent: `{Self}` offers the model nothing",
     label = "the agent's tools come from the step's `#[step(tools = [...])]`",
     note = "declare the tools the model may choose from, `#[step(..., tools = [Search, Book])]`, and take the context as `&Ctx<Deps, tools::ThisStep>`"
 )]
-pub trait StepTools: crate::__private::DeclaredToolset + Sized + 'static {
+pub trait StepTools: Sized + 'static {
     /// The step's tools as offered to the model, in the order the step declares them.
-    fn defs() -> &'static [ToolDef];
+    fn defs() -> Vec<ToolDef>;
 
     /// Runs the model's tool `call` through `ctx`: decodes its arguments into the tool's typed
-    /// input and calls the tool with [`Ctx::call`].
+    /// input and calls the tool with [`Ctx::call`]; a name the step does not declare gets
+    /// [`ToolResult::Error`] listing the names it does.
     fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, Self>, call: &'a ModelCall) -> Dispatch<'a>;
 }
+
+impl<P> StepTools for P
+where
+    P: crate::__private::DeclaredToolset + 'static,
+    P::Tools: ToolList<P>,
+{
+    fn defs() -> Vec<ToolDef> {
+        P::Tools::defs()
+    }
+
+    fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, Self>, call: &'a ModelCall) -> Dispatch<'a> {
+        P::Tools::dispatch(ctx, call).unwrap_or_else(|| unknown_tool(call, &P::Tools::defs()))
+    }
+}
+
+/// A step's tools as a tuple, `(Search, Book)`, each of which step `P` may call.
+#[doc(hidden)]
+pub trait ToolList<P> {
+    /// The tools' definitions, in order.
+    fn defs() -> Vec<ToolDef>;
+
+    /// The call of the tool named by `call`, if it is one of these.
+    fn dispatch<'a, D: Send + Sync>(
+        ctx: &'a Ctx<D, P>,
+        call: &'a ModelCall,
+    ) -> Option<Dispatch<'a>>;
+}
+
+macro_rules! tool_list {
+    ($($t:ident),+) => {
+        impl<P, $($t),+> ToolList<P> for ($($t,)+)
+        where
+            $($t: Tool, P: CanCall<$t>,)+
+        {
+            fn defs() -> Vec<ToolDef> {
+                vec![$(ToolDef::of::<$t>()),+]
+            }
+
+            fn dispatch<'a, D: Send + Sync>(
+                ctx: &'a Ctx<D, P>,
+                call: &'a ModelCall,
+            ) -> Option<Dispatch<'a>> {
+                $(
+                    if call.name == $t::NAME {
+                        return Some(dispatch_to::<$t, D, P>(ctx, call));
+                    }
+                )+
+                None
+            }
+        }
+    };
+}
+
+tool_list!(T1);
+tool_list!(T1, T2);
+tool_list!(T1, T2, T3);
+tool_list!(T1, T2, T3, T4);
+tool_list!(T1, T2, T3, T4, T5);
+tool_list!(T1, T2, T3, T4, T5, T6);
+tool_list!(T1, T2, T3, T4, T5, T6, T7);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15);
+tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16);
 
 /// Calls tool `T` for the model's `call`: what [`StepTools::dispatch`] does for each declared
 /// tool. Arguments that do not decode as `T::Input` (which validates a `Valid<…>` input) and a
 /// permanent error of the tool come back as [`ToolResult::Error`].
-#[doc(hidden)]
-pub fn dispatch_to<'a, T, D, P>(ctx: &'a Ctx<D, P>, call: &'a ModelCall) -> Dispatch<'a>
+fn dispatch_to<'a, T, D, P>(ctx: &'a Ctx<D, P>, call: &'a ModelCall) -> Dispatch<'a>
 where
     T: Tool,
     D: Send + Sync,
@@ -118,8 +188,7 @@ where
 
 /// The answer for a call of a tool the step does not declare: what [`StepTools::dispatch`]
 /// does for every other name.
-#[doc(hidden)]
-pub fn unknown_tool<'a>(call: &ModelCall, offered: &'static [ToolDef]) -> Dispatch<'a> {
+fn unknown_tool<'a>(call: &ModelCall, offered: &[ToolDef]) -> Dispatch<'a> {
     let names = offered
         .iter()
         .map(|d| format!("`{}`", d.name))
@@ -367,7 +436,7 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             request.messages.push(Message::system(instructions.clone()));
         }
         request.messages.push(Message::user(task));
-        request.tools = P::defs().to_vec();
+        request.tools = P::defs();
         request.response_format = Some(ResponseFormat::of::<A>());
         request.max_tokens = self.max_tokens;
 
