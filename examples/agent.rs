@@ -58,7 +58,8 @@ impl Tool for LookUpOrder {
     type Input = OrderId;
     type Output = Order;
     const NAME: &'static str = "look_up_order";
-    const DESCRIPTION: &'static str = "The status of an order, and its tracking number once shipped.";
+    const DESCRIPTION: &'static str =
+        "The status of an order, and its tracking number once shipped.";
 
     async fn call(&self, _: &ToolCtx, input: OrderId) -> Result<Order, ToolError> {
         match input.order.as_str() {
@@ -97,7 +98,9 @@ impl Tool for TrackParcel {
     async fn call(&self, _: &ToolCtx, input: Tracking) -> Result<String, ToolError> {
         match input.tracking.as_str() {
             "TRK-77" => Ok("at the local depot, out for delivery tomorrow".into()),
-            other => Err(ToolError::permanent(format!("unknown tracking number `{other}`"))),
+            other => Err(ToolError::permanent(format!(
+                "unknown tracking number `{other}`"
+            ))),
         }
     }
 }
@@ -159,7 +162,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ]))
         .await?;
         println!("scripted model server on {}", server.addr());
-        (server.openai_url(), "scripted".to_owned(), None, Some(server))
+        (
+            server.openai_url(),
+            "scripted".to_owned(),
+            None,
+            Some(server),
+        )
     };
     let mut policy = ToolPolicy::builder()
         .timeout(Duration::from_mins(2))
@@ -168,7 +176,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         policy = policy.auth(OpenAiChat::auth(Credential::new(key)));
     }
     let tools = Toolbox::new()
-        .with(PolicyTool::new(OpenAiChat::new(&url, &name)?, policy.build()))
+        .with(PolicyTool::new(
+            OpenAiChat::new(&url, &name)?,
+            policy.build(),
+        ))
         .with(PolicyTool::new(LookUpOrder, ToolPolicy::default()))
         .with(PolicyTool::new(TrackParcel, ToolPolicy::default()));
 

@@ -147,8 +147,12 @@ tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11);
 tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12);
 tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13);
 tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14);
-tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15);
-tool_list!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16);
+tool_list!(
+    T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15
+);
+tool_list!(
+    T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16
+);
 
 /// Calls tool `T` for the model's `call`: what [`StepTools::dispatch`] does for each declared
 /// tool. Arguments that do not decode as `T::Input` (which validates a `Valid<…>` input) and a
@@ -277,7 +281,9 @@ impl Price {
 #[non_exhaustive]
 pub enum AgentError {
     /// A cap was reached: the model got no further turn. Route on it, or raise the cap.
-    #[error("the agent reached its cap of {cap} without an answer; raise the cap on `ctx.agent()` or route on `AgentError::Cap`")]
+    #[error(
+        "the agent reached its cap of {cap} without an answer; raise the cap on `ctx.agent()` or route on `AgentError::Cap`"
+    )]
     Cap {
         /// Which cap.
         cap: Cap,
@@ -488,10 +494,12 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             )
             .await;
             for (call, result) in answer.tool_calls.iter().zip(results) {
-                request.messages.push(match result.map_err(AgentError::Tool)? {
-                    ToolResult::Output(json) => Message::tool_result(call, json),
-                    ToolResult::Error(why) => Message::tool_error(call, why),
-                });
+                request
+                    .messages
+                    .push(match result.map_err(AgentError::Tool)? {
+                        ToolResult::Output(json) => Message::tool_result(call, json),
+                        ToolResult::Error(why) => Message::tool_error(call, why),
+                    });
             }
         }
     }

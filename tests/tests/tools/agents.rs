@@ -166,14 +166,17 @@ async fn run_with(
     Ctx<Caps>,
 ) {
     let server = ScriptedModel::start(script).await.unwrap();
-    let ctx = Ctx::builder(caps)
-        .tools(tools(barrier, &server))
-        .build();
+    let ctx = Ctx::builder(caps).tools(tools(barrier, &server)).build();
     let out = plan::Workflow::run(&ctx, "Oslo or Bergen?".into()).await;
     (out, server, ctx)
 }
 
-async fn run(script: Script) -> (Result<(Forecast, AgentUsage), plan::FlowError>, ScriptedModel) {
+async fn run(
+    script: Script,
+) -> (
+    Result<(Forecast, AgentUsage), plan::FlowError>,
+    ScriptedModel,
+) {
     let (out, server, _) = run_with(script, Caps::default(), None).await;
     (out, server)
 }
@@ -439,12 +442,14 @@ async fn a_model_missing_from_the_toolbox_fails_the_step() {
         .await
         .unwrap();
     let tools = Toolbox::new()
-        .with(PolicyTool::new(Weather { barrier: None }, ToolPolicy::default()))
+        .with(PolicyTool::new(
+            Weather { barrier: None },
+            ToolPolicy::default(),
+        ))
         .with(PolicyTool::new(Fahrenheit, ToolPolicy::default()));
     let ctx = Ctx::builder(Caps::default()).tools(tools).build();
     let out = plan::Workflow::run(&ctx, "Oslo or Bergen?".into()).await;
-    let Err(plan::FlowError::Forecast(AgentError::Model(CallError::NotRegistered { tool }))) =
-        out
+    let Err(plan::FlowError::Forecast(AgentError::Model(CallError::NotRegistered { tool }))) = out
     else {
         panic!("expected a missing model, got {out:?}");
     };
