@@ -3,15 +3,84 @@
 //!
 //! In a step that declares `#[step(tools = [...])]`, [`Ctx::agent`] runs the loop:
 //!
-//! ```ignore
-//! #[step(entry, exit, tools = [LookUpOrder, Refund])]
-//! pub async fn support(ctx: &Ctx<(), tools::Support>, question: String) -> Result<Reply, AgentError> {
-//!     ctx.agent::<OpenAiChat>()
-//!         .instructions("You answer customers. Look the order up before you answer.")
-//!         .max_turns(8)
-//!         .run::<Reply>(question)
-//!         .await
+//! ```
+//! use flow_runtime::agent::AgentError;
+//! use flow_runtime::model::{ChatRequest, ChatResponse, FinishReason, Model, ToolCall};
+//! use flow_runtime::prelude::*;
+//!
+//! /// Today's temperature in a city.
+//! pub struct Weather;
+//!
+//! impl Tool for Weather {
+//!     type Input = String;
+//!     type Output = f32;
+//!     const NAME: &'static str = "weather";
+//!     const DESCRIPTION: &'static str = "Today's temperature in a city, in °C.";
+//!     async fn call(&self, _: &ToolCtx, city: String) -> Result<f32, ToolError> {
+//!         Ok(if city == "Oslo" { 14.0 } else { 11.5 })
+//!     }
 //! }
+//!
+//! /// A model of one's own (here it answers from a script; `OpenAiChat` and
+//! /// `AnthropicMessages` are the built-in clients): a `Tool` from `ChatRequest` to `ChatResponse`.
+//! pub struct Local;
+//!
+//! impl Tool for Local {
+//!     type Input = ChatRequest;
+//!     type Output = ChatResponse;
+//!     const NAME: &'static str = "local";
+//!     const DESCRIPTION: &'static str = "A local model.";
+//!     async fn call(&self, _: &ToolCtx, request: ChatRequest) -> Result<ChatResponse, ToolError> {
+//!         // First a tool call, then the answer, once the tool's result is in the conversation.
+//!         Ok(if request.messages.len() < 3 {
+//!             let call = ToolCall::new("call_1", "weather", r#""Oslo""#);
+//!             ChatResponse::new(None, vec![call], FinishReason::ToolCalls, None)
+//!         } else {
+//!             let answer = r#"{"city": "Oslo", "celsius": 14.0}"#.to_owned();
+//!             ChatResponse::new(Some(answer), Vec::new(), FinishReason::Stop, None)
+//!         })
+//!     }
+//! }
+//!
+//! impl Model for Local {
+//!     fn provider(&self) -> &str { "local" }
+//!     fn model(&self) -> &str { "local" }
+//! }
+//!
+//! /// The agent's typed answer.
+//! #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, JsonSchema)]
+//! pub struct Warmest {
+//!     pub city: String,
+//!     pub celsius: f32,
+//! }
+//!
+//! #[workflow]
+//! pub mod plan {
+//!     use super::*;
+//!
+//!     #[step(entry, exit, tools = [Weather])]
+//!     pub async fn warmest(ctx: &Ctx<(), tools::Warmest>, question: String) -> Result<Warmest, AgentError> {
+//!         ctx.agent::<Local>()
+//!             .instructions("Find the warmest city. Answer with a Warmest.")
+//!             .max_turns(4)
+//!             .run(question)
+//!             .await
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // The model is in the run's toolbox, with the tools; only `Weather` is offered to it.
+//! let tools = Toolbox::new()
+//!     .with(PolicyTool::new(Local, ToolPolicy::default()))
+//!     .with(PolicyTool::new(Weather, ToolPolicy::default()));
+//! let ctx = Ctx::builder(()).tools(tools).build();
+//! let answer = plan::Workflow::run(&ctx, "Oslo or Bergen?".into()).await.unwrap();
+//! assert_eq!(answer, Warmest { city: "Oslo".into(), celsius: 14.0 });
+//! // Every model call and tool call is one of the step's calls, in order.
+//! let calls: Vec<_> = ctx.calls().iter().map(|c| c.name.clone()).collect();
+//! assert_eq!(calls, ["local", "weather", "local"]);
+//! # }
 //! ```
 //!
 //! - **The tools offered are exactly the step's.** The macro implements [`StepTools`] on the
@@ -338,13 +407,16 @@ impl<D, P, M> fmt::Debug for Agent<'_, D, P, M> {
     }
 }
 
-impl<D: Send + Sync, P: StepTools> Ctx<D, P> {
+impl<D: Send + Sync, P> Ctx<D, P> {
     /// An agent of this step: model `M` (a [`Model`] in the run's toolbox) choosing among the
     /// tools the step declares, until it gives an answer. See the [module](crate::agent).
     ///
     /// Defaults: 10 turns, 50 tool calls, 2 re-asks of an answer that does not decode, no
     /// token or cost cap.
-    pub fn agent<M: Model>(&self) -> Agent<'_, D, P, M> {
+    pub fn agent<M: Model>(&self) -> Agent<'_, D, P, M>
+    where
+        P: StepTools,
+    {
         Agent {
             ctx: self,
             instructions: None,
