@@ -196,19 +196,15 @@ pub fn require_tool<D, T: crate::tool::Tool>(
 )]
 pub trait DeclaredTool<T> {}
 
-/// The seal of [`StepTools`](crate::agent::StepTools): `#[workflow]` implements it for the
-/// tools marker of every step that declares `#[step(tools = [...])]`, with the step's tools as
-/// a tuple, from which the runtime derives what an agent is offered. Not meant to be named
+/// The seal of [`StepTools`](crate::agent::StepTools): `#[workflow]` implements both for the
+/// tools marker of every step that declares `#[step(tools = [...])]`. Not meant to be named
 /// outside generated code.
 #[diagnostic::on_unimplemented(
-    message = "this step declares no tools, so it cannot run an agent: `{Self}` offers the model nothing",
-    label = "the agent's tools come from the step's `#[step(tools = [...])]`",
-    note = "declare the tools the model may choose from, `#[step(..., tools = [Search, Book])]`, and take the context as `&Ctx<Deps, tools::ThisStep>`"
+    message = "`StepTools` is implemented by `#[workflow]` for the tools marker of a step that declares `#[step(tools = [...])]`; declare the tools there instead of implementing it by hand",
+    label = "`StepTools` implemented by hand for `{Self}`",
+    note = "an agent is offered exactly the tools its step declares"
 )]
-pub trait DeclaredToolset {
-    /// The step's tools, in the order it declares them.
-    type Tools;
-}
+pub trait DeclaredToolset {}
 
 /// The seal of [`EventOf`](crate::state::EventOf): `#[workflow]` implements both for every
 /// step's `event = …`. Not meant to be named outside generated code.

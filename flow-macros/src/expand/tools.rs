@@ -1,7 +1,7 @@
 //! Per-step tool permissions: the `tools` module of markers, one per step that declares
 //! `tools = [...]`, each implementing `CanCall<T>` (and its seal) for exactly the tools it
-//! lists, and the seal of `agent::StepTools` naming the list as a tuple (the runtime derives
-//! from it the tools offered to an agent and the dispatch of a model's tool call); and the
+//! lists, and `agent::StepTools` (and its seal): the tools offered to an agent and the dispatch of a
+//! model's tool call, through the runtime's `ToolList` impl for the tuple of the step's tools; and the
 //! check, before a run's first step, that the run's toolbox has every declared
 //! tool.
 
@@ -63,8 +63,17 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         });
         let tools = &step.tools;
         impls.extend(quote! {
-            impl #k::__private::DeclaredToolset for tools::#marker {
-                type Tools = (#(#tools,)*);
+            impl #k::__private::DeclaredToolset for tools::#marker {}
+            impl #k::agent::StepTools for tools::#marker {
+                fn defs() -> ::std::vec::Vec<#k::model::ToolDef> {
+                    <(#(#tools,)*) as #k::agent::ToolList<Self>>::defs()
+                }
+                fn dispatch<'a, D: ::core::marker::Send + ::core::marker::Sync>(
+                    ctx: &'a #k::state::Ctx<D, Self>,
+                    call: &'a #k::model::ToolCall,
+                ) -> #k::agent::Dispatch<'a> {
+                    <(#(#tools,)*) as #k::agent::ToolList<Self>>::dispatch(ctx, call)
+                }
             }
         });
         for tool in &step.tools {

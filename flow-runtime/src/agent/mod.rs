@@ -132,15 +132,15 @@ pub enum ToolResult {
     Error(String),
 }
 
-/// The tools a step offers its agent: implemented for the tools marker of every step that
-/// declares `#[step(tools = [...])]` (up to 16 tools), from that list, and for nothing else
-/// (`#[workflow]` implements its seal; this trait has one blanket impl).
+/// The tools a step offers its agent: implemented by `#[workflow]` for the tools marker of
+/// every step that declares `#[step(tools = [...])]` (up to 16 tools), from that list, and for
+/// nothing else (sealed).
 #[diagnostic::on_unimplemented(
     message = "this step declares no tools, so it cannot run an agent: `{Self}` offers the model nothing",
     label = "the agent's tools come from the step's `#[step(tools = [...])]`",
     note = "declare the tools the model may choose from, `#[step(..., tools = [Search, Book])]`, and take the context as `&Ctx<Deps, tools::ThisStep>`"
 )]
-pub trait StepTools: Sized + 'static {
+pub trait StepTools: crate::__private::DeclaredToolset + Sized + 'static {
     /// The step's tools as offered to the model, in the order the step declares them.
     fn defs() -> Vec<ToolDef>;
 
@@ -150,31 +150,15 @@ pub trait StepTools: Sized + 'static {
     fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, Self>, call: &'a ModelCall) -> Dispatch<'a>;
 }
 
-impl<P> StepTools for P
-where
-    P: crate::__private::DeclaredToolset + 'static,
-    P::Tools: ToolList<P>,
-{
-    fn defs() -> Vec<ToolDef> {
-        P::Tools::defs()
-    }
-
-    fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, Self>, call: &'a ModelCall) -> Dispatch<'a> {
-        P::Tools::dispatch(ctx, call).unwrap_or_else(|| unknown_tool(call, &P::Tools::defs()))
-    }
-}
-
 /// A step's tools as a tuple, `(Search, Book)`, each of which step `P` may call.
 #[doc(hidden)]
 pub trait ToolList<P> {
     /// The tools' definitions, in order.
     fn defs() -> Vec<ToolDef>;
 
-    /// The call of the tool named by `call`, if it is one of these.
-    fn dispatch<'a, D: Send + Sync>(
-        ctx: &'a Ctx<D, P>,
-        call: &'a ModelCall,
-    ) -> Option<Dispatch<'a>>;
+    /// The call of the tool named by `call`; a name not among these gets
+    /// [`ToolResult::Error`] listing the names that are.
+    fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, P>, call: &'a ModelCall) -> Dispatch<'a>;
 }
 
 macro_rules! tool_list {
@@ -187,16 +171,13 @@ macro_rules! tool_list {
                 vec![$(ToolDef::of::<$t>()),+]
             }
 
-            fn dispatch<'a, D: Send + Sync>(
-                ctx: &'a Ctx<D, P>,
-                call: &'a ModelCall,
-            ) -> Option<Dispatch<'a>> {
+            fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, P>, call: &'a ModelCall) -> Dispatch<'a> {
                 $(
                     if call.name == $t::NAME {
-                        return Some(dispatch_to::<$t, D, P>(ctx, call));
+                        return dispatch_to::<$t, D, P>(ctx, call);
                     }
                 )+
-                None
+                unknown_tool(call, &<Self as ToolList<P>>::defs())
             }
         }
     };
