@@ -116,15 +116,24 @@ pub struct SupportReply {
 
 #[workflow]
 pub mod support {
-    use super::*;
+    use super::{AgentError, Ctx, LookUpOrder, OpenAiChat, SupportReply, TrackParcel};
 
     /// The customer's message, trimmed.
+    ///
+    /// # Errors
+    ///
+    /// None: a step's error type is the workflow's to route on.
     #[step(entry)]
     pub async fn receive(message: String) -> Result<String, AgentError> {
         Ok(message.trim().to_owned())
     }
 
     /// The agent: the model chooses among the two tools declared here.
+    ///
+    /// # Errors
+    ///
+    /// The agent reached a cap, its answer never decoded, or a call failed for good: see
+    /// `AgentError`.
     #[step(after = receive, exit, tools = [LookUpOrder, TrackParcel])]
     pub async fn answer(
         ctx: &Ctx<(), tools::Answer>,

@@ -22,6 +22,7 @@ use flow_runtime::model::{
     ChatRequest, ChatResponse, FinishReason, Message, Model, ToolCall, Usage,
 };
 use flow_runtime::tool::{PolicyTool, Tool, ToolCtx, ToolError, ToolPolicy, Toolbox};
+use flow_runtime::{JsonSchema, schemars};
 use std::hint::black_box;
 
 /// Does nothing, successfully.
@@ -80,17 +81,17 @@ impl Tool for Instant {
 }
 
 impl Model for Instant {
-    fn provider(&self) -> &str {
+    fn provider(&self) -> &'static str {
         "bench"
     }
 
-    fn model(&self) -> &str {
+    fn model(&self) -> &'static str {
         "instant"
     }
 }
 
 /// The agent's answer.
-#[derive(Debug, serde::Deserialize, flow_runtime::JsonSchema)]
+#[derive(Debug, serde::Deserialize, JsonSchema)]
 struct Done {
     done: bool,
 }
