@@ -16,6 +16,9 @@
 //! conversation so far) cloned for the call, the policy stack and call record of the model
 //! call and of the tool call, decoding the arguments, encoding the result. The conversation
 //! grows with each turn, so this is the average over a ten-turn conversation.
+//!
+//! Measured (2 shared cores, other builds running; `--measurement-time 3 --sample-size 30`):
+//! `turns_1` 7.0 µs, `turns_11` 98.8 µs, so about 9.2 µs per turn (target ≤ 20 µs).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flow_runtime::model::{
