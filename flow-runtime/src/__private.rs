@@ -212,6 +212,16 @@ pub fn require_tool<D, T: crate::tool::Tool>(
 )]
 pub trait DeclaredTool<T> {}
 
+/// The seal of [`StepTools`](crate::agent::StepTools): `#[workflow]` implements both for the
+/// tools marker of every step that declares `#[step(tools = [...])]`. Not meant to be named
+/// outside generated code.
+#[diagnostic::on_unimplemented(
+    message = "`StepTools` is implemented by `#[workflow]` for the tools marker of a step that declares `#[step(tools = [...])]`; declare the tools there instead of implementing it by hand",
+    label = "`StepTools` implemented by hand for `{Self}`",
+    note = "an agent is offered exactly the tools its step declares"
+)]
+pub trait DeclaredToolset {}
+
 /// The seal of [`EventOf`](crate::state::EventOf): `#[workflow]` implements both for every
 /// step's `event = …`. Not meant to be named outside generated code.
 #[diagnostic::on_unimplemented(

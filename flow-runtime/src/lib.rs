@@ -89,6 +89,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod agent;
 mod driver;
 pub mod error;
 pub mod input;

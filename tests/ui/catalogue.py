@@ -20,6 +20,7 @@ TITLES = {
     "order": "Using the generated API",
     "join": "Using the generated API",
     "tools": "Tools",
+    "agents": "Agents",
     "waits": "Timers and events",
 }
 

@@ -1,6 +1,8 @@
 //! Per-step tool permissions: the `tools` module of markers, one per step that declares
 //! `tools = [...]`, each implementing `CanCall<T>` (and its seal) for exactly the tools it
-//! lists; and the check, before a run's first step, that the run's toolbox has every declared
+//! lists, and `agent::StepTools` (and its seal): the tools offered to an agent and the dispatch of a
+//! model's tool call, through the runtime's `ToolList` impl for the tuple of the step's tools; and the
+//! check, before a run's first step, that the run's toolbox has every declared
 //! tool.
 
 use super::Gen;
@@ -58,6 +60,26 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             #[doc = #doc]
             #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy)]
             pub enum #marker {}
+        });
+        let tools = &step.tools;
+        impls.extend(quote! {
+            impl #k::__private::DeclaredToolset for tools::#marker {}
+            // The bound is spelled out (and made non-trivial by the lifetime) so that a listed
+            // item that is not a `Tool` is reported once, at the list, not again here.
+            impl<'__flow> #k::agent::StepTools for tools::#marker
+            where
+                (#(#tools,)*): #k::agent::ToolList<tools::#marker> + '__flow,
+            {
+                fn defs() -> ::std::vec::Vec<#k::model::ToolDef> {
+                    <(#(#tools,)*) as #k::agent::ToolList<Self>>::defs()
+                }
+                fn dispatch<'a, D: ::core::marker::Send + ::core::marker::Sync>(
+                    ctx: &'a #k::state::Ctx<D, Self>,
+                    call: &'a #k::model::ToolCall,
+                ) -> #k::agent::Dispatch<'a> {
+                    <(#(#tools,)*) as #k::agent::ToolList<Self>>::dispatch(ctx, call)
+                }
+            }
         });
         for tool in &step.tools {
             impls.extend(quote! {

@@ -109,6 +109,27 @@ impl<T: Serialize> Serialize for Valid<T> {
     }
 }
 
+/// The schema of `T`: a `Valid<T>` is written as a `T`. So a tool may take a `Valid<T>` as its
+/// input, and an agent's tool call whose arguments break `T`'s rules goes back to the model as
+/// an error it can correct.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Valid<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
 /// Validates again: a stored checkpoint is input too, and may have been edited.
 impl<'de, T> Deserialize<'de> for Valid<T>
 where

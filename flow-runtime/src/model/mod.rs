@@ -55,6 +55,11 @@ use crate::tool::Tool;
 /// Implement it for a provider of your own: make [`Tool::call`] one attempt (one HTTP
 /// request), classifying failures as [`ToolError::transient`](crate::tool::ToolError::transient)
 /// (429, 5xx, a dropped connection) or permanent, and leave retries to the policy.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a chat model: an agent talks to a `Model`",
+    label = "not a `flow_runtime::model::Model`",
+    note = "use a model client (`OpenAiChat`, `AnthropicMessages`) or implement `Model` for a `Tool` from `ChatRequest` to `ChatResponse`; the model is put in the run's `Toolbox`, not in `tools = [...]`"
+)]
 pub trait Model: Tool<Input = ChatRequest, Output = ChatResponse> {
     /// The provider, as OpenTelemetry's `gen_ai.provider.name` names it: `openai`,
     /// `anthropic`, or a name of your own for other servers.

@@ -297,7 +297,7 @@ impl<D, P> Ctx<D, P> {
         ToolCall::new(self.call_with::<T>(Some(rate_key), input))
     }
 
-    async fn call_with<T: Tool>(
+    pub(crate) async fn call_with<T: Tool>(
         &self,
         rate_key: Option<&str>,
         input: T::Input,

@@ -3,6 +3,7 @@
 //!
 //! One test binary per concern (tower's `tests/<concern>/main.rs`): each links the runtime once.
 
+mod agents;
 mod hardening_keys;
 mod hardening_tools;
 mod models;
