@@ -299,6 +299,10 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
                 async move { match state {} }
             }
 
+            fn output(state: FlowState) -> ::core::result::Result<#output, FlowState> {
+                match state {}
+            }
+
             fn runtime_error(error: &FlowError) -> ::core::option::Option<&#k::error::RuntimeError> {
                 match error {
                     FlowError::Runtime(e) => ::core::option::Option::Some(e),

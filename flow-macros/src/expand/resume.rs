@@ -62,6 +62,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             fn drive(ctx: &#k::state::Ctx<#deps>, state: FlowState, resume: #k::__private::Resume) -> impl ::core::future::Future<Output = #k::state::Outcome<#output, FlowError>> + ::core::marker::Send {
                 #k::__private::drive::<Self>(ctx, state, resume)
             }
+
+            fn output(state: FlowState) -> ::core::result::Result<#output, FlowState> {
+                <Self as #k::__private::Machine>::finish(state)
+            }
         }
 
         impl Workflow {

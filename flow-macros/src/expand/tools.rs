@@ -64,11 +64,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         let tools = &step.tools;
         impls.extend(quote! {
             impl #k::__private::DeclaredToolset for tools::#marker {}
-            // The bound is spelled out (and made non-trivial by the lifetime) so that a listed
-            // item that is not a `Tool` is reported once, at the list, not again here.
-            impl<'__flow> #k::agent::StepTools for tools::#marker
+            // The bound is spelled out (under `for<'__flow>`, so it is not checked where it is
+            // written) so that a listed item that is not a `Tool` is reported once, at the
+            // list, not again here.
+            impl #k::agent::StepTools for tools::#marker
             where
-                (#(#tools,)*): #k::agent::ToolList<tools::#marker> + '__flow,
+                for<'__flow> (#(#tools,)*): #k::agent::ToolList<tools::#marker>,
             {
                 fn defs() -> ::std::vec::Vec<#k::model::ToolDef> {
                     <(#(#tools,)*) as #k::agent::ToolList<Self>>::defs()

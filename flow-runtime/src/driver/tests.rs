@@ -77,6 +77,10 @@ impl Workflow for Hand {
         super::drive::<Self>(ctx, state, resume)
     }
 
+    fn output(state: State) -> Result<u32, State> {
+        <Self as Machine>::finish(state)
+    }
+
     fn runtime_error(error: &Error) -> Option<&RuntimeError> {
         let Error::Runtime(e) = error;
         Some(e)

@@ -1,7 +1,7 @@
 //! The engine: runs stored workflows to completion, resuming them after restarts, waking them
 //! when their timers are due or their events arrive.
 
-use crate::driver::{Loaded, Machine};
+use crate::driver::Loaded;
 use crate::error::{RuntimeError, StoreError};
 use crate::output::Outputs;
 use crate::state::{Ctx, EventOf, Outcome, RunId, Workflow, now};
@@ -636,7 +636,7 @@ impl<S: RunQueue> Engine<S> {
     /// The run is unknown ([`EngineError::UnknownRun`]) or belongs to another workflow
     /// ([`EngineError::Conflict`]); a finished run's output cannot be read as `W::Output`
     /// ([`EngineError::UnreadableOutput`]); the store failed.
-    pub async fn outcome<W: Machine>(
+    pub async fn outcome<W: Workflow>(
         &self,
         run_id: &RunId,
     ) -> Result<RunResult<W::Output>, EngineError> {
@@ -672,7 +672,7 @@ impl<S: RunQueue> Engine<S> {
             .ok_or_else(|| unreadable("the run has no checkpoint".to_owned()))?;
         let state: W::State =
             serde_json::from_value(checkpoint.state).map_err(|e| unreadable(e.to_string()))?;
-        W::finish(state)
+        W::output(state)
             .map(RunResult::Finished)
             .map_err(|_| unreadable("its state is not at an exit step".to_owned()))
     }
@@ -692,7 +692,7 @@ impl<S: RunQueue> Engine<S> {
     /// # Errors
     ///
     /// As [`outcome`](Self::outcome).
-    pub async fn wait_for<W: Machine>(
+    pub async fn wait_for<W: Workflow>(
         &self,
         run_id: &RunId,
         timeout: Duration,

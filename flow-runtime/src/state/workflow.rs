@@ -92,6 +92,11 @@ pub trait Workflow: Send + Sync + 'static {
         resume: Resume,
     ) -> impl Future<Output = Outcome<Self::Output, Self::Error>> + Send;
 
+    /// The output of a finished run's `state`, or the state back when the run has not
+    /// finished. Not meant to be called: use [`Engine::outcome`](crate::state::Engine::outcome).
+    #[doc(hidden)]
+    fn output(state: Self::State) -> Result<Self::Output, Self::State>;
+
     /// Runs `input` under the context's run id, unless the context's store already has that
     /// run: then it continues the stored run from its latest checkpoint (and returns its output
     /// at once if it had finished) instead of starting a second one. The run id is the
