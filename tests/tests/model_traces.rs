@@ -8,7 +8,9 @@
 
 use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
 use flow_runtime::model::{AnthropicMessages, ChatRequest, ChatResponse, OpenAiChat};
+use flow_runtime::prelude::*;
 use flow_runtime::tool::{CallError, Credential, IdempotencyKey, PolicyTool, Retry, ToolPolicy};
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,6 +79,7 @@ fn all_of(err: &(dyn std::error::Error + 'static)) -> String {
 async fn model_calls_in_traces() {
     each_call_is_a_genai_span_without_content_unless_asked().await;
     the_key_never_shows_in_errors_debug_or_logs().await;
+    each_tool_call_of_an_agent_is_an_execute_tool_span().await;
 }
 
 /// A `tracing` writer into memory.
@@ -206,4 +209,119 @@ async fn each_call_is_a_genai_span_without_content_unless_asked() {
         assert!(loud.contains("Is it sunny in Oslo?"), "{loud}");
         assert!(loud.contains("Sunny in Oslo."), "{loud}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// An agent's tool calls.
+
+/// The weather tool's input.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct City {
+    /// The city.
+    pub city: String,
+}
+
+/// Today's temperature in a city.
+pub struct Weather;
+
+impl Tool for Weather {
+    type Input = City;
+    type Output = f32;
+    const NAME: &'static str = "weather";
+    const DESCRIPTION: &'static str = "Today's temperature in a city, in °C.";
+
+    async fn call(&self, _: &ToolCtx, input: City) -> Result<f32, ToolError> {
+        match input.city.as_str() {
+            "Oslo" => Ok(14.0),
+            other => Err(ToolError::permanent(format!("no weather for `{other}`"))),
+        }
+    }
+}
+
+/// The agent's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Warmest {
+    /// The city.
+    pub city: String,
+}
+
+#[workflow]
+pub mod forecast {
+    use super::*;
+
+    #[step(entry, exit, tools = [Weather])]
+    pub async fn ask(
+        ctx: &Ctx<(), tools::Ask>,
+        question: String,
+    ) -> Result<Warmest, flow_runtime::agent::AgentError> {
+        ctx.agent::<OpenAiChat>().run(question).await
+    }
+}
+
+async fn each_tool_call_of_an_agent_is_an_execute_tool_span() {
+    let captured = Captured::default();
+    let guard = captured.install();
+    let server = serve(Script::new([
+        Reply::tool_calls([
+            ("weather", serde_json::json!({ "city": "Oslo" })),
+            ("weather", serde_json::json!({ "city": "Bergen" })),
+        ]),
+        Reply::answer(serde_json::json!({ "city": "Oslo" })),
+    ]))
+    .await;
+    let policy = ToolPolicy::builder()
+        .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(2))
+        .build();
+    let tools = Toolbox::new()
+        .with(PolicyTool::new(Weather, policy.clone()))
+        .with(PolicyTool::new(
+            OpenAiChat::new(&server.openai_url(), "scripted-gpt").unwrap(),
+            policy,
+        ));
+    let ctx = Ctx::builder(()).tools(tools).build();
+    let answer = forecast::Workflow::run(&ctx, "Oslo or Bergen?".into())
+        .await
+        .unwrap();
+    drop(guard);
+    assert_eq!(answer.city, "Oslo");
+    let logs = captured.text();
+    let spans: Vec<&str> = logs
+        .lines()
+        // Each span's own line when it closes (events inside it carry its fields too).
+        .filter(|l| l.contains("execute_tool{") && l.contains(": flow_runtime::agent: close "))
+        .collect();
+    assert_eq!(
+        spans.len(),
+        2,
+        "one execute_tool span per tool call: {logs}"
+    );
+    for expected in [
+        "otel.name=execute_tool weather",
+        "gen_ai.tool.name=\"weather\"",
+        "gen_ai.tool.call.id=call_0_0",
+        "gen_ai.tool.type=\"function\"",
+    ] {
+        assert!(
+            spans[0].contains(expected),
+            "no `{expected}` in {}",
+            spans[0]
+        );
+    }
+    // The second call's tool refused (no weather for Bergen): the model is told, and the span
+    // says it ended in an error.
+    assert!(
+        spans[1].contains("gen_ai.tool.call.id=call_0_1"),
+        "{}",
+        spans[1]
+    );
+    assert!(
+        spans[1].contains("error.type=\"tool_error\""),
+        "{}",
+        spans[1]
+    );
+    assert!(!spans[0].contains("error.type"), "{}", spans[0]);
+    assert!(
+        !logs.contains("Bergen\""),
+        "arguments are content, not recorded: {logs}"
+    );
 }

@@ -213,7 +213,19 @@ where
     D: Send + Sync,
     P: CanCall<T>,
 {
-    Box::pin(async move {
+    // The OpenTelemetry GenAI span of a tool execution; arguments and results are content, and
+    // are not recorded.
+    let span = tracing::info_span!(
+        "execute_tool",
+        otel.name = %format_args!("execute_tool {}", T::NAME),
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.tool.name = T::NAME,
+        gen_ai.tool.call.id = %call.id,
+        gen_ai.tool.type = "function",
+        error.type = tracing::field::Empty,
+    );
+    let traced = span.clone();
+    let run = async move {
         let input = match call.decode::<T::Input>() {
             Ok(input) => input,
             Err(e) => {
@@ -237,7 +249,22 @@ where
             ))),
             Err(e) => Err(e),
         }
-    })
+    };
+    Box::pin(tracing::Instrument::instrument(
+        futures_util::FutureExt::map(run, move |result| {
+            match &result {
+                Ok(ToolResult::Error(_)) => {
+                    traced.record("error.type", "tool_error");
+                }
+                Err(_) => {
+                    traced.record("error.type", "call_error");
+                }
+                Ok(_) => {}
+            }
+            result
+        }),
+        span,
+    ))
 }
 
 /// The answer for a call of a tool the step does not declare: what [`StepTools::dispatch`]
