@@ -3,6 +3,7 @@
 //!
 //! - [`http`]: a real HTTP server on an ephemeral loopback port, and the headers it saw.
 //! - [`keyed`]: a loopback service that counts requests per idempotency key, and a tool for it.
+//! - [`model`]: either model client against the scripted model server, with a test key.
 //! - [`store`]: an SQLite file in a temporary directory, removed when the test ends.
 //! - [`trace`]: a `tracing` subscriber that writes into memory, to search logs for secrets.
 //! - [`error_chain`] and [`quick_retry`]: an error with everything under it, fast retries.
@@ -11,6 +12,7 @@
 
 pub mod http;
 pub mod keyed;
+pub mod model;
 pub mod store;
 pub mod trace;
 

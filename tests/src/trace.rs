@@ -36,6 +36,18 @@ impl Captured {
         tracing::subscriber::set_default(subscriber)
     }
 
+    /// Like [`install`](Self::install), and each span with its fields when it closes.
+    #[must_use]
+    pub fn install_with_spans(&self) -> DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
     /// Everything written so far, as text.
     #[must_use]
     pub fn text(&self) -> String {

@@ -7,58 +7,13 @@
 //! caches (and miss spans).
 
 use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
-use flow_runtime::model::{AnthropicMessages, ChatRequest, ChatResponse, OpenAiChat};
+use flow_runtime::model::{ChatRequest, OpenAiChat};
 use flow_runtime::prelude::*;
-use flow_runtime::tool::{CallError, Credential, IdempotencyKey, PolicyTool, Retry, ToolPolicy};
+use flow_runtime::tool::{CallError, PolicyTool, Retry, ToolPolicy};
+use flow_tests::model::{BOTH, Client, KEY, call_with, policy};
+use flow_tests::trace::Captured;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const KEY: &str = "sk-test-5ecret-model-key";
-
-#[derive(Clone, Copy, Debug)]
-enum Client {
-    OpenAi,
-    Anthropic,
-}
-
-const BOTH: [Client; 2] = [Client::OpenAi, Client::Anthropic];
-
-fn policy(client: Client) -> ToolPolicy {
-    let auth = match client {
-        Client::OpenAi => OpenAiChat::auth(Credential::new(KEY)),
-        Client::Anthropic => AnthropicMessages::auth(Credential::new(KEY)),
-    };
-    ToolPolicy::builder()
-        .auth(auth)
-        .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(3))
-        .build()
-}
-
-async fn call_with(
-    server: &ScriptedModel,
-    client: Client,
-    policy: ToolPolicy,
-    record_content: bool,
-    key: &str,
-    request: ChatRequest,
-) -> Result<ChatResponse, CallError> {
-    let key = IdempotencyKey::from(key);
-    match client {
-        Client::OpenAi => {
-            let model = OpenAiChat::new(&server.openai_url(), "scripted-gpt")
-                .unwrap()
-                .record_content(record_content);
-            PolicyTool::new(model, policy).call(&key, request).await
-        }
-        Client::Anthropic => {
-            let model = AnthropicMessages::new(&server.anthropic_url(), "scripted-claude")
-                .unwrap()
-                .record_content(record_content);
-            PolicyTool::new(model, policy).call(&key, request).await
-        }
-    }
-}
 
 async fn serve(script: Script) -> ScriptedModel {
     ScriptedModel::start(script).await.unwrap()
@@ -82,42 +37,9 @@ async fn model_calls_in_traces() {
     each_tool_call_of_an_agent_is_an_execute_tool_span().await;
 }
 
-/// A `tracing` writer into memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Records every event at every level, and every span with its fields when it closes, on
-    /// this thread until the guard drops (the tests run on a current-thread runtime).
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 async fn the_key_never_shows_in_errors_debug_or_logs() {
     let captured = Captured::default();
-    let _guard = captured.install();
+    let _guard = captured.install_with_spans();
     for client in BOTH {
         // A server that echoes the credential back in its error, as some do.
         let server = serve(Script::new([Reply::body(
@@ -165,7 +87,7 @@ async fn the_key_never_shows_in_errors_debug_or_logs() {
 async fn each_call_is_a_genai_span_without_content_unless_asked() {
     for client in BOTH {
         let captured = Captured::default();
-        let guard = captured.install();
+        let guard = captured.install_with_spans();
         let server = serve(Script::new([Reply::text("Sunny in Oslo.").usage(12, 7)])).await;
         let request = ChatRequest::new()
             .user("Is it sunny in Oslo?")
@@ -260,7 +182,7 @@ pub mod forecast {
 
 async fn each_tool_call_of_an_agent_is_an_execute_tool_span() {
     let captured = Captured::default();
-    let guard = captured.install();
+    let guard = captured.install_with_spans();
     let server = serve(Script::new([
         Reply::tool_calls([
             ("weather", serde_json::json!({ "city": "Oslo" })),

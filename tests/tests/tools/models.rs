@@ -11,9 +11,8 @@ use flow_runtime::model::{
     AnthropicMessages, ChatRequest, ChatResponse, FinishReason, Message, Model, ModelError,
     OpenAiChat, ResponseFormat, ToolCall, ToolDef, Usage,
 };
-use flow_runtime::tool::{
-    CallError, Credential, IdempotencyKey, PolicyTool, Retry, Tool, ToolCtx, ToolError, ToolPolicy,
-};
+use flow_runtime::tool::{CallError, Tool, ToolCtx, ToolError};
+use flow_tests::model::{BOTH, Client, KEY, call_with, policy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,8 +21,6 @@ use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
-
-const KEY: &str = "sk-test-5ecret-model-key";
 
 /// The city to look up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -53,27 +50,6 @@ struct Forecast {
     celsius: f32,
 }
 
-/// Which client a test runs against: each test runs against both.
-#[derive(Clone, Copy, Debug)]
-enum Client {
-    OpenAi,
-    Anthropic,
-}
-
-const BOTH: [Client; 2] = [Client::OpenAi, Client::Anthropic];
-
-/// A policy with the test key and quick retries (3 attempts).
-fn policy(client: Client) -> ToolPolicy {
-    let auth = match client {
-        Client::OpenAi => OpenAiChat::auth(Credential::new(KEY)),
-        Client::Anthropic => AnthropicMessages::auth(Credential::new(KEY)),
-    };
-    ToolPolicy::builder()
-        .auth(auth)
-        .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(3))
-        .build()
-}
-
 /// Calls the scripted server through `client` under `policy(client)`.
 async fn call(
     server: &ScriptedModel,
@@ -82,31 +58,6 @@ async fn call(
     request: ChatRequest,
 ) -> Result<ChatResponse, CallError> {
     call_with(server, client, policy(client), false, key, request).await
-}
-
-async fn call_with(
-    server: &ScriptedModel,
-    client: Client,
-    policy: ToolPolicy,
-    record_content: bool,
-    key: &str,
-    request: ChatRequest,
-) -> Result<ChatResponse, CallError> {
-    let key = IdempotencyKey::from(key);
-    match client {
-        Client::OpenAi => {
-            let model = OpenAiChat::new(&server.openai_url(), "scripted-gpt")
-                .unwrap()
-                .record_content(record_content);
-            PolicyTool::new(model, policy).call(&key, request).await
-        }
-        Client::Anthropic => {
-            let model = AnthropicMessages::new(&server.anthropic_url(), "scripted-claude")
-                .unwrap()
-                .record_content(record_content);
-            PolicyTool::new(model, policy).call(&key, request).await
-        }
-    }
 }
 
 async fn serve(script: Script) -> ScriptedModel {
