@@ -27,8 +27,8 @@ use flow_runtime::agent::AgentError;
 use flow_runtime::model::OpenAiChat;
 use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, Setup};
-use flow_runtime::store::{RunStatus, SqliteStore};
+use flow_runtime::state::{Engine, RunResult, Setup};
+use flow_runtime::store::SqliteStore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -201,21 +201,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = engine
         .start::<support::Workflow>("ticket-1", "  Where is my order A-1042?  ".to_owned())
         .await?;
-    let done = async {
-        loop {
-            match store.status(&run).await.ok().flatten().map(|i| i.status) {
-                Some(RunStatus::Finished | RunStatus::Failed) => break,
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    };
-    engine.run_until(done).await?;
-
-    let latest = store.latest(&run).await?.ok_or("run not stored")?;
-    println!("{run}: {}", latest.state);
+    // The engine runs until the run has ended; its end is awaited without polling.
+    let mut result = None;
+    engine
+        .run_until(async {
+            result = Some(
+                engine
+                    .wait_for::<support::Workflow>(&run, Duration::from_mins(1))
+                    .await,
+            );
+        })
+        .await?;
+    match result.ok_or("the engine stopped before the run ended")?? {
+        RunResult::Finished(reply) => println!("{run}: {reply:?}"),
+        RunResult::Failed(failure) => println!(
+            "{run}: failed in step `{}`: {}",
+            failure.step.as_deref().unwrap_or("-"),
+            failure.reason
+        ),
+        RunResult::Unfinished(info) => println!("{run}: not finished: {:?}", info.state()),
+        _ => println!("{run}: ?"),
+    }
     println!("history of run `{run}`, from the store:");
     for entry in store.history(&run).await? {
-        println!("  #{:<2} after {}", entry.seq, entry.step);
+        let step = if entry.step.is_empty() {
+            "(started)"
+        } else {
+            entry.step.as_str()
+        };
+        println!("  #{:<2} after {step}", entry.seq);
         for call in &entry.calls {
             println!(
                 "        {:?} {}: {} attempt(s), {:?}",
