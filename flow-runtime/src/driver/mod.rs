@@ -253,6 +253,21 @@ pub fn drive<W: Machine>(
     })
 }
 
+/// Records the workflow in the store of a run started (or resumed from a state) by
+/// `Workflow::run`, `resume` or `advance`, for tools that read the store; runs resumed by an
+/// engine (which records its workflows when it starts) or `run_or_resume` from a stored
+/// checkpoint skip it. A store that cannot record it does not stop the run, which needs only
+/// its checkpoints: it is logged.
+async fn register<W: Workflow>(ctx: &Ctx<W::Deps>) {
+    if let Some(store) = ctx.store()
+        && let Err(error) = store
+            .register_workflow_boxed(crate::store::WorkflowInfo::of::<W>())
+            .await
+    {
+        tracing::warn!(workflow = W::NAME, %error, "could not record the workflow in the store");
+    }
+}
+
 /// Ends `drive` with what a runtime error means: a refused checkpoint stops the run.
 fn halt<O, E: From<RuntimeError>>(error: RuntimeError) -> Outcome<O, E> {
     match error {
@@ -280,6 +295,9 @@ async fn drive_inner<W: Machine>(
     let graph = &W::GRAPH;
     tri!(W::check_tools(ctx));
     tri!(check_outputs(ctx, graph));
+    if resume.attempt.is_none() {
+        register::<W>(ctx).await;
+    }
     let mut attempt = ctx.first_attempt().max(resume.attempt.unwrap_or(0));
     let mut waiting = resume.waiting;
     loop {

@@ -157,6 +157,8 @@ enum Turn {
 trait Runner: Send + Sync {
     /// The workflow's fingerprint.
     fn fingerprint(&self) -> &'static str;
+    /// The workflow, as the store records it.
+    fn info(&self) -> crate::store::WorkflowInfo;
     /// Drives the run whose latest checkpoint is `checkpoint` through its turn.
     fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
 }
@@ -172,6 +174,10 @@ where
 {
     fn fingerprint(&self) -> &'static str {
         W::FINGERPRINT
+    }
+
+    fn info(&self) -> crate::store::WorkflowInfo {
+        crate::store::WorkflowInfo::of::<W>()
     }
 
     fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
@@ -787,6 +793,10 @@ impl<S: RunQueue> Engine<S> {
     {
         let inner = &self.inner;
         let _lock = inner.store.lock_engine()?;
+        // Tools that read the store (the `flow` CLI) draw the runs of these workflows.
+        for runner in inner.workflows.values() {
+            inner.store.register_workflow(runner.info()).await?;
+        }
         let names: Vec<&str> = inner.workflows.keys().copied().collect();
         let slots = Arc::new(Semaphore::new(inner.concurrency));
         let mut tasks: JoinSet<(RunId, Option<Turn>)> = JoinSet::new();

@@ -42,7 +42,7 @@
 
 use crate::error::StoreError;
 use crate::state::{CallRecord, RunId};
-use crate::store::{Failure, RunQueue};
+use crate::store::{Failure, RunHistory, RunQueue};
 use std::future::Future;
 
 /// One checkpoint of a run's history, as a [`Harness`] reads it back from its store.
@@ -85,7 +85,7 @@ impl HistoryStep {
 /// and asks it for one store.
 pub trait Harness: Send + Sync + 'static {
     /// The store under test.
-    type Store: RunQueue;
+    type Store: RunQueue + RunHistory;
 
     /// An empty store.
     fn store(&self) -> impl Future<Output = Result<Self::Store, StoreError>> + Send;
@@ -204,6 +204,11 @@ macro_rules! __store_conformance_suite {
             the_journal_keeps_each_call_once,
             the_journal_refuses_what_it_cannot_read_back,
             the_journal_survives_a_reopen_and_goes_with_its_run,
+            workflows_are_recorded_once_per_fingerprint,
+            steps_tell_attempts_and_times,
+            list_filters_by_time,
+            the_journal_reads_back_in_order,
+            prune_goes_in_batches,
         );
     };
     (@cases $harness:expr; $($case:ident,)*) => {
@@ -234,8 +239,8 @@ pub mod cases {
     use crate::error::{ControlError, StoreErrorKind};
     use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
     use crate::store::{
-        Checkpoint, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo, RunQueue,
-        RunState, RunStatus, Store,
+        Checkpoint, Failure, JournalEntry, JournalResult, Prune, RunControl, RunFilter, RunHistory,
+        RunInfo, RunQueue, RunState, RunStatus, Store, WorkflowInfo,
     };
     use crate::tool::Visit;
     use serde_json::json;
@@ -1499,6 +1504,343 @@ pub mod cases {
                 .map(|e| e.result),
             Some(JournalResult::Output(json!("b"))),
             "a recorded call survives a reopen"
+        );
+    }
+
+    /// A pause long enough for a store that keeps times to the millisecond to tell two
+    /// writes apart.
+    async fn tick() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    fn workflow(name: &str, fingerprint: &str, mermaid: &str) -> WorkflowInfo {
+        WorkflowInfo::new(
+            name,
+            fingerprint,
+            vec!["first".to_owned(), "second".to_owned()],
+            mermaid,
+            SystemTime::UNIX_EPOCH,
+        )
+    }
+
+    /// A workflow is recorded once per name and fingerprint (the first record is kept, with
+    /// the time the store recorded it), read back the most recently recorded first, and
+    /// kept when the storage is opened again.
+    pub async fn workflows_are_recorded_once_per_fingerprint<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        assert!(store.workflows().await.unwrap().is_empty());
+        let before = SystemTime::now() - Duration::from_secs(1);
+        store
+            .register_workflow(workflow("trip", "fp-1", "flowchart TD\n  a --> b"))
+            .await
+            .unwrap();
+        store
+            .register_workflow(workflow("trip", "fp-1", "flowchart TD\n  changed"))
+            .await
+            .unwrap();
+        tick().await;
+        store
+            .register_workflow(workflow("trip", "fp-2", "flowchart TD\n  b --> c"))
+            .await
+            .unwrap();
+        tick().await;
+        store
+            .register_workflow(workflow("order", "fp-9", "flowchart TD\n  x"))
+            .await
+            .unwrap();
+        let check = |workflows: Vec<WorkflowInfo>| {
+            let seen: Vec<(&str, &str, &str)> = workflows
+                .iter()
+                .map(|w| (w.name.as_str(), w.fingerprint.as_str(), w.mermaid.as_str()))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    ("order", "fp-9", "flowchart TD\n  x"),
+                    ("trip", "fp-2", "flowchart TD\n  b --> c"),
+                    ("trip", "fp-1", "flowchart TD\n  a --> b"),
+                ],
+                "once per name and fingerprint, the first record kept, the most recent first"
+            );
+            for w in &workflows {
+                assert_eq!(w.steps, ["first", "second"], "the steps are kept in order");
+                assert!(
+                    w.registered_at >= before,
+                    "the store sets the time it recorded the workflow"
+                );
+            }
+        };
+        check(store.workflows().await.unwrap());
+        let Some(store) = harness.reopen(store).await else {
+            return; // The store keeps nothing once dropped.
+        };
+        check(
+            store
+                .expect("the storage opens again")
+                .workflows()
+                .await
+                .unwrap(),
+        );
+    }
+
+    /// A run's steps read back in order with their time, calls and failures, the attempt that
+    /// completed each step (counted by resumes), and when that attempt began: the previous
+    /// checkpoint when the run went straight on, the resume otherwise, nothing for the run's
+    /// first checkpoint or after a wait.
+    pub async fn steps_tell_attempts_and_times<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        assert!(store.steps(&run).await.unwrap().is_empty(), "unknown run");
+        let calls = vec![
+            CallRecord::new(
+                CallKind::Tool,
+                "search",
+                "second",
+                0,
+                2,
+                Duration::from_millis(30),
+                CallOutcome::Ok,
+            ),
+            CallRecord::new(
+                CallKind::Tool,
+                "book",
+                "second",
+                1,
+                1,
+                Duration::from_millis(7),
+                CallOutcome::Failed("sold out".to_owned()),
+            ),
+        ];
+        save(&store, checkpoint("r1", "first", 1).with_attempt(1)).await;
+        tick().await;
+        save(
+            &store,
+            checkpoint("r1", "second", 2)
+                .with_attempt(1)
+                .with_calls(calls.clone()),
+        )
+        .await;
+        // A crash: the next step is resumed as attempt 2.
+        tick().await;
+        let resumed_at = SystemTime::now();
+        tick().await;
+        store.load_to_resume(&run, FP).await.unwrap().unwrap();
+        tick().await;
+        save(&store, checkpoint("r1", "third", 3)).await;
+        // A wait: the step has not started until the resume.
+        let until = SystemTime::now() + Duration::from_hours(1);
+        store.wait(&run, "fourth", "go", until).await.unwrap();
+        store.send_event(&run, "go", json!(1)).await.unwrap();
+        tick().await;
+        let woken_at = SystemTime::now();
+        tick().await;
+        store.load_to_resume(&run, FP).await.unwrap().unwrap();
+        save(&store, checkpoint("r1", "fourth", 4).with_attempt(1)).await;
+        store.fail(&run, &boom()).await.unwrap();
+
+        let steps = store.steps(&run).await.unwrap();
+        let seen: Vec<(u64, &str, bool, u32)> = steps
+            .iter()
+            .map(|s| (s.seq, s.step.as_str(), s.finished, s.attempt))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, "first", false, 1),
+                (2, "second", false, 1),
+                (3, "third", false, 2),
+                (4, "fourth", false, 1)
+            ],
+            "each step with the attempt that completed it"
+        );
+        assert_eq!(steps[1].calls, calls, "the calls are kept with their step");
+        assert_eq!(
+            steps[3].failure,
+            Some(boom()),
+            "the failure of the step after it"
+        );
+        assert!(steps.windows(2).all(|w| w[0].at <= w[1].at));
+        assert_eq!(steps[0].started_at, None, "the run's first checkpoint");
+        assert_eq!(
+            steps[1].started_at,
+            Some(steps[0].at),
+            "straight on: the attempt began at the previous checkpoint"
+        );
+        let third = steps[2].started_at.expect("the resume's time");
+        assert!(
+            third >= resumed_at && third <= steps[2].at,
+            "a resumed attempt began when it was counted"
+        );
+        let fourth = steps[3].started_at.expect("the resume's time");
+        assert!(
+            fourth >= woken_at && fourth <= steps[3].at,
+            "after a wait, the attempt began at the resume, not the wait"
+        );
+        assert!(
+            steps[2]
+                .duration()
+                .is_some_and(|d| d <= steps[2].at.duration_since(steps[1].at).unwrap())
+        );
+    }
+
+    /// `RunFilter::since` lists only runs updated at or after its time, with the other
+    /// filters.
+    pub async fn list_filters_by_time<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("old", "first", 1)).await;
+        save(&store, finished("old-done")).await;
+        tick().await;
+        let since = SystemTime::now();
+        tick().await;
+        save(&store, checkpoint("new", "first", 1)).await;
+        save(&store, finished("new-done")).await;
+        let recent = store.list(&RunFilter::new().since(since)).await.unwrap();
+        assert_eq!(
+            ids(&recent),
+            ["new-done", "new"],
+            "updated since, newest first"
+        );
+        let recent_done = store
+            .list(&RunFilter::new().since(since).status(RunStatus::Finished))
+            .await
+            .unwrap();
+        assert_eq!(ids(&recent_done), ["new-done"]);
+        // A change of status is an update.
+        store.pause(&"old".into()).await.unwrap();
+        let recent = store.list(&RunFilter::new().since(since)).await.unwrap();
+        assert_eq!(ids(&recent), ["old", "new-done", "new"]);
+        assert!(
+            store
+                .list(&RunFilter::new().since(SystemTime::now() + Duration::from_hours(1)))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// A run's call journal reads back whole, in the order it was recorded, each call once;
+    /// an unknown run's is empty.
+    pub async fn the_journal_reads_back_in_order<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        assert!(store.calls(&"r1".into()).await.unwrap().is_empty());
+        let failed = JournalEntry::new(
+            "r1".into(),
+            "act",
+            Visit::after(1),
+            0,
+            "book",
+            3,
+            JournalResult::Failed("sold out".to_owned()),
+        );
+        let entries = [
+            call(
+                "r1",
+                "think",
+                Visit::FIRST,
+                0,
+                json!({ "usage": { "input_tokens": 10 } }),
+            ),
+            call("r1", "act", Visit::FIRST, 0, json!("a")),
+            call("r1", "think", Visit::FIRST, 1, json!("b")),
+            failed,
+            call("r1", "act", Visit::FIRST.item(2), 0, json!("c")),
+        ];
+        for entry in entries.iter().cloned() {
+            store.record_call(entry).await.unwrap();
+        }
+        store
+            .record_call(call("r1", "act", Visit::FIRST, 0, json!("again")))
+            .await
+            .unwrap();
+        store
+            .record_call(call("r2", "other", Visit::FIRST, 0, json!("x")))
+            .await
+            .unwrap();
+        save(&store, checkpoint("r1", "think", 1)).await;
+        assert_eq!(
+            store.calls(&"r1".into()).await.unwrap(),
+            entries,
+            "the whole journal, in the order recorded, the first entry of each call kept"
+        );
+    }
+
+    /// Pruning in batches deletes at most a batch of the finished and cancelled runs the
+    /// policy selects, the least recently updated first, with their history and journal,
+    /// until none is left; other runs stay.
+    pub async fn prune_goes_in_batches<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        for n in 0..5 {
+            save(&store, finished(&format!("done-{n}"))).await;
+            tick().await;
+        }
+        store
+            .record_call(call("done-0", "last", Visit::FIRST, 0, json!(1)))
+            .await
+            .unwrap();
+        save(&store, checkpoint("gone", "first", 1)).await;
+        store.cancel(&"gone".into()).await.unwrap();
+        save(&store, checkpoint("open", "first", 1)).await;
+        save(&store, checkpoint("held", "first", 1)).await;
+        store.pause(&"held".into()).await.unwrap();
+        save(&store, checkpoint("failed", "first", 1)).await;
+        store.fail(&"failed".into(), &boom()).await.unwrap();
+
+        // Keep the two most recent of the six finished or cancelled runs.
+        assert_eq!(store.prune(Prune::KeepLast(2), 3).await.unwrap(), 3);
+        let mut left: Vec<String> = store
+            .list(&RunFilter::new())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.run_id.as_str().to_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["done-3", "done-4", "failed", "gone", "held", "open"],
+            "the least recently updated first"
+        );
+        assert!(store.steps(&"done-0".into()).await.unwrap().is_empty());
+        assert!(
+            store.calls(&"done-0".into()).await.unwrap().is_empty(),
+            "the journal goes with its run"
+        );
+        assert_eq!(store.prune(Prune::KeepLast(2), 3).await.unwrap(), 1);
+        assert_eq!(store.prune(Prune::KeepLast(2), 3).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .prune(Prune::OlderThan(Duration::from_hours(1)), 10)
+                .await
+                .unwrap(),
+            0,
+            "none is an hour old"
+        );
+        assert_eq!(
+            store
+                .prune(Prune::OlderThan(Duration::ZERO), 1)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .prune(Prune::OlderThan(Duration::ZERO), 10)
+                .await
+                .unwrap(),
+            1
+        );
+        let mut left: Vec<String> = store
+            .list(&RunFilter::new())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.run_id.as_str().to_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["failed", "held", "open"],
+            "open runs are never pruned"
         );
     }
 

@@ -3,7 +3,7 @@
 
 use crate::error::{StoreError, StoreErrorKind};
 use crate::state::RunId;
-use crate::store::{Checkpoint, JournalEntry, RunInfo, RunStatus, StoredEvent};
+use crate::store::{Checkpoint, JournalEntry, RunInfo, RunStatus, StoredEvent, WorkflowInfo};
 use crate::tool::Visit;
 use std::future::Future;
 use std::pin::Pin;
@@ -190,6 +190,23 @@ pub trait Store: Send + Sync + 'static {
         let _ = (run_id, step, visit, position);
         std::future::ready(Ok(None))
     }
+
+    /// Records a workflow (its name, fingerprint, steps and Mermaid graph) so that tools
+    /// reading the store can draw its runs without its code (see
+    /// [`RunHistory::workflows`](crate::store::RunHistory::workflows)). Recording a name and
+    /// fingerprint the store has already is a no-op that keeps the first time it was
+    /// recorded; a store should make it cheap (runs call it at every start and resume). A
+    /// run's driver calls it before the run's first step, and an
+    /// [`Engine`](crate::state::Engine) when it starts, for each workflow registered with it.
+    ///
+    /// The default, for stores without a catalogue of workflows, records nothing.
+    fn register_workflow(
+        &self,
+        info: WorkflowInfo,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = info;
+        std::future::ready(Ok(()))
+    }
 }
 
 fn unsupported(what: &str) -> StoreError {
@@ -238,6 +255,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         visit: Visit,
         position: u32,
     ) -> BoxFuture<'a, Result<Option<JournalEntry>, StoreError>>;
+    fn register_workflow_boxed(&self, info: WorkflowInfo) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
@@ -298,6 +316,10 @@ impl<S: Store> DynStore for S {
         position: u32,
     ) -> BoxFuture<'a, Result<Option<JournalEntry>, StoreError>> {
         Box::pin(self.recorded_call(run_id, step, visit, position))
+    }
+
+    fn register_workflow_boxed(&self, info: WorkflowInfo) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.register_workflow(info))
     }
 }
 

@@ -361,6 +361,8 @@ pub struct RunFilter {
     pub workflow: Option<String>,
     /// Only runs in this status.
     pub status: Option<RunStatus>,
+    /// Only runs updated (a checkpoint, a change of status) at or after this time.
+    pub since: Option<SystemTime>,
     /// At most this many runs.
     pub limit: Option<u64>,
 }
@@ -386,6 +388,13 @@ impl RunFilter {
         self
     }
 
+    /// Only runs updated at or after `since` (see [`RunInfo::updated_at`]).
+    #[must_use]
+    pub fn since(mut self, since: SystemTime) -> Self {
+        self.since = Some(since);
+        self
+    }
+
     /// At most `limit` runs, the most recently updated.
     #[must_use]
     pub fn limit(mut self, limit: u64) -> Self {
@@ -393,11 +402,12 @@ impl RunFilter {
         self
     }
 
-    /// Whether `info` passes the filter's workflow and status (not its limit).
+    /// Whether `info` passes the filter's workflow, status and time (not its limit).
     #[must_use]
     pub fn matches(&self, info: &RunInfo) -> bool {
         self.workflow.as_ref().is_none_or(|w| *w == info.workflow)
             && self.status.is_none_or(|s| s == info.status)
+            && self.since.is_none_or(|t| info.updated_at >= t)
     }
 }
 

@@ -7,8 +7,8 @@ use crate::store::contract::{
 };
 use crate::store::control::refused;
 use crate::store::{
-    Checkpoint, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo, RunStatus,
-    Store, StoredEvent,
+    Checkpoint, Failure, HistoryEntry, JournalEntry, JournalResult, Prune, RunControl, RunFilter,
+    RunHistory, RunInfo, RunStatus, Store, StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use std::cmp::Reverse;
@@ -33,6 +33,8 @@ struct Inner {
     /// Each run's call journal: apart from `runs`, since calls come before a run's first
     /// checkpoint.
     journals: HashMap<RunId, RunJournal>,
+    /// The recorded workflows, in the order they were recorded.
+    workflows: Vec<WorkflowInfo>,
 }
 
 /// One run's journaled calls, in the order they were recorded.
@@ -45,6 +47,11 @@ struct RunJournal {
 
 struct MemoryRun {
     checkpoints: Vec<Checkpoint>,
+    /// For each checkpoint: when it was saved, the attempt that completed its step, and when
+    /// that attempt began.
+    saved: Vec<(SystemTime, u32, Option<SystemTime>)>,
+    /// When the attempt of the run's next step began, if it has.
+    step_started: Option<SystemTime>,
     status: RunStatus,
     created_at: SystemTime,
     updated_at: SystemTime,
@@ -179,6 +186,8 @@ impl Store for MemoryStore {
             .entry(checkpoint.run_id.clone())
             .or_insert_with(|| MemoryRun {
                 checkpoints: Vec::new(),
+                saved: Vec::new(),
+                step_started: None,
                 status: RunStatus::Running,
                 created_at: now,
                 updated_at: now,
@@ -197,6 +206,11 @@ impl Store for MemoryStore {
         }
         if run.status.is_stopped() {
             return Err(refused(&checkpoint.run_id, &checkpoint.step, run.status));
+        }
+        run.saved
+            .push((now, run.attempt.max(1), run.step_started.take()));
+        if checkpoint.attempt > 0 {
+            run.step_started = Some(now);
         }
         run.status = if checkpoint.finished {
             RunStatus::Finished
@@ -244,6 +258,7 @@ impl Store for MemoryStore {
                 && run.wake_at.is_none_or(|t| t <= crate::state::now())
             {
                 run.attempt = run.attempt.saturating_add(1);
+                run.step_started = Some(SystemTime::now());
             }
         }
         self.latest(run_id).await
@@ -289,6 +304,7 @@ impl Store for MemoryStore {
         run.waiting = Some(step.to_owned());
         run.wait_event = Some((event.to_owned(), until));
         run.attempt = 0;
+        run.step_started = None;
         Ok(())
     }
 
@@ -363,6 +379,88 @@ impl Store for MemoryStore {
             .get(&(step.to_owned(), visit, position))
             .and_then(|&i| journal.entries.get(i))
             .cloned())
+    }
+
+    async fn register_workflow(&self, info: WorkflowInfo) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if !inner
+            .workflows
+            .iter()
+            .any(|w| w.name == info.name && w.fingerprint == info.fingerprint)
+        {
+            inner.workflows.push(WorkflowInfo {
+                registered_at: SystemTime::now(),
+                ..info
+            });
+        }
+        Ok(())
+    }
+}
+
+impl RunHistory for MemoryStore {
+    async fn workflows(&self) -> Result<Vec<WorkflowInfo>, StoreError> {
+        let mut workflows = self.lock().workflows.clone();
+        // Recorded in order: the last recorded first, also between equal times.
+        workflows.reverse();
+        workflows.sort_by_key(|w| Reverse(w.registered_at));
+        Ok(workflows)
+    }
+
+    async fn steps(&self, run_id: &RunId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let inner = self.lock();
+        let Some(run) = inner.runs.get(run_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(run
+            .checkpoints
+            .iter()
+            .zip(&run.saved)
+            .zip(1..)
+            .map(|((checkpoint, &(at, attempt, started_at)), seq)| {
+                let failure = run
+                    .failures
+                    .iter()
+                    .rev()
+                    .find(|(at, _)| *at == seq)
+                    .map(|(_, failure)| failure.clone());
+                HistoryEntry::new(seq, checkpoint.step.clone(), checkpoint.finished, at)
+                    .with_attempt(attempt, started_at)
+                    .with_calls(checkpoint.calls.clone())
+                    .with_failure(failure)
+            })
+            .collect())
+    }
+
+    async fn calls(&self, run_id: &RunId) -> Result<Vec<JournalEntry>, StoreError> {
+        Ok(self.journal(run_id))
+    }
+
+    async fn prune(&self, policy: Prune, batch: u64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut done: Vec<(SystemTime, RunId)> = inner
+            .runs
+            .iter()
+            .filter(|(_, run)| matches!(run.status, RunStatus::Finished | RunStatus::Cancelled))
+            .map(|(id, run)| (run.updated_at, id.clone()))
+            .collect();
+        done.sort();
+        let selected = match policy {
+            Prune::OlderThan(age) => {
+                let cutoff = SystemTime::now()
+                    .checked_sub(age)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                done.iter().take_while(|(at, _)| *at <= cutoff).count()
+            }
+            Prune::KeepLast(keep) => done
+                .len()
+                .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX)),
+        };
+        let take = selected.min(usize::try_from(batch).unwrap_or(usize::MAX));
+        for (_, run_id) in &done[..take] {
+            inner.runs.remove(run_id);
+            inner.journals.remove(run_id);
+        }
+        Ok(u64::try_from(take).unwrap_or(u64::MAX))
     }
 }
 

@@ -8,13 +8,14 @@
 //!
 //! # The contract
 //!
-//! A store implements up to three traits, each building on the one before:
+//! A store implements up to four traits, each building on the one before:
 //!
 //! | trait | what it is for | who calls it |
 //! | --- | --- | --- |
 //! | [`Store`] | checkpoints; the attempt count; events and waits; a run's status | every run ([`Workflow::run`](crate::state::Workflow::run), `resume`, `run_or_resume`) |
 //! | [`RunControl`] | listing runs; pause, unpause, cancel | operators, CLIs, engines |
 //! | [`RunQueue`] | due runs, the next wake-up, failing a run, the engine lock | the [`Engine`](crate::state::Engine) |
+//! | [`RunHistory`] | the workflows' graphs, a run's steps and calls, pruning finished runs | the `flow` CLI, run viewers |
 //!
 //! Only [`Store::save`] and [`Store::latest`] are required of a store that just keeps
 //! checkpoints; the other methods of [`Store`] have defaults for stores without run control or
@@ -71,6 +72,13 @@
 //!   kept. [`recorded_call`](Store::recorded_call) reads it back, so a step run again returns
 //!   a recorded call's result without calling the tool. A store without a journal (the
 //!   defaults) records nothing, and a step run again makes its calls again.
+//! - **Workflows and history are read back.** [`register_workflow`](Store::register_workflow)
+//!   keeps a workflow's name, fingerprint, steps and Mermaid graph once per name and
+//!   fingerprint, read back by [`RunHistory::workflows`]. [`RunHistory::steps`] reads a run's
+//!   history back: each checkpoint's step, time, the attempt that completed it and when that
+//!   attempt began, its calls and the failure of the step after it.
+//!   [`RunHistory::calls`] reads its call journal back in the order it was recorded.
+//!   [`RunHistory::prune`] deletes finished and cancelled runs, in batches, never others.
 //! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
 //!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
 //!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
@@ -107,6 +115,7 @@ mod contract;
 mod control;
 #[cfg(feature = "sqlite")]
 pub(crate) mod envelope;
+mod history;
 mod journal;
 mod memory;
 mod queue;
@@ -117,9 +126,10 @@ pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;
 pub use self::control::{Failure, RunControl, RunFilter, RunInfo, RunState, RunStatus};
+pub use self::history::{HistoryEntry, Prune, RunHistory, WorkflowInfo};
 pub use self::journal::{JournalEntry, JournalResult};
 pub use self::memory::MemoryStore;
 pub use self::queue::{EngineLock, RunQueue};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use self::sqlite::{HistoryEntry, Prune, SqliteStore};
+pub use self::sqlite::SqliteStore;

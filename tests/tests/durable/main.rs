@@ -11,3 +11,4 @@ mod run_api;
 mod run_control;
 mod sqlite_store;
 mod store_conformance;
+mod workflow_catalogue;

@@ -17,8 +17,8 @@ use crate::state::{CallRecord, EngineError, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
 use crate::store::queue::InProcessLock;
 use crate::store::{
-    Checkpoint, EngineLock, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo,
-    RunQueue, RunStatus, Store, StoredEvent,
+    Checkpoint, EngineLock, Failure, HistoryEntry, JournalEntry, JournalResult, Prune, RunControl,
+    RunFilter, RunHistory, RunInfo, RunQueue, RunStatus, Store, StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use rusqlite::Connection;
@@ -149,7 +149,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// an error.
 ///
 /// The schema's version is SQLite's `user_version`: how many of the store's ordered list of
-/// migrations the file has applied (6 today). A file made by an older version of this store is
+/// migrations the file has applied (9 today). A file made by an older version of this store is
 /// brought up to date when opened, one migration per transaction, so a process killed during
 /// the upgrade leaves the file at a version it can go on from (version 1 files get the
 /// `status` column, `finished` or `running` from their `finished` flag); a file made by a newer
@@ -169,6 +169,9 @@ pub struct SqliteStore {
     max_checkpoint_bytes: usize,
     /// The engine lock of an in-memory database; a file's is a lock file beside it.
     engine: InProcessLock,
+    /// The workflows (name, fingerprint) this handle has recorded: runs record their workflow
+    /// at every start, and only the first reaches the writer.
+    registered: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -181,37 +184,6 @@ impl fmt::Debug for SqliteStore {
             .field("max_checkpoint_bytes", &self.max_checkpoint_bytes)
             .finish_non_exhaustive()
     }
-}
-
-/// One row of a run's history in a [`SqliteStore`]: a checkpoint, without its state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HistoryEntry {
-    /// The checkpoint's number in its run, from 1.
-    pub seq: u64,
-    /// The step (or fan-out branch) that had just completed.
-    pub step: String,
-    /// Whether the run finished with this checkpoint.
-    pub finished: bool,
-    /// When the checkpoint was saved.
-    pub at: SystemTime,
-    /// The tool calls and output deliveries of the step, in the order they ended, each with
-    /// the visit it was made on (a loop's turn, a `workers` item).
-    pub calls: Vec<CallRecord>,
-    /// When the step after this checkpoint failed and set the run aside: which step and
-    /// why. Kept when the run is retried (unpaused) and goes on.
-    pub failure: Option<Failure>,
-}
-
-/// Which finished runs [`SqliteStore::prune_finished`] deletes; cancelled runs count as
-/// finished. Other runs are never deleted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Prune {
-    /// Finished runs that last changed longer ago than this.
-    OlderThan(Duration),
-    /// All finished runs but this many, the most recently finished.
-    KeepLast(u64),
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -297,6 +269,7 @@ impl SqliteStore {
             path: Some(path),
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
             engine: InProcessLock::default(),
+            registered: std::sync::Mutex::default(),
         })
     }
 
@@ -321,6 +294,7 @@ impl SqliteStore {
             path: None,
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
             engine: InProcessLock::default(),
+            registered: std::sync::Mutex::default(),
         })
     }
 
@@ -373,8 +347,12 @@ impl SqliteStore {
     ///
     /// The database could not be written.
     pub async fn prune_finished(&self, policy: Prune) -> Result<u64, StoreError> {
+        self.prune_batch(policy, -1).await
+    }
+
+    async fn prune_batch(&self, policy: Prune, batch: i64) -> Result<u64, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.send_write(Write::After(After::Prune(policy, reply)))
+        self.send_write(Write::After(After::Prune(policy, batch, reply)))
             .await?;
         rx.await.map_err(|_| stopped())?
     }
@@ -601,6 +579,65 @@ impl Store for SqliteStore {
             rx,
         )
         .await
+    }
+
+    async fn register_workflow(&self, info: WorkflowInfo) -> Result<(), StoreError> {
+        let key = (info.name, info.fingerprint);
+        let known =
+            |registered: &std::collections::HashSet<(String, String)>| registered.contains(&key);
+        if known(
+            &self
+                .registered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            return Ok(());
+        }
+        let steps = serde_json::to_string(&info.steps).map_err(|e| {
+            StoreError::with_source(
+                format!(
+                    "sqlite store: cannot encode the steps of workflow `{}`",
+                    key.0
+                ),
+                e,
+            )
+        })?;
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Register(
+            key.0.clone(),
+            key.1.clone(),
+            steps,
+            info.mermaid,
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())??;
+        self.registered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+        Ok(())
+    }
+}
+
+impl RunHistory for SqliteStore {
+    async fn workflows(&self) -> Result<Vec<WorkflowInfo>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Workflows(reply), rx).await
+    }
+
+    async fn steps(&self, run_id: &RunId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.history(run_id).await
+    }
+
+    async fn calls(&self, run_id: &RunId) -> Result<Vec<JournalEntry>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Calls(run_id.clone(), reply), rx).await
+    }
+
+    async fn prune(&self, policy: Prune, batch: u64) -> Result<u64, StoreError> {
+        self.prune_batch(policy, i64::try_from(batch).unwrap_or(i64::MAX))
+            .await
     }
 }
 

@@ -1,13 +1,14 @@
 //! The reads of a [`SqliteStore`](super::SqliteStore), served by its reader thread (or by
 //! the writer thread of an in-memory database).
 
-use super::{HistoryEntry, Reply, from_millis};
+use super::{Reply, from_millis};
 use crate::error::StoreError;
 use crate::error::StoreErrorKind;
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::envelope::decode_envelope;
 use crate::store::{
-    Checkpoint, Failure, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus, StoredEvent,
+    Checkpoint, Failure, HistoryEntry, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus,
+    StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use rusqlite::types::ValueRef;
@@ -29,6 +30,9 @@ pub(super) enum Read {
     NextWake(i64, Reply<Option<SystemTime>>),
     /// A call journal entry: run, step, visit, position.
     Journal(RunId, String, Visit, u32, Reply<Option<JournalEntry>>),
+    /// A run's whole call journal.
+    Calls(RunId, Reply<Vec<JournalEntry>>),
+    Workflows(Reply<Vec<WorkflowInfo>>),
 }
 
 pub(super) fn read_loop(conn: &Connection, mut rx: mpsc::Receiver<Read>) {
@@ -65,6 +69,12 @@ pub(super) fn serve_read(conn: &Connection, request: Read) {
         }
         Read::Journal(run_id, step, visit, position, reply) => {
             let _ = reply.send(recorded_call(conn, run_id, step, visit, position));
+        }
+        Read::Calls(run_id, reply) => {
+            let _ = reply.send(calls(conn, &run_id));
+        }
+        Read::Workflows(reply) => {
+            let _ = reply.send(workflows(conn));
         }
     }
 }
@@ -231,24 +241,28 @@ pub(super) fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpo
 pub(super) fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT seq, step, finished, at, failure, failed_step FROM history \
-             WHERE run_id = ?1 ORDER BY seq",
+            "SELECT seq, step, finished, at, failure, failed_step, attempt, started_at \
+             FROM history WHERE run_id = ?1 ORDER BY seq",
         )
         .map_err(|e| read_error(run_id, e))?;
     let mut entries: Vec<HistoryEntry> = stmt
         .query_map([run_id.as_str()], |row| {
-            Ok(HistoryEntry {
+            let failure = match row.get::<_, Option<String>>(4)? {
+                Some(reason) => Some(Failure::new(row.get::<_, Option<String>>(5)?, reason)),
+                None => None,
+            };
+            Ok(HistoryEntry::new(
                 // Written from a positive count: never negative.
-                seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
-                step: row.get(1)?,
-                finished: row.get(2)?,
-                at: from_millis(row.get(3)?),
-                calls: Vec::new(),
-                failure: match row.get::<_, Option<String>>(4)? {
-                    Some(reason) => Some(Failure::new(row.get::<_, Option<String>>(5)?, reason)),
-                    None => None,
-                },
-            })
+                u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
+                row.get::<_, String>(1)?,
+                row.get(2)?,
+                from_millis(row.get(3)?),
+            )
+            .with_attempt(
+                u32::try_from(row.get::<_, i64>(6)?).unwrap_or_default(),
+                row.get::<_, Option<i64>>(7)?.map(from_millis),
+            )
+            .with_failure(failure))
         })
         .and_then(Iterator::collect)
         .map_err(|e| read_error(run_id, e))?;
@@ -360,6 +374,98 @@ pub(super) fn recorded_call(
     Ok(Some(JournalEntry::new(
         run_id, step, visit, position, tool, attempts, result,
     )))
+}
+
+/// A run's call journal, in the order it was recorded (entries recorded before the journal
+/// kept that order first, in key order). An entry whose output is not JSON is reported as
+/// corrupt, naming the run.
+pub(super) fn calls(conn: &Connection, run_id: &RunId) -> Result<Vec<JournalEntry>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT step, visit_back_edges, visit_item, position, tool, attempts, output, error \
+             FROM journal WHERE run_id = ?1 \
+             ORDER BY seq IS NOT NULL, seq, step, visit_back_edges, visit_item, position",
+        )
+        .map_err(|e| read_error(run_id, e))?;
+    let rows = stmt
+        .query_map([run_id.as_str()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, u32>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, u32>(5)?,
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, Option<String>>(7)?,
+            ))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| read_error(run_id, e))?;
+    rows.into_iter()
+        .map(
+            |(step, back_edges, item, position, tool, attempts, output, error)| {
+                let result = match (output, error) {
+                    (Some(text), _) => {
+                        JournalResult::Output(serde_json::from_str(&text).map_err(|e| {
+                            StoreError::of_kind(
+                                StoreErrorKind::Corrupt,
+                                format!(
+                                    "run `{run_id}`: the journal entry of call {position} of \
+                                     step `{step}` cannot be read: its output is not JSON ({e})"
+                                ),
+                            )
+                        })?)
+                    }
+                    (None, Some(message)) => JournalResult::Failed(message),
+                    (None, None) => {
+                        return Err(StoreError::of_kind(
+                            StoreErrorKind::Corrupt,
+                            format!(
+                                "run `{run_id}`: the journal entry of call {position} of step \
+                                 `{step}` has neither an output nor an error"
+                            ),
+                        ));
+                    }
+                };
+                // -1: not an item of a `workers` step.
+                let visit = visit_of(back_edges, u32::try_from(item).ok());
+                Ok(JournalEntry::new(
+                    run_id.clone(),
+                    step,
+                    visit,
+                    position,
+                    tool,
+                    attempts,
+                    result,
+                ))
+            },
+        )
+        .collect()
+}
+
+/// Every recorded workflow, the most recently recorded first. Steps that are not a JSON
+/// array of strings (the file was edited) read back as none.
+pub(super) fn workflows(conn: &Connection) -> Result<Vec<WorkflowInfo>, StoreError> {
+    let fail = |e| StoreError::with_source("sqlite store: could not read the workflows", e);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name, fingerprint, steps, mermaid, registered_at FROM workflows \
+             ORDER BY registered_at DESC, name, fingerprint",
+        )
+        .map_err(fail)?;
+    stmt.query_map([], |row| {
+        let steps: String = row.get(2)?;
+        Ok(WorkflowInfo::new(
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            serde_json::from_str(&steps).unwrap_or_default(),
+            row.get::<_, String>(3)?,
+            from_millis(row.get(4)?),
+        ))
+    })
+    .and_then(Iterator::collect)
+    .map_err(fail)
 }
 
 pub(super) fn unfinished(conn: &Connection) -> Result<Vec<RunId>, StoreError> {
@@ -489,6 +595,11 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>
     if let Some(workflow) = &filter.workflow {
         sql.push_str(" AND workflow = :workflow");
         values.push((":workflow", workflow));
+    }
+    let since = filter.since.map(super::millis);
+    if let Some(since) = &since {
+        sql.push_str(" AND updated_at >= :since");
+        values.push((":since", since));
     }
     match &status {
         // Rows whose status this version does not know are listed as corrupt too.

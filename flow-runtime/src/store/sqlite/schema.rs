@@ -176,10 +176,34 @@ BEGIN
 END;
 ",
     },
+    // Version 9: what tools reading the store need (see `RunHistory`). The workflows' names,
+    // fingerprints, steps (a JSON array) and Mermaid graphs; on each history entry the attempt
+    // that completed its step and when that attempt began (from `runs.step_started_at`, set
+    // when the next step's attempt begins); the journal's order of recording (`seq`, per run;
+    // entries recorded before read back first, in key order). Entries stored before read back
+    // with attempt 0 and no start time.
+    Migration {
+        version: 9,
+        sql: "
+CREATE TABLE IF NOT EXISTS workflows (
+    name          TEXT    NOT NULL,
+    fingerprint   TEXT    NOT NULL,
+    steps         TEXT    NOT NULL,
+    mermaid       TEXT    NOT NULL,
+    registered_at INTEGER NOT NULL,
+    PRIMARY KEY (name, fingerprint)
+) WITHOUT ROWID;
+ALTER TABLE history ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE history ADD COLUMN started_at INTEGER;
+ALTER TABLE runs ADD COLUMN step_started_at INTEGER;
+ALTER TABLE journal ADD COLUMN seq INTEGER;
+CREATE INDEX IF NOT EXISTS journal_by_seq ON journal (run_id, seq);
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.

@@ -21,8 +21,8 @@ const MAX_BATCH: usize = 1024;
 /// does not know), fails the `WHERE` of the update, so nothing changes and no row comes back:
 /// the check and the write are one statement.
 const UPSERT_RUN: &str = "
-INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL)
+INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL, ?11)
 ON CONFLICT (run_id) DO UPDATE SET
     fingerprint = excluded.fingerprint,
     step        = excluded.step,
@@ -37,14 +37,15 @@ ON CONFLICT (run_id) DO UPDATE SET
     failure     = NULL,
     failed_step = NULL,
     wait_event  = NULL,
-    wait_until  = NULL
+    wait_until  = NULL,
+    step_started_at = excluded.step_started_at
 WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
 RETURNING checkpoints
 ";
 
 /// The columns of a [`RunInfo`], in the order [`run_info`] reads them.
-const INSERT_HISTORY: &str =
-    "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_HISTORY: &str = "INSERT INTO history (run_id, seq, step, finished, at, attempt, started_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 const INSERT_CALL: &str = "
 INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item)
@@ -59,7 +60,10 @@ pub(super) enum Write {
 }
 
 pub(super) enum After {
-    Prune(Prune, Reply<u64>),
+    /// Finished runs to delete, and at most how many (-1: all).
+    Prune(Prune, i64, Reply<u64>),
+    /// A workflow to record: name, fingerprint, steps (a JSON array), Mermaid graph.
+    Register(String, String, String, String, Reply<()>),
     /// Moves a run to a status, as [`RunStatus::transition`] allows.
     Control(
         RunId,
@@ -116,8 +120,11 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
         // After the commit, so that a read sees every save acknowledged before it.
         for request in others.drain(..) {
             match request {
-                After::Prune(policy, reply) => {
-                    let _ = reply.send(prune(&conn, policy));
+                After::Prune(policy, batch, reply) => {
+                    let _ = reply.send(prune(&conn, policy, batch));
+                }
+                After::Register(name, fingerprint, steps, mermaid, reply) => {
+                    let _ = reply.send(register(&conn, &name, &fingerprint, &steps, &mermaid));
                 }
                 After::Control(run_id, to, reply) => {
                     let _ = reply.send(control(&mut conn, &run_id, to));
@@ -229,8 +236,9 @@ pub(super) fn commit_saves(
 /// Records one call in the journal; the first entry for a call is kept.
 fn write_call(conn: &Connection, call: &EncodedCall) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO journal (run_id, step, visit_back_edges, visit_item, position, tool, attempts, output, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO journal (run_id, step, visit_back_edges, visit_item, position, tool, attempts, output, error, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE run_id = ?1))
          ON CONFLICT DO NOTHING",
     )?
     .execute(params![
@@ -253,6 +261,14 @@ pub(super) fn write_one(
     conn: &Connection,
     e: &Encoded,
 ) -> rusqlite::Result<Result<(), StoreError>> {
+    // The attempt that completed the step, and when it began: the run's before this write.
+    let (attempt, started_at): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT attempt, step_started_at FROM runs WHERE run_id = ?1")?
+        .query_row([e.run_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .unwrap_or((1, None));
+    // The run goes straight on into its next step: that step's attempt begins now.
+    let next_started_at = (e.attempt > 0).then_some(e.at);
     let seq: Option<i64> = conn
         .prepare_cached(UPSERT_RUN)?
         .query_row(
@@ -271,7 +287,8 @@ pub(super) fn write_one(
                 .as_str(),
                 e.at,
                 e.wake_at,
-                e.attempt
+                e.attempt,
+                next_started_at
             ],
             |row| row.get(0),
         )
@@ -302,7 +319,9 @@ pub(super) fn write_one(
         seq,
         e.step,
         e.finished,
-        e.at
+        e.at,
+        attempt.max(1),
+        started_at
     ])?;
     if let Some(id) = e.consumed_event {
         conn.prepare_cached("DELETE FROM events WHERE id = ?1 AND run_id = ?2")?
@@ -346,26 +365,63 @@ pub(super) fn call_columns(call: &CallRecord) -> (&'static str, Option<&str>) {
     (kind, error)
 }
 
-pub(super) fn prune(conn: &Connection, policy: Prune) -> Result<u64, StoreError> {
+/// Deletes at most `batch` (-1: all) of the finished runs `policy` selects, the least
+/// recently updated first.
+pub(super) fn prune(conn: &Connection, policy: Prune, batch: i64) -> Result<u64, StoreError> {
     let deleted = match policy {
         Prune::OlderThan(age) => {
             let cutoff = millis(SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH));
             conn.execute(
-                "DELETE FROM runs WHERE status IN ('finished', 'cancelled') AND updated_at <= ?1",
-                [cutoff],
+                "DELETE FROM runs WHERE run_id IN (
+                     SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
+                     AND updated_at <= ?1 ORDER BY updated_at, run_id LIMIT ?2)",
+                [cutoff, batch],
             )
         }
         Prune::KeepLast(keep) => conn.execute(
-            "DELETE FROM runs WHERE status IN ('finished', 'cancelled') AND run_id NOT IN (
+            "DELETE FROM runs WHERE run_id IN (
                  SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
-                 ORDER BY updated_at DESC, run_id DESC LIMIT ?1)",
-            [i64::try_from(keep).unwrap_or(i64::MAX)],
+                 AND run_id NOT IN (
+                     SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
+                     ORDER BY updated_at DESC, run_id DESC LIMIT ?1)
+                 ORDER BY updated_at, run_id LIMIT ?2)",
+            [i64::try_from(keep).unwrap_or(i64::MAX), batch],
         ),
     };
     // History rows go with their run (ON DELETE CASCADE), in the same statement.
     deleted
         .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
         .map_err(|e| StoreError::with_source("sqlite store: could not prune finished runs", e))
+}
+
+/// Records a workflow once per name and fingerprint; the first record is kept.
+pub(super) fn register(
+    conn: &Connection,
+    name: &str,
+    fingerprint: &str,
+    steps: &str,
+    mermaid: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO workflows (name, fingerprint, steps, mermaid, registered_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            name,
+            fingerprint,
+            steps,
+            mermaid,
+            millis(SystemTime::now())
+        ])
+    })
+    .map(drop)
+    .map_err(|e| {
+        StoreError::with_source(
+            format!("sqlite store: could not record workflow `{name}`"),
+            e,
+        )
+    })
 }
 
 pub(super) fn write_error(run_id: &RunId, what: &str, e: rusqlite::Error) -> StoreError {
@@ -385,7 +441,7 @@ pub(super) fn wait(
         .execute(
             "UPDATE runs SET wake_at = CASE WHEN EXISTS \
                (SELECT 1 FROM events WHERE run_id = ?1 AND name = ?4) THEN 0 ELSE ?2 END, \
-             waiting = ?3, wait_event = ?4, wait_until = ?2, attempt = 0 \
+             waiting = ?3, wait_event = ?4, wait_until = ?2, attempt = 0, step_started_at = NULL \
              WHERE run_id = ?1 AND finished = 0",
             params![run_id.as_str(), until, step, event],
         )
@@ -487,11 +543,16 @@ pub(super) fn load_to_resume(conn: &mut Connection, loads: &mut Vec<Load>) {
         for (run_id, fingerprint, now, _) in loads.iter() {
             let counted = tx
                 .prepare_cached(
-                    "UPDATE runs SET attempt = attempt + 1 \
+                    "UPDATE runs SET attempt = attempt + 1, step_started_at = ?4 \
                      WHERE run_id = ?1 AND finished = 0 AND fingerprint = ?3 \
                      AND (wake_at IS NULL OR wake_at <= ?2)",
                 )
-                .and_then(|mut stmt| stmt.execute(params![run_id.as_str(), now, fingerprint]))
+                .and_then(|mut stmt| {
+                    // When the attempt begins, on the clock checkpoints are timed by (`now`
+                    // is the runtime's, which tests may pause).
+                    let wall = millis(SystemTime::now());
+                    stmt.execute(params![run_id.as_str(), now, fingerprint, wall])
+                })
                 .map_err(|e| write_error(run_id, "count a start of its next step", e));
             results.push(counted.and_then(|_| latest(&tx, run_id)));
         }
