@@ -1,0 +1,37 @@
+//! The commands, one module each, generic over the store contract: they read and steer runs
+//! only through `Store`, `RunControl` and `RunHistory`, so every store that implements them
+//! works.
+
+mod events;
+mod graph;
+mod prune;
+mod runs;
+
+use crate::cli::{Command, EventsCommand, RunsCommand};
+use crate::error::CliError;
+use crate::output::Output;
+use flow_runtime::store::RunHistory;
+
+/// Runs `command` on `store`.
+pub(crate) async fn run<S: RunHistory>(
+    store: &S,
+    command: Command,
+    out: Output,
+) -> Result<(), CliError> {
+    match command {
+        Command::Runs(RunsCommand::List(args)) => runs::list(store, args, out).await,
+        Command::Runs(RunsCommand::Show(args)) => runs::show(store, &args.run, out).await,
+        Command::Runs(RunsCommand::Cancel(args)) => {
+            runs::control(store, &args.run, runs::Control::Cancel, out).await
+        }
+        Command::Runs(RunsCommand::Pause(args)) => {
+            runs::control(store, &args.run, runs::Control::Pause, out).await
+        }
+        Command::Runs(RunsCommand::Resume(args)) => {
+            runs::control(store, &args.run, runs::Control::Resume, out).await
+        }
+        Command::Events(EventsCommand::Send(args)) => events::send(store, args, out).await,
+        Command::Graph(args) => graph::graph(store, args, out).await,
+        Command::Prune(args) => prune::prune(store, args, out).await,
+    }
+}

@@ -1,0 +1,124 @@
+//! How results reach the user: JSON for scripts (`--json`), or aligned tables and short
+//! lines for people, coloured only on a terminal (`anstream` drops the styles when stdout is
+//! not one, or when `NO_COLOR` is set).
+
+use crate::error::CliError;
+use anstyle::{AnsiColor, Style};
+use comfy_table::presets::NOTHING;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime};
+
+/// Where a command writes, and in which form.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Output {
+    /// JSON instead of text.
+    pub(crate) json: bool,
+}
+
+/// Prints `value` as pretty JSON, one document.
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Output(std::io::Error::other(e)))?;
+    line(&text)
+}
+
+/// Prints one line of text (styles kept on a terminal only).
+pub(crate) fn line(text: &str) -> Result<(), CliError> {
+    let mut out = anstream::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A table with a header row, no borders, columns aligned.
+pub(crate) fn table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.map(|h| paint(h, Style::new().bold())));
+    table
+}
+
+/// Prints a table, without its trailing spaces.
+pub(crate) fn print_table(table: &Table) -> Result<(), CliError> {
+    for row in table.lines() {
+        line(row.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `text` in `style` (which the output drops when it is not a terminal).
+pub(crate) fn paint(text: &str, style: Style) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// A state's name, coloured by what it asks of an operator.
+pub(crate) fn state(name: &str) -> String {
+    let colour = match name {
+        "finished" => AnsiColor::Green,
+        "failed" | "corrupt" | "incompatible" => AnsiColor::Red,
+        "paused" | "waiting" | "sleeping" => AnsiColor::Yellow,
+        "cancelled" => AnsiColor::BrightBlack,
+        _ => AnsiColor::Cyan,
+    };
+    paint(name, Style::new().fg_color(Some(colour.into())))
+}
+
+/// A time for people: RFC 3339 to the second, UTC.
+pub(crate) fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// How long ago `t` was (or how far ahead), e.g. `3m ago`, `in 2h`.
+pub(crate) fn relative(t: SystemTime, now: SystemTime) -> String {
+    match now.duration_since(t) {
+        Ok(ago) => format!("{} ago", short(ago)),
+        Err(ahead) => format!("in {}", short(ahead.duration())),
+    }
+}
+
+/// A duration in its largest unit or two: `850ms`, `12.3s`, `4m 05s`, `3h 20m`, `2d 4h`.
+pub(crate) fn short(d: Duration) -> String {
+    let ms = d.as_millis();
+    let s = d.as_secs();
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if s < 60 {
+        format!("{}.{}s", s, (ms % 1_000) / 100)
+    } else if s < 3_600 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{}h {:02}m", s / 3_600, (s % 3_600) / 60)
+    } else {
+        format!("{}d {}h", s / 86_400, (s % 86_400) / 3_600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_short() {
+        let cases = [
+            (Duration::from_millis(850), "850ms"),
+            (Duration::from_millis(12_345), "12.3s"),
+            (Duration::from_secs(245), "4m 05s"),
+            (Duration::from_secs(3 * 3_600 + 20 * 60 + 7), "3h 20m"),
+            (Duration::from_hours(52), "2d 4h"),
+        ];
+        for (d, text) in cases {
+            assert_eq!(short(d), text);
+        }
+    }
+
+    #[test]
+    fn relative_times_say_which_way() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(relative(now - Duration::from_mins(3), now), "3m 00s ago");
+        assert_eq!(relative(now + Duration::from_hours(2), now), "in 2h 00m");
+    }
+}
