@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 #[command(
     name = "flow",
     version,
-    about,
     after_help = "\
 Exit codes:
   0  done

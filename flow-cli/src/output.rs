@@ -39,6 +39,10 @@ pub(crate) fn table<const N: usize>(header: [&str; N]) -> Table {
         .load_preset(NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header.map(|h| paint(h, Style::new().bold())));
+    // Two spaces between columns, none before the first.
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
     table
 }
 

@@ -59,14 +59,12 @@ pub(crate) async fn list<S: RunHistory>(
 /// What a run's state says beyond its name: why it failed, what it waits for, until when.
 fn detail(run: &RunInfo, now: SystemTime) -> String {
     match run.state() {
-        RunState::Failed { step, reason } => match step {
-            Some(step) => format!("step `{step}` failed: {reason}"),
-            None => reason,
-        },
+        // The reason names the step.
+        RunState::Failed { reason, .. } => reason,
         RunState::Waiting { event, until } => {
-            format!("event `{event}` until {}", relative(until, now))
+            format!("event `{event}`, deadline {}", relative(until, now))
         }
-        RunState::Sleeping { until } => format!("until {}", relative(until, now)),
+        RunState::Sleeping { until } => format!("wakes {}", relative(until, now)),
         RunState::Corrupt { what } => what,
         _ => String::new(),
     }
@@ -164,11 +162,7 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
     for entry in &history {
         let note = match &entry.failure {
             Some(f) => paint(
-                &format!(
-                    "then step `{}` failed: {}",
-                    f.step.as_deref().unwrap_or("?"),
-                    f.reason
-                ),
+                &format!("then: {}", f.reason),
                 Style::new().fg_color(Some(anstyle::AnsiColor::Red.into())),
             ),
             None if entry.finished => "finished".to_owned(),

@@ -1,0 +1,585 @@
+//! The `flow` binary against an SQLite file populated by running real workflows under an
+//! engine: a finished run, a run waiting for an event (whose step made a model call and a
+//! tool call), a failed run. Each test makes its own file and runs the built binary on it.
+#![allow(
+    clippy::missing_errors_doc,
+    reason = "the test workflows' steps fail as their one-line docs say"
+)]
+
+use flow_runtime::model::{ChatResponse, FinishReason, Usage};
+use flow_runtime::prelude::*;
+use flow_runtime::state::{Engine, Event, Setup};
+use flow_runtime::store::{RunControl, RunStatus, SqliteStore, Store};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A payment step's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Declined(String);
+
+/// A model: answers with a fixed text and says how many tokens it used.
+#[derive(Debug)]
+pub struct Model;
+
+impl Tool for Model {
+    type Input = String;
+    type Output = ChatResponse;
+    const NAME: &'static str = "model";
+    const DESCRIPTION: &'static str = "Answers a prompt.";
+
+    async fn call(&self, _ctx: &ToolCtx, prompt: String) -> Result<ChatResponse, ToolError> {
+        Ok(ChatResponse::new(
+            Some(format!("quote for {prompt}")),
+            Vec::new(),
+            FinishReason::Stop,
+            Some(Usage {
+                input_tokens: 12,
+                output_tokens: 5,
+            }),
+        ))
+    }
+}
+
+/// Prices an order.
+#[derive(Debug)]
+pub struct Price;
+
+impl Tool for Price {
+    type Input = u32;
+    type Output = u32;
+    const NAME: &'static str = "price";
+    const DESCRIPTION: &'static str = "Prices an order.";
+
+    async fn call(&self, _ctx: &ToolCtx, qty: u32) -> Result<u32, ToolError> {
+        Ok(qty * 7)
+    }
+}
+
+/// The event `order` waits for.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub by: String,
+}
+
+/// quote (a model call and a tool call) → approve (waits a day for an `Approval`) → ship.
+#[workflow]
+pub mod order {
+    use super::*;
+
+    /// Asks the model, then prices the order.
+    #[step(entry, tools = [Model, Price])]
+    pub async fn quote(ctx: &Ctx<(), tools::Quote>, qty: u32) -> Result<u32, CallError> {
+        ctx.call::<Model>(format!("{qty} chairs")).await?;
+        ctx.call::<Price>(qty).await
+    }
+
+    /// Waits for an approval.
+    #[step(after = quote, event = Approval, timeout = Duration::from_hours(24))]
+    pub async fn approve(total: u32, approval: Event<Approval>) -> Result<u32, CallError> {
+        Ok(match approval {
+            Event::Received(_) => total,
+            Event::TimedOut => 0,
+        })
+    }
+
+    /// Ships the order.
+    #[step(after = approve, exit)]
+    pub async fn ship(total: u32) -> Result<String, CallError> {
+        Ok(format!("shipped {total}"))
+    }
+}
+
+/// check → charge, which declines every card.
+#[workflow]
+pub mod payment {
+    use super::*;
+
+    /// Checks the amount.
+    #[step(entry)]
+    pub async fn check(amount: u32) -> Result<u32, Declined> {
+        Ok(amount)
+    }
+
+    /// Declines the card.
+    #[step(after = check, exit)]
+    pub async fn charge(amount: u32) -> Result<u32, Declined> {
+        Err(Declined(format!("card declined for {amount}")))
+    }
+}
+
+/// A trivial workflow, for many finished runs.
+#[workflow]
+pub mod ping {
+    use super::*;
+
+    /// Answers.
+    #[step(entry, exit)]
+    pub async fn pong(n: u32) -> Result<u32, Declined> {
+        Ok(n)
+    }
+}
+
+fn tools() -> Toolbox {
+    Toolbox::new()
+        .with(PolicyTool::new(Model, ToolPolicy::default()))
+        .with(PolicyTool::new(Price, ToolPolicy::default()))
+}
+
+/// A temporary SQLite file with `ord-done` (finished), `ord-wait` (waiting for `Approval`)
+/// and `pay-failed` (failed in `charge`), made by an engine.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+async fn status(store: &SqliteStore, run: &str) -> Option<RunStatus> {
+    store.status(&run.into()).await.unwrap().map(|i| i.status)
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let engine = Engine::builder(Arc::clone(&store))
+            .register::<order::Workflow>(Setup::new(()).tools(tools()))
+            .register::<payment::Workflow>(Setup::new(()))
+            .poll_interval(Duration::from_millis(10))
+            .build();
+        engine
+            .start::<order::Workflow>("ord-done", 2)
+            .await
+            .unwrap();
+        let done = RunId::from("ord-done");
+        // Sent before the run waits: the wait takes it at once.
+        engine
+            .send::<order::Workflow, Approval>(&done, Approval { by: "ada".into() })
+            .await
+            .unwrap();
+        engine
+            .start::<order::Workflow>("ord-wait", 3)
+            .await
+            .unwrap();
+        engine
+            .start::<payment::Workflow>("pay-failed", 40)
+            .await
+            .unwrap();
+        let settled = async {
+            loop {
+                let waiting = store
+                    .status(&"ord-wait".into())
+                    .await
+                    .unwrap()
+                    .is_some_and(|i| i.wait.is_some());
+                if waiting
+                    && status(&store, "ord-done").await == Some(RunStatus::Finished)
+                    && status(&store, "pay-failed").await == Some(RunStatus::Failed)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        engine.run_until(settled).await.unwrap();
+        drop(engine);
+        drop(store);
+        Self { _dir: dir, path }
+    }
+
+    /// Runs `flow --db <file> args…`.
+    fn flow(&self, args: &[&str]) -> Output {
+        flow_at(&self.path, args)
+    }
+
+    /// `flow --json --db <file> args…`, expected to succeed, its output parsed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.flow(&all);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", text(&out.stdout));
+        })
+    }
+
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(&self.path).unwrap()
+    }
+}
+
+fn flow_at(db: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("FLOW_DB")
+        .output()
+        .expect("the flow binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn fails(out: &Output, code: i32, says: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains(says), "stderr {err:?} does not say {says:?}");
+}
+
+fn ids(runs: &Value) -> Vec<&str> {
+    let mut ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test]
+async fn list_shows_each_run_and_where_it_stands() {
+    let f = Fixture::new().await;
+    let out = ok(&f.flow(&["runs", "list"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("RUN") && lines[0].contains("STATE"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 4, "a header and three runs: {out}");
+    let row = |run: &str| *lines.iter().find(|l| l.starts_with(run)).unwrap();
+    assert!(row("ord-done").contains("finished"), "{out}");
+    assert!(row("ord-wait").contains("waiting"), "{out}");
+    assert!(
+        row("ord-wait").contains("event `Approval`, deadline in 23h"),
+        "{out}"
+    );
+    assert!(row("pay-failed").contains("failed"), "{out}");
+    assert!(
+        row("pay-failed").contains("step `charge` failed: card declined for 40"),
+        "{out}"
+    );
+    // Columns are aligned: every row's STATE starts where the header's does.
+    let state_at = lines[0].find("STATE").unwrap();
+    for l in &lines[1..] {
+        assert!(
+            ["finished", "waiting", "failed"]
+                .iter()
+                .any(|s| l[state_at..].starts_with(s)),
+            "{out}"
+        );
+    }
+    assert!(
+        !out.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+}
+
+#[tokio::test]
+async fn list_filters_and_prints_json() {
+    let f = Fixture::new().await;
+    let all = f.json(&["runs", "list"]);
+    assert_eq!(ids(&all), ["ord-done", "ord-wait", "pay-failed"]);
+    let failed = f.json(&["runs", "list", "--status", "failed"]);
+    assert_eq!(ids(&failed), ["pay-failed"]);
+    let run = &failed[0];
+    assert_eq!(run["workflow"], "payment");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["state"], "failed");
+    assert_eq!(run["failure"]["step"], "charge");
+    assert!(
+        run["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("card declined for 40")
+    );
+    assert_eq!(run["wait"], Value::Null);
+    let waiting = f.json(&["runs", "list", "--workflow", "order", "--status", "running"]);
+    assert_eq!(ids(&waiting), ["ord-wait"]);
+    assert_eq!(waiting[0]["state"], "waiting");
+    assert_eq!(waiting[0]["wait"]["event"], "Approval");
+    assert!(waiting[0]["wait"]["until"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        ids(&f.json(&["runs", "list", "-w", "order"])),
+        ["ord-done", "ord-wait"]
+    );
+    assert_eq!(ids(&f.json(&["runs", "list", "--since", "1h"])).len(), 3);
+    let future = f.json(&["runs", "list", "--since", "2999-01-01T00:00:00Z"]);
+    assert_eq!(ids(&future).len(), 0);
+    assert_eq!(ids(&f.json(&["runs", "list", "--limit", "1"])).len(), 1);
+    fails(
+        &f.flow(&["runs", "list", "--status", "sleepy"]),
+        2,
+        "expected one of: running, paused",
+    );
+    fails(
+        &f.flow(&["runs", "list", "--since", "yesterday-ish"]),
+        2,
+        "neither a duration",
+    );
+}
+
+#[tokio::test]
+async fn show_tells_steps_calls_tokens_and_the_pending_wait() {
+    let f = Fixture::new().await;
+    let run = f.json(&["runs", "show", "ord-wait"]);
+    assert_eq!(run["run_id"], "ord-wait");
+    assert_eq!(run["state"], "waiting");
+    assert_eq!(run["wait"]["event"], "Approval");
+    let steps: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    // The engine's start checkpoint, then the step that ran.
+    assert_eq!(steps, ["", "quote"]);
+    let quote = &run["steps"][1];
+    assert_eq!(quote["attempt"], 1);
+    assert_eq!(quote["calls"], 2);
+    assert!(quote["duration_ms"].is_u64(), "{quote}");
+    let calls = run["calls"].as_array().unwrap();
+    let names: Vec<&str> = calls.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["model", "price"]);
+    assert_eq!(
+        calls[0]["tokens"],
+        serde_json::json!({ "input": 12, "output": 5 })
+    );
+    assert_eq!(calls[1]["tokens"], Value::Null);
+    assert_eq!(calls[1]["outcome"], "ok");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["duration_ms"].is_u64() && c["checkpointed"] == true)
+    );
+    assert_eq!(
+        run["tokens"],
+        serde_json::json!({ "input": 12, "output": 5 })
+    );
+
+    let out = ok(&f.flow(&["runs", "show", "ord-wait"]));
+    for part in [
+        "waits for  event `Approval` until",
+        "flow events send ord-wait Approval",
+        "tokens     12 in, 5 out",
+        "Steps",
+        "quote",
+        "Calls",
+        "model",
+        "12/5",
+    ] {
+        assert!(out.contains(part), "{part:?} not in:\n{out}");
+    }
+
+    let failed = f.json(&["runs", "show", "pay-failed"]);
+    assert_eq!(failed["state"], "failed");
+    let last = failed["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["step"], "check");
+    assert_eq!(last["failure"]["step"], "charge");
+    let out = ok(&f.flow(&["runs", "show", "pay-failed"]));
+    assert!(
+        out.contains("then: workflow `payment`: step `charge` failed: card declined for 40"),
+        "{out}"
+    );
+
+    let done = f.json(&["runs", "show", "ord-done"]);
+    assert_eq!(done["state"], "finished");
+    assert_eq!(done["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(done["steps"][3]["finished"], true);
+
+    fails(
+        &f.flow(&["runs", "show", "nope"]),
+        3,
+        "run `nope` is not in the store",
+    );
+}
+
+#[tokio::test]
+async fn cancel_pause_and_resume_follow_the_status_table() {
+    let f = Fixture::new().await;
+    let out = ok(&f.flow(&["runs", "pause", "ord-wait"]));
+    assert_eq!(out.trim(), "run ord-wait: paused (was waiting)");
+    let out = ok(&f.flow(&["runs", "pause", "ord-wait"]));
+    assert_eq!(out.trim(), "run ord-wait: already paused");
+    assert_eq!(
+        status(&f.store(), "ord-wait").await,
+        Some(RunStatus::Paused)
+    );
+    let resumed = f.json(&["runs", "resume", "ord-wait"]);
+    assert_eq!(
+        (&resumed["status"], &resumed["state"]),
+        (&"running".into(), &"waiting".into())
+    );
+    // A failed run is retried by resuming it.
+    let out = ok(&f.flow(&["runs", "resume", "pay-failed"]));
+    assert_eq!(out.trim(), "run pay-failed: running (was failed)");
+    let out = ok(&f.flow(&["runs", "cancel", "ord-wait"]));
+    assert_eq!(out.trim(), "run ord-wait: cancelled (was waiting)");
+    assert_eq!(
+        status(&f.store(), "ord-wait").await,
+        Some(RunStatus::Cancelled)
+    );
+    fails(
+        &f.flow(&["runs", "cancel", "ord-done"]),
+        4,
+        "cannot cancel run `ord-done`: it is finished",
+    );
+    fails(
+        &f.flow(&["runs", "resume", "ord-wait"]),
+        4,
+        "it is cancelled",
+    );
+    fails(
+        &f.flow(&["runs", "pause", "ghost"]),
+        3,
+        "run `ghost` is not in the store",
+    );
+}
+
+#[tokio::test]
+async fn events_are_checked_against_what_the_run_waits_for() {
+    let f = Fixture::new().await;
+    fails(
+        &f.flow(&["events", "send", "ord-wait", "Payment", "{}"]),
+        4,
+        "run `ord-wait` does not wait for event `Payment`: it waits for event `Approval`",
+    );
+    fails(
+        &f.flow(&["events", "send", "ord-wait", "Approval", "{by: ada}"]),
+        2,
+        "the event is not JSON",
+    );
+    fails(
+        &f.flow(&["events", "send", "pay-failed", "Approval", "{}"]),
+        4,
+        "it waits for no event (it is failed)",
+    );
+    fails(
+        &f.flow(&["events", "send", "ghost", "Approval", "{}"]),
+        3,
+        "not in the store",
+    );
+    let out = ok(&f.flow(&["events", "send", "ord-wait", "Approval", r#"{"by":"bo"}"#]));
+    assert_eq!(
+        out.trim(),
+        "run ord-wait: sent event `Approval`; the run is due now"
+    );
+    let store = f.store();
+    let event = store
+        .next_event(&"ord-wait".into(), "Approval")
+        .await
+        .unwrap()
+        .expect("in the inbox");
+    assert_eq!(event.payload, serde_json::json!({ "by": "bo" }));
+    // Forced: kept for a later step.
+    let sent = f.json(&["events", "send", "pay-failed", "Refund", "7", "--force"]);
+    assert_eq!(sent["awaited"], false);
+    // A finished run takes no more events, forced or not.
+    fails(
+        &f.flow(&["events", "send", "ord-done", "Approval", "{}", "--force"]),
+        4,
+        "takes no more events",
+    );
+    // The engine finishes the run with the event the CLI sent.
+    let store = Arc::new(store);
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<order::Workflow>(Setup::new(()).tools(tools()))
+        .poll_interval(Duration::from_millis(10))
+        .build();
+    let finished = async {
+        while status(&store, "ord-wait").await != Some(RunStatus::Finished) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    engine.run_until(finished).await.unwrap();
+}
+
+#[tokio::test]
+async fn graph_prints_the_recorded_mermaid() {
+    let f = Fixture::new().await;
+    let out = ok(&f.flow(&["graph", "order"]));
+    assert_eq!(
+        out.trim_end(),
+        <order::Workflow as Workflow>::MERMAID.trim_end()
+    );
+    let info = f.json(&["graph", "payment"]);
+    assert_eq!(info["steps"], serde_json::json!(["check", "charge"]));
+    assert_eq!(
+        info["fingerprint"],
+        <payment::Workflow as Workflow>::FINGERPRINT
+    );
+    fails(&f.flow(&["graph", "shipping"]), 3, "it has: order, payment");
+    fails(
+        &f.flow(&["graph", "order", "--fingerprint", "old"]),
+        3,
+        "no version with fingerprint `old`",
+    );
+}
+
+#[tokio::test]
+async fn prune_deletes_finished_runs_in_batches() {
+    let f = Fixture::new().await;
+    {
+        let store = Arc::new(f.store());
+        for n in 0..25 {
+            let ctx = Ctx::builder(())
+                .run_id(format!("ping-{n}"))
+                .store(Arc::clone(&store))
+                .build();
+            ping::Workflow::run(&ctx, n).await.unwrap();
+        }
+        store.cancel(&"ord-wait".into()).await.unwrap();
+    }
+    // Nothing is a day old.
+    assert_eq!(f.json(&["prune", "--older-than", "1day"])["pruned"], 0);
+    let out = ok(&f.flow(&["prune", "--older-than", "0s", "--batch", "4"]));
+    // 25 pings, `ord-done`, and the cancelled `ord-wait`.
+    assert_eq!(out.trim(), "pruned 27 finished or cancelled runs");
+    assert_eq!(ids(&f.json(&["runs", "list"])), ["pay-failed"]);
+    fails(&f.flow(&["prune", "--batch", "0"]), 2, "--batch");
+}
+
+#[tokio::test]
+async fn the_store_must_be_one_this_build_can_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sqlite");
+    fails(&flow_at(&missing, &["runs", "list"]), 1, "no store at");
+    assert!(!missing.exists(), "a missing store is not created");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["--db", "postgres://flow:hunter2@db/runs", "runs", "list"])
+        .output()
+        .unwrap();
+    fails(&out, 1, "this build has no PostgreSQL support yet");
+    assert!(
+        !text(&out.stderr).contains("hunter2"),
+        "the password stays out"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["runs", "list"])
+        .env_remove("FLOW_DB")
+        .output()
+        .unwrap();
+    fails(&out, 2, "no store given");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["runs", "frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
