@@ -27,7 +27,17 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub(crate) command: TopCommand,
+}
+
+/// Every command: those that act once on the store, and `serve`, which keeps it open.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TopCommand {
+    #[command(flatten)]
+    Once(Command),
+    /// Serve the web run viewer: runs list, run pages (graph, timeline, calls), and with a
+    /// token, cancel, pause and resume.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// The commands. Each has a module of its own in `commands/`.
@@ -144,7 +154,7 @@ fn parse_status(text: &str) -> Result<RunStatus, String> {
     })
 }
 
-fn parse_since(text: &str) -> Result<SystemTime, String> {
+pub(crate) fn parse_since(text: &str) -> Result<SystemTime, String> {
     if let Ok(ago) = humantime::parse_duration(text) {
         return SystemTime::now()
             .checked_sub(ago)

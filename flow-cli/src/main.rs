@@ -2,6 +2,8 @@
 //! durations, calls, tokens, pending wait), cancel, pause or resume it, send it an event,
 //! print a workflow's graph, prune finished runs.
 //!
+//! `flow serve` (module `serve`) keeps the store open and serves a web run viewer.
+//!
 //! `main` only parses the command line, opens the store and hands both to `commands`; each
 //! command is a module there, generic over the store contract. Output (tables, colour, JSON)
 //! is in `output` and `view`.
@@ -11,6 +13,7 @@ mod commands;
 mod db;
 mod error;
 mod output;
+mod serve;
 mod view;
 
 use clap::Parser;
@@ -19,13 +22,16 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let out = output::Output { json: cli.json };
-    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&error::CliError::Output(e)),
     };
     let result = runtime.block_on(async {
         match db::open(cli.db.as_deref())? {
-            db::Db::Sqlite(store) => commands::run(&store, cli.command, out).await,
+            db::Db::Sqlite(store) => match cli.command {
+                cli::TopCommand::Once(command) => commands::run(&store, command, out).await,
+                cli::TopCommand::Serve(args) => serve::serve(store, args).await,
+            },
         }
     });
     match result {

@@ -1,0 +1,395 @@
+//! The JSON API, and what the pages and the API both read from the store: a filtered list
+//! of runs, a run with its graph, state and call outputs, an action on a run.
+
+use super::Shared;
+use super::graph::{Graph, Mark};
+use crate::view::{CallView, RunDetail, RunView, WorkflowView, visit_name};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flow_runtime::error::{ControlError, StoreError};
+use flow_runtime::state::RunId;
+use flow_runtime::store::{
+    HistoryEntry, JournalResult, RunFilter, RunHistory, RunInfo, RunState, RunStatus, WorkflowInfo,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::SystemTime;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(super) enum ApiError {
+    /// The run is not in the store.
+    #[error("run `{0}` is not in the store")]
+    UnknownRun(RunId),
+    /// The action needs the token, and the request did not carry it.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The run's status does not allow the action.
+    #[error("{0}")]
+    Refused(String),
+    /// A query parameter is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub(super) fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownRun(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Refused(_) => StatusCode::CONFLICT,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(error: ControlError) -> Self {
+        match error {
+            ControlError::UnknownRun { run_id } => Self::UnknownRun(run_id),
+            ControlError::Store(e) => Self::Store(e),
+            other => Self::Refused(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status(),
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+/// The runs list's filters, as query parameters; empty values (an unfilled form field) are
+/// no filter.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub(super) struct ListQuery {
+    pub(super) workflow: Option<String>,
+    pub(super) status: Option<String>,
+    pub(super) since: Option<String>,
+    pub(super) limit: Option<u64>,
+}
+
+fn given(value: Option<&String>) -> Option<&str> {
+    value.map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+impl ListQuery {
+    pub(super) fn workflow(&self) -> Option<&str> {
+        given(self.workflow.as_ref())
+    }
+
+    pub(super) fn status(&self) -> Option<&str> {
+        given(self.status.as_ref())
+    }
+
+    pub(super) fn since(&self) -> Option<&str> {
+        given(self.since.as_ref())
+    }
+
+    /// The store's filter.
+    fn filter(&self) -> Result<RunFilter, ApiError> {
+        let mut filter = RunFilter::new().limit(self.limit.unwrap_or(100).clamp(1, 1000));
+        if let Some(workflow) = self.workflow() {
+            filter = filter.workflow(workflow);
+        }
+        if let Some(status) = self.status() {
+            let status = RunStatus::from_name(status).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "`{status}` is not a status; expected one of: running, paused, cancelled, \
+                     finished, incompatible, failed, corrupt"
+                ))
+            })?;
+            filter = filter.status(status);
+        }
+        if let Some(since) = self.since() {
+            filter = filter.since(crate::cli::parse_since(since).map_err(ApiError::BadRequest)?);
+        }
+        Ok(filter)
+    }
+}
+
+/// The runs the query selects, the most recently updated first.
+pub(super) async fn list<S: RunHistory>(
+    store: &S,
+    query: &ListQuery,
+) -> Result<Vec<RunInfo>, ApiError> {
+    Ok(store.list(&query.filter()?).await?)
+}
+
+/// A journaled call's result: its output, or its permanent failure.
+#[derive(Clone, Debug, Serialize)]
+pub(super) struct CallOutput {
+    pub(super) step: String,
+    pub(super) visit: String,
+    pub(super) position: u32,
+    pub(super) tool: String,
+    pub(super) output: Option<Value>,
+    pub(super) error: Option<String>,
+}
+
+impl CallOutput {
+    /// Whether this is the output of `call`.
+    pub(super) fn is_of(&self, call: &CallView) -> bool {
+        call.kind == "tool"
+            && self.step == call.step
+            && self.visit == call.visit
+            && self.position == call.position
+    }
+}
+
+/// A run as its page shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(super) struct RunPage {
+    #[serde(flatten)]
+    pub(super) detail: RunDetail,
+    /// The workflow's graph with the run's marks; `null` when the store has no record of the
+    /// workflow.
+    pub(super) graph: Option<Graph>,
+    /// The step that runs now, or next when the run goes on; `null` when not known (a
+    /// route decides) or the run is over.
+    pub(super) current_step: Option<String>,
+    /// The step that waits for an event.
+    pub(super) waiting_step: Option<String>,
+    /// The latest checkpoint's state (the outputs so far and what the next step takes).
+    pub(super) checkpoint_state: Option<Value>,
+    /// Each journaled call's output or error.
+    pub(super) outputs: Vec<CallOutput>,
+    /// Which actions the run's status allows: `cancel`, `pause`, `resume`.
+    pub(super) actions: Vec<&'static str>,
+    /// Where each step's attempt lies in the run's time, for the timeline's bars.
+    pub(super) bars: Vec<Bar>,
+}
+
+/// A step's attempt on the run's time line, in thousandths of the time from the run's
+/// creation to its latest update: where it starts and how long it is (at least 4, so a
+/// short step stays visible).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(super) struct Bar {
+    pub(super) start: u32,
+    pub(super) width: u32,
+}
+
+/// The bars of `history`'s steps, on the span of `info`'s times.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "both are clamped to 0..=1000 first"
+)]
+fn bars(info: &RunInfo, history: &[HistoryEntry]) -> Vec<Bar> {
+    let t0 = info.created_at;
+    let end = history
+        .iter()
+        .map(|h| h.at)
+        .chain([info.updated_at])
+        .max()
+        .unwrap_or(info.updated_at);
+    let span = end.duration_since(t0).unwrap_or_default().as_secs_f64();
+    let thousandths = |t: SystemTime| {
+        if span <= 0.0 {
+            return 0.0;
+        }
+        (t.duration_since(t0).unwrap_or_default().as_secs_f64() / span * 1000.0).clamp(0.0, 1000.0)
+    };
+    history
+        .iter()
+        .map(|h| {
+            let start = thousandths(h.started_at.unwrap_or(h.at));
+            let width = (thousandths(h.at) - start).max(4.0);
+            Bar {
+                start: start.min(996.0) as u32,
+                width: width.min(1000.0) as u32,
+            }
+        })
+        .collect()
+}
+
+/// The recorded workflow of a run: the fingerprint that wrote it, else the latest recorded.
+fn workflow_of<'a>(workflows: &'a [WorkflowInfo], info: &RunInfo) -> Option<&'a WorkflowInfo> {
+    workflows
+        .iter()
+        .filter(|w| w.name == info.workflow)
+        .max_by_key(|w| (w.fingerprint == info.fingerprint, w.registered_at))
+}
+
+/// A run's page, or `None` when the store does not have it.
+pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPage, ApiError> {
+    let info = store
+        .status(run)
+        .await?
+        .ok_or_else(|| ApiError::UnknownRun(run.clone()))?;
+    let history = store.steps(run).await?;
+    let journal = store.calls(run).await?;
+    let latest = store.latest(run).await?;
+    let workflows = store.workflows().await?;
+    let detail = RunDetail::of(&info, &history, &journal);
+
+    let waiting_step = match info.state() {
+        RunState::Waiting { .. } => latest.as_ref().and_then(|c| c.waiting.clone()),
+        _ => None,
+    };
+    let mut graph = workflow_of(&workflows, &info).map(|w| Graph::parse(&w.mermaid));
+    let current_step = match (info.state(), &graph) {
+        (RunState::Failed { .. }, _) => info.failure.as_ref().and_then(|f| f.step.clone()),
+        (RunState::Waiting { .. }, _) => waiting_step.clone(),
+        (
+            RunState::Running | RunState::Paused | RunState::Sleeping { .. },
+            Some(graph),
+        ) => match graph.next_of(&info.step).as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(graph) = &mut graph {
+        for entry in &history {
+            graph.mark(&entry.step, Mark::Done);
+        }
+        if let Some(step) = &current_step {
+            let mark = match info.state() {
+                RunState::Failed { .. } => Mark::Failed,
+                RunState::Waiting { .. } => Mark::Waiting,
+                _ => Mark::Current,
+            };
+            graph.mark(step, mark);
+        }
+    }
+    let outputs = journal
+        .iter()
+        .map(|entry| {
+            let (output, error) = match &entry.result {
+                JournalResult::Output(value) => (Some(value.clone()), None),
+                JournalResult::Failed(message) => (None, Some(message.clone())),
+                _ => (None, None),
+            };
+            CallOutput {
+                step: entry.step.clone(),
+                visit: visit_name(entry.visit),
+                position: entry.position,
+                tool: entry.tool.clone(),
+                output,
+                error,
+            }
+        })
+        .collect();
+    let actions = [
+        (RunStatus::Cancelled, "cancel"),
+        (RunStatus::Paused, "pause"),
+        (RunStatus::Running, "resume"),
+    ]
+    .into_iter()
+    .filter(|(to, _)| info.status.transition(*to).is_some_and(|s| s != info.status))
+    .map(|(_, name)| name)
+    .collect();
+    Ok(RunPage {
+        detail,
+        graph,
+        current_step,
+        waiting_step,
+        checkpoint_state: latest.map(|c| c.state),
+        outputs,
+        actions,
+        bars: bars(&info, &history),
+    })
+}
+
+/// What a request asks to do to a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Action {
+    Cancel,
+    Pause,
+    Resume,
+}
+
+impl Action {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "cancel" => Some(Self::Cancel),
+            "pause" => Some(Self::Pause),
+            "resume" => Some(Self::Resume),
+            _ => None,
+        }
+    }
+}
+
+/// Checks `given` against the viewer's token, then does `action` to `run`.
+pub(super) async fn act<S: RunHistory>(
+    state: &Shared<S>,
+    run: &str,
+    action: &str,
+    given: Option<&str>,
+) -> Result<RunInfo, ApiError> {
+    let Some(token) = &state.token else {
+        return Err(ApiError::Forbidden(
+            "this viewer is read-only: start `flow serve` with --token or --write-token-file \
+             to steer runs",
+        ));
+    };
+    if !given.is_some_and(|given| token.matches(given)) {
+        return Err(ApiError::Forbidden(
+            "this action needs the viewer's token (`Authorization: Bearer <token>`, or the \
+             form's token field)",
+        ));
+    }
+    let action = Action::parse(action).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`{action}` is not an action; expected one of: cancel, pause, resume"
+        ))
+    })?;
+    let run = RunId::from(run);
+    Ok(match action {
+        Action::Cancel => state.store.cancel(&run).await?,
+        Action::Pause => state.store.pause(&run).await?,
+        Action::Resume => state.store.unpause(&run).await?,
+    })
+}
+
+/// `GET /api/runs`
+pub(super) async fn runs<S: RunHistory>(
+    State(state): State<Shared<S>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<RunView>>, ApiError> {
+    let runs = list(&state.store, &query).await?;
+    Ok(Json(runs.iter().map(RunView::of).collect()))
+}
+
+/// `GET /api/runs/{run}`
+pub(super) async fn run<S: RunHistory>(
+    State(state): State<Shared<S>>,
+    Path(run): Path<String>,
+) -> Result<Json<RunPage>, ApiError> {
+    Ok(Json(load(&state.store, &RunId::from(run)).await?))
+}
+
+/// `GET /api/workflows`
+pub(super) async fn workflows<S: RunHistory>(
+    State(state): State<Shared<S>>,
+) -> Result<Json<Vec<WorkflowView>>, ApiError> {
+    let workflows = state.store.workflows().await?;
+    Ok(Json(workflows.iter().map(WorkflowView::of).collect()))
+}
+
+/// `POST /api/runs/{run}/{action}` with `Authorization: Bearer <token>`.
+pub(super) async fn act_json<S: RunHistory>(
+    State(state): State<Shared<S>>,
+    Path((run, action)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<RunView>, ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let after = act(&state, &run, &action, bearer).await?;
+    Ok(Json(RunView::of(&after)))
+}

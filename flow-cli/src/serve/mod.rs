@@ -1,0 +1,217 @@
+//! `flow serve`: a web run viewer over the store — a runs list, a page per run (its
+//! workflow's graph with the completed steps, the current step and a pending wait marked; a
+//! timeline of steps and calls with durations; the latest state, call outputs and errors as
+//! collapsible JSON; token totals) and, behind a token, cancel, pause and resume.
+//!
+//! Everything the pages need is in the binary: server-rendered HTML (maud), one stylesheet
+//! and one small script, and the graph drawn here as SVG from the steps and edges the store
+//! recorded for the workflow. No page loads anything from another origin (the
+//! `Content-Security-Policy` header forbids it too), so the viewer works offline.
+//!
+//! # Steering
+//!
+//! Without a token (`--token` or `--write-token-file`) the viewer is read-only: every action
+//! is refused with 403. With one, an action needs it, as `Authorization: Bearer <token>` (the
+//! JSON API) or as the form field `token` (the run page's form). The token is never written
+//! to a page, a log line or an error.
+//!
+//! # Pages
+//!
+//! | Route | What |
+//! |---|---|
+//! | `GET /` | runs list; query `workflow`, `status`, `since` (`90s`, `2h`, `3days` ago or an RFC 3339 time), `limit`; refreshes itself from `/api/runs` |
+//! | `GET /runs/{run}` | run page; refreshes itself when `/api/runs/{run}` changes |
+//! | `POST /runs/{run}/{action}` | `action`: `cancel`, `pause`, `resume`; form field `token`; answers 303 to the run page, 403 without the token, 404, 409 when the run's status does not allow it |
+//!
+//! # JSON API
+//!
+//! Field names are the `flow … --json` ones (times RFC 3339 UTC with milliseconds, durations
+//! in whole milliseconds, absent values `null`).
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /api/runs` | array of runs as `flow runs list --json` (same query as `/`) |
+//! | `GET /api/runs/{run}` | the run as `flow runs show --json`, plus `graph` (`nodes`: `id`, `label`, `kind`, `mark`; `edges`: `from`, `to`, `label`, `kind`), `current_step`, `waiting_step`, `checkpoint_state` (the latest checkpoint's state), `actions` (those the run's status allows), `bars` (each step on the run's time line, in thousandths) and `outputs` (each journaled call's output or error); 404 for an unknown run |
+//! | `GET /api/workflows` | array of workflows as the store recorded them (`flow graph --json`) |
+//! | `POST /api/runs/{run}/{action}` | `Authorization: Bearer <token>`; the run after the action, 403, 404 or 409 (`{"error": "…"}`) |
+//! | `GET /health` | `ok` |
+
+mod api;
+mod graph;
+mod pages;
+
+use crate::error::CliError;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use flow_runtime::store::RunHistory;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `flow serve` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on; port 0 takes a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+    /// Allow cancel, pause and resume to requests that carry this token. Without a token
+    /// the viewer is read-only.
+    #[arg(long, env = "FLOW_SERVE_TOKEN", hide_env_values = true, conflicts_with = "write_token_file", value_parser = parse_token)]
+    pub(crate) token: Option<Token>,
+    /// Make a random token, write it to this file (readable by its owner only) and allow
+    /// actions to requests that carry it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) write_token_file: Option<PathBuf>,
+}
+
+/// The token that allows actions. `Debug` does not show it.
+#[derive(Clone)]
+pub(crate) struct Token(String);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+impl Token {
+    /// Whether `given` is the token, compared in constant time.
+    fn matches(&self, given: &str) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), given.as_bytes()).into()
+    }
+}
+
+fn parse_token(text: &str) -> Result<Token, String> {
+    if text.trim().is_empty() {
+        return Err("the token is empty: give a secret, or use --write-token-file".to_owned());
+    }
+    Ok(Token(text.to_owned()))
+}
+
+/// What every handler shares: the store and the token, if any.
+struct AppState<S> {
+    store: S,
+    token: Option<Token>,
+}
+
+/// Handlers' state.
+type Shared<S> = Arc<AppState<S>>;
+
+/// The viewer's routes over `store`; actions need `token`, and are refused without one.
+pub(crate) fn router<S: RunHistory>(store: S, token: Option<Token>) -> Router {
+    let state = Arc::new(AppState { store, token });
+    Router::new()
+        .route("/", get(pages::runs::<S>))
+        .route("/runs/{run}", get(pages::run::<S>))
+        .route("/runs/{run}/{action}", post(pages::act::<S>))
+        .route("/api/runs", get(api::runs::<S>))
+        .route("/api/runs/{run}", get(api::run::<S>))
+        .route("/api/runs/{run}/{action}", post(api::act_json::<S>))
+        .route("/api/workflows", get(api::workflows::<S>))
+        .route("/assets/style.css", get(pages::style))
+        .route("/assets/app.js", get(pages::script))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(state)
+}
+
+/// Headers on every answer: nothing may be loaded from another origin, nothing framed, no
+/// referrer sent.
+async fn secure_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// `flow serve`: listens on `args.addr` and serves the viewer over `store` until Ctrl-C.
+///
+/// # Errors
+///
+/// The token file cannot be written, the address cannot be bound, or serving fails.
+pub(crate) async fn serve<S: RunHistory>(store: S, args: ServeArgs) -> Result<(), CliError> {
+    let token = match (&args.token, &args.write_token_file) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(path)) => Some(write_token(path)?),
+        (None, None) => None,
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| {
+            CliError::Unsupported(format!(
+                "cannot listen on {}: {e}; pass another --addr (port 0 takes a free one)",
+                args.addr
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Unsupported(format!("cannot read the bound address: {e}")))?;
+    let mode = match (&token, &args.write_token_file) {
+        (None, _) => "read-only: start with --token or --write-token-file to steer runs".to_owned(),
+        (Some(_), Some(path)) => format!("actions need the token in {}", path.display()),
+        (Some(_), None) => "actions need the token".to_owned(),
+    };
+    crate::output::line(&format!("flow serve: http://{addr}/ ({mode})"))?;
+    axum::serve(listener, router(store, token))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| CliError::Unsupported(format!("the viewer stopped serving: {e}")))
+}
+
+/// Makes a random token and writes it to `path`, readable by its owner only.
+fn write_token(path: &Path) -> Result<Token, CliError> {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, token.as_bytes()));
+    written.map_err(|e| {
+        CliError::Unsupported(format!(
+            "cannot write the token to `{}`: {e}; pass a path in a writable directory",
+            path.display()
+        ))
+    })?;
+    Ok(Token(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_stays_out_of_debug_output() {
+        let args = ServeArgs {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            token: Some(Token("s3cret".to_owned())),
+            write_token_file: None,
+        };
+        assert!(!format!("{args:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        let token = Token("abc".to_owned());
+        assert!(token.matches("abc"));
+        assert!(!token.matches("ab"));
+        assert!(!token.matches("abcd"));
+        assert!(!token.matches(""));
+    }
+}

@@ -1,0 +1,315 @@
+//! The viewer's pages and JSON API over a real listener: the list and its filters, run
+//! pages, 404s, actions refused without the token and done with it, no external URL in any
+//! page, the token in no page.
+
+use crate::fixture::Fixture;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const TOKEN: &str = "t0ken-for-tests";
+
+async fn get(url: &str) -> (StatusCode, String) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn json(url: &str) -> Value {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{url}");
+    response.json().await.unwrap()
+}
+
+fn ids(runs: &Value) -> Vec<&str> {
+    let mut ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test]
+async fn the_list_shows_every_run_and_filters() {
+    let fixture = Fixture::new().await;
+    let server = fixture.serve(&[]).await;
+    assert!(server.banner.contains("read-only"), "{}", server.banner);
+
+    let (status, page) = get(&format!("{}/", server.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    for run in ["ord-done", "ord-wait", "pay-failed"] {
+        assert!(page.contains(&format!("href=\"/runs/{run}\"")), "{page}");
+    }
+    assert!(page.contains("card declined for 40"), "{page}");
+
+    let all = json(&format!("{}/api/runs", server.url)).await;
+    assert_eq!(ids(&all), ["ord-done", "ord-wait", "pay-failed"]);
+    let failed = json(&format!("{}/api/runs?status=failed", server.url)).await;
+    assert_eq!(ids(&failed), ["pay-failed"]);
+    let orders = json(&format!("{}/api/runs?workflow=order&status=", server.url)).await;
+    assert_eq!(ids(&orders), ["ord-done", "ord-wait"]);
+    let recent = json(&format!("{}/api/runs?since=1h", server.url)).await;
+    assert_eq!(ids(&recent).len(), 3);
+    let future = json(&format!("{}/api/runs?since=2999-01-01T00:00:00Z", server.url)).await;
+    assert_eq!(ids(&future).len(), 0);
+    let (status, page) = get(&format!("{}/?status=failed", server.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("pay-failed") && !page.contains("ord-wait"), "{page}");
+
+    let (status, body) = get(&format!("{}/api/runs?status=lost", server.url)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("expected one of"), "{body}");
+
+    let workflows = json(&format!("{}/api/workflows", server.url)).await;
+    let mut names: Vec<&str> = workflows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["order", "payment"]);
+}
+
+#[tokio::test]
+async fn a_run_page_marks_the_graph_and_lists_steps_and_calls() {
+    let fixture = Fixture::new().await;
+    let server = fixture.serve(&[]).await;
+
+    let (status, page) = get(&format!("{}/runs/pay-failed", server.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"id="reason""#), "{page}");
+    assert!(page.contains("card declined for 40"), "{page}");
+    assert!(page.contains(r#"class="node done" data-step="check""#), "{page}");
+    assert!(page.contains(r#"class="node failed" data-step="charge""#), "{page}");
+    assert!(page.contains(r#"id="timeline""#), "{page}");
+
+    let (status, page) = get(&format!("{}/runs/ord-wait", server.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"class="node done" data-step="quote""#), "{page}");
+    assert!(page.contains(r#"class="node waiting" data-step="approve""#), "{page}");
+    assert!(page.contains(r#"class="node todo" data-step="ship""#), "{page}");
+    assert!(page.contains("12 in, 5 out"), "tokens: {page}");
+    assert!(page.contains("<strong>price</strong>"), "the price call: {page}");
+    assert!(page.contains("<details"), "collapsible JSON: {page}");
+    assert!(page.contains("Read-only"), "{page}");
+
+    let run = json(&format!("{}/api/runs/ord-wait", server.url)).await;
+    assert_eq!(run["state"], "waiting");
+    assert_eq!(run["waiting_step"], "approve");
+    assert_eq!(run["current_step"], "approve");
+    assert_eq!(run["tokens"]["input"], 12);
+    let marks: Vec<(&str, &str)> = run["graph"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n["mark"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        marks,
+        [("quote", "done"), ("approve", "waiting"), ("ship", "none")]
+    );
+    let price = run["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["tool"] == "price")
+        .unwrap();
+    assert_eq!(price["output"], 21);
+    assert_eq!(run["actions"], serde_json::json!(["cancel", "pause"]));
+
+    let done = json(&format!("{}/api/runs/ord-done", server.url)).await;
+    assert_eq!(done["state"], "finished");
+    assert!(done["current_step"].is_null());
+    assert!(
+        done["graph"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["mark"] == "done"),
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_run_is_404() {
+    let fixture = Fixture::new().await;
+    let server = fixture.serve(&["--token", TOKEN]).await;
+    let (status, page) = get(&format!("{}/runs/nope", server.url)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("run `nope` is not in the store"), "{page}");
+    let (status, body) = get(&format!("{}/api/runs/nope", server.url)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("not in the store"), "{body}");
+    let (status, _) = get(&format!("{}/no/such/page", server.url)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/runs/nope/cancel", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn actions_are_refused_without_the_token_and_done_with_it() {
+    let fixture = Fixture::new().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Read-only: refused even with a token.
+    let read_only = fixture.serve(&[]).await;
+    let response = http
+        .post(format!("{}/api/runs/ord-wait/pause", read_only.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("read-only"));
+    drop(read_only);
+
+    let server = fixture.serve(&["--token", TOKEN]).await;
+    let state = || async { json(&format!("{}/api/runs/ord-wait", server.url)).await["status"].clone() };
+    for auth in [None, Some("wrong"), Some("")] {
+        let mut request = http.post(format!("{}/api/runs/ord-wait/pause", server.url));
+        if let Some(token) = auth {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{auth:?}");
+    }
+    let response = http
+        .post(format!("{}/runs/ord-wait/pause", server.url))
+        .form(&[("token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(state().await, "running");
+
+    // With the token: the API…
+    let response = http
+        .post(format!("{}/api/runs/ord-wait/pause", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let after: Value = response.json().await.unwrap();
+    assert_eq!(after["status"], "paused");
+    assert_eq!(state().await, "paused");
+
+    // …and the page's form, which goes back to the run page.
+    let response = http
+        .post(format!("{}/runs/ord-wait/resume", server.url))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        "/runs/ord-wait?done=resume"
+    );
+    assert_eq!(state().await, "running");
+    let (_, page) = get(&format!("{}/runs/ord-wait?done=resume", server.url)).await;
+    assert!(page.contains(r#"id="flash""#), "{page}");
+    assert!(page.contains(r#"id="do-pause""#), "the form: {page}");
+
+    // What the run's status does not allow is a conflict.
+    let response = http
+        .post(format!("{}/api/runs/ord-done/cancel", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.text().await.unwrap().contains("finished"));
+    let response = http
+        .post(format!("{}/api/runs/ord-wait/explode", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_written_token_file_allows_actions() {
+    let fixture = Fixture::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let server = fixture
+        .serve(&["--write-token-file", file.to_str().unwrap()])
+        .await;
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert!(token.len() >= 32, "{token}");
+    assert!(!server.banner.contains(&token), "{}", server.banner);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner may read the token: {mode:o}");
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/runs/ord-wait/cancel", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Every `href`, `src`, `action` and `formaction` of `page`.
+fn links(page: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    for attr in ["href=\"", "src=\"", "action=\""] {
+        for (at, _) in page.match_indices(attr) {
+            let rest = &page[at + attr.len()..];
+            found.push(&rest[..rest.find('"').unwrap_or(rest.len())]);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_page_names_another_origin_or_shows_the_token() {
+    let fixture = Fixture::new().await;
+    let server = fixture.serve(&["--token", TOKEN]).await;
+    assert!(!server.banner.contains(TOKEN), "{}", server.banner);
+    let mut pages = vec![
+        "/".to_owned(),
+        "/?status=failed".to_owned(),
+        "/runs/nope".to_owned(),
+        "/missing".to_owned(),
+        "/assets/style.css".to_owned(),
+        "/assets/app.js".to_owned(),
+    ];
+    for run in ["ord-done", "ord-wait", "pay-failed"] {
+        pages.push(format!("/runs/{run}"));
+        pages.push(format!("/api/runs/{run}"));
+    }
+    for path in &pages {
+        let response = reqwest::get(format!("{}{path}", server.url)).await.unwrap();
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("http://"), "{path} names an origin: {body}");
+        assert!(!body.contains("https://"), "{path} names an origin: {body}");
+        assert!(!body.contains(TOKEN), "{path} shows the token");
+        for link in links(&body) {
+            assert!(
+                link.starts_with('/') && !link.starts_with("//") || link.starts_with('#'),
+                "{path}: `{link}` leaves the viewer"
+            );
+        }
+    }
+}
