@@ -171,12 +171,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .map(std::path::PathBuf::from);
     let dir = std::env::temp_dir().join(format!("flow-approval-{}", std::process::id()));
-    let path = match &keep {
-        Some(path) => path.clone(),
-        None => {
-            std::fs::create_dir_all(&dir)?;
-            dir.join("runs.sqlite")
-        }
+    let path = if let Some(path) = &keep {
+        path.clone()
+    } else {
+        std::fs::create_dir_all(&dir)?;
+        dir.join("runs.sqlite")
     };
     let store = Arc::new(SqliteStore::open(&path)?);
     let clock = Clock(Instant::now());
