@@ -15,6 +15,10 @@
 //! ```text
 //! cargo run --example approval
 //! ```
+//!
+//! With `--db PATH` the runs stay in the SQLite file at `PATH` (a new one) instead of a
+//! temporary file removed at the end, for the `flow` CLI to look at:
+//! `cargo run -p flow-cli -- --db PATH runs list`.
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, RunResult, Setup};
@@ -162,9 +166,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         print!("{}", expense::MERMAID);
         return Ok(());
     }
+    let keep = std::env::args()
+        .skip_while(|arg| arg != "--db")
+        .nth(1)
+        .map(std::path::PathBuf::from);
     let dir = std::env::temp_dir().join(format!("flow-approval-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let store = Arc::new(SqliteStore::open(dir.join("runs.sqlite"))?);
+    let path = if let Some(path) = &keep {
+        path.clone()
+    } else {
+        std::fs::create_dir_all(&dir)?;
+        dir.join("runs.sqlite")
+    };
+    let store = Arc::new(SqliteStore::open(&path)?);
     let clock = Clock(Instant::now());
     let engine = Engine::builder(Arc::clone(&store))
         .register::<expense::Workflow>(Setup::new(clock.clone()))
@@ -256,6 +269,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("{} runs of `expense` in the store", runs.len());
     drop(store);
-    std::fs::remove_dir_all(&dir)?;
+    match keep {
+        Some(path) => println!("the runs are in {}", path.display()),
+        None => std::fs::remove_dir_all(&dir)?,
+    }
     Ok(())
 }

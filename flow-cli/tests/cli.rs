@@ -290,6 +290,23 @@ async fn list_shows_each_run_and_where_it_stands() {
         !out.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
+
+    let coloured = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_flow"));
+        command.arg("--db").arg(&f.path).args(["runs", "list"]);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        ok(&command.output().unwrap()).contains("\x1b[")
+    };
+    assert!(
+        coloured(&[("CLICOLOR_FORCE", "1")]),
+        "colour when asked for"
+    );
+    assert!(
+        !coloured(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        "NO_COLOR wins"
+    );
 }
 
 #[tokio::test]

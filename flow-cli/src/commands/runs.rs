@@ -47,13 +47,22 @@ pub(crate) async fn list<S: RunHistory>(
             run.run_id.as_str().to_owned(),
             run.workflow.clone(),
             output::state(state_name(run)),
-            run.step.clone(),
+            step_name(&run.step),
             run.checkpoints.to_string(),
             relative(run.updated_at, now),
             detail(run, now),
         ]);
     }
     print_table(&t)
+}
+
+/// A step's name; the engine's start checkpoint, before the first step, has none.
+fn step_name(step: &str) -> String {
+    if step.is_empty() {
+        "(start)".to_owned()
+    } else {
+        step.to_owned()
+    }
 }
 
 /// What a run's state says beyond its name: why it failed, what it waits for, until when.
@@ -128,11 +137,7 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
     line(&format!(
         "{} {} ({} checkpoints)",
         key("step"),
-        if info.step.is_empty() {
-            "(start)"
-        } else {
-            &info.step
-        },
+        step_name(&info.step),
         info.checkpoints
     ))?;
     line(&format!(
@@ -170,12 +175,10 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
         };
         steps.add_row([
             entry.seq.to_string(),
-            if entry.step.is_empty() {
-                "(start)".to_owned()
-            } else {
-                entry.step.clone()
-            },
+            step_name(&entry.step),
             match entry.attempt {
+                // Not recorded, or the engine's start checkpoint, which no step made.
+                _ if entry.step.is_empty() => "-".to_owned(),
                 0 => "-".to_owned(),
                 n => n.to_string(),
             },

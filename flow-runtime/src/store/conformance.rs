@@ -1693,6 +1693,7 @@ pub mod cases {
         let since = SystemTime::now();
         tick().await;
         save(&store, checkpoint("new", "first", 1)).await;
+        tick().await;
         save(&store, finished("new-done")).await;
         let recent = store.list(&RunFilter::new().since(since)).await.unwrap();
         assert_eq!(
@@ -1706,6 +1707,7 @@ pub mod cases {
             .unwrap();
         assert_eq!(ids(&recent_done), ["new-done"]);
         // A change of status is an update.
+        tick().await;
         store.pause(&"old".into()).await.unwrap();
         let recent = store.list(&RunFilter::new().since(since)).await.unwrap();
         assert_eq!(ids(&recent), ["old", "new-done", "new"]);

@@ -650,7 +650,9 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     // Back to schema 3, as the store before attempts wrote it.
     let conn = raw(db.path());
     conn.execute_batch(
-        "ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
+        "DROP INDEX journal_by_seq; ALTER TABLE journal DROP COLUMN seq; ALTER TABLE history DROP COLUMN attempt; \
+         ALTER TABLE history DROP COLUMN started_at; ALTER TABLE runs DROP COLUMN step_started_at; DROP TABLE workflows; \
+         ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
          ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
          ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
          ALTER TABLE calls DROP COLUMN visit_back_edges; ALTER TABLE calls DROP COLUMN visit_item; \
@@ -663,7 +665,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     assert_eq!(info(&*store, "old").await.status, RunStatus::Finished);
     let ctx = Ctx::builder(())
         .run_id("old")
