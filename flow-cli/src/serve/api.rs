@@ -242,13 +242,12 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
     let current_step = match (info.state(), &graph) {
         (RunState::Failed { .. }, _) => info.failure.as_ref().and_then(|f| f.step.clone()),
         (RunState::Waiting { .. }, _) => waiting_step.clone(),
-        (
-            RunState::Running | RunState::Paused | RunState::Sleeping { .. },
-            Some(graph),
-        ) => match graph.next_of(&info.step).as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        },
+        (RunState::Running | RunState::Paused | RunState::Sleeping { .. }, Some(graph)) => {
+            match graph.next_of(&info.step).as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            }
+        }
         _ => None,
     };
     if let Some(graph) = &mut graph {
@@ -288,7 +287,11 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
         (RunStatus::Running, "resume"),
     ]
     .into_iter()
-    .filter(|(to, _)| info.status.transition(*to).is_some_and(|s| s != info.status))
+    .filter(|(to, _)| {
+        info.status
+            .transition(*to)
+            .is_some_and(|s| s != info.status)
+    })
     .map(|(_, name)| name)
     .collect();
     Ok(RunPage {

@@ -132,7 +132,11 @@ impl Graph {
                 NodeKind::Step
             };
             let label = match (shape.find('"'), shape.rfind('"')) {
-                (Some(a), Some(b)) if b > a => shape[a + 1..b].to_owned(),
+                // The macro marks waits with emoji, which a machine without an emoji font
+                // draws as boxes: words instead.
+                (Some(a), Some(b)) if b > a => shape[a + 1..b]
+                    .replace(" ⏳ ", " · event ")
+                    .replace(" 💤", " · sleeps"),
                 _ => id.clone(),
             };
             graph.nodes.push(Node {
@@ -229,7 +233,13 @@ impl Graph {
             })
             .collect();
         let widest = row_widths.iter().copied().fold(120.0, f64::max);
-        let total_width = widest + 2.0 * MARGIN + 140.0; // room for loops' curves on the right
+        // Room on the right for the curves of loops and data edges.
+        let curves = if self.edges.iter().any(|e| e.kind != EdgeKind::Next) {
+            140.0
+        } else {
+            0.0
+        };
+        let total_width = widest + 2.0 * MARGIN + curves;
         let total_height = rows as f64 * ROW + 2.0 * MARGIN - (ROW - HEIGHT);
         let mut next_x: Vec<f64> = row_widths
             .iter()
@@ -242,12 +252,7 @@ impl Graph {
             next_x[layer] += w + GAP;
             boxes.push((x, MARGIN + layer as f64 * ROW, w));
         }
-        let at = |id: &str| {
-            self.nodes
-                .iter()
-                .position(|n| n.id == id)
-                .map(|i| boxes[i])
-        };
+        let at = |id: &str| self.nodes.iter().position(|n| n.id == id).map(|i| boxes[i]);
         let mark_class = |m: Mark| match m {
             Mark::None => "todo",
             Mark::Done => "done",
@@ -272,9 +277,9 @@ impl Graph {
                             EdgeKind::Next => {
                                 @let (sx, sy, ex, ey) = (x1 + w1 / 2.0, y1 + HEIGHT, x2 + w2 / 2.0, y2);
                                 path class="edge next" marker-end="url(#arrow)"
-                                    d={ "M " (sx) " " (sy) " C " (sx) " " ((sy + ey) / 2.0) " " (ex) " " ((sy + ey) / 2.0) " " (ex) " " (ey) } {}
+                                    d={ "M " (sx) " " (sy) " C " (sx) " " (f64::midpoint(sy, ey)) " " (ex) " " (f64::midpoint(sy, ey)) " " (ex) " " (ey) } {}
                                 @if let Some(label) = &edge.label {
-                                    text class="edge-label" x=((sx + ex) / 2.0 + 4.0) y=((sy + ey) / 2.0 - 2.0) { (label) }
+                                    text class="edge-label" x=(f64::midpoint(sx, ex) + 4.0) y=(f64::midpoint(sy, ey) - 2.0) { (label) }
                                 }
                             }
                             EdgeKind::Back | EdgeKind::Data => {
@@ -284,7 +289,7 @@ impl Graph {
                                 path class=(class) marker-end=[(edge.kind == EdgeKind::Back).then_some("url(#arrow)")]
                                     d={ "M " (sx) " " (sy) " C " (sx + bulge) " " (sy) " " (ex + bulge) " " (ey) " " (ex) " " (ey) } {}
                                 @if let Some(label) = &edge.label {
-                                    text class="edge-label" x=(sx.max(ex) + bulge * 0.75 + 4.0) y=((sy + ey) / 2.0) { (label) }
+                                    text class="edge-label" x=(sx.max(ex) + bulge * 0.75 + 4.0) y=(f64::midpoint(sy, ey)) { (label) }
                                 }
                             }
                         }
@@ -314,19 +319,23 @@ impl Graph {
 mod tests {
     use super::*;
 
-    const LOOP: &str = "flowchart TD\n    draft([\"draft\"])\n    review[\"review\"]\n    accept(((\"accept\")))\n    give_up(((\"give_up\")))\n    draft --> review\n    review -.->|\"Revise (max 3)\"| draft\n    review -->|\"Revise exhausted\"| give_up\n    review -->|Accept| accept\n    tool__Model{{\"Model\"}}\n    draft -.- tool__Model\n";
+    const LOOP: &str = "flowchart TD\n    draft([\"draft\"])\n    review[\"review ⏳ Note\"]\n    accept(((\"accept\")))\n    give_up(((\"give_up\")))\n    draft --> review\n    review -.->|\"Revise (max 3)\"| draft\n    review -->|\"Revise exhausted\"| give_up\n    review -->|Accept| accept\n    tool__Model{{\"Model\"}}\n    draft -.- tool__Model\n";
 
     #[test]
     fn reads_the_graph_the_macro_writes() {
         let g = Graph::parse(LOOP);
-        let nodes: Vec<(&str, NodeKind)> = g.nodes.iter().map(|n| (n.id.as_str(), n.kind)).collect();
+        let nodes: Vec<(&str, &str, NodeKind)> = g
+            .nodes
+            .iter()
+            .map(|n| (n.id.as_str(), n.label.as_str(), n.kind))
+            .collect();
         assert_eq!(
             nodes,
             [
-                ("draft", NodeKind::Entry),
-                ("review", NodeKind::Step),
-                ("accept", NodeKind::Exit),
-                ("give_up", NodeKind::Exit)
+                ("draft", "draft", NodeKind::Entry),
+                ("review", "review · event Note", NodeKind::Step),
+                ("accept", "accept", NodeKind::Exit),
+                ("give_up", "give_up", NodeKind::Exit)
             ]
         );
         let edges: Vec<(&str, &str, Option<&str>, EdgeKind)> = g
@@ -339,14 +348,22 @@ mod tests {
             [
                 ("draft", "review", None, EdgeKind::Next),
                 ("review", "draft", Some("Revise (max 3)"), EdgeKind::Back),
-                ("review", "give_up", Some("Revise exhausted"), EdgeKind::Next),
+                (
+                    "review",
+                    "give_up",
+                    Some("Revise exhausted"),
+                    EdgeKind::Next
+                ),
                 ("review", "accept", Some("Accept"), EdgeKind::Next),
             ]
         );
         assert_eq!(g.layers(), [0, 1, 2, 2]);
         assert_eq!(g.next_of(""), ["draft"]);
         assert_eq!(g.next_of("draft"), ["review"]);
-        assert!(g.next_of("review").is_empty(), "a route decides at run time");
+        assert!(
+            g.next_of("review").is_empty(),
+            "a route decides at run time"
+        );
     }
 
     #[test]
@@ -355,14 +372,21 @@ mod tests {
         g.mark("draft", Mark::Done);
         g.mark("review", Mark::Failed);
         let svg = g.svg().into_string();
-        assert!(svg.contains(r#"class="node done" data-step="draft""#), "{svg}");
-        assert!(svg.contains(r#"class="node failed" data-step="review""#), "{svg}");
+        assert!(
+            svg.contains(r#"class="node done" data-step="draft""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"class="node failed" data-step="review""#),
+            "{svg}"
+        );
         assert_eq!(svg.matches("class=\"edge ").count(), 4);
     }
 
     #[test]
     fn a_cycle_of_plain_edges_still_lays_out() {
-        let g = Graph::parse("flowchart TD\n    a([\"a\"])\n    b[\"b\"]\n    a --> b\n    b --> a\n");
+        let g =
+            Graph::parse("flowchart TD\n    a([\"a\"])\n    b[\"b\"]\n    a --> b\n    b --> a\n");
         assert_eq!(g.layers().len(), 2);
         let _ = g.svg();
     }

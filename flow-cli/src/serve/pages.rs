@@ -79,7 +79,11 @@ fn error_page(error: &ApiError) -> Response {
         p id="error" class="failure" { (error.to_string()) }
         p { a href="/" { "All runs" } }
     };
-    (error.status(), Html(page("Error", "error", "", None, &body).into_string())).into_response()
+    (
+        error.status(),
+        Html(page("Error", "error", "", None, &body).into_string()),
+    )
+        .into_response()
 }
 
 /// Unknown routes.
@@ -132,7 +136,7 @@ pub(super) async fn runs<S: RunHistory>(
     workflows.dedup();
     let api = format!(
         "/api/runs?{}",
-        serde_urlencoded_query(&query).unwrap_or_default()
+        serde_urlencoded::to_string(&query).unwrap_or_default()
     );
     let views: Vec<RunView> = runs.iter().map(RunView::of).collect();
     let body = html! {
@@ -165,7 +169,7 @@ pub(super) async fn runs<S: RunHistory>(
             tbody {
                 @for run in &views {
                     tr data-run=(run.run_id) {
-                        td { a href={ "/runs/" (run.run_id) } { (run.run_id) } }
+                        td { a href={ "/runs/" (percent(&run.run_id)) } { (run.run_id) } }
                         td { (run.workflow) }
                         td { (badge(run.state)) }
                         td { (run.step) }
@@ -181,35 +185,16 @@ pub(super) async fn runs<S: RunHistory>(
     Html(page("Runs", "runs", &api, None, &body).into_string()).into_response()
 }
 
-/// The query string of the list's filters.
-fn serde_urlencoded_query(query: &ListQuery) -> Option<String> {
-    let mut pairs = Vec::new();
-    for (key, value) in [
-        ("workflow", query.workflow()),
-        ("status", query.status()),
-        ("since", query.since()),
-    ] {
-        if let Some(value) = value {
-            pairs.push(format!("{key}={}", percent(value)));
-        }
-    }
-    if let Some(limit) = query.limit {
-        pairs.push(format!("limit={limit}"));
-    }
-    Some(pairs.join("&"))
-}
+/// What [`percent`] keeps: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
-/// `text` percent-encoded for a query string.
+/// `text` percent-encoded for a path segment or a query value.
 fn percent(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 /// JSON, pretty, for a `<pre>`.
@@ -221,7 +206,10 @@ fn duration(ms: Option<u64>) -> String {
     match ms {
         None => "–".to_owned(),
         Some(ms) if ms < 1000 => format!("{ms} ms"),
-        Some(ms) if ms < 60_000 => format!("{:.2} s", f64::from(u32::try_from(ms).unwrap_or(u32::MAX)) / 1000.0),
+        Some(ms) if ms < 60_000 => format!(
+            "{:.2} s",
+            f64::from(u32::try_from(ms).unwrap_or(u32::MAX)) / 1000.0
+        ),
         Some(ms) => crate::output::short(std::time::Duration::from_millis(ms)),
     }
 }
@@ -303,10 +291,10 @@ pub(super) async fn run<S: RunHistory>(
             } @else if data.actions.is_empty() {
                 p class="muted" { "None: the run is " (r.status) "." }
             } @else {
-                form method="post" class="actions" action={ "/runs/" (r.run_id) "/" (data.actions[0]) } {
+                form method="post" class="actions" action={ "/runs/" (percent(&r.run_id)) "/" (data.actions[0]) } {
                     label { "Token " input type="password" name="token" id="token" autocomplete="off" required; }
                     @for action in &data.actions {
-                        button type="submit" id={ "do-" (action) } formaction={ "/runs/" (r.run_id) "/" (action) } { (action) }
+                        button type="submit" id={ "do-" (action) } formaction={ "/runs/" (percent(&r.run_id)) "/" (action) } { (action) }
                     }
                 }
             }
@@ -349,12 +337,18 @@ pub(super) async fn run<S: RunHistory>(
                         }
                         @for call in calls.by_ref().take(step.calls) { (call_row(call, &data)) }
                     }
-                    @if !pending.is_empty() {
+                    @if let Some(step) = &data.current_step {
+                        tr class="step now" data-step=(step) {
+                            td {} td { strong { (step) } } td {} td {} td {} td {}
+                            td id="now" { (now_text(r)) }
+                        }
+                    }
+                    @if !pending.is_empty() && data.current_step.as_deref() != Some(pending[0].step.as_str()) {
                         tr class="step pending" {
                             td {} td { strong { (pending[0].step) } " (no checkpoint yet)" } td {} td {} td {} td {} td {}
                         }
-                        @for call in &pending { (call_row(call, &data)) }
                     }
+                    @for call in &pending { (call_row(call, &data)) }
                 }
             }
         }
@@ -363,13 +357,24 @@ pub(super) async fn run<S: RunHistory>(
             @if let Some(state) = &data.checkpoint_state {
                 details id="state-json" { summary { "Latest checkpoint's state" } pre { (pretty(state)) } }
             }
-            details { summary { "Run as JSON (" a href={ "/api/runs/" (r.run_id) } { "API" } ")" } pre { (serde_json::to_string_pretty(&data).unwrap_or_default()) } }
+            details { summary { "Run as JSON (" a href={ "/api/runs/" (percent(&r.run_id)) } { "API" } ")" } pre { (serde_json::to_string_pretty(&data).unwrap_or_default()) } }
         }
     };
     let api = format!("/api/runs/{}", percent(&r.run_id));
     let watch = Some((r.updated_at.as_str(), r.state));
     let html = page(&format!("Run {}", r.run_id), "run", &api, watch, &body).into_string();
     Html(html).into_response()
+}
+
+/// What the current step's row says: why it stands there.
+fn now_text(run: &RunView) -> String {
+    match (run.state, &run.wait, &run.failure) {
+        (_, _, Some(failure)) => format!("failed: {}", failure.reason),
+        ("waiting", Some(wait), _) => format!("waiting for `{}` until {}", wait.event, wait.until),
+        ("paused", ..) => "next, once resumed".to_owned(),
+        ("sleeping", ..) => "next, after the sleep".to_owned(),
+        _ => "running or next".to_owned(),
+    }
 }
 
 /// `?done=<action>` after an action.
@@ -391,8 +396,12 @@ pub(super) async fn act<S: RunHistory>(
     Form(form): Form<ActForm>,
 ) -> Response {
     match api::act(&state, &run, &action, form.token.as_deref()).await {
-        Ok(_) => Redirect::to(&format!("/runs/{}?done={}", percent(&run), percent(&action)))
-            .into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/runs/{}?done={}",
+            percent(&run),
+            percent(&action)
+        ))
+        .into_response(),
         Err(e) => error_page(&e),
     }
 }

@@ -133,7 +133,13 @@ async fn drive(browser: &Client, url: &str) -> Result<(), fantoccini::error::Cmd
         text(browser, "tr[data-run='ord-wait'] .state").await,
         "waiting"
     );
-    assert_eq!(browser.find_all(Locator::Css("#runs tbody tr")).await?.len(), 3);
+    assert_eq!(
+        browser
+            .find_all(Locator::Css("#runs tbody tr"))
+            .await?
+            .len(),
+        3
+    );
 
     // It refreshes itself: a run paused elsewhere shows as paused without a reload.
     let paused = reqwest::Client::new()
@@ -160,14 +166,31 @@ async fn drive(browser: &Client, url: &str) -> Result<(), fantoccini::error::Cmd
     browser
         .find(Locator::Css("#graph g.node.done[data-step='check']"))
         .await?;
-    assert!(!browser.find_all(Locator::Css("#timeline tr.step")).await?.is_empty());
+    assert!(
+        !browser
+            .find_all(Locator::Css("#timeline tr.step"))
+            .await?
+            .is_empty()
+    );
 
     // The paused run: resume it from its page, with the token.
     browser.goto(&format!("{url}/runs/ord-wait")).await?;
     assert_eq!(text(browser, "#state").await, "paused");
-    browser.find(Locator::Id("token")).await?.send_keys(TOKEN).await?;
-    browser.find(Locator::Id("do-resume")).await?.click().await?;
-    browser.wait().at_most(WAIT).for_element(Locator::Id("flash")).await?;
+    browser
+        .find(Locator::Id("token"))
+        .await?
+        .send_keys(TOKEN)
+        .await?;
+    browser
+        .find(Locator::Id("do-resume"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("flash"))
+        .await?;
     assert_eq!(text(browser, "#state").await, "waiting");
     browser
         .find(Locator::Css("#graph g.node.waiting[data-step='approve']"))

@@ -205,10 +205,7 @@ impl Server {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut banner = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut banner)
-            .await
-            .unwrap();
+        BufReader::new(stdout).read_line(&mut banner).await.unwrap();
         let url = banner
             .split_whitespace()
             .find(|w| w.starts_with("http://"))

@@ -51,11 +51,18 @@ async fn the_list_shows_every_run_and_filters() {
     assert_eq!(ids(&orders), ["ord-done", "ord-wait"]);
     let recent = json(&format!("{}/api/runs?since=1h", server.url)).await;
     assert_eq!(ids(&recent).len(), 3);
-    let future = json(&format!("{}/api/runs?since=2999-01-01T00:00:00Z", server.url)).await;
+    let future = json(&format!(
+        "{}/api/runs?since=2999-01-01T00:00:00Z",
+        server.url
+    ))
+    .await;
     assert_eq!(ids(&future).len(), 0);
     let (status, page) = get(&format!("{}/?status=failed", server.url)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("pay-failed") && !page.contains("ord-wait"), "{page}");
+    assert!(
+        page.contains("pay-failed") && !page.contains("ord-wait"),
+        "{page}"
+    );
 
     let (status, body) = get(&format!("{}/api/runs?status=lost", server.url)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -81,17 +88,35 @@ async fn a_run_page_marks_the_graph_and_lists_steps_and_calls() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(r#"id="reason""#), "{page}");
     assert!(page.contains("card declined for 40"), "{page}");
-    assert!(page.contains(r#"class="node done" data-step="check""#), "{page}");
-    assert!(page.contains(r#"class="node failed" data-step="charge""#), "{page}");
+    assert!(
+        page.contains(r#"class="node done" data-step="check""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"class="node failed" data-step="charge""#),
+        "{page}"
+    );
     assert!(page.contains(r#"id="timeline""#), "{page}");
 
     let (status, page) = get(&format!("{}/runs/ord-wait", server.url)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains(r#"class="node done" data-step="quote""#), "{page}");
-    assert!(page.contains(r#"class="node waiting" data-step="approve""#), "{page}");
-    assert!(page.contains(r#"class="node todo" data-step="ship""#), "{page}");
+    assert!(
+        page.contains(r#"class="node done" data-step="quote""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"class="node waiting" data-step="approve""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"class="node todo" data-step="ship""#),
+        "{page}"
+    );
     assert!(page.contains("12 in, 5 out"), "tokens: {page}");
-    assert!(page.contains("<strong>price</strong>"), "the price call: {page}");
+    assert!(
+        page.contains("<strong>price</strong>"),
+        "the price call: {page}"
+    );
     assert!(page.contains("<details"), "collapsible JSON: {page}");
     assert!(page.contains("Read-only"), "{page}");
 
@@ -142,6 +167,9 @@ async fn an_unknown_run_is_404() {
     let (status, body) = get(&format!("{}/api/runs/nope", server.url)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("not in the store"), "{body}");
+    let (status, page) = get(&format!("{}/runs/%3Cscript%3Ex", server.url)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("run `&lt;script&gt;x`"), "escaped: {page}");
     let (status, _) = get(&format!("{}/no/such/page", server.url)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let response = reqwest::Client::new()
@@ -174,7 +202,8 @@ async fn actions_are_refused_without_the_token_and_done_with_it() {
     drop(read_only);
 
     let server = fixture.serve(&["--token", TOKEN]).await;
-    let state = || async { json(&format!("{}/api/runs/ord-wait", server.url)).await["status"].clone() };
+    let state =
+        || async { json(&format!("{}/api/runs/ord-wait", server.url)).await["status"].clone() };
     for auth in [None, Some("wrong"), Some("")] {
         let mut request = http.post(format!("{}/api/runs/ord-wait/pause", server.url));
         if let Some(token) = auth {
@@ -212,10 +241,7 @@ async fn actions_are_refused_without_the_token_and_done_with_it() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        response.headers()["location"],
-        "/runs/ord-wait?done=resume"
-    );
+    assert_eq!(response.headers()["location"], "/runs/ord-wait?done=resume");
     assert_eq!(state().await, "running");
     let (_, page) = get(&format!("{}/runs/ord-wait?done=resume", server.url)).await;
     assert!(page.contains(r#"id="flash""#), "{page}");
@@ -254,7 +280,11 @@ async fn a_written_token_file_allows_actions() {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "only its owner may read the token: {mode:o}");
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "only its owner may read the token: {mode:o}"
+        );
     }
     let response = reqwest::Client::new()
         .post(format!("{}/api/runs/ord-wait/cancel", server.url))
