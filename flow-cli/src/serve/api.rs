@@ -396,3 +396,56 @@ pub(super) async fn act_json<S: RunHistory>(
     let after = act(&state, &run, &action, bearer).await?;
     Ok(Json(RunView::of(&after)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn bars_lie_on_the_runs_time() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let info = RunInfo::new(
+            RunId::from("r"),
+            "w",
+            "f",
+            RunStatus::Running,
+            "b",
+            3,
+            t0,
+            at(10),
+        );
+        let history = [
+            HistoryEntry::new(1, "", false, t0),
+            HistoryEntry::new(2, "a", false, at(4)).with_attempt(1, Some(at(2))),
+            HistoryEntry::new(3, "b", false, at(10)).with_attempt(2, Some(at(9))),
+        ];
+        let got: Vec<(u32, u32)> = bars(&info, &history)
+            .iter()
+            .map(|b| (b.start, b.width))
+            .collect();
+        assert_eq!(got, [(0, 4), (200, 200), (900, 100)]);
+    }
+
+    #[test]
+    fn a_run_without_time_has_bars_at_its_start() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let info = RunInfo::new(
+            RunId::from("r"),
+            "w",
+            "f",
+            RunStatus::Running,
+            "",
+            1,
+            t0,
+            t0,
+        );
+        let history = [HistoryEntry::new(1, "", false, t0)];
+        let got: Vec<(u32, u32)> = bars(&info, &history)
+            .iter()
+            .map(|b| (b.start, b.width))
+            .collect();
+        assert_eq!(got, [(0, 4)]);
+    }
+}
