@@ -202,16 +202,12 @@ fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
+/// A duration as `flow runs show` prints it (`24ms`, `1.2s`); `–` when not known.
 fn duration(ms: Option<u64>) -> String {
-    match ms {
-        None => "–".to_owned(),
-        Some(ms) if ms < 1000 => format!("{ms} ms"),
-        Some(ms) if ms < 60_000 => format!(
-            "{:.2} s",
-            f64::from(u32::try_from(ms).unwrap_or(u32::MAX)) / 1000.0
-        ),
-        Some(ms) => crate::output::short(std::time::Duration::from_millis(ms)),
-    }
+    ms.map_or_else(
+        || "–".to_owned(),
+        |ms| crate::output::short(std::time::Duration::from_millis(ms)),
+    )
 }
 
 /// A call's row, and its output or error folded under it.

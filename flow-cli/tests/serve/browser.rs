@@ -121,9 +121,18 @@ async fn the_viewer_in_a_real_browser() {
     let fixture = Fixture::new().await;
     let server = fixture.serve(&["--token", TOKEN]).await;
     let browser = driver.browser().await;
-    let result = drive(&browser, &server.url).await;
+    // Driven in a task so that the browser is closed even when a check fails (killing
+    // chromedriver alone would leave chromium running).
+    let result = tokio::spawn({
+        let browser = browser.clone();
+        async move { drive(&browser, &server.url).await }
+    })
+    .await;
     browser.close().await.unwrap();
-    result.unwrap();
+    match result {
+        Ok(done) => done.unwrap(),
+        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+    }
 }
 
 async fn drive(browser: &Client, url: &str) -> Result<(), fantoccini::error::CmdError> {
