@@ -1,7 +1,8 @@
 //! The viewer in a real browser: Debian's `chromium`, headless, driven through
 //! `chromedriver` by fantoccini. Opens the list, watches it refresh, opens the failed run
-//! and reads its reason, resumes a paused run from its page and sees the state change, and
-//! with `FLOW_SCREENSHOT=1` saves the run page to `docs/run-page.png`.
+//! and reads its reason, resumes a paused run from its page and sees the state change, with
+//! `FLOW_SCREENSHOT=1` saves the run page to `docs/run-page.png`, and watches the run page
+//! reload itself when the run is paused elsewhere.
 //!
 //! Needs `chromium` and `chromium-driver` (`apt-get install -y chromium chromium-driver`;
 //! `.ci/run` installs them): without them the test fails saying so.
@@ -214,5 +215,15 @@ async fn drive(browser: &Client, url: &str) -> Result<(), fantoccini::error::Cmd
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, png).unwrap();
     }
+
+    // The run page reloads itself when the run changes elsewhere.
+    let paused = reqwest::Client::new()
+        .post(format!("{url}/api/runs/ord-wait/pause"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(paused.status().is_success());
+    until_text(browser, "#state", "paused").await;
     Ok(())
 }
