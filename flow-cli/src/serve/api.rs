@@ -157,8 +157,10 @@ pub(super) struct RunPage {
     /// workflow.
     pub(super) graph: Option<Graph>,
     /// The step that runs now, or next when the run goes on; `null` when not known (a
-    /// route decides) or the run is over.
+    /// route decides), when several are (a fan-out's branches), or when the run is over.
     pub(super) current_step: Option<String>,
+    /// Every step that runs now or next: a fan-out's pending branches, or the one step.
+    pub(super) current_steps: Vec<String>,
     /// The step that waits for an event.
     pub(super) waiting_step: Option<String>,
     /// The latest checkpoint's state (the outputs so far and what the next step takes).
@@ -239,30 +241,37 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
         _ => None,
     };
     let mut graph = workflow_of(&workflows, &info).map(|w| Graph::parse(&w.mermaid));
-    let current_step = match (info.state(), &graph) {
-        (RunState::Failed { .. }, _) => info.failure.as_ref().and_then(|f| f.step.clone()),
-        (RunState::Waiting { .. }, _) => waiting_step.clone(),
+    let done: Vec<&str> = history.iter().map(|h| h.step.as_str()).collect();
+    let current_steps: Vec<String> = match (info.state(), &graph) {
+        (RunState::Failed { .. }, _) => info
+            .failure
+            .as_ref()
+            .and_then(|f| f.step.clone())
+            .into_iter()
+            .collect(),
+        (RunState::Waiting { .. }, _) => waiting_step.clone().into_iter().collect(),
         (RunState::Running | RunState::Paused | RunState::Sleeping { .. }, Some(graph)) => {
-            match graph.next_of(&info.step).as_slice() {
-                [one] => Some(one.clone()),
-                _ => None,
-            }
+            graph.current_after(&info.step, &done)
         }
-        _ => None,
+        _ => Vec::new(),
     };
     if let Some(graph) = &mut graph {
-        for entry in &history {
-            graph.mark(&entry.step, Mark::Done);
+        for step in &done {
+            graph.mark(step, Mark::Done);
         }
-        if let Some(step) = &current_step {
-            let mark = match info.state() {
-                RunState::Failed { .. } => Mark::Failed,
-                RunState::Waiting { .. } => Mark::Waiting,
-                _ => Mark::Current,
-            };
+        let mark = match info.state() {
+            RunState::Failed { .. } => Mark::Failed,
+            RunState::Waiting { .. } => Mark::Waiting,
+            _ => Mark::Current,
+        };
+        for step in &current_steps {
             graph.mark(step, mark);
         }
     }
+    let current_step = match current_steps.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    };
     let outputs = journal
         .iter()
         .map(|entry| {
@@ -298,6 +307,7 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
         detail,
         graph,
         current_step,
+        current_steps,
         waiting_step,
         checkpoint_state: latest.map(|c| c.state),
         outputs,

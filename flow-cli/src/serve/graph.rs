@@ -175,6 +175,64 @@ impl Graph {
         next.iter().map(|e| e.to.clone()).collect()
     }
 
+    /// The steps a run runs now, or next when it goes on, after its latest checkpoint (after
+    /// `step`), given the steps it has `done`: the next steps, except that a join whose
+    /// fan-out branches are not all done leaves those branches current.
+    pub(crate) fn current_after(&self, step: &str, done: &[&str]) -> Vec<String> {
+        let mut current = Vec::new();
+        for next in self.next_of(step) {
+            let pending: Vec<String> = self
+                .branches_into(&next)
+                .into_iter()
+                .filter(|b| !done.contains(&b.as_str()))
+                .collect();
+            if pending.is_empty() {
+                current.push(next);
+            } else {
+                current.extend(pending);
+            }
+        }
+        current.dedup();
+        current
+    }
+
+    /// The fan-out branches `join` waits for: when the steps with a plain edge into it are
+    /// all branches of one fork (a step with plain edges to each of them), those steps;
+    /// otherwise (one step before it, or routes converging on it) none.
+    fn branches_into(&self, join: &str) -> Vec<String> {
+        let plain = |e: &&Edge| e.kind == EdgeKind::Next && e.label.is_none();
+        let before: Vec<&str> = self
+            .edges
+            .iter()
+            .filter(plain)
+            .filter(|e| e.to == join)
+            .map(|e| e.from.as_str())
+            .collect();
+        if before.len() < 2 {
+            return Vec::new();
+        }
+        let forks_to_all = |fork: &str| {
+            let after: Vec<&str> = self
+                .edges
+                .iter()
+                .filter(plain)
+                .filter(|e| e.from == fork)
+                .map(|e| e.to.as_str())
+                .collect();
+            before.iter().all(|b| after.contains(b))
+        };
+        if self
+            .edges
+            .iter()
+            .filter(plain)
+            .any(|e| forks_to_all(&e.from))
+        {
+            before.into_iter().map(str::to_owned).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Sets the node of `step` to `mark` (a later mark wins).
     pub(crate) fn mark(&mut self, step: &str, mark: Mark) {
         if let Some(node) = self.nodes.iter_mut().find(|n| n.id == step) {
@@ -364,6 +422,37 @@ mod tests {
             g.next_of("review").is_empty(),
             "a route decides at run time"
         );
+    }
+
+    const FAN_OUT: &str = "flowchart TD\n    plan([\"plan\"])\n    web[\"web\"]\n    papers[[\"papers ×4\"]]\n    summarize(((\"summarize\")))\n    plan --> web\n    plan --> papers\n    web --> summarize\n    papers --> summarize\n";
+
+    const CONVERGING: &str = "flowchart TD\n    validate([\"validate\"])\n    intake[\"intake\"]\n    order_status[\"order_status\"]\n    escalate[\"escalate\"]\n    draft(((\"draft\")))\n    validate --> intake\n    intake -->|OrderStatus| order_status\n    intake -->|Escalate| escalate\n    order_status --> draft\n    escalate --> draft\n    validate -.-o|\"ticket\"| draft\n";
+
+    #[test]
+    fn a_fan_out_keeps_its_pending_branches_current() {
+        let g = Graph::parse(FAN_OUT);
+        assert_eq!(g.nodes[2].kind, NodeKind::Workers);
+        assert_eq!(g.current_after("", &[]), ["plan"]);
+        assert_eq!(g.current_after("plan", &["plan"]), ["web", "papers"]);
+        assert_eq!(g.current_after("web", &["plan", "web"]), ["papers"]);
+        assert_eq!(
+            g.current_after("papers", &["plan", "web", "papers"]),
+            ["summarize"]
+        );
+    }
+
+    #[test]
+    fn converging_routes_are_not_a_join() {
+        let g = Graph::parse(CONVERGING);
+        assert!(
+            g.current_after("intake", &["validate", "intake"])
+                .is_empty()
+        );
+        assert_eq!(
+            g.current_after("order_status", &["validate", "intake", "order_status"]),
+            ["draft"]
+        );
+        assert_eq!(g.edges.last().map(|e| e.kind), Some(EdgeKind::Data));
     }
 
     #[test]

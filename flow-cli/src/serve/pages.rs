@@ -268,7 +268,10 @@ pub(super) async fn run<S: RunHistory>(
             dt { "Workflow" } dd { (r.workflow) " " span class="muted" { "(fingerprint " (r.fingerprint) ")" } }
             dt { "State" } dd id="state" { (r.state) }
             dt { "Latest step" } dd { @if r.step.is_empty() { "(start)" } @else { (r.step) } " · " (r.checkpoints) " checkpoints" }
-            @if let Some(step) = &data.current_step { dt { "Current step" } dd id="current" { (step) } }
+            @if !data.current_steps.is_empty() {
+                dt { @if data.current_steps.len() == 1 { "Current step" } @else { "Current steps" } }
+                dd id="current" { (data.current_steps.join(", ")) }
+            }
             @if let Some(wait) = &r.wait {
                 dt { "Waits for" } dd id="wait" { "event " code { (wait.event) } " until " time { (wait.until) } }
             }
@@ -333,13 +336,13 @@ pub(super) async fn run<S: RunHistory>(
                         }
                         @for call in calls.by_ref().take(step.calls) { (call_row(call, &data)) }
                     }
-                    @if let Some(step) = &data.current_step {
+                    @for step in &data.current_steps {
                         tr class="step now" data-step=(step) {
                             td {} td { strong { (step) } } td {} td {} td {} td {}
-                            td id="now" { (now_text(r)) }
+                            td class="now" { (now_text(r)) }
                         }
                     }
-                    @if !pending.is_empty() && data.current_step.as_deref() != Some(pending[0].step.as_str()) {
+                    @if !pending.is_empty() && !data.current_steps.contains(&pending[0].step) {
                         tr class="step pending" {
                             td {} td { strong { (pending[0].step) } " (no checkpoint yet)" } td {} td {} td {} td {} td {}
                         }

@@ -124,6 +124,7 @@ async fn a_run_page_marks_the_graph_and_lists_steps_and_calls() {
     assert_eq!(run["state"], "waiting");
     assert_eq!(run["waiting_step"], "approve");
     assert_eq!(run["current_step"], "approve");
+    assert_eq!(run["current_steps"], serde_json::json!(["approve"]));
     assert_eq!(run["tokens"]["input"], 12);
     let marks: Vec<(&str, &str)> = run["graph"]["nodes"]
         .as_array()
