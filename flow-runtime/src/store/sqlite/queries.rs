@@ -445,7 +445,8 @@ pub(super) fn calls(conn: &Connection, run_id: &RunId) -> Result<Vec<JournalEntr
 }
 
 /// Every recorded workflow, the most recently recorded first. Steps that are not a JSON
-/// array of strings (the file was edited) read back as none.
+/// array of strings (the file was edited) read back as none, with a warning: the graph is
+/// still there, and one bad row never hides the others.
 pub(super) fn workflows(conn: &Connection) -> Result<Vec<WorkflowInfo>, StoreError> {
     let fail = |e| StoreError::with_source("sqlite store: could not read the workflows", e);
     let mut stmt = conn
@@ -455,11 +456,16 @@ pub(super) fn workflows(conn: &Connection) -> Result<Vec<WorkflowInfo>, StoreErr
         )
         .map_err(fail)?;
     stmt.query_map([], |row| {
+        let name: String = row.get(0)?;
         let steps: String = row.get(2)?;
+        let steps = serde_json::from_str(&steps).unwrap_or_else(|error| {
+            tracing::warn!(workflow = %name, %error, "the recorded steps are not a JSON array");
+            Vec::new()
+        });
         Ok(WorkflowInfo::new(
-            row.get::<_, String>(0)?,
+            name,
             row.get::<_, String>(1)?,
-            serde_json::from_str(&steps).unwrap_or_default(),
+            steps,
             row.get::<_, String>(3)?,
             from_millis(row.get(4)?),
         ))
