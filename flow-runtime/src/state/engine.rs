@@ -567,8 +567,11 @@ impl<S: RunQueue> Engine<S> {
                 reason,
             });
         }
-        let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state);
-        store.save(checkpoint).await?;
+        // The run's trace begins here (feature `otel`): its turns continue it.
+        let (span, trace) = crate::driver::trace::start_span(W::NAME, &run_id);
+        let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state)
+            .with_trace(trace);
+        tracing::Instrument::instrument(store.save(checkpoint), span).await?;
         self.inner.wake.notify_one();
         Ok(run_id)
     }

@@ -176,10 +176,19 @@ BEGIN
 END;
 ",
     },
+    // Version 9: the run's trace context (see `Checkpoint::trace`), a W3C `traceparent`: set
+    // by the first checkpoint that carries one, never changed after. Runs stored before have
+    // none; their next turn begins a trace that their later turns continue.
+    Migration {
+        version: 9,
+        sql: "
+ALTER TABLE runs ADD COLUMN trace TEXT;
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.
