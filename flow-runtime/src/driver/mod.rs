@@ -471,7 +471,7 @@ async fn run_one<D, T, E, F, Fut>(
     call: F,
 ) -> Result<Ran<T>, Halt<E>>
 where
-    E: From<RuntimeError> + std::fmt::Display,
+    E: From<RuntimeError> + std::error::Error,
     F: FnOnce(StepRun, Option<EventArg>) -> Fut,
     Fut: Future<Output = Result<Stepped<T>, E>>,
 {
@@ -544,7 +544,7 @@ pub async fn step_alone<D, T, E, F, Fut>(
     call: F,
 ) -> Result<T, E>
 where
-    E: From<RuntimeError> + std::fmt::Display,
+    E: From<RuntimeError> + std::error::Error,
     F: FnOnce(StepRun, Option<EventArg>) -> Fut,
     Fut: Future<Output = Result<Stepped<T>, E>>,
 {

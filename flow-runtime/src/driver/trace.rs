@@ -17,7 +17,6 @@
 
 use crate::state::RunId;
 use crate::tool::Visit;
-use std::fmt::Display;
 use tracing::Span;
 use tracing::field::Empty;
 
@@ -97,11 +96,14 @@ pub(crate) fn step_span(name: &'static str, attempt: u32, visit: Visit) -> Span 
     span
 }
 
-/// Marks `span` as ended in `error`.
-pub(crate) fn failed(span: &Span, error: &dyn Display) {
+/// Marks `span` as ended in `error`, described by its message and its sources'.
+pub(crate) fn failed(span: &Span, error: &dyn std::error::Error) {
     // The code first: tracing-opentelemetry reads a description as an error status with it.
     span.record("otel.status_code", "error");
-    span.record("otel.status_description", tracing::field::display(error));
+    span.record(
+        "otel.status_description",
+        crate::state::error_chain(error).as_str(),
+    );
 }
 
 /// Records how a run's turn ended on its span.

@@ -266,7 +266,7 @@ fn runtime_failure(error: &RuntimeError) -> Failure {
 }
 
 /// An error and its sources, one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
