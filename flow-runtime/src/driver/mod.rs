@@ -239,7 +239,7 @@ pub trait Machine: Workflow {
 /// panic anywhere in it, the driver's own code included, fails the run with
 /// [`RuntimeError::Panicked`] instead of unwinding.
 ///
-/// The turn runs in a `run {workflow}` span (see [`trace`]), which continues the run's stored
+/// The turn runs in a `run {workflow}` span (see `driver/trace.rs`), which continues the run's stored
 /// trace context, if it has one, and whose own context is stored with the run otherwise.
 pub fn drive<W: Machine>(
     ctx: &Ctx<W::Deps>,
