@@ -12,7 +12,7 @@ use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
 use flow_runtime::otel;
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, RunResult, Setup};
-use flow_runtime::store::MemoryStore;
+use flow_runtime::store::{MemoryStore, RunState};
 use flow_runtime::tool::{CallError, PolicyTool, ToolPolicy};
 use flow_tests::store::TempDb;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -301,6 +301,122 @@ pub(crate) async fn a_run_is_one_trace_across_a_crash_and_a_resume() {
             .any(|t| step_of(&spans, t).is_none()),
         "every tool call is under a step"
     );
+    provider.shutdown().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run an engine starts, which parks for an event and is woken by it.
+
+/// A manager's approval.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub by: String,
+}
+
+#[workflow]
+pub mod expense {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn submit(amount: u32) -> Result<u32, std::convert::Infallible> {
+        Ok(amount)
+    }
+
+    #[step(after = submit, exit, event = Approval, timeout = Duration::from_secs(86_400))]
+    pub async fn decide(
+        amount: u32,
+        approval: Event<Approval>,
+    ) -> Result<String, std::convert::Infallible> {
+        Ok(match approval {
+            Event::Received(a) => format!("{amount} approved by {}", a.by),
+            Event::TimedOut => format!("{amount} expired"),
+        })
+    }
+}
+
+pub(crate) async fn a_started_run_parks_and_resumes_in_its_start_trace() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let guard = trace_into(&provider);
+    let store = Arc::new(MemoryStore::new());
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<expense::Workflow>(Setup::new(()))
+        .build();
+    let run = engine
+        .start::<expense::Workflow>("exp-1", 120)
+        .await
+        .unwrap();
+
+    // The first turn parks in `decide`; the engine stops once the run waits.
+    let waiting = async {
+        loop {
+            let info = store.status(&run).await.unwrap().unwrap();
+            if matches!(info.state(), RunState::Waiting { .. }) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    assert_eq!(engine.run_until(waiting).await.unwrap().parked, 1);
+
+    // The event wakes it: the second turn finishes it.
+    engine
+        .send::<expense::Workflow, _>(&run, Approval { by: "Grace".into() })
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (report, result) = tokio::join!(
+        engine.run_until(async {
+            let _ = stopped.await;
+        }),
+        async {
+            let result = engine
+                .wait_for::<expense::Workflow>(&run, Duration::from_secs(30))
+                .await;
+            let _ = stop.send(());
+            result
+        },
+    );
+    drop(guard);
+    assert_eq!(report.unwrap().finished, 1);
+    assert_eq!(
+        result.unwrap(),
+        RunResult::Finished("120 approved by Grace".to_owned())
+    );
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let start = named(&spans, "start expense");
+    assert_eq!(start.len(), 1, "the run's start is a span");
+    let start = start[0];
+    assert_eq!(start.parent_span_id, SpanId::INVALID, "the trace's root");
+    assert_eq!(attr(start, "flow.run.id").as_deref(), Some("exp-1"));
+    let turns = named(&spans, "run expense");
+    let mut outcomes: Vec<String> = turns
+        .iter()
+        .map(|t| {
+            assert_eq!(
+                t.parent_span_id,
+                start.span_context.span_id(),
+                "each turn continues the trace the start began"
+            );
+            attr(t, "flow.run.outcome").unwrap()
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["finished", "parked"]);
+    let trace = start.span_context.trace_id();
+    assert!(
+        spans
+            .iter()
+            .filter(|s| s.name.starts_with("step ") || s.name.starts_with("run "))
+            .all(|s| s.span_context.trace_id() == trace),
+        "one trace"
+    );
+    let decide = named(&spans, "step decide");
+    assert_eq!(decide.len(), 1, "a parked step has not run: {decide:?}");
     provider.shutdown().unwrap();
 }
 
