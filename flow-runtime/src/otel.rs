@@ -265,3 +265,42 @@ pub(crate) fn continue_trace(span: &tracing::Span, traceparent: &str) {
     // Fails only when no OpenTelemetry layer traces the span: then there is no trace to join.
     let _ = span.set_parent(context);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_refused_with_what_to_give() {
+        let error = otlp_provider("collector:4318 /v1/traces", "svc").unwrap_err();
+        let shown = error.to_string();
+        assert!(matches!(error, OtelError::Exporter { .. }), "{error:?}");
+        assert!(shown.contains("collector:4318 /v1/traces"), "{shown}");
+        assert!(shown.contains("http://127.0.0.1:4318/v1/traces"), "{shown}");
+    }
+
+    #[test]
+    fn a_traceparent_round_trips_through_a_span() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry().with(layer(&provider));
+        tracing::subscriber::with_default(subscriber, || {
+            let stored = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            let span = tracing::info_span!("child");
+            continue_trace(&span, stored);
+            let own = traceparent(&span).expect("a traced span has a context");
+            assert!(
+                own.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "the child is in the stored trace: {own}"
+            );
+            assert_ne!(own, stored, "with a span id of its own");
+
+            // A stored context that does not parse leaves the span in a trace of its own.
+            let span = tracing::info_span!("orphan");
+            continue_trace(&span, "not a traceparent");
+            let own = traceparent(&span).expect("a traced span has a context");
+            assert!(!own.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{own}");
+        });
+        assert_eq!(traceparent(&tracing::Span::none()), None);
+    }
+}
