@@ -86,6 +86,9 @@
 //! - `templates`: `output::Format::template`, minijinja templates for formatted outputs.
 //! - `tower`: `tool::ServiceTool`, any `tower::Service` as a tool.
 //! - `conformance`: `store::conformance`, the test suite every store passes, for store authors.
+//! - `otel`: `otel`, OpenTelemetry export of runs, steps, tool and model calls over OTLP/HTTP,
+//!   one trace per run across its resumes (opentelemetry, tracing-opentelemetry,
+//!   opentelemetry-otlp over reqwest).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -94,6 +97,9 @@ mod driver;
 pub mod error;
 pub mod input;
 pub mod model;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 pub mod output;
 pub mod prelude;
 pub mod state;

@@ -1,6 +1,7 @@
 //! What model calls leave in traces, over real HTTP against the scripted model server: each
 //! call is a `chat` span after the OpenTelemetry GenAI conventions, message content only when
-//! asked for, and the key in no log line, error or `Debug` output.
+//! asked for, and the key in no log line, error or `Debug` output. And what runs leave in
+//! OpenTelemetry (`otel.rs`): one trace per run across a crash and a resume, exported over OTLP.
 //!
 //! One test runs every check in turn: tracing caches which callsites a subscriber wants per
 //! process, so tests installing subscribers on concurrent threads would see each other's
@@ -30,11 +31,19 @@ fn all_of(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+// In a directory of its own, so that cargo does not take it for a test binary.
+#[path = "model_traces/otel.rs"]
+mod otel;
+
 #[tokio::test]
-async fn model_calls_in_traces() {
+async fn model_calls_and_runs_in_traces() {
     each_call_is_a_genai_span_without_content_unless_asked().await;
     the_key_never_shows_in_errors_debug_or_logs().await;
     each_tool_call_of_an_agent_is_an_execute_tool_span().await;
+    otel::a_run_is_one_trace_across_a_crash_and_a_resume().await;
+    otel::a_started_run_parks_and_resumes_in_its_start_trace().await;
+    otel::a_failed_step_and_its_run_have_an_error_status().await;
+    otel::spans_are_exported_over_otlp_to_a_collector().await;
 }
 
 async fn the_key_never_shows_in_errors_debug_or_logs() {

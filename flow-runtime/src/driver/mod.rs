@@ -26,6 +26,7 @@ mod outcome;
 mod scope;
 #[cfg(test)]
 mod tests;
+pub(crate) mod trace;
 
 pub use self::graph::{EventWait, Graph, StepInfo, StepKind};
 pub use self::outcome::{Outcome, Park};
@@ -40,6 +41,7 @@ use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
+use tracing::Instrument as _;
 
 /// A boxed future: a step's or a branch's.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -164,6 +166,8 @@ pub struct Resume {
     pub(crate) attempt: Option<u32>,
     /// The step it waited in for an event, and the wait's deadline.
     pub(crate) waiting: Option<(String, SystemTime)>,
+    /// The run's trace context (see [`Checkpoint::trace`]).
+    pub(crate) trace: Option<String>,
 }
 
 impl Resume {
@@ -172,6 +176,7 @@ impl Resume {
         Self {
             attempt: Some(checkpoint.attempt),
             waiting: checkpoint.waiting.clone().zip(checkpoint.wake_at),
+            trace: checkpoint.trace.clone(),
         }
     }
 }
@@ -233,13 +238,18 @@ pub trait Machine: Workflow {
 /// Runs a whole run (or what is left of it) from `state`: see the module's documentation. A
 /// panic anywhere in it, the driver's own code included, fails the run with
 /// [`RuntimeError::Panicked`] instead of unwinding.
+///
+/// The turn runs in a `run {workflow}` span (see `driver/trace.rs`), which continues the run's stored
+/// trace context, if it has one, and whose own context is stored with the run otherwise.
 pub fn drive<W: Machine>(
     ctx: &Ctx<W::Deps>,
     state: W::State,
     resume: Resume,
 ) -> impl Future<Output = Outcome<W::Output, W::Error>> + Send + '_ {
-    crate::error::catch_panic(drive_inner::<W>(ctx, state, resume)).map(move |caught| {
-        caught.unwrap_or_else(|message| {
+    let (span, trace) = trace::run_span(W::NAME, ctx.run_id(), resume.trace.as_deref());
+    let turn = drive_inner::<W>(ctx, state, resume, trace).instrument(span.clone());
+    crate::error::catch_panic(turn).map(move |caught| {
+        let outcome = caught.unwrap_or_else(|message| {
             Outcome::Failed(
                 RuntimeError::Panicked {
                     run_id: ctx.run_id().clone(),
@@ -249,7 +259,12 @@ pub fn drive<W: Machine>(
                 }
                 .into(),
             )
-        })
+        });
+        trace::ended(&span, outcome.name());
+        if let Outcome::Failed(error) = &outcome {
+            trace::failed(&span, error);
+        }
+        outcome
     })
 }
 
@@ -291,7 +306,9 @@ async fn drive_inner<W: Machine>(
     ctx: &Ctx<W::Deps>,
     mut state: W::State,
     resume: Resume,
+    trace: Option<String>,
 ) -> Outcome<W::Output, W::Error> {
+    let trace = trace.as_deref();
     let graph = &W::GRAPH;
     tri!(W::check_tools(ctx));
     tri!(check_outputs(ctx, graph));
@@ -320,7 +337,7 @@ async fn drive_inner<W: Machine>(
             } => {
                 if !pending.is_empty() {
                     if let Err(outcome) =
-                        run_branches::<W>(ctx, &mut state, &pending, attempt, visit).await
+                        run_branches::<W>(ctx, &mut state, &pending, attempt, visit, trace).await
                     {
                         return outcome;
                     }
@@ -367,6 +384,7 @@ async fn drive_inner<W: Machine>(
                 &state,
                 wake_at,
                 ran.consumed,
+                trace,
             );
             tri!(Box::pin(stored).await);
         } else {
@@ -392,6 +410,7 @@ async fn run_branches<W: Machine>(
     pending: &[usize],
     attempt: u32,
     visit: Visit,
+    trace: Option<&str>,
 ) -> Result<(), Outcome<W::Output, W::Error>> {
     let graph = &W::GRAPH;
     let mut running = futures_util::stream::FuturesUnordered::new();
@@ -410,22 +429,35 @@ async fn run_branches<W: Machine>(
             visit,
             sink: sink(ctx, info),
         };
-        let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state));
-        running.push(async move { (info, future.await) });
+        let span = trace::step_span(info.name, attempt, visit);
+        let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state))
+            .instrument(span.clone());
+        running.push(async move { (info, span, future.await) });
     }
-    while let Some((info, result)) = running.next().await {
+    while let Some((info, span, result)) = running.next().await {
         let stepped = match result {
             Ok(Ok(stepped)) => stepped,
-            Ok(Err(error)) => return Err(Outcome::Failed(error)),
-            Err(error) => return Err(halt(error)),
+            Ok(Err(error)) => {
+                trace::failed(&span, &error);
+                return Err(Outcome::Failed(error));
+            }
+            Err(error) => {
+                trace::failed(&span, &error);
+                return Err(halt(error));
+            }
         };
         if let Some(json) = stepped.json {
             Box::pin(deliver(ctx, graph.workflow, info, visit, json))
+                .instrument(span.clone())
                 .await
-                .map_err(halt)?;
+                .map_err(|error| {
+                    trace::failed(&span, &error);
+                    halt(error)
+                })?;
         }
+        drop(span);
         W::merge(state, stepped.next).map_err(halt)?;
-        checkpoint(ctx, graph, info.name, false, &*state, None, None)
+        checkpoint(ctx, graph, info.name, false, &*state, None, None, trace)
             .await
             .map_err(halt)?;
     }
@@ -457,7 +489,7 @@ async fn run_one<D, T, E, F, Fut>(
     call: F,
 ) -> Result<Ran<T>, Halt<E>>
 where
-    E: From<RuntimeError>,
+    E: From<RuntimeError> + std::error::Error,
     F: FnOnce(StepRun, Option<EventArg>) -> Fut,
     Fut: Future<Output = Result<Stepped<T>, E>>,
 {
@@ -482,15 +514,29 @@ where
         visit,
         sink: sink(ctx, info),
     };
-    let stepped = match guard(ctx, graph.workflow, info.name, call(run, event)).await {
+    let span = trace::step_span(info.name, attempt, visit);
+    let stepped = match guard(ctx, graph.workflow, info.name, call(run, event))
+        .instrument(span.clone())
+        .await
+    {
         Ok(Ok(stepped)) => stepped,
-        Ok(Err(error)) => return Err(Halt::Failed(error)),
-        Err(error) => return Err(Halt::Failed(error.into())),
+        Ok(Err(error)) => {
+            trace::failed(&span, &error);
+            return Err(Halt::Failed(error));
+        }
+        Err(error) => {
+            trace::failed(&span, &error);
+            return Err(Halt::Failed(error.into()));
+        }
     };
     if let Some(json) = stepped.json {
         Box::pin(deliver(ctx, graph.workflow, info, visit, json))
+            .instrument(span.clone())
             .await
-            .map_err(|error| Halt::Failed(error.into()))?;
+            .map_err(|error| {
+                trace::failed(&span, &error);
+                Halt::Failed(error.into())
+            })?;
     }
     let wake = stepped.wake.map(|wake| wake.at(crate::state::now()));
     Ok(Ran {
@@ -516,7 +562,7 @@ pub async fn step_alone<D, T, E, F, Fut>(
     call: F,
 ) -> Result<T, E>
 where
-    E: From<RuntimeError>,
+    E: From<RuntimeError> + std::error::Error,
     F: FnOnce(StepRun, Option<EventArg>) -> Fut,
     Fut: Future<Output = Result<Stepped<T>, E>>,
 {
@@ -667,6 +713,10 @@ async fn deliver<D>(
 /// The state could not be serialised, or would not read back ([`RuntimeError::Unstorable`]:
 /// nothing is stored), the store failed, or the store refused the checkpoint because run
 /// control paused or cancelled the run ([`RuntimeError::Stopped`]).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "what one checkpoint holds, each from the driver's loop"
+)]
 fn checkpoint<'a, D, S: serde::Serialize>(
     ctx: &'a Ctx<D>,
     graph: &Graph,
@@ -675,6 +725,7 @@ fn checkpoint<'a, D, S: serde::Serialize>(
     state: &S,
     wake_at: Option<SystemTime>,
     consumed: Option<u64>,
+    trace: Option<&str>,
 ) -> impl Future<Output = Result<(), RuntimeError>> + Send + 'a {
     let workflow = graph.workflow;
     // Taken with or without a store, so that a run without one does not keep them twice.
@@ -712,6 +763,7 @@ fn checkpoint<'a, D, S: serde::Serialize>(
             // The run goes straight on into its next step, which counts as started with
             // this commit; one that parks, or has finished, starts nothing.
             attempt: u32::from(!finished && wake_at.is_none()),
+            trace: trace.map(str::to_owned),
         };
         Ok((store, checkpoint, run_id))
     });

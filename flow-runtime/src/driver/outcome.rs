@@ -109,6 +109,16 @@ impl<O, E> Outcome<O, E> {
     pub fn is_finished(&self) -> bool {
         matches!(self, Self::Finished(_))
     }
+
+    /// How the turn ended, in one word: what a run's span records as `flow.run.outcome`.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Finished(_) => "finished",
+            Self::Failed(_) => "failed",
+            Self::Parked(_) => "parked",
+            Self::Stopped { .. } => "stopped",
+        }
+    }
 }
 
 impl<O, E: From<RuntimeError>> Outcome<O, E> {

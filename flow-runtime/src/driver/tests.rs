@@ -328,7 +328,7 @@ async fn resuming_a_half_done_fan_out_runs_only_the_pending_branch_at_the_stored
     };
     let resume = Resume {
         attempt: Some(2),
-        waiting: None,
+        ..Resume::default()
     };
     let outcome = Hand::drive(&ctx, state, resume).await;
     assert!(matches!(outcome, Outcome::Finished(330)), "{outcome:?}");

@@ -272,7 +272,7 @@ fn runtime_failure(error: &RuntimeError) -> Failure {
 }
 
 /// An error and its sources, one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
@@ -573,8 +573,11 @@ impl<S: RunQueue> Engine<S> {
                 reason,
             });
         }
-        let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state);
-        store.save(checkpoint).await?;
+        // The run's trace begins here (feature `otel`): its turns continue it.
+        let (span, trace) = crate::driver::trace::start_span(W::NAME, &run_id);
+        let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state)
+            .with_trace(trace);
+        tracing::Instrument::instrument(store.save(checkpoint), span).await?;
         self.inner.wake.notify_one();
         Ok(run_id)
     }

@@ -9,6 +9,7 @@ mod wait;
 mod workflow;
 
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
+pub(crate) use self::engine::error_chain;
 pub use self::engine::{Engine, EngineBuilder, EngineError, EngineReport, RunResult, Setup};
 pub use self::json::MAX_JSON_DEPTH;
 pub(crate) use self::json::{too_deep, unreadable};

@@ -48,6 +48,15 @@ pub struct Checkpoint {
     /// counted, so that a step interrupted by a crash runs again as attempt 2.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
+    /// The run's trace context, a W3C `traceparent` (`00-{trace id}-{span id}-{flags}`): the
+    /// span the run began in, so that each later turn of the run (after a park, a crash, a
+    /// restart) continues the same trace. Written with the checkpoints of a run traced with
+    /// OpenTelemetry (feature `otel`). A store keeps the first one written for a run and reads
+    /// it back with every checkpoint of the run ([`latest`](crate::store::Store::latest),
+    /// [`load_to_resume`](crate::store::Store::load_to_resume)), whatever later checkpoints
+    /// carry: a run is one trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 #[allow(
@@ -81,6 +90,7 @@ impl Checkpoint {
             waiting: None,
             consumed_event: None,
             attempt: 0,
+            trace: None,
         }
     }
 
@@ -112,6 +122,13 @@ impl Checkpoint {
         self
     }
 
+    /// The checkpoint with the run's trace context (see [`Checkpoint::trace`]).
+    #[must_use]
+    pub fn with_trace(mut self, trace: Option<String>) -> Self {
+        self.trace = trace;
+        self
+    }
+
     /// The checkpoint with the calls its step made.
     #[must_use]
     pub fn with_calls(mut self, calls: Vec<CallRecord>) -> Self {
@@ -134,6 +151,7 @@ impl fmt::Debug for Checkpoint {
             .field("waiting", &self.waiting)
             .field("consumed_event", &self.consumed_event)
             .field("attempt", &self.attempt)
+            .field("trace", &self.trace)
             .finish_non_exhaustive()
     }
 }

@@ -209,6 +209,7 @@ macro_rules! __store_conformance_suite {
             list_filters_by_time,
             the_journal_reads_back_in_order,
             prune_goes_in_batches,
+            the_trace_context_is_kept_with_the_run,
         );
     };
     (@cases $harness:expr; $($case:ident,)*) => {
@@ -1850,5 +1851,73 @@ pub mod cases {
     fn secs(t: SystemTime) -> u64 {
         t.duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
+    }
+
+    /// A run's trace context is the first one a checkpoint carried: later checkpoints, with
+    /// another or none, do not change it; every read of the run's checkpoint gives it back,
+    /// also after a wait and a reopen.
+    pub async fn the_trace_context_is_kept_with_the_run<H: Harness>(harness: H) {
+        const FIRST: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        const OTHER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let store = store(&harness).await;
+        let run = RunId::from("traced");
+        let trace = |c: Option<Checkpoint>| c.expect("the run is stored").trace;
+
+        save(&store, checkpoint("traced", "start", 0)).await;
+        assert_eq!(trace(store.latest(&run).await.unwrap()), None);
+        save(
+            &store,
+            checkpoint("traced", "first", 1).with_trace(Some(FIRST.to_owned())),
+        )
+        .await;
+        assert_eq!(
+            trace(store.latest(&run).await.unwrap()).as_deref(),
+            Some(FIRST),
+            "the first trace context a checkpoint carries is kept"
+        );
+        save(
+            &store,
+            checkpoint("traced", "second", 2)
+                .with_trace(Some(OTHER.to_owned()))
+                .with_attempt(1),
+        )
+        .await;
+        save(&store, checkpoint("traced", "third", 3).with_attempt(1)).await;
+        assert_eq!(
+            trace(store.latest(&run).await.unwrap()).as_deref(),
+            Some(FIRST),
+            "later checkpoints do not change the run's trace context"
+        );
+        assert_eq!(
+            trace(store.load_to_resume(&run, FP).await.unwrap()).as_deref(),
+            Some(FIRST),
+            "a resumed run continues its trace"
+        );
+        let until = SystemTime::now() + Duration::from_hours(1);
+        store.wait(&run, "fourth", "approval", until).await.unwrap();
+        assert_eq!(
+            trace(store.latest(&run).await.unwrap()).as_deref(),
+            Some(FIRST)
+        );
+        save(
+            &store,
+            checkpoint("other", "first", 1).with_trace(Some(OTHER.to_owned())),
+        )
+        .await;
+        assert_eq!(
+            trace(store.latest(&"other".into()).await.unwrap()).as_deref(),
+            Some(OTHER),
+            "each run has its own"
+        );
+
+        let Some(store) = harness.reopen(store).await else {
+            return; // The store keeps nothing once dropped.
+        };
+        let store = store.expect("the storage opens again");
+        assert_eq!(
+            trace(store.latest(&run).await.unwrap()).as_deref(),
+            Some(FIRST),
+            "the trace context is durable"
+        );
     }
 }

@@ -69,6 +69,8 @@ struct MemoryRun {
     /// Every failure of the run, with the number (from 1) of the checkpoint its step started
     /// from: the history's failures, kept when the run is retried.
     failures: Vec<(u64, Failure)>,
+    /// The run's trace context: the first one a checkpoint carried.
+    trace: Option<String>,
 }
 
 impl MemoryRun {
@@ -198,6 +200,7 @@ impl Store for MemoryStore {
                 attempt: 0,
                 failure: None,
                 failures: Vec::new(),
+                trace: None,
             });
         if let Some(owner) = run.checkpoints.first()
             && owner.workflow != checkpoint.workflow
@@ -223,6 +226,9 @@ impl Store for MemoryStore {
         run.wait_event = None;
         run.attempt = checkpoint.attempt;
         run.failure = None;
+        if run.trace.is_none() {
+            run.trace.clone_from(&checkpoint.trace);
+        }
         if let Some(id) = checkpoint.consumed_event {
             run.inbox.retain(|e| e.id != id);
         }
@@ -238,7 +244,8 @@ impl Store for MemoryStore {
                     .with_wake_at(run.wait_event.as_ref().map_or(run.wake_at, |w| Some(w.1)))
                     .with_waiting(run.waiting.clone())
                     .with_consumed_event(None)
-                    .with_attempt(run.attempt),
+                    .with_attempt(run.attempt)
+                    .with_trace(run.trace.clone()),
             )
         }))
     }

@@ -656,7 +656,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
          ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
          ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
          ALTER TABLE calls DROP COLUMN visit_back_edges; ALTER TABLE calls DROP COLUMN visit_item; \
-         PRAGMA user_version = 3;",
+         ALTER TABLE runs DROP COLUMN trace; PRAGMA user_version = 3;",
     )
     .unwrap();
     drop(conn);
@@ -665,7 +665,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 9);
+    assert_eq!(version, flow_tests::store::SQLITE_SCHEMA);
     assert_eq!(info(&*store, "old").await.status, RunStatus::Finished);
     let ctx = Ctx::builder(())
         .run_id("old")

@@ -200,6 +200,7 @@ pub(super) struct Encoded {
     pub(super) wake_at: Option<i64>,
     pub(super) consumed_event: Option<u64>,
     pub(super) attempt: u32,
+    pub(super) trace: Option<String>,
     pub(super) at: i64,
 }
 
@@ -427,6 +428,7 @@ impl SqliteStore {
             wake_at: checkpoint.wake_at.map(millis),
             consumed_event: checkpoint.consumed_event,
             attempt: checkpoint.attempt,
+            trace: checkpoint.trace,
             at: millis(SystemTime::now()),
         })
     }

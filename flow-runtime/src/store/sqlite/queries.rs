@@ -166,7 +166,7 @@ pub(super) fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpo
     let mut stmt = conn
         .prepare_cached(
             "SELECT workflow, fingerprint, step, finished, state, COALESCE(wait_until, wake_at), \
-             waiting, attempt FROM runs WHERE run_id = ?1",
+             waiting, attempt, trace FROM runs WHERE run_id = ?1",
         )
         .map_err(|e| read_error(run_id, e))?;
     let mut rows = stmt
@@ -223,6 +223,16 @@ pub(super) fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpo
         ValueRef::Integer(n) => u32::try_from(n).unwrap_or(u32::MAX),
         other => return Err(corrupt(format!("`attempt` is {other:?}"))),
     };
+    let trace = match row.get_ref(8).map_err(|e| read_error(run_id, e))? {
+        ValueRef::Null => None,
+        ValueRef::Text(_) => Some(text(8)?),
+        other => {
+            return Err(corrupt(format!(
+                "`trace` holds {:?}, not text",
+                other.data_type()
+            )));
+        }
+    };
     Ok(Some(
         Checkpoint::new(
             run_id.clone(),
@@ -234,7 +244,8 @@ pub(super) fn latest(conn: &Connection, run_id: &RunId) -> Result<Option<Checkpo
         )
         .with_wake_at(wake_at.map(from_millis))
         .with_waiting(waiting)
-        .with_attempt(attempt),
+        .with_attempt(attempt)
+        .with_trace(trace),
     ))
 }
 

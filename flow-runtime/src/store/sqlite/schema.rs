@@ -200,10 +200,19 @@ ALTER TABLE journal ADD COLUMN seq INTEGER;
 CREATE INDEX IF NOT EXISTS journal_by_seq ON journal (run_id, seq);
 ",
     },
+    // Version 10: the run's trace context (see `Checkpoint::trace`), a W3C `traceparent`: set
+    // by the first checkpoint that carries one, never changed after. Runs stored before have
+    // none; their next turn begins a trace that their later turns continue.
+    Migration {
+        version: 10,
+        sql: "
+ALTER TABLE runs ADD COLUMN trace TEXT;
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.

@@ -21,8 +21,8 @@ const MAX_BATCH: usize = 1024;
 /// does not know), fails the `WHERE` of the update, so nothing changes and no row comes back:
 /// the check and the write are one statement.
 const UPSERT_RUN: &str = "
-INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL, ?11)
+INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at, trace)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL, ?11, ?12)
 ON CONFLICT (run_id) DO UPDATE SET
     fingerprint = excluded.fingerprint,
     step        = excluded.step,
@@ -38,7 +38,8 @@ ON CONFLICT (run_id) DO UPDATE SET
     failed_step = NULL,
     wait_event  = NULL,
     wait_until  = NULL,
-    step_started_at = excluded.step_started_at
+    step_started_at = excluded.step_started_at,
+    trace       = COALESCE(runs.trace, excluded.trace)
 WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
 RETURNING checkpoints
 ";
@@ -288,7 +289,8 @@ pub(super) fn write_one(
                 e.at,
                 e.wake_at,
                 e.attempt,
-                next_started_at
+                next_started_at,
+                e.trace
             ],
             |row| row.get(0),
         )
