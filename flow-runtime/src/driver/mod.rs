@@ -366,8 +366,10 @@ async fn drive_inner<W: Machine>(
     }
 }
 
-/// Runs a join's pending branches concurrently; merges and checkpoints each as it ends. The
-/// first failure drops the others.
+/// Runs a join's pending branches concurrently; merges and checkpoints each step of each as
+/// it ends. A branch that is a chain of steps goes on at its next step (the state's position
+/// says which) as soon as its step before is checkpointed, whatever the other branches do.
+/// The first failure drops the others.
 async fn run_branches<W: Machine>(
     ctx: &Ctx<W::Deps>,
     state: &mut W::State,
@@ -377,25 +379,39 @@ async fn run_branches<W: Machine>(
 ) -> Result<(), Outcome<W::Output, W::Error>> {
     let graph = &W::GRAPH;
     let mut running = futures_util::stream::FuturesUnordered::new();
-    for &branch in pending {
-        let Some(info) = graph.step(branch) else {
-            return Err(halt(invalid(
-                graph,
-                None,
-                "a join names a branch the graph lacks",
-            )));
+    // Every step started in this turn: each runs once, so a state whose position does not
+    // move on ends at the join's check instead of running a step again.
+    let mut started: Vec<usize> = Vec::with_capacity(pending.len());
+    let mut pending = pending.to_vec();
+    // The branches the run resumed in count the stored attempt; the steps after them are new.
+    let mut attempt = attempt;
+    loop {
+        for branch in pending.drain(..) {
+            if started.contains(&branch) {
+                continue;
+            }
+            started.push(branch);
+            let Some(info) = graph.step(branch) else {
+                return Err(halt(invalid(
+                    graph,
+                    None,
+                    "a join names a branch the graph lacks",
+                )));
+            };
+            let run = StepRun {
+                step: branch,
+                name: info.name,
+                attempt,
+                visit,
+                sink: sink(ctx, info),
+            };
+            let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state));
+            running.push(async move { (info, future.await) });
+        }
+        attempt = 1;
+        let Some((info, result)) = running.next().await else {
+            return Ok(());
         };
-        let run = StepRun {
-            step: branch,
-            name: info.name,
-            attempt,
-            visit,
-            sink: sink(ctx, info),
-        };
-        let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state));
-        running.push(async move { (info, future.await) });
-    }
-    while let Some((info, result)) = running.next().await {
         let stepped = match result {
             Ok(Ok(stepped)) => stepped,
             Ok(Err(error)) => return Err(Outcome::Failed(error)),
@@ -410,8 +426,11 @@ async fn run_branches<W: Machine>(
         checkpoint(ctx, graph, info.name, false, &*state, None, None)
             .await
             .map_err(halt)?;
+        // The next step of this branch, if it is a chain.
+        if let Position::Join { pending: now, .. } = W::position(state) {
+            pending = now;
+        }
     }
-    Ok(())
 }
 
 /// Why a step did not give a next state.
