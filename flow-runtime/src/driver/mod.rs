@@ -9,7 +9,8 @@
 //! 2. at each [`Position`]: an event step first takes its event from the store's inbox, or
 //!    parks the run until one comes or its timeout passes ([`Park::Waiting`]);
 //! 3. the step runs (a panic in it fails the run, naming the step); a join's pending branches
-//!    run concurrently first, each merged into the state and checkpointed as it ends;
+//!    run concurrently first, each step of each merged into the state and checkpointed as it
+//!    ends (a branch that is a chain then goes on at its next step);
 //! 4. its output goes to the sinks attached to it, then a checkpoint stores the next state
 //!    with the step's calls, the consumed event and the wake time;
 //! 5. a step that returned `Sleep`: without a store the driver sleeps, with one the run parks
