@@ -517,10 +517,10 @@ fn chain_position(g: &Gen<'_>, i: usize, chains: &[Vec<usize>]) -> TokenStream {
             quote!(::core::option::Option::Some(#head))
         };
         for (n, local) in mine.iter().enumerate() {
-            let next = match chain.get(n + 1) {
-                Some(s) => quote!(::core::option::Option::Some(#s)),
-                None => quote!(::core::option::Option::None),
-            };
+            let next = chain.get(n + 1).map_or_else(
+                || quote!(::core::option::Option::None),
+                |s| quote!(::core::option::Option::Some(#s)),
+            );
             expr = quote!(if #local.is_some() { #next } else { #expr });
         }
         pending.push(expr);

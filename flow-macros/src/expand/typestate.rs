@@ -1061,13 +1061,13 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
             .collect()
     };
     let before = at(quote!(state::#me));
-    let after = at(match chain.get(pos + 1) {
-        Some(&c) => {
+    let after = at(chain.get(pos + 1).map_or_else(
+        || quote!(#k::state::Done),
+        |&c| {
             let m = g.variant(c);
             quote!(state::#m)
-        }
-        None => quote!(#k::state::Done),
-    });
+        },
+    ));
     let held = at(quote!(#k::state::Pending));
     let others: Vec<_> = params
         .iter()
