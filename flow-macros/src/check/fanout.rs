@@ -160,7 +160,11 @@ pub(super) fn check_fork(
     // What the join should list: the last step of every branch (as far as it was read).
     let tails: Vec<String> = walks
         .iter()
-        .filter_map(|w| w.chain.last().map(|&t| wf.steps[t].name.to_string()))
+        .filter_map(|w| {
+            w.suggest
+                .or_else(|| w.chain.last().copied())
+                .map(|t| wf.steps[t].name.to_string())
+        })
         .collect();
     let mut join: Option<usize> = None;
     let mut ok = true;
@@ -256,6 +260,9 @@ pub(super) fn check_fork(
 struct Walk {
     chain: Vec<usize>,
     end: Result<usize, (usize, String)>,
+    /// The step the join should list for this branch, when it is not the last step read (a
+    /// join listing a branch's first step instead of its last).
+    suggest: Option<usize>,
 }
 
 /// Follows branch `head` of the fan-out after `fork` step by step: each step must have exactly
@@ -297,11 +304,17 @@ fn walk(wf: &Workflow, fork: usize, head: usize, succ: &[Vec<usize>]) -> Walk {
             return Walk {
                 chain,
                 end: Err((at, problem)),
+                suggest: None,
             };
         }
+        let mut suggest = None;
         let problem = match succ[at].as_slice() {
             &[s] if wf.steps[s].is_join() => {
-                return Walk { chain, end: Ok(s) };
+                return Walk {
+                    chain,
+                    end: Ok(s),
+                    suggest: None,
+                };
             }
             &[s] if s != fork && !chain.contains(&s) && chain.len() < wf.steps.len() => {
                 chain.push(s);
@@ -319,15 +332,24 @@ fn walk(wf: &Workflow, fork: usize, head: usize, succ: &[Vec<usize>]) -> Walk {
                     .filter(|&&s| wf.steps[s].is_join())
                     .map(|&s| &wf.steps[s].name)
                     .collect();
+                let rest: Vec<usize> = several
+                    .iter()
+                    .copied()
+                    .filter(|&s| !wf.steps[s].is_join())
+                    .collect();
                 if joins.is_empty() {
                     format!(
                         "it fans out again (to {}); a branch is a chain of steps: fan out again after the join, or do that work inside one step",
                         list(several.iter().map(|&s| &wf.steps[s].name))
                     )
                 } else {
+                    // The join lists a step in the middle of the branch: suggest its end.
+                    if let &[next] = rest.as_slice() {
+                        suggest = Some(walk(wf, fork, next, succ).chain.last().copied().unwrap_or(next));
+                    }
                     format!(
-                        "both {} and the join {} run after it; the join lists only the last step of a branch",
-                        list(several.iter().filter(|&&s| !wf.steps[s].is_join()).map(|&s| &wf.steps[s].name)),
+                        "both {} and the join {} run after it, so the join lists a step in the middle of this branch",
+                        list(rest.iter().map(|&s| &wf.steps[s].name)),
                         list(joins)
                     )
                 }
@@ -336,6 +358,7 @@ fn walk(wf: &Workflow, fork: usize, head: usize, succ: &[Vec<usize>]) -> Walk {
         return Walk {
             chain,
             end: Err((at, problem)),
+            suggest,
         };
     }
 }

@@ -350,7 +350,11 @@ fn a_join_that_lists_a_chain_first_step_is_told_to_list_its_last() {
     ));
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        found[0].starts_with("step `search_web` is a branch of the fan-out after `plan` (branches: `search_web`, `search_papers`, `people`), but both `summarise_web` and the join `report` run after it; the join lists only the last step of a branch"),
+        found[0].starts_with("step `search_web` is a branch of the fan-out after `plan` (branches: `search_web`, `search_papers`, `people`), but both `summarise_web` and the join `report` run after it, so the join lists a step in the middle of this branch"),
+        "{found:?}"
+    );
+    assert!(
+        found[0].ends_with("`#[step(after = [summarise_web, summarise_papers, people])]`"),
         "{found:?}"
     );
 }

@@ -29,9 +29,14 @@ pub mod research {
         Ok(topic.len() as u32)
     }
 
-    #[step(after = [papers], exit)]
-    pub async fn report(papers: u32) -> Result<u32, Failed> {
-        Ok(papers)
+    #[step(after = plan)]
+    pub async fn news(topic: String) -> Result<u32, Failed> {
+        Ok(topic.len() as u32)
+    }
+
+    #[step(after = [papers, news], exit)]
+    pub async fn report(papers: u32, news: u32) -> Result<u32, Failed> {
+        Ok(papers + news)
     }
 }
 

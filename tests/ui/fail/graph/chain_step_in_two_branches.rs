@@ -23,15 +23,30 @@ pub mod research {
         Ok(topic)
     }
 
+    #[step(after = search_web)]
+    pub async fn clean_web(pages: String) -> Result<String, Failed> {
+        Ok(pages)
+    }
+
+    #[step(after = search_papers)]
+    pub async fn clean_papers(pages: String) -> Result<String, Failed> {
+        Ok(pages)
+    }
+
     // One summariser for both branches: each branch needs its own step.
-    #[step(after = search_web | search_papers)]
+    #[step(after = clean_web | clean_papers)]
     pub async fn summarise(pages: String) -> Result<u32, Failed> {
         Ok(pages.len() as u32)
     }
 
-    #[step(after = [summarise], exit)]
-    pub async fn report(n: u32) -> Result<u32, Failed> {
-        Ok(n)
+    #[step(after = plan)]
+    pub async fn people(topic: String) -> Result<u32, Failed> {
+        Ok(topic.len() as u32)
+    }
+
+    #[step(after = [summarise, people], exit)]
+    pub async fn report(n: u32, people: u32) -> Result<u32, Failed> {
+        Ok(n + people)
     }
 }
 

@@ -33,7 +33,7 @@ pub mod research {
         Ok(pages.len() as u32)
     }
 
-    #[step(after = judge)]
+    #[step(after = judge, exit)]
     pub async fn skip(pages: String) -> Result<u32, Failed> {
         Ok(pages.len() as u32)
     }
