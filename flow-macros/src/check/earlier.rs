@@ -45,7 +45,10 @@ fn inside_branch(wf: &Workflow, graph: &Graph, s: usize, x: usize) -> Option<Str
         return None;
     }
     let (step, from) = (&wf.steps[s].name, &wf.steps[x].name);
-    let names: Vec<String> = chain.iter().map(|&c| wf.steps[c].name.to_string()).collect();
+    let names: Vec<String> = chain
+        .iter()
+        .map(|&c| wf.steps[c].name.to_string())
+        .collect();
     let next = &names[pos + 1];
     Some(format!(
         "`{from}` is a step inside the branch `{}` of a fan-out, and a run keeps a branch's outputs only until its next step has run: `{step}` cannot read it; `{next}` takes it as its input: hand on what `{step}` needs through `{next}`",
@@ -96,8 +99,13 @@ fn never_before(
             "the entry step `{step}` runs first, so no step's output exists yet when it runs; read `{from}`'s output in a step that runs after it"
         );
     }
-    if let (Role::Branch { join, slot }, Role::Branch { join: other, slot: theirs }) =
-        (&graph.roles[s], &graph.roles[x])
+    if let (
+        Role::Branch { join, slot },
+        Role::Branch {
+            join: other,
+            slot: theirs,
+        },
+    ) = (&graph.roles[s], &graph.roles[x])
         && join == other
         && slot != theirs
     {

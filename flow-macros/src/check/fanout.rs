@@ -153,10 +153,7 @@ pub(super) fn check_fork(
         return None;
     }
     let names = list(branches.iter().map(|&b| &wf.steps[b].name));
-    let walks: Vec<Walk> = branches
-        .iter()
-        .map(|&b| walk(wf, fork, b, succ))
-        .collect();
+    let walks: Vec<Walk> = branches.iter().map(|&b| walk(wf, fork, b, succ)).collect();
     // What the join should list: the last step of every branch (as far as it was read).
     let tails: Vec<String> = walks
         .iter()
@@ -292,11 +289,15 @@ fn walk(wf: &Workflow, fork: usize, head: usize, succ: &[Vec<usize>]) -> Walk {
                 )
             })
         } else if step.after.len() > 1 {
-            Some(format!("it is itself a join; a branch runs after `{fork_name}` only"))
+            Some(format!(
+                "it is itself a join; a branch runs after `{fork_name}` only"
+            ))
         } else if step.routes.is_some() {
             Some("it routes; a branch's steps run one after another into the join: route in a step after the join".to_owned())
         } else if step.exit.is_some() {
-            Some("it is an exit; a branch ends in the join, and the run goes on after it".to_owned())
+            Some(
+                "it is an exit; a branch ends in the join, and the run goes on after it".to_owned(),
+            )
         } else {
             None
         };

@@ -286,9 +286,15 @@ fn accepts_branches_that_are_chains() {
     assert_eq!(*fork, 0);
     assert_eq!(branches, &[2, 5, 6]);
     assert_eq!(chains, &[vec![1, 2], vec![3, 4, 5], vec![6]]);
-    assert!(matches!(graph.next[0], crate::model::Next::Fork { join: 7 }));
+    assert!(matches!(
+        graph.next[0],
+        crate::model::Next::Fork { join: 7 }
+    ));
     assert!(matches!(graph.next[4], crate::model::Next::Step(5)));
-    assert!(matches!(graph.next[5], crate::model::Next::Join { join: 7 }));
+    assert!(matches!(
+        graph.next[5],
+        crate::model::Next::Join { join: 7 }
+    ));
     for (step, slot) in [(1, 0), (2, 0), (3, 1), (4, 1), (5, 1), (6, 2)] {
         assert!(
             matches!(graph.roles[step], crate::model::Role::Branch { join: 7, slot: s } if s == slot),
@@ -333,7 +339,10 @@ fn a_step_shared_by_two_branches_is_refused_once() {
         &quote!(after = search_papers | search_web),
         &quote!([summarise_web, summarise_papers, people]),
     ));
-    let shared: Vec<_> = found.iter().filter(|e| e.starts_with("step `rank`")).collect();
+    let shared: Vec<_> = found
+        .iter()
+        .filter(|e| e.starts_with("step `rank`"))
+        .collect();
     assert_eq!(shared.len(), 1, "{found:?}");
     assert!(
         shared[0].contains("but it also runs after `search_web`; a step of a branch runs after the step before it, `search_papers`, only: give each branch its own steps"),
@@ -422,10 +431,15 @@ fn a_step_inside_a_chain_is_read_only_by_the_next_one() {
     });
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(
-        found[0].starts_with("`search` is a step inside the branch `search → rank → summarise` of a fan-out"),
+        found[0].starts_with(
+            "`search` is a step inside the branch `search → rank → summarise` of a fan-out"
+        ),
         "{found:?}"
     );
-    assert!(found[1].starts_with("`rank` is a step inside the branch"), "{found:?}");
+    assert!(
+        found[1].starts_with("`rank` is a step inside the branch"),
+        "{found:?}"
+    );
 }
 
 #[test]

@@ -209,7 +209,10 @@ fn chain_clone(g: &Gen<'_>, i: usize, to: &str) -> TokenStream {
     let note = format!(
         "the branches run at the same time and each step of each is checkpointed: the run keeps `{from}`'s output until `{to}` has run, and `{to}` takes a copy; derive `Clone` on the output type"
     );
-    let call = respan(quote!(<#o as #clone_trait>::clone_for_branch(value)), g.output_span(i));
+    let call = respan(
+        quote!(<#o as #clone_trait>::clone_for_branch(value)),
+        g.output_span(i),
+    );
     quote! {
         #[diagnostic::on_unimplemented(
             message = #message,

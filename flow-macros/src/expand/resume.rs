@@ -267,7 +267,10 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let join_name = g.name(*join);
                 // The first step of a branch takes a copy of the fork's output; a later one a
                 // copy of the step before it, which the state keeps until this one has run.
-                let prev = g.graph.chain(i).and_then(|(_, chain, pos)| pos.checked_sub(1).map(|p| chain[p]));
+                let prev = g
+                    .graph
+                    .chain(i)
+                    .and_then(|(_, chain, pos)| pos.checked_sub(1).map(|p| chain[p]));
                 let (source, feed_in, clone_fn, missing) = match prev {
                     None => (
                         quote!(input),
@@ -596,7 +599,11 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
         }
         Next::Fork { join } => {
             let v = g.variant(*join);
-            let fields = g.graph.chain_steps(*join).into_iter().map(|b| g.fn_ident(b).clone());
+            let fields = g
+                .graph
+                .chain_steps(*join)
+                .into_iter()
+                .map(|b| g.fn_ident(b).clone());
             let kept = super::earlier::next_fields(g, i, *join);
             quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* #kept loops })
         }

@@ -553,7 +553,9 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let (p, b, ix) = (&params[n], &bounds[n], &idx[n]);
                     if chain.len() == 1 {
                         let f = g.fn_ident(chain[0]);
-                        inits.extend(quote!(#f: <#p as #k::__private::Slot>::into_option(data.#ix),));
+                        inits.extend(
+                            quote!(#f: <#p as #k::__private::Slot>::into_option(data.#ix),),
+                        );
                         continue;
                     }
                     let locals: Vec<_> = chain
@@ -953,7 +955,13 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
         let none = quote!(::core::option::Option::None);
         let some = quote!(::core::option::Option::Some(value));
         let fields_at = |filled: Option<usize>| {
-            let values = (0..chain.len()).map(|n| if Some(n) == filled { some.clone() } else { none.clone() });
+            let values = (0..chain.len()).map(|n| {
+                if Some(n) == filled {
+                    some.clone()
+                } else {
+                    none.clone()
+                }
+            });
             quote!((#(#values,)*))
         };
         let doc = format!(
@@ -1057,7 +1065,13 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
         params
             .iter()
             .enumerate()
-            .map(|(n, p)| if n == slot { marker.clone() } else { quote!(#p) })
+            .map(|(n, p)| {
+                if n == slot {
+                    marker.clone()
+                } else {
+                    quote!(#p)
+                }
+            })
             .collect()
     };
     let before = at(quote!(state::#me));
@@ -1085,12 +1099,24 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
     let hold_values: Vec<_> = idx
         .iter()
         .enumerate()
-        .map(|(n, ix)| if n == slot { quote!(()) } else { quote!(data.#ix) })
+        .map(|(n, ix)| {
+            if n == slot {
+                quote!(())
+            } else {
+                quote!(data.#ix)
+            }
+        })
         .collect();
     let next_values: Vec<_> = idx
         .iter()
         .enumerate()
-        .map(|(n, ix)| if n == slot { quote!(out) } else { quote!(hold.#ix) })
+        .map(|(n, ix)| {
+            if n == slot {
+                quote!(out)
+            } else {
+                quote!(hold.#ix)
+            }
+        })
         .collect();
     let take_input = if pos == 0 {
         let feed = g.edge(i, &g.name(*fork));

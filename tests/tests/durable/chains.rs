@@ -66,7 +66,10 @@ pub mod research {
         #[from(plan)] topic: &String,
     ) -> Result<Vec<String>, Failed> {
         ctx.deps().step("rank").await;
-        Ok(papers.into_iter().filter(|p| p.contains(topic.as_str())).collect())
+        Ok(papers
+            .into_iter()
+            .filter(|p| p.contains(topic.as_str()))
+            .collect())
     }
 
     #[step(after = rank)]
@@ -102,13 +105,23 @@ fn ctx(store: &Arc<SqliteStore>, at: u32) -> Ctx<Stop> {
         steps: AtomicU32::new(0),
         log: Mutex::default(),
     };
-    Ctx::builder(stop).store(Arc::clone(store)).run_id("r1").build()
+    Ctx::builder(stop)
+        .store(Arc::clone(store))
+        .run_id("r1")
+        .build()
 }
 
 #[tokio::test]
 async fn a_run_stopped_after_any_checkpoint_mid_branch_resumes_to_the_same_output() {
     let all = [
-        "digest", "papers", "people", "plan", "rank", "report", "search", "summarise",
+        "digest",
+        "papers",
+        "people",
+        "plan",
+        "rank",
+        "report",
+        "search",
+        "summarise",
     ];
     // The run exists from its first checkpoint on: the second step to run is the first that
     // can pause it.

@@ -44,7 +44,10 @@ pub mod research {
     #[step(after = plan)]
     pub async fn search_web(ctx: &Ctx<Runs>, topic: Topic) -> Result<Vec<String>, Never> {
         ctx.deps().ran("search_web");
-        Ok(vec![format!("{} page", topic.name), format!("{} blog", topic.name)])
+        Ok(vec![
+            format!("{} page", topic.name),
+            format!("{} blog", topic.name),
+        ])
     }
 
     #[step(after = search_web)]
@@ -66,7 +69,10 @@ pub mod research {
         #[from(plan)] topic: &Topic,
     ) -> Result<Vec<String>, Never> {
         ctx.deps().ran("rank");
-        Ok(papers.into_iter().filter(|p| p.contains(&topic.name)).collect())
+        Ok(papers
+            .into_iter()
+            .filter(|p| p.contains(&topic.name))
+            .collect())
     }
 
     #[step(after = rank)]
@@ -90,7 +96,10 @@ pub mod research {
         #[from(plan)] topic: &Topic,
     ) -> Result<String, Never> {
         ctx.deps().ran("report");
-        Ok(format!("{}: {web} | {papers} | {people} people", topic.name))
+        Ok(format!(
+            "{}: {web} | {papers} | {people} people",
+            topic.name
+        ))
     }
 }
 
@@ -107,7 +116,16 @@ async fn a_fan_out_of_chains_runs_every_step_once() {
     log.sort_unstable();
     assert_eq!(
         log,
-        ["people", "plan", "rank", "report", "search_papers", "search_web", "summarise_papers", "summarise_web"]
+        [
+            "people",
+            "plan",
+            "rank",
+            "report",
+            "search_papers",
+            "search_web",
+            "summarise_papers",
+            "summarise_web"
+        ]
     );
 }
 
@@ -141,7 +159,16 @@ async fn resume_from_every_stored_checkpoint_reaches_the_same_output() {
     let names = steps(&history);
     assert_eq!(
         sorted(&names),
-        ["people", "plan", "rank", "report", "search_papers", "search_web", "summarise_papers", "summarise_web"]
+        [
+            "people",
+            "plan",
+            "rank",
+            "report",
+            "search_papers",
+            "search_web",
+            "summarise_papers",
+            "summarise_web"
+        ]
     );
     let at = |step: &str| names.iter().position(|s| *s == step).unwrap();
     assert!(at("search_web") < at("summarise_web"));
@@ -153,14 +180,25 @@ async fn resume_from_every_stored_checkpoint_reaches_the_same_output() {
         let fresh = Arc::new(MemoryStore::new());
         let ctx = ctx_with(&fresh);
         let out = research::Workflow::resume(&ctx, state).await.unwrap();
-        assert_eq!(out, EXPECTED, "resumed after checkpoint {k} ({})", checkpoint.step);
+        assert_eq!(
+            out, EXPECTED,
+            "resumed after checkpoint {k} ({})",
+            checkpoint.step
+        );
         let rest = &names[k + 1..];
-        assert_eq!(sorted(&ctx.deps().log()), sorted(rest), "after checkpoint {k}");
+        assert_eq!(
+            sorted(&ctx.deps().log()),
+            sorted(rest),
+            "after checkpoint {k}"
+        );
         let again = fresh.history(&RunId::from("r1"));
         assert_eq!(sorted(&steps(&again)), sorted(rest), "after checkpoint {k}");
         // Whatever order the branches ended in, the run ends in the same state.
         if !rest.is_empty() {
-            assert_eq!(again.last().map(|c| &c.state), history.last().map(|c| &c.state));
+            assert_eq!(
+                again.last().map(|c| &c.state),
+                history.last().map(|c| &c.state)
+            );
         }
     }
 }
@@ -170,7 +208,9 @@ async fn resume_from_every_stored_checkpoint_reaches_the_same_output() {
 /// exactly the steps its branches have left.
 #[tokio::test]
 async fn resume_from_every_mid_branch_state_reaches_the_same_output() {
-    let topic = Topic { name: "rust".into() };
+    let topic = Topic {
+        name: "rust".into(),
+    };
     let pages = vec!["rust page".to_owned(), "rust blog".to_owned()];
     let found = vec!["rust survey".to_owned(), "old".to_owned()];
     let ranked = vec!["rust survey".to_owned()];
@@ -207,7 +247,11 @@ async fn resume_from_every_mid_branch_state_reaches_the_same_output() {
                 }
                 left.push("report");
                 assert_eq!(sorted(&ctx.deps().log()), sorted(&left), "{at}");
-                assert_eq!(sorted(&steps(&fresh.history(&RunId::from("r1")))), sorted(&left), "{at}");
+                assert_eq!(
+                    sorted(&steps(&fresh.history(&RunId::from("r1")))),
+                    sorted(&left),
+                    "{at}"
+                );
                 states += 1;
             }
         }
@@ -238,7 +282,10 @@ async fn the_typestate_api_walks_each_branch_in_any_interleaving() {
 
     let ctx = Ctx::new(Runs::default());
     let flow: research::Flow<Report<SearchWeb, SearchPapers, Pending>> =
-        research::Flow::new(&ctx, "rust".into()).plan().await.unwrap();
+        research::Flow::new(&ctx, "rust".into())
+            .plan()
+            .await
+            .unwrap();
     let flow: research::Flow<Report<SearchWeb, Rank, Pending>> =
         flow.search_papers().await.unwrap();
     let flow: research::Flow<Report<SummariseWeb, Rank, Pending>> =
@@ -246,22 +293,56 @@ async fn the_typestate_api_walks_each_branch_in_any_interleaving() {
     let flow = flow.people().await.unwrap().rank().await.unwrap();
     // Handed to `resume` mid-branch: the same state the driver would have stored.
     let state = flow.into_state();
-    let research::FlowState::Report { search_web, rank, people, .. } = &state else {
+    let research::FlowState::Report {
+        search_web,
+        rank,
+        people,
+        ..
+    } = &state
+    else {
         panic!("{state:?}")
     };
-    assert_eq!((search_web.as_ref().map(Vec::len), rank.as_ref().map(Vec::len), *people), (Some(2), Some(1), Some(4)));
-    assert_eq!(research::Workflow::resume(&ctx, state).await.unwrap(), EXPECTED);
+    assert_eq!(
+        (
+            search_web.as_ref().map(Vec::len),
+            rank.as_ref().map(Vec::len),
+            *people
+        ),
+        (Some(2), Some(1), Some(4))
+    );
+    assert_eq!(
+        research::Workflow::resume(&ctx, state).await.unwrap(),
+        EXPECTED
+    );
 
     let ctx = Ctx::new(Runs::default());
-    let flow = research::Flow::new(&ctx, "rust".into()).plan().await.unwrap();
-    let flow = flow.search_web().await.unwrap().summarise_web().await.unwrap();
+    let flow = research::Flow::new(&ctx, "rust".into())
+        .plan()
+        .await
+        .unwrap();
+    let flow = flow
+        .search_web()
+        .await
+        .unwrap()
+        .summarise_web()
+        .await
+        .unwrap();
     let flow = flow.people().await.unwrap();
     let flow = flow.search_papers().await.unwrap().rank().await.unwrap();
     let flow: research::Flow<Report<Done, Done, Done>> = flow.summarise_papers().await.unwrap();
     assert_eq!(flow.report().await.unwrap(), EXPECTED);
     assert_eq!(
         ctx.deps().log(),
-        ["plan", "search_web", "summarise_web", "people", "search_papers", "rank", "summarise_papers", "report"]
+        [
+            "plan",
+            "search_web",
+            "summarise_web",
+            "people",
+            "search_papers",
+            "rank",
+            "summarise_papers",
+            "report"
+        ]
     );
 }
 
