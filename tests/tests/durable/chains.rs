@@ -63,12 +63,12 @@ pub mod research {
     pub async fn rank(
         ctx: &Ctx<Stop>,
         papers: Vec<String>,
-        #[from(plan)] topic: &String,
+        #[from(plan)] topic: &str,
     ) -> Result<Vec<String>, Failed> {
         ctx.deps().step("rank").await;
         Ok(papers
             .into_iter()
-            .filter(|p| p.contains(topic.as_str()))
+            .filter(|p| p.contains(topic))
             .collect())
     }
 
