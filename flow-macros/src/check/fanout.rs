@@ -302,14 +302,25 @@ fn walk(wf: &Workflow, fork: usize, head: usize, succ: &[Vec<usize>]) -> Walk {
             None
         };
         if let Some(problem) = problem {
+            // A step shared by two branches: the join could take the steps before it.
+            let suggest = (step.converge.is_some() && !first).then(|| chain[chain.len() - 2]);
             return Walk {
                 chain,
                 end: Err((at, problem)),
-                suggest: None,
+                suggest,
             };
         }
         let mut suggest = None;
-        let problem = match succ[at].as_slice() {
+        // A step that also runs after another branch is reported by that branch's walk, as a
+        // step shared by two branches, when this one has another successor.
+        let mut nexts = succ[at].clone();
+        if nexts.len() > 1 {
+            nexts.retain(|&s| wf.steps[s].converge.is_none());
+            if nexts.is_empty() {
+                nexts.clone_from(&succ[at]);
+            }
+        }
+        let problem = match nexts.as_slice() {
             &[s] if wf.steps[s].is_join() => {
                 return Walk {
                     chain,

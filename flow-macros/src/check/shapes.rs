@@ -348,6 +348,10 @@ fn a_step_shared_by_two_branches_is_refused_once() {
         shared[0].contains("but it also runs after `search_web`; a step of a branch runs after the step before it, `search_papers`, only: give each branch its own steps"),
         "{found:?}"
     );
+    assert!(
+        shared[0].ends_with("`#[step(after = [summarise_web, search_papers, people])]`"),
+        "{found:?}"
+    );
 }
 
 #[test]

@@ -66,10 +66,7 @@ pub mod research {
         #[from(plan)] topic: &str,
     ) -> Result<Vec<String>, Failed> {
         ctx.deps().step("rank").await;
-        Ok(papers
-            .into_iter()
-            .filter(|p| p.contains(topic))
-            .collect())
+        Ok(papers.into_iter().filter(|p| p.contains(topic)).collect())
     }
 
     #[step(after = rank)]
