@@ -168,3 +168,40 @@ fn earlier_outputs_and_converging_routes() {
         }
     ));
 }
+
+#[test]
+fn branches_as_chains() {
+    insta::assert_snapshot!(expand(
+        quote!(),
+        quote! {
+            pub mod research {
+                use super::*;
+
+                #[step(entry)]
+                pub async fn plan(topic: String) -> Result<Topic, Failed> {
+                    Ok(Topic::new(topic))
+                }
+
+                #[step(after = plan)]
+                pub async fn search(topic: Topic) -> Result<Vec<Hit>, Failed> {
+                    search_web(topic).await
+                }
+
+                #[step(after = search)]
+                pub async fn summarise(hits: Vec<Hit>) -> Result<Summary, Failed> {
+                    summarise_hits(hits).await
+                }
+
+                #[step(after = plan)]
+                pub async fn people(topic: Topic) -> Result<Vec<Person>, Failed> {
+                    find_people(topic).await
+                }
+
+                #[step(after = [summarise, people], exit)]
+                pub async fn report(web: Summary, people: Vec<Person>) -> Result<Report, Failed> {
+                    Ok(Report::new(web, people))
+                }
+            }
+        }
+    ));
+}

@@ -23,7 +23,9 @@ pub(super) fn check_earlier(
             if x == s {
                 continue;
             }
-            let problem = if before[s][x] {
+            let problem = if let Some(problem) = inside_branch(wf, graph, s, x) {
+                Some(problem)
+            } else if before[s][x] {
                 already_input(wf, graph, s, x)
             } else {
                 Some(never_before(wf, graph, &forward, before, s, x))
@@ -33,6 +35,25 @@ pub(super) fn check_earlier(
             }
         }
     }
+}
+
+/// `x` is a step of a branch before the branch's last step: the run keeps only what the next
+/// step of the branch takes, so only that step reads it (as its input).
+fn inside_branch(wf: &Workflow, graph: &Graph, s: usize, x: usize) -> Option<String> {
+    let (_, chain, pos) = graph.chain(x)?;
+    if pos + 1 == chain.len() || chain.get(pos + 1) == Some(&s) {
+        return None;
+    }
+    let (step, from) = (&wf.steps[s].name, &wf.steps[x].name);
+    let names: Vec<String> = chain
+        .iter()
+        .map(|&c| wf.steps[c].name.to_string())
+        .collect();
+    let next = &names[pos + 1];
+    Some(format!(
+        "`{from}` is a step inside the branch `{}` of a fan-out, and a run keeps a branch's outputs only until its next step has run: `{step}` cannot read it; `{next}` takes it as its input: hand on what `{step}` needs through `{next}`",
+        names.join(" → ")
+    ))
 }
 
 /// `x` runs before `s` on every path; it may still be the very value `s` takes as input.
@@ -78,9 +99,15 @@ fn never_before(
             "the entry step `{step}` runs first, so no step's output exists yet when it runs; read `{from}`'s output in a step that runs after it"
         );
     }
-    if let (Role::Branch { join, .. }, Role::Branch { join: other, .. }) =
-        (&graph.roles[s], &graph.roles[x])
+    if let (
+        Role::Branch { join, slot },
+        Role::Branch {
+            join: other,
+            slot: theirs,
+        },
+    ) = (&graph.roles[s], &graph.roles[x])
         && join == other
+        && slot != theirs
     {
         let join = &wf.steps[*join].name;
         return format!(
@@ -168,10 +195,8 @@ pub(super) fn carried(wf: &Workflow, graph: &Graph) -> Vec<Vec<usize>> {
             set[i] = false;
             // Every branch of a fan-out runs before its join: each defines its output for
             // the join and what follows, whichever branch this is.
-            if let Role::Branch { join, .. } = graph.roles[i]
-                && let Role::Join { branches, .. } = &graph.roles[join]
-            {
-                for &b in branches {
+            if let Role::Branch { join, .. } = graph.roles[i] {
+                for b in graph.chain_steps(join) {
                     set[b] = false;
                 }
             }
@@ -188,14 +213,15 @@ pub(super) fn carried(wf: &Workflow, graph: &Graph) -> Vec<Vec<usize>> {
     (0..n)
         .map(|i| match &graph.roles[i] {
             Role::Branch { .. } => Vec::new(),
-            Role::Join { branches, .. } => {
+            Role::Join { .. } => {
                 let mut set = live[i].clone();
-                for &b in branches {
+                let steps = graph.chain_steps(i);
+                for &b in &steps {
                     for (x, bit) in set.iter_mut().enumerate() {
                         *bit |= live[b][x];
                     }
                 }
-                for &b in branches {
+                for &b in &steps {
                     set[b] = false;
                 }
                 members(&set)

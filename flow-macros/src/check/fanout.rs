@@ -32,51 +32,76 @@ pub(super) fn check_plain_step(
         &[s] if !wf.steps[s].is_join() => Next::Step(s),
         // A lone step feeding a join: reported by `check_joins`.
         &[s] => Next::Step(s),
+        // A step of a branch that fans out again: the outer fan-out's check reports it.
+        _ if is_branch(wf, succ, step) => Next::Exit,
         branches => {
-            let Some(join) = check_fork(wf, i, branches, succ, errors) else {
+            let Some((join, chains)) = check_fork(wf, i, branches, succ, errors) else {
                 return Next::Exit;
             };
-            for (slot, pred) in wf.steps[join].after.iter().enumerate() {
-                if let Some(b) = wf.steps.iter().position(|s| &s.name == pred) {
-                    roles[b] = Role::Branch { join, slot };
-                }
-            }
             // Branches in the join's `after` order: slot `k` is the join's parameter `k`.
-            let in_order = wf.steps[join]
-                .after
-                .iter()
-                .filter_map(|p| wf.steps.iter().position(|s| &s.name == p))
-                .collect();
+            let mut in_order = Vec::new();
+            let mut ordered_chains = Vec::new();
+            for pred in &wf.steps[join].after {
+                let Some(chain) = chains
+                    .iter()
+                    .find(|c| c.last().is_some_and(|&t| &wf.steps[t].name == pred))
+                else {
+                    continue;
+                };
+                for &s in chain {
+                    roles[s] = Role::Branch {
+                        join,
+                        slot: in_order.len(),
+                    };
+                }
+                in_order.extend(chain.last().copied());
+                ordered_chains.push(chain.clone());
+            }
             roles[join] = Role::Join {
                 fork: i,
                 branches: in_order,
+                chains: ordered_chains,
             };
             Next::Fork { join }
         }
     }
 }
 
-/// Whether `step` runs after a step that fans out.
+/// Whether `step` runs after a step that fans out, or is a later step of such a branch
+/// (each step of the chain after the one before, its only successor).
 pub(super) fn is_branch(wf: &Workflow, succ: &[Vec<usize>], step: &Step) -> bool {
-    match step.after.as_slice() {
-        [pred] => wf
-            .steps
-            .iter()
-            .position(|s| &s.name == pred)
-            .is_some_and(|p| succ[p].len() > 1 && wf.steps[p].routes.is_none()),
-        _ => false,
+    let mut step = step;
+    // A chain is at most every step long; the bound also ends a cycle of single steps.
+    for _ in 0..wf.steps.len() {
+        let [pred] = step.after.as_slice() else {
+            return false;
+        };
+        let Some(p) = wf.steps.iter().position(|s| &s.name == pred) else {
+            return false;
+        };
+        let before = &wf.steps[p];
+        if before.routes.is_some() || step.converge.is_some() {
+            return false;
+        }
+        match succ[p].len() {
+            0 => return false,
+            1 => step = before,
+            _ => return true,
+        }
     }
+    false
 }
 
-/// The branches of a fan-out are plain steps, each followed only by one common join, and the
-/// join waits for exactly these branches.
+/// The branches of a fan-out are chains of plain steps (one step or more), each leading into
+/// one common join, and the join waits for exactly the last step of each. Returns the join
+/// and the branches' steps, first to last, in the fork's order.
 pub(super) fn check_fork(
     wf: &Workflow,
     fork: usize,
     branches: &[usize],
     succ: &[Vec<usize>],
     errors: &mut Errors,
-) -> Option<usize> {
+) -> Option<(usize, Vec<Vec<usize>>)> {
     let fork_name = &wf.steps[fork].name;
     // `after = fork | b` where `b` runs after `fork`: not a fan-out, but alternatives that
     // both run.
@@ -128,52 +153,64 @@ pub(super) fn check_fork(
         return None;
     }
     let names = list(branches.iter().map(|&b| &wf.steps[b].name));
+    let walks: Vec<Walk> = branches.iter().map(|&b| walk(wf, fork, b, succ)).collect();
+    // What the join should list: the last step of every branch (as far as it was read).
+    let tails: Vec<String> = walks
+        .iter()
+        .filter_map(|w| {
+            w.suggest
+                .or_else(|| w.chain.last().copied())
+                .map(|t| wf.steps[t].name.to_string())
+        })
+        .collect();
     let mut join: Option<usize> = None;
     let mut ok = true;
-    for &b in branches {
-        let branch = &wf.steps[b];
-        let successors: Vec<usize> = (0..wf.steps.len())
-            .filter(|&s| wf.steps[s].after.contains(&branch.name))
-            .collect();
-        let problem = if branch.converge.is_some() {
-            Some(format!(
-                "it also runs after {}; a branch runs after `{fork_name}` only",
-                list(branch.after.iter().filter(|p| *p != fork_name))
-            ))
-        } else if branch.after.len() > 1 {
-            Some(format!(
-                "it is itself a join; a branch runs after `{fork_name}` only"
-            ))
-        } else if branch.routes.is_some() {
-            Some("it routes; a branch's only successor is the join".to_owned())
-        } else if branch.exit.is_some() {
-            Some("it is an exit; a branch's only successor is the join".to_owned())
-        } else if successors.len() != 1 || !wf.steps[successors[0]].is_join() {
-            Some("a branch must be followed by exactly one step, the join that waits for every branch".to_owned())
-        } else {
-            None
+    let mut reported: Vec<usize> = Vec::new();
+    for w in &walks {
+        let end = match &w.end {
+            Ok(end) => *end,
+            Err((at, problem)) => {
+                ok = false;
+                if reported.contains(at) {
+                    continue;
+                }
+                reported.push(*at);
+                let at_step = &wf.steps[*at];
+                let fix = format!(
+                    "a branch is one step, or a chain of steps each `after` the one before, and the join lists the last step of every branch: `#[step(after = [{}])]`",
+                    tails.join(", ")
+                );
+                if w.chain.len() == 1 {
+                    errors.at(
+                        at_step.name.span(),
+                        format_args!(
+                            "step `{}` is a branch of the fan-out after `{fork_name}` (branches: {names}), but {problem}; {fix}",
+                            at_step.name
+                        ),
+                    );
+                } else {
+                    errors.at(
+                        at_step.name.span(),
+                        format_args!(
+                            "step `{}` is a step of the branch `{}` of the fan-out after `{fork_name}`, but {problem}; {fix}",
+                            at_step.name,
+                            w.chain.iter().map(|&c| wf.steps[c].name.to_string()).collect::<Vec<_>>().join(" → "),
+                        ),
+                    );
+                }
+                continue;
+            }
         };
-        if let Some(problem) = problem {
-            errors.at(
-                branch.name.span(),
-                format_args!(
-                    "step `{}` is a branch of the fan-out after `{fork_name}` (branches: {names}), but {problem}; put any chain of work inside the branch step and add `#[step(after = [{}])]` to the join",
-                    branch.name,
-                    branches.iter().map(|&b| wf.steps[b].name.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            );
-            ok = false;
-            continue;
-        }
+        let last = &wf.steps[w.chain[w.chain.len() - 1]];
         match join {
-            None => join = Some(successors[0]),
-            Some(j) if j == successors[0] => {}
+            None => join = Some(end),
+            Some(j) if j == end => {}
             Some(j) => {
                 errors.at(
-                    branch.name.span(),
+                    last.name.span(),
                     format_args!(
                         "the branches after `{fork_name}` must meet in one join, but `{}` leads to `{}` and another leads to `{}`",
-                        branch.name, wf.steps[successors[0]].name, wf.steps[j].name
+                        last.name, wf.steps[end].name, wf.steps[j].name
                     ),
                 );
                 ok = false;
@@ -181,10 +218,7 @@ pub(super) fn check_fork(
         }
     }
     let join = join?;
-    let expected: BTreeSet<String> = branches
-        .iter()
-        .map(|&b| wf.steps[b].name.to_string())
-        .collect();
+    let expected: BTreeSet<String> = tails.iter().cloned().collect();
     let listed = &wf.steps[join].after;
     let got: BTreeSet<String> = listed.iter().map(ToString::to_string).collect();
     if ok && expected != got {
@@ -194,24 +228,151 @@ pub(super) fn check_fork(
             .map(ToString::to_string)
             .filter(|n| expected.contains(n))
             .collect();
-        for &b in branches {
-            let name = wf.steps[b].name.to_string();
-            if !fixed.contains(&name) {
-                fixed.push(name);
+        for name in &tails {
+            if !fixed.contains(name) {
+                fixed.push(name.clone());
             }
         }
         let span = wf.steps[join].after_span.unwrap_or_else(call_site);
+        let what = if walks.iter().all(|w| w.chain.len() == 1) {
+            "the branches"
+        } else {
+            "the last steps of the branches"
+        };
         errors.at(
             span,
             format_args!(
-                "join `{}` must wait for exactly the branches of the fan-out after `{fork_name}`: `after = [{}]`",
+                "join `{}` must wait for exactly {what} of the fan-out after `{fork_name}`: `after = [{}]`",
                 wf.steps[join].name,
                 fixed.join(", ")
             ),
         );
         ok = false;
     }
-    ok.then_some(join)
+    ok.then(|| (join, walks.into_iter().map(|w| w.chain).collect()))
+}
+
+/// One branch of a fan-out, read from its first step along `after`: its steps, and the join
+/// it leads to, or the step where it goes wrong and why.
+struct Walk {
+    chain: Vec<usize>,
+    end: Result<usize, (usize, String)>,
+    /// The step the join should list for this branch, when it is not the last step read (a
+    /// join listing a branch's first step instead of its last).
+    suggest: Option<usize>,
+}
+
+/// Follows branch `head` of the fan-out after `fork` step by step: each step must have exactly
+/// one successor, the next step of the chain or the join, and no other role.
+fn walk(wf: &Workflow, fork: usize, head: usize, succ: &[Vec<usize>]) -> Walk {
+    let fork_name = &wf.steps[fork].name;
+    let mut chain = vec![head];
+    let mut at = head;
+    loop {
+        let step = &wf.steps[at];
+        let first = at == head;
+        let before = if first {
+            format!("`{fork_name}`")
+        } else {
+            format!("`{}`", wf.steps[chain[chain.len() - 2]].name)
+        };
+        let problem = if step.converge.is_some() {
+            Some(if first {
+                format!(
+                    "it also runs after {}; a branch runs after `{fork_name}` only",
+                    list(step.after.iter().filter(|p| *p != fork_name))
+                )
+            } else {
+                format!(
+                    "it also runs after {}; a step of a branch runs after the step before it, {before}, only: give each branch its own steps",
+                    list(step.after.iter().filter(|p| format!("`{p}`") != before))
+                )
+            })
+        } else if step.after.len() > 1 {
+            Some(format!(
+                "it is itself a join; a branch runs after `{fork_name}` only"
+            ))
+        } else if step.routes.is_some() {
+            Some("it routes; a branch's steps run one after another into the join: route in a step after the join".to_owned())
+        } else if step.exit.is_some() {
+            Some(
+                "it is an exit; a branch ends in the join, and the run goes on after it".to_owned(),
+            )
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            // A step shared by two branches: the join could take the steps before it.
+            let suggest = (step.converge.is_some() && !first).then(|| chain[chain.len() - 2]);
+            return Walk {
+                chain,
+                end: Err((at, problem)),
+                suggest,
+            };
+        }
+        let mut suggest = None;
+        // A step that also runs after another branch is reported by that branch's walk, as a
+        // step shared by two branches, when this one has another successor.
+        let mut nexts = succ[at].clone();
+        if nexts.len() > 1 {
+            nexts.retain(|&s| wf.steps[s].converge.is_none());
+            if nexts.is_empty() {
+                nexts.clone_from(&succ[at]);
+            }
+        }
+        let problem = match nexts.as_slice() {
+            &[s] if wf.steps[s].is_join() => {
+                return Walk {
+                    chain,
+                    end: Ok(s),
+                    suggest: None,
+                };
+            }
+            &[s] if s != fork && !chain.contains(&s) && chain.len() < wf.steps.len() => {
+                chain.push(s);
+                at = s;
+                continue;
+            }
+            [] if first => {
+                "a branch must be followed by exactly one step, the next step of the branch or the join that waits for every branch".to_owned()
+            }
+            [] => "nothing runs after it: the join must list it".to_owned(),
+            &[_] => "its branch runs in a circle".to_owned(),
+            several => {
+                let joins: Vec<&Ident> = several
+                    .iter()
+                    .filter(|&&s| wf.steps[s].is_join())
+                    .map(|&s| &wf.steps[s].name)
+                    .collect();
+                let rest: Vec<usize> = several
+                    .iter()
+                    .copied()
+                    .filter(|&s| !wf.steps[s].is_join())
+                    .collect();
+                if joins.is_empty() {
+                    format!(
+                        "it fans out again (to {}); a branch is a chain of steps: fan out again after the join, or do that work inside one step",
+                        list(several.iter().map(|&s| &wf.steps[s].name))
+                    )
+                } else {
+                    // The join lists a step in the middle of the branch: suggest its end.
+                    if let &[next] = rest.as_slice() {
+                        suggest = Some(walk(wf, fork, next, succ).chain.last().copied().unwrap_or(next));
+                    }
+                    format!(
+                        "both {} and the join {} run after it, so the join lists a step in the middle of this branch",
+                        list(rest.iter().map(|&s| &wf.steps[s].name)),
+                        list(joins)
+                    )
+                }
+            }
+        };
+        return Walk {
+            chain,
+            end: Err((at, problem)),
+            suggest,
+        };
+    }
 }
 
 /// A step whose `after = a | b | …` lists exactly the branches of one fan-out: the user

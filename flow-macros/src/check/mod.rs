@@ -82,8 +82,12 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     if !errors.is_empty() {
         return None;
     }
+    // A branch's last step feeds its join; the steps before it keep `Step` of the next one.
     for (i, role) in graph.roles.iter().enumerate() {
-        if let Role::Branch { join, .. } = role {
+        if let Role::Branch { join, .. } = role
+            && let Role::Join { branches, .. } = &graph.roles[*join]
+            && branches.contains(&i)
+        {
             next[i] = Next::Join { join: *join };
         }
     }
@@ -228,10 +232,7 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
         .map(|(i, next)| match next {
             Next::Exit => Vec::new(),
             Next::Step(s) | Next::Join { join: s } => vec![*s],
-            Next::Fork { join } => match &graph.roles[*join] {
-                Role::Join { branches, .. } => branches.clone(),
-                _ => Vec::new(),
-            },
+            Next::Fork { join } => graph.heads(*join),
             Next::Route { arms, .. } => {
                 let _ = i;
                 arms.iter()

@@ -234,3 +234,237 @@ fn a_sibling_branch_is_named_as_such() {
         "{found:?}"
     );
 }
+
+/// A research fan-out whose branches are chains: `web` searches then summarises, `papers`
+/// searches, ranks and summarises, `people` is one step. `$web_end`, `$papers_tail` and
+/// `$join_after` vary it into the misuses below.
+fn chains(web_end: &TokenStream, rank_attr: &TokenStream, join_after: &TokenStream) -> TokenStream {
+    quote! {
+        mod research {
+            enum Pick { SummarisePapers(Vec<String>), People(String) }
+            #[step(entry)]
+            async fn plan(topic: String) -> Result<String, E> { todo!() }
+            #[step(after = plan)]
+            async fn search_web(topic: String) -> Result<Vec<String>, E> { todo!() }
+            #[step(#web_end)]
+            async fn summarise_web(pages: Vec<String>) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn search_papers(topic: String) -> Result<Vec<String>, E> { todo!() }
+            #[step(#rank_attr)]
+            async fn rank(papers: Vec<String>, #[from(plan)] topic: &String) -> Result<Vec<String>, E> { todo!() }
+            #[step(after = rank)]
+            async fn summarise_papers(papers: Vec<String>) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn people(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = #join_after, exit)]
+            async fn report(web: u32, papers: u32, people: u32) -> Result<u32, E> { todo!() }
+        }
+    }
+}
+
+fn good_chains() -> TokenStream {
+    chains(
+        &quote!(after = search_web),
+        &quote!(after = search_papers),
+        &quote!([summarise_web, summarise_papers, people]),
+    )
+}
+
+#[test]
+fn accepts_branches_that_are_chains() {
+    let graph = checked(good_chains()).unwrap_or_else(|e| panic!("{e:?}"));
+    // plan 0, search_web 1, summarise_web 2, search_papers 3, rank 4, summarise_papers 5,
+    // people 6, report 7.
+    let crate::model::Role::Join {
+        fork,
+        branches,
+        chains,
+    } = &graph.roles[7]
+    else {
+        panic!("report is not a join");
+    };
+    assert_eq!(*fork, 0);
+    assert_eq!(branches, &[2, 5, 6]);
+    assert_eq!(chains, &[vec![1, 2], vec![3, 4, 5], vec![6]]);
+    assert!(matches!(
+        graph.next[0],
+        crate::model::Next::Fork { join: 7 }
+    ));
+    assert!(matches!(graph.next[4], crate::model::Next::Step(5)));
+    assert!(matches!(
+        graph.next[5],
+        crate::model::Next::Join { join: 7 }
+    ));
+    for (step, slot) in [(1, 0), (2, 0), (3, 1), (4, 1), (5, 1), (6, 2)] {
+        assert!(
+            matches!(graph.roles[step], crate::model::Role::Branch { join: 7, slot: s } if s == slot),
+            "step {step}"
+        );
+    }
+    // `rank` reads the plan: the join's state carries it while the branches run.
+    assert_eq!(graph.carry[7], [0]);
+}
+
+#[test]
+fn a_chain_that_leaves_the_fan_out_is_refused_at_the_step() {
+    let found = errors(chains(
+        &quote!(after = search_web, exit),
+        &quote!(after = search_papers),
+        &quote!([summarise_papers, people]),
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("step `summarise_web` is a step of the branch `search_web → summarise_web` of the fan-out after `plan`, but it is an exit; a branch ends in the join"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_branch_step_that_routes_is_refused() {
+    let found = errors(chains(
+        &quote!(after = search_web),
+        &quote!(after = search_papers, routes = Pick),
+        &quote!([summarise_web, summarise_papers, people]),
+    ));
+    assert!(
+        found.iter().any(|e| e.starts_with("step `rank` is a step of the branch `search_papers → rank` of the fan-out after `plan`, but it routes")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_step_shared_by_two_branches_is_refused_once() {
+    let found = errors(chains(
+        &quote!(after = search_web),
+        &quote!(after = search_papers | search_web),
+        &quote!([summarise_web, summarise_papers, people]),
+    ));
+    let shared: Vec<_> = found
+        .iter()
+        .filter(|e| e.starts_with("step `rank`"))
+        .collect();
+    assert_eq!(shared.len(), 1, "{found:?}");
+    assert!(
+        shared[0].contains("but it also runs after `search_web`; a step of a branch runs after the step before it, `search_papers`, only: give each branch its own steps"),
+        "{found:?}"
+    );
+    assert!(
+        shared[0].ends_with("`#[step(after = [summarise_web, search_papers, people])]`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_join_that_lists_a_chain_first_step_is_told_to_list_its_last() {
+    let found = errors(chains(
+        &quote!(after = search_web),
+        &quote!(after = search_papers),
+        &quote!([search_web, summarise_papers, people]),
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("step `search_web` is a branch of the fan-out after `plan` (branches: `search_web`, `search_papers`, `people`), but both `summarise_web` and the join `report` run after it, so the join lists a step in the middle of this branch"),
+        "{found:?}"
+    );
+    assert!(
+        found[0].ends_with("`#[step(after = [summarise_web, summarise_papers, people])]`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_chain_missing_from_the_join_is_named() {
+    let found = errors(chains(
+        &quote!(after = search_web),
+        &quote!(after = search_papers),
+        &quote!([summarise_web, people]),
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("step `summarise_papers` is a step of the branch `search_papers → rank → summarise_papers` of the fan-out after `plan`, but nothing runs after it: the join must list it"),
+        "{found:?}"
+    );
+    assert!(
+        found[0].ends_with("`#[step(after = [summarise_web, summarise_papers, people])]`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_fan_out_inside_a_branch_is_refused() {
+    let found = errors(quote! {
+        mod research {
+            #[step(entry)]
+            async fn plan(topic: String) -> Result<String, E> { todo!() }
+            #[step(after = plan)]
+            async fn web(topic: String) -> Result<String, E> { todo!() }
+            #[step(after = web)]
+            async fn blogs(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = web)]
+            async fn news(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn papers(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = [blogs, news, papers], exit)]
+            async fn merge(a: u32, b: u32, c: u32) -> Result<u32, E> { todo!() }
+        }
+    });
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("step `web` is a branch of the fan-out after `plan` (branches: `web`, `papers`), but it fans out again (to `blogs`, `news`)"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_step_inside_a_chain_is_read_only_by_the_next_one() {
+    let found = errors(quote! {
+        mod research {
+            #[step(entry)]
+            async fn plan(topic: String) -> Result<String, E> { todo!() }
+            #[step(after = plan)]
+            async fn search(topic: String) -> Result<Vec<String>, E> { todo!() }
+            #[step(after = search)]
+            async fn rank(found: Vec<String>) -> Result<Vec<String>, E> { todo!() }
+            #[step(after = rank)]
+            async fn summarise(ranked: Vec<String>, #[from(search)] all: &Vec<String>) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn people(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = [summarise, people], exit)]
+            async fn merge(a: u32, b: u32, #[from(rank)] ranked: &Vec<String>) -> Result<u32, E> { todo!() }
+        }
+    });
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "`search` is a step inside the branch `search → rank → summarise` of a fan-out"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("`rank` is a step inside the branch"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_later_step_of_the_same_chain_runs_after() {
+    let found = errors(quote! {
+        mod research {
+            #[step(entry)]
+            async fn plan(topic: String) -> Result<String, E> { todo!() }
+            #[step(after = plan)]
+            async fn search(topic: String, #[from(summarise)] s: &u32) -> Result<Vec<String>, E> { todo!() }
+            #[step(after = search)]
+            async fn summarise(found: Vec<String>) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn people(topic: String) -> Result<u32, E> { todo!() }
+            #[step(after = [summarise, people], exit)]
+            async fn merge(a: u32, b: u32) -> Result<u32, E> { todo!() }
+        }
+    });
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("`summarise` runs after `search`, so its output does not exist yet"),
+        "{found:?}"
+    );
+}

@@ -60,10 +60,8 @@ pub(crate) fn mermaid(g: &Gen<'_>) -> String {
                 let _ = writeln!(out, "    {from} --> {}", g.name(*s));
             }
             Next::Fork { join } => {
-                if let Role::Join { branches, .. } = &g.graph.roles[*join] {
-                    for &b in branches {
-                        let _ = writeln!(out, "    {from} --> {}", g.name(b));
-                    }
+                for b in g.graph.heads(*join) {
+                    let _ = writeln!(out, "    {from} --> {}", g.name(b));
                 }
             }
             Next::Route { enum_index, arms } => {

@@ -84,12 +84,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     &note,
                     converging_span(g, *s, i).unwrap_or_else(|| g.input_span(*s, 0)),
                 ));
+                if g.graph.chain(i).is_some() {
+                    out.extend(chain_clone(g, i, &to));
+                }
             }
             Next::Fork { join } => {
-                let Role::Join { branches, .. } = &g.graph.roles[*join] else {
-                    continue;
-                };
-                for &b in branches {
+                for b in g.graph.heads(*join) {
                     let to = g.name(b);
                     out.extend(feed(
                         g,
@@ -194,6 +194,42 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         }
     }
     out
+}
+
+/// `__flow_clone_x` for step `x` of a branch before its last step: the run keeps `x`'s output
+/// (for a checkpoint) while `to`, the next step of the branch, runs on a copy.
+fn chain_clone(g: &Gen<'_>, i: usize, to: &str) -> TokenStream {
+    let from = g.name(i);
+    let clone_fn = g.clone_fn(i);
+    let clone_trait = format_ident!("__flow_Clone_{}", from);
+    let o = g.out(i);
+    let message = format!(
+        "step `{from}` is followed by `{to}` in its branch of a fan-out, so its output `{{Self}}` must implement `Clone`"
+    );
+    let note = format!(
+        "the branches run at the same time and each step of each is checkpointed: the run keeps `{from}`'s output until `{to}` has run, and `{to}` takes a copy; derive `Clone` on the output type"
+    );
+    let call = respan(
+        quote!(<#o as #clone_trait>::clone_for_branch(value)),
+        g.output_span(i),
+    );
+    quote! {
+        #[diagnostic::on_unimplemented(
+            message = #message,
+            label = "the run keeps it while the next step of the branch runs",
+            note = #note
+        )]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        trait #clone_trait { fn clone_for_branch(&self) -> Self; }
+        impl<T: ::core::clone::Clone> #clone_trait for T {
+            #[inline]
+            fn clone_for_branch(&self) -> Self { ::core::clone::Clone::clone(self) }
+        }
+        #[doc(hidden)]
+        #[inline]
+        fn #clone_fn(value: &#o) -> #o { #call }
+    }
 }
 
 /// When step `to` converges (`after = a | b`): the span of `from` in its `after`, so that each

@@ -264,9 +264,30 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let Role::Join { fork, .. } = &g.graph.roles[*join] else {
                     continue;
                 };
-                let feed_in = g.edge(i, &g.name(*fork));
                 let join_name = g.name(*join);
-                let clone_fn = g.clone_fn(*fork);
+                // The first step of a branch takes a copy of the fork's output; a later one a
+                // copy of the step before it, which the state keeps until this one has run.
+                let prev = g
+                    .graph
+                    .chain(i)
+                    .and_then(|(_, chain, pos)| pos.checked_sub(1).map(|p| chain[p]));
+                let (source, feed_in, clone_fn, missing) = match prev {
+                    None => (
+                        quote!(input),
+                        g.edge(i, &g.name(*fork)),
+                        g.clone_fn(*fork),
+                        "a branch has not run, but the fan-out's input is missing",
+                    ),
+                    Some(p) => (
+                        {
+                            let field = g.fn_ident(p);
+                            quote!(#field)
+                        },
+                        g.edge(i, &g.name(p)),
+                        g.clone_fn(p),
+                        "a step of a branch has not run, but the output of the step before it is missing",
+                    ),
+                };
                 let o = g.out(i);
                 // The branch's future outlives the borrowed state: it gets copies of the
                 // earlier outputs the join's state carries.
@@ -277,7 +298,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     .map(|&x| super::earlier::keep_fn(g, x));
                 branch_variants.push(quote!(#v(#o)));
                 branches.push(quote! {
-                    (#i, FlowState::#jv { input: ::core::option::Option::Some(__flow_input), #(#kf: #locals,)* .. }) => {
+                    (#i, FlowState::#jv { #source: ::core::option::Option::Some(__flow_input), #(#kf: #locals,)* .. }) => {
                         let input = #feed_in(#clone_fn(__flow_input));
                         let __flow_kept = (#(#keeps(#locals),)*);
                         #k::__private::boxed_step(async move {
@@ -286,28 +307,36 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     }
                     (#i, _) => #k::__private::boxed_step(async move {
                         ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
-                            NAME, #join_name, "a branch has not run, but the fan-out's input is missing",
+                            NAME, #join_name, #missing,
                         )))
                     }),
                 });
             }
-            Role::Join { branches: bs, .. } => {
+            Role::Join {
+                branches: bs,
+                chains,
+                ..
+            } => {
                 let fields: Vec<_> = bs.iter().map(|&b| g.fn_ident(b)).collect();
                 let slots: Vec<_> = (0..bs.len())
                     .map(|n| format_ident!("__flow_slot{}", n))
                     .collect();
                 let feeds_out: Vec<_> = bs.iter().map(|&b| g.edge(i, &g.name(b))).collect();
                 let next = transition(g, i, &quote!(out));
-                positions.push(quote! {
-                    FlowState::#v { #(#fields: #slots,)* loops, .. } => {
-                        let pending = [#((#bs, #slots.is_none())),*];
-                        #k::__private::Position::Join {
-                            step: #i,
-                            visit: __flow_visit(loops),
-                            pending: pending.into_iter().filter_map(|(b, p)| p.then_some(b)).collect(),
+                if chains.iter().all(|c| c.len() == 1) {
+                    positions.push(quote! {
+                        FlowState::#v { #(#fields: #slots,)* loops, .. } => {
+                            let pending = [#((#bs, #slots.is_none())),*];
+                            #k::__private::Position::Join {
+                                step: #i,
+                                visit: __flow_visit(loops),
+                                pending: pending.into_iter().filter_map(|(b, p)| p.then_some(b)).collect(),
+                            }
                         }
-                    }
-                });
+                    });
+                } else {
+                    positions.push(chain_position(g, i, chains));
+                }
                 let kf = super::earlier::fields(g, i);
                 let locals = super::earlier::locals(g, i);
                 let nexts = super::earlier::nexts(g, i);
@@ -323,6 +352,10 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                         ::core::result::Result::Ok(stepped.map(move |out| #next))
                     }),
                 });
+                if chains.iter().any(|c| c.len() > 1) {
+                    merges.extend(chain_merges(g, i, chains));
+                    continue;
+                }
                 for (n, &b) in bs.iter().enumerate() {
                     let bv = g.variant(b);
                     let slot = &slots[n];
@@ -466,6 +499,90 @@ fn machine(g: &Gen<'_>) -> TokenStream {
     }
 }
 
+/// The position of join `i`'s state when some branch is a chain: each branch is at the step
+/// after its last step with an output, done once its last step has one.
+fn chain_position(g: &Gen<'_>, i: usize, chains: &[Vec<usize>]) -> TokenStream {
+    let k = g.krate;
+    let v = g.variant(i);
+    let steps = g.graph.chain_steps(i);
+    let fields: Vec<_> = steps.iter().map(|&b| g.fn_ident(b)).collect();
+    let locals: Vec<_> = (0..steps.len())
+        .map(|n| format_ident!("__flow_f{}", n))
+        .collect();
+    let mut at = 0;
+    let mut pending = Vec::new();
+    for chain in chains {
+        let mine = &locals[at..at + chain.len()];
+        at += chain.len();
+        // From the last step back: the first with an output says where the branch is.
+        let mut expr = {
+            let head = chain[0];
+            quote!(::core::option::Option::Some(#head))
+        };
+        for (n, local) in mine.iter().enumerate() {
+            let next = chain.get(n + 1).map_or_else(
+                || quote!(::core::option::Option::None),
+                |s| quote!(::core::option::Option::Some(#s)),
+            );
+            expr = quote!(if #local.is_some() { #next } else { #expr });
+        }
+        pending.push(expr);
+    }
+    quote! {
+        FlowState::#v { #(#fields: #locals,)* loops, .. } => {
+            let pending = [#(#pending),*];
+            #k::__private::Position::Join {
+                step: #i,
+                visit: __flow_visit(loops),
+                pending: pending.into_iter().flatten().collect(),
+            }
+        }
+    }
+}
+
+/// `Machine::merge`'s arms for join `i` when some branch is a chain: a step's output goes into
+/// its field and the output of the step before it, which it took a copy of, is dropped; the
+/// fork's output is dropped once every branch has begun.
+fn chain_merges(g: &Gen<'_>, i: usize, chains: &[Vec<usize>]) -> Vec<TokenStream> {
+    let v = g.variant(i);
+    let steps = g.graph.chain_steps(i);
+    let fields: Vec<_> = steps.iter().map(|&b| g.fn_ident(b)).collect();
+    let locals: Vec<_> = (0..steps.len())
+        .map(|n| format_ident!("__flow_f{}", n))
+        .collect();
+    let mut begun = Vec::new();
+    let mut at = 0;
+    for chain in chains {
+        let mine = &locals[at..at + chain.len()];
+        at += chain.len();
+        begun.push(quote!((#(#mine.is_some())||*)));
+    }
+    let mut arms = Vec::new();
+    let mut at = 0;
+    for chain in chains {
+        for (n, &b) in chain.iter().enumerate() {
+            let bv = g.variant(b);
+            let local = &locals[at + n];
+            let drop_prev = n.checked_sub(1).map(|p| {
+                let prev = &locals[at + p];
+                quote!(*#prev = ::core::option::Option::None;)
+            });
+            arms.push(quote! {
+                (FlowState::#v { input: __flow_input, #(#fields: #locals,)* .. }, __flow_Branch::#bv(value)) => {
+                    *#local = ::core::option::Option::Some(value);
+                    #drop_prev
+                    if #(#begun)&&* {
+                        *__flow_input = ::core::option::Option::None;
+                    }
+                    ::core::result::Result::Ok(())
+                }
+            });
+        }
+        at += chain.len();
+    }
+    arms
+}
+
 /// The next state after step `i` produced `out` (an expression), with `loops` in scope.
 pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStream {
     let k = g.krate;
@@ -482,10 +599,11 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
         }
         Next::Fork { join } => {
             let v = g.variant(*join);
-            let Role::Join { branches, .. } = &g.graph.roles[*join] else {
-                return quote!();
-            };
-            let fields = branches.iter().map(|&b| g.fn_ident(b));
+            let fields = g
+                .graph
+                .chain_steps(*join)
+                .into_iter()
+                .map(|b| g.fn_ident(b).clone());
             let kept = super::earlier::next_fields(g, i, *join);
             quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* #kept loops })
         }

@@ -34,14 +34,22 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         let name = g.name(i);
         match &g.graph.roles[i] {
             Role::Branch { .. } => {}
-            Role::Join { fork, branches } => {
+            Role::Join { fork, chains, .. } => {
                 let fork_out = g.out(*fork);
-                let fields = branches.iter().map(|&b| g.fn_ident(b));
-                let outs = branches.iter().map(|&b| g.out(b));
-                let doc = format!(
-                    "Inside the fan-out after `{}`: branches with `Some` output have run; `{name}` runs when all have.",
-                    g.name(*fork)
-                );
+                let steps = g.graph.chain_steps(i);
+                let fields = steps.iter().map(|&b| g.fn_ident(b));
+                let outs = steps.iter().map(|&b| g.out(b));
+                let doc = if chains.iter().all(|c| c.len() == 1) {
+                    format!(
+                        "Inside the fan-out after `{}`: branches with `Some` output have run; `{name}` runs when all have.",
+                        g.name(*fork)
+                    )
+                } else {
+                    format!(
+                        "Inside the fan-out after `{}`: each branch is at the step after its last `Some` output (a step's output is kept until the next step of its branch has run); `{name}` runs when every branch's last step has run.",
+                        g.name(*fork)
+                    )
+                };
                 let kept = kept_fields(g, i);
                 variants.push(quote! {
                     #[doc = #doc]
@@ -186,9 +194,10 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
         let index64 = u64::from(index);
         match role {
             Role::Branch { .. } => continue,
-            Role::Join { fork, branches } => {
-                let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
-                let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
+            Role::Join { fork, .. } => {
+                let steps = g.graph.chain_steps(i);
+                let fields: Vec<_> = steps.iter().map(|&b| g.fn_ident(b)).collect();
+                let outs: Vec<_> = steps.iter().map(|&b| g.out(b)).collect();
                 let fork_out = g.out(*fork);
                 let state_ref = format_ident!("__flow_StateRef_{}", g.name(i));
                 let de = format_ident!("__flow_StateDe_{}", g.name(i));

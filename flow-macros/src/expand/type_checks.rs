@@ -94,10 +94,10 @@ fn stored(g: &Gen<'_>) -> TokenStream {
                 let t = g.inp(i);
                 assert(quote!(value), quote!(#t), g.input_span(i, 0));
             }
-            Role::Join { fork, branches } => {
+            Role::Join { fork, .. } => {
                 let t = g.out(*fork);
                 assert(quote!(value), quote!(#t), g.output_span(*fork));
-                for &b in branches {
+                for b in g.graph.chain_steps(i) {
                     let t = g.out(b);
                     assert(quote!(value), quote!(#t), g.output_span(b));
                 }

@@ -331,14 +331,29 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             (marker, impls, method)
         }
         Role::Branch { join, slot } => {
-            let Role::Join { fork, branches } = &g.graph.roles[*join] else {
+            let Role::Join {
+                fork,
+                branches,
+                chains,
+            } = &g.graph.roles[*join]
+            else {
                 return Default::default();
             };
+            if chains[*slot].len() > 1 {
+                return chain_step(g, i);
+            }
+            let bounds = slot_bounds(g, *join);
             let jv = g.variant(*join);
             let (input, out) = (g.inp(i), g.out(i));
             let params: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
             let mine = &params[*slot];
             let others: Vec<_> = params.iter().filter(|p| *p != mine).collect();
+            let other_bounds: Vec<_> = bounds
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| n != slot)
+                .map(|(_, b)| b)
+                .collect();
             let before: Vec<_> = params
                 .iter()
                 .map(|p| {
@@ -390,7 +405,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 pub trait #next: __flow_Marker {
                     type Next: __flow_Marker;
                 }
-                impl<#(#params: #k::__private::Slot),*> #next for state::#jv<#(#params),*> {
+                impl<#(#params: #bounds),*> #next for state::#jv<#(#params),*> {
                     type Next = state::#jv<#(#after),*>;
                 }
                 #(#identity)*
@@ -402,7 +417,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     fn kept(kept: &Self::Kept) -> &#kept_ty;
                     fn finish(data: Self::Data, kept: Self::Kept, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, <<Self as #next>::Next as __flow_Marker>::Kept);
                 }
-                impl<#(#others: #k::__private::Slot),*> #can for state::#jv<#(#before),*> {
+                impl<#(#others: #other_bounds),*> #can for state::#jv<#(#before),*> {
                     #[inline]
                     fn input(data: &Self::Data) -> #input {
                         #feed(#clone_fn(&data.0))
@@ -433,8 +448,13 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             (TokenStream::new(), impls, method)
         }
-        Role::Join { fork, branches } => {
+        Role::Join {
+            fork,
+            branches,
+            chains,
+        } => {
             let params: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
+            let bounds = slot_bounds(g, i);
             let fork_out = g.out(*fork);
             let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
             let fields: Vec<_> = branches.iter().map(|&b| g.fn_ident(b)).collect();
@@ -447,19 +467,36 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 .map(|&b| format_ident!("__flow_done_{}_{}", name, g.name(b)))
                 .collect();
             let feeds: Vec<_> = branches.iter().map(|&b| g.edge(i, &g.name(b))).collect();
-            let done_msgs: Vec<_> = branches
+            let done_msgs: Vec<_> = chains
                 .iter()
-                .map(|&b| {
-                    let b = g.name(b);
-                    format!(
-                        "`{name}` cannot run yet: branch `{b}` has not run; call `.{b}()` first"
-                    )
+                .map(|chain| {
+                    let b = g.name(chain[chain.len() - 1]);
+                    if chain.len() == 1 {
+                        format!(
+                            "`{name}` cannot run yet: branch `{b}` has not run; call `.{b}()` first"
+                        )
+                    } else {
+                        format!(
+                            "`{name}` cannot run yet: branch `{}` is at `{{Self}}`, not done; call its steps up to `.{b}()` first",
+                            chain_text(g, chain)
+                        )
+                    }
                 })
                 .collect();
-            let done_labels: Vec<_> = branches
+            let done_labels: Vec<_> = chains
                 .iter()
-                .map(|&b| format!("`{}` is still `Pending`", g.name(b)))
+                .map(|chain| {
+                    if chain.len() == 1 {
+                        format!("`{}` is still `Pending`", g.name(chain[0]))
+                    } else {
+                        format!(
+                            "branch `{}` is at `{{Self}}`: that step runs next in it",
+                            g.name(chain[0])
+                        )
+                    }
+                })
                 .collect();
+            let (chain_markers, chain_impls) = chain_slots(g, i);
             let message = format!(
                 "`{name}` cannot run yet: workflow `{wf}` is at `{{Self}}`; `{name}` runs after the fan-out after `{}`, once all of {} have run",
                 g.name(*fork),
@@ -473,7 +510,16 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 "The fan-out after `{}`: each parameter is `Pending` until its branch has run, then `Done`; `{name}` runs when all are `Done`.",
                 g.name(*fork)
             );
+            let marker_doc = if chains.iter().all(|c| c.len() == 1) {
+                marker_doc
+            } else {
+                format!(
+                    "The fan-out after `{}`: each parameter is where its branch is: `Pending` (a branch of one step) or the marker of the step that runs next in it, then `Done` once its last step has run; `{name}` runs when all are `Done`.",
+                    g.name(*fork)
+                )
+            };
             let marker = quote! {
+                #chain_markers
                 #[doc = #marker_doc]
                 pub struct #v<#(#params),*>(::core::marker::PhantomData<fn() -> (#(#params,)*)>);
                 impl<#(#params),*> ::core::fmt::Debug for #v<#(#params),*> {
@@ -491,27 +537,62 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let kept_ty = super::earlier::kept_type(g, i);
             let kept_fields = super::earlier::fields(g, i);
             let kept_idx = (0..kept_fields.len()).map(syn::Index::from);
+            let into_state = if chains.iter().all(|c| c.len() == 1) {
+                quote! {
+                    FlowState::#v {
+                        input: ::core::option::Option::Some(data.0),
+                        #( #fields: <#params as #k::__private::Slot>::into_option(data.#idx), )*
+                        #( #kept_fields: kept.#kept_idx, )*
+                        loops,
+                    }
+                }
+            } else {
+                let mut lets = TokenStream::new();
+                let mut inits = TokenStream::new();
+                for (n, chain) in chains.iter().enumerate() {
+                    let (p, b, ix) = (&params[n], &bounds[n], &idx[n]);
+                    if chain.len() == 1 {
+                        let f = g.fn_ident(chain[0]);
+                        inits.extend(
+                            quote!(#f: <#p as #k::__private::Slot>::into_option(data.#ix),),
+                        );
+                        continue;
+                    }
+                    let locals: Vec<_> = chain
+                        .iter()
+                        .map(|&c| format_ident!("__flow_f_{}", g.name(c)))
+                        .collect();
+                    let fs = chain.iter().map(|&c| g.fn_ident(c));
+                    lets.extend(quote!(let (#(#locals,)*) = <#p as #b>::fields(data.#ix);));
+                    inits.extend(quote!(#(#fs: #locals,)*));
+                }
+                quote! {
+                    #lets
+                    FlowState::#v {
+                        input: ::core::option::Option::Some(data.0),
+                        #inits
+                        #( #kept_fields: kept.#kept_idx, )*
+                        loops,
+                    }
+                }
+            };
             let impls = quote! {
                 impl<#(#params),*> __flow_sealed::Sealed for state::#v<#(#params),*> {}
-                impl<#(#params: #k::__private::Slot),*> __flow_Marker for state::#v<#(#params),*> {
+                #chain_impls
+                impl<#(#params: #bounds),*> __flow_Marker for state::#v<#(#params),*> {
                     #data_item
                     type Kept = #kept_ty;
                     const AT: &'static str = #at;
                     #[allow(unused_variables)]
                     fn into_state(data: Self::Data, kept: #kept_ty, loops: Loops) -> FlowState {
-                        FlowState::#v {
-                            input: ::core::option::Option::Some(data.0),
-                            #( #fields: <#params as #k::__private::Slot>::into_option(data.#idx), )*
-                            #( #kept_fields: kept.#kept_idx, )*
-                            loops,
-                        }
+                        #into_state
                     }
                 }
                 #(
                     #[diagnostic::on_unimplemented(message = #done_msgs, label = #done_labels, note = #note)]
                     #[doc(hidden)]
                     #[allow(non_camel_case_types)]
-                    pub trait #dones: #k::__private::Slot {
+                    pub trait #dones: #bounds {
                         fn take(value: Self::Of<#outs>) -> #outs;
                     }
                     impl #dones for #k::state::Done {
@@ -617,11 +698,19 @@ fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
         }
         Next::Fork { join } => {
             let v = g.variant(*join);
-            let Role::Join { branches, .. } = &g.graph.roles[*join] else {
+            let Role::Join { chains, .. } = &g.graph.roles[*join] else {
                 return Default::default();
             };
-            let pending = branches.iter().map(|_| quote!(#k::state::Pending));
-            let units = branches.iter().map(|_| quote!(()));
+            // Each branch starts `Pending`, or, for a chain, at its first step's marker.
+            let pending = chains.iter().map(|chain| {
+                if chain.len() == 1 {
+                    quote!(#k::state::Pending)
+                } else {
+                    let m = g.variant(chain[0]);
+                    quote!(state::#m)
+                }
+            });
+            let units = chains.iter().map(|_| quote!(()));
             let kept = super::earlier::next_kept(g, i, *join);
             (
                 quote!(Flow<state::#v<#(#pending),*>>),
@@ -790,7 +879,6 @@ fn unmatched(
 
 /// Every marker type: its impl generics, its type, and the join it belongs to (if any).
 fn markers(g: &Gen<'_>) -> Vec<(TokenStream, TokenStream, Option<usize>)> {
-    let k = g.krate;
     let mut out = Vec::new();
     for (i, role) in g.graph.roles.iter().enumerate() {
         let v = g.variant(i);
@@ -798,8 +886,9 @@ fn markers(g: &Gen<'_>) -> Vec<(TokenStream, TokenStream, Option<usize>)> {
             Role::Entry | Role::Single => out.push((quote!(), quote!(state::#v), None)),
             Role::Join { branches, .. } => {
                 let params: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
+                let bounds = slot_bounds(g, i);
                 out.push((
-                    quote!(<#(#params: #k::__private::Slot),*>),
+                    quote!(<#(#params: #bounds),*>),
                     quote!(state::#v<#(#params),*>),
                     Some(i),
                 ));
@@ -808,4 +897,305 @@ fn markers(g: &Gen<'_>) -> Vec<(TokenStream, TokenStream, Option<usize>)> {
         }
     }
     out
+}
+
+/// The bound of each type parameter of join `join`'s marker: `Slot` for a branch of one step,
+/// the branch's own slot trait (`__flow_slot_<join>_<last>`) for a chain.
+fn slot_bounds(g: &Gen<'_>, join: usize) -> Vec<TokenStream> {
+    let k = g.krate;
+    let Role::Join { chains, .. } = &g.graph.roles[join] else {
+        return Vec::new();
+    };
+    chains
+        .iter()
+        .map(|chain| {
+            if chain.len() == 1 {
+                quote!(#k::__private::Slot)
+            } else {
+                let t = slot_trait(g, join, chain);
+                quote!(#t)
+            }
+        })
+        .collect()
+}
+
+fn slot_trait(g: &Gen<'_>, join: usize, chain: &[usize]) -> syn::Ident {
+    format_ident!(
+        "__flow_slot_{}_{}",
+        g.name(join),
+        g.name(chain[chain.len() - 1])
+    )
+}
+
+/// `a → b → c`: a branch's steps, for messages.
+fn chain_text(g: &Gen<'_>, chain: &[usize]) -> String {
+    chain
+        .iter()
+        .map(|&c| g.name(c))
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// For each branch of join `join` that is a chain: a marker per step (`state::Summarise`: that
+/// step runs next in its branch), their `Slot` impls (a marker's slot holds the output of the
+/// step before it), and the branch's slot trait, which turns the slot into the state's fields
+/// (one per step, only the latest output kept).
+fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
+    let k = g.krate;
+    let Role::Join { fork, chains, .. } = &g.graph.roles[join] else {
+        return Default::default();
+    };
+    let mut markers = TokenStream::new();
+    let mut impls = TokenStream::new();
+    for chain in chains.iter().filter(|c| c.len() > 1) {
+        let tr = slot_trait(g, join, chain);
+        let last = chain[chain.len() - 1];
+        let tail_out = g.out(last);
+        let outs: Vec<_> = chain.iter().map(|&c| g.out(c)).collect();
+        let none = quote!(::core::option::Option::None);
+        let some = quote!(::core::option::Option::Some(value));
+        let fields_at = |filled: Option<usize>| {
+            let values = (0..chain.len()).map(|n| {
+                if Some(n) == filled {
+                    some.clone()
+                } else {
+                    none.clone()
+                }
+            });
+            quote!((#(#values,)*))
+        };
+        let doc = format!(
+            "Where branch `{}` of the fan-out after `{}` is, as the fields of `FlowState`.",
+            chain_text(g, chain),
+            g.name(*fork)
+        );
+        impls.extend(quote! {
+            #[doc = #doc]
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub trait #tr: #k::__private::Slot {
+                fn fields(value: Self::Of<#tail_out>) -> (#(::core::option::Option<#outs>,)*);
+            }
+        });
+        for (n, &c) in chain.iter().enumerate() {
+            let m = g.variant(c);
+            let doc = if n == 0 {
+                format!(
+                    "`{}` runs next in branch `{}` of the fan-out after `{}`: the branch has not begun.",
+                    g.name(c),
+                    chain_text(g, chain),
+                    g.name(*fork)
+                )
+            } else {
+                format!(
+                    "`{}` runs next in branch `{}` of the fan-out after `{}`, on the output of `{}`.",
+                    g.name(c),
+                    chain_text(g, chain),
+                    g.name(*fork),
+                    g.name(chain[n - 1])
+                )
+            };
+            markers.extend(quote! {
+                #[doc = #doc]
+                #[derive(::core::fmt::Debug)]
+                pub enum #m {}
+            });
+            let (of, value, fields) = if n == 0 {
+                (quote!(()), quote!(()), fields_at(None))
+            } else {
+                let o = &outs[n - 1];
+                (quote!(#o), quote!(value), fields_at(Some(n - 1)))
+            };
+            impls.extend(quote! {
+                impl #k::__private::Slot for state::#m {
+                    type Of<T: ::core::marker::Send + 'static> = #of;
+                    #[inline]
+                    fn into_option<T: ::core::marker::Send + 'static>(_: #of) -> ::core::option::Option<T> {
+                        ::core::option::Option::None
+                    }
+                }
+                impl #tr for state::#m {
+                    #[inline]
+                    #[allow(unused_variables)]
+                    fn fields(#value: #of) -> (#(::core::option::Option<#outs>,)*) { #fields }
+                }
+            });
+        }
+        let done = fields_at(Some(chain.len() - 1));
+        impls.extend(quote! {
+            impl #tr for #k::state::Done {
+                #[inline]
+                fn fields(value: #tail_out) -> (#(::core::option::Option<#outs>,)*) { #done }
+            }
+        });
+    }
+    (markers, impls)
+}
+
+/// Marker, trait impls and method for step `i`, a step of a branch that is a chain: its
+/// method moves the branch's slot from this step's marker to the next step's (or `Done`).
+fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
+    let k = g.krate;
+    let wf = g.wf.name.to_string();
+    let name = g.name(i);
+    let f = g.fn_ident(i);
+    let call = format_ident!("__flow_call_{}", g.fn_ident(i));
+    let Some((join, chain, pos)) = g.graph.chain(i) else {
+        return Default::default();
+    };
+    let Role::Join {
+        fork,
+        branches,
+        chains,
+    } = &g.graph.roles[join]
+    else {
+        return Default::default();
+    };
+    let Some(slot) = chains.iter().position(|c| c.contains(&i)) else {
+        return Default::default();
+    };
+    let jv = g.variant(join);
+    let (input, out) = (g.inp(i), g.out(i));
+    let fork_out = g.out(*fork);
+    let params: Vec<_> = branches.iter().map(|&b| g.variant(b)).collect();
+    let bounds = slot_bounds(g, join);
+    let outs: Vec<_> = branches.iter().map(|&b| g.out(b)).collect();
+    let me = g.variant(i);
+    let at = |marker: TokenStream| -> Vec<TokenStream> {
+        params
+            .iter()
+            .enumerate()
+            .map(|(n, p)| {
+                if n == slot {
+                    marker.clone()
+                } else {
+                    quote!(#p)
+                }
+            })
+            .collect()
+    };
+    let before = at(quote!(state::#me));
+    let after = at(chain.get(pos + 1).map_or_else(
+        || quote!(#k::state::Done),
+        |&c| {
+            let m = g.variant(c);
+            quote!(state::#m)
+        },
+    ));
+    let held = at(quote!(#k::state::Pending));
+    let others: Vec<_> = params
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n != slot)
+        .map(|(_, p)| p)
+        .collect();
+    let other_bounds: Vec<_> = bounds
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n != slot)
+        .map(|(_, b)| b)
+        .collect();
+    let idx: Vec<_> = (0..params.len()).map(|n| syn::Index::from(n + 1)).collect();
+    let hold_values: Vec<_> = idx
+        .iter()
+        .enumerate()
+        .map(|(n, ix)| {
+            if n == slot {
+                quote!(())
+            } else {
+                quote!(data.#ix)
+            }
+        })
+        .collect();
+    let next_values: Vec<_> = idx
+        .iter()
+        .enumerate()
+        .map(|(n, ix)| {
+            if n == slot {
+                quote!(out)
+            } else {
+                quote!(hold.#ix)
+            }
+        })
+        .collect();
+    let take_input = if pos == 0 {
+        let feed = g.edge(i, &g.name(*fork));
+        let clone_fn = g.clone_fn(*fork);
+        quote!(#feed(#clone_fn(&data.0)))
+    } else {
+        let slot_ix = &idx[slot];
+        let feed = g.edge(i, &g.name(chain[pos - 1]));
+        quote!(#feed(data.#slot_ix))
+    };
+    let kept_ty = super::earlier::kept_type(g, join);
+    let label = format!("`{name}` cannot run in this state");
+    let note = "each step method consumes the `Flow` and returns it at the next step: run the step the state names first";
+    let when = if pos == 0 {
+        "first in it".to_owned()
+    } else {
+        format!("after `{}`", g.name(chain[pos - 1]))
+    };
+    let message = format!(
+        "`{name}` cannot run now: workflow `{wf}` is at `{{Self}}`; `{name}` is a step of branch `{}` of the fan-out after `{}` and runs once, {when}, while that branch is at `{me}`",
+        chain_text(g, chain),
+        g.name(*fork)
+    );
+    let next = format_ident!("__flow_next_{}", name);
+    let can = format_ident!("__flow_can_{}", name);
+    let identity = markers(g)
+        .into_iter()
+        .filter(|(_, _, owner)| *owner != Some(join))
+        .map(|(generics, ty, _)| quote!(impl #generics #next for #ty { type Next = #ty; }));
+    let impls = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub trait #next: __flow_Marker {
+            type Next: __flow_Marker;
+        }
+        impl<#(#params: #bounds),*> #next for state::#jv<#(#params),*> {
+            type Next = state::#jv<#(#after),*>;
+        }
+        #(#identity)*
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub trait #can: #next {
+            type Hold: ::core::marker::Send;
+            fn input(data: Self::Data) -> (#input, Self::Hold);
+            fn kept(kept: &Self::Kept) -> &#kept_ty;
+            fn finish(hold: Self::Hold, kept: Self::Kept, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, <<Self as #next>::Next as __flow_Marker>::Kept);
+        }
+        impl<#(#others: #other_bounds),*> #can for state::#jv<#(#before),*> {
+            type Hold = (#fork_out, #(<#held as #k::__private::Slot>::Of<#outs>,)*);
+            #[inline]
+            fn input(data: Self::Data) -> (#input, Self::Hold) {
+                let input = #take_input;
+                (input, (data.0, #(#hold_values,)*))
+            }
+            #[inline]
+            fn kept(kept: &#kept_ty) -> &#kept_ty { kept }
+            #[inline]
+            fn finish(hold: Self::Hold, kept: #kept_ty, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, #kept_ty) {
+                ((hold.0, #(#next_values,)*), kept)
+            }
+        }
+    };
+    let doc = format!("Runs step `{name}`.");
+    let method = quote! {
+        #[doc = #doc]
+        pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+        where
+            S: #next + #can,
+        {
+            StepFuture(::std::boxed::Box::pin(async move {
+            let Self { ctx, data, kept, loops, attempt } = self;
+            let (input, hold) = <S as #can>::input(data);
+            let kept_ref: &#kept_ty = <S as #can>::kept(&kept);
+            let out = #k::__private::step_alone(&ctx, &<Workflow as #k::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
+            let (data, kept) = <S as #can>::finish(hold, kept, out);
+            ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
+            }))
+        }
+    };
+    (TokenStream::new(), impls, method)
 }

@@ -22,21 +22,29 @@ pub(crate) enum Role {
     Entry,
     /// Takes the output of one predecessor (or a route's payload).
     Single,
-    /// Runs concurrently with its siblings after `fork`, then feeds `join` at position `slot`.
+    /// A step of a branch of a fan-out: the branches run concurrently after `fork`, each a
+    /// chain of one or more steps; the chain's last step feeds `join` at position `slot`.
     Branch { join: usize, slot: usize },
-    /// Waits for every branch of `fork`.
-    Join { fork: usize, branches: Vec<usize> },
+    /// Waits for every branch of `fork`. `branches` are the branches' last steps, in the
+    /// join's `after` order (slot `k` is the join's parameter `k`); `chains[k]` is branch
+    /// `k`'s steps, first to last (one step for a branch that is not a chain).
+    Join {
+        fork: usize,
+        branches: Vec<usize>,
+        chains: Vec<Vec<usize>>,
+    },
 }
 
 /// What happens after a step.
 pub(crate) enum Next {
     Exit,
     Step(usize),
-    /// The step's successors are the branches of `join`.
+    /// The step's successors are the first steps of the branches of `join`.
     Fork {
         join: usize,
     },
-    /// The step is a branch; its output waits in `join`'s state.
+    /// The step is a branch's last step; its output waits in `join`'s state. (The steps of a
+    /// chain before its last have `Step` of the next one.)
     Join {
         join: usize,
     },
@@ -60,4 +68,36 @@ pub(crate) struct Bound {
     pub(crate) max: u32,
     pub(crate) exhausted: usize,
     pub(crate) counter: usize,
+}
+
+impl Graph {
+    /// Step `i`'s branch, when it is a step of a branch of a fan-out: the join's index, the
+    /// branch's steps (first to last), and `i`'s position among them.
+    pub(crate) fn chain(&self, i: usize) -> Option<(usize, &[usize], usize)> {
+        let Role::Branch { join, slot } = self.roles[i] else {
+            return None;
+        };
+        let Role::Join { chains, .. } = &self.roles[join] else {
+            return None;
+        };
+        let chain = chains.get(slot)?;
+        let pos = chain.iter().position(|&s| s == i)?;
+        Some((join, chain, pos))
+    }
+
+    /// The first steps of join `join`'s branches, in slot order (its fork's successors).
+    pub(crate) fn heads(&self, join: usize) -> Vec<usize> {
+        match &self.roles[join] {
+            Role::Join { chains, .. } => chains.iter().filter_map(|c| c.first().copied()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every step of every branch of join `join`, slot by slot, first to last.
+    pub(crate) fn chain_steps(&self, join: usize) -> Vec<usize> {
+        match &self.roles[join] {
+            Role::Join { chains, .. } => chains.iter().flatten().copied().collect(),
+            _ => Vec::new(),
+        }
+    }
 }

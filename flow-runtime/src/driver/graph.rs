@@ -39,14 +39,15 @@ pub struct StepInfo {
 pub enum StepKind {
     /// One input, one next step (or the exit).
     Plain,
-    /// A branch of the fan-out that join `join` collects.
+    /// A step of a branch of the fan-out that join `join` collects: the branch's only step,
+    /// or any step of a branch that is a chain (the join's state says which runs next).
     Branch {
         /// The join's index.
         join: usize,
     },
     /// A join: runs once all of `branches` (indices) have run.
     Join {
-        /// Its branches' indices.
+        /// Its branches' last steps' indices, in the order of its parameters.
         branches: &'static [usize],
     },
     /// Returns a route enum: its variant picks the next step.

@@ -9,7 +9,8 @@
 //! 2. at each [`Position`]: an event step first takes its event from the store's inbox, or
 //!    parks the run until one comes or its timeout passes ([`Park::Waiting`]);
 //! 3. the step runs (a panic in it fails the run, naming the step); a join's pending branches
-//!    run concurrently first, each merged into the state and checkpointed as it ends;
+//!    run concurrently first, each step of each merged into the state and checkpointed as it
+//!    ends (a branch that is a chain then goes on at its next step);
 //! 4. its output goes to the sinks attached to it, then a checkpoint stores the next state
 //!    with the step's calls, the consumed event and the wake time;
 //! 5. a step that returned `Sleep`: without a store the driver sleeps, with one the run parks
@@ -402,8 +403,10 @@ async fn drive_inner<W: Machine>(
     }
 }
 
-/// Runs a join's pending branches concurrently; merges and checkpoints each as it ends. The
-/// first failure drops the others.
+/// Runs a join's pending branches concurrently; merges and checkpoints each step of each as
+/// it ends. A branch that is a chain of steps goes on at its next step (the state's position
+/// says which) as soon as its step before is checkpointed, whatever the other branches do.
+/// The first failure drops the others.
 async fn run_branches<W: Machine>(
     ctx: &Ctx<W::Deps>,
     state: &mut W::State,
@@ -414,27 +417,41 @@ async fn run_branches<W: Machine>(
 ) -> Result<(), Outcome<W::Output, W::Error>> {
     let graph = &W::GRAPH;
     let mut running = futures_util::stream::FuturesUnordered::new();
-    for &branch in pending {
-        let Some(info) = graph.step(branch) else {
-            return Err(halt(invalid(
-                graph,
-                None,
-                "a join names a branch the graph lacks",
-            )));
+    // Every step started in this turn: each runs once, so a state whose position does not
+    // move on ends at the join's check instead of running a step again.
+    let mut started: Vec<usize> = Vec::with_capacity(pending.len());
+    let mut pending = pending.to_vec();
+    // The branches the run resumed in count the stored attempt; the steps after them are new.
+    let mut attempt = attempt;
+    loop {
+        for branch in pending.drain(..) {
+            if started.contains(&branch) {
+                continue;
+            }
+            started.push(branch);
+            let Some(info) = graph.step(branch) else {
+                return Err(halt(invalid(
+                    graph,
+                    None,
+                    "a join names a branch the graph lacks",
+                )));
+            };
+            let run = StepRun {
+                step: branch,
+                name: info.name,
+                attempt,
+                visit,
+                sink: sink(ctx, info),
+            };
+            let span = trace::step_span(info.name, attempt, visit);
+            let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state))
+                .instrument(span.clone());
+            running.push(async move { (info, span, future.await) });
+        }
+        attempt = 1;
+        let Some((info, span, result)) = running.next().await else {
+            return Ok(());
         };
-        let run = StepRun {
-            step: branch,
-            name: info.name,
-            attempt,
-            visit,
-            sink: sink(ctx, info),
-        };
-        let span = trace::step_span(info.name, attempt, visit);
-        let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state))
-            .instrument(span.clone());
-        running.push(async move { (info, span, future.await) });
-    }
-    while let Some((info, span, result)) = running.next().await {
         let stepped = match result {
             Ok(Ok(stepped)) => stepped,
             Ok(Err(error)) => {
@@ -460,8 +477,11 @@ async fn run_branches<W: Machine>(
         checkpoint(ctx, graph, info.name, false, &*state, None, None, trace)
             .await
             .map_err(halt)?;
+        // The next step of this branch, if it is a chain.
+        if let Position::Join { pending: now, .. } = W::position(state) {
+            pending = now;
+        }
     }
-    Ok(())
 }
 
 /// Why a step did not give a next state.

@@ -390,3 +390,279 @@ async fn a_paused_run_ends_as_stopped_and_a_new_one_as_finished() {
         Outcome::Finished(220)
     ));
 }
+
+/// What the steps of [`Chained`] did: each step with its attempt, in order.
+#[derive(Default)]
+struct ChainDeps {
+    log: Mutex<Vec<(&'static str, u32)>>,
+}
+
+impl ChainDeps {
+    fn log(&self) -> Vec<(&'static str, u32)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// `start` → (`a1` → `a2`) ‖ `b` → `join`: a branch that is a chain of two steps beside one of
+/// one step. The join's state keeps each branch's latest output. A fork output of 0 makes
+/// `a1` return 0, which `merge` drops (a broken machine whose position never moves past `a1`).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Chain {
+    Start(u32),
+    Join {
+        input: Option<u32>,
+        a1: Option<u32>,
+        a2: Option<u32>,
+        b: Option<u32>,
+    },
+    Done(u32),
+}
+
+enum Link {
+    A1(u32),
+    A2(u32),
+    B(u32),
+}
+
+struct Chained;
+
+impl Workflow for Chained {
+    const NAME: &'static str = "chained";
+    const FINGERPRINT: &'static str = "c";
+    const MERMAID: &'static str = "";
+    const STEPS: &'static [&'static str] = &["start", "a1", "a2", "b", "join"];
+    type Deps = ChainDeps;
+    type Input = u32;
+    type Output = u32;
+    type Error = Error;
+    type State = Chain;
+
+    fn start(input: u32) -> Chain {
+        Chain::Start(input)
+    }
+
+    fn drive(
+        ctx: &Ctx<ChainDeps>,
+        state: Chain,
+        resume: Resume,
+    ) -> impl Future<Output = Outcome<u32, Error>> + Send {
+        super::drive::<Self>(ctx, state, resume)
+    }
+
+    fn output(state: Chain) -> Result<u32, Chain> {
+        <Self as Machine>::finish(state)
+    }
+
+    fn runtime_error(error: &Error) -> Option<&RuntimeError> {
+        let Error::Runtime(e) = error;
+        Some(e)
+    }
+}
+
+fn not_here(step: &'static str) -> RuntimeError {
+    RuntimeError::InvalidState {
+        workflow: "chained",
+        step,
+        reason: "not here",
+    }
+}
+
+impl Machine for Chained {
+    const GRAPH: Graph = Graph {
+        workflow: "chained",
+        fingerprint: "c",
+        entry: 0,
+        steps: &[
+            StepInfo::new("start", StepKind::Plain),
+            StepInfo::new("a1", StepKind::Branch { join: 4 }),
+            StepInfo::new("a2", StepKind::Branch { join: 4 }),
+            StepInfo::new("b", StepKind::Branch { join: 4 }),
+            StepInfo::new("join", StepKind::Join { branches: &[2, 3] }).exit(),
+        ],
+    };
+    type Branch = Link;
+
+    fn position(state: &Chain) -> Position {
+        let visit = Visit::FIRST;
+        match state {
+            Chain::Start(_) => Position::Step { step: 0, visit },
+            Chain::Join { a1, a2, b, .. } => {
+                let a = if a2.is_some() {
+                    None
+                } else if a1.is_some() {
+                    Some(2)
+                } else {
+                    Some(1)
+                };
+                Position::Join {
+                    step: 4,
+                    visit,
+                    pending: [a, b.is_none().then_some(3)]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                }
+            }
+            Chain::Done(_) => Position::Finished,
+        }
+    }
+
+    fn step(
+        ctx: &Ctx<ChainDeps>,
+        run: StepRun,
+        state: Chain,
+        _: Option<EventArg>,
+    ) -> BoxFuture<'_, Result<Stepped<Chain>, Error>> {
+        Box::pin(async move {
+            ctx.deps().log.lock().unwrap().push((run.name, run.attempt));
+            Ok(match state {
+                Chain::Start(n) => Stepped::new(
+                    Chain::Join {
+                        input: Some(n + 1),
+                        a1: None,
+                        a2: None,
+                        b: None,
+                    },
+                    None,
+                    None,
+                ),
+                Chain::Join {
+                    a2: Some(a),
+                    b: Some(b),
+                    ..
+                } => Stepped::new(Chain::Done(a + b), None, None),
+                _ => return Err(not_here(run.name).into()),
+            })
+        })
+    }
+
+    fn branch<'a>(
+        ctx: &'a Ctx<ChainDeps>,
+        run: StepRun,
+        state: &Chain,
+    ) -> BoxFuture<'a, Result<Stepped<Link>, Error>> {
+        let Chain::Join { input, a1, .. } = state else {
+            return Box::pin(async move { Err(not_here(run.name).into()) });
+        };
+        let (input, a1) = (*input, *a1);
+        Box::pin(async move {
+            ctx.deps().log.lock().unwrap().push((run.name, run.attempt));
+            let out = match (run.step, input, a1) {
+                (1, Some(0), _) => Link::A1(0),
+                (1, Some(n), _) => Link::A1(n + 1),
+                (2, _, Some(a)) => Link::A2(a * 10),
+                (3, Some(n), _) => Link::B(n * 100),
+                _ => return Err(not_here(run.name).into()),
+            };
+            Ok(Stepped::new(out, None, None))
+        })
+    }
+
+    fn merge(state: &mut Chain, out: Link) -> Result<(), RuntimeError> {
+        let Chain::Join { input, a1, a2, b } = state else {
+            return Err(not_here("join"));
+        };
+        match out {
+            Link::A1(0) => {}
+            Link::A1(v) => *a1 = Some(v),
+            Link::A2(v) => {
+                *a2 = Some(v);
+                *a1 = None;
+            }
+            Link::B(v) => *b = Some(v),
+        }
+        if (a1.is_some() || a2.is_some()) && b.is_some() {
+            *input = None;
+        }
+        Ok(())
+    }
+
+    fn finish(state: Chain) -> Result<u32, Chain> {
+        match state {
+            Chain::Done(n) => Ok(n),
+            state => Err(state),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_chain_goes_on_at_its_next_step_and_every_step_is_checkpointed() {
+    let store = Arc::new(MemoryStore::new());
+    let ctx = Ctx::builder(ChainDeps::default())
+        .run_id("r")
+        .store(Arc::clone(&store))
+        .build();
+    // start: 1 → 2; a1: 3, a2: 30; b: 200; join: 230.
+    assert_eq!(Chained::run(&ctx, 1).await.unwrap(), 230);
+    let history = store.history(&"r".into());
+    let steps: Vec<_> = history.iter().map(|c| c.step.as_str()).collect();
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert_eq!((steps[0], steps[4]), ("start", "join"));
+    let at = |s: &str| steps.iter().position(|x| *x == s).unwrap();
+    assert!(at("a1") < at("a2"), "{steps:?}");
+    // After `a2`, the chain keeps only its last output.
+    let after_a2: Chain = serde_json::from_value(history[at("a2")].state.clone()).unwrap();
+    assert!(
+        matches!(
+            after_a2,
+            Chain::Join {
+                a1: None,
+                a2: Some(30),
+                ..
+            }
+        ),
+        "{after_a2:?}"
+    );
+}
+
+#[tokio::test]
+async fn resuming_mid_chain_runs_the_rest_and_only_the_first_steps_count_the_stored_attempt() {
+    let ctx = Ctx::new(ChainDeps::default());
+    let state = Chain::Join {
+        input: Some(2),
+        a1: None,
+        a2: None,
+        b: Some(200),
+    };
+    let resume = Resume {
+        attempt: Some(2),
+        ..Resume::default()
+    };
+    let outcome = Chained::drive(&ctx, state, resume).await;
+    assert!(matches!(outcome, Outcome::Finished(230)), "{outcome:?}");
+    assert_eq!(ctx.deps().log(), [("a1", 2), ("a2", 1), ("join", 1)]);
+
+    let ctx = Ctx::new(ChainDeps::default());
+    let state = Chain::Join {
+        input: Some(2),
+        a1: Some(3),
+        a2: None,
+        b: None,
+    };
+    let outcome = Chained::advance(&ctx, state).await;
+    assert!(matches!(outcome, Outcome::Finished(230)), "{outcome:?}");
+    let mut log = ctx.deps().log();
+    log.sort_unstable();
+    assert_eq!(log, [("a2", 1), ("b", 1), ("join", 1)]);
+}
+
+#[tokio::test]
+async fn a_state_whose_branch_does_not_move_on_fails_instead_of_running_the_step_again() {
+    let ctx = Ctx::new(ChainDeps::default());
+    let state = Chain::Join {
+        input: Some(0),
+        a1: None,
+        a2: None,
+        b: None,
+    };
+    let outcome = Chained::advance(&ctx, state).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Failed(Error::Runtime(RuntimeError::InvalidState { .. }))
+        ),
+        "{outcome:?}"
+    );
+    let a1 = ctx.deps().log().iter().filter(|(s, _)| *s == "a1").count();
+    assert_eq!(a1, 1);
+}

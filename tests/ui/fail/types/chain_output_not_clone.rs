@@ -4,6 +4,9 @@ use flow_runtime::prelude::*;
 #[error("failed")]
 pub struct Failed;
 
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Pages(pub String);
+
 #[workflow]
 pub mod research {
     use super::*;
@@ -14,13 +17,13 @@ pub mod research {
     }
 
     #[step(after = plan)]
-    pub async fn web(topic: String) -> Result<String, Failed> {
-        Ok(topic)
+    pub async fn search(topic: String) -> Result<Pages, Failed> {
+        Ok(Pages(topic))
     }
 
-    #[step(after = web)]
-    pub async fn rank(pages: String) -> Result<u32, Failed> {
-        Ok(pages.len() as u32)
+    #[step(after = search)]
+    pub async fn summarise(pages: Pages) -> Result<u32, Failed> {
+        Ok(pages.0.len() as u32)
     }
 
     #[step(after = plan)]
@@ -28,8 +31,8 @@ pub mod research {
         Ok(topic.len() as u32)
     }
 
-    #[step(after = [rank, papers], exit)]
-    pub async fn summarize(web: u32, papers: u32) -> Result<u32, Failed> {
+    #[step(after = [summarise, papers], exit)]
+    pub async fn report(web: u32, papers: u32) -> Result<u32, Failed> {
         Ok(web + papers)
     }
 }

@@ -1,0 +1,37 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[workflow]
+pub mod research {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn plan(topic: String) -> Result<String, Failed> {
+        Ok(topic)
+    }
+
+    #[step(after = plan)]
+    pub async fn search(topic: String) -> Result<String, Failed> {
+        Ok(topic)
+    }
+
+    #[step(after = search)]
+    pub async fn summarise(pages: String) -> Result<u32, Failed> {
+        Ok(pages.len() as u32)
+    }
+
+    #[step(after = plan)]
+    pub async fn papers(topic: String) -> Result<u32, Failed> {
+        Ok(topic.len() as u32)
+    }
+
+    #[step(after = [summarise, papers], exit)]
+    pub async fn report(web: u32, papers: u32, #[from(search)] pages: &String) -> Result<String, Failed> {
+        Ok(format!("{pages} {web} {papers}"))
+    }
+}
+
+fn main() {}
