@@ -313,18 +313,21 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     fn take(data: #input, kept: #kept_ty) -> (#input, #kept_ty) { (data, kept) }
                 }
             };
+            // No `async` block of its own: the runtime's generic `flow_step` runs the adapter,
+            // and this closure makes the result (one closure per step is cheaper to check).
             let method = quote! {
                 #[doc = #doc]
+                #[allow(unused_variables)]
                 pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
                     let Self { ctx, data, kept, mut loops, attempt } = self;
                     let (input, __flow_kept) = <S as #can>::take(data, kept);
-                    StepFuture(::std::boxed::Box::pin(async move {
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, &__flow_kept, event)).await?;
-                    #copy_self
-                    ::core::result::Result::Ok(#body)
+                    let visit = __flow_visit(&loops);
+                    StepFuture(#k_::__private::flow_step::<Workflow, _, _, _, _, _, _>(ctx, #i, attempt, visit, input, __flow_kept, #call, move |ctx, __flow_kept, out| {
+                        #copy_self
+                        ::core::result::Result::Ok(#body)
                     }))
                 }
             };
