@@ -296,6 +296,15 @@ pub fn invalid_state(
 /// reports it once.
 pub type StepFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// The body of a generated stand-in method, one that exists only for the error its bound
+/// gives (a step called on a future not awaited, or on a route not matched): the bound is never
+/// met, so this never runs.
+#[cold]
+#[must_use]
+pub fn stand_in<T>() -> T {
+    unreachable!("internal error in flow-macros: a stand-in ran")
+}
+
 /// A step's adapter (`__flow_call_x(ctx, run, input, kept, event)`), called with the context
 /// and the earlier outputs a typestate step's future owns: an `async fn` item, whose future
 /// borrows both for as long as they live.
