@@ -322,7 +322,8 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             // and this closure makes the result (one closure per step is cheaper to check).
             let method = quote! {
                 #[doc = #doc]
-                #[allow(unused_variables)]
+                // The closure returns the workflow's `FlowError`, as large as the user's errors.
+                #[allow(unused_variables, clippy::result_large_err)]
                 pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
