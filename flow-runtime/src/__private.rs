@@ -296,6 +296,90 @@ pub fn invalid_state(
 /// reports it once.
 pub type StepFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// The body of a generated stand-in method, one that exists only for the error its bound
+/// gives (a step called on a future not awaited, or on a route not matched): the bound is never
+/// met, so this never runs.
+#[cold]
+#[must_use]
+pub fn stand_in<T>() -> T {
+    unreachable!("internal error in flow-macros: a stand-in ran")
+}
+
+/// A step's adapter (`__flow_call_x(ctx, run, input, kept, event)`), called with the context
+/// and the earlier outputs a typestate step's future owns: an `async fn` item, whose future
+/// borrows both for as long as they live.
+pub trait StepCall<'a, D: 'a, I, K: 'a, T, E> {
+    /// The adapter's future.
+    type Future: Future<Output = Result<Stepped<T>, E>> + Send + 'a;
+    /// Calls the adapter.
+    fn call(
+        self,
+        ctx: &'a Ctx<D>,
+        run: StepRun,
+        input: I,
+        kept: &'a K,
+        event: Option<EventArg>,
+    ) -> Self::Future;
+}
+
+impl<'a, D: 'a, I, K: 'a, T, E, F, Fut> StepCall<'a, D, I, K, T, E> for F
+where
+    F: FnOnce(&'a Ctx<D>, StepRun, I, &'a K, Option<EventArg>) -> Fut,
+    Fut: Future<Output = Result<Stepped<T>, E>> + Send + 'a,
+{
+    type Future = Fut;
+    #[inline]
+    fn call(
+        self,
+        ctx: &'a Ctx<D>,
+        run: StepRun,
+        input: I,
+        kept: &'a K,
+        event: Option<EventArg>,
+    ) -> Fut {
+        self(ctx, run, input, kept, event)
+    }
+}
+
+/// The future of a typestate step method (one step of one input) of workflow `W`: runs step
+/// `step` through its adapter `call` as [`step_alone`] does, then `next` makes the method's
+/// result from the context, the earlier outputs kept and the step's output. Generic, so that
+/// each generated method is a call of this function instead of an `async` block of its own to
+/// type-check. The context's type is `W`'s, so that a `Deps` that is not `Sync` is reported
+/// once, at the workflow, not again here.
+///
+/// # Errors
+///
+/// The future's: the step's, or the runtime's.
+#[allow(clippy::too_many_arguments)]
+pub fn flow_step<W, I, K, T, R, C, N>(
+    ctx: Ctx<W::Deps>,
+    step: usize,
+    attempt: u32,
+    visit: Visit,
+    input: I,
+    kept: K,
+    call: C,
+    next: N,
+) -> StepFuture<Result<R, W::Error>>
+where
+    W: Machine,
+    I: Send + 'static,
+    K: Send + Sync + 'static,
+    T: Send + 'static,
+    C: for<'a> StepCall<'a, W::Deps, I, K, T, W::Error> + Send + 'static,
+    N: FnOnce(Ctx<W::Deps>, K, T) -> Result<R, W::Error> + Send + 'static,
+{
+    Box::pin(async move {
+        let graph = W::GRAPH;
+        let out = step_alone(&ctx, &graph, step, attempt, visit, |run, event| {
+            call.call(&ctx, run, input, &kept, event)
+        })
+        .await?;
+        next(ctx, kept, out)
+    })
+}
+
 /// `FlowState`'s serde support. The generated `Serialize`/`Deserialize` impls are one match arm
 /// per variant over these generic helpers: much less code to type-check than a derive over
 /// struct variants (the largest share of a workflow's compile time otherwise), with the same

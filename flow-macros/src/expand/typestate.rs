@@ -26,7 +26,13 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let route_enums = route_handles(g);
     let (entry_param, entry_convert) = g.entry_input();
     let entry_check = entry_input_check(g);
-    let unawaited: TokenStream = (0..g.wf.steps.len()).map(|i| unawaited(g, i)).collect();
+    // The stand-ins of plain steps share one `impl<T> StepFuture<T>` block.
+    let (mut unawaited_items, mut unawaited_methods) = (TokenStream::new(), TokenStream::new());
+    for i in 0..g.wf.steps.len() {
+        let (items, method) = unawaited(g, i);
+        unawaited_items.extend(items);
+        unawaited_methods.extend(method);
+    }
     let flow_doc = format!(
         "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
     );
@@ -139,7 +145,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             }
         }
 
-        #unawaited
+        #unawaited_items
+        impl<T> StepFuture<T> {
+            #unawaited_methods
+        }
     }
 }
 
@@ -202,8 +211,10 @@ fn entry_input_check(g: &Gen<'_>) -> TokenStream {
 /// A method of `StepFuture` named after step `i`, so that `flow.validate().search()` (a step
 /// called on the previous step's future) reports the missing `.await` through a trait that is
 /// never implemented, instead of rustc's E0599 on the future's type. It returns what the
-/// step's own method returns, so the rest of the chain adds no errors.
-fn unawaited(g: &Gen<'_>, i: usize) -> TokenStream {
+/// step's own method returns, so the rest of the chain adds no errors. Returns the items and,
+/// for a step that is not a branch, the method of `impl<T> StepFuture<T>` (a branch's method has
+/// an impl of its own).
+fn unawaited(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
     let name = g.name(i);
     let f = g.fn_ident(i);
     let awaited = format_ident!("__flow_awaited_{}", name);
@@ -212,9 +223,9 @@ fn unawaited(g: &Gen<'_>, i: usize) -> TokenStream {
     );
     let label = "this step's future was not awaited";
     let note = "each step method returns a `StepFuture`; awaiting it gives `Result<Flow<…>, FlowError>`, and `?` gives the `Flow` whose methods are the steps";
-    let never = quote!(::core::unreachable!(
-        "internal error in flow-macros: a stand-in ran"
-    ));
+    let k = g.krate;
+    // One generic body for every stand-in: no `unreachable!` (and its formatting) per step.
+    let never = quote!(#k::__private::stand_in());
     let tr = quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
         #[doc(hidden)]
@@ -226,7 +237,7 @@ fn unawaited(g: &Gen<'_>, i: usize) -> TokenStream {
     };
     if let Role::Branch { .. } = &g.graph.roles[i] {
         let next = format_ident!("__flow_next_{}", name);
-        quote! {
+        let items = quote! {
             #tr
             impl<S: #next> StepFuture<::core::result::Result<Flow<S>, FlowError>> {
                 #[doc(hidden)]
@@ -238,22 +249,21 @@ fn unawaited(g: &Gen<'_>, i: usize) -> TokenStream {
                     #never
                 }
             }
-        }
+        };
+        (items, TokenStream::new())
     } else {
         let (ret, _) = handle(g, i);
-        quote! {
-            #tr
-            impl<T> StepFuture<T> {
-                #[doc(hidden)]
-                #[allow(clippy::unused_self)]
-                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
-                where
-                    T: #awaited,
-                {
-                    #never
-                }
+        let method = quote! {
+            #[doc(hidden)]
+            #[allow(clippy::unused_self)]
+            pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+            where
+                T: #awaited,
+            {
+                #never
             }
-        }
+        };
+        (tr, method)
     }
 }
 
@@ -305,26 +315,24 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
-                pub trait #can: __flow_Marker {
-                    fn take(data: Self::Data, kept: Self::Kept) -> (#input, #kept_ty);
-                }
-                impl #can for state::#v {
-                    #[inline]
-                    fn take(data: #input, kept: #kept_ty) -> (#input, #kept_ty) { (data, kept) }
-                }
+                pub trait #can: __flow_Marker<Data = #input, Kept = #kept_ty> {}
+                impl #can for state::#v {}
             };
+            // No `async` block of its own: the runtime's generic `flow_step` runs the adapter,
+            // and this closure makes the result (one closure per step is cheaper to check).
             let method = quote! {
                 #[doc = #doc]
+                // The closure returns the workflow's `FlowError`, as large as the user's errors.
+                #[allow(unused_variables, clippy::result_large_err)]
                 pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
-                    let Self { ctx, data, kept, mut loops, attempt } = self;
-                    let (input, __flow_kept) = <S as #can>::take(data, kept);
-                    StepFuture(::std::boxed::Box::pin(async move {
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, &__flow_kept, event)).await?;
-                    #copy_self
-                    ::core::result::Result::Ok(#body)
+                    let Self { ctx, data: input, kept: __flow_kept, mut loops, attempt } = self;
+                    let visit = __flow_visit(&loops);
+                    StepFuture(#k_::__private::flow_step::<Workflow, _, _, _, _, _, _>(ctx, #i, attempt, visit, input, __flow_kept, #call, move |ctx, __flow_kept, out| {
+                        #copy_self
+                        ::core::result::Result::Ok(#body)
                     }))
                 }
             };
@@ -828,6 +836,7 @@ fn unmatched(
     enum_name: &syn::Ident,
     arms: &[crate::model::Arm],
 ) -> TokenStream {
+    let k = g.krate;
     let route = g.wf.enums.iter().find(|e| e.name == *enum_name);
     let mut seen: Vec<usize> = Vec::new();
     let mut out = TokenStream::new();
@@ -868,7 +877,7 @@ fn unmatched(
                     where
                         for<'a> &'a #handles: #tr,
                     {
-                        ::core::unreachable!("internal error in flow-macros: a stand-in ran")
+                        #k::__private::stand_in()
                     }
                 }
             });

@@ -17,8 +17,9 @@ pub(crate) struct StepScope {
     step: Option<&'static str>,
     attempt: u32,
     visit: Visit,
-    /// How many calls this visit has made: the next call's position.
-    calls: Arc<AtomicU32>,
+    /// How many calls this visit has made: the next call's position. `None` outside a step,
+    /// where the context's own counter counts (so that a new context allocates no counter).
+    calls: Option<Arc<AtomicU32>>,
 }
 
 /// One call in a [`StepScope`]: its position among the visit's calls and its key.
@@ -36,7 +37,7 @@ impl StepScope {
             step: None,
             attempt,
             visit: Visit::FIRST,
-            calls: Arc::default(),
+            calls: None,
         }
     }
 
@@ -46,7 +47,7 @@ impl StepScope {
             step: Some(step),
             attempt,
             visit,
-            calls: Arc::default(),
+            calls: Some(Arc::default()),
         }
     }
 
@@ -56,7 +57,7 @@ impl StepScope {
             step: self.step,
             attempt: self.attempt,
             visit: self.visit.item(index),
-            calls: Arc::default(),
+            calls: Some(Arc::default()),
         }
     }
 
@@ -79,9 +80,14 @@ impl StepScope {
     }
 
     /// A call begins: its position among the visit's calls and its idempotency key, the same
-    /// when the step runs again after a crash.
-    pub(crate) fn begin(&self, run_id: &RunId) -> CallSlot {
-        let index = self.calls.fetch_add(1, Ordering::Relaxed);
+    /// when the step runs again after a crash. Outside a step, `outside` (the context's own
+    /// counter) gives the position.
+    pub(crate) fn begin(&self, run_id: &RunId, outside: &AtomicU32) -> CallSlot {
+        let index = self
+            .calls
+            .as_deref()
+            .unwrap_or(outside)
+            .fetch_add(1, Ordering::Relaxed);
         CallSlot {
             index,
             key: IdempotencyKey::new(run_id, self.step.unwrap_or_default(), self.visit, index),

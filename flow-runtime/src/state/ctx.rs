@@ -6,7 +6,7 @@ use crate::store::Store;
 use crate::tool::{CallError, CanCall, NoTools, Tool, ToolCall, Toolbox, Visit};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The identifier of one run of a workflow.
@@ -79,6 +79,9 @@ struct Shared<D> {
     tools: Toolbox,
     outputs: Option<Arc<Outputs>>,
     calls: Recorder,
+    /// How many calls the context has made outside any step (a step's own count is in its
+    /// [`StepScope`]).
+    outside_calls: AtomicU32,
     first_attempt: u32,
 }
 
@@ -302,7 +305,9 @@ impl<D, P> Ctx<D, P> {
         rate_key: Option<&str>,
         input: T::Input,
     ) -> Result<T::Output, CallError> {
-        let slot = self.scope.begin(&self.shared.run_id);
+        let slot = self
+            .scope
+            .begin(&self.shared.run_id, &self.shared.outside_calls);
         let store = self.shared.store.as_deref();
         if let Some(replayed) = self
             .scope
@@ -449,6 +454,7 @@ impl<D> CtxBuilder<D> {
                 tools: self.tools,
                 outputs: self.outputs,
                 calls: Recorder::default(),
+                outside_calls: AtomicU32::new(0),
                 first_attempt: attempt,
             }),
             scope: StepScope::outside(attempt),
