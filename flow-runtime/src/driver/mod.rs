@@ -23,13 +23,15 @@
 
 mod graph;
 mod outcome;
+mod park;
 mod scope;
 #[cfg(test)]
 mod tests;
 
 pub use self::graph::{EventWait, Graph, StepInfo, StepKind};
 pub use self::outcome::{Outcome, Park};
-pub(crate) use self::scope::StepScope;
+pub(crate) use self::scope::{CallSlot, StepScope};
+pub(crate) use self::park::ParkSlot;
 
 use crate::error::{RuntimeError, StoreErrorKind};
 use crate::state::{Ctx, Wake, Workflow};
@@ -395,7 +397,12 @@ async fn run_branches<W: Machine>(
         let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state));
         running.push(async move { (info, future.await) });
     }
-    while let Some((info, result)) = running.next().await {
+    loop {
+        let next = match ctx.park_slot().race(running.next()).await {
+            Ok(next) => next,
+            Err(park) => return Err(Outcome::Parked(park)),
+        };
+        let Some((info, result)) = next else { break };
         let stepped = match result {
             Ok(Ok(stepped)) => stepped,
             Ok(Err(error)) => return Err(Outcome::Failed(error)),
@@ -464,10 +471,15 @@ where
         visit,
         sink: sink(ctx, info),
     };
-    let stepped = match guard(ctx, graph.workflow, info.name, call(run, event)).await {
-        Ok(Ok(stepped)) => stepped,
-        Ok(Err(error)) => return Err(Halt::Failed(error)),
-        Err(error) => return Err(Halt::Failed(error.into())),
+    let stepped = match ctx
+        .park_slot()
+        .race(guard(ctx, graph.workflow, info.name, call(run, event)))
+        .await
+    {
+        Ok(Ok(Ok(stepped))) => stepped,
+        Ok(Ok(Err(error))) => return Err(Halt::Failed(error)),
+        Ok(Err(error)) => return Err(Halt::Failed(error.into())),
+        Err(park) => return Err(Halt::Parked(park)),
     };
     if let Some(json) = stepped.json {
         Box::pin(deliver(ctx, graph.workflow, info, visit, json))

@@ -89,6 +89,16 @@ impl StepScope {
         }
     }
 
+    /// The slot of the call at `index` of this visit, taken earlier by [`begin`](Self::begin)
+    /// (an approval's, made once approved).
+    pub(crate) fn slot_at(&self, run_id: &RunId, index: u32) -> CallSlot {
+        CallSlot {
+            index,
+            key: IdempotencyKey::new(run_id, self.step.unwrap_or_default(), self.visit, index),
+            started: tokio::time::Instant::now(),
+        }
+    }
+
     /// A call ended after `attempts` tries with `outcome`: recorded in the run's history.
     pub(crate) fn end(
         &self,

@@ -1,4 +1,4 @@
-use crate::driver::StepScope;
+use crate::driver::{CallSlot, StepScope};
 use crate::output::Outputs;
 use crate::state::{CallKind, CallOutcome, CallRecord, Recorder};
 use crate::store::DynStore;
@@ -80,6 +80,8 @@ struct Shared<D> {
     outputs: Option<Arc<Outputs>>,
     calls: Recorder,
     first_attempt: u32,
+    /// Where a step waiting for an approval tells the driver to park the run.
+    park: crate::driver::ParkSlot,
 }
 
 /// What a step receives besides its data: the run it belongs to, the step's name and
@@ -303,14 +305,36 @@ impl<D, P> Ctx<D, P> {
         input: T::Input,
     ) -> Result<T::Output, CallError> {
         let slot = self.scope.begin(&self.shared.run_id);
-        let store = self.shared.store.as_deref();
-        if let Some(replayed) = self
-            .scope
-            .replay::<T>(store, &self.shared.run_id, &self.shared.calls, &slot)
-            .await
-        {
+        if let Some(replayed) = self.replay::<T>(&slot).await {
             return replayed;
         }
+        self.call_in::<T>(&slot, rate_key, input).await
+    }
+
+    /// The journal's result for the call in `slot`, if it was recorded.
+    pub(crate) async fn replay<T: Tool>(
+        &self,
+        slot: &CallSlot,
+    ) -> Option<Result<T::Output, CallError>> {
+        self.scope
+            .replay::<T>(
+                self.shared.store.as_deref(),
+                &self.shared.run_id,
+                &self.shared.calls,
+                slot,
+            )
+            .await
+    }
+
+    /// Makes the call in `slot` (not journaled): under its policy, recorded in the history
+    /// and the journal.
+    pub(crate) async fn call_in<T: Tool>(
+        &self,
+        slot: &CallSlot,
+        rate_key: Option<&str>,
+        input: T::Input,
+    ) -> Result<T::Output, CallError> {
+        let store = self.shared.store.as_deref();
         let (result, attempts) = match self.shared.tools.get::<T>() {
             Some(tool) => tool.call_counted(rate_key, &slot.key, input).await,
             None => (Err(CallError::NotRegistered { tool: T::NAME }), 0),
@@ -321,7 +345,7 @@ impl<D, P> Ctx<D, P> {
         };
         self.scope.end(
             &self.shared.calls,
-            &slot,
+            slot,
             CallKind::Tool,
             T::NAME,
             attempts,
@@ -330,7 +354,7 @@ impl<D, P> Ctx<D, P> {
         // The entry is made before the write's await: the output need not be `Sync`.
         let entry =
             self.scope
-                .journal_entry::<T>(store, &self.shared.run_id, &slot, attempts, &result)?;
+                .journal_entry::<T>(store, &self.shared.run_id, slot, attempts, &result)?;
         if let (Some(store), Some(entry)) = (store, entry) {
             StepScope::record(store, T::NAME, entry).await?;
         }
@@ -365,6 +389,11 @@ impl<D, P> Ctx<D, P> {
 
     pub(crate) fn first_attempt(&self) -> u32 {
         self.shared.first_attempt
+    }
+
+    /// Where a step tells the driver to park the run.
+    pub(crate) fn park_slot(&self) -> &crate::driver::ParkSlot {
+        &self.shared.park
     }
 }
 
@@ -450,6 +479,7 @@ impl<D> CtxBuilder<D> {
                 outputs: self.outputs,
                 calls: Recorder::default(),
                 first_attempt: attempt,
+                park: crate::driver::ParkSlot::default(),
             }),
             scope: StepScope::outside(attempt),
             tools: PhantomData,

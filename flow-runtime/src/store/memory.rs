@@ -3,10 +3,12 @@
 use crate::error::{ControlError, StoreError};
 use crate::state::RunId;
 use crate::store::contract::{
-    closed_inbox, conflict, unknown_run, unstorable, unstorable_call, unstorable_event,
+    closed_inbox, conflict, unknown_run, unstorable, unstorable_approval, unstorable_call,
+    unstorable_event,
 };
 use crate::store::control::refused;
 use crate::store::{
+    APPROVAL_EVENT, Approval, ApprovalError, Decision, decidable,
     Checkpoint, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo, RunStatus,
     Store, StoredEvent,
 };
@@ -62,6 +64,8 @@ struct MemoryRun {
     /// Every failure of the run, with the number (from 1) of the checkpoint its step started
     /// from: the history's failures, kept when the run is retried.
     failures: Vec<(u64, Failure)>,
+    /// Its approval requests, in the order asked.
+    approvals: Vec<Approval>,
 }
 
 impl MemoryRun {
@@ -80,7 +84,8 @@ impl MemoryRun {
                 self.updated_at,
             )
             .with_failure(self.failure.clone())
-            .with_schedule(self.wake_at, self.wait_event.clone()),
+            .with_schedule(self.wake_at, self.wait_event.clone())
+            .with_approval(self.approvals.iter().find(|a| a.is_pending()).cloned()),
         )
     }
 }
@@ -189,6 +194,7 @@ impl Store for MemoryStore {
                 attempt: 0,
                 failure: None,
                 failures: Vec::new(),
+                approvals: Vec::new(),
             });
         if let Some(owner) = run.checkpoints.first()
             && owner.workflow != checkpoint.workflow
@@ -363,6 +369,89 @@ impl Store for MemoryStore {
             .get(&(step.to_owned(), visit, position))
             .and_then(|&i| journal.entries.get(i))
             .cloned())
+    }
+
+    async fn request_approval(&self, approval: Approval) -> Result<Approval, StoreError> {
+        if let Some(reason) = crate::state::too_deep(&approval.arguments) {
+            return Err(unstorable_approval(&approval, &reason));
+        }
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .get_mut(&approval.run_id)
+            .ok_or_else(|| unknown_run(&approval.run_id))?;
+        let kept = match run.approvals.iter().find(|a| {
+            a.step == approval.step && a.visit == approval.visit && a.position == approval.position
+        }) {
+            Some(kept) => kept.clone(),
+            None => {
+                run.approvals.push(approval.clone());
+                approval
+            }
+        };
+        run.wake_at = Some(if kept.is_pending() {
+            kept.until
+        } else {
+            SystemTime::UNIX_EPOCH
+        });
+        run.waiting = Some(kept.step.clone());
+        run.wait_event = Some((APPROVAL_EVENT.to_owned(), kept.until));
+        run.attempt = 0;
+        Ok(kept)
+    }
+
+    async fn approval(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> Result<Option<Approval>, StoreError> {
+        Ok(self.lock().runs.get(run_id).and_then(|run| {
+            run.approvals
+                .iter()
+                .find(|a| a.step == step && a.visit == visit && a.position == position)
+                .cloned()
+        }))
+    }
+
+    async fn approvals(&self, run_id: &RunId) -> Result<Vec<Approval>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .get(run_id)
+            .map(|run| run.approvals.clone())
+            .unwrap_or_default())
+    }
+
+    async fn decide_approval(
+        &self,
+        run_id: &RunId,
+        call_id: &str,
+        decision: Decision,
+    ) -> Result<Approval, ApprovalError> {
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| ApprovalError::UnknownRun {
+                run_id: run_id.clone(),
+            })?;
+        let i = decidable(
+            run_id,
+            call_id,
+            &decision,
+            &run.approvals,
+            crate::state::now(),
+        )?;
+        run.approvals[i].decision = Some(decision);
+        if run.waiting.is_some()
+            && run.wait_event.as_ref().is_some_and(|w| w.0 == APPROVAL_EVENT)
+        {
+            run.wake_at = Some(SystemTime::UNIX_EPOCH);
+        }
+        run.updated_at = SystemTime::now();
+        Ok(run.approvals[i].clone())
     }
 }
 

@@ -71,6 +71,11 @@
 //!   kept. [`recorded_call`](Store::recorded_call) reads it back, so a step run again returns
 //!   a recorded call's result without calling the tool. A store without a journal (the
 //!   defaults) records nothing, and a step run again makes its calls again.
+//! - **Approvals.** [`request_approval`](Store::request_approval) keeps an approval-gated
+//!   call's request (first kept) and parks the run on it like an event wait;
+//!   [`decide_approval`](Store::decide_approval) decides an undecided request once, by its call
+//!   id, and makes the run due; [`Store::status`] shows the pending request
+//!   ([`RunInfo::approval`]).
 //! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
 //!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
 //!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
@@ -99,6 +104,7 @@
 //! read a run's history, corrupt a record where the store can hold one) and add one line:
 //! `flow_runtime::store::conformance::suite!(MyHarness::new());`.
 
+mod approval;
 mod checkpoint;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -113,6 +119,7 @@ mod queue;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use self::approval::{APPROVAL_EVENT, Approval, ApprovalError, Decision, decidable};
 pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;

@@ -7,7 +7,7 @@ use crate::error::StoreErrorKind;
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::envelope::decode_envelope;
 use crate::store::{
-    Checkpoint, Failure, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus, StoredEvent,
+    Approval, Checkpoint, Failure, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus, StoredEvent,
 };
 use crate::tool::Visit;
 use rusqlite::types::ValueRef;
@@ -29,6 +29,10 @@ pub(super) enum Read {
     NextWake(i64, Reply<Option<SystemTime>>),
     /// A call journal entry: run, step, visit, position.
     Journal(RunId, String, Visit, u32, Reply<Option<JournalEntry>>),
+    /// An approval request: run, step, visit, position.
+    Approval(RunId, String, Visit, u32, Reply<Option<Approval>>),
+    /// A run's approval requests.
+    Approvals(RunId, Reply<Vec<Approval>>),
 }
 
 pub(super) fn read_loop(conn: &Connection, mut rx: mpsc::Receiver<Read>) {
@@ -65,6 +69,14 @@ pub(super) fn serve_read(conn: &Connection, request: Read) {
         }
         Read::Journal(run_id, step, visit, position, reply) => {
             let _ = reply.send(recorded_call(conn, run_id, step, visit, position));
+        }
+        Read::Approval(run_id, step, visit, position, reply) => {
+            let _ = reply.send(super::approvals::approval(
+                conn, &run_id, &step, visit, position,
+            ));
+        }
+        Read::Approvals(run_id, reply) => {
+            let _ = reply.send(super::approvals::approvals(conn, &run_id));
         }
     }
 }
@@ -475,7 +487,15 @@ pub(super) fn status(conn: &Connection, run_id: &RunId) -> Result<Option<RunInfo
         "SELECT {INFO_COLUMNS} FROM runs WHERE run_id = ?1"
     ))
     .and_then(|mut stmt| stmt.query_row([run_id.as_str()], run_info).optional())
-    .map_err(|e| read_error(run_id, e))
+    .map_err(|e| read_error(run_id, e))?
+    .map(|info| with_pending(conn, info))
+    .transpose()
+}
+
+/// `info` with its run's pending approval request.
+fn with_pending(conn: &Connection, info: RunInfo) -> Result<RunInfo, StoreError> {
+    let pending = super::approvals::pending(conn, &info.run_id)?;
+    Ok(info.with_approval(pending))
 }
 
 pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
@@ -504,7 +524,12 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>
     sql.push_str(" ORDER BY updated_at DESC, run_id LIMIT :limit");
     let fail = |e| StoreError::with_source("sqlite store: could not list runs", e);
     let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
-    stmt.query_map(values.as_slice(), run_info)
+    let infos: Vec<RunInfo> = stmt
+        .query_map(values.as_slice(), run_info)
         .and_then(Iterator::collect)
-        .map_err(fail)
+        .map_err(fail)?;
+    infos
+        .into_iter()
+        .map(|info| with_pending(conn, info))
+        .collect()
 }

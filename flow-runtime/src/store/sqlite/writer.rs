@@ -7,7 +7,7 @@ use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::contract::{closed_inbox, unknown_run};
 use crate::store::control::refused;
-use crate::store::{Checkpoint, Failure, RunInfo, RunStatus};
+use crate::store::{Approval, ApprovalError, Checkpoint, Decision, Failure, RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -77,6 +77,16 @@ pub(super) enum After {
     /// The latest checkpoint of a run about to be resumed, counting a start of its next step
     /// when the run is due at the time given.
     LoadToResume(RunId, String, i64, Reply<Option<Checkpoint>>),
+    /// An approval request to keep, and its run to park.
+    RequestApproval(Box<Approval>, Reply<Approval>),
+    /// A decision on a run's approval request (its call id), at a time.
+    DecideApproval(
+        RunId,
+        String,
+        Decision,
+        i64,
+        oneshot::Sender<Result<Approval, ApprovalError>>,
+    ),
     /// Reads of an in-memory database.
     Read(Read),
 }
@@ -138,6 +148,14 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::LoadToResume(run_id, fingerprint, now, reply) => {
                     loads.push((run_id, fingerprint, now, reply));
                     load_to_resume(&mut conn, &mut loads);
+                }
+                After::RequestApproval(approval, reply) => {
+                    let _ = reply.send(super::approvals::request(&mut conn, &approval));
+                }
+                After::DecideApproval(run_id, call_id, decision, now, reply) => {
+                    let _ = reply.send(super::approvals::decide(
+                        &mut conn, &run_id, &call_id, decision, now,
+                    ));
                 }
                 After::Read(read) => serve_read(&conn, read),
             }
