@@ -1,6 +1,6 @@
 //! Approval-gated calls: [`Ctx::approval`], [`Approved`], [`Ctx::call_approved`].
 
-use crate::driver::{CallSlot, Park};
+use crate::driver::{BoxFuture, CallSlot, Park};
 use crate::state::{Ctx, RunId};
 use crate::store::{Approval, Decision};
 use crate::tool::{CallError, Denied, NeedsApproval, Tool, Visit};
@@ -63,23 +63,31 @@ impl<D: Send + Sync, P> Ctx<D, P> {
     /// [`CallError::NotApproved`]: rejected, timed out (route on it as on an event's timeout),
     /// or approved for other arguments than `input`; [`CallError::Approval`]: the run has no
     /// store that keeps approvals, or is not stored.
-    pub async fn approval<T: Tool>(&self, input: T::Input) -> Result<Approved<T>, CallError>
+    // Returns a named boxed future rather than being an `async fn`: with an opaque future, a
+    // tool the step does not gate is reported three times; with a named one, once.
+    pub fn approval<T: Tool>(
+        &self,
+        input: T::Input,
+    ) -> BoxFuture<'_, Result<Approved<T>, CallError>>
     where
         P: NeedsApproval<T>,
     {
-        let slot = self.scope().begin(self.run_id());
-        let input = self
-            .approve_in::<T>(&slot, input, None, P::timeout())
-            .await?
-            .map_err(|denied| not_approved::<T>(&slot, denied))?;
-        Ok(Approved {
-            input,
-            call_id: slot.key.to_string(),
-            run_id: self.run_id().clone(),
-            step: self.scope().step_name().unwrap_or_default(),
-            visit: self.scope().visit(),
-            position: slot.index,
-            tool: PhantomData,
+        let timeout = P::timeout();
+        Box::pin(async move {
+            let slot = self.scope().begin(self.run_id());
+            let input = self
+                .approve_in::<T>(&slot, input, None, timeout)
+                .await?
+                .map_err(|denied| not_approved::<T>(&slot, denied))?;
+            Ok(Approved {
+                input,
+                call_id: slot.key.to_string(),
+                run_id: self.run_id().clone(),
+                step: self.scope().step_name().unwrap_or_default(),
+                visit: self.scope().visit(),
+                position: slot.index,
+                tool: PhantomData,
+            })
         })
     }
 
@@ -91,21 +99,26 @@ impl<D: Send + Sync, P> Ctx<D, P> {
     ///
     /// As [`Ctx::call`]; [`CallError::NotApproved`] with [`Denied::Elsewhere`] for an approval
     /// of another run, step or visit.
-    pub async fn call_approved<T: Tool>(&self, approved: Approved<T>) -> Result<T::Output, CallError>
+    pub fn call_approved<T: Tool>(
+        &self,
+        approved: Approved<T>,
+    ) -> BoxFuture<'_, Result<T::Output, CallError>>
     where
         P: NeedsApproval<T>,
     {
-        let slot = self.scope().slot_at(self.run_id(), approved.position);
-        if approved.run_id != *self.run_id()
-            || Some(approved.step) != self.scope().step_name()
-            || approved.visit != self.scope().visit()
-        {
-            return Err(not_approved::<T>(&slot, Denied::Elsewhere));
-        }
-        if let Some(replayed) = self.replay::<T>(&slot).await {
-            return replayed;
-        }
-        self.call_in::<T>(&slot, None, approved.input).await
+        Box::pin(async move {
+            let slot = self.scope().slot_at(self.run_id(), approved.position);
+            if approved.run_id != *self.run_id()
+                || Some(approved.step) != self.scope().step_name()
+                || approved.visit != self.scope().visit()
+            {
+                return Err(not_approved::<T>(&slot, Denied::Elsewhere));
+            }
+            if let Some(replayed) = self.replay::<T>(&slot).await {
+                return replayed;
+            }
+            self.call_in::<T>(&slot, None, approved.input).await
+        })
     }
 
     /// An agent's call of approval-gated tool `T` (the model's call id `model_call_id`):
