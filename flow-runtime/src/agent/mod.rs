@@ -574,7 +574,14 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             }
             let answer = self
                 .ctx
-                .call_with::<M>(None, request.clone())
+                .call_as::<M>(
+                    None,
+                    request.clone(),
+                    &crate::driver::Annotate {
+                        kind: crate::state::CallKind::Model,
+                        usage: |answer: &ChatResponse| answer.usage,
+                    },
+                )
                 .await
                 .map_err(AgentError::Model)?;
             self.count(&mut usage, &answer)?;

@@ -30,7 +30,7 @@ mod tests;
 
 pub use self::graph::{EventWait, Graph, StepInfo, StepKind};
 pub use self::outcome::{Outcome, Park};
-pub(crate) use self::scope::{CallSlot, StepScope};
+pub(crate) use self::scope::{Annotate, CallSlot, StepScope};
 pub(crate) use self::park::ParkSlot;
 
 use crate::error::{RuntimeError, StoreErrorKind};

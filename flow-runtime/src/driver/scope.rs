@@ -21,6 +21,23 @@ pub(crate) struct StepScope {
     calls: Arc<AtomicU32>,
 }
 
+/// How a call is recorded in the run's history: its kind, and for a model call the tokens
+/// its output says it used.
+pub(crate) struct Annotate<O> {
+    pub(crate) kind: CallKind,
+    pub(crate) usage: fn(&O) -> Option<crate::model::Usage>,
+}
+
+impl<O> Annotate<O> {
+    /// A plain tool call.
+    pub(crate) fn tool() -> Self {
+        Self {
+            kind: CallKind::Tool,
+            usage: |_| None,
+        }
+    }
+}
+
 /// One call in a [`StepScope`]: its position among the visit's calls and its key.
 #[derive(Debug)]
 pub(crate) struct CallSlot {
@@ -100,6 +117,7 @@ impl StepScope {
     }
 
     /// A call ended after `attempts` tries with `outcome`: recorded in the run's history.
+    #[allow(clippy::too_many_arguments)] // one per field of the record
     pub(crate) fn end(
         &self,
         recorder: &Recorder,
@@ -108,6 +126,7 @@ impl StepScope {
         name: &'static str,
         attempts: u32,
         outcome: CallOutcome,
+        usage: Option<crate::model::Usage>,
     ) {
         let elapsed: Duration = slot.started.elapsed();
         recorder.push(
@@ -120,7 +139,8 @@ impl StepScope {
                 elapsed,
                 outcome,
             )
-            .with_visit(self.visit),
+            .with_visit(self.visit)
+            .with_usage(usage),
         );
     }
 
@@ -134,6 +154,7 @@ impl StepScope {
         run_id: &RunId,
         recorder: &Recorder,
         slot: &CallSlot,
+        annotate: &Annotate<T::Output>,
     ) -> Option<Result<T::Output, CallError>> {
         let (store, step) = (store?, self.step?);
         let entry = match store
@@ -176,9 +197,10 @@ impl StepScope {
             }
         };
         if !recorder.has(step, self.visit, slot.index) {
+            let usage = result.as_ref().ok().and_then(annotate.usage);
             recorder.push(
                 CallRecord::new(
-                    CallKind::Tool,
+                    annotate.kind,
                     T::NAME,
                     step,
                     slot.index,
@@ -186,7 +208,8 @@ impl StepScope {
                     Duration::ZERO,
                     outcome,
                 )
-                .with_visit(self.visit),
+                .with_visit(self.visit)
+                .with_usage(usage),
             );
         }
         Some(result)

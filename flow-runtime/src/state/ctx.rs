@@ -1,6 +1,6 @@
-use crate::driver::{CallSlot, StepScope};
+use crate::driver::{Annotate, CallSlot, StepScope};
 use crate::output::Outputs;
-use crate::state::{CallKind, CallOutcome, CallRecord, Recorder};
+use crate::state::{CallOutcome, CallRecord, Recorder};
 use crate::store::DynStore;
 use crate::store::Store;
 use crate::tool::{CallError, CanCall, NoTools, Tool, ToolCall, Toolbox, Visit};
@@ -304,11 +304,22 @@ impl<D, P> Ctx<D, P> {
         rate_key: Option<&str>,
         input: T::Input,
     ) -> Result<T::Output, CallError> {
+        self.call_as::<T>(rate_key, input, &Annotate::tool()).await
+    }
+
+    /// [`call_with`](Self::call_with), recorded as `annotate` says (a model call with its
+    /// tokens).
+    pub(crate) async fn call_as<T: Tool>(
+        &self,
+        rate_key: Option<&str>,
+        input: T::Input,
+        annotate: &Annotate<T::Output>,
+    ) -> Result<T::Output, CallError> {
         let slot = self.scope.begin(&self.shared.run_id);
-        if let Some(replayed) = self.replay::<T>(&slot).await {
+        if let Some(replayed) = self.replay_as::<T>(&slot, annotate).await {
             return replayed;
         }
-        self.call_in::<T>(&slot, rate_key, input).await
+        self.call_in_as::<T>(&slot, rate_key, input, annotate).await
     }
 
     /// The journal's result for the call in `slot`, if it was recorded.
@@ -316,12 +327,21 @@ impl<D, P> Ctx<D, P> {
         &self,
         slot: &CallSlot,
     ) -> Option<Result<T::Output, CallError>> {
+        self.replay_as::<T>(slot, &Annotate::tool()).await
+    }
+
+    async fn replay_as<T: Tool>(
+        &self,
+        slot: &CallSlot,
+        annotate: &Annotate<T::Output>,
+    ) -> Option<Result<T::Output, CallError>> {
         self.scope
             .replay::<T>(
                 self.shared.store.as_deref(),
                 &self.shared.run_id,
                 &self.shared.calls,
                 slot,
+                annotate,
             )
             .await
     }
@@ -333,6 +353,17 @@ impl<D, P> Ctx<D, P> {
         slot: &CallSlot,
         rate_key: Option<&str>,
         input: T::Input,
+    ) -> Result<T::Output, CallError> {
+        self.call_in_as::<T>(slot, rate_key, input, &Annotate::tool())
+            .await
+    }
+
+    async fn call_in_as<T: Tool>(
+        &self,
+        slot: &CallSlot,
+        rate_key: Option<&str>,
+        input: T::Input,
+        annotate: &Annotate<T::Output>,
     ) -> Result<T::Output, CallError> {
         let store = self.shared.store.as_deref();
         let (result, attempts) = match self.shared.tools.get::<T>() {
@@ -346,10 +377,11 @@ impl<D, P> Ctx<D, P> {
         self.scope.end(
             &self.shared.calls,
             slot,
-            CallKind::Tool,
+            annotate.kind,
             T::NAME,
             attempts,
             outcome,
+            result.as_ref().ok().and_then(annotate.usage),
         );
         // The entry is made before the write's await: the output need not be `Sync`.
         let entry =

@@ -365,7 +365,8 @@ pub mod cases {
         );
     }
 
-    /// The calls a step made are kept with its checkpoint, in order, with their visit.
+    /// The calls a step made are kept with its checkpoint, in order, with their visit and, for
+    /// a model call, the tokens it used.
     pub async fn calls_are_kept_with_their_checkpoint<H: Harness>(harness: H) {
         let store = store(&harness).await;
         let calls = vec![
@@ -388,6 +389,19 @@ pub mod cases {
                 Duration::from_micros(7),
                 CallOutcome::Failed("disk full".into()),
             ),
+            CallRecord::new(
+                CallKind::Model,
+                "openai_chat",
+                "first",
+                2,
+                1,
+                Duration::from_millis(900),
+                CallOutcome::Ok,
+            )
+            .with_usage(Some(crate::model::Usage {
+                input_tokens: 1200,
+                output_tokens: 48,
+            })),
         ];
         save(
             &store,

@@ -9,7 +9,7 @@ use flow_runtime::agent::AgentError;
 use flow_runtime::model::OpenAiChat;
 use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, RunResult, Setup};
+use flow_runtime::state::{CallKind, Engine, RunResult, Setup};
 use flow_runtime::store::{
     APPROVAL_EVENT, ApprovalError, Decision, MemoryStore, RunQueue, RunState, RunStatus,
 };
@@ -366,6 +366,24 @@ async fn an_approval_survives_a_restart_on_sqlite_and_edits_apply() {
     for (key, count) in server.key_counts() {
         assert_eq!(count, 1, "model call {key} was sent {count} times");
     }
+    // The history shows each call once (the parked turn's calls replayed, not repeated), the
+    // model calls with their tokens.
+    let history = store.history(&run).await.unwrap();
+    let calls: Vec<_> = history
+        .iter()
+        .flat_map(|h| h.calls.iter())
+        .map(|c| (c.kind, c.name.as_str(), c.index, c.usage.is_some()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (CallKind::Model, "openai_chat", 0, true),
+            (CallKind::Tool, "lookup", 1, false),
+            (CallKind::Model, "openai_chat", 2, true),
+            (CallKind::Tool, "refund", 3, false),
+            (CallKind::Model, "openai_chat", 4, true),
+        ]
+    );
     let approvals = store.approvals(&run).await.unwrap();
     assert_eq!(approvals.len(), 1);
     assert!(matches!(

@@ -267,14 +267,27 @@ pub(super) fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEn
     let mut stmt = conn
         .prepare_cached(
             "SELECT seq, kind, name, step, call_index, attempts, duration_us, error, \
-             visit_back_edges, visit_item FROM calls WHERE run_id = ?1 ORDER BY seq, n",
+             visit_back_edges, visit_item, input_tokens, output_tokens FROM calls \
+             WHERE run_id = ?1 ORDER BY seq, n",
         )
         .map_err(|e| read_error(run_id, e))?;
     let calls = stmt
         .query_map([run_id.as_str()], |row| {
             let kind = match row.get_ref(1)?.as_str()? {
                 "output" => CallKind::Output,
+                "model" => CallKind::Model,
                 _ => CallKind::Tool,
+            };
+            let tokens = |i| {
+                row.get::<_, Option<i64>>(i)
+                    .map(|n| n.map(|n| u64::try_from(n).unwrap_or_default()))
+            };
+            let usage = match (tokens(10)?, tokens(11)?) {
+                (Some(input_tokens), Some(output_tokens)) => Some(crate::model::Usage {
+                    input_tokens,
+                    output_tokens,
+                }),
+                _ => None,
             };
             let outcome = match row.get::<_, Option<String>>(7)? {
                 None => CallOutcome::Ok,
@@ -289,7 +302,8 @@ pub(super) fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEn
                 Duration::from_micros(u64::try_from(row.get::<_, i64>(6)?).unwrap_or_default()),
                 outcome,
             )
-            .with_visit(visit_of(row.get(8)?, row.get(9)?));
+            .with_visit(visit_of(row.get(8)?, row.get(9)?))
+            .with_usage(usage);
             Ok((
                 u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
                 record,

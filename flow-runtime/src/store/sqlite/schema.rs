@@ -179,7 +179,8 @@ END;
     // `Store::request_approval`), keyed like the journal by run, step, visit and position,
     // named for people by `call_id` (the call's idempotency key); `decision` is the decision
     // as JSON, `NULL` while pending. A request comes after the run's first checkpoint, so it
-    // is a child of `runs`. `visit_item` is -1 for no item, as in `journal`.
+    // is a child of `runs`. `visit_item` is -1 for no item, as in `journal`. And the tokens
+    // each model call used (`CallRecord::usage`; `NULL` for other calls and older rows).
     Migration {
         version: 9,
         sql: "
@@ -198,6 +199,8 @@ CREATE TABLE IF NOT EXISTS approvals (
     PRIMARY KEY (run_id, step, visit_back_edges, visit_item, position)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS approvals_by_call ON approvals (run_id, call_id);
+ALTER TABLE calls ADD COLUMN input_tokens INTEGER;
+ALTER TABLE calls ADD COLUMN output_tokens INTEGER;
 ",
     },
 ];

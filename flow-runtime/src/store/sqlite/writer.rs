@@ -47,8 +47,8 @@ const INSERT_HISTORY: &str =
     "INSERT INTO history (run_id, seq, step, finished, at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 const INSERT_CALL: &str = "
-INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item, input_tokens, output_tokens)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
 ";
 pub(super) enum Write {
     Save(Encoded, Reply<()>),
@@ -346,6 +346,10 @@ pub(super) fn write_one(
                 error,
                 i64::try_from(call.visit.back_edges()).unwrap_or(i64::MAX),
                 call.visit.item_index(),
+                call.usage
+                    .map(|u| i64::try_from(u.input_tokens).unwrap_or(i64::MAX)),
+                call.usage
+                    .map(|u| i64::try_from(u.output_tokens).unwrap_or(i64::MAX)),
             ])?;
         }
     }
@@ -355,6 +359,7 @@ pub(super) fn write_one(
 pub(super) fn call_columns(call: &CallRecord) -> (&'static str, Option<&str>) {
     let kind = match call.kind {
         CallKind::Output => "output",
+        CallKind::Model => "model",
         _ => "tool",
     };
     let error = match &call.outcome {
