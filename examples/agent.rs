@@ -186,7 +186,7 @@ pub mod support {
         exit,
         tools = [LookUpOrder, TrackParcel, RefundShipping],
         approve = [RefundShipping],
-        timeout = Duration::from_secs(86_400),
+        timeout = Duration::from_hours(24),
     )]
     pub async fn answer(
         ctx: &Ctx<(), tools::Answer>,

@@ -223,6 +223,7 @@ pub trait DeclaredTool<T> {}
 pub trait DeclaredToolset {
     /// How long a request for a person's approval of a call of the tool named `tool` waits,
     /// when the step lists it in `approve = [...]`; `None` for a tool called freely.
+    #[must_use]
     fn approval(tool: &str) -> Option<std::time::Duration> {
         let _ = tool;
         None

@@ -621,9 +621,8 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             )
             .await;
             for (call, result) in answer.tool_calls.iter().zip(results) {
-                request
-                    .messages
-                    .push(match result.map_err(|e| match e {
+                request.messages.push(
+                    match result.map_err(|e| match e {
                         CallError::NotApproved {
                             tool,
                             call_id,
@@ -637,7 +636,8 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
                     })? {
                         ToolResult::Output(json) => Message::tool_result(call, json),
                         ToolResult::Error(why) => Message::tool_error(call, why),
-                    });
+                    },
+                );
             }
         }
     }

@@ -30,8 +30,8 @@ mod tests;
 
 pub use self::graph::{EventWait, Graph, StepInfo, StepKind};
 pub use self::outcome::{Outcome, Park};
-pub(crate) use self::scope::{Annotate, CallSlot, StepScope};
 pub(crate) use self::park::ParkSlot;
+pub(crate) use self::scope::{Annotate, CallSlot, StepScope};
 
 use crate::error::{RuntimeError, StoreErrorKind};
 use crate::state::{Ctx, Wake, Workflow};

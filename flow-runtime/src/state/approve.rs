@@ -170,30 +170,29 @@ impl<D: Send + Sync, P> Ctx<D, P> {
             ))
         })?;
         let run_id = self.run_id();
-        let mut approval = match store
+        let stored = store
             .approval_boxed(run_id, step, visit, slot.index)
             .await
-            .map_err(failed)?
-        {
-            Some(approval) => approval,
-            None => {
-                let now = crate::state::now();
-                let request = Approval::new(
-                    run_id.clone(),
-                    step,
-                    visit,
-                    slot.index,
-                    slot.key.to_string(),
-                    T::NAME,
-                    asked.clone(),
-                    now.checked_add(timeout).unwrap_or(now),
-                )
-                .with_model_call_id(model_call_id.map(str::to_owned));
-                store
-                    .request_approval_boxed(request)
-                    .await
-                    .map_err(failed)?
-            }
+            .map_err(failed)?;
+        let mut approval = if let Some(approval) = stored {
+            approval
+        } else {
+            let now = crate::state::now();
+            let request = Approval::new(
+                run_id.clone(),
+                step,
+                visit,
+                slot.index,
+                slot.key.to_string(),
+                T::NAME,
+                asked.clone(),
+                now.checked_add(timeout).unwrap_or(now),
+            )
+            .with_model_call_id(model_call_id.map(str::to_owned));
+            store
+                .request_approval_boxed(request)
+                .await
+                .map_err(failed)?
         };
         if approval.arguments != asked {
             return Ok(Err(Denied::Changed {
@@ -236,7 +235,7 @@ impl<D: Send + Sync, P> Ctx<D, P> {
                             call_id: kept.call_id,
                             until: kept.until,
                         })
-                        .await
+                        .await;
                 }
                 // Decided between the read and the request: read it again.
                 Box::pin(self.approve_in::<T>(slot, input, model_call_id, timeout)).await
@@ -244,9 +243,11 @@ impl<D: Send + Sync, P> Ctx<D, P> {
             Some(Decision::Approved { edited: None }) => Ok(Ok(input)),
             Some(Decision::Approved {
                 edited: Some(edited),
-            }) => Ok(serde_json::from_value::<T::Input>(edited).map_err(|e| Denied::Unusable {
-                reason: e.to_string(),
-            })),
+            }) => Ok(
+                serde_json::from_value::<T::Input>(edited).map_err(|e| Denied::Unusable {
+                    reason: e.to_string(),
+                }),
+            ),
             Some(Decision::Rejected { reason }) => Ok(Err(Denied::Rejected { reason })),
             Some(Decision::TimedOut) => Ok(Err(Denied::TimedOut)),
         }

@@ -163,7 +163,9 @@ pub enum ApprovalError {
     },
     /// The call was decided already (approved, rejected or timed out): a decision is given
     /// once, and a stale one is never reused.
-    #[error("call `{call_id}` of run `{run_id}` was decided already ({decision:?}): it cannot be decided again")]
+    #[error(
+        "call `{call_id}` of run `{run_id}` was decided already ({decision:?}): it cannot be decided again"
+    )]
     Decided {
         /// The run.
         run_id: RunId,
@@ -173,7 +175,9 @@ pub enum ApprovalError {
         decision: Decision,
     },
     /// The approval's deadline passed before the decision came: the call times out.
-    #[error("the approval of call `{call_id}` of run `{run_id}` expired: its deadline passed before a decision")]
+    #[error(
+        "the approval of call `{call_id}` of run `{run_id}` expired: its deadline passed before a decision"
+    )]
     Expired {
         /// The run.
         run_id: RunId,

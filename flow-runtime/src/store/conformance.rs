@@ -1580,14 +1580,21 @@ pub mod cases {
         let listed = store.list(&RunFilter::new()).await.unwrap();
         assert_eq!(listed[0].approval.as_ref(), Some(&asked), "list shows it");
         assert!(
-            store.due(SystemTime::now(), &[W], 10).await.unwrap().is_empty(),
+            store
+                .due(SystemTime::now(), &[W], 10)
+                .await
+                .unwrap()
+                .is_empty(),
             "a run waiting for an approval is not due"
         );
         assert_eq!(
             store.approval(&run, "act", Visit::FIRST, 2).await.unwrap(),
             Some(asked.clone())
         );
-        assert_eq!(store.approval(&run, "act", Visit::FIRST, 1).await.unwrap(), None);
+        assert_eq!(
+            store.approval(&run, "act", Visit::FIRST, 1).await.unwrap(),
+            None
+        );
 
         match store
             .decide_approval(&run, "key-9", Decision::Approved { edited: None })
@@ -1605,7 +1612,10 @@ pub mod cases {
             Err(ApprovalError::UnknownRun { .. }) => {}
             other => panic!("an unknown run is refused with UnknownRun, not {other:?}"),
         }
-        assert!(info(&store, "r1").await.approval.is_some(), "refusals change nothing");
+        assert!(
+            info(&store, "r1").await.approval.is_some(),
+            "refusals change nothing"
+        );
 
         let rejected = Decision::Rejected {
             reason: "no".to_owned(),
@@ -1617,7 +1627,7 @@ pub mod cases {
         assert_eq!(decided.decision.as_ref(), Some(&rejected));
         assert_eq!(
             store.due(SystemTime::now(), &[W], 10).await.unwrap(),
-            [run.clone()],
+            std::slice::from_ref(&run),
             "a decision makes the run due"
         );
         assert_eq!(info(&store, "r1").await.approval, None, "nothing pending");
@@ -1629,7 +1639,11 @@ pub mod cases {
             other => panic!("a decided call is refused with Decided, not {other:?}"),
         }
         assert_eq!(
-            store.request_approval(asked.clone()).await.unwrap().decision,
+            store
+                .request_approval(asked.clone())
+                .await
+                .unwrap()
+                .decision,
             Some(rejected.clone()),
             "asking again returns the decision"
         );

@@ -308,7 +308,10 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         visit: Visit,
         position: u32,
     ) -> BoxFuture<'a, Result<Option<JournalEntry>, StoreError>>;
-    fn request_approval_boxed(&self, approval: Approval) -> BoxFuture<'_, Result<Approval, StoreError>>;
+    fn request_approval_boxed(
+        &self,
+        approval: Approval,
+    ) -> BoxFuture<'_, Result<Approval, StoreError>>;
     fn approval_boxed<'a>(
         &'a self,
         run_id: &'a RunId,
@@ -384,7 +387,10 @@ impl<S: Store> DynStore for S {
         Box::pin(self.recorded_call(run_id, step, visit, position))
     }
 
-    fn request_approval_boxed(&self, approval: Approval) -> BoxFuture<'_, Result<Approval, StoreError>> {
+    fn request_approval_boxed(
+        &self,
+        approval: Approval,
+    ) -> BoxFuture<'_, Result<Approval, StoreError>> {
         Box::pin(self.request_approval(approval))
     }
 

@@ -8,9 +8,8 @@ use crate::store::contract::{
 };
 use crate::store::control::refused;
 use crate::store::{
-    APPROVAL_EVENT, Approval, ApprovalError, Decision, decidable,
-    Checkpoint, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo, RunStatus,
-    Store, StoredEvent,
+    APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, JournalEntry,
+    JournalResult, RunControl, RunFilter, RunInfo, RunStatus, Store, StoredEvent, decidable,
 };
 use crate::tool::Visit;
 use std::cmp::Reverse;
@@ -380,14 +379,14 @@ impl Store for MemoryStore {
             .runs
             .get_mut(&approval.run_id)
             .ok_or_else(|| unknown_run(&approval.run_id))?;
-        let kept = match run.approvals.iter().find(|a| {
+        let found = run.approvals.iter().find(|a| {
             a.step == approval.step && a.visit == approval.visit && a.position == approval.position
-        }) {
-            Some(kept) => kept.clone(),
-            None => {
-                run.approvals.push(approval.clone());
-                approval
-            }
+        });
+        let kept = if let Some(kept) = found {
+            kept.clone()
+        } else {
+            run.approvals.push(approval.clone());
+            approval
         };
         run.wake_at = Some(if kept.is_pending() {
             kept.until
@@ -446,7 +445,10 @@ impl Store for MemoryStore {
         )?;
         run.approvals[i].decision = Some(decision);
         if run.waiting.is_some()
-            && run.wait_event.as_ref().is_some_and(|w| w.0 == APPROVAL_EVENT)
+            && run
+                .wait_event
+                .as_ref()
+                .is_some_and(|w| w.0 == APPROVAL_EVENT)
         {
             run.wake_at = Some(SystemTime::UNIX_EPOCH);
         }

@@ -105,7 +105,10 @@ pub mod hurry {
     }
 
     #[step(entry, routes = Outcome, tools = [Lookup, Refund], approve = [Refund], timeout = Duration::from_millis(300))]
-    pub async fn resolve(ctx: &Ctx<(), tools::Resolve>, ticket: String) -> Result<Outcome, AgentError> {
+    pub async fn resolve(
+        ctx: &Ctx<(), tools::Resolve>,
+        ticket: String,
+    ) -> Result<Outcome, AgentError> {
         match ctx.agent::<OpenAiChat>().run(ticket).await {
             Ok(resolution) => Ok(Outcome::Resolved(resolution)),
             Err(AgentError::NotApproved {
@@ -134,9 +137,14 @@ pub mod payout {
     use super::*;
 
     #[step(entry, exit, tools = [Refund], approve = [Refund], timeout = Duration::from_secs(3600))]
-    pub async fn pay(ctx: &Ctx<Arc<AtomicU32>, tools::Pay>, order: String) -> Result<String, CallError> {
+    pub async fn pay(
+        ctx: &Ctx<Arc<AtomicU32>, tools::Pay>,
+        order: String,
+    ) -> Result<String, CallError> {
         let amount = ctx.deps().load(Ordering::SeqCst);
-        let approved = ctx.approval::<Refund>(RefundInput { order, amount }).await?;
+        let approved = ctx
+            .approval::<Refund>(RefundInput { order, amount })
+            .await?;
         ctx.call_approved(approved).await
     }
 }
@@ -260,30 +268,48 @@ async fn a_gated_call_parks_the_run_with_its_tool_call_id_and_arguments() {
             arguments,
             ..
         } => {
-            assert_eq!((call_id.as_str(), tool.as_str()), (pending.call_id.as_str(), "refund"));
+            assert_eq!(
+                (call_id.as_str(), tool.as_str()),
+                (pending.call_id.as_str(), "refund")
+            );
             assert_eq!(arguments, pending.arguments);
         }
         other => panic!("expected a pending approval, got {other:?}"),
     }
-    assert_eq!(info.wait.as_ref().map(|w| w.0.as_str()), Some(APPROVAL_EVENT));
+    assert_eq!(
+        info.wait.as_ref().map(|w| w.0.as_str()),
+        Some(APPROVAL_EVENT)
+    );
     // Nothing was refunded; the run is not due, so the engine leaves it alone.
     assert_eq!(calls.refunds.load(Ordering::SeqCst), 0);
-    assert!(store.due(std::time::SystemTime::now(), &["support"], 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due(std::time::SystemTime::now(), &["support"], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     engine.approve(&run, &pending.call_id).await.unwrap();
     until_finished(&engine, &run).await;
     let out = engine.outcome::<support::Workflow>(&run).await.unwrap();
-    assert!(matches!(out, RunResult::Finished(Resolution { refunded: true })));
+    assert!(matches!(
+        out,
+        RunResult::Finished(Resolution { refunded: true })
+    ));
     assert_eq!(calls.refunds.load(Ordering::SeqCst), 1);
     // The resumed step replayed the lookup and the model's turns from the journal.
     assert_eq!(calls.lookups.load(Ordering::SeqCst), 1);
     for (key, count) in server.key_counts() {
         assert_eq!(count, 1, "model call {key} was sent {count} times");
     }
-    assert_eq!(last_tool_results(&server), [
-        r#"{"amount":30,"order":"A1","status":"damaged"}"#,
-        r#""refunded 30 on A1""#
-    ]);
+    assert_eq!(
+        last_tool_results(&server),
+        [
+            r#"{"amount":30,"order":"A1","status":"damaged"}"#,
+            r#""refunded 30 on A1""#
+        ]
+    );
 }
 
 #[tokio::test]
@@ -301,19 +327,36 @@ async fn the_wrong_call_id_and_a_stale_one_are_refused() {
     match engine.approve(&run, "call_1_0").await {
         Err(ApprovalError::OtherCall {
             pending: p, tool, ..
-        }) => assert_eq!((p.as_str(), tool.as_str()), (pending.call_id.as_str(), "refund")),
+        }) => assert_eq!(
+            (p.as_str(), tool.as_str()),
+            (pending.call_id.as_str(), "refund")
+        ),
         other => panic!("expected OtherCall, got {other:?}"),
     }
-    match engine.reject(&RunId::from("no-such-run"), &pending.call_id, "no").await {
+    match engine
+        .reject(&RunId::from("no-such-run"), &pending.call_id, "no")
+        .await
+    {
         Err(ApprovalError::UnknownRun { .. }) => {}
         other => panic!("expected UnknownRun, got {other:?}"),
     }
     // Refused decisions changed nothing: the call still waits.
-    assert!(store.status(&run).await.unwrap().unwrap().approval.is_some());
+    assert!(
+        store
+            .status(&run)
+            .await
+            .unwrap()
+            .unwrap()
+            .approval
+            .is_some()
+    );
 
     engine.approve(&run, &pending.call_id).await.unwrap();
     // The same id again is stale: decided already, never reused.
-    match engine.reject(&run, &pending.call_id, "changed my mind").await {
+    match engine
+        .reject(&run, &pending.call_id, "changed my mind")
+        .await
+    {
         Err(ApprovalError::Decided { decision, .. }) => {
             assert_eq!(decision, Decision::Approved { edited: None });
         }
@@ -348,7 +391,10 @@ async fn an_approval_survives_a_restart_on_sqlite_and_edits_apply() {
     let store = db.open();
     let engine = engine(&store, &calls, &server);
     let info = store.status(&run).await.unwrap().unwrap();
-    assert_eq!(info.approval.as_ref().map(|a| a.call_id.as_str()), Some(call_id.as_str()));
+    assert_eq!(
+        info.approval.as_ref().map(|a| a.call_id.as_str()),
+        Some(call_id.as_str())
+    );
     engine
         .approve_with(&run, &call_id, json!({ "order": "A1", "amount": 25 }))
         .await
@@ -410,12 +456,19 @@ async fn a_rejection_goes_back_to_the_model_which_answers() {
         .unwrap();
     let pending = until_pending(&engine, &run).await;
     engine
-        .reject(&run, &pending.call_id, "the parcel was insured; file a claim")
+        .reject(
+            &run,
+            &pending.call_id,
+            "the parcel was insured; file a claim",
+        )
         .await
         .unwrap();
     until_finished(&engine, &run).await;
     let out = engine.outcome::<support::Workflow>(&run).await.unwrap();
-    assert!(matches!(out, RunResult::Finished(Resolution { refunded: false })));
+    assert!(matches!(
+        out,
+        RunResult::Finished(Resolution { refunded: false })
+    ));
     assert_eq!(calls.refunds.load(Ordering::SeqCst), 0);
     let results = last_tool_results(&server);
     assert_eq!(results.len(), 2);

@@ -121,7 +121,8 @@ fn sigkilled_workers_complete_every_step_exactly_once() {
         let mut round_kills = 0u32;
         // A service per round: run ids, and so idempotency keys, repeat from round to round.
         let (service, origin) = services.block_on(KeyedService::start());
-        let model = services.block_on(async { ScriptedModel::start(agent_script()).await.unwrap() });
+        let model =
+            services.block_on(async { ScriptedModel::start(agent_script()).await.unwrap() });
         loop {
             let mut worker = spawn_worker(&db, &effects, concurrency, &origin, &model.openai_url());
             if kills >= target || round_kills >= target.div_ceil(2) {
@@ -260,13 +261,7 @@ fn check_calls(
 
 /// Checks one round's file and effects log; returns how many step executions were repeats,
 /// and how many of those were agent steps'.
-fn check_round(
-    db: &Path,
-    effects: &Path,
-    kills: u32,
-    concurrency: usize,
-    seed: u64,
-) -> (u64, u64) {
+fn check_round(db: &Path, effects: &Path, kills: u32, concurrency: usize, seed: u64) -> (u64, u64) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

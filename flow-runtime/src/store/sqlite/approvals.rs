@@ -67,9 +67,9 @@ fn decode(row: Row) -> Result<Approval, StoreError> {
     };
     let arguments = serde_json::from_str(&row.arguments).map_err(|e| corrupt("arguments", e))?;
     let decision = match &row.decision {
-        Some(text) => Some(
-            serde_json::from_str::<Decision>(text).map_err(|e| corrupt("decision", e))?,
-        ),
+        Some(text) => {
+            Some(serde_json::from_str::<Decision>(text).map_err(|e| corrupt("decision", e))?)
+        }
         None => None,
     };
     let item = u32::try_from(row.item).ok();
@@ -253,7 +253,11 @@ pub(super) fn decide(
     tx.execute(
         "UPDATE runs SET wake_at = 0, updated_at = ?3 \
          WHERE run_id = ?1 AND waiting IS NOT NULL AND wait_event = ?2",
-        params![run_id.as_str(), APPROVAL_EVENT, millis(std::time::SystemTime::now())],
+        params![
+            run_id.as_str(),
+            APPROVAL_EVENT,
+            millis(std::time::SystemTime::now())
+        ],
     )
     .map_err(failed)?;
     tx.commit().map_err(failed)?;

@@ -18,8 +18,8 @@ use crate::state::{CallRecord, EngineError, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
 use crate::store::queue::InProcessLock;
 use crate::store::{
-    Approval, ApprovalError, Checkpoint, Decision, EngineLock, Failure, JournalEntry, JournalResult, RunControl, RunFilter, RunInfo,
-    RunQueue, RunStatus, Store, StoredEvent,
+    Approval, ApprovalError, Checkpoint, Decision, EngineLock, Failure, JournalEntry,
+    JournalResult, RunControl, RunFilter, RunInfo, RunQueue, RunStatus, Store, StoredEvent,
 };
 use crate::tool::Visit;
 use rusqlite::Connection;

@@ -7,7 +7,8 @@ use crate::error::StoreErrorKind;
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::envelope::decode_envelope;
 use crate::store::{
-    Approval, Checkpoint, Failure, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus, StoredEvent,
+    Approval, Checkpoint, Failure, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus,
+    StoredEvent,
 };
 use crate::tool::Visit;
 use rusqlite::types::ValueRef;

@@ -175,7 +175,7 @@ BEGIN
     DELETE FROM journal WHERE run_id = old.run_id;
 END;
 ",
-    },    // Version 9: approval requests of approval-gated tool calls (see
+    }, // Version 9: approval requests of approval-gated tool calls (see
     // `Store::request_approval`), keyed like the journal by run, step, visit and position,
     // named for people by `call_id` (the call's idempotency key); `decision` is the decision
     // as JSON, `NULL` while pending. A request comes after the run's first checkpoint, so it
