@@ -398,7 +398,8 @@ async fn run_branches<W: Machine>(
         running.push(async move { (info, future.await) });
     }
     loop {
-        let next = match ctx.park_slot().race(running.next()).await {
+        let parks = ctx.store().is_some();
+        let next = match ctx.park_slot().race(parks, running.next()).await {
             Ok(next) => next,
             Err(park) => return Err(Outcome::Parked(park)),
         };
@@ -473,7 +474,10 @@ where
     };
     let stepped = match ctx
         .park_slot()
-        .race(guard(ctx, graph.workflow, info.name, call(run, event)))
+        .race(
+            ctx.store().is_some(),
+            guard(ctx, graph.workflow, info.name, call(run, event)),
+        )
         .await
     {
         Ok(Ok(Ok(stepped))) => stepped,

@@ -51,8 +51,16 @@ impl ParkSlot {
     }
 
     /// Runs `step` until it completes, or until it parks the run: then `Err` with the park,
-    /// and the step's future is dropped.
-    pub(crate) async fn race<T>(&self, step: impl Future<Output = T>) -> Result<T, Park> {
+    /// and the step's future is dropped. Without a store (`parks` false) nothing can park (an
+    /// approval needs a store to ask), so the step runs alone, at no cost.
+    pub(crate) async fn race<T>(
+        &self,
+        parks: bool,
+        step: impl Future<Output = T>,
+    ) -> Result<T, Park> {
+        if !parks {
+            return Ok(step.await);
+        }
         let parked = self.parked();
         futures_util::pin_mut!(step, parked);
         match futures_util::future::select(step, parked).await {

@@ -554,3 +554,20 @@ async fn an_approval_applies_only_to_the_arguments_it_was_given_for() {
         "{failure}"
     );
 }
+
+#[tokio::test]
+async fn without_a_store_nobody_can_be_asked() {
+    let calls = Calls::default();
+    let toolbox = Toolbox::new().with(PolicyTool::new(
+        Refund(Arc::clone(&calls.refunds), Arc::clone(&calls.refunded)),
+        ToolPolicy::default(),
+    ));
+    let ctx = Ctx::builder(Arc::new(AtomicU32::new(30)))
+        .tools(toolbox)
+        .build();
+    match payout::Workflow::run(&ctx, "A1".into()).await {
+        Err(payout::FlowError::Pay(CallError::Approval { tool, .. })) => assert_eq!(tool, "refund"),
+        other => panic!("expected CallError::Approval, got {other:?}"),
+    }
+    assert_eq!(calls.refunds.load(Ordering::SeqCst), 0);
+}
