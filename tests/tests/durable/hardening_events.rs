@@ -267,7 +267,8 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
             "ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
              ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
              ALTER TABLE calls DROP COLUMN visit_back_edges; \
-             ALTER TABLE calls DROP COLUMN visit_item; PRAGMA user_version = 4;",
+             ALTER TABLE calls DROP COLUMN visit_item; ALTER TABLE calls DROP COLUMN input_tokens; \
+             ALTER TABLE calls DROP COLUMN output_tokens; PRAGMA user_version = 4;",
         )
         .unwrap();
 
@@ -275,7 +276,7 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
     let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     let latest = store.latest(&run).await.unwrap().unwrap();
     assert_eq!(latest.wake_at, Some(deadline));
 

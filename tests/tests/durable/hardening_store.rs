@@ -654,6 +654,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
          ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
          ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
          ALTER TABLE calls DROP COLUMN visit_back_edges; ALTER TABLE calls DROP COLUMN visit_item; \
+         ALTER TABLE calls DROP COLUMN input_tokens; ALTER TABLE calls DROP COLUMN output_tokens; \
          PRAGMA user_version = 3;",
     )
     .unwrap();
@@ -663,7 +664,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
     let version: i64 = raw(db.path())
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     assert_eq!(info(&*store, "old").await.status, RunStatus::Finished);
     let ctx = Ctx::builder(())
         .run_id("old")

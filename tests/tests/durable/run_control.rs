@@ -694,7 +694,7 @@ async fn a_file_made_before_run_control_opens_and_works() {
     write_v1_file(db.path());
 
     let store = db.open();
-    assert_eq!(user_version(db.path()), 8);
+    assert_eq!(user_version(db.path()), 9);
     let done = info(&*store, "old-done").await;
     assert_eq!((done.status, done.checkpoints), (RunStatus::Finished, 3));
     let open = info(&*store, "old-open").await;
@@ -737,7 +737,7 @@ async fn a_file_made_before_run_control_opens_and_works() {
 
     // Opening it again changes nothing more.
     let store = SqliteStore::open(db.path()).unwrap();
-    assert_eq!(user_version(db.path()), 8);
+    assert_eq!(user_version(db.path()), 9);
     assert_eq!(info(&store, "old-open").await.status, RunStatus::Finished);
     assert_eq!(store.list(&RunFilter::new()).await.unwrap().len(), 2);
 }
