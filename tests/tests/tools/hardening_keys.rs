@@ -577,7 +577,8 @@ async fn a_schema_5_file_is_upgraded_and_its_calls_read_back_as_first_visits() {
         .execute_batch(
             "ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
              ALTER TABLE history DROP COLUMN failure; ALTER TABLE calls DROP COLUMN visit_back_edges; \
-             ALTER TABLE calls DROP COLUMN visit_item; PRAGMA user_version = 5;",
+             ALTER TABLE calls DROP COLUMN visit_item; ALTER TABLE calls DROP COLUMN input_tokens; \
+             ALTER TABLE calls DROP COLUMN output_tokens; PRAGMA user_version = 5;",
         )
         .unwrap();
 
@@ -585,7 +586,7 @@ async fn a_schema_5_file_is_upgraded_and_its_calls_read_back_as_first_visits() {
     let version: i64 = raw()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     let old = history(&store, "old").await;
     assert_eq!(old.len(), 4);
     assert!(old.iter().all(|r| r.visit == Visit::FIRST && r.index == 0));
