@@ -58,6 +58,68 @@ impl<D: Send + Sync, P> Ctx<D, P> {
     /// again (its journaled calls replay) and gets here the decision: an [`Approved`] to
     /// make the call with ([`Ctx::call_approved`]), or why not.
     ///
+    /// ```
+    /// use flow_runtime::prelude::*;
+    /// use flow_runtime::state::{Engine, RunResult, Setup};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// /// Refunds an amount: money leaves, so a person approves each call.
+    /// pub struct Refund;
+    ///
+    /// impl Tool for Refund {
+    ///     type Input = u32;
+    ///     type Output = String;
+    ///     const NAME: &'static str = "refund";
+    ///     const DESCRIPTION: &'static str = "Refunds an amount.";
+    ///     async fn call(&self, _: &ToolCtx, cents: u32) -> Result<String, ToolError> {
+    ///         Ok(format!("refunded {cents}"))
+    ///     }
+    /// }
+    ///
+    /// #[workflow]
+    /// pub mod payout {
+    ///     use super::*;
+    ///
+    ///     #[step(entry, exit, tools = [Refund], approve = [Refund], timeout = Duration::from_hours(24))]
+    ///     pub async fn pay(ctx: &Ctx<(), tools::Pay>, cents: u32) -> Result<String, CallError> {
+    ///         // `ctx.call::<Refund>(cents)` does not compile here: Refund needs an approval.
+    ///         let approved = ctx.approval::<Refund>(cents).await?; // the run parks here
+    ///         ctx.call_approved(approved).await
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let tools = Toolbox::new().with(PolicyTool::new(Refund, ToolPolicy::default()));
+    /// let engine = Engine::builder(Arc::clone(&store))
+    ///     .register::<payout::Workflow>(Setup::new(()).tools(tools))
+    ///     .build();
+    /// let run = engine.start::<payout::Workflow>("pay-1", 499).await?;
+    /// // The engine runs the step until it parks on the approval.
+    /// engine
+    ///     .run_until(async {
+    ///         while store.status(&run).await.unwrap().unwrap().approval.is_none() {
+    ///             tokio::time::sleep(Duration::from_millis(1)).await;
+    ///         }
+    ///     })
+    ///     .await?;
+    /// let pending = store.status(&run).await?.unwrap().approval.unwrap();
+    /// assert_eq!((pending.tool.as_str(), &pending.arguments), ("refund", &serde_json::json!(499)));
+    /// // A person approves that call; the engine resumes the run and makes it.
+    /// engine.approve(&run, &pending.call_id).await?;
+    /// let mut done = None;
+    /// engine
+    ///     .run_until(async {
+    ///         done = Some(engine.wait_for::<payout::Workflow>(&run, Duration::from_secs(10)).await);
+    ///     })
+    ///     .await?;
+    /// assert!(matches!(done.unwrap()?, RunResult::Finished(out) if out == "refunded 499"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`CallError::NotApproved`]: rejected, timed out (route on it as on an event's timeout),
