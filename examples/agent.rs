@@ -1,15 +1,29 @@
 //! A support agent: a model chooses among the tools its step declares, in a loop, until it can
-//! give a typed answer. The workflow runs under an `Engine` on an SQLite store.
+//! give a typed answer; one tool needs a person's approval. The workflow runs under an
+//! `Engine` on an SQLite store.
 //!
-//! The step `answer` declares `tools = [LookUpOrder, TrackParcel]`: those two, and nothing
-//! else, are offered to the model, and each call it makes is decoded into the tool's typed
-//! input and made through the step's context (policy, idempotency key, the run's history). A
-//! call the model can correct (arguments that do not decode, an unknown order) goes back to it
-//! as a tool result. The answer is a `SupportReply`, asked for as structured output.
+//! The step `answer` declares `tools = [LookUpOrder, TrackParcel, RefundShipping]`: those
+//! three, and nothing else, are offered to the model, and each call it makes is decoded into
+//! the tool's typed input and made through the step's context (policy, idempotency key, the
+//! run's call journal and history). A call the model can correct (arguments that do not decode,
+//! an unknown order) goes back to it as a tool result. `approve = [RefundShipping]`: when the
+//! model asks for a refund, the run parks with the call (tool, call id, arguments) until a
+//! person approves or rejects it; here the program plays that person and approves. The answer
+//! is a `SupportReply`, asked for as structured output.
 //!
 //! By default the model is the scripted model server on loopback, so this runs with no setup:
 //!
 //! ```text
+//! cargo run --example agent
+//! ```
+//!
+//! `--crash-after N` ends the process abruptly (as a `SIGKILL` would) when its N+1-th model or
+//! tool call is about to begin. Run it again without the flag: the run resumes from the store,
+//! the N calls already made come back from the call journal, and only the rest are sent. The
+//! printed history shows each call once, and the counts show what this process sent:
+//!
+//! ```text
+//! cargo run --example agent -- --crash-after 3
 //! cargo run --example agent
 //! ```
 //!
@@ -19,19 +33,17 @@
 //! ```text
 //! FLOW_MODEL_URL=http://localhost:11434/v1 FLOW_MODEL=llama3.2 cargo run --example agent
 //! ```
-//!
-//! Not here yet: a tool that needs a person's approval, and `--crash-after N` (issue 12,
-//! items 4 and 7).
 
 use flow_runtime::agent::AgentError;
 use flow_runtime::model::OpenAiChat;
 use flow_runtime::model::scripted::{Reply, Script, ScriptedModel};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, RunResult, Setup};
-use flow_runtime::store::SqliteStore;
+use flow_runtime::state::{CallKind, Engine, RunResult, Setup};
+use flow_runtime::store::{RunStatus, SqliteStore};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// An order to look up.
@@ -105,6 +117,37 @@ impl Tool for TrackParcel {
     }
 }
 
+/// A shipping fee to refund.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ShippingRefund {
+    /// The order.
+    pub order: String,
+    /// The amount, in cents.
+    pub cents: u32,
+}
+
+/// Refunds an order's shipping fee (the payment provider's API in real life): money leaves
+/// the shop, so each call needs a person's approval (`approve = [RefundShipping]`).
+#[derive(Debug)]
+pub struct RefundShipping(Arc<AtomicU32>);
+
+impl Tool for RefundShipping {
+    type Input = ShippingRefund;
+    type Output = String;
+    const NAME: &'static str = "refund_shipping";
+    const DESCRIPTION: &'static str = "Refunds an order's shipping fee. Needs a person's approval.";
+
+    async fn call(&self, _: &ToolCtx, input: ShippingRefund) -> Result<String, ToolError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(format!(
+            "refunded {}.{:02} on {}",
+            input.cents / 100,
+            input.cents % 100,
+            input.order
+        ))
+    }
+}
+
 /// The agent's answer to the customer.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct SupportReply {
@@ -116,7 +159,10 @@ pub struct SupportReply {
 
 #[workflow]
 pub mod support {
-    use super::{AgentError, Ctx, LookUpOrder, OpenAiChat, SupportReply, TrackParcel};
+    use super::{
+        AgentError, Ctx, Duration, LookUpOrder, OpenAiChat, RefundShipping, SupportReply,
+        TrackParcel,
+    };
 
     /// The customer's message, trimmed.
     ///
@@ -128,13 +174,20 @@ pub mod support {
         Ok(message.trim().to_owned())
     }
 
-    /// The agent: the model chooses among the two tools declared here.
+    /// The agent: the model chooses among the three tools declared here; a refund waits up to
+    /// a day for a person's approval.
     ///
     /// # Errors
     ///
-    /// The agent reached a cap, its answer never decoded, or a call failed for good: see
-    /// `AgentError`.
-    #[step(after = receive, exit, tools = [LookUpOrder, TrackParcel])]
+    /// The agent reached a cap, its answer never decoded, a call failed for good, or nobody
+    /// approved the refund in time: see `AgentError`.
+    #[step(
+        after = receive,
+        exit,
+        tools = [LookUpOrder, TrackParcel, RefundShipping],
+        approve = [RefundShipping],
+        timeout = Duration::from_hours(24),
+    )]
     pub async fn answer(
         ctx: &Ctx<(), tools::Answer>,
         message: String,
@@ -142,18 +195,71 @@ pub mod support {
         ctx.agent::<OpenAiChat>()
             .instructions(
                 "You answer a shop's customers. Look the order up, track its parcel if it \
-                 has shipped, then answer with a SupportReply.",
+                 has shipped, refund the shipping fee (499 cents) if the parcel is late, \
+                 then answer with a SupportReply.",
             )
-            .max_turns(6)
+            .max_turns(8)
             .max_tool_calls(10)
             .run(message)
             .await
     }
 }
 
+/// Ends the process abruptly when its `limit + 1`-th model or tool call is about to begin: a
+/// tracing layer that counts the `chat` spans (one per model request) and `execute_tool` spans
+/// (one per tool call) of the GenAI conventions, which open before anything is sent.
+struct CrashAfter {
+    limit: u32,
+    begun: AtomicU32,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CrashAfter {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let name = attrs.metadata().name();
+        if (name == "chat" || name == "execute_tool")
+            && self.begun.fetch_add(1, Ordering::SeqCst) >= self.limit
+        {
+            println!(
+                "--crash-after {}: the process dies before its next call (exit code 137)",
+                self.limit
+            );
+            // No destructors, no flushing of the store: as abrupt as a kill, short of one.
+            std::process::exit(137);
+        }
+    }
+}
+
+/// `--crash-after N`, if given.
+fn crash_after() -> Result<Option<u32>, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(None),
+        [flag, n] if flag == "--crash-after" => n
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("--crash-after takes a number of calls, not `{n}`")),
+        _ => Err("usage: agent [--crash-after N]".to_owned()),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The model: a real endpoint if one is configured, else the scripted server.
+    let crash = crash_after()?;
+    if let Some(limit) = crash {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let layer = CrashAfter {
+            limit,
+            begun: AtomicU32::new(0),
+        };
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
+    }
+    // The model: a real endpoint if one is configured, else the scripted server, whose
+    // answers depend only on the conversation, so a resumed run gets the same ones.
     let (url, name, key, server) = if let Ok(url) = std::env::var("FLOW_MODEL_URL") {
         let name = std::env::var("FLOW_MODEL").unwrap_or_else(|_| "llama3.2".to_owned());
         (url, name, std::env::var("FLOW_MODEL_KEY").ok(), None)
@@ -163,10 +269,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Malformed arguments: the error goes back to the model, which corrects itself.
             Reply::malformed_call("track_parcel", r#"{"tracking": TRK-77}"#),
             Reply::tool_call("track_parcel", json!({ "tracking": "TRK-77" })),
+            // Needs approval: the run parks until a person decides.
+            Reply::tool_call(
+                "refund_shipping",
+                json!({ "order": "A-1042", "cents": 499 }),
+            ),
             Reply::answer(json!({
                 "order": "A-1042",
-                "reply": "Your order A-1042 has shipped and is at the local depot: \
-                          it is out for delivery tomorrow.",
+                "reply": "Your order A-1042 has shipped and is at the local depot: it is \
+                          out for delivery tomorrow. We refunded the shipping fee for the delay.",
             })),
         ]))
         .await?;
@@ -184,35 +295,69 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(key) = key {
         policy = policy.auth(OpenAiChat::auth(Credential::new(key)));
     }
+    let refunds = Arc::new(AtomicU32::new(0));
     let tools = Toolbox::new()
         .with(PolicyTool::new(
             OpenAiChat::new(&url, &name)?,
             policy.build(),
         ))
         .with(PolicyTool::new(LookUpOrder, ToolPolicy::default()))
-        .with(PolicyTool::new(TrackParcel, ToolPolicy::default()));
+        .with(PolicyTool::new(TrackParcel, ToolPolicy::default()))
+        .with(PolicyTool::new(
+            RefundShipping(Arc::clone(&refunds)),
+            ToolPolicy::default(),
+        ));
 
-    let dir = std::env::temp_dir().join(format!("flow-agent-{}", std::process::id()));
+    // One file for every invocation, so that a run a crash interrupted is resumed; removed
+    // once the run has ended.
+    let dir = std::env::temp_dir().join("flow-example-agent");
     std::fs::create_dir_all(&dir)?;
-    let store = Arc::new(SqliteStore::open(dir.join("runs.sqlite"))?);
+    let path = dir.join("runs.sqlite");
+    let resuming = path.exists();
+    let store = Arc::new(SqliteStore::open(&path)?);
     let engine = Engine::builder(Arc::clone(&store))
         .register::<support::Workflow>(Setup::new(()).tools(tools))
+        .poll_interval(Duration::from_millis(50))
         .build();
+    // A run id is an idempotency key: after a crash this finds the stored run, and the engine
+    // resumes it from its latest checkpoint.
     let run = engine
         .start::<support::Workflow>("ticket-1", "  Where is my order A-1042?  ".to_owned())
         .await?;
-    // The engine runs until the run has ended; its end is awaited without polling.
-    let mut result = None;
+    if resuming {
+        println!("resuming run `{run}` from {}", path.display());
+    }
+    // The engine runs until the run has ended; meanwhile this plays the person who approves.
     engine
         .run_until(async {
-            result = Some(
-                engine
-                    .wait_for::<support::Workflow>(&run, Duration::from_mins(1))
-                    .await,
-            );
+            loop {
+                match store.status(&run).await {
+                    Ok(Some(info)) if info.status != RunStatus::Running => break,
+                    Ok(Some(info)) => {
+                        if let Some(pending) = info.approval {
+                            println!(
+                                "approval asked: `{}` with {} (call {}); approving",
+                                pending.tool, pending.arguments, pending.call_id
+                            );
+                            if let Err(e) = engine.approve(&run, &pending.call_id).await {
+                                println!("the approval was refused: {e}");
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        println!("could not read the run: {e}");
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         })
         .await?;
-    match result.ok_or("the engine stopped before the run ended")?? {
+    match engine
+        .wait_for::<support::Workflow>(&run, Duration::from_secs(1))
+        .await?
+    {
         RunResult::Finished(reply) => println!("{run}: {reply:?}"),
         RunResult::Failed(failure) => println!(
             "{run}: failed in step `{}`: {}",
@@ -222,7 +367,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         RunResult::Unfinished(info) => println!("{run}: not finished: {:?}", info.state()),
         _ => println!("{run}: ?"),
     }
-    println!("history of run `{run}`, from the store:");
+    println!("history of run `{run}`, from the store (each call once):");
     for entry in store.history(&run).await? {
         let step = if entry.step.is_empty() {
             "(started)"
@@ -231,15 +376,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         println!("  #{:<2} after {step}", entry.seq);
         for call in &entry.calls {
+            let tokens = match (call.kind, call.usage) {
+                (CallKind::Model, Some(usage)) => format!(
+                    ", {} tokens in, {} out",
+                    usage.input_tokens, usage.output_tokens
+                ),
+                _ => String::new(),
+            };
             println!(
-                "        {:?} {}: {} attempt(s), {:?}",
-                call.kind, call.name, call.attempts, call.outcome
+                "        {:>2}. {:?} {}: {} attempt(s), {:?}{tokens}",
+                call.index, call.kind, call.name, call.attempts, call.outcome
             );
         }
     }
     if let Some(server) = &server {
-        println!("model requests: {}", server.requests().len());
+        println!(
+            "sent by this process: {} model request(s), {} refund(s)",
+            server.requests().len(),
+            refunds.load(Ordering::SeqCst)
+        );
     }
+    drop(engine);
     drop(store);
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -11,7 +11,7 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, Item, ItemMod, LitInt, ReturnType, Type};
 
-pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `after = a | b`, `routes = Enum`, `workers = N`, `tools = [Tool, …]`, `event = Type`, `timeout = Duration`";
+pub(crate) const STEP_KEYS: &str = "`entry`, `exit`, `after = step`, `after = [step, …]`, `after = a | b`, `routes = Enum`, `workers = N`, `tools = [Tool, …]`, `approve = [Tool, …]`, `event = Type`, `timeout = Duration`";
 const WORKFLOW_KEYS: &str = "`deps = Type`, `crate = path`";
 const TO_KEYS: &str = "`to(step)`, `to(step, max = N, exhausted = step)`";
 
@@ -340,6 +340,8 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
         workers: None,
         tools: Vec::new(),
         tools_span: None,
+        approve: Vec::new(),
+        approve_span: None,
         event: None,
         timeout: None,
         sleep: None,
@@ -631,6 +633,7 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
         Some("routes") => step.routes.is_some(),
         Some("workers") => step.workers.is_some(),
         Some("tools") => step.tools_span.is_some(),
+        Some("approve") => step.approve_span.is_some(),
         Some("event") => step.event.is_some(),
         Some("timeout") => step.timeout.is_some(),
         _ => false,
@@ -726,13 +729,17 @@ fn step_key(meta: &ParseNestedMeta<'_>, step: &mut Step) -> syn::Result<()> {
         step.timeout = Some((expr, path.span()));
     } else if path.is_ident("tools") {
         step.tools_span = Some(path.span());
-        step.tools = tools(meta.value()?)?;
+        step.tools = tools(meta.value()?, "tools")?;
+    } else if path.is_ident("approve") {
+        step.approve_span = Some(path.span());
+        step.approve = tools(meta.value()?, "approve")?;
     } else {
         let name = path_name(path);
         let hint = crate::naming::did_you_mean(
             &name,
             [
-                "entry", "exit", "after", "routes", "workers", "tools", "event", "timeout",
+                "entry", "exit", "after", "routes", "workers", "tools", "approve", "event",
+                "timeout",
             ],
         )
         .map(|s| format!(" (did you mean `{s}`?)"))
@@ -782,22 +789,30 @@ fn sleep_of(ty: &Type) -> Option<Type> {
     generic_args(ok, "Sleep")?.into_iter().next().cloned()
 }
 
-/// `[A, B]` after `tools =`: a non-empty list of distinct tool types.
-fn tools(value: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Type>> {
-    const EXPECTED: &str =
-        "expected a list of the tool types this step may call: `tools = [Search, Book]`";
+/// `[A, B]` after `tools =` (or `approve =`, named by `key`): a non-empty list of distinct
+/// tool types.
+fn tools(value: syn::parse::ParseStream<'_>, key: &str) -> syn::Result<Vec<Type>> {
+    let expected = if key == "approve" {
+        "expected a list of the tools whose calls need a person's approval: `approve = [Refund]`"
+    } else {
+        "expected a list of the tool types this step may call: `tools = [Search, Book]`"
+    };
     if !value.peek(syn::token::Bracket) {
-        return Err(syn::Error::new(value.span(), EXPECTED));
+        return Err(syn::Error::new(value.span(), expected));
     }
     let content;
     syn::bracketed!(content in value);
     let types = content
         .parse_terminated(Type::parse, syn::Token![,])
-        .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
+        .map_err(|e| syn::Error::new(e.span(), expected))?;
     if types.is_empty() {
         return Err(syn::Error::new(
             content.span(),
-            "`tools = []` declares no tool: list the tools the step calls, or remove `tools`",
+            if key == "approve" {
+                "`approve = []` gates no tool: list the tools whose calls need approval, or remove `approve`"
+            } else {
+                "`tools = []` declares no tool: list the tools the step calls, or remove `tools`"
+            },
         ));
     }
     let mut seen: Vec<String> = Vec::new();

@@ -220,7 +220,25 @@ pub trait DeclaredTool<T> {}
     label = "`StepTools` implemented by hand for `{Self}`",
     note = "an agent is offered exactly the tools its step declares"
 )]
-pub trait DeclaredToolset {}
+pub trait DeclaredToolset {
+    /// How long a request for a person's approval of a call of the tool named `tool` waits,
+    /// when the step lists it in `approve = [...]`; `None` for a tool called freely.
+    #[must_use]
+    fn approval(tool: &str) -> Option<std::time::Duration> {
+        let _ = tool;
+        None
+    }
+}
+
+/// Never implemented: the bound `#[workflow]` puts on `CanCall<T>` for a tool `T` the step
+/// lists in `approve = [...]`, so that calling it with `ctx.call` does not compile, with this
+/// message.
+#[diagnostic::on_unimplemented(
+    message = "tool `{Self}` needs a person's approval in this step: it cannot be called with `ctx.call`",
+    label = "`{Self}` is in this step's `#[step(approve = [...])]`",
+    note = "ask for the approval first, `let approved = ctx.approval::<{Self}>(input).await?;`, then make the call with `ctx.call_approved(approved)`; an agent (`ctx.agent`) asks for approvals by itself"
+)]
+pub trait CalledWithoutApproval<P> {}
 
 /// The seal of [`EventOf`](crate::state::EventOf): `#[workflow]` implements both for every
 /// step's `event = …`. Not meant to be named outside generated code.

@@ -7,7 +7,7 @@ use tempfile::TempDir;
 
 /// The schema version `SqliteStore` writes today (its last migration): what a file it opened
 /// reads back as `PRAGMA user_version`. One place to bump when a migration is added.
-pub const SQLITE_SCHEMA: i64 = 10;
+pub const SQLITE_SCHEMA: i64 = 11;
 
 /// The path of an SQLite file (`runs.sqlite`, not created yet) in a new temporary directory,
 /// removed with everything in it when the [`TempDb`] drops: open it, close it, reopen it,

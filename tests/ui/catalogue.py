@@ -21,6 +21,7 @@ TITLES = {
     "join": "Using the generated API",
     "tools": "Tools",
     "agents": "Agents",
+    "approvals": "Approvals",
     "waits": "Timers and events",
 }
 

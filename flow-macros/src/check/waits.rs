@@ -10,6 +10,7 @@ use syn::spanned::Spanned;
 pub(super) fn check_waits(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
     for (i, step) in wf.steps.iter().enumerate() {
         let name = &step.name;
+        check_approvals(step, errors);
         match (&step.event, &step.timeout) {
             (Some((ty, span)), None) => {
                 let ty = quote::ToTokens::to_token_stream(ty)
@@ -22,10 +23,10 @@ pub(super) fn check_waits(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
                     ),
                 );
             }
-            (None, Some((_, span))) => errors.at(
+            (None, Some((_, span))) if step.approve_span.is_none() => errors.at(
                 *span,
                 format_args!(
-                    "step `{name}` has a `timeout` but waits for no event: add `event = <the event's type>`, or remove `timeout`"
+                    "step `{name}` has a `timeout` but waits for no event and no approval: add `event = <the event's type>` or `approve = [<a tool>]`, or remove `timeout`"
                 ),
             ),
             _ => {}
@@ -68,5 +69,39 @@ pub(super) fn check_waits(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
                 );
             }
         }
+    }
+}
+
+/// `approve = [T]`: each `T` is among the step's `tools`, and the step says how long a request
+/// for an approval waits (`timeout`).
+fn check_approvals(step: &crate::model::Step, errors: &mut Errors) {
+    let Some(approve_span) = step.approve_span else {
+        return;
+    };
+    let name = &step.name;
+    let text = |ty: &syn::Type| {
+        quote::ToTokens::to_token_stream(ty)
+            .to_string()
+            .replace(' ', "")
+    };
+    let declared: Vec<String> = step.tools.iter().map(text).collect();
+    for ty in &step.approve {
+        let tool = text(ty);
+        if !declared.contains(&tool) {
+            errors.at(
+                ty.span(),
+                format_args!(
+                    "tool `{tool}` needs approval in step `{name}` but is not in its `tools = [...]`: a step approves only tools it may call; list it there too, `tools = [..., {tool}], approve = [{tool}]`"
+                ),
+            );
+        }
+    }
+    if step.timeout.is_none() {
+        errors.at(
+            approve_span,
+            format_args!(
+                "step `{name}` asks for approvals but says not how long they wait: add `timeout = <a Duration>`, e.g. `timeout = Duration::from_secs(86_400)`; an undecided call then times out (`Denied::TimedOut`)"
+            ),
+        );
     }
 }

@@ -119,6 +119,11 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
                 quote! {
                     impl<T: #k::tool::Tool> #k::__private::DeclaredTool<T> for tools::#marker {}
                     impl<T: #k::tool::Tool> #k::tool::CanCall<T> for tools::#marker {}
+                    impl<T: #k::tool::Tool> #k::tool::NeedsApproval<T> for tools::#marker {
+                        fn timeout() -> ::core::time::Duration {
+                            ::core::time::Duration::ZERO
+                        }
+                    }
                 },
             )
         });

@@ -62,8 +62,52 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             pub enum #marker {}
         });
         let tools = &step.tools;
+        let text = |ty: &syn::Type| quote!(#ty).to_string().replace(' ', "");
+        let gated: Vec<&syn::Type> = step
+            .tools
+            .iter()
+            .filter(|t| step.approve.iter().any(|a| text(a) == text(t)))
+            .collect();
+        let approval = match (&step.timeout, gated.is_empty()) {
+            (Some((timeout, _)), false) => {
+                let tf = quote::format_ident!("__flow_approval_timeout_{}", step.name);
+                let typed = super::respan(
+                    quote!(let timeout: ::core::time::Duration =),
+                    syn::spanned::Spanned::span(timeout),
+                );
+                impls.extend(quote! {
+                    #[doc(hidden)]
+                    fn #tf() -> ::core::time::Duration {
+                        #typed #timeout;
+                        timeout
+                    }
+                });
+                for tool in &gated {
+                    impls.extend(quote! {
+                        impl #k::tool::NeedsApproval<#tool> for tools::#marker {
+                            fn timeout() -> ::core::time::Duration {
+                                #tf()
+                            }
+                        }
+                    });
+                }
+                Some(quote! {
+                    fn approval(tool: &str) -> ::core::option::Option<::core::time::Duration> {
+                        #(
+                            if tool == <#gated as #k::tool::Tool>::NAME {
+                                return ::core::option::Option::Some(#tf());
+                            }
+                        )*
+                        ::core::option::Option::None
+                    }
+                })
+            }
+            _ => None,
+        };
         impls.extend(quote! {
-            impl #k::__private::DeclaredToolset for tools::#marker {}
+            impl #k::__private::DeclaredToolset for tools::#marker {
+                #approval
+            }
             // The bound is spelled out (under `for<'__flow>`, so it is not checked where it is
             // written) so that a listed item that is not a `Tool` is reported once, at the
             // list, not again here.
@@ -85,8 +129,22 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         for tool in &step.tools {
             impls.extend(quote! {
                 impl #k::__private::DeclaredTool<#tool> for tools::#marker {}
-                impl #k::tool::CanCall<#tool> for tools::#marker {}
             });
+            if gated.iter().any(|g| text(g) == text(tool)) {
+                // Never satisfied (under `for<'__flow>`, so it is checked only where it is
+                // used): `ctx.call::<Gated>` fails with the message of
+                // `CalledWithoutApproval`, which says how to get an approval.
+                impls.extend(quote! {
+                    impl #k::tool::CanCall<#tool> for tools::#marker
+                    where
+                        for<'__flow> #tool: #k::__private::CalledWithoutApproval<tools::#marker>,
+                    {}
+                });
+            } else {
+                impls.extend(quote! {
+                    impl #k::tool::CanCall<#tool> for tools::#marker {}
+                });
+            }
             requires.extend(quote! {
                 #k::__private::require_tool::<_, #tool>(ctx, NAME, #name)?;
             });

@@ -46,9 +46,14 @@ pub(crate) struct Step {
     /// `tools = [A, B]`: the tool types the step may call, and the span of `tools`.
     pub(crate) tools: Vec<Type>,
     pub(crate) tools_span: Option<Span>,
+    /// `approve = [A]`: the tools whose every call needs a person's approval (each must be in
+    /// `tools`), and the span of `approve`.
+    pub(crate) approve: Vec<Type>,
+    pub(crate) approve_span: Option<Span>,
     /// `event = T`: the step waits for an event of type `T` (its last parameter is `Event<T>`).
     pub(crate) event: Option<(Type, Span)>,
-    /// `timeout = expr`: how long the event wait lasts (a `Duration`).
+    /// `timeout = expr`: how long the event wait, or a request for an approval, lasts (a
+    /// `Duration`).
     pub(crate) timeout: Option<(syn::Expr, Span)>,
     /// `T` when the step returns `Result<Sleep<T>, E>`: the next step gets `T` when the sleep
     /// is over.

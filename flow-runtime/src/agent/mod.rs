@@ -111,7 +111,7 @@ use crate::model::{
     ToolDef,
 };
 use crate::state::Ctx;
-use crate::tool::{CallError, CanCall, Tool};
+use crate::tool::{CallError, Denied, Tool};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -165,7 +165,8 @@ macro_rules! tool_list {
     ($($t:ident),+) => {
         impl<P, $($t),+> ToolList<P> for ($($t,)+)
         where
-            $($t: Tool, P: CanCall<$t>,)+
+            P: crate::__private::DeclaredToolset,
+            $($t: Tool, P: crate::__private::DeclaredTool<$t>,)+
         {
             fn defs() -> Vec<ToolDef> {
                 vec![$(ToolDef::of::<$t>()),+]
@@ -211,7 +212,7 @@ fn dispatch_to<'a, T, D, P>(ctx: &'a Ctx<D, P>, call: &'a ModelCall) -> Dispatch
 where
     T: Tool,
     D: Send + Sync,
-    P: CanCall<T>,
+    P: crate::__private::DeclaredTool<T> + crate::__private::DeclaredToolset,
 {
     // The OpenTelemetry GenAI span of a tool execution; arguments and results are content, and
     // are not recorded.
@@ -235,7 +236,34 @@ where
                 )));
             }
         };
-        match ctx.call::<T>(input).await {
+        let called = match P::approval(T::NAME) {
+            None => ctx.call_with::<T>(None, input).await,
+            Some(timeout) => match ctx.gated_call::<T>(input, &call.id, timeout).await? {
+                Ok(output) => Ok(output),
+                // A rejection is the tool's result for the model; the rest ends the agent.
+                Err((_, Denied::Rejected { reason })) => {
+                    return Ok(ToolResult::Error(format!(
+                        "a person rejected this call of `{}`: {reason}",
+                        T::NAME
+                    )));
+                }
+                Err((_, Denied::Unusable { reason })) => {
+                    return Ok(ToolResult::Error(format!(
+                        "a person approved this call of `{}` with arguments that do not fit its \
+                         schema: {reason}",
+                        T::NAME
+                    )));
+                }
+                Err((call_id, denied)) => {
+                    return Err(CallError::NotApproved {
+                        tool: T::NAME,
+                        call_id,
+                        denied,
+                    });
+                }
+            },
+        };
+        match called {
             Ok(output) => Ok(match serde_json::to_string(&output) {
                 Ok(json) => ToolResult::Output(json),
                 Err(e) => ToolResult::Error(format!(
@@ -385,6 +413,18 @@ pub enum AgentError {
     /// tool missing from the run's toolbox): the step fails, so the run's retry applies.
     #[error("a tool call of the agent failed: {0}")]
     Tool(#[source] CallError),
+    /// A call of an approval-gated tool (`approve = [...]`) was not approved in time, or was
+    /// approved for other arguments: route on it (like an event's timeout), or let the step
+    /// fail. A rejection is not this: it goes back to the model as the tool's result.
+    #[error("the agent's call `{call_id}` of tool `{tool}` was not made: it {denied}")]
+    NotApproved {
+        /// The tool.
+        tool: &'static str,
+        /// The call's id.
+        call_id: String,
+        /// Why.
+        denied: Denied,
+    },
 }
 
 /// An agent loop being set up: made by [`Ctx::agent`], run by [`Agent::run`].
@@ -534,7 +574,14 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             }
             let answer = self
                 .ctx
-                .call_with::<M>(None, request.clone())
+                .call_as::<M>(
+                    None,
+                    request.clone(),
+                    &crate::driver::Annotate {
+                        kind: crate::state::CallKind::Model,
+                        usage: |answer: &ChatResponse| answer.usage,
+                    },
+                )
                 .await
                 .map_err(AgentError::Model)?;
             self.count(&mut usage, &answer)?;
@@ -574,12 +621,23 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             )
             .await;
             for (call, result) in answer.tool_calls.iter().zip(results) {
-                request
-                    .messages
-                    .push(match result.map_err(AgentError::Tool)? {
+                request.messages.push(
+                    match result.map_err(|e| match e {
+                        CallError::NotApproved {
+                            tool,
+                            call_id,
+                            denied,
+                        } => AgentError::NotApproved {
+                            tool,
+                            call_id,
+                            denied,
+                        },
+                        other => AgentError::Tool(other),
+                    })? {
                         ToolResult::Output(json) => Message::tool_result(call, json),
                         ToolResult::Error(why) => Message::tool_error(call, why),
-                    });
+                    },
+                );
             }
         }
     }

@@ -24,6 +24,7 @@
 
 mod graph;
 mod outcome;
+mod park;
 mod scope;
 #[cfg(test)]
 mod tests;
@@ -31,7 +32,8 @@ pub(crate) mod trace;
 
 pub use self::graph::{EventWait, Graph, StepInfo, StepKind};
 pub use self::outcome::{Outcome, Park};
-pub(crate) use self::scope::StepScope;
+pub(crate) use self::park::ParkSlot;
+pub(crate) use self::scope::{Annotate, CallSlot, StepScope};
 
 use crate::error::{RuntimeError, StoreErrorKind};
 use crate::state::{Ctx, Wake, Workflow};
@@ -339,9 +341,10 @@ async fn drive_inner<W: Machine>(
                 if !pending.is_empty() {
                     // Boxed like the other rare parts: awaited inline, its future (the
                     // branches' stream, a checkpoint) would make the whole run's larger.
-                    if let Err(outcome) =
-                        Box::pin(run_branches::<W>(ctx, &mut state, &pending, attempt, visit, trace))
-                            .await
+                    if let Err(outcome) = Box::pin(run_branches::<W>(
+                        ctx, &mut state, &pending, attempt, visit, trace,
+                    ))
+                    .await
                     {
                         return outcome;
                     }
@@ -452,7 +455,12 @@ async fn run_branches<W: Machine>(
             running.push(async move { (info, span, future.await) });
         }
         attempt = 1;
-        let Some((info, span, result)) = running.next().await else {
+        let parks = ctx.store().is_some();
+        let next = match ctx.park_slot().race(parks, running.next()).await {
+            Ok(next) => next,
+            Err(park) => return Err(Outcome::Parked(park)),
+        };
+        let Some((info, span, result)) = next else {
             return Ok(());
         };
         let stepped = match result {
@@ -538,19 +546,24 @@ where
         sink: sink(ctx, info),
     };
     let span = trace::step_span(info.name, attempt, visit);
-    let stepped = match guard(ctx, graph.workflow, info.name, call(run, event))
-        .instrument(span.clone())
+    let stepped = match ctx
+        .park_slot()
+        .race(
+            ctx.store().is_some(),
+            guard(ctx, graph.workflow, info.name, call(run, event)).instrument(span.clone()),
+        )
         .await
     {
-        Ok(Ok(stepped)) => stepped,
-        Ok(Err(error)) => {
+        Ok(Ok(Ok(stepped))) => stepped,
+        Ok(Ok(Err(error))) => {
             trace::failed(&span, &error);
             return Err(Halt::Failed(error));
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             trace::failed(&span, &error);
             return Err(Halt::Failed(error.into()));
         }
+        Err(park) => return Err(Halt::Parked(park)),
     };
     if let Some(json) = stepped.json {
         Box::pin(deliver(ctx, graph.workflow, info, visit, json))

@@ -53,6 +53,19 @@ pub enum Park {
         /// The wait's deadline.
         until: SystemTime,
     },
+    /// A step waits for a person's approval of call `call_id` of tool `tool` (see
+    /// [`Engine::approve`](crate::state::Engine::approve)), at the latest until `until`, when
+    /// the call times out.
+    Approval {
+        /// The waiting step.
+        step: &'static str,
+        /// The tool.
+        tool: &'static str,
+        /// The call's id.
+        call_id: String,
+        /// When the request times out.
+        until: SystemTime,
+    },
 }
 
 impl Park {
@@ -60,7 +73,9 @@ impl Park {
     #[must_use]
     pub fn step(&self) -> &'static str {
         match self {
-            Self::Sleeping { step, .. } | Self::Waiting { step, .. } => step,
+            Self::Sleeping { step, .. }
+            | Self::Waiting { step, .. }
+            | Self::Approval { step, .. } => step,
         }
     }
 
@@ -68,7 +83,9 @@ impl Park {
     #[must_use]
     pub fn until(&self) -> SystemTime {
         match self {
-            Self::Sleeping { until, .. } | Self::Waiting { until, .. } => *until,
+            Self::Sleeping { until, .. }
+            | Self::Waiting { until, .. }
+            | Self::Approval { until, .. } => *until,
         }
     }
 
@@ -88,6 +105,13 @@ impl Park {
                 workflow,
                 step,
                 event: Some(event),
+                until,
+            },
+            Self::Approval { step, until, .. } => RuntimeError::Parked {
+                run_id,
+                workflow,
+                step,
+                event: Some(crate::store::APPROVAL_EVENT),
                 until,
             },
         }

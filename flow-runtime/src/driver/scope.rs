@@ -22,6 +22,23 @@ pub(crate) struct StepScope {
     calls: Option<Arc<AtomicU32>>,
 }
 
+/// How a call is recorded in the run's history: its kind, and for a model call the tokens
+/// its output says it used.
+pub(crate) struct Annotate<O> {
+    pub(crate) kind: CallKind,
+    pub(crate) usage: fn(&O) -> Option<crate::model::Usage>,
+}
+
+impl<O> Annotate<O> {
+    /// A plain tool call.
+    pub(crate) fn tool() -> Self {
+        Self {
+            kind: CallKind::Tool,
+            usage: |_| None,
+        }
+    }
+}
+
 /// One call in a [`StepScope`]: its position among the visit's calls and its key.
 #[derive(Debug)]
 pub(crate) struct CallSlot {
@@ -95,7 +112,18 @@ impl StepScope {
         }
     }
 
+    /// The slot of the call at `index` of this visit, taken earlier by [`begin`](Self::begin)
+    /// (an approval's, made once approved).
+    pub(crate) fn slot_at(&self, run_id: &RunId, index: u32) -> CallSlot {
+        CallSlot {
+            index,
+            key: IdempotencyKey::new(run_id, self.step.unwrap_or_default(), self.visit, index),
+            started: tokio::time::Instant::now(),
+        }
+    }
+
     /// A call ended after `attempts` tries with `outcome`: recorded in the run's history.
+    #[allow(clippy::too_many_arguments)] // one per field of the record
     pub(crate) fn end(
         &self,
         recorder: &Recorder,
@@ -104,6 +132,7 @@ impl StepScope {
         name: &'static str,
         attempts: u32,
         outcome: CallOutcome,
+        usage: Option<crate::model::Usage>,
     ) {
         let elapsed: Duration = slot.started.elapsed();
         recorder.push(
@@ -116,7 +145,8 @@ impl StepScope {
                 elapsed,
                 outcome,
             )
-            .with_visit(self.visit),
+            .with_visit(self.visit)
+            .with_usage(usage),
         );
     }
 
@@ -130,6 +160,7 @@ impl StepScope {
         run_id: &RunId,
         recorder: &Recorder,
         slot: &CallSlot,
+        annotate: &Annotate<T::Output>,
     ) -> Option<Result<T::Output, CallError>> {
         let (store, step) = (store?, self.step?);
         let entry = match store
@@ -172,9 +203,10 @@ impl StepScope {
             }
         };
         if !recorder.has(step, self.visit, slot.index) {
+            let usage = result.as_ref().ok().and_then(annotate.usage);
             recorder.push(
                 CallRecord::new(
-                    CallKind::Tool,
+                    annotate.kind,
                     T::NAME,
                     step,
                     slot.index,
@@ -182,7 +214,8 @@ impl StepScope {
                     Duration::ZERO,
                     outcome,
                 )
-                .with_visit(self.visit),
+                .with_visit(self.visit)
+                .with_usage(usage),
             );
         }
         Some(result)

@@ -1,6 +1,6 @@
-use crate::driver::StepScope;
+use crate::driver::{Annotate, CallSlot, StepScope};
 use crate::output::Outputs;
-use crate::state::{CallKind, CallOutcome, CallRecord, Recorder};
+use crate::state::{CallOutcome, CallRecord, Recorder};
 use crate::store::DynStore;
 use crate::store::Store;
 use crate::tool::{CallError, CanCall, NoTools, Tool, ToolCall, Toolbox, Visit};
@@ -83,6 +83,8 @@ struct Shared<D> {
     /// [`StepScope`]).
     outside_calls: AtomicU32,
     first_attempt: u32,
+    /// Where a step waiting for an approval tells the driver to park the run.
+    park: crate::driver::ParkSlot,
 }
 
 /// What a step receives besides its data: the run it belongs to, the step's name and
@@ -305,17 +307,68 @@ impl<D, P> Ctx<D, P> {
         rate_key: Option<&str>,
         input: T::Input,
     ) -> Result<T::Output, CallError> {
-        let slot = self
-            .scope
-            .begin(&self.shared.run_id, &self.shared.outside_calls);
-        let store = self.shared.store.as_deref();
-        if let Some(replayed) = self
-            .scope
-            .replay::<T>(store, &self.shared.run_id, &self.shared.calls, &slot)
-            .await
-        {
+        self.call_as::<T>(rate_key, input, &Annotate::tool()).await
+    }
+
+    /// [`call_with`](Self::call_with), recorded as `annotate` says (a model call with its
+    /// tokens).
+    pub(crate) async fn call_as<T: Tool>(
+        &self,
+        rate_key: Option<&str>,
+        input: T::Input,
+        annotate: &Annotate<T::Output>,
+    ) -> Result<T::Output, CallError> {
+        let slot = self.begin_call();
+        if let Some(replayed) = self.replay_as::<T>(&slot, annotate).await {
             return replayed;
         }
+        self.call_in_as::<T>(&slot, rate_key, input, annotate).await
+    }
+
+    /// The journal's result for the call in `slot`, if it was recorded.
+    pub(crate) async fn replay<T: Tool>(
+        &self,
+        slot: &CallSlot,
+    ) -> Option<Result<T::Output, CallError>> {
+        self.replay_as::<T>(slot, &Annotate::tool()).await
+    }
+
+    async fn replay_as<T: Tool>(
+        &self,
+        slot: &CallSlot,
+        annotate: &Annotate<T::Output>,
+    ) -> Option<Result<T::Output, CallError>> {
+        self.scope
+            .replay::<T>(
+                self.shared.store.as_deref(),
+                &self.shared.run_id,
+                &self.shared.calls,
+                slot,
+                annotate,
+            )
+            .await
+    }
+
+    /// Makes the call in `slot` (not journaled): under its policy, recorded in the history
+    /// and the journal.
+    pub(crate) async fn call_in<T: Tool>(
+        &self,
+        slot: &CallSlot,
+        rate_key: Option<&str>,
+        input: T::Input,
+    ) -> Result<T::Output, CallError> {
+        self.call_in_as::<T>(slot, rate_key, input, &Annotate::tool())
+            .await
+    }
+
+    async fn call_in_as<T: Tool>(
+        &self,
+        slot: &CallSlot,
+        rate_key: Option<&str>,
+        input: T::Input,
+        annotate: &Annotate<T::Output>,
+    ) -> Result<T::Output, CallError> {
+        let store = self.shared.store.as_deref();
         let (result, attempts) = match self.shared.tools.get::<T>() {
             Some(tool) => tool.call_counted(rate_key, &slot.key, input).await,
             None => (Err(CallError::NotRegistered { tool: T::NAME }), 0),
@@ -326,16 +379,17 @@ impl<D, P> Ctx<D, P> {
         };
         self.scope.end(
             &self.shared.calls,
-            &slot,
-            CallKind::Tool,
+            slot,
+            annotate.kind,
             T::NAME,
             attempts,
             outcome,
+            result.as_ref().ok().and_then(annotate.usage),
         );
         // The entry is made before the write's await: the output need not be `Sync`.
         let entry =
             self.scope
-                .journal_entry::<T>(store, &self.shared.run_id, &slot, attempts, &result)?;
+                .journal_entry::<T>(store, &self.shared.run_id, slot, attempts, &result)?;
         if let (Some(store), Some(entry)) = (store, entry) {
             StepScope::record(store, T::NAME, entry).await?;
         }
@@ -352,6 +406,13 @@ impl<D, P> Ctx<D, P> {
     }
 
     /// The step scope this context runs in.
+    /// Begins the next call of this context: its slot (identity) in the step's scope, or
+    /// outside a step.
+    pub(crate) fn begin_call(&self) -> CallSlot {
+        self.scope
+            .begin(&self.shared.run_id, &self.shared.outside_calls)
+    }
+
     pub(crate) fn scope(&self) -> &StepScope {
         &self.scope
     }
@@ -370,6 +431,11 @@ impl<D, P> Ctx<D, P> {
 
     pub(crate) fn first_attempt(&self) -> u32 {
         self.shared.first_attempt
+    }
+
+    /// Where a step tells the driver to park the run.
+    pub(crate) fn park_slot(&self) -> &crate::driver::ParkSlot {
+        &self.shared.park
     }
 }
 
@@ -456,6 +522,7 @@ impl<D> CtxBuilder<D> {
                 calls: Recorder::default(),
                 outside_calls: AtomicU32::new(0),
                 first_attempt: attempt,
+                park: crate::driver::ParkSlot::default(),
             }),
             scope: StepScope::outside(attempt),
             tools: PhantomData,

@@ -5,7 +5,7 @@ use crate::driver::Loaded;
 use crate::error::{RuntimeError, StoreError};
 use crate::output::Outputs;
 use crate::state::{Ctx, EventOf, Outcome, RunId, Workflow, now};
-use crate::store::{Checkpoint, Failure, RunInfo, RunState};
+use crate::store::{Approval, ApprovalError, Checkpoint, Decision, Failure, RunInfo, RunState};
 use crate::store::{DynStore, RunQueue};
 use crate::tool::Toolbox;
 use std::collections::{HashMap, HashSet};
@@ -632,6 +632,84 @@ impl<S: RunQueue> Engine<S> {
             self.inner.wake.notify_one();
             Ok(())
         })
+    }
+
+    /// Approves call `call_id` of run `run_id`, the approval-gated call the run waits for
+    /// (its [`RunInfo::approval`](crate::store::RunInfo::approval)), with the arguments it
+    /// was asked with, and wakes the run: the call is made. An approval applies to that call
+    /// only, once, and only before its deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`ApprovalError::OtherCall`] (the run waits for another call),
+    /// [`NotPending`](ApprovalError::NotPending), [`Decided`](ApprovalError::Decided) (a
+    /// stale id), [`Expired`](ApprovalError::Expired),
+    /// [`UnknownRun`](ApprovalError::UnknownRun), or the store failed.
+    pub async fn approve(&self, run_id: &RunId, call_id: &str) -> Result<Approval, ApprovalError> {
+        self.decide(run_id, call_id, Decision::Approved { edited: None })
+            .await
+    }
+
+    /// [`approve`](Self::approve), with `arguments` in place of those asked for (the tool's
+    /// input as JSON): the call is made with them. Arguments that do not decode as the
+    /// tool's input are not sent: an agent's model is told, a step gets
+    /// [`Denied::Unusable`](crate::tool::Denied::Unusable).
+    ///
+    /// # Errors
+    ///
+    /// As [`approve`](Self::approve).
+    pub async fn approve_with(
+        &self,
+        run_id: &RunId,
+        call_id: &str,
+        arguments: serde_json::Value,
+    ) -> Result<Approval, ApprovalError> {
+        self.decide(
+            run_id,
+            call_id,
+            Decision::Approved {
+                edited: Some(arguments),
+            },
+        )
+        .await
+    }
+
+    /// Rejects call `call_id` of run `run_id` for `reason`, and wakes the run: the call is
+    /// not made; an agent's model gets the reason as the tool's result, a step
+    /// [`Denied::Rejected`](crate::tool::Denied::Rejected).
+    ///
+    /// # Errors
+    ///
+    /// As [`approve`](Self::approve).
+    pub async fn reject(
+        &self,
+        run_id: &RunId,
+        call_id: &str,
+        reason: impl Into<String>,
+    ) -> Result<Approval, ApprovalError> {
+        self.decide(
+            run_id,
+            call_id,
+            Decision::Rejected {
+                reason: reason.into(),
+            },
+        )
+        .await
+    }
+
+    async fn decide(
+        &self,
+        run_id: &RunId,
+        call_id: &str,
+        decision: Decision,
+    ) -> Result<Approval, ApprovalError> {
+        let decided = self
+            .inner
+            .store
+            .decide_approval(run_id, call_id, decision)
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(decided)
     }
 
     /// The result of run `run_id` of workflow `W` as it stands: its typed output if it

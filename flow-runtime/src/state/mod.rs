@@ -1,6 +1,7 @@
 //! State management: the run context, the [`Workflow`] trait every `#[workflow]` implements,
 //! checkpoints, the stores that keep them, and run control (status, list, pause, cancel).
 
+mod approve;
 mod ctx;
 mod engine;
 mod json;
@@ -8,6 +9,7 @@ mod record;
 mod wait;
 mod workflow;
 
+pub use self::approve::Approved;
 pub use self::ctx::{Ctx, CtxBuilder, RunId};
 pub(crate) use self::engine::error_chain;
 pub use self::engine::{Engine, EngineBuilder, EngineError, EngineReport, RunResult, Setup};

@@ -13,6 +13,9 @@ pub enum CallKind {
     Tool,
     /// An output sink delivering the step's result (see [`output`](crate::output)).
     Output,
+    /// A [`Model`](crate::model::Model) call of an agent ([`Ctx::agent`](crate::state::Ctx::agent)):
+    /// a tool call whose record carries the tokens it used ([`CallRecord::usage`]).
+    Model,
 }
 
 /// How a call ended.
@@ -77,6 +80,10 @@ pub struct CallRecord {
     /// How it ended.
     #[serde(flatten)]
     pub outcome: CallOutcome,
+    /// For a [`Model`](CallKind::Model) call that was answered: the tokens it used, as the
+    /// provider counted them (`None` when it did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::model::Usage>,
 }
 
 impl CallRecord {
@@ -101,7 +108,15 @@ impl CallRecord {
             attempts,
             duration,
             outcome,
+            usage: None,
         }
+    }
+
+    /// The same record, with the tokens a model call used.
+    #[must_use]
+    pub fn with_usage(mut self, usage: Option<crate::model::Usage>) -> Self {
+        self.usage = usage;
+        self
     }
 
     /// The same record, made on visit `visit` of its step.
@@ -117,7 +132,9 @@ impl CallRecord {
     #[must_use]
     pub fn idempotency_key(&self, run_id: &RunId) -> IdempotencyKey {
         match self.kind {
-            CallKind::Tool => IdempotencyKey::new(run_id, &self.step, self.visit, self.index),
+            CallKind::Tool | CallKind::Model => {
+                IdempotencyKey::new(run_id, &self.step, self.visit, self.index)
+            }
             CallKind::Output => {
                 IdempotencyKey::for_output(run_id, &self.step, self.visit, self.index)
             }

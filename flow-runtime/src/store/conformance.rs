@@ -210,6 +210,9 @@ macro_rules! __store_conformance_suite {
             the_journal_reads_back_in_order,
             prune_goes_in_batches,
             the_trace_context_is_kept_with_the_run,
+            an_approval_parks_the_run_until_decided_once,
+            an_approval_expires_at_its_deadline,
+            approvals_survive_a_reopen,
         );
     };
     (@cases $harness:expr; $($case:ident,)*) => {
@@ -240,8 +243,9 @@ pub mod cases {
     use crate::error::{ControlError, StoreErrorKind};
     use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
     use crate::store::{
-        Checkpoint, Failure, JournalEntry, JournalResult, Prune, RunControl, RunFilter, RunHistory,
-        RunInfo, RunQueue, RunState, RunStatus, Store, WorkflowInfo,
+        APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, JournalEntry,
+        JournalResult, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunState,
+        RunStatus, Store, WorkflowInfo,
     };
     use crate::tool::Visit;
     use serde_json::json;
@@ -368,7 +372,8 @@ pub mod cases {
         );
     }
 
-    /// The calls a step made are kept with its checkpoint, in order, with their visit.
+    /// The calls a step made are kept with its checkpoint, in order, with their visit and, for
+    /// a model call, the tokens it used.
     pub async fn calls_are_kept_with_their_checkpoint<H: Harness>(harness: H) {
         let store = store(&harness).await;
         let calls = vec![
@@ -391,6 +396,19 @@ pub mod cases {
                 Duration::from_micros(7),
                 CallOutcome::Failed("disk full".into()),
             ),
+            CallRecord::new(
+                CallKind::Model,
+                "openai_chat",
+                "first",
+                2,
+                1,
+                Duration::from_millis(900),
+                CallOutcome::Ok,
+            )
+            .with_usage(Some(crate::model::Usage {
+                input_tokens: 1200,
+                output_tokens: 48,
+            })),
         ];
         save(
             &store,
@@ -1844,6 +1862,214 @@ pub mod cases {
             left,
             ["failed", "held", "open"],
             "open runs are never pruned"
+        );
+    }
+
+    fn approval(run: &str, position: u32, call_id: &str, until: SystemTime) -> Approval {
+        Approval::new(
+            run.into(),
+            "act",
+            Visit::FIRST,
+            position,
+            call_id,
+            "refund",
+            json!({ "order": "A1", "amount": 30 }),
+            until,
+        )
+        .with_model_call_id(Some("call_1_0".to_owned()))
+    }
+
+    /// A request for an approval is kept (the first for its call), parks the run (not due
+    /// until its deadline; status and list show it), is decided once by its call id (another
+    /// id is refused and changes nothing), and a decision makes the run due.
+    pub async fn an_approval_parks_the_run_until_decided_once<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        let until = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs(SystemTime::now() + Duration::from_hours(1)));
+        let asked = approval("r1", 2, "key-2", until);
+        let refused = store.request_approval(asked.clone()).await.unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            StoreErrorKind::UnknownRun,
+            "a run not stored cannot ask"
+        );
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let kept = store.request_approval(asked.clone()).await.unwrap();
+        assert_eq!(kept, asked, "the request reads back as asked");
+        let mut again = approval("r1", 2, "key-other", until + Duration::from_hours(5));
+        again.arguments = json!({ "amount": 1 });
+        assert_eq!(
+            store.request_approval(again).await.unwrap(),
+            asked,
+            "the first request for a call is kept"
+        );
+        let status = info(&store, "r1").await;
+        assert_eq!(status.approval.as_ref(), Some(&asked), "status shows it");
+        assert_eq!(
+            status.wait.as_ref().map(|w| w.0.as_str()),
+            Some(APPROVAL_EVENT)
+        );
+        match status.state() {
+            RunState::AwaitingApproval {
+                call_id,
+                tool,
+                arguments,
+                until: deadline,
+            } => {
+                assert_eq!((call_id.as_str(), tool.as_str()), ("key-2", "refund"));
+                assert_eq!(arguments, asked.arguments);
+                assert_eq!(deadline, until);
+            }
+            other => panic!("a run waiting for an approval is AwaitingApproval, not {other:?}"),
+        }
+        let listed = store.list(&RunFilter::new()).await.unwrap();
+        assert_eq!(listed[0].approval.as_ref(), Some(&asked), "list shows it");
+        assert!(
+            store
+                .due(SystemTime::now(), &[W], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a run waiting for an approval is not due"
+        );
+        assert_eq!(
+            store.approval(&run, "act", Visit::FIRST, 2).await.unwrap(),
+            Some(asked.clone())
+        );
+        assert_eq!(
+            store.approval(&run, "act", Visit::FIRST, 1).await.unwrap(),
+            None
+        );
+
+        match store
+            .decide_approval(&run, "key-9", Decision::Approved { edited: None })
+            .await
+        {
+            Err(ApprovalError::OtherCall { pending, tool, .. }) => {
+                assert_eq!((pending.as_str(), tool.as_str()), ("key-2", "refund"));
+            }
+            other => panic!("another call's id is refused with OtherCall, not {other:?}"),
+        }
+        match store
+            .decide_approval(&"r9".into(), "key-2", Decision::TimedOut)
+            .await
+        {
+            Err(ApprovalError::UnknownRun { .. }) => {}
+            other => panic!("an unknown run is refused with UnknownRun, not {other:?}"),
+        }
+        assert!(
+            info(&store, "r1").await.approval.is_some(),
+            "refusals change nothing"
+        );
+
+        let rejected = Decision::Rejected {
+            reason: "no".to_owned(),
+        };
+        let decided = store
+            .decide_approval(&run, "key-2", rejected.clone())
+            .await
+            .unwrap();
+        assert_eq!(decided.decision.as_ref(), Some(&rejected));
+        assert_eq!(
+            store.due(SystemTime::now(), &[W], 10).await.unwrap(),
+            std::slice::from_ref(&run),
+            "a decision makes the run due"
+        );
+        assert_eq!(info(&store, "r1").await.approval, None, "nothing pending");
+        match store
+            .decide_approval(&run, "key-2", Decision::Approved { edited: None })
+            .await
+        {
+            Err(ApprovalError::Decided { decision, .. }) => assert_eq!(decision, rejected),
+            other => panic!("a decided call is refused with Decided, not {other:?}"),
+        }
+        assert_eq!(
+            store
+                .request_approval(asked.clone())
+                .await
+                .unwrap()
+                .decision,
+            Some(rejected.clone()),
+            "asking again returns the decision"
+        );
+        let all = store.approvals(&run).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].decision.as_ref(), Some(&rejected));
+
+        let mut deep = json!(1);
+        for _ in 0..=crate::state::MAX_JSON_DEPTH {
+            deep = json!([deep]);
+        }
+        let mut too_deep = approval("r1", 3, "key-3", until);
+        too_deep.arguments = deep;
+        assert_eq!(
+            store.request_approval(too_deep).await.unwrap_err().kind(),
+            StoreErrorKind::Unstorable,
+            "arguments that would not read back are refused"
+        );
+    }
+
+    /// A person's decision after the deadline is refused (the call times out); the timeout
+    /// itself is a decision; a run with no request has nothing to decide.
+    pub async fn an_approval_expires_at_its_deadline<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        save(&store, checkpoint("r1", "first", 1)).await;
+        match store
+            .decide_approval(&run, "key-1", Decision::TimedOut)
+            .await
+        {
+            Err(ApprovalError::NotPending { .. }) => {}
+            other => panic!("nothing pending is NotPending, not {other:?}"),
+        }
+        let past = SystemTime::UNIX_EPOCH + Duration::from_secs(secs(SystemTime::now()) - 60);
+        store
+            .request_approval(approval("r1", 0, "key-1", past))
+            .await
+            .unwrap();
+        match store
+            .decide_approval(&run, "key-1", Decision::Approved { edited: None })
+            .await
+        {
+            Err(ApprovalError::Expired { .. }) => {}
+            other => panic!("an approval after the deadline is Expired, not {other:?}"),
+        }
+        let decided = store
+            .decide_approval(&run, "key-1", Decision::TimedOut)
+            .await
+            .unwrap();
+        assert_eq!(decided.decision, Some(Decision::TimedOut));
+    }
+
+    /// Requests and decisions survive a reopen; a decision works on the reopened storage.
+    pub async fn approvals_survive_a_reopen<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        let until = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs(SystemTime::now() + Duration::from_hours(1)));
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let asked = approval("r1", 1, "key-1", until);
+        store.request_approval(asked.clone()).await.unwrap();
+        let Some(store) = harness.reopen(store).await else {
+            return; // The store keeps nothing once dropped.
+        };
+        let store = store.expect("the storage opens again");
+        assert_eq!(info(&store, "r1").await.approval, Some(asked));
+        let edited = Decision::Approved {
+            edited: Some(json!({ "order": "A1", "amount": 25 })),
+        };
+        store
+            .decide_approval(&run, "key-1", edited.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .approval(&run, "act", Visit::FIRST, 1)
+                .await
+                .unwrap()
+                .and_then(|a| a.decision),
+            Some(edited)
         );
     }
 

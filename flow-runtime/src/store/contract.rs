@@ -3,7 +3,10 @@
 
 use crate::error::{StoreError, StoreErrorKind};
 use crate::state::RunId;
-use crate::store::{Checkpoint, JournalEntry, RunInfo, RunStatus, StoredEvent, WorkflowInfo};
+use crate::store::{
+    Approval, ApprovalError, Checkpoint, Decision, JournalEntry, RunInfo, RunStatus, StoredEvent,
+    WorkflowInfo,
+};
 use crate::tool::Visit;
 use std::future::Future;
 use std::pin::Pin;
@@ -207,6 +210,74 @@ pub trait Store: Send + Sync + 'static {
         let _ = info;
         std::future::ready(Ok(()))
     }
+
+    /// Asks for a person's approval of an approval-gated call and parks the run on it: keeps
+    /// `approval` (undecided) under its call's identity (run, step, visit, position) — the
+    /// first request for a call is kept, and returned, so a step run again waits for the same
+    /// request with the same deadline — and records the wait as [`wait`](Store::wait) does,
+    /// for event [`APPROVAL_EVENT`](crate::store::APPROVAL_EVENT) until the request's
+    /// deadline: the run is due then, or at once when the request is decided already.
+    /// [`Store::status`] reads the pending request back as [`RunInfo::approval`].
+    ///
+    /// A run not in the store is refused with [`StoreErrorKind::UnknownRun`]. The default,
+    /// for stores without approvals, refuses with [`StoreErrorKind::Unsupported`].
+    fn request_approval(
+        &self,
+        approval: Approval,
+    ) -> impl Future<Output = Result<Approval, StoreError>> + Send {
+        let _ = approval;
+        std::future::ready(Err(unsupported("approvals")))
+    }
+
+    /// The approval request of call `position` of `visit` of `step` in run `run_id`, decided
+    /// or not, if one was [asked for](Store::request_approval).
+    ///
+    /// The default, for stores without approvals, is `None`.
+    fn approval(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> impl Future<Output = Result<Option<Approval>, StoreError>> + Send {
+        let _ = (run_id, step, visit, position);
+        std::future::ready(Ok(None))
+    }
+
+    /// Every approval request of a run, in the order they were asked for.
+    ///
+    /// The default, for stores without approvals, is none.
+    fn approvals(
+        &self,
+        run_id: &RunId,
+    ) -> impl Future<Output = Result<Vec<Approval>, StoreError>> + Send {
+        let _ = run_id;
+        std::future::ready(Ok(Vec::new()))
+    }
+
+    /// Decides the run's approval request whose [`call_id`](Approval::call_id) is `call_id`,
+    /// atomically: only an undecided request is decided, once; a person's decision
+    /// (approved, rejected) only before the request's deadline. A decided request makes its
+    /// run due at once (the wait's deadline is kept). Returns the request as decided.
+    ///
+    /// Refusals change nothing (see [`decidable`](crate::store::decidable), which stores may
+    /// use): [`ApprovalError::UnknownRun`], [`NotPending`](ApprovalError::NotPending) (no
+    /// request of that id, none pending), [`OtherCall`](ApprovalError::OtherCall) (no request
+    /// of that id, another pending), [`Decided`](ApprovalError::Decided) (decided already: a
+    /// stale id), [`Expired`](ApprovalError::Expired) (a person's decision after the
+    /// deadline).
+    ///
+    /// The default, for stores without approvals, refuses with
+    /// [`StoreErrorKind::Unsupported`].
+    fn decide_approval(
+        &self,
+        run_id: &RunId,
+        call_id: &str,
+        decision: Decision,
+    ) -> impl Future<Output = Result<Approval, ApprovalError>> + Send {
+        let _ = (run_id, call_id, decision);
+        std::future::ready(Err(ApprovalError::Store(unsupported("approvals"))))
+    }
 }
 
 fn unsupported(what: &str) -> StoreError {
@@ -256,6 +327,23 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         position: u32,
     ) -> BoxFuture<'a, Result<Option<JournalEntry>, StoreError>>;
     fn register_workflow_boxed(&self, info: WorkflowInfo) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn request_approval_boxed(
+        &self,
+        approval: Approval,
+    ) -> BoxFuture<'_, Result<Approval, StoreError>>;
+    fn approval_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        visit: Visit,
+        position: u32,
+    ) -> BoxFuture<'a, Result<Option<Approval>, StoreError>>;
+    fn decide_approval_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        call_id: &'a str,
+        decision: Decision,
+    ) -> BoxFuture<'a, Result<Approval, ApprovalError>>;
 }
 
 impl<S: Store> DynStore for S {
@@ -321,6 +409,32 @@ impl<S: Store> DynStore for S {
     fn register_workflow_boxed(&self, info: WorkflowInfo) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.register_workflow(info))
     }
+
+    fn request_approval_boxed(
+        &self,
+        approval: Approval,
+    ) -> BoxFuture<'_, Result<Approval, StoreError>> {
+        Box::pin(self.request_approval(approval))
+    }
+
+    fn approval_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: &'a str,
+        visit: Visit,
+        position: u32,
+    ) -> BoxFuture<'a, Result<Option<Approval>, StoreError>> {
+        Box::pin(self.approval(run_id, step, visit, position))
+    }
+
+    fn decide_approval_boxed<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        call_id: &'a str,
+        decision: Decision,
+    ) -> BoxFuture<'a, Result<Approval, ApprovalError>> {
+        Box::pin(self.decide_approval(run_id, call_id, decision))
+    }
 }
 
 /// A journal entry whose output a store cannot read back.
@@ -330,6 +444,17 @@ pub(crate) fn unstorable_call(entry: &JournalEntry, reason: &str) -> StoreError 
         format!(
             "run `{}`: the result of call {} of step `{}` (tool `{}`) is refused: {reason}",
             entry.run_id, entry.position, entry.step, entry.tool
+        ),
+    )
+}
+
+/// An approval request whose arguments a store cannot read back.
+pub(crate) fn unstorable_approval(approval: &Approval, reason: &str) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Unstorable,
+        format!(
+            "run `{}`: the approval request of call {} of step `{}` (tool `{}`) is refused: {reason}",
+            approval.run_id, approval.position, approval.step, approval.tool
         ),
     )
 }

@@ -182,6 +182,18 @@ pub enum RunState {
         /// The wait's deadline.
         until: SystemTime,
     },
+    /// A step waits for a person's approval of call `call_id` of tool `tool` with
+    /// `arguments`; at `until` the call times out. See [`RunInfo::approval`].
+    AwaitingApproval {
+        /// The call's id, to approve or reject it by.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The arguments the call was asked with.
+        arguments: serde_json::Value,
+        /// When the request times out.
+        until: SystemTime,
+    },
     /// Paused by [`RunControl::pause`].
     Paused,
     /// Cancelled by [`RunControl::cancel`], for good.
@@ -255,6 +267,10 @@ pub struct RunInfo {
     /// empty, 0, or at the Unix epoch). Only this run is affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<String>,
+    /// For a run waiting for a person's approval: the pending request (tool, call id,
+    /// arguments, deadline). See [`Store::request_approval`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::store::Approval>,
 }
 
 impl RunInfo {
@@ -284,7 +300,15 @@ impl RunInfo {
             wake_at: None,
             wait: None,
             corrupt: None,
+            approval: None,
         }
+    }
+
+    /// The info with the run's pending approval request, if any.
+    #[must_use]
+    pub fn with_approval(mut self, approval: Option<crate::store::Approval>) -> Self {
+        self.approval = approval.filter(crate::store::Approval::is_pending);
+        self
     }
 
     /// The info with the failure that set the run aside.
@@ -320,13 +344,19 @@ impl RunInfo {
     #[must_use]
     pub fn state(&self) -> RunState {
         match self.status {
-            RunStatus::Running => match (&self.wait, self.wake_at) {
-                (Some((event, until)), _) => RunState::Waiting {
+            RunStatus::Running => match (&self.wait, self.wake_at, &self.approval) {
+                (Some(_), _, Some(approval)) => RunState::AwaitingApproval {
+                    call_id: approval.call_id.clone(),
+                    tool: approval.tool.clone(),
+                    arguments: approval.arguments.clone(),
+                    until: approval.until,
+                },
+                (Some((event, until)), _, None) => RunState::Waiting {
                     event: event.clone(),
                     until: *until,
                 },
-                (None, Some(until)) => RunState::Sleeping { until },
-                (None, None) => RunState::Running,
+                (None, Some(until), _) => RunState::Sleeping { until },
+                (None, None, _) => RunState::Running,
             },
             RunStatus::Paused => RunState::Paused,
             RunStatus::Cancelled => RunState::Cancelled,

@@ -3,12 +3,14 @@
 use crate::error::{ControlError, StoreError};
 use crate::state::RunId;
 use crate::store::contract::{
-    closed_inbox, conflict, unknown_run, unstorable, unstorable_call, unstorable_event,
+    closed_inbox, conflict, unknown_run, unstorable, unstorable_approval, unstorable_call,
+    unstorable_event,
 };
 use crate::store::control::refused;
 use crate::store::{
-    Checkpoint, Failure, HistoryEntry, JournalEntry, JournalResult, Prune, RunControl, RunFilter,
-    RunHistory, RunInfo, RunStatus, Store, StoredEvent, WorkflowInfo,
+    APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, HistoryEntry,
+    JournalEntry, JournalResult, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunStatus,
+    Store, StoredEvent, WorkflowInfo, decidable,
 };
 use crate::tool::Visit;
 use std::cmp::Reverse;
@@ -71,6 +73,8 @@ struct MemoryRun {
     failures: Vec<(u64, Failure)>,
     /// The run's trace context: the first one a checkpoint carried.
     trace: Option<String>,
+    /// Its approval requests, in the order asked.
+    approvals: Vec<Approval>,
 }
 
 impl MemoryRun {
@@ -89,7 +93,8 @@ impl MemoryRun {
                 self.updated_at,
             )
             .with_failure(self.failure.clone())
-            .with_schedule(self.wake_at, self.wait_event.clone()),
+            .with_schedule(self.wake_at, self.wait_event.clone())
+            .with_approval(self.approvals.iter().find(|a| a.is_pending()).cloned()),
         )
     }
 }
@@ -201,6 +206,7 @@ impl Store for MemoryStore {
                 failure: None,
                 failures: Vec::new(),
                 trace: None,
+                approvals: Vec::new(),
             });
         if let Some(owner) = run.checkpoints.first()
             && owner.workflow != checkpoint.workflow
@@ -386,6 +392,92 @@ impl Store for MemoryStore {
             .get(&(step.to_owned(), visit, position))
             .and_then(|&i| journal.entries.get(i))
             .cloned())
+    }
+
+    async fn request_approval(&self, approval: Approval) -> Result<Approval, StoreError> {
+        if let Some(reason) = crate::state::too_deep(&approval.arguments) {
+            return Err(unstorable_approval(&approval, &reason));
+        }
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .get_mut(&approval.run_id)
+            .ok_or_else(|| unknown_run(&approval.run_id))?;
+        let found = run.approvals.iter().find(|a| {
+            a.step == approval.step && a.visit == approval.visit && a.position == approval.position
+        });
+        let kept = if let Some(kept) = found {
+            kept.clone()
+        } else {
+            run.approvals.push(approval.clone());
+            approval
+        };
+        run.wake_at = Some(if kept.is_pending() {
+            kept.until
+        } else {
+            SystemTime::UNIX_EPOCH
+        });
+        run.waiting = Some(kept.step.clone());
+        run.wait_event = Some((APPROVAL_EVENT.to_owned(), kept.until));
+        run.attempt = 0;
+        Ok(kept)
+    }
+
+    async fn approval(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> Result<Option<Approval>, StoreError> {
+        Ok(self.lock().runs.get(run_id).and_then(|run| {
+            run.approvals
+                .iter()
+                .find(|a| a.step == step && a.visit == visit && a.position == position)
+                .cloned()
+        }))
+    }
+
+    async fn approvals(&self, run_id: &RunId) -> Result<Vec<Approval>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .get(run_id)
+            .map(|run| run.approvals.clone())
+            .unwrap_or_default())
+    }
+
+    async fn decide_approval(
+        &self,
+        run_id: &RunId,
+        call_id: &str,
+        decision: Decision,
+    ) -> Result<Approval, ApprovalError> {
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| ApprovalError::UnknownRun {
+                run_id: run_id.clone(),
+            })?;
+        let i = decidable(
+            run_id,
+            call_id,
+            &decision,
+            &run.approvals,
+            crate::state::now(),
+        )?;
+        run.approvals[i].decision = Some(decision);
+        if run.waiting.is_some()
+            && run
+                .wait_event
+                .as_ref()
+                .is_some_and(|w| w.0 == APPROVAL_EVENT)
+        {
+            run.wake_at = Some(SystemTime::UNIX_EPOCH);
+        }
+        run.updated_at = SystemTime::now();
+        Ok(run.approvals[i].clone())
     }
 
     async fn register_workflow(&self, info: WorkflowInfo) -> Result<(), StoreError> {

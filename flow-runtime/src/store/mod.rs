@@ -79,6 +79,11 @@
 //!   attempt began, its calls and the failure of the step after it.
 //!   [`RunHistory::calls`] reads its call journal back in the order it was recorded.
 //!   [`RunHistory::prune`] deletes finished and cancelled runs, in batches, never others.
+//! - **Approvals.** [`request_approval`](Store::request_approval) keeps an approval-gated
+//!   call's request (first kept) and parks the run on it like an event wait;
+//!   [`decide_approval`](Store::decide_approval) decides an undecided request once, by its call
+//!   id, and makes the run due; [`Store::status`] shows the pending request
+//!   ([`RunInfo::approval`]).
 //! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
 //!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
 //!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
@@ -107,6 +112,7 @@
 //! read a run's history, corrupt a record where the store can hold one) and add one line:
 //! `flow_runtime::store::conformance::suite!(MyHarness::new());`.
 
+mod approval;
 mod checkpoint;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -122,6 +128,7 @@ mod queue;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use self::approval::{APPROVAL_EVENT, Approval, ApprovalError, Decision, decidable};
 pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;

@@ -318,6 +318,79 @@ pub enum CallError {
         /// The tool the journal recorded at that position.
         recorded: String,
     },
+    /// The call needs a person's approval (the step lists its tool in `approve = [...]`),
+    /// and did not get it: rejected, timed out, or approved for other arguments. Nothing was
+    /// sent. Route on [`Denied`] (a timeout is routed like an event's).
+    #[error("tool `{tool}` was not called: call `{call_id}` {denied}")]
+    NotApproved {
+        /// The tool's name.
+        tool: &'static str,
+        /// The call's id (see [`Approval::call_id`](crate::store::Approval::call_id)).
+        call_id: String,
+        /// Why.
+        denied: Denied,
+    },
+    /// The call needs a person's approval, and the run's store could not ask for it (or
+    /// has no approvals, or the run is not stored: start it with `Engine::start`).
+    #[error(
+        "tool `{tool}` needs a person's approval, and the run's store could not ask for it ({source}); approvals need a `MemoryStore` or `SqliteStore` holding the run"
+    )]
+    Approval {
+        /// The tool's name.
+        tool: &'static str,
+        /// The store's error.
+        #[source]
+        source: crate::error::StoreError,
+    },
+}
+
+/// Why an approval-gated call was not made: [`CallError::NotApproved`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denied {
+    /// A person rejected it ([`Engine::reject`](crate::state::Engine::reject)), for `reason`.
+    Rejected {
+        /// Their reason.
+        reason: String,
+    },
+    /// Nobody decided before the step's `timeout`.
+    TimedOut,
+    /// The step asked for this call with other arguments than the approval was given for
+    /// (the step, run again, does not ask for the same call): an approval applies only to the
+    /// arguments it was asked with.
+    Changed {
+        /// The arguments approved.
+        approved: serde_json::Value,
+        /// The arguments asked for now.
+        asked: serde_json::Value,
+    },
+    /// A person approved it with edited arguments that do not decode as the tool's input.
+    Unusable {
+        /// Why they do not decode.
+        reason: String,
+    },
+    /// The [`Approved`](crate::state::Approved) value belongs to another run, step or visit.
+    Elsewhere,
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected { reason } => write!(f, "was rejected: {reason}"),
+            Self::TimedOut => f.write_str("was not decided before its timeout"),
+            Self::Changed { approved, asked } => write!(
+                f,
+                "was approved with arguments {approved}, but is asked with {asked}: an approval applies to exactly the arguments it was given for"
+            ),
+            Self::Unusable { reason } => write!(
+                f,
+                "was approved with edited arguments that do not fit the tool's input: {reason}"
+            ),
+            Self::Elsewhere => f.write_str(
+                "was approved in another run, step or visit: an `Approved` value applies only to the call it was given for",
+            ),
+        }
+    }
 }
 
 impl CallError {
@@ -334,6 +407,8 @@ impl CallError {
             | Self::Journal { tool, .. }
             | Self::Replay { tool, .. }
             | Self::Diverged { tool, .. }
+            | Self::NotApproved { tool, .. }
+            | Self::Approval { tool, .. }
             | Self::NotRegistered { tool } => tool,
         }
     }

@@ -25,7 +25,7 @@ mod toolbox;
 pub use self::auth::{Auth, AuthHeader, Credential};
 pub use self::ctx::{IdempotencyKey, ToolCtx, Visit};
 pub(crate) use self::error::AttemptError;
-pub use self::error::{CallError, CredentialError, ToolError};
+pub use self::error::{CallError, CredentialError, Denied, ToolError};
 pub(crate) use self::policy::{
     Bounds, DEFAULT_DEADLINE, DEFAULT_MAX_RETRY_AFTER, DEFAULT_TIMEOUT, Ending,
 };
@@ -38,5 +38,5 @@ pub use self::service::{
 };
 pub use self::spec::{Catalogue, Tool, ToolSpec};
 pub use self::stack::PolicyTool;
-pub use self::toolbox::{CanCall, NoTools, ToolCall, Toolbox};
+pub use self::toolbox::{CanCall, NeedsApproval, NoTools, ToolCall, Toolbox};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -122,6 +122,21 @@ pub struct NoTools;
 )]
 pub trait CanCall<T>: crate::__private::DeclaredTool<T> {}
 
+/// Step `Self` (its tools marker) lists tool `T` in `#[step(approve = [...])]`: each call of
+/// `T` needs a person's approval, asked for with [`Ctx::approval`](crate::state::Ctx::approval)
+/// and made with [`Ctx::call_approved`](crate::state::Ctx::call_approved) (an agent does both
+/// by itself). Implemented by the macro, and sealed like [`CanCall`].
+#[diagnostic::on_unimplemented(
+    message = "tool `{T}` needs no approval in this step: it is not in the step's `#[step(approve = [...])]`",
+    label = "`{T}` is not among the approval-gated tools of `{Self}`",
+    note = "call it with `ctx.call::<{T}>(input)`; or list it in `#[step(..., tools = [{T}], approve = [{T}])]` to have a person approve each call"
+)]
+pub trait NeedsApproval<T>: crate::__private::DeclaredTool<T> {
+    /// How long a request for the approval of a call waits: the step's `timeout`.
+    #[doc(hidden)]
+    fn timeout() -> std::time::Duration;
+}
+
 /// The future of a tool call made through a step's context: [`Ctx::call`](crate::state::Ctx::call).
 #[must_use = "a tool call does nothing until awaited"]
 pub struct ToolCall<'a, T: Tool> {

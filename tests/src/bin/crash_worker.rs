@@ -1,20 +1,25 @@
 //! The process `tests/processes/crash.rs` kills with `SIGKILL` and starts again.
 //!
 //! ```text
-//! crash_worker DB EFFECTS RUNS CONCURRENCY ORIGIN
+//! crash_worker DB EFFECTS RUNS CONCURRENCY ORIGIN MODEL_URL
 //! ```
 //!
-//! Drives runs `run-0` … `run-{RUNS-1}` of the 10-step workflow [`crashy`] against the
+//! Drives runs `run-0` … `run-{RUNS-1}` of the 12-step workflow [`crashy`] against the
 //! `SqliteStore` in `DB`, `CONCURRENCY` runs at a time, each with `Workflow::run_or_resume`: a
 //! finished run returns its output, a run with a checkpoint is resumed from it, any other run starts
 //! with input `i`. Every step first appends `run-i sK` to the file `EFFECTS` (its side effect,
 //! outside the store, so the test can see which steps ran, including those whose checkpoint
 //! never made it), then sleeps 1–3 ms so that kills land in the middle of runs, then makes two
 //! calls of the tool [`Mix`] against the keyed service at `ORIGIN` (which counts requests per
-//! idempotency key), each journaled as it completes.
+//! idempotency key), each journaled as it completes. Steps 11 and 12 are agents: the model
+//! (the scripted model server at `MODEL_URL`, an OpenAI-compatible endpoint) asks for two
+//! [`Mix`] calls at once, then one more, then answers; each model call and tool call is
+//! journaled as it completes.
 //!
 //! Exits 0 once every run has finished, 1 (with a message) on any error.
 
+use flow_runtime::agent::AgentError;
+use flow_runtime::model::OpenAiChat;
 use flow_runtime::prelude::*;
 use flow_runtime::store::SqliteStore;
 use flow_runtime::tool::{PolicyTool, ToolPolicy, Toolbox};
@@ -69,6 +74,33 @@ pub enum StepError {
     /// A tool call.
     #[error(transparent)]
     Call(#[from] flow_runtime::tool::CallError),
+    /// An agent.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+/// Agent step `k`: its effect, then a model choosing [`Mix`] calls until it answers; the
+/// value is mixed with the answer. The test computes the same ([`agent_value`]).
+async fn agent_step<P>(ctx: &Ctx<Effects, P>, x: u64, k: u64) -> Result<u64, StepError>
+where
+    P: flow_runtime::agent::StepTools,
+{
+    ctx.deps().record(ctx, k).await?;
+    // Any JSON: the scripted model answers `{"k": 5}`.
+    let answer: serde_json::Value = ctx
+        .agent::<OpenAiChat>()
+        .instructions("Mix the number, then answer with a `k`.")
+        .run(format!("{x}"))
+        .await?;
+    let answer = answer["k"]
+        .as_u64()
+        .ok_or_else(|| std::io::Error::other(format!("the model answered {answer}")))?;
+    Ok(agent_value(x, answer, k))
+}
+
+/// What agent step `k` does to the value with the model's answer `answer`.
+fn agent_value(x: u64, answer: u64, k: u64) -> u64 {
+    x.wrapping_mul(3).wrapping_add(answer).wrapping_add(k)
 }
 
 /// 10 steps in a line; each records its effect and mixes the value with two tool calls.
@@ -121,9 +153,19 @@ pub mod crashy {
         step(ctx, x, 9).await
     }
 
-    #[step(after = s9, exit, tools = [Mix])]
+    #[step(after = s9, tools = [Mix])]
     pub async fn s10(ctx: &Ctx<Effects, tools::S10>, x: u64) -> Result<u64, StepError> {
         step(ctx, x, 10).await
+    }
+
+    #[step(after = s10, tools = [Mix])]
+    pub async fn s11(ctx: &Ctx<Effects, tools::S11>, x: u64) -> Result<u64, StepError> {
+        agent_step(ctx, x, 11).await
+    }
+
+    #[step(after = s11, exit, tools = [Mix])]
+    pub async fn s12(ctx: &Ctx<Effects, tools::S12>, x: u64) -> Result<u64, StepError> {
+        agent_step(ctx, x, 12).await
     }
 }
 
@@ -158,20 +200,21 @@ async fn drive(
 /// Run `i`'s output: the test computes the same.
 fn expected(i: u64) -> u64 {
     use flow_tests::keyed::mix;
-    (1..=10).fold(i, |x, k| step_value(mix(x), mix(x ^ k), k))
+    let x = (1..=10).fold(i, |x, k| step_value(mix(x), mix(x ^ k), k));
+    (11..=12).fold(x, |x, k| agent_value(x, 5, k))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [db, effects, runs, concurrency, origin] = args.as_slice() else {
-        eprintln!("usage: crash_worker DB EFFECTS RUNS CONCURRENCY ORIGIN");
+    let [db, effects, runs, concurrency, origin, model_url] = args.as_slice() else {
+        eprintln!("usage: crash_worker DB EFFECTS RUNS CONCURRENCY ORIGIN MODEL_URL");
         return ExitCode::FAILURE;
     };
     let (Ok(runs), Ok(concurrency)) = (runs.parse::<u64>(), concurrency.parse::<usize>()) else {
         eprintln!("crash_worker: RUNS and CONCURRENCY must be numbers");
         return ExitCode::FAILURE;
     };
-    match work(db, effects, runs, concurrency.max(1), origin) {
+    match work(db, effects, runs, concurrency.max(1), origin, model_url) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("crash_worker: {e}");
@@ -186,9 +229,13 @@ fn work(
     runs: u64,
     concurrency: usize,
     origin: &str,
+    model_url: &str,
 ) -> Result<(), String> {
     let mix = Mix::new(origin).map_err(|e| e.to_string())?;
-    let tools = Toolbox::new().with(PolicyTool::new(mix, ToolPolicy::default()));
+    let model = OpenAiChat::new(model_url, "scripted").map_err(|e| e.to_string())?;
+    let tools = Toolbox::new()
+        .with(PolicyTool::new(mix, ToolPolicy::default()))
+        .with(PolicyTool::new(model, ToolPolicy::default()));
     let store = Arc::new(SqliteStore::open(db).map_err(|e| e.to_string())?);
     let file = OpenOptions::new()
         .create(true)

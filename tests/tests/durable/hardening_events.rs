@@ -270,6 +270,7 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
              ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
              ALTER TABLE calls DROP COLUMN visit_back_edges; \
              ALTER TABLE calls DROP COLUMN visit_item; ALTER TABLE runs DROP COLUMN trace; \
+             ALTER TABLE calls DROP COLUMN input_tokens; ALTER TABLE calls DROP COLUMN output_tokens; \
              PRAGMA user_version = 4;",
         )
         .unwrap();

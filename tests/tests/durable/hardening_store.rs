@@ -656,7 +656,8 @@ async fn a_schema_3_file_is_upgraded_to_5() {
          ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
          ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
          ALTER TABLE calls DROP COLUMN visit_back_edges; ALTER TABLE calls DROP COLUMN visit_item; \
-         ALTER TABLE runs DROP COLUMN trace; PRAGMA user_version = 3;",
+         ALTER TABLE runs DROP COLUMN trace; ALTER TABLE calls DROP COLUMN input_tokens; \
+         ALTER TABLE calls DROP COLUMN output_tokens; PRAGMA user_version = 3;",
     )
     .unwrap();
     drop(conn);

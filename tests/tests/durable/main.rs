@@ -3,6 +3,7 @@
 //!
 //! One test binary per concern (tower's `tests/<concern>/main.rs`): each links the runtime once.
 
+mod approvals;
 mod chains;
 mod engine;
 mod hardening_events;

@@ -263,12 +263,40 @@ async fn model_and_tool_calls_are_the_steps_calls_in_order() {
     assert_eq!(
         calls,
         [
-            (CallKind::Tool, "openai_chat".to_owned(), 0),
+            (CallKind::Model, "openai_chat".to_owned(), 0),
             (CallKind::Tool, "weather".to_owned(), 1),
             (CallKind::Tool, "weather".to_owned(), 2),
-            (CallKind::Tool, "openai_chat".to_owned(), 3),
+            (CallKind::Model, "openai_chat".to_owned(), 3),
         ]
     );
+}
+
+#[tokio::test]
+async fn each_model_call_is_recorded_with_the_tokens_it_used() {
+    let (out, _server, ctx) = run_with(
+        Script::new([
+            Reply::tool_call("weather", json!({ "city": "Oslo" })).usage(120, 8),
+            Reply::answer(answer()).usage(150, 12),
+        ]),
+        Caps::default(),
+        None,
+    )
+    .await;
+    let (_, usage) = out.unwrap();
+    let tokens: Vec<_> = ctx
+        .calls()
+        .iter()
+        .map(|c| (c.kind, c.usage.map(|u| (u.input_tokens, u.output_tokens))))
+        .collect();
+    assert_eq!(
+        tokens,
+        [
+            (CallKind::Model, Some((120, 8))),
+            (CallKind::Tool, None),
+            (CallKind::Model, Some((150, 12))),
+        ]
+    );
+    assert_eq!((usage.input_tokens, usage.output_tokens), (270, 20));
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! `schema` holds the tables and their ordered migrations, `writer` the writer thread (group
 //! commit, run control, events), `queries` the reads (served by a reader thread of their own).
 
+mod approvals;
 mod queries;
 mod schema;
 mod writer;
@@ -17,8 +18,9 @@ use crate::state::{CallRecord, EngineError, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
 use crate::store::queue::InProcessLock;
 use crate::store::{
-    Checkpoint, EngineLock, Failure, HistoryEntry, JournalEntry, JournalResult, Prune, RunControl,
-    RunFilter, RunHistory, RunInfo, RunQueue, RunStatus, Store, StoredEvent, WorkflowInfo,
+    Approval, ApprovalError, Checkpoint, Decision, EngineLock, Failure, HistoryEntry, JournalEntry,
+    JournalResult, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunStatus, Store,
+    StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use rusqlite::Connection;
@@ -581,6 +583,59 @@ impl Store for SqliteStore {
             rx,
         )
         .await
+    }
+
+    async fn request_approval(&self, approval: Approval) -> Result<Approval, StoreError> {
+        if let Some(reason) = crate::state::too_deep(&approval.arguments) {
+            return Err(crate::store::contract::unstorable_approval(
+                &approval, &reason,
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::RequestApproval(
+            Box::new(approval),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn approval(
+        &self,
+        run_id: &RunId,
+        step: &str,
+        visit: Visit,
+        position: u32,
+    ) -> Result<Option<Approval>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(
+            Read::Approval(run_id.clone(), step.to_owned(), visit, position, reply),
+            rx,
+        )
+        .await
+    }
+
+    async fn approvals(&self, run_id: &RunId) -> Result<Vec<Approval>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.read(Read::Approvals(run_id.clone(), reply), rx).await
+    }
+
+    async fn decide_approval(
+        &self,
+        run_id: &RunId,
+        call_id: &str,
+        decision: Decision,
+    ) -> Result<Approval, ApprovalError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::DecideApproval(
+            run_id.clone(),
+            call_id.to_owned(),
+            decision,
+            millis(crate::state::now()),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
     }
 
     async fn register_workflow(&self, info: WorkflowInfo) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@ use crate::error::StoreErrorKind;
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::envelope::decode_envelope;
 use crate::store::{
-    Checkpoint, Failure, HistoryEntry, JournalEntry, JournalResult, RunFilter, RunInfo, RunStatus,
-    StoredEvent, WorkflowInfo,
+    Approval, Checkpoint, Failure, HistoryEntry, JournalEntry, JournalResult, RunFilter, RunInfo,
+    RunStatus, StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use rusqlite::types::ValueRef;
@@ -33,6 +33,10 @@ pub(super) enum Read {
     /// A run's whole call journal.
     Calls(RunId, Reply<Vec<JournalEntry>>),
     Workflows(Reply<Vec<WorkflowInfo>>),
+    /// An approval request: run, step, visit, position.
+    Approval(RunId, String, Visit, u32, Reply<Option<Approval>>),
+    /// A run's approval requests.
+    Approvals(RunId, Reply<Vec<Approval>>),
 }
 
 pub(super) fn read_loop(conn: &Connection, mut rx: mpsc::Receiver<Read>) {
@@ -75,6 +79,14 @@ pub(super) fn serve_read(conn: &Connection, request: Read) {
         }
         Read::Workflows(reply) => {
             let _ = reply.send(workflows(conn));
+        }
+        Read::Approval(run_id, step, visit, position, reply) => {
+            let _ = reply.send(super::approvals::approval(
+                conn, &run_id, &step, visit, position,
+            ));
+        }
+        Read::Approvals(run_id, reply) => {
+            let _ = reply.send(super::approvals::approvals(conn, &run_id));
         }
     }
 }
@@ -280,14 +292,27 @@ pub(super) fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEn
     let mut stmt = conn
         .prepare_cached(
             "SELECT seq, kind, name, step, call_index, attempts, duration_us, error, \
-             visit_back_edges, visit_item FROM calls WHERE run_id = ?1 ORDER BY seq, n",
+             visit_back_edges, visit_item, input_tokens, output_tokens FROM calls \
+             WHERE run_id = ?1 ORDER BY seq, n",
         )
         .map_err(|e| read_error(run_id, e))?;
     let calls = stmt
         .query_map([run_id.as_str()], |row| {
             let kind = match row.get_ref(1)?.as_str()? {
                 "output" => CallKind::Output,
+                "model" => CallKind::Model,
                 _ => CallKind::Tool,
+            };
+            let tokens = |i| {
+                row.get::<_, Option<i64>>(i)
+                    .map(|n| n.map(|n| u64::try_from(n).unwrap_or_default()))
+            };
+            let usage = match (tokens(10)?, tokens(11)?) {
+                (Some(input_tokens), Some(output_tokens)) => Some(crate::model::Usage {
+                    input_tokens,
+                    output_tokens,
+                }),
+                _ => None,
             };
             let outcome = match row.get::<_, Option<String>>(7)? {
                 None => CallOutcome::Ok,
@@ -302,7 +327,8 @@ pub(super) fn history(conn: &Connection, run_id: &RunId) -> Result<Vec<HistoryEn
                 Duration::from_micros(u64::try_from(row.get::<_, i64>(6)?).unwrap_or_default()),
                 outcome,
             )
-            .with_visit(visit_of(row.get(8)?, row.get(9)?));
+            .with_visit(visit_of(row.get(8)?, row.get(9)?))
+            .with_usage(usage);
             Ok((
                 u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
                 record,
@@ -598,7 +624,15 @@ pub(super) fn status(conn: &Connection, run_id: &RunId) -> Result<Option<RunInfo
         "SELECT {INFO_COLUMNS} FROM runs WHERE run_id = ?1"
     ))
     .and_then(|mut stmt| stmt.query_row([run_id.as_str()], run_info).optional())
-    .map_err(|e| read_error(run_id, e))
+    .map_err(|e| read_error(run_id, e))?
+    .map(|info| with_pending(conn, info))
+    .transpose()
+}
+
+/// `info` with its run's pending approval request.
+fn with_pending(conn: &Connection, info: RunInfo) -> Result<RunInfo, StoreError> {
+    let pending = super::approvals::pending(conn, &info.run_id)?;
+    Ok(info.with_approval(pending))
 }
 
 pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
@@ -632,7 +666,12 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>
     sql.push_str(" ORDER BY updated_at DESC, run_id LIMIT :limit");
     let fail = |e| StoreError::with_source("sqlite store: could not list runs", e);
     let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
-    stmt.query_map(values.as_slice(), run_info)
+    let infos: Vec<RunInfo> = stmt
+        .query_map(values.as_slice(), run_info)
         .and_then(Iterator::collect)
-        .map_err(fail)
+        .map_err(fail)?;
+    infos
+        .into_iter()
+        .map(|info| with_pending(conn, info))
+        .collect()
 }

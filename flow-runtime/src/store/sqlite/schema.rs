@@ -209,10 +209,38 @@ CREATE INDEX IF NOT EXISTS journal_by_seq ON journal (run_id, seq);
 ALTER TABLE runs ADD COLUMN trace TEXT;
 ",
     },
+    // Version 11: approval requests of approval-gated tool calls (see
+    // `Store::request_approval`), keyed like the journal by run, step, visit and position,
+    // named for people by `call_id` (the call's idempotency key); `decision` is the decision
+    // as JSON, `NULL` while pending. A request comes after the run's first checkpoint, so it
+    // is a child of `runs`. `visit_item` is -1 for no item, as in `journal`. And the tokens
+    // each model call used (`CallRecord::usage`; `NULL` for other calls and older rows).
+    Migration {
+        version: 11,
+        sql: "
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id           TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    step             TEXT    NOT NULL,
+    visit_back_edges INTEGER NOT NULL,
+    visit_item       INTEGER NOT NULL,
+    position         INTEGER NOT NULL,
+    call_id          TEXT    NOT NULL,
+    model_call_id    TEXT,
+    tool             TEXT    NOT NULL,
+    arguments        TEXT    NOT NULL,
+    until            INTEGER NOT NULL,
+    decision         TEXT,
+    PRIMARY KEY (run_id, step, visit_back_edges, visit_item, position)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS approvals_by_call ON approvals (run_id, call_id);
+ALTER TABLE calls ADD COLUMN input_tokens INTEGER;
+ALTER TABLE calls ADD COLUMN output_tokens INTEGER;
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 10;
+const SCHEMA_VERSION: i64 = 11;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.

@@ -7,7 +7,7 @@ use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::contract::{closed_inbox, unknown_run};
 use crate::store::control::refused;
-use crate::store::{Checkpoint, Failure, RunInfo, RunStatus};
+use crate::store::{Approval, ApprovalError, Checkpoint, Decision, Failure, RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -49,8 +49,8 @@ const INSERT_HISTORY: &str = "INSERT INTO history (run_id, seq, step, finished, 
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 const INSERT_CALL: &str = "
-INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item, input_tokens, output_tokens)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
 ";
 pub(super) enum Write {
     Save(Encoded, Reply<()>),
@@ -82,6 +82,16 @@ pub(super) enum After {
     /// The latest checkpoint of a run about to be resumed, counting a start of its next step
     /// when the run is due at the time given.
     LoadToResume(RunId, String, i64, Reply<Option<Checkpoint>>),
+    /// An approval request to keep, and its run to park.
+    RequestApproval(Box<Approval>, Reply<Approval>),
+    /// A decision on a run's approval request (its call id), at a time.
+    DecideApproval(
+        RunId,
+        String,
+        Decision,
+        i64,
+        oneshot::Sender<Result<Approval, ApprovalError>>,
+    ),
     /// Reads of an in-memory database.
     Read(Read),
 }
@@ -146,6 +156,14 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::LoadToResume(run_id, fingerprint, now, reply) => {
                     loads.push((run_id, fingerprint, now, reply));
                     load_to_resume(&mut conn, &mut loads);
+                }
+                After::RequestApproval(approval, reply) => {
+                    let _ = reply.send(super::approvals::request(&mut conn, &approval));
+                }
+                After::DecideApproval(run_id, call_id, decision, now, reply) => {
+                    let _ = reply.send(super::approvals::decide(
+                        &mut conn, &run_id, &call_id, decision, now,
+                    ));
                 }
                 After::Read(read) => serve_read(&conn, read),
             }
@@ -349,6 +367,10 @@ pub(super) fn write_one(
                 error,
                 i64::try_from(call.visit.back_edges()).unwrap_or(i64::MAX),
                 call.visit.item_index(),
+                call.usage
+                    .map(|u| i64::try_from(u.input_tokens).unwrap_or(i64::MAX)),
+                call.usage
+                    .map(|u| i64::try_from(u.output_tokens).unwrap_or(i64::MAX)),
             ])?;
         }
     }
@@ -358,6 +380,7 @@ pub(super) fn write_one(
 pub(super) fn call_columns(call: &CallRecord) -> (&'static str, Option<&str>) {
     let kind = match call.kind {
         CallKind::Output => "output",
+        CallKind::Model => "model",
         _ => "tool",
     };
     let error = match &call.outcome {
