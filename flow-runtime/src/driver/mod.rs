@@ -339,9 +339,10 @@ async fn drive_inner<W: Machine>(
                 if !pending.is_empty() {
                     // Boxed like the other rare parts: awaited inline, its future (the
                     // branches' stream, a checkpoint) would make the whole run's larger.
-                    if let Err(outcome) =
-                        Box::pin(run_branches::<W>(ctx, &mut state, &pending, attempt, visit, trace))
-                            .await
+                    if let Err(outcome) = Box::pin(run_branches::<W>(
+                        ctx, &mut state, &pending, attempt, visit, trace,
+                    ))
+                    .await
                     {
                         return outcome;
                     }
