@@ -16,7 +16,11 @@ Exit codes:
   2  the command line is wrong
   3  the run or workflow is not in the store
   4  refused: the run's status does not allow it (cancel a finished run, an event the
-     run does not wait for)"
+     run does not wait for)
+  5  approve/reject: the run waits for the approval of another call (the call id is wrong)
+  6  approve/reject: the call was decided already (approved, rejected, timed out), or its
+     deadline has passed
+  7  approve/reject: the run waits for no approval"
 )]
 pub(crate) struct Cli {
     /// The store: an SQLite file's path (a `postgres://` URL once the PostgreSQL store
@@ -36,7 +40,7 @@ pub(crate) enum TopCommand {
     #[command(flatten)]
     Once(Command),
     /// Serve the web run viewer: runs list, run pages (graph, timeline, calls), and with a
-    /// token, cancel, pause and resume.
+    /// token, cancel, pause, resume, approve and reject.
     Serve(crate::serve::ServeArgs),
 }
 
@@ -49,6 +53,12 @@ pub(crate) enum Command {
     /// Send events to runs.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Approve the tool call a run waits for: the run makes it (with its arguments, or
+    /// those given with --arguments).
+    Approve(ApproveArgs),
+    /// Reject the tool call a run waits for: the run does not make it; a step gets the
+    /// rejection (an agent's model gets the reason as the tool's result).
+    Reject(RejectArgs),
     /// Print a workflow's graph (Mermaid), as the store recorded it.
     Graph(GraphArgs),
     /// Delete finished and cancelled runs, in batches.
@@ -118,6 +128,31 @@ pub(crate) struct SendArgs {
     /// Send it even when the run is not waiting for it (a step reached later takes it).
     #[arg(long)]
     pub(crate) force: bool,
+}
+
+/// `flow approve` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The run's id.
+    pub(crate) run: String,
+    /// The call's id, as `flow runs show RUN` prints the run's pending approval.
+    pub(crate) call: String,
+    /// Make the call with these arguments (the tool's input, as JSON) instead of the ones
+    /// asked for.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) arguments: Option<String>,
+}
+
+/// `flow reject` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct RejectArgs {
+    /// The run's id.
+    pub(crate) run: String,
+    /// The call's id, as `flow runs show RUN` prints the run's pending approval.
+    pub(crate) call: String,
+    /// Why, in a person's words: the step's error says it, an agent's model reads it.
+    #[arg(long, default_value = "rejected by an operator")]
+    pub(crate) reason: String,
 }
 
 /// `flow graph` arguments.

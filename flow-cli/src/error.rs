@@ -2,6 +2,7 @@
 
 use flow_runtime::error::{ControlError, StoreError, StoreErrorKind};
 use flow_runtime::state::RunId;
+use flow_runtime::store::{ApprovalError, Decision};
 
 /// The exit codes scripts can rely on (also in `flow --help`).
 pub(crate) mod exit {
@@ -16,6 +17,12 @@ pub(crate) mod exit {
     /// The run's status does not allow it (cancel a finished run, an event the run does not
     /// wait for).
     pub(crate) const REFUSED: u8 = 4;
+    /// `approve`/`reject`: the run waits for the approval of another call.
+    pub(crate) const UNKNOWN_CALL: u8 = 5;
+    /// `approve`/`reject`: the call was decided already, or its deadline passed.
+    pub(crate) const DECIDED: u8 = 6;
+    /// `approve`/`reject`: the run waits for no approval.
+    pub(crate) const NOT_PENDING: u8 = 7;
 }
 
 /// Why a command failed.
@@ -45,6 +52,9 @@ pub(crate) enum CliError {
     /// An argument is not what the command takes.
     #[error("{0}")]
     Usage(String),
+    /// An approval or rejection was refused: the store's answer, decided atomically.
+    #[error("{}", approval_message(.0))]
+    Approval(ApprovalError),
     /// Writing the output failed (a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -57,16 +67,81 @@ impl CliError {
             Self::UnknownRun(_) | Self::UnknownWorkflow { .. } => exit::NOT_FOUND,
             Self::Refused(_) => exit::REFUSED,
             Self::Usage(_) => exit::USAGE,
-            Self::Store(e) => match e.kind() {
-                StoreErrorKind::UnknownRun => exit::NOT_FOUND,
-                StoreErrorKind::Conflict
-                | StoreErrorKind::Paused
-                | StoreErrorKind::Cancelled
-                | StoreErrorKind::Failed => exit::REFUSED,
+            Self::Approval(e) => match e {
+                ApprovalError::UnknownRun { .. } => exit::NOT_FOUND,
+                ApprovalError::OtherCall { .. } => exit::UNKNOWN_CALL,
+                ApprovalError::Decided { .. } | ApprovalError::Expired { .. } => exit::DECIDED,
+                ApprovalError::NotPending { .. } => exit::NOT_PENDING,
+                ApprovalError::Store(e) => store_code(e),
                 _ => exit::ERROR,
             },
+            Self::Store(e) => store_code(e),
             Self::Unsupported(_) | Self::Output(_) => exit::ERROR,
         }
+    }
+}
+
+/// The exit code of a store failure.
+fn store_code(e: &StoreError) -> u8 {
+    match e.kind() {
+        StoreErrorKind::UnknownRun => exit::NOT_FOUND,
+        StoreErrorKind::Conflict
+        | StoreErrorKind::Paused
+        | StoreErrorKind::Cancelled
+        | StoreErrorKind::Failed => exit::REFUSED,
+        _ => exit::ERROR,
+    }
+}
+
+/// A decision, as the messages say it.
+pub(crate) fn decision_name(decision: &Decision) -> String {
+    match decision {
+        Decision::Approved { edited: None } => "approved".to_owned(),
+        Decision::Approved { edited: Some(_) } => "approved with edited arguments".to_owned(),
+        Decision::Rejected { reason } => format!("rejected ({reason})"),
+        Decision::TimedOut => "timed out".to_owned(),
+        _ => "decided".to_owned(),
+    }
+}
+
+/// An approval refusal as the CLI says it: what is wrong and what to do.
+pub(crate) fn approval_message(error: &ApprovalError) -> String {
+    match error {
+        ApprovalError::UnknownRun { run_id } => format!(
+            "run `{run_id}` is not in the store: `flow runs list` shows the runs it has"
+        ),
+        ApprovalError::NotPending { run_id, call_id } => format!(
+            "run `{run_id}` waits for no approval, so call `{call_id}` cannot be decided: \
+             `flow runs show {run_id}` shows what it waits for"
+        ),
+        ApprovalError::OtherCall {
+            run_id,
+            call_id,
+            pending,
+            tool,
+        } => format!(
+            "run `{run_id}` has no pending call `{call_id}`: it waits for the approval of call \
+             `{pending}` (tool `{tool}`)"
+        ),
+        ApprovalError::Decided {
+            run_id,
+            call_id,
+            decision,
+        } => format!(
+            "call `{call_id}` of run `{run_id}` was {} already: a call is decided once",
+            decision_name(decision)
+        ),
+        ApprovalError::Expired { run_id, call_id } => format!(
+            "the approval of call `{call_id}` of run `{run_id}` expired: its deadline passed, \
+             so the call times out"
+        ),
+        other => other.to_string(),
+    }
+}
+
+impl From<ApprovalError> for CliError {
+    fn from(error: ApprovalError) -> Self {
+        Self::Approval(error)
     }
 }
 

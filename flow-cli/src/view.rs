@@ -4,7 +4,8 @@
 
 use flow_runtime::state::{CallKind, CallOutcome, CallRecord};
 use flow_runtime::store::{
-    Failure, HistoryEntry, JournalEntry, JournalResult, RunInfo, RunState, WorkflowInfo,
+    Approval, Decision, Failure, HistoryEntry, JournalEntry, JournalResult, RunInfo, RunState,
+    WorkflowInfo,
 };
 use flow_runtime::tool::Visit;
 use serde::Serialize;
@@ -42,6 +43,56 @@ pub(crate) struct RunView {
     pub(crate) wait: Option<WaitView>,
     /// What in the run's record cannot be read.
     pub(crate) corrupt: Option<String>,
+    /// The approval-gated call the run waits for, if it waits for one.
+    pub(crate) approval: Option<ApprovalView>,
+}
+
+/// An approval-gated call: asked for, then decided by a person or its deadline.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ApprovalView {
+    /// What `flow approve RUN CALL` names.
+    pub(crate) call_id: String,
+    pub(crate) tool: String,
+    /// The arguments the call was asked with.
+    pub(crate) arguments: serde_json::Value,
+    pub(crate) step: String,
+    pub(crate) visit: String,
+    pub(crate) position: u32,
+    /// The id an agent's model gave the tool call.
+    pub(crate) model_call_id: Option<String>,
+    /// The deadline: undecided then, the call times out.
+    pub(crate) until: String,
+    /// `null` while pending; `approved`, `rejected` or `timed_out`.
+    pub(crate) decision: Option<&'static str>,
+    /// The arguments a person approved in place of the asked ones.
+    pub(crate) edited: Option<serde_json::Value>,
+    /// A rejection's reason.
+    pub(crate) reason: Option<String>,
+}
+
+impl ApprovalView {
+    pub(crate) fn of(approval: &Approval) -> Self {
+        let (decision, edited, reason) = match &approval.decision {
+            None => (None, None, None),
+            Some(Decision::Approved { edited }) => (Some("approved"), edited.clone(), None),
+            Some(Decision::Rejected { reason }) => (Some("rejected"), None, Some(reason.clone())),
+            Some(Decision::TimedOut) => (Some("timed_out"), None, None),
+            Some(_) => (Some("decided"), None, None),
+        };
+        Self {
+            call_id: approval.call_id.clone(),
+            tool: approval.tool.clone(),
+            arguments: approval.arguments.clone(),
+            step: approval.step.clone(),
+            visit: visit_name(approval.visit),
+            position: approval.position,
+            model_call_id: approval.model_call_id.clone(),
+            until: time(approval.until),
+            decision,
+            edited,
+            reason,
+        }
+    }
 }
 
 /// Why a run failed.
@@ -95,6 +146,7 @@ impl RunView {
                 until: time(*until),
             }),
             corrupt: info.corrupt.clone(),
+            approval: info.approval.as_ref().map(ApprovalView::of),
         }
     }
 }
@@ -108,6 +160,8 @@ pub(crate) struct RunDetail {
     pub(crate) calls: Vec<CallView>,
     /// The tokens of the run's model calls, when any call said.
     pub(crate) tokens: Option<Tokens>,
+    /// Every approval the run asked for, in the order asked, decided or not.
+    pub(crate) approvals: Vec<ApprovalView>,
 }
 
 /// One checkpoint of a run's history.
@@ -249,7 +303,12 @@ impl RunDetail {
     /// A run's detail: its steps, and its calls — those of stored checkpoints in order (with
     /// their durations, and tokens from the journal), then the journal's calls of steps whose
     /// checkpoint is not stored (a failed or running step).
-    pub(crate) fn of(info: &RunInfo, history: &[HistoryEntry], journal: &[JournalEntry]) -> Self {
+    pub(crate) fn of(
+        info: &RunInfo,
+        history: &[HistoryEntry],
+        journal: &[JournalEntry],
+        approvals: &[Approval],
+    ) -> Self {
         let journaled = |record: &CallRecord| {
             journal.iter().find(|e| {
                 record.kind == CallKind::Tool
@@ -286,6 +345,7 @@ impl RunDetail {
             steps: history.iter().map(StepView::of).collect(),
             calls,
             tokens,
+            approvals: approvals.iter().map(ApprovalView::of).collect(),
         }
     }
 }

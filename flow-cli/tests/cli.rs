@@ -2,115 +2,22 @@
 //! engine: a finished run, a run waiting for an event (whose step made a model call and a
 //! tool call), a failed run. Each test makes its own file and runs the built binary on it.
 #![allow(
+    unreachable_pub,
     clippy::missing_errors_doc,
-    reason = "the test workflows' steps fail as their one-line docs say"
+    clippy::missing_panics_doc,
+    reason = "test workflows and helpers, public as `#[workflow]` needs its modules' items"
 )]
 
-use flow_runtime::model::{ChatResponse, FinishReason, Usage};
+mod fixture;
+
+use fixture::{Declined, Fixture, order, payment, status};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, Event, Setup};
 use flow_runtime::store::{RunControl, RunStatus, SqliteStore, Store};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A payment step's error.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Declined(String);
-
-/// A model: answers with a fixed text and says how many tokens it used.
-#[derive(Debug)]
-pub struct Model;
-
-impl Tool for Model {
-    type Input = String;
-    type Output = ChatResponse;
-    const NAME: &'static str = "model";
-    const DESCRIPTION: &'static str = "Answers a prompt.";
-
-    async fn call(&self, _ctx: &ToolCtx, prompt: String) -> Result<ChatResponse, ToolError> {
-        Ok(ChatResponse::new(
-            Some(format!("quote for {prompt}")),
-            Vec::new(),
-            FinishReason::Stop,
-            Some(Usage {
-                input_tokens: 12,
-                output_tokens: 5,
-            }),
-        ))
-    }
-}
-
-/// Prices an order.
-#[derive(Debug)]
-pub struct Price;
-
-impl Tool for Price {
-    type Input = u32;
-    type Output = u32;
-    const NAME: &'static str = "price";
-    const DESCRIPTION: &'static str = "Prices an order.";
-
-    async fn call(&self, _ctx: &ToolCtx, qty: u32) -> Result<u32, ToolError> {
-        Ok(qty * 7)
-    }
-}
-
-/// The event `order` waits for.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Approval {
-    /// Who approved.
-    pub by: String,
-}
-
-/// quote (a model call and a tool call) → approve (waits a day for an `Approval`) → ship.
-#[workflow]
-pub mod order {
-    use super::*;
-
-    /// Asks the model, then prices the order.
-    #[step(entry, tools = [Model, Price])]
-    pub async fn quote(ctx: &Ctx<(), tools::Quote>, qty: u32) -> Result<u32, CallError> {
-        ctx.call::<Model>(format!("{qty} chairs")).await?;
-        ctx.call::<Price>(qty).await
-    }
-
-    /// Waits for an approval.
-    #[step(after = quote, event = Approval, timeout = Duration::from_hours(24))]
-    pub async fn approve(total: u32, approval: Event<Approval>) -> Result<u32, CallError> {
-        Ok(match approval {
-            Event::Received(_) => total,
-            Event::TimedOut => 0,
-        })
-    }
-
-    /// Ships the order.
-    #[step(after = approve, exit)]
-    pub async fn ship(total: u32) -> Result<String, CallError> {
-        Ok(format!("shipped {total}"))
-    }
-}
-
-/// check → charge, which declines every card.
-#[workflow]
-pub mod payment {
-    use super::*;
-
-    /// Checks the amount.
-    #[step(entry)]
-    pub async fn check(amount: u32) -> Result<u32, Declined> {
-        Ok(amount)
-    }
-
-    /// Declines the card.
-    #[step(after = check, exit)]
-    pub async fn charge(amount: u32) -> Result<u32, Declined> {
-        Err(Declined(format!("card declined for {amount}")))
-    }
-}
 
 /// A trivial workflow, for many finished runs.
 #[workflow]
@@ -124,73 +31,7 @@ pub mod ping {
     }
 }
 
-fn tools() -> Toolbox {
-    Toolbox::new()
-        .with(PolicyTool::new(Model, ToolPolicy::default()))
-        .with(PolicyTool::new(Price, ToolPolicy::default()))
-}
-
-/// A temporary SQLite file with `ord-done` (finished), `ord-wait` (waiting for `Approval`)
-/// and `pay-failed` (failed in `charge`), made by an engine.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-async fn status(store: &SqliteStore, run: &str) -> Option<RunStatus> {
-    store.status(&run.into()).await.unwrap().map(|i| i.status)
-}
-
 impl Fixture {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("runs.sqlite");
-        let store = Arc::new(SqliteStore::open(&path).unwrap());
-        let engine = Engine::builder(Arc::clone(&store))
-            .register::<order::Workflow>(Setup::new(()).tools(tools()))
-            .register::<payment::Workflow>(Setup::new(()))
-            .poll_interval(Duration::from_millis(10))
-            .build();
-        engine
-            .start::<order::Workflow>("ord-done", 2)
-            .await
-            .unwrap();
-        let done = RunId::from("ord-done");
-        // Sent before the run waits: the wait takes it at once.
-        engine
-            .send::<order::Workflow, Approval>(&done, Approval { by: "ada".into() })
-            .await
-            .unwrap();
-        engine
-            .start::<order::Workflow>("ord-wait", 3)
-            .await
-            .unwrap();
-        engine
-            .start::<payment::Workflow>("pay-failed", 40)
-            .await
-            .unwrap();
-        let settled = async {
-            loop {
-                let waiting = store
-                    .status(&"ord-wait".into())
-                    .await
-                    .unwrap()
-                    .is_some_and(|i| i.wait.is_some());
-                if waiting
-                    && status(&store, "ord-done").await == Some(RunStatus::Finished)
-                    && status(&store, "pay-failed").await == Some(RunStatus::Failed)
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        engine.run_until(settled).await.unwrap();
-        drop(engine);
-        drop(store);
-        Self { _dir: dir, path }
-    }
-
     /// Runs `flow --db <file> args…`.
     fn flow(&self, args: &[&str]) -> Output {
         flow_at(&self.path, args)
@@ -207,9 +48,6 @@ impl Fixture {
         })
     }
 
-    fn store(&self) -> SqliteStore {
-        SqliteStore::open(&self.path).unwrap()
-    }
 }
 
 fn flow_at(db: &Path, args: &[&str]) -> Output {
@@ -516,10 +354,7 @@ async fn events_are_checked_against_what_the_run_waits_for() {
     );
     // The engine finishes the run with the event the CLI sent.
     let store = Arc::new(store);
-    let engine = Engine::builder(Arc::clone(&store))
-        .register::<order::Workflow>(Setup::new(()).tools(tools()))
-        .poll_interval(Duration::from_millis(10))
-        .build();
+    let engine = fixture::engine(&store, false);
     let finished = async {
         while status(&store, "ord-wait").await != Some(RunStatus::Finished) {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -599,4 +434,186 @@ async fn the_store_must_be_one_this_build_can_open() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Runs an engine on the fixture's store until `runs` have ended (finished or failed).
+async fn finish(f: &Fixture, runs: &[&str]) -> Arc<SqliteStore> {
+    let store = Arc::new(f.store());
+    let engine = fixture::engine(&store, true);
+    let ended = async {
+        for run in runs {
+            while !matches!(
+                status(&store, run).await,
+                Some(RunStatus::Finished | RunStatus::Failed)
+            ) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    engine.run_until(ended).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn approvals_are_shown_and_decided_once() {
+    let f = Fixture::with_approvals().await;
+    let a = f.pending_call("refund-a").await;
+    let b = f.pending_call("refund-b").await;
+    assert_ne!(a, b);
+
+    // `runs show` and `runs list` say which call waits, and how to decide it.
+    let run = f.json(&["runs", "show", "refund-a"]);
+    assert_eq!(run["state"], "waiting");
+    assert_eq!(run["approval"]["call_id"], a.as_str());
+    assert_eq!(run["approval"]["tool"], "refund");
+    assert_eq!(run["approval"]["arguments"], 499);
+    assert_eq!(run["approval"]["step"], "pay");
+    assert_eq!(run["approval"]["decision"], Value::Null);
+    assert_eq!(run["approvals"].as_array().unwrap().len(), 1);
+    let out = ok(&f.flow(&["runs", "show", "refund-a"]));
+    for part in [
+        format!("approval   call `{a}` of tool `refund` with arguments 499, until"),
+        format!("`flow approve refund-a {a}` or `flow reject refund-a {a} --reason '<why>'`"),
+        "Approvals".to_owned(),
+        "pending".to_owned(),
+    ] {
+        assert!(out.contains(&part), "{part:?} not in:\n{out}");
+    }
+    assert!(!out.contains("flow events send"), "{out}");
+    let list = ok(&f.flow(&["runs", "list"]));
+    let row = list.lines().find(|l| l.starts_with("refund-b")).unwrap();
+    assert!(
+        row.contains(&format!("approval of `refund` call `{b}`, deadline in 23h")),
+        "{list}"
+    );
+    let listed = f.json(&["runs", "list", "--workflow", "payout"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["approval"]["tool"] == "refund"),
+        "{listed}"
+    );
+
+    // Refusals: each its exit code, and nothing changes.
+    fails(
+        &f.flow(&["approve", "ghost", &a]),
+        3,
+        "run `ghost` is not in the store",
+    );
+    fails(
+        &f.flow(&["approve", "refund-a", &b]),
+        5,
+        &format!("run `refund-a` has no pending call `{b}`: it waits for the approval of call `{a}` (tool `refund`)"),
+    );
+    fails(
+        &f.flow(&["reject", "ord-wait", &a]),
+        7,
+        "run `ord-wait` waits for no approval",
+    );
+    fails(
+        &f.flow(&["approve", "refund-a", &a, "--arguments", "{cents"]),
+        2,
+        "--arguments is not JSON",
+    );
+    fails(&f.flow(&["reject", "refund-a", &a, "--reason", " "]), 2, "--reason is empty");
+    fails(
+        &f.flow(&["events", "send", "refund-a", "flow.approval", "{}", "--force"]),
+        4,
+        &format!("waits for the approval of call `{a}` (tool `refund`), not for an event"),
+    );
+    let store = f.store();
+    for run in ["refund-a", "refund-b"] {
+        let info = store.status(&run.into()).await.unwrap().unwrap();
+        assert!(info.approval.is_some(), "{run} still waits");
+        assert!(store.next_event(&run.into(), "flow.approval").await.unwrap().is_none());
+    }
+
+    // Decided once.
+    let out = ok(&f.flow(&["approve", "refund-a", &a]));
+    assert_eq!(
+        out.trim(),
+        format!("run refund-a: call `{a}` of tool `refund` approved; the run is due now")
+    );
+    fails(
+        &f.flow(&["approve", "refund-a", &a]),
+        6,
+        &format!("call `{a}` of run `refund-a` was approved already"),
+    );
+    let rejected = f.json(&["reject", "refund-b", &b, "--reason", "over budget"]);
+    assert_eq!(rejected["run_id"], "refund-b");
+    assert_eq!(rejected["call_id"], b.as_str());
+    assert_eq!(rejected["decision"], "rejected");
+    assert_eq!(rejected["reason"], "over budget");
+    fails(
+        &f.flow(&["approve", "refund-b", &b]),
+        6,
+        "was rejected (over budget) already",
+    );
+
+    // The engine takes the decisions: the approved refund is made, the rejected one fails
+    // its step with the reason.
+    let store = finish(&f, &["refund-a", "refund-b"]).await;
+    let engine = fixture::engine(&store, true);
+    let done = engine
+        .outcome::<fixture::payout::Workflow>(&"refund-a".into())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&done, flow_runtime::state::RunResult::Finished(out) if out == "refunded 499"),
+        "{done:?}"
+    );
+    let failed = f.json(&["runs", "show", "refund-b"]);
+    assert_eq!(failed["state"], "failed");
+    let reason = failed["failure"]["reason"].as_str().unwrap();
+    assert!(reason.contains("over budget"), "{reason}");
+    assert_eq!(failed["approvals"][0]["decision"], "rejected");
+    let out = ok(&f.flow(&["runs", "show", "refund-a"]));
+    assert!(out.contains("approved"), "{out}");
+    fails(
+        &f.flow(&["approve", "refund-a", &a]),
+        6,
+        "was approved already",
+    );
+}
+
+#[tokio::test]
+async fn an_approval_can_change_the_arguments_but_not_outlive_its_deadline() {
+    let f = Fixture::with_approvals().await;
+    let a = f.pending_call("refund-a").await;
+    let approved = f.json(&["approve", "refund-a", &a, "--arguments", "300"]);
+    assert_eq!(approved["decision"], "approved");
+    assert_eq!(approved["arguments"], 499);
+    assert_eq!(approved["edited"], 300);
+
+    // A request whose deadline has passed is not decided by a person.
+    let store = f.store();
+    let late = flow_runtime::store::Approval::new(
+        "refund-b".into(),
+        "pay",
+        flow_runtime::tool::Visit::FIRST,
+        7,
+        "late-call",
+        "refund",
+        serde_json::json!(1),
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1),
+    );
+    store.request_approval(late).await.unwrap();
+    fails(
+        &f.flow(&["approve", "refund-b", "late-call"]),
+        6,
+        "the approval of call `late-call` of run `refund-b` expired",
+    );
+
+    let store = finish(&f, &["refund-a"]).await;
+    let engine = fixture::engine(&store, true);
+    let done = engine
+        .outcome::<fixture::payout::Workflow>(&"refund-a".into())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&done, flow_runtime::state::RunResult::Finished(out) if out == "refunded 300"),
+        "{done:?}"
+    );
 }

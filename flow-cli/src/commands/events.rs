@@ -6,7 +6,7 @@ use crate::error::CliError;
 use crate::output::{Output, line};
 use crate::view::state_name;
 use flow_runtime::state::RunId;
-use flow_runtime::store::RunHistory;
+use flow_runtime::store::{APPROVAL_EVENT, RunHistory};
 use serde::Serialize;
 
 /// What `--json` prints once the event is sent.
@@ -31,6 +31,19 @@ pub(crate) async fn send<S: RunHistory>(
     })?;
     let run = RunId::from(args.run.as_str());
     let info = info(store, &run).await?;
+    if let Some(approval) = &info.approval {
+        return Err(CliError::Refused(format!(
+            "run `{run}` waits for the approval of call `{}` (tool `{}`), not for an event: \
+             `flow approve {run} {}` or `flow reject {run} {}`",
+            approval.call_id, approval.tool, approval.call_id, approval.call_id
+        )));
+    }
+    if args.name == APPROVAL_EVENT {
+        return Err(CliError::Refused(format!(
+            "`{APPROVAL_EVENT}` is not an event a run can be sent: approvals are decided with \
+             `flow approve` and `flow reject`"
+        )));
+    }
     let awaited = info
         .wait
         .as_ref()

@@ -2,6 +2,7 @@
 //! only through `Store`, `RunControl` and `RunHistory`, so every store that implements them
 //! works.
 
+mod approve;
 mod events;
 mod graph;
 mod prune;
@@ -31,6 +32,8 @@ pub(crate) async fn run<S: RunHistory>(
             runs::control(store, &args.run, runs::Control::Resume, out).await
         }
         Command::Events(EventsCommand::Send(args)) => events::send(store, args, out).await,
+        Command::Approve(args) => approve::approve(store, args, out).await,
+        Command::Reject(args) => approve::reject(store, args, out).await,
         Command::Graph(args) => graph::graph(store, args, out).await,
         Command::Prune(args) => prune::prune(store, args, out).await,
     }

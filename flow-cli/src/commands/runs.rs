@@ -6,7 +6,7 @@ use crate::output::{self, Output, line, paint, print_table, relative, short, tab
 use crate::view::{RunDetail, RunView, state_name};
 use anstyle::Style;
 use flow_runtime::state::RunId;
-use flow_runtime::store::{RunFilter, RunHistory, RunInfo, RunState};
+use flow_runtime::store::{APPROVAL_EVENT, RunFilter, RunHistory, RunInfo, RunState};
 use std::time::{Duration, SystemTime};
 
 /// `flow runs list`: a table of runs, or a JSON array of [`RunView`]s.
@@ -25,7 +25,16 @@ pub(crate) async fn list<S: RunHistory>(
     if let Some(since) = args.since {
         filter = filter.since(since);
     }
-    let runs = store.list(&filter).await?;
+    let mut runs = store.list(&filter).await?;
+    // A store's list need not read each run's pending approval: read it for the runs that
+    // wait for one.
+    for run in &mut runs {
+        if run.approval.is_none() && run.wait.as_ref().is_some_and(|w| w.0 == APPROVAL_EVENT) {
+            if let Some(fresh) = store.status(&run.run_id).await? {
+                *run = fresh;
+            }
+        }
+    }
     if out.json {
         return crate::output::json(&runs.iter().map(RunView::of).collect::<Vec<_>>());
     }
@@ -70,6 +79,17 @@ fn detail(run: &RunInfo, now: SystemTime) -> String {
     match run.state() {
         // The reason names the step.
         RunState::Failed { reason, .. } => reason,
+        RunState::Waiting { until, .. } if is_approval(run) => {
+            match &run.approval {
+                Some(a) => format!(
+                    "approval of `{}` call `{}`, deadline {}",
+                    a.tool,
+                    a.call_id,
+                    relative(until, now)
+                ),
+                None => format!("an approval, deadline {}", relative(until, now)),
+            }
+        }
         RunState::Waiting { event, until } => {
             format!("event `{event}`, deadline {}", relative(until, now))
         }
@@ -77,6 +97,11 @@ fn detail(run: &RunInfo, now: SystemTime) -> String {
         RunState::Corrupt { what } => what,
         _ => String::new(),
     }
+}
+
+/// Whether the run waits for an approval rather than an event.
+pub(crate) fn is_approval(run: &RunInfo) -> bool {
+    run.wait.as_ref().is_some_and(|(event, _)| event == APPROVAL_EVENT)
 }
 
 /// A run's info, or exit code 3 when the store does not have it.
@@ -93,7 +118,8 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
     let info = info(store, &run).await?;
     let history = store.steps(&run).await?;
     let journal = store.calls(&run).await?;
-    let detail_view = RunDetail::of(&info, &history, &journal);
+    let approvals = store.approvals(&run).await?;
+    let detail_view = RunDetail::of(&info, &history, &journal, &approvals);
     if out.json {
         return crate::output::json(&detail_view);
     }
@@ -117,7 +143,22 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
             format!(": {extra}")
         }
     ))?;
-    if let Some((event, until)) = &info.wait {
+    if let Some(approval) = &info.approval {
+        line(&format!(
+            "{} call `{}` of tool `{}` with arguments {}, until {} ({}): `flow approve {} {}` \
+             or `flow reject {} {} --reason '<why>'`",
+            key("approval"),
+            approval.call_id,
+            approval.tool,
+            approval.arguments,
+            output::time(approval.until),
+            relative(approval.until, now),
+            info.run_id,
+            approval.call_id,
+            info.run_id,
+            approval.call_id,
+        ))?;
+    } else if let Some((event, until)) = info.wait.as_ref().filter(|_| !is_approval(&info)) {
         line(&format!(
             "{} event `{event}` until {} ({}): `flow events send {} {event} '<json>'`",
             key("waits for"),
@@ -222,6 +263,39 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
             ]);
         }
         print_table(&calls)?;
+    }
+
+    if !detail_view.approvals.is_empty() {
+        line("")?;
+        line(&paint("Approvals", Style::new().bold().underline()))?;
+        let mut table = table([
+            "CALL",
+            "STEP",
+            "TOOL",
+            "ARGUMENTS",
+            "DEADLINE",
+            "DECISION",
+        ]);
+        for approval in &detail_view.approvals {
+            let decision = match (approval.decision, &approval.reason, &approval.edited) {
+                (None, ..) => paint(
+                    "pending",
+                    Style::new().fg_color(Some(anstyle::AnsiColor::Yellow.into())),
+                ),
+                (Some(_), Some(reason), _) => format!("rejected: {reason}"),
+                (Some(_), _, Some(edited)) => format!("approved with {edited}"),
+                (Some(name), ..) => name.replace('_', " "),
+            };
+            table.add_row([
+                approval.call_id.clone(),
+                step_name(&approval.step),
+                approval.tool.clone(),
+                approval.arguments.to_string(),
+                approval.until.clone(),
+                decision,
+            ]);
+        }
+        print_table(&table)?;
     }
     Ok(())
 }

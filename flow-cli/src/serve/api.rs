@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use flow_runtime::error::{ControlError, StoreError};
 use flow_runtime::state::RunId;
 use flow_runtime::store::{
-    HistoryEntry, JournalResult, RunFilter, RunHistory, RunInfo, RunState, RunStatus, WorkflowInfo,
+    ApprovalError, Decision, HistoryEntry, JournalResult, RunFilter, RunHistory, RunInfo,
+    RunState, RunStatus, WorkflowInfo,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,6 +34,9 @@ pub(super) enum ApiError {
     /// A query parameter is wrong.
     #[error("{0}")]
     BadRequest(String),
+    /// An approval or rejection was refused (the store changed nothing).
+    #[error("{}", crate::error::approval_message(.0))]
+    Approval(ApprovalError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -45,6 +49,13 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Refused(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Approval(e) => match e {
+                ApprovalError::UnknownRun { .. } | ApprovalError::OtherCall { .. } => {
+                    StatusCode::NOT_FOUND
+                }
+                ApprovalError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::CONFLICT,
+            },
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,6 +67,15 @@ impl From<ControlError> for ApiError {
             ControlError::UnknownRun { run_id } => Self::UnknownRun(run_id),
             ControlError::Store(e) => Self::Store(e),
             other => Self::Refused(other.to_string()),
+        }
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(error: ApprovalError) -> Self {
+        match error {
+            ApprovalError::UnknownRun { run_id } => Self::UnknownRun(run_id),
+            other => Self::Approval(other),
         }
     }
 }
@@ -232,12 +252,16 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
         .ok_or_else(|| ApiError::UnknownRun(run.clone()))?;
     let history = store.steps(run).await?;
     let journal = store.calls(run).await?;
+    let approvals = store.approvals(run).await?;
     let latest = store.latest(run).await?;
     let workflows = store.workflows().await?;
-    let detail = RunDetail::of(&info, &history, &journal);
+    let detail = RunDetail::of(&info, &history, &journal, &approvals);
 
-    let waiting_step = match info.state() {
-        RunState::Waiting { .. } => latest.as_ref().and_then(|c| c.waiting.clone()),
+    // A run waits for an event at a step's start (the checkpoint says which step), or for
+    // an approval inside a step (the request says which).
+    let waiting_step = match (info.state(), &info.approval) {
+        (RunState::Waiting { .. }, Some(approval)) => Some(approval.step.clone()),
+        (RunState::Waiting { .. }, None) => latest.as_ref().and_then(|c| c.waiting.clone()),
         _ => None,
     };
     let mut graph = workflow_of(&workflows, &info).map(|w| Graph::parse(&w.mermaid));
@@ -316,30 +340,72 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
     })
 }
 
-/// What a request asks to do to a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a request asks to do to a run: move it to another status, or decide the
+/// approval-gated call it waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Action {
     Cancel,
     Pause,
     Resume,
+    /// Approve call `call` (its id).
+    Approve { call: String },
+    /// Reject call `call` for `reason`.
+    Reject { call: String, reason: String },
 }
 
+/// What a rejection without a reason says.
+const NO_REASON: &str = "rejected in the run viewer";
+
 impl Action {
-    fn parse(name: &str) -> Option<Self> {
+    /// The action named by a route's last segment: `cancel`, `pause`, `resume`.
+    pub(super) fn of_run(name: &str) -> Result<Self, ApiError> {
         match name {
-            "cancel" => Some(Self::Cancel),
-            "pause" => Some(Self::Pause),
-            "resume" => Some(Self::Resume),
-            _ => None,
+            "cancel" => Ok(Self::Cancel),
+            "pause" => Ok(Self::Pause),
+            "resume" => Ok(Self::Resume),
+            _ => Err(ApiError::BadRequest(format!(
+                "`{name}` is not an action; expected one of: cancel, pause, resume"
+            ))),
+        }
+    }
+
+    /// The decision named by an approval route's last segment: `approve`, `reject` (with
+    /// `reason`, or a default one when none is given).
+    pub(super) fn of_call(call: String, name: &str, reason: Option<&str>) -> Result<Self, ApiError> {
+        match name {
+            "approve" => Ok(Self::Approve { call }),
+            "reject" => Ok(Self::Reject {
+                call,
+                reason: reason
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or(NO_REASON)
+                    .to_owned(),
+            }),
+            _ => Err(ApiError::BadRequest(format!(
+                "`{name}` is not a decision; expected one of: approve, reject"
+            ))),
+        }
+    }
+
+    /// The action's name, as the page's notice says it.
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Approve { .. } => "approve",
+            Self::Reject { .. } => "reject",
         }
     }
 }
 
-/// Checks `given` against the viewer's token, then does `action` to `run`.
+/// Checks `given` against the viewer's token, then does `action` to `run`; the run as it
+/// stands after.
 pub(super) async fn act<S: RunHistory>(
     state: &Shared<S>,
     run: &str,
-    action: &str,
+    action: Result<Action, ApiError>,
     given: Option<&str>,
 ) -> Result<RunInfo, ApiError> {
     let Some(token) = &state.token else {
@@ -354,17 +420,33 @@ pub(super) async fn act<S: RunHistory>(
              form's token field)",
         ));
     }
-    let action = Action::parse(action).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "`{action}` is not an action; expected one of: cancel, pause, resume"
-        ))
-    })?;
     let run = RunId::from(run);
-    Ok(match action {
-        Action::Cancel => state.store.cancel(&run).await?,
-        Action::Pause => state.store.pause(&run).await?,
-        Action::Resume => state.store.unpause(&run).await?,
+    let store = &state.store;
+    Ok(match action? {
+        Action::Cancel => store.cancel(&run).await?,
+        Action::Pause => store.pause(&run).await?,
+        Action::Resume => store.unpause(&run).await?,
+        Action::Approve { call } => {
+            decide(store, &run, &call, Decision::Approved { edited: None }).await?
+        }
+        Action::Reject { call, reason } => {
+            decide(store, &run, &call, Decision::Rejected { reason }).await?
+        }
     })
+}
+
+/// Decides `call` of `run` through the store (which refuses atomically); the run after.
+async fn decide<S: RunHistory>(
+    store: &S,
+    run: &RunId,
+    call: &str,
+    decision: Decision,
+) -> Result<RunInfo, ApiError> {
+    store.decide_approval(run, call, decision).await?;
+    store
+        .status(run)
+        .await?
+        .ok_or_else(|| ApiError::UnknownRun(run.clone()))
 }
 
 /// `GET /api/runs`
@@ -398,13 +480,39 @@ pub(super) async fn act_json<S: RunHistory>(
     Path((run, action)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<RunView>, ApiError> {
-    let bearer = headers
+    let bearer = bearer(&headers);
+    let after = act(&state, &run, Action::of_run(&action), bearer).await?;
+    Ok(Json(RunView::of(&after)))
+}
+
+/// A rejection's reason, in a decision's JSON body.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DecisionBody {
+    reason: Option<String>,
+}
+
+/// `POST /api/runs/{run}/approvals/{call}/{decision}` with `Authorization: Bearer <token>`
+/// and, to reject, an optional body `{"reason": "…"}`.
+pub(super) async fn decide_json<S: RunHistory>(
+    State(state): State<Shared<S>>,
+    Path((run, call, decision)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Option<Json<DecisionBody>>,
+) -> Result<Json<RunView>, ApiError> {
+    let bearer = bearer(&headers);
+    let reason = body.and_then(|Json(b)| b.reason);
+    let action = Action::of_call(call, &decision, reason.as_deref());
+    let after = act(&state, &run, action, bearer).await?;
+    Ok(Json(RunView::of(&after)))
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let after = act(&state, &run, &action, bearer).await?;
-    Ok(Json(RunView::of(&after)))
+        .map(str::trim)
 }
 
 #[cfg(test)]

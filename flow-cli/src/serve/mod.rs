@@ -1,7 +1,8 @@
 //! `flow serve`: a web run viewer over the store — a runs list, a page per run (its
 //! workflow's graph with the completed steps, the current step and a pending wait marked; a
 //! timeline of steps and calls with durations; the latest state, call outputs and errors as
-//! collapsible JSON; token totals) and, behind a token, cancel, pause and resume.
+//! collapsible JSON; token totals; the pending approval) and, behind a token, cancel, pause,
+//! resume, and approve or reject the tool call a run waits for.
 //!
 //! Everything the pages need is in the binary: server-rendered HTML (maud), one stylesheet
 //! and one small script, and the graph drawn here as SVG from the steps and edges the store
@@ -22,6 +23,7 @@
 //! | `GET /` | runs list; query `workflow`, `status`, `since` (`90s`, `2h`, `3days` ago or an RFC 3339 time), `limit`; refreshes itself from `/api/runs` |
 //! | `GET /runs/{run}` | run page; refreshes itself when `/api/runs/{run}` changes |
 //! | `POST /runs/{run}/{action}` | `action`: `cancel`, `pause`, `resume`; form field `token`; answers 303 to the run page, 403 without the token, 404, 409 when the run's status does not allow it |
+//! | `POST /runs/{run}/approvals/{call}/{decision}` | `decision`: `approve`, `reject`; form fields `token`, `reason` (a rejection's); 303 to the run page, 403 without the token, 404 for an unknown run or call, 409 for a call decided already or past its deadline, or a run that waits for no approval |
 //!
 //! # JSON API
 //!
@@ -34,6 +36,7 @@
 //! | `GET /api/runs/{run}` | the run as `flow runs show --json`, plus `graph` (`nodes`: `id`, `label`, `kind`, `mark`; `edges`: `from`, `to`, `label`, `kind`), `current_step` (`current_steps` for a fan-out's pending branches), `waiting_step`, `checkpoint_state` (the latest checkpoint's state), `actions` (those the run's status allows), `bars` (each step on the run's time line, in thousandths) and `outputs` (each journaled call's output or error); 404 for an unknown run |
 //! | `GET /api/workflows` | array of workflows as the store recorded them (`flow graph --json`) |
 //! | `POST /api/runs/{run}/{action}` | `Authorization: Bearer <token>`; the run after the action, 403, 404 or 409 (`{"error": "…"}`) |
+//! | `POST /api/runs/{run}/approvals/{call}/{decision}` | `decision`: `approve`, `reject`; `Authorization: Bearer <token>`; to reject, an optional body `{"reason": "…"}`; the run after the decision, 403, 404 or 409 as the form's |
 //! | `GET /health` | `ok` |
 
 mod api;
@@ -56,8 +59,8 @@ pub(crate) struct ServeArgs {
     /// The address to listen on; port 0 takes a free port (printed on start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: SocketAddr,
-    /// Allow cancel, pause and resume to requests that carry this token. Without a token
-    /// the viewer is read-only.
+    /// Allow cancel, pause, resume, approve and reject to requests that carry this token.
+    /// Without a token the viewer is read-only.
     #[arg(long, env = "FLOW_SERVE_TOKEN", hide_env_values = true, conflicts_with = "write_token_file", value_parser = parse_token)]
     pub(crate) token: Option<Token>,
     /// Make a random token, write it to this file (readable by its owner only) and allow
@@ -106,9 +109,17 @@ pub(crate) fn router<S: RunHistory>(store: S, token: Option<Token>) -> Router {
         .route("/", get(pages::runs::<S>))
         .route("/runs/{run}", get(pages::run::<S>))
         .route("/runs/{run}/{action}", post(pages::act::<S>))
+        .route(
+            "/runs/{run}/approvals/{call}/{decision}",
+            post(pages::decide::<S>),
+        )
         .route("/api/runs", get(api::runs::<S>))
         .route("/api/runs/{run}", get(api::run::<S>))
         .route("/api/runs/{run}/{action}", post(api::act_json::<S>))
+        .route(
+            "/api/runs/{run}/approvals/{call}/{decision}",
+            post(api::decide_json::<S>),
+        )
         .route("/api/workflows", get(api::workflows::<S>))
         .route("/assets/style.css", get(pages::style))
         .route("/assets/app.js", get(pages::script))

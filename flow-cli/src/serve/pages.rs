@@ -109,6 +109,12 @@ fn detail(run: &RunView) -> String {
     if let Some(failure) = &run.failure {
         return failure.reason.clone();
     }
+    if let Some(approval) = &run.approval {
+        return format!(
+            "waits for the approval of `{}` call `{}` until {}",
+            approval.tool, approval.call_id, approval.until
+        );
+    }
     if let Some(wait) = &run.wait {
         return format!("waits for `{}` until {}", wait.event, wait.until);
     }
@@ -272,7 +278,9 @@ pub(super) async fn run<S: RunHistory>(
                 dt { @if data.current_steps.len() == 1 { "Current step" } @else { "Current steps" } }
                 dd id="current" { (data.current_steps.join(", ")) }
             }
-            @if let Some(wait) = &r.wait {
+            @if let Some(approval) = &r.approval {
+                dt { "Waits for" } dd id="wait" { "the approval of a " code { (approval.tool) } " call until " time { (approval.until) } }
+            } @else if let Some(wait) = &r.wait {
                 dt { "Waits for" } dd id="wait" { "event " code { (wait.event) } " until " time { (wait.until) } }
             }
             @if let Some(wake) = &r.wake_at { dt { "Wakes" } dd { time { (wake) } } }
@@ -282,6 +290,29 @@ pub(super) async fn run<S: RunHistory>(
                 @if let Some(tokens) = d.tokens { (tokens.input) " in, " (tokens.output) " out" } @else { "none reported" }
             }
             @if let Some(corrupt) = &r.corrupt { dt { "Unreadable" } dd class="failure" { (corrupt) } }
+        }
+        @if let Some(approval) = &r.approval {
+            section id="approval" data-call=(approval.call_id) {
+                h2 { "Pending approval" }
+                dl class="summary" {
+                    dt { "Call" } dd id="approval-call" { code { (approval.call_id) } }
+                    dt { "Tool" } dd id="approval-tool" { code { (approval.tool) } }
+                    dt { "Step" } dd { (approval.step) @if !approval.visit.is_empty() { " (" (approval.visit) ")" } }
+                    dt { "Arguments" } dd { pre id="approval-arguments" { (pretty(&approval.arguments)) } }
+                    dt { "Deadline" } dd { time { (approval.until) } }
+                }
+                @if state.token.is_none() {
+                    p class="muted" { "Read-only: start " code { "flow serve" } " with " code { "--token" } " or " code { "--write-token-file" } " to approve or reject calls." }
+                } @else {
+                    @let base = format!("/runs/{}/approvals/{}", percent(&r.run_id), percent(&approval.call_id));
+                    form method="post" class="actions" action={ (base) "/approve" } {
+                        label { "Token " input type="password" name="token" id="approval-token" autocomplete="off" required; }
+                        label { "Reason (to reject) " input type="text" name="reason" id="approval-reason" autocomplete="off"; }
+                        button type="submit" id="do-approve" formaction={ (base) "/approve" } { "approve" }
+                        button type="submit" id="do-reject" formaction={ (base) "/reject" } { "reject" }
+                    }
+                }
+            }
         }
         section id="actions" {
             h2 { "Actions" }
@@ -369,6 +400,7 @@ pub(super) async fn run<S: RunHistory>(
 fn now_text(run: &RunView) -> String {
     match (run.state, &run.wait, &run.failure) {
         (_, _, Some(failure)) => format!("failed: {}", failure.reason),
+        ("waiting", _, _) if run.approval.is_some() => "waiting for an approval".to_owned(),
         ("waiting", Some(wait), _) => format!("waiting for `{}` until {}", wait.event, wait.until),
         ("paused", ..) => "next, once resumed".to_owned(),
         ("sleeping", ..) => "next, after the sleep".to_owned(),
@@ -382,10 +414,12 @@ pub(super) struct Flash {
     done: Option<String>,
 }
 
-/// The action form's fields.
+/// The action forms' fields.
 #[derive(Debug, Deserialize)]
 pub(super) struct ActForm {
     token: Option<String>,
+    /// A rejection's reason.
+    reason: Option<String>,
 }
 
 /// `POST /runs/{run}/{action}` from the run page's form.
@@ -394,13 +428,30 @@ pub(super) async fn act<S: RunHistory>(
     Path((run, action)): Path<(String, String)>,
     Form(form): Form<ActForm>,
 ) -> Response {
-    match api::act(&state, &run, &action, form.token.as_deref()).await {
-        Ok(_) => Redirect::to(&format!(
-            "/runs/{}?done={}",
-            percent(&run),
-            percent(&action)
-        ))
-        .into_response(),
+    let action = api::Action::of_run(&action);
+    act_then_show(&state, &run, action, form.token.as_deref()).await
+}
+
+/// `POST /runs/{run}/approvals/{call}/{decision}` from the run page's approval form.
+pub(super) async fn decide<S: RunHistory>(
+    State(state): State<Shared<S>>,
+    Path((run, call, decision)): Path<(String, String, String)>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    let action = api::Action::of_call(call, &decision, form.reason.as_deref());
+    act_then_show(&state, &run, action, form.token.as_deref()).await
+}
+
+/// Does `action` and redirects to the run page with a notice, or shows why not.
+async fn act_then_show<S: RunHistory>(
+    state: &Shared<S>,
+    run: &str,
+    action: Result<api::Action, ApiError>,
+    token: Option<&str>,
+) -> Response {
+    let name = action.as_ref().map_or("", api::Action::name);
+    match api::act(state, run, action, token).await {
+        Ok(_) => Redirect::to(&format!("/runs/{}?done={name}", percent(run))).into_response(),
         Err(e) => error_page(&e),
     }
 }

@@ -1,16 +1,19 @@
 //! The viewer in a real browser: Debian's `chromium`, headless, driven through
 //! `chromedriver` by fantoccini. Opens the list, watches it refresh, opens the failed run
 //! and reads its reason, resumes a paused run from its page and sees the state change, with
-//! `FLOW_SCREENSHOT=1` saves the run page to `docs/run-page.png`, and watches the run page
-//! reload itself when the run is paused elsewhere.
+//! `FLOW_SCREENSHOT=1` saves the run page to `docs/run-page.png`, watches the run page
+//! reload itself when the run is paused elsewhere, and approves a pending tool call from its
+//! run's page and sees the run finish (an engine in the test process drives it).
 //!
 //! Needs `chromium` and `chromium-driver` (`apt-get install -y chromium chromium-driver`;
 //! `.ci/run` installs them): without them the test fails saying so.
 
 use crate::fixture::Fixture;
 use fantoccini::{Client, ClientBuilder, Locator};
+use flow_runtime::store::SqliteStore;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
@@ -119,14 +122,15 @@ async fn until_text(browser: &Client, css: &str, want: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_viewer_in_a_real_browser() {
     let driver = Driver::start().await;
-    let fixture = Fixture::new().await;
+    let fixture = Fixture::with_approvals().await;
     let server = fixture.serve(&["--token", TOKEN]).await;
+    let store = Arc::new(fixture.store());
     let browser = driver.browser().await;
     // Driven in a task so that the browser is closed even when a check fails (killing
     // chromedriver alone would leave chromium running).
     let result = tokio::spawn({
         let browser = browser.clone();
-        async move { drive(&browser, &server.url).await }
+        async move { drive(&browser, &server.url, store).await }
     })
     .await;
     browser.close().await.unwrap();
@@ -136,7 +140,11 @@ async fn the_viewer_in_a_real_browser() {
     }
 }
 
-async fn drive(browser: &Client, url: &str) -> Result<(), fantoccini::error::CmdError> {
+async fn drive(
+    browser: &Client,
+    url: &str,
+    store: Arc<SqliteStore>,
+) -> Result<(), fantoccini::error::CmdError> {
     // The list, with all three runs.
     browser.goto(&format!("{url}/")).await?;
     assert_eq!(
@@ -148,7 +156,7 @@ async fn drive(browser: &Client, url: &str) -> Result<(), fantoccini::error::Cmd
             .find_all(Locator::Css("#runs tbody tr"))
             .await?
             .len(),
-        3
+        5
     );
 
     // It refreshes itself: a run paused elsewhere shows as paused without a reload.
@@ -225,5 +233,58 @@ async fn drive(browser: &Client, url: &str) -> Result<(), fantoccini::error::Cmd
         .unwrap();
     assert!(paused.status().is_success());
     until_text(browser, "#state", "paused").await;
+
+    approve_and_finish(browser, url, store).await
+}
+
+/// Approves `refund-a`'s pending call from its page; an engine in this process takes the
+/// decision, makes the call and finishes the run, and the page shows it.
+async fn approve_and_finish(
+    browser: &Client,
+    url: &str,
+    store: Arc<SqliteStore>,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser.goto(&format!("{url}/runs/refund-a")).await?;
+    assert_eq!(text(browser, "#state").await, "waiting");
+    assert_eq!(text(browser, "#approval-tool").await, "refund");
+    assert_eq!(text(browser, "#approval-arguments").await, "499");
+    browser
+        .find(Locator::Css("#graph g.node.waiting[data-step='pay']"))
+        .await?;
+
+    let engine = crate::fixture::engine(&store, true);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        engine
+            .run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    browser
+        .find(Locator::Id("approval-token"))
+        .await?
+        .send_keys(TOKEN)
+        .await?;
+    browser
+        .find(Locator::Id("do-approve"))
+        .await?
+        .click()
+        .await?;
+    let flash = text(browser, "#flash").await;
+    assert!(flash.starts_with("Done: approve"), "{flash}");
+    // The page reloads itself when the engine has finished the run.
+    until_text(browser, "#state", "finished").await;
+    assert!(browser.find(Locator::Id("approval")).await.is_err(), "no pending approval left");
+    browser
+        .find(Locator::Css("#graph g.node.done[data-step='pay']"))
+        .await?;
+    let calls = browser.find_all(Locator::Css("#timeline tr.call")).await?;
+    assert_eq!(calls.len(), 1, "the refund call");
+    assert!(calls[0].text().await?.contains("refund"));
+
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
     Ok(())
 }

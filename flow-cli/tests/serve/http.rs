@@ -267,6 +267,144 @@ async fn actions_are_refused_without_the_token_and_done_with_it() {
 }
 
 #[tokio::test]
+async fn approvals_need_the_token_and_are_decided_once() {
+    let fixture = Fixture::with_approvals().await;
+    let a = fixture.pending_call("refund-a").await;
+    let b = fixture.pending_call("refund-b").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let pending = || async {
+        let store = fixture.store();
+        let mut calls = Vec::new();
+        for run in ["refund-a", "refund-b"] {
+            let info = flow_runtime::store::Store::status(&store, &run.into())
+                .await
+                .unwrap()
+                .unwrap();
+            calls.push(info.approval.map(|a| a.call_id));
+        }
+        calls
+    };
+
+    // Read-only: the page shows the pending call, no form; the API and the form refuse.
+    let read_only = fixture.serve(&[]).await;
+    let (status, page) = get(&format!("{}/runs/refund-a", read_only.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    for part in ["Pending approval", a.as_str(), "refund", "499", "to approve or reject calls"] {
+        assert!(page.contains(part), "{part:?} not in the page");
+    }
+    assert!(!page.contains(r#"id="do-approve""#), "no form when read-only");
+    let run = json(&format!("{}/api/runs/refund-a", read_only.url)).await;
+    assert_eq!(run["approval"]["call_id"], a.as_str());
+    assert_eq!(run["waiting_step"], "pay");
+    assert_eq!(run["current_step"], "pay");
+    assert_eq!(run["approvals"].as_array().unwrap().len(), 1);
+    let list = json(&format!("{}/api/runs", read_only.url)).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["run_id"] == "refund-a" && r["approval"]["call_id"] == a.as_str()),
+        "{list}"
+    );
+    let response = http
+        .post(format!("{}/api/runs/refund-a/approvals/{a}/approve", read_only.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("read-only"));
+    let response = http
+        .post(format!("{}/runs/refund-a/approvals/{a}/approve", read_only.url))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    drop(read_only);
+
+    // With a token: refused without it or with another.
+    let server = fixture.serve(&["--token", TOKEN]).await;
+    let (_, page) = get(&format!("{}/runs/refund-a", server.url)).await;
+    assert!(page.contains(r#"id="do-approve""#), "the form: {page}");
+    assert!(page.contains(r#"id="do-reject""#), "the form: {page}");
+    for auth in [None, Some("wrong"), Some("")] {
+        let mut request =
+            http.post(format!("{}/api/runs/refund-a/approvals/{a}/approve", server.url));
+        if let Some(token) = auth {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{auth:?}");
+    }
+    let response = http
+        .post(format!("{}/runs/refund-a/approvals/{a}/approve", server.url))
+        .form(&[("token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(pending().await, [Some(a.clone()), Some(b.clone())]);
+
+    // Another run's call, a run without an approval, an unknown decision.
+    let post = |path: String| {
+        http.post(format!("{}{path}", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let response = post(format!("/api/runs/refund-a/approvals/{b}/approve"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.text().await.unwrap().contains("has no pending call"));
+    let response = post(format!("/api/runs/ord-wait/approvals/{a}/approve"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.text().await.unwrap().contains("waits for no approval"));
+    let response = post(format!("/api/runs/ghost/approvals/{a}/approve"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = post(format!("/api/runs/refund-a/approvals/{a}/maybe"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(pending().await, [Some(a.clone()), Some(b.clone())]);
+
+    // Approved through the API, once.
+    let response = post(format!("/api/runs/refund-a/approvals/{a}/approve"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let after: Value = response.json().await.unwrap();
+    assert_eq!(after["run_id"], "refund-a");
+    let response = post(format!("/api/runs/refund-a/approvals/{a}/reject"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.text().await.unwrap().contains("was approved already"));
+
+    // Rejected through the page's form, with a reason.
+    let response = http
+        .post(format!("{}/runs/refund-b/approvals/{b}/reject", server.url))
+        .form(&[("token", TOKEN), ("reason", "over budget")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/runs/refund-b?done=reject");
+    let run = json(&format!("{}/api/runs/refund-b", server.url)).await;
+    assert_eq!(run["approvals"][0]["decision"], "rejected");
+    assert_eq!(run["approvals"][0]["reason"], "over budget");
+    let run = json(&format!("{}/api/runs/refund-a", server.url)).await;
+    assert_eq!(run["approvals"][0]["decision"], "approved");
+}
+
+#[tokio::test]
 async fn a_written_token_file_allows_actions() {
     let fixture = Fixture::new().await;
     let dir = tempfile::tempdir().unwrap();

@@ -9,5 +9,7 @@
 )]
 
 mod browser;
+#[path = "../fixture/mod.rs"]
 mod fixture;
 mod http;
+mod server;

@@ -17,6 +17,7 @@
 
   function detail(run) {
     if (run.failure) return run.failure.reason;
+    if (run.approval) return "waits for the approval of `" + run.approval.tool + "` call `" + run.approval.call_id + "` until " + run.approval.until;
     if (run.wait) return "waits for `" + run.wait.event + "` until " + run.wait.until;
     if (run.wake_at) return "wakes at " + run.wake_at;
     return run.corrupt || "";
@@ -51,9 +52,10 @@
   }
 
   function busy() {
-    // Do not reload under someone typing a token.
-    const token = document.getElementById("token");
-    return token && (token.value !== "" || document.activeElement === token);
+    // Do not reload under someone typing a token or a reason.
+    return Array.prototype.some.call(
+      document.querySelectorAll("input[name=token], input[name=reason]"),
+      function (input) { return input.value !== "" || document.activeElement === input; });
   }
 
   async function poll() {
