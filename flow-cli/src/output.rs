@@ -64,7 +64,7 @@ pub(crate) fn state(name: &str) -> String {
     let colour = match name {
         "finished" => AnsiColor::Green,
         "failed" | "corrupt" | "incompatible" => AnsiColor::Red,
-        "paused" | "waiting" | "sleeping" => AnsiColor::Yellow,
+        "paused" | "waiting" | "sleeping" | "awaiting_approval" => AnsiColor::Yellow,
         "cancelled" => AnsiColor::BrightBlack,
         _ => AnsiColor::Cyan,
     };

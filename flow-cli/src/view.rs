@@ -29,7 +29,8 @@ pub(crate) struct RunView {
     /// The stored status: `running`, `paused`, `cancelled`, `finished`, `incompatible`,
     /// `failed`, `corrupt`.
     pub(crate) status: &'static str,
-    /// Where it stands: the status, or for a running run `sleeping` or `waiting`.
+    /// Where it stands: the status, or for a running run `sleeping`, `waiting` (for an
+    /// event) or `awaiting_approval` (of a tool call).
     pub(crate) state: &'static str,
     /// The step of its latest checkpoint.
     pub(crate) step: String,
@@ -123,6 +124,7 @@ pub(crate) fn state_name(info: &RunInfo) -> &'static str {
     match info.state() {
         RunState::Sleeping { .. } => "sleeping",
         RunState::Waiting { .. } => "waiting",
+        RunState::AwaitingApproval { .. } => "awaiting_approval",
         _ => info.status.as_str(),
     }
 }

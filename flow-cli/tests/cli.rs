@@ -463,7 +463,7 @@ async fn approvals_are_shown_and_decided_once() {
 
     // `runs show` and `runs list` say which call waits, and how to decide it.
     let run = f.json(&["runs", "show", "refund-a"]);
-    assert_eq!(run["state"], "waiting");
+    assert_eq!(run["state"], "awaiting_approval");
     assert_eq!(run["approval"]["call_id"], a.as_str());
     assert_eq!(run["approval"]["tool"], "refund");
     assert_eq!(run["approval"]["arguments"], 499);

@@ -11,7 +11,8 @@ mod runs;
 use crate::cli::{Command, EventsCommand, RunsCommand};
 use crate::error::CliError;
 use crate::output::Output;
-use flow_runtime::store::RunHistory;
+use flow_runtime::error::StoreError;
+use flow_runtime::store::{RunHistory, RunInfo};
 
 /// Runs `command` on `store`.
 pub(crate) async fn run<S: RunHistory>(
@@ -37,4 +38,20 @@ pub(crate) async fn run<S: RunHistory>(
         Command::Graph(args) => graph::graph(store, args, out).await,
         Command::Prune(args) => prune::prune(store, args, out).await,
     }
+}
+
+/// `runs` with the pending approval of each run that waits for one: a store's `list` need
+/// not read them (the SQLite store's does not), its `status` does.
+pub(crate) async fn with_pending_approvals<S: RunHistory>(
+    store: &S,
+    runs: &mut [RunInfo],
+) -> Result<(), StoreError> {
+    for run in runs {
+        if run.approval.is_none() && runs::is_approval(run) {
+            if let Some(fresh) = store.status(&run.run_id).await? {
+                *run = fresh;
+            }
+        }
+    }
+    Ok(())
 }

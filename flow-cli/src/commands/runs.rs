@@ -26,15 +26,7 @@ pub(crate) async fn list<S: RunHistory>(
         filter = filter.since(since);
     }
     let mut runs = store.list(&filter).await?;
-    // A store's list need not read each run's pending approval: read it for the runs that
-    // wait for one.
-    for run in &mut runs {
-        if run.approval.is_none() && run.wait.as_ref().is_some_and(|w| w.0 == APPROVAL_EVENT) {
-            if let Some(fresh) = store.status(&run.run_id).await? {
-                *run = fresh;
-            }
-        }
-    }
+    super::with_pending_approvals(store, &mut runs).await?;
     if out.json {
         return crate::output::json(&runs.iter().map(RunView::of).collect::<Vec<_>>());
     }
@@ -79,17 +71,15 @@ fn detail(run: &RunInfo, now: SystemTime) -> String {
     match run.state() {
         // The reason names the step.
         RunState::Failed { reason, .. } => reason,
-        RunState::Waiting { until, .. } if is_approval(run) => {
-            match &run.approval {
-                Some(a) => format!(
-                    "approval of `{}` call `{}`, deadline {}",
-                    a.tool,
-                    a.call_id,
-                    relative(until, now)
-                ),
-                None => format!("an approval, deadline {}", relative(until, now)),
-            }
-        }
+        RunState::AwaitingApproval {
+            call_id,
+            tool,
+            until,
+            ..
+        } => format!(
+            "approval of `{tool}` call `{call_id}`, deadline {}",
+            relative(until, now)
+        ),
         RunState::Waiting { event, until } => {
             format!("event `{event}`, deadline {}", relative(until, now))
         }

@@ -144,7 +144,9 @@ pub(super) async fn list<S: RunHistory>(
     store: &S,
     query: &ListQuery,
 ) -> Result<Vec<RunInfo>, ApiError> {
-    Ok(store.list(&query.filter()?).await?)
+    let mut runs = store.list(&query.filter()?).await?;
+    crate::commands::with_pending_approvals(store, &mut runs).await?;
+    Ok(runs)
 }
 
 /// A journaled call's result: its output, or its permanent failure.
@@ -260,8 +262,8 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
     // A run waits for an event at a step's start (the checkpoint says which step), or for
     // an approval inside a step (the request says which).
     let waiting_step = match (info.state(), &info.approval) {
-        (RunState::Waiting { .. }, Some(approval)) => Some(approval.step.clone()),
-        (RunState::Waiting { .. }, None) => latest.as_ref().and_then(|c| c.waiting.clone()),
+        (RunState::AwaitingApproval { .. }, Some(approval)) => Some(approval.step.clone()),
+        (RunState::Waiting { .. }, _) => latest.as_ref().and_then(|c| c.waiting.clone()),
         _ => None,
     };
     let mut graph = workflow_of(&workflows, &info).map(|w| Graph::parse(&w.mermaid));
@@ -273,7 +275,9 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
             .and_then(|f| f.step.clone())
             .into_iter()
             .collect(),
-        (RunState::Waiting { .. }, _) => waiting_step.clone().into_iter().collect(),
+        (RunState::Waiting { .. } | RunState::AwaitingApproval { .. }, _) => {
+            waiting_step.clone().into_iter().collect()
+        }
         (RunState::Running | RunState::Paused | RunState::Sleeping { .. }, Some(graph)) => {
             graph.current_after(&info.step, &done)
         }
@@ -285,7 +289,7 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
         }
         let mark = match info.state() {
             RunState::Failed { .. } => Mark::Failed,
-            RunState::Waiting { .. } => Mark::Waiting,
+            RunState::Waiting { .. } | RunState::AwaitingApproval { .. } => Mark::Waiting,
             _ => Mark::Current,
         };
         for step in &current_steps {

@@ -400,7 +400,7 @@ pub(super) async fn run<S: RunHistory>(
 fn now_text(run: &RunView) -> String {
     match (run.state, &run.wait, &run.failure) {
         (_, _, Some(failure)) => format!("failed: {}", failure.reason),
-        ("waiting", _, _) if run.approval.is_some() => "waiting for an approval".to_owned(),
+        ("awaiting_approval", ..) => "waiting for an approval".to_owned(),
         ("waiting", Some(wait), _) => format!("waiting for `{}` until {}", wait.event, wait.until),
         ("paused", ..) => "next, once resumed".to_owned(),
         ("sleeping", ..) => "next, after the sleep".to_owned(),

@@ -245,7 +245,7 @@ async fn approve_and_finish(
     store: Arc<SqliteStore>,
 ) -> Result<(), fantoccini::error::CmdError> {
     browser.goto(&format!("{url}/runs/refund-a")).await?;
-    assert_eq!(text(browser, "#state").await, "waiting");
+    assert_eq!(text(browser, "#state").await, "awaiting_approval");
     assert_eq!(text(browser, "#approval-tool").await, "refund");
     assert_eq!(text(browser, "#approval-arguments").await, "499");
     browser
