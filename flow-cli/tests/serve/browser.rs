@@ -1,7 +1,8 @@
 //! The viewer in a real browser: Debian's `chromium`, headless, driven through
 //! `chromedriver` by fantoccini. Opens the list, watches it refresh, opens the failed run
 //! and reads its reason, resumes a paused run from its page and sees the state change, with
-//! `FLOW_SCREENSHOT=1` saves the run page to `docs/run-page.png`, watches the run page
+//! `FLOW_SCREENSHOT=1` saves the run page to `docs/run-page.png` (and a run awaiting an
+//! approval to `docs/approval-page.png`), watches the run page
 //! reload itself when the run is paused elsewhere, and approves a pending tool call from its
 //! run's page and sees the run finish (an engine in the test process drives it).
 //!
@@ -217,12 +218,7 @@ async fn drive(
     assert_eq!(calls.len(), 2, "the model call and the price call");
     assert!(text(browser, "#tokens").await.contains("12 in"));
 
-    if std::env::var_os("FLOW_SCREENSHOT").is_some_and(|v| v == "1") {
-        let png = browser.screenshot().await?;
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/run-page.png");
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, png).unwrap();
-    }
+    screenshot(browser, "run-page.png").await?;
 
     // The run page reloads itself when the run changes elsewhere.
     let paused = reqwest::Client::new()
@@ -235,6 +231,19 @@ async fn drive(
     until_text(browser, "#state", "paused").await;
 
     approve_and_finish(browser, url, store).await
+}
+
+/// With `FLOW_SCREENSHOT=1`, saves the page as `docs/<name>`.
+async fn screenshot(browser: &Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+    if std::env::var_os("FLOW_SCREENSHOT").is_some_and(|v| v == "1") {
+        let png = browser.screenshot().await?;
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, png).unwrap();
+    }
+    Ok(())
 }
 
 /// Approves `refund-a`'s pending call from its page; an engine in this process takes the
@@ -251,6 +260,7 @@ async fn approve_and_finish(
     browser
         .find(Locator::Css("#graph g.node.waiting[data-step='pay']"))
         .await?;
+    screenshot(browser, "approval-page.png").await?;
 
     let engine = crate::fixture::engine(&store, true);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
