@@ -30,6 +30,15 @@
 //! `FLOW_MODEL_URL`, `FLOW_MODEL` and `FLOW_MODEL_KEY` point it at any OpenAI-compatible
 //! endpoint over plain HTTP instead, e.g. a local Ollama:
 //!
+//! `--decide-with-cli` leaves the approval to a person with the `flow` CLI: the program prints
+//! the `flow approve` and `flow reject` commands for the pending call and waits (the engine
+//! takes the decision at its next poll):
+//!
+//! ```text
+//! cargo run --example agent -- --decide-with-cli
+//! cargo run -p flow-cli -- --db /tmp/flow-example-agent/runs.sqlite approve ticket-1 <call id>
+//! ```
+//!
 //! ```text
 //! FLOW_MODEL_URL=http://localhost:11434/v1 FLOW_MODEL=llama3.2 cargo run --example agent
 //! ```
@@ -234,23 +243,38 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CrashAfter {
     }
 }
 
-/// `--crash-after N`, if given.
-fn crash_after() -> Result<Option<u32>, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(None),
-        [flag, n] if flag == "--crash-after" => n
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("--crash-after takes a number of calls, not `{n}`")),
-        _ => Err("usage: agent [--crash-after N]".to_owned()),
+/// The command line: `--crash-after N`, `--decide-with-cli`.
+#[derive(Debug, Default)]
+struct Args {
+    crash_after: Option<u32>,
+    /// A person decides the approval with `flow approve`/`flow reject`, not this program.
+    decide_with_cli: bool,
+}
+
+fn args() -> Result<Args, String> {
+    let usage = || "usage: agent [--crash-after N] [--decide-with-cli]".to_owned();
+    let mut args = Args::default();
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        match flag.as_str() {
+            "--crash-after" => {
+                let n = given.next().ok_or_else(usage)?;
+                args.crash_after =
+                    Some(n.parse().map_err(|_| {
+                        format!("--crash-after takes a number of calls, not `{n}`")
+                    })?);
+            }
+            "--decide-with-cli" => args.decide_with_cli = true,
+            _ => return Err(usage()),
+        }
     }
+    Ok(args)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let crash = crash_after()?;
-    if let Some(limit) = crash {
+    let args = args()?;
+    if let Some(limit) = args.crash_after {
         use tracing_subscriber::layer::SubscriberExt as _;
         let layer = CrashAfter {
             limit,
@@ -327,14 +351,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if resuming {
         println!("resuming run `{run}` from {}", path.display());
     }
-    // The engine runs until the run has ended; meanwhile this plays the person who approves.
+    // The engine runs until the run has ended; meanwhile this plays the person who approves,
+    // or with --decide-with-cli says how to decide with the `flow` CLI, and waits.
+    let mut told = None;
     engine
         .run_until(async {
             loop {
                 match store.status(&run).await {
                     Ok(Some(info)) if info.status != RunStatus::Running => break,
                     Ok(Some(info)) => {
-                        if let Some(pending) = info.approval {
+                        if let Some(pending) =
+                            info.approval.as_ref().filter(|_| args.decide_with_cli)
+                        {
+                            if told.as_ref() != Some(&pending.call_id) {
+                                println!(
+                                    "approval asked: `{}` with {} (call {}); decide it with\n  \
+                                     flow --db {} approve {run} {}\n  \
+                                     flow --db {} reject {run} {} --reason '…'",
+                                    pending.tool,
+                                    pending.arguments,
+                                    pending.call_id,
+                                    path.display(),
+                                    pending.call_id,
+                                    path.display(),
+                                    pending.call_id,
+                                );
+                                told = Some(pending.call_id.clone());
+                            }
+                        } else if let Some(pending) = info.approval {
                             println!(
                                 "approval asked: `{}` with {} (call {}); approving",
                                 pending.tool, pending.arguments, pending.call_id

@@ -107,9 +107,9 @@ pub(crate) fn decision_name(decision: &Decision) -> String {
 /// An approval refusal as the CLI says it: what is wrong and what to do.
 pub(crate) fn approval_message(error: &ApprovalError) -> String {
     match error {
-        ApprovalError::UnknownRun { run_id } => format!(
-            "run `{run_id}` is not in the store: `flow runs list` shows the runs it has"
-        ),
+        ApprovalError::UnknownRun { run_id } => {
+            format!("run `{run_id}` is not in the store: `flow runs list` shows the runs it has")
+        }
         ApprovalError::NotPending { run_id, call_id } => format!(
             "run `{run_id}` waits for no approval, so call `{call_id}` cannot be decided: \
              `flow runs show {run_id}` shows what it waits for"

@@ -47,7 +47,6 @@ impl Fixture {
             panic!("not JSON ({e}): {}", text(&out.stdout));
         })
     }
-
 }
 
 fn flow_at(db: &Path, args: &[&str]) -> Output {
@@ -473,7 +472,9 @@ async fn approvals_are_shown_and_decided_once() {
     let out = ok(&f.flow(&["runs", "show", "refund-a"]));
     for part in [
         format!("approval   call `{a}` of tool `refund` with arguments 499, until"),
-        format!("`flow approve refund-a {a}` or `flow reject refund-a {a} --reason '<why>'`"),
+        format!(
+            "decide     `flow approve refund-a {a}` or `flow reject refund-a {a} --reason '<why>'`"
+        ),
         "Approvals".to_owned(),
         "pending".to_owned(),
     ] {
@@ -505,7 +506,9 @@ async fn approvals_are_shown_and_decided_once() {
     fails(
         &f.flow(&["approve", "refund-a", &b]),
         5,
-        &format!("run `refund-a` has no pending call `{b}`: it waits for the approval of call `{a}` (tool `refund`)"),
+        &format!(
+            "run `refund-a` has no pending call `{b}`: it waits for the approval of call `{a}` (tool `refund`)"
+        ),
     );
     fails(
         &f.flow(&["reject", "ord-wait", &a]),
@@ -517,9 +520,20 @@ async fn approvals_are_shown_and_decided_once() {
         2,
         "--arguments is not JSON",
     );
-    fails(&f.flow(&["reject", "refund-a", &a, "--reason", " "]), 2, "--reason is empty");
     fails(
-        &f.flow(&["events", "send", "refund-a", "flow.approval", "{}", "--force"]),
+        &f.flow(&["reject", "refund-a", &a, "--reason", " "]),
+        2,
+        "--reason is empty",
+    );
+    fails(
+        &f.flow(&[
+            "events",
+            "send",
+            "refund-a",
+            "flow.approval",
+            "{}",
+            "--force",
+        ]),
         4,
         &format!("waits for the approval of call `{a}` (tool `refund`), not for an event"),
     );
@@ -527,7 +541,13 @@ async fn approvals_are_shown_and_decided_once() {
     for run in ["refund-a", "refund-b"] {
         let info = store.status(&run.into()).await.unwrap().unwrap();
         assert!(info.approval.is_some(), "{run} still waits");
-        assert!(store.next_event(&run.into(), "flow.approval").await.unwrap().is_none());
+        assert!(
+            store
+                .next_event(&run.into(), "flow.approval")
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     // Decided once.

@@ -91,7 +91,9 @@ fn detail(run: &RunInfo, now: SystemTime) -> String {
 
 /// Whether the run waits for an approval rather than an event.
 pub(crate) fn is_approval(run: &RunInfo) -> bool {
-    run.wait.as_ref().is_some_and(|(event, _)| event == APPROVAL_EVENT)
+    run.wait
+        .as_ref()
+        .is_some_and(|(event, _)| event == APPROVAL_EVENT)
 }
 
 /// A run's info, or exit code 3 when the store does not have it.
@@ -122,7 +124,12 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
         info.workflow,
         info.fingerprint
     ))?;
-    let extra = detail(&info, now);
+    // The approval's own line says what it waits for.
+    let extra = if info.approval.is_some() {
+        String::new()
+    } else {
+        detail(&info, now)
+    };
     line(&format!(
         "{} {}{}",
         key("state"),
@@ -135,18 +142,19 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
     ))?;
     if let Some(approval) = &info.approval {
         line(&format!(
-            "{} call `{}` of tool `{}` with arguments {}, until {} ({}): `flow approve {} {}` \
-             or `flow reject {} {} --reason '<why>'`",
+            "{} call `{}` of tool `{}` with arguments {}, until {} ({})",
             key("approval"),
             approval.call_id,
             approval.tool,
             approval.arguments,
             output::time(approval.until),
             relative(approval.until, now),
-            info.run_id,
-            approval.call_id,
-            info.run_id,
-            approval.call_id,
+        ))?;
+        line(&format!(
+            "{} `flow approve {run} {call}` or `flow reject {run} {call} --reason '<why>'`",
+            key("decide"),
+            run = info.run_id,
+            call = approval.call_id,
         ))?;
     } else if let Some((event, until)) = info.wait.as_ref().filter(|_| !is_approval(&info)) {
         line(&format!(
@@ -258,14 +266,7 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
     if !detail_view.approvals.is_empty() {
         line("")?;
         line(&paint("Approvals", Style::new().bold().underline()))?;
-        let mut table = table([
-            "CALL",
-            "STEP",
-            "TOOL",
-            "ARGUMENTS",
-            "DEADLINE",
-            "DECISION",
-        ]);
+        let mut table = table(["CALL", "STEP", "TOOL", "ARGUMENTS", "DEADLINE", "DECISION"]);
         for approval in &detail_view.approvals {
             let decision = match (approval.decision, &approval.reason, &approval.edited) {
                 (None, ..) => paint(

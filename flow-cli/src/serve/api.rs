@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use flow_runtime::error::{ControlError, StoreError};
 use flow_runtime::state::RunId;
 use flow_runtime::store::{
-    ApprovalError, Decision, HistoryEntry, JournalResult, RunFilter, RunHistory, RunInfo,
-    RunState, RunStatus, WorkflowInfo,
+    ApprovalError, Decision, HistoryEntry, JournalResult, RunFilter, RunHistory, RunInfo, RunState,
+    RunStatus, WorkflowInfo,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -352,9 +352,14 @@ pub(super) enum Action {
     Pause,
     Resume,
     /// Approve call `call` (its id).
-    Approve { call: String },
+    Approve {
+        call: String,
+    },
     /// Reject call `call` for `reason`.
-    Reject { call: String, reason: String },
+    Reject {
+        call: String,
+        reason: String,
+    },
 }
 
 /// What a rejection without a reason says.
@@ -375,7 +380,11 @@ impl Action {
 
     /// The decision named by an approval route's last segment: `approve`, `reject` (with
     /// `reason`, or a default one when none is given).
-    pub(super) fn of_call(call: String, name: &str, reason: Option<&str>) -> Result<Self, ApiError> {
+    pub(super) fn of_call(
+        call: String,
+        name: &str,
+        reason: Option<&str>,
+    ) -> Result<Self, ApiError> {
         match name {
             "approve" => Ok(Self::Approve { call }),
             "reject" => Ok(Self::Reject {

@@ -286,7 +286,10 @@ async fn approve_and_finish(
     assert!(flash.starts_with("Done: approve"), "{flash}");
     // The page reloads itself when the engine has finished the run.
     until_text(browser, "#state", "finished").await;
-    assert!(browser.find(Locator::Id("approval")).await.is_err(), "no pending approval left");
+    assert!(
+        browser.find(Locator::Id("approval")).await.is_err(),
+        "no pending approval left"
+    );
     browser
         .find(Locator::Css("#graph g.node.done[data-step='pay']"))
         .await?;

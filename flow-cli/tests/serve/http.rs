@@ -292,10 +292,19 @@ async fn approvals_need_the_token_and_are_decided_once() {
     let read_only = fixture.serve(&[]).await;
     let (status, page) = get(&format!("{}/runs/refund-a", read_only.url)).await;
     assert_eq!(status, StatusCode::OK);
-    for part in ["Pending approval", a.as_str(), "refund", "499", "to approve or reject calls"] {
+    for part in [
+        "Pending approval",
+        a.as_str(),
+        "refund",
+        "499",
+        "to approve or reject calls",
+    ] {
         assert!(page.contains(part), "{part:?} not in the page");
     }
-    assert!(!page.contains(r#"id="do-approve""#), "no form when read-only");
+    assert!(
+        !page.contains(r#"id="do-approve""#),
+        "no form when read-only"
+    );
     let run = json(&format!("{}/api/runs/refund-a", read_only.url)).await;
     assert_eq!(run["approval"]["call_id"], a.as_str());
     assert_eq!(run["waiting_step"], "pay");
@@ -310,7 +319,10 @@ async fn approvals_need_the_token_and_are_decided_once() {
         "{list}"
     );
     let response = http
-        .post(format!("{}/api/runs/refund-a/approvals/{a}/approve", read_only.url))
+        .post(format!(
+            "{}/api/runs/refund-a/approvals/{a}/approve",
+            read_only.url
+        ))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -318,7 +330,10 @@ async fn approvals_need_the_token_and_are_decided_once() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.text().await.unwrap().contains("read-only"));
     let response = http
-        .post(format!("{}/runs/refund-a/approvals/{a}/approve", read_only.url))
+        .post(format!(
+            "{}/runs/refund-a/approvals/{a}/approve",
+            read_only.url
+        ))
         .form(&[("token", TOKEN)])
         .send()
         .await
@@ -332,8 +347,10 @@ async fn approvals_need_the_token_and_are_decided_once() {
     assert!(page.contains(r#"id="do-approve""#), "the form: {page}");
     assert!(page.contains(r#"id="do-reject""#), "the form: {page}");
     for auth in [None, Some("wrong"), Some("")] {
-        let mut request =
-            http.post(format!("{}/api/runs/refund-a/approvals/{a}/approve", server.url));
+        let mut request = http.post(format!(
+            "{}/api/runs/refund-a/approvals/{a}/approve",
+            server.url
+        ));
         if let Some(token) = auth {
             request = request.bearer_auth(token);
         }
@@ -341,7 +358,10 @@ async fn approvals_need_the_token_and_are_decided_once() {
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{auth:?}");
     }
     let response = http
-        .post(format!("{}/runs/refund-a/approvals/{a}/approve", server.url))
+        .post(format!(
+            "{}/runs/refund-a/approvals/{a}/approve",
+            server.url
+        ))
         .form(&[("token", "wrong")])
         .send()
         .await
@@ -359,12 +379,24 @@ async fn approvals_need_the_token_and_are_decided_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(response.text().await.unwrap().contains("has no pending call"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("has no pending call")
+    );
     let response = post(format!("/api/runs/ord-wait/approvals/{a}/approve"))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    assert!(response.text().await.unwrap().contains("waits for no approval"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("waits for no approval")
+    );
     let response = post(format!("/api/runs/ghost/approvals/{a}/approve"))
         .await
         .unwrap();
@@ -386,7 +418,13 @@ async fn approvals_need_the_token_and_are_decided_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    assert!(response.text().await.unwrap().contains("was approved already"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("was approved already")
+    );
 
     // Rejected through the page's form, with a reason.
     let response = http
