@@ -47,10 +47,11 @@ pub(crate) async fn with_pending_approvals<S: RunHistory>(
     runs: &mut [RunInfo],
 ) -> Result<(), StoreError> {
     for run in runs {
-        if run.approval.is_none() && runs::is_approval(run) {
-            if let Some(fresh) = store.status(&run.run_id).await? {
-                *run = fresh;
-            }
+        if run.approval.is_none()
+            && runs::is_approval(run)
+            && let Some(fresh) = store.status(&run.run_id).await?
+        {
+            *run = fresh;
         }
     }
     Ok(())
