@@ -70,9 +70,9 @@ pub(crate) enum Command {
 pub(crate) enum RunsCommand {
     /// List runs, the most recently updated first.
     List(ListArgs),
-    /// A run's status, steps (attempts, durations), calls (outcomes, tokens) and pending
-    /// wait.
-    Show(RunArg),
+    /// A run's status, steps (attempts, durations), calls (outcomes, tokens, cost) and
+    /// pending wait.
+    Show(ShowArgs),
     /// Cancel a run for good: it stops before its next step.
     Cancel(RunArg),
     /// Pause a run: it stops before its next step, until resumed.
@@ -104,6 +104,15 @@ pub(crate) struct ListArgs {
 pub(crate) struct RunArg {
     /// The run's id.
     pub(crate) run: String,
+}
+
+/// `flow runs show` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The run's id.
+    pub(crate) run: String,
+    #[command(flatten)]
+    pub(crate) prices: crate::price::PriceArgs,
 }
 
 /// `flow events …`

@@ -13,6 +13,7 @@ mod commands;
 mod db;
 mod error;
 mod output;
+mod price;
 mod serve;
 mod view;
 

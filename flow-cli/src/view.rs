@@ -2,6 +2,7 @@
 //! web viewer can serve), built from the store's records. Times are RFC 3339 in UTC with
 //! milliseconds; durations are whole milliseconds; absent values are `null`.
 
+use crate::price::{Cost, PriceArgs};
 use flow_runtime::state::{CallKind, CallOutcome, CallRecord};
 use flow_runtime::store::{
     Approval, Decision, Failure, HistoryEntry, JournalEntry, JournalResult, RunInfo, RunState,
@@ -162,6 +163,8 @@ pub(crate) struct RunDetail {
     pub(crate) calls: Vec<CallView>,
     /// The tokens of the run's model calls, when any call said.
     pub(crate) tokens: Option<Tokens>,
+    /// What those tokens cost at the prices given with `--price` (`null` without prices).
+    pub(crate) cost: Option<Cost>,
     /// Every approval the run asked for, in the order asked, decided or not.
     pub(crate) approvals: Vec<ApprovalView>,
 }
@@ -242,6 +245,8 @@ pub(crate) struct CallView {
     pub(crate) outcome: &'static str,
     pub(crate) error: Option<String>,
     pub(crate) tokens: Option<Tokens>,
+    /// The model that answered, as the provider named it, for a model call that said.
+    pub(crate) model: Option<String>,
     /// Whether the step's checkpoint holding the call is stored.
     pub(crate) checkpointed: bool,
 }
@@ -257,7 +262,7 @@ pub(crate) fn visit_name(visit: Visit) -> String {
 }
 
 impl CallView {
-    fn of_record(record: &CallRecord, tokens: Option<Tokens>) -> Self {
+    fn of_record(record: &CallRecord, journaled: Option<&JournalEntry>) -> Self {
         let (outcome, error) = match &record.outcome {
             CallOutcome::Failed(message) => ("failed", Some(message.clone())),
             _ => ("ok", None),
@@ -275,7 +280,8 @@ impl CallView {
             duration_ms: Some(millis(record.duration)),
             outcome,
             error,
-            tokens,
+            tokens: journaled.and_then(Tokens::of),
+            model: journaled.and_then(model_of),
             checkpointed: true,
         }
     }
@@ -296,9 +302,37 @@ impl CallView {
             outcome,
             error,
             tokens: Tokens::of(entry),
+            model: model_of(entry),
             checkpointed: false,
         }
     }
+
+    /// A model call that used `tokens`, for tests of what is computed from calls.
+    #[cfg(test)]
+    pub(crate) fn model_call(model: Option<&str>, tokens: Tokens) -> Self {
+        Self {
+            step: "ask".to_owned(),
+            visit: String::new(),
+            position: 0,
+            kind: "tool",
+            name: "model".to_owned(),
+            attempts: 1,
+            duration_ms: None,
+            outcome: "ok",
+            error: None,
+            tokens: Some(tokens),
+            model: model.map(str::to_owned),
+            checkpointed: true,
+        }
+    }
+}
+
+/// The model a journaled call's output names: a model's answer says which model answered.
+fn model_of(entry: &JournalEntry) -> Option<String> {
+    let JournalResult::Output(output) = &entry.result else {
+        return None;
+    };
+    Some(output.get("model")?.as_str()?.to_owned())
 }
 
 impl RunDetail {
@@ -310,6 +344,7 @@ impl RunDetail {
         history: &[HistoryEntry],
         journal: &[JournalEntry],
         approvals: &[Approval],
+        prices: &PriceArgs,
     ) -> Self {
         let journaled = |record: &CallRecord| {
             journal.iter().find(|e| {
@@ -322,7 +357,7 @@ impl RunDetail {
         let mut calls: Vec<CallView> = history
             .iter()
             .flat_map(|entry| &entry.calls)
-            .map(|record| CallView::of_record(record, journaled(record).and_then(Tokens::of)))
+            .map(|record| CallView::of_record(record, journaled(record)))
             .collect();
         let in_history = |entry: &JournalEntry| {
             history.iter().flat_map(|h| &h.calls).any(|record| {
@@ -345,6 +380,7 @@ impl RunDetail {
         Self {
             run: RunView::of(info),
             steps: history.iter().map(StepView::of).collect(),
+            cost: prices.cost(&calls),
             calls,
             tokens,
             approvals: approvals.iter().map(ApprovalView::of).collect(),

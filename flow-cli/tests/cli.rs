@@ -227,6 +227,8 @@ async fn show_tells_steps_calls_tokens_and_the_pending_wait() {
         run["tokens"],
         serde_json::json!({ "input": 12, "output": 5 })
     );
+    assert_eq!(calls[0]["model"], "quoter-2-20261101");
+    assert_eq!(run["cost"], Value::Null, "no prices given, no cost");
 
     let out = ok(&f.flow(&["runs", "show", "ord-wait"]));
     for part in [
@@ -636,4 +638,35 @@ async fn an_approval_can_change_the_arguments_but_not_outlive_its_deadline() {
         matches!(&done, flow_runtime::state::RunResult::Finished(out) if out == "refunded 300"),
         "{done:?}"
     );
+}
+
+#[tokio::test]
+async fn show_prices_model_calls_at_the_prices_given() {
+    let f = Fixture::new().await;
+    // 12 input and 5 output tokens at 3 and 15 per million; the longest matching name wins.
+    let args = [
+        "runs",
+        "show",
+        "ord-wait",
+        "--price",
+        "quoter=1/1,quoter-2=3/15",
+    ];
+    let run = f.json(&args);
+    let total = run["cost"]["total"].as_f64().unwrap();
+    assert!(
+        (total - (12.0 * 3.0 + 5.0 * 15.0) / 1e6).abs() < 1e-12,
+        "{run}"
+    );
+    assert_eq!(run["cost"]["unpriced_calls"], 0);
+    let out = ok(&f.flow(&args));
+    assert!(out.contains("cost       0.0001\n"), "{out}");
+
+    let run = f.json(&["runs", "show", "ord-wait", "--price", "other=3/15"]);
+    assert_eq!(run["cost"]["total"], 0.0);
+    assert_eq!(run["cost"]["unpriced_calls"], 1, "{run}");
+
+    let bad = f.flow(&["runs", "show", "ord-wait", "--price", "quoter-2=3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("expected MODEL=IN/OUT"), "{stderr}");
 }

@@ -22,7 +22,9 @@ pub(crate) async fn run<S: RunHistory>(
 ) -> Result<(), CliError> {
     match command {
         Command::Runs(RunsCommand::List(args)) => runs::list(store, args, out).await,
-        Command::Runs(RunsCommand::Show(args)) => runs::show(store, &args.run, out).await,
+        Command::Runs(RunsCommand::Show(args)) => {
+            runs::show(store, &args.run, &args.prices, out).await
+        }
         Command::Runs(RunsCommand::Cancel(args)) => {
             runs::control(store, &args.run, runs::Control::Cancel, out).await
         }

@@ -3,6 +3,7 @@
 use crate::cli::ListArgs;
 use crate::error::CliError;
 use crate::output::{self, Output, line, paint, print_table, relative, short, table};
+use crate::price::PriceArgs;
 use crate::view::{RunDetail, RunView, state_name};
 use anstyle::Style;
 use flow_runtime::state::RunId;
@@ -105,13 +106,18 @@ pub(crate) async fn info<S: RunHistory>(store: &S, run: &RunId) -> Result<RunInf
 }
 
 /// `flow runs show`: the run's status, its steps and its calls.
-pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Result<(), CliError> {
+pub(crate) async fn show<S: RunHistory>(
+    store: &S,
+    run: &str,
+    prices: &PriceArgs,
+    out: Output,
+) -> Result<(), CliError> {
     let run = RunId::from(run);
     let info = info(store, &run).await?;
     let history = store.steps(&run).await?;
     let journal = store.calls(&run).await?;
     let approvals = store.approvals(&run).await?;
-    let detail_view = RunDetail::of(&info, &history, &journal, &approvals);
+    let detail_view = RunDetail::of(&info, &history, &journal, &approvals, prices);
     if out.json {
         return crate::output::json(&detail_view);
     }
@@ -198,6 +204,9 @@ pub(crate) async fn show<S: RunHistory>(store: &S, run: &str, out: Output) -> Re
             tokens.input,
             tokens.output
         ))?;
+    }
+    if let Some(cost) = detail_view.cost {
+        line(&format!("{} {}", key("cost"), cost.text()))?;
     }
 
     line("")?;

@@ -3,6 +3,7 @@
 
 use super::Shared;
 use super::graph::{Graph, Mark};
+use crate::price::PriceArgs;
 use crate::view::{CallView, RunDetail, RunView, WorkflowView, visit_name};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -247,7 +248,11 @@ fn workflow_of<'a>(workflows: &'a [WorkflowInfo], info: &RunInfo) -> Option<&'a 
 }
 
 /// A run's page, or `None` when the store does not have it.
-pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPage, ApiError> {
+pub(super) async fn load<S: RunHistory>(
+    store: &S,
+    run: &RunId,
+    prices: &PriceArgs,
+) -> Result<RunPage, ApiError> {
     let info = store
         .status(run)
         .await?
@@ -257,7 +262,7 @@ pub(super) async fn load<S: RunHistory>(store: &S, run: &RunId) -> Result<RunPag
     let approvals = store.approvals(run).await?;
     let latest = store.latest(run).await?;
     let workflows = store.workflows().await?;
-    let detail = RunDetail::of(&info, &history, &journal, &approvals);
+    let detail = RunDetail::of(&info, &history, &journal, &approvals, prices);
 
     // A run waits for an event at a step's start (the checkpoint says which step), or for
     // an approval inside a step (the request says which).
@@ -476,7 +481,9 @@ pub(super) async fn run<S: RunHistory>(
     State(state): State<Shared<S>>,
     Path(run): Path<String>,
 ) -> Result<Json<RunPage>, ApiError> {
-    Ok(Json(load(&state.store, &RunId::from(run)).await?))
+    Ok(Json(
+        load(&state.store, &RunId::from(run), &state.prices).await?,
+    ))
 }
 
 /// `GET /api/workflows`

@@ -44,6 +44,7 @@ mod graph;
 mod pages;
 
 use crate::error::CliError;
+use crate::price::PriceArgs;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
@@ -67,6 +68,8 @@ pub(crate) struct ServeArgs {
     /// actions to requests that carry it.
     #[arg(long, value_name = "FILE")]
     pub(crate) write_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) prices: PriceArgs,
 }
 
 /// The token that allows actions. `Debug` does not show it.
@@ -97,14 +100,20 @@ fn parse_token(text: &str) -> Result<Token, String> {
 struct AppState<S> {
     store: S,
     token: Option<Token>,
+    /// Models' token prices, for runs' costs.
+    prices: PriceArgs,
 }
 
 /// Handlers' state.
 type Shared<S> = Arc<AppState<S>>;
 
 /// The viewer's routes over `store`; actions need `token`, and are refused without one.
-pub(crate) fn router<S: RunHistory>(store: S, token: Option<Token>) -> Router {
-    let state = Arc::new(AppState { store, token });
+pub(crate) fn router<S: RunHistory>(store: S, token: Option<Token>, prices: PriceArgs) -> Router {
+    let state = Arc::new(AppState {
+        store,
+        token,
+        prices,
+    });
     Router::new()
         .route("/", get(pages::runs::<S>))
         .route("/runs/{run}", get(pages::run::<S>))
@@ -179,7 +188,7 @@ pub(crate) async fn serve<S: RunHistory>(store: S, args: ServeArgs) -> Result<()
         (Some(_), None) => "actions need the token".to_owned(),
     };
     crate::output::line(&format!("flow serve: http://{addr}/ ({mode})"))?;
-    axum::serve(listener, router(store, token))
+    axum::serve(listener, router(store, token, args.prices))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -216,6 +225,7 @@ mod tests {
             addr: "127.0.0.1:0".parse().unwrap(),
             token: Some(Token("s3cret".to_owned())),
             write_token_file: None,
+            prices: PriceArgs::default(),
         };
         assert!(!format!("{args:?}").contains("s3cret"));
     }

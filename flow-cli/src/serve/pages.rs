@@ -250,7 +250,7 @@ pub(super) async fn run<S: RunHistory>(
     Path(run): Path<String>,
     Query(flash): Query<Flash>,
 ) -> Response {
-    let data = match api::load(&state.store, &RunId::from(run.as_str())).await {
+    let data = match api::load(&state.store, &RunId::from(run.as_str()), &state.prices).await {
         Ok(data) => data,
         Err(e) => return error_page(&e),
     };
@@ -289,6 +289,7 @@ pub(super) async fn run<S: RunHistory>(
             dt { "Tokens" } dd id="tokens" {
                 @if let Some(tokens) = d.tokens { (tokens.input) " in, " (tokens.output) " out" } @else { "none reported" }
             }
+            @if let Some(cost) = d.cost { dt { "Cost" } dd id="cost" { (cost.text()) } }
             @if let Some(corrupt) = &r.corrupt { dt { "Unreadable" } dd class="failure" { (corrupt) } }
         }
         @if let Some(approval) = &r.approval {

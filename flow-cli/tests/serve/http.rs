@@ -82,7 +82,7 @@ async fn the_list_shows_every_run_and_filters() {
 #[tokio::test]
 async fn a_run_page_marks_the_graph_and_lists_steps_and_calls() {
     let fixture = Fixture::new().await;
-    let server = fixture.serve(&[]).await;
+    let server = fixture.serve(&["--price", "quoter-2=3/15"]).await;
 
     let (status, page) = get(&format!("{}/runs/pay-failed", server.url)).await;
     assert_eq!(status, StatusCode::OK);
@@ -114,6 +114,10 @@ async fn a_run_page_marks_the_graph_and_lists_steps_and_calls() {
     );
     assert!(page.contains("12 in, 5 out"), "tokens: {page}");
     assert!(
+        page.contains(r#"<dd id="cost">0.0001</dd>"#),
+        "cost: {page}"
+    );
+    assert!(
         page.contains("<strong>price</strong>"),
         "the price call: {page}"
     );
@@ -126,6 +130,8 @@ async fn a_run_page_marks_the_graph_and_lists_steps_and_calls() {
     assert_eq!(run["current_step"], "approve");
     assert_eq!(run["current_steps"], serde_json::json!(["approve"]));
     assert_eq!(run["tokens"]["input"], 12);
+    assert_eq!(run["calls"][0]["model"], "quoter-2-20261101");
+    assert!(run["cost"]["total"].as_f64().unwrap() > 0.0, "{run}");
     let marks: Vec<(&str, &str)> = run["graph"]["nodes"]
         .as_array()
         .unwrap()
