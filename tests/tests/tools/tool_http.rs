@@ -596,8 +596,16 @@ async fn redirects_are_followed_within_the_origin_only() {
 }
 
 #[test]
+#[cfg(feature = "rustls")]
+fn https_is_accepted_with_tls() {
+    let api = HttpJson::new("https://api.example.com/v1").unwrap();
+    assert_eq!(api.base_url().as_str(), "https://api.example.com/v1/");
+}
+
+#[test]
+#[cfg(not(feature = "rustls"))]
 fn https_without_tls_is_refused_with_a_clear_error() {
-    // The tests build flow-runtime without its `rustls` feature.
+    // README's test command builds flow-runtime without its `rustls` feature.
     let err = HttpJson::new("https://api.example.com/v1").unwrap_err();
 
     assert!(
