@@ -92,7 +92,7 @@ where
 
 /// Six steps in a line, each with one journaled call.
 #[workflow(deps = Effects)]
-pub mod fleet {
+pub mod relay {
     use super::*;
 
     #[step(entry, tools = [Mix])]

@@ -65,4 +65,4 @@ impl Default for TempDb {
 /// the next timer whenever the runtime waits for a store thread, so an engine's heartbeat can
 /// fall behind its lease by hours of virtual time, and the engine would (rightly) stop a run
 /// whose lease it can no longer prove. A year outlasts any jump these tests make.
-pub const PAUSED_LEASE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+pub const PAUSED_LEASE: std::time::Duration = std::time::Duration::from_hours(365 * 24);

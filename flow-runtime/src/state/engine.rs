@@ -571,7 +571,7 @@ impl<S: RunQueue> Engine<S> {
             concurrency: 64,
             poll: Duration::from_secs(1),
             grace: Duration::from_secs(10),
-            lease: Duration::from_secs(60),
+            lease: Duration::from_mins(1),
             worker: None,
         }
     }
@@ -935,19 +935,30 @@ impl<S: RunQueue> Engine<S> {
         let mut tasks: JoinSet<(RunId, Option<Turn>)> = JoinSet::new();
         let mut report = EngineReport::default();
         let mut shutdown = std::pin::pin!(shutdown);
-        let mut heartbeat = tokio::time::interval(crate::store::heartbeat(inner.lease));
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A deadline, not a `tokio::time::Interval`: an interval's timer stays registered
+        // while the loop awaits the store, and on tokio's paused clock (tests) the clock jumps
+        // to the only registered timer whenever the runtime waits for a store thread.
+        let heartbeat = crate::store::heartbeat(inner.lease);
+        let mut renew_at = tokio::time::Instant::now() + heartbeat;
         loop {
             // Jittered, so that engines sharing a store do not all look at once.
             let mut wait = inner.poll.mul_f64(0.9 + fastrand::f64() * 0.2);
             let free = slots.available_permits();
             if free > 0 {
                 let at = now();
-                match inner
-                    .store
-                    .claim(at, &names, free, &inner.worker, at + inner.lease)
-                    .await
-                {
+                // A read first: an idle engine (or many) looking for work every poll writes
+                // nothing; only runs found due are claimed, in one write.
+                let claimed = match inner.store.due(at, &names, free).await {
+                    Ok(due) if due.is_empty() => Ok(Vec::new()),
+                    Ok(_) => {
+                        inner
+                            .store
+                            .claim(at, &names, free, &inner.worker, at + inner.lease)
+                            .await
+                    }
+                    Err(error) => Err(error),
+                };
+                match claimed {
                     Ok(leases) => {
                         for lease in leases {
                             let held =
@@ -967,7 +978,14 @@ impl<S: RunQueue> Engine<S> {
                             let engine = self.clone();
                             tasks.spawn(async move {
                                 let turn = engine.guarded_turn(&held).await;
-                                if turn != Some(Turn::Lost) {
+                                // A finished run is never due again: its lease can lapse.
+                                // Any other is given up, so that an event, a decision or an
+                                // unpause is taken at once, not after the lease expires.
+                                // A lost lease is released too: if this engine only thought
+                                // it lost it (its heartbeat fell behind, nobody took the run),
+                                // the run is free again at once; if another engine holds it,
+                                // the stale fence leaves that lease alone.
+                                if turn != Some(Turn::Finished) {
                                     engine.release(&held).await;
                                 }
                                 drop(slot);
@@ -991,7 +1009,10 @@ impl<S: RunQueue> Engine<S> {
                 Some(done) = tasks.join_next() => {
                     self.finish(done, &mut report);
                 }
-                _ = heartbeat.tick() => self.renew().await,
+                () = tokio::time::sleep_until(renew_at) => {
+                    self.renew().await;
+                    renew_at = tokio::time::Instant::now() + heartbeat;
+                }
                 () = inner.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
@@ -1004,7 +1025,10 @@ impl<S: RunQueue> Engine<S> {
                         Some(done) => self.finish(done, &mut report),
                         None => break,
                     },
-                    _ = heartbeat.tick() => self.renew().await,
+                    () = tokio::time::sleep_until(renew_at) => {
+                        self.renew().await;
+                        renew_at = tokio::time::Instant::now() + heartbeat;
+                    }
                 }
             }
         })
@@ -1028,7 +1052,15 @@ impl<S: RunQueue> Engine<S> {
     async fn renew(&self) {
         let inner = &self.inner;
         let until = now() + inner.lease;
-        match inner.store.renew(&inner.worker, until).await {
+        let held: Vec<crate::store::Lease> = self
+            .lock_held()
+            .values()
+            .map(|h| crate::store::Lease::new(h.run_id().clone(), h.fence(), until))
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        match inner.store.renew(&held, until).await {
             Ok(leases) => {
                 let renewed: HashMap<&RunId, Fence> =
                     leases.iter().map(|l| (&l.run_id, l.fence)).collect();

@@ -2259,14 +2259,14 @@ pub mod cases {
         );
         assert!(
             store
-                .renew("w1", later + Duration::from_mins(1))
+                .renew(&first, later + Duration::from_mins(1))
                 .await
                 .unwrap()
                 .is_empty(),
             "the old holder's renewal finds no lease"
         );
         let renewed = store
-            .renew("w2", later + Duration::from_mins(1))
+            .renew(&second, later + Duration::from_mins(1))
             .await
             .unwrap();
         assert_eq!(claimed(&renewed), ["r1"]);
@@ -2389,8 +2389,9 @@ pub mod cases {
         ));
     }
 
-    /// `renew` extends every lease a worker holds and tells which; `release` gives one up,
-    /// so the run can be claimed at once; a stale lease's release changes nothing.
+    /// `renew` extends the leases given that are still current and tells which; `release`
+    /// gives one up, so the run can be claimed at once; a stale lease's release changes
+    /// nothing.
     pub async fn leases_are_renewed_and_released<H: Harness>(harness: H) {
         let store = store(&harness).await;
         let now = SystemTime::now();
@@ -2401,9 +2402,9 @@ pub mod cases {
             .await
             .unwrap();
         assert_eq!(claimed(&leases), ["a", "b"]);
-        assert!(store.renew("nobody", now).await.unwrap().is_empty());
+        assert!(store.renew(&[], now).await.unwrap().is_empty());
         let far = now + Duration::from_mins(10);
-        let renewed = store.renew("w1", far).await.unwrap();
+        let renewed = store.renew(&leases, far).await.unwrap();
         assert_eq!(claimed(&renewed), ["a", "b"]);
         let soon = now + Duration::from_mins(1);
         assert!(
@@ -2427,8 +2428,22 @@ pub mod cases {
                 .is_empty(),
             "releasing a stale lease leaves the new holder's"
         );
-        assert_eq!(claimed(&store.renew("w1", far).await.unwrap()), ["b"]);
-        assert_eq!(claimed(&store.renew("w2", far).await.unwrap()), ["a"]);
+        assert_eq!(
+            claimed(&store.renew(&leases, far).await.unwrap()),
+            ["b"],
+            "a lease taken over is not renewed for its old holder"
+        );
+        assert_eq!(claimed(&store.renew(&taken, far).await.unwrap()), ["a"]);
+        store.release(&taken[0]).await.unwrap();
+        assert!(
+            store.renew(&taken, far).await.unwrap().is_empty(),
+            "a released lease is not renewed"
+        );
+        assert_eq!(
+            claimed(&store.claim(now, &[W], 10, "w3", far).await.unwrap()),
+            ["a"],
+            "and stays free"
+        );
     }
 
     /// Many workers claiming at once never get the same run.

@@ -679,18 +679,19 @@ impl crate::store::RunQueue for MemoryStore {
         Ok(leases)
     }
 
-    async fn renew(&self, worker: &str, until: SystemTime) -> Result<Vec<Lease>, StoreError> {
+    async fn renew(&self, leases: &[Lease], until: SystemTime) -> Result<Vec<Lease>, StoreError> {
         let mut inner = self.lock();
-        let mut leases = Vec::new();
-        for (run_id, run) in &mut inner.runs {
-            if let Some((owner, expires)) = &mut run.lease
-                && owner == worker
+        let mut renewed = Vec::new();
+        for lease in leases {
+            if let Some(run) = inner.runs.get_mut(&lease.run_id)
+                && run.epoch == lease.fence.epoch()
+                && let Some((_, expires)) = &mut run.lease
             {
                 *expires = until;
-                leases.push(Lease::new(run_id.clone(), Fence::new(run.epoch), until));
+                renewed.push(Lease::new(lease.run_id.clone(), lease.fence, until));
             }
         }
-        Ok(leases)
+        Ok(renewed)
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@
 //! | --- | --- | --- |
 //! | [`Store`] | checkpoints; the attempt count; events and waits; a run's status | every run ([`Workflow::run`](crate::state::Workflow::run), `resume`, `run_or_resume`) |
 //! | [`RunControl`] | listing runs; pause, unpause, cancel | operators, CLIs, engines |
-//! | [`RunQueue`] | due runs, the next wake-up, failing a run, the engine lock | the [`Engine`](crate::state::Engine) |
+//! | [`RunQueue`] | due runs, leases on them (claim, renew, release), the next wake-up, failing a run | the [`Engine`](crate::state::Engine) |
 //! | [`RunHistory`] | the workflows' graphs, a run's steps and calls, pruning finished runs | the `flow` CLI, run viewers |
 //!
 //! Only [`Store::save`] and [`Store::latest`] are required of a store that just keeps
@@ -87,6 +87,12 @@
 //! - **Due runs.** [`RunQueue::due`] lists `Running` runs whose wake-up time
 //!   ([`Checkpoint::wake_at`], a wait's deadline, or at once for an awaited event) has come.
 //!   Paused, failed, cancelled, finished, incompatible and corrupt runs are never due.
+//! - **Leases and fences.** [`RunQueue::claim`] leases due runs that no worker holds to one
+//!   worker, in one atomic step, raising each run's [`Fence`]; [`renew`](RunQueue::renew)
+//!   extends a worker's leases, [`release`](RunQueue::release) gives one up. A write carrying a
+//!   fence that is not the run's current one is refused as
+//!   [`LeaseLost`](crate::error::StoreErrorKind::LeaseLost) and changes nothing (see
+//!   [`RunQueue`](RunQueue#leases-and-fencing)).
 //! - **Corrupt records are isolated.** A run whose record cannot be read fails alone: reading
 //!   its state is an error of kind [`Corrupt`](crate::error::StoreErrorKind::Corrupt) naming
 //!   the run, an unknown status reads as [`RunStatus::Corrupt`] with

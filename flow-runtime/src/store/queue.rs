@@ -63,12 +63,14 @@ pub trait RunQueue: RunControl {
         until: SystemTime,
     ) -> impl Future<Output = Result<Vec<Lease>, StoreError>> + Send;
 
-    /// Extends every lease `worker` still holds to `until`, in one atomic step, and returns
-    /// them: a run missing from the answer is no longer `worker`'s (another worker claimed it
-    /// after the lease expired, or it was released).
+    /// Extends each of `leases` that is still current (held, and its fence the run's) to
+    /// `until`, in one atomic step, and returns them: a run missing from the answer is no
+    /// longer the worker's (another worker claimed it after the lease expired, or it was
+    /// released). Only the leases given are renewed, so a lease its worker has forgotten (a
+    /// turn that ended without releasing it) expires.
     fn renew(
         &self,
-        worker: &str,
+        leases: &[Lease],
         until: SystemTime,
     ) -> impl Future<Output = Result<Vec<Lease>, StoreError>> + Send;
 

@@ -5,7 +5,7 @@
 //! fleet_worker DB EFFECTS OUTPUTS ORIGIN LEASE_MS STEP_MS CONCURRENCY
 //! ```
 //!
-//! Runs an [`Engine`] with workflow [`fleet`] on the store `DB` (an SQLite file's path), with
+//! Runs an [`Engine`] with workflow [`relay`] on the store `DB` (an SQLite file's path), with
 //! leases of `LEASE_MS` milliseconds, at most `CONCURRENCY` runs at once, each step appending to
 //! `EFFECTS`, sleeping `STEP_MS` (plus up to 2 ms) and calling [`Mix`] at `ORIGIN`; each run's
 //! output goes to the JSON-lines file `OUTPUTS`. It runs until its standard input closes, then
@@ -16,7 +16,7 @@ use flow_runtime::output::{FileSink, Outputs};
 use flow_runtime::state::{Engine, Setup};
 use flow_runtime::store::{RunQueue, SqliteStore};
 use flow_runtime::tool::{PolicyTool, ToolPolicy, Toolbox};
-use flow_tests::fleet::{Effects, fleet};
+use flow_tests::fleet::{Effects, relay};
 use flow_tests::keyed::Mix;
 use std::fs::OpenOptions;
 use std::io::Read as _;
@@ -86,7 +86,7 @@ async fn serve<S: RunQueue>(store: Arc<S>, args: &Args) -> Result<(), String> {
         .tools(Toolbox::new().with(PolicyTool::new(mix, ToolPolicy::default())))
         .outputs(Outputs::new().on_exit(FileSink::jsonl(&args.outputs)));
     let engine = Engine::builder(store)
-        .register::<fleet::Workflow>(setup)
+        .register::<relay::Workflow>(setup)
         .lease(args.lease)
         .concurrency(args.concurrency)
         .poll_interval(Duration::from_millis(20))

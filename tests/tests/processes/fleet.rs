@@ -1,7 +1,7 @@
 //! Many engines on one store, killed and paused: what leases and fencing promise.
 //!
 //! `fleet_worker` (in `src/bin`) runs an engine with the six-step workflow
-//! [`fleet`](flow_tests::fleet::fleet), each step making one journaled call of a loopback
+//! [`relay`](flow_tests::fleet::relay), each step making one journaled call of a loopback
 //! service that counts requests per idempotency key. The tests here start the runs, then:
 //!
 //! - **Crashes**: a few workers share the store while this test `SIGKILL`s one of them at
@@ -20,9 +20,9 @@
 //!   that completed each step, and none of the paused worker's comes after the other's.
 
 use flow_runtime::state::{Engine, Setup};
-use flow_runtime::store::{JournalResult, RunHistory, RunQueue, RunStatus, SqliteStore};
+use flow_runtime::store::{JournalResult, RunFilter, RunHistory, RunQueue, RunStatus, SqliteStore};
 use flow_runtime::tool::{IdempotencyKey, Visit};
-use flow_tests::fleet::{Effects, STEPS, Trail, expected, fleet, step_value};
+use flow_tests::fleet::{Effects, STEPS, Trail, expected, relay, step_value};
 use flow_tests::keyed::{KeyedService, mix};
 use std::collections::BTreeMap;
 use std::io::Read as _;
@@ -101,13 +101,13 @@ fn field(report: &str, name: &str) -> u64 {
 async fn start_runs<S: RunQueue>(store: &Arc<S>, prefix: &str, runs: u64) -> Vec<String> {
     let log = std::fs::File::create("/dev/null").unwrap();
     let engine = Engine::builder(Arc::clone(store))
-        .register::<fleet::Workflow>(Setup::new(Effects::new(log, Duration::ZERO)))
+        .register::<relay::Workflow>(Setup::new(Effects::new(log, Duration::ZERO)))
         .build();
     let mut ids = Vec::new();
     for i in 0..runs {
         let id = format!("{prefix}-{i}");
         engine
-            .start::<fleet::Workflow>(id.as_str(), i)
+            .start::<relay::Workflow>(id.as_str(), i)
             .await
             .unwrap();
         ids.push(id);
@@ -115,13 +115,18 @@ async fn start_runs<S: RunQueue>(store: &Arc<S>, prefix: &str, runs: u64) -> Vec
     ids
 }
 
+/// How many of `ids` have finished, in one listing; every run is running or finished.
 async fn finished<S: RunQueue>(store: &S, ids: &[String]) -> usize {
+    let runs = store.list(&RunFilter::new()).await.unwrap();
     let mut n = 0;
-    for id in ids {
-        let info = store.status(&id.as_str().into()).await.unwrap().unwrap();
+    for info in runs
+        .iter()
+        .filter(|info| ids.contains(&info.run_id.to_string()))
+    {
         assert!(
             matches!(info.status, RunStatus::Running | RunStatus::Finished),
-            "{id} is {:?}: {:?}",
+            "{} is {:?}: {:?}",
+            info.run_id,
             info.status,
             info.failure
         );
@@ -285,7 +290,15 @@ async fn crash_fleet<S: RunQueue + RunHistory>(store: Arc<S>, db: String, worker
 
 /// A worker paused past its lease mid-step; another takes the run over; the paused one,
 /// resumed, writes nothing more for it.
-async fn paused_worker_is_fenced<S: RunQueue + RunHistory>(store: Arc<S>, db: String) {
+///
+/// `free` tells whether the paused worker left the store free for others: an SQLite file is
+/// locked for every other writer while a process is stopped inside a write transaction (its
+/// heartbeat, say), which no lease can help; the test pauses it again until it is not.
+async fn paused_worker_is_fenced<S: RunQueue + RunHistory>(
+    store: Arc<S>,
+    db: String,
+    free: impl Fn() -> bool,
+) {
     use nix_free::{cont, stop as pause};
     let dir = tempfile::tempdir().unwrap();
     let (service, origin) = KeyedService::start().await;
@@ -307,6 +320,11 @@ async fn paused_worker_is_fenced<S: RunQueue + RunHistory>(store: Arc<S>, db: St
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     pause(a.id());
+    while !free() {
+        cont(a.id());
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        pause(a.id());
+    }
     // Past A's lease (400 ms), B takes the run over and finishes it.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let b = fleet.spawn();
@@ -383,5 +401,11 @@ async fn sqlite_two_engines_killed_at_random_finish_every_run_once() {
 async fn sqlite_a_paused_engine_is_fenced_off_its_run() {
     let db = flow_tests::store::TempDb::new();
     let store: Arc<SqliteStore> = db.open();
-    paused_worker_is_fenced(store, db.path().display().to_string()).await;
+    let path = db.path().to_owned();
+    let free = move || {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::from_millis(100)).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
+    };
+    paused_worker_is_fenced(store, db.path().display().to_string(), free).await;
 }

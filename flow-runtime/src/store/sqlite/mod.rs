@@ -744,10 +744,13 @@ impl RunQueue for SqliteStore {
         rx.await.map_err(|_| stopped())?
     }
 
-    async fn renew(&self, worker: &str, until: SystemTime) -> Result<Vec<Lease>, StoreError> {
+    async fn renew(&self, leases: &[Lease], until: SystemTime) -> Result<Vec<Lease>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
         let (reply, rx) = oneshot::channel();
         self.send_write(Write::After(After::Renew(
-            worker.to_owned(),
+            leases.to_vec(),
             millis(until),
             reply,
         )))

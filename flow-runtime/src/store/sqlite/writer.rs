@@ -85,8 +85,8 @@ pub(super) enum After {
     Fail(RunId, Failure, Option<Fence>, Reply<()>),
     /// Leases on due runs for a worker.
     Claim(Claim, Reply<Vec<Lease>>),
-    /// Extends a worker's leases until a time.
-    Renew(String, i64, Reply<Vec<Lease>>),
+    /// Extends leases that are still current until a time.
+    Renew(Vec<Lease>, i64, Reply<Vec<Lease>>),
     /// Gives a lease up.
     Release(Lease, Reply<()>),
     /// The latest checkpoint of a run about to be resumed, counting a start of its next step
@@ -165,8 +165,8 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::Claim(request, reply) => {
                     let _ = reply.send(claim(&mut conn, &request));
                 }
-                After::Renew(worker, until, reply) => {
-                    let _ = reply.send(renew(&conn, &worker, until));
+                After::Renew(leases, until, reply) => {
+                    let _ = reply.send(renew(&mut conn, &leases, until));
                 }
                 After::Release(lease, reply) => {
                     let _ = reply.send(release(&conn, &lease));
@@ -594,24 +594,33 @@ fn claim(conn: &mut Connection, request: &Claim) -> Result<Vec<Lease>, StoreErro
     Ok(leases)
 }
 
-/// Extends every lease `worker` holds until `until`, in one statement.
-fn renew(conn: &Connection, worker: &str, until: i64) -> Result<Vec<Lease>, StoreError> {
+/// Extends each lease that is still current (held, with the run's epoch) until `until`, in
+/// one transaction; returns those.
+fn renew(conn: &mut Connection, leases: &[Lease], until: i64) -> Result<Vec<Lease>, StoreError> {
     let fail = |e| StoreError::with_source("sqlite store: could not renew leases", e);
     let at = super::from_millis(until);
-    conn.prepare_cached(
-        "UPDATE runs SET lease_until = ?2 WHERE lease_owner = ?1 RETURNING run_id, lease_epoch",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_map(params![worker, until], |row| {
-            Ok(Lease::new(
-                RunId::from(row.get::<_, String>(0)?),
-                Fence::new(u64::try_from(row.get::<_, i64>(1)?).unwrap_or_default()),
-                at,
-            ))
-        })?
-        .collect()
-    })
-    .map_err(fail)
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let mut renewed = Vec::with_capacity(leases.len());
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE runs SET lease_until = ?3 \
+                 WHERE run_id = ?1 AND lease_epoch = ?2 AND lease_owner IS NOT NULL",
+            )
+            .map_err(fail)?;
+        for lease in leases {
+            let changed = stmt
+                .execute(params![lease.run_id.as_str(), epoch(lease.fence), until])
+                .map_err(fail)?;
+            if changed > 0 {
+                renewed.push(Lease::new(lease.run_id.clone(), lease.fence, at));
+            }
+        }
+    }
+    tx.commit().map_err(fail)?;
+    Ok(renewed)
 }
 
 /// Gives up a lease that is still the run's.
