@@ -119,11 +119,13 @@ mod checkpoint;
 pub mod conformance;
 mod contract;
 mod control;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod envelope;
 mod history;
 mod journal;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod queue;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -136,6 +138,9 @@ pub use self::control::{Failure, RunControl, RunFilter, RunInfo, RunState, RunSt
 pub use self::history::{HistoryEntry, Prune, RunHistory, WorkflowInfo};
 pub use self::journal::{JournalEntry, JournalResult};
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::PgStore;
 pub use self::queue::{EngineLock, RunQueue};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
