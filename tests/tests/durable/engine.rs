@@ -1,7 +1,7 @@
 //! The engine with durable timers and typed events: sleeps on paused tokio time, across a
 //! restart on an SQLite file and on PostgreSQL, events sent before and after the wait,
-//! timeouts routed on, cancel during a sleep, pause and unpause, failed steps set aside, resuming unfinished runs at
-//! start-up, graceful shutdown.
+//! timeouts routed on, cancel during a sleep, pause and unpause, failed steps set aside,
+//! resuming unfinished runs at start-up, graceful shutdown.
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, EngineError, Event, RunResult, Setup, Sleep};
