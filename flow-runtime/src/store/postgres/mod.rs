@@ -66,13 +66,13 @@ const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 ///
 /// Everything the [store contract](crate::store#the-contract) says, as `SqliteStore` does it:
 /// the same semantics, checked by the same conformance suite. Each write is one transaction;
-/// a checkpoint is one transaction with its history row, its step's calls and the removal of
-/// the event it consumed, so after a crash the database holds the state before the step or
-/// after it. A write acknowledged with `Ok` is committed, and so as durable as the server
-/// makes commits (`synchronous_commit = on`, PostgreSQL's default: flushed to the WAL on
-/// disk). A write that reads a run's row before changing it (a checkpoint, run control,
-/// events, approvals) locks the row, so concurrent writers on other processes see it change
-/// once.
+/// a checkpoint is one statement (so one round trip) that writes the run's row with its
+/// history row, its step's calls and the removal of the event it consumed, so after a crash
+/// the database holds the state before the step or after it. A write acknowledged with `Ok`
+/// is committed, and so as durable as the server makes commits (`synchronous_commit = on`,
+/// PostgreSQL's default: flushed to the WAL on disk). Run control, events and approvals read
+/// a run's row and change it in one transaction that locks the row first, so concurrent
+/// writers in other processes see it change once.
 ///
 /// # Many processes
 ///

@@ -1,8 +1,10 @@
 //! The writes of a [`PgStore`](super::PgStore), each in one transaction: a checkpoint with
-//! its history row, calls and consumed event; run control, waits, events, failures, approvals.
+//! its history row, calls and consumed event (one statement); run control, waits, events,
+//! failures, approvals.
 //!
-//! A write that reads a run's row before changing it locks the row (`FOR UPDATE`), so what it
-//! read is what it changes even with other workers writing the database.
+//! Run control, events and approvals read a run's row and then change it: they lock the row
+//! first (`FOR UPDATE`), so what they read is what they change even with other workers
+//! writing the database.
 
 use super::reads::{self, back_edges_column, item_column};
 use super::{Encoded, EncodedCall, db_error, millis, write_error};
@@ -17,43 +19,64 @@ use crate::store::{
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
-use sqlx_postgres::{PgConnection, PgPool, Postgres};
+use sqlx_postgres::{PgPool, Postgres};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Upserts the run's row and returns its new checkpoint count. A run id already used by
-/// another workflow, or a stopped run (paused, cancelled, failed, or with a status this version
-/// does not know), fails the `WHERE` of the update, so nothing changes and no row comes back:
-/// the check and the write are one statement.
-const UPSERT_RUN: &str = "
-INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at, trace)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, NULL, $10, NULL, $11, $12)
-ON CONFLICT (run_id) DO UPDATE SET
-    fingerprint = excluded.fingerprint,
-    step        = excluded.step,
-    state       = excluded.state,
-    finished    = excluded.finished,
-    status      = excluded.status,
-    checkpoints = runs.checkpoints + 1,
-    updated_at  = excluded.updated_at,
-    wake_at     = excluded.wake_at,
-    waiting     = NULL,
-    attempt     = excluded.attempt,
-    failure     = NULL,
-    failed_step = NULL,
-    wait_event  = NULL,
-    wait_until  = NULL,
-    step_started_at = excluded.step_started_at,
-    trace       = COALESCE(runs.trace, excluded.trace)
-WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
-RETURNING checkpoints
+/// A whole checkpoint in one statement, so in one round trip and one transaction: upserts the
+/// run's row, and, if the row was written, adds its history row (with the attempt that
+/// completed the step and when it began: the run's before this write, which `before` reads in
+/// the statement's snapshot), removes the event the step consumed, and adds the step's calls;
+/// returns the run's new checkpoint count.
+///
+/// `before` takes no lock: a row lock there would be taken after the upsert changed the row
+/// in the same statement, and PostgreSQL skips such a row. The upsert locks the row; what
+/// `before` read can differ from what it locked only if another write to the same run
+/// committed in between, which one driver per run does not do.
+///
+/// A run id already used by another workflow, or a stopped run (paused, cancelled, failed, or
+/// with a status this version does not know), fails the `WHERE` of the upsert's update, so
+/// nothing is written and no row comes back: the check and the write are one statement.
+const SAVE: &str = "
+WITH before AS (
+    SELECT attempt, step_started_at FROM runs WHERE run_id = $1
+), up AS (
+    INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at, trace)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, NULL, $10, NULL, $11, $12)
+    ON CONFLICT (run_id) DO UPDATE SET
+        fingerprint = excluded.fingerprint,
+        step        = excluded.step,
+        state       = excluded.state,
+        finished    = excluded.finished,
+        status      = excluded.status,
+        checkpoints = runs.checkpoints + 1,
+        updated_at  = excluded.updated_at,
+        wake_at     = excluded.wake_at,
+        waiting     = NULL,
+        attempt     = excluded.attempt,
+        failure     = NULL,
+        failed_step = NULL,
+        wait_event  = NULL,
+        wait_until  = NULL,
+        step_started_at = excluded.step_started_at,
+        trace       = COALESCE(runs.trace, excluded.trace)
+    WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
+    RETURNING checkpoints
+), history_row AS (
+    INSERT INTO history (run_id, seq, step, finished, at, attempt, started_at)
+    SELECT $1, up.checkpoints, $4, $6, $8,
+        COALESCE((SELECT GREATEST(attempt, 1) FROM before), 1),
+        (SELECT step_started_at FROM before)
+    FROM up
+), consumed AS (
+    DELETE FROM events WHERE id = $13::bigint AND run_id = $1 AND EXISTS (SELECT 1 FROM up)
+), step_calls AS (
+    INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item, input_tokens, output_tokens)
+    SELECT $1, up.checkpoints, c.* FROM up, UNNEST($14::bigint[], $15::text[], $16::text[], $17::text[], $18::bigint[], $19::bigint[], $20::bigint[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[], $25::bigint[]) AS c
+)
+SELECT checkpoints FROM up
 ";
 
-const INSERT_CALLS: &str = "
-INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item, input_tokens, output_tokens)
-SELECT $1, $2, * FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[])
-";
-
-/// Writes one checkpoint in one transaction: the run's row, its history row, its calls, and
+/// Writes one checkpoint in one statement: the run's row, its history row, its calls, and
 /// the removal of the event its step consumed.
 pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
     let failed = |err| {
@@ -65,15 +88,6 @@ pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
             err,
         )
     };
-    let mut tx = pool.begin().await.map_err(failed)?;
-    // The attempt that completed the step, and when it began: the run's before this write.
-    let before: Option<(i64, Option<i64>)> =
-        query_as("SELECT attempt, step_started_at FROM runs WHERE run_id = $1 FOR UPDATE")
-            .bind(e.run_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(failed)?;
-    let (attempt, started_at) = before.unwrap_or((1, None));
     // The run goes straight on into its next step: that step's attempt begins now.
     let next_started_at = (e.attempt > 0).then_some(e.at);
     let status = if e.finished {
@@ -81,7 +95,8 @@ pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
     } else {
         RunStatus::Running
     };
-    let seq: Option<i64> = query_scalar(UPSERT_RUN)
+    let calls = Calls::of(&e.calls);
+    let seq: Option<i64> = query_scalar(SAVE)
         .bind(e.run_id.as_str())
         .bind(&e.workflow)
         .bind(&e.fingerprint)
@@ -94,120 +109,100 @@ pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
         .bind(i64::from(e.attempt))
         .bind(next_started_at)
         .bind(e.trace.as_deref())
-        .fetch_optional(&mut *tx)
+        .bind(
+            e.consumed_event
+                .map(|id| i64::try_from(id).unwrap_or(i64::MAX)),
+        )
+        .bind(calls.n)
+        .bind(calls.kind)
+        .bind(calls.name)
+        .bind(calls.step)
+        .bind(calls.index)
+        .bind(calls.attempts)
+        .bind(calls.duration)
+        .bind(calls.error)
+        .bind(calls.back_edges)
+        .bind(calls.item)
+        .bind(calls.input_tokens)
+        .bind(calls.output_tokens)
+        .fetch_optional(pool)
         .await
         .map_err(failed)?;
-    let Some(seq) = seq else {
-        // The update's `WHERE` failed: say which part.
-        let (owner, status): (String, String) =
-            query_as("SELECT workflow, status FROM runs WHERE run_id = $1")
-                .bind(e.run_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(failed)?;
-        if owner != e.workflow {
-            return Err(StoreError::of_kind(
-                StoreErrorKind::Conflict,
-                format!(
-                    "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
-                    e.run_id, e.workflow
-                ),
-            ));
-        }
-        // The only other way to fail the `WHERE`: the run is stopped (paused, cancelled,
-        // failed), or its status is one this version does not know.
-        let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Corrupt);
-        return Err(refused(&e.run_id, &e.step, status));
-    };
-    query::<Postgres>(
-        "INSERT INTO history (run_id, seq, step, finished, at, attempt, started_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(e.run_id.as_str())
-    .bind(seq)
-    .bind(&e.step)
-    .bind(e.finished)
-    .bind(e.at)
-    .bind(attempt.max(1))
-    .bind(started_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(failed)?;
-    if let Some(id) = e.consumed_event {
-        query::<Postgres>("DELETE FROM events WHERE id = $1 AND run_id = $2")
-            .bind(i64::try_from(id).unwrap_or(i64::MAX))
+    if seq.is_some() {
+        return Ok(());
+    }
+    // The upsert's `WHERE` failed: say which part.
+    let (owner, status): (String, String) =
+        query_as("SELECT workflow, status FROM runs WHERE run_id = $1")
             .bind(e.run_id.as_str())
-            .execute(&mut *tx)
+            .fetch_one(pool)
             .await
             .map_err(failed)?;
+    if owner != e.workflow {
+        return Err(StoreError::of_kind(
+            StoreErrorKind::Conflict,
+            format!(
+                "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
+                e.run_id, e.workflow
+            ),
+        ));
     }
-    if !e.calls.is_empty() {
-        insert_calls(&mut tx, &e.run_id, seq, &e.calls)
-            .await
-            .map_err(failed)?;
-    }
-    tx.commit().await.map_err(failed)
+    // The only other way to fail the `WHERE`: the run is stopped (paused, cancelled, failed),
+    // or its status is one this version does not know.
+    let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Corrupt);
+    Err(refused(&e.run_id, &e.step, status))
 }
 
-/// The calls of one checkpoint's step, in one statement.
-async fn insert_calls(
-    conn: &mut PgConnection,
-    run_id: &RunId,
-    seq: i64,
-    calls: &[CallRecord],
-) -> Result<(), sqlx_core::Error> {
-    let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let mut n = Vec::with_capacity(calls.len());
-    let mut kind = Vec::with_capacity(calls.len());
-    let mut name = Vec::with_capacity(calls.len());
-    let mut step = Vec::with_capacity(calls.len());
-    let mut index = Vec::with_capacity(calls.len());
-    let mut attempts = Vec::with_capacity(calls.len());
-    let mut duration = Vec::with_capacity(calls.len());
-    let mut error = Vec::with_capacity(calls.len());
-    let mut back_edges = Vec::with_capacity(calls.len());
-    let mut item = Vec::with_capacity(calls.len());
-    let mut input_tokens = Vec::with_capacity(calls.len());
-    let mut output_tokens = Vec::with_capacity(calls.len());
-    for (i, call) in calls.iter().enumerate() {
-        n.push(big(i as u64));
-        kind.push(match call.kind {
-            CallKind::Output => "output",
-            CallKind::Model => "model",
-            _ => "tool",
-        });
-        name.push(call.name.as_str());
-        step.push(call.step.as_str());
-        index.push(i64::from(call.index));
-        attempts.push(i64::from(call.attempts));
-        duration.push(i64::try_from(call.duration.as_micros()).unwrap_or(i64::MAX));
-        error.push(match &call.outcome {
-            CallOutcome::Failed(message) => Some(message.as_str()),
-            _ => None,
-        });
-        back_edges.push(big(call.visit.back_edges()));
-        item.push(call.visit.item_index().map(i64::from));
-        input_tokens.push(call.usage.map(|u| big(u.input_tokens)));
-        output_tokens.push(call.usage.map(|u| big(u.output_tokens)));
+/// The calls of one checkpoint's step, column by column, for `UNNEST`.
+#[derive(Default)]
+struct Calls<'a> {
+    n: Vec<i64>,
+    kind: Vec<&'static str>,
+    name: Vec<&'a str>,
+    step: Vec<&'a str>,
+    index: Vec<i64>,
+    attempts: Vec<i64>,
+    duration: Vec<i64>,
+    error: Vec<Option<&'a str>>,
+    back_edges: Vec<i64>,
+    item: Vec<Option<i64>>,
+    input_tokens: Vec<Option<i64>>,
+    output_tokens: Vec<Option<i64>>,
+}
+
+impl<'a> Calls<'a> {
+    fn of(calls: &'a [CallRecord]) -> Self {
+        let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut columns = Self::default();
+        for (n, call) in (0_i64..).zip(calls) {
+            columns.n.push(n);
+            columns.kind.push(match call.kind {
+                CallKind::Output => "output",
+                CallKind::Model => "model",
+                _ => "tool",
+            });
+            columns.name.push(&call.name);
+            columns.step.push(&call.step);
+            columns.index.push(i64::from(call.index));
+            columns.attempts.push(i64::from(call.attempts));
+            columns
+                .duration
+                .push(i64::try_from(call.duration.as_micros()).unwrap_or(i64::MAX));
+            columns.error.push(match &call.outcome {
+                CallOutcome::Failed(message) => Some(message.as_str()),
+                _ => None,
+            });
+            columns.back_edges.push(big(call.visit.back_edges()));
+            columns.item.push(call.visit.item_index().map(i64::from));
+            columns
+                .input_tokens
+                .push(call.usage.map(|u| big(u.input_tokens)));
+            columns
+                .output_tokens
+                .push(call.usage.map(|u| big(u.output_tokens)));
+        }
+        columns
     }
-    query::<Postgres>(INSERT_CALLS)
-        .bind(run_id.as_str())
-        .bind(seq)
-        .bind(n)
-        .bind(kind)
-        .bind(name)
-        .bind(step)
-        .bind(index)
-        .bind(attempts)
-        .bind(duration)
-        .bind(error)
-        .bind(back_edges)
-        .bind(item)
-        .bind(input_tokens)
-        .bind(output_tokens)
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 /// Records one call in the journal; the first entry for a call is kept.
