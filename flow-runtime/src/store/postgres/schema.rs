@@ -22,8 +22,9 @@ use sqlx_core::sql_str::SqlSafeStr as _;
 /// Every version of the schema, oldest first: (version, description, SQL).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     // Version 1: everything the SQLite store has at its schema 11, in its final shape, plus
-    // the lease columns of runs (`lease_owner`, `lease_epoch`, `lease_until`) that many
-    // workers sharing the database will claim runs with.
+    // the lease columns of runs (`lease_owner`, `lease_epoch`, `lease_until`, Unix
+    // milliseconds like every time here) that many workers sharing the database claim runs
+    // with.
     (
         1,
         "runs, history, calls, events, journal, workflows, approvals",
@@ -55,6 +56,8 @@ CREATE TABLE runs (
 -- The due-run query: running runs by wake-up time (NULL, due at once, first), the longest
 -- waiting first. Partial: only running runs are ever due, and finished runs pile up.
 CREATE INDEX runs_due ON runs (wake_at NULLS FIRST, updated_at) WHERE status = 'running';
+-- A worker's leases, which it renews by heartbeat: only leased runs are in it.
+CREATE INDEX runs_by_lease_owner ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX runs_by_status ON runs (status, updated_at);
 CREATE INDEX runs_by_workflow ON runs (workflow, updated_at);
 CREATE INDEX runs_by_update ON runs (updated_at);
