@@ -315,6 +315,11 @@ pub enum StoreErrorKind {
     /// The run failed under an engine, so the store refused its checkpoint. Retrying helps
     /// only once it is unpaused.
     Failed,
+    /// The writer's lease on the run has passed to another worker (see
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)), so the store refused the
+    /// write and changed nothing. The writer stops the run, which its new holder goes on
+    /// with; retrying cannot help.
+    LeaseLost,
     /// The run is not in the store (e.g. an event sent to a run that was never started).
     UnknownRun,
     /// The store does not do this (e.g. an event inbox in a store without one).

@@ -1,6 +1,7 @@
 //! Support for flow's behaviour tests (`tests/<concern>/main.rs`): what several test files need
 //! and used to write out each for itself.
 //!
+//! - [`fleet`]: the workflow the multi-worker tests run in many processes at once.
 //! - [`http`]: a real HTTP server on an ephemeral loopback port, and the headers it saw.
 //! - [`keyed`]: a loopback service that counts requests per idempotency key, and a tool for it.
 //! - [`model`]: either model client against the scripted model server, with a test key.
@@ -11,6 +12,7 @@
 //!
 //! The binaries in `src/bin` are child processes the tests start and kill (`CARGO_BIN_EXE_*`).
 
+pub mod fleet;
 pub mod http;
 pub mod keyed;
 pub mod model;

@@ -7,7 +7,7 @@ use tempfile::TempDir;
 
 /// The schema version `SqliteStore` writes today (its last migration): what a file it opened
 /// reads back as `PRAGMA user_version`. One place to bump when a migration is added.
-pub const SQLITE_SCHEMA: i64 = 11;
+pub const SQLITE_SCHEMA: i64 = 12;
 
 /// The path of an SQLite file (`runs.sqlite`, not created yet) in a new temporary directory,
 /// removed with everything in it when the [`TempDb`] drops: open it, close it, reopen it,
@@ -60,3 +60,9 @@ impl Default for TempDb {
         Self::new()
     }
 }
+
+/// The lease of engines in tests on tokio's paused clock (`start_paused`): the clock jumps to
+/// the next timer whenever the runtime waits for a store thread, so an engine's heartbeat can
+/// fall behind its lease by hours of virtual time, and the engine would (rightly) stop a run
+/// whose lease it can no longer prove. A year outlasts any jump these tests make.
+pub const PAUSED_LEASE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);

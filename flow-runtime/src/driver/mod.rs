@@ -800,6 +800,7 @@ fn checkpoint<'a, D, S: serde::Serialize>(
             // this commit; one that parks, or has finished, starts nothing.
             attempt: u32::from(!finished && wake_at.is_none()),
             trace: trace.map(str::to_owned),
+            fence: None,
         };
         Ok((store, checkpoint, run_id))
     });
@@ -886,7 +887,7 @@ async fn await_event<D>(
     // its event is woken by an event of any name, and must be due at its deadline again,
     // not at once.
     store
-        .wait_boxed(run_id, step, event, until)
+        .wait_boxed(run_id, step, event, until, None)
         .await
         .map_err(failed)?;
     Ok(Err(Park::Waiting { step, event, until }))

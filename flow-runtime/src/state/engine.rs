@@ -6,7 +6,7 @@ use crate::error::{RuntimeError, StoreError};
 use crate::output::Outputs;
 use crate::state::{Ctx, EventOf, Outcome, RunId, Workflow, now};
 use crate::store::{Approval, ApprovalError, Checkpoint, Decision, Failure, RunInfo, RunState};
-use crate::store::{DynStore, RunQueue};
+use crate::store::{DynStore, Fence, Fenced, Held, RunQueue};
 use crate::tool::Toolbox;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -40,19 +40,6 @@ pub enum EngineError {
         workflow: &'static str,
         /// The workflow that has it.
         owner: String,
-    },
-    /// Another engine is running on this store: two engines would run the same runs twice.
-    /// Run one engine per store; stop the other one first (its lock is released when it
-    /// returns, or when its process dies).
-    #[error(
-        "another engine is already running on {store} ({holder}): run one engine per store, \
-         and stop the other one before starting this one"
-    )]
-    Locked {
-        /// The store, as its `Debug` or path shows it.
-        store: String,
-        /// Who holds the lock, as far as the store knows.
-        holder: String,
     },
     /// An input or an event would not read back as it was written (a NaN or infinite
     /// number, nesting deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)), so it
@@ -151,6 +138,8 @@ enum Turn {
     Stopped,
     Failed,
     Incompatible,
+    /// The run's lease passed to another worker during the turn: that worker goes on with it.
+    Lost,
 }
 
 /// One registered workflow, type-erased: what the engine knows of it.
@@ -159,13 +148,22 @@ trait Runner: Send + Sync {
     fn fingerprint(&self) -> &'static str;
     /// The workflow, as the store records it.
     fn info(&self) -> crate::store::WorkflowInfo;
-    /// Drives the run whose latest checkpoint is `checkpoint` through its turn.
-    fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn>;
+    /// Drives the run whose latest checkpoint is `checkpoint` through its turn, under the
+    /// lease `held`.
+    fn turn(
+        &self,
+        store: Arc<dyn DynStore>,
+        checkpoint: Checkpoint,
+        held: Arc<Held>,
+    ) -> BoxFuture<'_, Turn>;
 }
+
+/// Marks a run failed under a lease (its fence).
+type FailFn = dyn Fn(RunId, Failure, Fence) -> BoxFuture<'static, ()> + Send + Sync;
 
 struct Registered<W: Workflow> {
     setup: Setup<W::Deps>,
-    fail: Arc<dyn Fn(RunId, Failure) -> BoxFuture<'static, ()> + Send + Sync>,
+    fail: Arc<FailFn>,
 }
 
 impl<W: Workflow> Runner for Registered<W>
@@ -180,10 +178,17 @@ where
         crate::store::WorkflowInfo::of::<W>()
     }
 
-    fn turn(&self, store: Arc<dyn DynStore>, checkpoint: Checkpoint) -> BoxFuture<'_, Turn> {
+    fn turn(
+        &self,
+        store: Arc<dyn DynStore>,
+        checkpoint: Checkpoint,
+        held: Arc<Held>,
+    ) -> BoxFuture<'_, Turn> {
         Box::pin(async move {
             let run_id = checkpoint.run_id.clone();
             let attempt = checkpoint.attempt;
+            let fence = held.fence();
+            let store: Arc<dyn DynStore> = Arc::new(Fenced::new(store, Arc::clone(&held)));
             let (state, resume) = match crate::driver::load::<W>(&*store, checkpoint).await {
                 Ok(Loaded::Ready(state, resume)) => (state, resume),
                 Ok(Loaded::Parked(_)) => return Turn::Parked,
@@ -191,8 +196,9 @@ where
                     tracing::warn!(%error, "not resuming the run");
                     return Turn::Incompatible;
                 }
+                Err(_) if held.is_lost() => return Turn::Lost,
                 Err(error) => {
-                    (self.fail)(run_id, runtime_failure(&error)).await;
+                    (self.fail)(run_id, runtime_failure(&error), fence).await;
                     return Turn::Failed;
                 }
             };
@@ -204,11 +210,14 @@ where
                 .shared_outputs(self.setup.outputs.clone())
                 .build();
             match W::drive(&ctx, state, resume).await {
+                // A write the store refused, or a call not made, because the lease passed to
+                // another worker: whatever the turn ended with, that worker has the run.
+                _ if held.is_lost() => Turn::Lost,
                 Outcome::Finished(_) => Turn::Finished,
                 Outcome::Parked(_) => Turn::Parked,
                 Outcome::Stopped { .. } => Turn::Stopped,
                 Outcome::Failed(error) => {
-                    (self.fail)(run_id, failure_of::<W>(&error)).await;
+                    (self.fail)(run_id, failure_of::<W>(&error), fence).await;
                     Turn::Failed
                 }
             }
@@ -218,11 +227,16 @@ where
 
 /// A run whose checkpoint could not be loaded. An unreadable row stays unreadable: the run is
 /// set aside rather than retried for ever. Anything else (the store is down) is retried.
-async fn unloadable<S: RunQueue>(store: &S, run_id: &RunId, error: &StoreError) -> Turn {
+async fn unloadable<S: RunQueue>(
+    store: &S,
+    run_id: &RunId,
+    error: &StoreError,
+    fence: Fence,
+) -> Turn {
     tracing::warn!(run_id = %run_id, %error, "could not load the run");
     if error.kind() == crate::error::StoreErrorKind::Corrupt
         && let Err(error) = store
-            .fail(run_id, &Failure::new(None, error.to_string()))
+            .fail(run_id, &Failure::new(None, error.to_string()), Some(fence))
             .await
     {
         tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
@@ -291,6 +305,8 @@ pub struct EngineBuilder<S> {
     concurrency: usize,
     poll: Duration,
     grace: Duration,
+    lease: Duration,
+    worker: Option<String>,
 }
 
 impl<S> fmt::Debug for EngineBuilder<S> {
@@ -311,11 +327,11 @@ impl<S: RunQueue> EngineBuilder<S> {
         W::Deps: Clone,
     {
         let store = Arc::clone(&self.store);
-        let fail = Arc::new(move |run_id: RunId, failure: Failure| {
+        let fail = Arc::new(move |run_id: RunId, failure: Failure, fence: Fence| {
             let store = Arc::clone(&store);
             Box::pin(async move {
                 tracing::warn!(run_id = %run_id, error = %failure, "run failed");
-                if let Err(error) = store.fail(&run_id, &failure).await {
+                if let Err(error) = store.fail(&run_id, &failure, Some(fence)).await {
                     tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
                 }
             }) as BoxFuture<'static, ()>
@@ -347,9 +363,31 @@ impl<S: RunQueue> EngineBuilder<S> {
         self
     }
 
+    /// How long a lease on a run lasts (60 s by default; at least 40 ms). The engine renews
+    /// its leases every quarter of it, so a run whose step makes a model call of many minutes
+    /// keeps its lease; if this engine dies (or is paused, or cut off from the store) for
+    /// longer, another engine on the store takes its runs over from their last checkpoints
+    /// once their leases expire. Shorter: a crashed engine's runs resume sooner; longer: an
+    /// engine survives longer pauses without losing its runs.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(40));
+        self
+    }
+
+    /// The name this engine's leases are held under in the store (by default the process id
+    /// and a random suffix). Give each engine its own: two engines with one name would renew
+    /// each other's leases.
+    pub fn worker(mut self, name: impl Into<String>) -> Self {
+        self.worker = Some(name.into());
+        self
+    }
+
     /// The engine.
     #[must_use]
     pub fn build(self) -> Engine<S> {
+        let worker = self
+            .worker
+            .unwrap_or_else(|| format!("pid-{}-{:08x}", std::process::id(), fastrand::u32(..)));
         Engine {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -357,6 +395,9 @@ impl<S: RunQueue> EngineBuilder<S> {
                 concurrency: self.concurrency,
                 poll: self.poll,
                 grace: self.grace,
+                lease: self.lease,
+                worker,
+                held: Mutex::default(),
                 wake: Notify::new(),
                 in_flight: Mutex::default(),
                 ended: Mutex::default(),
@@ -375,9 +416,8 @@ impl<S: RunQueue> EngineBuilder<S> {
 /// is paused or cancelled stops at its next checkpoint; a run stored by other code (another
 /// fingerprint) is marked incompatible and left alone.
 ///
-/// One engine per store: [`run_until`](Engine::run_until) holds the store's engine lock, and
-/// a second engine on the same store (the same SQLite file) is refused with
-/// [`EngineError::Locked`] (a store for many workers, with leases, is on the way).
+/// Many engines can share one store, in one process or many: each holds a lease on the runs
+/// it runs (see [`run_until`](Engine::run_until)), so no two run a run at once.
 ///
 /// ```
 /// use flow_runtime::prelude::*;
@@ -446,6 +486,11 @@ struct Inner<S> {
     concurrency: usize,
     poll: Duration,
     grace: Duration,
+    /// How long a lease lasts, and this engine's name in the store's leases.
+    lease: Duration,
+    worker: String,
+    /// The leases of the runs in flight.
+    held: Mutex<HashMap<RunId, Arc<Held>>>,
     wake: Notify,
     in_flight: Mutex<HashSet<RunId>>,
     /// Who awaits which run's end ([`Engine::wait_for`]): told when a turn of the run in
@@ -487,6 +532,9 @@ pub struct EngineReport {
     pub stopped: u64,
     /// Runs dropped at shutdown after the grace period; they resume at the next start.
     pub interrupted: u64,
+    /// Turns cut short because the run's lease passed to another engine (this one was paused
+    /// or cut off from the store past the lease): that engine goes on with the run.
+    pub lost: u64,
 }
 
 /// A run's result, typed: what [`Engine::outcome`] and [`Engine::wait_for`] return.
@@ -523,6 +571,8 @@ impl<S: RunQueue> Engine<S> {
             concurrency: 64,
             poll: Duration::from_secs(1),
             grace: Duration::from_secs(10),
+            lease: Duration::from_secs(60),
+            worker: None,
         }
     }
 
@@ -855,16 +905,19 @@ impl<S: RunQueue> Engine<S> {
     /// Runs due runs until `shutdown` completes, then stops taking new ones and gives those in
     /// flight the [grace](EngineBuilder::grace) period to reach their next checkpoint. Call it
     /// once at start-up: it first resumes every unfinished run (those that were running when
-    /// the process died are due at once).
+    /// the process died are due at once, or when their leases expire).
     ///
-    /// It holds the store's engine lock (see [`RunQueue::lock_engine`]) until it returns:
-    /// a second engine on the same store (the same SQLite file, from this process or
-    /// another) is refused rather than left to run the same runs again.
+    /// Several engines may share one store (an SQLite file, a PostgreSQL database), in one
+    /// process or many: each runs a run only while it holds the run's lease (see
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)), claimed with the run,
+    /// renewed every quarter of the [lease](EngineBuilder::lease) while the run is in flight,
+    /// and given up when its turn ends. A run whose lease passed to another engine (this one
+    /// was paused past it) stops at its next write, which the store refuses.
     ///
     /// # Errors
     ///
-    /// [`EngineError::Locked`]: another engine is running on the store; nothing ran. Store
-    /// failures while looking for due runs are logged and retried after the poll interval.
+    /// The store failed while the engine recorded its workflows. Store failures while looking
+    /// for due runs are logged and retried after the poll interval.
     pub async fn run_until(
         &self,
         shutdown: impl Future<Output = ()> + Send,
@@ -873,7 +926,6 @@ impl<S: RunQueue> Engine<S> {
         S: 'static,
     {
         let inner = &self.inner;
-        let _lock = inner.store.lock_engine()?;
         // Tools that read the store (the `flow` CLI) draw the runs of these workflows.
         for runner in inner.workflows.values() {
             inner.store.register_workflow(runner.info()).await?;
@@ -883,23 +935,41 @@ impl<S: RunQueue> Engine<S> {
         let mut tasks: JoinSet<(RunId, Option<Turn>)> = JoinSet::new();
         let mut report = EngineReport::default();
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut heartbeat = tokio::time::interval(crate::store::heartbeat(inner.lease));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let mut wait = inner.poll;
+            // Jittered, so that engines sharing a store do not all look at once.
+            let mut wait = inner.poll.mul_f64(0.9 + fastrand::f64() * 0.2);
             let free = slots.available_permits();
             if free > 0 {
-                let in_flight = self.in_flight_count();
-                match inner.store.due(now(), &names, free + in_flight).await {
-                    Ok(due) => {
-                        for run_id in due {
-                            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                                break;
+                let at = now();
+                match inner
+                    .store
+                    .claim(at, &names, free, &inner.worker, at + inner.lease)
+                    .await
+                {
+                    Ok(leases) => {
+                        for lease in leases {
+                            let held =
+                                Arc::new(Held::new(lease.run_id.clone(), lease.fence, lease.until));
+                            let run_id = lease.run_id;
+                            // Claimed again while a turn of it is in flight here (this
+                            // engine's lease had expired): that turn's writes are refused now,
+                            // and the run is claimed anew once it ends.
+                            let slot = match Arc::clone(&slots).try_acquire_owned() {
+                                Ok(slot) if self.lock_in_flight().insert(run_id.clone()) => slot,
+                                _ => {
+                                    self.release(&held).await;
+                                    continue;
+                                }
                             };
-                            if !self.lock_in_flight().insert(run_id.clone()) {
-                                continue;
-                            }
+                            self.lock_held().insert(run_id.clone(), Arc::clone(&held));
                             let engine = self.clone();
                             tasks.spawn(async move {
-                                let turn = engine.guarded_turn(&run_id).await;
+                                let turn = engine.guarded_turn(&held).await;
+                                if turn != Some(Turn::Lost) {
+                                    engine.release(&held).await;
+                                }
                                 drop(slot);
                                 (run_id, turn)
                             });
@@ -913,7 +983,7 @@ impl<S: RunQueue> Engine<S> {
                             Err(error) => tracing::warn!(%error, "could not read the next wake-up"),
                         }
                     }
-                    Err(error) => tracing::warn!(%error, "could not list due runs; retrying"),
+                    Err(error) => tracing::warn!(%error, "could not claim due runs; retrying"),
                 }
             }
             tokio::select! {
@@ -921,14 +991,21 @@ impl<S: RunQueue> Engine<S> {
                 Some(done) = tasks.join_next() => {
                     self.finish(done, &mut report);
                 }
+                _ = heartbeat.tick() => self.renew().await,
                 () = inner.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }
-        // Graceful: no new runs; those in flight get the grace period.
+        // Graceful: no new runs; those in flight get the grace period, leases renewed.
         let drained = tokio::time::timeout(inner.grace, async {
-            while let Some(done) = tasks.join_next().await {
-                self.finish(done, &mut report);
+            loop {
+                tokio::select! {
+                    done = tasks.join_next() => match done {
+                        Some(done) => self.finish(done, &mut report),
+                        None => break,
+                    },
+                    _ = heartbeat.tick() => self.renew().await,
+                }
             }
         })
         .await;
@@ -937,8 +1014,44 @@ impl<S: RunQueue> Engine<S> {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             self.lock_in_flight().clear();
+            // Given up, so that another engine can take them over at once.
+            let held: Vec<Arc<Held>> = self.lock_held().drain().map(|(_, h)| h).collect();
+            for held in held {
+                self.release(&held).await;
+            }
         }
         Ok(report)
+    }
+
+    /// Renews the leases of the runs in flight; a lease the store no longer has for this
+    /// engine is lost, and its run stops at its next write or call.
+    async fn renew(&self) {
+        let inner = &self.inner;
+        let until = now() + inner.lease;
+        match inner.store.renew(&inner.worker, until).await {
+            Ok(leases) => {
+                let renewed: HashMap<&RunId, Fence> =
+                    leases.iter().map(|l| (&l.run_id, l.fence)).collect();
+                for held in self.lock_held().values() {
+                    if renewed.get(held.run_id()) == Some(&held.fence()) {
+                        held.renewed(until);
+                    } else {
+                        tracing::warn!(run_id = %held.run_id(), "lost the run's lease to another engine; stopping it");
+                        held.lose();
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not renew leases; retrying"),
+        }
+    }
+
+    /// Gives up a run's lease at the end of its turn.
+    async fn release(&self, held: &Held) {
+        let lease = crate::store::Lease::new(held.run_id().clone(), held.fence(), now());
+        if let Err(error) = self.inner.store.release(&lease).await {
+            // It expires on its own.
+            tracing::warn!(run_id = %held.run_id(), %error, "could not release the run's lease");
+        }
     }
 
     fn finish(
@@ -948,6 +1061,7 @@ impl<S: RunQueue> Engine<S> {
     ) {
         let Ok((run_id, turn)) = done else { return };
         self.lock_in_flight().remove(&run_id);
+        self.lock_held().remove(&run_id);
         if matches!(
             turn,
             Some(Turn::Finished | Turn::Failed | Turn::Stopped | Turn::Incompatible)
@@ -959,6 +1073,7 @@ impl<S: RunQueue> Engine<S> {
             Some(Turn::Parked) => report.parked += 1,
             Some(Turn::Failed) => report.failed += 1,
             Some(Turn::Stopped | Turn::Incompatible) => report.stopped += 1,
+            Some(Turn::Lost) => report.lost += 1,
             None => {}
         }
     }
@@ -966,8 +1081,9 @@ impl<S: RunQueue> Engine<S> {
     /// [`turn`](Self::turn), with a panic that escaped the run's own guards (in a store, in
     /// the engine) failing the run rather than its task: the run never stays `Running` to
     /// panic again at every restart, and the engine goes on.
-    async fn guarded_turn(&self, run_id: &RunId) -> Option<Turn> {
-        let message = match crate::error::catch_panic(self.turn(run_id)).await {
+    async fn guarded_turn(&self, held: &Arc<Held>) -> Option<Turn> {
+        let run_id = held.run_id();
+        let message = match crate::error::catch_panic(self.turn(held)).await {
             Ok(turn) => return turn,
             Err(message) => message,
         };
@@ -976,7 +1092,7 @@ impl<S: RunQueue> Engine<S> {
         if let Err(error) = self
             .inner
             .store
-            .fail(run_id, &Failure::new(None, message))
+            .fail(run_id, &Failure::new(None, message), Some(held.fence()))
             .await
         {
             tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
@@ -984,13 +1100,15 @@ impl<S: RunQueue> Engine<S> {
         Some(Turn::Failed)
     }
 
-    /// Runs one due run until it finishes, waits, stops or fails.
-    async fn turn(&self, run_id: &RunId) -> Option<Turn> {
+    /// Runs one due run, whose lease `held` is, until it finishes, waits, stops or fails.
+    async fn turn(&self, held: &Arc<Held>) -> Option<Turn> {
+        let run_id = held.run_id();
+        let fence = held.fence();
         let store: Arc<S> = Arc::clone(&self.inner.store);
         let checkpoint = match store.latest(run_id).await {
             Ok(Some(checkpoint)) => checkpoint,
             Ok(None) => return None,
-            Err(error) => return Some(unloadable(&*store, run_id, &error).await),
+            Err(error) => return Some(unloadable(&*store, run_id, &error, fence).await),
         };
         let driver = Arc::clone(self.inner.workflows.get(checkpoint.workflow.as_str())?);
         // Counts a start of the step the run resumes at, for code that will resume it: a step
@@ -999,13 +1117,20 @@ impl<S: RunQueue> Engine<S> {
             match store.load_to_resume(run_id, driver.fingerprint()).await {
                 Ok(Some(checkpoint)) => checkpoint,
                 Ok(None) => return None,
-                Err(error) => return Some(unloadable(&*store, run_id, &error).await),
+                Err(error) => return Some(unloadable(&*store, run_id, &error, fence).await),
             }
         } else {
             checkpoint
         };
         let store: Arc<dyn DynStore> = store;
-        Some(driver.turn(store, checkpoint).await)
+        Some(driver.turn(store, checkpoint, Arc::clone(held)).await)
+    }
+
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Arc<Held>>> {
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<RunId>> {
@@ -1013,9 +1138,5 @@ impl<S: RunQueue> Engine<S> {
             .in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn in_flight_count(&self) -> usize {
-        self.lock_in_flight().len()
     }
 }

@@ -50,6 +50,11 @@ pub struct Approval {
     /// The decision, once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// Written only: the fence of the asking worker's lease on the run (see
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)); the store refuses the
+    /// request unless it is the run's current fence. `None`: not fenced. Never read back.
+    #[serde(skip)]
+    pub fence: Option<crate::store::Fence>,
 }
 
 impl Approval {
@@ -77,7 +82,15 @@ impl Approval {
             arguments,
             until,
             decision: None,
+            fence: None,
         }
+    }
+
+    /// The request, made under a lease with `fence` (see [`Approval::fence`]).
+    #[must_use]
+    pub fn with_fence(mut self, fence: Option<crate::store::Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// The request with the model's id for the tool call.

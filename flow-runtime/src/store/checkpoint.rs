@@ -57,6 +57,12 @@ pub struct Checkpoint {
     /// carry: a run is one trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Written only: the fence of the writer's lease on the run, when an engine writes it
+    /// (see [`RunQueue`](crate::store::RunQueue#leases-and-fencing)). The store refuses the
+    /// checkpoint, changing nothing, unless it is the run's current fence. `None`: not
+    /// fenced.
+    #[serde(skip)]
+    pub fence: Option<crate::store::Fence>,
 }
 
 #[allow(
@@ -91,6 +97,7 @@ impl Checkpoint {
             consumed_event: None,
             attempt: 0,
             trace: None,
+            fence: None,
         }
     }
 
@@ -129,6 +136,13 @@ impl Checkpoint {
         self
     }
 
+    /// The checkpoint, written under a lease with `fence` (see [`Checkpoint::fence`]).
+    #[must_use]
+    pub fn with_fence(mut self, fence: Option<crate::store::Fence>) -> Self {
+        self.fence = fence;
+        self
+    }
+
     /// The checkpoint with the calls its step made.
     #[must_use]
     pub fn with_calls(mut self, calls: Vec<CallRecord>) -> Self {
@@ -152,6 +166,7 @@ impl fmt::Debug for Checkpoint {
             .field("consumed_event", &self.consumed_event)
             .field("attempt", &self.attempt)
             .field("trace", &self.trace)
+            .field("fence", &self.fence)
             .finish_non_exhaustive()
     }
 }

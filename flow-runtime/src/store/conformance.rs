@@ -215,6 +215,11 @@ macro_rules! __store_conformance_suite {
             an_approval_parks_the_run_until_decided_once,
             an_approval_expires_at_its_deadline,
             approvals_survive_a_reopen,
+            a_due_run_is_claimed_by_one_worker_at_a_time,
+            an_expired_lease_is_taken_over,
+            a_lost_lease_fences_every_write,
+            leases_are_renewed_and_released,
+            concurrent_claims_never_share_a_run,
         );
     };
     (@cases $harness:expr; $($case:ident,)*) => {
@@ -246,8 +251,8 @@ pub mod cases {
     use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
     use crate::store::{
         APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, JournalEntry,
-        JournalResult, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunState,
-        RunStatus, Store, WorkflowInfo,
+        JournalResult, Lease, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue,
+        RunState, RunStatus, Store, WorkflowInfo,
     };
     use crate::tool::Visit;
     use serde_json::json;
@@ -585,7 +590,7 @@ pub mod cases {
         store.pause(&"r1".into()).await.unwrap();
         refused(StoreErrorKind::Paused).await;
         store.unpause(&"r1".into()).await.unwrap();
-        store.fail(&"r1".into(), &boom()).await.unwrap();
+        store.fail(&"r1".into(), &boom(), None).await.unwrap();
         refused(StoreErrorKind::Failed).await;
         store.unpause(&"r1".into()).await.unwrap();
         store.cancel(&"r1".into()).await.unwrap();
@@ -611,7 +616,7 @@ pub mod cases {
     pub async fn a_failure_is_kept_until_the_next_checkpoint<H: Harness>(harness: H) {
         let store = store(&harness).await;
         save(&store, checkpoint("r1", "first", 1)).await;
-        store.fail(&"r1".into(), &boom()).await.unwrap();
+        store.fail(&"r1".into(), &boom(), None).await.unwrap();
         let failed = info(&store, "r1").await;
         assert_eq!(failed.status, RunStatus::Failed);
         assert_eq!(failed.failure, Some(boom()));
@@ -651,7 +656,7 @@ pub mod cases {
 
         save(&store, checkpoint("paused", "first", 1)).await;
         store.pause(&"paused".into()).await.unwrap();
-        store.fail(&"paused".into(), &boom()).await.unwrap();
+        store.fail(&"paused".into(), &boom(), None).await.unwrap();
         let paused = info(&store, "paused").await;
         assert_eq!((paused.status, paused.failure), (RunStatus::Paused, None));
     }
@@ -711,7 +716,10 @@ pub mod cases {
         assert_eq!(store.next_event(&run, "other").await.unwrap(), None);
 
         let until = SystemTime::now() + Duration::from_hours(1);
-        store.wait(&run, "second", "approval", until).await.unwrap();
+        store
+            .wait(&run, "second", "approval", until, None)
+            .await
+            .unwrap();
         assert_eq!(
             store.due(SystemTime::now(), &[W], 10).await.unwrap(),
             std::slice::from_ref(&run),
@@ -750,7 +758,10 @@ pub mod cases {
         let run = RunId::from("r1");
         save(&store, checkpoint("r1", "first", 1)).await;
         let until = SystemTime::now() + Duration::from_hours(1);
-        store.wait(&run, "second", "approval", until).await.unwrap();
+        store
+            .wait(&run, "second", "approval", until, None)
+            .await
+            .unwrap();
         let now = SystemTime::now();
         assert!(
             store.due(now, &[W], 10).await.unwrap().is_empty(),
@@ -806,7 +817,7 @@ pub mod cases {
             .unwrap_err();
         assert_eq!(e.kind(), StoreErrorKind::UnknownRun, "{e}");
         let e = store
-            .wait(&"nobody".into(), "s", "e", SystemTime::now())
+            .wait(&"nobody".into(), "s", "e", SystemTime::now(), None)
             .await
             .unwrap_err();
         assert_eq!(e.kind(), StoreErrorKind::UnknownRun, "{e}");
@@ -943,7 +954,10 @@ pub mod cases {
         );
 
         let until = SystemTime::now() + Duration::from_hours(1);
-        store.wait(&run, "second", "approval", until).await.unwrap();
+        store
+            .wait(&run, "second", "approval", until, None)
+            .await
+            .unwrap();
         let waiting = store.load_to_resume(&run, FP).await.unwrap().unwrap();
         assert_eq!(waiting.attempt, 0, "a waiting run is not due: not counted");
 
@@ -1050,7 +1064,7 @@ pub mod cases {
             "due lists it, so that an engine can set it aside"
         );
         store
-            .fail(&"bad".into(), &Failure::new(None, "corrupt"))
+            .fail(&"bad".into(), &Failure::new(None, "corrupt"), None)
             .await
             .unwrap();
         assert_eq!(info(&store, "bad").await.status, RunStatus::Failed);
@@ -1179,7 +1193,7 @@ pub mod cases {
         save(&store, checkpoint("held", "first", 1)).await;
         store.pause(&"held".into()).await.unwrap();
         save(&store, checkpoint("failed", "first", 1)).await;
-        store.fail(&"failed".into(), &boom()).await.unwrap();
+        store.fail(&"failed".into(), &boom(), None).await.unwrap();
         let Some(pruned) = harness.prune_all_finished(&store).await else {
             return; // The store has no pruning.
         };
@@ -1247,7 +1261,7 @@ pub mod cases {
         let until = SystemTime::now() + Duration::from_hours(1);
         save(&store, checkpoint("waiting", "first", 1).with_attempt(1)).await;
         store
-            .wait(&"waiting".into(), "second", "approval", until)
+            .wait(&"waiting".into(), "second", "approval", until, None)
             .await
             .unwrap();
         store
@@ -1257,7 +1271,7 @@ pub mod cases {
         save(&store, checkpoint("held", "first", 1)).await;
         store.pause(&"held".into()).await.unwrap();
         save(&store, checkpoint("failed", "first", 1)).await;
-        store.fail(&"failed".into(), &boom()).await.unwrap();
+        store.fail(&"failed".into(), &boom(), None).await.unwrap();
         save(&store, checkpoint("done", "first", 1)).await;
         save(&store, finished("done")).await;
         let before = store.list(&RunFilter::new()).await.unwrap();
@@ -1332,7 +1346,10 @@ pub mod cases {
 
         let until = at_secs(SystemTime::now() + Duration::from_hours(1));
         save(&store, checkpoint("r1", "second", 3)).await;
-        store.wait(&run, "third", "approval", until).await.unwrap();
+        store
+            .wait(&run, "third", "approval", until, None)
+            .await
+            .unwrap();
         let waiting = RunState::Waiting {
             event: "approval".to_owned(),
             until,
@@ -1650,14 +1667,14 @@ pub mod cases {
         save(&store, checkpoint("r1", "third", 3)).await;
         // A wait: the step has not started until the resume.
         let until = SystemTime::now() + Duration::from_hours(1);
-        store.wait(&run, "fourth", "go", until).await.unwrap();
+        store.wait(&run, "fourth", "go", until, None).await.unwrap();
         store.send_event(&run, "go", json!(1)).await.unwrap();
         tick().await;
         let woken_at = SystemTime::now();
         tick().await;
         store.load_to_resume(&run, FP).await.unwrap().unwrap();
         save(&store, checkpoint("r1", "fourth", 4).with_attempt(1)).await;
-        store.fail(&run, &boom()).await.unwrap();
+        store.fail(&run, &boom(), None).await.unwrap();
 
         let steps = store.steps(&run).await.unwrap();
         let seen: Vec<(u64, &str, bool, u32)> = steps
@@ -1806,7 +1823,7 @@ pub mod cases {
         save(&store, checkpoint("held", "first", 1)).await;
         store.pause(&"held".into()).await.unwrap();
         save(&store, checkpoint("failed", "first", 1)).await;
-        store.fail(&"failed".into(), &boom()).await.unwrap();
+        store.fail(&"failed".into(), &boom(), None).await.unwrap();
 
         // Keep the two most recent of the six finished or cancelled runs.
         assert_eq!(store.prune(Prune::KeepLast(2), 3).await.unwrap(), 3);
@@ -2122,7 +2139,10 @@ pub mod cases {
             "a resumed run continues its trace"
         );
         let until = SystemTime::now() + Duration::from_hours(1);
-        store.wait(&run, "fourth", "approval", until).await.unwrap();
+        store
+            .wait(&run, "fourth", "approval", until, None)
+            .await
+            .unwrap();
         assert_eq!(
             trace(store.latest(&run).await.unwrap()).as_deref(),
             Some(FIRST)
@@ -2147,5 +2167,302 @@ pub mod cases {
             Some(FIRST),
             "the trace context is durable"
         );
+    }
+
+    fn claimed(leases: &[Lease]) -> Vec<&str> {
+        let mut ids: Vec<&str> = leases.iter().map(|l| l.run_id.as_str()).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// `claim` leases due runs nobody holds, the longest-due first, at most `limit`, and
+    /// never a run another worker holds while its lease lasts; each claim raises the fence.
+    pub async fn a_due_run_is_claimed_by_one_worker_at_a_time<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let now = SystemTime::now();
+        let until = now + Duration::from_mins(1);
+        save(&store, checkpoint("a", "first", 1)).await;
+        save(&store, checkpoint("b", "first", 1)).await;
+        save(
+            &store,
+            checkpoint("asleep", "first", 1).with_wake_at(Some(now + Duration::from_mins(5))),
+        )
+        .await;
+        save(&store, finished("done")).await;
+        save(&store, checkpoint("held", "first", 1)).await;
+        store.pause(&"held".into()).await.unwrap();
+
+        assert!(
+            store
+                .claim(now, &[], 10, "w1", until)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no workflow, no run"
+        );
+        let first = store.claim(now, &[W], 1, "w1", until).await.unwrap();
+        assert_eq!(first.len(), 1, "at most `limit`");
+        let rest = store.claim(now, &[W], 10, "w2", until).await.unwrap();
+        assert_eq!(rest.len(), 1, "only the due run nobody holds");
+        let mut both = [first[0].run_id.as_str(), rest[0].run_id.as_str()];
+        both.sort_unstable();
+        assert_eq!(
+            both,
+            ["a", "b"],
+            "due, running runs of the workflow asked for"
+        );
+        assert!(
+            store
+                .claim(now, &[W], 10, "w3", until)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a held run is not claimed again while its lease lasts"
+        );
+        assert!(first[0].fence.epoch() > 0 && rest[0].fence.epoch() > 0);
+        assert_eq!(
+            first[0]
+                .until
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            until
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        );
+        assert_eq!(
+            sorted(store.due(now, &[W], 10).await.unwrap()),
+            [RunId::from("a"), RunId::from("b")],
+            "`due` is a read: it lists held runs too"
+        );
+    }
+
+    /// A lease that expired can be claimed by another worker, with a higher fence; the first
+    /// worker's renewal no longer includes it.
+    pub async fn an_expired_lease_is_taken_over<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let now = SystemTime::now();
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let first = store
+            .claim(now, &[W], 10, "w1", now + Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(claimed(&first), ["r1"]);
+        let later = now + Duration::from_mins(1);
+        let second = store
+            .claim(later, &[W], 10, "w2", later + Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(claimed(&second), ["r1"], "an expired lease is taken over");
+        assert!(
+            second[0].fence > first[0].fence,
+            "the new holder's fence is higher"
+        );
+        assert!(
+            store
+                .renew("w1", later + Duration::from_mins(1))
+                .await
+                .unwrap()
+                .is_empty(),
+            "the old holder's renewal finds no lease"
+        );
+        let renewed = store
+            .renew("w2", later + Duration::from_mins(1))
+            .await
+            .unwrap();
+        assert_eq!(claimed(&renewed), ["r1"]);
+        assert_eq!(renewed[0].fence, second[0].fence);
+    }
+
+    /// Every write carrying a fence that is not the run's is refused as `LeaseLost` and
+    /// changes nothing: checkpoints, journal entries, waits, approval requests, failures. The
+    /// current holder's writes, and writes without a fence, go through.
+    pub async fn a_lost_lease_fences_every_write<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let now = SystemTime::now();
+        let run = RunId::from("r1");
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let old = store
+            .claim(now, &[W], 10, "w1", now + Duration::from_secs(1))
+            .await
+            .unwrap()[0]
+            .fence;
+        let later = now + Duration::from_mins(1);
+        let new = store
+            .claim(later, &[W], 10, "w2", later + Duration::from_mins(1))
+            .await
+            .unwrap()[0]
+            .fence;
+        let lost = |result: Result<(), crate::error::StoreError>, what: &str| {
+            let error = result.expect_err(what);
+            assert_eq!(error.kind(), StoreErrorKind::LeaseLost, "{what}: {error}");
+        };
+
+        lost(
+            store
+                .save(checkpoint("r1", "stale", 2).with_fence(Some(old)))
+                .await,
+            "a stale checkpoint is refused",
+        );
+        let entry = |position| {
+            JournalEntry::new(
+                run.clone(),
+                "second",
+                Visit::FIRST,
+                position,
+                "tool",
+                1,
+                JournalResult::Output(json!(position)),
+            )
+        };
+        lost(
+            store.record_call(entry(0).with_fence(Some(old))).await,
+            "a stale journal entry is refused",
+        );
+        let until = now + Duration::from_hours(1);
+        lost(
+            store.wait(&run, "second", "go", until, Some(old)).await,
+            "a stale wait is refused",
+        );
+        let approval = Approval::new(
+            run.clone(),
+            "second",
+            Visit::FIRST,
+            1,
+            "call-1",
+            "tool",
+            json!({}),
+            until,
+        );
+        lost(
+            store
+                .request_approval(approval.clone().with_fence(Some(old)))
+                .await
+                .map(|_| ()),
+            "a stale approval request is refused",
+        );
+        lost(
+            store.fail(&run, &boom(), Some(old)).await,
+            "a stale failure is refused",
+        );
+
+        let latest = store.latest(&run).await.unwrap().unwrap();
+        assert_eq!(
+            latest.step, "first",
+            "nothing of the stale writer's is kept"
+        );
+        assert_eq!(latest.waiting, None);
+        assert!(
+            store
+                .recorded_call(&run, "second", Visit::FIRST, 0)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.approvals(&run).await.unwrap().is_empty());
+        assert_eq!(info(&store, "r1").await.status, RunStatus::Running);
+        assert_eq!(
+            harness.history(&store, &run).await.unwrap().len(),
+            1,
+            "no history entry of the stale writer's"
+        );
+
+        store
+            .record_call(entry(0).with_fence(Some(new)))
+            .await
+            .expect("the holder's journal entry is kept");
+        store
+            .save(checkpoint("r1", "second", 2).with_fence(Some(new)))
+            .await
+            .expect("the holder's checkpoint is kept");
+        store
+            .save(checkpoint("r1", "third", 3))
+            .await
+            .expect("a write without a fence is not fenced");
+        store
+            .fail(&run, &boom(), Some(new))
+            .await
+            .expect("the holder fails the run");
+        assert_eq!(info(&store, "r1").await.status, RunStatus::Failed);
+        assert!(matches!(
+            store.claim(later, &[W], 10, "w3", later).await,
+            Ok(leases) if leases.is_empty()
+        ));
+    }
+
+    /// `renew` extends every lease a worker holds and tells which; `release` gives one up,
+    /// so the run can be claimed at once; a stale lease's release changes nothing.
+    pub async fn leases_are_renewed_and_released<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let now = SystemTime::now();
+        save(&store, checkpoint("a", "first", 1)).await;
+        save(&store, checkpoint("b", "first", 1)).await;
+        let leases = store
+            .claim(now, &[W], 10, "w1", now + Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(claimed(&leases), ["a", "b"]);
+        assert!(store.renew("nobody", now).await.unwrap().is_empty());
+        let far = now + Duration::from_mins(10);
+        let renewed = store.renew("w1", far).await.unwrap();
+        assert_eq!(claimed(&renewed), ["a", "b"]);
+        let soon = now + Duration::from_mins(1);
+        assert!(
+            store
+                .claim(soon, &[W], 10, "w2", far)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a renewed lease lasts until its new time"
+        );
+        let a = leases.iter().find(|l| l.run_id.as_str() == "a").unwrap();
+        store.release(a).await.unwrap();
+        let taken = store.claim(now, &[W], 10, "w2", far).await.unwrap();
+        assert_eq!(claimed(&taken), ["a"], "a released run is claimed at once");
+        store.release(a).await.unwrap();
+        assert!(
+            store
+                .claim(now, &[W], 10, "w3", far)
+                .await
+                .unwrap()
+                .is_empty(),
+            "releasing a stale lease leaves the new holder's"
+        );
+        assert_eq!(claimed(&store.renew("w1", far).await.unwrap()), ["b"]);
+        assert_eq!(claimed(&store.renew("w2", far).await.unwrap()), ["a"]);
+    }
+
+    /// Many workers claiming at once never get the same run.
+    pub async fn concurrent_claims_never_share_a_run<H: Harness>(harness: H) {
+        let store = std::sync::Arc::new(store(&harness).await);
+        for n in 0..40 {
+            save(&*store, checkpoint(&format!("run-{n}"), "first", 1)).await;
+        }
+        let now = SystemTime::now();
+        let until = now + Duration::from_mins(1);
+        let mut claims = Vec::new();
+        for worker in 0..8 {
+            let store = std::sync::Arc::clone(&store);
+            claims.push(async move {
+                let name = format!("w{worker}");
+                let mut mine = Vec::new();
+                for _ in 0..4 {
+                    mine.extend(store.claim(now, &[W], 3, &name, until).await.unwrap());
+                }
+                mine
+            });
+        }
+        let all: Vec<Lease> = futures_util::future::join_all(claims)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut ids: Vec<&str> = all.iter().map(|l| l.run_id.as_str()).collect();
+        ids.sort_unstable();
+        let total = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "no run was claimed twice");
+        assert_eq!(total, 40, "every due run was claimed");
     }
 }

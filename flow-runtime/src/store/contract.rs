@@ -4,8 +4,8 @@
 use crate::error::{StoreError, StoreErrorKind};
 use crate::state::RunId;
 use crate::store::{
-    Approval, ApprovalError, Checkpoint, Decision, JournalEntry, RunInfo, RunStatus, StoredEvent,
-    WorkflowInfo,
+    Approval, ApprovalError, Checkpoint, Decision, Fence, JournalEntry, RunInfo, RunStatus,
+    StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use std::future::Future;
@@ -47,7 +47,10 @@ use std::time::SystemTime;
 /// }
 /// ```
 pub trait Store: Send + Sync + 'static {
-    /// Stores `checkpoint` as the latest state of its run.
+    /// Stores `checkpoint` as the latest state of its run. A checkpoint with a
+    /// [fence](Checkpoint::fence) that is not the run's current one is refused with
+    /// [`StoreErrorKind::LeaseLost`] and changes nothing (see
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)).
     fn save(&self, checkpoint: Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The latest checkpoint of a run, if any.
@@ -112,6 +115,10 @@ pub trait Store: Send + Sync + 'static {
     /// The next checkpoint ends the wait. The step has not started: its attempt count goes
     /// back to 0.
     ///
+    /// Written by an engine under a lease, the wait carries the lease's `fence` and is refused
+    /// with [`StoreErrorKind::LeaseLost`] unless it is the run's current one (see
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)).
+    ///
     /// The default, for stores without waits, refuses with [`StoreErrorKind::Unsupported`].
     fn wait(
         &self,
@@ -119,8 +126,9 @@ pub trait Store: Send + Sync + 'static {
         step: &str,
         event: &str,
         until: SystemTime,
+        fence: Option<Fence>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let _ = (run_id, step, event, until);
+        let _ = (run_id, step, event, until, fence);
         std::future::ready(Err(unsupported("event waits")))
     }
 
@@ -168,6 +176,9 @@ pub trait Store: Send + Sync + 'static {
     /// first checkpoint. An output nested deeper than
     /// [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH) is refused with
     /// [`StoreErrorKind::Unstorable`]. What `Ok` acknowledged is durable as a checkpoint is.
+    /// An entry with a [fence](JournalEntry::fence) that is not the run's current one (the
+    /// run's lease has passed to another worker) is refused with
+    /// [`StoreErrorKind::LeaseLost`] and changes nothing.
     ///
     /// The default, for stores without a journal, keeps nothing: a step run again makes all
     /// its calls again (with the same idempotency keys).
@@ -219,8 +230,10 @@ pub trait Store: Send + Sync + 'static {
     /// deadline: the run is due then, or at once when the request is decided already.
     /// [`Store::status`] reads the pending request back as [`RunInfo::approval`].
     ///
-    /// A run not in the store is refused with [`StoreErrorKind::UnknownRun`]. The default,
-    /// for stores without approvals, refuses with [`StoreErrorKind::Unsupported`].
+    /// A run not in the store is refused with [`StoreErrorKind::UnknownRun`]; a request with
+    /// a [fence](Approval::fence) that is not the run's current one with
+    /// [`StoreErrorKind::LeaseLost`], changing nothing. The default, for stores without
+    /// approvals, refuses with [`StoreErrorKind::Unsupported`].
     fn request_approval(
         &self,
         approval: Approval,
@@ -312,6 +325,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         step: &'a str,
         event: &'a str,
         until: SystemTime,
+        fence: Option<Fence>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn next_event_boxed<'a>(
         &'a self,
@@ -380,8 +394,9 @@ impl<S: Store> DynStore for S {
         step: &'a str,
         event: &'a str,
         until: SystemTime,
+        fence: Option<Fence>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.wait(run_id, step, event, until))
+        Box::pin(self.wait(run_id, step, event, until, fence))
     }
 
     fn next_event_boxed<'a>(

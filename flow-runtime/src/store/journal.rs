@@ -43,6 +43,10 @@ pub struct JournalEntry {
     pub attempts: u32,
     /// Its result: the tool's output as JSON, or its permanent failure.
     pub result: JournalResult,
+    /// Written only: the fence of the writer's lease on the run (see
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)); the store refuses the entry
+    /// unless it is the run's current fence. `None`: not fenced.
+    pub fence: Option<crate::store::Fence>,
 }
 
 impl JournalEntry {
@@ -65,7 +69,15 @@ impl JournalEntry {
             tool: tool.into(),
             attempts,
             result,
+            fence: None,
         }
+    }
+
+    /// The entry, written under a lease with `fence` (see [`JournalEntry::fence`]).
+    #[must_use]
+    pub fn with_fence(mut self, fence: Option<crate::store::Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// How many bytes the entry's result takes as JSON text (its output, or its error's

@@ -7,10 +7,11 @@ use crate::store::contract::{
     unstorable_event,
 };
 use crate::store::control::refused;
+use crate::store::queue::lease_lost;
 use crate::store::{
-    APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, HistoryEntry,
-    JournalEntry, JournalResult, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunStatus,
-    Store, StoredEvent, WorkflowInfo, decidable,
+    APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, Fence, HistoryEntry,
+    JournalEntry, JournalResult, Lease, Prune, RunControl, RunFilter, RunHistory, RunInfo,
+    RunStatus, Store, StoredEvent, WorkflowInfo, decidable,
 };
 use crate::tool::Visit;
 use std::cmp::Reverse;
@@ -25,7 +26,6 @@ use std::time::SystemTime;
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    engine: crate::store::queue::InProcessLock,
 }
 
 #[derive(Default)]
@@ -75,6 +75,17 @@ struct MemoryRun {
     trace: Option<String>,
     /// Its approval requests, in the order asked.
     approvals: Vec<Approval>,
+    /// The worker holding the run's lease and until when; `None` when nobody does.
+    lease: Option<(String, SystemTime)>,
+    /// The run's lease epoch: how many times it was claimed (see [`Fence`]).
+    epoch: u64,
+}
+
+impl MemoryRun {
+    /// Whether a write carrying `fence` may go ahead: not fenced, or the run's current fence.
+    fn fenced(&self, fence: Option<Fence>) -> bool {
+        fence.is_none_or(|f| f.epoch() == self.epoch)
+    }
 }
 
 impl MemoryRun {
@@ -207,7 +218,14 @@ impl Store for MemoryStore {
                 failures: Vec::new(),
                 trace: None,
                 approvals: Vec::new(),
+                lease: None,
+                epoch: 0,
             });
+        if let Some(fence) = checkpoint.fence
+            && !run.fenced(Some(fence))
+        {
+            return Err(lease_lost(&checkpoint.run_id, "the checkpoint", fence));
+        }
         if let Some(owner) = run.checkpoints.first()
             && owner.workflow != checkpoint.workflow
         {
@@ -238,7 +256,10 @@ impl Store for MemoryStore {
         if let Some(id) = checkpoint.consumed_event {
             run.inbox.retain(|e| e.id != id);
         }
-        run.checkpoints.push(checkpoint);
+        run.checkpoints.push(Checkpoint {
+            fence: None,
+            ..checkpoint
+        });
         Ok(())
     }
 
@@ -301,12 +322,18 @@ impl Store for MemoryStore {
         step: &str,
         event: &str,
         until: SystemTime,
+        fence: Option<Fence>,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let run = inner
             .runs
             .get_mut(run_id)
             .ok_or_else(|| unknown_run(run_id))?;
+        if let Some(fence) = fence
+            && !run.fenced(Some(fence))
+        {
+            return Err(lease_lost(run_id, "the wait", fence));
+        }
         // An event sent after the step looked in the inbox, and before this, wakes it too.
         let arrived = run.inbox.iter().any(|e| e.name == event);
         run.wake_at = Some(if arrived {
@@ -367,6 +394,18 @@ impl Store for MemoryStore {
             return Err(unstorable_call(&entry, &reason));
         }
         let mut inner = self.lock();
+        if let Some(fence) = entry.fence
+            && !inner
+                .runs
+                .get(&entry.run_id)
+                .is_some_and(|run| run.fenced(Some(fence)))
+        {
+            return Err(lease_lost(&entry.run_id, "the journal entry", fence));
+        }
+        let entry = JournalEntry {
+            fence: None,
+            ..entry
+        };
         let journal = inner.journals.entry(entry.run_id.clone()).or_default();
         let key = (entry.step.clone(), entry.visit, entry.position);
         if !journal.index.contains_key(&key) {
@@ -403,6 +442,12 @@ impl Store for MemoryStore {
             .runs
             .get_mut(&approval.run_id)
             .ok_or_else(|| unknown_run(&approval.run_id))?;
+        if let Some(fence) = approval.fence
+            && !run.fenced(Some(fence))
+        {
+            return Err(lease_lost(&approval.run_id, "the approval request", fence));
+        }
+        let approval = approval.with_fence(None);
         let found = run.approvals.iter().find(|a| {
             a.step == approval.step && a.visit == approval.visit && a.position == approval.position
         });
@@ -599,9 +644,79 @@ impl crate::store::RunQueue for MemoryStore {
             .min())
     }
 
-    async fn fail(&self, run_id: &RunId, failure: &Failure) -> Result<(), StoreError> {
+    async fn claim(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+        worker: &str,
+        until: SystemTime,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let mut inner = self.lock();
+        let mut free: Vec<(Option<SystemTime>, SystemTime, RunId)> = inner
+            .runs
+            .iter()
+            .filter(|(_, run)| {
+                run.status == RunStatus::Running
+                    && run.wake_at.is_none_or(|t| t <= now)
+                    && run.lease.as_ref().is_none_or(|(_, until)| *until <= now)
+                    && run
+                        .checkpoints
+                        .last()
+                        .is_some_and(|c| workflows.contains(&c.workflow.as_str()))
+            })
+            .map(|(id, run)| (run.wake_at, run.updated_at, id.clone()))
+            .collect();
+        free.sort();
+        let mut leases = Vec::new();
+        for (_, _, run_id) in free.into_iter().take(limit) {
+            if let Some(run) = inner.runs.get_mut(&run_id) {
+                run.epoch += 1;
+                run.lease = Some((worker.to_owned(), until));
+                leases.push(Lease::new(run_id, Fence::new(run.epoch), until));
+            }
+        }
+        Ok(leases)
+    }
+
+    async fn renew(&self, worker: &str, until: SystemTime) -> Result<Vec<Lease>, StoreError> {
+        let mut inner = self.lock();
+        let mut leases = Vec::new();
+        for (run_id, run) in &mut inner.runs {
+            if let Some((owner, expires)) = &mut run.lease
+                && owner == worker
+            {
+                *expires = until;
+                leases.push(Lease::new(run_id.clone(), Fence::new(run.epoch), until));
+            }
+        }
+        Ok(leases)
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        if let Some(run) = self.lock().runs.get_mut(&lease.run_id)
+            && run.epoch == lease.fence.epoch()
+        {
+            run.lease = None;
+        }
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        run_id: &RunId,
+        failure: &Failure,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(run) = inner.runs.get_mut(run_id)
+            && let Some(fence) = fence
+            && !run.fenced(Some(fence))
+        {
+            return Err(lease_lost(run_id, "marking the run failed", fence));
+        }
         tracing::warn!(run_id = %run_id, error = %failure, "run failed");
-        if let Some(run) = self.lock().runs.get_mut(run_id)
+        if let Some(run) = inner.runs.get_mut(run_id)
             && run.status == RunStatus::Running
         {
             run.status = RunStatus::Failed;
@@ -611,10 +726,6 @@ impl crate::store::RunQueue for MemoryStore {
             run.failures.push((seq, failure.clone()));
         }
         Ok(())
-    }
-
-    fn lock_engine(&self) -> Result<crate::store::EngineLock, crate::state::EngineError> {
-        self.engine.lock("this `MemoryStore`")
     }
 }
 

@@ -121,6 +121,7 @@ mod contract;
 mod control;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod envelope;
+mod fenced;
 mod history;
 mod journal;
 mod memory;
@@ -135,13 +136,14 @@ pub use self::checkpoint::{Checkpoint, StoredEvent};
 pub(crate) use self::contract::DynStore;
 pub use self::contract::Store;
 pub use self::control::{Failure, RunControl, RunFilter, RunInfo, RunState, RunStatus};
+pub(crate) use self::fenced::{Fenced, Held, heartbeat};
 pub use self::history::{HistoryEntry, Prune, RunHistory, WorkflowInfo};
 pub use self::journal::{JournalEntry, JournalResult};
 pub use self::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PgStore;
-pub use self::queue::{EngineLock, RunQueue};
+pub use self::queue::{Fence, Lease, RunQueue};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;

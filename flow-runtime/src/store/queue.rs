@@ -1,28 +1,80 @@
 //! The [`RunQueue`] trait: what an [`Engine`](crate::state::Engine) needs of a store to find
-//! due runs; and the engine lock.
+//! due runs and to hold them under a lease; and the lease's [`Fence`].
 
 use crate::error::StoreError;
-use crate::state::{EngineError, RunId};
+use crate::state::RunId;
 use crate::store::{Failure, RunControl};
-use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-/// What an [`Engine`](crate::state::Engine) needs of a store besides [`RunControl`]: which runs are due, when the
-/// next one will be, and a way to set a failed run aside.
+/// What an [`Engine`](crate::state::Engine) needs of a store besides [`RunControl`]: which
+/// runs are due, leases on them, when the next one will be, and a way to set a failed run
+/// aside.
 ///
-/// `SqliteStore` (feature `sqlite`) and [`MemoryStore`](crate::store::MemoryStore)
-/// implement it.
+/// # Leases and fencing
+///
+/// Several engines (in one process or many, on one machine or many) can share one store: an
+/// engine runs a due run only while it holds the run's **lease**. [`claim`](Self::claim)
+/// takes the leases of due runs nobody holds (or whose holder let the lease expire) in one
+/// atomic step, so two engines never hold the same run at once; each claim increases the
+/// run's **fence**, an epoch number. The engine renews its leases by heartbeat
+/// ([`renew`](Self::renew)) well inside their length, and [`release`](Self::release)s a run
+/// when its turn ends. A crashed engine's runs are claimed by another once their leases
+/// expire, and resume from their last checkpoint.
+///
+/// Every write an engine makes for a run it holds carries the lease's [`Fence`]
+/// ([`Checkpoint::fence`](crate::store::Checkpoint::fence),
+/// [`JournalEntry::fence`](crate::store::JournalEntry::fence),
+/// [`Approval::fence`](crate::store::Approval::fence), the `fence` of
+/// [`Store::wait`](crate::store::Store::wait) and [`fail`](Self::fail)); the store compares
+/// it with the run's current fence **in the same atomic step as the write**, and refuses a
+/// write whose fence is not the run's with
+/// [`StoreErrorKind::LeaseLost`](crate::error::StoreErrorKind::LeaseLost), changing nothing.
+/// An engine that lost a run's lease (paused, partitioned, too slow to renew) therefore cannot
+/// overwrite what the run's new holder wrote: its next write is refused and it stops the run.
+/// A write without a fence (`None`: a run driven by [`Workflow::run`](crate::state::Workflow::run),
+/// not an engine) is not fenced.
+///
+/// `SqliteStore` (feature `sqlite`), `PgStore` (feature `postgres`) and
+/// [`MemoryStore`](crate::store::MemoryStore) implement it; the conformance suite checks the
+/// leases of each.
 pub trait RunQueue: RunControl {
     /// Runs of the workflows named in `workflows` that are `Running` and due at `now` (no
     /// wake-up time, or one not after `now`), the longest-due first, at most `limit`.
+    /// Leases are not looked at: this is a read, for tools; engines [`claim`](Self::claim).
     fn due(
         &self,
         now: SystemTime,
         workflows: &[&str],
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RunId>, StoreError>> + Send;
+
+    /// Claims up to `limit` runs for `worker` until `until`, in one atomic step: runs of the
+    /// workflows named in `workflows` that are [due](Self::due) at `now` and that no worker
+    /// holds (never leased, released, or leased until a time not after `now`), the
+    /// longest-due first. Each claimed run's fence increases by one, and its lease is
+    /// `worker`'s until `until`. Two claims never return the same run while its lease lasts.
+    fn claim(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+        worker: &str,
+        until: SystemTime,
+    ) -> impl Future<Output = Result<Vec<Lease>, StoreError>> + Send;
+
+    /// Extends every lease `worker` still holds to `until`, in one atomic step, and returns
+    /// them: a run missing from the answer is no longer `worker`'s (another worker claimed it
+    /// after the lease expired, or it was released).
+    fn renew(
+        &self,
+        worker: &str,
+        until: SystemTime,
+    ) -> impl Future<Output = Result<Vec<Lease>, StoreError>> + Send;
+
+    /// Gives up a lease: the run can be claimed at once (when it is due). A lease that is no
+    /// longer current (its fence is not the run's) is left alone.
+    fn release(&self, lease: &Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The earliest wake-up time after `after` among `Running` runs, if any.
     fn next_wake(
@@ -35,71 +87,76 @@ pub trait RunQueue: RunControl {
     /// keeps `failure` (the step and the reason), read back as
     /// [`RunInfo::failure`](crate::store::RunInfo::failure) until the run's next checkpoint.
     /// A run in any other status is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::LeaseLost`](crate::error::StoreErrorKind::LeaseLost): `fence` is
+    /// not the run's (see [leases](Self#leases-and-fencing)); nothing changed.
     fn fail(
         &self,
         run_id: &RunId,
         failure: &Failure,
+        fence: Option<Fence>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Takes the store's engine lock, held by [`Engine::run_until`](crate::state::Engine::run_until) for as long as it runs, so
-    /// that a second engine on the same store is refused instead of running the same runs
-    /// again. The lock is released when the [`EngineLock`] is dropped, and by the operating
-    /// system when the process dies.
-    ///
-    /// The default, for stores that cannot be shared, takes no lock.
-    ///
-    /// # Errors
-    ///
-    /// [`EngineError::Locked`]: another engine holds the lock.
-    fn lock_engine(&self) -> Result<EngineLock, EngineError> {
-        Ok(EngineLock::new(()))
-    }
 }
 
-/// A store's engine lock, held while an engine runs (see [`RunQueue::lock_engine`]); released
-/// when dropped.
-pub struct EngineLock {
-    _held: Box<dyn Send + Sync>,
+/// A worker's lease on a run, from [`RunQueue::claim`] or [`RunQueue::renew`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The run.
+    pub run_id: RunId,
+    /// The lease's fence: what the worker's writes for the run carry.
+    pub fence: Fence,
+    /// When the lease expires unless renewed.
+    pub until: SystemTime,
 }
 
-impl EngineLock {
-    /// A lock that is held as long as `guard` lives: the guard releases it when dropped.
-    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+impl Lease {
+    /// A lease on `run_id`, for stores that hand one out.
+    #[must_use]
+    pub fn new(run_id: RunId, fence: Fence, until: SystemTime) -> Self {
         Self {
-            _held: Box::new(guard),
+            run_id,
+            fence,
+            until,
         }
     }
 }
 
-impl fmt::Debug for EngineLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EngineLock").finish_non_exhaustive()
+/// The fencing token of a [`Lease`]: the run's lease epoch when it was claimed. A store
+/// refuses a write whose fence is not the run's current one (see
+/// [`RunQueue`](RunQueue#leases-and-fencing)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fence(u64);
+
+impl Fence {
+    /// The fence of epoch `epoch`.
+    #[must_use]
+    pub const fn new(epoch: u64) -> Self {
+        Self(epoch)
+    }
+
+    /// Its epoch: how many times the run has been claimed.
+    #[must_use]
+    pub const fn epoch(self) -> u64 {
+        self.0
     }
 }
 
-/// An engine lock inside one process, for stores no other process can open (a
-/// `MemoryStore`, an in-memory SQLite database).
-#[derive(Debug, Default)]
-pub(crate) struct InProcessLock(Arc<std::sync::atomic::AtomicBool>);
-
-impl InProcessLock {
-    pub(crate) fn lock(&self, store: &str) -> Result<EngineLock, EngineError> {
-        use std::sync::atomic::Ordering;
-        if self.0.swap(true, Ordering::AcqRel) {
-            return Err(EngineError::Locked {
-                store: store.to_owned(),
-                holder: "an engine in this process".to_owned(),
-            });
-        }
-        Ok(EngineLock::new(Release(Arc::clone(&self.0))))
+impl std::fmt::Display for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 
-/// Releases an [`InProcessLock`] when dropped.
-struct Release(Arc<std::sync::atomic::AtomicBool>);
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
-    }
+/// The error of a write whose fence is not the run's.
+pub(crate) fn lease_lost(run_id: &RunId, what: &str, fence: Fence) -> StoreError {
+    StoreError::of_kind(
+        crate::error::StoreErrorKind::LeaseLost,
+        format!(
+            "run `{run_id}`: {what} refused: this worker's lease on the run (fence {fence}) has \
+             passed to another worker, which goes on with the run"
+        ),
+    )
 }

@@ -10,8 +10,8 @@
 //! appends `<step> <ctx.attempt()>` to the file `LOG`; step `s2` then waits an hour on its first
 //! attempt, for the test to kill the process there.
 //!
-//! Exits 0 once the run has finished, 1 (with a message) on any error, among them another
-//! engine holding the store's lock.
+//! Exits 0 once the run has finished, 1 (with a message) on any error. Its leases last
+//! 500 ms, so that a worker started after a kill takes the run over soon.
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, Setup};
@@ -92,6 +92,8 @@ fn work(db: &str, log: &str) -> Result<(), String> {
         let engine = Engine::builder(Arc::clone(&store))
             .register::<twice::Workflow>(Setup::new(Log(Arc::new(file))))
             .poll_interval(Duration::from_millis(10))
+            // Short, so that the test's second worker takes the run over soon after the kill.
+            .lease(Duration::from_millis(500))
             .build();
         let run = engine
             .start::<twice::Workflow>("r", 0)

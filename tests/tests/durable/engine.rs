@@ -103,6 +103,7 @@ pub mod expense {
 fn memory_engine(log: &Log) -> (Arc<MemoryStore>, Engine<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<nap::Workflow>(Setup::new(log.clone()))
         .register::<expense::Workflow>(Setup::new(log.clone()))
         .build();
@@ -201,6 +202,7 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
     {
         let store = Arc::new(SqliteStore::open(path).unwrap());
         let engine = Engine::builder(Arc::clone(&store))
+            .lease(flow_tests::store::PAUSED_LEASE)
             .register::<nap::Workflow>(Setup::new(log.clone()))
             .build();
         engine.start::<nap::Workflow>(run.clone(), 1).await.unwrap();
@@ -220,6 +222,7 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
     // The process "restarts": a new store on the file, a new engine.
     let store = Arc::new(SqliteStore::open(path).unwrap());
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<nap::Workflow>(Setup::new(log.clone()))
         .build();
     let began = std::time::Instant::now();
@@ -469,6 +472,7 @@ pub mod flaky {
 async fn a_failed_step_sets_the_run_aside_until_it_is_unpaused() {
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<flaky::Workflow>(Setup::new(()))
         .build();
     let run = engine.start::<flaky::Workflow>("flaky-1", 1).await.unwrap();
@@ -524,6 +528,7 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
     }
     let store = Arc::new(SqliteStore::open(path).unwrap());
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<nap::Workflow>(Setup::new(log.clone()))
         .build();
     let run = RunId::from("nap-orphan");
@@ -560,6 +565,7 @@ pub mod slow {
 async fn shutdown_lets_steps_in_flight_finish_within_the_grace_period() {
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<slow::Workflow>(Setup::new(()))
         .concurrency(2)
         .grace(Duration::from_secs(5))
@@ -582,6 +588,7 @@ async fn shutdown_lets_steps_in_flight_finish_within_the_grace_period() {
 
     // With a grace period too short, steps in flight are dropped and resume next time.
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<slow::Workflow>(Setup::new(()))
         .grace(Duration::from_millis(10))
         .build();

@@ -108,6 +108,7 @@ fn raw(path: &Path) -> rusqlite::Connection {
 
 fn engine<S: RunQueue>(store: &Arc<S>, log: &Log) -> Engine<S> {
     Engine::builder(Arc::clone(store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<claim::Workflow>(Setup::new(log.clone()))
         .register::<later::Workflow>(Setup::new(log.clone()))
         .build()
@@ -269,7 +270,7 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
              ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
              ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
              ALTER TABLE calls DROP COLUMN visit_back_edges; \
-             ALTER TABLE calls DROP COLUMN visit_item; ALTER TABLE runs DROP COLUMN trace; \
+             ALTER TABLE calls DROP COLUMN visit_item; ALTER TABLE runs DROP COLUMN trace; ALTER TABLE runs DROP COLUMN lease_owner; ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN lease_epoch; \
              ALTER TABLE calls DROP COLUMN input_tokens; ALTER TABLE calls DROP COLUMN output_tokens; \
              PRAGMA user_version = 4;",
         )

@@ -224,6 +224,7 @@ pub mod barometer {
 
 async fn an_event_holding_nan_is_refused_at_send<S: RunQueue>(store: Arc<S>) {
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<barometer::Workflow>(Setup::new(()))
         .build();
     let run = engine.start::<barometer::Workflow>("b1", 7).await.unwrap();
@@ -276,6 +277,7 @@ async fn an_event_holding_nan_is_refused_at_send_memory() {
 async fn engine_start_refuses_an_input_that_would_not_read_back() {
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<deep::Workflow>(Setup::new(()))
         .register::<thermo::Workflow>(Setup::new(()))
         .build();
@@ -408,73 +410,110 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
     );
 }
 
-// --- One engine per store ---------------------------------------------------------------------
+// --- Many engines on one store ---------------------------------------------------------------
 
-async fn a_second_engine_is_refused<S: RunQueue>(first: Arc<S>, second: Arc<S>) {
-    let one = Engine::builder(Arc::clone(&first))
-        .register::<pair::Workflow>(Setup::new(()))
-        .build();
-    let two = Engine::builder(Arc::clone(&second))
-        .register::<pair::Workflow>(Setup::new(()))
-        .build();
-    let run = one.start::<pair::Workflow>("p1", 1).await.unwrap();
-    // While the first engine runs, the second is refused at once.
-    let error = {
-        let mut error = None;
-        one.run_until(async {
-            error = Some(two.run_until(std::future::ready(())).await);
-        })
-        .await
-        .unwrap();
-        error.unwrap().unwrap_err()
+#[workflow(deps = Seen)]
+pub mod triple {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn one(ctx: &Ctx<Seen>, n: u32) -> Result<u32, Failed> {
+        ctx.deps()
+            .0
+            .lock()
+            .unwrap()
+            .push(format!("{} one", ctx.run_id()));
+        tokio::task::yield_now().await;
+        Ok(n + 1)
+    }
+
+    #[step(after = one)]
+    pub async fn two(ctx: &Ctx<Seen>, n: u32) -> Result<u32, Failed> {
+        ctx.deps()
+            .0
+            .lock()
+            .unwrap()
+            .push(format!("{} two", ctx.run_id()));
+        tokio::task::yield_now().await;
+        Ok(n * 2)
+    }
+
+    #[step(after = two, exit)]
+    pub async fn three(ctx: &Ctx<Seen>, n: u32) -> Result<u32, Failed> {
+        ctx.deps()
+            .0
+            .lock()
+            .unwrap()
+            .push(format!("{} three", ctx.run_id()));
+        Ok(n + 3)
+    }
+}
+
+/// Two engines on one store (each with its own handle, as two processes have) run 60 runs
+/// together: each run finishes and each step of each run runs once, split between them.
+async fn two_engines_run_each_step_once<S: RunQueue>(first: Arc<S>, second: Arc<S>) {
+    let seen = Seen::default();
+    let engine = |store: &Arc<S>, name: &str| {
+        Engine::builder(Arc::clone(store))
+            .register::<triple::Workflow>(Setup::new(seen.clone()))
+            .concurrency(8)
+            .poll_interval(Duration::from_millis(5))
+            .worker(name)
+            .build()
     };
-    assert!(matches!(error, EngineError::Locked { .. }), "{error:?}");
-    let message = error.to_string();
-    assert!(
-        message.contains("another engine is already running"),
-        "{message}"
-    );
-    // Once the first has returned, the second runs (and finishes the run).
-    let finished = async {
-        while info(&*second, "p1").await.status != RunStatus::Finished {
+    let (one, two) = (engine(&first, "one"), engine(&second, "two"));
+    let runs: Vec<String> = (0..60).map(|n| format!("t{n}")).collect();
+    for run in &runs {
+        one.start::<triple::Workflow>(run.as_str(), 1)
+            .await
+            .unwrap();
+    }
+    let all_finished = |store: Arc<S>| async move {
+        loop {
+            let finished = store
+                .list(&RunFilter::new().status(RunStatus::Finished))
+                .await
+                .unwrap();
+            if finished.len() == 60 {
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
-    two.run_until(finished).await.unwrap();
-    assert_eq!(
-        info(&*first, run.as_str()).await.status,
-        RunStatus::Finished
+    let (a, b) = tokio::join!(
+        one.run_until(all_finished(Arc::clone(&first))),
+        two.run_until(all_finished(Arc::clone(&second)))
     );
-    // And the first is refused while the second runs.
-    let mut again = None;
-    two.run_until(async {
-        again = Some(one.run_until(std::future::ready(())).await);
-    })
-    .await
-    .unwrap();
-    assert!(matches!(again, Some(Err(EngineError::Locked { .. }))));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.finished + b.finished, 60, "{a:?} {b:?}");
+    let mut steps = seen.entries();
+    assert_eq!(
+        steps.len(),
+        180,
+        "each step of each run ran once: {steps:?}"
+    );
+    steps.sort();
+    steps.dedup();
+    assert_eq!(steps.len(), 180, "no step ran twice");
+    for run in &runs {
+        assert_eq!(info(&*first, run).await.status, RunStatus::Finished);
+    }
 }
 
-#[tokio::test]
-async fn a_second_engine_on_the_same_file_is_refused() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_on_the_same_file_run_each_step_once() {
     let db = TempDb::new();
     // Two stores on one file, as two processes would have.
-    let first = db.open();
-    let second = db.open();
-    a_second_engine_is_refused(first, second).await;
-    let lock = std::fs::read_to_string(format!("{}-engine.lock", db.path().display())).unwrap();
-    assert_eq!(lock, std::process::id().to_string());
+    two_engines_run_each_step_once(db.open(), db.open()).await;
 }
 
-#[tokio::test]
-async fn a_second_engine_on_the_same_store_is_refused() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_on_the_same_store_run_each_step_once() {
     let db = TempDb::new();
     let store = db.open();
-    a_second_engine_is_refused(Arc::clone(&store), store).await;
-    let memory = Arc::new(SqliteStore::open_in_memory().unwrap());
-    a_second_engine_is_refused(Arc::clone(&memory), memory).await;
+    two_engines_run_each_step_once(Arc::clone(&store), store).await;
     let memory = Arc::new(MemoryStore::new());
-    a_second_engine_is_refused(Arc::clone(&memory), memory).await;
+    two_engines_run_each_step_once(Arc::clone(&memory), memory).await;
 }
 
 #[tokio::test]
@@ -482,6 +521,7 @@ async fn a_store_without_an_engine_is_not_locked() {
     let db = TempDb::new();
     let store = db.open();
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<pair::Workflow>(Setup::new(()))
         .build();
     let other = db.open();
@@ -546,6 +586,7 @@ pub mod parked {
 async fn a_parked_run_resumes_as_attempt_1<S: RunQueue>(store: Arc<S>) {
     let seen = Seen::default();
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<parked::Workflow>(Setup::new(seen.clone()))
         .build();
     let run = engine.start::<parked::Workflow>("nap-1", 3).await.unwrap();
@@ -656,7 +697,7 @@ async fn a_schema_3_file_is_upgraded_to_5() {
          ALTER TABLE history DROP COLUMN failure; ALTER TABLE runs DROP COLUMN attempt; ALTER TABLE runs DROP COLUMN failure; \
          ALTER TABLE runs DROP COLUMN wait_event; ALTER TABLE runs DROP COLUMN wait_until; \
          ALTER TABLE calls DROP COLUMN visit_back_edges; ALTER TABLE calls DROP COLUMN visit_item; \
-         ALTER TABLE runs DROP COLUMN trace; ALTER TABLE calls DROP COLUMN input_tokens; \
+         ALTER TABLE runs DROP COLUMN trace; ALTER TABLE runs DROP COLUMN lease_owner; ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN lease_epoch; ALTER TABLE calls DROP COLUMN input_tokens; \
          ALTER TABLE calls DROP COLUMN output_tokens; PRAGMA user_version = 3;",
     )
     .unwrap();
@@ -699,6 +740,7 @@ pub mod doomed {
 
 async fn a_failed_run_keeps_its_message<S: RunQueue>(store: Arc<S>) -> RunInfo {
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<doomed::Workflow>(Setup::new(()))
         .build();
     let run = engine.start::<doomed::Workflow>("d1", 9).await.unwrap();

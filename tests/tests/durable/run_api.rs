@@ -56,6 +56,7 @@ pub mod other {
 
 fn engine(store: &Arc<MemoryStore>) -> Engine<MemoryStore> {
     Engine::builder(Arc::clone(store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<expense::Workflow>(Setup::new(()))
         .register::<other::Workflow>(Setup::new(()))
         .poll_interval(POLL)
@@ -258,6 +259,7 @@ async fn a_failure_stays_in_the_sqlite_history_after_a_retry() {
     let db = TempDb::new();
     let store: Arc<SqliteStore> = db.open();
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<expense::Workflow>(Setup::new(()))
         .build();
     // A claim of 0 fails in `submit`, before any checkpoint but the start.

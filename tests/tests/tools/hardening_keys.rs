@@ -579,7 +579,7 @@ async fn a_schema_5_file_is_upgraded_and_its_calls_read_back_as_first_visits() {
              ALTER TABLE history DROP COLUMN started_at; ALTER TABLE runs DROP COLUMN step_started_at; DROP TABLE workflows; \
              ALTER TABLE runs DROP COLUMN failed_step; ALTER TABLE history DROP COLUMN failed_step; \
              ALTER TABLE history DROP COLUMN failure; ALTER TABLE calls DROP COLUMN visit_back_edges; \
-             ALTER TABLE calls DROP COLUMN visit_item; ALTER TABLE runs DROP COLUMN trace; \
+             ALTER TABLE calls DROP COLUMN visit_item; ALTER TABLE runs DROP COLUMN trace; ALTER TABLE runs DROP COLUMN lease_owner; ALTER TABLE runs DROP COLUMN lease_until; ALTER TABLE runs DROP COLUMN lease_epoch; \
              ALTER TABLE calls DROP COLUMN input_tokens; ALTER TABLE calls DROP COLUMN output_tokens; \
              PRAGMA user_version = 5;",
         )

@@ -685,6 +685,7 @@ async fn a_basic_credential_echoed_to_an_engine_run_is_not_in_its_store_nor_logs
         .build();
     let tools = Toolbox::new().with(PolicyTool::new(Ask::at(&origin), policy));
     let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
         .register::<guarded::Workflow>(Setup::new(()).tools(tools))
         .build();
 

@@ -8,6 +8,7 @@ use super::{from_millis, millis};
 use crate::error::{StoreError, StoreErrorKind};
 use crate::state::RunId;
 use crate::store::contract::unknown_run;
+use crate::store::queue::lease_lost;
 use crate::store::{APPROVAL_EVENT, Approval, ApprovalError, Decision, decidable};
 use crate::tool::Visit;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -160,16 +161,21 @@ pub(super) fn request(conn: &mut Connection, approval: &Approval) -> Result<Appr
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;
-    let exists: Option<i64> = tx
+    let epoch: Option<i64> = tx
         .query_row(
-            "SELECT 1 FROM runs WHERE run_id = ?1 AND finished = 0",
+            "SELECT lease_epoch FROM runs WHERE run_id = ?1 AND finished = 0",
             [run_id.as_str()],
             |row| row.get(0),
         )
         .optional()
         .map_err(failed)?;
-    if exists.is_none() {
+    let Some(epoch) = epoch else {
         return Err(unknown_run(run_id));
+    };
+    if let Some(fence) = approval.fence
+        && super::epoch(fence) != epoch
+    {
+        return Err(lease_lost(run_id, "the approval request", fence));
     }
     let arguments = approval.arguments.to_string();
     tx.execute(

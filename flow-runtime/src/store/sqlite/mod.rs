@@ -14,18 +14,16 @@ use self::queries::read_loop;
 use self::schema::prepare_writer;
 use self::writer::{After, Write, write_loop};
 use crate::error::{ControlError, StoreError, StoreErrorKind};
-use crate::state::{CallRecord, EngineError, RunId};
+use crate::state::{CallRecord, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
-use crate::store::queue::InProcessLock;
 use crate::store::{
-    Approval, ApprovalError, Checkpoint, Decision, EngineLock, Failure, HistoryEntry, JournalEntry,
-    JournalResult, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunStatus, Store,
-    StoredEvent, WorkflowInfo,
+    Approval, ApprovalError, Checkpoint, Decision, Failure, Fence, HistoryEntry, JournalEntry,
+    JournalResult, Lease, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunStatus,
+    Store, StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use rusqlite::Connection;
 use std::fmt;
-use std::io::{Read as _, Seek as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
@@ -169,8 +167,6 @@ pub struct SqliteStore {
     reader: Option<mpsc::Sender<Read>>,
     path: Option<Arc<Path>>,
     max_checkpoint_bytes: usize,
-    /// The engine lock of an in-memory database; a file's is a lock file beside it.
-    engine: InProcessLock,
     /// The workflows (name, fingerprint) this handle has recorded: runs record their workflow
     /// at every start, and only the first reaches the writer.
     registered: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
@@ -204,6 +200,8 @@ pub(super) struct Encoded {
     pub(super) attempt: u32,
     pub(super) trace: Option<String>,
     pub(super) at: i64,
+    /// The writer's lease epoch (see `Checkpoint::fence`).
+    pub(super) fence: Option<i64>,
 }
 
 /// A call journal entry encoded on the caller's task, ready to write.
@@ -218,6 +216,8 @@ pub(super) struct EncodedCall {
     pub(super) attempts: u32,
     pub(super) output: Option<String>,
     pub(super) error: Option<String>,
+    /// The writer's lease epoch (see `JournalEntry::fence`).
+    pub(super) fence: Option<i64>,
 }
 
 impl SqliteStore {
@@ -271,7 +271,6 @@ impl SqliteStore {
             reader: Some(reader_tx),
             path: Some(path),
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
-            engine: InProcessLock::default(),
             registered: std::sync::Mutex::default(),
         })
     }
@@ -296,7 +295,6 @@ impl SqliteStore {
             reader: None,
             path: None,
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
-            engine: InProcessLock::default(),
             registered: std::sync::Mutex::default(),
         })
     }
@@ -432,6 +430,7 @@ impl SqliteStore {
             attempt: checkpoint.attempt,
             trace: checkpoint.trace,
             at: millis(SystemTime::now()),
+            fence: checkpoint.fence.map(epoch),
         })
     }
 }
@@ -487,6 +486,7 @@ impl Store for SqliteStore {
         step: &str,
         event: &str,
         until: SystemTime,
+        fence: Option<Fence>,
     ) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         self.send_write(Write::After(After::Wait(
@@ -494,6 +494,7 @@ impl Store for SqliteStore {
             step.to_owned(),
             event.to_owned(),
             millis(until),
+            fence,
             reply,
         )))
         .await?;
@@ -564,6 +565,7 @@ impl Store for SqliteStore {
             attempts: entry.attempts,
             output,
             error,
+            fence: entry.fence.map(epoch),
         };
         let (reply, rx) = oneshot::channel();
         self.send_write(Write::Journal(call, reply)).await?;
@@ -716,70 +718,65 @@ impl RunQueue for SqliteStore {
         self.read(Read::NextWake(millis(after), reply), rx).await
     }
 
-    async fn fail(&self, run_id: &RunId, failure: &Failure) -> Result<(), StoreError> {
+    async fn claim(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+        worker: &str,
+        until: SystemTime,
+    ) -> Result<Vec<Lease>, StoreError> {
+        if workflows.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
         let (reply, rx) = oneshot::channel();
-        self.send_write(Write::After(After::Fail(
-            run_id.clone(),
-            failure.clone(),
+        self.send_write(Write::After(After::Claim(
+            writer::Claim {
+                now: millis(now),
+                workflows: workflows.iter().map(|w| (*w).to_owned()).collect(),
+                limit,
+                worker: worker.to_owned(),
+                until: millis(until),
+            },
             reply,
         )))
         .await?;
         rx.await.map_err(|_| stopped())?
     }
 
-    /// A file's engine lock is an exclusive lock on the file `<database>-engine.lock` beside
-    /// it (made when needed, left in place), which also excludes engines in other processes
-    /// and on other `SqliteStore`s of the same file; the operating system releases it when
-    /// the process dies. The file holds the id of the process that holds the lock, for the
-    /// message of a refused engine.
-    fn lock_engine(&self) -> Result<EngineLock, EngineError> {
-        let Some(path) = &self.path else {
-            return self.engine.lock("an in-memory sqlite store");
-        };
-        let mut name = path.as_os_str().to_owned();
-        name.push("-engine.lock");
-        let lock_path = std::path::PathBuf::from(name);
-        let store = format!("sqlite store `{}`", path.display());
-        let io = |e: std::io::Error| {
-            EngineError::Store(StoreError::with_source(
-                format!(
-                    "{store}: cannot use its engine lock file `{}`",
-                    lock_path.display()
-                ),
-                e,
-            ))
-        };
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = match holder.trim() {
-                    "" => format!("lock file `{}`", lock_path.display()),
-                    pid if pid == std::process::id().to_string() => format!(
-                        "an engine in this process holds lock file `{}`",
-                        lock_path.display()
-                    ),
-                    pid => format!("process {pid} holds lock file `{}`", lock_path.display()),
-                };
-                return Err(EngineError::Locked { store, holder });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
-        // For the message of an engine refused while this one runs; the lock is what counts.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
-            .and_then(|_| write!(file, "{}", std::process::id()))
-            .and_then(|()| file.flush());
-        Ok(EngineLock::new(file))
+    async fn renew(&self, worker: &str, until: SystemTime) -> Result<Vec<Lease>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Renew(
+            worker.to_owned(),
+            millis(until),
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Release(lease.clone(), reply)))
+            .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn fail(
+        &self,
+        run_id: &RunId,
+        failure: &Failure,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_write(Write::After(After::Fail(
+            run_id.clone(),
+            failure.clone(),
+            fence,
+            reply,
+        )))
+        .await?;
+        rx.await.map_err(|_| stopped())?
     }
 }
 
@@ -819,6 +816,11 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
 pub(super) fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A fence as the `lease_epoch` column holds it.
+pub(super) fn epoch(fence: Fence) -> i64 {
+    i64::try_from(fence.epoch()).unwrap_or(i64::MAX)
 }
 
 pub(super) fn from_millis(ms: i64) -> SystemTime {

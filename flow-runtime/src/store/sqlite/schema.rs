@@ -237,10 +237,22 @@ ALTER TABLE calls ADD COLUMN input_tokens INTEGER;
 ALTER TABLE calls ADD COLUMN output_tokens INTEGER;
 ",
     },
+    // Version 12: leases (see `RunQueue::claim`): the worker holding the run and until when
+    // (epoch milliseconds; both `NULL` when nobody does), and the lease epoch, the fence
+    // every fenced write compares in its own statement. The claim's query reads
+    // `runs_by_wake` as `due` does, then these columns of the rows it found.
+    Migration {
+        version: 12,
+        sql: "
+ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+ALTER TABLE runs ADD COLUMN lease_until INTEGER;
+ALTER TABLE runs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+",
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-const SCHEMA_VERSION: i64 = 11;
+const SCHEMA_VERSION: i64 = 12;
 
 /// Durability and integrity settings of the writing connection, and the schema brought up to
 /// date. `name` is the file's name, for messages.

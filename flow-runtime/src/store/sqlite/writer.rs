@@ -2,12 +2,15 @@
 //! then run control, waits, events and pruning, each in a transaction of its own.
 
 use super::queries::{Read, latest, serve_read, status};
-use super::{Encoded, EncodedCall, Prune, Reply, millis};
+use super::{Encoded, EncodedCall, Prune, Reply, epoch, millis};
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::contract::{closed_inbox, unknown_run};
 use crate::store::control::refused;
-use crate::store::{Approval, ApprovalError, Checkpoint, Decision, Failure, RunInfo, RunStatus};
+use crate::store::queue::lease_lost;
+use crate::store::{
+    Approval, ApprovalError, Checkpoint, Decision, Failure, Fence, Lease, RunInfo, RunStatus,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +44,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     step_started_at = excluded.step_started_at,
     trace       = COALESCE(runs.trace, excluded.trace)
 WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
+  AND (?13 IS NULL OR runs.lease_epoch = ?13)
 RETURNING checkpoints
 ";
 
@@ -73,12 +77,18 @@ pub(super) enum After {
     ),
     /// The run id and the fingerprint of the code that refused it.
     MarkIncompatible(RunId, String, Reply<()>),
-    /// The run waits in a step for an event (its name) until a time.
-    Wait(RunId, String, String, i64, Reply<()>),
+    /// The run waits in a step for an event (its name) until a time, under a lease.
+    Wait(RunId, String, String, i64, Option<Fence>, Reply<()>),
     /// An event for a run's inbox: its name and payload.
     SendEvent(RunId, String, String, Reply<()>),
-    /// A run's step failed under an engine: the message.
-    Fail(RunId, Failure, Reply<()>),
+    /// A run's step failed under an engine: the message, and the engine's lease.
+    Fail(RunId, Failure, Option<Fence>, Reply<()>),
+    /// Leases on due runs for a worker.
+    Claim(Claim, Reply<Vec<Lease>>),
+    /// Extends a worker's leases until a time.
+    Renew(String, i64, Reply<Vec<Lease>>),
+    /// Gives a lease up.
+    Release(Lease, Reply<()>),
     /// The latest checkpoint of a run about to be resumed, counting a start of its next step
     /// when the run is due at the time given.
     LoadToResume(RunId, String, i64, Reply<Option<Checkpoint>>),
@@ -143,14 +153,23 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
                 After::MarkIncompatible(run_id, fingerprint, reply) => {
                     let _ = reply.send(mark_incompatible(&conn, &run_id, &fingerprint));
                 }
-                After::Wait(run_id, step, event, until, reply) => {
-                    let _ = reply.send(wait(&conn, &run_id, &step, &event, until));
+                After::Wait(run_id, step, event, until, fence, reply) => {
+                    let _ = reply.send(wait(&conn, &run_id, &step, &event, until, fence));
                 }
                 After::SendEvent(run_id, name, payload, reply) => {
                     let _ = reply.send(send_event(&mut conn, &run_id, &name, &payload));
                 }
-                After::Fail(run_id, failure, reply) => {
-                    let _ = reply.send(fail(&mut conn, &run_id, &failure));
+                After::Fail(run_id, failure, fence, reply) => {
+                    let _ = reply.send(fail(&mut conn, &run_id, &failure, fence));
+                }
+                After::Claim(request, reply) => {
+                    let _ = reply.send(claim(&mut conn, &request));
+                }
+                After::Renew(worker, until, reply) => {
+                    let _ = reply.send(renew(&conn, &worker, until));
+                }
+                After::Release(lease, reply) => {
+                    let _ = reply.send(release(&conn, &lease));
                 }
                 // Taken out of the batch above.
                 After::LoadToResume(run_id, fingerprint, now, reply) => {
@@ -185,21 +204,21 @@ pub(super) fn commit_saves(
         let mut recorded = Vec::with_capacity(journal.len());
         for (call, _) in journal.iter() {
             let sp = tx.savepoint()?;
-            let result = write_call(&sp, call);
-            if result.is_ok() {
-                sp.commit()?;
-            } else {
-                sp.finish()?;
-            }
-            recorded.push(result.map_err(|e| {
-                StoreError::with_source(
+            let result = write_call(&sp, call).unwrap_or_else(|e| {
+                Err(StoreError::with_source(
                     format!(
                         "run `{}`: could not record call {} of step `{}` in the journal",
                         call.run_id, call.position, call.step
                     ),
                     e,
-                )
-            }));
+                ))
+            });
+            if result.is_ok() {
+                sp.commit()?;
+            } else {
+                sp.finish()?;
+            }
+            recorded.push(result);
         }
         let mut results = Vec::with_capacity(saves.len());
         for (encoded, _) in saves.iter() {
@@ -252,8 +271,23 @@ pub(super) fn commit_saves(
     }
 }
 
-/// Records one call in the journal; the first entry for a call is kept.
-fn write_call(conn: &Connection, call: &EncodedCall) -> rusqlite::Result<()> {
+/// Records one call in the journal; the first entry for a call is kept. A fenced entry is
+/// refused unless its fence is the run's. The outer error is SQLite's, the inner one this
+/// entry's own.
+fn write_call(conn: &Connection, call: &EncodedCall) -> rusqlite::Result<Result<(), StoreError>> {
+    if let Some(fence) = call.fence {
+        let current: Option<i64> = conn
+            .prepare_cached("SELECT lease_epoch FROM runs WHERE run_id = ?1")?
+            .query_row([call.run_id.as_str()], |row| row.get(0))
+            .optional()?;
+        if current != Some(fence) {
+            return Ok(Err(lease_lost(
+                &call.run_id,
+                "the journal entry",
+                Fence::new(u64::try_from(fence).unwrap_or_default()),
+            )));
+        }
+    }
     conn.prepare_cached(
         "INSERT INTO journal (run_id, step, visit_back_edges, visit_item, position, tool, attempts, output, error, seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
@@ -271,7 +305,7 @@ fn write_call(conn: &Connection, call: &EncodedCall) -> rusqlite::Result<()> {
         call.output,
         call.error,
     ])?;
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Writes one checkpoint: the run's row and one history row. The outer error is SQLite's,
@@ -308,18 +342,26 @@ pub(super) fn write_one(
                 e.wake_at,
                 e.attempt,
                 next_started_at,
-                e.trace
+                e.trace,
+                e.fence
             ],
             |row| row.get(0),
         )
         .optional()?;
     let Some(seq) = seq else {
-        // The update's `WHERE` failed: say which part.
-        let (owner, status): (String, String) = conn.query_row(
-            "SELECT workflow, status FROM runs WHERE run_id = ?1",
+        // The update's `WHERE` failed: say which part. (A fenced checkpoint of a run not
+        // stored is inserted: only the run's own writer has a fence for it.)
+        let (owner, status, current): (String, String, i64) = conn.query_row(
+            "SELECT workflow, status, lease_epoch FROM runs WHERE run_id = ?1",
             [e.run_id.as_str()],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )?;
+        if let Some(fence) = e.fence
+            && fence != current
+        {
+            let fence = Fence::new(u64::try_from(fence).unwrap_or_default());
+            return Ok(Err(lease_lost(&e.run_id, "the checkpoint", fence)));
+        }
         if owner != e.workflow {
             return Ok(Err(StoreError::of_kind(
                 StoreErrorKind::Conflict,
@@ -459,6 +501,7 @@ pub(super) fn wait(
     step: &str,
     event: &str,
     until: i64,
+    fence: Option<Fence>,
 ) -> Result<(), StoreError> {
     // Due at once when the event is in the inbox already: sent after the step looked there,
     // and before this.
@@ -467,14 +510,119 @@ pub(super) fn wait(
             "UPDATE runs SET wake_at = CASE WHEN EXISTS \
                (SELECT 1 FROM events WHERE run_id = ?1 AND name = ?4) THEN 0 ELSE ?2 END, \
              waiting = ?3, wait_event = ?4, wait_until = ?2, attempt = 0, step_started_at = NULL \
-             WHERE run_id = ?1 AND finished = 0",
-            params![run_id.as_str(), until, step, event],
+             WHERE run_id = ?1 AND finished = 0 AND (?5 IS NULL OR lease_epoch = ?5)",
+            params![run_id.as_str(), until, step, event, fence.map(epoch)],
         )
         .map_err(|e| write_error(run_id, "record its wait", e))?;
     if changed == 0 {
-        return Err(unknown_run(run_id));
+        return match fence {
+            Some(fence) if stored(conn, run_id)? => Err(lease_lost(run_id, "the wait", fence)),
+            _ => Err(unknown_run(run_id)),
+        };
     }
     Ok(())
+}
+
+/// Whether an unfinished run `run_id` is stored.
+fn stored(conn: &Connection, run_id: &RunId) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT 1 FROM runs WHERE run_id = ?1 AND finished = 0",
+        [run_id.as_str()],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+    .map_err(|e| write_error(run_id, "read it", e))
+}
+
+/// What [`claim`] is asked for: see `RunQueue::claim`.
+pub(super) struct Claim {
+    pub(super) now: i64,
+    pub(super) workflows: Vec<String>,
+    pub(super) limit: usize,
+    pub(super) worker: String,
+    pub(super) until: i64,
+}
+
+/// Leases due runs nobody holds to a worker, in one transaction: the due-run query of
+/// `queries::due` (two range searches of `runs_by_wake`) with the lease's condition, then one
+/// update of the rows found, which increases their epochs.
+fn claim(conn: &mut Connection, request: &Claim) -> Result<Vec<Lease>, StoreError> {
+    let fail = |e| StoreError::with_source("sqlite store: could not claim due runs", e);
+    let names = (5..5 + request.workflows.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let free = "(lease_until IS NULL OR lease_until <= ?1)";
+    let sql = format!(
+        "UPDATE runs SET lease_owner = ?3, lease_until = ?4, lease_epoch = lease_epoch + 1 \
+         WHERE run_id IN (SELECT run_id FROM ( \
+           SELECT * FROM (SELECT run_id, wake_at, updated_at FROM runs \
+             WHERE status = 'running' AND wake_at IS NULL AND workflow IN ({names}) AND {free} \
+             LIMIT ?2) \
+           UNION ALL \
+           SELECT * FROM (SELECT run_id, wake_at, updated_at FROM runs \
+             WHERE status = 'running' AND wake_at <= ?1 AND workflow IN ({names}) AND {free} \
+             ORDER BY wake_at LIMIT ?2) \
+         ) ORDER BY wake_at, updated_at LIMIT ?2) \
+         RETURNING run_id, lease_epoch"
+    );
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let leases = {
+        let mut stmt = tx.prepare_cached(&sql).map_err(fail)?;
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            request.now.into(),
+            i64::try_from(request.limit).unwrap_or(i64::MAX).into(),
+            request.worker.clone().into(),
+            request.until.into(),
+        ];
+        values.extend(request.workflows.iter().map(|w| w.clone().into()));
+        let until = super::from_millis(request.until);
+        stmt.query_map(rusqlite::params_from_iter(values), |row| {
+            Ok(Lease::new(
+                RunId::from(row.get::<_, String>(0)?),
+                Fence::new(u64::try_from(row.get::<_, i64>(1)?).unwrap_or_default()),
+                until,
+            ))
+        })
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(fail)?
+    };
+    tx.commit().map_err(fail)?;
+    Ok(leases)
+}
+
+/// Extends every lease `worker` holds until `until`, in one statement.
+fn renew(conn: &Connection, worker: &str, until: i64) -> Result<Vec<Lease>, StoreError> {
+    let fail = |e| StoreError::with_source("sqlite store: could not renew leases", e);
+    let at = super::from_millis(until);
+    conn.prepare_cached(
+        "UPDATE runs SET lease_until = ?2 WHERE lease_owner = ?1 RETURNING run_id, lease_epoch",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_map(params![worker, until], |row| {
+            Ok(Lease::new(
+                RunId::from(row.get::<_, String>(0)?),
+                Fence::new(u64::try_from(row.get::<_, i64>(1)?).unwrap_or_default()),
+                at,
+            ))
+        })?
+        .collect()
+    })
+    .map_err(fail)
+}
+
+/// Gives up a lease that is still the run's.
+fn release(conn: &Connection, lease: &Lease) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE runs SET lease_owner = NULL, lease_until = NULL \
+         WHERE run_id = ?1 AND lease_epoch = ?2",
+    )
+    .and_then(|mut stmt| stmt.execute(params![lease.run_id.as_str(), epoch(lease.fence)]))
+    .map(|_| ())
+    .map_err(|e| write_error(&lease.run_id, "release its lease", e))
 }
 
 pub(super) fn send_event(
@@ -525,10 +673,26 @@ pub(super) fn fail(
     conn: &mut Connection,
     run_id: &RunId,
     failure: &Failure,
+    fence: Option<Fence>,
 ) -> Result<(), StoreError> {
-    tracing::warn!(run_id = %run_id, error = %failure, "run failed");
     let failed = |e| write_error(run_id, "mark it failed", e);
-    let tx = conn.transaction().map_err(failed)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    if let Some(fence) = fence {
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT lease_epoch FROM runs WHERE run_id = ?1",
+                [run_id.as_str()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(failed)?;
+        if current.is_some_and(|current| current != epoch(fence)) {
+            return Err(lease_lost(run_id, "marking the run failed", fence));
+        }
+    }
+    tracing::warn!(run_id = %run_id, error = %failure, "run failed");
     let changed = tx
         .execute(
             "UPDATE runs SET status = 'failed', updated_at = ?2, failure = ?3, failed_step = ?4 \
