@@ -11,9 +11,9 @@ use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallRecord, RunId};
 use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
 use crate::store::{
-    Approval, ApprovalError, Checkpoint, Decision, Failure, HistoryEntry, JournalEntry,
-    JournalResult, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunStatus, Store,
-    StoredEvent, WorkflowInfo,
+    Approval, ApprovalError, Checkpoint, Decision, Failure, Fence, HistoryEntry, JournalEntry,
+    JournalResult, Lease, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunStatus,
+    Store, StoredEvent, WorkflowInfo,
 };
 use crate::tool::Visit;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -125,6 +125,8 @@ struct Encoded {
     attempt: u32,
     trace: Option<String>,
     at: i64,
+    /// The writer's lease epoch (see `Checkpoint::fence`).
+    fence: Option<i64>,
 }
 
 /// A call journal entry encoded on the caller's task, ready to write.
@@ -139,6 +141,8 @@ struct EncodedCall {
     attempts: u32,
     output: Option<String>,
     error: Option<String>,
+    /// The writer's lease epoch (see `JournalEntry::fence`).
+    fence: Option<i64>,
 }
 
 impl PgStore {
@@ -317,6 +321,7 @@ impl PgStore {
             attempt: checkpoint.attempt,
             trace: checkpoint.trace,
             at: millis(SystemTime::now()),
+            fence: checkpoint.fence.map(epoch),
         })
     }
 }
@@ -355,8 +360,9 @@ impl Store for PgStore {
         step: &str,
         event: &str,
         until: SystemTime,
+        fence: Option<Fence>,
     ) -> Result<(), StoreError> {
-        writes::wait(&self.pool, run_id, step, event, millis(until)).await
+        writes::wait(&self.pool, run_id, step, event, millis(until), fence).await
     }
 
     async fn send_event(
@@ -414,6 +420,7 @@ impl Store for PgStore {
             attempts: entry.attempts,
             output,
             error,
+            fence: entry.fence.map(epoch),
         };
         writes::record_call(&self.pool, &call).await
     }
@@ -543,8 +550,44 @@ impl RunQueue for PgStore {
             .await
     }
 
-    async fn fail(&self, run_id: &RunId, failure: &Failure) -> Result<(), StoreError> {
-        writes::fail(&self.pool, run_id, failure).await
+    async fn claim(
+        &self,
+        now: SystemTime,
+        workflows: &[&str],
+        limit: usize,
+        worker: &str,
+        until: SystemTime,
+    ) -> Result<Vec<Lease>, StoreError> {
+        if workflows.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let workflows: Vec<String> = workflows.iter().map(|w| (*w).to_owned()).collect();
+        writes::claim(
+            &self.pool,
+            millis(now),
+            &workflows,
+            limit,
+            worker,
+            millis(until),
+        )
+        .await
+    }
+
+    async fn renew(&self, worker: &str, until: SystemTime) -> Result<Vec<Lease>, StoreError> {
+        writes::renew(&self.pool, worker, millis(until)).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        writes::release(&self.pool, lease).await
+    }
+
+    async fn fail(
+        &self,
+        run_id: &RunId,
+        failure: &Failure,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError> {
+        writes::fail(&self.pool, run_id, failure, fence).await
     }
 }
 
@@ -634,6 +677,11 @@ fn redact(url: &str) -> String {
 fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A fence as the `lease_epoch` column holds it.
+fn epoch(fence: Fence) -> i64 {
+    i64::try_from(fence.epoch()).unwrap_or(i64::MAX)
 }
 
 fn from_millis(ms: i64) -> SystemTime {

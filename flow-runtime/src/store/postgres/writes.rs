@@ -7,14 +7,15 @@
 //! writing the database.
 
 use super::reads::{self, back_edges_column, item_column};
-use super::{Encoded, EncodedCall, db_error, millis, write_error};
+use super::{Encoded, EncodedCall, db_error, epoch, millis, write_error};
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::contract::{closed_inbox, unknown_run};
 use crate::store::control::refused;
+use crate::store::queue::lease_lost;
 use crate::store::{
-    APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, Prune, RunInfo,
-    RunStatus, decidable,
+    APPROVAL_EVENT, Approval, ApprovalError, Checkpoint, Decision, Failure, Fence, Lease, Prune,
+    RunInfo, RunStatus, decidable,
 };
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
@@ -33,9 +34,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `before` read can differ from what it locked only if another write to the same run
 /// committed in between, which one driver per run does not do.
 ///
-/// A run id already used by another workflow, or a stopped run (paused, cancelled, failed, or
-/// with a status this version does not know), fails the `WHERE` of the upsert's update, so
-/// nothing is written and no row comes back: the check and the write are one statement.
+/// A run id already used by another workflow, a stopped run (paused, cancelled, failed, or
+/// with a status this version does not know), or a fence (`$26`) that is not the run's lease
+/// epoch fails the `WHERE` of the upsert's update, so nothing is written and no row comes
+/// back: the check and the write are one statement, and PostgreSQL evaluates that `WHERE` on
+/// the row's latest version, locked, so a claim committed meanwhile is seen. (A fenced
+/// checkpoint of a run not stored is inserted: only the run's own writer has a fence for it.)
 const SAVE: &str = "
 WITH before AS (
     SELECT attempt, step_started_at FROM runs WHERE run_id = $1
@@ -60,6 +64,7 @@ WITH before AS (
         step_started_at = excluded.step_started_at,
         trace       = COALESCE(runs.trace, excluded.trace)
     WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
+      AND ($26::bigint IS NULL OR runs.lease_epoch = $26)
     RETURNING checkpoints
 ), history_row AS (
     INSERT INTO history (run_id, seq, step, finished, at, attempt, started_at)
@@ -125,6 +130,7 @@ pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
         .bind(calls.item)
         .bind(calls.input_tokens)
         .bind(calls.output_tokens)
+        .bind(e.fence)
         .fetch_optional(pool)
         .await
         .map_err(failed)?;
@@ -132,12 +138,18 @@ pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
         return Ok(());
     }
     // The upsert's `WHERE` failed: say which part.
-    let (owner, status): (String, String) =
-        query_as("SELECT workflow, status FROM runs WHERE run_id = $1")
+    let (owner, status, current): (String, String, i64) =
+        query_as("SELECT workflow, status, lease_epoch FROM runs WHERE run_id = $1")
             .bind(e.run_id.as_str())
             .fetch_one(pool)
             .await
             .map_err(failed)?;
+    if let Some(fence) = e.fence
+        && fence != current
+    {
+        let fence = Fence::new(u64::try_from(fence).unwrap_or_default());
+        return Err(lease_lost(&e.run_id, "the checkpoint", fence));
+    }
     if owner != e.workflow {
         return Err(StoreError::of_kind(
             StoreErrorKind::Conflict,
@@ -205,34 +217,55 @@ impl<'a> Calls<'a> {
     }
 }
 
-/// Records one call in the journal; the first entry for a call is kept.
+/// Records one call in the journal; the first entry for a call is kept. A fenced entry
+/// (`$10`) is written only if its fence is the run's lease epoch, read with the row locked
+/// (`FOR SHARE`, so on its latest version, and a claim waits for this statement): the check and
+/// the write are one statement.
+const RECORD_CALL: &str = "
+WITH lease AS (
+    SELECT lease_epoch FROM runs WHERE run_id = $1 FOR SHARE
+), fenced AS (
+    SELECT $10::bigint IS NULL OR EXISTS (SELECT 1 FROM lease WHERE lease_epoch = $10) AS held
+), entry AS (
+    INSERT INTO journal (run_id, step, visit_back_edges, visit_item, position, tool, attempts, output, error)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM fenced WHERE held
+    ON CONFLICT DO NOTHING
+)
+SELECT held FROM fenced
+";
+
+/// Records one call in the journal; see [`RECORD_CALL`].
 pub(super) async fn record_call(pool: &PgPool, call: &EncodedCall) -> Result<(), StoreError> {
-    query::<Postgres>(
-        "INSERT INTO journal (run_id, step, visit_back_edges, visit_item, position, tool, \
-         attempts, output, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(call.run_id.as_str())
-    .bind(&call.step)
-    .bind(call.visit_back_edges)
-    .bind(call.visit_item)
-    .bind(i64::from(call.position))
-    .bind(&call.tool)
-    .bind(i64::from(call.attempts))
-    .bind(call.output.as_deref())
-    .bind(call.error.as_deref())
-    .execute(pool)
-    .await
-    .map(drop)
-    .map_err(|e| {
-        db_error(
-            format!(
-                "run `{}`: could not record call {} of step `{}` in the journal",
-                call.run_id, call.position, call.step
-            ),
-            e,
-        )
-    })
+    let held: bool = query_scalar(RECORD_CALL)
+        .bind(call.run_id.as_str())
+        .bind(&call.step)
+        .bind(call.visit_back_edges)
+        .bind(call.visit_item)
+        .bind(i64::from(call.position))
+        .bind(&call.tool)
+        .bind(i64::from(call.attempts))
+        .bind(call.output.as_deref())
+        .bind(call.error.as_deref())
+        .bind(call.fence)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| {
+            db_error(
+                format!(
+                    "run `{}`: could not record call {} of step `{}` in the journal",
+                    call.run_id, call.position, call.step
+                ),
+                e,
+            )
+        })?;
+    match call.fence {
+        Some(fence) if !held => Err(lease_lost(
+            &call.run_id,
+            "the journal entry",
+            Fence::new(u64::try_from(fence).unwrap_or_default()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Counts a start of the run's next step when the run is due at `now` (not finished, no
@@ -340,25 +373,40 @@ pub(super) async fn wait(
     step: &str,
     event: &str,
     until: i64,
+    fence: Option<Fence>,
 ) -> Result<(), StoreError> {
     let changed = query::<Postgres>(
         "UPDATE runs SET wake_at = CASE WHEN EXISTS \
            (SELECT 1 FROM events WHERE run_id = $1 AND name = $4) THEN 0 ELSE $2 END, \
          waiting = $3, wait_event = $4, wait_until = $2, attempt = 0, step_started_at = NULL \
-         WHERE run_id = $1 AND NOT finished",
+         WHERE run_id = $1 AND NOT finished AND ($5::bigint IS NULL OR lease_epoch = $5)",
     )
     .bind(run_id.as_str())
     .bind(until)
     .bind(step)
     .bind(event)
+    .bind(fence.map(epoch))
     .execute(pool)
     .await
     .map_err(|e| write_error(run_id, "record its wait", e))?
     .rows_affected();
     if changed == 0 {
-        return Err(unknown_run(run_id));
+        return match fence {
+            Some(fence) if open(pool, run_id).await? => Err(lease_lost(run_id, "the wait", fence)),
+            _ => Err(unknown_run(run_id)),
+        };
     }
     Ok(())
+}
+
+/// Whether an unfinished run `run_id` is stored.
+async fn open(pool: &PgPool, run_id: &RunId) -> Result<bool, StoreError> {
+    query_scalar::<Postgres, i32>("SELECT 1 FROM runs WHERE run_id = $1 AND NOT finished")
+        .bind(run_id.as_str())
+        .fetch_optional(pool)
+        .await
+        .map(|found| found.is_some())
+        .map_err(|e| write_error(run_id, "read it", e))
 }
 
 /// Puts an event in an open run's inbox, and makes the run due if it waits for it.
@@ -413,10 +461,22 @@ pub(super) async fn fail(
     pool: &PgPool,
     run_id: &RunId,
     failure: &Failure,
+    fence: Option<Fence>,
 ) -> Result<(), StoreError> {
-    tracing::warn!(run_id = %run_id, error = %failure, "run failed");
     let failed = |e| write_error(run_id, "mark it failed", e);
     let mut tx = pool.begin().await.map_err(failed)?;
+    if let Some(fence) = fence {
+        let current: Option<i64> =
+            query_scalar("SELECT lease_epoch FROM runs WHERE run_id = $1 FOR UPDATE")
+                .bind(run_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(failed)?;
+        if current.is_some_and(|current| current != epoch(fence)) {
+            return Err(lease_lost(run_id, "marking the run failed", fence));
+        }
+    }
+    tracing::warn!(run_id = %run_id, error = %failure, "run failed");
     let changed = query::<Postgres>(
         "UPDATE runs SET status = 'failed', updated_at = $2, failure = $3, failed_step = $4 \
          WHERE run_id = $1 AND status = 'running'",
@@ -526,14 +586,19 @@ pub(super) async fn request_approval(
     let run_id = &approval.run_id;
     let failed = |e| write_error(run_id, "store its approval request", e);
     let mut tx = pool.begin().await.map_err(failed)?;
-    let open: Option<i32> =
-        query_scalar("SELECT 1 FROM runs WHERE run_id = $1 AND NOT finished FOR UPDATE")
+    let current: Option<i64> =
+        query_scalar("SELECT lease_epoch FROM runs WHERE run_id = $1 AND NOT finished FOR UPDATE")
             .bind(run_id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(failed)?;
-    if open.is_none() {
+    let Some(current) = current else {
         return Err(unknown_run(run_id));
+    };
+    if let Some(fence) = approval.fence
+        && epoch(fence) != current
+    {
+        return Err(lease_lost(run_id, "the approval request", fence));
     }
     query::<Postgres>(
         "INSERT INTO approvals (run_id, step, visit_back_edges, visit_item, position, call_id, \
@@ -629,4 +694,100 @@ pub(super) async fn decide_approval(
     .map_err(failed)?;
     tx.commit().await.map_err(failed)?;
     Ok(all[i].clone().with_decision(Some(decision)))
+}
+
+/// Leases due runs nobody holds to a worker, in one statement: the due-run query of
+/// `reads::due` (two range scans of `runs_due`) with the lease's condition, each branch
+/// locking the rows it finds and skipping rows another claim has locked (`FOR UPDATE SKIP
+/// LOCKED`), then one update of the rows picked, which increases their epochs. A row another
+/// claim leased and committed meanwhile fails the lease condition when it is locked (PostgreSQL
+/// checks the `WHERE` again on the row's latest version), so two claims never lease one run.
+const CLAIM: &str = "
+WITH at_once AS (
+    SELECT run_id, wake_at, updated_at FROM runs
+    WHERE status = 'running' AND wake_at IS NULL AND workflow = ANY($5)
+      AND (lease_until IS NULL OR lease_until <= $1)
+    ORDER BY wake_at NULLS FIRST, updated_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), woken AS (
+    SELECT run_id, wake_at, updated_at FROM runs
+    WHERE status = 'running' AND wake_at <= $1 AND workflow = ANY($5)
+      AND (lease_until IS NULL OR lease_until <= $1)
+    ORDER BY wake_at NULLS FIRST, updated_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT run_id, wake_at, updated_at FROM (SELECT * FROM at_once UNION ALL SELECT * FROM woken) AS due
+    ORDER BY wake_at NULLS FIRST, updated_at LIMIT $2
+), claimed AS (
+    UPDATE runs SET lease_owner = $3, lease_until = $4, lease_epoch = runs.lease_epoch + 1
+    FROM picked WHERE runs.run_id = picked.run_id
+    RETURNING runs.run_id, runs.lease_epoch, picked.wake_at, picked.updated_at
+)
+SELECT run_id, lease_epoch FROM claimed ORDER BY wake_at NULLS FIRST, updated_at
+";
+
+/// Leases up to `limit` due runs of `workflows` nobody holds at `now` to `worker` until
+/// `until`.
+pub(super) async fn claim(
+    pool: &PgPool,
+    now: i64,
+    workflows: &[String],
+    limit: usize,
+    worker: &str,
+    until: i64,
+) -> Result<Vec<Lease>, StoreError> {
+    let rows: Vec<(String, i64)> = query_as(CLAIM)
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(worker)
+        .bind(until)
+        .bind(workflows)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| db_error("postgres store: could not claim due runs", e))?;
+    Ok(leases(rows, until))
+}
+
+fn leases(rows: Vec<(String, i64)>, until: i64) -> Vec<Lease> {
+    let until = super::from_millis(until);
+    rows.into_iter()
+        .map(|(run_id, epoch)| {
+            Lease::new(
+                RunId::from(run_id),
+                Fence::new(u64::try_from(epoch).unwrap_or_default()),
+                until,
+            )
+        })
+        .collect()
+}
+
+/// Extends every lease `worker` holds until `until`, in one statement.
+pub(super) async fn renew(
+    pool: &PgPool,
+    worker: &str,
+    until: i64,
+) -> Result<Vec<Lease>, StoreError> {
+    let rows: Vec<(String, i64)> = query_as(
+        "UPDATE runs SET lease_until = $2 WHERE lease_owner = $1 RETURNING run_id, lease_epoch",
+    )
+    .bind(worker)
+    .bind(until)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| db_error("postgres store: could not renew leases", e))?;
+    Ok(leases(rows, until))
+}
+
+/// Gives up a lease that is still the run's.
+pub(super) async fn release(pool: &PgPool, lease: &Lease) -> Result<(), StoreError> {
+    query::<Postgres>(
+        "UPDATE runs SET lease_owner = NULL, lease_until = NULL \
+         WHERE run_id = $1 AND lease_epoch = $2",
+    )
+    .bind(lease.run_id.as_str())
+    .bind(epoch(lease.fence))
+    .execute(pool)
+    .await
+    .map(drop)
+    .map_err(|e| write_error(&lease.run_id, "release its lease", e))
 }
