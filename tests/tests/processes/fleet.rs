@@ -385,3 +385,9 @@ async fn sqlite_a_paused_engine_is_fenced_off_its_run() {
     let store: Arc<SqliteStore> = db.open();
     paused_worker_is_fenced(store, db.path().display().to_string()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_paused_engine_is_fenced_off_its_run() {
+    let (store, database) = flow_tests::pg::fresh_store().await;
+    paused_worker_is_fenced(Arc::new(store), database.url).await;
+}
