@@ -189,12 +189,34 @@ pub(super) async fn list(
     q = q.bind(filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
     let fail = |e| db_error("postgres store: could not list runs", e);
     let rows = q.fetch_all(&mut *conn).await.map_err(fail)?;
-    let mut infos = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let info = run_info(row).map_err(fail)?;
-        infos.push(with_pending(conn, info).await?);
+    let infos = rows
+        .iter()
+        .map(run_info)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    // The listed runs' pending approval requests in one query, not one per run.
+    let ids: Vec<&str> = infos.iter().map(|info| info.run_id.as_str()).collect();
+    let rows: Vec<ApprovalRow> = query_as(AssertSqlSafe(format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE run_id = ANY($1) AND decision IS NULL \
+         ORDER BY id"
+    )))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(fail)?;
+    let mut pending = std::collections::HashMap::new();
+    for row in rows {
+        let approval = decode_approval(row)?;
+        // The first asked of a run's pending requests, as `pending` reads it.
+        pending.entry(approval.run_id.clone()).or_insert(approval);
     }
-    Ok(infos)
+    Ok(infos
+        .into_iter()
+        .map(|info| {
+            let approval = pending.remove(&info.run_id);
+            info.with_approval(approval)
+        })
+        .collect())
 }
 
 /// A run's history: its checkpoints, oldest first, each with its calls.
