@@ -23,8 +23,7 @@ Exit codes:
   7  approve/reject: the run waits for no approval"
 )]
 pub(crate) struct Cli {
-    /// The store: an SQLite file's path (a `postgres://` URL once the PostgreSQL store
-    /// exists).
+    /// The store: an SQLite file's path, or a PostgreSQL database's `postgres://` URL.
     #[arg(long, env = "FLOW_DB", global = true, value_name = "PATH|URL")]
     pub(crate) db: Option<String>,
     /// Print JSON (stable field names) instead of tables.

@@ -31,8 +31,12 @@ fn main() -> ExitCode {
         Err(e) => return fail(&error::CliError::Output(e)),
     };
     let result = runtime.block_on(async {
-        match db::open(cli.db.as_deref())? {
+        match db::open(cli.db.as_deref()).await? {
             db::Db::Sqlite(store) => match cli.command {
+                cli::TopCommand::Once(command) => commands::run(&store, command, out).await,
+                cli::TopCommand::Serve(args) => serve::serve(store, args).await,
+            },
+            db::Db::Postgres(store) => match cli.command {
                 cli::TopCommand::Once(command) => commands::run(&store, command, out).await,
                 cli::TopCommand::Serve(args) => serve::serve(store, args).await,
             },

@@ -5,6 +5,7 @@
 //! - [`http`]: a real HTTP server on an ephemeral loopback port, and the headers it saw.
 //! - [`keyed`]: a loopback service that counts requests per idempotency key, and a tool for it.
 //! - [`model`]: either model client against the scripted model server, with a test key.
+//! - [`pg`]: a throwaway PostgreSQL cluster for the test process, a fresh database per store.
 //! - [`store`]: an SQLite file in a temporary directory, removed when the test ends.
 //! - [`trace`]: a `tracing` subscriber that writes into memory, to search logs for secrets.
 //! - [`error_chain`] and [`quick_retry`]: an error with everything under it, fast retries.
@@ -15,6 +16,7 @@ pub mod fleet;
 pub mod http;
 pub mod keyed;
 pub mod model;
+pub mod pg;
 pub mod store;
 pub mod trace;
 

@@ -166,8 +166,10 @@ pub trait Harness: Send + Sync + 'static {
 /// The runtime cannot be built, or the case fails: that is how a test fails.
 pub fn block_on<F: Future>(case: F) -> F::Output {
     #[allow(clippy::expect_used, reason = "a test that cannot run fails")]
+    // `enable_all`: the time driver, and the I/O driver where tokio has one (a store that
+    // talks to a server over a socket, such as `PgStore`, needs it).
     tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .expect("the conformance suite needs a tokio runtime")
         .block_on(case)

@@ -125,12 +125,14 @@ mod checkpoint;
 pub mod conformance;
 mod contract;
 mod control;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod envelope;
 mod fenced;
 mod history;
 mod journal;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod queue;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -144,6 +146,9 @@ pub(crate) use self::fenced::{Fenced, Held, heartbeat};
 pub use self::history::{HistoryEntry, Prune, RunHistory, WorkflowInfo};
 pub use self::journal::{JournalEntry, JournalResult};
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::PgStore;
 pub use self::queue::{Fence, Lease, RunQueue};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

@@ -5,7 +5,8 @@
 //! fleet_worker DB EFFECTS OUTPUTS ORIGIN LEASE_MS STEP_MS CONCURRENCY
 //! ```
 //!
-//! Runs an [`Engine`] with workflow [`relay`] on the store `DB` (an SQLite file's path), with
+//! Runs an [`Engine`] with workflow [`relay`] on the store `DB` (an SQLite file's path, or a
+//! PostgreSQL database's `postgres://` URL), with
 //! leases of `LEASE_MS` milliseconds, at most `CONCURRENCY` runs at once, each step appending to
 //! `EFFECTS`, sleeping `STEP_MS` (plus up to 2 ms) and calling [`Mix`] at `ORIGIN`; each run's
 //! output goes to the JSON-lines file `OUTPUTS`. It runs until its standard input closes, then
@@ -14,7 +15,7 @@
 
 use flow_runtime::output::{FileSink, Outputs};
 use flow_runtime::state::{Engine, Setup};
-use flow_runtime::store::{RunQueue, SqliteStore};
+use flow_runtime::store::{PgStore, RunQueue, SqliteStore};
 use flow_runtime::tool::{PolicyTool, ToolPolicy, Toolbox};
 use flow_tests::fleet::{Effects, relay};
 use flow_tests::keyed::Mix;
@@ -71,6 +72,12 @@ fn main() -> ExitCode {
 }
 
 async fn work(args: Args) -> Result<(), String> {
+    if args.db.starts_with("postgres://") {
+        let store = PgStore::connect(&args.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        return serve(Arc::new(store), &args).await;
+    }
     let store = SqliteStore::open(&args.db).map_err(|e| e.to_string())?;
     serve(Arc::new(store), &args).await
 }

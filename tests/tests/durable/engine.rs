@@ -1,11 +1,11 @@
 //! The engine with durable timers and typed events: sleeps on paused tokio time, across a
-//! restart on an SQLite file, events sent before and after the wait, timeouts routed on, cancel
-//! during a sleep, pause and unpause, failed steps set aside, resuming unfinished runs at
-//! start-up, graceful shutdown.
+//! restart on an SQLite file and on PostgreSQL, events sent before and after the wait,
+//! timeouts routed on, cancel during a sleep, pause and unpause, failed steps set aside,
+//! resuming unfinished runs at start-up, graceful shutdown.
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, EngineError, Event, RunResult, Setup, Sleep};
-use flow_runtime::store::{MemoryStore, RunControl, RunQueue, RunStatus, SqliteStore};
+use flow_runtime::store::{MemoryStore, PgStore, RunControl, RunQueue, RunStatus, SqliteStore};
 use flow_tests::store::TempDb;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -236,6 +236,75 @@ async fn a_sleep_survives_a_restart_on_sqlite() {
         output(engine.outcome::<nap::Workflow>(&run).await),
         "slept 1s"
     );
+}
+
+/// The same on PostgreSQL, with an event too: an engine runs a run into its sleep and another
+/// into its wait, the process "restarts" (a new store on the database, a new engine), the
+/// event is sent, and both finish.
+#[tokio::test]
+async fn a_sleep_and_a_wait_survive_a_restart_on_postgres() {
+    let (store, database) = flow_tests::pg::fresh_store().await;
+    let store = Arc::new(store);
+    let log = Log::default();
+    let nap = RunId::from("nap-pg");
+    let exp = RunId::from("exp-pg");
+    {
+        let engine = Engine::builder(Arc::clone(&store))
+            .register::<nap::Workflow>(Setup::new(log.clone()))
+            .register::<expense::Workflow>(Setup::new(log.clone()))
+            .build();
+        engine.start::<nap::Workflow>(nap.clone(), 1).await.unwrap();
+        engine
+            .start::<expense::Workflow>(exp.clone(), 30)
+            .await
+            .unwrap();
+        let parked = async {
+            while store
+                .latest(&nap)
+                .await
+                .unwrap()
+                .is_none_or(|c| c.wake_at.is_none())
+                || store
+                    .latest(&exp)
+                    .await
+                    .unwrap()
+                    .is_none_or(|c| c.waiting.is_none())
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        engine.run_until(parked).await.unwrap();
+    }
+    drop(store);
+    let mut entries = log.entries();
+    entries.sort();
+    assert_eq!(entries, ["doze", "submit"]);
+
+    let store = Arc::new(PgStore::connect(&database.url).await.unwrap());
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<nap::Workflow>(Setup::new(log.clone()))
+        .register::<expense::Workflow>(Setup::new(log.clone()))
+        .build();
+    engine
+        .send::<expense::Workflow, _>(&exp, Approval { by: "Ada".into() })
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    let finished = async {
+        until_status(&*store, &nap, RunStatus::Finished).await;
+        until_status(&*store, &exp, RunStatus::Finished).await;
+    };
+    engine.run_until(finished).await.unwrap();
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        output(engine.outcome::<nap::Workflow>(&nap).await),
+        "slept 1s"
+    );
+    assert_eq!(
+        output(engine.outcome::<expense::Workflow>(&exp).await),
+        "paid 30"
+    );
+    assert!(store.next_event(&exp, "Approval").await.unwrap().is_none());
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
-//! Durable runs: the engine's timers and events, run control, `SqliteStore` under real
-//! workflows, and what a store must keep or refuse. (Real crashes are in `tests/processes`.)
+//! Durable runs: the engine's timers and events, run control, `SqliteStore` and `PgStore`
+//! under real workflows, and what a store must keep or refuse. (Real crashes are in `tests/processes`.)
 //!
 //! One test binary per concern (tower's `tests/<concern>/main.rs`): each links the runtime once.
 
@@ -9,6 +9,7 @@ mod engine;
 mod hardening_events;
 mod hardening_store;
 mod journal;
+mod pg_store;
 mod run_api;
 mod run_control;
 mod sqlite_store;

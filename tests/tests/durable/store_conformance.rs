@@ -4,7 +4,7 @@
 use flow_runtime::error::StoreError;
 use flow_runtime::state::RunId;
 use flow_runtime::store::conformance::{Harness, HistoryStep};
-use flow_runtime::store::{MemoryStore, Prune, SqliteStore};
+use flow_runtime::store::{MemoryStore, PgStore, Prune, RunHistory as _, SqliteStore};
 use std::path::PathBuf;
 
 /// A `MemoryStore`: it keeps values, so it cannot hold a corrupt record, and has no size limit
@@ -165,4 +165,89 @@ impl Harness for SqliteInMemory {
 
 mod sqlite_in_memory {
     flow_runtime::store::conformance::suite!(super::SqliteInMemory);
+}
+
+/// A `PgStore` on a fresh database of the test process's throwaway PostgreSQL cluster
+/// (`flow_tests::pg`), corrupted with raw SQL through `psql`.
+struct Pg {
+    /// The database, made by the first `store`.
+    database: std::sync::OnceLock<flow_tests::pg::Database>,
+}
+
+impl Pg {
+    fn new() -> Self {
+        Self {
+            database: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn database(&self) -> &flow_tests::pg::Database {
+        self.database.get_or_init(flow_tests::pg::fresh_database)
+    }
+
+    /// Runs `sql` (which names the run as `:'run'`) and says whether it changed one row.
+    fn execute(&self, sql: &str, run_id: &RunId) -> bool {
+        let out =
+            flow_tests::pg::server().psql(&self.database().name, sql, &[("run", run_id.as_str())]);
+        out.split_whitespace().last().is_some_and(|n| n != "0")
+    }
+}
+
+impl Harness for Pg {
+    type Store = PgStore;
+
+    async fn store(&self) -> Result<PgStore, StoreError> {
+        PgStore::connect(&self.database().url).await
+    }
+
+    async fn history(
+        &self,
+        store: &PgStore,
+        run_id: &RunId,
+    ) -> Result<Vec<HistoryStep>, StoreError> {
+        Ok(store
+            .steps(run_id)
+            .await?
+            .into_iter()
+            .map(|h| HistoryStep::new(h.step, h.finished, h.calls).with_failure(h.failure))
+            .collect())
+    }
+
+    async fn corrupt_state(&self, _store: &PgStore, run_id: &RunId) -> bool {
+        self.execute(
+            "UPDATE runs SET state = 'not json' WHERE run_id = :'run'",
+            run_id,
+        )
+    }
+
+    async fn corrupt_status(&self, _store: &PgStore, run_id: &RunId) -> bool {
+        self.execute(
+            "UPDATE runs SET status = 'sleepy' WHERE run_id = :'run'",
+            run_id,
+        )
+    }
+
+    async fn corrupt_events(&self, _store: &PgStore, run_id: &RunId) -> bool {
+        self.execute(
+            "UPDATE events SET payload = 'not json' WHERE run_id = :'run'",
+            run_id,
+        )
+    }
+
+    async fn reopen(&self, store: PgStore) -> Option<Result<PgStore, StoreError>> {
+        drop(store);
+        Some(PgStore::connect(&self.database().url).await)
+    }
+
+    fn max_checkpoint_bytes(&self, store: &PgStore) -> Option<usize> {
+        Some(store.max_checkpoint_bytes())
+    }
+
+    async fn prune_all_finished(&self, store: &PgStore) -> Option<Result<u64, StoreError>> {
+        Some(store.prune_finished(Prune::KeepLast(0)).await)
+    }
+}
+
+mod postgres {
+    flow_runtime::store::conformance::suite!(super::Pg::new());
 }

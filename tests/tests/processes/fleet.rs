@@ -409,3 +409,17 @@ async fn sqlite_a_paused_engine_is_fenced_off_its_run() {
     };
     paused_worker_is_fenced(store, db.path().display().to_string(), free).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_paused_engine_is_fenced_off_its_run() {
+    let (store, database) = flow_tests::pg::fresh_store().await;
+    // A worker stopped inside a transaction holds no lock for long: the store's sessions end
+    // after 10 s idle in a transaction.
+    paused_worker_is_fenced(Arc::new(store), database.url, || true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_three_engines_killed_at_random_finish_every_run_once() {
+    let (store, database) = flow_tests::pg::fresh_store().await;
+    crash_fleet(Arc::new(store), database.url, 3).await;
+}

@@ -1,0 +1,179 @@
+//! `PgStore` under a real workflow and on a real server (the test process's throwaway
+//! cluster, `flow_tests::pg`): a run stopped mid-way resumes from another connection to the
+//! same database; workers starting at once on a new database make its tables once; errors
+//! never carry the password of the URL.
+
+use flow_runtime::prelude::*;
+use flow_runtime::store::{PgStore, RunHistory as _};
+use flow_tests::pg;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+#[error("postgres test step failed")]
+pub struct Failed;
+
+/// Makes `show` fail once when set: the run stops after `double`'s checkpoint, like a process
+/// that died there.
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub fail_show: AtomicBool,
+}
+
+#[workflow(deps = Faults)]
+pub mod order {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn parse(s: String) -> Result<u32, Failed> {
+        s.parse().map_err(|_| Failed)
+    }
+
+    #[step(after = parse)]
+    pub async fn double(n: u32) -> Result<u64, Failed> {
+        Ok(u64::from(n) * 2)
+    }
+
+    #[step(after = double, exit)]
+    pub async fn show(ctx: &Ctx<Faults>, n: u64) -> Result<String, Failed> {
+        if ctx.deps().fail_show.swap(false, Ordering::SeqCst) {
+            return Err(Failed);
+        }
+        Ok(format!("<{n}>"))
+    }
+}
+
+fn order_ctx(store: &Arc<PgStore>, run_id: &str, fail_show: bool) -> Ctx<Faults> {
+    Ctx::builder(Faults {
+        fail_show: AtomicBool::new(fail_show),
+    })
+    .store(Arc::clone(store))
+    .run_id(run_id)
+    .build()
+}
+
+#[tokio::test]
+async fn a_stopped_run_resumes_from_another_connection() {
+    let (store, database) = pg::fresh_store().await;
+    let store = Arc::new(store);
+    let err = order::Workflow::run(&order_ctx(&store, "r1", true), "21".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.step(), Some("show"));
+    drop(store);
+
+    // Another process, as far as the database can tell.
+    let store = Arc::new(PgStore::connect(&database.url).await.unwrap());
+    let out = order::Workflow::run_or_resume(&order_ctx(&store, "r1", false), "7".into()).await;
+    assert_eq!(out.unwrap(), "<42>");
+    let steps = store.steps(&"r1".into()).await.unwrap();
+    let names: Vec<_> = steps.iter().map(|h| h.step.as_str()).collect();
+    assert_eq!(names, ["parse", "double", "show"]);
+    assert!(steps.iter().map(|h| h.seq).eq(1..=3));
+
+    // The state is the versioned envelope, as text, in the row.
+    let row = pg::server().psql(
+        &database.name,
+        "SELECT state::json->>'v', state::json->>'workflow' FROM runs WHERE run_id = :'run'",
+        &[("run", "r1")],
+    );
+    assert_eq!(row, format!("1|{}", order::NAME));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_starting_at_once_make_the_tables_once() {
+    let database = pg::fresh_database();
+    let connects: Vec<_> = (0..8)
+        .map(|_| {
+            let url = database.url.clone();
+            tokio::spawn(async move { PgStore::connect(&url).await })
+        })
+        .collect();
+    for connect in connects {
+        connect.await.unwrap().expect("every worker connects");
+    }
+    let applied = pg::server().psql(
+        &database.name,
+        "SELECT count(*), bool_and(success) FROM _sqlx_migrations",
+        &[],
+    );
+    assert_eq!(applied, "1|t");
+}
+
+#[tokio::test]
+async fn errors_do_not_carry_the_password() {
+    let server = pg::server();
+    // The server is there; the database is not.
+    let url = format!(
+        "postgres://flow:s3cret@localhost/no_such_database?host={}",
+        server.dir().display()
+    );
+    let e = PgStore::connect(&url).await.unwrap_err();
+    let text = flow_tests::error_chain(&e);
+    assert!(text.contains("no_such_database"), "{text}");
+    assert!(text.contains("flow:***@"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    // The store's `Debug` neither.
+    let (store, database) = pg::fresh_store().await;
+    drop(store);
+    let url = database.url.replace("flow@", "flow:s3cret@");
+    let store = PgStore::connect(&url).await.unwrap();
+    let debug = format!("{store:?}");
+    assert!(
+        debug.contains("flow:***@") && !debug.contains("s3cret"),
+        "{debug}"
+    );
+}
+
+/// The due-run query stays two index range scans of `runs_due` with many runs stored: its
+/// plan, as PostgreSQL's `auto_explain` logs it for this database only, reads no table
+/// sequentially.
+#[tokio::test]
+async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
+    use flow_runtime::store::RunQueue as _;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    let (store, database) = pg::fresh_store().await;
+    drop(store);
+    let server = pg::server();
+    // 200,000 runs of three workflows: 80% finished, 10% asleep (waking at 1e9 ms + i),
+    // 5% due at once (no wake-up time), 5% asleep for decades.
+    server.psql(
+        &database.name,
+        "INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, \
+         checkpoints, created_at, updated_at, wake_at) \
+         SELECT 'r' || i, 'w' || (i % 3), 'f', 's', '{}', i % 10 < 8, \
+           CASE WHEN i % 10 < 8 THEN 'finished' ELSE 'running' END, 1, i, i, \
+           CASE WHEN i % 10 = 8 THEN 1000000000 + i WHEN i % 20 = 9 THEN NULL \
+           ELSE 4000000000000 END \
+         FROM generate_series(1, 200000) AS i; \
+         ANALYZE runs",
+        &[],
+    );
+    for setting in [
+        "session_preload_libraries = 'auto_explain'",
+        "auto_explain.log_min_duration = 0",
+    ] {
+        server.psql(
+            "postgres",
+            &format!("ALTER DATABASE {} SET {setting}", database.name),
+            &[],
+        );
+    }
+    // New connections, which load `auto_explain`.
+    let store = PgStore::connect(&database.url).await.unwrap();
+    let now = UNIX_EPOCH + Duration::from_millis(1_000_000_100);
+    let due = store.due(now, &["w0", "w1"], 5).await.unwrap();
+    // Runs of w0 and w1 due at once (every 20th, from r9; r29 and r89 are w2's), the
+    // longest-waiting first; they fill the limit before those whose time has come.
+    let ids: Vec<_> = due.iter().map(|r| r.as_str()).collect();
+    assert_eq!(ids, ["r9", "r49", "r69", "r109", "r129"]);
+    let log = std::fs::read_to_string(server.dir().join("log")).unwrap();
+    let start = log
+        .find("wake_at IS NULL AND workflow = ANY")
+        .unwrap_or_else(|| panic!("auto_explain logged no due-run query:\n{log}"));
+    let plan = &log[start..];
+    let plan = &plan[..plan.find("LOG:").unwrap_or(plan.len())];
+    assert!(plan.contains("Index Scan using runs_due"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+}
