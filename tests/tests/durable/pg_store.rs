@@ -127,12 +127,17 @@ async fn errors_do_not_carry_the_password() {
 
 /// The due-run query stays two index range scans of `runs_due` with many runs stored: its
 /// plan, as PostgreSQL's `auto_explain` logs it for this database only, reads no table
-/// sequentially.
+/// sequentially. `FLOW_PG_EXPLAIN_RUNS` stores another number of runs than 200,000 (README's
+/// figures: 10,000 and 1,000,000); `--nocapture` prints the plan with its timing and buffers.
 #[tokio::test]
 async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
     use flow_runtime::store::RunQueue as _;
     use std::time::{Duration, UNIX_EPOCH};
 
+    let runs: u64 = std::env::var("FLOW_PG_EXPLAIN_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
     let (store, database) = pg::fresh_store().await;
     drop(store);
     let server = pg::server();
@@ -146,13 +151,15 @@ async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
            CASE WHEN i % 10 < 8 THEN 'finished' ELSE 'running' END, 1, i, i, \
            CASE WHEN i % 10 = 8 THEN 1000000000 + i WHEN i % 20 = 9 THEN NULL \
            ELSE 4000000000000 END \
-         FROM generate_series(1, 200000) AS i; \
+         FROM generate_series(1, :'runs') AS i; \
          ANALYZE runs",
-        &[],
+        &[("runs", runs.to_string().as_str())],
     );
     for setting in [
         "session_preload_libraries = 'auto_explain'",
         "auto_explain.log_min_duration = 0",
+        "auto_explain.log_analyze = on",
+        "auto_explain.log_buffers = on",
     ] {
         server.psql(
             "postgres",
@@ -174,6 +181,7 @@ async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
         .unwrap_or_else(|| panic!("auto_explain logged no due-run query:\n{log}"));
     let plan = &log[start..];
     let plan = &plan[..plan.find("LOG:").unwrap_or(plan.len())];
+    eprintln!("the due-run query at {runs} stored runs:\n{plan}");
     assert!(plan.contains("Index Scan using runs_due"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
