@@ -225,6 +225,17 @@ where
     }
 }
 
+/// Resolves when the store's wake-up hint changes; never, for a store without hints (or one
+/// whose hints stopped).
+async fn hinted(hints: Option<&mut watch::Receiver<()>>) {
+    if let Some(hints) = hints
+        && hints.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
 /// A run whose checkpoint could not be loaded. An unreadable row stays unreadable: the run is
 /// set aside rather than retried for ever. Anything else (the store is down) is retried.
 async fn unloadable<S: RunQueue>(
@@ -940,6 +951,8 @@ impl<S: RunQueue> Engine<S> {
         // to the only registered timer whenever the runtime waits for a store thread.
         let heartbeat = crate::store::heartbeat(inner.lease);
         let mut renew_at = tokio::time::Instant::now() + heartbeat;
+        // Runs made due by other processes, when the store can tell (PostgreSQL's NOTIFY).
+        let mut hints = inner.store.wakeups();
         loop {
             // Jittered, so that engines sharing a store do not all look at once.
             let mut wait = inner.poll.mul_f64(0.9 + fastrand::f64() * 0.2);
@@ -1014,6 +1027,7 @@ impl<S: RunQueue> Engine<S> {
                     renew_at = tokio::time::Instant::now() + heartbeat;
                 }
                 () = inner.wake.notified() => {}
+                () = hinted(hints.as_mut()) => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }

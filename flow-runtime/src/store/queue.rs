@@ -78,6 +78,17 @@ pub trait RunQueue: RunControl {
     /// longer current (its fence is not the run's) is left alone.
     fn release(&self, lease: &Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// A hint that runs may have become due through another process (a new run, an event, a
+    /// decision, an unpause), for an engine to look at once instead of at its next poll: the
+    /// receiver changes when the store hears of one. A hint only: engines poll as well, and a
+    /// store may miss or repeat hints.
+    ///
+    /// The default, for stores without one, is `None`. `PgStore` listens on a PostgreSQL
+    /// channel (`LISTEN/NOTIFY`), starting when this is first called, inside a tokio runtime.
+    fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        None
+    }
+
     /// The earliest wake-up time after `after` among `Running` runs, if any.
     fn next_wake(
         &self,

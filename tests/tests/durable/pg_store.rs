@@ -185,3 +185,80 @@ async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
     assert!(plan.contains("Index Scan using runs_due"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
+
+/// The event [`nudged`] waits for.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Go;
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+pub struct Never;
+
+/// A step, then a wait for [`Go`].
+#[workflow]
+pub mod nudged {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn first(n: u32) -> Result<u32, Never> {
+        Ok(n + 1)
+    }
+
+    #[step(after = first, exit, event = Go, timeout = std::time::Duration::from_hours(1))]
+    pub async fn second(n: u32, go: Event<Go>) -> Result<u32, Never> {
+        Ok(match go {
+            Event::Received(Go) => n * 10,
+            Event::TimedOut => 0,
+        })
+    }
+}
+
+/// An engine that polls once an hour still takes, within seconds, a run started and an event
+/// sent through another process's store (another `PgStore` on the database): PostgreSQL's
+/// `NOTIFY` wakes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_wakes_an_engine_for_runs_and_events_from_elsewhere() {
+    use flow_runtime::state::{Engine, Setup};
+    use flow_runtime::store::{RunStatus, Store as _};
+    use std::time::{Duration, Instant};
+
+    let (store, database) = pg::fresh_store().await;
+    let store = Arc::new(store);
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<nudged::Workflow>(Setup::new(()))
+        .poll_interval(Duration::from_secs(3600))
+        .build();
+    // Elsewhere: its own store on the same database, an engine that only starts and sends.
+    let elsewhere = Arc::new(PgStore::connect(&database.url).await.unwrap());
+    let other = Engine::builder(Arc::clone(&elsewhere))
+        .register::<nudged::Workflow>(Setup::new(()))
+        .build();
+    let began = Instant::now();
+    let watch = async {
+        // Let the engine begin its hour-long wait first.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let run = other.start::<nudged::Workflow>("n1", 4).await.unwrap();
+        let state = |s: Arc<PgStore>, run: RunId| async move {
+            s.latest(&run).await.unwrap().map(|c| (c.step, c.waiting))
+        };
+        while state(Arc::clone(&store), run.clone()).await
+            != Some(("first".to_owned(), Some("second".to_owned())))
+        {
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "the new run was not taken"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        other.send::<nudged::Workflow, Go>(&run, Go).await.unwrap();
+        while store.status(&run).await.unwrap().unwrap().status != RunStatus::Finished {
+            assert!(
+                began.elapsed() < Duration::from_secs(20),
+                "the event did not wake the run"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    engine.run_until(watch).await.unwrap();
+    assert!(began.elapsed() < Duration::from_secs(20));
+}

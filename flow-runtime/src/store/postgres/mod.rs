@@ -102,6 +102,45 @@ pub struct PgStore {
     /// The workflows (name, fingerprint) this handle has recorded: runs record their workflow
     /// at every start, and only the first reaches the database.
     registered: Mutex<HashSet<(String, String)>>,
+    /// The listener of `RunQueue::wakeups`, started on first use.
+    listener: std::sync::OnceLock<Listener>,
+}
+
+/// A task listening on the store's channel, telling a `watch` channel; stopped with the store.
+struct Listener {
+    hints: tokio::sync::watch::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Listens on `writes::CHANNEL` with a connection of its own, telling `hints` of every
+/// notification; reconnects after a second when the connection fails.
+async fn listen(pool: PgPool, hints: tokio::sync::watch::Sender<()>) {
+    loop {
+        match sqlx_postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(writes::CHANNEL).await {
+                Ok(()) => loop {
+                    match listener.recv().await {
+                        Ok(_) => hints.send_replace(()),
+                        Err(error) => {
+                            tracing::warn!(%error, "postgres store: lost the wake-up channel; polling until it is back");
+                            break;
+                        }
+                    }
+                },
+                Err(error) => tracing::warn!(%error, "postgres store: cannot listen for wake-ups"),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "postgres store: cannot connect to listen for wake-ups")
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 impl fmt::Debug for PgStore {
@@ -223,6 +262,7 @@ impl PgStore {
             address,
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
             registered: Mutex::default(),
+            listener: std::sync::OnceLock::new(),
         })
     }
 
@@ -540,6 +580,16 @@ impl RunHistory for PgStore {
 }
 
 impl RunQueue for PgStore {
+    fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let listener = self.listener.get_or_init(|| {
+            let (hints, _) = tokio::sync::watch::channel(());
+            let task = runtime.spawn(listen(self.pool.clone(), hints.clone()));
+            Listener { hints, task }
+        });
+        Some(listener.hints.subscribe())
+    }
+
     async fn due(
         &self,
         now: SystemTime,

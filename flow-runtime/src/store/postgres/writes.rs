@@ -134,7 +134,15 @@ pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
         .fetch_optional(pool)
         .await
         .map_err(failed)?;
-    if seq.is_some() {
+    if let Some(seq) = seq {
+        // A new run (its first checkpoint): engines listening elsewhere look for it now.
+        if seq == 1
+            && !e.finished
+            && e.wake_at.is_none()
+            && let Err(error) = notify(pool).await
+        {
+            tracing::debug!(%error, "could not notify engines of a new run; they poll");
+        }
         return Ok(());
     }
     // The upsert's `WHERE` failed: say which part.
@@ -341,6 +349,9 @@ pub(super) async fn control(
         .execute(&mut *tx)
         .await
         .map_err(fail)?;
+    if next == RunStatus::Running {
+        notify(&mut *tx).await.map_err(fail)?;
+    }
     let info = reads::status(&mut tx, run_id).await?.ok_or_else(unknown)?;
     tx.commit().await.map_err(fail)?;
     Ok(info)
@@ -443,7 +454,7 @@ pub(super) async fn send_event(
     .map_err(failed)?;
     // A run waiting for this event is due at once (`wait_until` keeps the wait's deadline);
     // one waiting for another event, or asleep, keeps its time.
-    query::<Postgres>(
+    let woken = query::<Postgres>(
         "UPDATE runs SET wake_at = 0 WHERE run_id = $1 AND waiting IS NOT NULL \
          AND wait_event = $2",
     )
@@ -452,6 +463,9 @@ pub(super) async fn send_event(
     .execute(&mut *tx)
     .await
     .map_err(failed)?;
+    if woken.rows_affected() > 0 {
+        notify(&mut *tx).await.map_err(failed)?;
+    }
     tx.commit().await.map_err(failed)
 }
 
@@ -682,7 +696,7 @@ pub(super) async fn decide_approval(
         .execute(&mut *tx)
         .await
         .map_err(failed)?;
-    query::<Postgres>(
+    let woken = query::<Postgres>(
         "UPDATE runs SET wake_at = 0, updated_at = $3 \
          WHERE run_id = $1 AND waiting IS NOT NULL AND wait_event = $2",
     )
@@ -692,6 +706,9 @@ pub(super) async fn decide_approval(
     .execute(&mut *tx)
     .await
     .map_err(failed)?;
+    if woken.rows_affected() > 0 {
+        notify(&mut *tx).await.map_err(failed)?;
+    }
     tx.commit().await.map_err(failed)?;
     Ok(all[i].clone().with_decision(Some(decision)))
 }
@@ -798,4 +815,20 @@ pub(super) async fn release(pool: &PgPool, lease: &Lease) -> Result<(), StoreErr
     .await
     .map(drop)
     .map_err(|e| write_error(&lease.run_id, "release its lease", e))
+}
+
+/// The channel engines listen on for runs that became due through another process.
+pub(super) const CHANNEL: &str = "flow_due";
+
+/// Tells listening engines that a run may be due (a hint: they poll as well). Inside a
+/// transaction, delivered when it commits, so the run is visible when they look.
+async fn notify<'c, E>(executor: E) -> Result<(), sqlx_core::Error>
+where
+    E: sqlx_core::executor::Executor<'c, Database = Postgres>,
+{
+    query::<Postgres>("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(executor)
+        .await
+        .map(drop)
 }
