@@ -31,7 +31,8 @@ $CARGO_TARGET_DIR (or cargo's default), then, in a new temporary directory:
 
 With `--profile`, one more 2-worker Postgres run with pg_stat_statements tracking (loaded
 with the server, off elsewhere so that it costs the measured runs nothing) prints the
-statements that took the server's time. Every run checks from the database that all runs
+statements that took the server's time, the rows written per table (and how many updates
+were HOT: no index entries written) and the WAL per step. Every run checks from the database that all runs
 finished, each of the 10 steps once. Needs python3 (3.11), the toolchain and the PostgreSQL
 15 server; progress goes to stderr, the table to stdout.
 """
@@ -270,6 +271,7 @@ def pg_round(exe: Path, pg: PgCluster, name: str, workers: int, concurrency: int
             f"other processes {result.other_cpu:.2f} s")
         if profile is not None:
             profile.append(statements(pg, name))
+            profile.append(writes(pg, name))
         return result
     finally:
         pg.psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -289,6 +291,29 @@ def statements(pg: PgCluster, name: str) -> str:
     for row in rows.splitlines():
         calls, total, mean, share, query = row.split("|", 4)
         lines.append(f"{calls:>7} {total:>9} {mean:>8} {share:>5}  {query}")
+    return "\n".join(lines)
+
+
+def writes(pg: PgCluster, name: str) -> str:
+    """What the round wrote: rows per table (with the updates PostgreSQL made HOT, which
+    write no index entry), and the WAL per step."""
+    tables = pg.psql(name, (
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, "
+        "(SELECT count(*) FROM pg_indexes i WHERE i.tablename = t.relname) "
+        "FROM pg_stat_user_tables t WHERE n_tup_ins + n_tup_upd > 0 "
+        "AND relname NOT LIKE '\\_sqlx%' ORDER BY relname"
+    ))
+    lines = [f"rows written (populate included): {'table':<10}{'inserts':>9}{'updates':>9}"
+             f"{'HOT':>7}{'indexes':>9}"]
+    for row in tables.splitlines():
+        table, ins, upd, hot, indexes = row.split("|")
+        lines.append(f"{'':<33}{table:<10}{ins:>9}{upd:>9}{hot:>7}{indexes:>9}")
+    records, fpi, size = pg.psql(
+        name, "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal").split("|")
+    steps = RUNS * STEPS
+    lines.append(f"WAL of the workers' round: {int(records) / steps:.1f} records, "
+                 f"{int(size) / steps:.0f} bytes and {int(fpi) / steps:.3f} full-page "
+                 f"images per step")
     return "\n".join(lines)
 
 
