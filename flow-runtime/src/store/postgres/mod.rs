@@ -126,17 +126,21 @@ async fn listen(pool: PgPool, hints: tokio::sync::watch::Sender<()>) {
             Ok(mut listener) => match listener.listen(writes::CHANNEL).await {
                 Ok(()) => loop {
                     match listener.recv().await {
-                        Ok(_) => hints.send_replace(()),
+                        Ok(_) => {
+                            hints.send_replace(());
+                        }
                         Err(error) => {
                             tracing::warn!(%error, "postgres store: lost the wake-up channel; polling until it is back");
                             break;
                         }
                     }
                 },
-                Err(error) => tracing::warn!(%error, "postgres store: cannot listen for wake-ups"),
+                Err(error) => {
+                    tracing::warn!(%error, "postgres store: cannot listen for wake-ups");
+                }
             },
             Err(error) => {
-                tracing::warn!(%error, "postgres store: cannot connect to listen for wake-ups")
+                tracing::warn!(%error, "postgres store: cannot connect to listen for wake-ups");
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
