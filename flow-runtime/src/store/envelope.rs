@@ -39,6 +39,52 @@ pub(crate) fn decode_envelope(bytes: &[u8]) -> Result<Envelope, String> {
     serde_json::from_value(value).map_err(|e| format!("bad checkpoint envelope: {e}"))
 }
 
+/// `checkpoint`'s state in its envelope, as stored: refused if it would not read back (too
+/// deep) or is over `max_bytes`; `store` names the store's type for the message that says how
+/// to raise its limit (`SqliteStore`, `PgStore`).
+pub(crate) fn encode_envelope(
+    checkpoint: &crate::store::Checkpoint,
+    max_bytes: usize,
+    store: &str,
+) -> Result<String, crate::error::StoreError> {
+    use crate::error::{StoreError, StoreErrorKind};
+    // The envelope adds one level, which `MAX_JSON_DEPTH` leaves room for: what is written
+    // here, `decode_envelope` reads back.
+    if let Some(reason) = crate::state::too_deep(&checkpoint.state) {
+        return Err(crate::store::contract::unstorable(
+            &checkpoint.run_id,
+            &checkpoint.step,
+            &reason,
+        ));
+    }
+    let envelope = serde_json::to_string(&EnvelopeRef {
+        v: ENVELOPE_VERSION,
+        workflow: &checkpoint.workflow,
+        fingerprint: &checkpoint.fingerprint,
+        state: &checkpoint.state,
+    })
+    .map_err(|e| {
+        StoreError::with_source(
+            format!("run `{}`: cannot encode the checkpoint", checkpoint.run_id),
+            e,
+        )
+    })?;
+    if envelope.len() > max_bytes {
+        return Err(StoreError::of_kind(
+            StoreErrorKind::TooLarge,
+            format!(
+                "run `{}`: the checkpoint after step `{}` is {} bytes, over this store's limit of \
+                 {max_bytes} bytes; keep large data outside the workflow's state (store a \
+                 reference to it), or raise the limit with `{store}::with_max_checkpoint_bytes`",
+                checkpoint.run_id,
+                checkpoint.step,
+                envelope.len(),
+            ),
+        ));
+    }
+    Ok(envelope)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

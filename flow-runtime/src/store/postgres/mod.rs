@@ -9,7 +9,7 @@ mod writes;
 
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallRecord, RunId};
-use crate::store::envelope::{ENVELOPE_VERSION, EnvelopeRef};
+use crate::store::envelope::encode_envelope;
 use crate::store::{
     Approval, ApprovalError, Checkpoint, Decision, Failure, Fence, HistoryEntry, JournalEntry,
     JournalResult, Lease, Prune, RunControl, RunFilter, RunHistory, RunInfo, RunQueue, RunStatus,
@@ -323,41 +323,7 @@ impl PgStore {
     }
 
     fn encode(&self, checkpoint: Checkpoint) -> Result<Encoded, StoreError> {
-        // The envelope adds one level, which `MAX_JSON_DEPTH` leaves room for: what is
-        // written here, `decode_envelope` reads back.
-        if let Some(reason) = crate::state::too_deep(&checkpoint.state) {
-            return Err(crate::store::contract::unstorable(
-                &checkpoint.run_id,
-                &checkpoint.step,
-                &reason,
-            ));
-        }
-        let envelope = serde_json::to_string(&EnvelopeRef {
-            v: ENVELOPE_VERSION,
-            workflow: &checkpoint.workflow,
-            fingerprint: &checkpoint.fingerprint,
-            state: &checkpoint.state,
-        })
-        .map_err(|e| {
-            StoreError::with_source(
-                format!("run `{}`: cannot encode the checkpoint", checkpoint.run_id),
-                e,
-            )
-        })?;
-        if envelope.len() > self.max_checkpoint_bytes {
-            return Err(StoreError::of_kind(
-                StoreErrorKind::TooLarge,
-                format!(
-                    "run `{}`: the checkpoint after step `{}` is {} bytes, over this store's limit of \
-                     {} bytes; keep large data outside the workflow's state (store a reference to it), \
-                     or raise the limit with `PgStore::with_max_checkpoint_bytes`",
-                    checkpoint.run_id,
-                    checkpoint.step,
-                    envelope.len(),
-                    self.max_checkpoint_bytes
-                ),
-            ));
-        }
+        let envelope = encode_envelope(&checkpoint, self.max_checkpoint_bytes, "PgStore")?;
         Ok(Encoded {
             run_id: checkpoint.run_id,
             workflow: checkpoint.workflow,
