@@ -202,6 +202,7 @@ macro_rules! __store_conformance_suite {
             size_limits,
             prune_keeps_open_runs,
             concurrent_runs,
+            concurrent_checkpoints_succeed_or_fail_alone,
             acknowledged_writes_survive_a_reopen,
             the_journal_keeps_each_call_once,
             the_journal_refuses_what_it_cannot_read_back,
@@ -1251,6 +1252,86 @@ pub mod cases {
                 .collect();
             let expected: Vec<String> = (1..=STEPS).map(|n| format!("step-{n}")).collect();
             assert_eq!(steps, expected, "run {run}: every checkpoint, in order");
+        }
+    }
+
+    /// Checkpoints of many runs saved at the same moment (which a store may write together)
+    /// each have their own outcome: a refused one (a paused run, another workflow's run id)
+    /// fails alone and changes nothing of its run, and every other one is stored with its own
+    /// calls, in its own run's history.
+    pub async fn concurrent_checkpoints_succeed_or_fail_alone<H: Harness>(harness: H) {
+        const RUNS: u64 = 24;
+        const STEPS: u64 = 3;
+        let store = store(&harness).await;
+        for r in 0..4 {
+            let run = format!("paused-{r}");
+            save(&store, checkpoint(&run, "first", 1)).await;
+            store.pause(&run.as_str().into()).await.unwrap();
+        }
+        let foreign = Checkpoint::new("taken".into(), "elsewhere", FP, "first", false, json!(0));
+        save(&store, foreign).await;
+        let call = |run: &str, n: u64| {
+            CallRecord::new(
+                CallKind::Tool,
+                format!("tool-of-{run}"),
+                format!("step-{n}"),
+                0,
+                1,
+                Duration::from_millis(n),
+                CallOutcome::Ok,
+            )
+        };
+        let good = (0..RUNS).map(|r| {
+            let store = &store;
+            async move {
+                let run = format!("run-{r}");
+                for n in 1..=STEPS {
+                    let next =
+                        checkpoint(&run, &format!("step-{n}"), n).with_calls(vec![call(&run, n)]);
+                    save(store, next).await;
+                }
+            }
+        });
+        let refused = (0..4)
+            .map(|r| checkpoint(&format!("paused-{r}"), "second", 2))
+            .chain([checkpoint("taken", "second", 2)])
+            .map(|next| {
+                let store = &store;
+                async move {
+                    let run = next.run_id.clone();
+                    let e = store.save(next).await.expect_err("refused");
+                    (run, e.kind())
+                }
+            });
+        let (_, refused) = futures_util::future::join(
+            futures_util::future::join_all(good),
+            futures_util::future::join_all(refused),
+        )
+        .await;
+        for (run, kind) in refused {
+            let expected = if run.as_str() == "taken" {
+                StoreErrorKind::Conflict
+            } else {
+                StoreErrorKind::Paused
+            };
+            assert_eq!(kind, expected, "run {run}: refused for its own reason");
+            assert_eq!(
+                info(&store, run.as_str()).await.checkpoints,
+                1,
+                "run {run}: a refused checkpoint changes nothing"
+            );
+        }
+        for r in 0..RUNS {
+            let run = RunId::from(format!("run-{r}"));
+            assert_eq!(info(&store, run.as_str()).await.checkpoints, STEPS);
+            let history = harness.history(&store, &run).await.unwrap();
+            let expected: Vec<HistoryStep> = (1..=STEPS)
+                .map(|n| HistoryStep::new(format!("step-{n}"), false, vec![call(run.as_str(), n)]))
+                .collect();
+            assert_eq!(
+                history, expected,
+                "run {run}: its own checkpoints and calls"
+            );
         }
     }
 

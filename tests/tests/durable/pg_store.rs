@@ -4,7 +4,7 @@
 //! never carry the password of the URL.
 
 use flow_runtime::prelude::*;
-use flow_runtime::store::{PgStore, RunHistory as _};
+use flow_runtime::store::{Checkpoint, PgStore, RunHistory as _};
 use flow_tests::pg;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,6 +123,37 @@ async fn errors_do_not_carry_the_password() {
         debug.contains("flow:***@") && !debug.contains("s3cret"),
         "{debug}"
     );
+}
+
+/// Checkpoints saved at the same moment are written together, in one statement; one that the
+/// server rejects (a NUL character, which PostgreSQL's `text` refuses) fails alone, with its
+/// run's name, and the others are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_the_server_rejects_fails_alone_among_others() {
+    const BAD: usize = 7;
+    let (store, _database) = pg::fresh_store().await;
+    let store = Arc::new(store);
+    let mut saves = tokio::task::JoinSet::new();
+    for r in 0..32 {
+        let store = Arc::clone(&store);
+        let step = if r == BAD { "bad\0step" } else { "first" };
+        let next = Checkpoint::new(format!("r{r}").into(), "w", "fp", step, false, r.into());
+        saves.spawn(async move { (r, store.save(next).await) });
+    }
+    while let Some(saved) = saves.join_next().await {
+        let (r, outcome) = saved.unwrap();
+        if r == BAD {
+            let e = outcome.expect_err("PostgreSQL refuses a NUL in text");
+            let text = flow_tests::error_chain(&e);
+            assert!(text.contains("run `r7`"), "{text}");
+        } else {
+            outcome.unwrap_or_else(|e| panic!("r{r}: {e}"));
+        }
+    }
+    for r in 0..32 {
+        let stored = store.status(&format!("r{r}").into()).await.unwrap();
+        assert_eq!(stored.is_some(), r != BAD, "r{r}");
+    }
 }
 
 /// The due-run query stays two index range scans of `runs_due` with many runs stored: its

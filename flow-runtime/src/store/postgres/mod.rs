@@ -1,8 +1,9 @@
 //! [`PgStore`]: runs in a PostgreSQL database, which several processes can share.
 //!
 //! `schema` holds the tables and their ordered migrations, `writes` the writes (each one
-//! transaction), `reads` the reads.
+//! transaction), `commit` the group commit of checkpoints, `reads` the reads.
 
+mod commit;
 mod reads;
 mod schema;
 mod writes;
@@ -104,6 +105,8 @@ pub struct PgStore {
     registered: Mutex<HashSet<(String, String)>>,
     /// The listener of `RunQueue::wakeups`, started on first use.
     listener: std::sync::OnceLock<Listener>,
+    /// The checkpoints on their way, written many runs' at a time.
+    commits: std::sync::Arc<commit::GroupCommit>,
 }
 
 /// A task listening on the store's channel, telling a `watch` channel; stopped with the store.
@@ -217,7 +220,14 @@ impl PgStore {
         // A worker stopped inside a transaction (paused, swapped out) holds its rows' locks:
         // the server ends such a session, so that other workers' claims, which skip locked
         // rows, get those runs once their leases expire.
-        let options = options.options([("idle_in_transaction_session_timeout", "10s")]);
+        //
+        // Generic plans: the statement that writes a batch of checkpoints takes its rows as
+        // arrays, and PostgreSQL's default would plan it again at every execution for the
+        // arrays' lengths, a cost larger than the write's own on a busy worker.
+        let options = options.options([
+            ("idle_in_transaction_session_timeout", "10s"),
+            ("plan_cache_mode", "force_generic_plan"),
+        ]);
         let pool = PgPoolOptions::new()
             .connect_with(options)
             .await
@@ -267,6 +277,7 @@ impl PgStore {
             max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
             registered: Mutex::default(),
             listener: std::sync::OnceLock::new(),
+            commits: std::sync::Arc::default(),
         })
     }
 
@@ -345,7 +356,7 @@ impl PgStore {
 impl Store for PgStore {
     async fn save(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
         let encoded = self.encode(checkpoint)?;
-        writes::save(&self.pool, &encoded).await
+        self.commits.save(&self.pool, encoded).await
     }
 
     async fn latest(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {

@@ -23,11 +23,15 @@ use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgPool, Postgres};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A whole checkpoint in one statement, so in one round trip and one transaction: upserts the
-/// run's row, and, if the row was written, adds its history row (with the attempt that
-/// completed the step and when it began: the run's before this write, which `before` reads in
-/// the statement's snapshot), removes the event the step consumed, and adds the step's calls;
-/// returns the run's new checkpoint count.
+/// Checkpoints of several runs (one each) in one statement, so in one round trip and one
+/// transaction: upserts each run's row, and, for each row written, adds its history row (with
+/// the attempt that completed the step and when it began: the run's before this write, which
+/// `before` reads in the statement's snapshot), removes the event the step consumed, and adds
+/// the step's calls; returns each written run's id and new checkpoint count.
+///
+/// Each checkpoint is one element of the arrays `$1` to `$14` (`input`), each call one element
+/// of `$15` to `$27` (with its run's id in `$15`). A run appears at most once: PostgreSQL
+/// refuses an upsert that would change one row twice.
 ///
 /// `before` takes no lock: a row lock there would be taken after the upsert changed the row
 /// in the same statement, and PostgreSQL skips such a row. The upsert locks the row; what
@@ -35,17 +39,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// committed in between, which one driver per run does not do.
 ///
 /// A run id already used by another workflow, a stopped run (paused, cancelled, failed, or
-/// with a status this version does not know), or a fence (`$26`) that is not the run's lease
-/// epoch fails the `WHERE` of the upsert's update, so nothing is written and no row comes
-/// back: the check and the write are one statement, and PostgreSQL evaluates that `WHERE` on
-/// the row's latest version, locked, so a claim committed meanwhile is seen. (A fenced
-/// checkpoint of a run not stored is inserted: only the run's own writer has a fence for it.)
+/// with a status this version does not know), or a fence that is not the run's lease epoch
+/// fails the `WHERE` of the upsert's update, so nothing is written for that run and no row
+/// comes back for it, while the other runs' checkpoints are written: the check and the write
+/// are one statement, and PostgreSQL evaluates that `WHERE` on the row's latest version,
+/// locked, so a claim committed meanwhile is seen. (A fenced checkpoint of a run not stored is
+/// inserted: only the run's own writer has a fence for it.)
 const SAVE: &str = "
-WITH before AS (
-    SELECT attempt, step_started_at FROM runs WHERE run_id = $1
+WITH input AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[],
+                         $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::bigint[])
+        AS i (run_id, workflow, fingerprint, step, state, finished, status, at, wake_at, attempt, step_started_at, trace, consumed, fence)
+), before AS (
+    SELECT runs.run_id, runs.attempt, runs.step_started_at FROM runs JOIN input USING (run_id)
 ), up AS (
     INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at, trace)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, NULL, $10, NULL, $11, $12)
+    SELECT run_id, workflow, fingerprint, step, state, finished, status, 1, at, at, wake_at, NULL, attempt, NULL, step_started_at, trace
+    FROM input
     ON CONFLICT (run_id) DO UPDATE SET
         fingerprint = excluded.fingerprint,
         step        = excluded.step,
@@ -64,60 +74,60 @@ WITH before AS (
         step_started_at = excluded.step_started_at,
         trace       = COALESCE(runs.trace, excluded.trace)
     WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
-      AND ($26::bigint IS NULL OR runs.lease_epoch = $26)
-    RETURNING checkpoints
+      AND NOT EXISTS (SELECT 1 FROM input
+                      WHERE input.run_id = excluded.run_id AND input.fence IS DISTINCT FROM runs.lease_epoch
+                        AND input.fence IS NOT NULL)
+    RETURNING run_id, checkpoints
 ), history_row AS (
     INSERT INTO history (run_id, seq, step, finished, at, attempt, started_at)
-    SELECT $1, up.checkpoints, $4, $6, $8,
-        COALESCE((SELECT GREATEST(attempt, 1) FROM before), 1),
-        (SELECT step_started_at FROM before)
-    FROM up
+    SELECT up.run_id, up.checkpoints, input.step, input.finished, input.at,
+        COALESCE(GREATEST(before.attempt, 1), 1), before.step_started_at
+    FROM up JOIN input USING (run_id) LEFT JOIN before USING (run_id)
 ), consumed AS (
-    DELETE FROM events WHERE id = $13::bigint AND run_id = $1 AND EXISTS (SELECT 1 FROM up)
+    DELETE FROM events USING input, up
+    WHERE events.id = input.consumed AND events.run_id = input.run_id AND up.run_id = input.run_id
 ), step_calls AS (
     INSERT INTO calls (run_id, seq, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item, input_tokens, output_tokens)
-    SELECT $1, up.checkpoints, c.* FROM up, UNNEST($14::bigint[], $15::text[], $16::text[], $17::text[], $18::bigint[], $19::bigint[], $20::bigint[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[], $25::bigint[]) AS c
+    SELECT up.run_id, up.checkpoints, c.n, c.kind, c.name, c.step, c.call_index, c.attempts, c.duration_us, c.error,
+        c.visit_back_edges, c.visit_item, c.input_tokens, c.output_tokens
+    FROM UNNEST($15::text[], $16::bigint[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[],
+                $22::bigint[], $23::text[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[])
+        AS c (run_id, n, kind, name, step, call_index, attempts, duration_us, error, visit_back_edges, visit_item, input_tokens, output_tokens)
+    JOIN up USING (run_id)
 )
-SELECT checkpoints FROM up
+SELECT run_id, checkpoints FROM up
 ";
 
-/// Writes one checkpoint in one statement: the run's row, its history row, its calls, and
-/// the removal of the event its step consumed.
-pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
-    let failed = |err| {
-        db_error(
-            format!(
-                "run `{}`: could not write the checkpoint after step `{}`",
-                e.run_id, e.step
-            ),
-            err,
-        )
-    };
-    // The run goes straight on into its next step: that step's attempt begins now.
-    let next_started_at = (e.attempt > 0).then_some(e.at);
-    let status = if e.finished {
-        RunStatus::Finished
-    } else {
-        RunStatus::Running
-    };
-    let calls = Calls::of(&e.calls);
-    let seq: Option<i64> = query_scalar(SAVE)
-        .bind(e.run_id.as_str())
-        .bind(&e.workflow)
-        .bind(&e.fingerprint)
-        .bind(&e.step)
-        .bind(&e.envelope)
-        .bind(e.finished)
-        .bind(status.as_str())
-        .bind(e.at)
-        .bind(e.wake_at)
-        .bind(i64::from(e.attempt))
-        .bind(next_started_at)
-        .bind(e.trace.as_deref())
-        .bind(
-            e.consumed_event
-                .map(|id| i64::try_from(id).unwrap_or(i64::MAX)),
-        )
+/// Writes the checkpoints of `batch` (of distinct runs) in one statement: each run's row,
+/// history row and calls, and the removal of the event its step consumed. Returns the id and
+/// new checkpoint count of each run whose checkpoint was written; a run missing there was
+/// refused (see [`refusal`]). An error means nothing was written.
+pub(super) async fn save_many(
+    pool: &PgPool,
+    batch: &[&Encoded],
+) -> Result<Vec<(String, i64)>, sqlx_core::Error> {
+    let mut runs = Runs::default();
+    let mut calls = Calls::default();
+    for e in batch {
+        runs.push(e);
+        calls.push(e.run_id.as_str(), &e.calls);
+    }
+    query_as(SAVE)
+        .bind(runs.run_id)
+        .bind(runs.workflow)
+        .bind(runs.fingerprint)
+        .bind(runs.step)
+        .bind(runs.state)
+        .bind(runs.finished)
+        .bind(runs.status)
+        .bind(runs.at)
+        .bind(runs.wake_at)
+        .bind(runs.attempt)
+        .bind(runs.step_started_at)
+        .bind(runs.trace)
+        .bind(runs.consumed)
+        .bind(runs.fence)
+        .bind(calls.run_id)
         .bind(calls.n)
         .bind(calls.kind)
         .bind(calls.name)
@@ -130,52 +140,120 @@ pub(super) async fn save(pool: &PgPool, e: &Encoded) -> Result<(), StoreError> {
         .bind(calls.item)
         .bind(calls.input_tokens)
         .bind(calls.output_tokens)
-        .bind(e.fence)
-        .fetch_optional(pool)
+        .fetch_all(pool)
         .await
-        .map_err(failed)?;
-    if let Some(seq) = seq {
-        // A new run (its first checkpoint): engines listening elsewhere look for it now.
-        if seq == 1
-            && !e.finished
-            && e.wake_at.is_none()
-            && let Err(error) = notify(pool).await
-        {
-            tracing::debug!(%error, "could not notify engines of a new run; they poll");
-        }
-        return Ok(());
-    }
-    // The upsert's `WHERE` failed: say which part.
+}
+
+/// The error for a checkpoint `SAVE` did not write, once the batch has committed: the
+/// `WHERE` of the upsert failed, and this reads the run to say which part.
+pub(super) async fn refusal(pool: &PgPool, e: &Encoded) -> StoreError {
     let (owner, status, current): (String, String, i64) =
-        query_as("SELECT workflow, status, lease_epoch FROM runs WHERE run_id = $1")
+        match query_as("SELECT workflow, status, lease_epoch FROM runs WHERE run_id = $1")
             .bind(e.run_id.as_str())
             .fetch_one(pool)
             .await
-            .map_err(failed)?;
+        {
+            Ok(row) => row,
+            Err(error) => return save_error(e, error),
+        };
     if let Some(fence) = e.fence
         && fence != current
     {
         let fence = Fence::new(u64::try_from(fence).unwrap_or_default());
-        return Err(lease_lost(&e.run_id, "the checkpoint", fence));
+        return lease_lost(&e.run_id, "the checkpoint", fence);
     }
     if owner != e.workflow {
-        return Err(StoreError::of_kind(
+        return StoreError::of_kind(
             StoreErrorKind::Conflict,
             format!(
                 "run `{}` belongs to workflow `{owner}`, not `{}`: give each run its own id",
                 e.run_id, e.workflow
             ),
-        ));
+        );
     }
     // The only other way to fail the `WHERE`: the run is stopped (paused, cancelled, failed),
     // or its status is one this version does not know.
     let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Corrupt);
-    Err(refused(&e.run_id, &e.step, status))
+    refused(&e.run_id, &e.step, status)
 }
 
-/// The calls of one checkpoint's step, column by column, for `UNNEST`.
+/// What a checkpoint's caller is told when the statement that held it failed.
+pub(super) fn save_error(e: &Encoded, error: sqlx_core::Error) -> StoreError {
+    db_error(
+        format!(
+            "run `{}`: could not write the checkpoint after step `{}`",
+            e.run_id, e.step
+        ),
+        error,
+    )
+}
+
+/// Tells listening engines that runs may be due, outside a transaction: a hint, so a failure
+/// is only logged.
+pub(super) async fn hint(pool: &PgPool) {
+    if let Err(error) = notify(pool).await {
+        tracing::debug!(%error, "could not notify engines of a new run; they poll");
+    }
+}
+
+/// Whether `e` started a run that is due at once, which engines listening elsewhere should
+/// look for: its first checkpoint, not finished, with no wake-up time.
+pub(super) fn starts_due_run(e: &Encoded, checkpoints: i64) -> bool {
+    checkpoints == 1 && !e.finished && e.wake_at.is_none()
+}
+
+/// The checkpoints of one statement, column by column, for `UNNEST`.
+#[derive(Default)]
+struct Runs<'a> {
+    run_id: Vec<&'a str>,
+    workflow: Vec<&'a str>,
+    fingerprint: Vec<&'a str>,
+    step: Vec<&'a str>,
+    state: Vec<&'a str>,
+    finished: Vec<bool>,
+    status: Vec<&'static str>,
+    at: Vec<i64>,
+    wake_at: Vec<Option<i64>>,
+    attempt: Vec<i64>,
+    step_started_at: Vec<Option<i64>>,
+    trace: Vec<Option<&'a str>>,
+    consumed: Vec<Option<i64>>,
+    fence: Vec<Option<i64>>,
+}
+
+impl<'a> Runs<'a> {
+    fn push(&mut self, e: &'a Encoded) {
+        let status = if e.finished {
+            RunStatus::Finished
+        } else {
+            RunStatus::Running
+        };
+        self.run_id.push(e.run_id.as_str());
+        self.workflow.push(&e.workflow);
+        self.fingerprint.push(&e.fingerprint);
+        self.step.push(&e.step);
+        self.state.push(&e.envelope);
+        self.finished.push(e.finished);
+        self.status.push(status.as_str());
+        self.at.push(e.at);
+        self.wake_at.push(e.wake_at);
+        self.attempt.push(i64::from(e.attempt));
+        // The run goes straight on into its next step: that step's attempt begins now.
+        self.step_started_at.push((e.attempt > 0).then_some(e.at));
+        self.trace.push(e.trace.as_deref());
+        self.consumed.push(
+            e.consumed_event
+                .map(|id| i64::try_from(id).unwrap_or(i64::MAX)),
+        );
+        self.fence.push(e.fence);
+    }
+}
+
+/// The calls of the checkpoints of one statement, column by column, for `UNNEST`, each with
+/// its run's id.
 #[derive(Default)]
 struct Calls<'a> {
+    run_id: Vec<&'a str>,
     n: Vec<i64>,
     kind: Vec<&'static str>,
     name: Vec<&'a str>,
@@ -191,10 +269,11 @@ struct Calls<'a> {
 }
 
 impl<'a> Calls<'a> {
-    fn of(calls: &'a [CallRecord]) -> Self {
+    fn push(&mut self, run_id: &'a str, calls: &'a [CallRecord]) {
         let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let mut columns = Self::default();
+        let columns = self;
         for (n, call) in (0_i64..).zip(calls) {
+            columns.run_id.push(run_id);
             columns.n.push(n);
             columns.kind.push(match call.kind {
                 CallKind::Output => "output",
@@ -221,7 +300,6 @@ impl<'a> Calls<'a> {
                 .output_tokens
                 .push(call.usage.map(|u| big(u.output_tokens)));
         }
-        columns
     }
 }
 
