@@ -4,7 +4,9 @@
 //! never carry the password of the URL.
 
 use flow_runtime::prelude::*;
-use flow_runtime::store::{Checkpoint, PgStore, RunHistory as _};
+use flow_runtime::store::{
+    Checkpoint, PgStore, RunControl as _, RunFilter, RunHistory as _, RunStatus,
+};
 use flow_tests::pg;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,7 +99,7 @@ async fn workers_starting_at_once_make_the_tables_once() {
         "SELECT count(*), bool_and(success) FROM _sqlx_migrations",
         &[],
     );
-    assert_eq!(applied, "1|t");
+    assert_eq!(applied, "2|t", "each migration applied once");
 }
 
 #[tokio::test]
@@ -203,7 +205,7 @@ async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
     let now = UNIX_EPOCH + Duration::from_millis(1_000_000_100);
     let due = store.due(now, &["w0", "w1"], 5).await.unwrap();
     // Runs of w0 and w1 due at once (every 20th, from r9; r29 and r89 are w2's), the
-    // longest-waiting first; they fill the limit before those whose time has come.
+    // oldest first; they fill the limit before those whose time has come.
     let ids: Vec<_> = due.iter().map(|r| r.as_str()).collect();
     assert_eq!(ids, ["r9", "r49", "r69", "r109", "r129"]);
     let log = std::fs::read_to_string(server.dir().join("log")).unwrap();
@@ -214,6 +216,32 @@ async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
     let plan = &plan[..plan.find("LOG:").unwrap_or(plan.len())];
     eprintln!("the due-run query at {runs} stored runs:\n{plan}");
     assert!(plan.contains("Index Scan using runs_due"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+
+    // The list of finished runs reads the settled runs' index in order, not the table.
+    let finished = store
+        .list(&RunFilter::new().status(RunStatus::Finished).limit(3))
+        .await
+        .unwrap();
+    let ids: Vec<_> = finished.iter().map(|r| r.run_id.as_str()).collect();
+    let expected: Vec<String> = (1..=runs)
+        .rev()
+        .filter(|i| i % 10 < 8)
+        .take(3)
+        .map(|i| format!("r{i}"))
+        .collect();
+    assert_eq!(ids, expected, "the most recently updated first");
+    let log = std::fs::read_to_string(server.dir().join("log")).unwrap();
+    let start = log
+        .find("AND status = $1 ORDER BY settled_at DESC")
+        .unwrap_or_else(|| panic!("auto_explain logged no list query:\n{log}"));
+    let plan = &log[start..];
+    let plan = &plan[..plan.find("LOG:").unwrap_or(plan.len())];
+    eprintln!("the list of finished runs at {runs} stored runs:\n{plan}");
+    assert!(
+        plan.contains("Index Scan Backward using runs_settled"),
+        "{plan}"
+    );
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
 
@@ -250,7 +278,7 @@ pub mod nudged {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_wakes_an_engine_for_runs_and_events_from_elsewhere() {
     use flow_runtime::state::{Engine, Setup};
-    use flow_runtime::store::{RunStatus, Store as _};
+    use flow_runtime::store::Store as _;
     use std::time::{Duration, Instant};
 
     let (store, database) = pg::fresh_store().await;

@@ -146,47 +146,116 @@ async fn with_pending(conn: &mut PgConnection, info: RunInfo) -> Result<RunInfo,
     Ok(info.with_approval(pending))
 }
 
+/// A value bound to a statement [`list`] writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Workflow,
+    Since,
+    Status,
+    Limit,
+}
+
+/// The parameters of a statement being written: each value gets its number (`$1`, ...) where
+/// it is first used, and keeps it wherever it is used again.
+#[derive(Default)]
+struct Slots {
+    order: Vec<Slot>,
+}
+
+impl Slots {
+    /// Appends `fragment` and `slot`'s parameter to `sql`.
+    fn put(&mut self, sql: &mut String, fragment: &str, slot: Slot) {
+        let n = self
+            .order
+            .iter()
+            .position(|s| *s == slot)
+            .unwrap_or_else(|| {
+                self.order.push(slot);
+                self.order.len() - 1
+            });
+        sql.push_str(fragment);
+        sql.push('$');
+        sql.push_str(&(n + 1).to_string());
+    }
+}
+
 /// Runs as `filter` says, the most recently updated first.
 pub(super) async fn list(
     conn: &mut PgConnection,
     filter: &RunFilter,
 ) -> Result<Vec<RunInfo>, StoreError> {
-    // One statement per combination of filters, so that each can use its index; the text
-    // is made of the fixed fragments below only, every value is bound.
-    let mut sql = format!("SELECT {INFO_COLUMNS} FROM runs WHERE TRUE");
-    let mut n = 0;
-    let mut param = |sql: &mut String, fragment: &str| {
-        n += 1;
-        sql.push_str(&fragment.replace('?', &format!("${n}")));
-    };
-    if filter.workflow.is_some() {
-        param(&mut sql, " AND workflow = ?");
-    }
-    if filter.since.is_some() {
-        param(&mut sql, " AND updated_at >= ?");
-    }
+    // Two parts, each read in the order of the list: running runs (those in progress, few
+    // beside the others), sorted by `updated_at`, which no index holds so that checkpoints
+    // update rows in place; and the others, whose `settled_at` is their `updated_at`, read
+    // from the `runs_settled` indexes. One statement per combination of filters, so that
+    // each can use its index; the text is made of the fixed fragments below only, every value
+    // is bound.
     let status = filter.status.map(RunStatus::as_str);
-    match status {
-        // Rows whose status this version does not know are listed as corrupt too.
-        Some("corrupt") => sql.push_str(
-            " AND status NOT IN ('running', 'paused', 'cancelled', 'finished', 'incompatible', 'failed')",
-        ),
-        Some(_) => param(&mut sql, " AND status = ?"),
-        None => {}
+    let mut slots = Slots::default();
+    let mut parts = Vec::new();
+    if matches!(status, None | Some("running")) {
+        let mut sql = format!("SELECT {INFO_COLUMNS} FROM runs WHERE status = 'running'");
+        if filter.workflow.is_some() {
+            slots.put(&mut sql, " AND workflow = ", Slot::Workflow);
+        }
+        if filter.since.is_some() {
+            slots.put(&mut sql, " AND updated_at >= ", Slot::Since);
+        }
+        slots.put(
+            &mut sql,
+            " ORDER BY updated_at DESC, run_id LIMIT ",
+            Slot::Limit,
+        );
+        parts.push(sql);
     }
-    param(&mut sql, " ORDER BY updated_at DESC, run_id LIMIT ?");
+    if status != Some("running") {
+        let mut sql = format!("SELECT {INFO_COLUMNS} FROM runs WHERE settled_at IS NOT NULL");
+        if filter.workflow.is_some() {
+            slots.put(&mut sql, " AND workflow = ", Slot::Workflow);
+        }
+        if filter.since.is_some() {
+            slots.put(&mut sql, " AND settled_at >= ", Slot::Since);
+        }
+        match status {
+            // Rows whose status this version does not know are listed as corrupt too.
+            Some("corrupt") => sql.push_str(
+                " AND status NOT IN ('running', 'paused', 'cancelled', 'finished', 'incompatible', 'failed')",
+            ),
+            Some(_) => slots.put(&mut sql, " AND status = ", Slot::Status),
+            None => {}
+        }
+        slots.put(
+            &mut sql,
+            " ORDER BY settled_at DESC, run_id LIMIT ",
+            Slot::Limit,
+        );
+        parts.push(sql);
+    }
+    let sql = match parts.as_slice() {
+        [one] => one.clone(),
+        parts => {
+            let mut sql = format!(
+                "SELECT * FROM (({})) AS listed",
+                parts.join(") UNION ALL (")
+            );
+            slots.put(
+                &mut sql,
+                " ORDER BY updated_at DESC, run_id LIMIT ",
+                Slot::Limit,
+            );
+            sql
+        }
+    };
     let mut q = query::<Postgres>(AssertSqlSafe(sql));
-    if let Some(workflow) = &filter.workflow {
-        q = q.bind(workflow.as_str());
+    for slot in slots.order {
+        q = match slot {
+            Slot::Workflow => q.bind(filter.workflow.as_deref()),
+            Slot::Since => q.bind(filter.since.map(super::millis)),
+            Slot::Status => q.bind(status),
+            // `LIMIT NULL` is no limit.
+            Slot::Limit => q.bind(filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX))),
+        };
     }
-    if let Some(since) = filter.since {
-        q = q.bind(super::millis(since));
-    }
-    if let Some(status) = status.filter(|s| *s != "corrupt") {
-        q = q.bind(status);
-    }
-    // `LIMIT NULL` is no limit.
-    q = q.bind(filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
     let fail = |e| db_error("postgres store: could not list runs", e);
     let rows = q.fetch_all(&mut *conn).await.map_err(fail)?;
     let infos = rows
@@ -364,7 +433,8 @@ pub(super) async fn next_event(
     .transpose()
 }
 
-/// Running runs of `workflows` due at `now`, the longest-due first.
+/// Running runs of `workflows` due at `now`, the longest-due first (among those due at once,
+/// the oldest first).
 pub(super) async fn due(
     conn: &mut PgConnection,
     now: i64,
@@ -380,14 +450,14 @@ pub(super) async fn due(
     // running run.
     let ids: Vec<String> = query_scalar(
         "SELECT run_id FROM ( \
-           (SELECT run_id, wake_at, updated_at FROM runs \
+           (SELECT run_id, wake_at, created_at FROM runs \
              WHERE status = 'running' AND wake_at IS NULL AND workflow = ANY($2) \
-             ORDER BY wake_at NULLS FIRST, updated_at LIMIT $3) \
+             ORDER BY wake_at NULLS FIRST, created_at LIMIT $3) \
            UNION ALL \
-           (SELECT run_id, wake_at, updated_at FROM runs \
+           (SELECT run_id, wake_at, created_at FROM runs \
              WHERE status = 'running' AND wake_at <= $1 AND workflow = ANY($2) \
-             ORDER BY wake_at NULLS FIRST, updated_at LIMIT $3) \
-         ) AS due ORDER BY wake_at NULLS FIRST, updated_at LIMIT $3",
+             ORDER BY wake_at NULLS FIRST, created_at LIMIT $3) \
+         ) AS due ORDER BY wake_at NULLS FIRST, created_at LIMIT $3",
     )
     .bind(now)
     .bind(workflows)

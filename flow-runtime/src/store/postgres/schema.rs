@@ -157,6 +157,32 @@ CREATE TABLE approvals (
 );
 ",
     ),
+    // Version 2: a checkpoint changes no indexed column of its run's row, so PostgreSQL
+    // updates the row in place (a HOT update: no new index entries, less to vacuum), on pages
+    // left a quarter free for it. `updated_at` leaves every index: the due-run index orders
+    // runs by `created_at`, and the lists and pruning read `settled_at`, which is the
+    // `updated_at` of a run that is not running (which changes only when its status does)
+    // and NULL for a running one.
+    (
+        2,
+        "checkpoints update runs in place",
+        r"
+ALTER TABLE runs SET (fillfactor = 75);
+ALTER TABLE runs ADD COLUMN settled_at BIGINT
+    GENERATED ALWAYS AS (CASE WHEN status = 'running' THEN NULL ELSE updated_at END) STORED;
+DROP INDEX runs_due;
+DROP INDEX runs_by_status;
+DROP INDEX runs_by_workflow;
+DROP INDEX runs_by_update;
+-- The due-run query: running runs by wake-up time (NULL, due at once, first), the oldest
+-- first. Partial: only running runs are ever due, and finished runs pile up.
+CREATE INDEX runs_due ON runs (wake_at NULLS FIRST, created_at) WHERE status = 'running';
+-- Lists and pruning of runs that are not running, the most recently settled first.
+CREATE INDEX runs_settled ON runs (settled_at) WHERE settled_at IS NOT NULL;
+CREATE INDEX runs_settled_by_status ON runs (status, settled_at) WHERE settled_at IS NOT NULL;
+CREATE INDEX runs_settled_by_workflow ON runs (workflow, settled_at) WHERE settled_at IS NOT NULL;
+",
+    ),
 ];
 
 /// The migrator of this schema: the migrations above, applied under sqlx's advisory lock.
@@ -179,7 +205,7 @@ pub(super) fn migrator() -> Migrator {
 
 /// The schema version this code writes: the last migration's.
 #[cfg(test)]
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 #[cfg(test)]
 mod tests {

@@ -611,8 +611,9 @@ pub(super) async fn prune(
             let cutoff = millis(SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH));
             query::<Postgres>(
                 "DELETE FROM runs WHERE run_id IN (
-                     SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
-                     AND updated_at <= $1 ORDER BY updated_at, run_id LIMIT $2
+                     SELECT run_id FROM runs WHERE settled_at IS NOT NULL
+                     AND status IN ('finished', 'cancelled') AND settled_at <= $1
+                     ORDER BY settled_at, run_id LIMIT $2
                      FOR UPDATE SKIP LOCKED)",
             )
             .bind(cutoff)
@@ -623,11 +624,13 @@ pub(super) async fn prune(
         Prune::KeepLast(keep) => {
             query::<Postgres>(
                 "DELETE FROM runs WHERE run_id IN (
-                     SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
+                     SELECT run_id FROM runs WHERE settled_at IS NOT NULL
+                     AND status IN ('finished', 'cancelled')
                      AND run_id NOT IN (
-                         SELECT run_id FROM runs WHERE status IN ('finished', 'cancelled')
-                         ORDER BY updated_at DESC, run_id DESC LIMIT $1)
-                     ORDER BY updated_at, run_id LIMIT $2
+                         SELECT run_id FROM runs WHERE settled_at IS NOT NULL
+                         AND status IN ('finished', 'cancelled')
+                         ORDER BY settled_at DESC, run_id DESC LIMIT $1)
+                     ORDER BY settled_at, run_id LIMIT $2
                      FOR UPDATE SKIP LOCKED)",
             )
             .bind(i64::try_from(keep).unwrap_or(i64::MAX))
@@ -799,26 +802,26 @@ pub(super) async fn decide_approval(
 /// checks the `WHERE` again on the row's latest version), so two claims never lease one run.
 const CLAIM: &str = "
 WITH at_once AS (
-    SELECT run_id, wake_at, updated_at FROM runs
+    SELECT run_id, wake_at, created_at FROM runs
     WHERE status = 'running' AND wake_at IS NULL AND workflow = ANY($5)
       AND (lease_until IS NULL OR lease_until <= $1)
-    ORDER BY wake_at NULLS FIRST, updated_at LIMIT $2
+    ORDER BY wake_at NULLS FIRST, created_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), woken AS (
-    SELECT run_id, wake_at, updated_at FROM runs
+    SELECT run_id, wake_at, created_at FROM runs
     WHERE status = 'running' AND wake_at <= $1 AND workflow = ANY($5)
       AND (lease_until IS NULL OR lease_until <= $1)
-    ORDER BY wake_at NULLS FIRST, updated_at LIMIT $2
+    ORDER BY wake_at NULLS FIRST, created_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), picked AS (
-    SELECT run_id, wake_at, updated_at FROM (SELECT * FROM at_once UNION ALL SELECT * FROM woken) AS due
-    ORDER BY wake_at NULLS FIRST, updated_at LIMIT $2
+    SELECT run_id, wake_at, created_at FROM (SELECT * FROM at_once UNION ALL SELECT * FROM woken) AS due
+    ORDER BY wake_at NULLS FIRST, created_at LIMIT $2
 ), claimed AS (
     UPDATE runs SET lease_owner = $3, lease_until = $4, lease_epoch = runs.lease_epoch + 1
     FROM picked WHERE runs.run_id = picked.run_id
-    RETURNING runs.run_id, runs.lease_epoch, picked.wake_at, picked.updated_at
+    RETURNING runs.run_id, runs.lease_epoch, picked.wake_at, picked.created_at
 )
-SELECT run_id, lease_epoch FROM claimed ORDER BY wake_at NULLS FIRST, updated_at
+SELECT run_id, lease_epoch FROM claimed ORDER BY wake_at NULLS FIRST, created_at
 ";
 
 /// Leases up to `limit` due runs of `workflows` nobody holds at `now` to `worker` until
