@@ -2,7 +2,7 @@
 """Durable steps per second with 1, 2 and 4 worker processes on one PostgreSQL database.
 
     python3 benches/fleet.py                         # 1,000 runs x 10 steps, medians of 3
-    python3 benches/fleet.py --repeat 5 --concurrency 128
+    python3 benches/fleet.py --repeat 5 --concurrency 64   # 64 runs in flight per worker
     python3 benches/fleet.py --workers 2 --no-sqlite --profile
 
 Builds the `fleet_bench` binary (benches/src/bin/fleet_bench.rs) in release, in
@@ -14,7 +14,8 @@ $CARGO_TARGET_DIR (or cargo's default), then, in a new temporary directory:
      fsync on, synchronous_commit on, full_page_writes on. It is stopped at the end.
   2. for 1, 2 and 4 workers, `--repeat` times each, in a fresh database:
      `fleet_bench populate URL 1000` starts 1,000 runs of a 10-step workflow whose steps only
-     add 1, then N processes `fleet_bench work URL CONCURRENCY` run them, each an Engine with
+     add 1, then N processes `fleet_bench work URL CONCURRENCY` run them (CONCURRENCY runs in
+     flight each: 1,000 / N unless `--concurrency` says, so all 1,000 at once), each an Engine with
      a worker name and its own leases, until no run is left unfinished. The time is from
      starting the workers until the last run's last checkpoint (the latest `history.at`):
      durable steps per second = 10,000 / that time. Around it, `pg_stat_wal.wal_sync` (reset
@@ -355,14 +356,18 @@ def main() -> None:
     parser.add_argument("--sqlite-workers", type=int, nargs="+", default=[1, 2],
                         help="worker processes on SQLite (1 2)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
-    parser.add_argument("--concurrency", type=int, default=64,
-                        help="runs in flight per worker (64, the Engine's default)")
+    parser.add_argument("--concurrency", type=int,
+                        help="runs in flight per worker (default: 1,000 / workers, so that "
+                             "all 1,000 runs are in flight at once)")
     parser.add_argument("--latency-runs", type=int, default=20,
                         help="runs, one after another, for the step latency (20)")
     parser.add_argument("--profile", action="store_true",
                         help="one more 2-worker round with pg_stat_statements")
     parser.add_argument("--dir", help="where to make the temporary directory (the system's)")
     args = parser.parse_args()
+
+    def per_worker(workers: int) -> int:
+        return args.concurrency or -(-RUNS // workers)
 
     exe = build()
     tmp = Path(tempfile.mkdtemp(prefix="flow-fleet-", dir=args.dir))
@@ -373,8 +378,8 @@ def main() -> None:
     try:
         pg = PgCluster(tmp)
         for workers in args.workers:
-            results = [pg_round(exe, pg, f"fleet_w{workers}_r{r}", workers, args.concurrency)
-                       for r in range(args.repeat)]
+            results = [pg_round(exe, pg, f"fleet_w{workers}_r{r}", workers,
+                                per_worker(workers)) for r in range(args.repeat)]
             rows.append(("postgres", workers, median(results)))
         pg.psql("postgres", "CREATE DATABASE fleet_latency")
         latency["postgres"] = run(exe, "latency", pg.url("fleet_latency"),
@@ -382,19 +387,20 @@ def main() -> None:
         if not args.no_sqlite:
             for workers in args.sqlite_workers:
                 results = [sqlite_round(exe, tmp, f"fleet-w{workers}-r{r}", workers,
-                                        args.concurrency) for r in range(args.repeat)]
+                                        per_worker(workers)) for r in range(args.repeat)]
                 rows.append(("sqlite", workers, median(results)))
             latency["sqlite"] = run(exe, "latency", str(tmp / "latency.sqlite"),
                                     str(args.latency_runs))
         if args.profile:
-            pg_round(exe, pg, "fleet_profile", 2, args.concurrency, profile=profile)
+            pg_round(exe, pg, "fleet_profile", 2, per_worker(2), profile=profile)
     finally:
         if pg is not None:
             pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{RUNS} runs x {STEPS} steps, all started before the workers; "
-          f"{args.concurrency} runs in flight per worker; median of {args.repeat} "
+          f"{args.concurrency or f'{RUNS:,} / workers'} runs in flight per worker; "
+          f"median of {args.repeat} "
           f"(by time); {os.cpu_count()} CPUs")
     print(f"{'store':<9}{'workers':>8}{'steps/s':>9}{'time s':>8}{'fsyncs/step':>12}"
           f"{'worker CPU s':>13}{'server CPU s':>13}{'other CPU s':>12}  runs per worker")

@@ -2,9 +2,9 @@
 //! same time are written together, in one statement and one transaction, so that a worker
 //! with many runs in flight pays one round trip and one commit for many steps.
 //!
-//! A checkpoint joins the queue and its caller waits for its own result. Up to
-//! [`WRITERS`] writer tasks, started on the caller's tokio runtime when there is work and
-//! ending when the queue is empty, each take what is queued (up to [`MAX_BATCH`] checkpoints
+//! A checkpoint joins the queue and its caller waits for its own result. A writer task
+//! ([`WRITERS`] at most), started on the caller's tokio runtime when there is work and ending
+//! when the queue is empty, takes what is queued (up to [`MAX_BATCH`] checkpoints
 //! or [`MAX_BATCH_BYTES`], one per run) and write it with `writes::SAVE`. Nothing waits for a
 //! batch to fill: a checkpoint saved when no writer is busy is written at once, alone, and
 //! those saved while a batch is on its way form the next one.
@@ -22,8 +22,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
-/// How many batches of one store may be on their way at once.
-const WRITERS: usize = 2;
+/// How many batches of one store may be on their way at once. One: the next batch forms
+/// while one is written, so batches grow with the server's latency; with two, `fleet.py`'s
+/// two workers spent about a tenth more of the server's CPU per step, in smaller batches.
+const WRITERS: usize = 1;
 /// The most checkpoints in one batch.
 const MAX_BATCH: usize = 256;
 /// The most bytes of state in one batch (a batch always takes at least one checkpoint).

@@ -67,9 +67,12 @@ const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 ///
 /// Everything the [store contract](crate::store#the-contract) says, as `SqliteStore` does it:
 /// the same semantics, checked by the same conformance suite. Each write is one transaction;
-/// a checkpoint is one statement (so one round trip) that writes the run's row with its
-/// history row, its step's calls and the removal of the event it consumed, so after a crash
-/// the database holds the state before the step or after it. A write acknowledged with `Ok`
+/// a checkpoint writes the run's row with its history row, its step's calls and the removal of
+/// the event it consumed in one statement, so after a crash the database holds the state
+/// before the step or after it. Checkpoints go by group commit: those saved while the
+/// previous batch is on its way are written together, in one statement and one commit, and
+/// each caller gets its own run's outcome (one refused or rejected checkpoint fails only its
+/// run). A write acknowledged with `Ok`
 /// is committed, and so as durable as the server makes commits (`synchronous_commit = on`,
 /// PostgreSQL's default: flushed to the WAL on disk). Run control, events and approvals read
 /// a run's row and change it in one transaction that locks the row first, so concurrent
@@ -237,6 +240,12 @@ impl PgStore {
 
     /// A store on the connections of `pool` (sqlx's `PgPool`), whose tables are brought up to
     /// date first.
+    ///
+    /// [`connect`](Self::connect) sets `plan_cache_mode = force_generic_plan` on its
+    /// connections; set it on the pool's too
+    /// (`PgConnectOptions::options([("plan_cache_mode", "force_generic_plan")])`), or
+    /// PostgreSQL plans the statement that writes a batch of checkpoints again at every
+    /// execution, which costs a fifth or more of a busy worker's throughput.
     ///
     /// # Errors
     ///
