@@ -41,9 +41,9 @@ use std::time::SystemTime;
 pub trait RunQueue: RunControl {
     /// Runs of the workflows named in `workflows` that are `Running` and due at `now` (no
     /// wake-up time, or one not after `now`), the longest-due first, at most `limit`:
-    /// runs due at once, then by wake-up time; among runs due at once, the least recently
-    /// updated first (`PgStore`: the oldest first, since its index leaves out the time of the
-    /// latest checkpoint so that a checkpoint updates its row in place).
+    /// runs due at once, then by wake-up time; among runs due at the same time, the least
+    /// recently updated first (`PgStore`: the oldest first, since its index leaves out the time
+    /// of the latest checkpoint so that a checkpoint updates its row in place).
     /// Leases are not looked at: this is a read, for tools; engines [`claim`](Self::claim).
     fn due(
         &self,

@@ -184,10 +184,10 @@ pub(super) async fn list(
     conn: &mut PgConnection,
     filter: &RunFilter,
 ) -> Result<Vec<RunInfo>, StoreError> {
-    // Two parts, each read in the order of the list: running runs (those in progress, few
-    // beside the others), sorted by `updated_at`, which no index holds so that checkpoints
-    // update rows in place; and the others, whose `settled_at` is their `updated_at`, read
-    // from the `runs_settled` indexes. One statement per combination of filters, so that
+    // Two parts, each read in the order of the list: running runs (sleeping and waiting ones
+    // included), sorted by `updated_at`, which no index holds so that checkpoints update rows
+    // in place, so this part costs in proportion to the running runs; and the others, whose
+    // `settled_at` is their `updated_at`, read from the `runs_settled` indexes. One statement per combination of filters, so that
     // each can use its index; the text is made of the fixed fragments below only, every value
     // is bound.
     let status = filter.status.map(RunStatus::as_str);

@@ -157,12 +157,14 @@ CREATE TABLE approvals (
 );
 ",
     ),
-    // Version 2: a checkpoint changes no indexed column of its run's row, so PostgreSQL
+    // Version 2: a checkpoint that takes a running run on to its next step (no sleep, not
+    // finished: the common case) changes no indexed column of its run's row, so PostgreSQL
     // updates the row in place (a HOT update: no new index entries, less to vacuum), on pages
     // left a quarter free for it. `updated_at` leaves every index: the due-run index orders
-    // runs by `created_at`, and the lists and pruning read `settled_at`, which is the
-    // `updated_at` of a run that is not running (which changes only when its status does)
-    // and NULL for a running one.
+    // runs by `created_at`, and the lists and pruning read `settled_at`, the `updated_at` of a
+    // run that is not running (NULL for a running one), which no checkpoint of a running run
+    // changes. Adding the generated column rewrites `runs` under an exclusive lock: workers
+    // wait for the migration, in proportion to the runs stored.
     (
         2,
         "checkpoints update runs in place",

@@ -101,7 +101,8 @@ SELECT run_id, checkpoints FROM up
 /// Writes the checkpoints of `batch` (of distinct runs) in one statement: each run's row,
 /// history row and calls, and the removal of the event its step consumed. Returns the id and
 /// new checkpoint count of each run whose checkpoint was written; a run missing there was
-/// refused (see [`refusal`]). An error means nothing was written.
+/// refused (see [`refusals`]). An error the server reported means nothing was written; a lost
+/// connection leaves it unknown.
 pub(super) async fn save_many(
     pool: &PgPool,
     batch: &[&Encoded],
@@ -144,18 +145,58 @@ pub(super) async fn save_many(
         .await
 }
 
-/// The error for a checkpoint `SAVE` did not write, once the batch has committed: the
-/// `WHERE` of the upsert failed, and this reads the run to say which part.
-pub(super) async fn refusal(pool: &PgPool, e: &Encoded) -> StoreError {
-    let (owner, status, current): (String, String, i64) =
-        match query_as("SELECT workflow, status, lease_epoch FROM runs WHERE run_id = $1")
-            .bind(e.run_id.as_str())
-            .fetch_one(pool)
-            .await
-        {
-            Ok(row) => row,
-            Err(error) => return save_error(e, error),
-        };
+/// The errors for the checkpoints `SAVE` did not write, once their batch has committed: the
+/// `WHERE` of the upsert failed, and one read of their runs says which part, for each.
+pub(super) async fn refusals(pool: &PgPool, refused: &[&Encoded]) -> Vec<StoreError> {
+    let ids: Vec<&str> = refused.iter().map(|e| e.run_id.as_str()).collect();
+    let rows: Vec<(String, String, String, i64)> = match query_as(
+        "SELECT run_id, workflow, status, lease_epoch FROM runs WHERE run_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(error) => {
+            let message = error.to_string();
+            return refused
+                .iter()
+                .map(|e| {
+                    StoreError::new(format!(
+                        "run `{}`: the checkpoint after step `{}` was refused, and the store \
+                         could not read why: {message}",
+                        e.run_id, e.step
+                    ))
+                })
+                .collect();
+        }
+    };
+    let runs: std::collections::HashMap<&str, (&str, &str, i64)> = rows
+        .iter()
+        .map(|(run, owner, status, epoch)| {
+            (run.as_str(), (owner.as_str(), status.as_str(), *epoch))
+        })
+        .collect();
+    refused
+        .iter()
+        .map(|e| match runs.get(e.run_id.as_str()) {
+            Some(&(owner, status, current)) => refusal(e, owner, status, current),
+            // Deleted between the two statements (pruned, or by hand).
+            None => StoreError::of_kind(
+                StoreErrorKind::Conflict,
+                format!(
+                    "run `{}`: the checkpoint after step `{}` was refused, and the run is no \
+                     longer stored",
+                    e.run_id, e.step
+                ),
+            ),
+        })
+        .collect()
+}
+
+/// Why the upsert's `WHERE` refused `e` for a run of workflow `owner` with `status` and lease
+/// epoch `current`.
+fn refusal(e: &Encoded, owner: &str, status: &str, current: i64) -> StoreError {
     if let Some(fence) = e.fence
         && fence != current
     {
@@ -173,7 +214,7 @@ pub(super) async fn refusal(pool: &PgPool, e: &Encoded) -> StoreError {
     }
     // The only other way to fail the `WHERE`: the run is stopped (paused, cancelled, failed),
     // or its status is one this version does not know.
-    let status = RunStatus::from_name(&status).unwrap_or(RunStatus::Corrupt);
+    let status = RunStatus::from_name(status).unwrap_or(RunStatus::Corrupt);
     refused(&e.run_id, &e.step, status)
 }
 
@@ -868,11 +909,18 @@ pub(super) async fn renew(
 ) -> Result<Vec<Lease>, StoreError> {
     let runs: Vec<&str> = held.iter().map(|l| l.run_id.as_str()).collect();
     let epochs: Vec<i64> = held.iter().map(|l| epoch(l.fence)).collect();
+    // The rows are locked first, in the order of their ids (byte order, as a checkpoint batch
+    // sorts them in `commit`), so that a renewal and a batch never wait for each other in a
+    // cycle.
     let rows: Vec<(String, i64)> = query_as(
-        "UPDATE runs SET lease_until = $1 \
-         FROM unnest($2::text[], $3::bigint[]) AS held (run_id, epoch) \
-         WHERE runs.run_id = held.run_id AND runs.lease_epoch = held.epoch \
-           AND runs.lease_owner IS NOT NULL \
+        "WITH locked AS ( \
+             SELECT run_id FROM runs WHERE run_id = ANY($2) \
+             ORDER BY run_id COLLATE \"C\" FOR NO KEY UPDATE \
+         ) \
+         UPDATE runs SET lease_until = $1 \
+         FROM unnest($2::text[], $3::bigint[]) AS held (run_id, epoch), locked \
+         WHERE runs.run_id = held.run_id AND runs.run_id = locked.run_id \
+           AND runs.lease_epoch = held.epoch AND runs.lease_owner IS NOT NULL \
          RETURNING runs.run_id, runs.lease_epoch",
     )
     .bind(until)
