@@ -231,10 +231,17 @@ impl PgStore {
             ("idle_in_transaction_session_timeout", "10s"),
             ("plan_cache_mode", "force_generic_plan"),
         ]);
+        let cannot = |e| db_error(format!("postgres store `{address}`: cannot connect"), e);
+        // One connection first, alone: a server that is not there, or that refuses us, fails
+        // now, where the pool would try again for its acquire timeout (30 s).
+        let probe = <PgConnection as sqlx_core::connection::Connection>::connect_with(&options)
+            .await
+            .map_err(cannot)?;
+        drop(sqlx_core::connection::Connection::close(probe).await);
         let pool = PgPoolOptions::new()
             .connect_with(options)
             .await
-            .map_err(|e| db_error(format!("postgres store `{address}`: cannot connect"), e))?;
+            .map_err(cannot)?;
         Self::open(pool, address).await
     }
 
