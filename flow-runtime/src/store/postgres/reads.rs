@@ -28,25 +28,39 @@ pub(super) async fn latest(
     conn: &mut PgConnection,
     run_id: &RunId,
 ) -> Result<Option<Checkpoint>, StoreError> {
-    type Columns = (
-        String,
-        String,
-        String,
-        bool,
-        String,
-        Option<i64>,
-        Option<String>,
-        i64,
-        Option<String>,
-    );
-    let row: Option<Columns> = query_as(
-        "SELECT workflow, fingerprint, step, finished, state, COALESCE(wait_until, wake_at), \
-         waiting, attempt, trace FROM runs WHERE run_id = $1",
-    )
+    let row: Option<LatestColumns> = query_as(AssertSqlSafe(format!(
+        "SELECT {LATEST_COLUMNS} FROM runs WHERE run_id = $1"
+    )))
     .bind(run_id.as_str())
     .fetch_optional(&mut *conn)
     .await
     .map_err(|e| read_error(run_id, e))?;
+    decode_latest(run_id, row)
+}
+
+/// The columns of a run's latest checkpoint, in the order of [`LatestColumns`].
+pub(super) const LATEST_COLUMNS: &str = "workflow, fingerprint, step, finished, state, \
+     COALESCE(wait_until, wake_at), waiting, attempt, trace";
+
+/// A row of [`LATEST_COLUMNS`].
+pub(super) type LatestColumns = (
+    String,
+    String,
+    String,
+    bool,
+    String,
+    Option<i64>,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
+/// The checkpoint a row of [`LATEST_COLUMNS`] holds; a state that does not read back is an
+/// error of kind [`Corrupt`](StoreErrorKind::Corrupt) for that run alone.
+pub(super) fn decode_latest(
+    run_id: &RunId,
+    row: Option<LatestColumns>,
+) -> Result<Option<Checkpoint>, StoreError> {
     let Some((workflow, fingerprint, step, finished, state, wake_at, waiting, attempt, trace)) =
         row
     else {

@@ -20,6 +20,7 @@ use crate::store::{
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
+use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_postgres::{PgPool, Postgres};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -397,32 +398,37 @@ pub(super) async fn record_call(pool: &PgPool, call: &EncodedCall) -> Result<(),
 
 /// Counts a start of the run's next step when the run is due at `now` (not finished, no
 /// wake-up time after `now`) and stored with `fingerprint`, and reads its latest checkpoint
-/// with the count, in one transaction.
+/// with the count, in one statement.
 pub(super) async fn load_to_resume(
     pool: &PgPool,
     run_id: &RunId,
     fingerprint: &str,
     now: i64,
 ) -> Result<Option<Checkpoint>, StoreError> {
-    let failed = |e| write_error(run_id, "count a start of its next step", e);
-    let mut tx = pool.begin().await.map_err(failed)?;
-    query::<Postgres>(
-        "UPDATE runs SET attempt = attempt + 1, step_started_at = $4 \
-         WHERE run_id = $1 AND NOT finished AND fingerprint = $3 \
-         AND (wake_at IS NULL OR wake_at <= $2)",
-    )
+    // One statement: the count of the attempt when the run is due (and not finished, and of
+    // this fingerprint), and the run's latest checkpoint, counted or not.
+    let row: Option<reads::LatestColumns> = query_as(AssertSqlSafe(format!(
+        "WITH up AS ( \
+             UPDATE runs SET attempt = attempt + 1, step_started_at = $4 \
+             WHERE run_id = $1 AND NOT finished AND fingerprint = $3 \
+             AND (wake_at IS NULL OR wake_at <= $2) \
+             RETURNING {columns} \
+         ) \
+         SELECT * FROM up \
+         UNION ALL \
+         SELECT {columns} FROM runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM up)",
+        columns = reads::LATEST_COLUMNS
+    )))
     .bind(run_id.as_str())
     .bind(now)
     .bind(fingerprint)
     // When the attempt begins, on the clock checkpoints are timed by (`now` is the
     // runtime's, which tests may pause).
     .bind(millis(SystemTime::now()))
-    .execute(&mut *tx)
+    .fetch_optional(pool)
     .await
-    .map_err(failed)?;
-    let latest = reads::latest(&mut tx, run_id).await?;
-    tx.commit().await.map_err(failed)?;
-    Ok(latest)
+    .map_err(|e| write_error(run_id, "count a start of its next step", e))?;
+    reads::decode_latest(run_id, row)
 }
 
 /// Moves a run to `to`: the status it is read in is the status it is changed from.
