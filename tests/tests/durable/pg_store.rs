@@ -266,12 +266,7 @@ async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
     // oldest first; they fill the limit before those whose time has come.
     let ids: Vec<_> = due.iter().map(|r| r.as_str()).collect();
     assert_eq!(ids, ["r9", "r49", "r69", "r109", "r129"]);
-    let log = std::fs::read_to_string(server.dir().join("log")).unwrap();
-    let start = log
-        .find("wake_at IS NULL AND workflow = ANY")
-        .unwrap_or_else(|| panic!("auto_explain logged no due-run query:\n{log}"));
-    let plan = &log[start..];
-    let plan = &plan[..plan.find("LOG:").unwrap_or(plan.len())];
+    let plan = logged_plan(server, "wake_at IS NULL AND workflow = ANY");
     eprintln!("the due-run query at {runs} stored runs:\n{plan}");
     assert!(plan.contains("Index Scan using runs_due"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
@@ -289,18 +284,23 @@ async fn the_due_run_query_is_an_index_scan_at_200k_runs() {
         .map(|i| format!("r{i}"))
         .collect();
     assert_eq!(ids, expected, "the most recently updated first");
-    let log = std::fs::read_to_string(server.dir().join("log")).unwrap();
-    let start = log
-        .find("AND status = $1 ORDER BY settled_at DESC")
-        .unwrap_or_else(|| panic!("auto_explain logged no list query:\n{log}"));
-    let plan = &log[start..];
-    let plan = &plan[..plan.find("LOG:").unwrap_or(plan.len())];
+    let plan = logged_plan(server, "AND status = $1 ORDER BY settled_at DESC");
     eprintln!("the list of finished runs at {runs} stored runs:\n{plan}");
     assert!(
         plan.contains("Index Scan Backward using runs_settled"),
         "{plan}"
     );
     assert!(!plan.contains("Seq Scan"), "{plan}");
+}
+
+/// The plan `auto_explain` logged in `server`'s log for the statement containing `sql`.
+fn logged_plan(server: &pg::PgServer, sql: &str) -> String {
+    let log = std::fs::read_to_string(server.dir().join("log")).unwrap();
+    let start = log
+        .find(sql)
+        .unwrap_or_else(|| panic!("auto_explain logged no statement with `{sql}`:\n{log}"));
+    let plan = &log[start..];
+    plan[..plan.find("LOG:").unwrap_or(plan.len())].to_owned()
 }
 
 /// The event [`nudged`] waits for.
