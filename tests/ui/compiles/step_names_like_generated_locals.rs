@@ -63,12 +63,27 @@ pub mod names {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
     // 0 → 1 → 2 → 3 → 4 → [4, 4] → [5, 5] → 10 → 10 + 10
     assert_eq!(names::Workflow::run(&ctx, 0).await.unwrap(), 20);
-    let flow = names::Flow::new(&ctx, 0).data().await.unwrap().value().await.unwrap();
-    let flow = flow.out().await.unwrap().attempt().await.unwrap().step_ctx().await.unwrap();
+    let flow = names::Flow::new(&ctx, 0)
+        .data()
+        .await
+        .unwrap()
+        .value()
+        .await
+        .unwrap();
+    let flow = flow
+        .out()
+        .await
+        .unwrap()
+        .attempt()
+        .await
+        .unwrap()
+        .step_ctx()
+        .await
+        .unwrap();
     let flow = flow.item().await.unwrap().running().await.unwrap();
     let flow = flow.left().await.unwrap().right().await.unwrap();
     assert_eq!(flow.done().await.unwrap(), 20);

@@ -19,7 +19,9 @@ pub mod trip {
     }
 }
 
-fn main() {
+#[tokio::main(flavor = "current_thread")]
+pub async fn main() {
     // serde-style `crate = "path"` is accepted as well as `crate = path`.
-    let _ = trip::Workflow::run(&Ctx::new(()), String::new());
+    let out = trip::Workflow::run(&Ctx::new(()), "Faro".to_owned()).await;
+    assert_eq!(out.unwrap(), 4);
 }

@@ -19,4 +19,10 @@ pub mod trip {
     }
 }
 
-fn main() {}
+#[tokio::main(flavor = "current_thread")]
+pub async fn main() {
+    // A step named `state` beside the generated `state` module of typestate markers.
+    let flow = trip::Flow::new(&Ctx::new(()), "Porto".to_owned());
+    let flow = flow.validate().await.unwrap();
+    assert_eq!(flow.state().await.unwrap(), 5);
+}

@@ -32,9 +32,16 @@ pub mod hello {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let ctx = Ctx::new(Deps { greeting: "Hello".into() });
-    assert_eq!(hello::Workflow::run(&ctx, " ada ".to_owned()).await.unwrap(), "Hello, ADA");
+pub async fn main() {
+    let ctx = Ctx::new(Deps {
+        greeting: "Hello".into(),
+    });
+    assert_eq!(
+        hello::Workflow::run(&ctx, " ada ".to_owned())
+            .await
+            .unwrap(),
+        "Hello, ADA"
+    );
 
     let flow = hello::Flow::new(&ctx, "bob".to_owned());
     let _: &Ctx<Deps> = flow.ctx();

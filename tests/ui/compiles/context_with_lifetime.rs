@@ -25,7 +25,7 @@ pub mod trip {
 }
 
 #[tokio::main]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(Deps { n: 1 });
     let out = trip::Workflow::run(&ctx, "abc".to_owned()).await.unwrap();
     assert_eq!(out, 3);

@@ -19,7 +19,11 @@ pub mod support {
 
     #[step(entry, routes = Triage)]
     pub async fn intake(text: String) -> Result<Triage, Failed> {
-        Ok(if text.contains('!') { Triage::Urgent(3) } else { Triage::Billing(text) })
+        Ok(if text.contains('!') {
+            Triage::Urgent(3)
+        } else {
+            Triage::Billing(text)
+        })
     }
 
     #[step(after = intake, exit)]
@@ -34,9 +38,14 @@ pub mod support {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    assert_eq!(support::Workflow::run(&ctx, "refund".to_owned()).await.unwrap(), "billing: refund");
+    assert_eq!(
+        support::Workflow::run(&ctx, "refund".to_owned())
+            .await
+            .unwrap(),
+        "billing: refund"
+    );
 
     let flow = support::Flow::new(&ctx, "help!".to_owned());
     let out = match flow.intake().await.unwrap() {

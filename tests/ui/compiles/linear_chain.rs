@@ -30,9 +30,14 @@ fn assert_send<T: Send>(value: T) -> T {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    assert_eq!(assert_send(trip::Workflow::run(&ctx, " LHR-JFK ".to_owned())).await.unwrap(), 14);
+    assert_eq!(
+        assert_send(trip::Workflow::run(&ctx, " LHR-JFK ".to_owned()))
+            .await
+            .unwrap(),
+        14
+    );
 
     let flow: trip::Flow<trip::state::Validate> = trip::Flow::new(&ctx, "LHR".to_owned());
     let flow: trip::Flow<trip::state::Search> = assert_send(flow.validate()).await.unwrap();
@@ -46,5 +51,8 @@ async fn main() {
     let _: &str = trip::NAME;
     let _: &str = trip::MERMAID;
     let _: &str = trip::FINGERPRINT;
-    assert_eq!(<trip::Workflow as flow_runtime::state::Workflow>::STEPS, ["validate", "search", "book"]);
+    assert_eq!(
+        <trip::Workflow as flow_runtime::state::Workflow>::STEPS,
+        ["validate", "search", "book"]
+    );
 }

@@ -41,12 +41,36 @@ pub struct Loops;
 pub struct Workflow;
 pub const NAME: () = ();
 
-macro_rules! vec { ($($t:tt)*) => { compile_error!("hostile vec!") }; }
-macro_rules! write { ($($t:tt)*) => { compile_error!("hostile write!") }; }
-macro_rules! matches { ($($t:tt)*) => { compile_error!("hostile matches!") }; }
-macro_rules! stringify { ($($t:tt)*) => { compile_error!("hostile stringify!") }; }
-macro_rules! format { ($($t:tt)*) => { compile_error!("hostile format!") }; }
-macro_rules! panic { ($($t:tt)*) => { compile_error!("hostile panic!") }; }
+macro_rules! vec {
+    ($($t:tt)*) => {
+        compile_error!("hostile vec!")
+    };
+}
+macro_rules! write {
+    ($($t:tt)*) => {
+        compile_error!("hostile write!")
+    };
+}
+macro_rules! matches {
+    ($($t:tt)*) => {
+        compile_error!("hostile matches!")
+    };
+}
+macro_rules! stringify {
+    ($($t:tt)*) => {
+        compile_error!("hostile stringify!")
+    };
+}
+macro_rules! format {
+    ($($t:tt)*) => {
+        compile_error!("hostile format!")
+    };
+}
+macro_rules! panic {
+    ($($t:tt)*) => {
+        compile_error!("hostile panic!")
+    };
+}
 
 #[derive(::core::fmt::Debug)]
 pub struct Failed;
@@ -63,7 +87,11 @@ impl ::std::error::Error for Failed {}
 pub mod hostile {
     use super::*;
 
-    #[derive(::core::fmt::Debug, ::flow_runtime::__private::serde::Serialize, ::flow_runtime::__private::serde::Deserialize)]
+    #[derive(
+        ::core::fmt::Debug,
+        ::flow_runtime::__private::serde::Serialize,
+        ::flow_runtime::__private::serde::Deserialize,
+    )]
     #[serde(crate = "::flow_runtime::__private::serde")]
     pub enum Route {
         Fan(u32),
@@ -71,7 +99,11 @@ pub mod hostile {
         Work(::std::vec::Vec<u32>),
     }
 
-    #[derive(::core::fmt::Debug, ::flow_runtime::__private::serde::Serialize, ::flow_runtime::__private::serde::Deserialize)]
+    #[derive(
+        ::core::fmt::Debug,
+        ::flow_runtime::__private::serde::Serialize,
+        ::flow_runtime::__private::serde::Deserialize,
+    )]
     #[serde(crate = "::flow_runtime::__private::serde")]
     pub enum Verdict {
         #[to(draft, max = 1, exhausted = give_up)]
@@ -81,7 +113,11 @@ pub mod hostile {
 
     #[step(entry, routes = Route)]
     pub async fn start(x: u32) -> ::core::result::Result<Route, Failed> {
-        ::core::result::Result::Ok(if x % 2 == 0 { Route::Fan(x) } else { Route::Work(::std::vec![x, x]) })
+        ::core::result::Result::Ok(if x % 2 == 0 {
+            Route::Fan(x)
+        } else {
+            Route::Work(::std::vec![x, x])
+        })
     }
 
     #[step(after = start)]
@@ -137,11 +173,13 @@ pub mod hostile {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
     ::core::assert_eq!(hostile::Workflow::run(&ctx, 1).await.unwrap(), 4);
     ::core::assert_eq!(hostile::Workflow::run(&ctx, 2).await.unwrap(), 9);
     let flow = hostile::Flow::new(&ctx, 3);
-    let hostile::RouteFlow::Work(flow) = flow.start().await.unwrap() else { ::core::unreachable!() };
+    let hostile::RouteFlow::Work(flow) = flow.start().await.unwrap() else {
+        ::core::unreachable!()
+    };
     ::core::assert_eq!(flow.many().await.unwrap().sum().await.unwrap(), 12);
 }

@@ -21,9 +21,15 @@ pub mod trip {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    assert_eq!(trip::Workflow::run(&ctx, "abc".to_owned()).await.unwrap(), 3);
-    let flow = trip::Flow::new(&ctx, "ab".to_owned()).r#match().await.unwrap();
+    assert_eq!(
+        trip::Workflow::run(&ctx, "abc".to_owned()).await.unwrap(),
+        3
+    );
+    let flow = trip::Flow::new(&ctx, "ab".to_owned())
+        .r#match()
+        .await
+        .unwrap();
     assert_eq!(flow.r#type().await.unwrap(), 2);
 }

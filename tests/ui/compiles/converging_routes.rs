@@ -19,7 +19,11 @@ pub mod support {
 
     #[step(entry, routes = Triage)]
     pub async fn intake(text: String) -> Result<Triage, Failed> {
-        Ok(if text.contains('!') { Triage::Escalate(3) } else { Triage::OrderStatus(text) })
+        Ok(if text.contains('!') {
+            Triage::Escalate(3)
+        } else {
+            Triage::OrderStatus(text)
+        })
     }
 
     #[step(after = intake)]
@@ -39,7 +43,7 @@ pub mod support {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
     assert_eq!(
         support::Workflow::run(&ctx, "42".to_owned()).await.unwrap(),
@@ -50,5 +54,8 @@ async fn main() {
         support::TriageFlow::OrderStatus(flow) => flow.order_status().await.unwrap(),
         support::TriageFlow::Escalate(flow) => flow.escalate().await.unwrap(),
     };
-    assert_eq!(flow.draft().await.unwrap(), "Dear customer, escalated to level 3.");
+    assert_eq!(
+        flow.draft().await.unwrap(),
+        "Dear customer, escalated to level 3."
+    );
 }

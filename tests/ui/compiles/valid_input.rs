@@ -26,7 +26,10 @@ pub mod trip {
 
     #[step(entry)]
     pub async fn validate(req: TripRequest) -> Result<Valid<Trip>, Invalid> {
-        Valid::new(Trip { from: req.from, seats: req.seats })
+        Valid::new(Trip {
+            from: req.from,
+            seats: req.seats,
+        })
     }
 
     #[step(after = validate, exit)]
@@ -36,13 +39,30 @@ pub mod trip {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    let ok = trip::Workflow::run(&ctx, TripRequest { from: "LHR".into(), seats: 2 }).await;
+    let ok = trip::Workflow::run(
+        &ctx,
+        TripRequest {
+            from: "LHR".into(),
+            seats: 2,
+        },
+    )
+    .await;
     assert_eq!(ok.unwrap(), "LHR x2");
 
-    let err = trip::Workflow::run(&ctx, TripRequest { from: "London".into(), seats: 0 }).await.unwrap_err();
+    let err = trip::Workflow::run(
+        &ctx,
+        TripRequest {
+            from: "London".into(),
+            seats: 0,
+        },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.step(), Some("validate"));
-    let trip::FlowError::Validate(invalid) = err else { panic!("expected the entry's error") };
+    let trip::FlowError::Validate(invalid) = err else {
+        panic!("expected the entry's error")
+    };
     assert_eq!(invalid.fields().len(), 2);
 }

@@ -96,10 +96,13 @@ mod b {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
     assert_eq!(a::one::Workflow::run(&ctx, 1).await.unwrap(), 20);
-    assert_eq!(b::one::Workflow::run(&ctx, "abc".to_owned()).await.unwrap(), 3);
+    assert_eq!(
+        b::one::Workflow::run(&ctx, "abc".to_owned()).await.unwrap(),
+        3
+    );
     assert_eq!(b::two::Workflow::run(&ctx, 4).await.unwrap(), 8);
     assert_eq!(b::three::Workflow::run(&ctx, 4).await.unwrap(), 4);
     assert_ne!(a::one::NAME, "");

@@ -27,11 +27,19 @@ pub mod fan {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    assert_eq!(fan::Workflow::run(&ctx, "a bb ccc".to_owned()).await.unwrap(), [1, 2, 3]);
+    assert_eq!(
+        fan::Workflow::run(&ctx, "a bb ccc".to_owned())
+            .await
+            .unwrap(),
+        [1, 2, 3]
+    );
 
-    let flow = fan::Flow::new(&ctx, "dd e".to_owned()).split().await.unwrap();
+    let flow = fan::Flow::new(&ctx, "dd e".to_owned())
+        .split()
+        .await
+        .unwrap();
     let flow = flow.research().await.unwrap();
     assert_eq!(flow.input(), &[2, 1]);
     assert_eq!(flow.merge().await.unwrap(), [2, 1]);

@@ -29,7 +29,11 @@ pub mod writer {
 
     #[step(after = draft, routes = Verdict)]
     pub async fn review(text: String) -> Result<Verdict, Failed> {
-        Ok(if text.ends_with("+++") { Verdict::Publish(text) } else { Verdict::Revise(text) })
+        Ok(if text.ends_with("+++") {
+            Verdict::Publish(text)
+        } else {
+            Verdict::Revise(text)
+        })
     }
 
     #[step(after = review, exit)]
@@ -39,17 +43,31 @@ pub mod writer {
 
     #[step(after = review, exit)]
     pub async fn give_up(exhausted: LoopExhausted<String>) -> Result<String, Failed> {
-        Ok(format!("gave up after {}: {}", exhausted.iterations, exhausted.last))
+        Ok(format!(
+            "gave up after {}: {}",
+            exhausted.iterations, exhausted.last
+        ))
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    assert_eq!(writer::Workflow::run(&ctx, "a".to_owned()).await.unwrap(), "a+++");
-    assert_eq!(writer::Workflow::run(&ctx, "b+++".to_owned()).await.unwrap(), "b++++");
+    assert_eq!(
+        writer::Workflow::run(&ctx, "a".to_owned()).await.unwrap(),
+        "a+++"
+    );
+    assert_eq!(
+        writer::Workflow::run(&ctx, "b+++".to_owned())
+            .await
+            .unwrap(),
+        "b++++"
+    );
 
-    let mut flow = writer::Flow::new(&ctx, "c".to_owned()).brief().await.unwrap();
+    let mut flow = writer::Flow::new(&ctx, "c".to_owned())
+        .brief()
+        .await
+        .unwrap();
     let out = loop {
         let review = flow.draft().await.unwrap();
         match review.review().await.unwrap() {

@@ -32,7 +32,10 @@ pub mod research {
     }
 
     #[step(after = search_papers)]
-    pub async fn rank(papers: Vec<String>, #[from(plan)] topic: &String) -> Result<Vec<String>, Failed> {
+    pub async fn rank(
+        papers: Vec<String>,
+        #[from(plan)] topic: &String,
+    ) -> Result<Vec<String>, Failed> {
         Ok(papers.into_iter().filter(|p| p == topic).collect())
     }
 
@@ -53,14 +56,22 @@ pub mod research {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    assert_eq!(research::Workflow::run(&ctx, "rust".to_owned()).await.unwrap(), "rust page 1 4");
+    assert_eq!(
+        research::Workflow::run(&ctx, "rust".to_owned())
+            .await
+            .unwrap(),
+        "rust page 1 4"
+    );
 
     // Each parameter of the join's marker says where its branch is.
     let flow: research::Flow<
         research::state::Report<research::state::SearchWeb, research::state::SearchPapers, Pending>,
-    > = research::Flow::new(&ctx, "ab".to_owned()).plan().await.unwrap();
+    > = research::Flow::new(&ctx, "ab".to_owned())
+        .plan()
+        .await
+        .unwrap();
     let flow: research::Flow<
         research::state::Report<research::state::SearchWeb, research::state::Rank, Pending>,
     > = flow.search_papers().await.unwrap();

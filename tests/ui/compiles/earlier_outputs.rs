@@ -38,23 +38,42 @@ pub mod travel {
     }
 
     #[step(after = [flights, hotels])]
-    pub async fn choose(flights: Vec<u32>, hotels: u32, #[from(search)] all: &Vec<u32>) -> Result<u32, Failed> {
+    pub async fn choose(
+        flights: Vec<u32>,
+        hotels: u32,
+        #[from(search)] all: &Vec<u32>,
+    ) -> Result<u32, Failed> {
         Ok(flights.iter().copied().min().unwrap_or(0) + hotels + all.len() as u32)
     }
 
     #[step(after = choose, exit)]
-    pub async fn book(price: u32, #[from(validate)] trip: &Trip, #[from(hotels)] nights: &u32) -> Result<String, Failed> {
-        Ok(format!("{} seats to {} for {price} ({nights} nights)", trip.seats, trip.to))
+    pub async fn book(
+        price: u32,
+        #[from(validate)] trip: &Trip,
+        #[from(hotels)] nights: &u32,
+    ) -> Result<String, Failed> {
+        Ok(format!(
+            "{} seats to {} for {price} ({nights} nights)",
+            trip.seats, trip.to
+        ))
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    let booked = travel::Workflow::run(&ctx, "Lisbon".to_owned()).await.unwrap();
+    let booked = travel::Workflow::run(&ctx, "Lisbon".to_owned())
+        .await
+        .unwrap();
     assert_eq!(booked, "2 seats to Lisbon for 246 (4 nights)");
 
-    let flow = travel::Flow::new(&ctx, "Oslo".to_owned()).validate().await.unwrap().search().await.unwrap();
+    let flow = travel::Flow::new(&ctx, "Oslo".to_owned())
+        .validate()
+        .await
+        .unwrap()
+        .search()
+        .await
+        .unwrap();
     let flow = flow.hotels().await.unwrap().flights().await.unwrap();
     let booked = flow.choose().await.unwrap().book().await.unwrap();
     assert_eq!(booked, "2 seats to Oslo for 246 (4 nights)");

@@ -19,4 +19,9 @@ pub mod trip {
     }
 }
 
-fn main() {}
+#[tokio::main(flavor = "current_thread")]
+pub async fn main() {
+    // A step error that is a boxed `dyn Error` is the `FlowError` variant's source.
+    let out = trip::Workflow::run(&Ctx::new(()), "Lisbon".to_owned()).await;
+    assert_eq!(out.unwrap(), 6);
+}

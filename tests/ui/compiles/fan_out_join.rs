@@ -31,17 +31,28 @@ pub mod research {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub async fn main() {
     let ctx = Ctx::new(());
-    assert_eq!(research::Workflow::run(&ctx, "rust".to_owned()).await.unwrap(), "4 rust");
+    assert_eq!(
+        research::Workflow::run(&ctx, "rust".to_owned())
+            .await
+            .unwrap(),
+        "4 rust"
+    );
 
     // Branches in either order.
-    let flow = research::Flow::new(&ctx, "ab".to_owned()).plan().await.unwrap();
+    let flow = research::Flow::new(&ctx, "ab".to_owned())
+        .plan()
+        .await
+        .unwrap();
     let flow = flow.papers().await.unwrap();
     let flow = flow.web().await.unwrap();
     assert_eq!(flow.summarize().await.unwrap(), "2 ab");
 
-    let flow = research::Flow::new(&ctx, "abc".to_owned()).plan().await.unwrap();
+    let flow = research::Flow::new(&ctx, "abc".to_owned())
+        .plan()
+        .await
+        .unwrap();
     let flow: research::Flow<
         research::state::Summarize<flow_runtime::state::Done, flow_runtime::state::Pending>,
     > = flow.web().await.unwrap();
