@@ -5,13 +5,15 @@
 use super::{Gen, respan};
 use crate::model::Role;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::Type;
 
 /// The aliases of every step, and of the workflow's output (`__flow_Output`).
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let k = g.krate;
     let mut out = TokenStream::new();
+    // Every step's checks in one `const` body, not two items per step.
+    let mut checks = TokenStream::new();
     for (i, step) in g.wf.steps.iter().enumerate() {
         let (o, e) = (g.out(i), g.err(i));
         // Steps without a return type were rejected by `check`.
@@ -19,13 +21,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             .output
             .as_ref()
             .map_or_else(|| quote!(()), |t| quote!(#t));
-        let one = format_ident!("__flow_One_{}", g.name(i));
-        // A step with workers returns one output per item: the next step sees them all.
-        let out_ty = if step.workers.is_some() {
-            quote!(::std::vec::Vec<#one>)
-        } else {
-            quote!(#one)
-        };
         let span = g.output_span(i);
         let step_return = respan(quote!(#k::__private::StepReturn), span);
         let assert = respan(quote!(#k::__private::assert_step_error::<#e>()), span);
@@ -38,7 +33,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     quote!(#k::__private::assert_step_return::<#ret, #t, #e>()),
                     span,
                 );
-                out.extend(quote!(const _: () = #check;));
+                checks.extend(quote!(#check;));
                 (quote!(#t), quote!(#e))
             }
             None => (
@@ -51,17 +46,20 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             Some(t) => quote!(#t),
             None => ok_ty,
         };
+        checks.extend(quote!(#assert;));
+        // A step with workers returns one output per item: the next step sees them all.
+        let out_ty = if step.workers.is_some() {
+            quote!(::std::vec::Vec<#ok_ty>)
+        } else {
+            ok_ty
+        };
         out.extend(quote! {
-            #[doc(hidden)]
-            #[allow(non_camel_case_types)]
-            type #one = #ok_ty;
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             type #o = #out_ty;
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             type #e = #err_ty;
-            const _: () = #assert;
         });
         if let Role::Join { .. } = &g.graph.roles[i] {
             for (n, input) in step.inputs.iter().enumerate() {
@@ -88,6 +86,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             });
         }
     }
+    out.extend(quote!(const _: () = { #checks };));
     let first_exit = g.out(g.graph.exits[0]);
     let output = Gen::output();
     out.extend(quote! {

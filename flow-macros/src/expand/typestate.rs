@@ -292,7 +292,6 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let data_item = super::respan(quote!(type Data = #input;), g.input_span(i, 0));
             let marker = quote! {
                 #[doc = #marker_doc]
-                #[derive(::core::fmt::Debug)]
                 pub enum #v {}
             };
             let (ret, body) = handle(g, i);
@@ -1006,7 +1005,6 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
             };
             markers.extend(quote! {
                 #[doc = #doc]
-                #[derive(::core::fmt::Debug)]
                 pub enum #m {}
             });
             let (of, value, fields) = if n == 0 {
