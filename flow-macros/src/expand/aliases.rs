@@ -10,7 +10,6 @@ use syn::Type;
 
 /// The aliases of every step, and of the workflow's output (`__flow_Output`).
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
-    let k = g.krate;
     let mut out = TokenStream::new();
     // Every step's checks in one `const` body, not two items per step.
     let mut checks = TokenStream::new();
@@ -22,15 +21,15 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             .as_ref()
             .map_or_else(|| quote!(()), |t| quote!(#t));
         let span = g.output_span(i);
-        let step_return = respan(quote!(#k::__private::StepReturn), span);
-        let assert = respan(quote!(#k::__private::assert_step_error::<#e>()), span);
+        let step_return = respan(quote!(__flow_p::StepReturn), span);
+        let assert = respan(quote!(__flow_p::assert_step_error::<#e>()), span);
         // `Result<T, E>` as written: name `T` and `E` directly, so that a public item using the
         // output never mentions the error type (a private error type would leak otherwise).
         // `assert_step_return` checks that the split agrees with `StepReturn`.
         let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
             Some((t, e)) => {
                 let check = respan(
-                    quote!(#k::__private::assert_step_return::<#ret, #t, #e>()),
+                    quote!(__flow_p::assert_step_return::<#ret, #t, #e>()),
                     span,
                 );
                 checks.extend(quote!(#check;));

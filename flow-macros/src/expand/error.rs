@@ -43,14 +43,14 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         impl ::core::fmt::Display for FlowError {
             #[allow(unused_imports)]
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
-                use #k::__private::show::{ViaDisplay as _, ViaNothing as _};
+                use __flow_p::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
+                use __flow_p::show::{ViaDisplay as _, ViaNothing as _};
                 match self {
                     #( Self::#err_variants(e) => {
                         ::core::write!(f, "workflow `{}`: step `{}` failed", #wf_name, #err_names)?;
                         // An error that is not a `source` is shown here instead.
-                        if (&&&#k::__private::ErrorRef(e)).flow_source().is_none() {
-                            (&&#k::__private::show::Show(e)).flow_show(f)?;
+                        if (&&&__flow_p::ErrorRef(e)).flow_source().is_none() {
+                            (&&__flow_p::show::Show(e)).flow_show(f)?;
                         }
                         ::core::result::Result::Ok(())
                     } )*
@@ -62,9 +62,9 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         impl ::std::error::Error for FlowError {
             #[allow(unused_imports)]
             fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
-                use #k::__private::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
+                use __flow_p::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
                 match self {
-                    #( Self::#err_variants(e) => (&&&#k::__private::ErrorRef(e)).flow_source(), )*
+                    #( Self::#err_variants(e) => (&&&__flow_p::ErrorRef(e)).flow_source(), )*
                     // Transparent: `Display` already shows the runtime error.
                     Self::Runtime(e) => ::std::error::Error::source(e),
                 }

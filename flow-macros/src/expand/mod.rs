@@ -91,7 +91,14 @@ fn generate_items(g: &Gen<'_>) -> TokenStream {
     let consts = consts::generate(g);
     let tools = tools::generate(g);
     let waits = waits::generate(g);
+    let k = g.krate;
     quote! {
+        // The runtime's generated-code support under one short name: most paths the
+        // expansion writes go through it, and fewer tokens are less for rustc to parse,
+        // resolve and lower (a long workflow's check time is mostly its expansion's size).
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        use #k::__private as __flow_p;
         #aliases
         #edges
         #type_checks

@@ -59,12 +59,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 FlowState::#entry_v { input, loops: ::core::default::Default::default() }
             }
 
-            fn drive(ctx: &#k::state::Ctx<#deps>, state: FlowState, resume: #k::__private::Resume) -> impl ::core::future::Future<Output = #k::state::Outcome<#output, FlowError>> + ::core::marker::Send {
-                #k::__private::drive::<Self>(ctx, state, resume)
+            fn drive(ctx: &#k::state::Ctx<#deps>, state: FlowState, resume: __flow_p::Resume) -> impl ::core::future::Future<Output = #k::state::Outcome<#output, FlowError>> + ::core::marker::Send {
+                __flow_p::drive::<Self>(ctx, state, resume)
             }
 
             fn output(state: FlowState) -> ::core::result::Result<#output, FlowState> {
-                <Self as #k::__private::Machine>::finish(state)
+                <Self as __flow_p::Machine>::finish(state)
             }
         }
 
@@ -113,13 +113,13 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
             let ctx_ty = g.step_ctx_type(i);
             let call = super::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
             (
-                quote!(let step_ctx: #ctx_ty = #k::__private::step_ctx(ctx, &run);),
+                quote!(let step_ctx: #ctx_ty = __flow_p::step_ctx(ctx, &run);),
                 quote!(#call(&step_ctx),),
             )
         }
         None => (quote!(), quote!()),
     };
-    let step_return = quote!(#k::__private::StepReturn);
+    let step_return = quote!(__flow_p::StepReturn);
     let (unwrap_sleep, wake) = if step.sleep.is_some() {
         (
             quote!(let (out, wake) = #k::state::Sleep::into_parts(out);),
@@ -134,8 +134,8 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     } else {
         quote!(|out| {
             #[allow(unused_imports)]
-            use #k::__private::{NoJson as _, ToJson as _};
-            (&#k::__private::Out(out)).json()
+            use __flow_p::{NoJson as _, ToJson as _};
+            (&__flow_p::Out(out)).json()
         })
     };
     // A step waiting for an event gets it (or its timeout) as its last argument.
@@ -150,9 +150,9 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
                 quote! {
                     let event: #k::state::Event<#ty> = {
                         #[allow(unused_imports)]
-                        use #k::__private::event_wait::{ViaNothing as _, ViaSerde as _};
-                        let at = #k::__private::event_wait::At { run_id: ctx.run_id(), workflow: NAME, step: #name, event: #event };
-                        (&&#k::__private::event_wait::Wait::<#ty>::new()).take(at, event)?
+                        use __flow_p::event_wait::{ViaNothing as _, ViaSerde as _};
+                        let at = __flow_p::event_wait::At { run_id: ctx.run_id(), workflow: NAME, step: #name, event: #event };
+                        (&&__flow_p::event_wait::Wait::<#ty>::new()).take(at, event)?
                     };
                 },
                 quote!(, #feed(event)),
@@ -175,12 +175,12 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         let (index, item_ctx) = match &step.ctx {
             Some(_) => (
                 quote!(index),
-                quote!(let step_ctx = #k::__private::item_ctx(&step_ctx, index);),
+                quote!(let step_ctx = __flow_p::item_ctx(&step_ctx, index);),
             ),
             None => (quote!(_), quote!()),
         };
         quote! {
-            let out = #k::__private::map_ordered(input, #n, |#index, item| {
+            let out = __flow_p::map_ordered(input, #n, |#index, item| {
                 #item_ctx
                 async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item #from_args).await) }
             }).await.map_err(FlowError::#v)?;
@@ -194,12 +194,12 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     quote! {
         #[doc(hidden)]
         #[allow(clippy::too_many_arguments, unused_variables)]
-        async fn #call(ctx: &#k::state::Ctx<#deps>, run: #k::__private::StepRun, #params, __flow_kept: &#kept_ty, event: ::core::option::Option<#k::__private::EventArg>) -> ::core::result::Result<#k::__private::Stepped<#o>, FlowError> {
+        async fn #call(ctx: &#k::state::Ctx<#deps>, run: __flow_p::StepRun, #params, __flow_kept: &#kept_ty, event: ::core::option::Option<__flow_p::EventArg>) -> ::core::result::Result<__flow_p::Stepped<#o>, FlowError> {
             #wait
             #make_ctx
             #body
             #unwrap_sleep
-            ::core::result::Result::Ok(#k::__private::Stepped::output(&run, out, #wake, #json))
+            ::core::result::Result::Ok(__flow_p::Stepped::output(&run, out, #wake, #json))
         }
     }
 }
@@ -226,12 +226,12 @@ fn machine(g: &Gen<'_>) -> TokenStream {
         let call = format_ident!("__flow_call_{}", f);
         let is_route = matches!(g.graph.next[i], Next::Route { .. });
         let kind = match &g.graph.roles[i] {
-            Role::Branch { join, .. } => quote!(#k::__private::StepKind::Branch { join: #join }),
+            Role::Branch { join, .. } => quote!(__flow_p::StepKind::Branch { join: #join }),
             Role::Join { branches, .. } => {
-                quote!(#k::__private::StepKind::Join { branches: &[#(#branches),*] })
+                quote!(__flow_p::StepKind::Join { branches: &[#(#branches),*] })
             }
-            _ if is_route => quote!(#k::__private::StepKind::Route),
-            _ => quote!(#k::__private::StepKind::Plain),
+            _ if is_route => quote!(__flow_p::StepKind::Route),
+            _ => quote!(__flow_p::StepKind::Plain),
         };
         let exit = step.exit.is_some().then(|| quote!(.exit()));
         let routes = is_route.then(|| quote!(.routes()));
@@ -256,7 +256,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             _ => None,
         };
         infos.push(quote! {
-            #k::__private::StepInfo::new(#name, #kind) #routes #exit #wait #sleeps
+            __flow_p::StepInfo::new(#name, #kind) #routes #exit #wait #sleeps
         });
         match &g.graph.roles[i] {
             Role::Branch { join, .. } => {
@@ -301,12 +301,12 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     (#i, FlowState::#jv { #source: ::core::option::Option::Some(__flow_input), #(#kf: #locals,)* .. }) => {
                         let input = #feed_in(#clone_fn(__flow_input));
                         let __flow_kept = (#(#keeps(#locals),)*);
-                        #k::__private::boxed_step(async move {
+                        __flow_p::boxed_step(async move {
                             ::core::result::Result::Ok(#call(ctx, run, input, &__flow_kept, ::core::option::Option::None).await?.map(__flow_Branch::#v))
                         })
                     }
-                    (#i, _) => #k::__private::boxed_step(async move {
-                        ::core::result::Result::Err(FlowError::Runtime(#k::__private::invalid_state(
+                    (#i, _) => __flow_p::boxed_step(async move {
+                        ::core::result::Result::Err(FlowError::Runtime(__flow_p::invalid_state(
                             NAME, #join_name, #missing,
                         )))
                     }),
@@ -327,7 +327,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     positions.push(quote! {
                         FlowState::#v { #(#fields: #slots,)* loops, .. } => {
                             let pending = [#((#bs, #slots.is_none())),*];
-                            #k::__private::Position::Join {
+                            __flow_p::Position::Join {
                                 step: #i,
                                 visit: __flow_visit(loops),
                                 pending: pending.into_iter().filter_map(|(b, p)| p.then_some(b)).collect(),
@@ -345,7 +345,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let (bind, kept) = super::earlier::bind_kept(&locals);
                 let next = quote!({ #copy_self #next });
                 steps.push(quote! {
-                    FlowState::#v { #(#fields: ::core::option::Option::Some(#slots),)* #(#kf: #locals,)* mut loops, .. } => #k::__private::boxed_step(async move {
+                    FlowState::#v { #(#fields: ::core::option::Option::Some(#slots),)* #(#kf: #locals,)* mut loops, .. } => __flow_p::boxed_step(async move {
                         #bind
                         #copy_branches
                         let stepped = #call(ctx, run, #(#feeds_out(#slots)),*, #kept, event).await?;
@@ -373,7 +373,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             _ => {
                 let next = transition(g, i, &quote!(out));
                 positions.push(quote! {
-                    FlowState::#v { loops, .. } => #k::__private::Position::step(#i, __flow_visit(loops)),
+                    FlowState::#v { loops, .. } => __flow_p::Position::step(#i, __flow_visit(loops)),
                 });
                 let kf = super::earlier::fields(g, i);
                 let locals = super::earlier::locals(g, i);
@@ -390,13 +390,13 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 // one that does borrows them across the call, so it needs the block.
                 let arm_body = if locals.is_empty() {
                     quote! {
-                        #k::__private::boxed_step(
-                            #k::__private::then_next(#call(ctx, run, input, #kept, event), move |out| #next),
+                        __flow_p::boxed_step(
+                            __flow_p::then_next(#call(ctx, run, input, #kept, event), move |out| #next),
                         )
                     }
                 } else {
                     quote! {
-                        #k::__private::boxed_step(async move {
+                        __flow_p::boxed_step(async move {
                             #bind
                             let stepped = #call(ctx, run, input, #kept, event).await?;
                             ::core::result::Result::Ok(stepped.map(move |out| #next))
@@ -418,18 +418,18 @@ fn machine(g: &Gen<'_>) -> TokenStream {
         }
     });
     let invalid = quote! {
-        ::core::result::Result::Err(#k::__private::invalid_state(NAME, run.name, "the run's state is not at this step"))
+        ::core::result::Result::Err(__flow_p::invalid_state(NAME, run.name, "the run's state is not at this step"))
     };
     let branch_fn = if branches.is_empty() {
         quote! {
             let _ = (ctx, state);
-            #k::__private::boxed_step(async move { #invalid.map_err(FlowError::Runtime) })
+            __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) })
         }
     } else {
         quote! {
             match (run.step, state) {
                 #(#branches)*
-                _ => #k::__private::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
+                _ => __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
             }
         }
     };
@@ -440,7 +440,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             match (state, out) {
                 #(#merges)*
                 #[allow(unreachable_patterns)]
-                _ => ::core::result::Result::Err(#k::__private::invalid_state(NAME, "", "a branch's output does not fit the run's state")),
+                _ => ::core::result::Result::Err(__flow_p::invalid_state(NAME, "", "a branch's output does not fit the run's state")),
             }
         }
     };
@@ -455,8 +455,8 @@ fn machine(g: &Gen<'_>) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl #k::__private::Machine for Workflow {
-            const GRAPH: #k::__private::Graph = #k::__private::Graph {
+        impl __flow_p::Machine for Workflow {
+            const GRAPH: __flow_p::Graph = __flow_p::Graph {
                 workflow: NAME,
                 fingerprint: FINGERPRINT,
                 entry: #entry,
@@ -466,22 +466,22 @@ fn machine(g: &Gen<'_>) -> TokenStream {
 
             #check_tools
 
-            fn position(state: &FlowState) -> #k::__private::Position {
+            fn position(state: &FlowState) -> __flow_p::Position {
                 match state {
                     #(#positions)*
-                    FlowState::Completed { .. } => #k::__private::Position::Finished,
+                    FlowState::Completed { .. } => __flow_p::Position::Finished,
                 }
             }
 
             #[allow(unused_mut, clippy::match_same_arms)]
-            fn step(ctx: &#k::state::Ctx<#deps>, run: #k::__private::StepRun, state: FlowState, event: ::core::option::Option<#k::__private::EventArg>) -> #k::__private::BoxFuture<'_, ::core::result::Result<#k::__private::Stepped<FlowState>, FlowError>> {
+            fn step(ctx: &#k::state::Ctx<#deps>, run: __flow_p::StepRun, state: FlowState, event: ::core::option::Option<__flow_p::EventArg>) -> __flow_p::BoxFuture<'_, ::core::result::Result<__flow_p::Stepped<FlowState>, FlowError>> {
                 match state {
                     #(#steps)*
-                    _ => #k::__private::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
+                    _ => __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
                 }
             }
 
-            fn branch<'a>(ctx: &'a #k::state::Ctx<#deps>, run: #k::__private::StepRun, state: &FlowState) -> #k::__private::BoxFuture<'a, ::core::result::Result<#k::__private::Stepped<__flow_Branch>, FlowError>> {
+            fn branch<'a>(ctx: &'a #k::state::Ctx<#deps>, run: __flow_p::StepRun, state: &FlowState) -> __flow_p::BoxFuture<'a, ::core::result::Result<__flow_p::Stepped<__flow_Branch>, FlowError>> {
                 #branch_fn
             }
 
@@ -502,7 +502,6 @@ fn machine(g: &Gen<'_>) -> TokenStream {
 /// The position of join `i`'s state when some branch is a chain: each branch is at the step
 /// after its last step with an output, done once its last step has one.
 fn chain_position(g: &Gen<'_>, i: usize, chains: &[Vec<usize>]) -> TokenStream {
-    let k = g.krate;
     let v = g.variant(i);
     let steps = g.graph.chain_steps(i);
     let fields: Vec<_> = steps.iter().map(|&b| g.fn_ident(b)).collect();
@@ -531,7 +530,7 @@ fn chain_position(g: &Gen<'_>, i: usize, chains: &[Vec<usize>]) -> TokenStream {
     quote! {
         FlowState::#v { #(#fields: #locals,)* loops, .. } => {
             let pending = [#(#pending),*];
-            #k::__private::Position::Join {
+            __flow_p::Position::Join {
                 step: #i,
                 visit: __flow_visit(loops),
                 pending: pending.into_iter().flatten().collect(),

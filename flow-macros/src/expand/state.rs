@@ -10,7 +10,7 @@ use quote::{format_ident, quote};
 /// `Debug` and accessors.
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let k = g.krate;
-    let serde_crate = quote!(#k::__private::serde).to_string().replace(' ', "");
+    let serde_crate = quote!(__flow_p::serde).to_string().replace(' ', "");
     let wf_name = g.wf.name.to_string();
 
     // Loops: one counter per back-edge.
@@ -90,7 +90,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
     quote! {
         /// Loop counters of a run: how often each back-edge has been taken.
-        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq, ::core::cmp::Eq, #k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq, ::core::cmp::Eq, __flow_p::serde::Serialize, __flow_p::serde::Deserialize)]
         #[serde(crate = #serde_crate, default)]
         #[non_exhaustive]
         pub struct Loops {
@@ -103,7 +103,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         #[inline]
         #[allow(unused_variables)]
         fn __flow_visit(loops: &Loops) -> #k::tool::Visit {
-            #k::__private::visit(&[#(loops.#counters),*])
+            __flow_p::visit(&[#(loops.#counters),*])
         }
 
         /// Where a run of this workflow is, plus the data it carries: what a checkpoint stores
@@ -179,9 +179,8 @@ fn kept_fields(g: &Gen<'_>, i: usize) -> TokenStream {
 /// derived (see `__private::state_serde`). Joins, which have per-workflow field names, use
 /// small derived structs.
 fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
-    let k = g.krate;
-    let h = quote!(#k::__private::state_serde);
-    let serde = quote!(#k::__private::serde);
+    let h = quote!(__flow_p::state_serde);
+    let serde = quote!(__flow_p::serde);
     let output = Gen::output();
     let mut names = Vec::new();
     let mut ser_arms = Vec::new();
@@ -286,11 +285,11 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                 // Through `__private::stored`: a stored type that is not serde is reported
                 // once, by `__private::stored_check`, not again here.
                 ser_arms.push(quote! {
-                    Self::#v { input, loops } => (&&#k::__private::stored::Pick(input)).pos(serializer, #index, #vs, loops),
+                    Self::#v { input, loops } => (&&__flow_p::stored::Pick(input)).pos(serializer, #index, #vs, loops),
                 });
                 de_arms.push(quote! {
                     if key.is(#vs, #index64) {
-                        let (input, loops): (#input, Loops) = (&&#k::__private::stored::PickDe::<#input>::new()).pos(variant)?;
+                        let (input, loops): (#input, Loops) = (&&__flow_p::stored::PickDe::<#input>::new()).pos(variant)?;
                         return ::core::result::Result::Ok(FlowState::#v { input, loops });
                     }
                 });
@@ -308,10 +307,10 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
         impl #serde::Serialize for FlowState {
             fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<<S as #serde::Serializer>::Ok, <S as #serde::Serializer>::Error> {
                 #[allow(unused_imports)]
-                use #k::__private::stored::{ViaNothing as _, ViaSerde as _};
+                use __flow_p::stored::{ViaNothing as _, ViaSerde as _};
                 match self {
                     #(#ser_arms)*
-                    Self::Completed { output } => (&&#k::__private::stored::Pick(output)).done(serializer, #done_index),
+                    Self::Completed { output } => (&&__flow_p::stored::Pick(output)).done(serializer, #done_index),
                 }
             }
         }
@@ -327,11 +326,11 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                     }
                     fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, <A as #serde::de::EnumAccess<'de>>::Error> {
                         #[allow(unused_imports)]
-                        use #k::__private::stored::{DeViaNothing as _, DeViaSerde as _};
+                        use __flow_p::stored::{DeViaNothing as _, DeViaSerde as _};
                         let (key, variant): (#h::VariantKey, A::Variant) = #serde::de::EnumAccess::variant(data)?;
                         #(#de_arms)*
                         if key.is("Completed", #done_index64) {
-                            let output: #output = (&&#k::__private::stored::PickDe::<#output>::new()).done(variant)?;
+                            let output: #output = (&&__flow_p::stored::PickDe::<#output>::new()).done(variant)?;
                             return ::core::result::Result::Ok(FlowState::Completed { output });
                         }
                         ::core::result::Result::Err(key.unknown(VARIANTS))

@@ -105,7 +105,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             _ => None,
         };
         impls.extend(quote! {
-            impl #k::__private::DeclaredToolset for tools::#marker {
+            impl __flow_p::DeclaredToolset for tools::#marker {
                 #approval
             }
             // The bound is spelled out (under `for<'__flow>`, so it is not checked where it is
@@ -128,7 +128,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         });
         for tool in &step.tools {
             impls.extend(quote! {
-                impl #k::__private::DeclaredTool<#tool> for tools::#marker {}
+                impl __flow_p::DeclaredTool<#tool> for tools::#marker {}
             });
             if gated.iter().any(|g| text(g) == text(tool)) {
                 // Never satisfied (under `for<'__flow>`, so it is checked only where it is
@@ -137,7 +137,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 impls.extend(quote! {
                     impl #k::tool::CanCall<#tool> for tools::#marker
                     where
-                        for<'__flow> #tool: #k::__private::CalledWithoutApproval<tools::#marker>,
+                        for<'__flow> #tool: __flow_p::CalledWithoutApproval<tools::#marker>,
                     {}
                 });
             } else {
@@ -146,7 +146,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 });
             }
             requires.extend(quote! {
-                #k::__private::require_tool::<_, #tool>(ctx, NAME, #name)?;
+                __flow_p::require_tool::<_, #tool>(ctx, NAME, #name)?;
             });
         }
     }

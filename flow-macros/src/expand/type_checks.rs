@@ -59,11 +59,10 @@ fn contexts(g: &Gen<'_>) -> TokenStream {
 /// names it there rather than inside `FlowState`'s impls, once for both derives (see
 /// `__private::stored_check`).
 fn stored(g: &Gen<'_>) -> TokenStream {
-    let k = g.krate;
     let mut calls = TokenStream::new();
     let mut assert = |f: TokenStream, ty: TokenStream, span: Span| {
         let call = respan(
-            quote!((&&#k::__private::stored_check::Probe::<#ty>::new()).#f();),
+            quote!((&&__flow_p::stored_check::Probe::<#ty>::new()).#f();),
             span,
         );
         calls.extend(call);
@@ -120,7 +119,7 @@ fn stored(g: &Gen<'_>) -> TokenStream {
         const _: () = {
             #[allow(dead_code, unused_imports)]
             fn __flow_stored() {
-                use #k::__private::stored_check::{ValidMissing as _, ValidOk as _, ValueMissing as _, ValueOk as _};
+                use __flow_p::stored_check::{ValidMissing as _, ValidOk as _, ValueMissing as _, ValueOk as _};
                 #calls
             }
         };

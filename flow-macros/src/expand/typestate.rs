@@ -90,7 +90,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     data: #entry_convert,
                     kept: (),
                     loops: ::core::default::Default::default(),
-                    attempt: #k::__private::first_attempt(ctx),
+                    attempt: __flow_p::first_attempt(ctx),
                 }
             }
         }
@@ -129,7 +129,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         /// The future a step method of [`Flow`] returns: `.await` it for the run at its next
         /// step (or the output, after an exit step).
         #[must_use = "a step runs only when its future is awaited: add `.await`"]
-        pub struct StepFuture<T>(#k::__private::StepFuture<T>);
+        pub struct StepFuture<T>(__flow_p::StepFuture<T>);
 
         impl<T> ::core::future::Future for StepFuture<T> {
             type Output = T;
@@ -223,9 +223,8 @@ fn unawaited(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
     );
     let label = "this step's future was not awaited";
     let note = "each step method returns a `StepFuture`; awaiting it gives `Result<Flow<…>, FlowError>`, and `?` gives the `Flow` whose methods are the steps";
-    let k = g.krate;
     // One generic body for every stand-in: no `unreachable!` (and its formatting) per step.
-    let never = quote!(#k::__private::stand_in());
+    let never = quote!(__flow_p::stand_in());
     let tr = quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
         #[doc(hidden)]
@@ -538,7 +537,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let (ret, body) = handle(g, i);
             let at = format!("{name} (fan-out)");
             let data_item = super::respan(
-                quote!(type Data = (#fork_out, #(<#params as #k::__private::Slot>::Of<#outs>,)*);),
+                quote!(type Data = (#fork_out, #(<#params as __flow_p::Slot>::Of<#outs>,)*);),
                 g.input_span(i, 0),
             );
             let kept_ty = super::earlier::kept_type(g, i);
@@ -548,7 +547,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 quote! {
                     FlowState::#v {
                         input: ::core::option::Option::Some(data.0),
-                        #( #fields: <#params as #k::__private::Slot>::into_option(data.#idx), )*
+                        #( #fields: <#params as __flow_p::Slot>::into_option(data.#idx), )*
                         #( #kept_fields: kept.#kept_idx, )*
                         loops,
                     }
@@ -561,7 +560,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     if chain.len() == 1 {
                         let f = g.fn_ident(chain[0]);
                         inits.extend(
-                            quote!(#f: <#p as #k::__private::Slot>::into_option(data.#ix),),
+                            quote!(#f: <#p as __flow_p::Slot>::into_option(data.#ix),),
                         );
                         continue;
                     }
@@ -835,7 +834,6 @@ fn unmatched(
     enum_name: &syn::Ident,
     arms: &[crate::model::Arm],
 ) -> TokenStream {
-    let k = g.krate;
     let route = g.wf.enums.iter().find(|e| e.name == *enum_name);
     let mut seen: Vec<usize> = Vec::new();
     let mut out = TokenStream::new();
@@ -876,7 +874,7 @@ fn unmatched(
                     where
                         for<'a> &'a #handles: #tr,
                     {
-                        #k::__private::stand_in()
+                        __flow_p::stand_in()
                     }
                 }
             });
@@ -910,7 +908,6 @@ fn markers(g: &Gen<'_>) -> Vec<(TokenStream, TokenStream, Option<usize>)> {
 /// The bound of each type parameter of join `join`'s marker: `Slot` for a branch of one step,
 /// the branch's own slot trait (`__flow_slot_<join>_<last>`) for a chain.
 fn slot_bounds(g: &Gen<'_>, join: usize) -> Vec<TokenStream> {
-    let k = g.krate;
     let Role::Join { chains, .. } = &g.graph.roles[join] else {
         return Vec::new();
     };
@@ -918,7 +915,7 @@ fn slot_bounds(g: &Gen<'_>, join: usize) -> Vec<TokenStream> {
         .iter()
         .map(|chain| {
             if chain.len() == 1 {
-                quote!(#k::__private::Slot)
+                quote!(__flow_p::Slot)
             } else {
                 let t = slot_trait(g, join, chain);
                 quote!(#t)
@@ -981,7 +978,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
             #[doc = #doc]
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            pub trait #tr: #k::__private::Slot {
+            pub trait #tr: __flow_p::Slot {
                 fn fields(value: Self::Of<#tail_out>) -> (#(::core::option::Option<#outs>,)*);
             }
         });
@@ -1014,7 +1011,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
                 (quote!(#o), quote!(value), fields_at(Some(n - 1)))
             };
             impls.extend(quote! {
-                impl #k::__private::Slot for state::#m {
+                impl __flow_p::Slot for state::#m {
                     type Of<T: ::core::marker::Send + 'static> = #of;
                     #[inline]
                     fn into_option<T: ::core::marker::Send + 'static>(_: #of) -> ::core::option::Option<T> {
@@ -1173,7 +1170,7 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
             fn finish(hold: Self::Hold, kept: Self::Kept, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, <<Self as #next>::Next as __flow_Marker>::Kept);
         }
         impl<#(#others: #other_bounds),*> #can for state::#jv<#(#before),*> {
-            type Hold = (#fork_out, #(<#held as #k::__private::Slot>::Of<#outs>,)*);
+            type Hold = (#fork_out, #(<#held as __flow_p::Slot>::Of<#outs>,)*);
             #[inline]
             fn input(data: Self::Data) -> (#input, Self::Hold) {
                 let input = #take_input;
@@ -1198,7 +1195,7 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
             let Self { ctx, data, kept, loops, attempt } = self;
             let (input, hold) = <S as #can>::input(data);
             let kept_ref: &#kept_ty = <S as #can>::kept(&kept);
-            let out = #k::__private::step_alone(&ctx, &<Workflow as #k::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
+            let out = __flow_p::step_alone(&ctx, &<Workflow as __flow_p::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
             let (data, kept) = <S as #can>::finish(hold, kept, out);
             ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
             }))

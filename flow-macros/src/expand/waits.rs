@@ -34,18 +34,18 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             // Serde is checked here, once per event type and at the user's type, rather than
             // by `EventOf`'s supertraits (two errors for one missing derive).
             let check = super::respan(
-                quote!((&&#k::__private::event_wait::Wait::<#ty>::new()).check()),
+                quote!((&&__flow_p::event_wait::Wait::<#ty>::new()).check()),
                 ty.span(),
             );
             out.extend(quote! {
-                impl #k::__private::DeclaredEvent<Workflow> for #ty {}
+                impl __flow_p::DeclaredEvent<Workflow> for #ty {}
                 impl #k::state::EventOf<Workflow> for #ty {
                     const NAME: &'static str = #event;
                 }
                 const _: () = {
                     #[allow(dead_code, unused_imports)]
                     fn __flow_event_serde() {
-                        use #k::__private::event_wait::{CheckNothing as _, CheckSerde as _};
+                        use __flow_p::event_wait::{CheckNothing as _, CheckSerde as _};
                         #check;
                     }
                 };
