@@ -28,10 +28,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         // `assert_step_return` checks that the split agrees with `StepReturn`.
         let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
             Some((t, e)) => {
-                let check = respan(
-                    quote!(__flow_p::assert_step_return::<#ret, #t, #e>()),
-                    span,
-                );
+                let check = respan(quote!(__flow_p::assert_step_return::<#ret, #t, #e>()), span);
                 checks.extend(quote!(#check;));
                 (quote!(#t), quote!(#e))
             }

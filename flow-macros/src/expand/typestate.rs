@@ -559,9 +559,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let (p, b, ix) = (&params[n], &bounds[n], &idx[n]);
                     if chain.len() == 1 {
                         let f = g.fn_ident(chain[0]);
-                        inits.extend(
-                            quote!(#f: <#p as __flow_p::Slot>::into_option(data.#ix),),
-                        );
+                        inits.extend(quote!(#f: <#p as __flow_p::Slot>::into_option(data.#ix),));
                         continue;
                     }
                     let locals: Vec<_> = chain
