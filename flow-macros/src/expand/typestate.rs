@@ -273,7 +273,6 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
     let name = g.name(i);
     let f = g.fn_ident(i);
     let v = g.variant(i);
-    let k_ = g.krate;
     let call = quote::format_ident!("__flow_call_{}", g.fn_ident(i));
 
     let can = format_ident!("__flow_can_{}", name);
@@ -328,7 +327,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 {
                     let Self { ctx, data: input, kept: __flow_kept, mut loops, attempt } = self;
                     let visit = __flow_visit(&loops);
-                    StepFuture(#k_::__private::flow_step::<Workflow, _, _, _, _, _, _>(ctx, #i, attempt, visit, input, __flow_kept, #call, move |ctx, __flow_kept, out| {
+                    StepFuture(__flow_p::flow_step::<Workflow, _, _, _, _, _, _>(ctx, #i, attempt, visit, input, __flow_kept, #call, move |ctx, __flow_kept, out| {
                         #copy_self
                         ::core::result::Result::Ok(#body)
                     }))
@@ -446,7 +445,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let Self { ctx, data, kept, loops, attempt } = self;
                     let input = <S as #can>::input(&data);
                     let kept_ref: &#kept_ty = <S as #can>::kept(&kept);
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
+                    let out = __flow_p::step_alone(&ctx, &<Workflow as __flow_p::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
                     let (data, kept) = <S as #can>::finish(data, kept, out);
                     ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
                     }))
@@ -633,7 +632,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let ((#(#ins_vars,)*), __flow_kept) = <S as #can>::take(data, kept);
                     StepFuture(::std::boxed::Box::pin(async move {
                     #copy_branches
-                    let out = #k_::__private::step_alone(&ctx, &<Workflow as #k_::__private::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, #(#ins_vars,)* &__flow_kept, event)).await?;
+                    let out = __flow_p::step_alone(&ctx, &<Workflow as __flow_p::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, #(#ins_vars,)* &__flow_kept, event)).await?;
                     #copy_self
                     ::core::result::Result::Ok(#body)
                     }))
