@@ -1,3 +1,6 @@
+// A context lifetime written out, as some users do: the macro must accept it.
+#![allow(clippy::needless_lifetimes)]
+
 use flow_runtime::prelude::*;
 
 #[derive(Debug, thiserror::Error)]

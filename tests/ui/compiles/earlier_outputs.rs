@@ -1,5 +1,8 @@
 // A step reads an earlier step's output (`#[from(validate)] trip: &Trip`): after a chain, in a
 // branch, in a join (the fan-out step's output) and after a join (a branch's output).
+// An earlier output taken as `&Vec<_>`, as users write it: the macro must accept it.
+#![allow(clippy::ptr_arg)]
+
 use flow_runtime::prelude::*;
 use serde::{Deserialize, Serialize};
 

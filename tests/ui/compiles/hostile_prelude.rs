@@ -1,5 +1,10 @@
 // The user's crate shadows prelude names and std macros; the generated code must not care.
-#![allow(dead_code, non_camel_case_types, unused_macros)]
+#![allow(
+    dead_code,
+    non_camel_case_types,
+    unused_macros,
+    clippy::manual_is_multiple_of
+)]
 
 use flow_runtime::prelude::*;
 

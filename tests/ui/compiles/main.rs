@@ -3,15 +3,6 @@
 //! program of its own. The cases that must sit at a crate's root (`crate::` paths in the
 //! attribute or a step's tools) stay trybuild cases, in `pass/`.
 
-// The cases are written as users write steps, including shapes clippy would reword (an explicit
-// lifetime on the context, an earlier output taken as `&Vec<_>`, `x % 2 == 0` in a module that
-// shadows the prelude): the macro must accept them as they are.
-#![allow(
-    clippy::needless_lifetimes,
-    clippy::ptr_arg,
-    clippy::manual_is_multiple_of
-)]
-
 mod bounded_loop;
 mod branch_chains;
 mod context_with_lifetime;
