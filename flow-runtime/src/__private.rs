@@ -14,6 +14,18 @@ pub use crate::driver::{
 };
 pub use serde;
 
+// Short paths for the expansion: `__flow_p::Ok(…)` is 4 tokens where
+// `::core::result::Result::Ok(…)` is 12, and a long workflow's check time grows with the
+// number of tokens it expands to.
+pub use core::option::Option::{self, None, Some};
+pub use core::result::Result::{self, Err, Ok};
+
+/// What a step adapter returns.
+pub type StepResult<T, E> = Result<Stepped<T>, E>;
+
+/// An adapter's `event` parameter: the event a waiting step was woken by.
+pub type MaybeEvent = Option<EventArg>;
+
 /// A step's future, boxed before the resume loop awaits it. Awaited inline, every step's future
 /// would become part of one state machine for the whole run, and LLVM's work on that one
 /// function grows much faster than the number of steps (a 100-step workflow took 358 s of CPU
@@ -62,6 +74,24 @@ impl<T, E> StepReturn for Result<T, E> {
     fn into_result(self) -> Self {
         self
     }
+}
+
+/// The end of a step adapter: the step's result `out`, its error mapped into the workflow's
+/// by `error`, its output serialised by `json` when a sink waits for it. One call instead of
+/// the same three statements generated per step.
+///
+/// # Errors
+///
+/// The step's own error, mapped.
+#[inline]
+pub fn step_output<R: StepReturn, E>(
+    run: &StepRun,
+    out: R,
+    error: impl FnOnce(R::Err) -> E,
+    json: impl FnOnce(&R::Ok) -> Option<Result<serde_json::Value, OutError>>,
+) -> StepResult<R::Ok, E> {
+    let out = out.into_result().map_err(error)?;
+    Ok(Stepped::output(run, out, None, json))
 }
 
 /// Asserts at compile time that `R` is `Result<T, E>`, as the macro read it.
@@ -456,13 +486,22 @@ pub mod state_serde {
     }
 
     impl VariantKey {
-        /// Whether this key denotes the variant `name` at `index`.
-        #[must_use]
-        pub fn is(&self, name: &str, index: u64) -> bool {
-            match self {
-                Self::Name(n) => n == name,
-                Self::Index(i) => *i == index,
-            }
+        /// The position in `variants` this key denotes: its name's, or the index itself.
+        ///
+        /// # Errors
+        ///
+        /// A key that denotes no variant, as [`VariantKey::unknown`] reports it.
+        pub fn position<E: de::Error>(&self, variants: &'static [&'static str]) -> Result<u64, E> {
+            let found = match self {
+                Self::Name(n) => variants
+                    .iter()
+                    .position(|v| v == n)
+                    .and_then(|i| u64::try_from(i).ok()),
+                Self::Index(i) => {
+                    (usize::try_from(*i).is_ok_and(|i| i < variants.len())).then_some(*i)
+                }
+            };
+            found.ok_or_else(|| self.unknown(variants))
         }
 
         /// The error for a key that matched no variant.
@@ -930,37 +969,56 @@ pub mod show {
 
     /// A step error, borrowed for display.
     #[derive(Debug)]
-    pub struct Show<'a, E: ?Sized>(pub &'a E);
+    pub struct Show<'a, E>(pub &'a E);
 
-    /// Writes `: {error}`.
-    pub trait ViaDisplay {
-        /// Writes `: ` and the error.
-        ///
-        /// # Errors
-        ///
-        /// The formatter's.
-        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    impl<E> Clone for Show<'_, E> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<E> Copy for Show<'_, E> {}
+
+    /// A `Display` error: `(&&Show(e)).shown()` is `Some(e)`.
+    pub trait ViaDisplay<'a> {
+        /// The error, to display.
+        fn shown(self) -> Option<&'a dyn fmt::Display>;
     }
 
-    impl<E: fmt::Display + ?Sized> ViaDisplay for &Show<'_, E> {
-        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, ": {}", self.0)
+    impl<'a, E: fmt::Display> ViaDisplay<'a> for &Show<'a, E> {
+        fn shown(self) -> Option<&'a dyn fmt::Display> {
+            Some(self.0)
         }
     }
 
     /// The stand-in for an error that is not `Display` (reported by `assert_step_error`).
-    pub trait ViaNothing {
-        /// Writes nothing.
-        ///
-        /// # Errors
-        ///
-        /// Never.
-        fn flow_show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    pub trait ViaNothing<'a> {
+        /// `None`.
+        fn shown(self) -> Option<&'a dyn fmt::Display>;
     }
 
-    impl<E: ?Sized> ViaNothing for Show<'_, E> {
-        fn flow_show(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-            Ok(())
+    impl<'a, E> ViaNothing<'a> for Show<'a, E> {
+        fn shown(self) -> Option<&'a dyn fmt::Display> {
+            None
+        }
+    }
+
+    /// `FlowError`'s `Display` for a step's error: names the workflow and the step, and shows
+    /// the error itself only when it is not the `source` (which a reporter prints next).
+    ///
+    /// # Errors
+    ///
+    /// The formatter's.
+    pub fn step_failed(
+        f: &mut fmt::Formatter<'_>,
+        workflow: &str,
+        step: &str,
+        source: Option<&(dyn std::error::Error + 'static)>,
+        shown: Option<&dyn fmt::Display>,
+    ) -> fmt::Result {
+        write!(f, "workflow `{workflow}`: step `{step}` failed")?;
+        match (source, shown) {
+            (None, Some(error)) => write!(f, ": {error}"),
+            _ => Ok(()),
         }
     }
 }

@@ -50,10 +50,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             ok_ty
         };
         out.extend(quote! {
-            #[doc(hidden)]
             #[allow(non_camel_case_types)]
             type #o = #out_ty;
-            #[doc(hidden)]
             #[allow(non_camel_case_types)]
             type #e = #err_ty;
         });
@@ -62,7 +60,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 let alias = g.inp_k(i, n);
                 let ty = &input.ty;
                 out.extend(quote! {
-                    #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     type #alias = #ty;
                 });
@@ -76,7 +73,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 quote!(#ty)
             };
             out.extend(quote! {
-                #[doc(hidden)]
                 #[allow(non_camel_case_types)]
                 type #alias = #ty;
             });
@@ -86,7 +82,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let first_exit = g.out(g.graph.exits[0]);
     let output = Gen::output();
     out.extend(quote! {
-        #[doc(hidden)]
         #[allow(non_camel_case_types)]
         type #output = #first_exit;
     });

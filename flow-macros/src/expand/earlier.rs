@@ -36,14 +36,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             let call = respan(quote!(<#o as #tr<#ty>>::read(value)), ty.span());
             out.extend(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
-                #[doc(hidden)]
                 #[allow(non_camel_case_types)]
                 trait #tr<T: ?::core::marker::Sized> { fn read(&self) -> &T; }
                 impl<T: ?::core::marker::Sized, U: ::core::borrow::Borrow<T>> #tr<T> for U {
                     #[inline]
                     fn read(&self) -> &T { ::core::borrow::Borrow::borrow(self) }
                 }
-                #[doc(hidden)]
                 #[inline]
                 fn #f(value: &#o) -> &#ty { #call }
             });
@@ -72,14 +70,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 label = "the run keeps a copy for the steps that read it",
                 note = "derive `Clone` on the output type"
             )]
-            #[doc(hidden)]
             #[allow(non_camel_case_types)]
             trait #tr { fn keep(&self) -> Self; }
             impl<T: ::core::clone::Clone> #tr for T {
                 #[inline]
                 fn keep(&self) -> Self { ::core::clone::Clone::clone(self) }
             }
-            #[doc(hidden)]
             #[inline]
             fn #f(value: &#o) -> #o { #call }
         });

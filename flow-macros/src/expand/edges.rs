@@ -22,7 +22,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 // The first exit defines the output type: nothing to check.
                 let (f, o, output) = (g.to_output(i), g.out(i), Gen::output());
                 out.extend(quote! {
-                    #[doc(hidden)]
                     #[inline]
                     fn #f(value: #o) -> #output { value }
                 });
@@ -116,14 +115,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                         label = "each branch receives its own copy",
                         note = "derive `Clone` on the output type"
                     )]
-                    #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     trait #clone_trait { fn clone_for_branch(&self) -> Self; }
                     impl<T: ::core::clone::Clone> #clone_trait for T {
                         #[inline]
                         fn clone_for_branch(&self) -> Self { ::core::clone::Clone::clone(self) }
                     }
-                    #[doc(hidden)]
                     #[inline]
                     fn #clone_fn(value: &#o) -> #o { #call }
                 });
@@ -219,14 +216,12 @@ fn chain_clone(g: &Gen<'_>, i: usize, to: &str) -> TokenStream {
             label = "the run keeps it while the next step of the branch runs",
             note = #note
         )]
-        #[doc(hidden)]
         #[allow(non_camel_case_types)]
         trait #clone_trait { fn clone_for_branch(&self) -> Self; }
         impl<T: ::core::clone::Clone> #clone_trait for T {
             #[inline]
             fn clone_for_branch(&self) -> Self { ::core::clone::Clone::clone(self) }
         }
-        #[doc(hidden)]
         #[inline]
         fn #clone_fn(value: &#o) -> #o { #call }
     }
@@ -282,14 +277,12 @@ fn feed_ty(
     let call = respan(quote!(<#src as #tr<#dst>>::feed(value)), span);
     quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
-        #[doc(hidden)]
         #[allow(non_camel_case_types)]
         trait #tr<T> { fn feed(self) -> T; }
         impl<T> #tr<T> for T {
             #[inline]
             fn feed(self) -> T { self }
         }
-        #[doc(hidden)]
         #[inline]
         fn #func(value: #src) -> #dst { #call }
     }

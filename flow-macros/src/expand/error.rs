@@ -7,7 +7,6 @@ use quote::quote;
 /// `FlowError` with `step()`, `Display`, `Error::source` and `From<RuntimeError>`.
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let k = g.krate;
-    let wf_name = g.wf.name.to_string();
 
     // FlowError variants: every step.
     let err_variants: Vec<_> = (0..g.wf.steps.len()).map(|i| g.variant(i)).collect();
@@ -32,10 +31,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         impl FlowError {
             /// The step that failed, or `None` for a runtime failure.
             #[must_use]
-            pub fn step(&self) -> ::core::option::Option<&'static str> {
+            pub fn step(&self) -> __flow_p::Option<&'static str> {
                 match self {
-                    #( Self::#err_variants(_) => ::core::option::Option::Some(#err_names), )*
-                    Self::Runtime(_) => ::core::option::Option::None,
+                    #( Self::#err_variants(_) => __flow_p::Some(#err_names), )*
+                    Self::Runtime(_) => __flow_p::None,
                 }
             }
         }
@@ -46,14 +45,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 use __flow_p::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
                 use __flow_p::show::{ViaDisplay as _, ViaNothing as _};
                 match self {
-                    #( Self::#err_variants(e) => {
-                        ::core::write!(f, "workflow `{}`: step `{}` failed", #wf_name, #err_names)?;
-                        // An error that is not a `source` is shown here instead.
-                        if (&&&__flow_p::ErrorRef(e)).flow_source().is_none() {
-                            (&&__flow_p::show::Show(e)).flow_show(f)?;
-                        }
-                        ::core::result::Result::Ok(())
-                    } )*
+                    // An error that is not a `source` is shown here instead.
+                    #( Self::#err_variants(e) => __flow_p::show::step_failed(
+                        f, NAME, #err_names,
+                        (&&&__flow_p::ErrorRef(e)).flow_source(),
+                        (&&__flow_p::show::Show(e)).shown(),
+                    ), )*
                     Self::Runtime(e) => ::core::fmt::Display::fmt(e, f),
                 }
             }
@@ -61,7 +58,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
         impl ::std::error::Error for FlowError {
             #[allow(unused_imports)]
-            fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
+            fn source(&self) -> __flow_p::Option<&(dyn ::std::error::Error + 'static)> {
                 use __flow_p::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
                 match self {
                     #( Self::#err_variants(e) => (&&&__flow_p::ErrorRef(e)).flow_source(), )*

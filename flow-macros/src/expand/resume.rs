@@ -29,6 +29,9 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let machine = machine(g);
 
     quote! {
+        // The workflow's context, as its adapters take it.
+        #[allow(non_camel_case_types)]
+        type __flow_Ctx = #k::state::Ctx<#deps>;
         #(#calls)*
         #machine
 
@@ -48,10 +51,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             type Error = FlowError;
             type State = FlowState;
 
-            fn runtime_error(error: &FlowError) -> ::core::option::Option<&#k::error::RuntimeError> {
+            fn runtime_error(error: &FlowError) -> __flow_p::Option<&#k::error::RuntimeError> {
                 match error {
-                    FlowError::Runtime(e) => ::core::option::Option::Some(e),
-                    _ => ::core::option::Option::None,
+                    FlowError::Runtime(e) => __flow_p::Some(e),
+                    _ => __flow_p::None,
                 }
             }
 
@@ -63,7 +66,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 __flow_p::drive::<Self>(ctx, state, resume)
             }
 
-            fn output(state: FlowState) -> ::core::result::Result<#output, FlowState> {
+            fn output(state: FlowState) -> __flow_p::Result<#output, FlowState> {
                 <Self as __flow_p::Machine>::finish(state)
             }
         }
@@ -83,7 +86,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             /// # Errors
             ///
             /// The first step that fails, or the runtime.
-            pub async fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> ::core::result::Result<#output, FlowError> {
+            pub async fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> __flow_p::Result<#output, FlowError> {
                 <Self as #k::state::Workflow>::resume(ctx, state).await
             }
         }
@@ -101,7 +104,6 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     let call = format_ident!("__flow_call_{}", f);
     let o = g.out(i);
     let v = g.variant(i);
-    let deps = g.deps();
     // The earlier outputs the step reads (`#[from]`), borrowed from its state's tuple.
     let kept_ty = super::earlier::kept_type(g, i);
     let from_args = super::earlier::args(g, i, &quote!(__flow_kept));
@@ -123,20 +125,17 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     let (unwrap_sleep, wake) = if step.sleep.is_some() {
         (
             quote!(let (out, wake) = #k::state::Sleep::into_parts(out);),
-            quote!(::core::option::Option::Some(wake)),
+            quote!(__flow_p::Some(wake)),
         )
     } else {
-        (quote!(), quote!(::core::option::Option::None))
+        (quote!(), quote!(__flow_p::None))
     };
     // A routing step's output is the route taken: no sink sees it.
     let json = if matches!(g.graph.next[i], Next::Route { .. }) {
-        quote!(|_| ::core::option::Option::None)
+        quote!(|_| __flow_p::None)
     } else {
-        quote!(|out| {
-            #[allow(unused_imports)]
-            use __flow_p::{NoJson as _, ToJson as _};
-            (&__flow_p::Out(out)).json()
-        })
+        // `NoJson` and `ToJson` are imported once, beside `__flow_p`.
+        quote!(|out| (&__flow_p::Out(out)).json())
     };
     // A step waiting for an event gets it (or its timeout) as its last argument.
     let (wait, event_arg) = match &step.event {
@@ -185,6 +184,16 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
                 async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item #from_args).await) }
             }).await.map_err(FlowError::#v)?;
         }
+    } else if step.sleep.is_none() {
+        // The common case: one call of the runtime's `step_output` ends the adapter.
+        return quote! {
+            #[allow(clippy::too_many_arguments, unused_variables)]
+            async fn #call(ctx: &__flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &#kept_ty, event: __flow_p::MaybeEvent) -> __flow_p::StepResult<#o, FlowError> {
+                #wait
+                #make_ctx
+                __flow_p::step_output(&run, self::#f(#ctx_arg #args #event_arg #from_args).await, FlowError::#v, #json)
+            }
+        };
     } else {
         quote! {
             let out = self::#f(#ctx_arg #args #event_arg #from_args).await;
@@ -192,14 +201,13 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         }
     };
     quote! {
-        #[doc(hidden)]
         #[allow(clippy::too_many_arguments, unused_variables)]
-        async fn #call(ctx: &#k::state::Ctx<#deps>, run: __flow_p::StepRun, #params, __flow_kept: &#kept_ty, event: ::core::option::Option<__flow_p::EventArg>) -> ::core::result::Result<__flow_p::Stepped<#o>, FlowError> {
+        async fn #call(ctx: &__flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &#kept_ty, event: __flow_p::MaybeEvent) -> __flow_p::StepResult<#o, FlowError> {
             #wait
             #make_ctx
             #body
             #unwrap_sleep
-            ::core::result::Result::Ok(__flow_p::Stepped::output(&run, out, #wake, #json))
+            __flow_p::Ok(__flow_p::Stepped::output(&run, out, #wake, #json))
         }
     }
 }
@@ -245,7 +253,6 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     timeout.span(),
                 );
                 timeouts.push(quote! {
-                    #[doc(hidden)]
                     fn #tf() -> ::core::time::Duration {
                         #typed #timeout;
                         timeout
@@ -298,15 +305,15 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     .map(|&x| super::earlier::keep_fn(g, x));
                 branch_variants.push(quote!(#v(#o)));
                 branches.push(quote! {
-                    (#i, FlowState::#jv { #source: ::core::option::Option::Some(__flow_input), #(#kf: #locals,)* .. }) => {
+                    (#i, FlowState::#jv { #source: __flow_p::Some(__flow_input), #(#kf: #locals,)* .. }) => {
                         let input = #feed_in(#clone_fn(__flow_input));
                         let __flow_kept = (#(#keeps(#locals),)*);
                         __flow_p::boxed_step(async move {
-                            ::core::result::Result::Ok(#call(ctx, run, input, &__flow_kept, ::core::option::Option::None).await?.map(__flow_Branch::#v))
+                            __flow_p::Ok(#call(ctx, run, input, &__flow_kept, __flow_p::None).await?.map(__flow_Branch::#v))
                         })
                     }
                     (#i, _) => __flow_p::boxed_step(async move {
-                        ::core::result::Result::Err(FlowError::Runtime(__flow_p::invalid_state(
+                        __flow_p::Err(FlowError::Runtime(__flow_p::invalid_state(
                             NAME, #join_name, #missing,
                         )))
                     }),
@@ -345,11 +352,11 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let (bind, kept) = super::earlier::bind_kept(&locals);
                 let next = quote!({ #copy_self #next });
                 steps.push(quote! {
-                    FlowState::#v { #(#fields: ::core::option::Option::Some(#slots),)* #(#kf: #locals,)* mut loops, .. } => __flow_p::boxed_step(async move {
+                    FlowState::#v { #(#fields: __flow_p::Some(#slots),)* #(#kf: #locals,)* mut loops, .. } => __flow_p::boxed_step(async move {
                         #bind
                         #copy_branches
                         let stepped = #call(ctx, run, #(#feeds_out(#slots)),*, #kept, event).await?;
-                        ::core::result::Result::Ok(stepped.map(move |out| #next))
+                        __flow_p::Ok(stepped.map(move |out| #next))
                     }),
                 });
                 if chains.iter().any(|c| c.len() > 1) {
@@ -361,11 +368,11 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     let slot = &slots[n];
                     merges.push(quote! {
                         (FlowState::#v { input: __flow_input, #(#fields: #slots,)* .. }, __flow_Branch::#bv(value)) => {
-                            *#slot = ::core::option::Option::Some(value);
+                            *#slot = __flow_p::Some(value);
                             if #(#slots.is_some())&&* {
-                                *__flow_input = ::core::option::Option::None;
+                                *__flow_input = __flow_p::None;
                             }
-                            ::core::result::Result::Ok(())
+                            __flow_p::Ok(())
                         }
                     });
                 }
@@ -399,7 +406,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                         __flow_p::boxed_step(async move {
                             #bind
                             let stepped = #call(ctx, run, input, #kept, event).await?;
-                            ::core::result::Result::Ok(stepped.map(move |out| #next))
+                            __flow_p::Ok(stepped.map(move |out| #next))
                         })
                     }
                 };
@@ -412,13 +419,13 @@ fn machine(g: &Gen<'_>) -> TokenStream {
     let entry = g.graph.entry;
     let check_tools = g.declares_tools().then(|| {
         quote! {
-            fn check_tools(ctx: &#k::state::Ctx<#deps>) -> ::core::result::Result<(), #k::error::RuntimeError> {
+            fn check_tools(ctx: &#k::state::Ctx<#deps>) -> __flow_p::Result<(), #k::error::RuntimeError> {
                 __flow_require_tools(ctx)
             }
         }
     });
     let invalid = quote! {
-        ::core::result::Result::Err(__flow_p::invalid_state(NAME, run.name, "the run's state is not at this step"))
+        __flow_p::Err(__flow_p::invalid_state(NAME, run.name, "the run's state is not at this step"))
     };
     let branch_fn = if branches.is_empty() {
         quote! {
@@ -440,7 +447,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             match (state, out) {
                 #(#merges)*
                 #[allow(unreachable_patterns)]
-                _ => ::core::result::Result::Err(__flow_p::invalid_state(NAME, "", "a branch's output does not fit the run's state")),
+                _ => __flow_p::Err(__flow_p::invalid_state(NAME, "", "a branch's output does not fit the run's state")),
             }
         }
     };
@@ -474,25 +481,25 @@ fn machine(g: &Gen<'_>) -> TokenStream {
             }
 
             #[allow(unused_mut, clippy::match_same_arms)]
-            fn step(ctx: &#k::state::Ctx<#deps>, run: __flow_p::StepRun, state: FlowState, event: ::core::option::Option<__flow_p::EventArg>) -> __flow_p::BoxFuture<'_, ::core::result::Result<__flow_p::Stepped<FlowState>, FlowError>> {
+            fn step(ctx: &__flow_Ctx, run: __flow_p::StepRun, state: FlowState, event: __flow_p::MaybeEvent) -> __flow_p::BoxFuture<'_, __flow_p::StepResult<FlowState, FlowError>> {
                 match state {
                     #(#steps)*
                     _ => __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
                 }
             }
 
-            fn branch<'a>(ctx: &'a #k::state::Ctx<#deps>, run: __flow_p::StepRun, state: &FlowState) -> __flow_p::BoxFuture<'a, ::core::result::Result<__flow_p::Stepped<__flow_Branch>, FlowError>> {
+            fn branch<'a>(ctx: &'a #k::state::Ctx<#deps>, run: __flow_p::StepRun, state: &FlowState) -> __flow_p::BoxFuture<'a, __flow_p::Result<__flow_p::Stepped<__flow_Branch>, FlowError>> {
                 #branch_fn
             }
 
-            fn merge(state: &mut FlowState, out: __flow_Branch) -> ::core::result::Result<(), #k::error::RuntimeError> {
+            fn merge(state: &mut FlowState, out: __flow_Branch) -> __flow_p::Result<(), #k::error::RuntimeError> {
                 #merge_fn
             }
 
-            fn finish(state: FlowState) -> ::core::result::Result<#output, FlowState> {
+            fn finish(state: FlowState) -> __flow_p::Result<#output, FlowState> {
                 match state {
-                    FlowState::Completed { output } => ::core::result::Result::Ok(output),
-                    state => ::core::result::Result::Err(state),
+                    FlowState::Completed { output } => __flow_p::Ok(output),
+                    state => __flow_p::Err(state),
                 }
             }
         }
@@ -516,13 +523,12 @@ fn chain_position(g: &Gen<'_>, i: usize, chains: &[Vec<usize>]) -> TokenStream {
         // From the last step back: the first with an output says where the branch is.
         let mut expr = {
             let head = chain[0];
-            quote!(::core::option::Option::Some(#head))
+            quote!(__flow_p::Some(#head))
         };
         for (n, local) in mine.iter().enumerate() {
-            let next = chain.get(n + 1).map_or_else(
-                || quote!(::core::option::Option::None),
-                |s| quote!(::core::option::Option::Some(#s)),
-            );
+            let next = chain
+                .get(n + 1)
+                .map_or_else(|| quote!(__flow_p::None), |s| quote!(__flow_p::Some(#s)));
             expr = quote!(if #local.is_some() { #next } else { #expr });
         }
         pending.push(expr);
@@ -564,16 +570,16 @@ fn chain_merges(g: &Gen<'_>, i: usize, chains: &[Vec<usize>]) -> Vec<TokenStream
             let local = &locals[at + n];
             let drop_prev = n.checked_sub(1).map(|p| {
                 let prev = &locals[at + p];
-                quote!(*#prev = ::core::option::Option::None;)
+                quote!(*#prev = __flow_p::None;)
             });
             arms.push(quote! {
                 (FlowState::#v { input: __flow_input, #(#fields: #locals,)* .. }, __flow_Branch::#bv(value)) => {
-                    *#local = ::core::option::Option::Some(value);
+                    *#local = __flow_p::Some(value);
                     #drop_prev
                     if #(#begun)&&* {
-                        *__flow_input = ::core::option::Option::None;
+                        *__flow_input = __flow_p::None;
                     }
-                    ::core::result::Result::Ok(())
+                    __flow_p::Ok(())
                 }
             });
         }
@@ -604,7 +610,7 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
                 .into_iter()
                 .map(|b| g.fn_ident(b).clone());
             let kept = super::earlier::next_fields(g, i, *join);
-            quote!(FlowState::#v { input: ::core::option::Option::Some(#out), #( #fields: ::core::option::Option::None, )* #kept loops })
+            quote!(FlowState::#v { input: __flow_p::Some(#out), #( #fields: __flow_p::None, )* #kept loops })
         }
         // Branches never transition alone: the join's arm collects them.
         Next::Join { .. } => quote!(),
@@ -665,13 +671,13 @@ fn run_fn(g: &Gen<'_>) -> TokenStream {
     let (param, convert) = g.entry_input();
     if !super::typestate::entry_takes_valid(g) {
         return quote! {
-            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> ::core::result::Result<#output, FlowError> {
+            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> __flow_p::Result<#output, FlowError> {
                 <Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input)).await
             }
         };
     }
     quote! {
-        pub fn run<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
+        pub fn run<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = __flow_p::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
             let input = #convert;
             ::std::boxed::Box::pin(<Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input)))
         }
@@ -682,7 +688,7 @@ fn run_fn(g: &Gen<'_>) -> TokenStream {
         /// # Errors
         ///
         /// The first step that fails, or the runtime (a stopped or incompatible stored run).
-        pub fn run_or_resume<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
+        pub fn run_or_resume<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = __flow_p::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
             let input = #convert;
             ::std::boxed::Box::pin(<Self as #k::state::Workflow>::run_or_resume(ctx, input))
         }

@@ -55,8 +55,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     #[doc = #doc]
                     #v {
                         /// The fan-out step's output, while some branch still needs it.
-                        input: ::core::option::Option<#fork_out>,
-                        #( #[allow(missing_docs)] #fields: ::core::option::Option<#outs>, )*
+                        input: __flow_p::Option<#fork_out>,
+                        #( #[allow(missing_docs)] #fields: __flow_p::Option<#outs>, )*
                         #kept
                         /// Loop counters.
                         loops: Loops,
@@ -99,7 +99,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
         /// Which visit of its step a run at these counters makes: their sum, which differs
         /// between any two visits of one step.
-        #[doc(hidden)]
         #[inline]
         #[allow(unused_variables)]
         fn __flow_visit(loops: &Loops) -> #k::tool::Visit {
@@ -123,8 +122,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         impl ::core::fmt::Debug for FlowState {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 match self.step() {
-                    ::core::option::Option::Some(step) => ::core::write!(f, "FlowState({} at `{}`)", #wf_name, step),
-                    ::core::option::Option::None => ::core::write!(f, "FlowState({} completed)", #wf_name),
+                    __flow_p::Some(step) => ::core::write!(f, "FlowState({} at `{}`)", #wf_name, step),
+                    __flow_p::None => ::core::write!(f, "FlowState({} completed)", #wf_name),
                 }
             }
         }
@@ -132,10 +131,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         impl FlowState {
             /// The step that runs next, or `None` when the run has completed.
             #[must_use]
-            pub fn step(&self) -> ::core::option::Option<&'static str> {
+            pub fn step(&self) -> __flow_p::Option<&'static str> {
                 match self {
-                    #( Self::#state_variant_idents { .. } => ::core::option::Option::Some(#state_variant_strs), )*
-                    Self::Completed { .. } => ::core::option::Option::None,
+                    #( Self::#state_variant_idents { .. } => __flow_p::Some(#state_variant_strs), )*
+                    Self::Completed { .. } => __flow_p::None,
                 }
             }
 
@@ -147,10 +146,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
             /// Loop counters, `None` when the run has completed.
             #[must_use]
-            pub fn loops(&self) -> ::core::option::Option<Loops> {
+            pub fn loops(&self) -> __flow_p::Option<Loops> {
                 match self {
-                    #( Self::#state_variant_idents2 { loops, .. } => ::core::option::Option::Some(*loops), )*
-                    Self::Completed { .. } => ::core::option::Option::None,
+                    #( Self::#state_variant_idents2 { loops, .. } => __flow_p::Some(*loops), )*
+                    Self::Completed { .. } => __flow_p::None,
                 }
             }
         }
@@ -203,24 +202,22 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                 let kf = super::earlier::fields(g, i);
                 let kt = super::earlier::types(g, i);
                 join_structs.push(quote! {
-                    #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     #[derive(#serde::Serialize)]
                     #[serde(crate = #serde_crate)]
                     struct #state_ref<'a> {
-                        input: ::core::option::Option<&'a #fork_out>,
-                        #( #fields: ::core::option::Option<&'a #outs>, )*
+                        input: __flow_p::Option<&'a #fork_out>,
+                        #( #fields: __flow_p::Option<&'a #outs>, )*
                         #( #kf: &'a #kt, )*
                         loops: &'a Loops,
                     }
 
-                    #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     #[derive(#serde::Deserialize)]
                     #[serde(crate = #serde_crate)]
                     struct #de {
-                        input: ::core::option::Option<#fork_out>,
-                        #( #fields: ::core::option::Option<#outs>, )*
+                        input: __flow_p::Option<#fork_out>,
+                        #( #fields: __flow_p::Option<#outs>, )*
                         #( #kf: #kt, )*
                         loops: Loops,
                     }
@@ -233,9 +230,9 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                     ),
                 });
                 de_arms.push(quote! {
-                    if key.is(#vs, #index64) {
+                    #index64 => {
                         let p: #de = #serde::de::VariantAccess::newtype_variant(variant)?;
-                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, #( #fields: p.#fields, )* #( #kf: p.#kf, )* loops: p.loops });
+                        __flow_p::Ok(FlowState::#v { input: p.input, #( #fields: p.#fields, )* #( #kf: p.#kf, )* loops: p.loops })
                     }
                 });
             }
@@ -247,7 +244,6 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                 let kf = super::earlier::fields(g, i);
                 let kt = super::earlier::types(g, i);
                 join_structs.push(quote! {
-                    #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     #[derive(#serde::Serialize)]
                     #[serde(crate = #serde_crate)]
@@ -256,7 +252,6 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                         #( #kf: &'a #kt, )*
                         loops: &'a Loops,
                     }
-                    #[doc(hidden)]
                     #[allow(non_camel_case_types)]
                     #[derive(#serde::Deserialize)]
                     #[serde(crate = #serde_crate)]
@@ -274,9 +269,9 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                     ),
                 });
                 de_arms.push(quote! {
-                    if key.is(#vs, #index64) {
+                    #index64 => {
                         let p: #de = #serde::de::VariantAccess::newtype_variant(variant)?;
-                        return ::core::result::Result::Ok(FlowState::#v { input: p.input, #( #kf: p.#kf, )* loops: p.loops });
+                        __flow_p::Ok(FlowState::#v { input: p.input, #( #kf: p.#kf, )* loops: p.loops })
                     }
                 });
             }
@@ -288,9 +283,9 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                     Self::#v { input, loops } => (&&__flow_p::stored::Pick(input)).pos(serializer, #index, #vs, loops),
                 });
                 de_arms.push(quote! {
-                    if key.is(#vs, #index64) {
-                        let (input, loops): (#input, Loops) = (&&__flow_p::stored::PickDe::<#input>::new()).pos(variant)?;
-                        return ::core::result::Result::Ok(FlowState::#v { input, loops });
+                    #index64 => {
+                        let (input, loops) = (&&__flow_p::stored::PickDe::<#input>::new()).pos(variant)?;
+                        __flow_p::Ok(FlowState::#v { input, loops })
                     }
                 });
             }
@@ -305,7 +300,7 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
         #(#join_structs)*
 
         impl #serde::Serialize for FlowState {
-            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> ::core::result::Result<<S as #serde::Serializer>::Ok, <S as #serde::Serializer>::Error> {
+            fn serialize<S: #serde::Serializer>(&self, serializer: S) -> __flow_p::Result<<S as #serde::Serializer>::Ok, <S as #serde::Serializer>::Error> {
                 #[allow(unused_imports)]
                 use __flow_p::stored::{ViaNothing as _, ViaSerde as _};
                 match self {
@@ -316,7 +311,7 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
         }
 
         impl<'de> #serde::Deserialize<'de> for FlowState {
-            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, <D as #serde::Deserializer<'de>>::Error> {
+            fn deserialize<D: #serde::Deserializer<'de>>(deserializer: D) -> __flow_p::Result<Self, <D as #serde::Deserializer<'de>>::Error> {
                 const VARIANTS: &[&str] = &[#(#names),*];
                 struct Visit;
                 impl<'de> #serde::de::Visitor<'de> for Visit {
@@ -324,16 +319,18 @@ fn state_serde(g: &Gen<'_>, serde_crate: &str) -> TokenStream {
                     fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         f.write_str(#expecting)
                     }
-                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> ::core::result::Result<FlowState, <A as #serde::de::EnumAccess<'de>>::Error> {
+                    fn visit_enum<A: #serde::de::EnumAccess<'de>>(self, data: A) -> __flow_p::Result<FlowState, <A as #serde::de::EnumAccess<'de>>::Error> {
                         #[allow(unused_imports)]
                         use __flow_p::stored::{DeViaNothing as _, DeViaSerde as _};
                         let (key, variant): (#h::VariantKey, A::Variant) = #serde::de::EnumAccess::variant(data)?;
-                        #(#de_arms)*
-                        if key.is("Completed", #done_index64) {
-                            let output: #output = (&&__flow_p::stored::PickDe::<#output>::new()).done(variant)?;
-                            return ::core::result::Result::Ok(FlowState::Completed { output });
+                        match key.position(VARIANTS)? {
+                            #(#de_arms)*
+                            #done_index64 => {
+                                let output: #output = (&&__flow_p::stored::PickDe::<#output>::new()).done(variant)?;
+                                __flow_p::Ok(FlowState::Completed { output })
+                            }
+                            _ => __flow_p::Err(key.unknown(VARIANTS)),
                         }
-                        ::core::result::Result::Err(key.unknown(VARIANTS))
                     }
                 }
                 deserializer.deserialize_enum("FlowState", VARIANTS, Visit)

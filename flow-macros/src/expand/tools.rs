@@ -76,7 +76,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     syn::spanned::Spanned::span(timeout),
                 );
                 impls.extend(quote! {
-                    #[doc(hidden)]
                     fn #tf() -> ::core::time::Duration {
                         #typed #timeout;
                         timeout
@@ -92,13 +91,13 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     });
                 }
                 Some(quote! {
-                    fn approval(tool: &str) -> ::core::option::Option<::core::time::Duration> {
+                    fn approval(tool: &str) -> __flow_p::Option<::core::time::Duration> {
                         #(
                             if tool == <#gated as #k::tool::Tool>::NAME {
-                                return ::core::option::Option::Some(#tf());
+                                return __flow_p::Some(#tf());
                             }
                         )*
-                        ::core::option::Option::None
+                        __flow_p::None
                     }
                 })
             }
@@ -162,10 +161,9 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         }
         #impls
         /// Every tool some step declares is in the run's toolbox.
-        #[doc(hidden)]
-        fn __flow_require_tools(ctx: &#k::state::Ctx<#deps>) -> ::core::result::Result<(), #k::error::RuntimeError> {
+        fn __flow_require_tools(ctx: &#k::state::Ctx<#deps>) -> __flow_p::Result<(), #k::error::RuntimeError> {
             #requires
-            ::core::result::Result::Ok(())
+            __flow_p::Ok(())
         }
     }
 }

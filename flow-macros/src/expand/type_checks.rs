@@ -43,7 +43,6 @@ fn contexts(g: &Gen<'_>) -> TokenStream {
         };
         out.extend(quote! {
             #[diagnostic::on_unimplemented(message = #message, label = "the context's type", note = #note)]
-            #[doc(hidden)]
             #[allow(non_camel_case_types)]
             trait #tr<T> { fn feed(self) -> T; }
             impl<T> #tr<T> for T {

@@ -10,6 +10,7 @@ use quote::{format_ident, quote};
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let k = g.krate;
     let deps = g.deps();
+    let output = Gen::output();
     let wf = g.wf.name.to_string();
     let entry = g.graph.entry;
     let entry_v = g.variant(entry);
@@ -37,11 +38,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
     );
     quote! {
-        #[doc(hidden)]
-        mod __flow_sealed {
-            pub trait Sealed {}
-        }
-
         /// Typestate markers for [`Flow`]: `Flow<state::Search>` is a run whose next step is
         /// `search`. They are never constructed.
         pub mod state {
@@ -50,7 +46,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
-        pub trait __flow_Marker: __flow_sealed::Sealed {
+        pub trait __flow_Marker {
             /// The data a run in this state carries.
             type Data: ::core::marker::Send + 'static;
             /// The earlier outputs (`#[from]`) a run in this state keeps for later steps.
@@ -121,6 +117,44 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 <S as __flow_Marker>::into_state(self.data, self.kept, self.loops)
             }
 
+            // The method of a step that carries no earlier outputs: runs step `step` through
+            // its adapter `call`, and `feed` (the edge's conversion) makes the next `Flow`.
+            // The closure returns the workflow's `FlowError`, as large as the user's errors.
+            #[inline]
+            #[allow(clippy::result_large_err)]
+            fn __flow_then<C, T, N, F>(self, step: usize, call: C, feed: F) -> StepFuture<__flow_p::Result<Flow<N>, FlowError>>
+            where
+                S: __flow_Marker<Kept = ()>,
+                C: for<'a> __flow_p::StepCall<'a, #deps, <S as __flow_Marker>::Data, (), T, FlowError> + ::core::marker::Send + 'static,
+                T: ::core::marker::Send + 'static,
+                N: __flow_Marker<Kept = ()>,
+                F: ::core::ops::FnOnce(T) -> <N as __flow_Marker>::Data + ::core::marker::Send + 'static,
+            {
+                let Self { ctx, data, kept, loops, attempt } = self;
+                let visit = __flow_visit(&loops);
+                StepFuture(__flow_p::flow_step::<Workflow, _, _, _, _, _, _>(ctx, step, attempt, visit, data, kept, call, move |ctx, (), out| {
+                    __flow_p::Ok(Flow { ctx, data: feed(out), kept: (), loops, attempt: 1 })
+                }))
+            }
+
+            // The same for an exit step: `finish` makes the run's output.
+            // The closure returns the workflow's `FlowError`, as large as the user's errors.
+            #[inline]
+            #[allow(clippy::result_large_err)]
+            fn __flow_exit<C, T, F>(self, step: usize, call: C, finish: F) -> StepFuture<__flow_p::Result<#output, FlowError>>
+            where
+                S: __flow_Marker<Kept = ()>,
+                C: for<'a> __flow_p::StepCall<'a, #deps, <S as __flow_Marker>::Data, (), T, FlowError> + ::core::marker::Send + 'static,
+                T: ::core::marker::Send + 'static,
+                F: ::core::ops::FnOnce(T) -> #output + ::core::marker::Send + 'static,
+            {
+                let Self { ctx, data, kept, loops, attempt } = self;
+                let visit = __flow_visit(&loops);
+                StepFuture(__flow_p::flow_step::<Workflow, _, _, _, _, _, _>(ctx, step, attempt, visit, data, kept, call, move |_, (), out| {
+                    __flow_p::Ok(finish(out))
+                }))
+            }
+
             #methods
         }
 
@@ -146,6 +180,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         }
 
         #unawaited_items
+        #[doc(hidden)]
+        #[allow(clippy::unused_self)]
         impl<T> StepFuture<T> {
             #unawaited_methods
         }
@@ -198,7 +234,6 @@ fn entry_input_check(g: &Gen<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         pub trait __flow_EntryInput {
-            #[doc(hidden)]
             fn __flow_into(self) -> #entry_in;
         }
         impl __flow_EntryInput for #entry_in {
@@ -238,10 +273,10 @@ fn unawaited(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
         let next = format_ident!("__flow_next_{}", name);
         let items = quote! {
             #tr
-            impl<S: #next> StepFuture<::core::result::Result<Flow<S>, FlowError>> {
+            impl<S: #next> StepFuture<__flow_p::Result<Flow<S>, FlowError>> {
                 #[doc(hidden)]
                 #[allow(clippy::unused_self)]
-                pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+                pub fn #f(self) -> StepFuture<__flow_p::Result<Flow<<S as #next>::Next>, FlowError>>
                 where
                     Self: #awaited,
                 {
@@ -253,9 +288,7 @@ fn unawaited(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
     } else {
         let (ret, _) = handle(g, i);
         let method = quote! {
-            #[doc(hidden)]
-            #[allow(clippy::unused_self)]
-            pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+            pub fn #f(self) -> StepFuture<__flow_p::Result<#ret, FlowError>>
             where
                 T: #awaited,
             {
@@ -298,16 +331,26 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let kept_idx = (0..kept_fields.len()).map(syn::Index::from);
             let copy_self =
                 super::earlier::copy_self(g, i, &super::earlier::nexts(g, i), &quote!(out));
+            // A state that keeps nothing takes its `()` as a pattern: no unused variable.
+            let into_state = if kept_fields.is_empty() {
+                quote! {
+                    fn into_state(input: #input, (): (), loops: Loops) -> FlowState {
+                        FlowState::#v { input, loops }
+                    }
+                }
+            } else {
+                quote! {
+                    fn into_state(data: #input, kept: #kept_ty, loops: Loops) -> FlowState {
+                        FlowState::#v { input: data, #( #kept_fields: kept.#kept_idx, )* loops }
+                    }
+                }
+            };
             let impls = quote! {
-                impl __flow_sealed::Sealed for state::#v {}
                 impl __flow_Marker for state::#v {
                     #data_item
                     type Kept = #kept_ty;
                     const AT: &'static str = #name;
-                    #[allow(unused_variables)]
-                    fn into_state(data: #input, kept: #kept_ty, loops: Loops) -> FlowState {
-                        FlowState::#v { input: data, #( #kept_fields: kept.#kept_idx, )* loops }
-                    }
+                    #into_state
                 }
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
                 #[doc(hidden)]
@@ -315,13 +358,34 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 pub trait #can: __flow_Marker<Data = #input, Kept = #kept_ty> {}
                 impl #can for state::#v {}
             };
-            // No `async` block of its own: the runtime's generic `flow_step` runs the adapter,
-            // and this closure makes the result (one closure per step is cheaper to check).
+            // No `async` block of its own: the runtime's generic `flow_step` runs the adapter.
+            // A step that carries no earlier outputs into the next position hands `Flow`'s
+            // generic `__flow_then` (or `__flow_exit`) its adapter and its edge's conversion,
+            // both function items; otherwise a closure makes the result.
+            let plain_next = match &g.graph.next[i] {
+                Next::Exit => Some((quote!(__flow_exit), g.to_output(i))),
+                Next::Step(s) if g.graph.carry[*s].is_empty() => {
+                    Some((quote!(__flow_then), g.edge(*s, &g.name(i))))
+                }
+                _ => None,
+            };
+            if let Some((helper, feed)) = plain_next.filter(|_| g.graph.carry[i].is_empty()) {
+                let method = quote! {
+                    #[doc = #doc]
+                    pub fn #f(self) -> StepFuture<__flow_p::Result<#ret, FlowError>>
+                    where
+                        S: #can,
+                    {
+                        self.#helper(#i, #call, #feed)
+                    }
+                };
+                return (marker, impls, method);
+            }
             let method = quote! {
                 #[doc = #doc]
                 // The closure returns the workflow's `FlowError`, as large as the user's errors.
                 #[allow(unused_variables, clippy::result_large_err)]
-                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                pub fn #f(self) -> StepFuture<__flow_p::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
@@ -329,7 +393,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let visit = __flow_visit(&loops);
                     StepFuture(__flow_p::flow_step::<Workflow, _, _, _, _, _, _>(ctx, #i, attempt, visit, input, __flow_kept, #call, move |ctx, __flow_kept, out| {
                         #copy_self
-                        ::core::result::Result::Ok(#body)
+                        __flow_p::Ok(#body)
                     }))
                 }
             };
@@ -437,7 +501,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             };
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+                pub fn #f(self) -> StepFuture<__flow_p::Result<Flow<<S as #next>::Next>, FlowError>>
                 where
                     S: #next + #can,
                 {
@@ -447,7 +511,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let kept_ref: &#kept_ty = <S as #can>::kept(&kept);
                     let out = __flow_p::step_alone(&ctx, &<Workflow as __flow_p::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
                     let (data, kept) = <S as #can>::finish(data, kept, out);
-                    ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
+                    __flow_p::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
                     }))
                 }
             };
@@ -545,7 +609,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let into_state = if chains.iter().all(|c| c.len() == 1) {
                 quote! {
                     FlowState::#v {
-                        input: ::core::option::Option::Some(data.0),
+                        input: __flow_p::Some(data.0),
                         #( #fields: <#params as __flow_p::Slot>::into_option(data.#idx), )*
                         #( #kept_fields: kept.#kept_idx, )*
                         loops,
@@ -572,7 +636,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 quote! {
                     #lets
                     FlowState::#v {
-                        input: ::core::option::Option::Some(data.0),
+                        input: __flow_p::Some(data.0),
                         #inits
                         #( #kept_fields: kept.#kept_idx, )*
                         loops,
@@ -580,7 +644,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 }
             };
             let impls = quote! {
-                impl<#(#params),*> __flow_sealed::Sealed for state::#v<#(#params),*> {}
+
                 #chain_impls
                 impl<#(#params: #bounds),*> __flow_Marker for state::#v<#(#params),*> {
                     #data_item
@@ -624,7 +688,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let copy_branches = super::earlier::copy_branches(g, i, &nexts, &ins_vars);
             let method = quote! {
                 #[doc = #doc]
-                pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                pub fn #f(self) -> StepFuture<__flow_p::Result<#ret, FlowError>>
                 where
                     S: #can,
                 {
@@ -634,7 +698,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     #copy_branches
                     let out = __flow_p::step_alone(&ctx, &<Workflow as __flow_p::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, #(#ins_vars,)* &__flow_kept, event)).await?;
                     #copy_self
-                    ::core::result::Result::Ok(#body)
+                    __flow_p::Ok(#body)
                     }))
                 }
             };
@@ -867,7 +931,7 @@ fn unmatched(
                 impl #handles {
                     #[doc(hidden)]
                     #[allow(clippy::unused_self)]
-                    pub fn #f(self) -> StepFuture<::core::result::Result<#ret, FlowError>>
+                    pub fn #f(self) -> StepFuture<__flow_p::Result<#ret, FlowError>>
                     where
                         for<'a> &'a #handles: #tr,
                     {
@@ -954,8 +1018,8 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
         let last = chain[chain.len() - 1];
         let tail_out = g.out(last);
         let outs: Vec<_> = chain.iter().map(|&c| g.out(c)).collect();
-        let none = quote!(::core::option::Option::None);
-        let some = quote!(::core::option::Option::Some(value));
+        let none = quote!(__flow_p::None);
+        let some = quote!(__flow_p::Some(value));
         let fields_at = |filled: Option<usize>| {
             let values = (0..chain.len()).map(|n| {
                 if Some(n) == filled {
@@ -976,7 +1040,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             pub trait #tr: __flow_p::Slot {
-                fn fields(value: Self::Of<#tail_out>) -> (#(::core::option::Option<#outs>,)*);
+                fn fields(value: Self::Of<#tail_out>) -> (#(__flow_p::Option<#outs>,)*);
             }
         });
         for (n, &c) in chain.iter().enumerate() {
@@ -1011,14 +1075,14 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
                 impl __flow_p::Slot for state::#m {
                     type Of<T: ::core::marker::Send + 'static> = #of;
                     #[inline]
-                    fn into_option<T: ::core::marker::Send + 'static>(_: #of) -> ::core::option::Option<T> {
-                        ::core::option::Option::None
+                    fn into_option<T: ::core::marker::Send + 'static>(_: #of) -> __flow_p::Option<T> {
+                        __flow_p::None
                     }
                 }
                 impl #tr for state::#m {
                     #[inline]
                     #[allow(unused_variables)]
-                    fn fields(#value: #of) -> (#(::core::option::Option<#outs>,)*) { #fields }
+                    fn fields(#value: #of) -> (#(__flow_p::Option<#outs>,)*) { #fields }
                 }
             });
         }
@@ -1026,7 +1090,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
         impls.extend(quote! {
             impl #tr for #k::state::Done {
                 #[inline]
-                fn fields(value: #tail_out) -> (#(::core::option::Option<#outs>,)*) { #done }
+                fn fields(value: #tail_out) -> (#(__flow_p::Option<#outs>,)*) { #done }
             }
         });
     }
@@ -1184,7 +1248,7 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
     let doc = format!("Runs step `{name}`.");
     let method = quote! {
         #[doc = #doc]
-        pub fn #f(self) -> StepFuture<::core::result::Result<Flow<<S as #next>::Next>, FlowError>>
+        pub fn #f(self) -> StepFuture<__flow_p::Result<Flow<<S as #next>::Next>, FlowError>>
         where
             S: #next + #can,
         {
@@ -1194,7 +1258,7 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
             let kept_ref: &#kept_ty = <S as #can>::kept(&kept);
             let out = __flow_p::step_alone(&ctx, &<Workflow as __flow_p::Machine>::GRAPH, #i, attempt, __flow_visit(&loops), |run, event| #call(&ctx, run, input, kept_ref, event)).await?;
             let (data, kept) = <S as #can>::finish(hold, kept, out);
-            ::core::result::Result::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
+            __flow_p::Ok(Flow { ctx, data, kept, loops, attempt: 1 })
             }))
         }
     };

@@ -60,7 +60,6 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         );
         out.extend(quote! {
             #[diagnostic::on_unimplemented(message = #message, label = "the event parameter's type", note = #note)]
-            #[doc(hidden)]
             #[allow(non_camel_case_types)]
             trait #tr<T> { fn feed(self) -> T; }
             impl<T> #tr<T> for T {
