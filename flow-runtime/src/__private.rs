@@ -20,6 +20,18 @@ pub use serde;
 pub use core::option::Option::{self, None, Some};
 pub use core::result::Result::{self, Err, Ok};
 
+/// The step a run in `state` runs next (a join's name while its branches run), by the
+/// graph table: `FlowState::step` without a match of its own.
+#[must_use]
+pub fn step_at<M: Machine>(state: &M::State) -> Option<&'static str> {
+    match M::position(state) {
+        Position::Step { step, .. } | Position::Join { step, .. } => {
+            M::GRAPH.steps.get(step).map(|info| info.name)
+        }
+        Position::Finished => None,
+    }
+}
+
 /// What a step adapter returns.
 pub type StepResult<T, E> = Result<Stepped<T>, E>;
 
@@ -162,6 +174,64 @@ pub trait SourceNone<'a> {
 impl<'a, E: ?Sized> SourceNone<'a> for ErrorRef<'a, E> {
     fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)> {
         None
+    }
+}
+
+/// A step's error inside a `FlowError`, seen through what `FlowError`'s impls need: its
+/// variant and step, and the error as `Debug`, as a `source` and as `Display` (the last two
+/// picked at the error's concrete type by the generated code).
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)] // holds a user's error; `debug` is how it is shown
+pub struct StepFailure<'a> {
+    variant: &'static str,
+    /// The step's name.
+    pub step: &'static str,
+    error: &'a dyn std::fmt::Debug,
+    /// The error as `FlowError::source` returns it.
+    pub source: Option<&'a (dyn std::error::Error + 'static)>,
+    shown: Option<&'a dyn std::fmt::Display>,
+}
+
+impl<'a> StepFailure<'a> {
+    /// Step `step`'s error `error`, the `FlowError` variant `variant`.
+    #[must_use]
+    pub fn new(
+        variant: &'static str,
+        step: &'static str,
+        error: &'a dyn std::fmt::Debug,
+        source: Option<&'a (dyn std::error::Error + 'static)>,
+        shown: Option<&'a dyn std::fmt::Display>,
+    ) -> Self {
+        Self {
+            variant,
+            step,
+            error,
+            source,
+            shown,
+        }
+    }
+
+    /// `FlowError`'s `Debug`: the variant and the error, as a derive writes them.
+    ///
+    /// # Errors
+    ///
+    /// The formatter's.
+    pub fn debug(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple(self.variant).field(self.error).finish()
+    }
+
+    /// `FlowError`'s `Display`: names the workflow and the step, and shows the error itself
+    /// only when it is not the `source` (which a reporter prints next).
+    ///
+    /// # Errors
+    ///
+    /// The formatter's.
+    pub fn display(&self, f: &mut std::fmt::Formatter<'_>, workflow: &str) -> std::fmt::Result {
+        write!(f, "workflow `{workflow}`: step `{}` failed", self.step)?;
+        match (self.source, self.shown) {
+            (None, Some(error)) => write!(f, ": {error}"),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -999,26 +1069,6 @@ pub mod show {
     impl<'a, E> ViaNothing<'a> for Show<'a, E> {
         fn shown(self) -> Option<&'a dyn fmt::Display> {
             None
-        }
-    }
-
-    /// `FlowError`'s `Display` for a step's error: names the workflow and the step, and shows
-    /// the error itself only when it is not the `source` (which a reporter prints next).
-    ///
-    /// # Errors
-    ///
-    /// The formatter's.
-    pub fn step_failed(
-        f: &mut fmt::Formatter<'_>,
-        workflow: &str,
-        step: &str,
-        source: Option<&(dyn std::error::Error + 'static)>,
-        shown: Option<&dyn fmt::Display>,
-    ) -> fmt::Result {
-        write!(f, "workflow `{workflow}`: step `{step}` failed")?;
-        match (source, shown) {
-            (None, Some(error)) => write!(f, ": {error}"),
-            _ => Ok(()),
         }
     }
 }

@@ -62,7 +62,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                         loops: Loops,
                     },
                 });
-                variant_names.push((v, name));
+                variant_names.push(v);
             }
             _ => {
                 let input = g.inp(i);
@@ -78,14 +78,12 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                         loops: Loops,
                     },
                 });
-                variant_names.push((v, name));
+                variant_names.push(v);
             }
         }
     }
     let output = Gen::output();
-    let state_variant_idents = variant_names.iter().map(|(v, _)| v);
-    let state_variant_strs: Vec<&String> = variant_names.iter().map(|(_, n)| n).collect();
-    let state_variant_idents2 = variant_names.iter().map(|(v, _)| v);
+    let state_variant_idents = &variant_names;
     let state_serde = state_serde(g, &serde_crate);
 
     quote! {
@@ -132,10 +130,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             /// The step that runs next, or `None` when the run has completed.
             #[must_use]
             pub fn step(&self) -> __flow_p::Option<&'static str> {
-                match self {
-                    #( Self::#state_variant_idents { .. } => __flow_p::Some(#state_variant_strs), )*
-                    Self::Completed { .. } => __flow_p::None,
-                }
+                __flow_p::step_at::<Workflow>(self)
             }
 
             /// Whether the run has completed.
@@ -148,7 +143,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             #[must_use]
             pub fn loops(&self) -> __flow_p::Option<Loops> {
                 match self {
-                    #( Self::#state_variant_idents2 { loops, .. } => __flow_p::Some(*loops), )*
+                    #( Self::#state_variant_idents { loops, .. } => __flow_p::Some(*loops), )*
                     Self::Completed { .. } => __flow_p::None,
                 }
             }
