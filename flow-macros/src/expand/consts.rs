@@ -33,7 +33,7 @@ pub(crate) fn mermaid(g: &Gen<'_>) -> String {
         let name = g.name(i);
         let mut label = match step.workers {
             Some((n, _)) => format!("{name} ×{n}"),
-            None => name.clone(),
+            None => name.to_owned(),
         };
         if let Some((ty, _)) = &step.event {
             let _ = write!(label, " ⏳ {}", super::waits::event_name(ty));

@@ -75,7 +75,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 };
                 out.extend(feed(
                     g,
-                    &g.edge(*s, &from),
+                    &g.edge(*s, from),
                     &g.out(i),
                     &g.inp(*s),
                     &message,
@@ -84,7 +84,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     converging_span(g, *s, i).unwrap_or_else(|| g.input_span(*s, 0)),
                 ));
                 if g.graph.chain(i).is_some() {
-                    out.extend(chain_clone(g, i, &to));
+                    out.extend(chain_clone(g, i, to));
                 }
             }
             Next::Fork { join } => {
@@ -92,7 +92,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     let to = g.name(b);
                     out.extend(feed(
                         g,
-                        &g.edge(b, &from),
+                        &g.edge(b, from),
                         &g.out(i),
                         &g.inp(b),
                         &format!("branch `{to}` takes `{{T}}`, but the step it fans out from, `{from}`, returns `{{Self}}`"),
@@ -132,7 +132,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 let to = g.name(*join);
                 out.extend(feed(
                     g,
-                    &g.edge(*join, &from),
+                    &g.edge(*join, from),
                     &g.out(i),
                     &g.inp_k(*join, slot),
                     &format!("join `{to}` takes `{{T}}` from branch `{from}` (parameter {}), but `{from}` returns `{{Self}}`", slot + 1),

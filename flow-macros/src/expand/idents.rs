@@ -3,7 +3,6 @@
 
 use super::Gen;
 use crate::model::Next;
-use crate::naming::pascal_case;
 use proc_macro2::Span;
 use quote::format_ident;
 use syn::spanned::Spanned;
@@ -11,8 +10,8 @@ use syn::{Ident, Type};
 
 impl Gen<'_> {
     /// The step's name as users read it (`r#match` → `match`).
-    pub(crate) fn name(&self, i: usize) -> String {
-        syn::ext::IdentExt::unraw(&self.wf.steps[i].name).to_string()
+    pub(crate) fn name(&self, i: usize) -> &str {
+        &self.names[i]
     }
     /// The position of the step named `name`.
     pub(crate) fn index(&self, name: &Ident) -> Option<usize> {
@@ -23,7 +22,7 @@ impl Gen<'_> {
     }
     /// `give_up` → `GiveUp`: the step's variant in `FlowState` and `FlowError`, and its marker.
     pub(crate) fn variant(&self, i: usize) -> Ident {
-        format_ident!("{}", pascal_case(&self.name(i)), span = Span::call_site())
+        self.variants[i].clone()
     }
     pub(crate) fn out(&self, i: usize) -> Ident {
         format_ident!("__flow_Out_{}", self.name(i))

@@ -41,14 +41,29 @@ pub(crate) struct Gen<'a> {
     pub(crate) wf: &'a Workflow,
     pub(crate) graph: &'a Graph,
     pub(crate) krate: &'a syn::Path,
+    /// Each step's name as users read it, and its variant: computed once (the generators ask
+    /// for them often).
+    names: Vec<String>,
+    variants: Vec<syn::Ident>,
 }
 
 /// Everything `#[workflow]` adds to a valid module, and the module's `# Graph` doc section.
 pub(crate) fn generate(wf: &Workflow, graph: &Graph) -> (TokenStream, String) {
+    let names: Vec<String> = wf
+        .steps
+        .iter()
+        .map(|s| syn::ext::IdentExt::unraw(&s.name).to_string())
+        .collect();
+    let variants = names
+        .iter()
+        .map(|name| quote::format_ident!("{}", crate::naming::pascal_case(name)))
+        .collect();
     let g = Gen {
         wf,
         graph,
         krate: &wf.krate,
+        names,
+        variants,
     };
     let generated = generate_items(&g);
     let diagram = consts::mermaid(&g);

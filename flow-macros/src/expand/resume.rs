@@ -281,7 +281,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let (source, feed_in, clone_fn, missing) = match prev {
                     None => (
                         quote!(input),
-                        g.edge(i, &g.name(*fork)),
+                        g.edge(i, g.name(*fork)),
                         g.clone_fn(*fork),
                         "a branch has not run, but the fan-out's input is missing",
                     ),
@@ -290,7 +290,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                             let field = g.fn_ident(p);
                             quote!(#field)
                         },
-                        g.edge(i, &g.name(p)),
+                        g.edge(i, g.name(p)),
                         g.clone_fn(p),
                         "a step of a branch has not run, but the output of the step before it is missing",
                     ),
@@ -328,7 +328,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 let slots: Vec<_> = (0..bs.len())
                     .map(|n| format_ident!("__flow_slot{}", n))
                     .collect();
-                let feeds_out: Vec<_> = bs.iter().map(|&b| g.edge(i, &g.name(b))).collect();
+                let feeds_out: Vec<_> = bs.iter().map(|&b| g.edge(i, g.name(b))).collect();
                 let next = transition(g, i, &quote!(out));
                 if chains.iter().all(|c| c.len() == 1) {
                     positions.push(quote! {
@@ -598,7 +598,7 @@ pub(crate) fn transition(g: &Gen<'_>, i: usize, out: &TokenStream) -> TokenStrea
         }
         Next::Step(s) => {
             let v = g.variant(*s);
-            let f = g.edge(*s, &g.name(i));
+            let f = g.edge(*s, g.name(i));
             let kept = super::earlier::next_fields(g, i, *s);
             quote!(FlowState::#v { input: #f(#out), #kept loops })
         }

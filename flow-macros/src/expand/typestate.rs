@@ -365,7 +365,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
             let plain_next = match &g.graph.next[i] {
                 Next::Exit => Some((quote!(__flow_exit), g.to_output(i))),
                 Next::Step(s) if g.graph.carry[*s].is_empty() => {
-                    Some((quote!(__flow_then), g.edge(*s, &g.name(i))))
+                    Some((quote!(__flow_then), g.edge(*s, g.name(i))))
                 }
                 _ => None,
             };
@@ -453,7 +453,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     }
                 })
                 .collect();
-            let feed = g.edge(i, &g.name(*fork));
+            let feed = g.edge(i, g.name(*fork));
             let clone_fn = g.clone_fn(*fork);
             let kept_ty = super::earlier::kept_type(g, *join);
             let message = format!(
@@ -535,7 +535,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 .iter()
                 .map(|&b| format_ident!("__flow_done_{}_{}", name, g.name(b)))
                 .collect();
-            let feeds: Vec<_> = branches.iter().map(|&b| g.edge(i, &g.name(b))).collect();
+            let feeds: Vec<_> = branches.iter().map(|&b| g.edge(i, g.name(b))).collect();
             let done_msgs: Vec<_> = chains
                 .iter()
                 .map(|chain| {
@@ -756,7 +756,7 @@ fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
         }
         Next::Step(s) => {
             let v = g.variant(*s);
-            let f = g.edge(*s, &g.name(i));
+            let f = g.edge(*s, g.name(i));
             let kept = super::earlier::next_kept(g, i, *s);
             (
                 quote!(Flow<state::#v>),
@@ -1184,12 +1184,12 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
         })
         .collect();
     let take_input = if pos == 0 {
-        let feed = g.edge(i, &g.name(*fork));
+        let feed = g.edge(i, g.name(*fork));
         let clone_fn = g.clone_fn(*fork);
         quote!(#feed(#clone_fn(&data.0)))
     } else {
         let slot_ix = &idx[slot];
-        let feed = g.edge(i, &g.name(chain[pos - 1]));
+        let feed = g.edge(i, g.name(chain[pos - 1]));
         quote!(#feed(data.#slot_ix))
     };
     let kept_ty = super::earlier::kept_type(g, join);
