@@ -130,56 +130,71 @@ pub const fn assert_step_error<E: StepError>() {}
 #[inline]
 pub const fn assert_stored<T: serde::Serialize + serde::de::DeserializeOwned>() {}
 
-/// Autoref specialisation over a step's concrete error type: `(&&&ErrorRef(e)).flow_source()`
-/// picks the first of these that applies.
+/// Autoref specialisation over a step's concrete error type, for `FlowError`:
+/// `(&&&&Failing(e)).failure(variant, step)` picks the first of the four `Failing*` traits that
+/// applies, in their order here. Every step error is `Debug` (`assert_step_error` says so when
+/// it is not).
 #[derive(Debug)]
-pub struct ErrorRef<'a, E: ?Sized>(pub &'a E);
+pub struct Failing<'a, E>(pub &'a E);
 
-impl<E: ?Sized> Clone for ErrorRef<'_, E> {
+impl<E> Clone for Failing<'_, E> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<E: ?Sized> Copy for ErrorRef<'_, E> {}
+impl<E> Copy for Failing<'_, E> {}
 
-/// `E: Error`: the error itself is the source.
-pub trait SourceViaError<'a> {
-    /// The error as a `source`.
-    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)>;
+/// `E: Error`: the error itself is the source, and `Display` does not repeat it.
+pub trait FailingViaError<'a> {
+    /// The step's failure.
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a>;
 }
-impl<'a, E: std::error::Error + 'static> SourceViaError<'a> for &&ErrorRef<'a, E> {
-    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)> {
-        Some(self.0)
+impl<'a, E: std::error::Error + 'static> FailingViaError<'a> for &&&Failing<'a, E> {
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a> {
+        StepFailure::new(variant, step, self.0, Some(self.0), None)
     }
 }
 
-/// `E: AsRef<dyn Error>` (`Box<dyn Error + Send + Sync>`, `anyhow::Error`).
-pub trait SourceViaAsRef<'a> {
-    /// The error as a `source`.
-    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)>;
+/// `E: AsRef<dyn Error>` (`Box<dyn Error + Send + Sync>`, `anyhow::Error`): the same, through
+/// `as_ref`.
+pub trait FailingViaAsRef<'a> {
+    /// The step's failure.
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a>;
 }
-impl<'a, E: AsRef<dyn std::error::Error + Send + Sync + 'static>> SourceViaAsRef<'a>
-    for &ErrorRef<'a, E>
+impl<'a, E> FailingViaAsRef<'a> for &&Failing<'a, E>
+where
+    E: AsRef<dyn std::error::Error + Send + Sync + 'static> + std::fmt::Debug,
 {
-    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)> {
-        Some(self.0.as_ref())
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a> {
+        StepFailure::new(variant, step, self.0, Some(self.0.as_ref()), None)
     }
 }
 
-/// Anything else: no source; `FlowError` shows the message itself.
-pub trait SourceNone<'a> {
-    /// `None`.
-    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)>;
+/// `E: Display` but not an error (a `String`): no source; `Display` shows the message.
+pub trait FailingViaDisplay<'a> {
+    /// The step's failure.
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a>;
 }
-impl<'a, E: ?Sized> SourceNone<'a> for ErrorRef<'a, E> {
-    fn flow_source(self) -> Option<&'a (dyn std::error::Error + 'static)> {
-        None
+impl<'a, E: std::fmt::Display + std::fmt::Debug> FailingViaDisplay<'a> for &Failing<'a, E> {
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a> {
+        StepFailure::new(variant, step, self.0, None, Some(self.0))
+    }
+}
+
+/// Anything else (reported by `assert_step_error`): no source, nothing shown.
+pub trait FailingOther<'a> {
+    /// The step's failure.
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a>;
+}
+impl<'a, E: std::fmt::Debug> FailingOther<'a> for Failing<'a, E> {
+    fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a> {
+        StepFailure::new(variant, step, self.0, None, None)
     }
 }
 
 /// A step's error inside a `FlowError`, seen through what `FlowError`'s impls need: its
 /// variant and step, and the error as `Debug`, as a `source` and as `Display` (the last two
-/// picked at the error's concrete type by the generated code).
+/// picked at the error's concrete type, by [`Failing`]).
 #[derive(Clone, Copy)]
 #[allow(missing_debug_implementations)] // holds a user's error; `debug` is how it is shown
 pub struct StepFailure<'a> {
@@ -193,9 +208,7 @@ pub struct StepFailure<'a> {
 }
 
 impl<'a> StepFailure<'a> {
-    /// Step `step`'s error `error`, the `FlowError` variant `variant`.
-    #[must_use]
-    pub fn new(
+    fn new(
         variant: &'static str,
         step: &'static str,
         error: &'a dyn std::fmt::Debug,
@@ -1029,46 +1042,4 @@ pub mod event_wait {
         note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
     )]
     pub trait EventSerde {}
-}
-
-/// `FlowError`'s `Display` of a step error through autoref specialisation: a step error that
-/// is not `Display` is reported once, at the user's type (`assert_step_error`), not again
-/// inside the generated `Display` impl.
-pub mod show {
-    use std::fmt;
-
-    /// A step error, borrowed for display.
-    #[derive(Debug)]
-    pub struct Show<'a, E>(pub &'a E);
-
-    impl<E> Clone for Show<'_, E> {
-        fn clone(&self) -> Self {
-            *self
-        }
-    }
-    impl<E> Copy for Show<'_, E> {}
-
-    /// A `Display` error: `(&&Show(e)).shown()` is `Some(e)`.
-    pub trait ViaDisplay<'a> {
-        /// The error, to display.
-        fn shown(self) -> Option<&'a dyn fmt::Display>;
-    }
-
-    impl<'a, E: fmt::Display> ViaDisplay<'a> for &Show<'a, E> {
-        fn shown(self) -> Option<&'a dyn fmt::Display> {
-            Some(self.0)
-        }
-    }
-
-    /// The stand-in for an error that is not `Display` (reported by `assert_step_error`).
-    pub trait ViaNothing<'a> {
-        /// `None`.
-        fn shown(self) -> Option<&'a dyn fmt::Display>;
-    }
-
-    impl<'a, E> ViaNothing<'a> for Show<'a, E> {
-        fn shown(self) -> Option<&'a dyn fmt::Display> {
-            None
-        }
-    }
 }

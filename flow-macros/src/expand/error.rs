@@ -39,14 +39,9 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             // step's error, picked at its concrete type; or the runtime's error.
             #[allow(unused_imports)]
             fn __flow_failure(&self) -> __flow_p::Result<__flow_p::StepFailure<'_>, &#k::error::RuntimeError> {
-                use __flow_p::{SourceNone as _, SourceViaAsRef as _, SourceViaError as _};
-                use __flow_p::show::{ViaDisplay as _, ViaNothing as _};
+                use __flow_p::{FailingOther as _, FailingViaAsRef as _, FailingViaDisplay as _, FailingViaError as _};
                 __flow_p::Ok(match self {
-                    #( Self::#err_variants(e) => __flow_p::StepFailure::new(
-                        #err_variant_strs, #err_names, e,
-                        (&&&__flow_p::ErrorRef(e)).flow_source(),
-                        (&&__flow_p::show::Show(e)).shown(),
-                    ), )*
+                    #( Self::#err_variants(e) => (&&&&__flow_p::Failing(e)).failure(#err_variant_strs, #err_names), )*
                     Self::Runtime(e) => return __flow_p::Err(e),
                 })
             }

@@ -319,4 +319,16 @@ async fn boxed_errors_are_sources_and_plain_messages_are_shown() {
         "workflow `loose_errors`: step `plain` failed: no luck"
     );
     assert!(plain.source().is_none());
+    // `Debug` reads as a derive would write it: the variant and the step's own error.
+    assert_eq!(format!("{plain:?}"), r#"Plain("no luck")"#);
+    assert!(format!("{boxed:?}").starts_with("Boxed("), "{boxed:?}");
+    let invalid = || RuntimeError::InvalidState {
+        workflow: "loose_errors",
+        step: "plain",
+        reason: "a test",
+    };
+    let runtime = loose_errors::FlowError::from(invalid());
+    assert_eq!(runtime.step(), None);
+    assert_eq!(format!("{runtime:?}"), format!("Runtime({:?})", invalid()));
+    assert_eq!(runtime.to_string(), invalid().to_string());
 }
