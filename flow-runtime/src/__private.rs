@@ -8,9 +8,10 @@ use crate::tool::Visit;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::driver::EventArg;
 pub use crate::driver::{
-    BoxFuture, EventArg, EventWait, Graph, Machine, OutError, Position, Resume, StepInfo, StepKind,
-    StepRun, Stepped, drive, map_ordered, step_alone,
+    BoxFuture, Graph, Machine, OutError, Position, Resume, StepInfo, StepKind, StepRun, Stepped,
+    drive, map_ordered, step_alone,
 };
 pub use serde;
 
@@ -126,14 +127,9 @@ impl<T: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static> StepError f
 #[inline]
 pub const fn assert_step_error<E: StepError>() {}
 
-/// Asserts at compile time that `T` can be stored in a checkpoint.
-#[inline]
-pub const fn assert_stored<T: serde::Serialize + serde::de::DeserializeOwned>() {}
-
 /// Autoref specialisation over a step's concrete error type, for `FlowError`:
 /// `(&&&&Failing(e)).failure(variant, step)` picks the first of the four `Failing*` traits that
-/// applies, in their order here. Every step error is `Debug` (`assert_step_error` says so when
-/// it is not).
+/// applies, in their order here.
 #[derive(Debug)]
 pub struct Failing<'a, E>(pub &'a E);
 
@@ -181,14 +177,21 @@ impl<'a, E: std::fmt::Display + std::fmt::Debug> FailingViaDisplay<'a> for &Fail
     }
 }
 
-/// Anything else (reported by `assert_step_error`): no source, nothing shown.
+/// Anything else, `Debug` or not: `assert_step_error` reports such a type (once), so this
+/// never runs; it exists so that the same mistake is not reported again here.
 pub trait FailingOther<'a> {
     /// The step's failure.
     fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a>;
 }
-impl<'a, E: std::fmt::Debug> FailingOther<'a> for Failing<'a, E> {
+impl<'a, E> FailingOther<'a> for Failing<'a, E> {
     fn failure(self, variant: &'static str, step: &'static str) -> StepFailure<'a> {
-        StepFailure::new(variant, step, self.0, None, None)
+        StepFailure::new(
+            variant,
+            step,
+            &"(a step error that is not `Debug`)",
+            None,
+            None,
+        )
     }
 }
 
@@ -475,8 +478,9 @@ where
 /// The future of a typestate step method (one step of one input) of workflow `W`: runs step
 /// `step` through its adapter `call` as [`step_alone`] does, then `next` makes the method's
 /// result from the context, the earlier outputs kept and the step's output. Generic, so that
-/// each generated method is a call of this function instead of an `async` block of its own to
-/// type-check. The context's type is `W`'s, so that a `Deps` that is not `Sync` is reported
+/// a generated method is a call of this function (a step that carries no earlier outputs calls
+/// it through `Flow`'s own generic `__flow_then` or `__flow_exit`) instead of an `async` block
+/// of its own to type-check. The context's type is `W`'s, so that a `Deps` that is not `Sync` is reported
 /// once, at the workflow, not again here.
 ///
 /// # Errors

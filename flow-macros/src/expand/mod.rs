@@ -116,7 +116,7 @@ fn generate_items(g: &Gen<'_>) -> TokenStream {
         use #k::__private as __flow_p;
         // The adapters' `(&__flow_p::Out(out)).json()` picks one of these by autoref.
         #[allow(unused_imports)]
-        use #k::__private::{NoJson as _, ToJson as _};
+        use __flow_p::{NoJson as _, ToJson as _};
         #aliases
         #edges
         #type_checks

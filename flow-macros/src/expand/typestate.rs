@@ -181,7 +181,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
 
         #unawaited_items
         #[doc(hidden)]
-        #[allow(clippy::unused_self)]
+        #[allow(clippy::unused_self, missing_docs)]
         impl<T> StepFuture<T> {
             #unawaited_methods
         }

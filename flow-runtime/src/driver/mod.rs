@@ -30,7 +30,8 @@ mod scope;
 mod tests;
 pub(crate) mod trace;
 
-pub use self::graph::{EventWait, Graph, StepInfo, StepKind};
+use self::graph::EventWait;
+pub use self::graph::{Graph, StepInfo, StepKind};
 pub use self::outcome::{Outcome, Park};
 pub(crate) use self::park::ParkSlot;
 pub(crate) use self::scope::{Annotate, CallSlot, StepScope};
