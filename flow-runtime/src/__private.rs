@@ -207,6 +207,7 @@ pub struct StepFailure<'a> {
     error: &'a dyn std::fmt::Debug,
     /// The error as `FlowError::source` returns it.
     pub source: Option<&'a (dyn std::error::Error + 'static)>,
+    /// The error as `Display` shows it after the step's name: only one that is no `source`.
     shown: Option<&'a dyn std::fmt::Display>,
 }
 
@@ -244,9 +245,9 @@ impl<'a> StepFailure<'a> {
     /// The formatter's.
     pub fn display(&self, f: &mut std::fmt::Formatter<'_>, workflow: &str) -> std::fmt::Result {
         write!(f, "workflow `{workflow}`: step `{}` failed", self.step)?;
-        match (self.source, self.shown) {
-            (None, Some(error)) => write!(f, ": {error}"),
-            _ => Ok(()),
+        match self.shown {
+            Some(error) => write!(f, ": {error}"),
+            None => Ok(()),
         }
     }
 }

@@ -169,6 +169,7 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         let input = g.inp(i);
         (quote!(input: #input), quote!(input))
     };
+    // What follows the context: the call, its error mapped, its output handed on.
     let body = if let Some((n, _)) = step.workers {
         // Each item has its own context: its own visit, so its own calls and keys.
         let (index, item_ctx) = match &step.ctx {
@@ -183,22 +184,19 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
                 #item_ctx
                 async move { <_ as #step_return>::into_result(self::#f(#ctx_arg item #from_args).await) }
             }).await.map_err(FlowError::#v)?;
+            #unwrap_sleep
+            __flow_p::Ok(__flow_p::Stepped::output(&run, out, #wake, #json))
         }
-    } else if step.sleep.is_none() {
-        // The common case: one call of the runtime's `step_output` ends the adapter.
-        return quote! {
-            #[allow(clippy::too_many_arguments, unused_variables)]
-            async fn #call(ctx: &__flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &#kept_ty, event: __flow_p::MaybeEvent) -> __flow_p::StepResult<#o, FlowError> {
-                #wait
-                #make_ctx
-                __flow_p::step_output(&run, self::#f(#ctx_arg #args #event_arg #from_args).await, FlowError::#v, #json)
-            }
-        };
-    } else {
+    } else if step.sleep.is_some() {
         quote! {
             let out = self::#f(#ctx_arg #args #event_arg #from_args).await;
             let out = <_ as #step_return>::into_result(out).map_err(FlowError::#v)?;
+            #unwrap_sleep
+            __flow_p::Ok(__flow_p::Stepped::output(&run, out, #wake, #json))
         }
+    } else {
+        // The common case: one call of the runtime's `step_output`.
+        quote!(__flow_p::step_output(&run, self::#f(#ctx_arg #args #event_arg #from_args).await, FlowError::#v, #json))
     };
     quote! {
         #[allow(clippy::too_many_arguments, unused_variables)]
@@ -206,8 +204,6 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
             #wait
             #make_ctx
             #body
-            #unwrap_sleep
-            __flow_p::Ok(__flow_p::Stepped::output(&run, out, #wake, #json))
         }
     }
 }
