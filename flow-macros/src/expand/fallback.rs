@@ -232,7 +232,7 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
     });
     quote! {
         #[doc(hidden)]
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::default::Default)]
+        #[derive(::core::fmt::Debug)]
         pub struct Workflow;
 
         #[doc(hidden)]

@@ -36,7 +36,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         #machine
 
         /// This workflow, for engines that drive any workflow through the runtime's `Workflow` trait.
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::default::Default)]
+        #[derive(::core::fmt::Debug)]
         pub struct Workflow;
 
         #[automatically_derived]
@@ -86,8 +86,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             /// # Errors
             ///
             /// The first step that fails, or the runtime.
-            pub async fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> __flow_p::Result<#output, FlowError> {
-                <Self as #k::state::Workflow>::resume(ctx, state).await
+            pub fn resume(ctx: &#k::state::Ctx<#deps>, state: FlowState) -> impl ::core::future::Future<Output = __flow_p::Result<#output, FlowError>> + ::core::marker::Send + '_ {
+                <Self as #k::state::Workflow>::resume(ctx, state)
             }
         }
     }
@@ -423,39 +423,45 @@ fn machine(g: &Gen<'_>) -> TokenStream {
     let invalid = quote! {
         __flow_p::Err(__flow_p::invalid_state(NAME, run.name, "the run's state is not at this step"))
     };
-    let branch_fn = if branches.is_empty() {
-        quote! {
-            let _ = (ctx, state);
-            __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) })
-        }
+    // Without a fan-out, the trait's defaults (the driver never calls them) and no branch type.
+    let branching = if branches.is_empty() {
+        quote!(
+            type Branch = ::core::convert::Infallible;
+        )
     } else {
         quote! {
-            match (run.step, state) {
-                #(#branches)*
-                _ => __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
+            type Branch = __flow_Branch;
+
+            fn branch<'a>(ctx: &'a #k::state::Ctx<#deps>, run: __flow_p::StepRun, state: &FlowState) -> __flow_p::BoxFuture<'a, __flow_p::Result<__flow_p::Stepped<__flow_Branch>, FlowError>> {
+                match (run.step, state) {
+                    #(#branches)*
+                    _ => __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
+                }
+            }
+
+            fn merge(state: &mut FlowState, out: __flow_Branch) -> __flow_p::Result<(), #k::error::RuntimeError> {
+                match (state, out) {
+                    #(#merges)*
+                    #[allow(unreachable_patterns)]
+                    _ => __flow_p::Err(__flow_p::invalid_state(NAME, "", "a branch's output does not fit the run's state")),
+                }
             }
         }
     };
-    let merge_fn = if merges.is_empty() {
-        quote!(let _ = state; match out {})
-    } else {
+    let branch_enum = (!branch_variants.is_empty()).then(|| {
         quote! {
-            match (state, out) {
-                #(#merges)*
-                #[allow(unreachable_patterns)]
-                _ => __flow_p::Err(__flow_p::invalid_state(NAME, "", "a branch's output does not fit the run's state")),
+            /// A branch's output, on its way into its join's state.
+            #[doc(hidden)]
+            #[allow(non_camel_case_types, dead_code)]
+            pub enum __flow_Branch {
+                #(#branch_variants,)*
             }
         }
-    };
+    });
     quote! {
         #(#timeouts)*
 
-        /// A branch's output, on its way into its join's state.
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        pub enum __flow_Branch {
-            #(#branch_variants,)*
-        }
+        #branch_enum
 
         #[automatically_derived]
         impl __flow_p::Machine for Workflow {
@@ -465,7 +471,7 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                 entry: #entry,
                 steps: &[#(#infos),*],
             };
-            type Branch = __flow_Branch;
+            #branching
 
             #check_tools
 
@@ -482,14 +488,6 @@ fn machine(g: &Gen<'_>) -> TokenStream {
                     #(#steps)*
                     _ => __flow_p::boxed_step(async move { #invalid.map_err(FlowError::Runtime) }),
                 }
-            }
-
-            fn branch<'a>(ctx: &'a #k::state::Ctx<#deps>, run: __flow_p::StepRun, state: &FlowState) -> __flow_p::BoxFuture<'a, __flow_p::Result<__flow_p::Stepped<__flow_Branch>, FlowError>> {
-                #branch_fn
-            }
-
-            fn merge(state: &mut FlowState, out: __flow_Branch) -> __flow_p::Result<(), #k::error::RuntimeError> {
-                #merge_fn
             }
 
             fn finish(state: FlowState) -> __flow_p::Result<#output, FlowState> {
@@ -667,8 +665,8 @@ fn run_fn(g: &Gen<'_>) -> TokenStream {
     let (param, convert) = g.entry_input();
     if !super::typestate::entry_takes_valid(g) {
         return quote! {
-            pub async fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> __flow_p::Result<#output, FlowError> {
-                <Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input)).await
+            pub fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> impl ::core::future::Future<Output = __flow_p::Result<#output, FlowError>> + ::core::marker::Send + '_ {
+                <Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input))
             }
         };
     }

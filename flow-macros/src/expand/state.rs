@@ -86,14 +86,27 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let state_variant_idents = &variant_names;
     let state_serde = state_serde(g, &serde_crate);
 
-    quote! {
-        /// Loop counters of a run: how often each back-edge has been taken.
-        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq, ::core::cmp::Eq, __flow_p::serde::Serialize, __flow_p::serde::Deserialize)]
-        #[serde(crate = #serde_crate, default)]
-        #[non_exhaustive]
-        pub struct Loops {
-            #( #[doc = #counter_docs] pub #counters: u32, )*
+    // Without back-edges, the runtime's `NoLoops`: a struct of the module's own would need
+    // impls of `Clone`, `Copy`, `PartialEq`… there, each a fixed cost for every check of the crate.
+    let loops = if counters.is_empty() {
+        quote! {
+            /// Loop counters of a run: this workflow has no back-edge, so there are none.
+            pub type Loops = #k::state::NoLoops;
         }
+    } else {
+        quote! {
+            /// Loop counters of a run: how often each back-edge has been taken.
+            #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default, ::core::cmp::PartialEq, ::core::cmp::Eq, __flow_p::serde::Serialize, __flow_p::serde::Deserialize)]
+            #[serde(crate = #serde_crate, default)]
+            #[non_exhaustive]
+            pub struct Loops {
+                #( #[doc = #counter_docs] pub #counters: u32, )*
+            }
+        }
+    };
+
+    quote! {
+        #loops
 
         /// Which visit of its step a run at these counters makes: their sum, which differs
         /// between any two visits of one step.

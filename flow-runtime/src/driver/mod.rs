@@ -216,20 +216,36 @@ pub trait Machine: Workflow {
     ) -> BoxFuture<'_, Result<Stepped<Self::State>, Self::Error>>;
 
     /// Runs branch `run.step` of the join at `state`'s position, on a clone of the fork's
-    /// output. The future does not borrow `state`.
+    /// output. The future does not borrow `state`. A workflow without a fan-out keeps this
+    /// default, which the driver never calls (no step of its graph is a join).
     fn branch<'a>(
         ctx: &'a Ctx<Self::Deps>,
         run: StepRun,
         state: &Self::State,
-    ) -> BoxFuture<'a, Result<Stepped<Self::Branch>, Self::Error>>;
+    ) -> BoxFuture<'a, Result<Stepped<Self::Branch>, Self::Error>> {
+        let _ = (ctx, state);
+        Box::pin(std::future::ready(Err(RuntimeError::InvalidState {
+            workflow: Self::NAME,
+            step: run.name,
+            reason: "the run's state is not at this step",
+        }
+        .into())))
+    }
 
     /// Puts a branch's output into its slot of the join's state; drops the fork's output once
-    /// every slot is filled.
+    /// every slot is filled. A workflow without a fan-out keeps this default.
     ///
     /// # Errors
     ///
     /// The state is not at that branch's join.
-    fn merge(state: &mut Self::State, out: Self::Branch) -> Result<(), RuntimeError>;
+    fn merge(state: &mut Self::State, out: Self::Branch) -> Result<(), RuntimeError> {
+        let _ = (state, out);
+        Err(RuntimeError::InvalidState {
+            workflow: Self::NAME,
+            step: "",
+            reason: "a branch's output does not fit the run's state",
+        })
+    }
 
     /// The output of a finished run, or the state back.
     ///
