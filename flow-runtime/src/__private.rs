@@ -107,6 +107,26 @@ pub fn step_output<R: StepReturn, E>(
     Ok(Stepped::output(run, out, None, json))
 }
 
+/// The whole adapter of a step that takes no context, event or earlier output: the user's
+/// future `step`, then [`step_output`] on its result. A plain function of the runtime instead
+/// of an `async fn` per step, so a workflow's crate type-checks one coroutine fewer per step.
+/// Whether the future is `Send` is decided where it is boxed, as for an `async fn` adapter.
+#[inline]
+pub fn step_output_after<F, E, M, J>(
+    run: StepRun,
+    step: F,
+    error: M,
+    json: J,
+) -> impl Future<Output = StepResult<<F::Output as StepReturn>::Ok, E>>
+where
+    F: Future,
+    F::Output: StepReturn,
+    M: FnOnce(<F::Output as StepReturn>::Err) -> E,
+    J: FnOnce(&<F::Output as StepReturn>::Ok) -> Option<Result<serde_json::Value, OutError>>,
+{
+    futures_util::FutureExt::map(step, move |out| step_output(&run, out, error, json))
+}
+
 /// Asserts at compile time that `R` is `Result<T, E>`, as the macro read it.
 #[inline]
 pub const fn assert_step_return<R: StepReturn<Ok = T, Err = E>, T, E>() {}

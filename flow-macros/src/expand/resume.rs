@@ -194,6 +194,15 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
             #unwrap_sleep
             __flow_p::Ok(__flow_p::Stepped::output(&run, out, #wake, #json))
         }
+    } else if step.ctx.is_none() && step.event.is_none() {
+        // Nothing to build before the call (no context, no event): the adapter is a plain
+        // function around the runtime's `step_output_after`, not an `async fn` of its own.
+        return quote! {
+            #[allow(clippy::too_many_arguments, unused_variables)]
+            fn #call<'a>(ctx: &'a __flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &'a #kept_ty, event: __flow_p::MaybeEvent) -> impl ::core::future::Future<Output = __flow_p::StepResult<#o, FlowError>> + 'a {
+                __flow_p::step_output_after(run, self::#f(#args #from_args), FlowError::#v, #json)
+            }
+        };
     } else {
         // The common case: one call of the runtime's `step_output`.
         quote!(__flow_p::step_output(&run, self::#f(#ctx_arg #args #event_arg #from_args).await, FlowError::#v, #json))
