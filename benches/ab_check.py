@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Warm `cargo check` of several crates, alternated round by round: A/B comparisons of the macro.
+
+    python3 benches/compile_time.py --sizes 10 50 --variants hand macro --runs 1 --keep   # prints where
+    # … the same from a checkout of the other commit (a `git worktree`), then:
+    python3 benches/ab_check.py --runs 7 /tmp/A/ct_hand10 /tmp/B/ct_macro10 /tmp/A/ct_macro10
+
+A measurement is what `compile_time.py` takes: touch src/lib.rs, `cargo check --offline`, user +
+system CPU time of cargo and every rustc it ran (wait4's rusage). Each round checks every crate
+once, in the order given, so load on a shared machine hits them alike. Prints each crate's median
+and the median of its per-round ratio to the first crate, which cancels most of the drift between
+rounds. Crates built against different checkouts can share one target directory (their
+flow-runtime paths differ, so do their units).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def check(crate: Path, env: dict[str, str]) -> float:
+    """One warm check of `crate`: CPU milliseconds."""
+    (crate / "src" / "lib.rs").touch()
+    proc = subprocess.Popen(["cargo", "check", "--offline", "-q"], cwd=crate, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        sys.exit(f"`cargo check` failed in {crate}")
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("crates", nargs="+", type=Path, help="crate directories; ratios are to the first")
+    ap.add_argument("--runs", type=int, default=7, help="rounds (default 7)")
+    ap.add_argument("--target-dir", default="/work/target-compile-time", help="compile_time.py's default")
+    args = ap.parse_args()
+    env = {**os.environ, "CARGO_TARGET_DIR": args.target_dir}
+    for crate in args.crates:  # build once, untimed
+        check(crate, env)
+    cpu: dict[Path, list[float]] = {c: [] for c in args.crates}
+    for r in range(args.runs):
+        started = time.time()
+        for crate in args.crates:
+            cpu[crate].append(check(crate, env))
+        shown = ", ".join(f"{c.name} {cpu[c][-1]:.0f}" for c in args.crates)
+        print(f"round {r + 1}/{args.runs} ({time.time() - started:.0f} s, CPU ms): {shown}", file=sys.stderr)
+    first = cpu[args.crates[0]]
+    print("| crate | CPU median | median of per-round ratio to the first |")
+    print("|---|---:|---:|")
+    for crate in args.crates:
+        ratio = statistics.median(a / b for a, b in zip(cpu[crate], first))
+        print(f"| {crate} | {statistics.median(cpu[crate]):.0f} ms | {ratio:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
