@@ -224,12 +224,13 @@ pub trait Machine: Workflow {
         state: &Self::State,
     ) -> BoxFuture<'a, Result<Stepped<Self::Branch>, Self::Error>> {
         let _ = (ctx, state);
-        Box::pin(std::future::ready(Err(RuntimeError::InvalidState {
-            workflow: Self::NAME,
-            step: run.name,
-            reason: "the run's state is not at this step",
-        }
-        .into())))
+        let graph = Self::GRAPH;
+        let error = invalid(
+            &graph,
+            graph.steps.get(run.step),
+            "the run's state is not at this step",
+        );
+        Box::pin(std::future::ready(Err(error.into())))
     }
 
     /// Puts a branch's output into its slot of the join's state; drops the fork's output once
@@ -240,11 +241,11 @@ pub trait Machine: Workflow {
     /// The state is not at that branch's join.
     fn merge(state: &mut Self::State, out: Self::Branch) -> Result<(), RuntimeError> {
         let _ = (state, out);
-        Err(RuntimeError::InvalidState {
-            workflow: Self::NAME,
-            step: "",
-            reason: "a branch's output does not fit the run's state",
-        })
+        Err(invalid(
+            &Self::GRAPH,
+            None,
+            "a branch's output does not fit the run's state",
+        ))
     }
 
     /// The output of a finished run, or the state back.
