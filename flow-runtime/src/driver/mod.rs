@@ -267,7 +267,7 @@ pub fn drive<W: Machine>(
     state: W::State,
     resume: Resume,
 ) -> impl Future<Output = Outcome<W::Output, W::Error>> + Send + '_ {
-    let (span, trace) = trace::run_span(W::NAME, ctx.run_id(), resume.trace.as_deref());
+    let (span, trace) = trace::run_span(W::NAME, || ctx.run_id(), resume.trace.as_deref());
     let turn = drive_inner::<W>(ctx, state, resume, trace).instrument(span.clone());
     crate::error::catch_panic(turn).map(move |caught| {
         let outcome = caught.unwrap_or_else(|message| {

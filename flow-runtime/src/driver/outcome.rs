@@ -153,12 +153,22 @@ impl<O, E: From<RuntimeError>> Outcome<O, E> {
     ///
     /// Everything but [`Outcome::Finished`].
     pub fn into_result(self, run_id: &RunId, workflow: &'static str) -> Result<O, E> {
+        self.into_result_with(|| run_id, workflow)
+    }
+
+    /// [`Outcome::into_result`], reading the run id only for a run that parked or stopped (a
+    /// context writes out its random id only when it is read).
+    pub(crate) fn into_result_with<'a>(
+        self,
+        run_id: impl FnOnce() -> &'a RunId,
+        workflow: &'static str,
+    ) -> Result<O, E> {
         match self {
             Self::Finished(output) => Ok(output),
             Self::Failed(error) => Err(error),
-            Self::Parked(park) => Err(park.into_error(run_id.clone(), workflow).into()),
+            Self::Parked(park) => Err(park.into_error(run_id().clone(), workflow).into()),
             Self::Stopped { step, status } => Err(RuntimeError::Stopped {
-                run_id: run_id.clone(),
+                run_id: run_id().clone(),
                 workflow,
                 step,
                 status,

@@ -17,23 +17,36 @@
 
 use crate::state::RunId;
 use crate::tool::Visit;
-use tracing::Span;
 use tracing::field::Empty;
+use tracing::level_filters::LevelFilter;
+use tracing::{Level, Span};
 
-/// The span of one turn of run `run_id` of `workflow`, and the run's trace context to store
-/// with its checkpoints: `stored`, the context the run's checkpoints carry, which the span
+/// Whether an `info` span can reach a subscriber: one is installed (globally or for a scope)
+/// and enables `info` somewhere. Until then the driver's spans are [`Span::none()`], which
+/// cost nothing to enter, exit and drop. A disabled span is not free: with `tracing`'s `log`
+/// feature (which sqlx turns on), it formats its fields for `log` when it is made, entered,
+/// exited and dropped, about a fifth of a trivial run's instructions.
+fn traced() -> bool {
+    Level::INFO <= LevelFilter::current()
+}
+
+/// The span of one turn of run `run_id()` of `workflow` (read only when the span is made), and
+/// the run's trace context to store with its checkpoints: `stored`, the context the run's checkpoints carry, which the span
 /// continues; or, for a run without one, the span's own, when an OpenTelemetry layer traces
 /// it.
-pub(crate) fn run_span(
+pub(crate) fn run_span<'a>(
     workflow: &'static str,
-    run_id: &RunId,
+    run_id: impl FnOnce() -> &'a RunId,
     stored: Option<&str>,
 ) -> (Span, Option<String>) {
+    if !traced() {
+        return (Span::none(), stored.map(str::to_owned));
+    }
     // `otel.name` is how tracing-opentelemetry names a span whose name is not static.
     let span = tracing::info_span!(
         "run",
         otel.name = %format_args!("run {workflow}"),
-        flow.run.id = %run_id,
+        flow.run.id = %run_id(),
         flow.workflow = workflow,
         flow.run.outcome = Empty,
         otel.status_code = Empty,
@@ -47,6 +60,9 @@ pub(crate) fn run_span(
 /// `workflow`, and the trace context it begins for the run (with feature `otel`, when an
 /// OpenTelemetry layer traces it).
 pub(crate) fn start_span(workflow: &'static str, run_id: &RunId) -> (Span, Option<String>) {
+    if !traced() {
+        return (Span::none(), None);
+    }
     let span = tracing::info_span!(
         "start",
         otel.name = %format_args!("start {workflow}"),
@@ -80,6 +96,9 @@ fn context(_span: &Span, stored: Option<&str>) -> Option<String> {
 
 /// The span of one attempt of step `name`.
 pub(crate) fn step_span(name: &'static str, attempt: u32, visit: Visit) -> Span {
+    if !traced() {
+        return Span::none();
+    }
     let span = tracing::info_span!(
         "step",
         otel.name = %format_args!("step {name}"),

@@ -26,6 +26,12 @@ impl RunId {
     /// made per id. An id is not a secret: ids from one process are related to each other.
     #[must_use]
     pub fn random() -> Self {
+        Self::from_bits(Self::random_bits())
+    }
+
+    /// The 128 bits of a new random id (see [`RunId::random`]), not yet written out: a context
+    /// writes its id only when someone reads it.
+    fn random_bits() -> u128 {
         /// The low 62 bits of a UUID, below its variant bits.
         const LOW: u128 = (1 << 62) - 1;
         /// An odd multiplier: multiplying by it is one-to-one modulo 2⁶².
@@ -35,7 +41,11 @@ impl RunId {
         let seed = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u128());
         let count = u128::from(COUNTER.fetch_add(1, Ordering::Relaxed));
         let low = seed.wrapping_add(count.wrapping_mul(MIX)) & LOW;
-        let bits = (seed & !LOW) | low;
+        (seed & !LOW) | low
+    }
+
+    /// The id [`RunId::random_bits`] made, as a UUID v4 string.
+    fn from_bits(bits: u128) -> Self {
         let id = uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid();
         let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
         Self(id.hyphenated().encode_lower(&mut text).into())
@@ -72,8 +82,35 @@ impl From<String> for RunId {
     }
 }
 
+/// A context's run id: the one it was given, or one made from random bits the first time it
+/// is read (a run that nobody asks for its id, in memory, never writes it out).
+struct LazyRunId {
+    id: OnceLock<RunId>,
+    bits: u128,
+}
+
+impl LazyRunId {
+    fn given(id: RunId) -> Self {
+        Self {
+            id: OnceLock::from(id),
+            bits: 0,
+        }
+    }
+
+    fn random() -> Self {
+        Self {
+            id: OnceLock::new(),
+            bits: RunId::random_bits(),
+        }
+    }
+
+    fn get(&self) -> &RunId {
+        self.id.get_or_init(|| RunId::from_bits(self.bits))
+    }
+}
+
 struct Shared<D> {
-    run_id: RunId,
+    run_id: LazyRunId,
     deps: D,
     store: Option<Arc<dyn DynStore>>,
     tools: Toolbox,
@@ -151,7 +188,7 @@ impl<D, P> fmt::Debug for Ctx<D, P> {
     // `deps` is left out on purpose: it may hold credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ctx")
-            .field("run_id", &self.shared.run_id)
+            .field("run_id", self.shared.run_id.get())
             .field("step", &self.scope.step_name())
             .field("attempt", &self.scope.attempt())
             .field("visit", &self.scope.visit())
@@ -191,7 +228,7 @@ impl<D, P> Ctx<D, P> {
     /// The run this context belongs to.
     #[must_use]
     pub fn run_id(&self) -> &RunId {
-        &self.shared.run_id
+        self.shared.run_id.get()
     }
 
     /// The step being run, or `None` outside a step.
@@ -341,7 +378,7 @@ impl<D, P> Ctx<D, P> {
         self.scope
             .replay::<T>(
                 self.shared.store.as_deref(),
-                &self.shared.run_id,
+                self.shared.run_id.get(),
                 &self.shared.calls,
                 slot,
                 annotate,
@@ -387,9 +424,13 @@ impl<D, P> Ctx<D, P> {
             result.as_ref().ok().and_then(annotate.usage),
         );
         // The entry is made before the write's await: the output need not be `Sync`.
-        let entry =
-            self.scope
-                .journal_entry::<T>(store, &self.shared.run_id, slot, attempts, &result)?;
+        let entry = self.scope.journal_entry::<T>(
+            store,
+            self.shared.run_id.get(),
+            slot,
+            attempts,
+            &result,
+        )?;
         if let (Some(store), Some(entry)) = (store, entry) {
             StepScope::record(store, T::NAME, entry).await?;
         }
@@ -405,14 +446,14 @@ impl<D, P> Ctx<D, P> {
         }
     }
 
-    /// The step scope this context runs in.
     /// Begins the next call of this context: its slot (identity) in the step's scope, or
     /// outside a step.
     pub(crate) fn begin_call(&self) -> CallSlot {
         self.scope
-            .begin(&self.shared.run_id, &self.shared.outside_calls)
+            .begin(self.shared.run_id.get(), &self.shared.outside_calls)
     }
 
+    /// The step scope this context runs in.
     pub(crate) fn scope(&self) -> &StepScope {
         &self.scope
     }
@@ -514,7 +555,7 @@ impl<D> CtxBuilder<D> {
         let attempt = self.first_attempt;
         Ctx {
             shared: Arc::new(Shared {
-                run_id: self.run_id.unwrap_or_else(RunId::random),
+                run_id: self.run_id.map_or_else(LazyRunId::random, LazyRunId::given),
                 deps: self.deps,
                 store: self.store,
                 tools: self.tools,

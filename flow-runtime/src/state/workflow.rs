@@ -71,7 +71,8 @@ pub trait Workflow: Send + Sync + 'static {
         ctx: &Ctx<Self::Deps>,
         state: Self::State,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
-        Self::advance(ctx, state).map(|outcome| outcome.into_result(ctx.run_id(), Self::NAME))
+        Self::advance(ctx, state)
+            .map(|outcome| outcome.into_result_with(|| ctx.run_id(), Self::NAME))
     }
 
     /// Drives a run from `state` until it finishes, fails, parks (sleeping, or waiting for an
@@ -123,7 +124,7 @@ pub trait Workflow: Send + Sync + 'static {
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
         Self::advance_or_start(ctx, input)
-            .map(|outcome| outcome.into_result(ctx.run_id(), Self::NAME))
+            .map(|outcome| outcome.into_result_with(|| ctx.run_id(), Self::NAME))
     }
 
     /// [`run_or_resume`](Workflow::run_or_resume), with how the turn ended as a value (see
