@@ -283,7 +283,7 @@ pub(crate) fn catch_panic<F: std::future::Future>(
 }
 
 /// The text of a panic: what `panic!("…")` and `.expect("…")` carry.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

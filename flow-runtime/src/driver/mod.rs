@@ -23,6 +23,7 @@
 //! way for the typestate API (no checkpoint: a `Flow` is not stored).
 
 mod graph;
+mod guard;
 mod outcome;
 mod park;
 mod scope;
@@ -32,6 +33,7 @@ pub(crate) mod trace;
 
 use self::graph::EventWait;
 pub use self::graph::{Graph, StepInfo, StepKind};
+use self::guard::guard;
 pub use self::outcome::{Outcome, Park};
 pub(crate) use self::park::ParkSlot;
 pub(crate) use self::scope::{Annotate, CallSlot, StepScope};
@@ -268,19 +270,9 @@ pub fn drive<W: Machine>(
     resume: Resume,
 ) -> impl Future<Output = Outcome<W::Output, W::Error>> + Send + '_ {
     let (span, trace) = trace::run_span(W::NAME, || ctx.run_id(), resume.trace.as_deref());
-    let turn = drive_inner::<W>(ctx, state, resume, trace).instrument(span.clone());
-    crate::error::catch_panic(turn).map(move |caught| {
-        let outcome = caught.unwrap_or_else(|message| {
-            Outcome::Failed(
-                RuntimeError::Panicked {
-                    run_id: ctx.run_id().clone(),
-                    workflow: W::NAME,
-                    step: None,
-                    message,
-                }
-                .into(),
-            )
-        });
+    let turn = drive_inner::<W>(ctx, state, resume, trace);
+    guard(ctx, W::NAME, None, span.clone(), turn).map(move |caught| {
+        let outcome = caught.unwrap_or_else(|panicked| Outcome::Failed(panicked.into()));
         trace::ended(&span, outcome.name());
         if let Outcome::Failed(error) = &outcome {
             trace::failed(&span, error);
@@ -468,8 +460,13 @@ async fn run_branches<W: Machine>(
                 sink: sink(ctx, info),
             };
             let span = trace::step_span(info.name, attempt, visit);
-            let future = guard(ctx, graph.workflow, info.name, W::branch(ctx, run, state))
-                .instrument(span.clone());
+            let future = guard(
+                ctx,
+                graph.workflow,
+                Some(info.name),
+                span.clone(),
+                W::branch(ctx, run, state),
+            );
             running.push(async move { (info, span, future.await) });
         }
         attempt = 1;
@@ -568,7 +565,13 @@ where
         .park_slot()
         .race(
             ctx.store().is_some(),
-            guard(ctx, graph.workflow, info.name, call(run, event)).instrument(span.clone()),
+            guard(
+                ctx,
+                graph.workflow,
+                Some(info.name),
+                span.clone(),
+                call(run, event),
+            ),
         )
         .await
     {
@@ -666,25 +669,6 @@ async fn sleep_or_park<D>(ctx: &Ctx<D>, until: SystemTime) -> Option<SystemTime>
     (until > now).then_some(until)
 }
 
-/// Runs a step's own code (and the tools it calls), so that a panic in it fails the run with
-/// [`RuntimeError::Panicked`] naming the step instead of unwinding.
-fn guard<D, T>(
-    ctx: &Ctx<D>,
-    workflow: &'static str,
-    step: &'static str,
-    future: impl Future<Output = T>,
-) -> impl Future<Output = Result<T, RuntimeError>> {
-    // The run id is cloned only when there is a panic to report.
-    crate::error::catch_panic(future).map(move |caught| {
-        caught.map_err(|message| RuntimeError::Panicked {
-            run_id: ctx.run_id().clone(),
-            workflow,
-            step: Some(step),
-            message,
-        })
-    })
-}
-
 /// Refuses sinks attached to steps the workflow does not have (or to its routing steps).
 fn check_outputs<D>(ctx: &Ctx<D>, graph: &Graph) -> Result<(), RuntimeError> {
     let Some(outputs) = ctx.outputs() else {
@@ -739,10 +723,12 @@ async fn deliver<D>(
         }
     };
     let mut records = Vec::new();
+    // The caller runs this inside the step's span.
     let result = guard(
         ctx,
         workflow,
-        step,
+        Some(step),
+        tracing::Span::none(),
         outputs.deliver(
             ctx.run_id(),
             workflow,
