@@ -377,7 +377,7 @@ async fn drive_inner<W: Machine>(
             step,
             attempt,
             visit,
-            waiting.as_ref(),
+            Runner::Drive(waiting.as_ref()),
             |run, event| W::step(ctx, run, state, event),
         )
         .await;
@@ -523,6 +523,16 @@ struct Ran<T> {
     consumed: Option<u64>,
 }
 
+/// Who runs a step through [`run_one`].
+#[derive(Clone, Copy)]
+enum Runner<'a> {
+    /// [`drive`], whose run may be waiting for the step's event until a stored deadline; it
+    /// parks or sleeps after the step itself.
+    Drive(Option<&'a (String, SystemTime)>),
+    /// [`step_alone`]: no stored wait; a step that returned `Sleep` sleeps in `run_one`.
+    Alone,
+}
+
 /// Runs step `step` through `call` (its adapter): its event first, then the step under
 /// [`guard`], then its output to the sinks.
 async fn run_one<D, T, E, F, Fut>(
@@ -531,7 +541,7 @@ async fn run_one<D, T, E, F, Fut>(
     step: usize,
     attempt: u32,
     visit: Visit,
-    waiting: Option<&(String, SystemTime)>,
+    runner: Runner<'_>,
     call: F,
 ) -> Result<Ran<T>, Halt<E>>
 where
@@ -546,11 +556,17 @@ where
     };
     // Rare parts are boxed: awaited inline, their futures would make every step's larger.
     let (event, consumed) = match &info.wait {
-        Some(wait) => match Box::pin(await_event(ctx, graph, info, wait, waiting)).await {
-            Ok(Ok((arg, consumed))) => (Some(arg), consumed),
-            Ok(Err(park)) => return Err(Halt::Parked(park)),
-            Err(error) => return Err(Halt::Failed(error.into())),
-        },
+        Some(wait) => {
+            let waiting = match runner {
+                Runner::Drive(waiting) => waiting,
+                Runner::Alone => None,
+            };
+            match Box::pin(await_event(ctx, graph, info, wait, waiting)).await {
+                Ok(Ok((arg, consumed))) => (Some(arg), consumed),
+                Ok(Err(park)) => return Err(Halt::Parked(park)),
+                Err(error) => return Err(Halt::Failed(error.into())),
+            }
+        }
         None => (None, None),
     };
     let run = StepRun {
@@ -595,7 +611,14 @@ where
                 Halt::Failed(error.into())
             })?;
     }
-    let wake = stepped.wake.map(|wake| wake.at(crate::state::now()));
+    let mut wake = stepped.wake.map(|wake| wake.at(crate::state::now()));
+    if let Runner::Alone = runner
+        && let Some(until) = wake.take()
+        && let Ok(wait) = until.duration_since(crate::state::now())
+    {
+        // Boxed: rare, and a timer inline would make every step's future larger.
+        Box::pin(tokio::time::sleep(wait)).await;
+    }
     Ok(Ran {
         next: stepped.next,
         wake,
@@ -610,33 +633,28 @@ where
 /// # Errors
 ///
 /// The step's, or the runtime's.
-pub async fn step_alone<D, T, E, F, Fut>(
-    ctx: &Ctx<D>,
-    graph: &Graph,
+pub fn step_alone<'c, D, T, E, F, Fut>(
+    ctx: &'c Ctx<D>,
+    graph: &'c Graph,
     step: usize,
     attempt: u32,
     visit: Visit,
     call: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     E: From<RuntimeError> + std::error::Error,
     F: FnOnce(StepRun, Option<EventArg>) -> Fut,
     Fut: Future<Output = Result<Stepped<T>, E>>,
 {
-    match run_one(ctx, graph, step, attempt, visit, None, call).await {
-        Ok(ran) => {
-            if let Some(until) = ran.wake
-                && let Ok(wait) = until.duration_since(crate::state::now())
-            {
-                tokio::time::sleep(wait).await;
-            }
-            Ok(ran.next)
-        }
+    // A plain function over `run_one`'s future, not an `async fn` around it: that would keep
+    // its arguments twice in every typestate step's box.
+    run_one(ctx, graph, step, attempt, visit, Runner::Alone, call).map(move |ran| match ran {
+        Ok(ran) => Ok(ran.next),
         Err(Halt::Failed(error)) => Err(error),
         Err(Halt::Parked(park)) => {
             Err(park.into_error(ctx.run_id().clone(), graph.workflow).into())
         }
-    }
+    })
 }
 
 /// Whether a sink waits for `info`'s output.

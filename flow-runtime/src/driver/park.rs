@@ -8,7 +8,9 @@
 
 use super::Park;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
 use tokio::sync::Notify;
 
 /// The run's park, shared by every step's context of one run.
@@ -53,19 +55,44 @@ impl ParkSlot {
     /// Runs `step` until it completes, or until it parks the run: then `Err` with the park,
     /// and the step's future is dropped. Without a store (`parks` false) nothing can park (an
     /// approval needs a store to ask), so the step runs alone, at no cost.
-    pub(crate) async fn race<T>(
+    pub(crate) fn race<T, F: Future<Output = T>>(
         &self,
         parks: bool,
-        step: impl Future<Output = T>,
-    ) -> Result<T, Park> {
-        if !parks {
-            return Ok(step.await);
+        step: F,
+    ) -> Race<F, impl Future<Output = Park> + '_> {
+        Race {
+            step,
+            parked: parks.then(|| self.parked()),
         }
-        let parked = self.parked();
-        futures_util::pin_mut!(step, parked);
-        match futures_util::future::select(step, parked).await {
-            futures_util::future::Either::Left((done, _)) => Ok(done),
-            futures_util::future::Either::Right((park, _)) => Err(park),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`ParkSlot::race`]'s future: a step and, when the run can park, the slot's wait, each held
+    /// once (an `async fn` holding them would keep the step twice, as its argument and as the
+    /// future it polls: a larger future for every step).
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct Race<F, P> {
+        #[pin]
+        step: F,
+        #[pin]
+        parked: Option<P>,
+    }
+}
+
+impl<F: Future, P: Future<Output = Park>> Future for Race<F, P> {
+    type Output = Result<F::Output, Park>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // The step first: a result that is ready is kept even when another branch of a join
+        // parked the run meanwhile (the driver's next race ends the turn).
+        if let Poll::Ready(done) = this.step.poll(cx) {
+            return Poll::Ready(Ok(done));
+        }
+        match this.parked.as_pin_mut().map(|parked| parked.poll(cx)) {
+            Some(Poll::Ready(park)) => Poll::Ready(Err(park)),
+            Some(Poll::Pending) | None => Poll::Pending,
         }
     }
 }
