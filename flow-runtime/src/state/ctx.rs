@@ -602,4 +602,24 @@ mod tests {
         }
         assert_eq!(distinct.len(), 4000);
     }
+
+    /// A context made without an id writes its random one out when first read: every read,
+    /// from any clone and any thread, sees that same id, and two contexts never share one.
+    #[test]
+    fn a_contexts_own_id_is_made_once_and_shared_by_its_clones() {
+        let ctx = super::Ctx::new(());
+        let clones: Vec<_> = (0..4).map(|_| ctx.clone()).collect();
+        let read: Vec<RunId> = std::thread::scope(|scope| {
+            let readers: Vec<_> = clones
+                .iter()
+                .map(|clone| scope.spawn(move || clone.run_id().clone()))
+                .collect();
+            readers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(read.iter().all(|id| id == ctx.run_id()));
+        assert!(uuid::Uuid::parse_str(ctx.run_id().as_str()).is_ok());
+        assert_ne!(super::Ctx::new(()).run_id(), ctx.run_id());
+        let given = super::Ctx::builder(()).run_id("given").build();
+        assert_eq!(given.run_id().as_str(), "given");
+    }
 }
