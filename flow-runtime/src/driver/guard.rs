@@ -15,8 +15,8 @@ use std::task::{Context, Poll};
 use tracing::Span;
 
 pin_project_lite::pin_project! {
-    /// Step `step`'s `future` (or the driver's turn), polled inside `span` and with its panics caught: see the
-    /// module's documentation.
+    /// Step `step`'s `future` (or the driver's turn), polled inside `span` and with its panics
+    /// caught: see the module's documentation.
     ///
     /// Unlike `tracing::Instrumented`, dropping it before it ends does not enter the span: a
     /// step dropped unfinished (a run parked mid-step) drops its future outside the span.

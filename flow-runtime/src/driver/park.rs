@@ -55,7 +55,7 @@ impl ParkSlot {
     /// Runs `step` until it completes, or until it parks the run: then `Err` with the park,
     /// and the step's future is dropped. Without a store (`parks` false) nothing can park (an
     /// approval needs a store to ask), so the step runs alone, at no cost.
-    pub(crate) fn race<T, F: Future<Output = T>>(
+    pub(crate) fn race<F: Future>(
         &self,
         parks: bool,
         step: F,

@@ -31,9 +31,9 @@ fn traced() -> bool {
 }
 
 /// The span of one turn of run `run_id()` of `workflow` (read only when the span is made), and
-/// the run's trace context to store with its checkpoints: `stored`, the context the run's checkpoints carry, which the span
-/// continues; or, for a run without one, the span's own, when an OpenTelemetry layer traces
-/// it.
+/// the run's trace context to store with its checkpoints: `stored`, the context the run's
+/// checkpoints carry, which the span continues; or, for a run without one, the span's own,
+/// when an OpenTelemetry layer traces it.
 pub(crate) fn run_span<'a>(
     workflow: &'static str,
     run_id: impl FnOnce() -> &'a RunId,
