@@ -110,19 +110,19 @@ pub fn step_output<R: StepReturn, E>(
 /// The whole adapter of a step that takes no context, event or earlier output: the user's
 /// future `step`, then [`step_output`] on its result. A plain function of the runtime instead
 /// of an `async fn` per step, so a workflow's crate type-checks one coroutine fewer per step.
-/// Whether the future is `Send` is decided where it is boxed, as for an `async fn` adapter.
+/// Whether the future is `Send` is checked once, by the adapter's declared return type.
 #[inline]
-pub fn step_output_after<F, E, M, J>(
+pub fn step_output_after<F, T, E, M, J>(
     run: StepRun,
     step: F,
     error: M,
     json: J,
-) -> impl Future<Output = StepResult<<F::Output as StepReturn>::Ok, E>>
+) -> impl Future<Output = StepResult<T, E>>
 where
     F: Future,
-    F::Output: StepReturn,
+    F::Output: StepReturn<Ok = T>,
     M: FnOnce(<F::Output as StepReturn>::Err) -> E,
-    J: FnOnce(&<F::Output as StepReturn>::Ok) -> Option<Result<serde_json::Value, OutError>>,
+    J: FnOnce(&T) -> Option<Result<serde_json::Value, OutError>>,
 {
     futures_util::FutureExt::map(step, move |out| step_output(&run, out, error, json))
 }

@@ -169,6 +169,12 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         let input = g.inp(i);
         (quote!(input: #input), quote!(input))
     };
+    // The adapter's future is declared `Send`, so that a step whose future is not is
+    // reported once, here, at the step's name, and not again by each caller.
+    let ret = super::respan(
+        quote!(impl ::core::future::Future<Output = __flow_p::StepResult<#o, FlowError>> + ::core::marker::Send + 'a),
+        f.span(),
+    );
     // What follows the context: the call, its error mapped, its output handed on.
     let body = if let Some((n, _)) = step.workers {
         // Each item has its own context: its own visit, so its own calls and keys.
@@ -199,7 +205,7 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         // function around the runtime's `step_output_after`, not an `async fn` of its own.
         return quote! {
             #[allow(clippy::too_many_arguments, unused_variables)]
-            fn #call<'a>(ctx: &'a __flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &'a #kept_ty, event: __flow_p::MaybeEvent) -> impl ::core::future::Future<Output = __flow_p::StepResult<#o, FlowError>> + 'a {
+            fn #call<'a>(ctx: &'a __flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &'a #kept_ty, event: __flow_p::MaybeEvent) -> #ret {
                 __flow_p::step_output_after(run, self::#f(#args #from_args), FlowError::#v, #json)
             }
         };
@@ -209,10 +215,12 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     };
     quote! {
         #[allow(clippy::too_many_arguments, unused_variables)]
-        async fn #call(ctx: &__flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &#kept_ty, event: __flow_p::MaybeEvent) -> __flow_p::StepResult<#o, FlowError> {
-            #wait
-            #make_ctx
-            #body
+        fn #call<'a>(ctx: &'a __flow_Ctx, run: __flow_p::StepRun, #params, __flow_kept: &'a #kept_ty, event: __flow_p::MaybeEvent) -> #ret {
+            async move {
+                #wait
+                #make_ctx
+                #body
+            }
         }
     }
 }
