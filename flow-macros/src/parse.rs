@@ -346,7 +346,7 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
         timeout: None,
         sleep: None,
         not_async: sig.asyncness.is_none().then(|| sig.fn_token.span()),
-        receiver: sig.receiver().map(Spanned::span),
+        receiver: sig.receiver().map(|receiver| receiver.self_token.span),
         generics: None,
         ctx: None,
         inputs: Vec::new(),
@@ -896,7 +896,20 @@ fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
         .path()
         .span();
     let kept = attrs.iter().filter(|a| !a.path().is_ident("step"));
-    Some((span, quote::quote!(#(#kept)* #rest)))
+    // A stand-in body in place of the `;`, so that rustc does not report the missing body a
+    // second time (the crate does not compile: the error above is reported).
+    let mut rest: Vec<_> = rest.into_iter().collect();
+    if matches!(rest.last(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ';') {
+        rest.pop();
+        rest.push(proc_macro2::TokenTree::Group(proc_macro2::Group::new(
+            proc_macro2::Delimiter::Brace,
+            quote::quote!(::core::unimplemented!()),
+        )));
+    }
+    Some((
+        span,
+        quote::quote!(#(#kept)* #[allow(unused_variables)] #(#rest)*),
+    ))
 }
 
 /// A name the steps' signatures use that nothing in a module without any `use` defines

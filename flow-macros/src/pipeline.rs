@@ -76,7 +76,46 @@ fn fallback(
 ) -> TokenStream {
     let stubs = expand::fallback::stubs(wf);
     if let Some((_, items)) = &mut module.content {
+        if let Some(wf) = wf {
+            quiet_reported(items, wf);
+        }
         items.push(syn::Item::Verbatim(stubs));
     }
     quote!(#errors #module)
+}
+
+/// Takes out of the user's items what the checks have reported and rustc would report again:
+/// a second step of the same name (E0428), a step's `self` parameter. One mistake, one error.
+fn quiet_reported(items: &mut Vec<syn::Item>, wf: &crate::model::Workflow) {
+    let is_step = |ident: &syn::Ident| wf.steps.iter().any(|step| step.name == *ident);
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|item| match item {
+        syn::Item::Fn(f) if is_step(&f.sig.ident) => seen.insert(f.sig.ident.clone()),
+        _ => true,
+    });
+    for item in items {
+        if let syn::Item::Fn(f) = item
+            && is_step(&f.sig.ident)
+            && f.sig.receiver().is_some()
+        {
+            f.sig.inputs = std::mem::take(&mut f.sig.inputs)
+                .into_iter()
+                .filter(|arg| !matches!(arg, syn::FnArg::Receiver(_)))
+                .collect();
+            // A body that uses `self` would now be reported for it: it gets a stand-in.
+            let block = &f.block;
+            if mentions_self(quote!(#block)) {
+                f.block = syn::parse_quote!({ ::core::unimplemented!() });
+                f.attrs.push(syn::parse_quote!(#[allow(unused_variables)]));
+            }
+        }
+    }
+}
+
+fn mentions_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(ident) => ident == "self",
+        proc_macro2::TokenTree::Group(group) => mentions_self(group.stream()),
+        _ => false,
+    })
 }

@@ -60,8 +60,11 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
         // One method per step the macro could read, so `flow.step().await?` chains still type-check.
         // Not for a step named like one of `Flow`'s own methods: that name is reported as
         // reserved, and a second definition would be a second error.
+        // Once per name: two steps of one name are reported as a duplicate.
+        let mut seen = std::collections::HashSet::new();
         let methods = wf.into_iter().flat_map(|wf| &wf.steps).filter(|step| {
             !crate::naming::RESERVED_STEPS.iter().any(|(n, _)| step.name == n)
+                && seen.insert(&step.name)
         }).map(|step| {
             let name = &step.name;
             quote! {
