@@ -440,6 +440,36 @@ pub struct Agent<'a, D, P, M> {
     answer_retries: u32,
     max_tokens: Option<u32>,
     model: std::marker::PhantomData<fn() -> M>,
+    parts: Parts<D, P>,
+}
+
+/// A model call: the request, and the model's answer.
+type Ask<'a> = Pin<Box<dyn Future<Output = Result<ChatResponse, CallError>> + Send + 'a>>;
+
+/// What an agent's loop needs of its step's tools `P` and its model, taken where
+/// [`Ctx::agent`] checks that `P` are a step's tools and the model is a [`Model`]. The methods
+/// of [`Agent`] then need no bounds of their own: a mistake there is reported once, at
+/// `ctx.agent::<M>()`, not again at `.run(…)`.
+struct Parts<D, P> {
+    defs: fn() -> Vec<ToolDef>,
+    dispatch: for<'a> fn(&'a Ctx<D, P>, &'a ModelCall) -> Dispatch<'a>,
+    ask: for<'a> fn(&'a Ctx<D, P>, ChatRequest) -> Ask<'a>,
+}
+
+/// One call of model `M` through the step's context, journaled as a model call with its
+/// tokens.
+fn ask<D: Send + Sync, P, M: Model>(ctx: &Ctx<D, P>, request: ChatRequest) -> Ask<'_> {
+    Box::pin(async move {
+        ctx.call_as::<M>(
+            None,
+            request,
+            &crate::driver::Annotate {
+                kind: crate::state::CallKind::Model,
+                usage: |answer: &ChatResponse| answer.usage,
+            },
+        )
+        .await
+    })
 }
 
 impl<D, P, M> fmt::Debug for Agent<'_, D, P, M> {
@@ -476,11 +506,16 @@ impl<D: Send + Sync, P> Ctx<D, P> {
             answer_retries: 2,
             max_tokens: None,
             model: std::marker::PhantomData,
+            parts: Parts {
+                defs: P::defs,
+                dispatch: P::dispatch::<D>,
+                ask: ask::<D, P, M>,
+            },
         }
     }
 }
 
-impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
+impl<D, P, M> Agent<'_, D, P, M> {
     /// The system instructions.
     pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
         self.instructions = Some(instructions.into());
@@ -562,7 +597,7 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             request.messages.push(Message::system(instructions.clone()));
         }
         request.messages.push(Message::user(task));
-        request.tools = P::defs();
+        request.tools = (self.parts.defs)();
         request.response_format = Some(ResponseFormat::of::<A>());
         request.max_tokens = self.max_tokens;
 
@@ -572,16 +607,7 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
             if usage.turns >= self.max_turns {
                 return Err(self.cap(Cap::Turns(self.max_turns), usage));
             }
-            let answer = self
-                .ctx
-                .call_as::<M>(
-                    None,
-                    request.clone(),
-                    &crate::driver::Annotate {
-                        kind: crate::state::CallKind::Model,
-                        usage: |answer: &ChatResponse| answer.usage,
-                    },
-                )
+            let answer = (self.parts.ask)(self.ctx, request.clone())
                 .await
                 .map_err(AgentError::Model)?;
             self.count(&mut usage, &answer)?;
@@ -617,7 +643,7 @@ impl<D: Send + Sync, P: StepTools, M: Model> Agent<'_, D, P, M> {
                 answer
                     .tool_calls
                     .iter()
-                    .map(|call| P::dispatch(self.ctx, call)),
+                    .map(|call| (self.parts.dispatch)(self.ctx, call)),
             )
             .await;
             for (call, result) in answer.tool_calls.iter().zip(results) {
