@@ -165,6 +165,9 @@ pub(super) fn check_fork(
         .collect();
     let mut join: Option<usize> = None;
     let mut ok = true;
+    // Where each branch ends (join, last step), and the first branch to end elsewhere.
+    let mut ends: Vec<(usize, usize)> = Vec::new();
+    let mut apart: Option<usize> = None;
     let mut reported: Vec<usize> = Vec::new();
     for w in &walks {
         let end = match &w.end {
@@ -201,21 +204,45 @@ pub(super) fn check_fork(
                 continue;
             }
         };
-        let last = &wf.steps[w.chain[w.chain.len() - 1]];
+        let last = w.chain[w.chain.len() - 1];
+        ends.push((end, last));
         match join {
             None => join = Some(end),
             Some(j) if j == end => {}
-            Some(j) => {
-                errors.at(
-                    last.name.span(),
-                    format_args!(
-                        "the branches after `{fork_name}` must meet in one join, but `{}` leads to `{}` and another leads to `{}`",
-                        last.name, wf.steps[end].name, wf.steps[j].name
-                    ),
-                );
+            Some(_) => {
                 ok = false;
+                apart.get_or_insert(last);
             }
         }
+    }
+    // One error for the fan-out, at the first branch that leaves the first one's join, with
+    // which branches lead where.
+    if let Some(at) = apart {
+        let mut joins: Vec<usize> = Vec::new();
+        for &(end, _) in &ends {
+            if !joins.contains(&end) {
+                joins.push(end);
+            }
+        }
+        let groups: Vec<String> = joins
+            .iter()
+            .map(|&j| {
+                let tails: Vec<_> = ends
+                    .iter()
+                    .filter(|(end, _)| *end == j)
+                    .map(|&(_, tail)| &wf.steps[tail].name)
+                    .collect();
+                let verb = if tails.len() == 1 { "leads" } else { "lead" };
+                format!("{} {verb} to `{}`", list(&tails), wf.steps[j].name)
+            })
+            .collect();
+        errors.at(
+            wf.steps[at].name.span(),
+            format_args!(
+                "the branches after `{fork_name}` must meet in one join, but {}",
+                groups.join(" and ")
+            ),
+        );
     }
     let join = join?;
     let expected: BTreeSet<String> = tails.iter().cloned().collect();

@@ -118,16 +118,30 @@ pub(super) fn check_reachable(wf: &Workflow, graph: &Graph, errors: &mut Errors)
             stack.extend(&edges[n]);
         }
     }
-    for (i, step) in wf.steps.iter().enumerate() {
-        if !seen[i] {
-            errors.at(
-                step.name.span(),
-                format_args!(
-                    "step `{}` can never run: no path leads to it from the entry `{}`; its `after` steps only run after it (a loop needs a route back-edge)",
-                    step.name, wf.steps[graph.entry].name
-                ),
-            );
-        }
+    // One error for all of them: steps that only run after each other are one mistake.
+    let unseen: Vec<_> = wf
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !seen[*i])
+        .map(|(_, step)| &step.name)
+        .collect();
+    let entry = &wf.steps[graph.entry].name;
+    match unseen.as_slice() {
+        [] => {}
+        [step] => errors.at(
+            step.span(),
+            format_args!(
+                "step `{step}` can never run: no path leads to it from the entry `{entry}`; its `after` steps only run after it (a loop needs a route back-edge)"
+            ),
+        ),
+        [first, ..] => errors.at(
+            first.span(),
+            format_args!(
+                "steps {} can never run: no path leads to them from the entry `{entry}`; their `after` steps only run after them (a loop needs a route back-edge)",
+                super::list(&unseen)
+            ),
+        ),
     }
 }
 
