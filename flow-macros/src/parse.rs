@@ -268,7 +268,7 @@ fn check_deps(deps: &Type) -> syn::Result<()> {
     }
 }
 
-fn item_ident(item: &Item) -> Option<&Ident> {
+pub(crate) fn item_ident(item: &Item) -> Option<&Ident> {
     match item {
         Item::Const(i) => Some(&i.ident),
         Item::Enum(i) => Some(&i.ident),

@@ -85,8 +85,30 @@ fn fallback(
 }
 
 /// Takes out of the user's items what the checks have reported and rustc would report again:
-/// a second step of the same name (E0428), a step's `self` parameter. One mistake, one error.
+/// a second step of the same name (E0428), a step's `self` parameter; and puts the steps'
+/// tool markers into a `mod tools` of the user's (reported as a clash), so that the steps'
+/// `tools::Step` do not fail to resolve. One mistake, one error.
 fn quiet_reported(items: &mut Vec<syn::Item>, wf: &crate::model::Workflow) {
+    let own_tools = items.iter_mut().find_map(|item| match item {
+        syn::Item::Mod(m) if m.ident == "tools" => m.content.as_mut().map(|(_, inner)| inner),
+        _ => None,
+    });
+    let mut impls = Vec::new();
+    if let Some(inner) = own_tools {
+        let markers = expand::fallback::tool_marker_items(Some(wf));
+        let clash = markers.iter().any(|(name, _, _)| {
+            inner
+                .iter()
+                .any(|item| parse::item_ident(item).is_some_and(|i| i == name))
+        });
+        if !clash {
+            for (_, marker, marker_impls) in markers {
+                inner.push(syn::Item::Verbatim(marker));
+                impls.push(syn::Item::Verbatim(marker_impls));
+            }
+        }
+    }
+    items.extend(impls);
     let is_step = |ident: &syn::Ident| wf.steps.iter().any(|step| step.name == *ident);
     let mut seen = std::collections::HashSet::new();
     items.retain(|item| match item {

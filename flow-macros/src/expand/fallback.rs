@@ -100,42 +100,15 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
             });
         }
     }
-    let with_tools: Vec<_> = wf
-        .into_iter()
-        .flat_map(|wf| &wf.steps)
-        .filter(|s| s.tools_span.is_some())
-        .collect();
-    if !with_tools.is_empty() && !taken("tools") {
-        // Markers that may call anything, so the steps' bodies add no errors of their own.
-        let k = wf.map(|wf| &wf.krate);
-        let markers = with_tools.iter().map(|step| {
-            let marker = quote::format_ident!(
-                "{}",
-                crate::naming::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
-            );
-            (
-                quote! {
-                    #[doc(hidden)]
-                    #[derive(::core::fmt::Debug)]
-                    pub enum #marker {}
-                },
-                quote! {
-                    impl<T: #k::tool::Tool> #k::__private::DeclaredTool<T> for tools::#marker {}
-                    impl<T: #k::tool::Tool> #k::tool::CanCall<T> for tools::#marker {}
-                    impl<T: #k::tool::Tool> #k::tool::NeedsApproval<T> for tools::#marker {
-                        fn timeout() -> ::core::time::Duration {
-                            ::core::time::Duration::ZERO
-                        }
-                    }
-                },
-            )
-        });
-        let (markers, impls): (Vec<_>, Vec<_>) = markers.unzip();
-        stubs.extend(quote! {
-            #[doc(hidden)]
-            pub mod tools { #(#markers)* }
-            #(#impls)*
-        });
+    if !taken("tools") {
+        let (markers, impls) = tool_markers(wf);
+        if !markers.is_empty() {
+            stubs.extend(quote! {
+                #[doc(hidden)]
+                pub mod tools { #markers }
+                #impls
+            });
+        }
     }
     for route in wf.into_iter().flat_map(|wf| &wf.enums) {
         let handles = quote::format_ident!("{}Flow", route.name);
@@ -154,6 +127,52 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
         });
     }
     stubs
+}
+
+/// The `tools` module's stand-in markers, one per step that declares tools (empty when none
+/// does), and their impls, which name them as `tools::Marker`. Markers that may call
+/// anything, so the steps' bodies add no errors of their own. When the user's module has a
+/// `mod tools` of its own (reported as a clash), the markers go into it.
+pub(crate) fn tool_markers(wf: Option<&Workflow>) -> (TokenStream, TokenStream) {
+    let (markers, impls): (Vec<_>, Vec<_>) = tool_marker_items(wf)
+        .into_iter()
+        .map(|(_, marker, impls)| (marker, impls))
+        .unzip();
+    (quote!(#(#markers)*), quote!(#(#impls)*))
+}
+
+/// [`tool_markers`], one step at a time: the marker's name, the marker, its impls.
+pub(crate) fn tool_marker_items(
+    wf: Option<&Workflow>,
+) -> Vec<(proc_macro2::Ident, TokenStream, TokenStream)> {
+    let k = wf.map(|wf| &wf.krate);
+    wf.into_iter()
+        .flat_map(|wf| &wf.steps)
+        .filter(|s| s.tools_span.is_some())
+        .map(|step| {
+            let marker = quote::format_ident!(
+                "{}",
+                crate::naming::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
+            );
+            (
+                marker.clone(),
+                quote! {
+                    #[doc(hidden)]
+                    #[derive(::core::fmt::Debug)]
+                    pub enum #marker {}
+                },
+                quote! {
+                    impl<T: #k::tool::Tool> #k::__private::DeclaredTool<T> for tools::#marker {}
+                    impl<T: #k::tool::Tool> #k::tool::CanCall<T> for tools::#marker {}
+                    impl<T: #k::tool::Tool> #k::tool::NeedsApproval<T> for tools::#marker {
+                        fn timeout() -> ::core::time::Duration {
+                            ::core::time::Duration::ZERO
+                        }
+                    }
+                },
+            )
+        })
+        .collect()
 }
 
 /// The fallback's `Workflow`, `FlowState` and `FlowError`: stand-ins that implement the
