@@ -898,8 +898,14 @@ fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
     let kept = attrs.iter().filter(|a| !a.path().is_ident("step"));
     // A stand-in body in place of the `;`, so that rustc does not report the missing body a
     // second time (the crate does not compile: the error above is reported).
+    // Only for an `async fn`: another fn's `impl Future` return cannot be `!`.
     let mut rest: Vec<_> = rest.into_iter().collect();
-    if matches!(rest.last(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ';') {
+    let is_async = rest
+        .iter()
+        .any(|tt| matches!(tt, proc_macro2::TokenTree::Ident(i) if i == "async"));
+    if is_async
+        && matches!(rest.last(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ';')
+    {
         rest.pop();
         rest.push(proc_macro2::TokenTree::Group(proc_macro2::Group::new(
             proc_macro2::Delimiter::Brace,

@@ -34,7 +34,8 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     // A step whose attribute did not parse would show up again as "does not say when it runs"
     // and the like: report parse errors alone.
-    let graph = if errors.is_empty() {
+    let checked = errors.is_empty();
+    let graph = if checked {
         parsed
             .as_ref()
             .and_then(|wf| check::workflow(wf, &mut errors))
@@ -46,13 +47,15 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let (wf, graph) = match (&parsed, &graph, errors.into_result()) {
         (Some(wf), Some(graph), Ok(())) => (wf, graph),
-        (_, _, Err(error)) => return fallback(module, &error.to_compile_error(), parsed.as_ref()),
+        (_, _, Err(error)) => {
+            return fallback(module, &error.to_compile_error(), parsed.as_ref(), checked);
+        }
         _ => {
             let error = syn::Error::new(
                 Span::call_site(),
                 "internal error in flow-macros: checks failed without an error",
             );
-            return fallback(module, &error.to_compile_error(), parsed.as_ref());
+            return fallback(module, &error.to_compile_error(), parsed.as_ref(), checked);
         }
     };
     let (generated, doc) = expand::generate(wf, graph);
@@ -68,15 +71,17 @@ pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The expansion when checks failed: the user's items without our attributes, the fallback's
-/// stubs, and the errors.
+/// stubs, and the errors. `checked`: the checks ran (parsing found no error), so what they
+/// report is among `errors`.
 fn fallback(
     mut module: ItemMod,
     errors: &TokenStream,
     wf: Option<&crate::model::Workflow>,
+    checked: bool,
 ) -> TokenStream {
     let stubs = expand::fallback::stubs(wf);
     if let Some((_, items)) = &mut module.content {
-        if let Some(wf) = wf {
+        if let Some(wf) = wf.filter(|_| checked) {
             quiet_reported(items, wf);
         }
         items.push(syn::Item::Verbatim(stubs));
@@ -87,7 +92,8 @@ fn fallback(
 /// Takes out of the user's items what the checks have reported and rustc would report again:
 /// a second step of the same name (E0428), a step's `self` parameter; and puts the steps'
 /// tool markers into a `mod tools` of the user's (reported as a clash), so that the steps'
-/// `tools::Step` do not fail to resolve. One mistake, one error.
+/// `tools::Step` do not fail to resolve. One mistake, one error. Only after the checks ran:
+/// otherwise nothing reported these, and rustc's errors are the only ones.
 fn quiet_reported(items: &mut Vec<syn::Item>, wf: &crate::model::Workflow) {
     let own_tools = items.iter_mut().find_map(|item| match item {
         syn::Item::Mod(m) if m.ident == "tools" => m.content.as_mut().map(|(_, inner)| inner),
@@ -96,11 +102,18 @@ fn quiet_reported(items: &mut Vec<syn::Item>, wf: &crate::model::Workflow) {
     let mut impls = Vec::new();
     if let Some(inner) = own_tools {
         let markers = expand::fallback::tool_marker_items(Some(wf));
-        let clash = markers.iter().any(|(name, _, _)| {
-            inner
-                .iter()
-                .any(|item| parse::item_ident(item).is_some_and(|i| i == name))
-        });
+        let mut taken: Vec<syn::Ident> = inner
+            .iter()
+            .filter_map(|item| parse::item_ident(item).cloned())
+            .collect();
+        for item in inner.iter() {
+            if let syn::Item::Use(u) = item {
+                use_names(&u.tree, &mut taken);
+            }
+        }
+        let clash = markers
+            .iter()
+            .any(|(name, _, _)| taken.iter().any(|t| t == name));
         if !clash {
             for (_, marker, marker_impls) in markers {
                 inner.push(syn::Item::Verbatim(marker));
@@ -109,24 +122,31 @@ fn quiet_reported(items: &mut Vec<syn::Item>, wf: &crate::model::Workflow) {
         }
     }
     items.extend(impls);
-    let is_step = |ident: &syn::Ident| wf.steps.iter().any(|step| step.name == *ident);
+    // Only names the checks reported: two steps of one name, a step that takes `self`.
+    let steps_named = |ident: &syn::Ident| wf.steps.iter().filter(|s| s.name == *ident).count();
     let mut seen = std::collections::HashSet::new();
     items.retain(|item| match item {
-        syn::Item::Fn(f) if is_step(&f.sig.ident) => seen.insert(f.sig.ident.clone()),
+        syn::Item::Fn(f) if steps_named(&f.sig.ident) > 1 => seen.insert(f.sig.ident.clone()),
         _ => true,
     });
+    let takes_self = |ident: &syn::Ident| {
+        wf.steps
+            .iter()
+            .any(|s| s.name == *ident && s.receiver.is_some())
+    };
     for item in items {
         if let syn::Item::Fn(f) = item
-            && is_step(&f.sig.ident)
+            && takes_self(&f.sig.ident)
             && f.sig.receiver().is_some()
         {
             f.sig.inputs = std::mem::take(&mut f.sig.inputs)
                 .into_iter()
                 .filter(|arg| !matches!(arg, syn::FnArg::Receiver(_)))
                 .collect();
-            // A body that uses `self` would now be reported for it: it gets a stand-in.
+            // A body that uses `self` would now be reported for it: it gets a stand-in (an
+            // `async fn`'s: `!` is not a future, so another fn keeps its body).
             let block = &f.block;
-            if mentions_self(quote!(#block)) {
+            if f.sig.asyncness.is_some() && mentions_self(quote!(#block)) {
                 f.block = syn::parse_quote!({ ::core::unimplemented!() });
                 f.attrs.push(syn::parse_quote!(#[allow(unused_variables)]));
             }
@@ -134,10 +154,32 @@ fn quiet_reported(items: &mut Vec<syn::Item>, wf: &crate::model::Workflow) {
     }
 }
 
+/// The names a `use` brings into a module (not a glob's: an item shadows those).
+fn use_names(tree: &syn::UseTree, out: &mut Vec<syn::Ident>) {
+    match tree {
+        syn::UseTree::Path(p) => use_names(&p.tree, out),
+        syn::UseTree::Name(n) => out.push(n.ident.clone()),
+        syn::UseTree::Rename(r) => out.push(r.rename.clone()),
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| use_names(t, out)),
+        syn::UseTree::Glob(_) => {}
+    }
+}
+
+/// Whether `tokens` use the value `self` (not a `self::` path).
 fn mentions_self(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|tt| match tt {
-        proc_macro2::TokenTree::Ident(ident) => ident == "self",
-        proc_macro2::TokenTree::Group(group) => mentions_self(group.stream()),
-        _ => false,
-    })
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(tt) = tokens.next() {
+        let found = match tt {
+            proc_macro2::TokenTree::Ident(ident) => {
+                ident == "self"
+                    && !matches!(tokens.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ':')
+            }
+            proc_macro2::TokenTree::Group(group) => mentions_self(group.stream()),
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+    }
+    false
 }

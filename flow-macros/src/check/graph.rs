@@ -118,30 +118,49 @@ pub(super) fn check_reachable(wf: &Workflow, graph: &Graph, errors: &mut Errors)
             stack.extend(&edges[n]);
         }
     }
-    // One error for all of them: steps that only run after each other are one mistake.
-    let unseen: Vec<_> = wf
-        .steps
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !seen[*i])
-        .map(|(_, step)| &step.name)
-        .collect();
+    // One error per group of unreachable steps that run after each other (one mistake each).
+    let mut linked = vec![Vec::new(); wf.steps.len()];
+    for (from, tos) in edges.iter().enumerate() {
+        for &to in tos {
+            if !seen[from] && !seen[to] {
+                linked[from].push(to);
+                linked[to].push(from);
+            }
+        }
+    }
     let entry = &wf.steps[graph.entry].name;
-    match unseen.as_slice() {
-        [] => {}
-        [step] => errors.at(
-            step.span(),
-            format_args!(
-                "step `{step}` can never run: no path leads to it from the entry `{entry}`; its `after` steps only run after it (a loop needs a route back-edge)"
-            ),
-        ),
-        [first, ..] => errors.at(
-            first.span(),
-            format_args!(
-                "steps {} can never run: no path leads to them from the entry `{entry}`; their `after` steps only run after them (a loop needs a route back-edge)",
-                super::list(&unseen)
-            ),
-        ),
+    let mut grouped = vec![false; wf.steps.len()];
+    for first in 0..wf.steps.len() {
+        if seen[first] || grouped[first] {
+            continue;
+        }
+        let mut group = Vec::new();
+        let mut stack = vec![first];
+        while let Some(n) = stack.pop() {
+            if !std::mem::replace(&mut grouped[n], true) {
+                group.push(n);
+                stack.extend(&linked[n]);
+            }
+        }
+        group.sort_unstable();
+        let names: Vec<_> = group.iter().map(|&n| &wf.steps[n].name).collect();
+        let at = names[0].span();
+        if let [step] = names.as_slice() {
+            errors.at(
+                at,
+                format_args!(
+                    "step `{step}` can never run: no path leads to it from the entry `{entry}`; its `after` steps only run after it (a loop needs a route back-edge)"
+                ),
+            );
+        } else {
+            errors.at(
+                at,
+                format_args!(
+                    "steps {} can never run: no path leads to them from the entry `{entry}`; their `after` steps only run after them (a loop needs a route back-edge)",
+                    super::list(&names)
+                ),
+            );
+        }
     }
 }
 

@@ -28,11 +28,45 @@ pub(super) fn check_signatures(wf: &Workflow, errors: &mut Errors) {
 fn check_async(step: &Step, errors: &mut Errors) {
     let name = &step.name;
     if let Some(span) = step.not_async {
-        errors.at(
-            span,
-            format_args!("step `{name}` must be an `async fn`: write `async fn {name}(…)`"),
-        );
+        // A fn that returns `impl Future<Output = R>` is one mistake, not two: say what to
+        // write, and `check_returns_result` stays quiet about the `impl Future`.
+        match step.output.as_ref().and_then(future_output) {
+            Some(output) => errors.at(
+                span,
+                format_args!(
+                    "step `{name}` must be an `async fn`: write `async fn {name}(…) -> {}`, with the body of the future it returns",
+                    crate::syntax::type_text(output)
+                ),
+            ),
+            None => errors.at(
+                span,
+                format_args!("step `{name}` must be an `async fn`: write `async fn {name}(…)`"),
+            ),
+        }
     }
+}
+
+/// `R` of a return type `impl Future<Output = R>` (and other bounds).
+fn future_output(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::ImplTrait(imp) = ty else {
+        return None;
+    };
+    imp.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(t) = bound else {
+            return None;
+        };
+        let last = t.path.segments.last()?;
+        if last.ident != "Future" {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::AssocType(a) if a.ident == "Output" => Some(&a.ty),
+            _ => None,
+        })
+    })
 }
 
 /// A step takes no `self`: steps are free functions; shared things come through the context.
@@ -81,6 +115,7 @@ fn check_returns_result(step: &Step, errors: &mut Errors) {
     let name = &step.name;
     if let Some(output) = &step.output
         && !looks_like_result(output)
+        && !(step.not_async.is_some() && future_output(output).is_some())
     {
         errors.at(
             output.span(),

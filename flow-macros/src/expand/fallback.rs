@@ -132,7 +132,8 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
 /// The `tools` module's stand-in markers, one per step that declares tools (empty when none
 /// does), and their impls, which name them as `tools::Marker`. Markers that may call
 /// anything, so the steps' bodies add no errors of their own. When the user's module has a
-/// `mod tools` of its own (reported as a clash), the markers go into it.
+/// `mod tools` of its own (reported as a clash), `pipeline::quiet_reported` puts them into it
+/// ([`tool_marker_items`]).
 pub(crate) fn tool_markers(wf: Option<&Workflow>) -> (TokenStream, TokenStream) {
     let (markers, impls): (Vec<_>, Vec<_>) = tool_marker_items(wf)
         .into_iter()

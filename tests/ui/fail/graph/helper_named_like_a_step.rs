@@ -1,0 +1,24 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[workflow]
+pub mod trip {
+    use super::*;
+
+    pub fn search(x: u32) -> u32 { x }
+
+    #[step(entry)]
+    pub async fn validate(req: String) -> Result<String, Failed> {
+        Ok(req)
+    }
+
+    #[step(after = validat, exit)]
+    pub async fn search(trip: String) -> Result<u32, Failed> {
+        Ok(trip.len() as u32)
+    }
+}
+
+fn main() {}
