@@ -26,7 +26,7 @@ use tracing::{Level, Span};
 /// cost nothing to enter, exit and drop. A disabled span is not free: with `tracing`'s `log`
 /// feature (which sqlx turns on), it formats its fields for `log` when it is made, entered,
 /// exited and dropped, about a fifth of a trivial run's instructions.
-fn traced() -> bool {
+pub(crate) fn traced() -> bool {
     Level::INFO <= LevelFilter::current()
 }
 

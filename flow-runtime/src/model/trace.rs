@@ -19,25 +19,29 @@ where
     F: Future<Output = Result<ChatResponse, ToolError>>,
 {
     // `otel.name` is how tracing-opentelemetry names a span whose name is not static.
-    let span = tracing::info_span!(
-        "chat",
-        otel.name = %format_args!("chat {model}"),
-        otel.kind = "client",
-        gen_ai.operation.name = "chat",
-        gen_ai.provider.name = %provider,
-        gen_ai.request.model = %model,
-        gen_ai.request.max_tokens = Empty,
-        gen_ai.request.temperature = Empty,
-        gen_ai.output.type = Empty,
-        gen_ai.response.id = Empty,
-        gen_ai.response.model = Empty,
-        gen_ai.response.finish_reasons = Empty,
-        gen_ai.usage.input_tokens = Empty,
-        gen_ai.usage.output_tokens = Empty,
-        gen_ai.input.messages = Empty,
-        gen_ai.output.messages = Empty,
-        error.type = Empty,
-    );
+    let span = if crate::driver::trace::traced() {
+        tracing::info_span!(
+            "chat",
+            otel.name = %format_args!("chat {model}"),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = %provider,
+            gen_ai.request.model = %model,
+            gen_ai.request.max_tokens = Empty,
+            gen_ai.request.temperature = Empty,
+            gen_ai.output.type = Empty,
+            gen_ai.response.id = Empty,
+            gen_ai.response.model = Empty,
+            gen_ai.response.finish_reasons = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            gen_ai.input.messages = Empty,
+            gen_ai.output.messages = Empty,
+            error.type = Empty,
+        )
+    } else {
+        tracing::Span::none()
+    };
     if let Some(max) = request.max_tokens {
         span.record("gen_ai.request.max_tokens", max);
     }
@@ -47,7 +51,10 @@ where
     if request.response_format.is_some() {
         span.record("gen_ai.output.type", "json");
     }
-    if record_content && let Ok(messages) = serde_json::to_string(&request.messages) {
+    if record_content
+        && !span.is_disabled()
+        && let Ok(messages) = serde_json::to_string(&request.messages)
+    {
         span.record("gen_ai.input.messages", messages);
     }
 
@@ -70,7 +77,10 @@ where
                 span.record("gen_ai.usage.input_tokens", usage.input_tokens);
                 span.record("gen_ai.usage.output_tokens", usage.output_tokens);
             }
-            if record_content && let Ok(message) = serde_json::to_string(&[response.message()]) {
+            if record_content
+                && !span.is_disabled()
+                && let Ok(message) = serde_json::to_string(&[response.message()])
+            {
                 span.record("gen_ai.output.messages", message);
             }
         }

@@ -178,12 +178,16 @@ impl<T: Tool> PolicyTool<T> {
         key: &IdempotencyKey,
         input: T::Input,
     ) -> (Result<T::Output, CallError>, u32) {
-        let span = tracing::info_span!(
-            "tool",
-            tool = T::NAME,
-            idempotency_key = %key,
-            attempt = tracing::field::Empty,
-        );
+        let span = if crate::driver::trace::traced() {
+            tracing::info_span!(
+                "tool",
+                tool = T::NAME,
+                idempotency_key = %key,
+                attempt = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         self.attempts(rate_key, key, input, &span)
             .instrument(span.clone())
             .await
