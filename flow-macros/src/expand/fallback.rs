@@ -134,7 +134,7 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
 /// anything, so the steps' bodies add no errors of their own. When the user's module has a
 /// `mod tools` of its own (reported as a clash), `pipeline::quiet_reported` puts them into it
 /// ([`tool_marker_items`]).
-pub(crate) fn tool_markers(wf: Option<&Workflow>) -> (TokenStream, TokenStream) {
+fn tool_markers(wf: Option<&Workflow>) -> (TokenStream, TokenStream) {
     let (markers, impls): (Vec<_>, Vec<_>) = tool_marker_items(wf)
         .into_iter()
         .map(|(_, marker, impls)| (marker, impls))

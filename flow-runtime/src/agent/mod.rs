@@ -216,19 +216,15 @@ where
 {
     // The OpenTelemetry GenAI span of a tool execution; arguments and results are content, and
     // are not recorded.
-    let span = if crate::driver::trace::traced() {
-        tracing::info_span!(
-            "execute_tool",
-            otel.name = %format_args!("execute_tool {}", T::NAME),
-            gen_ai.operation.name = "execute_tool",
-            gen_ai.tool.name = T::NAME,
-            gen_ai.tool.call.id = %call.id,
-            gen_ai.tool.type = "function",
-            error.type = tracing::field::Empty,
-        )
-    } else {
-        tracing::Span::none()
-    };
+    let span = crate::driver::trace::info_span_if_traced!(
+        "execute_tool",
+        otel.name = %format_args!("execute_tool {}", T::NAME),
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.tool.name = T::NAME,
+        gen_ai.tool.call.id = %call.id,
+        gen_ai.tool.type = "function",
+        error.type = tracing::field::Empty,
+    );
     let traced = span.clone();
     let run = async move {
         let input = match call.decode::<T::Input>() {

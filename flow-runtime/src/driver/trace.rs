@@ -30,6 +30,19 @@ pub(crate) fn traced() -> bool {
     Level::INFO <= LevelFilter::current()
 }
 
+/// `tracing::info_span!(…)` when [`traced`], else [`Span::none()`]: the spans made outside the
+/// driver (a tool call, a delivery, a model call, an agent's tool execution) follow its rule.
+macro_rules! info_span_if_traced {
+    ($($span:tt)*) => {
+        if $crate::driver::trace::traced() {
+            ::tracing::info_span!($($span)*)
+        } else {
+            ::tracing::Span::none()
+        }
+    };
+}
+pub(crate) use info_span_if_traced;
+
 /// The span of one turn of run `run_id()` of `workflow` (read only when the span is made), and
 /// the run's trace context to store with its checkpoints: `stored`, the context the run's
 /// checkpoints carry, which the span continues; or, for a run without one, the span's own,

@@ -19,29 +19,25 @@ where
     F: Future<Output = Result<ChatResponse, ToolError>>,
 {
     // `otel.name` is how tracing-opentelemetry names a span whose name is not static.
-    let span = if crate::driver::trace::traced() {
-        tracing::info_span!(
-            "chat",
-            otel.name = %format_args!("chat {model}"),
-            otel.kind = "client",
-            gen_ai.operation.name = "chat",
-            gen_ai.provider.name = %provider,
-            gen_ai.request.model = %model,
-            gen_ai.request.max_tokens = Empty,
-            gen_ai.request.temperature = Empty,
-            gen_ai.output.type = Empty,
-            gen_ai.response.id = Empty,
-            gen_ai.response.model = Empty,
-            gen_ai.response.finish_reasons = Empty,
-            gen_ai.usage.input_tokens = Empty,
-            gen_ai.usage.output_tokens = Empty,
-            gen_ai.input.messages = Empty,
-            gen_ai.output.messages = Empty,
-            error.type = Empty,
-        )
-    } else {
-        tracing::Span::none()
-    };
+    let span = crate::driver::trace::info_span_if_traced!(
+        "chat",
+        otel.name = %format_args!("chat {model}"),
+        otel.kind = "client",
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = %provider,
+        gen_ai.request.model = %model,
+        gen_ai.request.max_tokens = Empty,
+        gen_ai.request.temperature = Empty,
+        gen_ai.output.type = Empty,
+        gen_ai.response.id = Empty,
+        gen_ai.response.model = Empty,
+        gen_ai.response.finish_reasons = Empty,
+        gen_ai.usage.input_tokens = Empty,
+        gen_ai.usage.output_tokens = Empty,
+        gen_ai.input.messages = Empty,
+        gen_ai.output.messages = Empty,
+        error.type = Empty,
+    );
     if let Some(max) = request.max_tokens {
         span.record("gen_ai.request.max_tokens", max);
     }

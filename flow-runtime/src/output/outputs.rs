@@ -399,17 +399,13 @@ impl Outputs {
 
     /// Delivers to one sink, retrying as the policy says, in an `output` tracing span.
     async fn attempts(&self, sink: &dyn DynSink, delivery: &Delivery) -> Attempted {
-        let span = if crate::driver::trace::traced() {
-            tracing::info_span!(
-                "output",
-                sink = sink.sink_name(),
-                step = delivery.step(),
-                idempotency_key = %delivery.idempotency_key(),
-                attempt = tracing::field::Empty,
-            )
-        } else {
-            tracing::Span::none()
-        };
+        let span = crate::driver::trace::info_span_if_traced!(
+            "output",
+            sink = sink.sink_name(),
+            step = delivery.step(),
+            idempotency_key = %delivery.idempotency_key(),
+            attempt = tracing::field::Empty,
+        );
         let started = Instant::now();
         let (attempts, result) = self
             .retry_loop(sink, delivery, &span)

@@ -178,16 +178,12 @@ impl<T: Tool> PolicyTool<T> {
         key: &IdempotencyKey,
         input: T::Input,
     ) -> (Result<T::Output, CallError>, u32) {
-        let span = if crate::driver::trace::traced() {
-            tracing::info_span!(
-                "tool",
-                tool = T::NAME,
-                idempotency_key = %key,
-                attempt = tracing::field::Empty,
-            )
-        } else {
-            tracing::Span::none()
-        };
+        let span = crate::driver::trace::info_span_if_traced!(
+            "tool",
+            tool = T::NAME,
+            idempotency_key = %key,
+            attempt = tracing::field::Empty,
+        );
         self.attempts(rate_key, key, input, &span)
             .instrument(span.clone())
             .await
