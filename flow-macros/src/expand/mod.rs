@@ -114,7 +114,7 @@ fn generate_items(g: &Gen<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(unused_imports)]
         use #k::__private as __flow_p;
-        // The adapters' `(&__flow_p::Out(out)).json()` picks one of these by autoref.
+        // The adapters' `(&__flow_p::JsonOf::<T>::new()).json_fn()` picks one of these by autoref.
         #[allow(unused_imports)]
         use __flow_p::{NoJson as _, ToJson as _};
         #aliases

@@ -132,10 +132,10 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     };
     // A routing step's output is the route taken: no sink sees it.
     let json = if matches!(g.graph.next[i], Next::Route { .. }) {
-        quote!(|_| __flow_p::None)
+        quote!(__flow_p::no_json::<#o>)
     } else {
         // `NoJson` and `ToJson` are imported once, beside `__flow_p`.
-        quote!(|out| (&__flow_p::Out(out)).json())
+        quote!((&__flow_p::JsonOf::<#o>::new()).json_fn())
     };
     // A step waiting for an event gets it (or its timeout) as its last argument.
     let (wait, event_arg) = match &step.event {
