@@ -406,6 +406,12 @@ impl<T> JsonOf<T> {
     }
 }
 
+impl<T> Default for JsonOf<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// What serialises a step's output for the sinks (see [`JsonOf`]).
 pub type JsonFn<T> = fn(&T) -> Option<Result<serde_json::Value, OutError>>;
 
