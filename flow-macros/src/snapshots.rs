@@ -39,6 +39,30 @@ fn linear() {
     ));
 }
 
+/// `typestate = false`: the same workflow without `Flow`, `state` and the step methods; the
+/// entry's "validate first" check stays, for `Workflow::run`.
+#[test]
+fn without_typestate() {
+    insta::assert_snapshot!(expand(
+        quote!(typestate = false),
+        quote! {
+            pub mod trip {
+                use super::*;
+
+                #[step(entry)]
+                pub async fn validate(req: Valid<TripRequest>) -> Result<Trip, Invalid> {
+                    Ok(req.into_inner().into())
+                }
+
+                #[step(after = validate, exit)]
+                pub async fn book(ctx: &Ctx<Airline>, trip: Trip) -> Result<Receipt, BookError> {
+                    ctx.deps().book(trip).await
+                }
+            }
+        }
+    ));
+}
+
 #[test]
 fn routing_and_bounded_loop() {
     insta::assert_snapshot!(expand(

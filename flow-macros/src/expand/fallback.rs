@@ -56,7 +56,8 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
             });
         }
     }
-    if !taken("Flow") {
+    // Not for a workflow whose typestate API is off: its code does not name `Flow`.
+    if !taken("Flow") && wf.is_none_or(|wf| wf.typestate) {
         // One method per step the macro could read, so `flow.step().await?` chains still type-check.
         // Not for a step named like one of `Flow`'s own methods: that name is reported as
         // reserved, and a second definition would be a second error.

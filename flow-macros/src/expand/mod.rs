@@ -13,7 +13,8 @@
 //! - `state`: `Loops` and `FlowState` with its serde; `error`: `FlowError`;
 //! - `resume`: the per-step adapters, the graph table and `Machine` the runtime's driver
 //!   reads, and `Workflow`;
-//! - `typestate`: `Flow<S>`, the markers in `state`, and one method per step;
+//! - `typestate`: `Flow<S>`, the markers in `state`, and one method per step (unless
+//!   `#[workflow(typestate = false)]`);
 //! - `fallback`: the stand-ins emitted beside the errors when checks failed.
 
 mod aliases;
@@ -102,7 +103,12 @@ fn generate_items(g: &Gen<'_>) -> TokenStream {
     let state = state::generate(g);
     let error = error::generate(g);
     let resume = resume::generate(g);
-    let typestate = typestate::generate(g);
+    // Without the typestate API, `Workflow::run` keeps its "validate first" check of the input.
+    let typestate = if g.wf.typestate {
+        typestate::generate(g)
+    } else {
+        typestate::entry_input_check(g)
+    };
     let consts = consts::generate(g);
     let tools = tools::generate(g);
     let waits = waits::generate(g);

@@ -214,7 +214,7 @@ pub(crate) fn entry_takes_valid(g: &Gen<'_>) -> bool {
 /// When the entry step takes `Valid<T>`, a raw `T` handed to `Flow::new` or `Workflow::run`
 /// is reported as "validate first" (through this trait, which only the entry input
 /// implements) rather than as a bare type mismatch.
-fn entry_input_check(g: &Gen<'_>) -> TokenStream {
+pub(crate) fn entry_input_check(g: &Gen<'_>) -> TokenStream {
     if !entry_takes_valid(g) {
         return TokenStream::new();
     }

@@ -18,6 +18,9 @@ pub(crate) struct Workflow {
     pub(crate) krate: syn::Path,
     /// The dependency type steps receive through `&Ctx<Deps>` (`#[workflow(deps = T)]`), `()` by default.
     pub(crate) deps: Type,
+    /// Whether the typestate API (`Flow`, `state`, one method per step) is generated
+    /// (`#[workflow(typestate = false)]` turns it off), `true` by default.
+    pub(crate) typestate: bool,
     pub(crate) steps: Vec<Step>,
     /// Enums named by some step's `routes = …`, found among the module's items.
     pub(crate) enums: Vec<RouteEnum>,

@@ -20,6 +20,7 @@ mod step_named_state;
 mod step_names_like_generated_locals;
 mod two_workflows_same_names;
 mod valid_input;
+mod without_typestate;
 mod workers;
 
 #[test]
@@ -110,4 +111,9 @@ fn valid_input() {
 #[test]
 fn workers() {
     workers::main();
+}
+
+#[test]
+fn without_typestate() {
+    without_typestate::main();
 }
