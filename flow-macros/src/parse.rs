@@ -228,11 +228,11 @@ pub(crate) fn workflow(
         name,
         krate,
         deps,
+        typestate,
         steps,
         enums,
         item_names,
         missing_use,
-        typestate,
     })
 }
 
