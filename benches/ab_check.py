@@ -53,7 +53,8 @@ def instructions(crate: Path, env: dict[str, str]) -> int:
         wrap = Path(tmp) / "wrap.sh"
         wrap.write_text(
             "#!/bin/sh\n"
-            f'exec valgrind --tool=callgrind --callgrind-out-file={out} "$@" 2>/dev/null\n'
+            f'exec valgrind --tool=callgrind --log-file={tmp}/valgrind.log '
+            f'--callgrind-out-file={out} "$@"\n'
         )
         wrap.chmod(0o755)
         wrapped = {**env, "RUSTC_WORKSPACE_WRAPPER": str(wrap)}

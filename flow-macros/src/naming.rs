@@ -3,17 +3,28 @@
 //! it without depending on each other.
 
 /// Items `#[workflow]` generates inside the module; user items must not take these names.
+/// The first [`TYPESTATE_ITEMS`] are the typestate API's, not generated with
+/// `#[workflow(typestate = false)]`.
 pub(crate) const GENERATED: &[&str] = &[
     "Flow",
     "StepFuture",
+    "state",
     "FlowState",
     "FlowError",
     "Workflow",
     "Loops",
-    "state",
     "NAME",
     "MERMAID",
     "FINGERPRINT",
+];
+
+/// How many of [`GENERATED`], from the first, belong to the typestate API.
+pub(crate) const TYPESTATE_ITEMS: usize = 3;
+
+/// Step names that would clash with what `FlowState` has, without the typestate API.
+pub(crate) const RESERVED_STATE_STEPS: &[(&str, &str)] = &[
+    ("input", "`FlowState` variants have an `input` field"),
+    ("loops", "`FlowState` variants have a `loops` field"),
 ];
 
 /// Step names that would clash with what `Flow<S>` and `FlowState` already have.

@@ -39,8 +39,8 @@ fn linear() {
     ));
 }
 
-/// `typestate = false`: the same workflow without `Flow`, `state` and the step methods; the
-/// entry's "validate first" check stays, for `Workflow::run`.
+/// `typestate = false`: no `Flow`, `state`, `StepFuture` or step methods; the entry, which takes
+/// `Valid<T>`, keeps its "validate first" check, for `Workflow::run`.
 #[test]
 fn without_typestate() {
     insta::assert_snapshot!(expand(

@@ -4,7 +4,7 @@
 use super::unknown_step;
 use crate::error::Errors;
 use crate::model::Workflow;
-use crate::naming::{RESERVED_STEPS, pascal_case};
+use crate::naming::{RESERVED_STATE_STEPS, RESERVED_STEPS, TYPESTATE_ITEMS, pascal_case};
 use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
 
@@ -13,6 +13,12 @@ use syn::Ident;
 pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String, usize> {
     let mut index = HashMap::new();
     let mut pascal: HashMap<String, &Ident> = HashMap::new();
+    // Without the typestate API, only `FlowState`'s fields are taken.
+    let reserved = if wf.typestate {
+        RESERVED_STEPS
+    } else {
+        RESERVED_STATE_STEPS
+    };
     for (i, step) in wf.steps.iter().enumerate() {
         let name = step.name.to_string();
         let upper = pascal_case(&name);
@@ -38,11 +44,7 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
                 step.name.span(),
                 "the step name `completed` is reserved: `FlowState::Completed` holds a finished run's output; rename the step",
             );
-        } else if let Some(reason) = RESERVED_STEPS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| r)
-        {
+        } else if let Some(reason) = reserved.iter().find(|(n, _)| *n == name).map(|(_, r)| r) {
             errors.at(
                 step.name.span(),
                 format_args!("the step name `{name}` is reserved: {reason}; rename the step"),
@@ -119,7 +121,18 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
 
 /// The user's items do not take the names of generated ones.
 pub(super) fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
-    let routed: Vec<String> = wf.enums.iter().map(|e| format!("{}Flow", e.name)).collect();
+    // The typestate API's items (`Flow`, `StepFuture`, `state`, the routing handles) only
+    // when it is generated.
+    let generated = if wf.typestate {
+        crate::naming::GENERATED
+    } else {
+        &crate::naming::GENERATED[TYPESTATE_ITEMS..]
+    };
+    let routed: Vec<String> = if wf.typestate {
+        wf.enums.iter().map(|e| format!("{}Flow", e.name)).collect()
+    } else {
+        Vec::new()
+    };
     let step_names: Vec<&Ident> = wf.steps.iter().map(|s| &s.name).collect();
     for ident in &wf.item_names {
         let name = ident.to_string();
@@ -128,7 +141,7 @@ pub(super) fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
         let clashes = if step_names.contains(&ident) {
             ["NAME", "MERMAID", "FINGERPRINT"].contains(&name.as_str())
         } else {
-            crate::naming::GENERATED.contains(&name.as_str())
+            generated.contains(&name.as_str())
                 || routed.contains(&name)
                 // `mod tools` exists only when some step declares tools.
                 || (name == "tools" && wf.steps.iter().any(|s| s.tools_span.is_some()))

@@ -111,7 +111,12 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
             });
         }
     }
-    for route in wf.into_iter().flat_map(|wf| &wf.enums) {
+    // The routing handles hold a `Flow`: only with the typestate API.
+    for route in wf
+        .into_iter()
+        .filter(|wf| wf.typestate)
+        .flat_map(|wf| &wf.enums)
+    {
         let handles = quote::format_ident!("{}Flow", route.name);
         if taken(&handles.to_string()) {
             continue;

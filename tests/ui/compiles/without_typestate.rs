@@ -1,6 +1,7 @@
 // `#[workflow(typestate = false)]`: no `Flow`, `state` or step methods, for a workflow that only
 // runs through `Workflow::run`, `resume` or an engine; routing, a `Valid<T>` entry and the
-// run's checkpoints work as with the typestate API.
+// run's checkpoints work as with the typestate API, and the names only the typestate API
+// takes are free (a step `new`, an item `Flow`).
 use flow_runtime::prelude::*;
 use flow_runtime::store::MemoryStore;
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,14 @@ pub mod order {
     }
 
     #[step(after = small | large, exit)]
-    pub async fn confirm(text: String) -> Result<String, Failed> {
-        Ok(format!("{text}: confirmed"))
+    pub async fn new(text: String) -> Result<String, Failed> {
+        Ok(format!("{text}: {}", Flow::CONFIRMED))
+    }
+
+    pub struct Flow;
+
+    impl Flow {
+        pub const CONFIRMED: &str = "confirmed";
     }
 }
 
