@@ -3,12 +3,7 @@
 //! it without depending on each other.
 
 /// Items `#[workflow]` generates inside the module; user items must not take these names.
-/// The first [`TYPESTATE_ITEMS`] are the typestate API's, not generated with
-/// `#[workflow(typestate = false)]`.
 pub(crate) const GENERATED: &[&str] = &[
-    "Flow",
-    "StepFuture",
-    "state",
     "FlowState",
     "FlowError",
     "Workflow",
@@ -18,8 +13,9 @@ pub(crate) const GENERATED: &[&str] = &[
     "FINGERPRINT",
 ];
 
-/// How many of [`GENERATED`], from the first, belong to the typestate API.
-pub(crate) const TYPESTATE_ITEMS: usize = 3;
+/// The typestate API's items, besides [`GENERATED`]: not generated with
+/// `#[workflow(typestate = false)]`.
+pub(crate) const TYPESTATE_GENERATED: &[&str] = &["Flow", "StepFuture", "state"];
 
 /// Step names that would clash with what `FlowState` has, without the typestate API.
 pub(crate) const RESERVED_STATE_STEPS: &[(&str, &str)] = &[

@@ -4,7 +4,9 @@
 use super::unknown_step;
 use crate::error::Errors;
 use crate::model::Workflow;
-use crate::naming::{RESERVED_STATE_STEPS, RESERVED_STEPS, TYPESTATE_ITEMS, pascal_case};
+use crate::naming::{
+    GENERATED, RESERVED_STATE_STEPS, RESERVED_STEPS, TYPESTATE_GENERATED, pascal_case,
+};
 use std::collections::{BTreeSet, HashMap};
 use syn::Ident;
 
@@ -121,13 +123,7 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
 
 /// The user's items do not take the names of generated ones.
 pub(super) fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
-    // The typestate API's items (`Flow`, `StepFuture`, `state`, the routing handles) only
-    // when it is generated.
-    let generated = if wf.typestate {
-        crate::naming::GENERATED
-    } else {
-        &crate::naming::GENERATED[TYPESTATE_ITEMS..]
-    };
+    // The routing handles are the typestate API's, like `TYPESTATE_GENERATED`.
     let routed: Vec<String> = if wf.typestate {
         wf.enums.iter().map(|e| format!("{}Flow", e.name)).collect()
     } else {
@@ -141,7 +137,8 @@ pub(super) fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
         let clashes = if step_names.contains(&ident) {
             ["NAME", "MERMAID", "FINGERPRINT"].contains(&name.as_str())
         } else {
-            generated.contains(&name.as_str())
+            GENERATED.contains(&name.as_str())
+                || (wf.typestate && TYPESTATE_GENERATED.contains(&name.as_str()))
                 || routed.contains(&name)
                 // `mod tools` exists only when some step declares tools.
                 || (name == "tools" && wf.steps.iter().any(|s| s.tools_span.is_some()))
