@@ -4,6 +4,7 @@
     python3 benches/compile_time.py                     # warm `cargo check`, sizes 1 10 50 200, 11 rounds
     python3 benches/compile_time.py --sizes 50 --runs 11
     python3 benches/compile_time.py --release           # `cargo build --release`, sizes 1 10 50 200, 3 rounds
+    python3 benches/compile_time.py --opt-macros        # the proc macro optimised (README's tip for long workflows)
 
 For each size N it generates, in a temporary directory, small crates holding an N-step linear
 chain whose steps add 1 to a `u64` (`async fn sI(x: u64) -> Result<u64, Infallible>`):
@@ -111,6 +112,20 @@ STATUM_DEP = f'statum = "={STATUM_VERSION}"'
 # The release crates' `main` runs the chain on a current-thread runtime (flow-runtime already
 # enables `rt`, so for it this adds no feature).
 TOKIO_DEP = 'tokio = { version = "1", features = ["rt"] }'
+# `--opt-macros`: what README suggests for long workflows, the proc macro and the crates it is
+# built from optimised in the dev profile (set in every generated crate, so all variants alike).
+OPT_MACROS = """
+[profile.dev.package.flow-macros]
+opt-level = 3
+[profile.dev.package.syn]
+opt-level = 3
+[profile.dev.package.quote]
+opt-level = 3
+[profile.dev.package.proc-macro2]
+opt-level = 3
+"""
+# Set from `--opt-macros` before any crate is written.
+PROFILE = ""
 
 
 def steps(n: int) -> str:
@@ -241,7 +256,7 @@ publish = false
 
 # Standalone: not part of any enclosing workspace.
 [workspace]
-"""
+{PROFILE}"""
     )
     # Same dependency versions as the workspace, so nothing is resolved or fetched anew
     # (`check_lock` verifies it after the first build).
@@ -465,7 +480,10 @@ def warm_check(args: argparse.Namespace, root: Path, env: dict[str, str]) -> Non
     print(
         f"Warm `cargo check` (touch src/lib.rs), user + system CPU time of cargo and rustc, median of "
         f"{args.runs} interleaved round{'s' * (args.runs != 1)}. No-op cost: a crate that only links flow-runtime "
-        f"{fmt_ms(cpu['empty'])}, one with no dependency {fmt_ms(cpu['empty_plain'])}.\n"
+        f"{fmt_ms(cpu['empty'])}, one with no dependency {fmt_ms(cpu['empty_plain'])}."
+        + (" Every crate built with `--opt-macros` (flow-macros, syn, quote, proc-macro2 at opt-level 3)."
+           if PROFILE else "")
+        + "\n"
     )
     print(
         "| steps | plain Rust | hand-written + flow-runtime | `#[workflow]` | statum | macro / hand "
@@ -590,7 +608,11 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=15, help="minutes a release build may take (default 15)")
     ap.add_argument("--target-dir", default="/work/target-compile-time", help="shared by all generated crates")
     ap.add_argument("--keep", action="store_true", help="keep the generated crates and print where")
+    ap.add_argument("--opt-macros", action="store_true",
+                    help="build flow-macros, syn, quote and proc-macro2 with opt-level 3 (README's tip)")
     args = ap.parse_args()
+    global PROFILE
+    PROFILE = OPT_MACROS if args.opt_macros else ""
     if args.runs is None:
         args.runs = 3 if args.release else 11
 

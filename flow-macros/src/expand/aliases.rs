@@ -2,10 +2,11 @@
 //! `__flow_Err_x`), which every other part refers to, with the checks that a step returns
 //! `Result<T, E>` with a usable error.
 
-use super::{Gen, respan};
+use super::Concat;
+use super::{Gen, respan, spanned};
 use crate::model::Role;
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::Type;
 
 /// The aliases of every step, and of the workflow's output (`__flow_Output`).
@@ -21,15 +22,16 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             .as_ref()
             .map_or_else(|| quote!(()), |t| quote!(#t));
         let span = g.output_span(i);
-        let step_return = respan(quote!(__flow_p::StepReturn), span);
-        let assert = respan(quote!(__flow_p::assert_step_error::<#e>()), span);
+        let step_return = quote_spanned!(span=> __flow_p::StepReturn);
+        let e_at = spanned(&e, span);
+        let assert = quote_spanned!(span=> __flow_p::assert_step_error::<#e_at>());
         // `Result<T, E>` as written: name `T` and `E` directly, so that a public item using the
         // output never mentions the error type (a private error type would leak otherwise).
         // `assert_step_return` checks that the split agrees with `StepReturn`.
         let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
             Some((t, e)) => {
                 let check = respan(quote!(__flow_p::assert_step_return::<#ret, #t, #e>()), span);
-                checks.extend(quote!(#check;));
+                checks.concat(quote!(#check;));
                 (quote!(#t), quote!(#e))
             }
             None => (
@@ -42,14 +44,14 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             Some(t) => quote!(#t),
             None => ok_ty,
         };
-        checks.extend(quote!(#assert;));
+        checks.concat(quote!(#assert;));
         // A step with workers returns one output per item: the next step sees them all.
         let out_ty = if step.workers.is_some() {
             quote!(::std::vec::Vec<#ok_ty>)
         } else {
             ok_ty
         };
-        out.extend(quote! {
+        out.concat(quote! {
             #[allow(non_camel_case_types)]
             type #o = #out_ty;
             #[allow(non_camel_case_types)]
@@ -59,7 +61,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             for (n, input) in step.inputs.iter().enumerate() {
                 let alias = g.inp_k(i, n);
                 let ty = &input.ty;
-                out.extend(quote! {
+                out.concat(quote! {
                     #[allow(non_camel_case_types)]
                     type #alias = #ty;
                 });
@@ -72,16 +74,16 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             } else {
                 quote!(#ty)
             };
-            out.extend(quote! {
+            out.concat(quote! {
                 #[allow(non_camel_case_types)]
                 type #alias = #ty;
             });
         }
     }
-    out.extend(quote!(const _: () = { #checks };));
+    out.concat(quote!(const _: () = { #checks };));
     let first_exit = g.out(g.graph.exits[0]);
     let output = Gen::output();
-    out.extend(quote! {
+    out.concat(quote! {
         #[allow(non_camel_case_types)]
         type #output = #first_exit;
     });

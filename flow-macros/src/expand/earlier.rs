@@ -5,6 +5,7 @@
 //! A state carries an earlier output as a field named after its step, and code that runs a
 //! step holds them as one tuple, `kept`, in the order of `Graph::carry`.
 
+use super::Concat;
 use super::{Gen, respan};
 use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
@@ -34,7 +35,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 earlier.pat
             );
             let call = respan(quote!(<#o as #tr<#ty>>::read(value)), ty.span());
-            out.extend(quote! {
+            out.concat(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
                 #[allow(non_camel_case_types)]
                 trait #tr<T: ?::core::marker::Sized> { fn read(&self) -> &T; }
@@ -64,7 +65,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             if readers.len() == 1 { "s" } else { "" }
         );
         let call = respan(quote!(<#o as #tr>::keep(value)), g.output_span(x));
-        out.extend(quote! {
+        out.concat(quote! {
             #[diagnostic::on_unimplemented(
                 message = #message,
                 label = "the run keeps a copy for the steps that read it",
@@ -156,7 +157,7 @@ pub(crate) fn args(g: &Gen<'_>, i: usize, kept: &TokenStream) -> TokenStream {
         };
         let f = read_fn(g, i, k);
         let pos = syn::Index::from(pos);
-        out.extend(quote!(, #f(&#kept.#pos)));
+        out.concat(quote!(, #f(&#kept.#pos)));
     }
     out
 }
@@ -170,7 +171,7 @@ pub(crate) fn next_fields(g: &Gen<'_>, i: usize, next: usize) -> TokenStream {
     for &x in &g.graph.carry[next] {
         let f = field(g, x);
         let value = source(g, i, mine, x);
-        out.extend(quote!(#f: #value,));
+        out.concat(quote!(#f: #value,));
     }
     out
 }
@@ -235,7 +236,7 @@ pub(crate) fn copy_branches(g: &Gen<'_>, i: usize, nexts: &[usize], ins: &[Ident
         if carried_after(g, nexts, b) {
             let local = format_ident!("__flow_branch_{}", g.name(b));
             let f = keep_fn(g, b);
-            out.extend(quote!(let #local = #f(&#input);));
+            out.concat(quote!(let #local = #f(&#input);));
         }
     }
     out

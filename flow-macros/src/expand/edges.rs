@@ -5,6 +5,7 @@
 //! the error names both steps and points at the user's parameter, instead of a bare
 //! "mismatched types" inside generated code.
 
+use super::Concat;
 use super::{Gen, respan};
 use crate::model::{Next, Role};
 use proc_macro2::{Span, TokenStream};
@@ -21,7 +22,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             Next::Exit if i == g.graph.exits[0] => {
                 // The first exit defines the output type: nothing to check.
                 let (f, o, output) = (g.to_output(i), g.out(i), Gen::output());
-                out.extend(quote! {
+                out.concat(quote! {
                     #[inline]
                     fn #f(value: #o) -> #output { value }
                 });
@@ -32,7 +33,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     "every exit of workflow `{wf}` returns the workflow's output: `{}` returns `{{T}}`, but `{from}` returns `{{Self}}`",
                     g.name(first)
                 );
-                out.extend(feed(
+                out.concat(feed(
                     g,
                     &g.to_output(i),
                     &g.out(i),
@@ -73,7 +74,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                         ),
                     )
                 };
-                out.extend(feed(
+                out.concat(feed(
                     g,
                     &g.edge(*s, from),
                     &g.out(i),
@@ -84,13 +85,13 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     converging_span(g, *s, i).unwrap_or_else(|| g.input_span(*s, 0)),
                 ));
                 if g.graph.chain(i).is_some() {
-                    out.extend(chain_clone(g, i, to));
+                    out.concat(chain_clone(g, i, to));
                 }
             }
             Next::Fork { join } => {
                 for b in g.graph.heads(*join) {
                     let to = g.name(b);
-                    out.extend(feed(
+                    out.concat(feed(
                         g,
                         &g.edge(b, from),
                         &g.out(i),
@@ -109,7 +110,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 );
                 let span = g.output_span(i);
                 let call = respan(quote!(<#o as #clone_trait>::clone_for_branch(value)), span);
-                out.extend(quote! {
+                out.concat(quote! {
                     #[diagnostic::on_unimplemented(
                         message = #message,
                         label = "each branch receives its own copy",
@@ -130,7 +131,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     continue;
                 };
                 let to = g.name(*join);
-                out.extend(feed(
+                out.concat(feed(
                     g,
                     &g.edge(*join, from),
                     &g.out(i),
@@ -145,7 +146,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 let route = &g.wf.enums[*enum_index];
                 let enum_name = &route.name;
                 let routed = g.out(i);
-                out.extend(feed_ty(
+                out.concat(feed_ty(
                     g,
                     &g.routes_fn(i),
                     &quote!(#routed),
@@ -162,7 +163,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                         .payload
                         .as_ref()
                         .map_or_else(|| quote!(()), |t| quote!(#t));
-                    out.extend(feed_ty(
+                    out.concat(feed_ty(
                         g,
                         &g.route_edge(i, &variant.name),
                         &payload,
@@ -175,7 +176,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     if let Some(bound) = &arm.bound {
                         let ex = g.name(bound.exhausted);
                         let k = g.krate;
-                        out.extend(feed_ty(
+                        out.concat(feed_ty(
                             g,
                             &g.exhaust_edge(i, &variant.name),
                             &quote!(#k::state::LoopExhausted<#payload>),

@@ -1,6 +1,7 @@
 //! The fallback expansion when checks failed: stand-ins for every generated name, typed as far
 //! as the model could be read, so the user's other code adds no errors to the ones reported.
 
+use super::Concat;
 use super::waits;
 use crate::model::Workflow;
 use proc_macro2::TokenStream;
@@ -14,10 +15,10 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
     let mut stubs = TokenStream::new();
     let stand_ins = ["Workflow", "FlowState", "FlowError"];
     if let Some(wf) = wf.filter(|_| !stand_ins.iter().any(|n| taken(n))) {
-        stubs.extend(stand_in_workflow(wf));
+        stubs.concat(stand_in_workflow(wf));
     } else {
         if !taken("Workflow") {
-            stubs.extend(quote! {
+            stubs.concat(quote! {
                 #[doc(hidden)]
                 pub struct Workflow;
                 impl Workflow {
@@ -37,13 +38,13 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
             });
         }
         if !taken("FlowState") {
-            stubs.extend(quote!(
+            stubs.concat(quote!(
                 #[doc(hidden)]
                 pub enum FlowState {}
             ));
         }
         if !taken("FlowError") {
-            stubs.extend(quote! {
+            stubs.concat(quote! {
                 #[doc(hidden)]
                 #[derive(::core::fmt::Debug)]
                 pub enum FlowError {}
@@ -75,7 +76,7 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
                 }
             }
         });
-        stubs.extend(quote! {
+        stubs.concat(quote! {
             #[doc(hidden)]
             #[derive(::core::fmt::Debug)]
             pub struct Flow<S = ()>(::core::marker::PhantomData<fn() -> S>);
@@ -94,7 +95,7 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
     for (i, step) in wf.into_iter().flat_map(|wf| &wf.steps).enumerate() {
         if let Some((timeout, _)) = &step.timeout {
             let f = quote::format_ident!("__flow_timeout_{}", i);
-            stubs.extend(quote! {
+            stubs.concat(quote! {
                 #[doc(hidden)]
                 #[allow(dead_code, non_snake_case)]
                 fn #f() { let _ = #timeout; }
@@ -104,7 +105,7 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
     if !taken("tools") {
         let (markers, impls) = tool_markers(wf);
         if !markers.is_empty() {
-            stubs.extend(quote! {
+            stubs.concat(quote! {
                 #[doc(hidden)]
                 pub mod tools { #markers }
                 #impls
@@ -126,7 +127,7 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
             let exhausted = v.max.map(|_| quote::format_ident!("{}Exhausted", name));
             std::iter::once(quote!(#name(Flow),)).chain(exhausted.map(|e| quote!(#e(Flow),)))
         });
-        stubs.extend(quote! {
+        stubs.concat(quote! {
             #[doc(hidden)]
             #[derive(::core::fmt::Debug)]
             pub enum #handles { #(#variants)* }

@@ -86,7 +86,7 @@ pub(crate) fn krate_imports(krate: &syn::Path) -> TokenStream {
     // they belong to did not resolve. This import names a value, so it never shadows the
     // user's `serde::…` paths (types and macros); when the path is wrong, rustc binds
     // `serde` in every namespace to a silent stand-in, and the attributes stay quiet.
-    out.extend(quote! {
+    out.concat(quote! {
         #[doc(hidden)]
         #[allow(unused_imports)]
         use __flow_krate::__private::SERDE_HELPER as serde;
@@ -98,7 +98,7 @@ pub(crate) fn krate_imports(krate: &syn::Path) -> TokenStream {
 fn generate_items(g: &Gen<'_>) -> TokenStream {
     let aliases = aliases::generate(g);
     let mut edges = edges::generate(g);
-    edges.extend(earlier::generate(g));
+    edges.concat(earlier::generate(g));
     let type_checks = type_checks::generate(g);
     let state = state::generate(g);
     let error = error::generate(g);
@@ -134,6 +134,28 @@ fn generate_items(g: &Gen<'_>) -> TokenStream {
         #resume
         #typestate
     }
+}
+
+/// Appends a whole token stream: one concatenation in the compiler. `TokenStream::extend` with
+/// a stream takes it apart tree by tree instead (its `Extend<TokenTree>`), and in a proc macro
+/// every one of those trees crosses the bridge to rustc and back: measurably slower for a long
+/// workflow (benches/HISTORY.md).
+pub(crate) trait Concat {
+    fn concat(&mut self, tokens: TokenStream);
+}
+
+impl Concat for TokenStream {
+    fn concat(&mut self, tokens: TokenStream) {
+        self.extend(std::iter::once(tokens));
+    }
+}
+
+/// `ident` with the span `span`: for `quote_spanned!`, which leaves an interpolated identifier's
+/// span as it was. Cheaper than [`respan`], which takes the tokens apart to set each span.
+pub(crate) fn spanned(ident: &syn::Ident, span: Span) -> syn::Ident {
+    let mut ident = ident.clone();
+    ident.set_span(span);
+    ident
 }
 
 /// Gives every token of `tokens` the span `span`, so that an error in generated code points

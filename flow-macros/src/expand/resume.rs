@@ -171,9 +171,10 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
     };
     // The adapter's future is declared `Send`, so that a step whose future is not is
     // reported once, here, at the step's name, and not again by each caller.
-    let ret = super::respan(
-        quote!(impl ::core::future::Future<Output = __flow_p::StepResult<#o, FlowError>> + ::core::marker::Send + 'a),
-        f.span(),
+    let at = f.span();
+    let o_at = super::spanned(&o, at);
+    let ret = quote::quote_spanned!(at=>
+        impl ::core::future::Future<Output = __flow_p::StepResult<#o_at, FlowError>> + ::core::marker::Send + 'a
     );
     // What follows the context: the call, its error mapped, its output handed on.
     let body = if let Some((n, _)) = step.workers {

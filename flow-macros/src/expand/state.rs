@@ -1,6 +1,7 @@
 //! `Loops`, `FlowState` with its hand-written serde and its borrowed twins for joins: where a
 //! run is and the data it carries.
 
+use super::Concat;
 use super::Gen;
 use crate::model::Role;
 use proc_macro2::TokenStream;
@@ -177,7 +178,7 @@ fn kept_fields(g: &Gen<'_>, i: usize) -> TokenStream {
             g.name(x),
             g.name(x)
         );
-        out.extend(quote!(#[doc = #doc] #f: #t,));
+        out.concat(quote!(#[doc = #doc] #f: #t,));
     }
     out
 }

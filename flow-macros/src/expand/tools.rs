@@ -5,6 +5,7 @@
 //! check, before a run's first step, that the run's toolbox has every declared
 //! tool.
 
+use super::Concat;
 use super::Gen;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -56,7 +57,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             "The tools of step [`{name}`](super::{name}): it may call {list}, and nothing else. \
              The step takes its context as `&Ctx<…, tools::{marker}>`."
         );
-        markers.extend(quote! {
+        markers.concat(quote! {
             #[doc = #doc]
             #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy)]
             pub enum #marker {}
@@ -75,14 +76,14 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                     quote!(let timeout: ::core::time::Duration =),
                     syn::spanned::Spanned::span(timeout),
                 );
-                impls.extend(quote! {
+                impls.concat(quote! {
                     fn #tf() -> ::core::time::Duration {
                         #typed #timeout;
                         timeout
                     }
                 });
                 for tool in &gated {
-                    impls.extend(quote! {
+                    impls.concat(quote! {
                         impl #k::tool::NeedsApproval<#tool> for tools::#marker {
                             fn timeout() -> ::core::time::Duration {
                                 #tf()
@@ -103,7 +104,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             }
             _ => None,
         };
-        impls.extend(quote! {
+        impls.concat(quote! {
             impl __flow_p::DeclaredToolset for tools::#marker {
                 #approval
             }
@@ -126,25 +127,25 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             }
         });
         for tool in &step.tools {
-            impls.extend(quote! {
+            impls.concat(quote! {
                 impl __flow_p::DeclaredTool<#tool> for tools::#marker {}
             });
             if gated.iter().any(|g| text(g) == text(tool)) {
                 // Never satisfied (under `for<'__flow>`, so it is checked only where it is
                 // used): `ctx.call::<Gated>` fails with the message of
                 // `CalledWithoutApproval`, which says how to get an approval.
-                impls.extend(quote! {
+                impls.concat(quote! {
                     impl #k::tool::CanCall<#tool> for tools::#marker
                     where
                         for<'__flow> #tool: __flow_p::CalledWithoutApproval<tools::#marker>,
                     {}
                 });
             } else {
-                impls.extend(quote! {
+                impls.concat(quote! {
                     impl #k::tool::CanCall<#tool> for tools::#marker {}
                 });
             }
-            requires.extend(quote! {
+            requires.concat(quote! {
                 __flow_p::require_tool::<_, #tool>(ctx, NAME, #name)?;
             });
         }

@@ -1,6 +1,7 @@
 //! Checks at the user's types: a step's context is `&Ctx<Deps>` (one diagnostic trait per
 //! step that takes a context), and what a checkpoint stores is serde-serialisable.
 
+use super::Concat;
 use super::{Gen, respan};
 use crate::model::Role;
 use proc_macro2::{Span, TokenStream};
@@ -9,7 +10,7 @@ use quote::quote;
 /// The context checks, then the serde check of stored types.
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let mut out = contexts(g);
-    out.extend(stored(g));
+    out.concat(stored(g));
     out
 }
 
@@ -41,7 +42,7 @@ fn contexts(g: &Gen<'_>) -> TokenStream {
                 "`#[workflow(deps = {deps_text})]` makes the context `&Ctx<{deps_text}>`: take `ctx: &Ctx<{deps_text}>`"
             )
         };
-        out.extend(quote! {
+        out.concat(quote! {
             #[diagnostic::on_unimplemented(message = #message, label = "the context's type", note = #note)]
             #[allow(non_camel_case_types)]
             trait #tr<T> { fn feed(self) -> T; }
@@ -64,7 +65,7 @@ fn stored(g: &Gen<'_>) -> TokenStream {
             quote!((&&__flow_p::stored_check::Probe::<#ty>::new()).#f();),
             span,
         );
-        calls.extend(call);
+        calls.concat(call);
     };
     for (i, role) in g.graph.roles.iter().enumerate() {
         match role {

@@ -2,6 +2,7 @@
 //! each bounded by a per-step trait whose `#[diagnostic::on_unimplemented]` explains why the
 //! step cannot run in the current state.
 
+use super::Concat;
 use super::Gen;
 use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
@@ -20,9 +21,9 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let mut methods = TokenStream::new();
     for i in 0..g.wf.steps.len() {
         let (m, imp, method) = step(g, i);
-        markers.extend(m);
-        impls.extend(imp);
-        methods.extend(method);
+        markers.concat(m);
+        impls.concat(imp);
+        methods.concat(method);
     }
     let route_enums = route_handles(g);
     let (entry_param, entry_convert) = g.entry_input();
@@ -31,8 +32,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let (mut unawaited_items, mut unawaited_methods) = (TokenStream::new(), TokenStream::new());
     for i in 0..g.wf.steps.len() {
         let (items, method) = unawaited(g, i);
-        unawaited_items.extend(items);
-        unawaited_methods.extend(method);
+        unawaited_items.concat(items);
+        unawaited_methods.concat(method);
     }
     let flow_doc = format!(
         "A run of workflow `{wf}` driven one step at a time. `S`, a marker from [`state`], says which step runs next; each step is a method that consumes the `Flow` and returns the next one, so calling a step out of order does not compile.\n\nStart with [`Flow::new`]; the run ends when an exit step's method returns the output. A `Flow` does not store checkpoints: [`Workflow::run`] does. Hand a `Flow` to [`Workflow::resume`] with [`Flow::into_state`]."
@@ -320,7 +321,8 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 when(g, i)
             );
             let marker_doc = format!("`{name}` runs next.");
-            let data_item = super::respan(quote!(type Data = #input;), g.input_span(i, 0));
+            let input_at = super::spanned(&input, g.input_span(i, 0));
+            let data_item = quote::quote_spanned!(g.input_span(i, 0)=> type Data = #input_at;);
             let marker = quote! {
                 #[doc = #marker_doc]
                 pub enum #v {}
@@ -622,7 +624,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     let (p, b, ix) = (&params[n], &bounds[n], &idx[n]);
                     if chain.len() == 1 {
                         let f = g.fn_ident(chain[0]);
-                        inits.extend(quote!(#f: <#p as __flow_p::Slot>::into_option(data.#ix),));
+                        inits.concat(quote!(#f: <#p as __flow_p::Slot>::into_option(data.#ix),));
                         continue;
                     }
                     let locals: Vec<_> = chain
@@ -630,8 +632,8 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                         .map(|&c| format_ident!("__flow_f_{}", g.name(c)))
                         .collect();
                     let fs = chain.iter().map(|&c| g.fn_ident(c));
-                    lets.extend(quote!(let (#(#locals,)*) = <#p as #b>::fields(data.#ix);));
-                    inits.extend(quote!(#(#fs: #locals,)*));
+                    lets.concat(quote!(let (#(#locals,)*) = <#p as #b>::fields(data.#ix);));
+                    inits.concat(quote!(#(#fs: #locals,)*));
                 }
                 quote! {
                     #lets
@@ -859,7 +861,7 @@ fn route_handles(g: &Gen<'_>) -> TokenStream {
                 route.name,
                 g.name(arm.target)
             );
-            variants.extend(quote!(#[doc = #vdoc] #variant(Flow<state::#target>),));
+            variants.concat(quote!(#[doc = #vdoc] #variant(Flow<state::#target>),));
             if let Some(bound) = &arm.bound {
                 let ex_variant = format_ident!("{}Exhausted", variant);
                 let ex = g.variant(bound.exhausted);
@@ -869,10 +871,10 @@ fn route_handles(g: &Gen<'_>) -> TokenStream {
                     bound.max,
                     g.name(bound.exhausted)
                 );
-                variants.extend(quote!(#[doc = #edoc] #ex_variant(Flow<state::#ex>),));
+                variants.concat(quote!(#[doc = #edoc] #ex_variant(Flow<state::#ex>),));
             }
         }
-        out.extend(quote! {
+        out.concat(quote! {
             #[doc = #doc]
             #[derive(::core::fmt::Debug)]
             #[must_use]
@@ -880,7 +882,7 @@ fn route_handles(g: &Gen<'_>) -> TokenStream {
                 #variants
             }
         });
-        out.extend(unmatched(g, &handles, &route.name, arms));
+        out.concat(unmatched(g, &handles, &route.name, arms));
     }
     out
 }
@@ -922,7 +924,7 @@ fn unmatched(
             let note = format!(
                 "each variant of `{handles}` holds the run at the step its route leads to; every variant must be handled"
             );
-            out.extend(quote! {
+            out.concat(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = "not matched yet", note = #note)]
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
@@ -1035,7 +1037,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
             chain_text(g, chain),
             g.name(*fork)
         );
-        impls.extend(quote! {
+        impls.concat(quote! {
             #[doc = #doc]
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
@@ -1061,7 +1063,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
                     g.name(chain[n - 1])
                 )
             };
-            markers.extend(quote! {
+            markers.concat(quote! {
                 #[doc = #doc]
                 pub enum #m {}
             });
@@ -1071,7 +1073,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
                 let o = &outs[n - 1];
                 (quote!(#o), quote!(value), fields_at(Some(n - 1)))
             };
-            impls.extend(quote! {
+            impls.concat(quote! {
                 impl __flow_p::Slot for state::#m {
                     type Of<T: ::core::marker::Send + 'static> = #of;
                     #[inline]
@@ -1087,7 +1089,7 @@ fn chain_slots(g: &Gen<'_>, join: usize) -> (TokenStream, TokenStream) {
             });
         }
         let done = fields_at(Some(chain.len() - 1));
-        impls.extend(quote! {
+        impls.concat(quote! {
             impl #tr for #k::state::Done {
                 #[inline]
                 fn fields(value: #tail_out) -> (#(__flow_p::Option<#outs>,)*) { #done }

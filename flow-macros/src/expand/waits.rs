@@ -3,6 +3,7 @@
 //! workflow does not declare a compile error, and the check that an event step's last
 //! parameter is `Event<T>`.
 
+use super::Concat;
 use super::Gen;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -37,7 +38,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 quote!((&&__flow_p::event_wait::Wait::<#ty>::new()).check()),
                 ty.span(),
             );
-            out.extend(quote! {
+            out.concat(quote! {
                 impl __flow_p::DeclaredEvent<Workflow> for #ty {}
                 impl #k::state::EventOf<Workflow> for #ty {
                     const NAME: &'static str = #event;
@@ -58,7 +59,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         let note = format!(
             "workflow `{wf}` hands the step `Event::Received({event})`, or `Event::TimedOut` when the timeout passed first"
         );
-        out.extend(quote! {
+        out.concat(quote! {
             #[diagnostic::on_unimplemented(message = #message, label = "the event parameter's type", note = #note)]
             #[allow(non_camel_case_types)]
             trait #tr<T> { fn feed(self) -> T; }
