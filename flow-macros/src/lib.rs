@@ -9,6 +9,7 @@ mod check;
 mod error;
 mod expand;
 mod model;
+mod module;
 mod naming;
 mod parse;
 mod pipeline;

@@ -10,7 +10,7 @@ use syn::ItemMod;
 
 /// `#[workflow]`: the expanded module, or the fallback with every error found.
 pub(crate) fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut module: ItemMod = match syn::parse2(item) {
+    let mut module: ItemMod = match crate::module::parse(item) {
         Ok(module) => module,
         Err(error) => {
             let error = syn::Error::new(
