@@ -439,10 +439,12 @@ fn converging_on_branches(wf: &Workflow, branches: &[usize]) -> Option<usize> {
 /// one pass (routes) are not branches: a join of them would wait forever, so the message
 /// offers `after = a | b`.
 pub(super) fn check_joins(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
-    let before = super::ran_before(graph);
-    let forward = super::forward_edges(graph);
+    // Computed only for a join to report: `ran_before` is quadratic in the steps.
+    let mut walks = None;
     for (i, step) in wf.steps.iter().enumerate() {
         if step.is_join() && !matches!(graph.roles[i], Role::Join { .. }) {
+            let (before, forward) = walks
+                .get_or_insert_with(|| (super::ran_before(graph), super::forward_edges(graph)));
             let preds: Vec<usize> = step
                 .after
                 .iter()
@@ -451,7 +453,7 @@ pub(super) fn check_joins(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
             let exclusive = preds.iter().enumerate().all(|(k, &a)| {
                 preds[k + 1..]
                     .iter()
-                    .all(|&b| super::converge::both_run(&before, &forward, a, b).is_none())
+                    .all(|&b| super::converge::both_run(before, forward, a, b).is_none())
             });
             if exclusive {
                 errors.at(

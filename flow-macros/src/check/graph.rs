@@ -4,6 +4,7 @@
 use super::{edges, list};
 use crate::error::{Errors, call_site};
 use crate::model::{Graph, Next, Workflow};
+use std::collections::HashSet;
 use syn::Ident;
 
 /// Exactly one step is the entry; it has no `after`, and every other step has one.
@@ -95,9 +96,14 @@ pub(super) fn check_exits(
         );
         return false;
     }
+    let exits: HashSet<String> = graph
+        .exits
+        .iter()
+        .map(|&i| wf.steps[i].name.to_string())
+        .collect();
     for step in &wf.steps {
         for pred in &step.after {
-            if wf.steps.iter().any(|s| &s.name == pred && s.exit.is_some()) {
+            if exits.contains(&pred.to_string()) {
                 errors.at(
                     pred.span(),
                     format_args!("step `{}` runs after `{pred}`, but `{pred}` is an exit and ends the run; remove `exit` from `{pred}` or run `{}` after another step", step.name, step.name),

@@ -107,9 +107,16 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     if !errors.is_empty() {
         return None;
     }
-    let before = ran_before(&graph);
-    check_converging(wf, &graph, &before, errors);
-    check_earlier(wf, &graph, &before, errors);
+    // Only converging steps and earlier outputs need the (quadratic) must-run analysis.
+    if wf
+        .steps
+        .iter()
+        .any(|s| s.converge.is_some() || !s.earlier.is_empty())
+    {
+        let before = ran_before(&graph);
+        check_converging(wf, &graph, &before, errors);
+        check_earlier(wf, &graph, &before, errors);
+    }
     if !errors.is_empty() {
         return None;
     }

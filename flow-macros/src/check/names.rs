@@ -7,7 +7,7 @@ use crate::model::Workflow;
 use crate::naming::{
     GENERATED, RESERVED_STATE_STEPS, RESERVED_STEPS, TYPESTATE_GENERATED, pascal_case,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use syn::Ident;
 
 /// Every step name is unique, no step takes the name `Completed` reserves, and every
@@ -129,12 +129,12 @@ pub(super) fn check_generated_names(wf: &Workflow, errors: &mut Errors) {
     } else {
         Vec::new()
     };
-    let step_names: Vec<&Ident> = wf.steps.iter().map(|s| &s.name).collect();
+    let step_names: HashSet<String> = wf.steps.iter().map(|s| s.name.to_string()).collect();
     for ident in &wf.item_names {
         let name = ident.to_string();
         // A function shares the value namespace with the consts only: a step called `state`
         // does not clash with `mod state`.
-        let clashes = if step_names.contains(&ident) {
+        let clashes = if step_names.contains(&name) {
             ["NAME", "MERMAID", "FINGERPRINT"].contains(&name.as_str())
         } else {
             GENERATED.contains(&name.as_str())
