@@ -5,9 +5,11 @@
     python3 benches/compile_time.py --sizes 50 --runs 11
     python3 benches/compile_time.py --release           # `cargo build --release`, sizes 1 10 50 200, 3 rounds
     python3 benches/compile_time.py --opt-macros        # the proc macro optimised (README's tip for long workflows)
+    python3 benches/compile_time.py --bodies work       # steps whose bodies do some work (17 lines each)
 
 For each size N it generates, in a temporary directory, small crates holding an N-step linear
-chain whose steps add 1 to a `u64` (`async fn sI(x: u64) -> Result<u64, Infallible>`):
+chain whose steps add 1 to a `u64` (`async fn sI(x: u64) -> Result<u64, Infallible>`; with
+`--bodies work`, each step's body first does 17 lines of string and number work):
 
   plain     the N step functions and a hand-written `async fn run` that calls them in order;
             no dependency at all (plain async Rust);
@@ -42,7 +44,9 @@ burst of load on a shared machine hits every variant alike; the tables show medi
   (macro − hand) / N      the macro's added CPU per step;
   statum / plain          the same ratio for statum;
   macro − expanded        the proc macro itself (parsing, checking, generating: the macro
-                          crate is built with the dev profile, unoptimised, as users get it);
+                          crate is built with the dev profile, unoptimised, as users get it,
+                          unless `--opt-macros` optimises flow-macros and syn, quote and
+                          proc-macro2 in every crate: statum's own macros stay unoptimised);
   expanded − hand         checking the extra items the macro generates;
   lines / step            the rustfmt'ed expansion's lines divided by N.
 
@@ -126,6 +130,30 @@ opt-level = 3
 """
 # Set from `--opt-macros` before any crate is written.
 PROFILE = ""
+# A step's body: `x + 1`, or with `--bodies work` what a step that does some work looks like
+# (string handling, a loop, a match, closures: 17 lines), in every variant alike.
+BODIES = {
+    "trivial": "        Ok(x.wrapping_add(1))",
+    "work": """\
+        // A step that does some work: format, split, collect, match, branch.
+        let words: Vec<String> = format!("{x} {} {}", x * 2, x % 7)
+            .split_whitespace()
+            .map(|w| w.trim().to_owned())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut total = 0u64;
+        for (i, w) in words.iter().enumerate() {
+            match w.parse::<u64>() {
+                Ok(n) if n % 2 == 0 => total = total.wrapping_add(n / 2),
+                Ok(n) => total = total.wrapping_add(n.wrapping_mul(3).wrapping_add(i as u64)),
+                Err(_) => continue,
+            }
+        }
+        let label = if total > 100 { "big" } else { "small" };
+        let _summary = format!("{label}: {total} from {} words", words.len());
+        Ok(x.wrapping_add(1).max(total % 2))""",
+}
+BODY = BODIES["trivial"]
 
 
 def steps(n: int) -> str:
@@ -140,7 +168,7 @@ def steps(n: int) -> str:
             attr += ", exit"
         out.append(f"    #[step({attr})]")
         out.append(f"    pub async fn s{i}(x: u64) -> Result<u64, Infallible> {{")
-        out.append("        Ok(x.wrapping_add(1))")
+        out.append(BODY)
         out.append("    }")
     return "\n".join(out)
 
@@ -483,6 +511,7 @@ def warm_check(args: argparse.Namespace, root: Path, env: dict[str, str]) -> Non
         f"{fmt_ms(cpu['empty'])}, one with no dependency {fmt_ms(cpu['empty_plain'])}."
         + (" Every crate built with `--opt-macros` (flow-macros, syn, quote, proc-macro2 at opt-level 3)."
            if PROFILE else "")
+        + (" Step bodies: 17 lines of work (`--bodies work`)." if BODY != BODIES["trivial"] else "")
         + "\n"
     )
     print(
@@ -560,7 +589,9 @@ def release_builds(args: argparse.Namespace, root: Path, env: dict[str, str]) ->
     print(
         f"`cargo build --release` after touching src/lib.rs (dependencies built), median of {args.runs} "
         f"interleaved round{'s' * (args.runs != 1)}: wall / user + system CPU / peak memory of one process (rustc). A build "
-        f"is stopped after {args.timeout:g} min.\n"
+        f"is stopped after {args.timeout:g} min."
+        + (" Step bodies: 17 lines of work (`--bodies work`)." if BODY != BODIES["trivial"] else "")
+        + "\n"
     )
     print("| steps | " + " | ".join(f"{v}: wall | {v}: CPU | {v}: peak" for v in variants) + " |")
     print("|---:|" + "---:|" * (3 * len(variants)))
@@ -608,11 +639,16 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=15, help="minutes a release build may take (default 15)")
     ap.add_argument("--target-dir", default="/work/target-compile-time", help="shared by all generated crates")
     ap.add_argument("--keep", action="store_true", help="keep the generated crates and print where")
+    ap.add_argument("--bodies", choices=sorted(BODIES), default="trivial",
+                    help="each step's body: `x + 1` (default), or 17 lines of work")
     ap.add_argument("--opt-macros", action="store_true",
                     help="build flow-macros, syn, quote and proc-macro2 with opt-level 3 (README's tip)")
     args = ap.parse_args()
-    global PROFILE
+    if args.opt_macros and args.release:
+        ap.error("--opt-macros sets the dev profile, for warm checks; it does nothing with --release")
+    global PROFILE, BODY
     PROFILE = OPT_MACROS if args.opt_macros else ""
+    BODY = BODIES[args.bodies]
     if args.runs is None:
         args.runs = 3 if args.release else 11
 

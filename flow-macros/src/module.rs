@@ -4,8 +4,10 @@
 //! rustc as they came. syn's `ItemMod` parser builds a syntax tree of every statement and
 //! expression, and prints it back token by token; unoptimised, as cargo builds proc macros in
 //! a dev profile, that is most of the parsing cost of a module whose steps do real work. Here a
-//! function's body is one `Expr::Verbatim` of its tokens (same tokens, same spans), and
-//! everything else goes through syn's own parsers. Input this reader does not take (a module
+//! function's statements are one `Expr::Verbatim` of their tokens, handed on as written (syn's
+//! reprint respaced some punctuation and gave a group's two delimiters the group's whole span;
+//! the tokens, and what rustc parses from them, are the same), its inner attributes join the
+//! outer ones as syn puts them, and everything else goes through syn's own parsers. Input this reader does not take (a module
 //! without a body, `unsafe mod`, anything that is no module) goes to syn's `ItemMod` parser, so
 //! what parses and every parse error are syn's. A syntax error inside a body is rustc's to
 //! report, at the body's tokens, when it parses the expansion.
@@ -61,30 +63,42 @@ fn item(input: ParseStream<'_>) -> syn::Result<Item> {
 }
 
 fn function(input: ParseStream<'_>) -> syn::Result<ItemFn> {
-    let attrs = input.call(Attribute::parse_outer)?;
+    let mut attrs = input.call(Attribute::parse_outer)?;
     let vis: Visibility = input.parse()?;
     let sig: Signature = input.parse()?;
-    match input.parse::<TokenTree>()? {
-        TokenTree::Group(body) if body.delimiter() == Delimiter::Brace => Ok(ItemFn {
-            attrs,
-            vis,
-            sig,
-            block: Box::new(Block {
-                brace_token: syn::token::Brace {
-                    span: body.delim_span(),
-                },
-                stmts: vec![Stmt::Expr(Expr::Verbatim(body.stream()), None)],
-            }),
+    let body = match input.parse::<TokenTree>()? {
+        TokenTree::Group(body) if body.delimiter() == Delimiter::Brace => body,
+        other => return Err(syn::Error::new(other.span(), "expected a function body")),
+    };
+    // As syn's `ItemFn`: the body's inner attributes (`#![…]`) join the outer ones, and print
+    // inside the braces again; the statements after them stay tokens.
+    let (inner, stmts) = syn::parse::Parser::parse2(
+        |body: ParseStream<'_>| {
+            let inner = body.call(Attribute::parse_inner)?;
+            Ok((inner, body.parse::<TokenStream>()?))
+        },
+        body.stream(),
+    )?;
+    attrs.extend(inner);
+    Ok(ItemFn {
+        attrs,
+        vis,
+        sig,
+        block: Box::new(Block {
+            brace_token: syn::token::Brace {
+                span: body.delim_span(),
+            },
+            stmts: vec![Stmt::Expr(Expr::Verbatim(stmts), None)],
         }),
-        other => Err(syn::Error::new(other.span(), "expected a function body")),
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use quote::{ToTokens, quote};
 
-    /// The same tokens out as syn's own parser gives, bodies and all.
+    /// The same tokens out as syn's own parser gives, bodies and all (compared as text, which
+    /// leaves out spacing and spans: bodies keep the source's).
     #[test]
     fn prints_what_syn_prints() {
         let module = quote! {
@@ -116,6 +130,15 @@ mod tests {
             panic!("no content")
         };
         assert!(matches!(&items[1], syn::Item::Fn(f) if f.sig.ident == "validate"));
+        // The body's inner attribute is among the function's attributes, as syn has it.
+        let (syn::Item::Fn(fast_fn), Some((_, slow_items))) = (&items[1], &slow.content) else {
+            panic!("no function")
+        };
+        let syn::Item::Fn(slow_fn) = &slow_items[1] else {
+            panic!("no function")
+        };
+        assert_eq!(fast_fn.attrs, slow_fn.attrs);
+        assert_eq!(fast_fn.attrs.len(), 2);
     }
 
     /// What is no module with a body is syn's to read, or to reject.
