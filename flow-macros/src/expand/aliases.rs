@@ -1,5 +1,5 @@
-//! Type aliases for each step's input, output and error (`__flow_In_x`, `__flow_Out_x`,
-//! `__flow_Err_x`), which every other part refers to, with the checks that a step returns
+//! Type aliases for each step's input, output and error (`__FlowInX`, `__FlowOutX`, `__FlowErrX`,
+//! after the step's variant `X`), which every other part refers to, with the checks that a step returns
 //! `Result<T, E>` with a usable error.
 
 use super::Concat;
@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::Type;
 
-/// The aliases of every step, and of the workflow's output (`__flow_Output`).
+/// The aliases of every step, and of the workflow's output (`__FlowOutput`).
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let mut out = TokenStream::new();
     // Every step's checks in one `const` body, not two items per step.
@@ -52,19 +52,14 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             ok_ty
         };
         out.concat(quote! {
-            #[allow(non_camel_case_types)]
             type #o = #out_ty;
-            #[allow(non_camel_case_types)]
             type #e = #err_ty;
         });
         if let Role::Join { .. } = &g.graph.roles[i] {
             for (n, input) in step.inputs.iter().enumerate() {
                 let alias = g.inp_k(i, n);
                 let ty = &input.ty;
-                out.concat(quote! {
-                    #[allow(non_camel_case_types)]
-                    type #alias = #ty;
-                });
+                out.concat(quote!(type #alias = #ty;));
             }
         } else {
             let alias = g.inp(i);
@@ -74,19 +69,13 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             } else {
                 quote!(#ty)
             };
-            out.concat(quote! {
-                #[allow(non_camel_case_types)]
-                type #alias = #ty;
-            });
+            out.concat(quote!(type #alias = #ty;));
         }
     }
     out.concat(quote!(const _: () = { #checks };));
     let first_exit = g.out(g.graph.exits[0]);
     let output = Gen::output();
-    out.concat(quote! {
-        #[allow(non_camel_case_types)]
-        type #output = #first_exit;
-    });
+    out.concat(quote!(type #output = #first_exit;));
     out
 }
 

@@ -124,12 +124,12 @@ fn field(g: &Gen<'_>, x: usize) -> Ident {
     g.fn_ident(x).clone()
 }
 
-/// Their types (`__flow_Out_x`).
+/// Their types (`__FlowOutX`).
 pub(crate) fn types(g: &Gen<'_>, i: usize) -> Vec<Ident> {
     carried(g, i).iter().map(|&x| g.out(x)).collect()
 }
 
-/// The tuple type `kept` has in step `i`'s state: `(__flow_Out_a, __flow_Out_b,)`.
+/// The tuple type `kept` has in step `i`'s state: `(__FlowOutA, __FlowOutB,)`.
 pub(crate) fn kept_type(g: &Gen<'_>, i: usize) -> TokenStream {
     let types = types(g, i);
     quote!((#(#types,)*))

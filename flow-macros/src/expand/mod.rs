@@ -3,7 +3,7 @@
 //!
 //! One file per thing a workflow module gains:
 //! - `idents`: the identifiers every part shares (a step's variant, its `__flow_` names);
-//! - `aliases`: the type aliases (`__flow_In_x`, `__flow_Out_x`, `__flow_Err_x`) every other
+//! - `aliases`: the type aliases (`__FlowInX`, `__FlowOutX`, `__FlowErrX`) every other
 //!   part refers to;
 //! - `edges`: one conversion per edge, through a "feed" trait that turns a type mismatch
 //!   between two steps into an error that names both steps;
