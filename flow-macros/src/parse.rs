@@ -84,6 +84,8 @@ pub(crate) fn workflow(
 
     let mut steps = Vec::new();
     let mut item_names = Vec::new();
+    // Parsed once, cloned onto every step.
+    let unused_async: Attribute = syn::parse_quote!(#[allow(clippy::unused_async)]);
     for item in items.iter_mut() {
         if let Some(ident) = item_ident(item) {
             item_names.push(ident.clone());
@@ -136,9 +138,7 @@ pub(crate) fn workflow(
                 }
                 steps.push(step(first, &mut function.sig, errors));
                 // The DSL requires `async fn` even for a step that awaits nothing.
-                function
-                    .attrs
-                    .push(syn::parse_quote!(#[allow(clippy::unused_async)]));
+                function.attrs.push(unused_async.clone());
             }
         }
     }
