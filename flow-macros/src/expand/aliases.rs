@@ -2,8 +2,7 @@
 //! after the step's variant `X`), which every other part refers to, with the checks that a step returns
 //! `Result<T, E>` with a usable error.
 
-use super::Concat;
-use super::{Gen, respan, spanned};
+use super::{Concat, Gen, respan, spanned};
 use crate::model::Role;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};

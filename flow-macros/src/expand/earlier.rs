@@ -5,8 +5,7 @@
 //! A state carries an earlier output as a field named after its step, and code that runs a
 //! step holds them as one tuple, `kept`, in the order of `Graph::carry`.
 
-use super::Concat;
-use super::{Gen, respan};
+use super::{Concat, Gen, respan};
 use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};

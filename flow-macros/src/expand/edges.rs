@@ -5,8 +5,7 @@
 //! the error names both steps and points at the user's parameter, instead of a bare
 //! "mismatched types" inside generated code.
 
-use super::Concat;
-use super::{Gen, respan};
+use super::{Concat, Gen, respan};
 use crate::model::{Next, Role};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};

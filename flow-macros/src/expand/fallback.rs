@@ -1,8 +1,7 @@
 //! The fallback expansion when checks failed: stand-ins for every generated name, typed as far
 //! as the model could be read, so the user's other code adds no errors to the ones reported.
 
-use super::Concat;
-use super::waits;
+use super::{Concat, waits};
 use crate::model::Workflow;
 use proc_macro2::TokenStream;
 use quote::quote;

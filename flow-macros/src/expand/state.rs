@@ -1,8 +1,7 @@
 //! `Loops`, `FlowState` with its hand-written serde and its borrowed twins for joins: where a
 //! run is and the data it carries.
 
-use super::Concat;
-use super::Gen;
+use super::{Concat, Gen};
 use crate::model::Role;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};

@@ -5,8 +5,7 @@
 //! check, before a run's first step, that the run's toolbox has every declared
 //! tool.
 
-use super::Concat;
-use super::Gen;
+use super::{Concat, Gen};
 use proc_macro2::TokenStream;
 use quote::quote;
 

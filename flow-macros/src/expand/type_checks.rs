@@ -1,8 +1,7 @@
 //! Checks at the user's types: a step's context is `&Ctx<Deps>` (one diagnostic trait per
 //! step that takes a context), and what a checkpoint stores is serde-serialisable.
 
-use super::Concat;
-use super::{Gen, respan};
+use super::{Concat, Gen, respan};
 use crate::model::Role;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;

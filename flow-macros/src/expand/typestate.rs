@@ -2,8 +2,7 @@
 //! each bounded by a per-step trait whose `#[diagnostic::on_unimplemented]` explains why the
 //! step cannot run in the current state.
 
-use super::Concat;
-use super::Gen;
+use super::{Concat, Gen};
 use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -321,8 +320,9 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 when(g, i)
             );
             let marker_doc = format!("`{name}` runs next.");
-            let input_at = super::spanned(&input, g.input_span(i, 0));
-            let data_item = quote::quote_spanned!(g.input_span(i, 0)=> type Data = #input_at;);
+            let at = g.input_span(i, 0);
+            let input_at = super::spanned(&input, at);
+            let data_item = quote::quote_spanned!(at=> type Data = #input_at;);
             let marker = quote! {
                 #[doc = #marker_doc]
                 pub enum #v {}

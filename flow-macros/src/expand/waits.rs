@@ -3,8 +3,7 @@
 //! workflow does not declare a compile error, and the check that an event step's last
 //! parameter is `Event<T>`.
 
-use super::Concat;
-use super::Gen;
+use super::{Concat, Gen};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
