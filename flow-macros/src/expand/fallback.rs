@@ -337,12 +337,8 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
                 match state {}
             }
 
-            fn runtime_error(error: &FlowError) -> ::core::option::Option<&#k::error::RuntimeError> {
-                match error {
-                    FlowError::Runtime(e) => ::core::option::Option::Some(e),
-                    #[allow(unreachable_patterns)]
-                    _ => ::core::option::Option::None,
-                }
+            fn failed_at(_: &FlowError) -> #k::state::FailedAt<'_> {
+                #never
             }
         }
 

@@ -51,10 +51,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             type Error = FlowError;
             type State = FlowState;
 
-            fn runtime_error(error: &FlowError) -> __flow_p::Option<&#k::error::RuntimeError> {
-                match error {
-                    FlowError::Runtime(e) => __flow_p::Some(e),
-                    _ => __flow_p::None,
+            fn failed_at(error: &FlowError) -> #k::state::FailedAt<'_> {
+                match error.__flow_failure() {
+                    __flow_p::Ok(failure) => #k::state::FailedAt::Step(failure.step),
+                    __flow_p::Err(e) => #k::state::FailedAt::Runtime(e),
                 }
             }
 

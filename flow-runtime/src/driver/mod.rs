@@ -34,7 +34,7 @@ pub(crate) mod trace;
 use self::graph::EventWait;
 pub use self::graph::{Graph, StepInfo, StepKind};
 use self::guard::guard;
-pub use self::outcome::{Outcome, Park};
+pub use self::outcome::{FailedAt, Outcome, Park};
 pub(crate) use self::park::ParkSlot;
 pub(crate) use self::scope::{Annotate, CallSlot, StepScope};
 

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 pub enum Outcome<O, E> {
     /// The run reached an exit step: its output.
     Finished(O),
-    /// A step (its name is in the error), a sink, the store or a check failed.
+    /// A step, a sink, the store or a check failed; [`FailedAt`] says which.
     Failed(E),
     /// The run waits, stored: it goes on when the engine (or `run_or_resume`) picks it up
     /// after the time or the event.
@@ -30,6 +30,21 @@ pub enum Outcome<O, E> {
         /// The status the run has in the store.
         status: RunStatus,
     },
+}
+
+/// What failed in a run whose error is `Outcome::Failed`'s: one of its steps (the error is
+/// that step's own, in its `FlowError` variant) or the runtime around the steps (a checkpoint not
+/// stored, a panic, a state that does not fit, …). [`Workflow::failed_at`] reads it off a
+/// workflow's error, typed, for an engine or a store to record.
+///
+/// [`Workflow::failed_at`]: crate::state::Workflow::failed_at
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum FailedAt<'a> {
+    /// The step of this name returned its error.
+    Step(&'static str),
+    /// The runtime failed; the error may name a step in its fields.
+    Runtime(&'a RuntimeError),
 }
 
 /// Why a parked run waits, and until when.

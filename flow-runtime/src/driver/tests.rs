@@ -2,8 +2,8 @@
 //! a step that sleeps, a fan-out of two branches and their join.
 
 use super::{
-    BoxFuture, EventArg, Graph, Machine, Outcome, Park, Position, Resume, StepInfo, StepKind,
-    StepRun, Stepped,
+    BoxFuture, EventArg, FailedAt, Graph, Machine, Outcome, Park, Position, Resume, StepInfo,
+    StepKind, StepRun, Stepped,
 };
 use crate::error::RuntimeError;
 use crate::state::{Ctx, Wake, Workflow};
@@ -81,9 +81,9 @@ impl Workflow for Hand {
         <Self as Machine>::finish(state)
     }
 
-    fn runtime_error(error: &Error) -> Option<&RuntimeError> {
+    fn failed_at(error: &Error) -> FailedAt<'_> {
         let Error::Runtime(e) = error;
-        Some(e)
+        FailedAt::Runtime(e)
     }
 }
 
@@ -453,9 +453,9 @@ impl Workflow for Chained {
         <Self as Machine>::finish(state)
     }
 
-    fn runtime_error(error: &Error) -> Option<&RuntimeError> {
+    fn failed_at(error: &Error) -> FailedAt<'_> {
         let Error::Runtime(e) = error;
-        Some(e)
+        FailedAt::Runtime(e)
     }
 }
 

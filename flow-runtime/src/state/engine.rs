@@ -4,7 +4,7 @@
 use crate::driver::Loaded;
 use crate::error::{RuntimeError, StoreError};
 use crate::output::Outputs;
-use crate::state::{Ctx, EventOf, Outcome, RunId, Workflow, now};
+use crate::state::{Ctx, EventOf, FailedAt, Outcome, RunId, Workflow, now};
 use crate::store::{Approval, ApprovalError, Checkpoint, Decision, Failure, RunInfo, RunState};
 use crate::store::{DynStore, Fence, Fenced, Held, RunQueue};
 use crate::tool::Toolbox;
@@ -257,24 +257,14 @@ async fn unloadable<S: RunQueue>(
 
 /// Why a run of `W` failed with `error`: the step that failed, and the error's message chain.
 ///
-/// A step's own error is `W::Error`'s step variant, whose `Display` the macro writes as
-/// ``workflow `name`: step `step` failed``; a runtime error names its step in its fields. Tool
-/// errors have had the secrets of their calls taken out where they were made (see
-/// `tool::redact`), so the chain holds none.
+/// A step's own error names its step through [`Workflow::failed_at`]; a runtime error names
+/// its step in its fields. Tool errors have had the secrets of their calls taken out where they
+/// were made (see `tool::redact`), so the chain holds none.
 fn failure_of<W: Workflow>(error: &W::Error) -> Failure {
-    if let Some(runtime) = W::runtime_error(error) {
-        return runtime_failure(runtime);
+    match W::failed_at(error) {
+        FailedAt::Runtime(runtime) => runtime_failure(runtime),
+        FailedAt::Step(step) => Failure::new(Some(step.to_owned()), error_chain(error)),
     }
-    let shown = error.to_string();
-    let step = W::STEPS.iter().find(|step| {
-        shown
-            .strip_prefix("workflow `")
-            .and_then(|rest| rest.strip_prefix(W::NAME))
-            .and_then(|rest| rest.strip_prefix("`: step `"))
-            .and_then(|rest| rest.strip_prefix(**step))
-            .is_some_and(|rest| rest.starts_with("` failed"))
-    });
-    Failure::new(step.map(|s| (*s).to_owned()), error_chain(error))
 }
 
 /// The failure of a run the runtime failed (a checkpoint not stored, a state not read, a

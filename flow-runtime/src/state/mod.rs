@@ -22,7 +22,7 @@ pub use self::record::{CallKind, CallOutcome, CallRecord};
 pub(crate) use self::wait::now;
 pub use self::wait::{Event, EventOf, Sleep, Wake};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};
-pub use crate::driver::{Outcome, Park};
+pub use crate::driver::{FailedAt, Outcome, Park};
 
 /// A time as people read it in messages: RFC 3339, UTC, to the second.
 pub(crate) fn format_time(t: std::time::SystemTime) -> String {

@@ -1,4 +1,4 @@
-use crate::driver::{Loaded, Outcome, Resume};
+use crate::driver::{FailedAt, Loaded, Outcome, Resume};
 use crate::error::RuntimeError;
 use crate::state::Ctx;
 use futures_util::FutureExt;
@@ -187,9 +187,10 @@ pub trait Workflow: Send + Sync + 'static {
         })
     }
 
-    /// The runtime's error inside this workflow's error, if it is one: how an
-    /// [`Engine`](crate::state::Engine) tells a parked or stopped run from a failed step.
-    fn runtime_error(error: &Self::Error) -> Option<&RuntimeError>;
+    /// What failed, read off this workflow's error: the step whose own error it is, or the
+    /// runtime's error inside it. An [`Engine`](crate::state::Engine) records the failed step
+    /// from it.
+    fn failed_at(error: &Self::Error) -> FailedAt<'_>;
 }
 
 /// What a bounded loop hands on when its back-edge was taken `max` times and the route asks

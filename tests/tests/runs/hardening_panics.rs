@@ -6,7 +6,7 @@
 use flow_runtime::error::RuntimeError;
 use flow_runtime::output::{Delivery, Outputs, Sink};
 use flow_runtime::prelude::*;
-use flow_runtime::state::{Engine, RunId, Setup};
+use flow_runtime::state::{Engine, FailedAt, RunId, Setup};
 use flow_runtime::store::{MemoryStore, RunQueue, RunStatus};
 use flow_runtime::tool::Toolbox;
 use flow_tests::store::TempDb;
@@ -116,8 +116,8 @@ fn grenade() -> Toolbox {
 
 /// The `Panicked` error inside `error`, as (step, message).
 fn panicked<W: Workflow>(error: &W::Error) -> (Option<&'static str>, String) {
-    match W::runtime_error(error) {
-        Some(RuntimeError::Panicked { step, message, .. }) => (*step, message.clone()),
+    match W::failed_at(error) {
+        FailedAt::Runtime(RuntimeError::Panicked { step, message, .. }) => (*step, message.clone()),
         _ => panic!("not a panic: {error}"),
     }
 }
