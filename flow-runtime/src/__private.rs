@@ -8,6 +8,7 @@ use crate::tool::Visit;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use crate::agent::ToolList;
 use crate::driver::EventArg;
 pub use crate::driver::{
     BoxFuture, Graph, Machine, OutError, Position, Resume, StepInfo, StepKind, StepRun, Stepped,

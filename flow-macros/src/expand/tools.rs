@@ -112,16 +112,16 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             // list, not again here.
             impl #k::agent::StepTools for tools::#marker
             where
-                for<'__flow> (#(#tools,)*): #k::agent::ToolList<tools::#marker>,
+                for<'__flow> (#(#tools,)*): __flow_p::ToolList<tools::#marker>,
             {
                 fn defs() -> ::std::vec::Vec<#k::model::ToolDef> {
-                    <(#(#tools,)*) as #k::agent::ToolList<Self>>::defs()
+                    <(#(#tools,)*) as __flow_p::ToolList<Self>>::defs()
                 }
                 fn dispatch<'a, D: ::core::marker::Send + ::core::marker::Sync>(
                     ctx: &'a #k::state::Ctx<D, Self>,
                     call: &'a #k::model::ToolCall,
                 ) -> #k::agent::Dispatch<'a> {
-                    <(#(#tools,)*) as #k::agent::ToolList<Self>>::dispatch(ctx, call)
+                    <(#(#tools,)*) as __flow_p::ToolList<Self>>::dispatch(ctx, call)
                 }
             }
         });

@@ -205,7 +205,10 @@ pub struct LoopExhausted<T> {
 }
 
 impl<T> LoopExhausted<T> {
-    #[doc(hidden)]
+    /// What the runtime hands the `exhausted = …` step after `iterations` turns, `last` being
+    /// the value of the turn that went over the bound; for a test that calls that step's
+    /// function directly.
+    #[must_use]
     pub fn new(iterations: u32, last: T) -> Self {
         Self { iterations, last }
     }
