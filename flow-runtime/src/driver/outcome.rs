@@ -17,7 +17,8 @@ use std::time::SystemTime;
 pub enum Outcome<O, E> {
     /// The run reached an exit step: its output.
     Finished(O),
-    /// A step, a sink, the store or a check failed; [`FailedAt`] says which.
+    /// A step, a sink, the store or a check failed; [`FailedAt`] says whether a step or the
+    /// runtime did.
     Failed(E),
     /// The run waits, stored: it goes on when the engine (or `run_or_resume`) picks it up
     /// after the time or the event.
@@ -32,19 +33,48 @@ pub enum Outcome<O, E> {
     },
 }
 
-/// What failed in a run whose error is `Outcome::Failed`'s: one of its steps (the error is
-/// that step's own, in its `FlowError` variant) or the runtime around the steps (a checkpoint not
-/// stored, a panic, a state that does not fit, …). [`Workflow::failed_at`] reads it off a
-/// workflow's error, typed, for an engine or a store to record.
+/// What a workflow's error says failed: one of its steps (the error is that step's own, in its
+/// `FlowError` variant) or the runtime around the steps (a checkpoint not stored, a sink, a
+/// panic, a state that does not fit, …). [`Workflow::failed_at`] reads it off the error, typed,
+/// for an engine or a store to record. An error that `run` or `resume` return for a run that
+/// parked or was stopped is `Runtime` too (`RuntimeError::Parked`, `RuntimeError::Stopped`):
+/// nothing failed there, the run goes on later.
 ///
 /// [`Workflow::failed_at`]: crate::state::Workflow::failed_at
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum FailedAt<'a> {
-    /// The step of this name returned its error.
+    /// The step of this name (as in `Workflow::STEPS`: `type` for `r#type`) returned its error.
     Step(&'static str),
-    /// The runtime failed; the error may name a step in its fields.
+    /// The runtime failed; the error may name a step in its fields ([`FailedAt::step`]).
     Runtime(&'a RuntimeError),
+}
+
+impl FailedAt<'_> {
+    /// The step the failure belongs to: the failed step, or the step a runtime error names
+    /// (the one whose checkpoint, wait or tool failed, or that panicked); `None` for a
+    /// runtime error outside any step.
+    #[must_use]
+    pub fn step(&self) -> Option<&'static str> {
+        match *self {
+            Self::Step(step) => Some(step),
+            Self::Runtime(
+                RuntimeError::Checkpoint { step, .. }
+                | RuntimeError::Serialize { step, .. }
+                | RuntimeError::Parked { step, .. }
+                | RuntimeError::NoInbox { step, .. }
+                | RuntimeError::Wait { step, .. }
+                | RuntimeError::CorruptEvent { step, .. }
+                | RuntimeError::Unstorable { step, .. }
+                | RuntimeError::InvalidState { step, .. }
+                | RuntimeError::MissingTool { step, .. },
+            ) => Some(step),
+            Self::Runtime(
+                RuntimeError::Stopped { step, .. } | RuntimeError::Panicked { step, .. },
+            ) => *step,
+            Self::Runtime(_) => None,
+        }
+    }
 }
 
 /// Why a parked run waits, and until when.
@@ -190,5 +220,35 @@ impl<O, E: From<RuntimeError>> Outcome<O, E> {
             }
             .into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailedAt;
+    use crate::error::RuntimeError;
+
+    #[test]
+    fn the_step_of_a_failure_is_the_failed_step_or_the_one_a_runtime_error_names() {
+        assert_eq!(FailedAt::Step("book").step(), Some("book"));
+        let invalid = RuntimeError::InvalidState {
+            workflow: "trip",
+            step: "search",
+            reason: "not here",
+        };
+        assert_eq!(FailedAt::Runtime(&invalid).step(), Some("search"));
+        let between = RuntimeError::Panicked {
+            run_id: "r".into(),
+            workflow: "trip",
+            step: None,
+            message: "boom".into(),
+        };
+        assert_eq!(FailedAt::Runtime(&between).step(), None);
+        let unknown = RuntimeError::UnknownOutputStep {
+            workflow: "trip",
+            steps: vec!["nowhere".into()],
+            valid: vec!["search"],
+        };
+        assert_eq!(FailedAt::Runtime(&unknown).step(), None);
     }
 }

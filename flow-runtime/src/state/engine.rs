@@ -255,34 +255,18 @@ async fn unloadable<S: RunQueue>(
     Turn::Failed
 }
 
-/// Why a run of `W` failed with `error`: the step that failed, and the error's message chain.
-///
-/// A step's own error names its step through [`Workflow::failed_at`]; a runtime error names
-/// its step in its fields. Tool errors have had the secrets of their calls taken out where they
-/// were made (see `tool::redact`), so the chain holds none.
+/// Why a run of `W` failed with `error`: the step that failed (or that a runtime error names,
+/// see [`FailedAt::step`]), and the error's message chain. Tool errors have had the secrets of
+/// their calls taken out where they were made (see `tool::redact`), so the chain holds none.
 fn failure_of<W: Workflow>(error: &W::Error) -> Failure {
-    match W::failed_at(error) {
-        FailedAt::Runtime(runtime) => runtime_failure(runtime),
-        FailedAt::Step(step) => Failure::new(Some(step.to_owned()), error_chain(error)),
-    }
+    let step = W::failed_at(error).step();
+    Failure::new(step.map(str::to_owned), error_chain(error))
 }
 
 /// The failure of a run the runtime failed (a checkpoint not stored, a state not read, a
 /// panic…), with the step the error names, if any.
 fn runtime_failure(error: &RuntimeError) -> Failure {
-    let step = match error {
-        RuntimeError::Checkpoint { step, .. }
-        | RuntimeError::Serialize { step, .. }
-        | RuntimeError::Parked { step, .. }
-        | RuntimeError::NoInbox { step, .. }
-        | RuntimeError::Wait { step, .. }
-        | RuntimeError::CorruptEvent { step, .. }
-        | RuntimeError::Unstorable { step, .. }
-        | RuntimeError::InvalidState { step, .. }
-        | RuntimeError::MissingTool { step, .. } => Some(*step),
-        RuntimeError::Stopped { step, .. } | RuntimeError::Panicked { step, .. } => *step,
-        _ => None,
-    };
+    let step = FailedAt::Runtime(error).step();
     Failure::new(step.map(str::to_owned), error_chain(error))
 }
 
