@@ -184,6 +184,7 @@ def flow_over_state(t: str) -> str:
 
 def variants(t: str) -> dict[str, str]:
     n = steps(t)
+    over_state = flow_over_state(t)
     aliases = sub(r"\n    type __Flow(Out|In|Err)S\d+ = [^;]*;", "", t, "the aliases", expected=3 * n)
     aliases = sub(r"__Flow(Out|In)S\d+", "u64", aliases, "the alias uses")
     aliases = sub(r"__FlowErrS\d+", "Infallible", aliases, "the error alias uses")
@@ -225,8 +226,8 @@ def variants(t: str) -> dict[str, str]:
         "no_inline": sub(r"\n\s*#\[inline\]", "", t, "the inline attributes"),
         "no_marker_at": no_at,
         "adapters_boxed": boxed,
-        "typestate_over_flowstate": flow_over_state(t),
-        "typestate_over_flowstate_no_stand_ins": without_stand_ins(flow_over_state(t)),
+        "typestate_over_flowstate": over_state,
+        "typestate_over_flowstate_no_stand_ins": without_stand_ins(over_state),
     }
 
 
