@@ -70,6 +70,24 @@ pub(crate) fn snake_case(name: &str) -> String {
     out
 }
 
+/// The identifier `name` spells, raw when it is a keyword (`return` → `r#return`); `None` when
+/// no identifier is spelled so (`2fa`, `self`, an empty name). Never panics, unlike
+/// `Ident::new` and `format_ident!`.
+pub(crate) fn ident(name: &str, span: proc_macro2::Span) -> Option<syn::Ident> {
+    let mut ident = syn::parse_str::<syn::Ident>(name)
+        .or_else(|_| syn::parse_str::<syn::Ident>(&format!("r#{name}")))
+        .ok()?;
+    ident.set_span(span);
+    Some(ident)
+}
+
+/// A step's variant in `FlowState`, `FlowError` and `state` (`give_up` → `GiveUp`), or `None`
+/// when that is not an identifier (`_2fa` → `2fa`, `self_` → `Self`): `check_names` reports it.
+pub(crate) fn variant_of(step: &syn::Ident) -> Option<syn::Ident> {
+    let pascal = pascal_case(&syn::ext::IdentExt::unraw(step).to_string());
+    syn::parse_str::<syn::Ident>(&pascal).ok()
+}
+
 /// `give_up` → `GiveUp`.
 pub(crate) fn pascal_case(name: &str) -> String {
     name.trim_start_matches("r#")

@@ -25,7 +25,17 @@ pub(crate) fn workflow(
     let mut krate: syn::Path = syn::parse_quote!(::flow_runtime);
     let mut deps: Type = syn::parse_quote!(());
     let mut typestate = true;
+    let mut given: Vec<String> = Vec::new();
     let parser = syn::meta::parser(|meta| {
+        let key = path_name(&meta.path);
+        if ["crate", "deps", "typestate"].contains(&key.as_str()) {
+            if given.contains(&key) {
+                return Err(meta.error(format_args!(
+                    "`{key}` is given twice in this `#[workflow(…)]`: write it once"
+                )));
+            }
+            given.push(key);
+        }
         if meta.path.is_ident("crate") {
             let value = meta.value()?;
             // `crate = path`, or `crate = "path"` as serde writes it.
@@ -192,10 +202,13 @@ pub(crate) fn workflow(
                 } else {
                     variant.fields.span()
                 },
-                to: Ident::new(
-                    &snake_case(&variant.ident.to_string()),
+                // `Return` leads to `r#return`; a name that spells no step (`Super` → `super`)
+                // stays the variant's, and `check_names` says it is not a step.
+                to: crate::naming::ident(
+                    &snake_case(&syn::ext::IdentExt::unraw(&variant.ident).to_string()),
                     variant.ident.span(),
-                ),
+                )
+                .unwrap_or_else(|| variant.ident.clone()),
                 max: None,
                 exhausted: None,
             };
@@ -857,6 +870,14 @@ fn to_args(input: syn::parse::ParseStream<'_>, variant: &mut Variant) -> syn::Re
             break;
         }
         let key: Ident = input.parse()?;
+        if (key == "max" && variant.max.is_some())
+            || (key == "exhausted" && variant.exhausted.is_some())
+        {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("`{key}` is given twice in this `#[to(…)]`: write it once"),
+            ));
+        }
         input.parse::<syn::Token![=]>()?;
         if key == "max" {
             let lit: LitInt = input.parse()?;

@@ -257,7 +257,8 @@ mod shapes;
 
 #[cfg(test)]
 mod tests {
-    use crate::naming::{did_you_mean, pascal_case, snake_case};
+    use crate::naming::{did_you_mean, ident, pascal_case, snake_case, variant_of};
+    use proc_macro2::Span;
 
     #[test]
     fn suggests_close_names_only() {
@@ -276,5 +277,24 @@ mod tests {
         assert_eq!(pascal_case("r#match"), "Match");
         assert_eq!(snake_case("GiveUp"), "give_up");
         assert_eq!(snake_case("Billing"), "billing");
+    }
+
+    /// Names made from the user's never panic: a keyword comes back raw, what spells no
+    /// identifier comes back `None`.
+    #[test]
+    fn identifiers_from_names_never_panic() {
+        let text = |name: &str| ident(name, Span::call_site()).map(|i| i.to_string());
+        assert_eq!(text("give_up").as_deref(), Some("give_up"));
+        assert_eq!(text("return").as_deref(), Some("r#return"));
+        for none in ["2fa", "", "self", "super", "Self", "_", "a-b"] {
+            assert_eq!(text(none), None, "{none:?}");
+        }
+        let variant =
+            |step: &str| variant_of(&syn::parse_str(step).unwrap()).map(|i| i.to_string());
+        assert_eq!(variant("give_up").as_deref(), Some("GiveUp"));
+        assert_eq!(variant("r#match").as_deref(), Some("Match"));
+        assert_eq!(variant("_2fa"), None);
+        assert_eq!(variant("__"), None);
+        assert_eq!(variant("self_"), None);
     }
 }

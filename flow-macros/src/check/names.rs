@@ -5,7 +5,7 @@ use super::unknown_step;
 use crate::error::Errors;
 use crate::model::Workflow;
 use crate::naming::{
-    GENERATED, RESERVED_STATE_STEPS, RESERVED_STEPS, TYPESTATE_GENERATED, pascal_case,
+    GENERATED, RESERVED_STATE_STEPS, RESERVED_STEPS, TYPESTATE_GENERATED, pascal_case, variant_of,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use syn::Ident;
@@ -23,16 +23,33 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
     };
     for (i, step) in wf.steps.iter().enumerate() {
         let name = step.name.to_string();
-        let upper = pascal_case(&name);
-        match pascal.get(&upper) {
-            Some(other) if other.to_string() != name => errors.at(
+        // `r#new` is `new` to `Flow`'s methods and `FlowState`'s fields.
+        let bare = syn::ext::IdentExt::unraw(&step.name).to_string();
+        let upper = pascal_case(&bare);
+        if variant_of(&step.name).is_none() {
+            let why = if upper.is_empty() {
+                "its name has no letter or digit".to_owned()
+            } else {
+                format!("`{upper}` is not an identifier")
+            };
+            errors.at(
                 step.name.span(),
                 format_args!(
-                    "steps `{other}` and `{name}` both become `{upper}` in `FlowState`, `FlowError` and `state`; rename one of them"
+                    "step `{name}` has no variant name: `FlowState`, `FlowError` and `state` name a variant after each step in PascalCase, and {why}; rename the step, e.g. `{}`",
+                    example_name(&bare)
                 ),
-            ),
-            _ => {
-                pascal.insert(upper, &step.name);
+            );
+        } else {
+            match pascal.get(&upper) {
+                Some(other) if other.to_string() != name => errors.at(
+                    step.name.span(),
+                    format_args!(
+                        "steps `{other}` and `{name}` both become `{upper}` in `FlowState`, `FlowError` and `state`; rename one of them"
+                    ),
+                ),
+                _ => {
+                    pascal.insert(upper.clone(), &step.name);
+                }
             }
         }
         if index.insert(name.clone(), i).is_some() {
@@ -41,12 +58,17 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
                 format_args!("duplicate step `{name}`: each step needs its own name"),
             );
         }
-        if pascal_case(&name) == "Completed" {
+        if upper == "Completed" {
             errors.at(
                 step.name.span(),
                 "the step name `completed` is reserved: `FlowState::Completed` holds a finished run's output; rename the step",
             );
-        } else if let Some(reason) = reserved.iter().find(|(n, _)| *n == name).map(|(_, r)| r) {
+        } else if upper == "Runtime" {
+            errors.at(
+                step.name.span(),
+                "the step name `runtime` is reserved: `FlowError::Runtime` holds the runtime's own errors; rename the step",
+            );
+        } else if let Some(reason) = reserved.iter().find(|(n, _)| *n == bare).map(|(_, r)| r) {
             errors.at(
                 step.name.span(),
                 format_args!("the step name `{name}` is reserved: {reason}; rename the step"),
@@ -119,6 +141,17 @@ pub(super) fn check_names(wf: &Workflow, errors: &mut Errors) -> HashMap<String,
         }
     }
     index
+}
+
+/// A name like `bare` whose PascalCase form is an identifier: `_2fa` → `step_2fa`, `self_` →
+/// `self_step`, `__` → `step`.
+fn example_name(bare: &str) -> String {
+    let trimmed = bare.trim_matches('_');
+    match trimmed.chars().next() {
+        None => "step".to_owned(),
+        Some(c) if c.is_alphabetic() => format!("{trimmed}_step"),
+        Some(_) => format!("step_{trimmed}"),
+    }
 }
 
 /// The user's items do not take the names of generated ones.

@@ -2,7 +2,7 @@
 //! after the step's variant `X`), which every other part refers to, with the checks that a step returns
 //! `Result<T, E>` with a usable error.
 
-use super::{Concat, Gen, respan, spanned};
+use super::{Concat, Gen, spanned};
 use crate::model::Role;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -29,7 +29,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         // `assert_step_return` checks that the split agrees with `StepReturn`.
         let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
             Some((t, e)) => {
-                let check = respan(quote!(__flow_p::assert_step_return::<#ret, #t, #e>()), span);
+                // Only the path takes the return type's span: the user's own tokens keep theirs,
+                // so a type that does not resolve is reported where it is written, as for the
+                // function itself, and rustc shows that error once.
+                let check = quote_spanned!(span=> __flow_p::assert_step_return::<#ret, #t, #e>());
                 checks.concat(quote!(#check;));
                 (quote!(#t), quote!(#e))
             }

@@ -64,7 +64,7 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
         // Once per name: two steps of one name are reported as a duplicate.
         let mut seen = std::collections::HashSet::new();
         let methods = wf.into_iter().flat_map(|wf| &wf.steps).filter(|step| {
-            !crate::naming::RESERVED_STEPS.iter().any(|(n, _)| step.name == n)
+            !crate::naming::RESERVED_STEPS.iter().any(|(n, _)| syn::ext::IdentExt::unraw(&step.name) == n)
                 && seen.insert(&step.name)
         }).map(|step| {
             let name = &step.name;
@@ -156,11 +156,9 @@ pub(crate) fn tool_marker_items(
     wf.into_iter()
         .flat_map(|wf| &wf.steps)
         .filter(|s| s.tools_span.is_some())
-        .map(|step| {
-            let marker = quote::format_ident!(
-                "{}",
-                crate::naming::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
-            );
+        // A step without a PascalCase name is reported; it gets no marker.
+        .filter_map(|step| crate::naming::variant_of(&step.name))
+        .map(|marker| {
             (
                 marker.clone(),
                 quote! {
@@ -220,10 +218,9 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
     let mut err_variants = Vec::new();
     let mut err_types = Vec::new();
     for step in &wf.steps {
-        let variant = quote::format_ident!(
-            "{}",
-            crate::naming::pascal_case(&syn::ext::IdentExt::unraw(&step.name).to_string())
-        );
+        let Some(variant) = crate::naming::variant_of(&step.name) else {
+            continue;
+        };
         let error = step
             .output
             .as_ref()

@@ -64,14 +64,14 @@ impl Gen<'_> {
         format_ident!(
             "__flow_route_{}_{}",
             self.name(router),
-            crate::naming::snake_case(&variant.to_string())
+            crate::naming::snake_case(&syn::ext::IdentExt::unraw(variant).to_string())
         )
     }
     pub(crate) fn exhaust_edge(&self, router: usize, variant: &Ident) -> Ident {
         format_ident!(
             "__flow_exhaust_{}_{}",
             self.name(router),
-            crate::naming::snake_case(&variant.to_string())
+            crate::naming::snake_case(&syn::ext::IdentExt::unraw(variant).to_string())
         )
     }
     pub(crate) fn counter(&self, c: usize) -> Ident {
@@ -81,7 +81,7 @@ impl Gen<'_> {
         format_ident!(
             "{}_{}",
             self.name(router),
-            crate::naming::snake_case(&v.to_string())
+            crate::naming::snake_case(&syn::ext::IdentExt::unraw(v).to_string())
         )
     }
     pub(crate) fn route_enum(&self, router: usize) -> &crate::model::RouteEnum {

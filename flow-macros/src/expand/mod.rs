@@ -55,9 +55,15 @@ pub(crate) fn generate(wf: &Workflow, graph: &Graph) -> (TokenStream, String) {
         .iter()
         .map(|s| syn::ext::IdentExt::unraw(&s.name).to_string())
         .collect();
-    let variants = names
+    // `check_names` refused a step without a variant; the stand-in keeps this from panicking.
+    let variants = wf
+        .steps
         .iter()
-        .map(|name| quote::format_ident!("{}", crate::naming::pascal_case(name)))
+        .enumerate()
+        .map(|(i, s)| {
+            crate::naming::variant_of(&s.name)
+                .unwrap_or_else(|| quote::format_ident!("__FlowStep{i}"))
+        })
         .collect();
     let g = Gen {
         wf,

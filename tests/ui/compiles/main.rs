@@ -14,6 +14,7 @@ mod error_boxed_dyn_error;
 mod fan_out_join;
 mod hostile_prelude;
 mod linear_chain;
+mod raw_identifier_routes;
 mod raw_identifier_step;
 mod routing;
 mod step_named_state;
@@ -76,6 +77,11 @@ fn hostile_prelude() {
 #[test]
 fn linear_chain() {
     linear_chain::main();
+}
+
+#[test]
+fn raw_identifier_routes() {
+    raw_identifier_routes::main();
 }
 
 #[test]
