@@ -8,7 +8,7 @@
 use super::{Concat, Gen, respan};
 use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
@@ -33,7 +33,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 "`#[from({from})]` lends the step `{from}`'s output: write `{}: &{{Self}}` (or a type it borrows as: `&str` for a `String`, `&[T]` for a `Vec<T>`)",
                 earlier.pat
             );
-            let call = respan(quote!(<#o as #tr<#ty>>::read(value)), ty.span());
+            // The user's type keeps its own spans (a typo in it is reported once, where it is written).
+            let span = ty.span();
+            let (o, tr) = (respan(quote!(#o), span), respan(quote!(#tr), span));
+            let call = quote_spanned!(span=> <#o as #tr<#ty>>::read(value));
             out.concat(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
                 #[allow(non_camel_case_types)]

@@ -4,7 +4,7 @@
 use super::Gen;
 use crate::model::{Next, Role};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 /// Every step's adapter, the graph table, `Machine`, and `Workflow` with its runtime trait impl.
@@ -113,7 +113,11 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
         Some(ty) => {
             let tr = g.ctx_check(i);
             let ctx_ty = g.step_ctx_type(i);
-            let call = super::respan(quote!(<&#ctx_ty as #tr<#ty>>::feed), ty.span());
+            // Only the generated tokens take the parameter's span: the user's type keeps its own,
+            // so a type that does not resolve is reported once, where it is written.
+            let span = ty.span();
+            let ctx_ty_at = super::respan(quote!(#ctx_ty), span);
+            let call = quote_spanned!(span=> <&#ctx_ty_at as #tr<#ty>>::feed);
             (
                 quote!(let step_ctx: #ctx_ty = __flow_p::step_ctx(ctx, &run);),
                 quote!(#call(&step_ctx),),
@@ -144,7 +148,11 @@ fn call(g: &Gen<'_>, i: usize) -> TokenStream {
             let tr = g.event_check(i);
             let user = step.inputs.get(1).map(|input| &input.ty);
             let span = super::waits::event_param_span(g, i);
-            let feed = super::respan(quote!(<#k::state::Event<#ty> as #tr<#user>>::feed), span);
+            let (k, tr) = (
+                super::respan(quote!(#k), span),
+                super::respan(quote!(#tr), span),
+            );
+            let feed = quote_spanned!(span=> <#k::state::Event<#ty> as #tr<#user>>::feed);
             (
                 quote! {
                     let event: #k::state::Event<#ty> = {

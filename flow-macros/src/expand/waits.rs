@@ -5,7 +5,7 @@
 
 use super::{Concat, Gen};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 impl Gen<'_> {
@@ -33,10 +33,10 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             declared.push(event.clone());
             // Serde is checked here, once per event type and at the user's type, rather than
             // by `EventOf`'s supertraits (two errors for one missing derive).
-            let check = super::respan(
-                quote!((&&__flow_p::event_wait::Wait::<#ty>::new()).check()),
-                ty.span(),
-            );
+            // The user's type keeps its own spans (a typo in it is reported once, where it is
+            // written).
+            let span = ty.span();
+            let check = quote_spanned!(span=> (&&__flow_p::event_wait::Wait::<#ty>::new()).check());
             out.concat(quote! {
                 impl __flow_p::DeclaredEvent<Workflow> for #ty {}
                 impl #k::state::EventOf<Workflow> for #ty {
