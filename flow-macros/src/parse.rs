@@ -137,8 +137,45 @@ pub(crate) fn workflow(
                 }
             }
         }
+        if let Item::Mod(inner) = item {
+            nested_steps(&name, inner, errors);
+        }
         if let Item::Fn(function) = item {
+            // `#[cfg_attr(…, step(…))]`: taken off, so that it is not also a stray step.
+            let hidden: Vec<Attribute> = take_attrs(&mut function.attrs, "cfg_attr")
+                .into_iter()
+                .filter_map(|attr| {
+                    if mentions_step(&attr) {
+                        errors.at(
+                            attr.path().span(),
+                            format_args!(
+                                "`#[step]` inside `#[cfg_attr]` on `{}`: `#[workflow]` reads the graph before `cfg` is evaluated, so whether a function is a step cannot depend on it; write `#[step(…)]` itself, and put the `cfg` on the whole workflow module or branch inside the step",
+                                function.sig.ident
+                            ),
+                        );
+                        None
+                    } else {
+                        Some(attr)
+                    }
+                })
+                .collect();
+            function.attrs.extend(hidden);
             let attrs = take_attrs(&mut function.attrs, "step");
+            if !attrs.is_empty()
+                && let Some(cfg) = function.attrs.iter().find(|a| a.path().is_ident("cfg"))
+            {
+                errors.at(
+                    cfg.path().span(),
+                    format_args!(
+                        "`#[cfg]` on step `{}`: `#[workflow]` reads the graph before `cfg` is evaluated, so a step cannot be compiled out; put the `cfg` on the whole workflow module, or branch inside the step",
+                        function.sig.ident
+                    ),
+                );
+                // Alternatives of one step under different `cfg`s: that error is the one.
+                if steps.iter().any(|s: &Step| s.name == function.sig.ident) {
+                    continue;
+                }
+            }
             if let Some((first, rest)) = attrs.split_first() {
                 for extra in rest {
                     errors.at(
@@ -342,6 +379,17 @@ pub(crate) fn item_kind(item: &Item) -> &'static str {
 }
 
 /// Removes and returns every attribute named `name`.
+/// Whether `#[cfg_attr(…)]` applies a `step` attribute.
+fn mentions_step(attr: &Attribute) -> bool {
+    let syn::Meta::List(list) = &attr.meta else {
+        return false;
+    };
+    list.tokens
+        .clone()
+        .into_iter()
+        .any(|tt| matches!(tt, proc_macro2::TokenTree::Ident(i) if i == "step"))
+}
+
 fn take_attrs(attrs: &mut Vec<Attribute>, name: &str) -> Vec<Attribute> {
     let (taken, kept) = std::mem::take(attrs)
         .into_iter()
@@ -474,13 +522,7 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
                         || "input".to_owned(),
                         |t| quote::ToTokens::to_token_stream(&t.pat).to_string(),
                     );
-                let owned = match &*r.elem {
-                    Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
-                    Type::Path(p) if p.path.is_ident("Path") => "PathBuf".to_owned(),
-                    Type::Slice(s) => format!("Vec<{}>", type_text(&s.elem)),
-                    elem => type_text(elem),
-                };
-                Some(format!("{name}: {owned}"))
+                Some(format!("{name}: {}", crate::syntax::owned_form(&r.elem)))
             }
             _ => None,
         };
@@ -997,6 +1039,31 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
         step.output.iter().for_each(&mut visit);
     }
     found
+}
+
+/// `#[step]` on a function of a module inside the workflow's: reported once here (and taken off,
+/// so that it is not also a stray step), since a step is an item of the workflow module itself.
+fn nested_steps(workflow: &Ident, module: &mut ItemMod, errors: &mut Errors) {
+    let Some((_, items)) = &mut module.content else {
+        return;
+    };
+    for item in items.iter_mut() {
+        match item {
+            Item::Fn(function) => {
+                for attr in take_attrs(&mut function.attrs, "step") {
+                    errors.at(
+                        attr.path().span(),
+                        format_args!(
+                            "step `{}` is inside `mod {}`: steps are items of the `#[workflow]` module itself; move it into `mod {workflow}`",
+                            function.sig.ident, module.ident
+                        ),
+                    );
+                }
+            }
+            Item::Mod(inner) => nested_steps(workflow, inner, errors),
+            _ => {}
+        }
+    }
 }
 
 /// Whether `ty` is a path ending in `Ctx` (the runtime's context type).

@@ -59,3 +59,28 @@ pub(crate) fn unsendable_box_error(output: &syn::Type) -> Option<(&syn::Type, &'
         (true, false) => Some((error, "Sync")),
     }
 }
+
+/// The first `impl Trait` inside `ty` (`impl AsRef<str>`, `Result<impl Display, E>`): a type
+/// a checkpoint cannot name.
+pub(crate) fn impl_trait(ty: &Type) -> Option<&syn::TypeImplTrait> {
+    struct Find<'a>(Option<&'a syn::TypeImplTrait>);
+    impl<'a> syn::visit::Visit<'a> for Find<'a> {
+        fn visit_type_impl_trait(&mut self, t: &'a syn::TypeImplTrait) {
+            self.0.get_or_insert(t);
+        }
+    }
+    let mut find = Find(None);
+    syn::visit::Visit::visit_type(&mut find, ty);
+    find.0
+}
+
+/// The owned form of a borrowed `&T`: `String` for `str`, `PathBuf` for `Path`, `Vec<T>` for
+/// `[T]`, else `T`.
+pub(crate) fn owned_form(elem: &Type) -> String {
+    match elem {
+        Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
+        Type::Path(p) if p.path.is_ident("Path") => "PathBuf".to_owned(),
+        Type::Slice(s) => format!("Vec<{}>", type_text(&s.elem)),
+        elem => type_text(elem),
+    }
+}

@@ -19,6 +19,7 @@ pub(super) fn check_signatures(wf: &Workflow, errors: &mut Errors) {
         check_sendable_error(step, errors);
         check_has_return(step, errors);
         check_data_by_value(step, errors);
+        check_concrete_types(step, errors);
         check_tools_take_ctx(wf, step, errors);
         check_workers_place(step, errors);
     }
@@ -168,6 +169,52 @@ fn check_data_by_value(step: &Step, errors: &mut Errors) {
                 format_args!("step `{name}` must take its data by value: write `{by_value}`; the runtime moves each step's input into it (and may store it in a checkpoint); only the first parameter, the context `&Ctx<…>`, is a reference"),
             ));
         }
+    }
+}
+
+/// A step's data and output are named types, not `impl Trait`: a checkpoint stores them, and the
+/// generated state names them.
+fn check_concrete_types(step: &Step, errors: &mut Errors) {
+    let name = &step.name;
+    let text =
+        |imp: &syn::TypeImplTrait| crate::syntax::type_text(&syn::Type::ImplTrait(imp.clone()));
+    for input in &step.inputs {
+        if let Some(imp) = crate::syntax::impl_trait(&input.ty) {
+            errors.push(syn::Error::new_spanned(
+                imp,
+                format_args!(
+                    "step `{name}` cannot take `{}`: a run stores each step's input in its checkpoints, so it must be one named type (`String`, `Vec<u8>`, a struct of yours)",
+                    text(imp)
+                ),
+            ));
+        }
+    }
+    // `&'static str`: a checkpoint reads its state back into owned data.
+    if let Some(output) = &step.output
+        && let Some(syn::Type::Reference(r)) =
+            crate::syntax::generic_args(output, "Result").and_then(|args| args.first().copied())
+    {
+        errors.push(syn::Error::new_spanned(
+            r,
+            format_args!(
+                "step `{name}` returns `{}`, a reference: a run stores each step's output in its checkpoints and reads it back as owned data; return `{}`",
+                crate::syntax::type_text(&syn::Type::Reference(r.clone())),
+                crate::syntax::owned_form(&r.elem)
+            ),
+        ));
+    }
+    // A plain `fn` returning `impl Future<…>` is `check_async`'s to report.
+    if step.not_async.is_none()
+        && let Some(output) = &step.output
+        && let Some(imp) = crate::syntax::impl_trait(output)
+    {
+        errors.push(syn::Error::new_spanned(
+            imp,
+            format_args!(
+                "step `{name}` cannot return `{}`: a run stores each step's output in its checkpoints and hands it to the next step, so it must be one named type (`String`, `Vec<u8>`, a struct of yours)",
+                text(imp)
+            ),
+        ));
     }
 }
 

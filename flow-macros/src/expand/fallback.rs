@@ -197,7 +197,11 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
     ));
     let entries: Vec<_> = wf.steps.iter().filter(|s| s.entry.is_some()).collect();
     let input = match entries.as_slice() {
-        [entry] if entry.generics.is_none() => entry.inputs.first().map(|i| &i.ty),
+        [entry] if entry.generics.is_none() => entry
+            .inputs
+            .first()
+            .map(|i| &i.ty)
+            .filter(|ty| crate::syntax::impl_trait(ty).is_none()),
         _ => None,
     };
     let input = input.map_or_else(|| quote!(FlowState), |ty| quote!(#ty));
@@ -210,6 +214,10 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
             crate::syntax::generic_args(ty, "Result")?
                 .first()
                 .copied()
+                .filter(|ty| {
+                    crate::syntax::impl_trait(ty).is_none()
+                        && !matches!(ty, syn::Type::Reference(_))
+                })
                 .cloned()
         });
     let output = output.map_or_else(|| quote!(()), |ty| quote!(#ty));
@@ -234,6 +242,7 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
             .is_some();
         if let Some(error) = error
             && !unsendable
+            && crate::syntax::impl_trait(error).is_none()
             && variant != "Runtime"
             && !err_variants.contains(&variant)
         {
