@@ -430,6 +430,15 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
         params_span: sig.paren_token.span.join(),
     };
     step.sleep = step.output.as_ref().and_then(sleep_of);
+    if let Some(unsafety) = sig.unsafety {
+        errors.at(
+            unsafety.span,
+            format_args!(
+                "step `{}` cannot be an `unsafe fn`: the runtime calls every step the same way; make it a safe `async fn` with an `unsafe {{ … }}` block inside, where its contract is upheld",
+                sig.ident
+            ),
+        );
+    }
     if !matches!(attr.meta, syn::Meta::Path(_)) {
         let result = attr.parse_nested_meta(|meta| step_key(&meta, &mut step));
         if let Err(error) = result {
@@ -479,6 +488,15 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
                     format_args!(
                         "step `{}` takes its context as `&mut`; take it as a shared reference: `ctx: &Ctx<…>`",
                         step.name
+                    ),
+                );
+            } else if let Some(l) = r.lifetime.as_ref().filter(|l| l.ident == "static") {
+                errors.at(
+                    l.span(),
+                    format_args!(
+                        "step `{}` takes its context as `&'static`, but a step borrows the context only while it runs; write `ctx: &{}`",
+                        step.name,
+                        crate::syntax::type_text(&r.elem)
                     ),
                 );
             }
@@ -542,6 +560,20 @@ fn from_attrs(sig: &mut syn::Signature, errors: &mut Errors) -> Vec<Option<Ident
     for arg in &mut sig.inputs {
         match arg {
             FnArg::Typed(typed) => {
+                for cfg in typed
+                    .attrs
+                    .iter()
+                    .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                {
+                    errors.at(
+                        cfg.path().span(),
+                        format_args!(
+                            "`#[{}]` on a parameter of step `{}`: the runtime passes every parameter the step declares; give the step one signature, and branch inside it",
+                            path_name(cfg.path()),
+                            sig.ident
+                        ),
+                    );
+                }
                 let attrs = take_attrs(&mut typed.attrs, "from");
                 let mut from = None;
                 for attr in &attrs {
@@ -659,6 +691,12 @@ fn generics(sig: &syn::Signature, step: &mut Step) -> Option<(Span, crate::model
     });
     if let Some(l) = borrowed {
         return Some((l.span(), Generics::BorrowedData(l.to_string())));
+    }
+    // A `where` clause alone: pointed at, since generics without `<…>` have no span of their own.
+    if let Some(clause) = &sig.generics.where_clause
+        && params.is_empty()
+    {
+        return Some((clause.where_token.span, Generics::Types { over_ctx: None }));
     }
     if sig.generics.where_clause.is_some()
         || params
