@@ -322,6 +322,9 @@ pub enum StoreErrorKind {
     LeaseLost,
     /// The run is not in the store (e.g. an event sent to a run that was never started).
     UnknownRun,
+    /// The store has the run already, so a checkpoint that starts it (see
+    /// [`Checkpoint::new_run`](crate::store::Checkpoint::new_run)) changed nothing.
+    Exists,
     /// The store does not do this (e.g. an event inbox in a store without one).
     Unsupported,
     /// The value would not read back as it was written (nested deeper than

@@ -823,6 +823,7 @@ fn checkpoint<'a, D, S: serde::Serialize>(
             attempt: u32::from(!finished && wake_at.is_none()),
             trace: trace.map(str::to_owned),
             fence: None,
+            new_run: false,
         };
         Ok((store, checkpoint, run_id))
     });

@@ -2,7 +2,7 @@
 //! when their timers are due or their events arrive.
 
 use crate::driver::Loaded;
-use crate::error::{RuntimeError, StoreError};
+use crate::error::{RuntimeError, StoreError, StoreErrorKind};
 use crate::output::Outputs;
 use crate::state::{Ctx, EventOf, FailedAt, Outcome, RunId, Workflow, now};
 use crate::store::{Approval, ApprovalError, Checkpoint, Decision, Failure, RunInfo, RunState};
@@ -245,7 +245,7 @@ async fn unloadable<S: RunQueue>(
     fence: Fence,
 ) -> Turn {
     tracing::warn!(run_id = %run_id, %error, "could not load the run");
-    if error.kind() == crate::error::StoreErrorKind::Corrupt
+    if error.kind() == StoreErrorKind::Corrupt
         && let Err(error) = store
             .fail(run_id, &Failure::new(None, error.to_string()), Some(fence))
             .await
@@ -585,16 +585,6 @@ impl<S: RunQueue> Engine<S> {
             return Err(EngineError::Unregistered(W::NAME));
         }
         let store = &self.inner.store;
-        if let Some(info) = store.status(&run_id).await? {
-            if info.workflow != W::NAME {
-                return Err(EngineError::Conflict {
-                    run_id,
-                    workflow: W::NAME,
-                    owner: info.workflow,
-                });
-            }
-            return Ok(run_id);
-        }
         let start = W::start(input);
         let state = serde_json::to_value(&start).map_err(|source| EngineError::Serialize {
             run_id: run_id.clone(),
@@ -610,11 +600,27 @@ impl<S: RunQueue> Engine<S> {
         }
         // The run's trace begins here (feature `otel`): its turns continue it.
         let (span, trace) = crate::driver::trace::start_span(W::NAME, &run_id);
+        // Written only if the store has no such run, in one step with the check: a second
+        // start of the same id (a redelivered request) changes nothing, even one that races
+        // the first, and never resets a run that has moved on.
         let checkpoint = Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, state)
-            .with_trace(trace);
-        tracing::Instrument::instrument(store.save(checkpoint), span).await?;
-        self.inner.wake.notify_one();
-        Ok(run_id)
+            .with_trace(trace)
+            .starting_a_run();
+        match tracing::Instrument::instrument(store.save(checkpoint), span).await {
+            Ok(()) => {
+                self.inner.wake.notify_one();
+                Ok(run_id)
+            }
+            Err(e) if e.kind() == StoreErrorKind::Exists => match store.status(&run_id).await? {
+                Some(info) if info.workflow != W::NAME => Err(EngineError::Conflict {
+                    run_id,
+                    workflow: W::NAME,
+                    owner: info.workflow,
+                }),
+                _ => Ok(run_id),
+            },
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends run `run_id` of workflow `W` an event: kept in the run's inbox until the step

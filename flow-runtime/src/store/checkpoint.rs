@@ -63,6 +63,12 @@ pub struct Checkpoint {
     /// fenced.
     #[serde(skip)]
     pub fence: Option<crate::store::Fence>,
+    /// Written only: the checkpoint starts a new run. A store that has the run already, in
+    /// any state, refuses it with [`StoreErrorKind::Exists`](crate::error::StoreErrorKind::Exists)
+    /// and changes nothing, in one atomic step with the check: two starts of one run id
+    /// never both write, and a late one never resets a run that has moved on.
+    #[serde(skip)]
+    pub new_run: bool,
 }
 
 #[allow(
@@ -98,6 +104,7 @@ impl Checkpoint {
             attempt: 0,
             trace: None,
             fence: None,
+            new_run: false,
         }
     }
 
@@ -143,6 +150,13 @@ impl Checkpoint {
         self
     }
 
+    /// The checkpoint, as the first of a new run (see [`Checkpoint::new_run`]).
+    #[must_use]
+    pub fn starting_a_run(mut self) -> Self {
+        self.new_run = true;
+        self
+    }
+
     /// The checkpoint with the calls its step made.
     #[must_use]
     pub fn with_calls(mut self, calls: Vec<CallRecord>) -> Self {
@@ -167,6 +181,7 @@ impl fmt::Debug for Checkpoint {
             .field("attempt", &self.attempt)
             .field("trace", &self.trace)
             .field("fence", &self.fence)
+            .field("new_run", &self.new_run)
             .finish_non_exhaustive()
     }
 }

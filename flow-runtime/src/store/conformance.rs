@@ -185,6 +185,7 @@ macro_rules! __store_conformance_suite {
             checkpoints_and_history,
             calls_are_kept_with_their_checkpoint,
             a_run_id_belongs_to_one_workflow,
+            a_start_never_overwrites_a_stored_run,
             control_moves_follow_the_table,
             a_stopped_run_refuses_its_next_checkpoint,
             a_failure_is_kept_until_the_next_checkpoint,
@@ -450,6 +451,43 @@ pub mod cases {
             store.latest(&"r1".into()).await.unwrap().unwrap().workflow,
             W
         );
+    }
+
+    /// A checkpoint that starts a run ([`Checkpoint::new_run`]) is written only when the store
+    /// has no such run: over a run that has moved on, finished or belongs to another workflow,
+    /// it is refused as `Exists` and changes nothing; of two at once, one is written.
+    pub async fn a_start_never_overwrites_a_stored_run<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        save(&store, checkpoint("r1", "", 0).starting_a_run()).await;
+        save(&store, checkpoint("r1", "first", 1)).await;
+        save(&store, finished("r2")).await;
+        let other = Checkpoint::new("r3".into(), "other", FP, "", false, json!(0));
+        save(&store, other).await;
+        for run in ["r1", "r2", "r3"] {
+            let before = info(&store, run).await;
+            let e = store
+                .save(checkpoint(run, "", 9).starting_a_run())
+                .await
+                .expect_err("a start of a stored run is refused");
+            assert_eq!(e.kind(), StoreErrorKind::Exists, "{run}: {e}");
+            let after = info(&store, run).await;
+            assert_eq!(
+                (after.workflow, after.step, after.checkpoints, after.status),
+                (before.workflow, before.step, before.checkpoints, before.status),
+                "{run} is unchanged"
+            );
+        }
+        assert_eq!(
+            store.latest(&"r1".into()).await.unwrap().unwrap().state,
+            json!({ "step": "first", "n": 1 })
+        );
+        // Two starts at once: one is written, the other refused.
+        let (a, b) = tokio::join!(
+            store.save(checkpoint("r4", "", 1).starting_a_run()),
+            store.save(checkpoint("r4", "", 2).starting_a_run()),
+        );
+        assert!(a.is_ok() != b.is_ok(), "exactly one start is written: {a:?} {b:?}");
+        assert_eq!(info(&store, "r4").await.checkpoints, 1);
     }
 
     /// Pause, unpause and cancel move a run as the table on [`RunStatus`] says, return the run

@@ -50,7 +50,10 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `checkpoint` as the latest state of its run. A checkpoint with a
     /// [fence](Checkpoint::fence) that is not the run's current one is refused with
     /// [`StoreErrorKind::LeaseLost`] and changes nothing (see
-    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)).
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)). One that
+    /// [starts a run](Checkpoint::new_run) is refused with [`StoreErrorKind::Exists`] and
+    /// changes nothing when the store has the run already, checked in one atomic step with
+    /// the write (`Engine::start` relies on it).
     fn save(&self, checkpoint: Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The latest checkpoint of a run, if any.
@@ -291,6 +294,14 @@ pub trait Store: Send + Sync + 'static {
         let _ = (run_id, call_id, decision);
         std::future::ready(Err(ApprovalError::Store(unsupported("approvals"))))
     }
+}
+
+/// A checkpoint that starts run `run_id` was refused: the store has the run.
+pub(crate) fn exists(run_id: &RunId) -> StoreError {
+    StoreError::of_kind(
+        StoreErrorKind::Exists,
+        format!("run `{run_id}` is stored already: a checkpoint that starts it changes nothing"),
+    )
 }
 
 fn unsupported(what: &str) -> StoreError {

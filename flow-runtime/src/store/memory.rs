@@ -198,6 +198,9 @@ impl Store for MemoryStore {
             return Err(unstorable(&checkpoint.run_id, &checkpoint.step, &reason));
         }
         let mut inner = self.lock();
+        if checkpoint.new_run && inner.runs.contains_key(&checkpoint.run_id) {
+            return Err(crate::store::contract::exists(&checkpoint.run_id));
+        }
         let now = SystemTime::now();
         let run = inner
             .runs
@@ -258,6 +261,7 @@ impl Store for MemoryStore {
         }
         run.checkpoints.push(Checkpoint {
             fence: None,
+            new_run: false,
             ..checkpoint
         });
         Ok(())

@@ -550,6 +550,46 @@ async fn unfinished_runs_are_resumed_at_start_up_and_starting_twice_returns_the_
     );
 }
 
+/// A start of a run id the store has already (a redelivered request, or one that raced the
+/// first start) changes nothing: the store refuses the start checkpoint in one step with the
+/// check, so a finished run is neither reset nor run again; another workflow's is a conflict.
+#[tokio::test]
+async fn a_late_start_neither_resets_nor_reruns_a_finished_run() {
+    let db = TempDb::new();
+    let store = Arc::new(SqliteStore::open(db.path()).unwrap());
+    let log = Log::default();
+    let engine = Engine::builder(Arc::clone(&store))
+        .lease(flow_tests::store::PAUSED_LEASE)
+        .register::<slow::Workflow>(Setup::new(()))
+        .register::<nap::Workflow>(Setup::new(log))
+        .build();
+    let run = engine.start::<slow::Workflow>("once", 1).await.unwrap();
+    engine
+        .run_until(until_status(&*store, &run, RunStatus::Finished))
+        .await
+        .unwrap();
+    let before = store.status(&run).await.unwrap().unwrap();
+
+    assert_eq!(engine.start::<slow::Workflow>(run.clone(), 7).await.unwrap(), run);
+    let after = store.status(&run).await.unwrap().unwrap();
+    assert_eq!(
+        (after.status, after.checkpoints, after.step),
+        (before.status, before.checkpoints, before.step)
+    );
+    let report = engine
+        .run_until(tokio::time::sleep(Duration::from_millis(30)))
+        .await
+        .unwrap();
+    assert_eq!(report.finished, 0, "nothing ran again");
+    assert_eq!(output(engine.outcome::<slow::Workflow>(&run).await), 1);
+
+    let other = engine.start::<nap::Workflow>(run.clone(), 0).await.unwrap_err();
+    assert!(
+        matches!(&other, EngineError::Conflict { owner, .. } if owner == "slow"),
+        "{other}"
+    );
+}
+
 #[workflow]
 pub mod slow {
     use super::*;

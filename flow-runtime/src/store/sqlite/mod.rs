@@ -202,6 +202,8 @@ pub(super) struct Encoded {
     pub(super) at: i64,
     /// The writer's lease epoch (see `Checkpoint::fence`).
     pub(super) fence: Option<i64>,
+    /// The checkpoint starts a new run (see `Checkpoint::new_run`).
+    pub(super) new_run: bool,
 }
 
 /// A call journal entry encoded on the caller's task, ready to write.
@@ -397,6 +399,7 @@ impl SqliteStore {
             trace: checkpoint.trace,
             at: millis(SystemTime::now()),
             fence: checkpoint.fence.map(epoch),
+            new_run: checkpoint.new_run,
         })
     }
 }

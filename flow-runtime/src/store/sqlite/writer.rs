@@ -20,9 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 1024;
 
 /// Upserts the run's row and returns its new checkpoint count. A run id already used by
-/// another workflow, or a stopped run (paused, cancelled, failed, or with a status this version
-/// does not know), fails the `WHERE` of the update, so nothing changes and no row comes back:
-/// the check and the write are one statement.
+/// another workflow, a stopped run (paused, cancelled, failed, or with a status this version
+/// does not know), or any stored run when the checkpoint starts a new one (`?14`), fails the
+/// `WHERE` of the update, so nothing changes and no row comes back: the check and the write are
+/// one statement.
 const UPSERT_RUN: &str = "
 INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at, trace)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, NULL, ?10, NULL, ?11, ?12)
@@ -44,7 +45,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     step_started_at = excluded.step_started_at,
     trace       = COALESCE(runs.trace, excluded.trace)
 WHERE runs.workflow = excluded.workflow AND runs.status IN ('running', 'finished', 'incompatible')
-  AND (?13 IS NULL OR runs.lease_epoch = ?13)
+  AND (?13 IS NULL OR runs.lease_epoch = ?13) AND NOT ?14
 RETURNING checkpoints
 ";
 
@@ -343,7 +344,8 @@ pub(super) fn write_one(
                 e.attempt,
                 next_started_at,
                 e.trace,
-                e.fence
+                e.fence,
+                e.new_run
             ],
             |row| row.get(0),
         )
@@ -356,6 +358,9 @@ pub(super) fn write_one(
             [e.run_id.as_str()],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )?;
+        if e.new_run {
+            return Ok(Err(crate::store::contract::exists(&e.run_id)));
+        }
         if let Some(fence) = e.fence
             && fence != current
         {
