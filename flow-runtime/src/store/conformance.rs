@@ -473,7 +473,12 @@ pub mod cases {
             let after = info(&store, run).await;
             assert_eq!(
                 (after.workflow, after.step, after.checkpoints, after.status),
-                (before.workflow, before.step, before.checkpoints, before.status),
+                (
+                    before.workflow,
+                    before.step,
+                    before.checkpoints,
+                    before.status
+                ),
                 "{run} is unchanged"
             );
         }
@@ -486,7 +491,10 @@ pub mod cases {
             store.save(checkpoint("r4", "", 1).starting_a_run()),
             store.save(checkpoint("r4", "", 2).starting_a_run()),
         );
-        assert!(a.is_ok() != b.is_ok(), "exactly one start is written: {a:?} {b:?}");
+        assert!(
+            a.is_ok() != b.is_ok(),
+            "exactly one start is written: {a:?} {b:?}"
+        );
         assert_eq!(info(&store, "r4").await.checkpoints, 1);
     }
 

@@ -570,7 +570,13 @@ async fn a_late_start_neither_resets_nor_reruns_a_finished_run() {
         .unwrap();
     let before = store.status(&run).await.unwrap().unwrap();
 
-    assert_eq!(engine.start::<slow::Workflow>(run.clone(), 7).await.unwrap(), run);
+    assert_eq!(
+        engine
+            .start::<slow::Workflow>(run.clone(), 7)
+            .await
+            .unwrap(),
+        run
+    );
     let after = store.status(&run).await.unwrap().unwrap();
     assert_eq!(
         (after.status, after.checkpoints, after.step),
@@ -583,7 +589,10 @@ async fn a_late_start_neither_resets_nor_reruns_a_finished_run() {
     assert_eq!(report.finished, 0, "nothing ran again");
     assert_eq!(output(engine.outcome::<slow::Workflow>(&run).await), 1);
 
-    let other = engine.start::<nap::Workflow>(run.clone(), 0).await.unwrap_err();
+    let other = engine
+        .start::<nap::Workflow>(run.clone(), 0)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&other, EngineError::Conflict { owner, .. } if owner == "slow"),
         "{other}"

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use flow_runtime::state::RunId;
-use flow_runtime::tool::http::{HttpJson, HttpJsonError};
+use flow_runtime::tool::http::HttpJson;
 use flow_runtime::tool::{
     Auth, CallError, Credential, IdempotencyKey, PolicyTool, Retry, Tool, ToolCtx, ToolError,
     ToolPolicy,
@@ -609,7 +609,10 @@ fn https_without_tls_is_refused_with_a_clear_error() {
     let err = HttpJson::new("https://api.example.com/v1").unwrap_err();
 
     assert!(
-        matches!(err, HttpJsonError::HttpsWithoutTls { .. }),
+        matches!(
+            err,
+            flow_runtime::tool::http::HttpJsonError::HttpsWithoutTls { .. }
+        ),
         "{err:?}"
     );
     assert_eq!(

@@ -178,6 +178,8 @@ struct Encoded {
     at: i64,
     /// The writer's lease epoch (see `Checkpoint::fence`).
     fence: Option<i64>,
+    /// The checkpoint starts a new run (see `Checkpoint::new_run`).
+    new_run: bool,
 }
 
 /// A call journal entry encoded on the caller's task, ready to write.
@@ -365,6 +367,7 @@ impl PgStore {
             trace: checkpoint.trace,
             at: millis(SystemTime::now()),
             fence: checkpoint.fence.map(epoch),
+            new_run: checkpoint.new_run,
         })
     }
 }

@@ -30,7 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `before` reads in the statement's snapshot), removes the event the step consumed, and adds
 /// the step's calls; returns each written run's id and new checkpoint count.
 ///
-/// Each checkpoint is one element of the arrays `$1` to `$14` (`input`), each call one element
+/// Each checkpoint is one element of the arrays `$1` to `$14` and `$28` (`input`), each call one element
 /// of `$15` to `$27` (with its run's id in `$15`). A run appears at most once: PostgreSQL
 /// refuses an upsert that would change one row twice.
 ///
@@ -40,8 +40,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// committed in between, which one driver per run does not do.
 ///
 /// A run id already used by another workflow, a stopped run (paused, cancelled, failed, or
-/// with a status this version does not know), or a fence that is not the run's lease epoch
-/// fails the `WHERE` of the upsert's update, so nothing is written for that run and no row
+/// with a status this version does not know), a fence that is not the run's lease epoch, or
+/// any stored run when the checkpoint starts a new one (`new_run`, `$28`) fails the `WHERE` of
+/// the upsert's update, so nothing is written for that run and no row
 /// comes back for it, while the other runs' checkpoints are written: the check and the write
 /// are one statement, and PostgreSQL evaluates that `WHERE` on the row's latest version,
 /// locked, so a claim committed meanwhile is seen. (A fenced checkpoint of a run not stored is
@@ -49,8 +50,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const SAVE: &str = "
 WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[],
-                         $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::bigint[])
-        AS i (run_id, workflow, fingerprint, step, state, finished, status, at, wake_at, attempt, step_started_at, trace, consumed, fence)
+                         $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::bigint[],
+                         $28::boolean[])
+        AS i (run_id, workflow, fingerprint, step, state, finished, status, at, wake_at, attempt, step_started_at, trace, consumed, fence, new_run)
 ), before AS (
     SELECT runs.run_id, runs.attempt, runs.step_started_at FROM runs JOIN input USING (run_id)
 ), up AS (
@@ -78,6 +80,7 @@ WITH input AS (
       AND NOT EXISTS (SELECT 1 FROM input
                       WHERE input.run_id = excluded.run_id AND input.fence IS DISTINCT FROM runs.lease_epoch
                         AND input.fence IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM input WHERE input.run_id = excluded.run_id AND input.new_run)
     RETURNING run_id, checkpoints
 ), history_row AS (
     INSERT INTO history (run_id, seq, step, finished, at, attempt, started_at)
@@ -142,6 +145,7 @@ pub(super) async fn save_many(
         .bind(calls.item)
         .bind(calls.input_tokens)
         .bind(calls.output_tokens)
+        .bind(runs.new_run)
         .fetch_all(pool)
         .await
 }
@@ -198,6 +202,9 @@ pub(super) async fn refusals(pool: &PgPool, refused: &[&Encoded]) -> Vec<StoreEr
 /// Why the upsert's `WHERE` refused `e` for a run of workflow `owner` with `status` and lease
 /// epoch `current`.
 fn refusal(e: &Encoded, owner: &str, status: &str, current: i64) -> StoreError {
+    if e.new_run {
+        return crate::store::contract::exists(&e.run_id);
+    }
     if let Some(fence) = e.fence
         && fence != current
     {
@@ -261,6 +268,7 @@ struct Runs<'a> {
     trace: Vec<Option<&'a str>>,
     consumed: Vec<Option<i64>>,
     fence: Vec<Option<i64>>,
+    new_run: Vec<bool>,
 }
 
 impl<'a> Runs<'a> {
@@ -288,6 +296,7 @@ impl<'a> Runs<'a> {
                 .map(|id| i64::try_from(id).unwrap_or(i64::MAX)),
         );
         self.fence.push(e.fence);
+        self.new_run.push(e.new_run);
     }
 }
 
