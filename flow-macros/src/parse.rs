@@ -1038,17 +1038,28 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
         "String", "Vec", "Option", "Result", "Box", "bool", "char", "str", "u8", "u16", "u32",
         "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
     ];
-    if items
-        .iter()
-        .any(|i| matches!(i, Item::Use(_) | Item::Macro(_) | Item::ExternCrate(_)))
-    {
+    // A glob import or a macro may bring any name: nothing can be said then.
+    if items.iter().any(|i| match i {
+        Item::Use(u) => has_glob(&u.tree),
+        Item::Macro(_) => true,
+        _ => false,
+    }) {
         return None;
     }
-    let defined: Vec<String> = items
+    let mut defined: Vec<String> = items
         .iter()
         .filter_map(item_ident)
         .map(ToString::to_string)
         .collect();
+    for item in items {
+        match item {
+            Item::Use(u) => imported(&u.tree, &mut defined),
+            Item::ExternCrate(c) => {
+                defined.push(c.rename.as_ref().map_or(&c.ident, |(_, r)| r).to_string());
+            }
+            _ => {}
+        }
+    }
     let mut found = None;
     let mut visit = |ty: &Type| {
         struct Names<'a>(&'a mut Vec<(String, Span)>);
@@ -1101,6 +1112,27 @@ fn nested_steps(workflow: &Ident, module: &mut ItemMod, errors: &mut Errors) {
             Item::Mod(inner) => nested_steps(workflow, inner, errors),
             _ => {}
         }
+    }
+}
+
+/// Whether a `use` tree imports a glob (`use a::*`, `use a::{b, c::*}`).
+fn has_glob(tree: &syn::UseTree) -> bool {
+    match tree {
+        syn::UseTree::Glob(_) => true,
+        syn::UseTree::Path(p) => has_glob(&p.tree),
+        syn::UseTree::Group(g) => g.items.iter().any(has_glob),
+        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => false,
+    }
+}
+
+/// The names a `use` tree without globs brings into scope.
+fn imported(tree: &syn::UseTree, names: &mut Vec<String>) {
+    match tree {
+        syn::UseTree::Path(p) => imported(&p.tree, names),
+        syn::UseTree::Name(n) => names.push(n.ident.to_string()),
+        syn::UseTree::Rename(r) => names.push(r.rename.to_string()),
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| imported(t, names)),
+        syn::UseTree::Glob(_) => {}
     }
 }
 
