@@ -74,6 +74,11 @@ pub(crate) fn snake_case(name: &str) -> String {
 /// no identifier is spelled so (`2fa`, `self`, an empty name). Never panics, unlike
 /// `Ident::new` and `format_ident!`.
 pub(crate) fn ident(name: &str, span: proc_macro2::Span) -> Option<syn::Ident> {
+    // Checked before the lexer sees it: rustc's lexer reports a malformed token (`1e`) as an
+    // error of its own, beside the `Err` it returns.
+    if !identifier_shaped(name) {
+        return None;
+    }
     let mut ident = syn::parse_str::<syn::Ident>(name)
         .or_else(|_| syn::parse_str::<syn::Ident>(&format!("r#{name}")))
         .ok()?;
@@ -85,7 +90,17 @@ pub(crate) fn ident(name: &str, span: proc_macro2::Span) -> Option<syn::Ident> {
 /// when that is not an identifier (`_2fa` → `2fa`, `self_` → `Self`): `check_names` reports it.
 pub(crate) fn variant_of(step: &syn::Ident) -> Option<syn::Ident> {
     let pascal = pascal_case(&syn::ext::IdentExt::unraw(step).to_string());
-    syn::parse_str::<syn::Ident>(&pascal).ok()
+    ident(&pascal, proc_macro2::Span::call_site()).filter(|i| !i.to_string().starts_with("r#"))
+}
+
+/// Whether `name` is made like an identifier or a keyword (`give_up`, `return`, `_x`), so that
+/// the lexer reads it as one token.
+fn identifier_shaped(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || unicode_ident::is_xid_start(c))
+        && chars.all(unicode_ident::is_xid_continue)
 }
 
 /// `give_up` → `GiveUp`.

@@ -40,7 +40,23 @@ pub(crate) fn workflow(
             let value = meta.value()?;
             // `crate = path`, or `crate = "path"` as serde writes it.
             krate = if value.peek(syn::LitStr) {
-                value.parse::<syn::LitStr>()?.parse()?
+                let lit = value.parse::<syn::LitStr>()?;
+                // Checked before the lexer sees it: rustc's lexer reports a malformed token
+                // (`"1e"`, `"\""`) as an error of its own, at `#[workflow]`.
+                let text = lit.value();
+                let segments = text.strip_prefix("::").unwrap_or(&text).split("::");
+                if text.is_empty()
+                    || segments.clone().any(|s| {
+                        !["crate", "self", "super"].contains(&s.trim())
+                            && crate::naming::ident(s.trim(), lit.span()).is_none()
+                    })
+                {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "expected a path: `crate = \"::flow_runtime\"` or `crate = ::flow_runtime`",
+                    ));
+                }
+                lit.parse()?
             } else {
                 value.parse().map_err(|e: syn::Error| {
                     syn::Error::new(e.span(), "expected a path: `crate = ::flow_runtime`")

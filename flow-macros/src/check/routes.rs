@@ -16,6 +16,8 @@ pub(super) fn check_routes(
 ) -> Vec<Option<usize>> {
     let _ = index;
     let mut out = Vec::with_capacity(wf.steps.len());
+    // An enum shared by several routers is checked once.
+    let mut checked: Vec<usize> = Vec::new();
     for step in &wf.steps {
         let Some(name) = &step.routes else {
             out.push(None);
@@ -53,7 +55,10 @@ pub(super) fn check_routes(
                 ),
             );
         }
-        check_route_enum(&wf.enums[enum_index], errors);
+        if !checked.contains(&enum_index) {
+            checked.push(enum_index);
+            check_route_enum(&wf.enums[enum_index], errors);
+        }
         out.push(Some(enum_index));
     }
     out
@@ -91,6 +96,38 @@ pub(super) fn check_route_enum(route: &RouteEnum, errors: &mut Errors) {
             ),
             (None, Some(ex)) => errors.at(ex.span(), "`exhausted = step` needs `max = N`: the bound it follows"),
             _ => {}
+        }
+    }
+    // Names made from the variants: a route's step and loop counter (snake case), and a
+    // bounded route's `…Exhausted` handle.
+    for (i, variant) in route.variants.iter().enumerate() {
+        let snake =
+            crate::naming::snake_case(&syn::ext::IdentExt::unraw(&variant.name).to_string());
+        if let Some(other) = route.variants[..i].iter().find(|o| {
+            crate::naming::snake_case(&syn::ext::IdentExt::unraw(&o.name).to_string()) == snake
+        }) {
+            errors.at(
+                variant.name.span(),
+                format_args!(
+                    "routes `{0}::{1}` and `{0}::{2}` both become `{snake}` in snake case, which names a route's step and loop counter; rename one of them",
+                    route.name, other.name, variant.name
+                ),
+            );
+        }
+        let name = syn::ext::IdentExt::unraw(&variant.name).to_string();
+        if let Some(bounded) = route.variants.iter().find(|b| {
+            b.max.is_some()
+                && name
+                    .strip_suffix("Exhausted")
+                    .is_some_and(|base| syn::ext::IdentExt::unraw(&b.name) == base)
+        }) {
+            errors.at(
+                variant.name.span(),
+                format_args!(
+                    "route `{0}::{1}` takes the name of the handle `{0}Flow::{1}` that the bound on `{0}::{2}` adds (where the run goes once `{2}` was taken `max` times); rename it",
+                    route.name, variant.name, bounded.name
+                ),
+            );
         }
     }
 }

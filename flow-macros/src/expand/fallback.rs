@@ -121,14 +121,28 @@ pub(crate) fn stubs(wf: Option<&Workflow>) -> TokenStream {
         if taken(&handles.to_string()) {
             continue;
         }
-        let variants = route.variants.iter().flat_map(|v| {
-            let name = &v.name;
-            let exhausted = v.max.map(|_| quote::format_ident!("{}Exhausted", name));
-            std::iter::once(quote!(#name(Flow),)).chain(exhausted.map(|e| quote!(#e(Flow),)))
-        });
+        // Each name once: a variant named like another's `…Exhausted` handle is reported.
+        let mut names: Vec<String> = Vec::new();
+        let variants: Vec<TokenStream> = route
+            .variants
+            .iter()
+            .flat_map(|v| {
+                let exhausted = v.max.map(|_| quote::format_ident!("{}Exhausted", v.name));
+                std::iter::once(v.name.clone()).chain(exhausted)
+            })
+            .filter(|name| {
+                let text = name.to_string();
+                !names.contains(&text) && {
+                    names.push(text);
+                    true
+                }
+            })
+            .map(|name| quote!(#name(Flow),))
+            .collect();
         stubs.concat(quote! {
             #[doc(hidden)]
             #[derive(::core::fmt::Debug)]
+            #[allow(non_camel_case_types)]
             pub enum #handles { #(#variants)* }
         });
     }

@@ -841,10 +841,17 @@ fn handle(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
 /// `EnumFlow`: what a routing step's method returns, one variant per route.
 fn route_handles(g: &Gen<'_>) -> TokenStream {
     let mut out = TokenStream::new();
+    // Routers that share an enum (converging on the same steps) share its handles: the routes,
+    // their targets and bounds are the enum's.
+    let mut done: Vec<usize> = Vec::new();
     for (r, next) in g.graph.next.iter().enumerate() {
         let Next::Route { enum_index, arms } = next else {
             continue;
         };
+        if done.contains(enum_index) {
+            continue;
+        }
+        done.push(*enum_index);
         let route = &g.wf.enums[*enum_index];
         let handles = format_ident!("{}Flow", route.name);
         let doc = format!(

@@ -17,6 +17,7 @@ mod linear_chain;
 mod raw_identifier_routes;
 mod raw_identifier_step;
 mod routing;
+mod shared_route_enum;
 mod step_named_state;
 mod step_names_like_generated_locals;
 mod two_workflows_same_names;
@@ -87,6 +88,11 @@ fn raw_identifier_routes() {
 #[test]
 fn raw_identifier_step() {
     raw_identifier_step::main();
+}
+
+#[test]
+fn shared_route_enum() {
+    shared_route_enum::main();
 }
 
 #[test]
