@@ -18,6 +18,7 @@ use crate::store::{
 };
 use crate::tool::Visit;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr as _;
@@ -694,6 +695,19 @@ fn read_error(run_id: &RunId, e: sqlx_core::Error) -> StoreError {
 
 fn write_error(run_id: &RunId, what: &str, e: sqlx_core::Error) -> StoreError {
     db_error(format!("run `{run_id}`: could not {what}"), e)
+}
+
+/// Free text (a failure's reason, a call's error, a name shown to people) as PostgreSQL's
+/// `text` takes it: every NUL, which `text` refuses (`22021 invalid byte sequence`), replaced
+/// by U+FFFD. Without it a step whose error holds a NUL could not be marked failed, and would
+/// run again and again. Not for keys (run ids, call ids): two of them would become one, so a
+/// NUL there is the server's refusal, a typed error.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// The password in `url`'s user information, if any.
