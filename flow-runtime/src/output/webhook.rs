@@ -151,20 +151,29 @@ impl Sink for Webhook {
                 ))
             })?),
         };
-        self.post(delivery, header.as_ref()).await.map_err(|e| {
-            // The secrets' forms are worked out only when there is an error to clean.
+        // The secrets' forms are worked out only when there is an error to clean.
+        let secrets = || {
             let mut redactor = self.url_secrets.clone();
             if let Some(header) = &header {
                 redactor.add_auth(header);
             }
-            e.redacted(&redactor)
-        })
+            redactor
+        };
+        self.post(delivery, header.as_ref(), secrets)
+            .await
+            .map_err(|e| e.redacted(&secrets()))
     }
 }
 
 impl Webhook {
-    /// One POST, with the loaded credential's header when there is one.
-    async fn post(&self, delivery: &Delivery, auth: Option<&AuthHeader>) -> Result<(), ToolError> {
+    /// One POST, with the loaded credential's header when there is one; `secrets` are what an
+    /// error's body snippet is cleaned of.
+    async fn post(
+        &self,
+        delivery: &Delivery,
+        auth: Option<&AuthHeader>,
+        secrets: impl FnOnce() -> Redactor,
+    ) -> Result<(), ToolError> {
         let payload = delivery.payload();
         let mut request = self
             .client
@@ -187,7 +196,7 @@ impl Webhook {
                 // reqwest's errors print the URL, which may hold a token.
                 classify_send_error(&e).with_source(e.without_url())
             })?;
-        classify(response).await
+        classify(response, secrets).await
     }
 }
 
@@ -238,14 +247,15 @@ fn classify_send_error(e: &reqwest::Error) -> ToolError {
     }
 }
 
-/// Classifies an answer, reading the start of an error's body for its message.
-async fn classify(response: Response) -> Result<(), ToolError> {
+/// Classifies an answer, reading the start of an error's body, cleaned of `secrets`, for its
+/// message.
+async fn classify(response: Response, secrets: impl FnOnce() -> Redactor) -> Result<(), ToolError> {
     let status = response.status();
     if status.is_success() {
         return Ok(());
     }
     let headers = response.headers().clone();
-    let snippet = http::snippet(response).await;
+    let snippet = http::snippet(response, &secrets()).await;
     classify_status(status, &headers, &snippet)
 }
 
