@@ -33,8 +33,12 @@ use std::time::Duration;
 /// same. With [`auth`](Webhook::auth), the credential is loaded before every attempt and sent
 /// as a header marked sensitive.
 ///
-/// Made with a [`reqwest::Client`] of its own, which waits at most 30 s for an answer; pass
-/// yours with [`client`](Webhook::client) to share connections. Either way each attempt has
+/// Made with a [`reqwest::Client`] of its own, which waits at most 30 s for an answer and
+/// follows redirects only within the URL's origin (at most 5), so that a credential in a
+/// custom header (`x-api-key`) never travels to another host: a redirect elsewhere is a
+/// permanent error. Pass yours with [`client`](Webhook::client) to share connections (its
+/// redirect policy then applies as it is: reqwest's default follows redirects to other hosts
+/// and drops only `Authorization` and `Cookie` on the way). Either way each attempt has
 /// the [`Outputs`](crate::output::Outputs)' timeout (30 s by default) and each delivery its
 /// deadline (2 min by default).
 ///
@@ -90,6 +94,7 @@ impl Webhook {
         }
         let client = reqwest::Client::builder()
             .timeout(DEFAULT_TIMEOUT)
+            .redirect(http::same_origin_redirects())
             .build()
             .map_err(|e| OutputError::InvalidUrl {
                 reason: format!("no HTTP client for it: {e}"),

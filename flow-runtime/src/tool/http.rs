@@ -239,17 +239,7 @@ impl HttpJson {
         }
         let client = reqwest::Client::builder()
             .user_agent(concat!("flow-runtime/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same_origin = attempt
-                    .previous()
-                    .first()
-                    .is_some_and(|first| first.origin() == attempt.url().origin());
-                if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
+            .redirect(same_origin_redirects())
             .build()
             .map_err(HttpJsonError::Client)?;
         Ok(Self {
@@ -542,6 +532,25 @@ impl HttpJson {
         }
         Ok(request)
     }
+}
+
+/// The redirect policy of the clients flow makes (`HttpJson::new`, `Webhook::new`): follow at
+/// most [`MAX_REDIRECTS`] redirects, each within the first request's origin, so that a
+/// credential in a custom header (`x-api-key`), which reqwest does not strip on the way as it
+/// does `Authorization` and `Cookie`, never travels to another host. A redirect elsewhere is
+/// not followed: the 3xx is the answer.
+pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 /// Parses and normalises a base URL: `http` or `https`, no credentials, no query or fragment,
