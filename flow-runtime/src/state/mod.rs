@@ -19,8 +19,8 @@ pub(crate) use self::json::{too_deep, unreadable};
 pub use self::loops::NoLoops;
 pub(crate) use self::record::Recorder;
 pub use self::record::{CallKind, CallOutcome, CallRecord};
-pub(crate) use self::wait::now;
 pub use self::wait::{Event, EventOf, Sleep, Wake};
+pub(crate) use self::wait::{later, now};
 pub use self::workflow::{Done, LoopExhausted, Pending, Workflow};
 pub use crate::driver::{FailedAt, Outcome, Park};
 

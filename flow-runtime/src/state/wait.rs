@@ -68,7 +68,7 @@ impl Wake {
 
 /// `d` after `now`, saturating at the end of year 9999 (see [`Wake::at`]): a wait too long to
 /// be written ends then, neither at once nor at a time no message can show.
-fn later(now: SystemTime, d: Duration) -> SystemTime {
+pub(crate) fn later(now: SystemTime, d: Duration) -> SystemTime {
     let latest = super::latest_time();
     now.checked_add(d).map_or(latest, |t| t.min(latest))
 }

@@ -394,3 +394,48 @@ async fn a_sleep_past_year_9999_parks_and_its_error_displays() {
     let shown = err.to_string();
     assert!(shown.contains("until 9999-12-31T23:59:59Z"), "{shown}");
 }
+
+/// Waits for an `Approval` for ever (`Duration::MAX`).
+#[workflow]
+pub mod patient {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn ask(n: u32) -> Result<u32, Failed> {
+        Ok(n)
+    }
+
+    #[step(after = ask, exit, event = Approval, timeout = Duration::MAX)]
+    pub async fn hear(n: u32, approval: Event<Approval>) -> Result<String, Failed> {
+        Ok(match approval {
+            Event::Received(a) => format!("{n} approved by {}", a.by),
+            Event::TimedOut => format!("{n} timed out"),
+        })
+    }
+}
+
+/// A wait whose timeout is too long to add to the clock (`Duration::MAX`) waits until the end
+/// of year 9999, like a sleep that long: it used to end at once (its deadline was `now`), so
+/// the run's next resume timed it out.
+#[tokio::test]
+async fn an_event_wait_of_duration_max_is_still_waiting_after_a_resume() {
+    let db = TempDb::new();
+    let store = db.open();
+    let ctx = Ctx::builder(())
+        .store(Arc::clone(&store))
+        .run_id("patient")
+        .build();
+    let err = patient::Workflow::run(&ctx, 3).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("for event `Approval`, until 9999-12-31T23:59:59Z"),
+        "{err}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let err = patient::Workflow::run_or_resume(&ctx, 3).await.unwrap_err();
+    assert!(err.to_string().contains("for event `Approval`"), "{err}");
+    let run = store.latest(&"patient".into()).await.unwrap().unwrap();
+    assert_eq!(run.waiting.as_deref(), Some("hear"));
+    assert_eq!(status(&*store, &"patient".into()).await, RunStatus::Running);
+}
