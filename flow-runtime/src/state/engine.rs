@@ -161,6 +161,12 @@ trait Runner: Send + Sync {
     ) -> BoxFuture<'_, Turn>;
 }
 
+/// The longest poll interval and lease an engine takes, and the longest `wait_for` when its
+/// timeout is too long for the clock: 100 years. The engine adds them to the clock (a lease's
+/// end, the next renewal, a jittered poll), which would overflow and panic for
+/// `Duration::MAX`.
+const LONGEST_SETTING: Duration = Duration::from_hours(100 * 365 * 24);
+
 /// Marks a run failed under a lease (its fence): `Turn::Failed`, or `Turn::Unrecorded` when
 /// the store refused.
 type FailFn = dyn Fn(RunId, Failure, Fence) -> BoxFuture<'static, Turn> + Send + Sync;
@@ -351,8 +357,9 @@ impl<S: RunQueue> EngineBuilder<S> {
     /// How often the engine looks for due runs when nothing tells it to (1 s by default):
     /// runs started or sent events through this engine wake it at once, and it sleeps until
     /// the next timer, so this bounds only how late it notices runs added behind its back.
+    /// At least 1 ms, at most 100 years (a longer one is taken as 100 years).
     pub fn poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = poll.max(Duration::from_millis(1));
+        self.poll = poll.clamp(Duration::from_millis(1), LONGEST_SETTING);
         self
     }
 
@@ -364,14 +371,15 @@ impl<S: RunQueue> EngineBuilder<S> {
         self
     }
 
-    /// How long a lease on a run lasts (60 s by default; at least 40 ms). The engine renews
+    /// How long a lease on a run lasts (60 s by default; at least 40 ms, at most 100 years: a
+    /// longer one is taken as 100 years). The engine renews
     /// its leases every quarter of it, so a run whose step makes a model call of many minutes
     /// keeps its lease; if this engine dies (or is paused, or cut off from the store) for
     /// longer, another engine on the store takes its runs over from their last checkpoints
     /// once their leases expire. Shorter: a crashed engine's runs resume sooner; longer: an
     /// engine survives longer pauses without losing its runs.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(40));
+        self.lease = lease.clamp(Duration::from_millis(40), LONGEST_SETTING);
         self
     }
 
@@ -825,7 +833,8 @@ impl<S: RunQueue> Engine<S> {
     /// The engine must be running ([`run_until`](Self::run_until)) for the run to move.
     ///
     /// After `timeout`, it returns [`RunResult::Unfinished`] with where the run stands then
-    /// (for example [`RunState::Waiting`] with the event and the deadline).
+    /// (for example [`RunState::Waiting`] with the event and the deadline). A timeout too long
+    /// for the clock (`Duration::MAX`) waits for as long as the run takes.
     ///
     /// # Errors
     ///
@@ -835,7 +844,10 @@ impl<S: RunQueue> Engine<S> {
         run_id: &RunId,
         timeout: Duration,
     ) -> Result<RunResult<W::Output>, EngineError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + LONGEST_SETTING);
         // Subscribed before the status is read: an end between the two is not missed.
         let mut ended = self.subscribe(run_id);
         let result = loop {
