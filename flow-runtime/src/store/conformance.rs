@@ -215,6 +215,7 @@ macro_rules! __store_conformance_suite {
             the_trace_context_is_kept_with_the_run,
             an_approval_parks_the_run_until_decided_once,
             an_approval_expires_at_its_deadline,
+            edited_arguments_that_would_not_read_back_are_refused,
             approvals_survive_a_reopen,
             a_due_run_is_claimed_by_one_worker_at_a_time,
             an_expired_lease_is_taken_over,
@@ -2107,6 +2108,53 @@ pub mod cases {
             store.request_approval(too_deep).await.unwrap_err().kind(),
             StoreErrorKind::Unstorable,
             "arguments that would not read back are refused"
+        );
+    }
+
+    /// An approval whose edited arguments the store could not read back (nested deeper than
+    /// `MAX_JSON_DEPTH`) is refused as `Unstorable` and changes nothing: the request stays
+    /// pending and readable, and can still be decided.
+    pub async fn edited_arguments_that_would_not_read_back_are_refused<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        let until = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs(SystemTime::now() + Duration::from_hours(1)));
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let asked = store
+            .request_approval(approval("r1", 2, "key-2", until))
+            .await
+            .unwrap();
+        let mut deep = json!(1);
+        for _ in 0..=crate::state::MAX_JSON_DEPTH {
+            deep = json!([deep]);
+        }
+        let edited = Decision::Approved { edited: Some(deep) };
+        match store.decide_approval(&run, "key-2", edited).await {
+            Err(ApprovalError::Store(e)) => assert_eq!(e.kind(), StoreErrorKind::Unstorable),
+            other => panic!("edited arguments too deep are refused as Unstorable, not {other:?}"),
+        }
+        assert_eq!(
+            info(&store, "r1").await.approval.as_ref(),
+            Some(&asked),
+            "refusals change nothing"
+        );
+        assert_eq!(store.approvals(&run).await.unwrap(), [asked]);
+        let mut deepest = json!(1);
+        for _ in 0..crate::state::MAX_JSON_DEPTH {
+            deepest = json!([deepest]);
+        }
+        let edited = Decision::Approved {
+            edited: Some(deepest),
+        };
+        let decided = store
+            .decide_approval(&run, "key-2", edited.clone())
+            .await
+            .unwrap();
+        assert_eq!(decided.decision.as_ref(), Some(&edited));
+        assert_eq!(
+            store.approvals(&run).await.unwrap()[0].decision.as_ref(),
+            Some(&edited),
+            "arguments as deep as the limit read back"
         );
     }
 
