@@ -97,12 +97,14 @@ impl Redactor {
     }
 
     /// The length in bytes of the longest form of a secret (0 without one).
+    #[cfg(feature = "http")]
     pub(crate) fn longest(&self) -> usize {
         self.needles.first().map_or(0, String::len)
     }
 
     /// `text` without an end that is the start of a secret's form: for a text cut short, whose
     /// secret may be cut through, and so not found whole.
+    #[cfg(feature = "http")]
     pub(crate) fn cut_partial_end<'t>(&self, text: &'t str) -> &'t str {
         let end = self
             .needles
@@ -172,6 +174,7 @@ mod tests {
         assert!(!format!("{redactor:?}").contains("pa ss"));
     }
 
+    #[cfg(feature = "http")]
     #[test]
     fn the_start_of_a_secret_at_the_end_of_a_text_is_cut() {
         let mut redactor = Redactor::default();
