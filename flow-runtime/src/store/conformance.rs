@@ -131,6 +131,18 @@ pub trait Harness: Send + Sync + 'static {
         std::future::ready(false)
     }
 
+    /// Spoils the arguments of every approval request of run `run_id` behind the store's
+    /// back, and returns `true`; or returns `false` (the default) for a store that cannot hold
+    /// a corrupt record.
+    fn corrupt_approvals(
+        &self,
+        store: &Self::Store,
+        run_id: &RunId,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (store, run_id);
+        std::future::ready(false)
+    }
+
     /// The store's limit on one checkpoint's size, in bytes of its encoding, if it has one.
     fn max_checkpoint_bytes(&self, store: &Self::Store) -> Option<usize> {
         let _ = store;
@@ -199,6 +211,7 @@ macro_rules! __store_conformance_suite {
             a_corrupt_state_is_isolated,
             a_corrupt_status_is_isolated,
             a_corrupt_event_is_isolated,
+            a_corrupt_approval_is_isolated,
             size_limits,
             prune_keeps_open_runs,
             concurrent_runs,
@@ -1135,6 +1148,41 @@ pub mod cases {
             .unwrap();
         assert_eq!(good.payload, json!({ "n": 1 }));
         assert_eq!(info(&store, "bad").await.status, RunStatus::Running);
+    }
+
+    /// A pending approval request that cannot be read marks its run in `list` (its
+    /// `RunInfo::corrupt` names the run and the call), and the other runs are listed as
+    /// before: one bad record never fails the list.
+    pub async fn a_corrupt_approval_is_isolated<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let until = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs(SystemTime::now() + Duration::from_hours(1)));
+        for run in ["bad", "good"] {
+            save(&store, checkpoint(run, "first", 1)).await;
+            store
+                .request_approval(approval(run, 2, &format!("key-{run}"), until))
+                .await
+                .unwrap();
+        }
+        if !harness.corrupt_approvals(&store, &"bad".into()).await {
+            return; // The store cannot hold a corrupt record.
+        }
+        let listed = store.list(&RunFilter::new()).await.unwrap();
+        assert_eq!(listed.len(), 2, "both runs are listed");
+        let of = |run: &str| listed.iter().find(|i| i.run_id.as_str() == run).unwrap();
+        let bad = of("bad");
+        let what = bad.corrupt.as_deref().unwrap_or_default();
+        assert!(
+            what.contains("bad") && what.contains("key-bad"),
+            "the run says what cannot be read: {bad:?}"
+        );
+        assert_eq!(bad.approval, None);
+        let good = of("good");
+        assert_eq!(good.corrupt, None);
+        assert_eq!(
+            good.approval.as_ref().map(|a| a.call_id.as_str()),
+            Some("key-good")
+        );
     }
 
     /// A state or event nested deeper than the runtime's limit is refused as unstorable, and
