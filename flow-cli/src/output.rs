@@ -73,7 +73,15 @@ pub(crate) fn state(name: &str) -> String {
 
 /// A time for people: RFC 3339 to the second, UTC.
 pub(crate) fn time(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    humantime::format_rfc3339_seconds(writable(t)).to_string()
+}
+
+/// `t` within what RFC 3339 can write, 1970 to the end of year 9999: a time outside (a
+/// corrupt row) is shown as the nearest one. humantime's `Display` fails on those, and
+/// `to_string` would panic. Every time the CLI prints goes through it.
+pub(crate) fn writable(t: SystemTime) -> SystemTime {
+    let latest = std::time::UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+    t.clamp(std::time::UNIX_EPOCH, latest)
 }
 
 /// How long ago `t` was (or how far ahead), e.g. `3m ago`, `in 2h`.

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 /// A time as the JSON output writes it: RFC 3339, UTC, milliseconds.
 pub(crate) fn time(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    humantime::format_rfc3339_millis(crate::output::writable(t)).to_string()
 }
 
 fn millis(d: Duration) -> u64 {

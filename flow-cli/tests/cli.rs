@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A trivial workflow, for many finished runs.
 #[workflow]
@@ -264,6 +264,44 @@ async fn show_tells_steps_calls_tokens_and_the_pending_wait() {
         &f.flow(&["runs", "show", "nope"]),
         3,
         "run `nope` is not in the store",
+    );
+}
+
+/// A run whose wake-up time and deadline are past year 9999, as a version before the clamp
+/// at write stored for a wait of 2^50 s (or a corrupt row): `list` and `show`, as tables and as
+/// JSON, print the last time RFC 3339 can write instead of panicking.
+#[tokio::test]
+async fn times_past_year_9999_are_printed_not_panicked_on() {
+    let f = Fixture::new().await;
+    let far = i64::try_from(
+        (SystemTime::now() + Duration::from_secs(1 << 50))
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let changed = rusqlite::Connection::open(&f.path)
+        .unwrap()
+        .execute(
+            "UPDATE runs SET wake_at = ?1, wait_until = ?1 WHERE run_id = 'ord-wait'",
+            [far],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let out = ok(&f.flow(&["runs", "list"]));
+    assert!(out.contains("ord-wait"), "{out}");
+    let out = ok(&f.flow(&["runs", "show", "ord-wait"]));
+    assert!(out.contains("9999-12-31T23:59:59Z"), "{out}");
+    let run = f.json(&["runs", "show", "ord-wait"]);
+    assert_eq!(run["wait"]["until"], "9999-12-31T23:59:59.999Z");
+    let runs = f.json(&["runs", "list"]);
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["wait"]["until"] == "9999-12-31T23:59:59.999Z"),
+        "{runs}"
     );
 }
 

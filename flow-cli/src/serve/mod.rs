@@ -197,27 +197,69 @@ pub(crate) async fn serve<S: RunHistory>(store: S, args: ServeArgs) -> Result<()
 }
 
 /// Makes a random token and writes it to `path`, readable by its owner only.
+///
+/// Written to a new file beside `path`, made readable by its owner only, then renamed over
+/// `path`: writing into an existing file would keep its mode (a `0644` file would let anyone
+/// read the token), and changing that mode first would still leave the token to a reader that
+/// opened the file before.
 fn write_token(path: &Path) -> Result<Token, CliError> {
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options
-        .open(path)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, token.as_bytes()));
-    written.map_err(|e| {
+    let cannot = |e: std::io::Error| {
         CliError::Unsupported(format!(
             "cannot write the token to `{}`: {e}; pass a path in a writable directory",
             path.display()
         ))
-    })?;
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| cannot(std::io::Error::other("the path names no file")))?;
+    let mut temporary = name.to_owned();
+    temporary.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    let temporary = path.with_file_name(temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&temporary)
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, token.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(cannot(e));
+    }
     Ok(Token(token))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token file that exists with mode 0644 ends with mode 0600 and the new token, and
+    /// nothing else is left in its directory.
+    #[cfg(unix)]
+    #[test]
+    fn the_token_file_is_readable_by_its_owner_only_even_when_it_existed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let Token(token) = write_token(&path).unwrap();
+
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), token);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["token"]);
+    }
 
     #[test]
     fn the_token_stays_out_of_debug_output() {

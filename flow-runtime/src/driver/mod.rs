@@ -904,7 +904,7 @@ async fn await_event<D>(
             }
             *until
         }
-        _ => now.checked_add((wait.timeout)()).unwrap_or(now),
+        _ => crate::state::later(now, (wait.timeout)()),
     };
     // Recorded again when the run resumed in its wait: a wait stored before the store knew
     // its event is woken by an event of any name, and must be due at its deadline again,

@@ -340,10 +340,13 @@ fn parse(body: &[u8], answer_tool: Option<&str>) -> Result<ChatResponse, serde_j
         content: answer.or(text),
         tool_calls,
         finish_reason,
+        // The server's counts, added saturating: a huge one must not wrap (and so slip under
+        // an agent's `max_input_tokens`) nor panic.
         usage: wire.usage.map(|u| Usage {
-            input_tokens: u.input_tokens
-                + u.cache_creation_input_tokens.unwrap_or(0)
-                + u.cache_read_input_tokens.unwrap_or(0),
+            input_tokens: u
+                .input_tokens
+                .saturating_add(u.cache_creation_input_tokens.unwrap_or(0))
+                .saturating_add(u.cache_read_input_tokens.unwrap_or(0)),
             output_tokens: u.output_tokens,
         }),
     })

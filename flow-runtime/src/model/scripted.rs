@@ -506,7 +506,7 @@ fn serve(api: Api, shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Respon
                 Api::OpenAi => json!({
                     "prompt_tokens": input,
                     "completion_tokens": output,
-                    "total_tokens": input + output,
+                    "total_tokens": input.saturating_add(output),
                 }),
                 Api::Anthropic => json!({ "input_tokens": input, "output_tokens": output }),
             };

@@ -33,8 +33,12 @@ use std::time::Duration;
 /// same. With [`auth`](Webhook::auth), the credential is loaded before every attempt and sent
 /// as a header marked sensitive.
 ///
-/// Made with a [`reqwest::Client`] of its own, which waits at most 30 s for an answer; pass
-/// yours with [`client`](Webhook::client) to share connections. Either way each attempt has
+/// Made with a [`reqwest::Client`] of its own, which waits at most 30 s for an answer and
+/// follows redirects only within the URL's origin (at most 5), so that a credential in a
+/// custom header (`x-api-key`) never travels to another host: a redirect elsewhere is a
+/// permanent error. Pass yours with [`client`](Webhook::client) to share connections (its
+/// redirect policy then applies as it is: reqwest's default follows redirects to other hosts
+/// and drops only `Authorization` and `Cookie` on the way). Either way each attempt has
 /// the [`Outputs`](crate::output::Outputs)' timeout (30 s by default) and each delivery its
 /// deadline (2 min by default).
 ///
@@ -90,6 +94,7 @@ impl Webhook {
         }
         let client = reqwest::Client::builder()
             .timeout(DEFAULT_TIMEOUT)
+            .redirect(http::same_origin_redirects())
             .build()
             .map_err(|e| OutputError::InvalidUrl {
                 reason: format!("no HTTP client for it: {e}"),
@@ -151,20 +156,29 @@ impl Sink for Webhook {
                 ))
             })?),
         };
-        self.post(delivery, header.as_ref()).await.map_err(|e| {
-            // The secrets' forms are worked out only when there is an error to clean.
+        // The secrets' forms are worked out only when there is an error to clean.
+        let secrets = || {
             let mut redactor = self.url_secrets.clone();
             if let Some(header) = &header {
                 redactor.add_auth(header);
             }
-            e.redacted(&redactor)
-        })
+            redactor
+        };
+        self.post(delivery, header.as_ref(), secrets)
+            .await
+            .map_err(|e| e.redacted(&secrets()))
     }
 }
 
 impl Webhook {
-    /// One POST, with the loaded credential's header when there is one.
-    async fn post(&self, delivery: &Delivery, auth: Option<&AuthHeader>) -> Result<(), ToolError> {
+    /// One POST, with the loaded credential's header when there is one; `secrets` are what an
+    /// error's body snippet is cleaned of.
+    async fn post(
+        &self,
+        delivery: &Delivery,
+        auth: Option<&AuthHeader>,
+        secrets: impl FnOnce() -> Redactor,
+    ) -> Result<(), ToolError> {
         let payload = delivery.payload();
         let mut request = self
             .client
@@ -187,7 +201,7 @@ impl Webhook {
                 // reqwest's errors print the URL, which may hold a token.
                 classify_send_error(&e).with_source(e.without_url())
             })?;
-        classify(response).await
+        classify(response, secrets).await
     }
 }
 
@@ -238,14 +252,15 @@ fn classify_send_error(e: &reqwest::Error) -> ToolError {
     }
 }
 
-/// Classifies an answer, reading the start of an error's body for its message.
-async fn classify(response: Response) -> Result<(), ToolError> {
+/// Classifies an answer, reading the start of an error's body, cleaned of `secrets`, for its
+/// message.
+async fn classify(response: Response, secrets: impl FnOnce() -> Redactor) -> Result<(), ToolError> {
     let status = response.status();
     if status.is_success() {
         return Ok(());
     }
     let headers = response.headers().clone();
-    let snippet = http::snippet(response).await;
+    let snippet = http::snippet(response, &secrets()).await;
     classify_status(status, &headers, &snippet)
 }
 

@@ -248,7 +248,7 @@ impl<D: Send + Sync, P> Ctx<D, P> {
                 slot.key.to_string(),
                 T::NAME,
                 asked.clone(),
-                now.checked_add(timeout).unwrap_or(now),
+                crate::state::later(now, timeout),
             )
             .with_model_call_id(model_call_id.map(str::to_owned));
             store

@@ -137,6 +137,9 @@ enum Turn {
     Parked,
     Stopped,
     Failed,
+    /// The run failed but the store refused to mark it failed: its lease is kept until it
+    /// expires, so the run runs again only then, not at once and again and again.
+    Unrecorded,
     Incompatible,
     /// The run's lease passed to another worker during the turn: that worker goes on with it.
     Lost,
@@ -158,8 +161,15 @@ trait Runner: Send + Sync {
     ) -> BoxFuture<'_, Turn>;
 }
 
-/// Marks a run failed under a lease (its fence).
-type FailFn = dyn Fn(RunId, Failure, Fence) -> BoxFuture<'static, ()> + Send + Sync;
+/// The longest poll interval and lease an engine takes, and the longest `wait_for` when its
+/// timeout is too long for the clock: 100 years. The engine adds them to the clock (a lease's
+/// end, the next renewal, a jittered poll), which would overflow and panic for
+/// `Duration::MAX`.
+const LONGEST_SETTING: Duration = Duration::from_hours(100 * 365 * 24);
+
+/// Marks a run failed under a lease (its fence): `Turn::Failed`, or `Turn::Unrecorded` when
+/// the store refused.
+type FailFn = dyn Fn(RunId, Failure, Fence) -> BoxFuture<'static, Turn> + Send + Sync;
 
 struct Registered<W: Workflow> {
     setup: Setup<W::Deps>,
@@ -198,8 +208,7 @@ where
                 }
                 Err(_) if held.is_lost() => return Turn::Lost,
                 Err(error) => {
-                    (self.fail)(run_id, runtime_failure(&error), fence).await;
-                    return Turn::Failed;
+                    return (self.fail)(run_id, runtime_failure(&error), fence).await;
                 }
             };
             let ctx = Ctx::builder(self.setup.deps.clone())
@@ -216,10 +225,7 @@ where
                 Outcome::Finished(_) => Turn::Finished,
                 Outcome::Parked(_) => Turn::Parked,
                 Outcome::Stopped { .. } => Turn::Stopped,
-                Outcome::Failed(error) => {
-                    (self.fail)(run_id, failure_of::<W>(&error), fence).await;
-                    Turn::Failed
-                }
+                Outcome::Failed(error) => (self.fail)(run_id, failure_of::<W>(&error), fence).await,
             }
         })
     }
@@ -245,14 +251,32 @@ async fn unloadable<S: RunQueue>(
     fence: Fence,
 ) -> Turn {
     tracing::warn!(run_id = %run_id, %error, "could not load the run");
-    if error.kind() == StoreErrorKind::Corrupt
-        && let Err(error) = store
-            .fail(run_id, &Failure::new(None, error.to_string()), Some(fence))
-            .await
-    {
-        tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
+    if error.kind() == StoreErrorKind::Corrupt {
+        return mark_failed(store, run_id, &Failure::new(None, error.to_string()), fence).await;
     }
     Turn::Failed
+}
+
+/// Marks a run failed; `Turn::Unrecorded` when the store refuses. Such a run is still
+/// `running` in the store: releasing its lease would make it due at once, to fail the same way
+/// at every poll, so the caller keeps the lease and the run is taken again when it expires.
+async fn mark_failed<S: RunQueue + ?Sized>(
+    store: &S,
+    run_id: &RunId,
+    failure: &Failure,
+    fence: Fence,
+) -> Turn {
+    match store.fail(run_id, failure, Some(fence)).await {
+        Ok(()) => Turn::Failed,
+        Err(error) => {
+            tracing::warn!(
+                run_id = %run_id,
+                %error,
+                "could not mark the run failed; it is retried when its lease expires"
+            );
+            Turn::Unrecorded
+        }
+    }
 }
 
 /// Why a run of `W` failed with `error`: the step that failed (or that a runtime error names,
@@ -316,10 +340,8 @@ impl<S: RunQueue> EngineBuilder<S> {
             let store = Arc::clone(&store);
             Box::pin(async move {
                 tracing::warn!(run_id = %run_id, error = %failure, "run failed");
-                if let Err(error) = store.fail(&run_id, &failure, Some(fence)).await {
-                    tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
-                }
-            }) as BoxFuture<'static, ()>
+                mark_failed(&*store, &run_id, &failure, fence).await
+            }) as BoxFuture<'static, Turn>
         });
         self.workflows
             .insert(W::NAME, Arc::new(Registered::<W> { setup, fail }));
@@ -335,8 +357,9 @@ impl<S: RunQueue> EngineBuilder<S> {
     /// How often the engine looks for due runs when nothing tells it to (1 s by default):
     /// runs started or sent events through this engine wake it at once, and it sleeps until
     /// the next timer, so this bounds only how late it notices runs added behind its back.
+    /// At least 1 ms, at most 100 years (a longer one is taken as 100 years).
     pub fn poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = poll.max(Duration::from_millis(1));
+        self.poll = poll.clamp(Duration::from_millis(1), LONGEST_SETTING);
         self
     }
 
@@ -348,14 +371,15 @@ impl<S: RunQueue> EngineBuilder<S> {
         self
     }
 
-    /// How long a lease on a run lasts (60 s by default; at least 40 ms). The engine renews
+    /// How long a lease on a run lasts (60 s by default; at least 40 ms, at most 100 years: a
+    /// longer one is taken as 100 years). The engine renews
     /// its leases every quarter of it, so a run whose step makes a model call of many minutes
     /// keeps its lease; if this engine dies (or is paused, or cut off from the store) for
     /// longer, another engine on the store takes its runs over from their last checkpoints
     /// once their leases expire. Shorter: a crashed engine's runs resume sooner; longer: an
     /// engine survives longer pauses without losing its runs.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(40));
+        self.lease = lease.clamp(Duration::from_millis(40), LONGEST_SETTING);
         self
     }
 
@@ -815,7 +839,8 @@ impl<S: RunQueue> Engine<S> {
     /// The engine must be running ([`run_until`](Self::run_until)) for the run to move.
     ///
     /// After `timeout`, it returns [`RunResult::Unfinished`] with where the run stands then
-    /// (for example [`RunState::Waiting`] with the event and the deadline).
+    /// (for example [`RunState::Waiting`] with the event and the deadline). A timeout too long
+    /// for the clock (`Duration::MAX`) waits for as long as the run takes.
     ///
     /// # Errors
     ///
@@ -825,7 +850,10 @@ impl<S: RunQueue> Engine<S> {
         run_id: &RunId,
         timeout: Duration,
     ) -> Result<RunResult<W::Output>, EngineError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + LONGEST_SETTING);
         // Subscribed before the status is read: an end between the two is not missed.
         let mut ended = self.subscribe(run_id);
         let result = loop {
@@ -978,7 +1006,9 @@ impl<S: RunQueue> Engine<S> {
                                 // it lost it (its heartbeat fell behind, nobody took the run),
                                 // the run is free again at once; if another engine holds it,
                                 // the stale fence leaves that lease alone.
-                                if turn != Some(Turn::Finished) {
+                                // A run that could not be marked failed keeps its lease
+                                // too (see `mark_failed`).
+                                if !matches!(turn, Some(Turn::Finished | Turn::Unrecorded)) {
                                     engine.release(&held).await;
                                 }
                                 drop(slot);
@@ -1100,7 +1130,7 @@ impl<S: RunQueue> Engine<S> {
             Some(Turn::Failed) => report.failed += 1,
             Some(Turn::Stopped | Turn::Incompatible) => report.stopped += 1,
             Some(Turn::Lost) => report.lost += 1,
-            None => {}
+            Some(Turn::Unrecorded) | None => {}
         }
     }
 
@@ -1115,15 +1145,8 @@ impl<S: RunQueue> Engine<S> {
         };
         let message = format!("run `{run_id}`: the engine panicked while running it: {message}");
         tracing::warn!(run_id = %run_id, error = %message, "run failed");
-        if let Err(error) = self
-            .inner
-            .store
-            .fail(run_id, &Failure::new(None, message), Some(held.fence()))
-            .await
-        {
-            tracing::warn!(run_id = %run_id, %error, "could not mark the run failed");
-        }
-        Some(Turn::Failed)
+        let failure = Failure::new(None, message);
+        Some(mark_failed(&*self.inner.store, run_id, &failure, held.fence()).await)
     }
 
     /// Runs one due run, whose lease `held` is, until it finishes, waits, stops or fails.

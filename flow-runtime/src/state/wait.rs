@@ -55,16 +55,22 @@ pub enum Wake {
 }
 
 impl Wake {
-    /// The time it stands for, from `now`.
+    /// The time it stands for, from `now`; at most the end of year 9999 (the last time
+    /// RFC 3339 can write, so that every message can show it), however long the duration.
     #[must_use]
     pub fn at(self, now: SystemTime) -> SystemTime {
         match self {
-            Self::After(d) => now
-                .checked_add(d)
-                .unwrap_or(now + Duration::from_secs(u32::MAX.into())),
-            Self::At(t) => t,
+            Self::After(d) => later(now, d),
+            Self::At(t) => t.min(super::latest_time()),
         }
     }
+}
+
+/// `d` after `now`, saturating at the end of year 9999 (see [`Wake::at`]): a wait too long to
+/// be written ends then, neither at once nor at a time no message can show.
+pub(crate) fn later(now: SystemTime, d: Duration) -> SystemTime {
+    let latest = super::latest_time();
+    now.checked_add(d).map_or(latest, |t| t.min(latest))
 }
 
 impl<T> Sleep<T> {

@@ -1,6 +1,6 @@
 //! Approvals: one approval-gated tool call waiting for a person, as the store keeps it.
 
-use crate::error::StoreError;
+use crate::error::{StoreError, StoreErrorKind};
 use crate::state::RunId;
 use crate::tool::Visit;
 use std::time::SystemTime;
@@ -210,7 +210,11 @@ pub enum ApprovalError {
 /// # Errors
 ///
 /// [`ApprovalError::NotPending`], [`OtherCall`](ApprovalError::OtherCall),
-/// [`Decided`](ApprovalError::Decided), [`Expired`](ApprovalError::Expired).
+/// [`Decided`](ApprovalError::Decided), [`Expired`](ApprovalError::Expired); and
+/// [`Store`](ApprovalError::Store) of kind [`Unstorable`](crate::error::StoreErrorKind::Unstorable)
+/// for edited arguments the store could not read back (nested deeper than
+/// [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH)): stored, they would make the run
+/// unreadable.
 pub fn decidable(
     run_id: &RunId,
     call_id: &str,
@@ -218,6 +222,18 @@ pub fn decidable(
     approvals: &[Approval],
     now: SystemTime,
 ) -> Result<usize, ApprovalError> {
+    if let Decision::Approved {
+        edited: Some(edited),
+    } = decision
+        && let Some(reason) = crate::state::too_deep(edited)
+    {
+        return Err(ApprovalError::Store(StoreError::of_kind(
+            StoreErrorKind::Unstorable,
+            format!(
+                "run `{run_id}`: the arguments approved for call `{call_id}` are refused: {reason}"
+            ),
+        )));
+    }
     match approvals.iter().position(|a| a.call_id == call_id) {
         Some(i) => {
             let approval = &approvals[i];

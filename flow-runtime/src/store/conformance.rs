@@ -131,6 +131,18 @@ pub trait Harness: Send + Sync + 'static {
         std::future::ready(false)
     }
 
+    /// Spoils the arguments of every approval request of run `run_id` behind the store's
+    /// back, and returns `true`; or returns `false` (the default) for a store that cannot hold
+    /// a corrupt record.
+    fn corrupt_approvals(
+        &self,
+        store: &Self::Store,
+        run_id: &RunId,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (store, run_id);
+        std::future::ready(false)
+    }
+
     /// The store's limit on one checkpoint's size, in bytes of its encoding, if it has one.
     fn max_checkpoint_bytes(&self, store: &Self::Store) -> Option<usize> {
         let _ = store;
@@ -200,6 +212,7 @@ macro_rules! __store_conformance_suite {
             a_corrupt_state_is_isolated,
             a_corrupt_status_is_isolated,
             a_corrupt_event_is_isolated,
+            a_corrupt_approval_is_isolated,
             size_limits,
             prune_keeps_open_runs,
             concurrent_runs,
@@ -216,6 +229,7 @@ macro_rules! __store_conformance_suite {
             the_trace_context_is_kept_with_the_run,
             an_approval_parks_the_run_until_decided_once,
             an_approval_expires_at_its_deadline,
+            edited_arguments_that_would_not_read_back_are_refused,
             approvals_survive_a_reopen,
             a_due_run_is_claimed_by_one_worker_at_a_time,
             an_expired_lease_is_taken_over,
@@ -1180,6 +1194,41 @@ pub mod cases {
             .unwrap();
         assert_eq!(good.payload, json!({ "n": 1 }));
         assert_eq!(info(&store, "bad").await.status, RunStatus::Running);
+    }
+
+    /// A pending approval request that cannot be read marks its run in `list` (its
+    /// `RunInfo::corrupt` names the run and the call), and the other runs are listed as
+    /// before: one bad record never fails the list.
+    pub async fn a_corrupt_approval_is_isolated<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let until = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs(SystemTime::now() + Duration::from_hours(1)));
+        for run in ["bad", "good"] {
+            save(&store, checkpoint(run, "first", 1)).await;
+            store
+                .request_approval(approval(run, 2, &format!("key-{run}"), until))
+                .await
+                .unwrap();
+        }
+        if !harness.corrupt_approvals(&store, &"bad".into()).await {
+            return; // The store cannot hold a corrupt record.
+        }
+        let listed = store.list(&RunFilter::new()).await.unwrap();
+        assert_eq!(listed.len(), 2, "both runs are listed");
+        let of = |run: &str| listed.iter().find(|i| i.run_id.as_str() == run).unwrap();
+        let bad = of("bad");
+        let what = bad.corrupt.as_deref().unwrap_or_default();
+        assert!(
+            what.contains("bad") && what.contains("key-bad"),
+            "the run says what cannot be read: {bad:?}"
+        );
+        assert_eq!(bad.approval, None);
+        let good = of("good");
+        assert_eq!(good.corrupt, None);
+        assert_eq!(
+            good.approval.as_ref().map(|a| a.call_id.as_str()),
+            Some("key-good")
+        );
     }
 
     /// A state or event nested deeper than the runtime's limit is refused as unstorable, and
@@ -2153,6 +2202,53 @@ pub mod cases {
             store.request_approval(too_deep).await.unwrap_err().kind(),
             StoreErrorKind::Unstorable,
             "arguments that would not read back are refused"
+        );
+    }
+
+    /// An approval whose edited arguments the store could not read back (nested deeper than
+    /// `MAX_JSON_DEPTH`) is refused as `Unstorable` and changes nothing: the request stays
+    /// pending and readable, and can still be decided.
+    pub async fn edited_arguments_that_would_not_read_back_are_refused<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let run = RunId::from("r1");
+        let until = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs(SystemTime::now() + Duration::from_hours(1)));
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let asked = store
+            .request_approval(approval("r1", 2, "key-2", until))
+            .await
+            .unwrap();
+        let mut deep = json!(1);
+        for _ in 0..=crate::state::MAX_JSON_DEPTH {
+            deep = json!([deep]);
+        }
+        let edited = Decision::Approved { edited: Some(deep) };
+        match store.decide_approval(&run, "key-2", edited).await {
+            Err(ApprovalError::Store(e)) => assert_eq!(e.kind(), StoreErrorKind::Unstorable),
+            other => panic!("edited arguments too deep are refused as Unstorable, not {other:?}"),
+        }
+        assert_eq!(
+            info(&store, "r1").await.approval.as_ref(),
+            Some(&asked),
+            "refusals change nothing"
+        );
+        assert_eq!(store.approvals(&run).await.unwrap(), [asked]);
+        let mut deepest = json!(1);
+        for _ in 0..crate::state::MAX_JSON_DEPTH {
+            deepest = json!([deepest]);
+        }
+        let edited = Decision::Approved {
+            edited: Some(deepest),
+        };
+        let decided = store
+            .decide_approval(&run, "key-2", edited.clone())
+            .await
+            .unwrap();
+        assert_eq!(decided.decision.as_ref(), Some(&edited));
+        assert_eq!(
+            store.approvals(&run).await.unwrap()[0].decision.as_ref(),
+            Some(&edited),
+            "arguments as deep as the limit read back"
         );
     }
 

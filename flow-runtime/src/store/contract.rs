@@ -281,7 +281,9 @@ pub trait Store: Send + Sync + 'static {
     /// request of that id, none pending), [`OtherCall`](ApprovalError::OtherCall) (no request
     /// of that id, another pending), [`Decided`](ApprovalError::Decided) (decided already: a
     /// stale id), [`Expired`](ApprovalError::Expired) (a person's decision after the
-    /// deadline).
+    /// deadline), [`Store`](ApprovalError::Store) of kind [`StoreErrorKind::Unstorable`]
+    /// (edited arguments nested deeper than [`MAX_JSON_DEPTH`](crate::state::MAX_JSON_DEPTH),
+    /// which would not read back).
     ///
     /// The default, for stores without approvals, refuses with
     /// [`StoreErrorKind::Unsupported`].

@@ -339,6 +339,28 @@ impl RunInfo {
         self
     }
 
+    /// For stores' `list`: the info with its run's pending approval request as read, or, when
+    /// that request cannot be read ([`StoreErrorKind::Corrupt`]), with what is wrong added to
+    /// [`corrupt`](Self::corrupt): one bad approval marks its run, never fails the list. Any
+    /// other error is returned.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn with_listed_approval(
+        self,
+        approval: Result<Option<crate::store::Approval>, StoreError>,
+    ) -> Result<Self, StoreError> {
+        match approval {
+            Ok(approval) => Ok(self.with_approval(approval)),
+            Err(e) if e.kind() == StoreErrorKind::Corrupt => {
+                let what = match &self.corrupt {
+                    Some(before) => format!("{before}; {e}"),
+                    None => e.to_string(),
+                };
+                Ok(self.corrupted(what))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Where the run stands, in full: a `Running` run that sleeps or waits for an event says
     /// until when (and for which event); a failed one says which step failed and why.
     #[must_use]

@@ -96,7 +96,8 @@
 //! - **Corrupt records are isolated.** A run whose record cannot be read fails alone: reading
 //!   its state is an error of kind [`Corrupt`](crate::error::StoreErrorKind::Corrupt) naming
 //!   the run, an unknown status reads as [`RunStatus::Corrupt`] with
-//!   [`RunInfo::corrupt`] saying why, and listing, running and controlling the other runs go
+//!   [`RunInfo::corrupt`] saying why, a pending approval request that cannot be read is listed
+//!   as its run's [`RunInfo::corrupt`], and listing, running and controlling the other runs go
 //!   on.
 //!
 //! # The envelope

@@ -10,7 +10,7 @@
 //! Plain HTTP only unless flow-runtime's `rustls` feature is on: no TLS stack is compiled in by
 //! default, since most tools in tests and examples talk to loopback.
 
-use crate::tool::{ExposeSecret as _, ToolCtx, ToolError};
+use crate::tool::{ExposeSecret as _, Redactor, ToolCtx, ToolError};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
@@ -239,17 +239,7 @@ impl HttpJson {
         }
         let client = reqwest::Client::builder()
             .user_agent(concat!("flow-runtime/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same_origin = attempt
-                    .previous()
-                    .first()
-                    .is_some_and(|first| first.origin() == attempt.url().origin());
-                if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
+            .redirect(same_origin_redirects())
             .build()
             .map_err(HttpJsonError::Client)?;
         Ok(Self {
@@ -424,8 +414,7 @@ impl HttpJson {
     /// As the table says; also permanent when `request` cannot be built (a header value of
     /// your own that is not valid, say).
     pub async fn send<O: DeserializeOwned>(&self, request: RequestBuilder) -> Result<O, ToolError> {
-        let (what, response) = self.execute(request).await?;
-        answer(&what, response, self.max_body).await
+        answer(self.execute(request).await?, self.max_body).await
     }
 
     /// Sends `request` and classifies the answer as [`send`](HttpJson::send) does, but hands
@@ -436,22 +425,26 @@ impl HttpJson {
     ///
     /// As [`send`](HttpJson::send), except that the body is not decoded.
     pub async fn send_raw(&self, request: RequestBuilder) -> Result<Vec<u8>, ToolError> {
-        let (what, response) = self.execute(request).await?;
-        answer_bytes(&what, response, self.max_body).await
+        answer_bytes(self.execute(request).await?, self.max_body).await
     }
 
-    /// Builds and sends `request`; returns what it was (`POST /v1/x`) and the answer.
-    async fn execute(&self, request: RequestBuilder) -> Result<(String, Response), ToolError> {
+    /// Builds and sends `request`; returns what it was, the secrets it carried and the answer.
+    async fn execute(&self, request: RequestBuilder) -> Result<Sent, ToolError> {
         let (client, request) = request.build_split();
         let request = request.map_err(|e| {
             ToolError::permanent("the HTTP request could not be built").with_source(e.without_url())
         })?;
         let what = format!("{} {}", request.method(), request.url().path());
+        let secrets = request_secrets(&request);
         let response = client
             .execute(request)
             .await
             .map_err(|e| send_error(&what, e))?;
-        Ok((what, response))
+        Ok(Sent {
+            what,
+            secrets,
+            response,
+        })
     }
 
     fn request_with_query<Q: Serialize + ?Sized>(
@@ -539,6 +532,25 @@ impl HttpJson {
         }
         Ok(request)
     }
+}
+
+/// The redirect policy of the clients flow makes (`HttpJson::new`, `Webhook::new`): follow at
+/// most [`MAX_REDIRECTS`] redirects, each within the first request's origin, so that a
+/// credential in a custom header (`x-api-key`), which reqwest does not strip on the way as it
+/// does `Authorization` and `Cookie`, never travels to another host. A redirect elsewhere is
+/// not followed: the 3xx is the answer.
+pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 /// Parses and normalises a base URL: `http` or `https`, no credentials, no query or fragment,
@@ -665,6 +677,13 @@ fn kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// A request sent: what it was (`POST /v1/x`), the secrets it carried, and the answer.
+struct Sent {
+    what: String,
+    secrets: Redactor,
+    response: Response,
+}
+
 /// Classifies an error from sending a request (no answer came back).
 fn send_error(what: &str, error: reqwest::Error) -> ToolError {
     // reqwest puts the URL, query included, in its messages.
@@ -691,27 +710,25 @@ fn send_error(what: &str, error: reqwest::Error) -> ToolError {
 
 /// Classifies an answer: decodes a success, turns anything else into an error. A successful
 /// body is read chunk by chunk and refused as soon as it goes over `max_body` bytes.
-async fn answer<O: DeserializeOwned>(
-    what: &str,
-    response: Response,
-    max_body: usize,
-) -> Result<O, ToolError> {
-    let status = response.status();
-    let body = answer_bytes(what, response, max_body).await?;
+async fn answer<O: DeserializeOwned>(sent: Sent, max_body: usize) -> Result<O, ToolError> {
+    let status = sent.response.status();
+    let what = sent.what.clone();
+    let body = answer_bytes(sent, max_body).await?;
     let body: &[u8] = if body.trim_ascii().is_empty() {
         b"null"
     } else {
         &body
     };
-    serde_json::from_slice(body).map_err(|e| decode_error::<O>(what, status, &e))
+    serde_json::from_slice(body).map_err(|e| decode_error::<O>(&what, status, &e))
 }
 
 /// Classifies an answer as [`answer`] does, but hands back a success's body undecoded.
-async fn answer_bytes(
-    what: &str,
-    mut response: Response,
-    max_body: usize,
-) -> Result<Vec<u8>, ToolError> {
+async fn answer_bytes(sent: Sent, max_body: usize) -> Result<Vec<u8>, ToolError> {
+    let Sent {
+        what,
+        secrets,
+        mut response,
+    } = sent;
     let status = response.status();
     if status.is_success() {
         let too_large = || {
@@ -743,7 +760,10 @@ async fn answer_bytes(
     }
 
     let retry_after = retry_after(response.headers());
-    let message = format!("{what} answered {status}{}", snippet(response).await);
+    let message = format!(
+        "{what} answered {status}{}",
+        snippet(response, &secrets).await
+    );
     if !is_transient(status) {
         return Err(ToolError::permanent(message));
     }
@@ -804,19 +824,29 @@ pub(crate) fn is_transient(status: StatusCode) -> bool {
 }
 
 /// `": "` and the start of an error response's body, whitespace collapsed, cut at
-/// [`SNIPPET_CHARS`] characters; empty if the body is.
-pub(crate) async fn snippet(mut response: Response) -> String {
+/// [`SNIPPET_CHARS`] characters; empty if the body is. The secrets `redactor` knows are taken
+/// out of all that was read before it is cut, so that no cut leaves part of one behind: a
+/// secret cut through is not found by a later redaction. Shared with the webhook output sink.
+pub(crate) async fn snippet(mut response: Response, redactor: &Redactor) -> String {
+    // Enough beyond what may be shown to read whole a secret that starts within it.
+    let limit = SNIPPET_READ_BYTES + redactor.longest();
     let mut bytes = Vec::new();
     let mut more = false;
     // A body that breaks off yields what came before: the snippet is a hint, not the answer.
     while let Ok(Some(chunk)) = response.chunk().await {
         bytes.extend_from_slice(&chunk);
-        if bytes.len() >= SNIPPET_READ_BYTES {
+        if bytes.len() >= limit {
             more = true;
             break;
         }
     }
-    let text = String::from_utf8_lossy(&bytes);
+    let text = redactor.text(&String::from_utf8_lossy(&bytes));
+    // The body goes on: what was read may end inside a secret.
+    let text = if more {
+        redactor.cut_partial_end(&text)
+    } else {
+        &text
+    };
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.is_empty() {
         return String::new();
@@ -826,6 +856,20 @@ pub(crate) async fn snippet(mut response: Response) -> String {
         None if more => format!(": {collapsed}…"),
         None => format!(": {collapsed}"),
     }
+}
+
+/// The secrets a request carries in its headers: the values reqwest marks sensitive (the
+/// credential [`HttpJson`] adds, and any `bearer_auth`/`basic_auth` of the caller's own).
+fn request_secrets(request: &reqwest::Request) -> Redactor {
+    let mut redactor = Redactor::default();
+    for value in request.headers().values() {
+        if value.is_sensitive()
+            && let Ok(value) = value.to_str()
+        {
+            redactor.add_header_value(value);
+        }
+    }
+    redactor
 }
 
 #[cfg(test)]

@@ -49,9 +49,13 @@ impl Redactor {
     /// Adds the secrets of a loaded credential, as [`for_auth`](Redactor::for_auth) does.
     pub(crate) fn add_auth(&mut self, header: &AuthHeader) {
         self.add(header.secret().expose_secret());
-        let value = header.value().expose_secret();
-        // `Bearer <token>`, `Basic <base64>`: the part after the scheme; an API key is the
-        // value itself.
+        self.add_header_value(header.value().expose_secret());
+    }
+
+    /// Adds the credential part of the value of a header that carries one: of `Bearer <token>`
+    /// or `Basic <base64>` the part after the scheme (the scheme says nothing secret); an API
+    /// key is the value itself.
+    pub(crate) fn add_header_value(&mut self, value: &str) {
         let credential = value.split_once(' ').map_or(value, |(_, c)| c);
         self.add(credential);
     }
@@ -90,6 +94,31 @@ impl Redactor {
     /// Whether `text` holds a secret in any of its forms.
     pub(crate) fn finds(&self, text: &str) -> bool {
         self.needles.iter().any(|n| text.contains(n.as_str()))
+    }
+
+    /// The length in bytes of the longest form of a secret (0 without one).
+    #[cfg(feature = "http")]
+    pub(crate) fn longest(&self) -> usize {
+        self.needles.first().map_or(0, String::len)
+    }
+
+    /// `text` without an end that is the start of a secret's form: for a text cut short, whose
+    /// secret may be cut through, and so not found whole.
+    #[cfg(feature = "http")]
+    pub(crate) fn cut_partial_end<'t>(&self, text: &'t str) -> &'t str {
+        let end = self
+            .needles
+            .iter()
+            .filter_map(|needle| {
+                (1..needle.len())
+                    .rev()
+                    .filter(|&k| needle.is_char_boundary(k))
+                    .find(|&k| text.ends_with(&needle[..k]))
+                    .map(|k| text.len() - k)
+            })
+            .min()
+            .unwrap_or(text.len());
+        &text[..end]
     }
 
     /// `text` with every form of every secret replaced by `[REDACTED]`.
@@ -143,6 +172,17 @@ mod tests {
             assert!(cleaned.contains(REDACTED), "{cleaned}");
         }
         assert!(!format!("{redactor:?}").contains("pa ss"));
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_start_of_a_secret_at_the_end_of_a_text_is_cut() {
+        let mut redactor = Redactor::default();
+        redactor.add("s3cret-token");
+        assert_eq!(redactor.cut_partial_end("said: s3cre"), "said: ");
+        assert_eq!(redactor.cut_partial_end("said: s3cret-toke"), "said: ");
+        assert_eq!(redactor.cut_partial_end("said: no"), "said: no");
+        assert_eq!(Redactor::default().cut_partial_end("said: s"), "said: s");
     }
 
     #[test]

@@ -149,6 +149,24 @@ pub mod payout {
     }
 }
 
+/// `payout` with an approval that never times out (`Duration::MAX`).
+#[workflow(deps = Arc<AtomicU32>)]
+pub mod patient_payout {
+    use super::*;
+
+    #[step(entry, exit, tools = [Refund], approve = [Refund], timeout = Duration::MAX)]
+    pub async fn pay(
+        ctx: &Ctx<Arc<AtomicU32>, tools::Pay>,
+        order: String,
+    ) -> Result<String, CallError> {
+        let amount = ctx.deps().load(Ordering::SeqCst);
+        let approved = ctx
+            .approval::<Refund>(RefundInput { order, amount })
+            .await?;
+        ctx.call_approved(approved).await
+    }
+}
+
 /// Counters of the tools' calls, shared by every engine of a test.
 #[derive(Clone, Default)]
 struct Calls {
@@ -553,6 +571,45 @@ async fn an_approval_applies_only_to_the_arguments_it_was_given_for() {
         failure.reason.contains(r#"was approved with arguments {"amount":30,"order":"A1"}, but is asked with {"amount":40,"order":"A1"}"#),
         "{failure}"
     );
+}
+
+/// An approval whose timeout is too long to add to the clock (`Duration::MAX`) is pending
+/// until the end of year 9999: it used to be due at once (its deadline was `now`), so the
+/// engine's next turn timed it out and denied the call.
+#[tokio::test]
+async fn an_approval_of_duration_max_is_still_pending_after_a_resume() {
+    let db = TempDb::new();
+    let store = db.open();
+    let calls = Calls::default();
+    let run = RunId::from("patient-1");
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<patient_payout::Workflow>(Setup::new(Arc::new(AtomicU32::new(30))).tools(
+            Toolbox::new().with(PolicyTool::new(
+                Refund(Arc::clone(&calls.refunds), Arc::clone(&calls.refunded)),
+                ToolPolicy::default(),
+            )),
+        ))
+        .poll_interval(Duration::from_millis(20))
+        .build();
+    engine
+        .start::<patient_payout::Workflow>(run.clone(), "A1".into())
+        .await
+        .unwrap();
+    // Polls enough for the step to ask, and for a deadline of `now` to have been taken.
+    engine
+        .run_until(tokio::time::sleep(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let info = store.status(&run).await.unwrap().unwrap();
+    let until = info.approval.as_ref().map(|a| a.until);
+    let end_of_9999 = std::time::UNIX_EPOCH + Duration::from_millis(253_402_300_799_999);
+    assert_eq!(until, Some(end_of_9999), "{info:?}");
+    assert_eq!(info.status, RunStatus::Running);
+    assert!(
+        info.approval.as_ref().is_some_and(|a| a.is_pending()),
+        "{info:?}"
+    );
+    assert_eq!(calls.refunds.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The engine with durable timers and typed events: sleeps on paused tokio time, across a
 //! restart on an SQLite file and on PostgreSQL, events sent before and after the wait,
 //! timeouts routed on, cancel during a sleep, pause and unpause, failed steps set aside,
-//! resuming unfinished runs at start-up, graceful shutdown.
+//! resuming unfinished runs at start-up, graceful shutdown, settings of `Duration::MAX`.
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, EngineError, Event, RunResult, Setup, Sleep};
@@ -677,4 +677,51 @@ fn the_diagram_shows_waits() {
         "{}",
         expense::MERMAID
     );
+}
+
+/// Runs `nap` (a one-second sleep) to its end under an engine with `poll` and `lease`,
+/// awaiting it with `wait_for(timeout)`.
+async fn nap_to_the_end(poll: Duration, lease: Duration, timeout: Duration) {
+    let log = Log::default();
+    let store = Arc::new(MemoryStore::new());
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<nap::Workflow>(Setup::new(log.clone()))
+        .poll_interval(poll)
+        .lease(lease)
+        .build();
+    let run = engine.start::<nap::Workflow>("nap-max", 1).await.unwrap();
+    let mut result = None;
+    let report = engine
+        .run_until(async {
+            result = Some(engine.wait_for::<nap::Workflow>(&run, timeout).await);
+        })
+        .await
+        .unwrap();
+    assert_eq!(output(result.unwrap()), "slept 1s");
+    assert_eq!(report.finished, 1);
+    assert_eq!(log.entries(), ["doze", "wake"]);
+}
+
+/// Settings too long for the clock (`Duration::MAX`) are taken as long, not panicked on:
+/// `wait_for`'s timeout (added to the clock for its deadline), …
+#[tokio::test(start_paused = true)]
+async fn wait_for_duration_max_does_not_panic() {
+    nap_to_the_end(
+        Duration::from_secs(1),
+        Duration::from_mins(1),
+        Duration::MAX,
+    )
+    .await;
+}
+
+/// … a poll interval (jittered by multiplying it), …
+#[tokio::test(start_paused = true)]
+async fn a_poll_interval_of_duration_max_does_not_panic() {
+    nap_to_the_end(Duration::MAX, Duration::from_mins(1), HOUR).await;
+}
+
+/// … and a lease (added to the clock for its end and its renewals).
+#[tokio::test(start_paused = true)]
+async fn a_lease_of_duration_max_does_not_panic() {
+    nap_to_the_end(Duration::from_secs(1), Duration::MAX, HOUR).await;
 }

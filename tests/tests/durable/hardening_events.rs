@@ -1,8 +1,9 @@
 //! Events of one name leave a wait for another as it was: an event the waiting step does not
 //! wait for neither wakes the run nor shortens its wait (on `MemoryStore` and `SqliteStore`),
 //! the event a step waits for makes it due even when it arrives just before the wait is
-//! recorded, an event sent during a sleep waits for its step, and a run waiting in a schema-4
-//! file keeps its deadline after the upgrade to schema 5.
+//! recorded, an event sent during a sleep waits for its step, a run waiting in a schema-4
+//! file keeps its deadline after the upgrade to schema 5, and a sleep past year 9999 parks
+//! (at its end) with an error that displays.
 
 use flow_runtime::prelude::*;
 use flow_runtime::state::{Engine, Event, Setup, Sleep};
@@ -334,4 +335,107 @@ async fn a_schema_4_file_is_upgraded_to_5_and_its_waits_keep_their_deadline() {
         .unwrap();
     until_finished(&engine, &*store, &run).await;
     assert_eq!(log.entries(), ["submit", "approved by Ann", "comment hi"]);
+}
+
+/// Sleeps 2^50 seconds (some 35 million years).
+#[workflow]
+pub mod aeons {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn doze(n: u32) -> Result<Sleep<u32>, Failed> {
+        Ok(Sleep::new(Duration::from_secs(1 << 50), n))
+    }
+
+    #[step(after = doze, exit)]
+    pub async fn wake(n: u32) -> Result<u32, Failed> {
+        Ok(n)
+    }
+}
+
+/// A sleep past year 9999 is kept until its end (the last time RFC 3339 can write), and the
+/// `Parked` error that says so displays; so does one whose stored wake-up time is further
+/// still (a row written before that clamp, or corrupt): humantime cannot format those, and
+/// `to_string` panicked.
+#[tokio::test]
+async fn a_sleep_past_year_9999_parks_and_its_error_displays() {
+    let db = TempDb::new();
+    let store = db.open();
+    let ctx = Ctx::builder(())
+        .store(Arc::clone(&store))
+        .run_id("aeons")
+        .build();
+    let err = aeons::Workflow::run(&ctx, 7).await.unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.contains("(asleep), until 9999-12-31T23:59:59Z"),
+        "{shown}"
+    );
+    let end_of_9999 = SystemTime::UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+    let wake_at = store
+        .latest(&"aeons".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .wake_at;
+    assert!(wake_at.is_some_and(|t| t <= end_of_9999), "{wake_at:?}");
+
+    let far = (SystemTime::now() + Duration::from_secs(1 << 50))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    raw(db.path())
+        .execute(
+            "UPDATE runs SET wake_at = ?1 WHERE run_id = 'aeons'",
+            [i64::try_from(far).unwrap()],
+        )
+        .unwrap();
+    let err = aeons::Workflow::run_or_resume(&ctx, 7).await.unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("until 9999-12-31T23:59:59Z"), "{shown}");
+}
+
+/// Waits for an `Approval` for ever (`Duration::MAX`).
+#[workflow]
+pub mod patient {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn ask(n: u32) -> Result<u32, Failed> {
+        Ok(n)
+    }
+
+    #[step(after = ask, exit, event = Approval, timeout = Duration::MAX)]
+    pub async fn hear(n: u32, approval: Event<Approval>) -> Result<String, Failed> {
+        Ok(match approval {
+            Event::Received(a) => format!("{n} approved by {}", a.by),
+            Event::TimedOut => format!("{n} timed out"),
+        })
+    }
+}
+
+/// A wait whose timeout is too long to add to the clock (`Duration::MAX`) waits until the end
+/// of year 9999, like a sleep that long: it used to end at once (its deadline was `now`), so
+/// the run's next resume timed it out.
+#[tokio::test]
+async fn an_event_wait_of_duration_max_is_still_waiting_after_a_resume() {
+    let db = TempDb::new();
+    let store = db.open();
+    let ctx = Ctx::builder(())
+        .store(Arc::clone(&store))
+        .run_id("patient")
+        .build();
+    let err = patient::Workflow::run(&ctx, 3).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("for event `Approval`, until 9999-12-31T23:59:59Z"),
+        "{err}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let err = patient::Workflow::run_or_resume(&ctx, 3).await.unwrap_err();
+    assert!(err.to_string().contains("for event `Approval`"), "{err}");
+    let run = store.latest(&"patient".into()).await.unwrap().unwrap();
+    assert_eq!(run.waiting.as_deref(), Some("hear"));
+    assert_eq!(status(&*store, &"patient".into()).await, RunStatus::Running);
 }

@@ -379,3 +379,132 @@ async fn notify_wakes_an_engine_for_runs_and_events_from_elsewhere() {
     engine.run_until(watch).await.unwrap();
     assert!(began.elapsed() < Duration::from_secs(20));
 }
+
+/// An error whose message holds a NUL, which PostgreSQL's `text` refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("the service said: a\0b")]
+pub struct Nul;
+
+/// One step that fails with [`Nul`], counting its runs.
+#[workflow(deps = Arc<std::sync::atomic::AtomicUsize>)]
+pub mod nul_failure {
+    use super::*;
+
+    #[step(entry, exit)]
+    pub async fn only(ctx: &Ctx<Arc<std::sync::atomic::AtomicUsize>>, n: u32) -> Result<u32, Nul> {
+        ctx.deps().fetch_add(1, Ordering::SeqCst);
+        Err(Nul).map(|()| n)
+    }
+}
+
+/// A step whose error holds a NUL fails its run once, as on SQLite: the store keeps the
+/// reason with the NUL replaced, instead of refusing it and leaving the run due to run the
+/// step again at every poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_with_a_nul_is_stored_and_the_step_runs_once() {
+    use flow_runtime::state::{Engine, RunResult, Setup};
+    use flow_runtime::store::Store as _;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    let (store, _database) = pg::fresh_store().await;
+    let store = Arc::new(store);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<nul_failure::Workflow>(Setup::new(Arc::clone(&runs)))
+        .poll_interval(Duration::from_millis(50))
+        .build();
+    let run = engine
+        .start::<nul_failure::Workflow>("nul", 1)
+        .await
+        .unwrap();
+    let watch = async {
+        let result = engine
+            .wait_for::<nul_failure::Workflow>(&run, Duration::from_secs(5))
+            .await
+            .unwrap();
+        // Time for the run to be taken again, had it stayed due.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        result
+    };
+    let mut result = None;
+    engine
+        .run_until(async { result = Some(watch.await) })
+        .await
+        .unwrap();
+    let RunResult::Failed(failure) = result.unwrap() else {
+        panic!("the run did not fail");
+    };
+    assert_eq!(failure.step.as_deref(), Some("only"));
+    assert!(
+        failure.reason.contains("the service said: a\u{fffd}b"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the step ran more than once"
+    );
+    let info = store.status(&run).await.unwrap().unwrap();
+    assert_eq!(info.status, RunStatus::Failed);
+}
+
+/// When the store refuses to mark a run failed (here a trigger on the server refuses every
+/// `failed` status), the engine does not give the run's lease back: the run, still `running`
+/// in the store, would be due at once and fail the same way at every poll. It runs again only
+/// once its lease has expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_be_marked_failed_waits_for_its_lease_to_expire() {
+    use flow_runtime::state::{Engine, Setup};
+    use std::sync::atomic::AtomicUsize;
+    use std::time::{Duration, Instant};
+
+    let (store, database) = pg::fresh_store().await;
+    pg::server().psql(
+        &database.name,
+        "CREATE FUNCTION refuse_failed() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'failures refused'; END $$; \
+         CREATE TRIGGER refuse_failed BEFORE UPDATE ON runs FOR EACH ROW \
+         WHEN (NEW.status = 'failed') EXECUTE FUNCTION refuse_failed();",
+        &[],
+    );
+    let store = Arc::new(store);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let lease = Duration::from_millis(1500);
+    let engine = Engine::builder(Arc::clone(&store))
+        .register::<nul_failure::Workflow>(Setup::new(Arc::clone(&runs)))
+        .poll_interval(Duration::from_millis(50))
+        .lease(lease)
+        .build();
+    let began = Instant::now();
+    engine
+        .run_until(async {
+            engine
+                .start::<nul_failure::Workflow>("refused", 1)
+                .await
+                .unwrap();
+            // Twenty polls and more: the step ran once.
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            assert_eq!(
+                runs.load(Ordering::SeqCst),
+                1,
+                "taken again before the lease expired"
+            );
+            // Then the lease expires and the run is taken again.
+            while runs.load(Ordering::SeqCst) < 2 {
+                assert!(
+                    began.elapsed() < Duration::from_secs(10),
+                    "never taken again"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap();
+    assert!(
+        began.elapsed() >= lease,
+        "taken again after {:?}",
+        began.elapsed()
+    );
+}

@@ -111,6 +111,13 @@ impl Harness for Sqlite {
         )
     }
 
+    async fn corrupt_approvals(&self, _store: &SqliteStore, run_id: &RunId) -> bool {
+        self.execute(
+            "UPDATE approvals SET arguments = 'not json' WHERE run_id = ?1",
+            run_id,
+        )
+    }
+
     fn max_checkpoint_bytes(&self, store: &SqliteStore) -> Option<usize> {
         Some(store.max_checkpoint_bytes())
     }
@@ -230,6 +237,13 @@ impl Harness for Pg {
     async fn corrupt_events(&self, _store: &PgStore, run_id: &RunId) -> bool {
         self.execute(
             "UPDATE events SET payload = 'not json' WHERE run_id = :'run'",
+            run_id,
+        )
+    }
+
+    async fn corrupt_approvals(&self, _store: &PgStore, run_id: &RunId) -> bool {
+        self.execute(
+            "UPDATE approvals SET arguments = 'not json' WHERE run_id = :'run'",
             run_id,
         )
     }

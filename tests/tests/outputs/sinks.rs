@@ -441,6 +441,79 @@ async fn a_formatted_webhook_sends_the_text_and_the_credential_which_never_print
     assert!(!printed.contains("p4th-t0ken"), "{printed}");
 }
 
+/// A receiver that redirects (307) to another origin: the webhook does not follow, so the
+/// other host never sees the API key of its custom header (reqwest's default policy would
+/// have sent it along, stripping only `Authorization` and `Cookie`); the delivery fails for
+/// good, and the 3xx says why. A redirect within the origin is still followed.
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_not_followed_with_the_api_key() {
+    // B, another origin: records the `x-api-key` of each request it gets.
+    let keys: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen = Arc::clone(&keys);
+    let b = serve(axum::Router::new().fallback(move |headers: HeaderMap| {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen.lock()
+                .unwrap()
+                .push(header_text(&headers, "x-api-key"));
+            StatusCode::OK
+        }
+    }))
+    .await;
+    // A: `/away` redirects to B, `/here` to A's own `/ok`, which records the key it gets.
+    let own: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let at_a = Arc::clone(&own);
+    let target = format!("{b}/hook");
+    let a = serve(
+        axum::Router::new()
+            .route(
+                "/away",
+                axum::routing::post(move || {
+                    let target = target.clone();
+                    async move { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, target)]) }
+                }),
+            )
+            .route(
+                "/here",
+                axum::routing::post(|| async {
+                    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/ok")])
+                }),
+            )
+            .route(
+                "/ok",
+                axum::routing::post(move |headers: HeaderMap| {
+                    let at_a = Arc::clone(&at_a);
+                    async move {
+                        at_a.lock()
+                            .unwrap()
+                            .push(header_text(&headers, "x-api-key"));
+                        StatusCode::OK
+                    }
+                }),
+            ),
+    )
+    .await;
+    let delivery = Delivery::new(
+        RunId::from("run-1"),
+        "trip",
+        "book",
+        "k-1".into(),
+        booking(),
+    );
+    let hook = |path: &str| {
+        Webhook::new(&format!("{a}{path}"))
+            .unwrap()
+            .auth(Auth::api_key("x-api-key", Credential::new("k3y-s3cret")))
+    };
+
+    let err = hook("/away").deliver(&delivery).await.unwrap_err();
+    assert!(err.to_string().contains("307"), "{err}");
+    assert!(keys.lock().unwrap().is_empty(), "B was called");
+
+    hook("/here").deliver(&delivery).await.unwrap();
+    assert_eq!(*own.lock().unwrap(), [Some("k3y-s3cret".to_owned())]);
+}
+
 #[tokio::test]
 async fn a_credential_that_cannot_be_loaded_fails_without_calling() {
     let (receiver, url) = Receiver::start(Behaviour::ok()).await;

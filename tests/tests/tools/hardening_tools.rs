@@ -617,6 +617,40 @@ async fn a_bearer_token_echoed_by_a_401_is_in_no_error_nor_log() {
     assert_clean("the logs", &captured.text(), &forms);
 }
 
+/// A 400 whose body echoes the bearer token across the 200th character, where the error's
+/// body snippet is cut: the token is taken out of the whole body before the cut, so no part of
+/// it (no 8 characters of it) is in the error, its `Debug` or its sources.
+#[tokio::test]
+async fn a_bearer_token_echoed_across_the_snippet_cut_is_in_no_error() {
+    const TOKEN: &str = "tok_9fQ2xLm7Vb4Rt8Ks1Zp6Wn3Hy5Jd0Ca";
+    let app = axum::Router::new().fallback(|headers: HeaderMap| async move {
+        let auth = header_text(&headers, "authorization").unwrap_or_default();
+        // The token from the 193rd character on: its first 8 characters come before the cut
+        // at 200, the rest after.
+        let body = format!("{} you sent: {auth}; it is not valid", "x".repeat(174));
+        (StatusCode::BAD_REQUEST, body)
+    });
+    let origin = serve(app).await;
+    let policy = ToolPolicy::builder()
+        .auth(Auth::bearer(Credential::new(TOKEN)))
+        .build();
+    let tool = PolicyTool::new(Ask::at(&origin), policy);
+
+    let err = tool.call(&key(), "hi".into()).await.unwrap_err();
+
+    assert!(matches!(err, CallError::Rejected { .. }), "{err:?}");
+    let printed = error_chain(&err);
+    // The echo was read: the snippet goes as far as the token, redacted, then is cut.
+    assert!(printed.contains("you sent: Bearer [REDACTE…"), "{printed}");
+    for start in 0..=TOKEN.len() - 8 {
+        let part = &TOKEN[start..start + 8];
+        assert!(
+            !printed.contains(part),
+            "the error holds `{part}`:\n{printed}"
+        );
+    }
+}
+
 /// An API key in its own header, echoed inside a JSON body (so with its `"` escaped) by a 503
 /// that is retried: not in the error, nor in the retry warnings.
 #[tokio::test]

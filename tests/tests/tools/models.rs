@@ -11,7 +11,7 @@ use flow_runtime::model::{
     AnthropicMessages, ChatRequest, ChatResponse, FinishReason, Message, Model, ModelError,
     OpenAiChat, ResponseFormat, ToolCall, ToolDef, Usage,
 };
-use flow_runtime::tool::{CallError, Tool, ToolCtx, ToolError};
+use flow_runtime::tool::{CallError, PolicyTool, Tool, ToolCtx, ToolError};
 use flow_tests::model::{BOTH, Client, KEY, call_with, policy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -242,6 +242,41 @@ async fn parallel_tool_calls_and_usage_are_read() {
         );
         assert!(answer.id.is_some() && answer.model.is_some(), "{client:?}");
     }
+}
+
+/// A Messages server whose usage says `u64::MAX` input tokens and 2 read from the cache: the
+/// client adds them saturating. `+` overflowed: a panic in debug builds, and in release a wrap
+/// to 1, which an agent's `max_input_tokens` would have let through.
+#[tokio::test]
+async fn anthropic_token_counts_past_u64_max_saturate() {
+    let app = axum::Router::new().fallback(|| async {
+        axum::Json(json!({
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "m",
+            "content": [{ "type": "text", "text": "hi" }],
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": u64::MAX,
+                "cache_read_input_tokens": 2,
+                "output_tokens": 1,
+            },
+        }))
+    });
+    let origin = flow_tests::http::serve(app).await;
+    let model = AnthropicMessages::new(&format!("{origin}/v1"), "m").unwrap();
+    let answer = PolicyTool::new(model, policy(Client::Anthropic))
+        .call(&"k".into(), weather_request())
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.usage,
+        Some(Usage {
+            input_tokens: u64::MAX,
+            output_tokens: 1
+        })
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use crate::store::{
 };
 use crate::tool::Visit;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr as _;
@@ -211,15 +212,18 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let address = redact(url);
         let options = PgConnectOptions::from_str(url).map_err(|e| {
-            // The parser's message is kept only if it does not quote the password.
+            // The parser's message is kept only if it does not quote the user information.
             let why = e.to_string();
-            let why = match password(url) {
-                Some(password) if why.contains(password) => String::new(),
+            let why = match userinfo(url) {
+                Some((start, at)) if why.contains(&url[start..at]) => String::new(),
+                _ if password(url).is_some_and(|p| why.contains(p)) => String::new(),
                 _ => format!(" ({why})"),
             };
             StoreError::new(format!(
-                "postgres store `{address}`: not a PostgreSQL URL{why}; write \
-                 `postgres://user:password@host:port/database`"
+                "postgres store `{}`: not a PostgreSQL URL{why}; write \
+                 `postgres://user:password@host:port/database` (with `/`, `?`, `@` and `#` in \
+                 the password percent-encoded)",
+                redact_unparsed(url)
             ))
         })?;
         // A worker stopped inside a transaction (paused, swapped out) holds its rows' locks:
@@ -699,13 +703,36 @@ fn write_error(run_id: &RunId, what: &str, e: sqlx_core::Error) -> StoreError {
     db_error(format!("run `{run_id}`: could not {what}"), e)
 }
 
+/// Free text (a failure's reason, a call's error, a name shown to people) as PostgreSQL's
+/// `text` takes it: every NUL, which `text` refuses (`22021 invalid byte sequence`), replaced
+/// by U+FFFD. Without it a step whose error holds a NUL could not be marked failed, and would
+/// run again and again. Not for keys (run ids, call ids): two of them would become one, so a
+/// NUL there is the server's refusal, a typed error.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Where `url`'s user information ends (its last `@`), as an offset in `url`, and where it
+/// starts (after `://`). A password may hold `/`, `?` and `@` unencoded, so the user
+/// information runs to the last `@` before the query, and the query is the first `?` after the
+/// first `@`. An `@` in the path, or in a query with no `@` before it, makes it reach too far:
+/// more is masked, never less.
+fn userinfo(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let first = rest.find('@')?;
+    let query = rest[first..].find('?').map_or(rest.len(), |q| first + q);
+    let at = rest[..query].rfind('@')?;
+    Some((start, start + at))
+}
+
 /// The password in `url`'s user information, if any.
 fn password(url: &str) -> Option<&str> {
-    let start = url.find("://")? + 3;
-    let end = url[start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| start + i);
-    let at = start + url[start..end].rfind('@')?;
+    let (start, at) = userinfo(url)?;
     let colon = start + url[start..at].find(':')?;
     Some(&url[colon + 1..at])
 }
@@ -731,6 +758,20 @@ fn redact(url: &str) -> String {
         out = format!("{head}{}", params.join("&"));
     }
     out
+}
+
+/// A URL that does not parse, as [`redact`] shows it, but with its whole authority (user
+/// information, host and port) masked when it has user information: where its password ends
+/// cannot be known for sure.
+fn redact_unparsed(url: &str) -> String {
+    let redacted = redact(url);
+    let Some((start, at)) = userinfo(&redacted) else {
+        return redacted;
+    };
+    let end = redacted[at..]
+        .find(['/', '?'])
+        .map_or(redacted.len(), |i| at + i);
+    format!("{}***{}", &redacted[..start], &redacted[end..])
 }
 
 fn millis(t: SystemTime) -> i64 {
@@ -774,9 +815,35 @@ mod tests {
             ),
             ("postgres://db/runs", "postgres://db/runs"),
             ("not a url", "not a url"),
+            // Unencoded `/`, `?` and `@` in the password.
+            (
+                "postgres://flow:Ab/9+xY=@host/runs",
+                "postgres://flow:***@host/runs",
+            ),
+            (
+                "postgres://flow:a?b=c@host:5432/runs?sslmode=disable",
+                "postgres://flow:***@host:5432/runs?sslmode=disable",
+            ),
+            (
+                "postgres://flow:p/q?r@s@host/runs?application_name=x",
+                "postgres://flow:***@host/runs?application_name=x",
+            ),
+            // An `@` in the query only: no user information, nothing taken for a password.
+            (
+                "postgres://flow@host/runs?application_name=a@b",
+                "postgres://flow@host/runs?application_name=a@b",
+            ),
         ] {
             assert_eq!(redact(url), expected);
         }
+        assert_eq!(
+            redact_unparsed("postgres://flow:Ab/9+xY=@host:5432/runs?sslmode=disable"),
+            "postgres://***/runs?sslmode=disable"
+        );
+        assert_eq!(
+            redact_unparsed("postgres://[::1/runs"),
+            "postgres://[::1/runs"
+        );
     }
 
     /// A URL that does not parse: the error does not say the password. (A server that
@@ -788,6 +855,17 @@ mod tests {
             .unwrap_err();
         let text = format!("{e}\n{e:?}");
         assert!(!text.contains("s3cret"), "{text}");
-        assert!(text.contains("flow:***@"), "{text}");
+        assert!(text.contains("postgres://***/runs"), "{text}");
+        // A password with an unencoded `/` or `?`, which the parser takes for the path's or
+        // the query's start.
+        for url in [
+            "postgres://flow:Ab/9+xY=@localhost/runs",
+            "postgres://flow:Ab?9+xY=@localhost/runs",
+        ] {
+            let e = PgStore::connect(url).await.unwrap_err();
+            let text = format!("{e}\n{e:?}");
+            assert!(!text.contains("9+xY"), "{text}");
+            assert!(text.contains("not a PostgreSQL URL"), "{text}");
+        }
     }
 }

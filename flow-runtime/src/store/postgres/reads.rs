@@ -287,19 +287,22 @@ pub(super) async fn list(
     .fetch_all(&mut *conn)
     .await
     .map_err(fail)?;
+    // The first asked of a run's pending requests, as `pending` reads it; one that cannot be
+    // read marks its run corrupt, not the list.
     let mut pending = std::collections::HashMap::new();
     for row in rows {
-        let approval = decode_approval(row)?;
-        // The first asked of a run's pending requests, as `pending` reads it.
-        pending.entry(approval.run_id.clone()).or_insert(approval);
+        let run_id = RunId::from(row.0.as_str());
+        pending
+            .entry(run_id)
+            .or_insert_with(|| decode_approval(row));
     }
-    Ok(infos
+    infos
         .into_iter()
         .map(|info| {
-            let approval = pending.remove(&info.run_id);
-            info.with_approval(approval)
+            let approval = pending.remove(&info.run_id).transpose();
+            info.with_listed_approval(approval)
         })
-        .collect())
+        .collect()
 }
 
 /// A run's history: its checkpoints, oldest first, each with its calls.

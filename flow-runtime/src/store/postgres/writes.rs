@@ -7,7 +7,7 @@
 //! writing the database.
 
 use super::reads::{self, back_edges_column, item_column};
-use super::{Encoded, EncodedCall, db_error, epoch, millis, write_error};
+use super::{Encoded, EncodedCall, db_error, epoch, millis, text, write_error};
 use crate::error::{ControlError, StoreError, StoreErrorKind};
 use crate::state::{CallKind, CallOutcome, CallRecord, RunId};
 use crate::store::contract::{closed_inbox, unknown_run};
@@ -22,6 +22,7 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_postgres::{PgPool, Postgres};
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Checkpoints of several runs (one each) in one statement, so in one round trip and one
@@ -135,12 +136,18 @@ pub(super) async fn save_many(
         .bind(calls.run_id)
         .bind(calls.n)
         .bind(calls.kind)
-        .bind(calls.name)
+        .bind(calls.name.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
         .bind(calls.step)
         .bind(calls.index)
         .bind(calls.attempts)
         .bind(calls.duration)
-        .bind(calls.error)
+        .bind(
+            calls
+                .error
+                .iter()
+                .map(Option::as_deref)
+                .collect::<Vec<Option<&str>>>(),
+        )
         .bind(calls.back_edges)
         .bind(calls.item)
         .bind(calls.input_tokens)
@@ -307,12 +314,12 @@ struct Calls<'a> {
     run_id: Vec<&'a str>,
     n: Vec<i64>,
     kind: Vec<&'static str>,
-    name: Vec<&'a str>,
+    name: Vec<Cow<'a, str>>,
     step: Vec<&'a str>,
     index: Vec<i64>,
     attempts: Vec<i64>,
     duration: Vec<i64>,
-    error: Vec<Option<&'a str>>,
+    error: Vec<Option<Cow<'a, str>>>,
     back_edges: Vec<i64>,
     item: Vec<Option<i64>>,
     input_tokens: Vec<Option<i64>>,
@@ -331,7 +338,7 @@ impl<'a> Calls<'a> {
                 CallKind::Model => "model",
                 _ => "tool",
             });
-            columns.name.push(&call.name);
+            columns.name.push(text(&call.name));
             columns.step.push(&call.step);
             columns.index.push(i64::from(call.index));
             columns.attempts.push(i64::from(call.attempts));
@@ -339,7 +346,7 @@ impl<'a> Calls<'a> {
                 .duration
                 .push(i64::try_from(call.duration.as_micros()).unwrap_or(i64::MAX));
             columns.error.push(match &call.outcome {
-                CallOutcome::Failed(message) => Some(message.as_str()),
+                CallOutcome::Failed(message) => Some(text(message)),
                 _ => None,
             });
             columns.back_edges.push(big(call.visit.back_edges()));
@@ -379,10 +386,10 @@ pub(super) async fn record_call(pool: &PgPool, call: &EncodedCall) -> Result<(),
         .bind(call.visit_back_edges)
         .bind(call.visit_item)
         .bind(i64::from(call.position))
-        .bind(&call.tool)
+        .bind(text(&call.tool))
         .bind(i64::from(call.attempts))
         .bind(call.output.as_deref())
-        .bind(call.error.as_deref())
+        .bind(call.error.as_deref().map(text))
         .bind(call.fence)
         .fetch_one(pool)
         .await
@@ -631,8 +638,8 @@ pub(super) async fn fail(
     )
     .bind(run_id.as_str())
     .bind(millis(SystemTime::now()))
-    .bind(&failure.reason)
-    .bind(failure.step.as_deref())
+    .bind(text(&failure.reason))
+    .bind(failure.step.as_deref().map(text))
     .execute(&mut *tx)
     .await
     .map_err(failed)?
@@ -645,8 +652,8 @@ pub(super) async fn fail(
              AND seq = (SELECT checkpoints FROM runs WHERE run_id = $1)",
         )
         .bind(run_id.as_str())
-        .bind(&failure.reason)
-        .bind(failure.step.as_deref())
+        .bind(text(&failure.reason))
+        .bind(failure.step.as_deref().map(text))
         .execute(&mut *tx)
         .await
         .map_err(failed)?;
@@ -763,8 +770,8 @@ pub(super) async fn request_approval(
     .bind(item_column(approval.visit))
     .bind(i64::from(approval.position))
     .bind(&approval.call_id)
-    .bind(approval.model_call_id.as_deref())
-    .bind(&approval.tool)
+    .bind(approval.model_call_id.as_deref().map(text))
+    .bind(text(&approval.tool))
     .bind(approval.arguments.to_string())
     .bind(millis(approval.until))
     .execute(&mut *tx)
@@ -893,7 +900,7 @@ pub(super) async fn claim(
     let rows: Vec<(String, i64)> = query_as(CLAIM)
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(worker)
+        .bind(text(worker))
         .bind(until)
         .bind(workflows)
         .fetch_all(pool)

@@ -672,6 +672,9 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>
         .map_err(fail)?;
     infos
         .into_iter()
-        .map(|info| with_pending(conn, info))
+        .map(|info| {
+            let pending = super::approvals::pending(conn, &info.run_id);
+            info.with_listed_approval(pending)
+        })
         .collect()
 }
