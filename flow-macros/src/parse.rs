@@ -99,6 +99,30 @@ pub(crate) fn workflow(
         errors.push(error);
     }
 
+    // `#[workflow] #[workflow] mod w`: the inner one would expand the outer one's output again.
+    let repeated: Vec<Attribute> = std::mem::take(&mut module.attrs)
+        .into_iter()
+        .filter_map(|attr| {
+            if attr
+                .path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "workflow")
+            {
+                errors.at(
+                    attr.path().span(),
+                    format_args!(
+                        "`#[workflow]` is given twice on `mod {}`: keep one",
+                        module.ident
+                    ),
+                );
+                None
+            } else {
+                Some(attr)
+            }
+        })
+        .collect();
+    module.attrs = repeated;
     let name = module.ident.clone();
     let Some((_, items)) = &mut module.content else {
         errors.at(

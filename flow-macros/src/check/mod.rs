@@ -79,6 +79,7 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
             None => check_plain_step(wf, i, &succ, &mut graph.roles, errors, step),
         });
     }
+    check_counter_names(wf, &graph.counters, &route_enums, errors);
     if !errors.is_empty() {
         return None;
     }
@@ -250,6 +251,45 @@ fn edges(graph: &Graph) -> Vec<Vec<usize>> {
             }
         })
         .collect()
+}
+
+/// Each loop counter is a field of `Loops` named `{router}_{route}` in snake case: two routers'
+/// counters must not share one (`a` with `BC`, `a_b` with `C`).
+fn check_counter_names(
+    wf: &Workflow,
+    counters: &[(usize, usize)],
+    route_enums: &[Option<usize>],
+    errors: &mut Errors,
+) {
+    let mut seen: Vec<(String, usize, usize)> = Vec::new();
+    for &(router, variant) in counters {
+        let Some(route) = route_enums[router].map(|e| &wf.enums[e]) else {
+            continue;
+        };
+        let step = syn::ext::IdentExt::unraw(&wf.steps[router].name).to_string();
+        let v = &route.variants[variant].name;
+        let name = format!(
+            "{step}_{}",
+            crate::naming::snake_case(&syn::ext::IdentExt::unraw(v).to_string())
+        );
+        if let Some(&(_, r, w)) = seen.iter().find(|(n, _, _)| *n == name) {
+            let other = route_enums[r].map(|e| &wf.enums[e]);
+            let other_v = other.map(|e| &e.variants[w].name);
+            errors.at(
+                v.span(),
+                format_args!(
+                    "the loop counter of route `{}::{v}` after `{}` would be `Loops::{name}`, like the one of `{}::{}` after `{}`; rename one of the routes or steps",
+                    route.name,
+                    wf.steps[router].name,
+                    other.map_or_else(String::new, |e| e.name.to_string()),
+                    other_v.map_or_else(String::new, ToString::to_string),
+                    wf.steps[r].name,
+                ),
+            );
+        } else {
+            seen.push((name, router, variant));
+        }
+    }
 }
 
 #[cfg(test)]
