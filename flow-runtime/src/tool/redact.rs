@@ -55,9 +55,22 @@ impl Redactor {
     /// Adds the credential part of the value of a header that carries one: of `Bearer <token>`
     /// or `Basic <base64>` the part after the scheme (the scheme says nothing secret); an API
     /// key is the value itself.
+    ///
+    /// A `Basic` credential's decoded `user:password` and bare password are added too: a
+    /// server may echo either, and a caller's own `basic_auth` is known only by its header.
     pub(crate) fn add_header_value(&mut self, value: &str) {
         let credential = value.split_once(' ').map_or(value, |(_, c)| c);
         self.add(credential);
+        if let Some((scheme, encoded)) = value.split_once(' ')
+            && scheme.eq_ignore_ascii_case("basic")
+            && let Ok(decoded) = STANDARD.decode(encoded.trim())
+            && let Ok(pair) = String::from_utf8(decoded)
+        {
+            if let Some((_, password)) = pair.split_once(':') {
+                self.add(password);
+            }
+            self.add(&pair);
+        }
     }
 
     /// Adds `secret` as it is and as it travels: percent-encoded (as in a URL), form-encoded,
@@ -183,6 +196,21 @@ mod tests {
         assert_eq!(redactor.cut_partial_end("said: s3cret-toke"), "said: ");
         assert_eq!(redactor.cut_partial_end("said: no"), "said: no");
         assert_eq!(Redactor::default().cut_partial_end("said: s"), "said: s");
+    }
+
+    /// A caller's own `basic_auth` is known only by its header: the password inside it is
+    /// taken out as well, bare and in its other forms.
+    #[test]
+    fn a_basic_header_values_password_is_taken_out() {
+        let mut redactor = Redactor::default();
+        redactor.add_header_value(&format!("Basic {}", STANDARD.encode("ada:hunter2-long")));
+        assert_eq!(
+            redactor.text("echo: hunter2-long and ada:hunter2-long"),
+            format!("echo: {REDACTED} and {REDACTED}")
+        );
+        let mut bearer = Redactor::default();
+        bearer.add_header_value("Bearer not:base64!");
+        assert_eq!(bearer.text("not:base64!"), REDACTED);
     }
 
     #[test]
