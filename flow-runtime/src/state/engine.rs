@@ -544,6 +544,9 @@ pub struct EngineReport {
     /// Turns cut short because the run's lease passed to another engine (this one was paused
     /// or cut off from the store past the lease): that engine goes on with the run.
     pub lost: u64,
+    /// Runs that failed but that the store refused to mark failed: each keeps its lease
+    /// until it expires and runs again then (see the engine's logs for the store's error).
+    pub unrecorded: u64,
 }
 
 /// A run's result, typed: what [`Engine::outcome`] and [`Engine::wait_for`] return.
@@ -1130,7 +1133,8 @@ impl<S: RunQueue> Engine<S> {
             Some(Turn::Failed) => report.failed += 1,
             Some(Turn::Stopped | Turn::Incompatible) => report.stopped += 1,
             Some(Turn::Lost) => report.lost += 1,
-            Some(Turn::Unrecorded) | None => {}
+            Some(Turn::Unrecorded) => report.unrecorded += 1,
+            None => {}
         }
     }
 

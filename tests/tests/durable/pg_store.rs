@@ -478,7 +478,7 @@ async fn a_run_that_cannot_be_marked_failed_waits_for_its_lease_to_expire() {
         .lease(lease)
         .build();
     let began = Instant::now();
-    engine
+    let report = engine
         .run_until(async {
             engine
                 .start::<nul_failure::Workflow>("refused", 1)
@@ -507,4 +507,7 @@ async fn a_run_that_cannot_be_marked_failed_waits_for_its_lease_to_expire() {
         "taken again after {:?}",
         began.elapsed()
     );
+    // Each turn whose failure the store refused is reported as such, none as failed.
+    assert!(report.unrecorded >= 1, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
 }
