@@ -1196,9 +1196,9 @@ pub mod cases {
         assert_eq!(info(&store, "bad").await.status, RunStatus::Running);
     }
 
-    /// A pending approval request that cannot be read marks its run in `list` (its
-    /// `RunInfo::corrupt` names the run and the call), and the other runs are listed as
-    /// before: one bad record never fails the list.
+    /// A pending approval request that cannot be read marks its run in `list` and `status`
+    /// (its `RunInfo::corrupt` names the run and the call), and the other runs are listed as
+    /// before: one bad record never fails the list nor hides its run.
     pub async fn a_corrupt_approval_is_isolated<H: Harness>(harness: H) {
         let store = store(&harness).await;
         let until = SystemTime::UNIX_EPOCH
@@ -1223,6 +1223,12 @@ pub mod cases {
             "the run says what cannot be read: {bad:?}"
         );
         assert_eq!(bad.approval, None);
+        // The run alone is shown the same way, not hidden behind an error.
+        let alone = info(&store, "bad").await;
+        assert_eq!(
+            (alone.corrupt.as_deref(), alone.approval),
+            (Some(what), None)
+        );
         let good = of("good");
         assert_eq!(good.corrupt, None);
         assert_eq!(

@@ -339,10 +339,10 @@ impl RunInfo {
         self
     }
 
-    /// For stores' `list`: the info with its run's pending approval request as read, or, when
-    /// that request cannot be read ([`StoreErrorKind::Corrupt`]), with what is wrong added to
-    /// [`corrupt`](Self::corrupt): one bad approval marks its run, never fails the list. Any
-    /// other error is returned.
+    /// For stores' `list` and `status`: the info with its run's pending approval request as
+    /// read, or, when that request cannot be read ([`StoreErrorKind::Corrupt`]), with what is
+    /// wrong added to [`corrupt`](Self::corrupt): one bad approval marks its run, never fails
+    /// the list or hides the run. Any other error is returned.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn with_listed_approval(
         self,

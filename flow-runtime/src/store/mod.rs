@@ -96,9 +96,9 @@
 //! - **Corrupt records are isolated.** A run whose record cannot be read fails alone: reading
 //!   its state is an error of kind [`Corrupt`](crate::error::StoreErrorKind::Corrupt) naming
 //!   the run, an unknown status reads as [`RunStatus::Corrupt`] with
-//!   [`RunInfo::corrupt`] saying why, a pending approval request that cannot be read is listed
-//!   as its run's [`RunInfo::corrupt`], and listing, running and controlling the other runs go
-//!   on.
+//!   [`RunInfo::corrupt`] saying why, a pending approval request that cannot be read shows as
+//!   its run's [`RunInfo::corrupt`] (in `list` and `status`), and listing, running and
+//!   controlling the other runs go on.
 //!
 //! # The envelope
 //!

@@ -154,10 +154,11 @@ pub(super) async fn status(
     Ok(Some(with_pending(conn, info).await?))
 }
 
-/// `info` with its run's pending approval request.
+/// `info` with its run's pending approval request (one that cannot be read marks the run
+/// corrupt, as in `list`).
 async fn with_pending(conn: &mut PgConnection, info: RunInfo) -> Result<RunInfo, StoreError> {
-    let pending = pending(conn, &info.run_id).await?;
-    Ok(info.with_approval(pending))
+    let pending = pending(conn, &info.run_id).await;
+    info.with_listed_approval(pending)
 }
 
 /// A value bound to a statement [`list`] writes.

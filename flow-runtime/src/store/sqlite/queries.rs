@@ -629,10 +629,11 @@ pub(super) fn status(conn: &Connection, run_id: &RunId) -> Result<Option<RunInfo
     .transpose()
 }
 
-/// `info` with its run's pending approval request.
+/// `info` with its run's pending approval request (one that cannot be read marks the run
+/// corrupt, as in `list`).
 fn with_pending(conn: &Connection, info: RunInfo) -> Result<RunInfo, StoreError> {
-    let pending = super::approvals::pending(conn, &info.run_id)?;
-    Ok(info.with_approval(pending))
+    let pending = super::approvals::pending(conn, &info.run_id);
+    info.with_listed_approval(pending)
 }
 
 pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunInfo>, StoreError> {
