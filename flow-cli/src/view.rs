@@ -223,6 +223,15 @@ impl Tokens {
             output: usage.get("output_tokens")?.as_u64()?,
         })
     }
+
+    /// Both counts added; the counts come from model servers, so a huge one saturates rather
+    /// than wrap or panic.
+    fn plus(self, other: Self) -> Self {
+        Self {
+            input: self.input.saturating_add(other.input),
+            output: self.output.saturating_add(other.output),
+        }
+    }
 }
 
 /// One call a step made: a tool or model call, or an output delivery.
@@ -373,10 +382,7 @@ impl RunDetail {
                 .filter(|entry| !in_history(entry))
                 .map(CallView::of_journal),
         );
-        let tokens = calls.iter().filter_map(|c| c.tokens).reduce(|a, b| Tokens {
-            input: a.input + b.input,
-            output: a.output + b.output,
-        });
+        let tokens = calls.iter().filter_map(|c| c.tokens).reduce(Tokens::plus);
         Self {
             run: RunView::of(info),
             steps: history.iter().map(StepView::of).collect(),
@@ -407,5 +413,23 @@ impl WorkflowView {
             mermaid: info.mermaid.clone(),
             registered_at: time(info.registered_at),
         }
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::Tokens;
+
+    #[test]
+    fn token_sums_saturate() {
+        let huge = Tokens {
+            input: u64::MAX,
+            output: 1,
+        };
+        let sum = huge.plus(Tokens {
+            input: 2,
+            output: 2,
+        });
+        assert_eq!((sum.input, sum.output), (u64::MAX, 3));
     }
 }

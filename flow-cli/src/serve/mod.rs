@@ -16,6 +16,15 @@
 //! JSON API) or as the form field `token` (the run page's form). The token is never written
 //! to a page, a log line or an error.
 //!
+//! # Hosts
+//!
+//! Reads need no token, so the viewer answers only requests addressed to it: on a loopback
+//! address, a `Host` of `localhost`, `127.0.0.1` or `[::1]` with its port (or the address it
+//! is bound to); anything else gets 421. That keeps a web page the operator visits from
+//! reading runs through a DNS name it points at 127.0.0.1 (DNS rebinding). Bound to all
+//! interfaces (`--addr 0.0.0.0:…`), the viewer answers any `Host`: every run is then readable
+//! from the network.
+//!
 //! # Pages
 //!
 //! | Route | What |
@@ -57,7 +66,9 @@ use std::sync::Arc;
 /// `flow serve` arguments.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
-    /// The address to listen on; port 0 takes a free port (printed on start).
+    /// The address to listen on; port 0 takes a free port (printed on start). Requests must be
+    /// addressed to it (`Host`: localhost, 127.0.0.1 or [::1] with its port on loopback); bound
+    /// to all interfaces (0.0.0.0), anyone on the network can read every run.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: SocketAddr,
     /// Allow cancel, pause, resume, approve and reject to requests that carry this token.
@@ -107,8 +118,68 @@ struct AppState<S> {
 /// Handlers' state.
 type Shared<S> = Arc<AppState<S>>;
 
-/// The viewer's routes over `store`; actions need `token`, and are refused without one.
-pub(crate) fn router<S: RunHistory>(store: S, token: Option<Token>, prices: PriceArgs) -> Router {
+/// The `Host` values the viewer answers (see the module's "Hosts").
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hosts {
+    addr: SocketAddr,
+}
+
+impl Hosts {
+    /// The hosts of a viewer listening on `addr`.
+    pub(crate) fn of(addr: SocketAddr) -> Self {
+        Self { addr }
+    }
+
+    /// Whether a request whose `Host` is `host` is addressed to this viewer.
+    fn allow(self, host: &str) -> bool {
+        if self.addr.ip().is_unspecified() {
+            return true;
+        }
+        // `name:port`, `[v6]:port`, or a name alone (port 80).
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port)) if !port.contains(']') => (name, port.parse::<u16>().ok()),
+            _ => (host, Some(80)),
+        };
+        if port != Some(self.addr.port()) {
+            return false;
+        }
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+                ip == self.addr.ip() || (ip.is_loopback() && self.addr.ip().is_loopback())
+            })
+    }
+}
+
+/// Refuses a request addressed to another host (421), before any handler reads the store.
+async fn check_host(
+    axum::extract::State(hosts): axum::extract::State<Hosts>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let allowed = match request.headers().get(header::HOST) {
+        // HTTP/1.0 without `Host`: not a browser's request.
+        None => true,
+        Some(host) => host.to_str().is_ok_and(|host| hosts.allow(host)),
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        axum::response::IntoResponse::into_response((
+            axum::http::StatusCode::MISDIRECTED_REQUEST,
+            "this viewer answers only requests addressed to its own address (see `flow serve --help`)",
+        ))
+    }
+}
+
+/// The viewer's routes over `store`; actions need `token`, and are refused without one;
+/// requests addressed to other hosts than `hosts` are refused.
+pub(crate) fn router<S: RunHistory>(
+    store: S,
+    token: Option<Token>,
+    prices: PriceArgs,
+    hosts: Hosts,
+) -> Router {
     let state = Arc::new(AppState {
         store,
         token,
@@ -134,6 +205,7 @@ pub(crate) fn router<S: RunHistory>(store: S, token: Option<Token>, prices: Pric
         .route("/assets/app.js", get(pages::script))
         .route("/health", get(|| async { "ok" }))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(hosts, check_host))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)
 }
@@ -188,7 +260,7 @@ pub(crate) async fn serve<S: RunHistory>(store: S, args: ServeArgs) -> Result<()
         (Some(_), None) => "actions need the token".to_owned(),
     };
     crate::output::line(&format!("flow serve: http://{addr}/ ({mode})"))?;
-    axum::serve(listener, router(store, token, args.prices))
+    axum::serve(listener, router(store, token, args.prices, Hosts::of(addr)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -270,6 +342,34 @@ mod tests {
             prices: PriceArgs::default(),
         };
         assert!(!format!("{args:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn only_requests_addressed_to_the_viewer_are_answered() {
+        let local = Hosts::of("127.0.0.1:8080".parse().unwrap());
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "[::1]:8080",
+        ] {
+            assert!(local.allow(host), "{host}");
+        }
+        for host in [
+            "evil.example:8080",
+            "127.0.0.1:9090",
+            "localhost",
+            "127.0.0.1.evil.example:8080",
+            "10.0.0.5:8080",
+            "",
+        ] {
+            assert!(!local.allow(host), "{host}");
+        }
+        let v6 = Hosts::of("[::1]:7000".parse().unwrap());
+        assert!(v6.allow("[::1]:7000") && v6.allow("localhost:7000"));
+        let lan = Hosts::of("192.168.1.9:80".parse().unwrap());
+        assert!(lan.allow("192.168.1.9") && !lan.allow("evil.example"));
+        assert!(Hosts::of("0.0.0.0:80".parse().unwrap()).allow("any.example"));
     }
 
     #[test]

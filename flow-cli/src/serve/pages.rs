@@ -261,7 +261,8 @@ pub(super) async fn run<S: RunHistory>(
     let pending: Vec<&CallView> = d.calls.iter().filter(|c| !c.checkpointed).collect();
     let body = html! {
         h1 { "Run " code { (r.run_id) } " " (badge(r.state)) }
-        @if let Some(done) = &flash.done {
+        // Only an action's own name: a link could carry any text to show beside the token field.
+        @if let Some(done) = flash.done.as_deref().filter(|d| ["cancel", "pause", "resume", "approve", "reject"].contains(d)) {
             p id="flash" class="flash" { "Done: " (done) " → the run is now " strong { (r.state) } "." }
         }
         @if let Some(failure) = &r.failure {

@@ -30,6 +30,29 @@ fn ids(runs: &Value) -> Vec<&str> {
     ids
 }
 
+/// A request addressed to another host (a DNS name an attacker points at 127.0.0.1) is
+/// refused before it reads anything; the viewer's own addresses are answered.
+#[tokio::test]
+async fn requests_for_other_hosts_are_refused() {
+    let fixture = Fixture::new().await;
+    let server = fixture.serve(&[]).await;
+    let port = server.url.rsplit(':').next().unwrap();
+    let client = reqwest::Client::new();
+    let with_host = |host: String| {
+        client
+            .get(format!("{}/api/runs", server.url))
+            .header(reqwest::header::HOST, host)
+            .send()
+    };
+    let refused = with_host(format!("evil.example:{port}")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert!(!refused.text().await.unwrap().contains("run_id"));
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let answered = with_host(host.clone()).await.unwrap();
+        assert_eq!(answered.status(), StatusCode::OK, "{host}");
+    }
+}
+
 #[tokio::test]
 async fn the_list_shows_every_run_and_filters() {
     let fixture = Fixture::new().await;
@@ -253,6 +276,16 @@ async fn actions_are_refused_without_the_token_and_done_with_it() {
     let (_, page) = get(&format!("{}/runs/ord-wait?done=resume", server.url)).await;
     assert!(page.contains(r#"id="flash""#), "{page}");
     assert!(page.contains(r#"id="do-pause""#), "the form: {page}");
+    // A link cannot put its own text in the notice, beside the token field.
+    let (_, page) = get(&format!(
+        "{}/runs/ord-wait?done=paste%20your%20token%20at%20evil.example",
+        server.url
+    ))
+    .await;
+    assert!(
+        !page.contains(r#"id="flash""#) && !page.contains("evil.example"),
+        "{page}"
+    );
 
     // What the run's status does not allow is a conflict.
     let response = http

@@ -104,15 +104,49 @@ impl Sink for FileSink {
     }
 }
 
-/// Appends `bytes` to the file at `path` in one write, creating it if needed, and waits until
-/// the data is on disk.
+/// Appends `bytes` (one line) to the file at `path`, creating it if needed, and waits until the
+/// data is on disk, and a new file's name with it.
+///
+/// A line is written whole or not at all: a write that fails part way (a full disk) is cut back
+/// off, so that the retry's line is not fused onto a torn one. A file that ends in a torn line
+/// anyway (a crash mid-write) gets a newline first, so that only that line is unreadable.
 pub(crate) fn append_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let created = !path.exists();
     let mut file = std::fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_data()
+    let len = file.metadata()?.len();
+    let mut torn = false;
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(len - 1))?;
+        file.read_exact(&mut last)?;
+        torn = last[0] != b'\n';
+    }
+    let written = if torn {
+        file.write_all(b"\n").and_then(|()| file.write_all(bytes))
+    } else {
+        file.write_all(bytes)
+    };
+    if let Err(e) = written {
+        // Best effort: the error is the write's, whatever the cut does.
+        let _ = file.set_len(len).and_then(|()| file.sync_data());
+        return Err(e);
+    }
+    file.sync_data()?;
+    if created && let Some(dir) = path.parent() {
+        // The new file's directory entry is durable only once its directory is synced.
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Retrying cannot fix a missing directory, a permission, or a path that is a directory; a

@@ -656,6 +656,30 @@ async fn a_file_sink_appends_lines_that_survive() {
     );
 }
 
+/// A file whose last line was torn (the process died while appending it, so it was never
+/// acknowledged) gets the next line on a line of its own: the acknowledged line reads back,
+/// and only the torn one is unreadable.
+#[tokio::test]
+async fn a_line_after_a_torn_one_starts_on_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bookings.jsonl");
+    std::fs::write(&path, "{\"run_id\":\"run-0\",\"val").unwrap();
+    let outputs = Outputs::new().on_exit(FileSink::jsonl(&path));
+    send(&outputs, "run-1", &booking()).await.0.unwrap();
+    drop(outputs);
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(serde_json::from_str::<Value>(lines[0]).is_err());
+    let line: Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(
+        (line["run_id"].as_str(), &line["value"]),
+        (Some("run-1"), &booking())
+    );
+    assert!(text.ends_with('\n'));
+}
+
 #[tokio::test]
 async fn a_file_sink_in_a_missing_directory_fails_at_once_and_the_value_is_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
