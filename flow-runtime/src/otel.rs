@@ -109,11 +109,11 @@ pub enum OtelError {
          URL, such as `http://127.0.0.1:4318/v1/traces`"
     )]
     Exporter {
-        /// The endpoint given.
+        /// The endpoint given, its user information and query masked (`http://…@host/v1/traces…`).
         endpoint: String,
-        /// The exporter's error.
+        /// The exporter's error, the endpoint masked in it the same way.
         #[source]
-        source: opentelemetry_otlp::ExporterBuildError,
+        source: ExporterError,
     },
     /// [`init_otlp`] found a global `tracing` subscriber already installed.
     #[error(
@@ -124,6 +124,39 @@ pub enum OtelError {
     /// The spans still buffered could not all be exported at shutdown.
     #[error("could not export the last spans at shutdown: {0}")]
     Shutdown(#[source] opentelemetry_sdk::error::OTelSdkError),
+}
+
+/// Why the OTLP exporter could not be built: its message, with the endpoint's credentials (user
+/// information, query) masked.
+#[derive(Debug)]
+pub struct ExporterError(String);
+
+impl std::fmt::Display for ExporterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExporterError {}
+
+/// `endpoint` without what may be a secret: the user information (`user:password@`) and the
+/// query and fragment (`?api_key=…`).
+fn masked(endpoint: &str) -> String {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
+    let (rest, cut) = match rest.find(['?', '#']) {
+        Some(at) => (&rest[..at], "…"),
+        None => (rest, ""),
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("…@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{scheme}{rest}{cut}")
 }
 
 /// The `tracing` layer that records flow's spans (and every other `tracing` span) as
@@ -157,9 +190,12 @@ pub fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProv
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_endpoint(endpoint)
         .build()
-        .map_err(|source| OtelError::Exporter {
-            endpoint: endpoint.to_owned(),
-            source,
+        .map_err(|source| {
+            let shown = masked(endpoint);
+            OtelError::Exporter {
+                source: ExporterError(source.to_string().replace(endpoint, &shown)),
+                endpoint: shown,
+            }
         })?;
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service_name.to_owned())
@@ -277,6 +313,24 @@ mod tests {
         assert!(matches!(error, OtelError::Exporter { .. }), "{error:?}");
         assert!(shown.contains("collector:4318 /v1/traces"), "{shown}");
         assert!(shown.contains("http://127.0.0.1:4318/v1/traces"), "{shown}");
+    }
+
+    #[test]
+    fn an_endpoints_credentials_stay_out_of_the_error() {
+        let error = otlp_provider(
+            "http://ada:s3cret@collector:4318 /v1/traces?api_key=k3y",
+            "svc",
+        )
+        .unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("http://…@collector:4318 /v1/traces…"),
+            "{shown}"
+        );
     }
 
     #[test]
