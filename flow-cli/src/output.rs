@@ -24,12 +24,48 @@ pub(crate) fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
     line(&text)
 }
 
-/// Prints one line of text (styles kept on a terminal only).
+/// Prints one line of text (styles kept on a terminal only). Control characters that came
+/// with stored text are shown escaped (see [`shown`]).
 pub(crate) fn line(text: &str) -> Result<(), CliError> {
     let mut out = anstream::stdout().lock();
-    writeln!(out, "{text}")?;
+    writeln!(out, "{}", shown(text))?;
     out.flush()?;
     Ok(())
+}
+
+/// `text` safe for a terminal: every control character but a newline and a tab is written as
+/// `\u{…}`, except the colour codes [`paint`] adds (`ESC [ digits ; … m`). Stored text (a
+/// server's error body in a failure's reason, a step or event name) could otherwise move the
+/// cursor, rewrite lines, set the window title or write the clipboard (OSC 52).
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\u{1b}'
+            && let Some(sgr) = rest[1..].strip_prefix('[').and_then(|after| {
+                let end = after.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+                after[end..].starts_with('m').then_some(end + 3)
+            })
+        {
+            out.push_str(&rest[..sgr]);
+            rest = &rest[sgr..];
+            continue;
+        }
+        if c.is_control() && c != '\n' && c != '\t' {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A table with a header row, no borders, columns aligned.
@@ -132,5 +168,17 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         assert_eq!(relative(now - Duration::from_mins(3), now), "3m 00s ago");
         assert_eq!(relative(now + Duration::from_hours(2), now), "in 2h 00m");
+    }
+
+    #[test]
+    fn stored_control_characters_are_shown_escaped_and_colours_kept() {
+        let red = paint("failed", Style::new().fg_color(Some(AnsiColor::Red.into())));
+        assert_eq!(shown(&red), red);
+        assert_eq!(shown("a\tb\nc"), "a\tb\nc");
+        assert_eq!(
+            shown("boom\u{1b}]52;c;aGk=\u{7}\u{1b}[2Jend\r"),
+            "boom\\u{1b}]52;c;aGk=\\u{7}\\u{1b}[2Jend\\u{d}"
+        );
+        assert_eq!(shown("\u{1b}["), "\\u{1b}[");
     }
 }
