@@ -94,9 +94,13 @@ impl fmt::Debug for Token {
 }
 
 impl Token {
-    /// Whether `given` is the token, compared in constant time.
+    /// Whether `given` is the token, compared in constant time: their SHA-256 digests are, so
+    /// that the time tells neither where they differ nor how long the token is (`ct_eq` of two
+    /// byte strings returns at once when their lengths differ).
     fn matches(&self, given: &str) -> bool {
-        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), given.as_bytes()).into()
+        use sha2::Digest as _;
+        let (token, given) = (sha2::Sha256::digest(&self.0), sha2::Sha256::digest(given));
+        subtle::ConstantTimeEq::ct_eq(token.as_slice(), given.as_slice()).into()
     }
 }
 
