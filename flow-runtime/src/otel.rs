@@ -139,26 +139,6 @@ impl std::fmt::Display for ExporterError {
 
 impl std::error::Error for ExporterError {}
 
-/// `endpoint` without what may be a secret: the user information (`user:password@`) and the
-/// query and fragment (`?api_key=…`).
-fn masked(endpoint: &str) -> String {
-    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
-    let (rest, cut) = match rest.find(['?', '#']) {
-        Some(at) => (&rest[..at], "…"),
-        None => (rest, ""),
-    };
-    let rest = match rest.rfind('@') {
-        Some(at) => format!("…@{}", &rest[at + 1..]),
-        None => rest.to_owned(),
-    };
-    let scheme = if scheme.is_empty() {
-        String::new()
-    } else {
-        format!("{scheme}://")
-    };
-    format!("{scheme}{rest}{cut}")
-}
-
 /// The `tracing` layer that records flow's spans (and every other `tracing` span) as
 /// OpenTelemetry spans of `provider`, with the tracer [`TRACER`]. Add it to the program's
 /// subscriber; keep `provider` to [`shutdown`](SdkTracerProvider::shutdown) it at exit, which
@@ -191,7 +171,7 @@ pub fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProv
         .with_endpoint(endpoint)
         .build()
         .map_err(|source| {
-            let shown = masked(endpoint);
+            let shown = crate::tool::masked_url(endpoint);
             OtelError::Exporter {
                 source: ExporterError(source.to_string().replace(endpoint, &shown)),
                 endpoint: shown,

@@ -234,7 +234,7 @@ impl HttpJson {
         let base = parse_base(base_url)?;
         if base.scheme() == "https" && !cfg!(feature = "rustls") {
             return Err(HttpJsonError::HttpsWithoutTls {
-                url: masked(base_url),
+                url: crate::tool::masked_url(base_url),
             });
         }
         let client = reqwest::Client::builder()
@@ -557,7 +557,7 @@ pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
 /// a path ending in `/` so that request paths extend it.
 fn parse_base(base_url: &str) -> Result<Url, HttpJsonError> {
     let mut url = Url::parse(base_url).map_err(|source| HttpJsonError::InvalidUrl {
-        url: masked(base_url),
+        url: crate::tool::masked_url(base_url),
         source: source.into(),
     })?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -576,30 +576,6 @@ fn parse_base(base_url: &str) -> Result<Url, HttpJsonError> {
         url.set_path(&path);
     }
     Ok(url)
-}
-
-/// `url` as given, with what may hold a secret masked: the userinfo and everything from the
-/// first `?` or `#` become `…`. For messages about a URL that may not even parse, so the
-/// userinfo is taken to run to the last `@` (a password may hold a `/`): a path with an `@`
-/// is masked as well, which hides more than needed but never a secret.
-fn masked(url: &str) -> String {
-    let (rest, cut) = match url.find(['?', '#']) {
-        Some(at) => (&url[..at], true),
-        None => (url, false),
-    };
-    let authority_start = rest.find("://").map_or(0, |i| i + 3);
-    let mut out = match rest[authority_start..].rfind('@') {
-        Some(at) => format!(
-            "{}…{}",
-            &rest[..authority_start],
-            &rest[authority_start + at..]
-        ),
-        None => rest.to_owned(),
-    };
-    if cut {
-        out.push('…');
-    }
-    out
 }
 
 /// Appends `query` to `url`'s query string: a JSON object of scalars or lists of scalars, or
@@ -876,16 +852,6 @@ fn request_secrets(request: &reqwest::Request) -> Redactor {
 mod tests {
     use super::*;
     use reqwest::header::HeaderMap;
-
-    #[test]
-    fn urls_in_messages_are_masked() {
-        assert_eq!(masked("wiki.internal/api"), "wiki.internal/api");
-        assert_eq!(
-            masked("http://ada:s3/cret@host:99999/v1?key=s3cret#f"),
-            "http://…@host:99999/v1…"
-        );
-        assert_eq!(masked("s3cret@host/x"), "…@host/x");
-    }
 
     #[test]
     fn retry_after_is_read_in_seconds_or_as_an_http_date() {

@@ -31,6 +31,8 @@ pub(crate) use self::policy::{
 };
 pub use self::policy::{RateLimit, Retry, ToolPolicy, ToolPolicyBuilder};
 pub(crate) use self::redact::Redactor;
+#[cfg(any(feature = "http", feature = "otel"))]
+pub(crate) use self::redact::masked_url;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use self::service::{

@@ -146,6 +146,31 @@ impl Redactor {
     }
 }
 
+/// `url` as given, with what may hold a secret masked: the userinfo and everything from the
+/// first `?` or `#` become `…`. For messages about a URL that may not even parse, so the
+/// userinfo is taken to run to the last `@` (a password may hold a `/`): a path with an `@`
+/// is masked as well, which hides more than needed but never a secret.
+#[cfg(any(feature = "http", feature = "otel"))]
+pub(crate) fn masked_url(url: &str) -> String {
+    let (rest, cut) = match url.find(['?', '#']) {
+        Some(at) => (&url[..at], true),
+        None => (url, false),
+    };
+    let authority_start = rest.find("://").map_or(0, |i| i + 3);
+    let mut out = match rest[authority_start..].rfind('@') {
+        Some(at) => format!(
+            "{}…{}",
+            &rest[..authority_start],
+            &rest[authority_start + at..]
+        ),
+        None => rest.to_owned(),
+    };
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
 /// `secret` as it appears inside a JSON string (quotes, backslashes and control characters
 /// escaped), without the surrounding quotes.
 fn json_escaped(secret: &str) -> String {
@@ -218,5 +243,16 @@ mod tests {
         let redactor = Redactor::for_auth(None);
         assert!(redactor.is_empty());
         assert_eq!(redactor.text("Bearer abc"), "Bearer abc");
+    }
+
+    #[cfg(any(feature = "http", feature = "otel"))]
+    #[test]
+    fn urls_in_messages_are_masked() {
+        assert_eq!(super::masked_url("wiki.internal/api"), "wiki.internal/api");
+        assert_eq!(
+            super::masked_url("http://ada:s3/cret@host:99999/v1?key=s3cret#f"),
+            "http://…@host:99999/v1…"
+        );
+        assert_eq!(super::masked_url("s3cret@host/x"), "…@host/x");
     }
 }
