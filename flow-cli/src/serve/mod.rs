@@ -139,15 +139,17 @@ impl Hosts {
         if self.addr.ip().is_unspecified() {
             return true;
         }
-        // `name:port`, `[v6]:port`, or a name alone (port 80).
-        let (name, port) = match host.rsplit_once(':') {
-            Some((name, port)) if !port.contains(']') => (name, port.parse::<u16>().ok()),
-            _ => (host, Some(80)),
+        let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+            return false;
         };
-        if port != Some(self.addr.port()) {
+        // A `Host` without a port is port 80.
+        if authority.port_u16().unwrap_or(80) != self.addr.port() {
             return false;
         }
-        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let name = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         name.eq_ignore_ascii_case("localhost")
             || name.parse::<std::net::IpAddr>().is_ok_and(|ip| {
                 ip == self.addr.ip() || (ip.is_loopback() && self.addr.ip().is_loopback())
