@@ -100,29 +100,21 @@ pub(crate) fn workflow(
     }
 
     // `#[workflow] #[workflow] mod w`: the inner one would expand the outer one's output again.
-    let repeated: Vec<Attribute> = std::mem::take(&mut module.attrs)
-        .into_iter()
-        .filter_map(|attr| {
-            if attr
-                .path()
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "workflow")
-            {
-                errors.at(
-                    attr.path().span(),
-                    format_args!(
-                        "`#[workflow]` is given twice on `mod {}`: keep one",
-                        module.ident
-                    ),
-                );
-                None
-            } else {
-                Some(attr)
-            }
-        })
-        .collect();
-    module.attrs = repeated;
+    let repeated = take_attrs_if(&mut module.attrs, |a| {
+        a.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "workflow")
+    });
+    for attr in repeated {
+        errors.at(
+            attr.path().span(),
+            format_args!(
+                "`#[workflow]` is given twice on `mod {}`: keep one",
+                module.ident
+            ),
+        );
+    }
     let name = module.ident.clone();
     let Some((_, items)) = &mut module.content else {
         errors.at(
@@ -182,24 +174,18 @@ pub(crate) fn workflow(
         }
         if let Item::Fn(function) = item {
             // `#[cfg_attr(…, step(…))]`: taken off, so that it is not also a stray step.
-            let hidden: Vec<Attribute> = take_attrs(&mut function.attrs, "cfg_attr")
-                .into_iter()
-                .filter_map(|attr| {
-                    if mentions_step(&attr) {
-                        errors.at(
-                            attr.path().span(),
-                            format_args!(
-                                "`#[step]` inside `#[cfg_attr]` on `{}`: `#[workflow]` reads the graph before `cfg` is evaluated, so whether a function is a step cannot depend on it; write `#[step(…)]` itself, and put the `cfg` on the whole workflow module or branch inside the step",
-                                function.sig.ident
-                            ),
-                        );
-                        None
-                    } else {
-                        Some(attr)
-                    }
-                })
-                .collect();
-            function.attrs.extend(hidden);
+            let hidden = take_attrs_if(&mut function.attrs, |a| {
+                a.path().is_ident("cfg_attr") && mentions_step(a)
+            });
+            for attr in hidden {
+                errors.at(
+                    attr.path().span(),
+                    format_args!(
+                        "`#[step]` inside `#[cfg_attr]` on `{}`: `#[workflow]` reads the graph before `cfg` is evaluated, so whether a function is a step cannot depend on it; write `#[step(…)]` itself, and put the `cfg` on the whole workflow module or branch inside the step",
+                        function.sig.ident
+                    ),
+                );
+            }
             let attrs = take_attrs(&mut function.attrs, "step");
             if !attrs.is_empty()
                 && let Some(cfg) = function.attrs.iter().find(|a| a.path().is_ident("cfg"))
@@ -418,7 +404,6 @@ pub(crate) fn item_kind(item: &Item) -> &'static str {
     }
 }
 
-/// Removes and returns every attribute named `name`.
 /// Whether `#[cfg_attr(…)]` applies a `step` attribute.
 fn mentions_step(attr: &Attribute) -> bool {
     let syn::Meta::List(list) = &attr.meta else {
@@ -430,10 +415,14 @@ fn mentions_step(attr: &Attribute) -> bool {
         .any(|tt| matches!(tt, proc_macro2::TokenTree::Ident(i) if i == "step"))
 }
 
+/// Removes and returns every attribute named `name`.
 fn take_attrs(attrs: &mut Vec<Attribute>, name: &str) -> Vec<Attribute> {
-    let (taken, kept) = std::mem::take(attrs)
-        .into_iter()
-        .partition(|a| a.path().is_ident(name));
+    take_attrs_if(attrs, |a| a.path().is_ident(name))
+}
+
+/// Removes and returns every attribute `taken` picks, the others kept in their order.
+fn take_attrs_if(attrs: &mut Vec<Attribute>, taken: impl Fn(&Attribute) -> bool) -> Vec<Attribute> {
+    let (taken, kept) = std::mem::take(attrs).into_iter().partition(|a| taken(a));
     *attrs = kept;
     taken
 }
