@@ -54,6 +54,12 @@ pub(crate) fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// A route variant's name in snake case, which names its default step, its loop counter and its
+/// generated functions: `BillingQuestion` (or `r#BillingQuestion`) → `billing_question`.
+pub(crate) fn variant_snake(variant: &syn::Ident) -> String {
+    snake_case(&syn::ext::IdentExt::unraw(variant).to_string())
+}
+
 /// `BillingQuestion` → `billing_question`.
 pub(crate) fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);

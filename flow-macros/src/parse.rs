@@ -3,7 +3,7 @@
 
 use crate::error::Errors;
 use crate::model::{Input, RouteEnum, Step, Variant, Workflow};
-use crate::naming::snake_case;
+use crate::naming::variant_snake;
 use crate::syntax::{generic_args, type_text};
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
@@ -267,11 +267,8 @@ pub(crate) fn workflow(
                 },
                 // `Return` leads to `r#return`; a name that spells no step (`Super` → `super`)
                 // stays the variant's, and `check_names` says it is not a step.
-                to: crate::naming::ident(
-                    &snake_case(&syn::ext::IdentExt::unraw(&variant.ident).to_string()),
-                    variant.ident.span(),
-                )
-                .unwrap_or_else(|| variant.ident.clone()),
+                to: crate::naming::ident(&variant_snake(&variant.ident), variant.ident.span())
+                    .unwrap_or_else(|| variant.ident.clone()),
                 max: None,
                 exhausted: None,
             };

@@ -268,10 +268,7 @@ fn check_counter_names(
         };
         let step = syn::ext::IdentExt::unraw(&wf.steps[router].name).to_string();
         let v = &route.variants[variant].name;
-        let name = format!(
-            "{step}_{}",
-            crate::naming::snake_case(&syn::ext::IdentExt::unraw(v).to_string())
-        );
+        let name = format!("{step}_{}", crate::naming::variant_snake(v));
         if let Some(&(_, r, w)) = seen.iter().find(|(n, _, _)| *n == name) {
             let other = route_enums[r].map(|e| &wf.enums[e]);
             let other_v = other.map(|e| &e.variants[w].name);

@@ -101,11 +101,11 @@ pub(super) fn check_route_enum(route: &RouteEnum, errors: &mut Errors) {
     // Names made from the variants: a route's step and loop counter (snake case), and a
     // bounded route's `…Exhausted` handle.
     for (i, variant) in route.variants.iter().enumerate() {
-        let snake =
-            crate::naming::snake_case(&syn::ext::IdentExt::unraw(&variant.name).to_string());
-        if let Some(other) = route.variants[..i].iter().find(|o| {
-            crate::naming::snake_case(&syn::ext::IdentExt::unraw(&o.name).to_string()) == snake
-        }) {
+        let snake = crate::naming::variant_snake(&variant.name);
+        if let Some(other) = route.variants[..i]
+            .iter()
+            .find(|o| crate::naming::variant_snake(&o.name) == snake)
+        {
             errors.at(
                 variant.name.span(),
                 format_args!(

@@ -64,25 +64,21 @@ impl Gen<'_> {
         format_ident!(
             "__flow_route_{}_{}",
             self.name(router),
-            crate::naming::snake_case(&syn::ext::IdentExt::unraw(variant).to_string())
+            crate::naming::variant_snake(variant)
         )
     }
     pub(crate) fn exhaust_edge(&self, router: usize, variant: &Ident) -> Ident {
         format_ident!(
             "__flow_exhaust_{}_{}",
             self.name(router),
-            crate::naming::snake_case(&syn::ext::IdentExt::unraw(variant).to_string())
+            crate::naming::variant_snake(variant)
         )
     }
     pub(crate) fn counter(&self, c: usize) -> Ident {
         let (router, variant) = self.graph.counters[c];
         let route = self.route_enum(router);
         let v = &route.variants[variant].name;
-        format_ident!(
-            "{}_{}",
-            self.name(router),
-            crate::naming::snake_case(&syn::ext::IdentExt::unraw(v).to_string())
-        )
+        format_ident!("{}_{}", self.name(router), crate::naming::variant_snake(v))
     }
     pub(crate) fn route_enum(&self, router: usize) -> &crate::model::RouteEnum {
         match &self.graph.next[router] {
