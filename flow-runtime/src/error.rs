@@ -54,6 +54,32 @@ pub enum RuntimeError {
         #[source]
         source: StoreError,
     },
+    /// [`Workflow::run`](crate::state::Workflow::run) starts a new run, but the context's store
+    /// has a run with this id already: this context ran it before (a context is one run, and its
+    /// id, unless given, is drawn when it is built), or another did. Nothing ran, and the stored
+    /// run is left as it is.
+    #[error(
+        "run `{run_id}` of workflow `{workflow}` was not started: the store already has a run with this id; continue it with `run_or_resume`, or start the new run with a `Ctx` of its own (one built without `.run_id(..)` draws a new id)"
+    )]
+    AlreadyStarted {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+    },
+    /// The store failed to record the start of a run that
+    /// [`Workflow::run`](crate::state::Workflow::run) began, or refused its input as one it
+    /// could not read back. Nothing ran.
+    #[error("run `{run_id}` of workflow `{workflow}`: could not store its start")]
+    Start {
+        /// The run.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+        /// What the store said.
+        #[source]
+        source: StoreError,
+    },
     /// A stored run was written by another workflow, or by code whose graph or step signatures
     /// have changed since (another fingerprint). It is not resumed, and its state is left as
     /// it is; a run of the same workflow with another fingerprint is marked

@@ -58,7 +58,7 @@ pub(crate) async fn list<S: RunHistory>(
     print_table(&t)
 }
 
-/// A step's name; the engine's start checkpoint, before the first step, has none.
+/// A step's name; a run's start checkpoint (an engine's or `run`'s), before the first step, has none.
 fn step_name(step: &str) -> String {
     if step.is_empty() {
         "(start)".to_owned()
@@ -225,7 +225,7 @@ pub(crate) async fn show<S: RunHistory>(
             entry.seq.to_string(),
             step_name(&entry.step),
             match entry.attempt {
-                // Not recorded, or the engine's start checkpoint, which no step made.
+                // Not recorded, or a run's start checkpoint, which no step made.
                 _ if entry.step.is_empty() => "-".to_owned(),
                 0 => "-".to_owned(),
                 n => n.to_string(),

@@ -692,14 +692,14 @@ fn run_fn(g: &Gen<'_>) -> TokenStream {
     if !super::typestate::entry_takes_valid(g) {
         return quote! {
             pub fn run(ctx: &#k::state::Ctx<#deps>, input: #param) -> impl ::core::future::Future<Output = __flow_p::Result<#output, FlowError>> + ::core::marker::Send + '_ {
-                <Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input))
+                <Self as #k::state::Workflow>::run(ctx, input)
             }
         };
     }
     quote! {
         pub fn run<'a>(ctx: &'a #k::state::Ctx<#deps>, input: #param) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = __flow_p::Result<#output, FlowError>> + ::core::marker::Send + 'a>> {
             let input = #convert;
-            ::std::boxed::Box::pin(<Self as #k::state::Workflow>::resume(ctx, <Self as #k::state::Workflow>::start(input)))
+            ::std::boxed::Box::pin(<Self as #k::state::Workflow>::run(ctx, input))
         }
 
         /// Runs like [`Workflow::run`], or continues the stored run under the context's run id

@@ -281,6 +281,65 @@ pub fn drive<W: Machine>(
     })
 }
 
+/// The start of a run through [`Workflow::run`], before its first step: with a store, the run's
+/// start is stored ([`Checkpoint::new_run`]: only if the store has no run with its id, in one
+/// step with that check), so that a run id already stored is never run again from its entry
+/// (its journal would hand the new run the old run's results), and a run whose process dies in
+/// its first step is not lost. Refused, nothing runs and nothing is written.
+pub(crate) fn begin<'a, W: Workflow + ?Sized>(
+    ctx: &'a Ctx<W::Deps>,
+    state: &W::State,
+) -> impl Future<Output = Result<(), RuntimeError>> + Send + use<'a, W> {
+    let start = |source| RuntimeError::Start {
+        run_id: ctx.run_id().clone(),
+        workflow: W::NAME,
+        source,
+    };
+    // Serialised before the first await: the future does not hold the state.
+    let prepared = ctx.store().map(|store| {
+        start_checkpoint::<W>(ctx.run_id(), state)
+            .map(|checkpoint| (store, checkpoint))
+            .map_err(start)
+    });
+    async move {
+        let Some((store, checkpoint)) = prepared.transpose()? else {
+            return Ok(());
+        };
+        match store.save_boxed(checkpoint).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == StoreErrorKind::Exists => Err(RuntimeError::AlreadyStarted {
+                run_id: ctx.run_id().clone(),
+                workflow: W::NAME,
+            }),
+            Err(e) => Err(start(e)),
+        }
+    }
+}
+
+/// The checkpoint that starts run `run_id` at `state`; its entry step counts as started with
+/// it. A state that would not read back is refused as [`StoreErrorKind::Unstorable`].
+fn start_checkpoint<W: Workflow + ?Sized>(
+    run_id: &crate::state::RunId,
+    state: &W::State,
+) -> Result<Checkpoint, crate::error::StoreError> {
+    use crate::error::StoreError;
+    let json = serde_json::to_value(state).map_err(|source| {
+        StoreError::with_source("the input does not serialise", source)
+            .kind_of(StoreErrorKind::Unstorable)
+    })?;
+    if let Some(reason) = crate::state::unreadable(state, &json) {
+        return Err(StoreError::of_kind(
+            StoreErrorKind::Unstorable,
+            format!("the input would not read back: {reason}"),
+        ));
+    }
+    Ok(
+        Checkpoint::new(run_id.clone(), W::NAME, W::FINGERPRINT, "", false, json)
+            .with_attempt(1)
+            .starting_a_run(),
+    )
+}
+
 /// Records the workflow in the store of a run started (or resumed from a state) by
 /// `Workflow::run`, `resume` or `advance`, for tools that read the store; runs resumed by an
 /// engine (which records its workflows when it starts) or `run_or_resume` from a stored

@@ -242,6 +242,9 @@ async fn a_checkpoint_follows_every_step_and_every_branch() {
         .build();
     assert_eq!(Hand::run(&ctx, 1).await.unwrap(), 220);
     let history = store.history(&"r".into());
+    // The run's start, stored before its first step.
+    assert_eq!(history[0].step, "");
+    let history = &history[1..];
     let steps: Vec<_> = history.iter().map(|c| c.step.as_str()).collect();
     assert_eq!(steps.len(), 5, "{steps:?}");
     assert_eq!(&steps[..2], ["start", "nap"]);
@@ -595,6 +598,8 @@ async fn a_chain_goes_on_at_its_next_step_and_every_step_is_checkpointed() {
     // start: 1 → 2; a1: 3, a2: 30; b: 200; join: 230.
     assert_eq!(Chained::run(&ctx, 1).await.unwrap(), 230);
     let history = store.history(&"r".into());
+    assert_eq!(history[0].step, "", "the run's start comes first");
+    let history = &history[1..];
     let steps: Vec<_> = history.iter().map(|c| c.step.as_str()).collect();
     assert_eq!(steps.len(), 5, "{steps:?}");
     assert_eq!((steps[0], steps[4]), ("start", "join"));

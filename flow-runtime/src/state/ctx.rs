@@ -166,7 +166,21 @@ struct Shared<D> {
 /// The tools themselves, with their policies, come from the [`Toolbox`] the context was built
 /// with ([`CtxBuilder::tools`]).
 ///
-/// Cloning is cheap: the run's data is shared.
+/// # One context, one run
+///
+/// A context is one run: its id (given with [`CtxBuilder::run_id`], or drawn when it is
+/// built), and the journal of its tool calls, whose idempotency keys come from that id. Build
+/// one per run, as a server does per request: what runs share (the store's `Arc`, a clone of
+/// the [`Toolbox`], `deps` behind an `Arc` of yours) costs little to hand to each.
+///
+/// With a store, [`Workflow::run`](crate::state::Workflow::run) on a context whose run the store
+/// has already is refused with
+/// [`RuntimeError::AlreadyStarted`](crate::error::RuntimeError::AlreadyStarted): it would
+/// replay that run's journaled calls. Without a store nothing is kept between runs, and a
+/// context used for several runs gives each the same id, so their tool calls get the same
+/// idempotency keys: a tool that drops repeated keys drops the later runs' calls.
+///
+/// Cloning is cheap: the run's data is shared, and a clone is the same run.
 pub struct Ctx<D = (), P = NoTools> {
     shared: Arc<Shared<D>>,
     /// The step, attempt and visit this context runs, and its calls so far: the driver's.

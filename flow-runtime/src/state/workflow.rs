@@ -55,13 +55,27 @@ pub trait Workflow: Send + Sync + 'static {
     /// The state of a new run, before its entry step.
     fn start(input: Self::Input) -> Self::State;
 
-    /// Runs the whole graph to its output, parallel branches concurrently, storing a
-    /// checkpoint after every step when `ctx` has a store.
+    /// Starts a new run, the context's, and runs the whole graph to its output, parallel
+    /// branches concurrently, storing a checkpoint after every step when `ctx` has a store.
+    ///
+    /// A context is one run (see [`Ctx`]): build one for each run; one that is not given an id
+    /// draws a new one.
+    ///
+    /// With a store, the run's start is stored first, and only if the store has no run with
+    /// this id: a run id already stored, by this context, another or another process, is
+    /// refused with [`RuntimeError::AlreadyStarted`], running nothing and leaving the stored run
+    /// as it is (continue a stored run with [`run_or_resume`](Workflow::run_or_resume)). A
+    /// store that fails to store the start gives [`RuntimeError::Start`].
     fn run(
         ctx: &Ctx<Self::Deps>,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
-        Self::resume(ctx, Self::start(input))
+        let state = Self::start(input);
+        let begin = crate::driver::begin::<Self>(ctx, &state);
+        async move {
+            begin.await?;
+            Self::resume(ctx, state).await
+        }
     }
 
     /// Continues a run from `state` (for example the latest checkpoint) to its output. A run

@@ -497,8 +497,21 @@ pub(crate) fn unknown_run(run_id: &RunId) -> StoreError {
 pub(crate) fn unstorable(run_id: &RunId, step: &str, reason: &str) -> StoreError {
     StoreError::of_kind(
         StoreErrorKind::Unstorable,
-        format!("run `{run_id}`: the checkpoint after step `{step}` is refused: {reason}"),
+        format!(
+            "run `{run_id}`: {} is refused: {reason}",
+            checkpoint_of(step)
+        ),
     )
+}
+
+/// A checkpoint in a message: "the checkpoint after step `x`", or "the run's start" for the
+/// checkpoint that starts a run (its step is empty).
+pub(crate) fn checkpoint_of(step: &str) -> String {
+    if step.is_empty() {
+        "the run's start".to_owned()
+    } else {
+        format!("the checkpoint after step `{step}`")
+    }
 }
 
 pub(crate) fn unstorable_event(run_id: &RunId, name: &str, reason: &str) -> StoreError {

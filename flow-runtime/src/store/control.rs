@@ -506,7 +506,8 @@ impl RunFilter {
 /// assert_eq!(count::Workflow::run(&ctx, 0).await?, 2);
 ///
 /// let info = store.status(&"c1".into()).await?.expect("stored");
-/// assert_eq!((info.status, info.checkpoints), (RunStatus::Finished, 2));
+/// // The run's start and its two steps.
+/// assert_eq!((info.status, info.checkpoints), (RunStatus::Finished, 3));
 /// let finished = store.list(&RunFilter::new().status(RunStatus::Finished)).await?;
 /// assert_eq!(finished.len(), 1);
 ///
@@ -556,7 +557,10 @@ pub(crate) fn refused(run_id: &RunId, step: &str, status: RunStatus) -> StoreErr
     };
     StoreError::of_kind(
         kind,
-        format!("run `{run_id}` is {status}: the checkpoint after step `{step}` is refused"),
+        format!(
+            "run `{run_id}` is {status}: {} is refused",
+            crate::store::contract::checkpoint_of(step)
+        ),
     )
 }
 

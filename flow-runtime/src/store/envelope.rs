@@ -73,11 +73,11 @@ pub(crate) fn encode_envelope(
         return Err(StoreError::of_kind(
             StoreErrorKind::TooLarge,
             format!(
-                "run `{}`: the checkpoint after step `{}` is {} bytes, over this store's limit of \
+                "run `{}`: {} is {} bytes, over this store's limit of \
                  {max_bytes} bytes; keep large data outside the workflow's state (store a \
                  reference to it), or raise the limit with `{store}::with_max_checkpoint_bytes`",
                 checkpoint.run_id,
-                checkpoint.step,
+                crate::store::contract::checkpoint_of(&checkpoint.step),
                 envelope.len(),
             ),
         ));

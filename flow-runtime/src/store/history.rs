@@ -210,7 +210,8 @@ pub enum Prune {
 /// let workflows = store.workflows().await?;
 /// assert_eq!(workflows[0].name, "count");
 /// let steps = store.steps(&"c1".into()).await?;
-/// assert_eq!(steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+/// // The run's start (`""`, stored by `run` before its first step), then each step.
+/// assert_eq!(steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), ["", "one", "two"]);
 /// assert_eq!(steps[1].attempt, 1);
 ///
 /// // Finished runs go, in batches of at most 100.

@@ -70,8 +70,9 @@ async fn a_stopped_run_resumes_from_another_connection() {
     assert_eq!(out.unwrap(), "<42>");
     let steps = store.steps(&"r1".into()).await.unwrap();
     let names: Vec<_> = steps.iter().map(|h| h.step.as_str()).collect();
-    assert_eq!(names, ["parse", "double", "show"]);
-    assert!(steps.iter().map(|h| h.seq).eq(1..=3));
+    // The run's start ("") first, then every step once.
+    assert_eq!(names, ["", "parse", "double", "show"]);
+    assert!(steps.iter().map(|h| h.seq).eq(1..=4));
 
     // The state is the versioned envelope, as text, in the row.
     let row = pg::server().psql(

@@ -230,7 +230,7 @@ async fn cancel_while_a_step_runs<S: RunControl>(store: Arc<S>) {
     assert_eq!(cancelled.status, RunStatus::Cancelled);
     assert_eq!(
         (cancelled.step.as_str(), cancelled.checkpoints),
-        ("first", 1)
+        ("first", 2)
     );
     ctx.deps().release.notify_one();
 
@@ -284,10 +284,11 @@ async fn cancel_while_a_step_runs<S: RunControl>(store: Arc<S>) {
 async fn cancel_while_a_step_runs_sqlite() {
     let (_dir, store) = sqlite();
     cancel_while_a_step_runs(Arc::clone(&store)).await;
-    // The history has the one stored step; a cancelled run is not one to resume.
+    // The history has the run's start and the one stored step; a cancelled run is not one to
+    // resume.
     assert_eq!(
         steps(&store.history(&"r1".into()).await.unwrap()),
-        ["first"]
+        ["", "first"]
     );
     assert!(store.unfinished_runs().await.unwrap().is_empty());
 }
@@ -299,7 +300,7 @@ async fn cancel_while_a_step_runs_memory() {
     let history = store.history(&"r1".into());
     assert_eq!(
         history.iter().map(|c| c.step.as_str()).collect::<Vec<_>>(),
-        ["first"]
+        ["", "first"]
     );
 }
 
@@ -337,7 +338,8 @@ async fn pause_then_unpause<S: RunControl>(store: Arc<S>) {
     // (whose result was not stored) is.
     let running = store.unpause(&"r2".into()).await.unwrap();
     assert_eq!(running.status, RunStatus::Running);
-    assert_eq!((running.step.as_str(), running.checkpoints), ("first", 1));
+    // Two checkpoints: the run's start and `first`.
+    assert_eq!((running.step.as_str(), running.checkpoints), ("first", 2));
     assert_eq!(store.unpause(&"r2".into()).await.unwrap(), running);
     let resumed = self::ctx(&store, "r2", Gate::default());
     let out = pipeline::Workflow::run_or_resume(&resumed, 99).await;
@@ -346,7 +348,7 @@ async fn pause_then_unpause<S: RunControl>(store: Arc<S>) {
 
     let done = info(&*store, "r2").await;
     assert_eq!(done.status, RunStatus::Finished);
-    assert_eq!((done.step.as_str(), done.checkpoints), ("last", 3));
+    assert_eq!((done.step.as_str(), done.checkpoints), ("last", 4));
     assert!(done.created_at <= done.updated_at);
 }
 
@@ -355,8 +357,8 @@ async fn pause_then_unpause_sqlite() {
     let (_dir, store) = sqlite();
     pause_then_unpause(Arc::clone(&store)).await;
     let history = store.history(&"r2".into()).await.unwrap();
-    assert_eq!(steps(&history), ["first", "wait", "last"]);
-    assert!(history.iter().map(|h| h.seq).eq(1..=3));
+    assert_eq!(steps(&history), ["", "first", "wait", "last"]);
+    assert!(history.iter().map(|h| h.seq).eq(1..=4));
 }
 
 #[tokio::test]
@@ -400,7 +402,8 @@ async fn a_fan_out_stops_after_the_branch_that_was_running() {
     let history = store.history(&"f1".into()).await.unwrap();
     let mut stored = steps(&history);
     stored.sort_unstable();
-    assert_eq!(stored, ["join", "quick", "slow", "split"]);
+    // "": the run's start.
+    assert_eq!(stored, ["", "join", "quick", "slow", "split"]);
 }
 
 // --- Status and list ----------------------------------------------------------------------
@@ -433,10 +436,10 @@ async fn status_and_list<S: RunControl>(store: Arc<S>) {
     assert_eq!(open.workflow, pipeline::NAME);
     assert_eq!(open.fingerprint, pipeline::FINGERPRINT);
     assert_eq!(open.status, RunStatus::Running);
-    assert_eq!((open.step.as_str(), open.checkpoints), ("wait", 2));
+    assert_eq!((open.step.as_str(), open.checkpoints), ("wait", 3));
     assert!(open.created_at <= open.updated_at);
     let done = info(&*store, "done").await;
-    assert_eq!((done.status, done.checkpoints), (RunStatus::Finished, 3));
+    assert_eq!((done.status, done.checkpoints), (RunStatus::Finished, 4));
     assert_eq!(info(&*store, "held").await.status, RunStatus::Paused);
     assert_eq!(info(&*store, "solo").await.workflow, other::NAME);
     assert!(store.status(&"nobody".into()).await.unwrap().is_none());

@@ -179,12 +179,18 @@ async fn reopened_file_resumes_to_the_same_output() {
     let out = order::Workflow::resume(&order_ctx(&store, "r2", false), state).await;
     assert_eq!(out.unwrap(), "<42>");
 
-    // Every step once, in order, numbered from 1; only the last one finished.
+    // The run's start (""), then every step once, in order, numbered from 1; only the last one
+    // finished.
     for run in ["r1", "r2"] {
         let history = store.history(&run.into()).await.unwrap();
-        assert_eq!(steps(&history), ["parse", "double", "show"], "{run}");
-        assert!(history.iter().map(|h| h.seq).eq(1..=3));
-        assert!(history.iter().map(|h| h.finished).eq([false, false, true]));
+        assert_eq!(steps(&history), ["", "parse", "double", "show"], "{run}");
+        assert!(history.iter().map(|h| h.seq).eq(1..=4));
+        assert!(
+            history
+                .iter()
+                .map(|h| h.finished)
+                .eq([false, false, false, true])
+        );
         assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
     }
     assert!(store.unfinished_runs().await.unwrap().is_empty());
@@ -193,7 +199,7 @@ async fn reopened_file_resumes_to_the_same_output() {
     // storing nothing more.
     let out = order::Workflow::run_or_resume(&order_ctx(&store, "r1", true), "7".into()).await;
     assert_eq!(out.unwrap(), "<42>");
-    assert_eq!(store.history(&"r1".into()).await.unwrap().len(), 3);
+    assert_eq!(store.history(&"r1".into()).await.unwrap().len(), 4);
 
     assert!(store.history(&"nobody".into()).await.unwrap().is_empty());
     assert!(store.latest(&"nobody".into()).await.unwrap().is_none());
@@ -215,7 +221,8 @@ async fn the_state_column_is_an_envelope_naming_the_code() {
         )
         .unwrap();
     assert!(finished);
-    assert_eq!(count, 3);
+    // The run's start and three steps.
+    assert_eq!(count, 4);
     let envelope: serde_json::Value = serde_json::from_str(&state).unwrap();
     assert_eq!(
         envelope,
@@ -252,9 +259,23 @@ async fn an_oversized_checkpoint_is_refused_before_writing() {
         .run_id("big")
         .build();
 
+    // `run`: the run's start, which holds the input, is already too large.
     let err = echo::Workflow::run(&ctx, "x".repeat(1000))
         .await
         .unwrap_err();
+    let message = chain(&err);
+    assert!(
+        matches!(err, echo::FlowError::Runtime(RuntimeError::Start { .. })),
+        "{message}"
+    );
+    assert!(
+        message.contains("run `big`: the run's start is")
+            && message.contains("over this store's limit of 200 bytes"),
+        "{message}"
+    );
+    // From a state: the checkpoint after the step.
+    let start = <echo::Workflow as Workflow>::start("x".repeat(1000));
+    let err = echo::Workflow::resume(&ctx, start).await.unwrap_err();
     let message = chain(&err);
     assert!(
         matches!(
@@ -322,7 +343,7 @@ async fn a_corrupt_row_fails_its_run_only() {
     // The others read as before, and the store keeps working for old and new runs.
     let d = store.latest(&"d".into()).await.unwrap().unwrap();
     assert!(d.finished);
-    assert_eq!(steps(&store.history(&"a".into()).await.unwrap()).len(), 3);
+    assert_eq!(steps(&store.history(&"a".into()).await.unwrap()).len(), 4);
     let out = order::Workflow::run(&order_ctx(&store, "e", false), "4".into()).await;
     assert_eq!(out.unwrap(), "<8>");
     assert!(store.latest(&"e".into()).await.unwrap().unwrap().finished);
@@ -338,7 +359,18 @@ async fn a_run_id_belongs_to_one_workflow() {
         .store(Arc::clone(&store))
         .run_id("r1")
         .build();
+    // `run` stores a new run's start only where the store has no run of that id.
     let err = echo::Workflow::run(&ctx, "hi".into()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            echo::FlowError::Runtime(RuntimeError::AlreadyStarted { .. })
+        ),
+        "{err:?}"
+    );
+    // A checkpoint of another workflow under that id, from `resume`, is refused by the store.
+    let start = <echo::Workflow as Workflow>::start("hi".into());
+    let err = echo::Workflow::resume(&ctx, start).await.unwrap_err();
     let message = chain(&err);
     assert!(
         message.contains("run `r1` belongs to workflow `order`, not `echo`"),
@@ -346,7 +378,7 @@ async fn a_run_id_belongs_to_one_workflow() {
     );
     // r1 is untouched.
     let history = store.history(&"r1".into()).await.unwrap();
-    assert_eq!(steps(&history), ["parse", "double", "show"]);
+    assert_eq!(steps(&history), ["", "parse", "double", "show"]);
 }
 
 #[tokio::test]
@@ -383,7 +415,7 @@ async fn pruning_keeps_unfinished_runs() {
     assert_eq!(store.unfinished_runs().await.unwrap(), [RunId::from("u")]);
     assert_eq!(
         steps(&store.history(&"u".into()).await.unwrap()),
-        ["parse", "double"]
+        ["", "parse", "double"]
     );
 }
 
@@ -424,7 +456,10 @@ async fn a_thousand_concurrent_runs_share_one_file() {
         assert_eq!(out.unwrap(), (1..=10).fold(i, mix), "run-{i}");
     }
 
-    let expected_steps: Vec<String> = (1..=10).map(|k| format!("s{k}")).collect();
+    // The run's start (""), then its ten steps.
+    let expected_steps: Vec<String> = std::iter::once(String::new())
+        .chain((1..=10).map(|k| format!("s{k}")))
+        .collect();
     for i in 0..RUNS {
         let run_id = RunId::from(format!("run-{i}"));
         let history = store.history(&run_id).await.unwrap();
@@ -438,5 +473,6 @@ async fn a_thousand_concurrent_runs_share_one_file() {
     let rows: i64 = raw(db.path())
         .query_row("SELECT count(*) FROM history", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(rows, 10_000);
+    // Each run's start and its ten steps.
+    assert_eq!(rows, 11_000);
 }

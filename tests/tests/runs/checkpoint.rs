@@ -214,6 +214,18 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
         .collect()
 }
 
+/// `history` after the run's start, which `run` stores before the first step: the checkpoints
+/// the steps stored.
+fn after_start(history: Vec<Checkpoint>) -> Vec<Checkpoint> {
+    assert!(
+        history
+            .first()
+            .is_some_and(|c| c.step.is_empty() && !c.finished),
+        "the run's start was not stored first: {history:?}"
+    );
+    history[1..].to_vec()
+}
+
 fn steps(history: &[Checkpoint]) -> Vec<&str> {
     history.iter().map(|c| c.step.as_str()).collect()
 }
@@ -223,7 +235,7 @@ async fn every_step_stores_a_checkpoint_in_order() {
     let store = Arc::new(MemoryStore::new());
     let ctx = ctx_with(Arc::clone(&store));
     assert_eq!(chain::Workflow::run(&ctx, 1).await.unwrap(), "4");
-    let history = store.history(&id());
+    let history = after_start(store.history(&id()));
     assert_eq!(steps(&history), ["first", "second", "third"]);
 
     let states: Vec<chain::FlowState> = history
@@ -265,7 +277,7 @@ async fn a_fan_out_stores_a_checkpoint_after_each_branch() {
         fan::Workflow::run(&ctx, "rust".into()).await.unwrap(),
         "# web rust, 4 papers"
     );
-    let history = store.history(&id());
+    let history = after_start(store.history(&id()));
     assert_eq!(
         steps(&history),
         ["plan", "web", "papers", "summarize", "publish"]
@@ -320,7 +332,7 @@ async fn loop_counters_are_stored() {
         .run_id("r1")
         .build();
     assert_eq!(looping::Workflow::run(&ctx, 0).await.unwrap(), 3);
-    let history = store.history(&id());
+    let history = after_start(store.history(&id()));
     assert_eq!(
         steps(&history),
         ["step", "check", "step", "check", "step", "check", "stop"]
@@ -348,7 +360,7 @@ async fn a_workers_step_stores_one_checkpoint() {
         .run_id("r1")
         .build();
     assert_eq!(many::Workflow::run(&ctx, 4).await.unwrap(), 18);
-    let history = store.history(&id());
+    let history = after_start(store.history(&id()));
     assert_eq!(steps(&history), ["split", "work", "sum"]);
     let state: many::FlowState = serde_json::from_value(history[1].state.clone()).unwrap();
     assert!(
@@ -416,8 +428,32 @@ async fn typestate_steps_do_not_checkpoint() {
 }
 
 #[tokio::test]
-async fn a_failing_store_stops_the_run_before_the_next_step() {
+async fn a_store_that_cannot_store_the_start_runs_nothing() {
     let store = Failing::from_save(1);
+    let ctx = ctx_with(Arc::clone(&store));
+    let err = chain::Workflow::run(&ctx, 1).await.unwrap_err();
+    let chain::FlowError::Runtime(RuntimeError::Start { run_id, source, .. }) = &err else {
+        panic!("expected a start error, got {err:?}")
+    };
+    assert_eq!(
+        (run_id.as_str(), source.to_string().as_str()),
+        ("r1", "disk full")
+    );
+    assert_eq!(
+        error_chain(&err),
+        [
+            "run `r1` of workflow `chain`: could not store its start",
+            "disk full"
+        ]
+    );
+    assert!(ctx.deps().log().is_empty(), "{:?}", ctx.deps().log());
+    assert_eq!(store.kept.history(&id()), []);
+}
+
+#[tokio::test]
+async fn a_failing_store_stops_the_run_before_the_next_step() {
+    // Saves: 1 the run's start, 2 after `first` (fails).
+    let store = Failing::from_save(2);
     let ctx = ctx_with(Arc::clone(&store));
     let err = chain::Workflow::run(&ctx, 1).await.unwrap_err();
     let chain::FlowError::Runtime(RuntimeError::Checkpoint {
@@ -445,12 +481,12 @@ async fn a_failing_store_stops_the_run_before_the_next_step() {
     assert_eq!(messages[1], "disk full");
     // `first` ran; its result was not stored, so `second` must not run.
     assert_eq!(ctx.deps().log(), ["first"]);
-    assert_eq!(store.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(store.calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
 async fn a_store_failing_later_stops_the_run_at_that_step() {
-    let store = Failing::from_save(2);
+    let store = Failing::from_save(3);
     let ctx = ctx_with(Arc::clone(&store));
     let err = chain::Workflow::run(&ctx, 1).await.unwrap_err();
     assert!(
@@ -461,13 +497,13 @@ async fn a_store_failing_later_stops_the_run_at_that_step() {
         "{err:?}"
     );
     assert_eq!(ctx.deps().log(), ["first", "second"]);
-    assert_eq!(steps(&store.kept.history(&id())), ["first"]);
+    assert_eq!(steps(&after_start(store.kept.history(&id()))), ["first"]);
 }
 
 #[tokio::test]
 async fn a_store_failing_after_a_branch_stops_the_fan_out() {
-    // Saves: 1 after `plan`, 2 after `web` (fails).
-    let store = Failing::from_save(2);
+    // Saves: 1 the run's start, 2 after `plan`, 3 after `web` (fails).
+    let store = Failing::from_save(3);
     let ctx = ctx_with(Arc::clone(&store));
     let err = fan::Workflow::run(&ctx, "x".into()).await.unwrap_err();
     assert!(
@@ -480,12 +516,12 @@ async fn a_store_failing_after_a_branch_stops_the_fan_out() {
     let log = ctx.deps().log();
     assert!(!log.contains(&"summarize"), "the join ran: {log:?}");
     assert!(!log.contains(&"publish"), "{log:?}");
-    assert_eq!(steps(&store.kept.history(&id())), ["plan"]);
+    assert_eq!(steps(&after_start(store.kept.history(&id()))), ["plan"]);
 }
 
 #[tokio::test]
 async fn a_failing_store_on_the_last_step_still_fails_the_run() {
-    let store = Failing::from_save(3);
+    let store = Failing::from_save(4);
     let ctx = ctx_with(Arc::clone(&store));
     let err = chain::Workflow::run(&ctx, 1).await.unwrap_err();
     assert!(
@@ -515,7 +551,7 @@ async fn a_state_that_cannot_be_serialised_stops_the_run() {
         "{messages:?}"
     );
     assert_eq!(ctx.deps().log(), ["make"]);
-    assert_eq!(store.history(&id()), []);
+    assert_eq!(after_start(store.history(&id())), []);
 }
 
 #[tokio::test]
@@ -524,4 +560,64 @@ async fn without_a_store_nothing_is_serialised() {
     let ctx = Ctx::new(Deps::default());
     opaque::Workflow::run(&ctx, ()).await.unwrap();
     assert_eq!(ctx.deps().log(), ["make", "keep"]);
+}
+
+#[tokio::test]
+async fn a_second_run_of_a_stored_id_runs_nothing_and_keeps_the_stored_run() {
+    let store = Arc::new(MemoryStore::new());
+    let first = ctx_with(Arc::clone(&store));
+    assert_eq!(chain::Workflow::run(&first, 1).await.unwrap(), "4");
+    let stored = store.history(&id());
+    // Another context, or another process, with the same id: a redelivered request.
+    let again = ctx_with(Arc::clone(&store));
+    let err = chain::Workflow::run(&again, 7).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            chain::FlowError::Runtime(RuntimeError::AlreadyStarted { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("`run_or_resume`"),
+        "the error says how to continue the run: {err}"
+    );
+    assert!(again.deps().log().is_empty(), "{:?}", again.deps().log());
+    assert_eq!(store.history(&id()), stored);
+    // `run_or_resume` is the way to it: the stored run's output, nothing run again.
+    let resumed = ctx_with(Arc::clone(&store));
+    assert_eq!(
+        chain::Workflow::run_or_resume(&resumed, 7).await.unwrap(),
+        "4"
+    );
+    assert!(resumed.deps().log().is_empty());
+}
+
+#[tokio::test]
+async fn a_context_with_a_store_is_one_run() {
+    // A context reused for a second run, its id drawn when it was built: the store has that run,
+    // whose journal would hand the second run the first one's results.
+    let store = Arc::new(MemoryStore::new());
+    let ctx = Ctx::builder(Deps::default())
+        .store(Arc::clone(&store))
+        .build();
+    chain::Workflow::run(&ctx, 1).await.unwrap();
+    for again in [ctx.clone(), ctx.clone()] {
+        let err = chain::Workflow::run(&again, 2).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                chain::FlowError::Runtime(RuntimeError::AlreadyStarted { .. })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("a `Ctx` of its own"), "{err}");
+    }
+    assert_eq!(ctx.deps().log(), ["first", "second", "third"]);
+    let last = store.history(ctx.run_id()).last().cloned().unwrap();
+    assert!(last.finished);
+    assert_eq!(
+        last.state,
+        serde_json::json!({ "Completed": { "output": "4" } })
+    );
 }

@@ -217,6 +217,15 @@ where
     let expected = W::run(&ctx, input.clone()).await.unwrap();
     let full_log = ctx.deps().log();
     let history = store.history(&RunId::from("e1"));
+    // `run` stored the run's start first: the entry step's state, before any step ran.
+    let start = serde_json::to_value(W::start(input.clone())).unwrap();
+    assert!(
+        history
+            .first()
+            .is_some_and(|c| c.step.is_empty() && c.state == start),
+        "the run's start was not stored first: {history:?}"
+    );
+    let history = history[1..].to_vec();
     assert!(history.last().is_some_and(|c| c.finished), "{history:?}");
     let states = std::iter::once(W::start(input)).chain(
         history

@@ -302,8 +302,9 @@ pub mod loose_errors {
 #[tokio::test]
 async fn boxed_errors_are_sources_and_plain_messages_are_shown() {
     use std::error::Error as _;
-    let ctx = Ctx::new(());
-    let boxed = loose_errors::Workflow::run(&ctx, true).await.unwrap_err();
+    let boxed = loose_errors::Workflow::run(&Ctx::new(()), true)
+        .await
+        .unwrap_err();
     assert_eq!(
         boxed.to_string(),
         "workflow `loose_errors`: step `boxed` failed"
@@ -313,7 +314,9 @@ async fn boxed_errors_are_sources_and_plain_messages_are_shown() {
         Some("disk full")
     );
 
-    let plain = loose_errors::Workflow::run(&ctx, false).await.unwrap_err();
+    let plain = loose_errors::Workflow::run(&Ctx::new(()), false)
+        .await
+        .unwrap_err();
     assert_eq!(
         plain.to_string(),
         "workflow `loose_errors`: step `plain` failed: no luck"

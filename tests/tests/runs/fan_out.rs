@@ -375,8 +375,14 @@ async fn a_failing_branch_fails_the_run_and_the_join_does_not_run() {
 #[tokio::test]
 async fn a_join_can_route() {
     let ctx = Ctx::new(());
-    assert_eq!(pick::Workflow::run(&ctx, 2).await.unwrap(), "small 2");
-    assert_eq!(pick::Workflow::run(&ctx, 6).await.unwrap(), "large 600");
+    assert_eq!(
+        pick::Workflow::run(&Ctx::new(()), 2).await.unwrap(),
+        "small 2"
+    );
+    assert_eq!(
+        pick::Workflow::run(&Ctx::new(()), 6).await.unwrap(),
+        "large 600"
+    );
     let flow = pick::Flow::new(&ctx, 7)
         .both()
         .await

@@ -105,15 +105,14 @@ async fn a_join_with_reordered_branches_of_different_types_runs() {
 
 #[tokio::test]
 async fn a_join_can_route_back_with_a_bounded_loop() {
-    let ctx = Ctx::new(());
     // 1 → 2 + 3 = 5 → Retry → 6 + 7 = 13 → Retry → 14 + 15 = 29 → Retry: exhausted after 2.
     assert_eq!(
-        retry_join::Workflow::run(&ctx, 1).await.unwrap(),
+        retry_join::Workflow::run(&Ctx::new(()), 1).await.unwrap(),
         "gave up after 2: 29"
     );
     // 30 → 31 + 32 = 63 → Retry → 64 + 65 = 129 → Done.
     assert_eq!(
-        retry_join::Workflow::run(&ctx, 30).await.unwrap(),
+        retry_join::Workflow::run(&Ctx::new(()), 30).await.unwrap(),
         "done 129"
     );
 }

@@ -368,11 +368,11 @@ async fn a_state_with_a_spent_counter_gives_up_at_the_next_revise() {
 async fn an_unbounded_loop_runs_until_it_routes_out() {
     let ctx = Ctx::new(());
     assert_eq!(
-        countdown::Workflow::run(&ctx, 5).await.unwrap(),
+        countdown::Workflow::run(&Ctx::new(()), 5).await.unwrap(),
         "stopped at 0"
     );
     assert_eq!(
-        countdown::Workflow::run(&ctx, 0).await.unwrap(),
+        countdown::Workflow::run(&Ctx::new(()), 0).await.unwrap(),
         "stopped at 0"
     );
 
@@ -394,8 +394,11 @@ async fn an_unbounded_loop_runs_until_it_routes_out() {
 
 #[tokio::test]
 async fn each_bounded_back_edge_has_its_own_counter() {
-    let ctx = Ctx::new(());
-    let run = |script: &str| two::Workflow::run(&ctx, script.to_owned());
+    // A context is one run: each run gets its own.
+    let run = |script: &str| {
+        let script = script.to_owned();
+        async move { two::Workflow::run(&Ctx::new(()), script).await }
+    };
     assert_eq!(run("").await.unwrap(), "end \"\"");
     assert_eq!(run("RLR").await.unwrap(), "end \"\"");
     assert_eq!(
@@ -418,11 +421,14 @@ async fn a_loop_around_a_fan_out_counts_through_the_fan_out() {
     let ctx = Ctx::new(());
     // 1 → 2 + 2 = 4 → More → 5 + 8 = 13 → More → 14 + 26 = 40 → More: exhausted after 2.
     assert_eq!(
-        around::Workflow::run(&ctx, 1).await.unwrap(),
+        around::Workflow::run(&Ctx::new(()), 1).await.unwrap(),
         "enough after 2: 40"
     );
     // 20 → 21 + 40 = 61 → More → 62 + 122 = 184 → Fine.
-    assert_eq!(around::Workflow::run(&ctx, 20).await.unwrap(), "fine 184");
+    assert_eq!(
+        around::Workflow::run(&Ctx::new(()), 20).await.unwrap(),
+        "fine 184"
+    );
 
     let flow = around::Flow::new(&ctx, 1)
         .fork()

@@ -226,10 +226,18 @@ async fn run_takes_a_route_that_continues_past_its_target() {
 
 #[tokio::test]
 async fn a_route_after_a_plain_step_takes_each_branch() {
-    let ctx = Ctx::new(());
-    assert_eq!(sign::Workflow::run(&ctx, (1, 5)).await.unwrap(), "minus 4");
-    assert_eq!(sign::Workflow::run(&ctx, (5, 1)).await.unwrap(), "plus 4");
-    assert_eq!(sign::Workflow::run(&ctx, (3, 3)).await.unwrap(), "plus 0");
+    assert_eq!(
+        sign::Workflow::run(&Ctx::new(()), (1, 5)).await.unwrap(),
+        "minus 4"
+    );
+    assert_eq!(
+        sign::Workflow::run(&Ctx::new(()), (5, 1)).await.unwrap(),
+        "plus 4"
+    );
+    assert_eq!(
+        sign::Workflow::run(&Ctx::new(()), (3, 3)).await.unwrap(),
+        "plus 0"
+    );
 }
 
 #[tokio::test]
@@ -288,11 +296,17 @@ async fn the_state_after_a_route_points_at_its_target() {
 async fn routes_lead_into_a_fan_out_and_into_workers() {
     let ctx = Ctx::new(());
     // 1 is odd: workers on [1, 2, 3] → [2, 4, 6] → 12.
-    assert_eq!(mixed::Workflow::run(&ctx, 1).await.unwrap(), 12);
+    assert_eq!(mixed::Workflow::run(&Ctx::new(()), 1).await.unwrap(), 12);
     // 2 is even: fan-out → 20 + 1 = 21 → draft 22 → Again, 23 → Again, 24 → exhausted.
-    assert_eq!(mixed::Workflow::run(&ctx, 2).await.unwrap(), 1_000_024);
+    assert_eq!(
+        mixed::Workflow::run(&Ctx::new(()), 2).await.unwrap(),
+        1_000_024
+    );
     // 200: 2000 + 3 = 2003 → draft 2004 → Publish.
-    assert_eq!(mixed::Workflow::run(&ctx, 200).await.unwrap(), 2004);
+    assert_eq!(
+        mixed::Workflow::run(&Ctx::new(()), 200).await.unwrap(),
+        2004
+    );
 
     let mixed::KindFlow::Fan(flow) = mixed::Flow::new(&ctx, 2).start().await.unwrap() else {
         panic!("2 is even")

@@ -171,7 +171,8 @@ async fn a_tampered_checkpoint_cannot_skip_validation() {
         .run_id("r1")
         .build();
     booking::Workflow::run(&ctx, trip()).await.unwrap();
-    let stored = store.history(&RunId::from("r1"))[0].state.clone();
+    // [0] is the run's start; [1] the state after `validate`.
+    let stored = store.history(&RunId::from("r1"))[1].state.clone();
     let state: booking::FlowState = serde_json::from_value(stored.clone()).unwrap();
     assert_eq!(state.step(), Some("search"));
 

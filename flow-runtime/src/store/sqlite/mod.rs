@@ -76,11 +76,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// // Every step is in the file, and the latest state is the finished one.
 /// let history = store.history(&"r1".into()).await?;
-/// assert_eq!(history.iter().map(|h| h.step.as_str()).collect::<Vec<_>>(), ["clean", "hello"]);
+/// // The run's start (`""`), then each step.
+/// assert_eq!(history.iter().map(|h| h.step.as_str()).collect::<Vec<_>>(), ["", "clean", "hello"]);
 /// let latest = store.latest(&"r1".into()).await?.expect("stored");
 /// assert!(latest.finished);
 /// let run = store.status(&"r1".into()).await?.expect("stored");
-/// assert_eq!((run.status, run.checkpoints), (RunStatus::Finished, 2));
+/// assert_eq!((run.status, run.checkpoints), (RunStatus::Finished, 3));
 /// # drop(store);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
