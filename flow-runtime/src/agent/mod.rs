@@ -125,6 +125,7 @@ pub type Dispatch<'a> = Pin<Box<dyn Future<Output = Result<ToolResult, CallError
 /// What goes back to the model for one of its tool calls: the tool's output as JSON, or what
 /// it can correct.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ToolResult {
     /// The tool's output, as JSON text.
     Output(String),
