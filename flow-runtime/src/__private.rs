@@ -8,7 +8,6 @@ use crate::tool::Visit;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use crate::agent::ToolList;
 use crate::driver::EventArg;
 pub use crate::driver::{
     BoxFuture, Graph, Machine, OutError, Position, Resume, StepInfo, StepKind, StepRun, Stepped,
@@ -366,6 +365,21 @@ pub trait DeclaredToolset {
         let _ = tool;
         None
     }
+}
+
+/// A step's tools as a tuple, `(Search, Book)`, each of which step `P` may call: what the
+/// `StepTools` impl `#[workflow]` generates for a step delegates to. Implemented in `agent` for
+/// tuples of up to 16 tools.
+pub trait ToolList<P> {
+    /// The tools' definitions, in order.
+    fn defs() -> Vec<crate::model::ToolDef>;
+
+    /// The call of the tool named by `call`; a name not among these gets
+    /// [`ToolResult::Error`](crate::agent::ToolResult::Error) listing the names that are.
+    fn dispatch<'a, D: Send + Sync>(
+        ctx: &'a Ctx<D, P>,
+        call: &'a crate::model::ToolCall,
+    ) -> crate::agent::Dispatch<'a>;
 }
 
 /// Never implemented: the bound `#[workflow]` puts on `CanCall<T>` for a tool `T` the step

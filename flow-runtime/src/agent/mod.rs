@@ -106,6 +106,7 @@
 //!   answers alone, and calls begin in the order the model asked for them, so a step run again
 //!   over recorded answers counts the same turns and tokens and makes the same calls.
 
+use crate::__private::ToolList;
 use crate::model::{
     AnswerError, ChatRequest, ChatResponse, Message, Model, ResponseFormat, ToolCall as ModelCall,
     ToolDef,
@@ -124,6 +125,7 @@ pub type Dispatch<'a> = Pin<Box<dyn Future<Output = Result<ToolResult, CallError
 /// What goes back to the model for one of its tool calls: the tool's output as JSON, or what
 /// it can correct.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ToolResult {
     /// The tool's output, as JSON text.
     Output(String),
@@ -150,17 +152,9 @@ pub trait StepTools: crate::__private::DeclaredToolset + Sized + 'static {
     fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, Self>, call: &'a ModelCall) -> Dispatch<'a>;
 }
 
-/// A step's tools as a tuple, `(Search, Book)`, each of which step `P` may call.
-#[doc(hidden)]
-pub trait ToolList<P> {
-    /// The tools' definitions, in order.
-    fn defs() -> Vec<ToolDef>;
-
-    /// The call of the tool named by `call`; a name not among these gets
-    /// [`ToolResult::Error`] listing the names that are.
-    fn dispatch<'a, D: Send + Sync>(ctx: &'a Ctx<D, P>, call: &'a ModelCall) -> Dispatch<'a>;
-}
-
+// `ToolList`, the trait generated `StepTools` impls delegate to, is declared in `__private`
+// (generated code names it only there); its impls for tuples of tools live here, beside the
+// dispatch they share.
 macro_rules! tool_list {
     ($($t:ident),+) => {
         impl<P, $($t),+> ToolList<P> for ($($t,)+)

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 /// [`RuntimeError::Parked`] / [`RuntimeError::Stopped`].
 #[derive(Debug)]
 #[non_exhaustive]
+#[must_use = "a run's turn may have failed, parked or been stopped: its outcome says which"]
 pub enum Outcome<O, E> {
     /// The run reached an exit step: its output.
     Finished(O),

@@ -268,9 +268,11 @@ impl<D, P> Ctx<D, P> {
         self.scope.visit()
     }
 
-    /// The tools the run was given.
+    /// The tools the run was given. Not public: through it, step code could call any tool of
+    /// the run, one its step does not declare or one that needs a person's approval, with no
+    /// journal entry ([`Ctx::call`] is the way in).
     #[must_use]
-    pub fn toolbox(&self) -> &Toolbox {
+    pub(crate) fn toolbox(&self) -> &Toolbox {
         &self.shared.tools
     }
 

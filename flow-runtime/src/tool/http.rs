@@ -15,6 +15,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::fmt;
 use std::time::Duration;
 
 /// How much of an error response's body goes into the error message, in characters.
@@ -113,12 +114,25 @@ pub const DEFAULT_MAX_RESPONSE_BODY: usize = 10 * 1024 * 1024;
 ///
 /// Call the tool through a [`PolicyTool`](crate::tool::PolicyTool) to have its transient
 /// failures retried, its `Retry-After` honoured and its credential sent.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the base URL and the body limit, not the client: a reqwest client's `Debug`
+/// prints its default headers, where a client given to [`HttpJson::with_client`] may hold a
+/// credential.
+#[derive(Clone)]
 pub struct HttpJson {
     client: reqwest::Client,
     /// Always ends in `/`, has no query, fragment or credentials.
     base: Url,
     max_body: usize,
+}
+
+impl fmt::Debug for HttpJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpJson")
+            .field("base", &self.base.as_str())
+            .field("max_body", &self.max_body)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A successful answer was larger than [`HttpJson::max_response_body`]: the source of the
@@ -875,5 +889,24 @@ mod tests {
         assert_eq!(wait("soon"), None);
         assert_eq!(wait("-1"), None);
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn debug_does_not_print_the_clients_default_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret-t0ken"),
+        );
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        // The client itself would print it.
+        assert!(format!("{client:?}").contains("s3cret-t0ken"));
+        let api = HttpJson::with_client(client, "http://api.internal/v1").unwrap();
+        let printed = format!("{api:?}");
+        assert!(!printed.contains("s3cret-t0ken"), "{printed}");
+        assert!(printed.contains("http://api.internal/v1/"), "{printed}");
     }
 }
