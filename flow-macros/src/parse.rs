@@ -2,7 +2,7 @@
 //! returned early, so one build reports every mistake in the module.
 
 use crate::error::Errors;
-use crate::model::{Input, RouteEnum, Step, Variant, Workflow};
+use crate::model::{Input, Returns, RouteEnum, Step, Variant, Workflow};
 use crate::naming::variant_snake;
 use crate::syntax::{generic_args, type_text};
 use proc_macro2::{Span, TokenStream};
@@ -228,7 +228,25 @@ pub(crate) fn workflow(
         )
     });
 
+    // The module's own structs, enums and unions: returned as is, none is a `Result`.
+    let data_types: Vec<&Ident> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Struct(i) => Some(&i.ident),
+            Item::Enum(i) => Some(&i.ident),
+            Item::Union(i) => Some(&i.ident),
+            _ => None,
+        })
+        .collect();
+    for step in &mut steps {
+        step.returns = step
+            .output
+            .as_ref()
+            .map_or(Returns::Other, |ty| returns_of(ty, &data_types));
+    }
+
     let mut enums = Vec::new();
+    let mut unrouted_enums = Vec::new();
     for item in items.iter_mut() {
         let Item::Enum(item_enum) = item else {
             continue;
@@ -236,6 +254,12 @@ pub(crate) fn workflow(
         let routed = steps
             .iter()
             .any(|s| s.routes.as_ref() == Some(&item_enum.ident));
+        if !routed {
+            unrouted_enums.push((
+                item_enum.ident.clone(),
+                item_enum.variants.iter().map(|v| v.ident.clone()).collect(),
+            ));
+        }
         let mut variants = Vec::new();
         for variant in &mut item_enum.variants {
             let to_attrs = take_attrs(&mut variant.attrs, "to");
@@ -304,6 +328,7 @@ pub(crate) fn workflow(
         typestate,
         steps,
         enums,
+        unrouted_enums,
         item_names,
         missing_use,
     })
@@ -447,12 +472,15 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
         receiver: sig.receiver().map(|receiver| receiver.self_token.span),
         generics: None,
         ctx: None,
+        ctx_marker: None,
         inputs: Vec::new(),
         earlier: Vec::new(),
         output: match &sig.output {
             ReturnType::Default => None,
             ReturnType::Type(_, ty) => Some((**ty).clone()),
         },
+        // Read once the module's structs and enums are known (`returns_of`).
+        returns: Returns::Other,
         params_span: sig.paren_token.span.join(),
     };
     step.sleep = step.output.as_ref().and_then(sleep_of);
@@ -527,6 +555,7 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
                 );
             }
             step.ctx = first.cloned();
+            step.ctx_marker = ctx_marker(&r.elem);
             first = None;
         }
         Some(ty) if is_ctx(ty) => {
@@ -557,20 +586,19 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
             );
             continue;
         }
+        let pat = typed
+            .iter()
+            .find(|t| std::ptr::eq(t.ty.as_ref(), ty))
+            .map_or_else(
+                || "input".to_owned(),
+                |t| quote::ToTokens::to_token_stream(&t.pat).to_string(),
+            );
         let by_value = match ty {
-            Type::Reference(r) => {
-                let name = typed
-                    .iter()
-                    .find(|t| std::ptr::eq(t.ty.as_ref(), ty))
-                    .map_or_else(
-                        || "input".to_owned(),
-                        |t| quote::ToTokens::to_token_stream(&t.pat).to_string(),
-                    );
-                Some(format!("{name}: {}", crate::syntax::owned_form(&r.elem)))
-            }
+            Type::Reference(r) => Some(format!("{pat}: {}", crate::syntax::owned_form(&r.elem))),
             _ => None,
         };
         step.inputs.push(Input {
+            pat,
             ty: ty.clone(),
             reference: by_value,
         });
@@ -913,6 +941,73 @@ fn duration_hint(lit: &syn::Lit) -> String {
     }
 }
 
+/// How a return type gives the step's output and error, as written: see [`Returns`].
+fn returns_of(ty: &Type, data_types: &[&Ident]) -> Returns {
+    // Generic types of std and of the runtime that are never an alias of `Result`.
+    const NOT_RESULT: &[&str] = &[
+        "Option",
+        "Vec",
+        "Box",
+        "Arc",
+        "Rc",
+        "Cell",
+        "RefCell",
+        "Mutex",
+        "RwLock",
+        "Pin",
+        "PhantomData",
+        "HashSet",
+        "BTreeSet",
+        "VecDeque",
+        "BinaryHeap",
+        "LinkedList",
+        "Sleep",
+        "Valid",
+        "Event",
+        "LoopExhausted",
+        "Ctx",
+    ];
+    let path = match ty {
+        Type::Group(g) => return returns_of(&g.elem, data_types),
+        Type::Paren(p) => return returns_of(&p.elem, data_types),
+        Type::Path(p) if p.qself.is_none() => &p.path,
+        _ => return Returns::Other,
+    };
+    let Some(last) = path.segments.last() else {
+        return Returns::Other;
+    };
+    let args: Vec<&syn::GenericArgument> = match &last.arguments {
+        syn::PathArguments::AngleBracketed(a) => a.args.iter().collect(),
+        _ => Vec::new(),
+    };
+    let types: Vec<&Type> = args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    if last.ident == "Result" {
+        return match (types.as_slice(), args.len()) {
+            ([ok, err], 2) => Returns::Result {
+                ok: Box::new((*ok).clone()),
+                err: Box::new((*err).clone()),
+            },
+            _ => Returns::Alias,
+        };
+    }
+    let name = last.ident.to_string();
+    if types.len() == 1
+        && args.len() == 1
+        && !NOT_RESULT.contains(&name.as_str())
+        && !(path.segments.len() == 1 && data_types.contains(&&last.ident))
+    {
+        Returns::Alias
+    } else {
+        Returns::Other
+    }
+}
+
 /// `T` when `ty` is `Result<Sleep<T>, E>` as written.
 fn sleep_of(ty: &Type) -> Option<Type> {
     let ok = generic_args(ty, "Result")?.into_iter().next()?;
@@ -1159,6 +1254,18 @@ fn imported(tree: &syn::UseTree, names: &mut Vec<String>) {
         syn::UseTree::Rename(r) => names.push(r.rename.to_string()),
         syn::UseTree::Group(g) => g.items.iter().for_each(|t| imported(t, names)),
         syn::UseTree::Glob(_) => {}
+    }
+}
+
+/// `X` in a context type `Ctx<D, tools::X>` as written.
+fn ctx_marker(ctx: &Type) -> Option<Ident> {
+    let marker = generic_args(ctx, "Ctx")?.get(1).copied()?;
+    let Type::Path(p) = marker else { return None };
+    match p.path.segments.iter().collect::<Vec<_>>().as_slice() {
+        [module, marker] if p.qself.is_none() && module.ident == "tools" => {
+            Some(marker.ident.clone())
+        }
+        _ => None,
     }
 }
 
