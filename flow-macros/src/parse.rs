@@ -216,7 +216,7 @@ pub(crate) fn workflow(
         }
     }
 
-    let missing_use = missing_use_super(items, &steps).map(|(name, span)| {
+    let missing_use = missing_use_super(items, &steps, &krate).map(|(name, span)| {
         // The rest of the module then resolves, so this is the only error about it.
         items.insert(0, syn::parse_quote!(use super::*;));
         syn::Error::new(
@@ -1153,18 +1153,33 @@ fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
 
 /// A name the steps' signatures use that nothing in a module without any `use` defines
 /// (`Ctx`, or a type of the parent module): the module most likely lacks `use super::*;`.
-fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
+fn missing_use_super(items: &[Item], steps: &[Step], krate: &syn::Path) -> Option<(String, Span)> {
     // What a module sees without any `use`: the std prelude's types and the primitive ones.
     const PRELUDE: &[&str] = &[
         "String", "Vec", "Option", "Result", "Box", "bool", "char", "str", "u8", "u16", "u32",
         "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
     ];
-    // A glob import or a macro may bring any name: nothing can be said then.
-    if items.iter().any(|i| match i {
-        Item::Use(u) => has_glob(&u.tree),
-        Item::Macro(_) => true,
-        _ => false,
-    }) {
+    // A glob import or a macro may bring any name: nothing can be said then, except for the
+    // runtime's prelude, whose names are known.
+    let mut globs = Vec::new();
+    for item in items {
+        match item {
+            Item::Use(u) => globs_of(&u.tree, &mut Vec::new(), &mut globs),
+            Item::Macro(_) => return None,
+            _ => {}
+        }
+    }
+    let runtime = krate
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>();
+    let is_prelude = |glob: &Vec<String>| {
+        glob.split_last().is_some_and(|(last, path)| {
+            last == "prelude" && (path == runtime.as_slice() || path == ["flow_runtime"])
+        })
+    };
+    if !globs.iter().all(is_prelude) {
         return None;
     }
     let mut defined: Vec<String> = items
@@ -1172,6 +1187,9 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
         .filter_map(item_ident)
         .map(ToString::to_string)
         .collect();
+    if !globs.is_empty() {
+        defined.extend(RUNTIME_PRELUDE.iter().map(|&n| n.to_owned()));
+    }
     for item in items {
         match item {
             Item::Use(u) => imported(&u.tree, &mut defined),
@@ -1236,13 +1254,50 @@ fn nested_steps(workflow: &Ident, module: &mut ItemMod, errors: &mut Errors) {
     }
 }
 
-/// Whether a `use` tree imports a glob (`use a::*`, `use a::{b, c::*}`).
-fn has_glob(tree: &syn::UseTree) -> bool {
+/// The names `use flow_runtime::prelude::*` brings into a module (`flow-runtime/src/prelude.rs`;
+/// a unit test keeps the two the same).
+const RUNTIME_PRELUDE: &[&str] = &[
+    "RuntimeError",
+    "Invalid",
+    "Valid",
+    "Ctx",
+    "Event",
+    "LoopExhausted",
+    "RunId",
+    "Sleep",
+    "Workflow",
+    "MemoryStore",
+    "Store",
+    "Auth",
+    "CallError",
+    "Credential",
+    "IdempotencyKey",
+    "PolicyTool",
+    "RateLimit",
+    "Retry",
+    "Tool",
+    "ToolCtx",
+    "ToolError",
+    "ToolPolicy",
+    "Toolbox",
+    "step",
+    "workflow",
+    "JsonSchema",
+    "schemars",
+];
+
+/// The paths of the globs a `use` tree imports (`use a::*` gives `a`; `use a::{b, c::*}`
+/// gives `a::c`), each as its segments; `prefix` is the path read so far.
+fn globs_of(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     match tree {
-        syn::UseTree::Glob(_) => true,
-        syn::UseTree::Path(p) => has_glob(&p.tree),
-        syn::UseTree::Group(g) => g.items.iter().any(has_glob),
-        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => false,
+        syn::UseTree::Glob(_) => out.push(prefix.clone()),
+        syn::UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            globs_of(&p.tree, prefix, out);
+            prefix.pop();
+        }
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| globs_of(t, prefix, out)),
+        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => {}
     }
 }
 
@@ -1298,4 +1353,28 @@ pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
     };
     let error = syn::Error::new(Span::call_site(), message).to_compile_error();
     quote::quote!(#error #item)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `RUNTIME_PRELUDE` names what the runtime's prelude exports: a name missing here would
+    /// make the `use super::*;` hint refuse a module that compiles.
+    #[test]
+    fn runtime_prelude_names_are_the_preludes() {
+        let file: syn::File =
+            syn::parse_str(include_str!("../../flow-runtime/src/prelude.rs")).unwrap();
+        let mut names = Vec::new();
+        for item in &file.items {
+            if let syn::Item::Use(u) = item {
+                let mut globs = Vec::new();
+                super::globs_of(&u.tree, &mut Vec::new(), &mut globs);
+                assert!(globs.is_empty(), "the prelude re-exports a glob: {globs:?}");
+                super::imported(&u.tree, &mut names);
+            }
+        }
+        let mut expected: Vec<&str> = super::RUNTIME_PRELUDE.to_vec();
+        expected.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(names, expected);
+    }
 }
