@@ -2,7 +2,7 @@
 //! returned early, so one build reports every mistake in the module.
 
 use crate::error::Errors;
-use crate::model::{Input, RouteEnum, Step, Variant, Workflow};
+use crate::model::{Input, Returns, RouteEnum, Step, Variant, Workflow};
 use crate::naming::variant_snake;
 use crate::syntax::{generic_args, type_text};
 use proc_macro2::{Span, TokenStream};
@@ -216,7 +216,7 @@ pub(crate) fn workflow(
         }
     }
 
-    let missing_use = missing_use_super(items, &steps).map(|(name, span)| {
+    let missing_use = missing_use_super(items, &steps, &krate).map(|(name, span)| {
         // The rest of the module then resolves, so this is the only error about it.
         items.insert(0, syn::parse_quote!(use super::*;));
         syn::Error::new(
@@ -228,7 +228,25 @@ pub(crate) fn workflow(
         )
     });
 
+    // The module's own structs, enums and unions: returned as is, none is a `Result`.
+    let data_types: Vec<&Ident> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Struct(i) => Some(&i.ident),
+            Item::Enum(i) => Some(&i.ident),
+            Item::Union(i) => Some(&i.ident),
+            _ => None,
+        })
+        .collect();
+    for step in &mut steps {
+        step.returns = step
+            .output
+            .as_ref()
+            .map_or(Returns::Other, |ty| returns_of(ty, &data_types));
+    }
+
     let mut enums = Vec::new();
+    let mut unrouted_enums = Vec::new();
     for item in items.iter_mut() {
         let Item::Enum(item_enum) = item else {
             continue;
@@ -236,6 +254,12 @@ pub(crate) fn workflow(
         let routed = steps
             .iter()
             .any(|s| s.routes.as_ref() == Some(&item_enum.ident));
+        if !routed {
+            unrouted_enums.push((
+                item_enum.ident.clone(),
+                item_enum.variants.iter().map(|v| v.ident.clone()).collect(),
+            ));
+        }
         let mut variants = Vec::new();
         for variant in &mut item_enum.variants {
             let to_attrs = take_attrs(&mut variant.attrs, "to");
@@ -304,6 +328,7 @@ pub(crate) fn workflow(
         typestate,
         steps,
         enums,
+        unrouted_enums,
         item_names,
         missing_use,
     })
@@ -447,12 +472,15 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
         receiver: sig.receiver().map(|receiver| receiver.self_token.span),
         generics: None,
         ctx: None,
+        ctx_marker: None,
         inputs: Vec::new(),
         earlier: Vec::new(),
         output: match &sig.output {
             ReturnType::Default => None,
             ReturnType::Type(_, ty) => Some((**ty).clone()),
         },
+        // Read once the module's structs and enums are known (`returns_of`).
+        returns: Returns::Other,
         params_span: sig.paren_token.span.join(),
     };
     step.sleep = step.output.as_ref().and_then(sleep_of);
@@ -527,6 +555,7 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
                 );
             }
             step.ctx = first.cloned();
+            step.ctx_marker = ctx_marker(&r.elem);
             first = None;
         }
         Some(ty) if is_ctx(ty) => {
@@ -557,20 +586,19 @@ fn step(attr: &Attribute, sig: &mut syn::Signature, errors: &mut Errors) -> Step
             );
             continue;
         }
+        let pat = typed
+            .iter()
+            .find(|t| std::ptr::eq(t.ty.as_ref(), ty))
+            .map_or_else(
+                || "input".to_owned(),
+                |t| quote::ToTokens::to_token_stream(&t.pat).to_string(),
+            );
         let by_value = match ty {
-            Type::Reference(r) => {
-                let name = typed
-                    .iter()
-                    .find(|t| std::ptr::eq(t.ty.as_ref(), ty))
-                    .map_or_else(
-                        || "input".to_owned(),
-                        |t| quote::ToTokens::to_token_stream(&t.pat).to_string(),
-                    );
-                Some(format!("{name}: {}", crate::syntax::owned_form(&r.elem)))
-            }
+            Type::Reference(r) => Some(format!("{pat}: {}", crate::syntax::owned_form(&r.elem))),
             _ => None,
         };
         step.inputs.push(Input {
+            pat,
             ty: ty.clone(),
             reference: by_value,
         });
@@ -913,6 +941,73 @@ fn duration_hint(lit: &syn::Lit) -> String {
     }
 }
 
+/// How a return type gives the step's output and error, as written: see [`Returns`].
+fn returns_of(ty: &Type, data_types: &[&Ident]) -> Returns {
+    // Generic types of std and of the runtime that are never an alias of `Result`.
+    const NOT_RESULT: &[&str] = &[
+        "Option",
+        "Vec",
+        "Box",
+        "Arc",
+        "Rc",
+        "Cell",
+        "RefCell",
+        "Mutex",
+        "RwLock",
+        "Pin",
+        "PhantomData",
+        "HashSet",
+        "BTreeSet",
+        "VecDeque",
+        "BinaryHeap",
+        "LinkedList",
+        "Sleep",
+        "Valid",
+        "Event",
+        "LoopExhausted",
+        "Ctx",
+    ];
+    let path = match ty {
+        Type::Group(g) => return returns_of(&g.elem, data_types),
+        Type::Paren(p) => return returns_of(&p.elem, data_types),
+        Type::Path(p) if p.qself.is_none() => &p.path,
+        _ => return Returns::Other,
+    };
+    let Some(last) = path.segments.last() else {
+        return Returns::Other;
+    };
+    let args: Vec<&syn::GenericArgument> = match &last.arguments {
+        syn::PathArguments::AngleBracketed(a) => a.args.iter().collect(),
+        _ => Vec::new(),
+    };
+    let types: Vec<&Type> = args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    if last.ident == "Result" {
+        return match (types.as_slice(), args.len()) {
+            ([ok, err], 2) => Returns::Result {
+                ok: Box::new((*ok).clone()),
+                err: Box::new((*err).clone()),
+            },
+            _ => Returns::Alias,
+        };
+    }
+    let name = last.ident.to_string();
+    if types.len() == 1
+        && args.len() == 1
+        && !NOT_RESULT.contains(&name.as_str())
+        && !(path.segments.len() == 1 && data_types.contains(&&last.ident))
+    {
+        Returns::Alias
+    } else {
+        Returns::Other
+    }
+}
+
 /// `T` when `ty` is `Result<Sleep<T>, E>` as written.
 fn sleep_of(ty: &Type) -> Option<Type> {
     let ok = generic_args(ty, "Result")?.into_iter().next()?;
@@ -1058,18 +1153,33 @@ fn bodyless_step(tokens: &TokenStream) -> Option<(Span, TokenStream)> {
 
 /// A name the steps' signatures use that nothing in a module without any `use` defines
 /// (`Ctx`, or a type of the parent module): the module most likely lacks `use super::*;`.
-fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
+fn missing_use_super(items: &[Item], steps: &[Step], krate: &syn::Path) -> Option<(String, Span)> {
     // What a module sees without any `use`: the std prelude's types and the primitive ones.
     const PRELUDE: &[&str] = &[
         "String", "Vec", "Option", "Result", "Box", "bool", "char", "str", "u8", "u16", "u32",
         "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
     ];
-    // A glob import or a macro may bring any name: nothing can be said then.
-    if items.iter().any(|i| match i {
-        Item::Use(u) => has_glob(&u.tree),
-        Item::Macro(_) => true,
-        _ => false,
-    }) {
+    // A glob import or a macro may bring any name: nothing can be said then, except for the
+    // runtime's prelude, whose names are known.
+    let mut globs = Vec::new();
+    for item in items {
+        match item {
+            Item::Use(u) => globs_of(&u.tree, &mut Vec::new(), &mut globs),
+            Item::Macro(_) => return None,
+            _ => {}
+        }
+    }
+    let runtime = krate
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>();
+    let is_prelude = |glob: &Vec<String>| {
+        glob.split_last().is_some_and(|(last, path)| {
+            last == "prelude" && (path == runtime.as_slice() || path == ["flow_runtime"])
+        })
+    };
+    if !globs.iter().all(is_prelude) {
         return None;
     }
     let mut defined: Vec<String> = items
@@ -1077,6 +1187,9 @@ fn missing_use_super(items: &[Item], steps: &[Step]) -> Option<(String, Span)> {
         .filter_map(item_ident)
         .map(ToString::to_string)
         .collect();
+    if !globs.is_empty() {
+        defined.extend(RUNTIME_PRELUDE.iter().map(|&n| n.to_owned()));
+    }
     for item in items {
         match item {
             Item::Use(u) => imported(&u.tree, &mut defined),
@@ -1141,13 +1254,50 @@ fn nested_steps(workflow: &Ident, module: &mut ItemMod, errors: &mut Errors) {
     }
 }
 
-/// Whether a `use` tree imports a glob (`use a::*`, `use a::{b, c::*}`).
-fn has_glob(tree: &syn::UseTree) -> bool {
+/// The names `use flow_runtime::prelude::*` brings into a module (`flow-runtime/src/prelude.rs`;
+/// a unit test keeps the two the same).
+const RUNTIME_PRELUDE: &[&str] = &[
+    "RuntimeError",
+    "Invalid",
+    "Valid",
+    "Ctx",
+    "Event",
+    "LoopExhausted",
+    "RunId",
+    "Sleep",
+    "Workflow",
+    "MemoryStore",
+    "Store",
+    "Auth",
+    "CallError",
+    "Credential",
+    "IdempotencyKey",
+    "PolicyTool",
+    "RateLimit",
+    "Retry",
+    "Tool",
+    "ToolCtx",
+    "ToolError",
+    "ToolPolicy",
+    "Toolbox",
+    "step",
+    "workflow",
+    "JsonSchema",
+    "schemars",
+];
+
+/// The paths of the globs a `use` tree imports (`use a::*` gives `a`; `use a::{b, c::*}`
+/// gives `a::c`), each as its segments; `prefix` is the path read so far.
+fn globs_of(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     match tree {
-        syn::UseTree::Glob(_) => true,
-        syn::UseTree::Path(p) => has_glob(&p.tree),
-        syn::UseTree::Group(g) => g.items.iter().any(has_glob),
-        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => false,
+        syn::UseTree::Glob(_) => out.push(prefix.clone()),
+        syn::UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            globs_of(&p.tree, prefix, out);
+            prefix.pop();
+        }
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| globs_of(t, prefix, out)),
+        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => {}
     }
 }
 
@@ -1159,6 +1309,18 @@ fn imported(tree: &syn::UseTree, names: &mut Vec<String>) {
         syn::UseTree::Rename(r) => names.push(r.rename.to_string()),
         syn::UseTree::Group(g) => g.items.iter().for_each(|t| imported(t, names)),
         syn::UseTree::Glob(_) => {}
+    }
+}
+
+/// `X` in a context type `Ctx<D, tools::X>` as written.
+fn ctx_marker(ctx: &Type) -> Option<Ident> {
+    let marker = generic_args(ctx, "Ctx")?.get(1).copied()?;
+    let Type::Path(p) = marker else { return None };
+    match p.path.segments.iter().collect::<Vec<_>>().as_slice() {
+        [module, marker] if p.qself.is_none() && module.ident == "tools" => {
+            Some(marker.ident.clone())
+        }
+        _ => None,
     }
 }
 
@@ -1191,4 +1353,28 @@ pub(crate) fn stray_step(item: &TokenStream) -> TokenStream {
     };
     let error = syn::Error::new(Span::call_site(), message).to_compile_error();
     quote::quote!(#error #item)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `RUNTIME_PRELUDE` names what the runtime's prelude exports: a name missing here would
+    /// make the `use super::*;` hint refuse a module that compiles.
+    #[test]
+    fn runtime_prelude_names_are_the_preludes() {
+        let file: syn::File =
+            syn::parse_str(include_str!("../../flow-runtime/src/prelude.rs")).unwrap();
+        let mut names = Vec::new();
+        for item in &file.items {
+            if let syn::Item::Use(u) = item {
+                let mut globs = Vec::new();
+                super::globs_of(&u.tree, &mut Vec::new(), &mut globs);
+                assert!(globs.is_empty(), "the prelude re-exports a glob: {globs:?}");
+                super::imported(&u.tree, &mut names);
+            }
+        }
+        let mut expected: Vec<&str> = super::RUNTIME_PRELUDE.to_vec();
+        expected.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(names, expected);
+    }
 }

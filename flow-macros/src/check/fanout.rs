@@ -35,7 +35,17 @@ pub(super) fn check_plain_step(
         // A step of a branch that fans out again: the outer fan-out's check reports it.
         _ if is_branch(wf, succ, step) => Next::Exit,
         branches => {
-            let Some((join, chains)) = check_fork(wf, i, branches, succ, errors) else {
+            // A fan-out the user meant as routes says so once, instead of what the fan-out
+            // would need (a join, exclusive branches…).
+            let mut fork_errors = Errors::default();
+            let fork = check_fork(wf, i, branches, succ, &mut fork_errors);
+            if let Err(error) = fork_errors.into_result() {
+                match forgotten_routes(wf, i, branches) {
+                    Some((span, message)) => errors.at(span, message),
+                    None => errors.push(error),
+                }
+            }
+            let Some((join, chains)) = fork else {
                 return Next::Exit;
             };
             // Branches in the join's `after` order: slot `k` is the join's parameter `k`.
@@ -65,6 +75,72 @@ pub(super) fn check_plain_step(
             Next::Fork { join }
         }
     }
+}
+
+/// When fan-out step `fork` returns an enum of the module without `routes = …`, and the
+/// variants' snake-case names are the branches: the user meant a router. The span of the
+/// fork's name and the message saying so. Only asked when the fan-out is wrong as a fan-out,
+/// so a valid fan-out that hands each branch an enum is never refused.
+fn forgotten_routes(
+    wf: &Workflow,
+    fork: usize,
+    branches: &[usize],
+) -> Option<(proc_macro2::Span, String)> {
+    let step = &wf.steps[fork];
+    let crate::model::Returns::Result { ok, .. } = &step.returns else {
+        return None;
+    };
+    let syn::Type::Path(path) = &**ok else {
+        return None;
+    };
+    let returned = &path.path.segments.last()?.ident;
+    let (name, variants) = wf.unrouted_enums.iter().find(|(e, _)| e == returned)?;
+    let routes: Vec<String> = variants.iter().map(crate::naming::variant_snake).collect();
+    let covered = branches
+        .iter()
+        .all(|&b| routes.contains(&syn::ext::IdentExt::unraw(&wf.steps[b].name).to_string()));
+    if !covered {
+        return None;
+    }
+    let names: Vec<String> = branches
+        .iter()
+        .map(|&b| format!("`{}`", wf.steps[b].name))
+        .collect();
+    let names = match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    let mut keys: Vec<String> = Vec::new();
+    if step.entry.is_some() {
+        keys.push("entry".to_owned());
+    }
+    if !step.after.is_empty() {
+        let separator = if step.converge.is_some() { " | " } else { ", " };
+        let after = step
+            .after
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(separator);
+        keys.push(if step.after.len() > 1 && step.converge.is_none() {
+            format!("after = [{after}]")
+        } else {
+            format!("after = {after}")
+        });
+    }
+    if step.tools_span.is_some() || step.event.is_some() || step.timeout.is_some() {
+        keys.push("…".to_owned());
+    }
+    keys.push(format!("routes = {name}"));
+    let fork_name = &step.name;
+    Some((
+        fork_name.span(),
+        format!(
+            "`{fork_name}` returns `{name}`, whose variants lead to {names}, but all of them run after it (a fan-out): to run only one of them, make `{fork_name}` a router: `#[step({})]`",
+            keys.join(", ")
+        ),
+    ))
 }
 
 /// Whether `step` runs after a step that fans out, or is a later step of such a branch

@@ -23,7 +23,7 @@ use self::graph::{check_entry, check_exit_paths, check_exits, check_reachable};
 use self::names::{check_generated_names, check_names};
 use self::routes::{check_back_edge_targets, check_route_step, check_routes};
 use self::signature::{check_arity, check_signatures};
-use self::waits::check_waits;
+use self::waits::{check_wait_params, check_waits};
 use crate::error::Errors;
 use crate::model::{Graph, Next, Role, Workflow};
 use std::collections::HashMap;
@@ -34,6 +34,7 @@ pub(crate) fn workflow(wf: &Workflow, errors: &mut Errors) -> Option<Graph> {
     let index = check_names(wf, errors);
     check_generated_names(wf, errors);
     check_signatures(wf, errors);
+    check_wait_params(wf, errors);
     let entry = check_entry(wf, errors);
     let route_enums = check_routes(wf, &index, errors);
     if !errors.is_empty() {

@@ -147,9 +147,28 @@ pub(super) fn check_route_step(
     let router = &wf.steps[r].name;
     let mut arms = Vec::new();
     let mut covered = BTreeSet::new();
+    let mut reported = Vec::new();
     for (v, variant) in route.variants.iter().enumerate() {
         let target = index[&variant.to.to_string()];
-        let forward = wf.steps[target].after.contains(router);
+        // A loop's target that also lists the router (or another step after it) in `after`:
+        // the route is its back-edge, whatever `after` says; `after` names what comes first.
+        if reaches(succ, target, r)
+            && back_in_after(
+                wf,
+                route,
+                v,
+                target,
+                router,
+                index,
+                succ,
+                &mut reported,
+                errors,
+            )
+        {
+            covered.insert(target);
+        }
+        let forward = wf.steps[target].after.contains(router)
+            && !(reaches(succ, target, r) && reported.contains(&target));
         let back = !forward && reaches(succ, target, r);
         if !forward && !back {
             errors.at(
@@ -235,6 +254,71 @@ pub(super) fn check_route_step(
         }
     }
     Next::Route { enum_index, arms }
+}
+
+/// Route `v` of router `router` loops back to `target`, which also lists the router (or a
+/// step that runs after `target`) in its `after` beside the steps before the loop: reported
+/// once per target, on that name, with the `after` to keep. Returns whether `target` is (or
+/// was already) reported.
+#[allow(clippy::too_many_arguments)]
+fn back_in_after(
+    wf: &Workflow,
+    route: &RouteEnum,
+    v: usize,
+    target: usize,
+    router: &syn::Ident,
+    index: &HashMap<String, usize>,
+    succ: &[Vec<usize>],
+    reported: &mut Vec<usize>,
+    errors: &mut Errors,
+) -> bool {
+    if reported.contains(&target) {
+        return true;
+    }
+    let step = &wf.steps[target];
+    let later = |p: &syn::Ident| {
+        p == router
+            || index
+                .get(&p.to_string())
+                .is_some_and(|&p| p != target && reaches(succ, target, p))
+    };
+    let Some(wrong) = step.after.iter().find(|p| later(p)) else {
+        return false;
+    };
+    let keep: Vec<String> = step
+        .after
+        .iter()
+        .filter(|p| !later(p))
+        .map(ToString::to_string)
+        .collect();
+    // Only a loop's head, which the run also enters from before the loop (`merge`): a target
+    // entered only from the loop is another shape, with errors of its own.
+    if keep.is_empty() {
+        return false;
+    }
+    reported.push(target);
+    let fix = match keep.as_slice() {
+        [one] => format!("write `after = {one}`"),
+        _ if step.converge.is_some() => format!("write `after = {}`", keep.join(" | ")),
+        _ => format!("write `after = [{}]`", keep.join(", ")),
+    };
+    let variant = &route.variants[v];
+    let name = &step.name;
+    let to = if variant.max.is_some() {
+        format!(" (`#[to({name}, …)]`)")
+    } else if syn::ext::IdentExt::unraw(name) != crate::naming::variant_snake(&variant.name) {
+        format!(" (`#[to({name})]`)")
+    } else {
+        String::new()
+    };
+    errors.at(
+        wrong.span(),
+        format_args!(
+            "`{name}` lists `{wrong}` in `after`, but `{wrong}` runs after `{name}`: a loop's back-edge comes from the route `{}::{}`{to} alone; {fix}",
+            route.name, variant.name
+        ),
+    );
+    true
 }
 
 /// A back-edge goes to a step that takes one input: not into the middle of a fan-out.

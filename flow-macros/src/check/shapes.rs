@@ -468,3 +468,64 @@ fn a_later_step_of_the_same_chain_runs_after() {
         "{found:?}"
     );
 }
+
+/// A return type counts as a `Result` by its syntax: `Result<T, E>`, a path ending in `Result`,
+/// or another type with one type parameter (an alias); a struct named `…Result`, an alias
+/// without a parameter, a std container or a struct of the module is one error, at the type.
+#[test]
+fn return_types_are_read_as_written() {
+    let module = |ret: TokenStream| {
+        quote! {
+            mod w {
+                struct Page<T>(T);
+                #[step(entry, exit)]
+                async fn only(x: String) -> #ret { todo!() }
+            }
+        }
+    };
+    for ok in [
+        quote!(Result<String, E>),
+        quote!(std::io::Result<String>),
+        quote!(anyhow::Result<String>),
+        quote!(std::fmt::Result),
+        quote!(Fallible<String>),
+        quote!(QueryResult<String>),
+    ] {
+        assert_eq!(errors(module(ok.clone())), Vec::<String>::new(), "{ok}");
+    }
+    for refused in [
+        quote!(SearchResult),
+        quote!(SearchOut),
+        quote!(Vec<String>),
+        quote!(Option<String>),
+        quote!(Page<String>),
+        quote!((String, u32)),
+    ] {
+        let found = errors(module(refused.clone()));
+        assert_eq!(found.len(), 1, "{refused}: {found:?}");
+        assert!(
+            found[0].contains("must return `Result<T, E>`"),
+            "{refused}: {found:?}"
+        );
+    }
+}
+
+/// A fan-out whose step returns an enum named after its branches is valid when it is a
+/// fan-out (the hint for a forgotten `routes` replaces only an error).
+#[test]
+fn enum_named_after_branches_is_a_valid_fan_out() {
+    let graph = checked(quote! {
+        mod research {
+            enum Plan { Web(String), Papers(String) }
+            #[step(entry)]
+            async fn plan(topic: String) -> Result<Plan, E> { todo!() }
+            #[step(after = plan)]
+            async fn web(plan: Plan) -> Result<u32, E> { todo!() }
+            #[step(after = plan)]
+            async fn papers(plan: Plan) -> Result<u32, E> { todo!() }
+            #[step(after = [web, papers], exit)]
+            async fn report(web: u32, papers: u32) -> Result<u32, E> { todo!() }
+        }
+    });
+    assert!(graph.is_ok(), "{:?}", graph.err());
+}

@@ -3,9 +3,8 @@
 //! takes.
 
 use crate::error::Errors;
-use crate::model::{Generics, Graph, Role, Step, Workflow};
+use crate::model::{Generics, Graph, Returns, Role, Step, Workflow};
 use crate::naming::pascal_case;
-use syn::spanned::Spanned;
 
 /// Each step is an `async fn` without `self` or generics, returns `Result<T, E>`, and takes
 /// its data parameters by value. Runs each rule below on one step, then the next step, so the
@@ -21,6 +20,7 @@ pub(super) fn check_signatures(wf: &Workflow, errors: &mut Errors) {
         check_data_by_value(step, errors);
         check_concrete_types(step, errors);
         check_tools_take_ctx(wf, step, errors);
+        check_tools_marker(wf, step, errors);
         check_workers_place(step, errors);
     }
 }
@@ -110,23 +110,42 @@ fn check_generics(wf: &Workflow, step: &Step, errors: &mut Errors) {
     }
 }
 
-/// A declared return type can be a `Result<T, E>`: the next step receives `T`, and `E` fails the
-/// run as `FlowError::Step`.
+/// A declared return type gives the step's output `T` and error `E` as written: `Result<T, E>`,
+/// or an alias of `Result` with a parameter (`io::Result<T>`, `Fallible<T>`; see
+/// [`Returns`]). Anything else (`SearchResult`, `u32`, an alias without a parameter) is
+/// reported here rather than as one type error per use of the step's output.
 fn check_returns_result(step: &Step, errors: &mut Errors) {
     let name = &step.name;
     if let Some(output) = &step.output
-        && !looks_like_result(output)
+        && matches!(step.returns, Returns::Other)
         && !(step.not_async.is_some() && future_output(output).is_some())
     {
-        errors.at(
-            output.span(),
+        let text = crate::syntax::type_text(output);
+        // A named type may be an alias of `Result` that flow cannot see through.
+        let alias = match output {
+            syn::Type::Path(p) if !p.path.get_ident().is_some_and(is_primitive) => {
+                " (flow reads `T` and `E` from the type as written: an alias of `Result` without a type parameter must be written out)"
+            }
+            _ => "",
+        };
+        errors.push(syn::Error::new_spanned(
+            output,
             format_args!(
-                "step `{name}` must return `Result<T, E>`, not `{}`: the next step receives `T`, and `E` fails the run as `FlowError::{}`",
-                quote::ToTokens::to_token_stream(output).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ","),
+                "step `{name}` must return `Result<T, E>`, not `{text}`: the next step receives `T`, and `E` fails the run as `FlowError::{}`; write `Result<{text}, YourError>`{alias}",
                 pascal_case(&name.to_string())
             ),
-        );
+        ));
     }
+}
+
+/// Whether `name` is a primitive type (`u32`, `bool`, `str`…), never an alias.
+fn is_primitive(name: &syn::Ident) -> bool {
+    [
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ]
+    .iter()
+    .any(|p| name == p)
 }
 
 /// A `Box<dyn Error>` error type is `Send + Sync`: a run's errors cross threads.
@@ -203,8 +222,10 @@ fn check_concrete_types(step: &Step, errors: &mut Errors) {
             ),
         ));
     }
-    // A plain `fn` returning `impl Future<…>` is `check_async`'s to report.
+    // A plain `fn` returning `impl Future<…>` is `check_async`'s to report, a bare
+    // `impl Trait` (not a `Result`) `check_returns_result`'s.
     if step.not_async.is_none()
+        && !matches!(step.returns, Returns::Other)
         && let Some(output) = &step.output
         && let Some(imp) = crate::syntax::impl_trait(output)
     {
@@ -233,6 +254,47 @@ fn check_tools_take_ctx(wf: &Workflow, step: &Step, errors: &mut Errors) {
             ),
         );
     }
+}
+
+/// A step that declares tools names its own marker in its context, `tools::Step` after the
+/// step's name: the tools themselves are listed in `tools = [...]`. Without this check, a
+/// context written with a tool's name (`tools::SearchFlights`) is rustc's "cannot find type",
+/// with a suggestion to import the tool.
+fn check_tools_marker(wf: &Workflow, step: &Step, errors: &mut Errors) {
+    let name = &step.name;
+    let (Some(_), Some(written), Some(own)) = (
+        step.tools_span,
+        &step.ctx_marker,
+        crate::naming::variant_of(name),
+    ) else {
+        return;
+    };
+    if *written == own {
+        return;
+    }
+    let deps = step
+        .ctx
+        .as_ref()
+        .and_then(|ctx| match ctx {
+            syn::Type::Reference(r) => crate::syntax::generic_args(&r.elem, "Ctx"),
+            _ => None,
+        })
+        .and_then(|args| args.first().map(|d| crate::syntax::type_text(d)))
+        .unwrap_or_else(|| crate::syntax::type_text(&wf.deps));
+    let other = wf.steps.iter().find(|s| {
+        s.tools_span.is_some() && crate::naming::variant_of(&s.name).as_ref() == Some(written)
+    });
+    let why = match other {
+        Some(other) => format!(
+            "`tools::{written}` is the marker of step `{}`, and each step names its own",
+            other.name
+        ),
+        None => "`tools::` markers are named after steps, not tools".to_owned(),
+    };
+    errors.at(
+        written.span(),
+        format_args!("the context of step `{name}` is `&Ctx<{deps}, tools::{own}>`: {why}"),
+    );
 }
 
 /// `workers = N` is on a step that takes one item per call: not on the entry (which takes the raw
@@ -299,21 +361,5 @@ pub(super) fn check_arity(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
                 ),
             );
         }
-    }
-}
-
-/// Whether a return type can be a `Result<T, E>`: a path whose last segment mentions `Result`
-/// (`Result`, `io::Result`, `anyhow::Result`). Anything else is reported here rather than as
-/// one type error per use of the step's output.
-pub(super) fn looks_like_result(ty: &syn::Type) -> bool {
-    match ty {
-        syn::Type::Path(p) => p
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident.to_string().contains("Result")),
-        syn::Type::Group(g) => looks_like_result(&g.elem),
-        syn::Type::Paren(p) => looks_like_result(&p.elem),
-        _ => false,
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::error::{Errors, call_site};
 use crate::model::{Graph, Next, Role, Workflow};
+use crate::syntax::{generic_args, type_text};
 use syn::spanned::Spanned;
 
 /// `event = T` goes with `timeout = …`, on a step with one predecessor; `Sleep<T>` is returned
@@ -68,6 +69,50 @@ pub(super) fn check_waits(wf: &Workflow, graph: &Graph, errors: &mut Errors) {
                     format_args!("step `{name}` cannot return `Sleep`: {why}"),
                 );
             }
+        }
+    }
+}
+
+/// A step's parameters as waits hand them over: a step after a sleep takes the `T` of the
+/// `Sleep<T>` returned before it (the runtime unwraps it), and a step that waits for an event
+/// takes its input first, then `Event<T>`. Read from the types as written, before the graph:
+/// either mistake would otherwise be two type errors, one naming a private helper.
+pub(super) fn check_wait_params(wf: &Workflow, errors: &mut Errors) {
+    for step in &wf.steps {
+        let name = &step.name;
+        for input in &step.inputs {
+            if let Some([inner]) = generic_args(&input.ty, "Sleep").as_deref() {
+                errors.push(syn::Error::new_spanned(
+                    &input.ty,
+                    format_args!(
+                        "step `{name}` takes `{}`, but `Sleep` is only a return type: the step after a sleep takes `{}`; write `{}: {}`",
+                        type_text(&input.ty),
+                        type_text(inner),
+                        input.pat,
+                        type_text(inner),
+                    ),
+                ));
+            }
+        }
+        let is_event = |ty: &syn::Type| generic_args(ty, "Event").is_some();
+        if step.event.is_some()
+            && step.inputs.last().is_some_and(|i| !is_event(&i.ty))
+            && let Some(event) = step.inputs.iter().find(|i| is_event(&i.ty))
+        {
+            let (events, data): (Vec<_>, Vec<_>) =
+                step.inputs.iter().partition(|i| is_event(&i.ty));
+            let order: Vec<String> = data
+                .into_iter()
+                .chain(events)
+                .map(|i| format!("{}: {}", i.pat, type_text(&i.ty)))
+                .collect();
+            errors.push(syn::Error::new_spanned(
+                &event.ty,
+                format_args!(
+                    "step `{name}` takes its event before its input, but the event comes last: `({})`",
+                    order.join(", ")
+                ),
+            ));
         }
     }
 }

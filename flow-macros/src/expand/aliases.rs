@@ -3,10 +3,9 @@
 //! `Result<T, E>` with a usable error.
 
 use super::{Concat, Gen, spanned};
-use crate::model::Role;
+use crate::model::{Returns, Role};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::Type;
 
 /// The aliases of every step, and of the workflow's output (`__FlowOutput`).
 pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
@@ -27,8 +26,8 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
         // `Result<T, E>` as written: name `T` and `E` directly, so that a public item using the
         // output never mentions the error type (a private error type would leak otherwise).
         // `assert_step_return` checks that the split agrees with `StepReturn`.
-        let (ok_ty, err_ty) = match step.output.as_ref().and_then(split_result) {
-            Some((t, e)) => {
+        let (ok_ty, err_ty) = match &step.returns {
+            Returns::Result { ok: t, err: e } => {
                 // Only the path takes the return type's span: the user's own tokens keep theirs,
                 // so a type that does not resolve is reported where it is written, as for the
                 // function itself, and rustc shows that error once.
@@ -36,7 +35,9 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
                 checks.concat(quote!(#check;));
                 (quote!(#t), quote!(#e))
             }
-            None => (
+            // An alias of `Result` (`io::Result<T>`, `Fallible<T>`): only `StepReturn` knows.
+            // (`Returns::Other` was refused by `check`.)
+            Returns::Alias | Returns::Other => (
                 quote!(<#ret as #step_return>::Ok),
                 quote!(<#ret as #step_return>::Err),
             ),
@@ -79,24 +80,4 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
     let output = Gen::output();
     out.concat(quote!(type #output = #first_exit;));
     out
-}
-
-/// `Result<T, E>` (any path ending in `Result` with two type arguments) → `(T, E)`.
-fn split_result(ty: &Type) -> Option<(&Type, &Type)> {
-    let Type::Path(path) = ty else { return None };
-    let last = path.path.segments.last()?;
-    if last.ident != "Result" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    let mut types = args.args.iter().filter_map(|a| match a {
-        syn::GenericArgument::Type(t) => Some(t),
-        _ => None,
-    });
-    match (types.next(), types.next(), types.next()) {
-        (Some(t), Some(e), None) if args.args.len() == 2 => Some((t, e)),
-        _ => None,
-    }
 }

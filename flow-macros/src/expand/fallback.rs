@@ -167,11 +167,25 @@ pub(crate) fn tool_marker_items(
     wf: Option<&Workflow>,
 ) -> Vec<(proc_macro2::Ident, TokenStream, TokenStream)> {
     let k = wf.map(|wf| &wf.krate);
-    wf.into_iter()
+    let mut names: Vec<proc_macro2::Ident> = Vec::new();
+    for step in wf
+        .into_iter()
         .flat_map(|wf| &wf.steps)
         .filter(|s| s.tools_span.is_some())
-        // A step without a PascalCase name is reported; it gets no marker.
-        .filter_map(|step| crate::naming::variant_of(&step.name))
+    {
+        // A step without a PascalCase name is reported; it gets no marker. A context that
+        // names another marker (reported) gets that one too, so it resolves.
+        for marker in crate::naming::variant_of(&step.name)
+            .into_iter()
+            .chain(step.ctx_marker.clone())
+        {
+            if !names.contains(&marker) {
+                names.push(marker);
+            }
+        }
+    }
+    names
+        .into_iter()
         .map(|marker| {
             (
                 marker.clone(),

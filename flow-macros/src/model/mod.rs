@@ -24,6 +24,9 @@ pub(crate) struct Workflow {
     pub(crate) steps: Vec<Step>,
     /// Enums named by some step's `routes = …`, found among the module's items.
     pub(crate) enums: Vec<RouteEnum>,
+    /// The module's other enums, with their variants' names: an enum a step returns without
+    /// `routes = …` may be a forgotten one.
+    pub(crate) unrouted_enums: Vec<(Ident, Vec<Ident>)>,
     /// Names of the user's own items, to report collisions with generated ones.
     pub(crate) item_names: Vec<Ident>,
     /// The module has no `use` and its steps name a type it does not define: it most likely
@@ -68,12 +71,17 @@ pub(crate) struct Step {
     pub(crate) generics: Option<(Span, Generics)>,
     /// The context parameter (the first parameter, when its type is a reference).
     pub(crate) ctx: Option<Type>,
+    /// `X` when the context's type is `&Ctx<D, tools::X>` as written: the step's tool marker,
+    /// which the macro names after the step (`tools::Search` for `search`).
+    pub(crate) ctx_marker: Option<Ident>,
     /// The data parameters, in order (without the `#[from(step)]` ones).
     pub(crate) inputs: Vec<Input>,
     /// The `#[from(step)]` parameters, in order: earlier steps' outputs, taken by reference.
     pub(crate) earlier: Vec<Earlier>,
     /// The declared return type; `None` for `-> ()`.
     pub(crate) output: Option<Type>,
+    /// How flow reads the output and error from `output`.
+    pub(crate) returns: Returns,
     /// Span of the parameter list, for errors about the number of parameters.
     pub(crate) params_span: Span,
 }
@@ -85,8 +93,25 @@ impl Step {
     }
 }
 
+/// How a step's return type gives its output `T` and error `E`, read from the type as written
+/// (the macro cannot resolve an alias):
+/// - `Result<T, E>` (any path ending in `Result` with two type arguments): split;
+/// - a path ending in `Result` otherwise (`io::Result<T>`, `fmt::Result`), or any path with one
+///   type argument (`Fallible<T>`, `QueryResult<T>`) that is not a known non-`Result` type nor a
+///   struct or enum of the module: assumed to be an alias of `Result`, read through the runtime's
+///   `StepReturn` (a wrong guess is one type error there);
+/// - anything else (`SearchResult`, `u32`, a tuple, an alias without a parameter): refused by
+///   `check`, since every use of the step's output would fail to resolve.
+pub(crate) enum Returns {
+    Result { ok: Box<Type>, err: Box<Type> },
+    Alias,
+    Other,
+}
+
 /// A data parameter of a step.
 pub(crate) struct Input {
+    /// The parameter's pattern, as written (`claim`).
+    pub(crate) pat: String,
     pub(crate) ty: Type,
     /// When a data parameter is a reference: the parameter taken by value (`trip: String`).
     pub(crate) reference: Option<String>,

@@ -16,6 +16,7 @@ mod hostile_prelude;
 mod linear_chain;
 mod raw_identifier_routes;
 mod raw_identifier_step;
+mod result_alias;
 mod routing;
 mod shared_route_enum;
 mod step_named_state;
@@ -88,6 +89,11 @@ fn raw_identifier_routes() {
 #[test]
 fn raw_identifier_step() {
     raw_identifier_step::main();
+}
+
+#[test]
+fn result_alias() {
+    result_alias::main();
 }
 
 #[test]

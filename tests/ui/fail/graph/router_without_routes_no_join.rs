@@ -1,0 +1,36 @@
+use flow_runtime::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed")]
+pub struct Failed;
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Ticket(pub String);
+
+#[workflow]
+pub mod support {
+    use super::*;
+
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    pub enum Triage {
+        Billing(Ticket),
+        Technical(Ticket),
+    }
+
+    #[step(entry)]
+    pub async fn intake(ticket: Ticket) -> Result<Triage, Failed> {
+        Ok(Triage::Billing(ticket))
+    }
+
+    #[step(after = intake, exit)]
+    pub async fn billing(ticket: Ticket) -> Result<String, Failed> {
+        Ok(ticket.0)
+    }
+
+    #[step(after = intake, exit)]
+    pub async fn technical(ticket: Ticket) -> Result<String, Failed> {
+        Ok(ticket.0)
+    }
+}
+
+fn main() {}
