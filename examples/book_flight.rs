@@ -618,7 +618,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("history of run `{}`, from the store:", ctx.run_id());
     for entry in store.history(ctx.run_id()).await? {
-        println!("  #{:<2} after {}", entry.seq, entry.step);
+        // The run's start, stored before its first step, has no step.
+        match entry.step.as_str() {
+            "" => println!("  #{:<2} started", entry.seq),
+            step => println!("  #{:<2} after {step}", entry.seq),
+        }
         for call in &entry.calls {
             println!(
                 "        {:?} {}: {} attempt(s), {} ms, {:?}",

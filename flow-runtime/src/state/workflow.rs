@@ -117,6 +117,11 @@ pub trait Workflow: Send + Sync + 'static {
     /// at once if it had finished) instead of starting a second one. The run id is the
     /// idempotency key; `input` is used only for a new run.
     ///
+    /// A new run starts as [`run`](Workflow::run) starts one: its start is stored first, and
+    /// only if the store still has no run with this id. Of two calls at once with one new id,
+    /// one runs it and the other gets [`RuntimeError::AlreadyStarted`]; a process that dies in
+    /// the first step leaves the start, from which the next call continues.
+    ///
     /// It refuses, running nothing and leaving the stored state as it is:
     ///
     /// * a run that [run control](crate::store::RunControl) has paused or cancelled, with
@@ -176,7 +181,16 @@ pub trait Workflow: Send + Sync + 'static {
             // interrupted runs again as attempt 2.
             let checkpoint = match store.load_to_resume_boxed(run_id, Self::FINGERPRINT).await {
                 Ok(Some(checkpoint)) => checkpoint,
-                Ok(None) => return Self::advance(ctx, Self::start(input)).await,
+                // A new run: its start is stored first, as `run` does, so that of two calls at
+                // once with one id only one runs it, and a crash in its first step leaves it to
+                // resume.
+                Ok(None) => {
+                    let state = Self::start(input);
+                    if let Err(error) = crate::driver::begin::<Self>(ctx, &state).await {
+                        return Outcome::Failed(error.into());
+                    }
+                    return Self::advance(ctx, state).await;
+                }
                 Err(source) => return load(source),
             };
             match crate::driver::load::<Self>(store, checkpoint).await {

@@ -78,25 +78,23 @@ async fn a_nan_state_is_refused<S: Store>(store: Arc<S>) {
     let error = thermo::Workflow::run_or_resume(&ctx, reading.clone())
         .await
         .unwrap_err();
+    // The NaN is in the run's input: its start, stored before the first step, is refused.
     match runtime(&error) {
-        RuntimeError::Unstorable {
-            step,
-            reason,
-            workflow,
-            ..
+        RuntimeError::Start {
+            workflow, source, ..
         } => {
-            assert_eq!((*workflow, *step), ("thermo", "read"));
+            assert_eq!(*workflow, "thermo");
+            assert_eq!(source.kind(), StoreErrorKind::Unstorable, "{source}");
             assert!(
-                reason.contains("NaN at `.Report.input.celsius`"),
-                "{reason}"
+                source.to_string().contains("NaN at `.Read.input.celsius`"),
+                "{source}"
             );
         }
-        other => panic!("expected Unstorable, got {other:?}"),
+        other => panic!("expected Start, got {other:?}"),
     }
     assert!(
-        error
-            .to_string()
-            .contains("after step `read` was not stored")
+        error.to_string().contains("could not store its start"),
+        "{error}"
     );
     // Nothing was acknowledged, so nothing is stored.
     assert_eq!(store.status(&"nan".into()).await.unwrap(), None);
@@ -106,7 +104,7 @@ async fn a_nan_state_is_refused<S: Store>(store: Arc<S>) {
         .await
         .unwrap_err();
     assert!(
-        matches!(runtime(&again), RuntimeError::Unstorable { .. }),
+        matches!(runtime(&again), RuntimeError::Start { .. }),
         "{again:?}"
     );
 
@@ -177,7 +175,15 @@ async fn a_state_nested_too_deep_is_refused<S: Store>(store: Arc<S>) {
     };
     assert_eq!(*step, "build");
     assert!(reason.contains("over the limit of 100"), "{reason}");
-    assert_eq!(store.status(&"deep".into()).await.unwrap(), None);
+    // Only the run's start (its input, 130) was stored; the state after `build` was not.
+    let latest = store.latest(&"deep".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (latest.step.as_str(), latest.state.clone()),
+        (
+            "",
+            serde_json::json!({ "Build": { "input": 130, "loops": {} } })
+        )
+    );
 
     // Within the limit, stored and read back (resumed from its checkpoint by a second call).
     let ctx = Ctx::builder(())
@@ -351,7 +357,8 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
     let zombie = info(&*store, "zombie").await;
     let why = zombie.corrupt.as_deref().unwrap();
     assert!(why.contains("unknown status `zombie`"), "{why}");
-    assert_eq!((zombie.workflow.as_str(), zombie.checkpoints), ("pair", 2));
+    // The run's start and two steps.
+    assert_eq!((zombie.workflow.as_str(), zombie.checkpoints), ("pair", 3));
     let garbled = info(&*store, "garbled").await;
     assert!(
         garbled
@@ -383,7 +390,7 @@ async fn a_row_with_an_unknown_status_is_reported_for_that_run_only() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.history(&"zombie".into()).await.unwrap().len(), 2);
+    assert_eq!(store.history(&"zombie".into()).await.unwrap().len(), 3);
     // Resuming it is refused, running nothing.
     let ctx = Ctx::builder(())
         .run_id("zombie")

@@ -284,12 +284,15 @@ fn check_round(db: &Path, effects: &Path, kills: u32, concurrency: usize, seed: 
         );
 
         let history = runtime.block_on(store.history(&run_id)).unwrap();
+        // The run's start (""), stored once before its first step, then each step.
+        let (start, history) = history.split_first().expect("the run's start");
+        assert_eq!((start.step.as_str(), start.seq), ("", 1), "{run_id}");
         let completed: Vec<&str> = history.iter().map(|h| h.step.as_str()).collect();
         assert_eq!(
             completed, steps,
             "{run_id}: every step completed exactly once, in order (seed {seed:#x})"
         );
-        assert!(history.iter().map(|h| h.seq).eq(1..=STEPS));
+        assert!(history.iter().map(|h| h.seq).eq(2..=STEPS + 1));
         assert!(
             history
                 .iter()
