@@ -99,7 +99,9 @@ impl Step {
 /// - a path ending in `Result` otherwise (`io::Result<T>`, `fmt::Result`), or any path with one
 ///   type argument (`Fallible<T>`, `QueryResult<T>`) that is not a known non-`Result` type nor a
 ///   struct or enum of the module: assumed to be an alias of `Result`, read through the runtime's
-///   `StepReturn` (a wrong guess is one type error there);
+///   `StepReturn` (a wrong guess, a generic struct from outside the module such as
+///   `Page<String>`, is a type error there, which rustc repeats at each use of the step's types;
+///   `tests/ui/fail/signature/returns_generic_struct.rs` pins it);
 /// - anything else (`SearchResult`, `u32`, a tuple, an alias without a parameter): refused by
 ///   `check`, since every use of the step's output would fail to resolve.
 pub(crate) enum Returns {

@@ -75,7 +75,8 @@ async fn a_finished_run_returns_its_output_without_running_again() {
         "paid 30"
     );
     assert_eq!(again.deps().executed.load(Ordering::SeqCst), 0);
-    assert_eq!(store.history(&RunId::from("order-1")).len(), 3);
+    // The run's start, then its three steps; the second call stored nothing.
+    assert_eq!(store.history(&RunId::from("order-1")).len(), 4);
 }
 
 #[tokio::test]
@@ -105,7 +106,8 @@ async fn an_interrupted_run_continues_after_its_last_completed_step() {
         .into_iter()
         .map(|c| c.step)
         .collect();
-    assert_eq!(steps, ["reserve", "charge", "confirm"]);
+    // The run's start (""), then each step once.
+    assert_eq!(steps, ["", "reserve", "charge", "confirm"]);
 }
 
 #[tokio::test]
