@@ -651,7 +651,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    compile. Between steps, `input()` shows what the next step will receive.
     println!();
     println!("== typestate: one step at a time");
-    let ctx = Ctx::builder(()).tools(tools).build();
+    let ctx = Ctx::builder(()).tools(tools.clone()).build();
     let flow = trip::Flow::new(&ctx, request(" LHR", "JFK ", "2025-06-02", 3));
     let flow = flow.validate().await?;
     println!(
@@ -682,6 +682,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("== invalid request");
     let bad = request("lhr", "NEWYORK", "", 12);
+    // A run of its own, so a context of its own.
+    let ctx = Ctx::builder(()).tools(tools).build();
     match trip::Workflow::run(&ctx, bad).await {
         Err(trip::FlowError::Validate(invalid)) => {
             println!("rejected by step `validate`:");

@@ -154,17 +154,17 @@ fn brief(topic: &str, required: &[&str]) -> Brief {
 
 #[tokio::main]
 async fn main() -> Result<(), editorial::FlowError> {
-    let ctx = Ctx::new(());
-
+    // A context is one run (its id keys the run's calls and outputs): each run gets its own.
     println!("a brief the writer can meet in two revisions:");
     let outcome =
-        editorial::Workflow::run(&ctx, brief("tide pools", &["anemones", "tides"])).await?;
+        editorial::Workflow::run(&Ctx::new(()), brief("tide pools", &["anemones", "tides"]))
+            .await?;
     println!("  → {}", outcome.summary);
 
     println!();
     println!("a brief with more points than the loop allows revisions:");
     let points = ["anemones", "tides", "crabs", "limpets", "safety"];
-    let outcome = editorial::Workflow::run(&ctx, brief("tide pools", &points)).await?;
+    let outcome = editorial::Workflow::run(&Ctx::new(()), brief("tide pools", &points)).await?;
     println!("  → {}", outcome.summary);
 
     // The same loop by hand. `review()` returns a `VerdictFlow`: `Revise` holds the run back
@@ -172,6 +172,7 @@ async fn main() -> Result<(), editorial::FlowError> {
     // the loop), and `ReviseExhausted` holds it at `give_up` once the bound is used up.
     println!();
     println!("the same brief, by hand:");
+    let ctx = Ctx::new(());
     let mut flow = editorial::Flow::new(&ctx, brief("tide pools", &points));
     let outcome = loop {
         match flow.draft().await?.review().await? {

@@ -184,8 +184,6 @@ fn ticket(id: u32, customer: &str, text: &str) -> Ticket {
 
 #[tokio::main]
 async fn main() -> Result<(), support::FlowError> {
-    let ctx = Ctx::new(());
-
     // The whole graph: `run` follows whichever route `classify` returns.
     let tickets = [
         ticket(
@@ -206,7 +204,8 @@ async fn main() -> Result<(), support::FlowError> {
     ];
     for t in tickets {
         println!("ticket #{}: {:?}", t.id, t.text);
-        let reply = support::Workflow::run(&ctx, t).await?;
+        // A context per run, as a server builds one per request: its id keys the run.
+        let reply = support::Workflow::run(&Ctx::new(()), t).await?;
         println!("  {} replied: {}", reply.team, reply.text);
     }
 
@@ -216,6 +215,7 @@ async fn main() -> Result<(), support::FlowError> {
     // to `Route` and this stops compiling until it is handled.
     println!();
     println!("typestate:");
+    let ctx = Ctx::new(());
     let flow = support::Flow::new(&ctx, ticket(4, "Barbara", "How do I change my username?"));
     // Whichever route ran, the run is then at `send`: every arm has the same type.
     let flow = match flow.classify().await? {

@@ -8,9 +8,10 @@
 //! Prints, for the drivers `run_overhead` times, how many allocations one run makes and how
 //! many bytes they ask for (the same on every run after the first, so one warm-up run is
 //! enough): `plain` trip, `Ctx::new(())` alone, the trip through `run` and through the
-//! typestate API (each with its fresh context, as timed), and `run` of 10 and 50 trivial steps
-//! (context built outside, as timed). A count is exact, unlike a time on a loaded machine:
-//! it is the figure to compare between two builds.
+//! typestate API, and `run` of 10 and 50 trivial steps, each building and dropping a fresh
+//! context (a context is one run; `trip/ctx` is that context's share, which `run_overhead`
+//! leaves outside the timing of 10 and 50 steps). A count is exact, unlike a time on a loaded
+//! machine: it is the figure to compare between two builds.
 //!
 //! It also prints the size of the trip's future through `run` and through the typestate API:
 //! what a caller moves around and keeps while the run lasts.
@@ -27,46 +28,47 @@ use std::hint::black_box;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// One run, the way `run_overhead` times it; the context is built before the count starts
-/// and is used only by the variants whose timing excludes it.
-type Run = fn(&tokio::runtime::Runtime, &Ctx);
+/// One run, with the context it needs built inside it.
+type Run = fn(&tokio::runtime::Runtime);
 
 /// The variants, by name.
 const VARIANTS: &[(&str, Run)] = &[
-    ("trip/plain", |rt, _| {
+    ("trip/plain", |rt| {
         black_box(rt.block_on(plain_trip(black_box(TRIP))).ok());
     }),
-    ("trip/ctx", |_, _| {
+    ("trip/ctx", |_| {
         black_box(Ctx::new(()));
     }),
-    ("trip/run", |rt, _| {
+    ("trip/run", |rt| {
         let ctx = Ctx::new(());
         black_box(rt.block_on(trip::Workflow::run(&ctx, black_box(TRIP))).ok());
     }),
-    ("trip/typestate", |rt, _| {
+    ("trip/typestate", |rt| {
         let ctx = Ctx::new(());
         black_box(rt.block_on(typestate_trip(&ctx, black_box(TRIP))).ok());
     }),
-    ("run_overhead_n10/run", |rt, ctx| {
-        black_box(rt.block_on(linear10::Workflow::run(ctx, black_box(7))).ok());
+    ("run_overhead_n10/run", |rt| {
+        let ctx = Ctx::new(());
+        black_box(
+            rt.block_on(linear10::Workflow::run(&ctx, black_box(7)))
+                .ok(),
+        );
     }),
-    ("run_overhead_n50/run", |rt, ctx| {
-        black_box(rt.block_on(linear50::Workflow::run(ctx, black_box(7))).ok());
+    ("run_overhead_n50/run", |rt| {
+        let ctx = Ctx::new(());
+        black_box(
+            rt.block_on(linear50::Workflow::run(&ctx, black_box(7)))
+                .ok(),
+        );
     }),
 ];
 
-fn plain_ctx() -> Ctx {
-    Ctx::builder(()).run_id("bench").build()
-}
-
 /// Allocations and bytes of one run of `f` (after one warm-up run).
 fn count(rt: &tokio::runtime::Runtime, f: Run) -> (u64, u64) {
-    f(rt, &plain_ctx());
-    let ctx = plain_ctx();
+    f(rt);
     let region = Region::new(GLOBAL);
-    f(rt, &ctx);
+    f(rt);
     let change = region.change();
-    drop(ctx);
     (
         (change.allocations + change.reallocations) as u64,
         change.bytes_allocated as u64,
@@ -88,9 +90,8 @@ fn main() {
             std::process::exit(2);
         };
         let times: u64 = times.parse().unwrap_or(1);
-        let ctx = plain_ctx();
         for _ in 0..times {
-            f(&rt, &ctx);
+            f(&rt);
         }
         return;
     }

@@ -13,11 +13,14 @@
 //! * `run`: the generated runner, `Workflow::run(&ctx, x)`, with no store;
 //! * `hand`: the same step functions called in order by a hand-written `async fn`.
 //!
+//! Each run of the first two gets a context of its own (a context is one run), built outside
+//! the timing.
+//!
 //! `trivial10` steps add 1 to a `u64`, so the figures are the runtime's own overhead;
 //! `hash10` steps hash 4 KiB (about 1 µs each), to show that overhead next to steps that do a
 //! little work.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use flow_benches::{
     hand_hash10, hand_linear10, hash10, linear10, typestate_hash10, typestate_linear10,
 };
@@ -31,26 +34,45 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a current-thread runtime")
 }
 
+/// A context per run (a context is one run), built outside the timing.
+fn fresh_ctx() -> Ctx {
+    Ctx::new(())
+}
+
 fn trivial10(c: &mut Criterion) {
     let rt = runtime();
-    let ctx = Ctx::new(());
     // The three drivers must compute the same thing, or the comparison means nothing.
     let expected = rt.block_on(hand_linear10(7)).unwrap();
     assert_eq!(expected, 17);
-    assert_eq!(rt.block_on(typestate_linear10(&ctx, 7)).unwrap(), expected);
     assert_eq!(
-        rt.block_on(linear10::Workflow::run(&ctx, 7)).unwrap(),
+        rt.block_on(typestate_linear10(&fresh_ctx(), 7)).unwrap(),
+        expected
+    );
+    assert_eq!(
+        rt.block_on(linear10::Workflow::run(&fresh_ctx(), 7))
+            .unwrap(),
         expected
     );
 
     let mut g = c.benchmark_group("typestate_trivial10");
     g.bench_function("typestate", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(typestate_linear10(&ctx, black_box(7)).await) });
+        b.to_async(&rt).iter_batched(
+            fresh_ctx,
+            |ctx| async move { (black_box(typestate_linear10(&ctx, black_box(7)).await), ctx) },
+            BatchSize::SmallInput,
+        );
     });
     g.bench_function("run", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(linear10::Workflow::run(&ctx, black_box(7)).await) });
+        b.to_async(&rt).iter_batched(
+            fresh_ctx,
+            |ctx| async move {
+                (
+                    black_box(linear10::Workflow::run(&ctx, black_box(7)).await),
+                    ctx,
+                )
+            },
+            BatchSize::SmallInput,
+        );
     });
     g.bench_function("hand", |b| {
         b.to_async(&rt)
@@ -61,22 +83,35 @@ fn trivial10(c: &mut Criterion) {
 
 fn hash10(c: &mut Criterion) {
     let rt = runtime();
-    let ctx = Ctx::new(());
     let expected = rt.block_on(hand_hash10(7)).unwrap();
-    assert_eq!(rt.block_on(typestate_hash10(&ctx, 7)).unwrap(), expected);
     assert_eq!(
-        rt.block_on(hash10::Workflow::run(&ctx, 7)).unwrap(),
+        rt.block_on(typestate_hash10(&fresh_ctx(), 7)).unwrap(),
+        expected
+    );
+    assert_eq!(
+        rt.block_on(hash10::Workflow::run(&fresh_ctx(), 7)).unwrap(),
         expected
     );
 
     let mut g = c.benchmark_group("typestate_hash10");
     g.bench_function("typestate", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(typestate_hash10(&ctx, black_box(7)).await) });
+        b.to_async(&rt).iter_batched(
+            fresh_ctx,
+            |ctx| async move { (black_box(typestate_hash10(&ctx, black_box(7)).await), ctx) },
+            BatchSize::SmallInput,
+        );
     });
     g.bench_function("run", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(hash10::Workflow::run(&ctx, black_box(7)).await) });
+        b.to_async(&rt).iter_batched(
+            fresh_ctx,
+            |ctx| async move {
+                (
+                    black_box(hash10::Workflow::run(&ctx, black_box(7)).await),
+                    ctx,
+                )
+            },
+            BatchSize::SmallInput,
+        );
     });
     g.bench_function("hand", |b| {
         b.to_async(&rt)

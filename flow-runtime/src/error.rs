@@ -67,6 +67,20 @@ pub enum RuntimeError {
         /// The workflow's name.
         workflow: &'static str,
     },
+    /// [`Workflow::run`](crate::state::Workflow::run) (or `run_or_resume`) starts a new run
+    /// on a context without a store that has started a run already (itself or a clone of it).
+    /// A context is one run: a second one would run under the first one's id, so its tool
+    /// calls and outputs would repeat the first run's idempotency keys, and a tool or sink that
+    /// drops repeated keys would drop them. Nothing ran.
+    #[error(
+        "run `{run_id}` of workflow `{workflow}` was not started: this `Ctx` has started a run already, and a context is one run (its id keys the run's tool calls and outputs); build a `Ctx` for each run"
+    )]
+    CtxReused {
+        /// The context's run id, the first run's.
+        run_id: RunId,
+        /// The workflow's name.
+        workflow: &'static str,
+    },
     /// The store failed to record the start of a run that
     /// [`Workflow::run`](crate::state::Workflow::run) began, or refused its input as one it
     /// could not read back. Nothing ran.

@@ -384,15 +384,18 @@ pub mod checked {
 
 #[tokio::test]
 async fn every_lint_clean_workflow_runs() {
-    let ctx = Ctx::new(Deps {
-        greeting: "hi".into(),
-    });
+    // A context is one run: each run below gets its own.
+    let ctx = || {
+        Ctx::new(Deps {
+            greeting: "hi".into(),
+        })
+    };
     let trip = Trip {
         from: "LHR".into(),
         seats: 1,
     };
     assert_eq!(
-        linear::Workflow::run(&ctx, trip).await.unwrap(),
+        linear::Workflow::run(&ctx(), trip).await.unwrap(),
         "hi from LHR"
     );
     assert_eq!(
@@ -406,7 +409,7 @@ async fn every_lint_clean_workflow_runs() {
         "A B (2 words)"
     );
     assert_eq!(
-        workers::Workflow::run(&ctx, 2).await.unwrap(),
+        workers::Workflow::run(&ctx(), 2).await.unwrap(),
         ["hi 1", "hi 2"]
     );
     // 0 → 1 → 2: Revise → 3 → 4: Recheck → 5: Revise → 6 → 7: Recheck → 8: Revise → 9 → 10:

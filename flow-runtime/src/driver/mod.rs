@@ -285,7 +285,9 @@ pub fn drive<W: Machine>(
 /// start is stored ([`Checkpoint::new_run`]: only if the store has no run with its id, in one
 /// step with that check), so that a run id already stored is never run again from its entry
 /// (its journal would hand the new run the old run's results), and a run whose process dies in
-/// its first step is not lost. Refused, nothing runs and nothing is written.
+/// its first step is not lost. Without a store, the context keeps that it has started a run,
+/// and refuses a second ([`RuntimeError::CtxReused`]). Refused, nothing runs and nothing is
+/// written.
 pub(crate) fn begin<'a, W: Workflow + ?Sized>(
     ctx: &'a Ctx<W::Deps>,
     state: &W::State,
@@ -303,7 +305,15 @@ pub(crate) fn begin<'a, W: Workflow + ?Sized>(
     });
     async move {
         let Some((store, checkpoint)) = prepared.transpose()? else {
-            return Ok(());
+            // Without a store, the context itself keeps that it has started a run.
+            return if ctx.claim_start() {
+                Ok(())
+            } else {
+                Err(RuntimeError::CtxReused {
+                    run_id: ctx.run_id().clone(),
+                    workflow: W::NAME,
+                })
+            };
         };
         match store.save_boxed(checkpoint).await {
             Ok(()) => Ok(()),

@@ -6,7 +6,7 @@ use crate::store::Store;
 use crate::tool::{CallError, CanCall, NoTools, Tool, ToolCall, Toolbox, Visit};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The identifier of one run of a workflow.
@@ -120,6 +120,9 @@ struct Shared<D> {
     /// [`StepScope`]).
     outside_calls: AtomicU32,
     first_attempt: u32,
+    /// Whether a run has started on this context without a store (with one, the store keeps
+    /// that: see [`Ctx::claim_start`]).
+    started: AtomicBool,
     /// Where a step waiting for an approval tells the driver to park the run.
     park: crate::driver::ParkSlot,
 }
@@ -173,12 +176,15 @@ struct Shared<D> {
 /// one per run, as a server does per request: what runs share (the store's `Arc`, a clone of
 /// the [`Toolbox`], `deps` behind an `Arc` of yours) costs little to hand to each.
 ///
-/// With a store, [`Workflow::run`](crate::state::Workflow::run) on a context whose run the store
-/// has already is refused with
+/// [`Workflow::run`](crate::state::Workflow::run) keeps to that. With a store, a run on a
+/// context whose run the store has already is refused with
 /// [`RuntimeError::AlreadyStarted`](crate::error::RuntimeError::AlreadyStarted): it would
-/// replay that run's journaled calls. Without a store nothing is kept between runs, and a
-/// context used for several runs gives each the same id, so their tool calls get the same
-/// idempotency keys: a tool that drops repeated keys drops the later runs' calls.
+/// replay that run's journaled calls. Without a store, a second run on a context (or a clone
+/// of it) is refused with [`RuntimeError::CtxReused`](crate::error::RuntimeError::CtxReused):
+/// it would run under the first run's id, so its tool calls and outputs would repeat the first
+/// run's idempotency keys, and a tool that drops repeated keys would drop them. Either way
+/// nothing runs. The typestate `Flow` does not check this: give each `Flow::new` a context of
+/// its own.
 ///
 /// Cloning is cheap: the run's data is shared, and a clone is the same run.
 pub struct Ctx<D = (), P = NoTools> {
@@ -486,6 +492,14 @@ impl<D, P> Ctx<D, P> {
         self.shared.store.as_deref()
     }
 
+    /// Claims this context's one run, for a run that starts without a store: `false` when a
+    /// run has started on it (or a clone of it) already. With a store, the store's refusal of
+    /// a second start ([`Checkpoint::new_run`](crate::store::Checkpoint::new_run)) says that
+    /// instead, and a start the store failed to record may be tried again.
+    pub(crate) fn claim_start(&self) -> bool {
+        !self.shared.started.swap(true, Ordering::AcqRel)
+    }
+
     pub(crate) fn first_attempt(&self) -> u32 {
         self.shared.first_attempt
     }
@@ -579,6 +593,7 @@ impl<D> CtxBuilder<D> {
                 calls: Recorder::default(),
                 outside_calls: AtomicU32::new(0),
                 first_attempt: attempt,
+                started: AtomicBool::new(false),
                 park: crate::driver::ParkSlot::default(),
             }),
             scope: StepScope::outside(attempt),

@@ -154,7 +154,12 @@ pub trait Workflow: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome<Self::Output, Self::Error>> + Send {
         let run = async move {
             let Some(store) = ctx.store() else {
-                return Self::advance(ctx, Self::start(input)).await;
+                // Nothing to continue: a new run, once per context.
+                let state = Self::start(input);
+                if let Err(error) = crate::driver::begin::<Self>(ctx, &state).await {
+                    return Outcome::Failed(error.into());
+                }
+                return Self::advance(ctx, state).await;
             };
             let run_id = ctx.run_id();
             let load = |source| {

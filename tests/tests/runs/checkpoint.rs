@@ -621,3 +621,35 @@ async fn a_context_with_a_store_is_one_run() {
         serde_json::json!({ "Completed": { "output": "4" } })
     );
 }
+
+#[tokio::test]
+async fn a_context_without_a_store_is_one_run() {
+    // Without a store nothing refuses the second run's start but the context itself: under the
+    // first run's id, its tool calls and outputs would repeat the first run's idempotency keys.
+    let ctx = Ctx::new(Deps::default());
+    // A run's future dropped before it is polled has started nothing.
+    drop(chain::Workflow::run(&ctx, 1));
+    assert_eq!(chain::Workflow::run(&ctx, 1).await.unwrap(), "4");
+    let reused = |err: &chain::FlowError| {
+        matches!(
+            err,
+            chain::FlowError::Runtime(RuntimeError::CtxReused { run_id, workflow: "chain" })
+                if run_id == ctx.run_id()
+        )
+    };
+    let err = chain::Workflow::run(&ctx, 2).await.unwrap_err();
+    assert!(reused(&err), "{err:?}");
+    assert!(
+        err.to_string().contains("build a `Ctx` for each run"),
+        "{err}"
+    );
+    // A clone is the same run, and `run_or_resume` has nothing to continue without a store.
+    let err = chain::Workflow::run(&ctx.clone(), 2).await.unwrap_err();
+    assert!(reused(&err), "{err:?}");
+    let err = chain::Workflow::run_or_resume(&ctx, 2).await.unwrap_err();
+    assert!(reused(&err), "{err:?}");
+    assert_eq!(ctx.deps().log(), ["first", "second", "third"]);
+    // A context of its own runs.
+    let next = Ctx::new(Deps::default());
+    assert_eq!(chain::Workflow::run_or_resume(&next, 2).await.unwrap(), "6");
+}

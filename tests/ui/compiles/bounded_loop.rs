@@ -52,19 +52,20 @@ pub mod writer {
 
 #[tokio::main(flavor = "current_thread")]
 pub async fn main() {
-    let ctx = Ctx::new(());
+    // A context is one run: each run builds its own.
+    let ctx = || Ctx::new(());
     assert_eq!(
-        writer::Workflow::run(&ctx, "a".to_owned()).await.unwrap(),
+        writer::Workflow::run(&ctx(), "a".to_owned()).await.unwrap(),
         "a+++"
     );
     assert_eq!(
-        writer::Workflow::run(&ctx, "b+++".to_owned())
+        writer::Workflow::run(&ctx(), "b+++".to_owned())
             .await
             .unwrap(),
         "b++++"
     );
 
-    let mut flow = writer::Flow::new(&ctx, "c".to_owned())
+    let mut flow = writer::Flow::new(&ctx(), "c".to_owned())
         .brief()
         .await
         .unwrap();

@@ -179,10 +179,11 @@ pub mod hostile {
 
 #[tokio::main(flavor = "current_thread")]
 pub async fn main() {
-    let ctx = Ctx::new(());
-    ::core::assert_eq!(hostile::Workflow::run(&ctx, 1).await.unwrap(), 4);
-    ::core::assert_eq!(hostile::Workflow::run(&ctx, 2).await.unwrap(), 9);
-    let flow = hostile::Flow::new(&ctx, 3);
+    // A context is one run: each run builds its own.
+    let ctx = || Ctx::new(());
+    ::core::assert_eq!(hostile::Workflow::run(&ctx(), 1).await.unwrap(), 4);
+    ::core::assert_eq!(hostile::Workflow::run(&ctx(), 2).await.unwrap(), 9);
+    let flow = hostile::Flow::new(&ctx(), 3);
     let hostile::RouteFlow::Work(flow) = flow.start().await.unwrap() else {
         ::core::unreachable!()
     };

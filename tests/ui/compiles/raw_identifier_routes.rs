@@ -38,12 +38,16 @@ pub mod answer {
 
 #[tokio::main(flavor = "current_thread")]
 pub async fn main() {
-    let ctx = Ctx::new(());
-    let run = |text: &str| answer::Workflow::run(&ctx, text.to_owned());
+    // A context is one run: each run builds its own.
+    let ctx = || Ctx::new(());
+    let run = |text: &str| {
+        let text = text.to_owned();
+        async move { answer::Workflow::run(&ctx(), text).await }
+    };
     assert_eq!(run("parcel").await.unwrap(), "returned parcel");
     assert_eq!(run("7").await.unwrap(), "kind 7");
 
-    let flow = answer::Flow::new(&ctx, "8".to_owned());
+    let flow = answer::Flow::new(&ctx(), "8".to_owned());
     let out = match flow.decide().await.unwrap() {
         answer::NextFlow::Return(flow) => flow.r#return().await.unwrap(),
         answer::NextFlow::r#Kind(flow) => flow.kind().await.unwrap(),

@@ -43,13 +43,14 @@ pub mod w {
 
 #[tokio::main(flavor = "current_thread")]
 pub async fn main() {
-    let ctx = Ctx::new(());
+    // A context is one run: each run builds its own.
+    let ctx = || Ctx::new(());
     assert_eq!(
-        w::Workflow::run(&ctx, "abcd".into()).await.unwrap(),
+        w::Workflow::run(&ctx(), "abcd".into()).await.unwrap(),
         "x abcd"
     );
-    assert_eq!(w::Workflow::run(&ctx, "a".into()).await.unwrap(), "y a");
-    let out = match w::Flow::new(&ctx, "a".into()).e().await.unwrap() {
+    assert_eq!(w::Workflow::run(&ctx(), "a".into()).await.unwrap(), "y a");
+    let out = match w::Flow::new(&ctx(), "a".into()).e().await.unwrap() {
         w::UFlow::R1(f) => match f.r1().await.unwrap() {
             w::VFlow::X(f) => f.x().await.unwrap(),
             w::VFlow::Y(f) => f.y().await.unwrap(),

@@ -97,18 +97,21 @@ mod b {
 
 #[tokio::main(flavor = "current_thread")]
 pub async fn main() {
-    let ctx = Ctx::new(());
-    assert_eq!(a::one::Workflow::run(&ctx, 1).await.unwrap(), 20);
+    // A context is one run: each run builds its own.
+    let ctx = || Ctx::new(());
+    assert_eq!(a::one::Workflow::run(&ctx(), 1).await.unwrap(), 20);
     assert_eq!(
-        b::one::Workflow::run(&ctx, "abc".to_owned()).await.unwrap(),
+        b::one::Workflow::run(&ctx(), "abc".to_owned())
+            .await
+            .unwrap(),
         3
     );
-    assert_eq!(b::two::Workflow::run(&ctx, 4).await.unwrap(), 8);
-    assert_eq!(b::three::Workflow::run(&ctx, 4).await.unwrap(), 4);
+    assert_eq!(b::two::Workflow::run(&ctx(), 4).await.unwrap(), 8);
+    assert_eq!(b::three::Workflow::run(&ctx(), 4).await.unwrap(), 4);
     assert_ne!(a::one::NAME, "");
     assert_ne!(a::one::FINGERPRINT, b::one::FINGERPRINT);
 
-    let flow = b::two::Flow::new(&ctx, 2).start().await.unwrap();
+    let flow = b::two::Flow::new(&ctx(), 2).start().await.unwrap();
     let flow = flow.left().await.unwrap().right().await.unwrap();
     assert_eq!(flow.finish().await.unwrap(), 4);
 }

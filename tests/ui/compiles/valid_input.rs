@@ -40,9 +40,10 @@ pub mod trip {
 
 #[tokio::main(flavor = "current_thread")]
 pub async fn main() {
-    let ctx = Ctx::new(());
+    // A context is one run: each run builds its own.
+    let ctx = || Ctx::new(());
     let ok = trip::Workflow::run(
-        &ctx,
+        &ctx(),
         TripRequest {
             from: "LHR".into(),
             seats: 2,
@@ -52,7 +53,7 @@ pub async fn main() {
     assert_eq!(ok.unwrap(), "LHR x2");
 
     let err = trip::Workflow::run(
-        &ctx,
+        &ctx(),
         TripRequest {
             from: "London".into(),
             seats: 0,

@@ -41,9 +41,10 @@ pub mod renamed {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let ctx = Ctx::new(());
-    assert_eq!(absolute::Workflow::run(&ctx, 1).await.unwrap(), 2);
-    assert_eq!(renamed::Workflow::run(&ctx, 1).await.unwrap(), 3);
-    let flow = renamed::Flow::new(&ctx, 5).start().await.unwrap();
+    // A context is one run: each run builds its own.
+    let ctx = || Ctx::new(());
+    assert_eq!(absolute::Workflow::run(&ctx(), 1).await.unwrap(), 2);
+    assert_eq!(renamed::Workflow::run(&ctx(), 1).await.unwrap(), 3);
+    let flow = renamed::Flow::new(&ctx(), 5).start().await.unwrap();
     assert_eq!(flow.finish().await.unwrap(), 7);
 }
