@@ -14,9 +14,10 @@
 //!   the state to a `serde_json::Value` and pushes a `Checkpoint`.
 //!
 //! Per-step overhead is `(run - hand) / N`; the cost of a checkpoint is
-//! `(run_store - run) / N`. All three use `iter_batched` with the same setup (a new `Ctx`,
-//! with a new store for `run_store`) and return the `Ctx`, so building the context and
-//! freeing the stored history are outside the timing for every driver alike.
+//! `(run_store - run) / (N + 1)` (the run's start is stored too). All three use
+//! `iter_batched` with the same setup (a new `Ctx`, with a new store for `run_store`) and
+//! return the `Ctx`, so building the context and freeing the stored history are outside the
+//! timing for every driver alike.
 //!
 //! The `trip` group is the travel-booking workflow end to end (`flow_benches::trip`: validate →
 //! search → choose → book, garde rules on the request, a 16-byte struct between steps), as a
@@ -74,7 +75,8 @@ where
     assert_eq!(rt.block_on(W::run(&plain_ctx(), 7)).unwrap(), expected);
     let (ctx, store) = store_ctx();
     assert_eq!(rt.block_on(W::run(&ctx, 7)).unwrap(), expected);
-    assert_eq!(store.history(ctx.run_id()).len(), steps);
+    // The run's start, then a checkpoint per step.
+    assert_eq!(store.history(ctx.run_id()).len(), steps + 1);
 
     let mut g = c.benchmark_group(format!("run_overhead_n{steps}"));
     g.bench_function("hand", |b| {
