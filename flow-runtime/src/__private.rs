@@ -575,6 +575,7 @@ where
 {
     Box::pin(async move {
         let graph = W::GRAPH;
+        crate::driver::begin_alone(&ctx, &graph, step, visit)?;
         let out = step_alone(&ctx, &graph, step, attempt, visit, |run, event| {
             call.call(&ctx, run, input, &kept, event)
         })

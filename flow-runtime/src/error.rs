@@ -67,8 +67,9 @@ pub enum RuntimeError {
         /// The workflow's name.
         workflow: &'static str,
     },
-    /// [`Workflow::run`](crate::state::Workflow::run) (or `run_or_resume`) starts a new run
-    /// on a context without a store that has started a run already (itself or a clone of it).
+    /// [`Workflow::run`](crate::state::Workflow::run) (or `run_or_resume`, or the typestate
+    /// `Flow`'s entry step) starts a new run on a context without a store that has started a
+    /// run already (itself or a clone of it).
     /// A context is one run: a second one would run under the first one's id, so its tool
     /// calls and outputs would repeat the first run's idempotency keys, and a tool or sink that
     /// drops repeated keys would drop them. Nothing ran.

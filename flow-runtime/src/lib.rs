@@ -33,7 +33,8 @@
 //! // The whole graph at once…
 //! assert_eq!(greet::Workflow::run(&ctx, " Ada ".into()).await?, "hello, Ada");
 //!
-//! // …or one checked step at a time.
+//! // …or one checked step at a time (another run: a context is one run).
+//! let ctx = Ctx::new(());
 //! let flow = greet::Flow::new(&ctx, " Ada ".into());
 //! let flow = flow.clean().await?;
 //! assert_eq!(flow.hello().await?, "hello, Ada");

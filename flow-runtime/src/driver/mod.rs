@@ -695,6 +695,29 @@ where
     })
 }
 
+/// The start of a run through the typestate `Flow`, when it runs its entry step for the first
+/// time: without a store, the context keeps that it has started a run and refuses a second
+/// ([`RuntimeError::CtxReused`]), as [`begin`] does for `Workflow::run`. With a store the
+/// typestate `Flow` stores nothing, so there is no stored start to refuse it.
+///
+/// # Errors
+///
+/// [`RuntimeError::CtxReused`].
+pub(crate) fn begin_alone<D>(
+    ctx: &Ctx<D>,
+    graph: &Graph,
+    step: usize,
+    visit: Visit,
+) -> Result<(), RuntimeError> {
+    if step != graph.entry || visit != Visit::FIRST || ctx.store().is_some() || ctx.claim_start() {
+        return Ok(());
+    }
+    Err(RuntimeError::CtxReused {
+        run_id: ctx.run_id().clone(),
+        workflow: graph.workflow,
+    })
+}
+
 /// Runs one step of a typestate `Flow` the way [`drive`] runs it (its event, the step under
 /// its panic guard, its output to the sinks), without a checkpoint: a step that returned `Sleep`
 /// sleeps here, and one whose event has not come fails with [`RuntimeError::Parked`].

@@ -182,9 +182,9 @@ struct Shared<D> {
 /// replay that run's journaled calls. Without a store, a second run on a context (or a clone
 /// of it) is refused with [`RuntimeError::CtxReused`](crate::error::RuntimeError::CtxReused):
 /// it would run under the first run's id, so its tool calls and outputs would repeat the first
-/// run's idempotency keys, and a tool that drops repeated keys would drop them. Either way
-/// nothing runs. The typestate `Flow` does not check this: give each `Flow::new` a context of
-/// its own.
+/// run's idempotency keys, and a tool that drops repeated keys would drop them. The typestate
+/// `Flow` refuses it the same way without a store, when its entry step runs (with one it stores
+/// nothing). Either way nothing runs.
 ///
 /// Cloning is cheap: the run's data is shared, and a clone is the same run.
 pub struct Ctx<D = (), P = NoTools> {

@@ -648,8 +648,21 @@ async fn a_context_without_a_store_is_one_run() {
     assert!(reused(&err), "{err:?}");
     let err = chain::Workflow::run_or_resume(&ctx, 2).await.unwrap_err();
     assert!(reused(&err), "{err:?}");
+    // The typestate API too, at its entry step.
+    let err = chain::Flow::new(&ctx, 2).first().await.unwrap_err();
+    assert!(reused(&err), "{err:?}");
     assert_eq!(ctx.deps().log(), ["first", "second", "third"]);
     // A context of its own runs.
     let next = Ctx::new(Deps::default());
     assert_eq!(chain::Workflow::run_or_resume(&next, 2).await.unwrap(), "6");
+    // One `Flow` per context: the step after the entry runs, a second entry does not.
+    let own = Ctx::new(Deps::default());
+    let flow = chain::Flow::new(&own, 1).first().await.unwrap();
+    let err = chain::Flow::new(&own, 1).first().await.unwrap_err();
+    assert!(matches!(
+        err,
+        chain::FlowError::Runtime(RuntimeError::CtxReused { .. })
+    ));
+    assert_eq!(flow.second().await.unwrap().third().await.unwrap(), "4");
+    assert_eq!(own.deps().log(), ["first", "second", "third"]);
 }

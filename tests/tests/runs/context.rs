@@ -357,7 +357,8 @@ async fn debug_of_states_and_flows_leaves_out_step_data() {
     let shown = format!("{flow:?}");
     assert!(!shown.contains(SECRET), "{shown}");
 
-    let fan = fanned::Flow::new(&ctx, 4242)
+    // Each run below with a context of its own (a context is one run).
+    let fan = fanned::Flow::new(&self::ctx(1), 4242)
         .fork()
         .await
         .unwrap()
@@ -368,7 +369,10 @@ async fn debug_of_states_and_flows_leaves_out_step_data() {
     let shown = format!("{shown} {:?}", fan.into_state());
     assert!(!shown.contains("4242"), "{shown}");
 
-    let routed = routed::Flow::new(&ctx, SECRET.into()).pick().await.unwrap();
+    let routed = routed::Flow::new(&self::ctx(1), SECRET.into())
+        .pick()
+        .await
+        .unwrap();
     let shown = format!("{routed:?}");
     assert!(!shown.contains(SECRET), "{shown}");
 }

@@ -112,7 +112,7 @@ async fn steps_named_like_runner_locals_run() {
     let ctx = Ctx::new(());
     // 1 → 2 → [2, 4] → [20, 40] → 60.
     assert_eq!(chain::Workflow::run(&ctx, 1).await.unwrap(), 60);
-    let flow = chain::Flow::new(&ctx, 1)
+    let flow = chain::Flow::new(&Ctx::new(()), 1)
         .attempt()
         .await
         .unwrap()

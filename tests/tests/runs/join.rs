@@ -85,6 +85,8 @@ pub mod retry_join {
 async fn a_join_with_reordered_branches_of_different_types_runs() {
     let ctx = Ctx::new(());
     assert_eq!(reordered::Workflow::run(&ctx, 3).await.unwrap(), "n3:6");
+    // Another run, so another context, which `resume` below continues.
+    let ctx = Ctx::new(());
     let flow = reordered::Flow::new(&ctx, 4)
         .fork()
         .await

@@ -68,7 +68,7 @@ pub async fn main() {
     // Each parameter of the join's marker says where its branch is.
     let flow: research::Flow<
         research::state::Report<research::state::SearchWeb, research::state::SearchPapers, Pending>,
-    > = research::Flow::new(&ctx, "ab".to_owned())
+    > = research::Flow::new(&Ctx::new(()), "ab".to_owned())
         .plan()
         .await
         .unwrap();

@@ -49,7 +49,7 @@ pub async fn main() {
         support::Workflow::run(&ctx, "42".to_owned()).await.unwrap(),
         "Dear customer, order 42 ships tomorrow."
     );
-    let flow = support::Flow::new(&ctx, "help!".to_owned());
+    let flow = support::Flow::new(&Ctx::new(()), "help!".to_owned());
     let flow = match flow.intake().await.unwrap() {
         support::TriageFlow::OrderStatus(flow) => flow.order_status().await.unwrap(),
         support::TriageFlow::Escalate(flow) => flow.escalate().await.unwrap(),

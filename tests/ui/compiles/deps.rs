@@ -43,6 +43,10 @@ pub async fn main() {
         "Hello, ADA"
     );
 
+    // Another run, so a context of its own.
+    let ctx = Ctx::new(Deps {
+        greeting: "Hello".into(),
+    });
     let flow = hello::Flow::new(&ctx, "bob".to_owned());
     let _: &Ctx<Deps> = flow.ctx();
     let flow = flow.clean().await.unwrap().upper().await.unwrap();

@@ -70,7 +70,7 @@ pub async fn main() {
         .unwrap();
     assert_eq!(booked, "2 seats to Lisbon for 246 (4 nights)");
 
-    let flow = travel::Flow::new(&ctx, "Oslo".to_owned())
+    let flow = travel::Flow::new(&Ctx::new(()), "Oslo".to_owned())
         .validate()
         .await
         .unwrap()

@@ -41,7 +41,7 @@ pub async fn main() {
     );
 
     // Branches in either order.
-    let flow = research::Flow::new(&ctx, "ab".to_owned())
+    let flow = research::Flow::new(&Ctx::new(()), "ab".to_owned())
         .plan()
         .await
         .unwrap();
@@ -49,7 +49,7 @@ pub async fn main() {
     let flow = flow.web().await.unwrap();
     assert_eq!(flow.summarize().await.unwrap(), "2 ab");
 
-    let flow = research::Flow::new(&ctx, "abc".to_owned())
+    let flow = research::Flow::new(&Ctx::new(()), "abc".to_owned())
         .plan()
         .await
         .unwrap();

@@ -39,6 +39,8 @@ pub async fn main() {
         14
     );
 
+    // Another run, so a context of its own; `resume` below continues it.
+    let ctx = Ctx::new(());
     let flow: trip::Flow<trip::state::Validate> = trip::Flow::new(&ctx, "LHR".to_owned());
     let flow: trip::Flow<trip::state::Search> = assert_send(flow.validate()).await.unwrap();
     assert_eq!(flow.input(), "LHR");

@@ -27,7 +27,7 @@ pub async fn main() {
         trip::Workflow::run(&ctx, "abc".to_owned()).await.unwrap(),
         3
     );
-    let flow = trip::Flow::new(&ctx, "ab".to_owned())
+    let flow = trip::Flow::new(&Ctx::new(()), "ab".to_owned())
         .r#match()
         .await
         .unwrap();

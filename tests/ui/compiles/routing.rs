@@ -47,7 +47,7 @@ pub async fn main() {
         "billing: refund"
     );
 
-    let flow = support::Flow::new(&ctx, "help!".to_owned());
+    let flow = support::Flow::new(&Ctx::new(()), "help!".to_owned());
     let out = match flow.intake().await.unwrap() {
         support::TriageFlow::Billing(flow) => flow.billing().await.unwrap(),
         support::TriageFlow::Urgent(flow) => flow.escalate().await.unwrap(),

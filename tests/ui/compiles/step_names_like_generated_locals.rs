@@ -67,7 +67,7 @@ pub async fn main() {
     let ctx = Ctx::new(());
     // 0 → 1 → 2 → 3 → 4 → [4, 4] → [5, 5] → 10 → 10 + 10
     assert_eq!(names::Workflow::run(&ctx, 0).await.unwrap(), 20);
-    let flow = names::Flow::new(&ctx, 0)
+    let flow = names::Flow::new(&Ctx::new(()), 0)
         .data()
         .await
         .unwrap()

@@ -36,7 +36,7 @@ pub async fn main() {
         [1, 2, 3]
     );
 
-    let flow = fan::Flow::new(&ctx, "dd e".to_owned())
+    let flow = fan::Flow::new(&Ctx::new(()), "dd e".to_owned())
         .split()
         .await
         .unwrap();
