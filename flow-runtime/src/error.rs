@@ -74,7 +74,7 @@ pub enum RuntimeError {
     /// calls and outputs would repeat the first run's idempotency keys, and a tool or sink that
     /// drops repeated keys would drop them. Nothing ran.
     #[error(
-        "run `{run_id}` of workflow `{workflow}` was not started: this `Ctx` has started a run already, and a context is one run (its id keys the run's tool calls and outputs); build a `Ctx` for each run"
+        "run `{run_id}` of workflow `{workflow}` was not started: this `Ctx` has started a run already, and a context is one run (its id keys the run's tool calls and outputs); build a `Ctx` for each run (`ctx.next_run()` gives one with the same deps, store and tools)"
     )]
     CtxReused {
         /// The context's run id, the first run's.

@@ -239,6 +239,53 @@ impl<D> Ctx<D> {
 }
 
 impl<D, P> Ctx<D, P> {
+    /// A context for another run with this one's setup: a clone of its deps, the same store,
+    /// tools and output sinks, a new random [`RunId`], and first attempt 1.
+    ///
+    /// A context is one run (a second run on it is refused:
+    /// [`RuntimeError::AlreadyStarted`](crate::error::RuntimeError::AlreadyStarted) with a
+    /// store, [`RuntimeError::CtxReused`](crate::error::RuntimeError::CtxReused) without), so
+    /// code that runs workflows again builds a context per run; this builds it from one at
+    /// hand. Keep what runs share behind an `Arc` in `D`, so that the clone is cheap and
+    /// shares it.
+    ///
+    /// ```
+    /// # use flow_runtime::prelude::*;
+    /// # use std::sync::Arc;
+    /// # #[workflow(deps = Arc<String>)]
+    /// # pub mod greet {
+    /// #     use super::*;
+    /// #     #[step(entry, exit)]
+    /// #     pub async fn hello(ctx: &Ctx<Arc<String>>, name: String) -> Result<String, Invalid> {
+    /// #         Ok(format!("{}, {name}", ctx.deps()))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), greet::FlowError> {
+    /// let ctx = Ctx::new(Arc::new("hello".to_owned()));
+    /// assert_eq!(greet::Workflow::run(&ctx, "Ada".into()).await?, "hello, Ada");
+    /// let next = ctx.next_run();
+    /// assert_ne!(next.run_id(), ctx.run_id());
+    /// assert_eq!(greet::Workflow::run(&next, "Bob".into()).await?, "hello, Bob");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn next_run(&self) -> Ctx<D>
+    where
+        D: Clone,
+    {
+        CtxBuilder {
+            run_id: None,
+            deps: self.shared.deps.clone(),
+            store: self.shared.store.clone(),
+            tools: self.shared.tools.clone(),
+            outputs: self.shared.outputs.clone(),
+            first_attempt: 1,
+        }
+        .build()
+    }
+
     /// The user's dependencies.
     #[must_use]
     pub fn deps(&self) -> &D {

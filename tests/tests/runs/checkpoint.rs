@@ -666,3 +666,51 @@ async fn a_context_without_a_store_is_one_run() {
     assert_eq!(flow.second().await.unwrap().third().await.unwrap(), "4");
     assert_eq!(own.deps().log(), ["first", "second", "third"]);
 }
+
+/// Counts its runs in deps shared behind an `Arc`, as a server shares its clients.
+#[workflow(deps = Arc<AtomicUsize>)]
+pub mod counted {
+    use super::*;
+
+    #[step(entry, exit)]
+    pub async fn count(ctx: &Ctx<Arc<AtomicUsize>>, n: usize) -> Result<usize, Never> {
+        Ok(ctx.deps().fetch_add(1, Ordering::SeqCst) + n)
+    }
+}
+
+#[tokio::test]
+async fn next_run_builds_a_context_for_another_run_with_the_same_setup() {
+    let store = Arc::new(MemoryStore::new());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let outputs =
+        flow_runtime::output::Outputs::new().on_exit(flow_runtime::output::ChannelSink::new(tx));
+    let first = Ctx::builder(Arc::new(AtomicUsize::new(0)))
+        .store(Arc::clone(&store))
+        .outputs(outputs)
+        .run_id("first")
+        .first_attempt(3)
+        .build();
+    assert_eq!(counted::Workflow::run(&first, 10).await.unwrap(), 10);
+
+    let second = first.next_run();
+    assert_ne!(second.run_id(), first.run_id());
+    assert_eq!(second.attempt(), 1);
+    assert!(Arc::ptr_eq(first.deps(), second.deps()));
+    assert_eq!(counted::Workflow::run(&second, 10).await.unwrap(), 11);
+    // The same store and the same sinks.
+    for ctx in [&first, &second] {
+        let last = store.history(ctx.run_id()).last().cloned().unwrap();
+        assert!(last.finished, "{last:?}");
+        let delivery = rx.recv().await.unwrap();
+        assert_eq!(delivery.run_id(), ctx.run_id());
+    }
+
+    // Without a store, a context a run has used gives the next one.
+    let plain = Ctx::new(Arc::new(AtomicUsize::new(0)));
+    assert_eq!(counted::Workflow::run(&plain, 1).await.unwrap(), 1);
+    assert!(counted::Workflow::run(&plain, 1).await.is_err());
+    assert_eq!(
+        counted::Workflow::run(&plain.next_run(), 1).await.unwrap(),
+        2
+    );
+}
