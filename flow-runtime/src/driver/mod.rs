@@ -174,15 +174,27 @@ pub struct Resume {
     pub(crate) waiting: Option<(String, SystemTime)>,
     /// The run's trace context (see [`Checkpoint::trace`]).
     pub(crate) trace: Option<String>,
+    /// A new run of `Workflow::run` or `run_or_resume`: the driver starts it ([`begin`])
+    /// before its first step.
+    pub(crate) start: bool,
 }
 
 impl Resume {
+    /// A new run, which the driver starts ([`begin`]) before its first step.
+    pub(crate) fn new_run() -> Self {
+        Self {
+            start: true,
+            ..Self::default()
+        }
+    }
+
     /// What `checkpoint` says about the run's next step.
     pub(crate) fn of(checkpoint: &Checkpoint) -> Self {
         Self {
             attempt: Some(checkpoint.attempt),
             waiting: checkpoint.waiting.clone().zip(checkpoint.wake_at),
             trace: checkpoint.trace.clone(),
+            start: false,
         }
     }
 }
@@ -394,6 +406,11 @@ async fn drive_inner<W: Machine>(
     let graph = &W::GRAPH;
     tri!(W::check_tools(ctx));
     tri!(check_outputs(ctx, graph));
+    if resume.start
+        && let Err(error) = begin::<W>(ctx, &state).await
+    {
+        return Outcome::Failed(error.into());
+    }
     if resume.attempt.is_none() {
         register::<W>(ctx).await;
     }

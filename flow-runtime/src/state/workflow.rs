@@ -70,12 +70,8 @@ pub trait Workflow: Send + Sync + 'static {
         ctx: &Ctx<Self::Deps>,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
-        let state = Self::start(input);
-        let begin = crate::driver::begin::<Self>(ctx, &state);
-        async move {
-            begin.await?;
-            Self::resume(ctx, state).await
-        }
+        Self::drive(ctx, Self::start(input), Resume::new_run())
+            .map(|outcome| outcome.into_result_with(|| ctx.run_id(), Self::NAME))
     }
 
     /// Continues a run from `state` (for example the latest checkpoint) to its output. A run
@@ -155,11 +151,7 @@ pub trait Workflow: Send + Sync + 'static {
         let run = async move {
             let Some(store) = ctx.store() else {
                 // Nothing to continue: a new run, once per context.
-                let state = Self::start(input);
-                if let Err(error) = crate::driver::begin::<Self>(ctx, &state).await {
-                    return Outcome::Failed(error.into());
-                }
-                return Self::advance(ctx, state).await;
+                return Self::drive(ctx, Self::start(input), Resume::new_run()).await;
             };
             let run_id = ctx.run_id();
             let load = |source| {
@@ -190,11 +182,7 @@ pub trait Workflow: Send + Sync + 'static {
                 // once with one id only one runs it, and a crash in its first step leaves it to
                 // resume.
                 Ok(None) => {
-                    let state = Self::start(input);
-                    if let Err(error) = crate::driver::begin::<Self>(ctx, &state).await {
-                        return Outcome::Failed(error.into());
-                    }
-                    return Self::advance(ctx, state).await;
+                    return Self::drive(ctx, Self::start(input), Resume::new_run()).await;
                 }
                 Err(source) => return load(source),
             };
