@@ -5,7 +5,10 @@
 //! into the next state. Everything else a run does is here, generic over the workflow:
 //!
 //! 1. before the first step: every declared tool is in the toolbox, every sink is attached to
-//!    a step that exists ([`Machine::check_tools`], [`Graph::deliverable`]);
+//!    a step that exists ([`Machine::check_tools`], [`Graph::deliverable`]); then a new run
+//!    (`Workflow::run`, `run_or_resume` of a new id) starts: its start is stored, or without a
+//!    store the context is claimed, and a run id or context already used is refused
+//!    ([`begin`]);
 //! 2. at each [`Position`]: an event step first takes its event from the store's inbox, or
 //!    parks the run until one comes or its timeout passes ([`Park::Waiting`]);
 //! 3. the step runs (a panic in it fails the run, naming the step); a join's pending branches
@@ -20,7 +23,8 @@
 //!
 //! Attempts: the first step of a turn has the attempt the store counted (a process died in
 //! it), later steps attempt 1. [`drive`] is the loop; [`step_alone`] runs one step the same
-//! way for the typestate API (no checkpoint: a `Flow` is not stored).
+//! way for the typestate API (no checkpoint: a `Flow` is not stored; [`begin_alone`] claims the
+//! context at its entry step).
 
 mod graph;
 mod guard;
