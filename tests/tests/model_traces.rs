@@ -41,6 +41,7 @@ async fn model_calls_and_runs_in_traces() {
     the_key_never_shows_in_errors_debug_or_logs().await;
     each_tool_call_of_an_agent_is_an_execute_tool_span().await;
     otel::a_run_is_one_trace_across_a_crash_and_a_resume().await;
+    otel::a_crash_in_the_first_step_resumes_in_the_run_trace().await;
     otel::a_started_run_parks_and_resumes_in_its_start_trace().await;
     otel::a_failed_step_and_its_run_have_an_error_status().await;
     otel::spans_are_exported_over_otlp_to_a_collector().await;

@@ -307,6 +307,7 @@ pub fn drive<W: Machine>(
 pub(crate) fn begin<'a, W: Workflow + ?Sized>(
     ctx: &'a Ctx<W::Deps>,
     state: &W::State,
+    trace: Option<&str>,
 ) -> impl Future<Output = Result<(), RuntimeError>> + Send + use<'a, W> {
     let start = |source| RuntimeError::Start {
         run_id: ctx.run_id().clone(),
@@ -316,7 +317,7 @@ pub(crate) fn begin<'a, W: Workflow + ?Sized>(
     // Serialised before the first await: the future does not hold the state.
     let prepared = ctx.store().map(|store| {
         start_checkpoint::<W>(ctx.run_id(), state)
-            .map(|checkpoint| (store, checkpoint))
+            .map(|checkpoint| (store, checkpoint.with_trace(trace.map(str::to_owned))))
             .map_err(start)
     });
     async move {
@@ -411,7 +412,7 @@ async fn drive_inner<W: Machine>(
     tri!(W::check_tools(ctx));
     tri!(check_outputs(ctx, graph));
     if resume.start
-        && let Err(error) = begin::<W>(ctx, &state).await
+        && let Err(error) = begin::<W>(ctx, &state, trace).await
     {
         return Outcome::Failed(error.into());
     }

@@ -623,3 +623,92 @@ pub(crate) async fn spans_are_exported_over_otlp_to_a_collector() {
     );
     provider.shutdown().unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A crash in a run's first step: the next turn still continues the run's trace.
+
+/// Makes the entry step hang once, as a process that dies in a run's first step.
+#[derive(Default)]
+pub struct Hang {
+    armed: AtomicBool,
+    entered: Notify,
+}
+
+/// `wait` hangs while `armed`; `done` adds one.
+#[workflow(deps = Arc<Hang>)]
+pub mod first_hangs {
+    use super::*;
+
+    #[step(entry)]
+    pub async fn wait(ctx: &Ctx<Arc<Hang>>, n: u32) -> Result<u32, CallError> {
+        if ctx.deps().armed.swap(false, Ordering::SeqCst) {
+            ctx.deps().entered.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(n)
+    }
+
+    #[step(after = wait, exit)]
+    pub async fn done(n: u32) -> Result<u32, CallError> {
+        Ok(n + 1)
+    }
+}
+
+pub(crate) async fn a_crash_in_the_first_step_resumes_in_the_run_trace() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let guard = trace_into(&provider);
+    let db = TempDb::new();
+    let hang = Arc::new(Hang::default());
+    hang.armed.store(true, Ordering::SeqCst);
+    let ctx = || {
+        Ctx::builder(Arc::clone(&hang))
+            .run_id("first-1")
+            .store(db.open())
+            .build()
+    };
+
+    // Turn 1: the run's start is stored, then the process "dies" in `wait`, before any step's
+    // checkpoint.
+    {
+        let ctx = ctx();
+        let run = first_hangs::Workflow::run_or_resume(&ctx, 1);
+        tokio::select! {
+            result = run => panic!("the run was to hang in `wait`: {result:?}"),
+            () = hang.entered.notified() => {}
+        }
+    }
+    // Turn 2 continues from the start, in the trace the start stored.
+    assert_eq!(
+        first_hangs::Workflow::run_or_resume(&ctx(), 1)
+            .await
+            .unwrap(),
+        2
+    );
+    drop(guard);
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let runs = named(&spans, "run first_hangs");
+    assert_eq!(runs.len(), 2, "one `run` span per turn");
+    let (first, second) = if runs[0].parent_span_id == SpanId::INVALID {
+        (runs[0], runs[1])
+    } else {
+        (runs[1], runs[0])
+    };
+    assert_eq!(
+        first.parent_span_id,
+        SpanId::INVALID,
+        "the first turn is the root"
+    );
+    assert_eq!(
+        second.parent_span_id,
+        first.span_context.span_id(),
+        "the resumed turn continues the trace context stored with the run's start"
+    );
+    assert_eq!(
+        second.span_context.trace_id(),
+        first.span_context.trace_id()
+    );
+}
