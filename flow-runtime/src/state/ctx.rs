@@ -174,7 +174,8 @@ struct Shared<D> {
 /// A context is one run: its id (given with [`CtxBuilder::run_id`], or drawn when it is
 /// built), and the journal of its tool calls, whose idempotency keys come from that id. Build
 /// one per run, as a server does per request: what runs share (the store's `Arc`, a clone of
-/// the [`Toolbox`], `deps` behind an `Arc` of yours) costs little to hand to each.
+/// the [`Toolbox`], `deps` behind an `Arc` of yours) costs little to hand to each;
+/// [`next_run`](Ctx::next_run) builds the next context from one at hand.
 ///
 /// [`Workflow::run`](crate::state::Workflow::run) keeps to that. With a store, a run on a
 /// context whose run the store has already is refused with
