@@ -45,6 +45,29 @@ fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
     spans.iter().filter(|s| s.name == name).collect()
 }
 
+/// The two `run` spans named `name` of a run that took two turns: the first, the trace's root,
+/// and the resumed one, its child (it continued the stored trace context).
+fn two_turns<'a>(spans: &'a [SpanData], name: &str) -> (&'a SpanData, &'a SpanData) {
+    let runs = named(spans, name);
+    assert_eq!(runs.len(), 2, "one `run` span per turn");
+    let (first, second) = if runs[0].parent_span_id == SpanId::INVALID {
+        (runs[0], runs[1])
+    } else {
+        (runs[1], runs[0])
+    };
+    assert_eq!(
+        first.parent_span_id,
+        SpanId::INVALID,
+        "the first turn is the root"
+    );
+    assert_eq!(
+        second.parent_span_id,
+        first.span_context.span_id(),
+        "the resumed turn continues the stored trace context"
+    );
+    (first, second)
+}
+
 /// The nearest `step` span above `span`.
 fn step_of<'a>(spans: &'a [SpanData], span: &SpanData) -> Option<&'a SpanData> {
     let mut parent = span.parent_span_id;
@@ -195,23 +218,7 @@ pub(crate) async fn a_run_is_one_trace_across_a_crash_and_a_resume() {
     }
 
     // The turns: the first is the trace's root, the resumed one its child.
-    let runs = named(&spans, "run trip");
-    assert_eq!(runs.len(), 2, "one `run` span per turn");
-    let (first, second) = if runs[0].parent_span_id == SpanId::INVALID {
-        (runs[0], runs[1])
-    } else {
-        (runs[1], runs[0])
-    };
-    assert_eq!(
-        first.parent_span_id,
-        SpanId::INVALID,
-        "the first turn is the root"
-    );
-    assert_eq!(
-        second.parent_span_id,
-        first.span_context.span_id(),
-        "the resumed turn continues the stored trace context"
-    );
+    let (first, second) = two_turns(&spans, "run trip");
     for run in [first, second] {
         assert_eq!(attr(run, "flow.run.id").as_deref(), Some("trip-1"));
         assert_eq!(attr(run, "flow.workflow").as_deref(), Some("trip"));
@@ -690,23 +697,8 @@ pub(crate) async fn a_crash_in_the_first_step_resumes_in_the_run_trace() {
     drop(guard);
 
     let spans = exporter.get_finished_spans().unwrap();
-    let runs = named(&spans, "run first_hangs");
-    assert_eq!(runs.len(), 2, "one `run` span per turn");
-    let (first, second) = if runs[0].parent_span_id == SpanId::INVALID {
-        (runs[0], runs[1])
-    } else {
-        (runs[1], runs[0])
-    };
-    assert_eq!(
-        first.parent_span_id,
-        SpanId::INVALID,
-        "the first turn is the root"
-    );
-    assert_eq!(
-        second.parent_span_id,
-        first.span_context.span_id(),
-        "the resumed turn continues the trace context stored with the run's start"
-    );
+    // Without the trace context in the start, the second turn would be a root of its own.
+    let (first, second) = two_turns(&spans, "run first_hangs");
     assert_eq!(
         second.span_context.trace_id(),
         first.span_context.trace_id()
