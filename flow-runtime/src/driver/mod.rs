@@ -314,7 +314,8 @@ pub(crate) fn begin<'a, W: Workflow + ?Sized>(
         workflow: W::NAME,
         source,
     };
-    // Serialised before the first await: the future does not hold the state.
+    // Serialised before the first await: the future does not hold `&state`, which would make
+    // it `Send` only for a `Sync` state.
     let prepared = ctx.store().map(|store| {
         start_checkpoint::<W>(ctx.run_id(), state)
             .map(|checkpoint| (store, checkpoint.with_trace(trace.map(str::to_owned))))
@@ -322,15 +323,7 @@ pub(crate) fn begin<'a, W: Workflow + ?Sized>(
     });
     async move {
         let Some((store, checkpoint)) = prepared.transpose()? else {
-            // Without a store, the context itself keeps that it has started a run.
-            return if ctx.claim_start() {
-                Ok(())
-            } else {
-                Err(RuntimeError::CtxReused {
-                    run_id: ctx.run_id().clone(),
-                    workflow: W::NAME,
-                })
-            };
+            return claim(ctx, W::NAME);
         };
         match store.save_boxed(checkpoint).await {
             Ok(()) => Ok(()),
@@ -340,6 +333,19 @@ pub(crate) fn begin<'a, W: Workflow + ?Sized>(
             }),
             Err(e) => Err(start(e)),
         }
+    }
+}
+
+/// Claims a context without a store for its one run: [`RuntimeError::CtxReused`] when a run
+/// (of workflow `workflow` or another) has started on it, or on a clone of it, already.
+fn claim<D>(ctx: &Ctx<D>, workflow: &'static str) -> Result<(), RuntimeError> {
+    if ctx.claim_start() {
+        Ok(())
+    } else {
+        Err(RuntimeError::CtxReused {
+            run_id: ctx.run_id().clone(),
+            workflow,
+        })
     }
 }
 
@@ -731,13 +737,10 @@ pub(crate) fn begin_alone<D>(
     step: usize,
     visit: Visit,
 ) -> Result<(), RuntimeError> {
-    if step != graph.entry || visit != Visit::FIRST || ctx.store().is_some() || ctx.claim_start() {
+    if step != graph.entry || visit != Visit::FIRST || ctx.store().is_some() {
         return Ok(());
     }
-    Err(RuntimeError::CtxReused {
-        run_id: ctx.run_id().clone(),
-        workflow: graph.workflow,
-    })
+    claim(ctx, graph.workflow)
 }
 
 /// Runs one step of a typestate `Flow` the way [`drive`] runs it (its event, the step under
