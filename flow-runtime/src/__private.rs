@@ -80,6 +80,8 @@ pub trait StepReturn {
     fn into_result(self) -> Result<Self::Ok, Self::Err>;
 }
 
+// Not named in errors: the trait's own message already says "must return `Result<T, E>`".
+#[diagnostic::do_not_recommend]
 impl<T, E> StepReturn for Result<T, E> {
     type Ok = T;
     type Err = E;

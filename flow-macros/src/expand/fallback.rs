@@ -287,6 +287,7 @@ fn stand_in_workflow(wf: &Workflow) -> TokenStream {
     }
     let events = events.into_iter().map(|(text, ty)| {
         quote! {
+            #[diagnostic::do_not_recommend]
             impl #k::__private::DeclaredEvent<Workflow> for #ty {}
             impl #k::state::EventOf<Workflow> for #ty {
                 const NAME: &'static str = #text;

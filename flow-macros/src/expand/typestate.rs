@@ -236,6 +236,7 @@ pub(crate) fn entry_input_check(g: &Gen<'_>) -> TokenStream {
         pub trait __flow_EntryInput {
             fn __flow_into(self) -> #entry_in;
         }
+        #[diagnostic::do_not_recommend]
         impl __flow_EntryInput for #entry_in {
             #[inline]
             fn __flow_into(self) -> #entry_in { self }
@@ -267,6 +268,7 @@ fn unawaited(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream) {
         pub trait #awaited {}
         // So that rustc's note says where the method does exist, not "this trait has no
         // implementations, consider adding one".
+        #[diagnostic::do_not_recommend]
         impl<S: __flow_Marker> #awaited for Flow<S> {}
     };
     if let Role::Branch { .. } = &g.graph.roles[i] {
@@ -358,6 +360,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
                 pub trait #can: __flow_Marker<Data = #input, Kept = #kept_ty> {}
+                #[diagnostic::do_not_recommend]
                 impl #can for state::#v {}
             };
             // No `async` block of its own: the runtime's generic `flow_step` runs the adapter.
@@ -488,6 +491,7 @@ fn step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) {
                     fn kept(kept: &Self::Kept) -> &#kept_ty;
                     fn finish(data: Self::Data, kept: Self::Kept, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, <<Self as #next>::Next as __flow_Marker>::Kept);
                 }
+                #[diagnostic::do_not_recommend]
                 impl<#(#others: #other_bounds),*> #can for state::#jv<#(#before),*> {
                     #[inline]
                     fn input(data: &Self::Data) -> #input {
@@ -936,6 +940,7 @@ fn unmatched(
                 #[doc(hidden)]
                 #[allow(non_camel_case_types)]
                 pub trait #tr {}
+                #[diagnostic::do_not_recommend]
                 impl<S: __flow_Marker> #tr for Flow<S> {}
                 impl #handles {
                     #[doc(hidden)]
@@ -1239,6 +1244,7 @@ fn chain_step(g: &Gen<'_>, i: usize) -> (TokenStream, TokenStream, TokenStream) 
             fn kept(kept: &Self::Kept) -> &#kept_ty;
             fn finish(hold: Self::Hold, kept: Self::Kept, out: #out) -> (<<Self as #next>::Next as __flow_Marker>::Data, <<Self as #next>::Next as __flow_Marker>::Kept);
         }
+        #[diagnostic::do_not_recommend]
         impl<#(#others: #other_bounds),*> #can for state::#jv<#(#before),*> {
             type Hold = (#fork_out, #(<#held as __flow_p::Slot>::Of<#outs>,)*);
             #[inline]

@@ -38,6 +38,7 @@ pub(crate) fn generate(g: &Gen<'_>) -> TokenStream {
             let span = ty.span();
             let check = quote_spanned!(span=> (&&__flow_p::event_wait::Wait::<#ty>::new()).check());
             out.concat(quote! {
+                #[diagnostic::do_not_recommend]
                 impl __flow_p::DeclaredEvent<Workflow> for #ty {}
                 impl #k::state::EventOf<Workflow> for #ty {
                     const NAME: &'static str = #event;
