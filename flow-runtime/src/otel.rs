@@ -7,7 +7,7 @@
 //! | span | when | attributes |
 //! | --- | --- | --- |
 //! | `start {workflow}` | [`Engine::start`](crate::state::Engine::start) stores a run | `flow.run.id`, `flow.workflow` |
-//! | `run {workflow}` | one turn of a run: from its start or a resume until it finishes, fails, parks or stops | `flow.run.id`, `flow.workflow`, `flow.run.outcome` (`finished`, `failed`, `parked`, `stopped`) |
+//! | `run {workflow}` | one turn of a run: from its start or a resume until it finishes, fails, parks or stops | `flow.run.id`, `flow.workflow`, `flow.run.outcome` (`finished`, `failed`, `parked`, `stopped`; `refused`: a new run whose id was taken, or whose context had run already, ran nothing) |
 //! | `step {name}` | one attempt of a step (or a branch) | `flow.step`, `flow.step.attempt`, `flow.step.visit` (loop turns taken), `flow.step.item` (a `workers` item) |
 //! | `tool` | a tool call, all its attempts | `tool`, `idempotency_key`, `attempt` |
 //! | `chat {model}` | one attempt of a model call | `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`, … |

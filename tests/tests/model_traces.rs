@@ -44,6 +44,7 @@ async fn model_calls_and_runs_in_traces() {
     otel::a_crash_in_the_first_step_resumes_in_the_run_trace().await;
     otel::a_started_run_parks_and_resumes_in_its_start_trace().await;
     otel::a_failed_step_and_its_run_have_an_error_status().await;
+    otel::a_refused_start_is_not_a_failed_run().await;
     otel::spans_are_exported_over_otlp_to_a_collector().await;
 }
 

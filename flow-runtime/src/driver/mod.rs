@@ -289,12 +289,32 @@ pub fn drive<W: Machine>(
     let turn = drive_inner::<W>(ctx, state, resume, trace);
     guard(ctx, W::NAME, None, span.clone(), turn).map(move |caught| {
         let outcome = caught.unwrap_or_else(|panicked| Outcome::Failed(panicked.into()));
-        trace::ended(&span, outcome.name());
+        trace::ended(&span, outcome_name::<W>(&outcome));
         if let Outcome::Failed(error) = &outcome {
             trace::failed(&span, error);
         }
         outcome
     })
+}
+
+/// How a turn ended, as its span records it: [`Outcome::name`], or `refused` for a new run
+/// that never began (its id is taken, [`RuntimeError::AlreadyStarted`], or its context has run
+/// already, [`RuntimeError::CtxReused`]). Such a turn ran nothing, so it is not a failure of the
+/// run its id names, which may be running fine elsewhere.
+fn outcome_name<W: Workflow>(outcome: &Outcome<W::Output, W::Error>) -> &'static str {
+    match outcome {
+        Outcome::Failed(error)
+            if matches!(
+                W::failed_at(error),
+                FailedAt::Runtime(
+                    RuntimeError::AlreadyStarted { .. } | RuntimeError::CtxReused { .. }
+                )
+            ) =>
+        {
+            "refused"
+        }
+        other => other.name(),
+    }
 }
 
 /// The start of a run through [`Workflow::run`], before its first step: with a store, the run's

@@ -2,7 +2,9 @@
 //! the `otel` module, feature `otel`, for their export and the run's trace context).
 //!
 //! - `run {workflow}`: one turn of a run (from its start or a resume until it finishes, fails,
-//!   parks or stops): `flow.run.id`, `flow.workflow`, and `flow.run.outcome` when it ends.
+//!   parks or stops): `flow.run.id`, `flow.workflow`, and `flow.run.outcome` when it ends
+//!   (`finished`, `failed`, `parked`, `stopped`, or `refused`: a new run that never began, since
+//!   its id was taken or its context had run already; its span has an error status too).
 //! - `step {name}`: one attempt of one step (or branch): `flow.step`, `flow.step.attempt`,
 //!   `flow.step.visit` (the loop back-edges the run had taken), `flow.step.item` (the item of
 //!   a `workers` step).

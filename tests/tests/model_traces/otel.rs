@@ -478,6 +478,68 @@ pub(crate) async fn a_failed_step_and_its_run_have_an_error_status() {
     provider.shutdown().unwrap();
 }
 
+#[workflow]
+pub mod booked {
+    use super::*;
+
+    #[step(entry, exit)]
+    pub async fn reserve(city: String) -> Result<String, Full> {
+        Ok(city)
+    }
+}
+
+/// A new run refused before its first step (its id is taken; its store-less context has run
+/// already) ran nothing: its `run` span says `refused`, not `failed`, so that a count of failed
+/// runs does not count the run its id names, which finished.
+pub(crate) async fn a_refused_start_is_not_a_failed_run() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let guard = trace_into(&provider);
+    let store = Arc::new(MemoryStore::new());
+    let first = Ctx::builder(())
+        .run_id("r-1")
+        .store(Arc::clone(&store))
+        .build();
+    booked::Workflow::run(&first, "Oslo".into()).await.unwrap();
+    let taken = Ctx::builder(()).run_id("r-1").store(store).build();
+    let error = booked::Workflow::run(&taken, "Oslo".into())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("already"), "{error}");
+    let alone = Ctx::new(());
+    booked::Workflow::run(&alone, "Oslo".into()).await.unwrap();
+    let error = booked::Workflow::run(&alone, "Oslo".into())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("next_run"), "{error}");
+    drop(guard);
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let outcomes: Vec<_> = named(&spans, "run booked")
+        .into_iter()
+        .map(|run| (attr(run, "flow.run.outcome").unwrap(), run.status.clone()))
+        .collect();
+    assert_eq!(outcomes.len(), 4, "one `run` span per call: {outcomes:?}");
+    for (outcome, status) in &outcomes {
+        match outcome.as_str() {
+            "finished" => assert_eq!(*status, Status::Unset, "{outcomes:?}"),
+            // The call still failed: the error status says why.
+            "refused" => assert!(matches!(status, Status::Error { .. }), "{outcomes:?}"),
+            other => panic!("a `run` span ended {other}: {outcomes:?}"),
+        }
+    }
+    let refused = outcomes.iter().filter(|(o, _)| o == "refused").count();
+    assert_eq!(refused, 2, "{outcomes:?}");
+    assert_eq!(
+        named(&spans, "step reserve").len(),
+        2,
+        "a refused run runs no step"
+    );
+    provider.shutdown().unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // OTLP over HTTP to a collector on loopback.
 
