@@ -15,6 +15,12 @@ pub use crate::driver::{
 };
 pub use serde;
 
+/// The runtime's own root, for `#[workflow(crate = path)]`: the generated code imports
+/// `path::__private::flow_runtime_root`, not `path` itself, so a path that names something
+/// else (`crate = self`, another crate) fails as one unresolved import, not at every item the
+/// code then names through it.
+pub use crate as flow_runtime_root;
+
 // Short paths for the expansion: `__flow_p::Ok(…)` is 4 tokens where
 // `::core::result::Result::Ok(…)` is 12, and a long workflow's check time grows with the
 // number of tokens it expands to.

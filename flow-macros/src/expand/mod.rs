@@ -86,7 +86,7 @@ pub(crate) fn krate_imports(krate: &syn::Path) -> TokenStream {
     let mut out = quote::quote_spanned! {span=>
         #[doc(hidden)]
         #[allow(unused_imports)]
-        use #krate as __flow_krate;
+        use #krate::__private::flow_runtime_root as __flow_krate;
     };
     // The generated `#[serde(crate = …)]` helper attributes are unknown when the derives
     // they belong to did not resolve. This import names a value, so it never shadows the
