@@ -32,6 +32,16 @@ fn trace_into(provider: &SdkTracerProvider) -> DefaultGuard {
     tracing::subscriber::set_default(tracing_subscriber::registry().with(otel::layer(provider)))
 }
 
+/// A tracer provider that keeps every finished span in memory, and the exporter to read them
+/// from.
+fn in_memory() -> (InMemorySpanExporter, SdkTracerProvider) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    (exporter, provider)
+}
+
 /// A span's attribute, as text.
 fn attr(span: &SpanData, key: &str) -> Option<String> {
     span.attributes
@@ -144,10 +154,7 @@ pub(crate) async fn a_run_is_one_trace_across_a_crash_and_a_resume() {
             OpenAiChat::new(&server.openai_url(), "scripted-gpt").unwrap(),
             ToolPolicy::default(),
         ));
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let guard = trace_into(&provider);
     let db = TempDb::new();
 
@@ -343,10 +350,7 @@ pub mod expense {
 }
 
 pub(crate) async fn a_started_run_parks_and_resumes_in_its_start_trace() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let guard = trace_into(&provider);
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::builder(Arc::clone(&store))
@@ -446,10 +450,7 @@ pub mod full {
 }
 
 pub(crate) async fn a_failed_step_and_its_run_have_an_error_status() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let guard = trace_into(&provider);
     let error = full::Workflow::run(&Ctx::new(()), "Oslo".into())
         .await
@@ -492,10 +493,7 @@ pub mod booked {
 /// already) ran nothing: its `run` span says `refused`, not `failed`, so that a count of failed
 /// runs does not count the run its id names, which finished.
 pub(crate) async fn a_refused_start_is_not_a_failed_run() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let guard = trace_into(&provider);
     let store = Arc::new(MemoryStore::new());
     let first = Ctx::builder(())
@@ -724,10 +722,7 @@ pub mod first_hangs {
 }
 
 pub(crate) async fn a_crash_in_the_first_step_resumes_in_the_run_trace() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let guard = trace_into(&provider);
     let db = TempDb::new();
     let hang = Arc::new(Hang::default());
