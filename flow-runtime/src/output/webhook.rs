@@ -210,8 +210,9 @@ impl Webhook {
 const MIN_URL_SECRET: usize = 8;
 
 /// The secrets a webhook URL carries: its password (reqwest sends it, with the username, as
-/// basic auth), its path (chat webhooks put their token there), its query and each query value
-/// (those of at least [`MIN_URL_SECRET`] characters).
+/// basic auth), its path and each segment of it (chat webhooks put their token in one, which a
+/// receiver may name alone), its query and each query value (those of at least
+/// [`MIN_URL_SECRET`] characters).
 fn url_secrets(url: &Url) -> Redactor {
     let mut secrets = Redactor::default();
     if let Some(password) = url.password() {
@@ -232,6 +233,10 @@ fn url_secrets(url: &Url) -> Redactor {
         }
     };
     add_long(url.path());
+    for segment in url.path_segments().into_iter().flatten() {
+        add_long(segment);
+        add_long(&percent_encoding::percent_decode_str(segment).decode_utf8_lossy());
+    }
     if let Some(query) = url.query() {
         add_long(query);
         for (_, value) in url.query_pairs() {

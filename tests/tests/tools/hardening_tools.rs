@@ -844,6 +844,42 @@ async fn a_webhook_credential_and_url_token_echoed_are_not_in_errors_logs_or_dea
     assert_clean("the logs", &logs, &forms);
 }
 
+/// A receiver that names, in its 404, only the last segment of the webhook's path: the token
+/// chat webhooks put there (`/api/webhooks/<id>/<token>`). The whole path was taken out of
+/// messages, but not a segment of it alone, so the token reached the error and the dead letter.
+#[tokio::test]
+async fn a_webhook_token_echoed_alone_from_the_urls_path_is_not_in_errors_or_dead_letters() {
+    const PATH_TOKEN: &str = "hK9x-Wq2mZ7vT4pL";
+    let app = axum::Router::new().fallback(|uri: Uri| async move {
+        let token = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+        let body = serde_json::json!({ "message": format!("unknown webhook token {token}") });
+        (StatusCode::NOT_FOUND, body.to_string())
+    });
+    let origin = serve(app).await;
+    let dead = DeadLetter::memory();
+    let hook = Webhook::new(&format!("{origin}/api/webhooks/1234/{PATH_TOKEN}")).unwrap();
+    let outputs = Outputs::new()
+        .on_exit(hook)
+        .retry(quick_retry(1))
+        .dead_letter(dead.clone());
+
+    let (err, records) = deliver_booking(outputs).await;
+
+    let forms = forms(PATH_TOKEN, &[]);
+    let chain = error_chain(&err);
+    assert!(
+        chain.contains("unknown webhook token [REDACTED]"),
+        "{chain}"
+    );
+    assert_clean("the error", &chain, &forms);
+    assert_clean("the call records", &format!("{records:?}"), &forms);
+    assert_clean(
+        "the dead letter",
+        &format!("{:?}", dead.records().unwrap()),
+        &forms,
+    );
+}
+
 /// A base URL that does not parse, with a password and a key in it: the error shows the rest.
 #[test]
 fn an_invalid_url_holding_secrets_is_not_repeated_whole() {
