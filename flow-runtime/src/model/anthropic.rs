@@ -29,6 +29,8 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// - every [`Message::System`] goes, in order and joined by a blank line, into `system`;
 /// - tool calls are `tool_use` blocks, tool results `tool_result` blocks of a user turn;
 ///   consecutive messages of the same role are merged into one turn, as the API requires;
+/// - an assistant message with neither text nor tool calls (a model that answered nothing) is
+///   left out: the API refuses a turn with no content;
 /// - a structured answer ([`ChatRequest::response_format`]) is asked for as one more tool,
 ///   named after the format, whose input is the answer (forced with `tool_choice` when no
 ///   other tool is offered). A call of that tool comes back as the answer's text
@@ -154,6 +156,11 @@ impl AnthropicMessages {
                             "name": call.name,
                             "input": input,
                         }));
+                    }
+                    // The API refuses a turn with no content: an answer that said nothing
+                    // (no text, no call) says nothing to send back either.
+                    if blocks.is_empty() {
+                        continue;
                     }
                     ("assistant", blocks)
                 }

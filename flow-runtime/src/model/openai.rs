@@ -24,7 +24,9 @@ use std::borrow::Cow;
 /// every error; `Debug` never shows it.
 ///
 /// What is sent: `model`, `messages` (system, user, assistant with `tool_calls`, and `tool`
-/// results), `tools` (from [`ToolDef::to_openai`](crate::model::ToolDef::to_openai)),
+/// results; an assistant message with neither text nor tool calls goes as empty text, since
+/// the API takes `content: null` only beside tool calls), `tools` (from
+/// [`ToolDef::to_openai`](crate::model::ToolDef::to_openai)),
 /// `response_format: {"type": "json_schema", …}` for a structured answer, `max_tokens`
 /// (the name every compatible server accepts) and `temperature`.
 ///
@@ -206,6 +208,12 @@ fn wire_message(message: &Message) -> Value {
             content,
             tool_calls,
         } => {
+            // `content` may be null only beside tool calls: an answer with neither (a model
+            // that said nothing) goes back as empty text, which the API takes.
+            let content = match content {
+                None if tool_calls.is_empty() => Some(""),
+                content => content.as_deref(),
+            };
             let mut wire = json!({ "role": "assistant", "content": content });
             if !tool_calls.is_empty() {
                 let calls: Vec<Value> = tool_calls

@@ -371,6 +371,50 @@ async fn malformed_arguments_and_an_unknown_tool_reach_the_caller_to_report_back
     }
 }
 
+/// A model may answer with nothing at all (Claude's `end_turn` with no content block), and an
+/// agent re-asks with that answer in the conversation. Neither API takes such a turn back:
+/// Chat Completions refuses an assistant `content: null` without `tool_calls` ("Invalid value
+/// for 'content': expected a string, got null"), and the Messages API a turn whose content is
+/// empty ("all messages must have non-empty content except for the optional final assistant
+/// message"). Each client sent it as it was, so the re-ask failed with a permanent 400.
+#[tokio::test]
+async fn an_empty_answer_in_the_conversation_is_sent_as_each_api_takes_it() {
+    for client in BOTH {
+        let server = serve(Script::new([Reply::text("ok"), Reply::text("ok")])).await;
+        let request = ChatRequest::new()
+            .user("Weather in Oslo?")
+            .message(Message::Assistant {
+                content: None,
+                tool_calls: Vec::new(),
+            })
+            .user("Answer again.");
+
+        call(&server, client, "k-empty", request).await.unwrap();
+
+        let body = &server.requests()[0].body;
+        let messages = body["messages"].as_array().unwrap();
+        match client {
+            Client::OpenAi => {
+                for message in messages {
+                    assert!(
+                        message["content"].is_string() || message.get("tool_calls").is_some(),
+                        "{client:?}: {message}"
+                    );
+                }
+            }
+            Client::Anthropic => {
+                for message in messages {
+                    let content = message["content"].as_array().unwrap();
+                    assert!(!content.is_empty(), "{client:?}: {message}");
+                }
+                for pair in messages.windows(2) {
+                    assert_ne!(pair[0]["role"], pair[1]["role"], "{client:?}: {body}");
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Failures.
 
