@@ -24,7 +24,14 @@ Exit codes:
 )]
 pub(crate) struct Cli {
     /// The store: an SQLite file's path, or a PostgreSQL database's `postgres://` URL.
-    #[arg(long, env = "FLOW_DB", global = true, value_name = "PATH|URL")]
+    // `--help` names `FLOW_DB` without its value: a `postgres://` URL may hold a password.
+    #[arg(
+        long,
+        env = "FLOW_DB",
+        hide_env_values = true,
+        global = true,
+        value_name = "PATH|URL"
+    )]
     pub(crate) db: Option<String>,
     /// Print JSON (stable field names) instead of tables.
     #[arg(long, global = true)]

@@ -482,6 +482,22 @@ async fn the_store_must_be_one_this_build_can_open() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[test]
+fn help_keeps_the_password_of_flow_db_out() {
+    // `FLOW_DB` set in the environment, as the help text suggests: `--help` names the
+    // variable but never prints its value, a URL that may hold a password.
+    for args in [&["--help"][..], &["runs", "list", "--help"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+            .args(args)
+            .env("FLOW_DB", "postgres://flow:hunter2@db.example/runs")
+            .output()
+            .unwrap();
+        let help = ok(&out);
+        assert!(help.contains("FLOW_DB"), "{help}");
+        assert!(!help.contains("hunter2"), "the password stays out: {help}");
+    }
+}
+
 /// Runs an engine on the fixture's store until `runs` have ended (finished or failed).
 async fn finish(f: &Fixture, runs: &[&str]) -> Arc<SqliteStore> {
     let store = Arc::new(f.store());
