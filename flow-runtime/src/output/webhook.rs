@@ -36,9 +36,12 @@ use std::time::Duration;
 /// Made with a [`reqwest::Client`] of its own, which waits at most 30 s for an answer and
 /// follows redirects only within the URL's origin (at most 5), so that a credential in a
 /// custom header (`x-api-key`) never travels to another host: a redirect elsewhere is a
-/// permanent error. Pass yours with [`client`](Webhook::client) to share connections (its
-/// redirect policy then applies as it is: reqwest's default follows redirects to other hosts
-/// and drops only `Authorization` and `Cookie` on the way). Either way each attempt has
+/// permanent error. Only a 307 or 308 is followed, which resends the POST with its body; after
+/// a 301, 302 or 303 the POST would go on as a GET without the value, so such an answer is a
+/// permanent error too (and the value goes to the dead letter). Pass yours with
+/// [`client`](Webhook::client) to share connections (its redirect policy then applies as it
+/// is: reqwest's default follows redirects to other hosts and drops only `Authorization` and
+/// `Cookie` on the way). Either way each attempt has
 /// the [`Outputs`](crate::output::Outputs)' timeout (30 s by default) and each delivery its
 /// deadline (2 min by default).
 ///
@@ -94,7 +97,7 @@ impl Webhook {
         }
         let client = reqwest::Client::builder()
             .timeout(DEFAULT_TIMEOUT)
-            .redirect(http::same_origin_redirects())
+            .redirect(http::same_origin_redirects_keeping_method())
             .build()
             .map_err(|e| OutputError::InvalidUrl {
                 reason: format!("no HTTP client for it: {e}"),

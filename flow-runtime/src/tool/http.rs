@@ -554,12 +554,31 @@ impl HttpJson {
 /// does `Authorization` and `Cookie`, never travels to another host. A redirect elsewhere is
 /// not followed: the 3xx is the answer.
 pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
+    same_origin_redirects_if(|_| true)
+}
+
+/// [`same_origin_redirects`] for requests that must reach their target as sent (a POST): only
+/// 307 and 308 are followed, which resend the method and the body. After a 301, 302 or 303
+/// reqwest sends a GET without the body (RFC 9110 lets a client), whose answer would pass for
+/// the POST's; the 3xx is the answer instead.
+pub(crate) fn same_origin_redirects_keeping_method() -> reqwest::redirect::Policy {
+    same_origin_redirects_if(|status| {
+        matches!(
+            status,
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+        )
+    })
+}
+
+fn same_origin_redirects_if(
+    follows: impl Fn(StatusCode) -> bool + Send + Sync + 'static,
+) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
         let same_origin = attempt
             .previous()
             .first()
             .is_some_and(|first| first.origin() == attempt.url().origin());
-        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS && follows(attempt.status()) {
             attempt.follow()
         } else {
             attempt.stop()

@@ -514,6 +514,71 @@ async fn a_redirect_to_another_origin_is_not_followed_with_the_api_key() {
     assert_eq!(*own.lock().unwrap(), [Some("k3y-s3cret".to_owned())]);
 }
 
+/// A receiver that moves its endpoint with a 301, 302 or 303 (`/hook` to `/hook/`, as many
+/// servers do for a missing slash), and answers a `GET` there with a page. Following such a
+/// redirect turns the POST into a GET without its body (RFC 9110, and reqwest does so): the
+/// delivery counted as done, with the value never sent, and nothing in the dead letter. Only a
+/// 307 or 308, which keep the method and body, may be followed.
+#[tokio::test]
+async fn a_redirect_that_would_drop_the_body_is_not_followed_and_the_value_is_dead_lettered() {
+    for status in [
+        StatusCode::MOVED_PERMANENTLY,
+        StatusCode::FOUND,
+        StatusCode::SEE_OTHER,
+    ] {
+        let seen: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
+        let at_slash = Arc::clone(&seen);
+        let origin = serve(
+            axum::Router::new()
+                .route(
+                    "/hook",
+                    axum::routing::post(
+                        move || async move { (status, [(header::LOCATION, "/hook/")]) },
+                    ),
+                )
+                .route(
+                    "/hook/",
+                    axum::routing::any(move |method: axum::http::Method, body: Bytes| {
+                        let at_slash = Arc::clone(&at_slash);
+                        async move {
+                            at_slash
+                                .lock()
+                                .unwrap()
+                                .push((method.to_string(), body.len()));
+                            (StatusCode::OK, "<html>webhook receiver</html>")
+                        }
+                    }),
+                ),
+        )
+        .await;
+        let dead_letter = DeadLetter::memory();
+        let outputs = Outputs::new()
+            .on_exit(Webhook::new(&format!("{origin}/hook")).unwrap())
+            .retry(quick_retry(2))
+            .dead_letter(dead_letter.clone());
+
+        let (result, _) = send(&outputs, "run-1", &booking()).await;
+
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.is_empty(),
+            "{status}: the redirect was followed: {seen:?}"
+        );
+        let Err(OutputError::Undelivered { source, .. }) = result else {
+            panic!("{status}: {result:?}");
+        };
+        assert!(
+            matches!(*source, DeliveryError::Rejected { attempt: 1, .. }),
+            "{status}: {source:?}"
+        );
+        assert!(source.to_string().contains("permanent"), "{source}");
+        let dead = dead_letter.records().unwrap();
+        assert_eq!(dead.len(), 1, "{status}");
+        assert!(dead[0].error.contains(status.as_str()), "{}", dead[0].error);
+        assert_eq!(dead[0].value, booking());
+    }
+}
+
 #[tokio::test]
 async fn a_credential_that_cannot_be_loaded_fails_without_calling() {
     let (receiver, url) = Receiver::start(Behaviour::ok()).await;
