@@ -60,7 +60,7 @@ pub const DEFAULT_MAX_RESPONSE_BODY: usize = 10 * 1024 * 1024;
 /// `POST /v1/search answered 400 Bad Request: {"error":"empty query"}`. The body of a
 /// successful answer, which holds the service's real data, never goes into a message.
 ///
-/// Cloning is cheap and shares the connection pool.
+/// Cloning is cheap and shares the connection pools.
 ///
 /// ```
 /// use flow_runtime::tool::http::HttpJson;
@@ -121,6 +121,9 @@ pub const DEFAULT_MAX_RESPONSE_BODY: usize = 10 * 1024 * 1024;
 #[derive(Clone)]
 pub struct HttpJson {
     client: reqwest::Client,
+    /// The client of requests other than `GET` and `HEAD`: `new`'s follows only the redirects
+    /// that resend a request as it was (307, 308); `with_client`'s is the caller's client.
+    resending: reqwest::Client,
     /// Always ends in `/`, has no query, fragment or credentials.
     base: Url,
     max_body: usize,
@@ -237,7 +240,10 @@ impl HttpJson {
     ///
     /// The client follows redirects only within the base URL's origin (at most 5), so that a
     /// credential in a custom header (`x-api-key`) never travels to another host; a redirect
-    /// elsewhere is answered as a permanent error. It has no timeout of its own: the tool's
+    /// elsewhere is answered as a permanent error. A request other than `GET` and `HEAD`
+    /// follows only a 307 or 308, which resends it as it was: after a 301, 302 or 303 it would
+    /// go on as a `GET` without its body, whose answer would pass for its own, so such an
+    /// answer is a permanent error too. It has no timeout of its own: the tool's
     /// [`ToolPolicy`](crate::tool::ToolPolicy) has one.
     ///
     /// # Errors
@@ -251,13 +257,16 @@ impl HttpJson {
                 url: crate::tool::masked_url(base_url),
             });
         }
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("flow-runtime/", env!("CARGO_PKG_VERSION")))
-            .redirect(same_origin_redirects())
-            .build()
-            .map_err(HttpJsonError::Client)?;
+        let client = |redirects| {
+            reqwest::Client::builder()
+                .user_agent(concat!("flow-runtime/", env!("CARGO_PKG_VERSION")))
+                .redirect(redirects)
+                .build()
+                .map_err(HttpJsonError::Client)
+        };
         Ok(Self {
-            client,
+            client: client(same_origin_redirects())?,
+            resending: client(same_origin_redirects_keeping_method())?,
             base,
             max_body: DEFAULT_MAX_RESPONSE_BODY,
         })
@@ -279,6 +288,7 @@ impl HttpJson {
     /// speak TLS is its own affair.
     pub fn with_client(client: reqwest::Client, base_url: &str) -> Result<Self, HttpJsonError> {
         Ok(Self {
+            resending: client.clone(),
             client,
             base: parse_base(base_url)?,
             max_body: DEFAULT_MAX_RESPONSE_BODY,
@@ -315,7 +325,7 @@ impl HttpJson {
         &self.base
     }
 
-    /// The HTTP client.
+    /// The HTTP client (of `GET` and `HEAD` requests, when made by [`new`](HttpJson::new)).
     #[must_use]
     pub fn client(&self) -> &reqwest::Client {
         &self.client
@@ -523,8 +533,12 @@ impl HttpJson {
         let key = HeaderValue::from_str(ctx.idempotency_key().as_str()).map_err(|_| {
             ToolError::permanent("the idempotency key is not a valid HTTP header value")
         })?;
-        let mut request = self
-            .client
+        let client = if matches!(method, Method::GET | Method::HEAD) {
+            &self.client
+        } else {
+            &self.resending
+        };
+        let mut request = client
             .request(method, url)
             .header(ACCEPT, "application/json")
             .header("idempotency-key", key);
@@ -548,8 +562,8 @@ impl HttpJson {
     }
 }
 
-/// The redirect policy of the clients flow makes (`HttpJson::new`, `Webhook::new`): follow at
-/// most [`MAX_REDIRECTS`] redirects, each within the first request's origin, so that a
+/// The redirect policy of the clients flow makes for `GET` and `HEAD` (`HttpJson::new`):
+/// follow at most [`MAX_REDIRECTS`] redirects, each within the first request's origin, so that a
 /// credential in a custom header (`x-api-key`), which reqwest does not strip on the way as it
 /// does `Authorization` and `Cookie`, never travels to another host. A redirect elsewhere is
 /// not followed: the 3xx is the answer.
@@ -557,10 +571,11 @@ pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
     same_origin_redirects_if(|_| true)
 }
 
-/// [`same_origin_redirects`] for requests that must reach their target as sent (a POST): only
-/// 307 and 308 are followed, which resend the method and the body. After a 301, 302 or 303
-/// reqwest sends a GET without the body (RFC 9110 lets a client), whose answer would pass for
-/// the POST's; the 3xx is the answer instead.
+/// [`same_origin_redirects`] for the other methods (`HttpJson::new`, `Webhook::new`): only 307
+/// and 308 are followed, which resend the method and the body. reqwest goes on with a `GET`
+/// without the body after a 301, 302 or 303 to a `POST`, and after a 303 to any method (RFC 9110
+/// lets a client), and that `GET`'s answer would pass for the request's; the 3xx is the answer
+/// instead.
 pub(crate) fn same_origin_redirects_keeping_method() -> reqwest::redirect::Policy {
     same_origin_redirects_if(|status| {
         matches!(

@@ -595,6 +595,49 @@ async fn redirects_are_followed_within_the_origin_only() {
     assert!(elsewhere.seen().is_empty(), "the key went to another host");
 }
 
+/// A POST answered with a 301, 302 or 303 within the origin. reqwest follows it with a GET
+/// without the body (RFC 9110 lets a client), and the tool took that GET's answer for the
+/// POST's: the call succeeded while the service never got the request. Such a redirect is now
+/// the answer (permanent); a GET still follows it, since it is resent as it was.
+#[tokio::test]
+async fn a_redirect_that_would_turn_a_post_into_a_get_is_not_followed() {
+    for status in [301, 302, 303] {
+        let moved = || Reply {
+            location: Some("/api/moved".to_owned()),
+            ..reply(status, "")
+        };
+        let (server, origin) =
+            Server::start(vec![moved(), ok("moved"), moved(), ok("moved")]).await;
+        let tool = echo(&origin, ToolPolicy::default());
+
+        let result = tool.call(&key(0), ask("hi")).await;
+
+        let seen: Vec<_> = server
+            .seen()
+            .into_iter()
+            .map(|s| (s.method, s.path))
+            .collect();
+        assert_eq!(
+            seen,
+            [(Method::POST, "/api/echo".to_owned())],
+            "{status}: {result:?}"
+        );
+        let err = result.unwrap_err();
+        assert!(matches!(err, CallError::Rejected { .. }), "{err:?}");
+        assert!(
+            tool_error(&err)
+                .to_string()
+                .starts_with(&format!("POST /api/echo answered {status}")),
+            "{err}"
+        );
+
+        let ctx = ToolCtx::new("echo", key(1));
+        let api = HttpJson::new(&format!("{origin}/api")).unwrap();
+        let answer: Answer = api.get(&ctx, "echo", &()).await.unwrap();
+        assert_eq!(answer.echo, "moved", "{status}");
+    }
+}
+
 #[test]
 #[cfg(feature = "rustls")]
 fn https_is_accepted_with_tls() {
