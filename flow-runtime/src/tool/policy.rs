@@ -210,10 +210,11 @@ impl ToolPolicyBuilder {
         self
     }
 
-    /// At most `max` attempts in progress at once (0 is taken as 1). Calls wait for a slot in
-    /// the order they asked for one.
+    /// At most `max` attempts in progress at once (0 is taken as 1, and more than the
+    /// semaphore underneath holds, `usize::MAX >> 3`, as that). Calls wait for a slot in the
+    /// order they asked for one.
     pub fn concurrency(mut self, max: usize) -> Self {
-        self.0.concurrency = Some(max.max(1));
+        self.0.concurrency = Some(max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS));
         self
     }
 

@@ -558,6 +558,29 @@ async fn each_key_has_its_own_rate_budget() {
     );
 }
 
+/// Answers at once.
+struct Ping;
+
+impl Tool for Ping {
+    type Input = ();
+    type Output = ();
+    const NAME: &'static str = "ping";
+    const DESCRIPTION: &'static str = "Answers at once.";
+
+    async fn call(&self, _ctx: &ToolCtx, _input: ()) -> Result<(), ToolError> {
+        Ok(())
+    }
+}
+
+/// The builder takes any concurrency (it takes 0 as 1), but tokio's semaphore underneath holds
+/// at most `usize::MAX >> 3` permits: `concurrency(usize::MAX)` panicked in `PolicyTool::new`.
+#[tokio::test]
+async fn the_largest_concurrency_is_taken_without_panicking() {
+    let policy = ToolPolicy::builder().concurrency(usize::MAX).build();
+    let ping = PolicyTool::new(Ping, policy);
+    ping.call(&key(0), ()).await.unwrap();
+}
+
 #[tokio::test]
 async fn no_more_than_the_concurrency_limit_are_in_flight() {
     let (server, url) = Server::start(Behaviour {
