@@ -220,6 +220,7 @@ macro_rules! __store_conformance_suite {
             acknowledged_writes_survive_a_reopen,
             the_journal_keeps_each_call_once,
             the_journal_refuses_what_it_cannot_read_back,
+            numbers_read_back_exactly,
             the_journal_survives_a_reopen_and_goes_with_its_run,
             workflows_are_recorded_once_per_fingerprint,
             steps_tell_attempts_and_times,
@@ -1690,6 +1691,66 @@ pub mod cases {
             assert_eq!(error.kind(), StoreErrorKind::TooLarge);
             assert_eq!(recorded(&store, "r1", "think", Visit::FIRST, 1).await, None);
         }
+    }
+
+    /// Every number reads back as the same number: a state, an event, a journaled output and
+    /// an approval's arguments holding floats whose shortest decimal form takes 17 digits
+    /// (`0.1 + 0.003`, a price times a rate) are read back equal, not one unit off in the last
+    /// place (a step would resume with other data, an approval would not match its call).
+    pub async fn numbers_read_back_exactly<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let numbers = json!([
+            0.103_000_000_000_000_01,
+            0.173_000_000_000_000_01,
+            0.416_000_000_000_000_04,
+            1.071_566_039_146_582_6e-75,
+            -1.603_964_615_428_183e143,
+            u64::MAX,
+            i64::MIN,
+        ]);
+        let mut first = checkpoint("r1", "first", 1);
+        first.state = json!({ "numbers": numbers });
+        save(&store, first).await;
+        let latest = store.latest(&"r1".into()).await.unwrap().unwrap();
+        assert_eq!(latest.state, json!({ "numbers": numbers }), "a state");
+
+        store
+            .send_event(&"r1".into(), "rates", numbers.clone())
+            .await
+            .unwrap();
+        let event = store
+            .next_event(&"r1".into(), "rates")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.payload, numbers, "an event");
+
+        store
+            .record_call(call("r1", "first", Visit::FIRST, 0, numbers.clone()))
+            .await
+            .unwrap();
+        let entry = store
+            .recorded_call(&"r1".into(), "first", Visit::FIRST, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entry.result,
+            JournalResult::Output(numbers.clone()),
+            "a journaled output"
+        );
+
+        let until = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs(SystemTime::now() + Duration::from_hours(1)));
+        let mut asked = approval("r1", 1, "key-1", until);
+        asked.arguments = numbers.clone();
+        store.request_approval(asked).await.unwrap();
+        let kept = store
+            .approval(&"r1".into(), "act", Visit::FIRST, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.arguments, numbers, "an approval's arguments");
     }
 
     /// Recorded calls are there when the storage is opened again; pruning a finished run
