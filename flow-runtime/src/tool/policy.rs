@@ -490,10 +490,14 @@ impl RateLimit {
         }
     }
 
-    /// One call per `period`, no burst (a zero period is taken as 1 ns).
+    /// One call per `period`, no burst (a zero period is taken as 1 ns, and one over 146
+    /// years as that: see [`burst`](RateLimit::burst)).
     #[must_use]
     pub fn every(period: Duration) -> Self {
-        let period = period.max(Duration::from_nanos(1));
+        let period = period.clamp(
+            Duration::from_nanos(1),
+            Duration::from_nanos(MAX_WINDOW_NANOS / 2),
+        );
         Self {
             quota: Quota::with_period(period).unwrap_or(Quota::per_second(NonZeroU32::MAX)),
         }
@@ -501,10 +505,18 @@ impl RateLimit {
 
     /// Up to `n` calls at once when the budget is full (0 is taken as 1); the sustained rate
     /// stays the same.
+    ///
+    /// governor counts in `u64` nanoseconds without overflow checks: a burst whose budget, one
+    /// period more than the burst, would span more than 292 years is reduced to one that does
+    /// not (a stricter limit, never a looser one).
     #[must_use]
     pub fn burst(self, n: u32) -> Self {
+        let period = u64::try_from(self.period().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let most = u32::try_from((MAX_WINDOW_NANOS / period).saturating_sub(1)).unwrap_or(u32::MAX);
         Self {
-            quota: self.quota.allow_burst(non_zero(n)),
+            quota: self.quota.allow_burst(non_zero(n.min(most))),
         }
     }
 
@@ -520,6 +532,10 @@ impl RateLimit {
         self.quota.burst_size().get()
     }
 }
+
+/// The longest span governor's arithmetic is kept to, in nanoseconds (292 years): a limit's
+/// period times its burst plus one, to which the time since the limiter started is added.
+const MAX_WINDOW_NANOS: u64 = u64::MAX / 2;
 
 fn non_zero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)

@@ -581,6 +581,33 @@ async fn the_largest_concurrency_is_taken_without_panicking() {
     ping.call(&key(0), ()).await.unwrap();
 }
 
+/// governor computes in `u64` nanoseconds, unchecked: a period of `Duration::MAX`, or
+/// `per_minute(1).burst(u32::MAX)` (a minute times four billion), panicked in
+/// `PolicyTool::new` or at the first call (a release build would wrap, and let calls through).
+/// Such limits are now reduced to what it holds, never loosened below one call per period.
+#[tokio::test(start_paused = true)]
+async fn the_longest_rate_limits_are_taken_without_panicking() {
+    let forever = RateLimit::every(Duration::MAX);
+    for limit in [
+        forever,
+        forever.burst(2),
+        RateLimit::per_minute(1).burst(u32::MAX),
+    ] {
+        let policy = ToolPolicy::builder()
+            .rate_limit(limit)
+            .rate_limit_per_key(limit)
+            .build();
+        let ping = PolicyTool::new(Ping, policy);
+        ping.call_for("tenant", &key(0), ()).await.unwrap();
+    }
+    // One call per period of a century or more: the next one waits past its deadline.
+    let ping = PolicyTool::new(Ping, ToolPolicy::builder().rate_limit(forever).build());
+    ping.call(&key(0), ()).await.unwrap();
+    let err = ping.call(&key(1), ()).await.unwrap_err();
+    assert!(matches!(err, CallError::DeadlineExceeded { .. }), "{err:?}");
+    assert!(forever.period() > Duration::from_secs(100 * 365 * 24 * 3600));
+}
+
 #[tokio::test]
 async fn no_more_than_the_concurrency_limit_are_in_flight() {
     let (server, url) = Server::start(Behaviour {
