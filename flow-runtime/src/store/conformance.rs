@@ -235,6 +235,7 @@ macro_rules! __store_conformance_suite {
             a_due_run_is_claimed_by_one_worker_at_a_time,
             an_expired_lease_is_taken_over,
             a_lost_lease_fences_every_write,
+            a_fenced_checkpoint_never_brings_back_a_deleted_run,
             leases_are_renewed_and_released,
             concurrent_claims_never_share_a_run,
         );
@@ -2563,6 +2564,46 @@ pub mod cases {
             .unwrap();
         assert_eq!(claimed(&renewed), ["r1"]);
         assert_eq!(renewed[0].fence, second[0].fence);
+    }
+
+    /// A run cancelled and pruned while a worker's turn of it is in flight stays deleted: the
+    /// worker's next checkpoint, fenced with its lease, is refused as a lost lease and stores
+    /// nothing (a fence is only ever given for a stored run), and the run id can start a new
+    /// run afterwards.
+    pub async fn a_fenced_checkpoint_never_brings_back_a_deleted_run<H: Harness>(harness: H) {
+        let store = store(&harness).await;
+        let now = SystemTime::now();
+        let run = RunId::from("r1");
+        save(&store, checkpoint("r1", "first", 1)).await;
+        let fence = store
+            .claim(now, &[W], 10, "w1", now + Duration::from_mins(1))
+            .await
+            .unwrap()[0]
+            .fence;
+        store.cancel(&run).await.unwrap();
+        assert_eq!(store.prune(Prune::KeepLast(0), 100).await.unwrap(), 1);
+        assert_eq!(store.status(&run).await.unwrap(), None, "pruned");
+
+        let error = store
+            .save(checkpoint("r1", "second", 2).with_fence(Some(fence)))
+            .await
+            .expect_err("the stale worker's checkpoint of a deleted run is refused");
+        assert_eq!(error.kind(), StoreErrorKind::LeaseLost, "{error}");
+        assert_eq!(
+            store.status(&run).await.unwrap(),
+            None,
+            "the deleted run is not stored again"
+        );
+        assert_eq!(store.latest(&run).await.unwrap(), None);
+        assert!(
+            store.due(now, &[W], 10).await.unwrap().is_empty(),
+            "nothing is due"
+        );
+        store
+            .save(checkpoint("r1", "", 0).starting_a_run())
+            .await
+            .expect("the run id starts a new run");
+        assert_eq!(info(&store, "r1").await.checkpoints, 1);
     }
 
     /// Every write carrying a fence that is not the run's is refused as `LeaseLost` and

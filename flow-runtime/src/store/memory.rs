@@ -201,6 +201,17 @@ impl Store for MemoryStore {
         if checkpoint.new_run && inner.runs.contains_key(&checkpoint.run_id) {
             return Err(crate::store::contract::exists(&checkpoint.run_id));
         }
+        // Checked before the run's entry is made: a fence is given only for a stored run, so a
+        // fenced checkpoint of a run not stored (pruned meanwhile) is a lost lease, and leaves
+        // no empty entry behind to refuse the run id's next start.
+        if let Some(fence) = checkpoint.fence
+            && !inner
+                .runs
+                .get(&checkpoint.run_id)
+                .is_some_and(|run| run.fenced(Some(fence)))
+        {
+            return Err(lease_lost(&checkpoint.run_id, "the checkpoint", fence));
+        }
         let now = SystemTime::now();
         let run = inner
             .runs
@@ -224,11 +235,6 @@ impl Store for MemoryStore {
                 lease: None,
                 epoch: 0,
             });
-        if let Some(fence) = checkpoint.fence
-            && !run.fenced(Some(fence))
-        {
-            return Err(lease_lost(&checkpoint.run_id, "the checkpoint", fence));
-        }
         if let Some(owner) = run.checkpoints.first()
             && owner.workflow != checkpoint.workflow
         {

@@ -46,8 +46,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// the upsert's update, so nothing is written for that run and no row
 /// comes back for it, while the other runs' checkpoints are written: the check and the write
 /// are one statement, and PostgreSQL evaluates that `WHERE` on the row's latest version,
-/// locked, so a claim committed meanwhile is seen. (A fenced checkpoint of a run not stored is
-/// inserted: only the run's own writer has a fence for it.)
+/// locked, so a claim committed meanwhile is seen. A fenced checkpoint of a run not stored is
+/// not inserted: a fence is given only for a stored run, so it is a stale worker's, of a run
+/// deleted (pruned) meanwhile, which it must not bring back.
 const SAVE: &str = "
 WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[],
@@ -59,7 +60,7 @@ WITH input AS (
 ), up AS (
     INSERT INTO runs (run_id, workflow, fingerprint, step, state, finished, status, checkpoints, created_at, updated_at, wake_at, waiting, attempt, failure, step_started_at, trace)
     SELECT run_id, workflow, fingerprint, step, state, finished, status, 1, at, at, wake_at, NULL, attempt, NULL, step_started_at, trace
-    FROM input
+    FROM input WHERE input.fence IS NULL OR input.run_id IN (SELECT run_id FROM before)
     ON CONFLICT (run_id) DO UPDATE SET
         fingerprint = excluded.fingerprint,
         step        = excluded.step,
@@ -193,6 +194,13 @@ pub(super) async fn refusals(pool: &PgPool, refused: &[&Encoded]) -> Vec<StoreEr
         .iter()
         .map(|e| match runs.get(e.run_id.as_str()) {
             Some(&(owner, status, current)) => refusal(e, owner, status, current),
+            // Not stored: a stale worker's fenced checkpoint of a run deleted (pruned)
+            // meanwhile.
+            None if let Some(fence) = e.fence => lease_lost(
+                &e.run_id,
+                "the checkpoint",
+                Fence::new(u64::try_from(fence).unwrap_or_default()),
+            ),
             // Deleted between the two statements (pruned, or by hand).
             None => StoreError::of_kind(
                 StoreErrorKind::Conflict,

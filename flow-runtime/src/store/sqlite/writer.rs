@@ -316,11 +316,17 @@ pub(super) fn write_one(
     e: &Encoded,
 ) -> rusqlite::Result<Result<(), StoreError>> {
     // The attempt that completed the step, and when it began: the run's before this write.
-    let (attempt, started_at): (i64, Option<i64>) = conn
+    let stored: Option<(i64, Option<i64>)> = conn
         .prepare_cached("SELECT attempt, step_started_at FROM runs WHERE run_id = ?1")?
         .query_row([e.run_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?
-        .unwrap_or((1, None));
+        .optional()?;
+    // A fence is given only for a stored run: a fenced checkpoint of a run not stored is a
+    // stale worker's, of a run deleted (pruned) meanwhile, which it must not bring back.
+    if let (None, Some(fence)) = (stored, e.fence) {
+        let fence = Fence::new(u64::try_from(fence).unwrap_or_default());
+        return Ok(Err(lease_lost(&e.run_id, "the checkpoint", fence)));
+    }
+    let (attempt, started_at) = stored.unwrap_or((1, None));
     // The run goes straight on into its next step: that step's attempt begins now.
     let next_started_at = (e.attempt > 0).then_some(e.at);
     let seq: Option<i64> = conn
@@ -351,8 +357,7 @@ pub(super) fn write_one(
         )
         .optional()?;
     let Some(seq) = seq else {
-        // The update's `WHERE` failed: say which part. (A fenced checkpoint of a run not
-        // stored is inserted: only the run's own writer has a fence for it.)
+        // The update's `WHERE` failed: say which part.
         let (owner, status, current): (String, String, i64) = conn.query_row(
             "SELECT workflow, status, lease_epoch FROM runs WHERE run_id = ?1",
             [e.run_id.as_str()],
