@@ -15,7 +15,7 @@ use std::time::Duration;
 /// | answer                                   | delivery                                    |
 /// |------------------------------------------|---------------------------------------------|
 /// | 2xx                                      | done                                        |
-/// | 408, 429, 5xx                            | transient: retried, after `Retry-After` (in seconds or as an HTTP date) when the answer has one, up to [`Outputs::max_retry_after`](crate::output::Outputs::max_retry_after) |
+/// | 408, 425, 429, 5xx                       | transient: retried, after `Retry-After` (in seconds or as an HTTP date) when the answer has one, up to [`Outputs::max_retry_after`](crate::output::Outputs::max_retry_after) |
 /// | any other status (400, 401, 404, 3xx…)   | permanent: not retried                      |
 /// | no answer (connection refused, timeout)  | transient                                   |
 ///
@@ -314,7 +314,7 @@ mod tests {
         );
         assert!(classify_status(StatusCode::OK, &none, "").is_ok());
         assert!(classify_status(StatusCode::NO_CONTENT, &none, "").is_ok());
-        for status in [408, 429, 500, 502, 503] {
+        for status in [408, 425, 429, 500, 502, 503] {
             let status = StatusCode::from_u16(status).unwrap();
             let err = classify_status(status, &seconds, "").unwrap_err();
             assert!(err.is_transient(), "{status}");

@@ -479,7 +479,7 @@ impl HttpJson {
         query: &Q,
     ) -> Result<RequestBuilder, ToolError> {
         let mut url = self.url(path)?;
-        append_query(&mut url, query)?;
+        append_query(&method, &mut url, query)?;
         self.prepare(ctx, method, url)
     }
 
@@ -628,9 +628,13 @@ fn parse_base(base_url: &str) -> Result<Url, HttpJsonError> {
 
 /// Appends `query` to `url`'s query string: a JSON object of scalars or lists of scalars, or
 /// a list of `[name, value]` pairs.
-fn append_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q) -> Result<(), ToolError> {
+fn append_query<Q: Serialize + ?Sized>(
+    method: &Method,
+    url: &mut Url,
+    query: &Q,
+) -> Result<(), ToolError> {
     let shown = url.path().to_owned();
-    let invalid = |why: String| ToolError::permanent(format!("GET {shown}: {why}"));
+    let invalid = |why: String| ToolError::permanent(format!("{method} {shown}: {why}"));
     let value = serde_json::to_value(query)
         .map_err(|e| invalid("the query does not serialise".to_owned()).with_source(e))?;
     let pairs: Vec<(String, serde_json::Value)> = match value {
@@ -923,6 +927,21 @@ mod tests {
         assert_eq!(wait("soon"), None);
         assert_eq!(wait("-1"), None);
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_query_that_is_not_one_names_the_requests_method() {
+        for method in [Method::GET, Method::DELETE] {
+            let mut url = Url::parse("http://api.internal/v1/orders").unwrap();
+            let error = append_query(&method, &mut url, &42).unwrap_err();
+            assert!(!error.is_transient());
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("{method} /v1/orders: the query must serialise")),
+                "{message}"
+            );
+            assert_eq!(url.query(), None, "nothing appended");
+        }
     }
 
     #[test]
