@@ -50,7 +50,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `checkpoint` as the latest state of its run. A checkpoint with a
     /// [fence](Checkpoint::fence) that is not the run's current one is refused with
     /// [`StoreErrorKind::LeaseLost`] and changes nothing (see
-    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)). One that
+    /// [`RunQueue`](crate::store::RunQueue#leases-and-fencing)), and so is a fenced one of a
+    /// run the store does not have (a fence is given only for a stored run: a stale worker's,
+    /// of a run pruned meanwhile, must not bring it back). One that
     /// [starts a run](Checkpoint::new_run) is refused with [`StoreErrorKind::Exists`] and
     /// changes nothing when the store has the run already, checked in one atomic step with
     /// the write (`Engine::start` relies on it).
