@@ -6,6 +6,7 @@ use super::graph::{Graph, Mark};
 use crate::price::PriceArgs;
 use crate::view::{CallView, RunDetail, RunView, WorkflowView, visit_name};
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -470,8 +471,10 @@ async fn decide<S: RunHistory>(
 /// `GET /api/runs`
 pub(super) async fn runs<S: RunHistory>(
     State(state): State<Shared<S>>,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<RunView>>, ApiError> {
+    // A parameter that does not parse (`limit=abc`) is the API's JSON error, as every other.
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let runs = list(&state.store, &query).await?;
     Ok(Json(runs.iter().map(RunView::of).collect()))
 }

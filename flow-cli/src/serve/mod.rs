@@ -41,7 +41,7 @@
 //!
 //! | Route | Answer |
 //! |---|---|
-//! | `GET /api/runs` | array of runs as `flow runs list --json` (same query as `/`) |
+//! | `GET /api/runs` | array of runs as `flow runs list --json` (same query as `/`); 400 (`{"error": "…"}`) for a parameter that does not parse |
 //! | `GET /api/runs/{run}` | the run as `flow runs show --json`, plus `graph` (`nodes`: `id`, `label`, `kind`, `mark`; `edges`: `from`, `to`, `label`, `kind`), `current_step` (`current_steps` for a fan-out's pending branches), `waiting_step`, `checkpoint_state` (the latest checkpoint's state), `actions` (those the run's status allows), `bars` (each step on the run's time line, in thousandths) and `outputs` (each journaled call's output or error); 404 for an unknown run |
 //! | `GET /api/workflows` | array of workflows as the store recorded them (`flow graph --json`) |
 //! | `POST /api/runs/{run}/{action}` | `Authorization: Bearer <token>`; the run after the action, 403, 404 or 409 (`{"error": "…"}`) |

@@ -90,6 +90,13 @@ async fn the_list_shows_every_run_and_filters() {
     let (status, body) = get(&format!("{}/api/runs?status=lost", server.url)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("expected one of"), "{body}");
+    let (status, body) = get(&format!("{}/api/runs?limit=abc", server.url)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
+    assert!(
+        error["error"].as_str().is_some_and(|e| e.contains("limit")),
+        "{body}"
+    );
 
     let workflows = json(&format!("{}/api/workflows", server.url)).await;
     let mut names: Vec<&str> = workflows
