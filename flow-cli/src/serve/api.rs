@@ -6,7 +6,7 @@ use super::graph::{Graph, Mark};
 use crate::price::PriceArgs;
 use crate::view::{CallView, RunDetail, RunView, WorkflowView, visit_name};
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -520,9 +520,11 @@ pub(super) async fn decide_json<S: RunHistory>(
     State(state): State<Shared<S>>,
     Path((run, call, decision)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: Option<Json<DecisionBody>>,
+    body: Result<Option<Json<DecisionBody>>, JsonRejection>,
 ) -> Result<Json<RunView>, ApiError> {
     let bearer = bearer(&headers);
+    // A body that is not the JSON it should be is the API's JSON error, and decides nothing.
+    let body = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let reason = body.and_then(|Json(b)| b.reason);
     let action = Action::of_call(call, &decision, reason.as_deref());
     let after = act(&state, &run, action, bearer).await?;

@@ -45,7 +45,7 @@
 //! | `GET /api/runs/{run}` | the run as `flow runs show --json`, plus `graph` (`nodes`: `id`, `label`, `kind`, `mark`; `edges`: `from`, `to`, `label`, `kind`), `current_step` (`current_steps` for a fan-out's pending branches), `waiting_step`, `checkpoint_state` (the latest checkpoint's state), `actions` (those the run's status allows), `bars` (each step on the run's time line, in thousandths) and `outputs` (each journaled call's output or error); 404 for an unknown run |
 //! | `GET /api/workflows` | array of workflows as the store recorded them (`flow graph --json`) |
 //! | `POST /api/runs/{run}/{action}` | `Authorization: Bearer <token>`; the run after the action, 403, 404 or 409 (`{"error": "…"}`) |
-//! | `POST /api/runs/{run}/approvals/{call}/{decision}` | `decision`: `approve`, `reject`; `Authorization: Bearer <token>`; to reject, an optional body `{"reason": "…"}`; the run after the decision, 403, 404 or 409 as the form's |
+//! | `POST /api/runs/{run}/approvals/{call}/{decision}` | `decision`: `approve`, `reject`; `Authorization: Bearer <token>`; to reject, an optional body `{"reason": "…"}` (400 when it is not that JSON); the run after the decision, 403, 404 or 409 as the form's |
 //! | `GET /health` | `ok` |
 
 mod api;

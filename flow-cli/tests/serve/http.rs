@@ -451,6 +451,20 @@ async fn approvals_need_the_token_and_are_decided_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = http
+        .post(format!(
+            "{}/api/runs/refund-a/approvals/{a}/reject",
+            server.url
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"reason\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = serde_json::from_str(&response.text().await.unwrap()).expect("a JSON error");
+    assert!(error["error"].is_string(), "{error}");
     assert_eq!(pending().await, [Some(a.clone()), Some(b.clone())]);
 
     // Approved through the API, once.
