@@ -74,7 +74,8 @@ impl Redactor {
     }
 
     /// Adds `secret` as it is and as it travels: percent-encoded (as in a URL), form-encoded,
-    /// escaped in a JSON string, and in base64 (standard and URL-safe, padded or not).
+    /// escaped in a JSON string, and in base64 (standard and URL-safe, padded or not); each
+    /// of these with its `/` escaped as `\/` too.
     pub(crate) fn add(&mut self, secret: &str) {
         if secret.is_empty() {
             return;
@@ -90,7 +91,14 @@ impl Redactor {
             URL_SAFE.encode(secret),
             URL_SAFE_NO_PAD.encode(secret),
         ];
-        for form in forms {
+        // Each form with a `/` also as JSON encoders that escape it write it (`\/`: PHP's
+        // `json_encode`, among others), inside a JSON string echoed back.
+        let slashed = forms
+            .iter()
+            .filter(|form| form.contains('/'))
+            .map(|form| form.replace('/', "\\/"))
+            .collect::<Vec<_>>();
+        for form in forms.into_iter().chain(slashed) {
             if !form.is_empty() && !self.needles.contains(&form) {
                 self.needles.push(form);
             }
@@ -201,6 +209,7 @@ mod tests {
             "pa%20ss%2Fw%C3%B6rd%22%2B".to_owned(),
             "pa+ss%2Fw%C3%B6rd%22%2B".to_owned(),
             "pa ss/wörd\\\"+".to_owned(),
+            "pa ss\\/wörd\\\"+".to_owned(),
             STANDARD.encode("pa ss/wörd\"+"),
         ] {
             let text = format!("the server said: {shown}.");
@@ -210,6 +219,23 @@ mod tests {
             assert!(cleaned.contains(REDACTED), "{cleaned}");
         }
         assert!(!format!("{redactor:?}").contains("pa ss"));
+    }
+
+    /// A server whose JSON encoder escapes `/` (PHP's `json_encode`) echoes a secret, or its
+    /// base64, with `\/` in it.
+    #[test]
+    fn a_secret_echoed_with_its_slashes_escaped_is_taken_out() {
+        let mut redactor = Redactor::default();
+        redactor.add("tok?en/long??");
+        assert_eq!(STANDARD.encode("tok?en/long??"), "dG9rP2VuL2xvbmc/Pw==");
+        for shown in [r"tok?en\/long??", r"dG9rP2VuL2xvbmc\/Pw=="] {
+            let text = format!(r#"{{"error":"bad key {shown}"}}"#);
+            assert!(redactor.finds(&text), "{shown}");
+            assert_eq!(
+                redactor.text(&text),
+                format!(r#"{{"error":"bad key {REDACTED}"}}"#)
+            );
+        }
     }
 
     #[cfg(feature = "http")]
